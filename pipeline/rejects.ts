@@ -1,0 +1,28 @@
+// The rejects ledger: every item a stage drops lands here with stage, reason and detail.
+// One ledger per unit; its rows are committed with the unit's shards, so a killed run never
+// leaves a reject without its unit or a unit without its rejects.
+import type { Traceable } from './stage.ts';
+
+export interface RejectRecord extends Traceable {
+  /** Stage that dropped the item. */
+  stage: string;
+  /** Short stable code, e.g. `decode_failed`, `http_404`, `score_below_threshold`. */
+  reason: string;
+  /** Human-readable specifics: the error message, the measured value and the limit. */
+  detail: string;
+}
+
+export class RejectLedger {
+  readonly rows: RejectRecord[] = [];
+
+  reject(row: RejectRecord): void {
+    this.rows.push({
+      id: row.id,
+      kind: row.kind,
+      source: row.source,
+      stage: row.stage,
+      reason: row.reason,
+      detail: row.detail.slice(0, 2000),
+    });
+  }
+}

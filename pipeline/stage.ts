@@ -1,0 +1,178 @@
+// The stage contract: a stage is a function from an async iterable to an async iterable.
+// Backpressure comes from pulling: a stage only asks upstream for the next item when its
+// consumer asks it for one, and concurrent stages keep at most `concurrency` items in flight.
+import pLimit from 'p-limit';
+import type { RejectLedger } from './rejects.ts';
+import type { RunStats } from './stats.ts';
+import type { Logger } from './logger.ts';
+
+/** What every stage gets besides its input. */
+export interface StageContext {
+  /** The validated run config (see schemas/config.ts). Stages read their own section. */
+  readonly config: unknown;
+  readonly stats: RunStats;
+  readonly rejects: RejectLedger;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  /** The unit being processed (one input shard). */
+  readonly unit: { id: string; source: string };
+}
+
+export type Stage<I, O> = (input: AsyncIterable<I>, ctx: StageContext) => AsyncIterable<O>;
+
+/** The fields every item travelling through the pipeline carries, so it can be rejected. */
+export interface Traceable {
+  id: string;
+  kind: string;
+  source: string;
+}
+
+/** A stage's verdict on one item that it does not pass on. */
+export interface Drop {
+  readonly drop: true;
+  readonly reason: string;
+  readonly detail: string;
+}
+
+export function drop(reason: string, detail = ''): Drop {
+  return { drop: true, reason, detail };
+}
+
+export function isDrop(x: unknown): x is Drop {
+  return typeof x === 'object' && x !== null && (x as Drop).drop === true && typeof (x as Drop).reason === 'string';
+}
+
+/** Thrown by a stage function to say "drop this item" from deep inside helper code. */
+export class DropError extends Error {
+  constructor(readonly reason: string, readonly detail = '') {
+    super(`${reason}: ${detail}`);
+  }
+}
+
+export interface MapOptions {
+  /** Items processed at once; output order always equals input order. Default 1. */
+  concurrency?: number;
+  /** Reason code used when the function throws something other than DropError. */
+  errorReason?: string;
+}
+
+/**
+ * A stage that maps each item to one output item or a Drop. Every drop goes to the rejects
+ * ledger and the stage's counters; an unexpected exception on one item becomes a reject with
+ * `errorReason` (default `<name>_failed`), never a crashed run.
+ */
+export function mapStage<I extends Traceable, O>(
+  name: string,
+  fn: (item: I, ctx: StageContext) => Promise<O | Drop> | O | Drop,
+  options: MapOptions = {},
+): Stage<I, O> {
+  const concurrency = Math.max(1, options.concurrency ?? 1);
+  const errorReason = options.errorReason ?? `${name}_failed`;
+  return (input, ctx) => {
+    const stageStats = ctx.stats.stage(name);
+    const run = async (item: I): Promise<{ item: I; result: O | Drop }> => {
+      const started = performance.now();
+      try {
+        return { item, result: await fn(item, ctx) };
+      } catch (err) {
+        if (err instanceof DropError) return { item, result: drop(err.reason, err.detail) };
+        return { item, result: drop(errorReason, errorMessage(err)) };
+      } finally {
+        stageStats.busyMs += performance.now() - started;
+      }
+    };
+    const settle = (r: { item: I; result: O | Drop }): O | undefined => {
+      if (isDrop(r.result)) {
+        stageStats.dropped(r.result.reason);
+        ctx.rejects.reject({ ...pick(r.item), stage: name, reason: r.result.reason, detail: r.result.detail });
+        return undefined;
+      }
+      stageStats.out += 1;
+      return r.result;
+    };
+    return orderedPool(input, concurrency, ctx.signal, (item) => {
+      stageStats.in += 1;
+      return run(item);
+    }, settle);
+  };
+}
+
+/** datatrove-style filter: return true to keep, or a Drop with the reason. */
+export function filterStage<I extends Traceable>(
+  name: string,
+  keep: (item: I, ctx: StageContext) => Promise<true | Drop> | true | Drop,
+  options: MapOptions = {},
+): Stage<I, I> {
+  return mapStage<I, I>(name, async (item, ctx) => {
+    const verdict = await keep(item, ctx);
+    return verdict === true ? item : verdict;
+  }, options);
+}
+
+/** Chain stages left to right. */
+export function pipe<A>(input: AsyncIterable<A>, ctx: StageContext): AsyncIterable<A>;
+export function pipe<A, B>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>): AsyncIterable<B>;
+export function pipe<A, B, C>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>): AsyncIterable<C>;
+export function pipe<A, B, C, D>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>): AsyncIterable<D>;
+export function pipe<A, B, C, D, E>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>): AsyncIterable<E>;
+export function pipe(input: AsyncIterable<unknown>, ctx: StageContext, ...stages: Stage<any, any>[]): AsyncIterable<unknown>;
+export function pipe(input: AsyncIterable<unknown>, ctx: StageContext, ...stages: Stage<any, any>[]): AsyncIterable<unknown> {
+  return stages.reduce((acc, stage) => stage(acc, ctx), input);
+}
+
+/**
+ * Runs `start` on up to `concurrency` items at once and yields settled results in input
+ * order. Upstream is pulled only while fewer than `concurrency` items are in flight, so a
+ * slow consumer stalls the whole chain instead of growing a buffer.
+ */
+export async function* orderedPool<I, R, O>(
+  input: AsyncIterable<I>,
+  concurrency: number,
+  signal: AbortSignal,
+  start: (item: I) => Promise<R>,
+  settle: (result: R) => O | undefined,
+): AsyncGenerator<O> {
+  const limit = pLimit(concurrency);
+  const inFlight: Promise<R>[] = [];
+  const iterator = input[Symbol.asyncIterator]();
+  let exhausted = false;
+  try {
+    while (true) {
+      // After an abort nothing new is pulled; what is already in flight still settles.
+      while (!exhausted && inFlight.length < concurrency && !signal.aborted) {
+        const next = await iterator.next();
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        const item = next.value;
+        const promise = limit(() => start(item));
+        promise.catch(() => undefined); // surfaced when awaited in order below
+        inFlight.push(promise);
+      }
+      if (inFlight.length === 0) break;
+      const out = settle(await inFlight.shift()!);
+      if (out !== undefined) yield out;
+    }
+  } finally {
+    if (!exhausted) await iterator.return?.();
+  }
+}
+
+function pick(item: Traceable): Traceable {
+  return { id: item.id, kind: item.kind, source: item.source };
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0].slice(0, 500);
+  return String(err).slice(0, 500);
+}
+
+/**
+ * For code that is not a mapStage (sources, sinks): record one dropped item under `stage`
+ * in both the ledger and the stage counters.
+ */
+export function rejectAt(ctx: StageContext, stage: string, item: Traceable, reason: string, detail = ''): void {
+  ctx.stats.stage(stage).dropped(reason);
+  ctx.rejects.reject({ id: item.id, kind: item.kind, source: item.source, stage, reason, detail });
+}

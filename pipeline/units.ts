@@ -1,0 +1,24 @@
+// A unit of work is one input shard: a file, a row range of a list, one video, one RGB-D
+// sequence. Units are the grain of commits, resume and partitioning.
+
+export interface Unit {
+  /** Stable, file-name-safe id; sorting ids gives the canonical unit order. */
+  id: string;
+  /** What the unit reads, for people (a path, a path with a row range). */
+  source: string;
+  /** Reader-specific description (JSON-serialisable), e.g. { file, firstRow, rowCount }. */
+  spec: Record<string, unknown>;
+}
+
+/** Deterministic partition for --rank/--world-size: unit i of the sorted list goes to rank i mod n. */
+export function partitionUnits(units: Unit[], rank: number, worldSize: number): Unit[] {
+  if (!Number.isInteger(worldSize) || worldSize < 1) throw new Error(`world size must be a positive integer, got ${worldSize}`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new Error(`rank must be in [0, ${worldSize - 1}], got ${rank}`);
+  const sorted = [...units].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return sorted.filter((_, i) => i % worldSize === rank);
+}
+
+/** Make a string safe and readable as part of a unit id or file name. */
+export function safeIdPart(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 80) || 'x';
+}

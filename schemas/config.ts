@@ -1,0 +1,85 @@
+// The run config schema. Every key has a default except source.path; `weft run` validates a
+// YAML or JSON file against this and exits 2 naming the key, the bad value and what is allowed.
+import { z } from 'zod';
+
+export const SCHEMA_VERSION = 1;
+
+const imageTextSource = z
+  .object({
+    kind: z.literal('image_text'),
+    /** A folder of images with sidecar .txt captions, or a .jsonl/.csv/.tsv list file. */
+    path: z.string().min(1),
+    format: z.enum(['auto', 'folder', 'jsonl', 'csv', 'tsv']).default('auto'),
+    /** List column holding the image path (relative paths resolve against the list's folder). */
+    image_column: z.string().default('image'),
+    caption_column: z.string().default('caption'),
+    /** Extra list columns copied into the output as strings. */
+    extra_columns: z.array(z.string()).default([]),
+    /** A list is split into units of this many rows; a folder is split into units of this many images. */
+    rows_per_unit: z.number().int().positive().default(1000),
+  })
+  .strict();
+
+export const sourceSchema = z.discriminatedUnion('kind', [imageTextSource]);
+
+export const decodeSchema = z
+  .object({
+    resize_mode: z.enum(['none', 'keep_ratio', 'center_crop', 'border']).default('keep_ratio'),
+    /** Target side in pixels for keep_ratio (longest side), center_crop and border (square). */
+    image_size: z.number().int().positive().default(256),
+    /** Reject originals whose shorter side is below this. */
+    min_side: z.number().int().nonnegative().default(0),
+    /** Reject originals whose long/short side ratio exceeds this. */
+    max_aspect_ratio: z.number().positive().default(10),
+    /** Reject, from the header alone, images with more pixels than this (decompression bombs). */
+    max_pixels: z.number().int().positive().default(89_478_485),
+    encode_format: z.enum(['jpeg', 'webp']).default('jpeg'),
+    encode_quality: z.number().int().min(1).max(100).default(90),
+    /** Fill colour for the border resize mode, as [r, g, b]. */
+    border_color: z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]).default([0, 0, 0]),
+  })
+  .strict();
+
+export const captionSchema = z
+  .object({
+    min_words: z.number().int().nonnegative().default(1),
+    min_chars: z.number().int().nonnegative().default(1),
+    max_chars: z.number().int().positive().default(2000),
+  })
+  .strict();
+
+export const outputSchema = z
+  .object({
+    /** A shard is closed once its Arrow bytes pass this size. */
+    max_shard_bytes: z.number().int().positive().default(256 * 1024 * 1024),
+    /** Rows per Arrow record batch (at most 100 for media kinds). */
+    rows_per_batch: z.number().int().min(1).max(100).default(100),
+    /** Kept examples per category that the report shows. */
+    report_examples: z.number().int().min(0).max(200).default(12),
+  })
+  .strict();
+
+export const runSchema = z
+  .object({
+    /** Items decoded at once within a unit. */
+    concurrency: z.number().int().min(1).max(256).default(4),
+    log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    name: z.string().default('weft'),
+    source: sourceSchema,
+    decode: decodeSchema.prefault({}),
+    caption: captionSchema.prefault({}),
+    output: outputSchema.prefault({}),
+    run: runSchema.prefault({}),
+  })
+  .strict();
+
+export type WeftConfig = z.infer<typeof configSchema>;
+export type DecodeConfig = z.infer<typeof decodeSchema>;
+export type CaptionConfig = z.infer<typeof captionSchema>;
+export type OutputConfig = z.infer<typeof outputSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;

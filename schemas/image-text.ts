@@ -34,3 +34,30 @@ export interface ImageTextSample extends Traceable {
   url?: string;
   extra?: Record<string, string>;
 }
+
+import * as arrow from 'apache-arrow';
+import { hf, mediaType, type KindSchema } from './kind-schema.ts';
+
+export const imageTextSchema: KindSchema<ImageTextSample> = {
+  kind: IMAGE_TEXT,
+  maxRowsPerBatch: 100,
+  columns: [
+    { name: 'id', type: new arrow.Utf8(), hf: hf.string, get: (s) => s.id },
+    { name: 'source', type: new arrow.Utf8(), hf: hf.string, get: (s) => s.source },
+    { name: 'caption', type: new arrow.Utf8(), hf: hf.string, get: (s) => s.caption },
+    { name: 'image', type: mediaType(), hf: hf.image, get: (s) => ({ bytes: s.image.bytes, path: s.image.path }) },
+    { name: 'width', type: new arrow.Int32(), hf: hf.int32, get: (s) => s.width },
+    { name: 'height', type: new arrow.Int32(), hf: hf.int32, get: (s) => s.height },
+    { name: 'original_width', type: new arrow.Int32(), hf: hf.int32, get: (s) => s.originalWidth },
+    { name: 'original_height', type: new arrow.Int32(), hf: hf.int32, get: (s) => s.originalHeight },
+    { name: 'sha256', type: new arrow.Utf8(), hf: hf.string, get: (s) => s.sha256 },
+    { name: 'url', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.url ?? null },
+    { name: 'extra_json', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => (s.extra ? JSON.stringify(s.extra) : null) },
+  ],
+  index: [
+    { name: 'source', type: 'UTF8', get: (s) => s.source },
+    { name: 'sha256', type: 'UTF8', get: (s) => s.sha256 },
+    { name: 'width', type: 'INT64', get: (s) => s.width },
+    { name: 'height', type: 'INT64', get: (s) => s.height },
+  ],
+};

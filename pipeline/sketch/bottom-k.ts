@@ -32,12 +32,9 @@ export class BottomK<T> {
   }
 
   merge(other: BottomK<T>): this {
-    for (const e of other.items) {
-      if (this.items.length < this.k || e.priority < this.items[this.items.length - 1].priority) this.items.push(e);
-    }
-    this.items.sort((a, b) => (a.priority < b.priority ? -1 : a.priority > b.priority ? 1 : 0));
+    const all = [...this.items, ...other.items].sort((a, b) => (a.priority < b.priority ? -1 : a.priority > b.priority ? 1 : 0));
     const seen = new Set<string>();
-    this.items = this.items.filter((e) => (seen.has(e.priority) ? false : (seen.add(e.priority), true))).slice(0, this.k);
+    this.items = all.filter((e) => (seen.has(e.priority) ? false : (seen.add(e.priority), true))).slice(0, this.k);
     return this;
   }
 

@@ -1,0 +1,40 @@
+// weft demo: make the synthetic corpus if it is not there, then run fixtures/demo.yaml on it.
+import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadConfigFile, type LoadedConfig } from './config.ts';
+import type { RunSummary } from './executor.ts';
+import type { LogLevel } from './logger.ts';
+import { makeDemoCorpus } from '../scripts/make-demo-corpus.ts';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const DEMO_CONFIG = path.join(REPO_ROOT, 'fixtures', 'demo.yaml');
+export const DEMO_CORPUS = path.join(REPO_ROOT, 'fixtures', 'generated', 'demo');
+
+export interface DemoOptions {
+  outDir: string;
+  count: number;
+  progress: boolean;
+  logLevel?: LogLevel;
+  run: (loaded: LoadedConfig, flags: { out: string; logLevel?: string; progress: boolean }) => Promise<RunSummary>;
+}
+
+export async function runDemo(o: DemoOptions): Promise<RunSummary> {
+  await ensureDemoCorpus(o.count);
+  const loaded = await loadConfigFile(DEMO_CONFIG);
+  return o.run(loaded, { out: o.outDir, logLevel: o.logLevel, progress: o.progress });
+}
+
+/** Generates the corpus unless one with the same image count is already there. */
+export async function ensureDemoCorpus(count: number, dir = DEMO_CORPUS): Promise<void> {
+  const truth = path.join(dir, 'truth.json');
+  if (existsSync(truth)) {
+    try {
+      if (JSON.parse(readFileSync(truth, 'utf8')).count === count) return;
+    } catch {
+      // unreadable truth file: regenerate
+    }
+  }
+  process.stderr.write(`[weft] generating the demo corpus (${count} images) in ${path.relative(process.cwd(), dir) || dir}\n`);
+  await makeDemoCorpus(dir, { count });
+}

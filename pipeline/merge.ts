@@ -1,0 +1,60 @@
+// weft merge: combine the OUT folders of independent ranks into one. Shard and part files
+// are named by unit, so ranks never collide; the merged outputs are rebuilt by the same
+// finalise step as a single-process run, folding unit stats in unit order, so the content
+// equals that of one process doing all units.
+import { copyFile, link, mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { readCompletions, type RunInfo, type UnitCompletion } from './out-dir.ts';
+import { finaliseOutDir, readRunInfo, type FinaliseResult } from './finalise.ts';
+import { writeJsonAtomic } from './fs-atomic.ts';
+
+export async function mergeOutDirs(inputs: string[], target: string): Promise<FinaliseResult> {
+  if (inputs.length === 0) throw new Error('merge needs at least one OUT folder');
+  const infos: RunInfo[] = [];
+  for (const d of inputs) infos.push(await readRunInfo(d));
+  const fp = infos[0].fingerprint;
+  inputs.forEach((d, i) => {
+    if (infos[i].fingerprint !== fp) throw new Error(`${d} was made with another config (fingerprint ${infos[i].fingerprint.slice(0, 12)} vs ${fp.slice(0, 12)} in ${inputs[0]})`);
+  });
+  const targetAbs = path.resolve(target);
+  if (inputs.some((d) => path.resolve(d) === targetAbs)) throw new Error('--out must differ from the folders being merged');
+  try {
+    const existing = await readdir(target);
+    if (existing.length > 0) throw new Error(`${target} is not empty; merge writes into a new folder`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  for (const sub of ['shards', 'parts', 'completions']) await mkdir(path.join(target, sub), { recursive: true });
+
+  const seen = new Map<string, string>();
+  const all: { dir: string; c: UnitCompletion }[] = [];
+  for (const dir of inputs) {
+    for (const c of await readCompletions(dir)) {
+      if (c.fingerprint !== fp) continue;
+      const other = seen.get(c.unit);
+      if (other) throw new Error(`unit ${c.unit} is committed in both ${other} and ${dir}; were the ranks run with the same --world-size?`);
+      seen.set(c.unit, dir);
+      all.push({ dir, c });
+    }
+  }
+  // Index columns: the union, in first-seen order.
+  const indexColumns = infos.flatMap((i) => i.index_columns).filter((c, i, arr) => arr.findIndex((x) => x.name === c.name) === i);
+  await writeJsonAtomic(path.join(target, 'run.json'), { ...infos[0], index_columns: indexColumns });
+  for (const { dir, c } of all) {
+    for (const s of c.shards) await linkOrCopy(path.join(dir, s.path), path.join(target, s.path));
+    for (const part of ['index', 'rejects']) {
+      const f = `${c.unit}.${part}.jsonl.gz`;
+      await linkOrCopy(path.join(dir, 'parts', f), path.join(target, 'parts', f));
+    }
+    await writeJsonAtomic(path.join(target, 'completions', `${c.unit}.json`), c);
+  }
+  return finaliseOutDir(target);
+}
+
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch {
+    await copyFile(from, to);
+  }
+}

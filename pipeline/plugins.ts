@@ -1,0 +1,11 @@
+// Source kind -> plugin. The executor and CLI never import a source directly.
+import type { LoadedConfig } from './config.ts';
+import type { SourcePlugin } from './source-plugin.ts';
+import { imageTextPlugin } from './kinds/image-text.ts';
+
+export async function createSourcePlugin(loaded: LoadedConfig): Promise<SourcePlugin> {
+  switch (loaded.config.source.kind) {
+    case 'image_text':
+      return imageTextPlugin(loaded);
+  }
+}

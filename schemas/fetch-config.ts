@@ -1,0 +1,63 @@
+// The `fetch:` config section: how image URLs are downloaded (politeness, timeouts, safety,
+// consent). Every key has a default; the defaults lean polite and safe rather than fast.
+import { z } from 'zod';
+
+export const DEFAULT_USER_AGENT = 'weft/0.1';
+
+/** Directives that mean "do not use this content for training", as img2dataset treats them. */
+export const DEFAULT_OPT_OUT_DIRECTIVES = ['noai', 'noimageai', 'noindex', 'noimageindex'];
+
+export const fetchConfigSchema = z
+  .object({
+    /** Sent as User-Agent; its product token (text before the first `/`) is the name that
+     *  robots.txt groups and user-agent-scoped X-Robots-Tag values are matched against. */
+    user_agent: z.string().min(1).default(DEFAULT_USER_AGENT),
+    /** Requests in flight at once, over all hosts. */
+    concurrency: z.number().int().min(1).max(4096).default(64),
+    /** Requests in flight at once to one host. */
+    per_host_concurrency: z.number().int().min(1).max(256).default(4),
+    /** Sustained requests per second to one host (token bucket refill rate). Waits, never fails. */
+    per_host_rate: z.number().positive().default(5),
+    /** Requests one idle host may receive back to back before the rate applies. */
+    per_host_burst: z.number().int().min(1).default(10),
+    /** TCP (and TLS) connection establishment. */
+    connect_timeout_ms: z.number().int().positive().default(10_000),
+    /** Silence allowed while waiting: from sending the request to the complete response headers,
+     *  and again between any two chunks of the body. */
+    first_byte_timeout_ms: z.number().int().positive().default(15_000),
+    /** One attempt end to end: every redirect hop, headers and the whole body. */
+    total_timeout_ms: z.number().int().positive().default(60_000),
+    /** Bodies larger than this are refused (by Content-Length, or cut off while streaming). */
+    max_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
+    /** Extra attempts after a transient failure (timeouts, resets, 5xx, 408, 429). */
+    retries: z.number().int().min(0).max(20).default(2),
+    /** Exponential backoff: attempt n waits about base * 2^n (jittered), at most backoff_max_ms. */
+    backoff_base_ms: z.number().int().min(0).default(500),
+    backoff_max_ms: z.number().int().min(0).default(30_000),
+    /** A Retry-After longer than this is not waited for: the URL fails with its status instead. */
+    retry_after_max_ms: z.number().int().min(0).default(60_000),
+    /** Consecutive transient failures on one host that open its circuit breaker. */
+    breaker_failures: z.number().int().min(1).default(8),
+    /** How long an open breaker fails requests fast before letting one probe through. */
+    breaker_cooldown_ms: z.number().int().min(0).default(60_000),
+    /** Redirect hops followed per attempt; every hop is address-checked again. */
+    max_redirects: z.number().int().min(0).max(50).default(5),
+    /** Allow loopback, private, link-local, unique-local and metadata addresses. Only for local
+     *  corpora and tests: on a shared network this lets a URL list probe internal services. */
+    allow_private_addresses: z.boolean().default(false),
+    /** Check each origin's robots.txt (RFC 9309) for the user agent's product token. On by
+     *  default, unlike img2dataset: consent is part of what weft records. */
+    respect_robots_txt: z.boolean().default(true),
+    /** Drop images whose response carries an opt-out X-Robots-Tag directive. */
+    respect_x_robots_tag: z.boolean().default(true),
+    /** X-Robots-Tag directives (case-insensitive) that count as an opt-out. */
+    opt_out_directives: z.array(z.string().min(1)).default(DEFAULT_OPT_OUT_DIRECTIVES),
+  })
+  .strict();
+
+export type FetchConfig = z.infer<typeof fetchConfigSchema>;
+
+/** A complete FetchConfig from a partial one (defaults filled in, values validated). */
+export function fetchConfig(partial: Partial<z.input<typeof fetchConfigSchema>> = {}): FetchConfig {
+  return fetchConfigSchema.parse(partial);
+}

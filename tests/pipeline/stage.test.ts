@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mapStage, filterStage, pipe, drop, DropError, rejectAt } from '../../pipeline/stage.ts';
+import { testContext } from '../helpers/context.ts';
+
+interface Item { id: string; kind: string; source: string; n: number }
+const items = (n: number): Item[] => Array.from({ length: n }, (_, i) => ({ id: `i${i}`, kind: 'k', source: 'src', n: i }));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A source that records how far it has been pulled. */
+function countingSource(list: Item[]) {
+  const state = { pulled: 0 };
+  async function* gen() {
+    for (const it of list) {
+      state.pulled++;
+      yield it;
+    }
+  }
+  return { state, iterable: gen() };
+}
+
+test('mapStage keeps input order while running items concurrently', async () => {
+  const ctx = testContext();
+  const stage = mapStage<Item, number>('m', async (it) => {
+    await sleep((10 - it.n) * 3); // later items finish first
+    return it.n;
+  }, { concurrency: 5 });
+  const out: number[] = [];
+  for await (const v of stage(countingSource(items(10)).iterable, ctx)) out.push(v);
+  assert.deepEqual(out, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
+test('concurrency is bounded: never more than the limit in flight', async () => {
+  const ctx = testContext();
+  let active = 0;
+  let peak = 0;
+  const stage = mapStage<Item, Item>('m', async (it) => {
+    active++;
+    peak = Math.max(peak, active);
+    await sleep(5);
+    active--;
+    return it;
+  }, { concurrency: 3 });
+  let n = 0;
+  for await (const _ of stage(countingSource(items(30)).iterable, ctx)) n++;
+  assert.equal(n, 30);
+  assert.equal(peak, 3);
+});
+
+test('backpressure: a consumer that stops pulling stops the source', async () => {
+  const ctx = testContext();
+  const src = countingSource(items(1000));
+  const stage = pipe(src.iterable, ctx, mapStage<Item, Item>('a', (x) => x, { concurrency: 4 }), mapStage<Item, Item>('b', (x) => x, { concurrency: 2 }));
+  const it = stage[Symbol.asyncIterator]();
+  for (let i = 0; i < 5; i++) await it.next();
+  await sleep(20);
+  // 5 consumed plus at most the in-flight windows of the two stages (4 + 2) and one pending pull each.
+  assert.ok(src.state.pulled <= 5 + 4 + 2 + 2, `source pulled ${src.state.pulled} items for 5 consumed`);
+  await it.return?.();
+});
+
+test('drops go to the ledger and counters with stage, reason and detail', async () => {
+  const ctx = testContext();
+  const stage = filterStage<Item>('even', (it) => (it.n % 2 === 0 ? true : drop('odd_number', `n=${it.n}`)));
+  const out: Item[] = [];
+  for await (const v of stage(countingSource(items(6)).iterable, ctx)) out.push(v);
+  assert.deepEqual(out.map((x) => x.n), [0, 2, 4]);
+  assert.equal(ctx.rejects.rows.length, 3);
+  assert.deepEqual(ctx.rejects.rows[0], { id: 'i1', kind: 'k', source: 'src', stage: 'even', reason: 'odd_number', detail: 'n=1' });
+  const s = ctx.stats.stage('even');
+  assert.equal(s.in, 6);
+  assert.equal(s.out, 3);
+  assert.deepEqual(s.droppedByReason, { odd_number: 3 });
+});
+
+test('an exception on one item becomes a reject; the run goes on', async () => {
+  const ctx = testContext();
+  const stage = mapStage<Item, number>('parse', (it) => {
+    if (it.n === 2) throw new Error('boom\nstack');
+    if (it.n === 4) throw new DropError('custom_reason', 'deep');
+    return it.n;
+  }, { concurrency: 2 });
+  const out: number[] = [];
+  for await (const v of stage(countingSource(items(6)).iterable, ctx)) out.push(v);
+  assert.deepEqual(out, [0, 1, 3, 5]);
+  assert.deepEqual(ctx.rejects.rows.map((r) => [r.id, r.reason, r.detail]), [
+    ['i2', 'parse_failed', 'boom'],
+    ['i4', 'custom_reason', 'deep'],
+  ]);
+});
+
+test('abort stops pulling new items; items already in flight still settle', async () => {
+  const controller = new AbortController();
+  const ctx = testContext(controller.signal);
+  const src = countingSource(items(100));
+  let started = 0;
+  const stage = mapStage<Item, Item>('slow', async (it) => {
+    started++;
+    if (it.n === 3) controller.abort();
+    await sleep(5);
+    return it;
+  }, { concurrency: 4 });
+  const out: Item[] = [];
+  for await (const v of stage(src.iterable, ctx)) out.push(v);
+  assert.ok(src.state.pulled < 10, `pulled ${src.state.pulled} after abort`);
+  assert.equal(out.length, started, 'every started item was yielded');
+  assert.deepEqual(out.map((x) => x.n), [...Array(out.length).keys()]);
+});
+
+test('rejectAt records drops made outside mapStage', () => {
+  const ctx = testContext();
+  rejectAt(ctx, 'source', { id: 'x', kind: 'k', source: 's' }, 'caption_missing', 'no x.txt');
+  assert.equal(ctx.rejects.rows[0].stage, 'source');
+  assert.equal(ctx.stats.stage('source').droppedByReason.caption_missing, 1);
+});

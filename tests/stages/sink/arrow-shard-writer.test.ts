@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import * as arrow from 'apache-arrow';
+import { ArrowShardWriter, huggingfaceMetadata } from '../../../stages/sink/arrow-shard-writer.ts';
+import { imageTextSchema, type ImageTextSample } from '../../../schemas/image-text.ts';
+
+function sample(i: number, bytes = 1000): ImageTextSample {
+  const data = new Uint8Array(bytes).fill(i % 251);
+  return {
+    id: `s${i}`, kind: 'image_text', source: `src/${i}.jpg`, caption: `caption ${i}`,
+    image: { bytes: data, path: `${i}.jpg` }, width: 10, height: 20, originalWidth: 30, originalHeight: 40,
+    sha256: createHash('sha256').update(data).digest('hex'),
+  };
+}
+
+test('writes Arrow IPC stream shards capped by bytes, batches capped by rows, with HF and weft metadata', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-shard-'));
+  const w = new ArrowShardWriter<ImageTextSample>({
+    schema: imageTextSchema, unitId: 'u-00000', stagingDir: dir, maxShardBytes: 60_000, rowsPerBatch: 100,
+    metadata: { huggingface: huggingfaceMetadata(imageTextSchema), weft: { config_fingerprint: 'abc' } },
+  });
+  const locations = [];
+  for (let i = 0; i < 230; i++) locations.push(await w.add(sample(i), 1200));
+  const shards = await w.finish();
+  assert.ok(shards.length >= 4, `expected several shards under a 60 kB cap, got ${shards.length}`);
+  assert.equal(shards.reduce((a, s) => a + s.rows, 0), 230);
+  assert.deepEqual((await readdir(dir)).sort(), shards.map((s) => path.basename(s.stagedPath)).sort());
+  let seen = 0;
+  for (const s of shards) {
+    const bytes = await readFile(s.stagedPath);
+    assert.equal(bytes.byteLength, s.bytes);
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), s.sha256);
+    assert.ok(s.bytes <= 60_000 + 50 * 1200, `shard ${s.path} is ${s.bytes} bytes`);
+    // Stream format: starts with a continuation marker, not the "ARROW1" file magic.
+    assert.notEqual(bytes.subarray(0, 6).toString(), 'ARROW1');
+    const reader = arrow.RecordBatchReader.from(bytes);
+    assert.ok(reader.isStream());
+    const table = new arrow.Table(reader.readAll());
+    assert.equal(table.numRows, s.rows);
+    for (const b of table.batches) assert.ok(b.numRows <= 100);
+    const hfMeta = JSON.parse(table.schema.metadata.get('huggingface')!);
+    assert.deepEqual(hfMeta.info.features.image, { _type: 'Image' });
+    assert.equal(JSON.parse(table.schema.metadata.get('weft')!).config_fingerprint, 'abc');
+    const imageType = table.schema.fields.find((f) => f.name === 'image')!.type as arrow.Struct;
+    assert.deepEqual(imageType.children.map((c) => [c.name, String(c.type)]), [['bytes', 'Binary'], ['path', 'Utf8']]);
+    for (let r = 0; r < table.numRows; r++) {
+      const row = table.get(r)!;
+      const i = seen + r;
+      assert.equal(row.id, `s${i}`);
+      assert.equal(locations[i].shard, s.path);
+      assert.equal(locations[i].row, r);
+      assert.equal((row.image as any).bytes.byteLength, 1000);
+      assert.equal((row.image as any).bytes[0], i % 251);
+    }
+    seen += s.rows;
+  }
+});
+
+test('abort removes staged files', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-shard-'));
+  const w = new ArrowShardWriter<ImageTextSample>({ schema: imageTextSchema, unitId: 'u', stagingDir: dir, maxShardBytes: 5000, rowsPerBatch: 2, metadata: {} });
+  for (let i = 0; i < 20; i++) await w.add(sample(i), 1200);
+  await w.abort();
+  assert.deepEqual(await readdir(dir), []);
+});

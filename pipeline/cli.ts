@@ -60,6 +60,7 @@ function buildProgram(): Command {
     .addOption(noProgress)
     .exitOverride()
     .action(async (configPath: string, o: { out: string; rank: string; worldSize: string; logLevel?: string; progress: boolean }) => {
+      checkRank(o.rank, o.worldSize);
       const loaded = await loadConfigFile(configPath);
       const summary = await runWithSignals(loaded, o);
       process.exitCode = exitCodeOf(summary);
@@ -119,9 +120,7 @@ type RunFlags = { out: string; rank?: string; worldSize?: string; logLevel?: str
 
 /** Runs with Ctrl-C handling: the first SIGINT/SIGTERM stops after in-flight items, leaving the open unit uncommitted. */
 async function runWithSignals(loaded: Awaited<ReturnType<typeof loadConfigFile>>, o: RunFlags): Promise<RunSummary> {
-  const rank = nonNegativeInt(o.rank ?? '0', '--rank');
-  const worldSize = positiveInt(o.worldSize ?? '1', '--world-size');
-  if (rank >= worldSize) throw new UsageError(`--rank ${rank} must be below --world-size ${worldSize}`);
+  const { rank, worldSize } = checkRank(o.rank ?? '0', o.worldSize ?? '1');
   const level = (o.logLevel ?? loaded.config.run.log_level) as LogLevel;
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(level)) throw new UsageError(`--log-level: got ${JSON.stringify(level)}; allowed: debug, info, warn, error, silent`);
   const log = createLogger(level);
@@ -157,6 +156,13 @@ function printSummary(s: RunSummary, say: (line: string) => void): void {
 function exitCodeOf(s: RunSummary): number {
   if (s.aborted) return 130;
   return s.unitsFailed.length ? 1 : 0;
+}
+
+function checkRank(rankFlag: string, worldFlag: string): { rank: number; worldSize: number } {
+  const rank = nonNegativeInt(rankFlag, '--rank');
+  const worldSize = positiveInt(worldFlag, '--world-size');
+  if (rank >= worldSize) throw new UsageError(`--rank ${rank} must be below --world-size ${worldSize}`);
+  return { rank, worldSize };
 }
 
 function requireOutDir(d: string): void {

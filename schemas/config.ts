@@ -25,7 +25,9 @@ export const sourceSchema = z.discriminatedUnion('kind', [imageTextSource]);
 export const decodeSchema = z
   .object({
     resize_mode: z.enum(['none', 'keep_ratio', 'center_crop', 'border']).default('keep_ratio'),
-    /** Target side in pixels for keep_ratio (longest side), center_crop and border (square). */
+    /** Target side in pixels, as img2dataset: keep_ratio scales the shorter side to it; center_crop
+     *  and border give image_size x image_size (crop after scaling the shorter side / pad after
+     *  scaling the longer side). */
     image_size: z.number().int().positive().default(256),
     /** Reject originals whose shorter side is below this. */
     min_side: z.number().int().nonnegative().default(0),

@@ -1,6 +1,7 @@
 // The `fetch:` config section: how image URLs are downloaded (politeness, timeouts, safety,
 // consent). Every key has a default; the defaults lean polite and safe rather than fast.
 import { z } from 'zod';
+import { isCidr } from '../stages/fetch/address-guard.ts';
 
 export const DEFAULT_USER_AGENT = 'weft/0.1';
 
@@ -45,6 +46,9 @@ export const fetchConfigSchema = z
     /** Allow loopback, private, link-local, unique-local and metadata addresses. Only for local
      *  corpora and tests: on a shared network this lets a URL list probe internal services. */
     allow_private_addresses: z.boolean().default(false),
+    /** Narrower than allow_private_addresses: CIDR ranges (e.g. "10.1.2.0/24" for an internal
+     *  mirror) allowed while every other non-public address stays refused. */
+    allowed_address_ranges: z.array(z.string().refine(isCidr, 'expected an IPv4 or IPv6 CIDR such as 10.0.0.0/8')).default([]),
     /** Check each origin's robots.txt (RFC 9309) for the user agent's product token. On by
      *  default, unlike img2dataset: consent is part of what weft records. */
     respect_robots_txt: z.boolean().default(true),

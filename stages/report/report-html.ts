@@ -1,0 +1,270 @@
+// report.html: the alignment-quality audit of one run, rebuilt from what is in OUT
+// (manifest.json, stats.json, optionally the rejects ledger). One self-contained page:
+// inline CSS and SVG, thumbnails as data URIs, no script, no external requests. The same
+// input always gives the same bytes, so a report made by one process or fifty is identical.
+import type { Manifest } from '../../schemas/manifest.ts';
+import type { RunStatsJSON } from '../../pipeline/stats.ts';
+import { TDigest } from '../../pipeline/sketch/tdigest.ts';
+import { anchorId, esc, fmtBytes, fmtDuration, fmtInt, fmtNum, fmtPct, truncate } from './html-text.ts';
+import { funnelChart, histogramChart, sketchChart } from './svg-charts.ts';
+import { exampleSections } from './example-cards.ts';
+import { REPORT_CSS } from './report-style.ts';
+
+/** Dropped items of one stage and reason, as read back from the rejects ledger. */
+export interface RejectsByReason {
+  stage: string;
+  reason: string;
+  count: number;
+  examples: { id: string; source: string; detail: string }[];
+}
+
+export interface ReportInput {
+  manifest: Manifest;
+  stats: RunStatsJSON;
+  rejectsByReason?: RejectsByReason[];
+  /** Shown in the header when given; the page holds no other time, so it stays reproducible. */
+  generatedAt?: string;
+}
+
+/** Rows a counter group shows; the rest are summed into one line. */
+const TOP_COUNTER_KEYS = 20;
+const QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
+
+export function renderReport(input: ReportInput): string {
+  const { manifest, stats } = input;
+  const name = runName(manifest);
+  const body = [
+    header(input, name),
+    section('funnel', 'Stage funnel', funnel(stats)),
+    section('drops', 'Drop reasons', dropReasons(stats, input.rejectsByReason)),
+    section('kinds', 'Per kind', kinds(stats)),
+    section('counters', 'Counters', counters(stats)),
+    section('distributions', 'Distributions', distributions(stats, manifest)),
+    section('examples', 'Examples', exampleSections(stats.examples ?? {})),
+  ];
+  return [
+    '<!DOCTYPE html>',
+    '<html lang="en"><head><meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${esc(`weft report: ${name}`)}</title>`,
+    `<style>${REPORT_CSS}</style>`,
+    '</head><body>',
+    ...body,
+    '</body></html>',
+    '',
+  ].join('\n');
+}
+
+function runName(m: Manifest): string {
+  const cfg = m.config as { name?: unknown } | null | undefined;
+  return typeof cfg === 'object' && cfg !== null && typeof cfg.name === 'string' && cfg.name ? cfg.name : 'weft run';
+}
+
+function section(id: string, title: string, html: string): string {
+  return `<section id="${id}"><h2>${esc(title)}</h2>\n${html}\n</section>`;
+}
+
+function table(head: string[], rows: string[][], numeric: boolean[] = []): string {
+  const th = head.map((h, i) => `<th${numeric[i] ? ' class="n"' : ''}>${esc(h)}</th>`).join('');
+  const trs = rows.map((row) => `<tr>${row.map((c, i) => `<td${numeric[i] ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`);
+  return `<table><thead><tr>${th}</tr></thead><tbody>${trs.join('')}</tbody></table>`;
+}
+
+const HOW_TO_READ = `<div class="howto">
+<p><b>How to read this report.</b> Every item the run saw either reached a shard (kept) or was
+dropped by exactly one stage with a stable reason code; the <a href="#funnel">funnel</a> shows
+items in and out of each stage in pipeline order, and <a href="#drops">drop reasons</a> says why
+items left. <a href="#distributions">Distributions</a> show measured values and scores: histograms
+count values in fixed bins; sketches are mergeable t-digests, drawn as an approximate density
+(bars) and cumulative share (red line), with dashed orange lines where a filter cuts.</p>
+<p><a href="#examples">Examples</a> are a sample of kept and dropped items chosen by a hash of the
+item id, so they do not depend on how the run was split across processes. Look at the dropped
+examples of each large reason: if good pairs were removed, the threshold or rule is too strict.
+All numbers come from stats.json and manifest.json in the same folder; the page makes no network
+requests.</p>
+</div>`;
+
+function header(input: ReportInput, name: string): string {
+  const { manifest: m, stats } = input;
+  const t = m.totals;
+  const card = (value: string, label: string) => `<div><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
+  const facts: [string, string][] = [
+    ['config fingerprint', `<code>${esc(m.config_fingerprint)}</code>`],
+    ['weft version', esc(m.weft_version)],
+    ['manifest schema', esc(m.schema_version)],
+  ];
+  if (input.generatedAt) facts.push(['generated', esc(input.generatedAt)]);
+  if (stats.wall_ms) facts.push(['busy time (all units)', esc(fmtDuration(stats.wall_ms))]);
+  const parts = [
+    `<header><h1>${esc(name)}</h1><p class="muted">weft alignment-quality report</p>`,
+    `<nav class="toc">${['funnel', 'drops', 'kinds', 'counters', 'distributions', 'examples']
+      .map((id) => `<a href="#${id}">${id}</a>`)
+      .join('')}</nav></header>`,
+    HOW_TO_READ,
+    '<section id="summary"><h2>Summary</h2>',
+    `<div class="totals">${[
+      card(fmtInt(t.kept), 'kept'),
+      card(fmtInt(t.dropped), `dropped (${fmtPct(t.dropped, t.kept + t.dropped)})`),
+      card(fmtInt(t.shards), 'shards'),
+      card(fmtBytes(t.bytes), 'bytes in shards'),
+      card(fmtInt(m.units.length), 'units committed'),
+    ].join('')}</div>`,
+    `<dl class="facts">${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>`,
+  ];
+  if (m.scorers.length) {
+    parts.push('<h3>Scorers</h3>');
+    parts.push(
+      table(
+        ['scorer id', 'model sha256', 'preprocessing hash'],
+        m.scorers.map((s) => [esc(s.id), `<code>${esc(s.model_sha256)}</code>`, `<code>${esc(s.preprocessing_hash)}</code>`]),
+      ),
+    );
+  }
+  if (m.filters.length) {
+    parts.push('<h3>Filters</h3>');
+    parts.push(table(['rule'], m.filters.map((f) => [`<code>${esc(describeFilter(f))}</code>`])));
+  }
+  if (m.shards.length) parts.push('<h3>Shards per kind</h3>', shardsPerKind(m));
+  parts.push('</section>');
+  return parts.join('\n');
+}
+
+function describeFilter(f: Record<string, unknown>): string {
+  return Object.keys(f)
+    .sort()
+    .map((k) => `${k}=${typeof f[k] === 'string' ? f[k] : JSON.stringify(f[k])}`)
+    .join('  ');
+}
+
+function shardsPerKind(m: Manifest): string {
+  const byKind = new Map<string, { shards: number; rows: number; bytes: number }>();
+  for (const s of m.shards) {
+    const k = byKind.get(s.kind) ?? { shards: 0, rows: 0, bytes: 0 };
+    k.shards++;
+    k.rows += s.rows;
+    k.bytes += s.bytes;
+    byKind.set(s.kind, k);
+  }
+  const rows = [...byKind].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [esc(k), fmtInt(v.shards), fmtInt(v.rows), esc(fmtBytes(v.bytes))]);
+  return table(['kind', 'shards', 'rows', 'bytes'], rows, [false, true, true, true]);
+}
+
+function droppedTotal(d: Record<string, number>): number {
+  return Object.values(d).reduce((a, b) => a + b, 0);
+}
+
+function funnel(stats: RunStatsJSON): string {
+  const rows = Object.entries(stats.stages).map(([stage, s]) => ({ stage, in: s.in, out: s.out, dropped: droppedTotal(s.dropped), busy: s.busy_ms }));
+  if (!rows.length) return '<p class="empty">No stage recorded any item.</p>';
+  return (
+    funnelChart(rows) +
+    table(
+      ['stage', 'in', 'out', 'dropped', 'dropped share', 'busy'],
+      rows.map((r) => [esc(r.stage), fmtInt(r.in), fmtInt(r.out), fmtInt(r.dropped), fmtPct(r.dropped, r.in), esc(fmtDuration(r.busy))]),
+      [false, true, true, true, true, true],
+    )
+  );
+}
+
+function dropReasons(stats: RunStatsJSON, ledger: RejectsByReason[] | undefined): string {
+  const key = (stage: string, reason: string) => `${stage}\u0000${reason}`;
+  const fromLedger = new Map((ledger ?? []).map((r) => [key(r.stage, r.reason), r]));
+  const rows: { stage: string; reason: string; count: number; stageIn: number }[] = [];
+  for (const [stage, s] of Object.entries(stats.stages)) {
+    for (const [reason, count] of Object.entries(s.dropped)) if (count > 0) rows.push({ stage, reason, count, stageIn: s.in });
+  }
+  // A reason only the ledger knows means stats and ledger disagree: show it rather than hide it.
+  const inStats = new Set(rows.map((r) => key(r.stage, r.reason)));
+  for (const r of ledger ?? []) if (!inStats.has(key(r.stage, r.reason))) rows.push({ stage: r.stage, reason: r.reason, count: 0, stageIn: stats.stages[r.stage]?.in ?? 0 });
+  if (!rows.length) return '<p class="empty">Nothing was dropped.</p>';
+  rows.sort((a, b) => b.count - a.count || (a.stage < b.stage ? -1 : a.stage > b.stage ? 1 : a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
+  const total = rows.reduce((a, r) => a + r.count, 0);
+  const head = ['stage', 'reason', 'count', 'share of drops', 'share of stage input'];
+  const numeric = [false, false, true, true, true];
+  if (ledger) head.push('ledger rows', 'examples'), numeric.push(true, false);
+  const body = rows.map((r) => {
+    const cells = [esc(r.stage), `<code>${esc(r.reason)}</code>`, fmtInt(r.count), fmtPct(r.count, total), fmtPct(r.count, r.stageIn)];
+    if (ledger) {
+      const l = fromLedger.get(key(r.stage, r.reason));
+      const n = l?.count ?? 0;
+      cells.push(n === r.count ? fmtInt(n) : `<span class="warn" title="stats.json and the rejects ledger disagree">${fmtInt(n)}</span>`);
+      cells.push(l?.examples.length ? `<ul>${l.examples.map(rejectExample).join('')}</ul>` : '');
+    }
+    return cells;
+  });
+  return `<p class="muted">${fmtInt(total)} items dropped in total.</p>` + table(head, body, numeric);
+}
+
+function rejectExample(e: { id: string; source: string; detail: string }): string {
+  return `<li><code title="${esc(e.source)}">${esc(truncate(e.id, 60))}</code> ${esc(truncate(e.detail, 200))}</li>`;
+}
+
+function kinds(stats: RunStatsJSON): string {
+  const names = Object.keys(stats.kinds).sort();
+  if (!names.length) return '<p class="empty">No per kind totals recorded.</p>';
+  return table(
+    ['kind', 'seen', 'kept', 'dropped', 'kept share'],
+    names.map((k) => {
+      const t = stats.kinds[k];
+      return [esc(k), fmtInt(t.seen), fmtInt(t.kept), fmtInt(t.dropped), fmtPct(t.kept, t.seen)];
+    }),
+    [false, true, true, true, true],
+  );
+}
+
+function counters(stats: RunStatsJSON): string {
+  const groups = Object.keys(stats.counters ?? {}).sort();
+  if (!groups.length) return '<p class="empty">No counters recorded.</p>';
+  return groups
+    .map((g) => {
+      const entries = Object.entries(stats.counters[g]).sort(([ka, a], [kb, b]) => b - a || (ka < kb ? -1 : ka > kb ? 1 : 0));
+      const total = entries.reduce((s, [, n]) => s + n, 0);
+      const top = entries.slice(0, TOP_COUNTER_KEYS);
+      const rows = top.map(([k, n]) => [`<code>${esc(truncate(k, 120))}</code>`, fmtInt(n), fmtPct(n, total)]);
+      const rest = entries.slice(TOP_COUNTER_KEYS);
+      if (rest.length) rows.push([`<i>${fmtInt(rest.length)} more keys</i>`, fmtInt(rest.reduce((s, [, n]) => s + n, 0)), '']);
+      return `<h3 id="${esc(anchorId('counter', g))}">${esc(g)} <small>${fmtInt(entries.length)} keys, ${fmtInt(total)} total</small></h3>` + table(['key', 'count', 'share'], rows, [false, true, true]);
+    })
+    .join('\n');
+}
+
+/** Cuts that filters apply to a score column, for `score:<column>` histograms and sketches. */
+export function thresholdsFor(name: string, filters: Record<string, unknown>[]): number[] {
+  if (!name.startsWith('score:')) return [];
+  const column = name.slice('score:'.length);
+  return filters.filter((f) => f.column === column && typeof f.threshold === 'number' && Number.isFinite(f.threshold)).map((f) => f.threshold as number);
+}
+
+function distributions(stats: RunStatsJSON, manifest: Manifest): string {
+  const parts: string[] = [];
+  for (const name of Object.keys(stats.histograms ?? {}).sort()) {
+    const h = stats.histograms[name];
+    const n = h.bins.reduce((a, b) => a + b, 0) + h.under + h.over;
+    const thresholds = thresholdsFor(name, manifest.filters);
+    parts.push(
+      `<div class="chart-block" id="${esc(anchorId('histogram', name))}"><h3>${esc(name)} <small>histogram, ${fmtInt(n)} values, ${h.bins.length} bins over [${fmtNum(h.lo)}, ${fmtNum(h.hi)}]</small></h3>` +
+        histogramChart(h, { xTitle: name, thresholds }) +
+        '</div>',
+    );
+  }
+  for (const name of Object.keys(stats.sketches ?? {}).sort()) {
+    const d = TDigest.fromJSON(stats.sketches[name]);
+    const thresholds = thresholdsFor(name, manifest.filters);
+    const title = `<h3>${esc(name)} <small>t-digest, ${fmtInt(d.count)} values</small></h3>`;
+    if (!d.count) {
+      parts.push(`<div class="chart-block">${title}<p class="empty">no values</p></div>`);
+      continue;
+    }
+    const head = ['min', ...QUANTILES.map((q) => `p${Math.round(q * 100)}`), 'max'];
+    const values = [d.min, ...QUANTILES.map((q) => d.quantile(q)), d.max].map((v) => esc(fmtNum(v)));
+    const cuts = thresholds.map((t) => `<p>≈ ${fmtPct(d.cdf(t), 1)} of values at or below the threshold ${esc(fmtNum(t))}.</p>`).join('');
+    parts.push(
+      `<div class="chart-block" id="${esc(anchorId('sketch', name))}">${title}` +
+        table(head, [values], head.map(() => true)) +
+        cuts +
+        sketchChart(d, { xTitle: name, thresholds }) +
+        '</div>',
+    );
+  }
+  return parts.length ? parts.join('\n') : '<p class="empty">No histograms or sketches recorded.</p>';
+}

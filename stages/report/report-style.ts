@@ -1,0 +1,70 @@
+// The report's stylesheet, inlined into the page: readable on screen, printable on A4.
+export const REPORT_CSS = `
+:root { color-scheme: light; --ink: #1d232b; --muted: #5c6670; --line: #d9dde2; --blue: #3b6fb6; --red: #b8402f; --amber: #c8660a; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 1120px; padding: 24px 28px 64px; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); background: #fff; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+h3 { font-size: 15px; margin: 22px 0 8px; }
+h3 small, .muted { color: var(--muted); font-weight: normal; }
+code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12.5px; word-break: break-all; }
+nav.toc { margin: 10px 0 0; font-size: 13px; }
+nav.toc a { margin-right: 14px; color: var(--blue); text-decoration: none; }
+.howto { background: #f4f6f9; border-left: 4px solid var(--blue); padding: 10px 14px; margin: 16px 0; }
+.howto p { margin: 4px 0; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px; margin: 12px 0; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
+.totals { display: flex; flex-wrap: wrap; gap: 10px; margin: 14px 0; }
+.totals div { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 120px; }
+.totals b { display: block; font-size: 20px; }
+.totals span { color: var(--muted); font-size: 12px; }
+table { border-collapse: collapse; margin: 8px 0 14px; font-size: 13px; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
+th { background: #f4f6f9; font-weight: 600; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td ul { margin: 0; padding-left: 16px; }
+td li { margin: 1px 0; }
+.warn { color: var(--red); }
+.empty, .note { color: var(--muted); font-style: italic; }
+svg.chart { display: block; max-width: 100%; height: auto; margin: 6px 0 4px; font-size: 11px; }
+svg.chart text { fill: var(--ink); }
+svg.chart .tick { fill: var(--muted); }
+svg.chart .axis-title { font-weight: 600; }
+svg.chart .axis { stroke: #7c858f; stroke-width: 1; }
+svg.chart .grid { stroke: #eceef1; stroke-width: 1; }
+svg.chart .bar, svg.chart .bar-out { fill: var(--blue); }
+svg.chart .bar.density { fill: #9dbbe3; }
+svg.chart .bar-in { fill: #c9ced6; }
+svg.chart .value.dropped { fill: var(--red); }
+svg.chart .outside { fill: var(--muted); font-style: italic; }
+svg.chart .cdf { fill: none; stroke: var(--red); stroke-width: 1.6; }
+svg.chart .threshold { stroke: var(--amber); stroke-width: 2; stroke-dasharray: 5 3; }
+svg.chart .threshold-label { fill: var(--amber); font-weight: 600; }
+svg.chart .median { stroke: #333; stroke-width: 1; stroke-dasharray: 2 2; }
+svg.chart .median-label { fill: #333; }
+.chart-block { break-inside: avoid; margin-bottom: 18px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(196px, 1fr)); gap: 12px; }
+figure.card { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 8px; break-inside: avoid; overflow: hidden; }
+.thumb { display: flex; justify-content: center; align-items: center; min-height: 120px; background: #f4f6f9; border-radius: 4px; }
+.thumb img, .thumb svg { display: block; max-width: 100%; height: auto; }
+.thumb.missing { color: var(--muted); font-size: 12px; text-align: center; padding: 8px; }
+figcaption { font-size: 12.5px; margin-top: 6px; }
+figcaption p { margin: 3px 0; overflow-wrap: anywhere; }
+figcaption .verdict b { color: var(--red); }
+figcaption .detail, figcaption .id { color: var(--muted); }
+figcaption .id { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 11px; }
+figcaption dl { display: grid; grid-template-columns: max-content 1fr; gap: 0 8px; margin: 4px 0; }
+figcaption dt { color: var(--muted); }
+figcaption dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.box rect { fill: none; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
+.box text { paint-order: stroke; stroke: #000; stroke-width: 2px; stroke-opacity: .6; fill: #fff; }
+.box-0 rect { stroke: #ffd400; } .box-1 rect { stroke: #00e0ff; } .box-2 rect { stroke: #ff4fd8; }
+.box-3 rect { stroke: #6dff5c; } .box-4 rect { stroke: #ff8c1a; } .box-5 rect { stroke: #ffffff; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11px; }
+  h2 { break-after: avoid; }
+  nav.toc { display: none; }
+  tr, figure.card, .chart-block { break-inside: avoid; }
+}
+`;

@@ -1,0 +1,175 @@
+// Local image-caption sources: a folder of images with sidecar .txt captions, or a list file
+// (.jsonl/.csv/.tsv, optionally .gz) naming an image path or URL and a caption per row.
+//
+// Consumes: the `source` config section. Emits: ImageTextRaw items, lazily (captions are read
+// per item, images are left on disk for decode). Drops, at stage `source`:
+//   caption_missing  folder image without sidecar .txt; list row without a caption value
+//   image_missing    folder .txt without an image
+//   bad_row          list row that is not valid JSON / has the wrong field count / no image value
+//   read_failed      a sidecar caption exists but cannot be read
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SourceConfig } from '../../schemas/config.ts';
+import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
+import { rejectAt, errorMessage, type StageContext } from '../../pipeline/stage.ts';
+import { safeIdPart, type Unit } from '../../pipeline/units.ts';
+import { listFolderEntries, type FolderEntry } from './folder-listing.ts';
+import { listBaseName, listFormatOfPath, listRows, type ListFormat } from './list-file.ts';
+
+export type ImageTextSourceConfig = Extract<SourceConfig, { kind: 'image_text' }>;
+
+const STAGE = 'source';
+
+interface FolderSpec {
+  layout: 'folder';
+  root: string;
+  entries: FolderEntry[];
+}
+
+interface ListSpec {
+  layout: 'list';
+  file: string;
+  format: ListFormat;
+  firstRow: number;
+  rowCount: number;
+}
+
+/**
+ * Plans the units of an image_text source: chunks of `rows_per_unit` folder images or list rows.
+ * Throws an Error naming the path when it does not exist or its format cannot be told.
+ */
+export async function listImageTextUnits(src: ImageTextSourceConfig, baseDir: string): Promise<Unit[]> {
+  const abs = path.resolve(baseDir, src.path);
+  const info = await stat(abs).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`image_text source path ${abs} cannot be read: ${err.code ?? errorMessage(err)}`);
+  });
+  const format = src.format === 'auto' ? (info.isDirectory() ? 'folder' : listFormatOfPath(abs)) : src.format;
+  if (format === undefined) {
+    throw new Error(`image_text source ${abs}: unknown format; expected a folder or a .jsonl, .csv or .tsv file (optionally .gz)`);
+  }
+  if ((format === 'folder') !== info.isDirectory()) {
+    throw new Error(`image_text source ${abs}: format '${format}' needs ${format === 'folder' ? 'a folder' : 'a file'}`);
+  }
+  const per = src.rows_per_unit;
+  if (format === 'folder') {
+    const entries = await listFolderEntries(abs);
+    const chunks = Math.ceil(entries.length / per);
+    return Array.from({ length: chunks }, (_, i) => {
+      const spec: FolderSpec = { layout: 'folder', root: abs, entries: entries.slice(i * per, (i + 1) * per) };
+      const name = (e: FolderEntry) => e.image ?? e.caption!;
+      const range = `${name(spec.entries[0])} .. ${name(spec.entries[spec.entries.length - 1])}`;
+      return { id: `folder-${pad(i, chunks)}`, source: `${src.path}: ${range}`, spec: { ...spec } };
+    });
+  }
+  let rows = 0;
+  for await (const _ of listRows(abs, format)) rows += 1;
+  const chunks = Math.ceil(rows / per);
+  const name = safeIdPart(listBaseName(abs));
+  return Array.from({ length: chunks }, (_, i) => {
+    const spec: ListSpec = { layout: 'list', file: abs, format, firstRow: i * per, rowCount: Math.min(per, rows - i * per) };
+    return { id: `${name}-${pad(i, chunks)}`, source: `${src.path} rows ${spec.firstRow}-${spec.firstRow + spec.rowCount - 1}`, spec: { ...spec } };
+  });
+}
+
+/** The items of one unit, in order. Rejected entries go to the ledger under stage `source`. */
+export async function* readImageTextUnit(unit: Unit, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw> {
+  const spec = unit.spec as unknown as FolderSpec | ListSpec;
+  if (spec.layout === 'folder') yield* readFolderUnit(spec, ctx);
+  else if (spec.layout === 'list') yield* readListUnit(spec, src, ctx);
+  else throw new Error(`unit ${unit.id} is not an image_text unit`);
+}
+
+async function* readFolderUnit(spec: FolderSpec, ctx: StageContext): AsyncGenerator<ImageTextRaw> {
+  const stats = ctx.stats.stage(STAGE);
+  for (const entry of spec.entries) {
+    if (ctx.signal.aborted) return;
+    stats.in += 1;
+    const source = entry.image ?? entry.caption!;
+    const traced = { id: entry.id, kind: IMAGE_TEXT, source };
+    if (!entry.image) {
+      rejectAt(ctx, STAGE, traced, 'image_missing', `caption ${entry.caption} has no image with the same name`);
+      continue;
+    }
+    if (!entry.caption) {
+      rejectAt(ctx, STAGE, traced, 'caption_missing', `image ${entry.image} has no sidecar ${stemOf(entry.image)}.txt`);
+      continue;
+    }
+    let caption: string;
+    try {
+      caption = stripBom(await readFile(path.join(spec.root, entry.caption), 'utf8'));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const reason = code === 'ENOENT' ? 'caption_missing' : 'read_failed';
+      rejectAt(ctx, STAGE, traced, reason, `cannot read ${entry.caption}: ${code ?? errorMessage(err)}`);
+      continue;
+    }
+    stats.out += 1;
+    yield { ...traced, caption, imagePath: path.join(spec.root, entry.image) };
+  }
+}
+
+async function* readListUnit(spec: ListSpec, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw> {
+  const stats = ctx.stats.stage(STAGE);
+  const name = listBaseName(spec.file);
+  const fileName = path.basename(spec.file);
+  const listDir = path.dirname(spec.file);
+  const end = spec.firstRow + spec.rowCount;
+  for await (const row of listRows(spec.file, spec.format)) {
+    if (row.row < spec.firstRow) continue;
+    if (row.row >= end || ctx.signal.aborted) return;
+    stats.in += 1;
+    const traced = { id: `${name}:${row.row}`, kind: IMAGE_TEXT, source: `${fileName}:${row.row}` };
+    if (!row.values) {
+      rejectAt(ctx, STAGE, traced, 'bad_row', `row ${row.row}: ${row.error}`);
+      continue;
+    }
+    const image = row.values[src.image_column];
+    if (typeof image !== 'string' || image.trim() === '') {
+      rejectAt(ctx, STAGE, traced, 'bad_row', `row ${row.row} (line ${row.line}) has no value in image column '${src.image_column}'`);
+      continue;
+    }
+    const caption = row.values[src.caption_column];
+    if (typeof caption !== 'string' && typeof caption !== 'number') {
+      rejectAt(ctx, STAGE, traced, 'caption_missing', `row ${row.row} (line ${row.line}) has no value in caption column '${src.caption_column}'`);
+      continue;
+    }
+    const item: ImageTextRaw = { ...traced, caption: String(caption), ...imageLocation(image.trim(), listDir) };
+    const extra = extraColumns(row.values, src.extra_columns);
+    if (extra) item.extra = extra;
+    stats.out += 1;
+    yield item;
+  }
+}
+
+/** A URL stays a URL for the fetch stage; a path resolves against the list's folder. */
+function imageLocation(value: string, listDir: string): { url: string } | { imagePath: string } {
+  if (/^https?:\/\//i.test(value)) return { url: value };
+  if (/^file:\/\//i.test(value)) return { imagePath: fileURLToPath(value) };
+  return { imagePath: path.resolve(listDir, value) };
+}
+
+/** Requested extra columns as strings; absent or null values are left out. */
+function extraColumns(values: Record<string, unknown>, columns: string[]): Record<string, string> | undefined {
+  if (columns.length === 0) return undefined;
+  const extra: Record<string, string> = {};
+  for (const column of columns) {
+    const v = values[column];
+    if (v === undefined || v === null) continue;
+    extra[column] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return extra;
+}
+
+/** Zero-padded index so that sorting unit ids gives unit order. */
+function pad(i: number, count: number): string {
+  return String(i).padStart(Math.max(5, String(count - 1).length), '0');
+}
+
+function stemOf(rel: string): string {
+  return rel.slice(0, rel.length - path.posix.extname(rel).length);
+}
+
+function stripBom(s: string): string {
+  return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s;
+}

@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConfig, configFingerprint, ConfigError } from '../../pipeline/config.ts';
+
+const weft = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'weft.js');
+const base = { source: { kind: 'image_text', path: 'x' } };
+
+test('defaults fill every section', () => {
+  const c = parseConfig(base);
+  assert.equal(c.decode.resize_mode, 'keep_ratio');
+  assert.equal(c.output.rows_per_batch, 100);
+  assert.equal(c.run.concurrency, 4);
+});
+
+test('errors name the key, the bad value and what is allowed', () => {
+  assert.throws(() => parseConfig({ ...base, decode: { resize_mode: 'stretch' } }), (e: Error) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /decode\.resize_mode: got "stretch"; allowed: "none", "keep_ratio", "center_crop", "border"/);
+    return true;
+  });
+  assert.throws(() => parseConfig({ ...base, output: { rows_per_batch: 500 } }), /output\.rows_per_batch: got 500; .*100/);
+  assert.throws(() => parseConfig({ ...base, decod: {} }), /unknown key "decod"/);
+  assert.throws(() => parseConfig({ source: { kind: 'imagetext', path: 'x' } }), /source\.kind/);
+});
+
+test('fingerprint ignores run-time knobs but not output-affecting settings', () => {
+  const a = configFingerprint(parseConfig(base));
+  assert.equal(a, configFingerprint(parseConfig({ ...base, run: { concurrency: 16 } })));
+  assert.notEqual(a, configFingerprint(parseConfig({ ...base, decode: { image_size: 512 } })));
+  assert.notEqual(a, configFingerprint(parseConfig(base), ['modelsha']));
+});
+
+test('weft run with an invalid or unreadable config exits 2 with one clear line', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-cfg-'));
+  const bad = path.join(dir, 'bad.yaml');
+  await writeFile(bad, 'source: { kind: image_text, path: x }\ndecode: { max_pixels: -5 }\n');
+  let r = spawnSync(process.execPath, [weft, 'run', bad, '--out', path.join(dir, 'o')], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.match(r.stderr, /decode\.max_pixels: got -5/);
+  await writeFile(bad, 'source: [unclosed\n');
+  r = spawnSync(process.execPath, [weft, 'run', bad, '--out', path.join(dir, 'o')], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /not valid YAML/);
+  r = spawnSync(process.execPath, [weft, 'run', path.join(dir, 'missing.yaml'), '--out', path.join(dir, 'o')], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /cannot read config .*ENOENT/);
+});
+
+test('weft --help and every command --help describe their flags', () => {
+  const top = spawnSync(process.execPath, [weft, '--help'], { encoding: 'utf8' });
+  assert.equal(top.status, 0);
+  for (const cmd of ['run', 'demo', 'inspect', 'report', 'merge']) assert.match(top.stdout, new RegExp(`\\b${cmd}\\b`));
+  const run = spawnSync(process.execPath, [weft, 'run', '--help'], { encoding: 'utf8' });
+  for (const flag of ['--out', '--rank', '--world-size', '--log-level', '--no-progress']) assert.ok(run.stdout.includes(flag), flag);
+  const bad = spawnSync(process.execPath, [weft, 'run', 'x.yaml', '--out', 'o', '--rank', '3', '--world-size', '2'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--rank 3 must be below --world-size 2/);
+});

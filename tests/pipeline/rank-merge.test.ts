@@ -1,0 +1,64 @@
+// n independent ranks then `weft merge` must equal one process doing everything.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { makeDemoCorpus } from '../../scripts/make-demo-corpus.ts';
+import { loadConfigFile } from '../../pipeline/config.ts';
+import { runPipeline } from '../../pipeline/executor.ts';
+import { mergeOutDirs } from '../../pipeline/merge.ts';
+import { parquetRows, readJson } from '../helpers/out-dir.ts';
+
+/** stats.json without the fields that measure time. */
+function withoutTimings(stats: any) {
+  const s = structuredClone(stats);
+  for (const st of Object.values<any>(s.stages)) delete st.busy_ms;
+  delete s.wall_ms;
+  return s;
+}
+
+function manifestContent(m: any) {
+  return { ...m, units: m.units.map((u: any) => ({ ...u, committed_at: undefined })) };
+}
+
+test('--rank/--world-size partitions are disjoint and merge to the single-process output', async () => {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'weft-rank-'));
+  await makeDemoCorpus(path.join(work, 'corpus'), { count: 70, seed: 11 });
+  const configPath = path.join(work, 'config.yaml');
+  await writeFile(configPath, 'name: rank-test\nsource: { kind: image_text, path: corpus/images, rows_per_unit: 10 }\ndecode: { image_size: 48 }\noutput: { rows_per_batch: 5 }\n');
+  const loaded = await loadConfigFile(configPath);
+
+  const single = path.join(work, 'single');
+  const one = await runPipeline({ loaded, outDir: single });
+  assert.ok(one.unitsTotal >= 7);
+
+  const worldSize = 3;
+  const rankDirs: string[] = [];
+  const unitSets: string[][] = [];
+  for (let rank = 0; rank < worldSize; rank++) {
+    const dir = path.join(work, `rank-${rank}`);
+    const r = await runPipeline({ loaded, outDir: dir, rank, worldSize });
+    assert.ok(r.unitsThisRank > 0);
+    rankDirs.push(dir);
+    unitSets.push((await readJson(path.join(dir, 'manifest.json'))).units.map((u: any) => u.id));
+  }
+  const allUnits = unitSets.flat();
+  assert.equal(new Set(allUnits).size, allUnits.length, 'ranks share no unit');
+  assert.equal(allUnits.length, one.unitsTotal, 'ranks cover every unit');
+
+  const merged = path.join(work, 'merged');
+  await mergeOutDirs(rankDirs, merged);
+
+  assert.deepEqual(manifestContent(await readJson(path.join(merged, 'manifest.json'))), manifestContent(await readJson(path.join(single, 'manifest.json'))));
+  assert.deepEqual(await parquetRows(path.join(merged, 'index.parquet')), await parquetRows(path.join(single, 'index.parquet')));
+  assert.deepEqual(await parquetRows(path.join(merged, 'rejects.parquet')), await parquetRows(path.join(single, 'rejects.parquet')));
+  assert.deepEqual(withoutTimings(await readJson(path.join(merged, 'stats.json'))), withoutTimings(await readJson(path.join(single, 'stats.json'))));
+  const singleManifest = await readJson(path.join(single, 'manifest.json'));
+  for (const s of singleManifest.shards) {
+    assert.deepEqual(await readFile(path.join(merged, s.path)), await readFile(path.join(single, s.path)), `${s.path} identical`);
+  }
+
+  // Merging a folder twice (or overlapping ranks) is refused rather than double counting.
+  await assert.rejects(mergeOutDirs([rankDirs[0], rankDirs[0]], path.join(work, 'bad')), /committed in both/);
+});

@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { captionSchema, type CaptionConfig } from '../../../schemas/config.ts';
+import { IMAGE_TEXT, type ImageTextRaw } from '../../../schemas/image-text.ts';
+import { isDrop, type StageContext } from '../../../pipeline/stage.ts';
+import { RunStats } from '../../../pipeline/stats.ts';
+import { RejectLedger } from '../../../pipeline/rejects.ts';
+import { silentLogger } from '../../../pipeline/logger.ts';
+import { captionRulesStage, checkCaption, normaliseCaption } from '../../../stages/curate/caption-rules.ts';
+
+const cfg = (over: Partial<CaptionConfig> = {}): CaptionConfig => captionSchema.parse(over);
+
+function reasonOf(caption: string, c: CaptionConfig): string {
+  const verdict = checkCaption(caption, c);
+  return isDrop(verdict) ? verdict.reason : 'kept';
+}
+
+test('normaliseCaption collapses whitespace, strips control characters and composes accents', () => {
+  assert.equal(normaliseCaption('  a\t\tred \n\r\n circle  '), 'a red circle');
+  assert.equal(normaliseCaption('a\u0000b\u0007c\u007f\u009bd'), 'abcd');
+  assert.equal(normaliseCaption('\ufeffno\u00a0break\u2028line\u3000wide'), 'no break line wide');
+  assert.equal(normaliseCaption('cafe\u0301'), 'caf\u00e9');
+  assert.equal(normaliseCaption(' \n\t '), '');
+  assert.equal(normaliseCaption('family 👨‍👩‍👧 emoji'), 'family 👨‍👩‍👧 emoji'); // zero-width joiners kept
+});
+
+test('checkCaption gives each reason with the measured value and the limit', () => {
+  const c = cfg({ min_chars: 5, min_words: 2, max_chars: 20 });
+  const verdicts = {
+    '': checkCaption('', c),
+    abc: checkCaption('abc', c),
+    'hello - !': checkCaption('hello - !', c),
+    long: checkCaption('a caption that is far too long', c),
+  };
+  assert.deepEqual(Object.values(verdicts).map((v) => (isDrop(v) ? [v.reason, v.detail] : v)), [
+    ['caption_missing', 'caption is empty after normalisation'],
+    ['caption_too_short', '3 chars < min_chars 5'],
+    ['caption_too_few_words', '1 words < min_words 2'],
+    ['caption_too_long', '30 chars > max_chars 20'],
+  ]);
+  assert.equal(checkCaption('a red circle', c), true);
+  assert.equal(checkCaption('twenty chars exactly', c), true); // max is inclusive
+});
+
+test('lengths count code points, words need a letter or digit', () => {
+  assert.equal(reasonOf('🐱🐱🐱', cfg({ min_chars: 3, min_words: 0 })), 'kept');
+  assert.equal(reasonOf('🐱🐱', cfg({ min_chars: 3, min_words: 0 })), 'caption_too_short');
+  assert.equal(reasonOf('🐱 🐱 🐱', cfg({ min_words: 1 })), 'caption_too_few_words');
+  assert.equal(reasonOf('一只猫', cfg({ min_words: 1 })), 'kept');
+  assert.equal(reasonOf('3 cats', cfg({ min_words: 2 })), 'kept');
+});
+
+test('the caption stage writes the normalised caption and ledgers drops', async () => {
+  const item = (id: string, caption: string): ImageTextRaw => ({ id, kind: IMAGE_TEXT, source: `${id}.jpg`, caption });
+  async function* input() {
+    yield item('a', '  a  red\ncircle ');
+    yield item('b', ' \t\n ');
+    yield item('c', 'x');
+    yield item('d', 'a blue square');
+  }
+  const ctx: StageContext = { config: {}, stats: new RunStats(), rejects: new RejectLedger(), log: silentLogger, signal: new AbortController().signal, unit: { id: 'u', source: 's' } };
+  const out: ImageTextRaw[] = [];
+  for await (const x of captionRulesStage(cfg({ min_chars: 3 }))(input(), ctx)) out.push(x);
+  assert.deepEqual(out.map((x) => [x.id, x.caption, x.source]), [['a', 'a red circle', 'a.jpg'], ['d', 'a blue square', 'd.jpg']]);
+  assert.deepEqual(ctx.rejects.rows.map((r) => [r.id, r.stage, r.reason]), [['b', 'caption', 'caption_missing'], ['c', 'caption', 'caption_too_short']]);
+  const s = ctx.stats.stage('caption');
+  assert.deepEqual([s.in, s.out, s.droppedByReason], [4, 2, { caption_missing: 1, caption_too_short: 1 }]);
+});

@@ -1,0 +1,93 @@
+// The README's main job: `weft demo` on the generated corpus, then inspect and report.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { idsInShards, parquetRows, readJson } from '../helpers/out-dir.ts';
+import { duckQuery, sqlString } from '../helpers/duckdb.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const weft = path.join(repo, 'bin', 'weft.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [weft, ...args], { encoding: 'utf8', cwd: repo });
+
+test('weft demo writes the whole OUT layout; bad files are rejects with their reasons; counts agree', async () => {
+  const out = await mkdtemp(path.join(os.tmpdir(), 'weft-demo-'));
+  const r = run('demo', '--out', out, '--no-progress');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /kept \d+, dropped \d+/);
+  assert.match(r.stderr, /report\.html/);
+
+  for (const f of ['manifest.json', 'index.parquet', 'rejects.parquet', 'stats.json', 'report.html']) {
+    assert.ok((await stat(path.join(out, f))).size > 0, f);
+  }
+  const manifest = await readJson(path.join(out, 'manifest.json'));
+  const truth = await readJson(path.join(repo, 'fixtures', 'generated', 'demo', 'truth.json'));
+
+  // Every bad file of the corpus is in rejects.parquet with its expected stage and reason.
+  const rejects = await parquetRows(path.join(out, 'rejects.parquet'));
+  for (const bad of truth.bad) {
+    const row = rejects.find((x) => x.id === bad.id);
+    assert.ok(row, `${bad.file} missing from rejects.parquet`);
+    assert.equal(row.reason, bad.reason, bad.file);
+    assert.equal(row.stage, bad.stage, bad.file);
+    assert.ok(String(row.detail).length > 0);
+  }
+
+  // Row counts agree: manifest totals, the shards themselves, index.parquet.
+  const shardIds = await idsInShards(out);
+  const index = await parquetRows(path.join(out, 'index.parquet'));
+  assert.equal(manifest.totals.kept, shardIds.length);
+  assert.equal(index.length, shardIds.length);
+  assert.equal(manifest.totals.dropped, rejects.length);
+  assert.equal(manifest.totals.kept + manifest.totals.dropped, Object.keys(truth.samples).length + truth.bad.length - truth.bad.filter((b: any) => truth.samples[b.id]).length);
+  assert.equal(manifest.shards.reduce((a: number, s: any) => a + s.rows, 0), shardIds.length);
+  assert.deepEqual((await readdir(path.join(out, 'shards'))).sort(), manifest.shards.map((s: any) => path.basename(s.path)).sort());
+
+  // index.parquet points at the right shard and row.
+  const probe = await duckQuery(`select shard, "row"::INTEGER as r, id from read_parquet(${sqlString(path.join(out, 'index.parquet'))}) order by id limit 1`);
+  const { shard, r: rowNo, id } = probe[0] as { shard: string; r: number; id: string };
+  const shown = run('inspect', path.join(out, shard), '--rows', String(rowNo + 1));
+  assert.equal(shown.status, 0, shown.stderr);
+  assert.ok(shown.stdout.includes(`"id":"${id}"`), 'inspect shows the indexed row');
+
+  const stats = await readJson(path.join(out, 'stats.json'));
+  assert.equal(stats.kinds.image_text.kept, manifest.totals.kept);
+  assert.ok(stats.stages.decode.in > 0);
+  const html = await readFile(path.join(out, 'report.html'), 'utf8');
+  for (const bad of truth.bad) assert.ok(html.includes(bad.reason), `report shows ${bad.reason}`);
+
+  // A second run of the same command resumes: everything is already committed.
+  const again = run('demo', '--out', out, '--no-progress');
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /0 run, \d+ already committed/);
+});
+
+test('weft inspect prints schema, metadata and first rows; weft report rebuilds report.html', async () => {
+  const out = await mkdtemp(path.join(os.tmpdir(), 'weft-demo-'));
+  assert.equal(run('demo', '--out', out, '--no-progress', '--log-level', 'warn').status, 0);
+  const manifest = await readJson(path.join(out, 'manifest.json'));
+  const shard = path.join(out, manifest.shards[0].path);
+  const r = run('inspect', shard, '--rows', '2');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /image: Struct<\{bytes:Binary, path:Utf8\}>/);
+  assert.match(r.stdout, /huggingface: \{"info":\{"features"/);
+  assert.match(r.stdout, /weft: \{.*"config_fingerprint":"[0-9a-f]{64}"/);
+  assert.match(r.stdout, /\[1\] \{"id":/);
+  assert.match(r.stdout, /<\d+ bytes>/, 'media bytes are summarised, not dumped');
+
+  const summary = run('inspect', out);
+  assert.equal(summary.status, 0);
+  assert.match(summary.stdout, new RegExp(`kept ${manifest.totals.kept}`));
+
+  await rm(path.join(out, 'report.html'));
+  const rep = run('report', out);
+  assert.equal(rep.status, 0, rep.stderr);
+  assert.ok((await stat(path.join(out, 'report.html'))).size > 1000);
+
+  const notOut = run('report', os.tmpdir());
+  assert.equal(notOut.status, 2);
+  assert.match(notOut.stderr, /not a weft OUT folder/);
+});

@@ -1,6 +1,7 @@
 // The run config schema. Every key has a default except source.path; `weft run` validates a
 // YAML or JSON file against this and exits 2 naming the key, the bad value and what is allowed.
 import { z } from 'zod';
+import { rgbdSourceSchema, rgbdQualitySchema } from './rgbd-config.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -20,7 +21,7 @@ const imageTextSource = z
   })
   .strict();
 
-export const sourceSchema = z.discriminatedUnion('kind', [imageTextSource]);
+export const sourceSchema = z.discriminatedUnion('kind', [imageTextSource, rgbdSourceSchema]);
 
 export const decodeSchema = z
   .object({
@@ -75,6 +76,8 @@ export const configSchema = z
     source: sourceSchema,
     decode: decodeSchema.prefault({}),
     caption: captionSchema.prefault({}),
+    /** RGB-D pair quality filters (source.kind rgbd). */
+    rgbd: rgbdQualitySchema.prefault({}),
     output: outputSchema.prefault({}),
     run: runSchema.prefault({}),
   })

@@ -23,8 +23,8 @@ export const fetchConfigSchema = z
     per_host_burst: z.number().int().min(1).default(10),
     /** TCP (and TLS) connection establishment. */
     connect_timeout_ms: z.number().int().positive().default(10_000),
-    /** Silence allowed while waiting: from sending the request to the complete response headers,
-     *  and again between any two chunks of the body. */
+    /** Silence allowed while waiting: from sending the request (including opening its
+     *  connection) to the complete response headers, and again between two body chunks. */
     first_byte_timeout_ms: z.number().int().positive().default(15_000),
     /** One attempt end to end: every redirect hop, headers and the whole body. */
     total_timeout_ms: z.number().int().positive().default(60_000),

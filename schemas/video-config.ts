@@ -1,0 +1,87 @@
+// Config for video sources (`source.kind: video`): local video files or folders, with optional
+// sidecar subtitles (.srt, .vtt) or HowTo100M-style transcript json beside each video.
+import { z } from 'zod';
+
+const clipSchema = z
+  .object({
+    /**
+     * fixed: windows of length_s every stride_s; scenes: cuts found by the content detector
+     * (scenes longer than length_s are split into length_s pieces); sentences: one window per
+     * subtitle cue, widened symmetrically to at least min_sentence_s.
+     */
+    mode: z.enum(['fixed', 'scenes', 'sentences']).default('fixed'),
+    length_s: z.number().positive().default(4),
+    stride_s: z.number().positive().default(4),
+    /** Mean HSV difference between consecutive downscaled frames (0-255 scale) that marks a cut. */
+    scene_threshold: z.number().positive().default(27),
+    /** No cut within this many seconds of the previous one (or of the start). */
+    min_scene_s: z.number().nonnegative().default(1),
+    /** Frames per second the scene detector looks at. */
+    scene_fps: z.number().positive().max(60).default(10),
+    /** Sentence windows shorter than this are widened around their centre (as HowTo100M loaders do). */
+    min_sentence_s: z.number().nonnegative().default(2),
+    /** The last window of a video is kept when at least this long (fixed and scenes modes). */
+    min_clip_s: z.number().positive().default(1),
+  })
+  .strict();
+
+const framesSchema = z
+  .object({
+    /** Stored frames per second of clip. */
+    fps: z.number().positive().max(60).default(4),
+    /** Longer side of stored frames in pixels (never upscaled). */
+    max_side: z.number().int().min(16).max(4096).default(224),
+    jpeg_quality: z.number().int().min(1).max(100).default(85),
+  })
+  .strict();
+
+const audioSchema = z
+  .object({
+    sample_rate: z.number().int().min(4000).max(48000).default(16000),
+    format: z.enum(['wav', 'flac']).default('wav'),
+  })
+  .strict();
+
+const syncSchema = z
+  .object({
+    /** Measure the audio-visual offset of each clip that has audio. */
+    enabled: z.boolean().default(true),
+    /** Frame rate of the sync analysis (at least frames.fps is used). */
+    fps: z.number().positive().max(60).default(25),
+    /** Shifts tried: -vshift..+vshift analysis frames. */
+    vshift: z.number().int().min(1).max(100).default(15),
+    /** Drop clips whose |offset| exceeds this (unless `correct`). */
+    max_abs_offset_ms: z.number().nonnegative().default(200),
+    /** Drop clips whose sync confidence (median - min of the distance curve) is below this; 0 keeps all. */
+    min_confidence: z.number().nonnegative().default(0.5),
+    /** Shift the stored audio by the measured offset instead of dropping far-off clips. */
+    correct: z.boolean().default(false),
+  })
+  .strict();
+
+export const videoSourceSchema = z
+  .object({
+    kind: z.literal('video'),
+    /** A video file or a folder searched recursively for video files. */
+    path: z.string().min(1),
+    /** ffmpeg / ffprobe binaries; default: found on PATH. */
+    ffmpeg_path: z.string().min(1).optional(),
+    ffprobe_path: z.string().min(1).optional(),
+    /** Reject videos without an audio stream; when false they are kept without audio or sync. */
+    audio_required: z.boolean().default(true),
+    /** Reject videos shorter than this many seconds. */
+    min_duration_s: z.number().nonnegative().default(1),
+    /** Clips decoded at once within a video. */
+    concurrency: z.number().int().min(1).max(16).default(2),
+    clip: clipSchema.prefault({}),
+    frames: framesSchema.prefault({}),
+    audio: audioSchema.prefault({}),
+    sync: syncSchema.prefault({}),
+  })
+  .strict();
+
+export type VideoSourceConfig = z.infer<typeof videoSourceSchema>;
+export type VideoClipConfig = z.infer<typeof clipSchema>;
+export type VideoFramesConfig = z.infer<typeof framesSchema>;
+export type VideoAudioConfig = z.infer<typeof audioSchema>;
+export type VideoSyncConfig = z.infer<typeof syncSchema>;

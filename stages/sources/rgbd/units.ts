@@ -1,0 +1,77 @@
+// Finding RGB-D units under a source path. One unit is one sequence folder (TUM, NYU, generic)
+// or a range of SUN RGB-D sample folders. `layout: auto` recognises each folder by its
+// contents: rgb.txt + depth.txt is TUM, r-*.ppm files are NYU, rgb/ + depth/ folders are
+// generic, and sample folders holding image/ + depth/ are SUN RGB-D. A recognised folder is
+// not searched further; others are searched up to a few levels down.
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join, relative, resolve } from 'node:path';
+import { safeIdPart, type Unit } from '../../../pipeline/units.ts';
+import type { RgbdSourceConfig } from '../../../schemas/rgbd-config.ts';
+import type { RgbdLayout, SequenceListing } from './frames.ts';
+import { isTumSequence, listTumSequence } from './tum.ts';
+import { isNyuSequence, listNyuSequence } from './nyu.ts';
+import { isGenericSequence, listGenericSequence } from './generic.ts';
+import { listSunrgbdSamples, listSunrgbdSequence } from './sunrgbd.ts';
+
+const MAX_SEARCH_DEPTH = 4;
+
+/** What a unit's spec holds (JSON-serialisable). */
+export interface RgbdUnitSpec {
+  layout: RgbdLayout;
+  /** The sequence (or SUN RGB-D parent) folder. */
+  dir: string;
+  /** Sequence name: the folder relative to the source path. */
+  sequence: string;
+  /** SUN RGB-D only: the sample folder names in this unit. */
+  samples?: string[];
+  [key: string]: unknown;
+}
+
+export async function listRgbdUnits(source: RgbdSourceConfig, baseDir: string): Promise<Unit[]> {
+  const root = resolve(baseDir, source.path);
+  const info = await stat(root).catch(() => null);
+  if (!info?.isDirectory()) throw new Error(`rgbd source path ${root} is not a folder`);
+  const units: Unit[] = [];
+  const visit = async (dir: string, depth: number): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true });
+    const files = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
+    const subdirs = new Set(entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name));
+    const sequence = relative(root, dir) || basename(root);
+    const want = (layout: RgbdLayout) => source.layout === 'auto' || source.layout === layout;
+    const add = (layout: RgbdLayout, extra: Partial<RgbdUnitSpec> = {}, suffix = '') => {
+      const spec: RgbdUnitSpec = { layout, dir, sequence, ...extra };
+      units.push({ id: `rgbd-${layout}-${safeIdPart(sequence)}${suffix}`, source: dir, spec });
+    };
+    if (want('tum') && isTumSequence(files)) return add('tum');
+    if (want('nyu') && isNyuSequence(files)) return add('nyu');
+    if (want('generic') && isGenericSequence(subdirs)) return add('generic');
+    if (want('sunrgbd')) {
+      const samples = await listSunrgbdSamples(dir);
+      if (samples.length > 0) {
+        for (let first = 0, chunk = 0; first < samples.length; first += source.samples_per_unit, chunk++) {
+          add('sunrgbd', { samples: samples.slice(first, first + source.samples_per_unit) }, `-${String(chunk).padStart(5, '0')}`);
+        }
+        return;
+      }
+    }
+    if (depth >= MAX_SEARCH_DEPTH) return;
+    for (const sub of [...subdirs].sort()) await visit(join(dir, sub), depth + 1);
+  };
+  await visit(root, 0);
+  return units.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** List the frames of one unit with its layout's reader. */
+export async function listUnitFrames(unit: Unit): Promise<SequenceListing> {
+  const spec = unit.spec as RgbdUnitSpec;
+  switch (spec.layout) {
+    case 'tum':
+      return listTumSequence(spec.dir, unit.id);
+    case 'nyu':
+      return listNyuSequence(spec.dir);
+    case 'generic':
+      return listGenericSequence(spec.dir);
+    case 'sunrgbd':
+      return listSunrgbdSequence(spec.dir, spec.samples ?? [], unit.id);
+  }
+}

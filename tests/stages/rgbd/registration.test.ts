@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeRgbdFixtures, mulberry32, type FixtureTruth } from '../../../scripts/make-rgbd-fixtures.ts';
+import { distanceTransform, type EdgeMap } from '../../../stages/align/edges.ts';
+import { registerDepthToRgb, translateDepth, type Registration } from '../../../stages/align/rgbd-registration.ts';
+import { decodeDepthPng } from '../../../stages/sources/rgbd/depth-png.ts';
+import { decodeRgb } from '../../../stages/sources/rgbd/rgb-image.ts';
+
+interface Outcome {
+  shift: { dx: number; dy: number };
+  measured: Registration;
+  ms: number;
+}
+
+async function registerFixtureFrames(dir: string, truth: FixtureTruth): Promise<Outcome[]> {
+  const out: Outcome[] = [];
+  for (const seq of truth.sequences) {
+    for (const f of seq.frames) {
+      const rgb = await decodeRgb(await readFile(join(dir, 'generic', seq.name, f.rgb!)), f.rgb!);
+      const depth = await decodeDepthPng(await readFile(join(dir, 'generic', seq.name, f.depth!)));
+      const started = performance.now();
+      const measured = registerDepthToRgb(rgb, depth);
+      out.push({ shift: f.shift, measured, ms: performance.now() - started });
+    }
+  }
+  return out;
+}
+
+const within1 = (o: Outcome) => Math.abs(o.measured.dx - o.shift.dx) <= 1 && Math.abs(o.measured.dy - o.shift.dy) <= 1;
+
+test('registration finds injected depth shifts within ±1 px on >= 95% of shifted frames and ±1 px of zero on aligned ones', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-rgbd-reg-'));
+  try {
+    const truth = await makeRgbdFixtures(dir, { layouts: ['generic'], frames: 24, sequences: 2, width: 320, height: 240, seed: 5, shiftedFraction: 0.6 });
+    const outcomes = await registerFixtureFrames(dir, truth.generic!);
+    const shifted = outcomes.filter((o) => o.shift.dx !== 0 || o.shift.dy !== 0);
+    const aligned = outcomes.filter((o) => o.shift.dx === 0 && o.shift.dy === 0);
+    assert.ok(shifted.length >= 20 && aligned.length >= 10, `${shifted.length} shifted, ${aligned.length} aligned`);
+    const shiftedHit = shifted.filter(within1).length / shifted.length;
+    const alignedHit = aligned.filter(within1).length / aligned.length;
+    const misses = outcomes.filter((o) => !within1(o)).map((o) => `${JSON.stringify(o.shift)} -> (${o.measured.dx}, ${o.measured.dy})`);
+    assert.ok(shiftedHit >= 0.95, `shifted within ±1 px: ${(shiftedHit * 100).toFixed(1)}%; misses ${misses.join(', ')}`);
+    assert.ok(alignedHit >= 0.95, `aligned within ±1 px of 0: ${(alignedHit * 100).toFixed(1)}%; misses ${misses.join(', ')}`);
+    // A real shift costs more at zero than at the found shift; confidence separates from a flat cost.
+    for (const o of shifted.filter(within1)) assert.ok(o.measured.zeroGain > 0.3 && o.measured.confidence > 0.2, JSON.stringify(o.measured));
+    const ms = outcomes.reduce((a, o) => a + o.ms, 0) / outcomes.length;
+    console.log(`registration 320x240: ${outcomes.length} frames, shifted ${(shiftedHit * 100).toFixed(1)}% / aligned ${(alignedHit * 100).toFixed(1)}% within ±1 px, ${ms.toFixed(1)} ms per frame`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('registration at the native 640x480 finds the injected shifts', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-rgbd-reg640-'));
+  try {
+    const truth = await makeRgbdFixtures(dir, { layouts: ['generic'], frames: 4, width: 640, height: 480, seed: 9, shiftedFraction: 0.75 });
+    const outcomes = await registerFixtureFrames(dir, truth.generic!);
+    for (const o of outcomes) assert.ok(within1(o), `${JSON.stringify(o.shift)} -> ${JSON.stringify(o.measured)}`);
+    const ms = outcomes.reduce((a, o) => a + o.ms, 0) / outcomes.length;
+    console.log(`registration 640x480: ${ms.toFixed(1)} ms per frame`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('frames without depth edges or colour edges report confidence 0 and no shift', () => {
+  const width = 64;
+  const height = 48;
+  const flatDepth = { width, height, data: new Uint16Array(width * height).fill(3000) };
+  const rgb = { width, height, data: new Uint8Array(width * height * 3).map((_, i) => ((i / 3) % width < 32 ? 30 : 220)) };
+  const r = registerDepthToRgb(rgb, flatDepth);
+  assert.deepEqual([r.dx, r.dy, r.confidence, r.edgePixels], [0, 0, 0, 0]);
+  assert.throws(() => registerDepthToRgb(rgb, { width: 10, height: 10, data: new Uint16Array(100) }), RangeError);
+});
+
+test('the distance transform is the exact Euclidean distance to the nearest edge', () => {
+  const rnd = mulberry32(3);
+  for (let trial = 0; trial < 20; trial++) {
+    const width = 5 + Math.floor(rnd() * 30);
+    const height = 5 + Math.floor(rnd() * 30);
+    const edges = new Uint8Array(width * height).map(() => (rnd() < 0.03 ? 1 : 0));
+    const map: EdgeMap = { width, height, edges, count: edges.reduce((a, b) => a + b, 0) };
+    const dist = distanceTransform(map);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        let best = Infinity;
+        for (let i = 0; i < edges.length; i++) if (edges[i]) best = Math.min(best, Math.hypot((i % width) - x, Math.floor(i / width) - y));
+        assert.ok(Math.abs(dist[y * width + x] - best) < 1e-4 || (best === Infinity && dist[y * width + x] === Infinity), `trial ${trial} (${x}, ${y}): ${dist[y * width + x]} vs ${best}`);
+      }
+    }
+  }
+});
+
+test('translateDepth moves content by (dx, dy) and its inverse restores the overlap', () => {
+  const depth = { width: 6, height: 5, data: Uint16Array.from({ length: 30 }, (_, i) => i + 1) };
+  const moved = translateDepth(depth, 2, -1);
+  assert.equal(moved.data[0 * 6 + 2], depth.data[1 * 6 + 0]);
+  assert.equal(moved.data[4 * 6 + 0], 0); // nothing moves in from outside
+  const back = translateDepth(moved, -2, 1);
+  for (let y = 1; y < 5; y++) for (let x = 0; x < 4; x++) assert.equal(back.data[y * 6 + x], depth.data[y * 6 + x]);
+});

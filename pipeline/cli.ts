@@ -12,6 +12,8 @@ import { mergeOutDirs } from './merge.ts';
 import { inspectPath } from './inspect.ts';
 import { runDemo } from './demo.ts';
 import { WEFT_VERSION } from './version.ts';
+import { benchNames, runBench } from './bench.ts';
+import { registerAllBenches } from '../scripts/bench/index.ts';
 
 class UsageError extends Error {}
 
@@ -111,6 +113,22 @@ function buildProgram(): Command {
       for (const d of outs) requireOutDir(d);
       const r = await mergeOutDirs(outs, o.out);
       process.stdout.write(`merged ${outs.length} folders into ${o.out}: ${r.manifest.units.length} units, ${r.manifest.totals.kept} kept, ${r.manifest.totals.dropped} dropped, ${r.manifest.totals.shards} shards\n`);
+    });
+
+  registerAllBenches();
+  program
+    .command('bench')
+    .description(`measure throughput against a limit measured in the same run, and peak RSS: ${benchNames().map((b) => `${b.name} (${b.describe})`).join('; ') || 'none registered'}`)
+    .argument('<name>', `benchmark: ${benchNames().map((b) => b.name).join(' | ')}`)
+    .option('--n <count>', 'samples per measurement (default: the benchmark\'s own)')
+    .option('--json', 'print the figures as one JSON line at the end')
+    .option('--keep', 'keep the scratch folder')
+    .exitOverride()
+    .action(async (name: string, o: { n?: string; json?: boolean; keep?: boolean }) => {
+      const n = o.n === undefined ? 0 : positiveInt(o.n, '--n');
+      const report = await runBench(name, n, !!o.keep, (l) => process.stderr.write(`[bench] ${l}\n`));
+      for (const line of report.lines) process.stdout.write(line + '\n');
+      if (o.json) process.stdout.write(JSON.stringify({ name: report.name, ...report.metrics }) + '\n');
     });
 
   return program;

@@ -4,6 +4,7 @@
 import { TDigest, type TDigestJSON } from './sketch/tdigest.ts';
 import { Histogram, type HistogramJSON } from './sketch/histogram.ts';
 import { BottomK, type BottomKJSON } from './sketch/bottom-k.ts';
+import { TopK, type TopKJSON } from './sketch/top-k.ts';
 
 export class StageStats {
   in = 0;
@@ -46,6 +47,8 @@ export interface RunStatsJSON {
   sketches: Record<string, TDigestJSON>;
   histograms: Record<string, HistogramJSON>;
   examples: Record<string, BottomKJSON<Example>>;
+  /** Highest-valued examples per name (e.g. worst registration residuals). */
+  worst: Record<string, TopKJSON<Example>>;
   units: number;
   wall_ms: number;
 }
@@ -57,6 +60,7 @@ export class RunStats {
   readonly sketches = new Map<string, TDigest>();
   readonly histograms = new Map<string, Histogram>();
   readonly examples = new Map<string, BottomK<Example>>();
+  readonly worst = new Map<string, TopK<Example>>();
   units = 0;
   wallMs = 0;
 
@@ -96,6 +100,12 @@ export class RunStats {
     return b;
   }
 
+  worstSet(name: string, k = 8): TopK<Example> {
+    let t = this.worst.get(name);
+    if (!t) this.worst.set(name, (t = new TopK<Example>(k)));
+    return t;
+  }
+
   merge(o: RunStats): this {
     for (const [n, s] of o.stages) this.stage(n).merge(s);
     for (const [n, k] of o.kinds) {
@@ -120,6 +130,11 @@ export class RunStats {
       if (mine) mine.merge(b);
       else this.examples.set(n, BottomK.fromJSON(b.toJSON()));
     }
+    for (const [n, t] of o.worst) {
+      const mine = this.worst.get(n);
+      if (mine) mine.merge(t);
+      else this.worst.set(n, TopK.fromJSON(t.toJSON()));
+    }
     this.units += o.units;
     this.wallMs += o.wallMs;
     return this;
@@ -134,6 +149,7 @@ export class RunStats {
       sketches: obj(this.sketches, (d) => d.toJSON()),
       histograms: obj(this.histograms, (h) => h.toJSON()),
       examples: obj(this.examples, (b) => b.toJSON()),
+      worst: obj(this.worst, (t) => t.toJSON()),
       units: this.units,
       wall_ms: Math.round(this.wallMs),
     };
@@ -153,6 +169,7 @@ export class RunStats {
     for (const [n, d] of Object.entries(j.sketches)) r.sketches.set(n, TDigest.fromJSON(d));
     for (const [n, h] of Object.entries(j.histograms)) r.histograms.set(n, Histogram.fromJSON(h));
     for (const [n, b] of Object.entries(j.examples)) r.examples.set(n, BottomK.fromJSON(b));
+    for (const [n, t] of Object.entries(j.worst ?? {})) r.worst.set(n, TopK.fromJSON(t));
     r.units = j.units;
     r.wallMs = j.wall_ms;
     return r;

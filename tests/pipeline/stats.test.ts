@@ -78,3 +78,15 @@ test('RunStats round-trips through JSON and merges counters, stages and kinds', 
   assert.equal(j.counters.failures_by_host['example.org'], 4);
   assert.equal(j.sketches.score.count, 2);
 });
+
+test('top-k keeps the highest values with id tie-breaks, whatever the split', async () => {
+  const { TopK } = await import('../../pipeline/sketch/top-k.ts');
+  const vals = Array.from({ length: 300 }, (_, i) => ({ id: `x${i}`, v: (i * 37) % 50 }));
+  const one = new TopK<string>(5);
+  vals.forEach((e) => one.add(e.v, e.id, e.id));
+  const parts = [new TopK<string>(5), new TopK<string>(5)];
+  vals.forEach((e, i) => parts[i % 2].add(e.v, e.id, e.id));
+  const merged = parts[1].merge(parts[0]);
+  assert.deepEqual(merged.items.map((e) => e.id), one.items.map((e) => e.id));
+  assert.ok(one.items.every((e) => e.value === 49));
+});

@@ -1,0 +1,60 @@
+// Shared benchmark plumbing. Benchmarks report throughput as a ratio against a limit measured
+// in the same run on the same machine (never an absolute time), and peak RSS measured in a
+// fresh child process per measurement (a process's peak RSS only ever grows).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BenchOptions {
+  /** Samples (pairs, clips) per measurement. */
+  n: number;
+  /** Scratch folder for generated inputs and outputs. */
+  workDir: string;
+  log: (line: string) => void;
+}
+
+export interface BenchReport {
+  name: string;
+  /** Human-readable lines, printed as they are. */
+  lines: string[];
+  /** Machine-readable figures (also printed as JSON with --json). */
+  metrics: Record<string, number | string | boolean>;
+}
+
+export type Bench = (o: BenchOptions) => Promise<BenchReport>;
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * Runs `node --import tsx <script> <args>` and parses the last stdout line as JSON. The child
+ * reports its own peak RSS (process.resourceUsage().maxRSS) alongside its figures.
+ */
+export function runChildMeasurement<T>(script: string, args: string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(repoRoot, script), ...args], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${script} exited ${code}`));
+      const last = out.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(last) as T);
+      } catch {
+        reject(new Error(`${script} printed no JSON result: ${last.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+/** For measurement children: print the result with this process's peak RSS in MiB. */
+export function reportFromChild(result: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify({ ...result, peak_rss_mib: process.resourceUsage().maxRSS / 1024 }) + '\n');
+}
+
+export function ratioLine(what: string, pipelineRate: number, limitRate: number, unit: string): string {
+  return `${what}: pipeline ${pipelineRate.toFixed(1)} ${unit}/s, limit ${limitRate.toFixed(1)} ${unit}/s, ratio ${(pipelineRate / limitRate).toFixed(3)}`;
+}

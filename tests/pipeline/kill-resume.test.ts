@@ -5,7 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile, readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,12 @@ let work: string;
 let configPath: string;
 let reference: { shardIds: string[]; rejectIds: string[]; kept: number };
 
-function runWeft(out: string, env: Record<string, string> = {}, killAfterMs?: number): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+function runWeft(
+  out: string,
+  env: Record<string, string> = {},
+  killAfterMs?: number,
+  interruptAfterCommits?: number,
+): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [weft, 'run', configPath, '--out', out, '--no-progress', '--log-level', 'warn'], {
       env: { ...process.env, ...env },
@@ -27,8 +32,20 @@ function runWeft(out: string, env: Record<string, string> = {}, killAfterMs?: nu
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const timer = killAfterMs === undefined ? null : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    // Ctrl-C once the run has committed some units, as a user would after watching progress.
+    const poll =
+      interruptAfterCommits === undefined
+        ? null
+        : setInterval(() => {
+            const dir = path.join(out, 'completions');
+            if (existsSync(dir) && readdirSync(dir).filter((f) => f.endsWith('.json')).length >= interruptAfterCommits) {
+              child.kill('SIGINT');
+              clearInterval(poll!);
+            }
+          }, 5);
     child.on('exit', (code, signal) => {
       if (timer) clearTimeout(timer);
+      if (poll) clearInterval(poll);
       resolve({ code, signal, stderr });
     });
   });
@@ -105,5 +122,20 @@ test('SIGKILL at random moments, several times in a row, then a clean finish', a
   assert.equal(new Set(c.shardIds).size, c.shardIds.length, 'no sample twice');
   assert.deepEqual([...c.shardIds].sort(), [...reference.shardIds].sort());
   assert.deepEqual([...c.rejectIds].sort(), [...reference.rejectIds].sort());
+  await assertNoStrayFiles(out);
+});
+
+test('Ctrl-C (SIGINT) stops cleanly with exit 130; the rerun finishes with exactly the reference samples', async () => {
+  const out = path.join(work, 'interrupt');
+  const interrupted = await runWeft(out, {}, undefined, 2);
+  assert.equal(interrupted.code, 130, interrupted.stderr);
+  assert.match(interrupted.stderr, /left uncommitted|finishing in-flight/);
+  const committed = (await readdir(path.join(out, 'completions'))).length;
+  assert.ok(committed >= 2 && committed < 7, `interrupted run committed ${committed} units`);
+  assert.ok(!existsSync(path.join(out, '.staging')) || (await readdir(path.join(out, '.staging'))).length === 0, 'the open unit left nothing staged');
+  const resumed = await runWeft(out);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const c = await contentOf(out);
+  assert.deepEqual([...c.shardIds].sort(), [...reference.shardIds].sort());
   await assertNoStrayFiles(out);
 });

@@ -3,7 +3,7 @@
 // consumer asks it for one, and concurrent stages keep at most `concurrency` items in flight.
 import pLimit from 'p-limit';
 import type { RejectLedger } from './rejects.ts';
-import type { RunStats } from './stats.ts';
+import type { RunStats, StageStats } from './stats.ts';
 import type { Logger } from './logger.ts';
 
 /** What every stage gets besides its input. */
@@ -69,7 +69,10 @@ export function mapStage<I extends Traceable, O>(
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const errorReason = options.errorReason ?? `${name}_failed`;
   return (input, ctx) => {
-    const stageStats = ctx.stats.stage(name);
+    // Registered when the first item arrives, so stats list stages in the order items reach
+    // them (a source generator registers itself on its first read, before any stage).
+    let registered: StageStats | undefined;
+    const stats = () => (registered ??= ctx.stats.stage(name));
     const run = async (item: I): Promise<{ item: I; result: O | Drop }> => {
       const started = performance.now();
       try {
@@ -78,20 +81,20 @@ export function mapStage<I extends Traceable, O>(
         if (err instanceof DropError) return { item, result: drop(err.reason, err.detail) };
         return { item, result: drop(errorReason, errorMessage(err)) };
       } finally {
-        stageStats.busyMs += performance.now() - started;
+        stats().busyMs += performance.now() - started;
       }
     };
     const settle = (r: { item: I; result: O | Drop }): O | undefined => {
       if (isDrop(r.result)) {
-        stageStats.dropped(r.result.reason);
+        stats().dropped(r.result.reason);
         ctx.rejects.reject({ ...pick(r.item), stage: name, reason: r.result.reason, detail: r.result.detail });
         return undefined;
       }
-      stageStats.out += 1;
+      stats().out += 1;
       return r.result;
     };
     return orderedPool(input, concurrency, ctx.signal, (item) => {
-      stageStats.in += 1;
+      stats().in += 1;
       return run(item);
     }, settle);
   };

@@ -1,7 +1,7 @@
 // The `fetch:` config section: how image URLs are downloaded (politeness, timeouts, safety,
 // consent). Every key has a default; the defaults lean polite and safe rather than fast.
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import { isCidr } from '../stages/fetch/address-guard.ts';
 
 export const DEFAULT_USER_AGENT = 'weft/0.1';
 
@@ -58,6 +58,14 @@ export const fetchConfigSchema = z
     opt_out_directives: z.array(z.string().min(1)).default(DEFAULT_OPT_OUT_DIRECTIVES),
   })
   .strict();
+
+/** "address/bits" with bits within the address family's width, e.g. 10.0.0.0/8 or fd00::/8. */
+function isCidr(cidr: string): boolean {
+  const [ip, bits, extra] = cidr.trim().split('/');
+  const family = isIP(ip);
+  if (extra !== undefined || family === 0 || !/^\d{1,3}$/.test(bits ?? '')) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 export type FetchConfig = z.infer<typeof fetchConfigSchema>;
 

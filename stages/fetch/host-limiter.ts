@@ -1,0 +1,121 @@
+// Per-host politeness: at most N requests in flight to a host, a token bucket spacing them,
+// a pause when the host sends Retry-After, and a circuit breaker that stops hammering a host
+// that keeps failing. State for a host is dropped once it is idle, so a list touching millions
+// of hosts does not grow this map without bound.
+import { CircuitBreaker, type BreakerOutcome } from './circuit-breaker.ts';
+import { Semaphore } from './semaphore.ts';
+import { TokenBucket } from './token-bucket.ts';
+
+export interface HostLimits {
+  perHostConcurrency: number;
+  ratePerSecond: number;
+  burst: number;
+  breakerFailures: number;
+  breakerCooldownMs: number;
+}
+
+interface HostState {
+  slots: Semaphore;
+  bucket: TokenBucket;
+  breaker: CircuitBreaker;
+  /** Admissions and slot holders not yet finished; the state must outlive them. */
+  users: number;
+}
+
+export class HostLimiter {
+  private readonly hosts = new Map<string, HostState>();
+  private createdSinceSweep = 0;
+
+  constructor(
+    private readonly limits: HostLimits,
+    private readonly now: () => number = performance.now.bind(performance),
+  ) {}
+
+  /**
+   * The breaker's permission for one request to `host`: a reporter to call with the outcome,
+   * or null when the host's breaker is open (fail fast, do not send).
+   */
+  admit(host: string): ((outcome: BreakerOutcome) => void) | null {
+    const state = this.state(host);
+    const report = state.breaker.admit();
+    if (!report) {
+      this.maybeForget(host, state);
+      return null;
+    }
+    state.users += 1;
+    let done = false;
+    return (outcome) => {
+      if (done) return;
+      done = true;
+      report(outcome);
+      state.users -= 1;
+      this.maybeForget(host, state);
+    };
+  }
+
+  /** Waits for a free slot to `host` and then for its rate limit; returns the slot's release. */
+  async acquire(host: string, signal?: AbortSignal): Promise<() => void> {
+    const state = this.state(host);
+    state.users += 1;
+    let releaseSlot: (() => void) | null = null;
+    try {
+      releaseSlot = await state.slots.acquire(signal);
+      await state.bucket.take(signal);
+    } catch (err) {
+      releaseSlot?.();
+      state.users -= 1;
+      this.maybeForget(host, state);
+      throw err;
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      releaseSlot!();
+      state.users -= 1;
+      this.maybeForget(host, state);
+    };
+  }
+
+  /** Holds every request to `host` back for `ms` (a Retry-After from the host). */
+  pause(host: string, ms: number): void {
+    this.state(host).bucket.pauseUntil(this.now() + ms);
+  }
+
+  /** Milliseconds until an open breaker lets a probe through; 0 when closed. */
+  breakerRetryInMs(host: string): number {
+    return this.hosts.get(host)?.breaker.retryInMs() ?? 0;
+  }
+
+  /** Hosts with live state (for tests and memory checks). */
+  get size(): number {
+    return this.hosts.size;
+  }
+
+  private state(host: string): HostState {
+    let s = this.hosts.get(host);
+    if (!s) {
+      const l = this.limits;
+      s = {
+        slots: new Semaphore(l.perHostConcurrency),
+        bucket: new TokenBucket(l.ratePerSecond, l.burst, this.now),
+        breaker: new CircuitBreaker(l.breakerFailures, l.breakerCooldownMs, this.now),
+        users: 0,
+      };
+      this.hosts.set(host, s);
+      // A host's bucket only becomes idle some time after its last request, when nothing calls
+      // maybeForget any more; an occasional sweep collects those.
+      if (++this.createdSinceSweep >= 1024) this.sweep();
+    }
+    return s;
+  }
+
+  private sweep(): void {
+    this.createdSinceSweep = 0;
+    for (const [host, s] of this.hosts) this.maybeForget(host, s);
+  }
+
+  private maybeForget(host: string, s: HostState): void {
+    if (s.users === 0 && s.slots.idle() && s.bucket.idle() && s.breaker.idle() && this.hosts.get(host) === s) this.hosts.delete(host);
+  }
+}

@@ -1,0 +1,69 @@
+// The fetch stage in a pipeline: kept items carry their bytes and consent, failures land in
+// the rejects ledger with their reason, and the run stats count failures per host and reason.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fetchStage, type FetchedImageText } from '../../../stages/fetch/fetch-stage.ts';
+import { Fetcher } from '../../../stages/fetch/fetcher.ts';
+import { fetchConfig } from '../../../schemas/fetch-config.ts';
+import { IMAGE_TEXT, type ImageTextRaw } from '../../../schemas/image-text.ts';
+import { RunStats } from '../../../pipeline/stats.ts';
+import { RejectLedger } from '../../../pipeline/rejects.ts';
+import { silentLogger } from '../../../pipeline/logger.ts';
+import type { StageContext } from '../../../pipeline/stage.ts';
+import { startFaultServer } from './fault-server.ts';
+
+async function* items(list: Array<Partial<ImageTextRaw>>): AsyncGenerator<ImageTextRaw> {
+  let i = 0;
+  for (const x of list) yield { id: `s${i++}`, kind: IMAGE_TEXT, source: 'list.csv', caption: 'a red square', ...x };
+}
+
+test('fetchStage keeps images with bytes and consent, rejects failures with reasons, counts per host', async () => {
+  const server = await startFaultServer();
+  server.robotsTxt = 'User-agent: *\nDisallow: /private/\n';
+  const fetcher = new Fetcher(fetchConfig({ allow_private_addresses: true, retries: 0, first_byte_timeout_ms: 300, per_host_rate: 1000, per_host_burst: 1000 }));
+  const ctx: StageContext = {
+    config: {},
+    stats: new RunStats(),
+    rejects: new RejectLedger(),
+    log: silentLogger,
+    signal: new AbortController().signal,
+    unit: { id: 'u0', source: 'list.csv' },
+  };
+  try {
+    const input = items([
+      { url: `${server.base}/ok.jpg` },
+      { url: `${server.base}/404.jpg` },
+      { url: `${server.base}/private/a.jpg` },
+      { url: `${server.base}/x-robots.jpg?tag=noai` },
+      { url: `${server.base}/html-as-jpeg.jpg` },
+      { url: 'gopher://old.test/a.jpg' },
+      { imagePath: 'local.jpg' },
+      {},
+      { url: `${server.base}/redirect-to-ok.jpg` },
+    ]);
+    const out: FetchedImageText[] = [];
+    for await (const item of fetchStage(fetcher, 4)(input, ctx)) out.push(item);
+
+    assert.deepEqual(out.map((o) => o.id), ['s0', 's6', 's8'], 'order is kept');
+    assert.deepEqual(Buffer.from(out[0].imageBytes!), server.jpeg);
+    assert.equal(out[0].fetched?.consent, 'allowed');
+    assert.equal(out[0].fetched?.mediaType, 'jpeg');
+    assert.equal(out[1].fetched, undefined, 'an item with a local image passes through');
+    assert.equal(out[2].fetched?.finalUrl, `${server.base}/ok.jpg`);
+
+    const rejects = Object.fromEntries(ctx.rejects.rows.map((r) => [r.id, r.reason]));
+    assert.deepEqual(rejects, { s1: 'http_404', s2: 'opt_out', s3: 'opt_out', s4: 'not_image', s5: 'bad_url', s7: 'bad_url' });
+    assert.ok(ctx.rejects.rows.every((r) => r.stage === 'fetch' && r.detail.length > 0));
+
+    const json = ctx.stats.toJSON();
+    assert.deepEqual(json.stages.fetch.dropped, { http_404: 1, opt_out: 2, not_image: 1, bad_url: 2 });
+    assert.equal(json.stages.fetch.in, 9);
+    assert.equal(json.stages.fetch.out, 3);
+    assert.deepEqual(json.counters.failures_by_host, { '127.0.0.1': 4, '(none)': 1 });
+    assert.deepEqual(json.counters.fetch_consent, { allowed: 2, opt_out_robots_txt: 1, opt_out_x_robots_tag: 1 });
+    assert.equal(server.hitsOf('/robots.txt').length, 1);
+  } finally {
+    await fetcher.close();
+    await server.close();
+  }
+});

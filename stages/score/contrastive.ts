@@ -1,0 +1,216 @@
+// Training math of the reference scorer's learned parts, with gradients written by hand:
+//   image: z = x W + b (x: fixed pyramid features), u = z / |z|
+//   text:  t = mean of word rows and bigram rows,        v = t / |t|
+//   loss:  symmetric InfoNCE over the batch, logits = u v^T / temperature
+// plus AdamW. tests/stages/score/contrastive.test.ts checks every gradient against finite
+// differences. Plain loops over Float32Array: the trainer's matrices are small (F ~ 1-3k, D 256).
+
+export interface ContrastiveParams {
+  featureSize: number;
+  dim: number;
+  /** [featureSize, dim] */
+  projection: Float32Array;
+  /** [dim] */
+  bias: Float32Array;
+  /** [words, dim] */
+  words: Float32Array;
+  /** [bigram rows, dim] */
+  bigrams: Float32Array;
+}
+
+/** One caption as the rows it averages: known word ids and known bigram rows. */
+export interface CaptionRows {
+  words: number[];
+  bigrams: number[];
+}
+
+export interface ContrastiveBatch {
+  /** [n, featureSize] pyramid features. */
+  features: Float32Array;
+  captions: CaptionRows[];
+}
+
+export function zerosLike(p: ContrastiveParams): ContrastiveParams {
+  return {
+    featureSize: p.featureSize,
+    dim: p.dim,
+    projection: new Float32Array(p.projection.length),
+    bias: new Float32Array(p.bias.length),
+    words: new Float32Array(p.words.length),
+    bigrams: new Float32Array(p.bigrams.length),
+  };
+}
+
+/** Unnormalised image embeddings z = x W + b, [n, dim]. */
+export function projectImages(p: ContrastiveParams, features: Float32Array, n: number): Float32Array {
+  const { featureSize: F, dim: D } = p;
+  const z = new Float32Array(n * D);
+  for (let i = 0; i < n; i++) {
+    const zi = i * D;
+    for (let d = 0; d < D; d++) z[zi + d] = p.bias[d];
+    for (let f = 0; f < F; f++) {
+      const x = features[i * F + f];
+      if (x === 0) continue; // ReLU features are often exactly zero
+      const wf = f * D;
+      for (let d = 0; d < D; d++) z[zi + d] += x * p.projection[wf + d];
+    }
+  }
+  return z;
+}
+
+/** Unnormalised text embeddings t = mean of rows, [n, dim]; a caption with no rows gives zeros. */
+export function embedCaptions(p: ContrastiveParams, captions: CaptionRows[]): Float32Array {
+  const D = p.dim;
+  const t = new Float32Array(captions.length * D);
+  captions.forEach((c, i) => {
+    const count = c.words.length + c.bigrams.length;
+    if (count === 0) return;
+    const ti = i * D;
+    for (const w of c.words) for (let d = 0; d < D; d++) t[ti + d] += p.words[w * D + d];
+    for (const b of c.bigrams) for (let d = 0; d < D; d++) t[ti + d] += p.bigrams[b * D + d];
+    for (let d = 0; d < D; d++) t[ti + d] /= count;
+  });
+  return t;
+}
+
+/** Row norms (floored, so a zero row stays zero after division) and the normalised rows. */
+function normaliseRows(x: Float32Array, n: number, D: number): { unit: Float64Array; norms: Float64Array } {
+  const unit = new Float64Array(n * D);
+  const norms = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += x[i * D + d] ** 2;
+    norms[i] = Math.max(Math.sqrt(s), 1e-12);
+    for (let d = 0; d < D; d++) unit[i * D + d] = x[i * D + d] / norms[i];
+  }
+  return { unit, norms };
+}
+
+/** d(x/|x|) back to dx: (g - u (u . g)) / |x|, row by row. */
+function normaliseBackward(unit: Float64Array, norms: Float64Array, grad: Float64Array, n: number, D: number): Float64Array {
+  const out = new Float64Array(n * D);
+  for (let i = 0; i < n; i++) {
+    let dot = 0;
+    for (let d = 0; d < D; d++) dot += unit[i * D + d] * grad[i * D + d];
+    for (let d = 0; d < D; d++) out[i * D + d] = (grad[i * D + d] - unit[i * D + d] * dot) / norms[i];
+  }
+  return out;
+}
+
+/**
+ * Symmetric InfoNCE loss of a batch; when `grads` is given, adds the loss gradient into it.
+ * Pair i is (features row i, caption i); every other caption in the batch is a negative.
+ */
+export function infoNce(p: ContrastiveParams, batch: ContrastiveBatch, temperature: number, grads?: ContrastiveParams): number {
+  const n = batch.captions.length;
+  const { featureSize: F, dim: D } = p;
+  const img = normaliseRows(projectImages(p, batch.features, n), n, D);
+  const txt = normaliseRows(embedCaptions(p, batch.captions), n, D);
+
+  const logits = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += img.unit[i * D + d] * txt.unit[j * D + d];
+      logits[i * n + j] = s / temperature;
+    }
+
+  // Row softmax (image -> texts) and column softmax (text -> images).
+  const rowP = new Float64Array(n * n);
+  const colP = new Float64Array(n * n);
+  let loss = 0;
+  for (let i = 0; i < n; i++) {
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) max = Math.max(max, logits[i * n + j]);
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum += (rowP[i * n + j] = Math.exp(logits[i * n + j] - max));
+    for (let j = 0; j < n; j++) rowP[i * n + j] /= sum;
+    loss -= Math.log(Math.max(rowP[i * n + i], 1e-300)) / (2 * n);
+  }
+  for (let j = 0; j < n; j++) {
+    let max = -Infinity;
+    for (let i = 0; i < n; i++) max = Math.max(max, logits[i * n + j]);
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += (colP[i * n + j] = Math.exp(logits[i * n + j] - max));
+    for (let i = 0; i < n; i++) colP[i * n + j] /= sum;
+    loss -= Math.log(Math.max(colP[j * n + j], 1e-300)) / (2 * n);
+  }
+  if (!grads) return loss;
+
+  // dL/dlogits = (rowP - I + colP - I) / (2n); logits = u v^T / T.
+  const dLogits = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) dLogits[i * n + j] = (rowP[i * n + j] + colP[i * n + j] - (i === j ? 2 : 0)) / (2 * n) / temperature;
+  const dU = new Float64Array(n * D);
+  const dV = new Float64Array(n * D);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      const g = dLogits[i * n + j];
+      if (g === 0) continue;
+      for (let d = 0; d < D; d++) {
+        dU[i * D + d] += g * txt.unit[j * D + d];
+        dV[j * D + d] += g * img.unit[i * D + d];
+      }
+    }
+  const dZ = normaliseBackward(img.unit, img.norms, dU, n, D);
+  const dT = normaliseBackward(txt.unit, txt.norms, dV, n, D);
+
+  // z = x W + b
+  for (let i = 0; i < n; i++) {
+    for (let d = 0; d < D; d++) grads.bias[d] += dZ[i * D + d];
+    for (let f = 0; f < F; f++) {
+      const x = batch.features[i * F + f];
+      if (x === 0) continue;
+      const wf = f * D;
+      for (let d = 0; d < D; d++) grads.projection[wf + d] += x * dZ[i * D + d];
+    }
+  }
+  // t = mean of rows
+  batch.captions.forEach((c, i) => {
+    const count = c.words.length + c.bigrams.length;
+    if (count === 0) return;
+    for (const w of c.words) for (let d = 0; d < D; d++) grads.words[w * D + d] += dT[i * D + d] / count;
+    for (const b of c.bigrams) for (let d = 0; d < D; d++) grads.bigrams[b * D + d] += dT[i * D + d] / count;
+  });
+  return loss;
+}
+
+export interface AdamWOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Decoupled weight decay; not applied to the bias. */
+  weightDecay?: number;
+}
+
+/** AdamW over the four parameter arrays of ContrastiveParams. */
+export class AdamW {
+  private readonly m: ContrastiveParams;
+  private readonly v: ContrastiveParams;
+  private t = 0;
+
+  constructor(private readonly params: ContrastiveParams, private readonly options: AdamWOptions) {
+    this.m = zerosLike(params);
+    this.v = zerosLike(params);
+  }
+
+  step(grads: ContrastiveParams, lr = this.options.lr): void {
+    const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = this.options;
+    this.t += 1;
+    const c1 = 1 - beta1 ** this.t;
+    const c2 = 1 - beta2 ** this.t;
+    for (const key of ['projection', 'bias', 'words', 'bigrams'] as const) {
+      const w = this.params[key];
+      const g = grads[key];
+      const m = this.m[key];
+      const v = this.v[key];
+      const decay = key === 'bias' ? 0 : weightDecay;
+      for (let i = 0; i < w.length; i++) {
+        m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+        v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+        w[i] -= lr * ((m[i] / c1) / (Math.sqrt(v[i] / c2) + eps) + decay * w[i]);
+      }
+    }
+  }
+}

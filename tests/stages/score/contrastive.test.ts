@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AdamW, infoNce, projectImages, zerosLike, type ContrastiveBatch, type ContrastiveParams } from '../../../stages/score/contrastive.ts';
+import { gaussian, seededRandom } from '../../../scripts/onnx/random.ts';
+
+function smallProblem(seed: number, n = 6): { params: ContrastiveParams; batch: ContrastiveBatch } {
+  const random = seededRandom(seed);
+  const F = 7;
+  const D = 5;
+  const params: ContrastiveParams = {
+    featureSize: F,
+    dim: D,
+    projection: gaussian(random, F * D, 0.5),
+    bias: gaussian(random, D, 0.2),
+    words: gaussian(random, 6 * D),
+    bigrams: gaussian(random, 4 * D),
+  };
+  // ReLU-like features: some exact zeros.
+  const features = gaussian(random, n * F).map((x) => Math.max(0, x));
+  const captions = Array.from({ length: n }, (_, i) => ({
+    words: [(i * 2) % 6, (i * 2 + 1) % 6, i % 6],
+    bigrams: i % 3 === 0 ? [] : [1 + (i % 3)],
+  }));
+  return { params, batch: { features, captions } };
+}
+
+test('every hand-written gradient matches central finite differences', () => {
+  const { params, batch } = smallProblem(11);
+  const temperature = 0.5; // a larger temperature keeps the finite differences well conditioned
+  const grads = zerosLike(params);
+  infoNce(params, batch, temperature, grads);
+  const h = 1e-3;
+  let checked = 0;
+  for (const key of ['projection', 'bias', 'words', 'bigrams'] as const) {
+    const w = params[key];
+    for (let i = 0; i < w.length; i++) {
+      const saved = w[i];
+      w[i] = saved + h;
+      const up = infoNce(params, batch, temperature);
+      w[i] = saved - h;
+      const down = infoNce(params, batch, temperature);
+      w[i] = saved;
+      const numeric = (up - down) / (2 * h);
+      const analytic = grads[key][i];
+      const scale = Math.max(1e-3, Math.abs(numeric), Math.abs(analytic));
+      assert.ok(Math.abs(numeric - analytic) / scale < 2e-2, `${key}[${i}]: analytic ${analytic}, numeric ${numeric}`);
+      checked += 1;
+    }
+  }
+  // Rows that no caption uses get no gradient (bigram row 0 means "no bigram").
+  assert.ok(grads.bigrams.subarray(0, 5).every((g) => g === 0));
+  assert.equal(checked, 7 * 5 + 5 + 6 * 5 + 4 * 5);
+});
+
+test('the loss is log(n) when nothing is learned and falls when the pairs are learned', () => {
+  const { params, batch } = smallProblem(5, 8);
+  // All images alike and all captions alike: every logit is the same.
+  params.projection.fill(0);
+  const alike = { features: batch.features, captions: batch.captions.map(() => batch.captions[1]) };
+  assert.ok(Math.abs(infoNce(params, alike, 0.07) - Math.log(8)) < 1e-6);
+
+  const trained = smallProblem(5, 8).params;
+  const start = infoNce(trained, batch, 0.07);
+  const optimiser = new AdamW(trained, { lr: 0.05, weightDecay: 0.01 });
+  let loss = start;
+  for (let step = 0; step < 200; step++) {
+    const grads = zerosLike(trained);
+    loss = infoNce(trained, batch, 0.07, grads);
+    optimiser.step(grads);
+  }
+  assert.ok(loss < start / 4, `loss ${start.toFixed(3)} -> ${loss.toFixed(3)}`);
+});
+
+test('image projection is x W + b', () => {
+  const { params, batch } = smallProblem(2, 3);
+  const z = projectImages(params, batch.features, 3);
+  for (let i = 0; i < 3; i++)
+    for (let d = 0; d < params.dim; d++) {
+      let s = params.bias[d];
+      for (let f = 0; f < params.featureSize; f++) s += batch.features[i * params.featureSize + f] * params.projection[f * params.dim + d];
+      assert.ok(Math.abs(z[i * params.dim + d] - s) < 1e-5);
+    }
+});

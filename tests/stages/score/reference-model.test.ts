@@ -1,0 +1,163 @@
+// The reference architecture exported by our own ONNX code loads through loadScorer and computes
+// what its definition says: pyramid projection, patch embeddings that average to the image
+// embedding, and a text embedding that is the mean of word and known-bigram rows.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadScorer, type Scorer } from '../../../stages/score/scorer.ts';
+import { OnnxEncoder, floatTensor } from '../../../stages/score/onnx-encoder.ts';
+import { imagePreprocessingFrom, preprocessImage } from '../../../stages/score/clip-preprocess.ts';
+import { buildFeatureModel, featureChannels, regionCount, writeReferenceScorer, type ReferenceScorerWeights } from '../../../scripts/onnx/reference-model.ts';
+import { gaussian, seededRandom } from '../../../scripts/onnx/random.ts';
+import { sampleImages } from './test-models.ts';
+
+const VOCAB = ['[PAD]', '[UNK]', 'a', 'red', 'circle', 'blue', 'square', 'on', 'the', 'left'];
+const id = (w: string) => VOCAB.indexOf(w);
+
+function randomWeights(seed: number): ReferenceScorerWeights {
+  const random = seededRandom(seed);
+  const conv = (inChannels: number, outChannels: number, kernel: number, pool: number) => ({
+    inChannels,
+    outChannels,
+    kernel,
+    pool,
+    weight: gaussian(random, outChannels * inChannels * kernel * kernel, 1 / Math.sqrt(inChannels * kernel * kernel)),
+    bias: gaussian(random, outChannels, 0.1),
+  });
+  const convs = [conv(3, 8, 5, 2), conv(8, 8, 3, 2), conv(8, 6, 3, 1)];
+  const dim = 16;
+  const pyramid = [1, 2, 4];
+  const bigrams: Array<[number, number]> = [
+    [id('red'), id('circle')],
+    [id('blue'), id('square')],
+    [id('the'), id('left')],
+  ];
+  return {
+    imageSize: 32,
+    mean: [0.5, 0.5, 0.5],
+    std: [0.25, 0.25, 0.25],
+    convs,
+    pyramid,
+    dim,
+    projection: gaussian(random, regionCount(pyramid) * featureChannels({ convs }) * dim, 0.3),
+    projectionBias: gaussian(random, dim, 0.1),
+    vocab: VOCAB,
+    wordEmbeddings: gaussian(random, VOCAB.length * dim),
+    bigrams,
+    bigramEmbeddings: gaussian(random, (bigrams.length + 1) * dim),
+    contextLength: 12,
+  };
+}
+
+let root: string;
+let dir: string;
+let weights: ReferenceScorerWeights;
+let scorer: Scorer;
+
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-reference-'));
+  dir = path.join(root, 'reference');
+  weights = randomWeights(3);
+  await writeReferenceScorer(dir, weights, { id: 'weft-reference-test' });
+  scorer = await loadScorer(dir, { threads: 1, batchSize: 4 });
+});
+
+after(async () => {
+  await scorer?.close();
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+const normalise = (v: Float32Array) => {
+  const n = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+  return v.map((x) => x / n);
+};
+
+function assertClose(a: Float32Array, b: Float32Array, tol: number, what: string): void {
+  assert.equal(a.length, b.length, `${what}: lengths`);
+  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > tol) assert.fail(`${what}[${i}]: ${a[i]} vs ${b[i]}`);
+}
+
+test('loads as a scorer folder with its own id, size and word-level context', () => {
+  assert.equal(scorer.id, 'weft-reference-test');
+  assert.equal(scorer.dim, 16);
+  assert.equal(scorer.contextLength, 12);
+});
+
+test('image embedding = pyramid features x per-region projection + bias, normalised', async () => {
+  const images = await sampleImages(5, 48);
+  const { pooled, patches } = await scorer.embedImages(images);
+  const featureFile = path.join(root, 'features.onnx');
+  await fs.writeFile(featureFile, buildFeatureModel(weights));
+  const features = await OnnxEncoder.open(featureFile, { threads: 1 });
+  try {
+    const pre = imagePreprocessingFrom(JSON.parse(await fs.readFile(path.join(dir, 'preprocessor_config.json'), 'utf8')));
+    const width = regionCount(weights.pyramid) * featureChannels(weights);
+    for (let i = 0; i < images.length; i++) {
+      const { data } = await preprocessImage(images[i], pre);
+      const out = await features.run({ pixel_values: floatTensor(data, [1, 3, 32, 32]) }, ['pyramid_features']);
+      const f = out.pyramid_features.data as Float32Array;
+      assert.equal(f.length, width);
+      const expected = Float32Array.from(weights.projectionBias);
+      for (let r = 0; r < width; r++) for (let d = 0; d < weights.dim; d++) expected[d] += f[r] * weights.projection[r * weights.dim + d];
+      assertClose(pooled[i], normalise(expected), 1e-4, `image ${i}`);
+
+      // Patch embeddings on the 8x8 final map average to the (unnormalised) image embedding.
+      const p = patches![i];
+      assert.deepEqual(p.grid, [8, 8]);
+      const mean = new Float32Array(weights.dim);
+      for (let k = 0; k < 64; k++) for (let d = 0; d < weights.dim; d++) mean[d] += p.data[k * weights.dim + d] / 64;
+      assertClose(mean, expected, 1e-3, `patch mean ${i}`);
+    }
+  } finally {
+    await features.close();
+  }
+});
+
+test('text embedding = mean of known word rows and known bigram rows; unknown words and padding count for nothing', async () => {
+  const row = (table: Float32Array, r: number) => table.subarray(r * weights.dim, (r + 1) * weights.dim);
+  const expectFor = (words: string[], bigramRows: number[]) => {
+    const sum = new Float32Array(weights.dim);
+    for (const w of words) row(weights.wordEmbeddings, id(w)).forEach((v, d) => (sum[d] += v));
+    for (const b of bigramRows) row(weights.bigramEmbeddings, b).forEach((v, d) => (sum[d] += v));
+    return { sum, count: words.length + bigramRows.length };
+  };
+  const texts = ['A red circle on the LEFT, quickly!', 'red', 'blue square', 'circle red'];
+  const { pooled, tokens } = await scorer.embedTexts(texts);
+
+  // "quickly", "," and "!" are unknown; "red circle" (row 1) and "the left" (row 3) are known bigrams.
+  const first = expectFor(['a', 'red', 'circle', 'on', 'the', 'left'], [1, 3]);
+  assertClose(pooled[0], normalise(first.sum), 1e-5, 'text 0');
+  assert.deepEqual(tokens![0].ids, [id('a'), id('red'), id('circle'), id('on'), id('the'), id('left'), 1, 1, 1]);
+  // Token rows sum to the text embedding's numerator.
+  const tokenSum = new Float32Array(weights.dim);
+  for (let k = 0; k < tokens![0].ids.length; k++) for (let d = 0; d < weights.dim; d++) tokenSum[d] += tokens![0].data[k * weights.dim + d];
+  assertClose(tokenSum, first.sum, 1e-4, 'token sum');
+
+  // A last word is not paired with the padding after it; word order matters for bigrams.
+  assertClose(pooled[1], normalise(expectFor(['red'], []).sum), 1e-5, 'text 1');
+  assertClose(pooled[2], normalise(expectFor(['blue', 'square'], [2]).sum), 1e-5, 'text 2');
+  assertClose(pooled[3], normalise(expectFor(['circle', 'red'], []).sum), 1e-5, 'text 3');
+});
+
+test('a text with no known word embeds to zero and scores 0', async () => {
+  const { pooled } = await scorer.embedTexts(['zzz qqq']);
+  assert.ok(pooled[0].every((v) => v === 0));
+  const [score] = await scorer.score([{ image: (await sampleImages(1, 48))[0], text: 'zzz qqq' }]);
+  assert.equal(score, 0);
+});
+
+test('the export is deterministic: same weights, same bytes, same hashes', async () => {
+  const again = path.join(root, 'again');
+  await writeReferenceScorer(again, weights, { id: 'weft-reference-test' });
+  for (const f of ['vision_model.onnx', 'text_model.onnx', 'tokenizer.json', 'preprocessor_config.json']) {
+    assert.deepEqual(await fs.readFile(path.join(again, f)), await fs.readFile(path.join(dir, f)), f);
+  }
+  const other = await loadScorer(again, { threads: 1 });
+  try {
+    assert.deepEqual(other.entry(), scorer.entry());
+  } finally {
+    await other.close();
+  }
+});

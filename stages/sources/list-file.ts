@@ -114,3 +114,143 @@ async function* delimitedRows(file: string, delimiter: string): AsyncGenerator<L
     }
   }
 }
+
+/**
+ * Rows of a file holding one JSON array of objects, read element by element so a large
+ * array never sits in memory as one string. Throws when the file does not start with `[`;
+ * an element that is not an object, or a file that ends inside the array, becomes an error row.
+ */
+export async function* jsonArrayRows(file: string): AsyncGenerator<ListRow> {
+  const splitter = new JsonArraySplitter();
+  for await (const chunk of listTextChunks(file)) yield* splitter.push(chunk).map(toJsonArrayRow);
+  yield* splitter.end().map(toJsonArrayRow);
+}
+
+/** Rows of a plain text list: one value per non-blank line (trimmed), under `column`. */
+export async function* textLineRows(file: string, column: string): AsyncGenerator<ListRow> {
+  let row = 0;
+  let line = 0;
+  let rest = '';
+  const parse = (text: string): ListRow | undefined => {
+    line += 1;
+    const trimmed = text.trim();
+    return trimmed === '' ? undefined : { row: row++, line, values: { [column]: trimmed } };
+  };
+  let first = true;
+  for await (let chunk of listTextChunks(file)) {
+    if (first && chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+    first = false;
+    const parts = (rest + chunk).split('\n');
+    rest = parts.pop()!;
+    for (const part of parts) {
+      const parsed = parse(part);
+      if (parsed) yield parsed;
+    }
+  }
+  const last = parse(rest);
+  if (last) yield last;
+}
+
+interface JsonArrayElement {
+  row: number;
+  line: number;
+  text: string;
+  error?: string;
+}
+
+function toJsonArrayRow(element: JsonArrayElement): ListRow {
+  const current = { row: element.row, line: element.line };
+  if (element.error) return { ...current, error: element.error };
+  try {
+    const value: unknown = JSON.parse(element.text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return { ...current, error: `array element ${element.row} (line ${element.line}) is not a JSON object` };
+    }
+    return { ...current, values: value as Record<string, unknown> };
+  } catch (err) {
+    return { ...current, error: `array element ${element.row} (line ${element.line}) is not valid JSON: ${(err as Error).message.slice(0, 200)}` };
+  }
+}
+
+/** Splits the text of a top-level JSON array into the source text of its elements. */
+export class JsonArraySplitter {
+  private state: 'before' | 'inside' | 'after' = 'before';
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private element = '';
+  private elementLine = 0;
+  private line = 1;
+  private row = 0;
+
+  push(chunk: string): JsonArrayElement[] {
+    const out: JsonArrayElement[] = [];
+    let segmentStart = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i];
+      if (this.state === 'inside' && this.elementLine === 0 && !isJsonSpace(c)) this.elementLine = this.line;
+      if (c === '\n') this.line += 1;
+      if (this.state === 'before') {
+        if (c === '[') {
+          this.state = 'inside';
+          segmentStart = i + 1;
+        } else if (!isJsonSpace(c) && c !== '\ufeff') {
+          throw new Error(`expected a JSON array, found ${JSON.stringify(c)} on line ${this.line}`);
+        }
+        continue;
+      }
+      if (this.state === 'after') continue; // trailing text after the array is ignored
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === '\\') this.escaped = true;
+        else if (c === '"') this.inString = false;
+        continue;
+      }
+      if (c === '"') this.inString = true;
+      else if (c === '{' || c === '[') this.depth += 1;
+      else if ((c === '}' || c === ']') && this.depth > 0) this.depth -= 1;
+      else if (this.depth === 0 && (c === ',' || c === ']')) {
+        this.element += chunk.slice(segmentStart, i);
+        segmentStart = i + 1;
+        const closesEmptyArray = c === ']' && this.row === 0 && this.element.trim() === '';
+        if (!closesEmptyArray) out.push(this.take());
+        if (c === ']') this.state = 'after';
+      }
+    }
+    if (this.state === 'inside') this.element += chunk.slice(segmentStart);
+    return out;
+  }
+
+  end(): JsonArrayElement[] {
+    if (this.state === 'before') throw new Error('expected a JSON array, found an empty file');
+    if (this.state === 'after') return [];
+    const line = this.elementLine || this.line;
+    const element = this.take();
+    return [{ ...element, line, error: `file ends inside the JSON array (element ${element.row}, line ${line})` }];
+  }
+
+  private take(): JsonArrayElement {
+    const text = this.element.trim();
+    const element: JsonArrayElement = { row: this.row++, line: this.elementLine || this.line, text };
+    if (text === '') element.error = `empty array element ${element.row} on line ${element.line}`;
+    this.element = '';
+    this.elementLine = 0;
+    return element;
+  }
+}
+
+function isJsonSpace(c: string): boolean {
+  return c === ' ' || c === '\n' || c === '\r' || c === '\t';
+}
+
+/** Requested extra columns as strings (JSON for non-strings); absent or null values are left out. */
+export function extraColumnValues(values: Record<string, unknown>, columns: string[]): Record<string, string> | undefined {
+  if (columns.length === 0) return undefined;
+  const extra: Record<string, string> = {};
+  for (const column of columns) {
+    const v = values[column];
+    if (v === undefined || v === null) continue;
+    extra[column] = typeof v === 'string' ? v : typeof v === 'bigint' ? v.toString() : JSON.stringify(v);
+  }
+  return extra;
+}

@@ -1,0 +1,223 @@
+// Perceptual hash and near-duplicate marking. Exact dedup (content-dedup.ts) misses the same
+// picture re-encoded, resized or slightly re-coloured by another site; a perceptual hash maps
+// those to nearby 64-bit values, and samples within `maxDistance` bits of an earlier one are
+// marked (kept, with `nearDupOf` naming it) so a training run or an audit can decide.
+//
+// The hash (pHash, as phash.org defines it): the image flattened onto white, greyscale,
+// resized to 32x32; its 2-D DCT-II; the 8x8 block of coefficients at rows and columns 1..8
+// (the lowest frequencies without the DC row and column, which carry only overall brightness
+// and one-directional gradients); bit = coefficient > median of the 64. Bit 63 is
+// coefficient (1,1), then row-major. Written as 16 lowercase hex digits.
+//
+// Marking: the first sample of a cluster is its root; a later sample within maxDistance of a
+// root points at the nearest root (the earliest on ties) and does not become a root itself,
+// so chains never form and the result depends only on input order. Roots are indexed by
+// multi-index hashing: with maxDistance + 1 bands of the 64 bits, two hashes within
+// maxDistance bits agree exactly on at least one band (pigeonhole), so the candidate lookup
+// is exact, not approximate.
+import sharp from 'sharp';
+import * as arrow from 'apache-arrow';
+import { mapStage, type Stage } from '../../pipeline/stage.ts';
+import type { ImageTextSample } from '../../schemas/image-text.ts';
+import { hf, type ColumnSpec, type IndexColumnSpec } from '../../schemas/kind-schema.ts';
+
+const SIZE = 32;
+const BLOCK = 8;
+
+/** cos((2x + 1) u pi / 64) for u = 1..8 (row u - 1), x = 0..31. */
+const COSINES: Float64Array[] = Array.from({ length: BLOCK }, (_, i) => {
+  const u = i + 1;
+  return Float64Array.from({ length: SIZE }, (_, x) => Math.cos(((2 * x + 1) * u * Math.PI) / (2 * SIZE)));
+});
+
+/** The 64-bit pHash of an encoded image (any format sharp reads). Throws when it cannot decode. */
+export async function perceptualHash(bytes: Uint8Array): Promise<bigint> {
+  const { data, info } = await sharp(bytes)
+    .rotate() // EXIF orientation, so a rotated-by-metadata copy hashes like the original
+    .flatten({ background: '#ffffff' })
+    .greyscale()
+    // No JPEG/WebP shrink-on-load: its DCT-domain downscale differs from the resize kernel,
+    // which moved an upscaled copy 8 bits away from its original instead of 2.
+    .resize(SIZE, SIZE, { fit: 'fill', fastShrinkOnLoad: false })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const channels = info.channels;
+  const grey = new Float64Array(SIZE * SIZE);
+  for (let i = 0; i < grey.length; i++) grey[i] = data[i * channels];
+  return hashOfGrey(grey);
+}
+
+/** pHash bits of a 32x32 greyscale image given row-major. */
+export function hashOfGrey(grey: Float64Array): bigint {
+  // Separable DCT, only the 8x8 block needed: rows first (32 rows x 8 frequencies)...
+  const rows = new Float64Array(SIZE * BLOCK);
+  for (let y = 0; y < SIZE; y++) {
+    for (let u = 0; u < BLOCK; u++) {
+      const c = COSINES[u];
+      let sum = 0;
+      for (let x = 0; x < SIZE; x++) sum += grey[y * SIZE + x] * c[x];
+      rows[y * BLOCK + u] = sum;
+    }
+  }
+  // ...then columns: coefficient (v, u) for v, u = 1..8.
+  const coefficients = new Float64Array(BLOCK * BLOCK);
+  for (let v = 0; v < BLOCK; v++) {
+    const c = COSINES[v];
+    for (let u = 0; u < BLOCK; u++) {
+      let sum = 0;
+      for (let y = 0; y < SIZE; y++) sum += rows[y * BLOCK + u] * c[y];
+      // Rounded so that floating-point noise cannot set bits: a flat image hashes to 0.
+      coefficients[v * BLOCK + u] = Math.round(sum * 1e6) / 1e6;
+    }
+  }
+  const sorted = Float64Array.from(coefficients).sort();
+  const median = (sorted[31] + sorted[32]) / 2;
+  let hash = 0n;
+  for (const value of coefficients) hash = (hash << 1n) | (value > median ? 1n : 0n);
+  return hash;
+}
+
+export function phashHex(hash: bigint): string {
+  return hash.toString(16).padStart(16, '0');
+}
+
+export function parsePhash(hex: string): bigint {
+  if (!/^[0-9a-f]{16}$/i.test(hex)) throw new Error(`not a 64-bit hex pHash: ${JSON.stringify(hex.slice(0, 40))}`);
+  return BigInt(`0x${hex}`);
+}
+
+export function hammingDistance(a: bigint, b: bigint): number {
+  const x = BigInt.asUintN(64, a ^ b);
+  return popcount32(Number(x & 0xffffffffn)) + popcount32(Number(x >> 32n));
+}
+
+function popcount32(n: number): number {
+  n = n - ((n >>> 1) & 0x55555555);
+  n = (n & 0x33333333) + ((n >>> 2) & 0x33333333);
+  return (((n + (n >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+export interface NearMatch {
+  id: string;
+  distance: number;
+}
+
+/** Roots seen so far, indexed for exact lookup within maxDistance bits. */
+export class NearDuplicateIndex {
+  private readonly bands: { shift: bigint; mask: bigint }[] = [];
+  /** Per band: band value -> positions in `roots`. */
+  private readonly buckets: Map<bigint, number[]>[];
+  private readonly roots: { id: string; hash: bigint }[] = [];
+
+  constructor(readonly maxDistance: number) {
+    if (!Number.isInteger(maxDistance) || maxDistance < 0 || maxDistance > 32) {
+      throw new Error(`pHash max distance must be an integer in [0, 32], got ${maxDistance}`);
+    }
+    const count = maxDistance + 1;
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const width = Math.floor(64 / count) + (i < 64 % count ? 1 : 0);
+      this.bands.push({ shift: BigInt(offset), mask: (1n << BigInt(width)) - 1n });
+      offset += width;
+    }
+    this.buckets = this.bands.map(() => new Map());
+  }
+
+  /**
+   * The nearest root within maxDistance (earliest on ties), or undefined, in which case the
+   * hash becomes a root under `id`.
+   */
+  matchOrAdd(id: string, hash: bigint): NearMatch | undefined {
+    let best: { position: number; distance: number } | undefined;
+    const checked = new Set<number>();
+    for (let b = 0; b < this.bands.length; b++) {
+      for (const position of this.buckets[b].get(this.bandValue(hash, b)) ?? []) {
+        if (checked.has(position)) continue;
+        checked.add(position);
+        const distance = hammingDistance(hash, this.roots[position].hash);
+        if (distance > this.maxDistance) continue;
+        if (!best || distance < best.distance || (distance === best.distance && position < best.position)) best = { position, distance };
+      }
+    }
+    if (best) return { id: this.roots[best.position].id, distance: best.distance };
+    const position = this.roots.length;
+    this.roots.push({ id, hash });
+    for (let b = 0; b < this.bands.length; b++) {
+      const value = this.bandValue(hash, b);
+      const list = this.buckets[b].get(value);
+      if (list) list.push(position);
+      else this.buckets[b].set(value, [position]);
+    }
+    return undefined;
+  }
+
+  private bandValue(hash: bigint, band: number): bigint {
+    const { shift, mask } = this.bands[band];
+    return (hash >> shift) & mask;
+  }
+}
+
+/**
+ * The final pass over all units: rows in canonical order (unit id, then row) -> id of a
+ * near duplicate -> id of its root. Roots and samples without a near duplicate are absent.
+ */
+export function markNearDuplicates(rows: Iterable<{ id: string; phash: string }>, maxDistance: number): Map<string, string> {
+  const index = new NearDuplicateIndex(maxDistance);
+  const marks = new Map<string, string>();
+  for (const row of rows) {
+    const match = index.matchOrAdd(row.id, parsePhash(row.phash));
+    if (match) marks.set(row.id, match.id);
+  }
+  return marks;
+}
+
+export type PhashedSample = ImageTextSample & {
+  /** 16 hex digits. */
+  phash: string;
+  /** Id of the earlier sample of this unit it nearly duplicates, or null. */
+  nearDupOf: string | null;
+  /** Hamming distance to nearDupOf, or null. */
+  nearDupDistance: number | null;
+};
+
+export interface PhashStageOptions {
+  maxDistance: number;
+  /** Images hashed at once. */
+  concurrency: number;
+}
+
+export const PHASH_STAGE = 'phash';
+
+/**
+ * Consumes decoded samples, emits them with `phash` and `nearDupOf` (marking within the unit;
+ * markNearDuplicates does the whole run). Drops `phash_failed` when the stored image cannot
+ * be decoded again, which would mean a bug upstream. Counts `near_dup/marked`.
+ */
+export function phashStage<S extends ImageTextSample>(options: PhashStageOptions): Stage<S, S & PhashedSample> {
+  const hashing = mapStage<S, S & { phashValue: bigint }>(
+    PHASH_STAGE,
+    async (sample) => ({ ...sample, phashValue: await perceptualHash(sample.image.bytes) }),
+    { concurrency: options.concurrency, errorReason: 'phash_failed' },
+  );
+  return async function* (input, ctx) {
+    const index = new NearDuplicateIndex(options.maxDistance);
+    // Marking runs here, in input order, so it does not depend on which hash finished first.
+    for await (const { phashValue, ...sample } of hashing(input, ctx)) {
+      const match = index.matchOrAdd(sample.id, phashValue);
+      if (match) ctx.stats.count('near_dup', 'marked');
+      yield { ...(sample as unknown as S), phash: phashHex(phashValue), nearDupOf: match?.id ?? null, nearDupDistance: match?.distance ?? null };
+    }
+  };
+}
+
+/** Shard columns to append to the image_text schema when the phash stage runs. */
+export const phashColumns: ColumnSpec<PhashedSample>[] = [
+  { name: 'phash', type: new arrow.Utf8(), hf: hf.string, get: (s) => s.phash },
+  { name: 'near_dup_of', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.nearDupOf },
+];
+
+/** index.parquet columns, so the final pass and SQL audits can read them. */
+export const phashIndexColumns: IndexColumnSpec<PhashedSample>[] = [
+  { name: 'phash', type: 'UTF8', get: (s) => s.phash },
+  { name: 'near_dup_of', type: 'UTF8', get: (s) => s.nearDupOf },
+];

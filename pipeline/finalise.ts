@@ -5,7 +5,8 @@
 // processes made them.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readCompletions, readUnitIndexRows, readUnitRejects, type RunInfo, type UnitCompletion } from './out-dir.ts';
+import { readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type RunInfo, type UnitCompletion } from './out-dir.ts';
+import { runWideDedupMarks, type DedupRow, type RunWideMarks } from '../stages/curate/run-wide-dedup.ts';
 import { RunStats } from './stats.ts';
 import { writeJsonAtomic, writeFileAtomic } from './fs-atomic.ts';
 import { INDEX_BASE_COLUMNS, REJECT_COLUMNS, writeFlatParquet } from '../stages/sink/parquet-tables.ts';
@@ -65,7 +66,19 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const stats = foldStats(completions);
 
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
-  const indexRows = await writeFlatParquet(path.join(root, 'index.parquet'), indexColumns, rowsOf(completions, (u) => readUnitIndexRows(root, u)));
+  const marks = await runWideMarks(root, info, completions, indexColumns);
+  if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
+  const indexRows = await writeFlatParquet(
+    path.join(root, 'index.parquet'),
+    indexColumns,
+    mapRows(rowsOf(completions, (u) => readUnitIndexRows(root, u)), (row) => {
+      if (!marks) return row;
+      const id = String(row.id);
+      const marked: IndexRow = { ...row, duplicate_of: marks.duplicateOf.get(id) ?? null };
+      if ('near_dup_of' in row) marked.near_dup_of = marks.nearDupOf.get(id) ?? null;
+      return marked;
+    }),
+  );
 
   const rejectsByReason = new Map<string, { stage: string; reason: string; count: number; examples: { id: string; source: string; detail: string }[] }>();
   const rejectRows = await writeFlatParquet(
@@ -84,6 +97,20 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()] });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };
+}
+
+/** Run-wide dedup marks when the run's samples carry content hashes (image kinds). */
+async function runWideMarks(root: string, info: RunInfo, completions: UnitCompletion[], columns: { name: string }[]): Promise<RunWideMarks | null> {
+  if (!columns.some((c) => c.name === 'sha256')) return null;
+  const rows: DedupRow[] = [];
+  for await (const r of rowsOf(completions, (u) => readUnitIndexRows(root, u))) rows.push({ id: String(r.id), sha256: r.sha256, url: r.url, phash: r.phash });
+  const dedup = (info.config as { dedup?: { phash?: boolean; phash_max_distance?: number } }).dedup;
+  const hasPhash = columns.some((c) => c.name === 'phash');
+  return runWideDedupMarks(rows, hasPhash && dedup?.phash !== false ? (dedup?.phash_max_distance ?? 4) : null);
+}
+
+async function* mapRows<T, U>(rows: AsyncIterable<T>, f: (row: T) => U): AsyncGenerator<U> {
+  for await (const r of rows) yield f(r);
 }
 
 async function* rowsOf<T>(completions: UnitCompletion[], read: (unit: string) => Promise<T[]>): AsyncGenerator<T> {

@@ -3,11 +3,14 @@ import type { LoadedConfig } from './config.ts';
 import type { SourcePlugin } from './source-plugin.ts';
 import { imageTextPlugin } from './kinds/image-text.ts';
 import { rgbdPlugin } from './kinds/rgbd.ts';
+import { webPlugin } from './kinds/web.ts';
 
 export async function createSourcePlugin(loaded: LoadedConfig): Promise<SourcePlugin> {
   switch (loaded.config.source.kind) {
     case 'image_text':
       return imageTextPlugin(loaded);
+    case 'web':
+      return webPlugin(loaded);
     case 'rgbd':
       return rgbdPlugin(loaded);
   }

@@ -2,6 +2,8 @@
 // YAML or JSON file against this and exits 2 naming the key, the bad value and what is allowed.
 import { z } from 'zod';
 import { rgbdSourceSchema, rgbdQualitySchema } from './rgbd-config.ts';
+import { webSourceSchema, dedupSchema } from './web-config.ts';
+import { fetchConfigSchema } from './fetch-config.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -21,7 +23,7 @@ const imageTextSource = z
   })
   .strict();
 
-export const sourceSchema = z.discriminatedUnion('kind', [imageTextSource, rgbdSourceSchema]);
+export const sourceSchema = z.discriminatedUnion('kind', [imageTextSource, webSourceSchema, rgbdSourceSchema]);
 
 export const decodeSchema = z
   .object({
@@ -76,6 +78,10 @@ export const configSchema = z
     source: sourceSchema,
     decode: decodeSchema.prefault({}),
     caption: captionSchema.prefault({}),
+    /** HTTP fetching of web sources: politeness, timeouts, safety, consent (source.kind web). */
+    fetch: fetchConfigSchema.prefault({}),
+    /** URL, exact and perceptual dedup (source.kind web). */
+    dedup: dedupSchema.prefault({}),
     /** RGB-D pair quality filters (source.kind rgbd). */
     rgbd: rgbdQualitySchema.prefault({}),
     output: outputSchema.prefault({}),

@@ -4,6 +4,19 @@ import type { Media } from './media.ts';
 
 export const IMAGE_TEXT = 'image_text' as const;
 
+/** What the download of a web item found (set by the fetch stage, carried to the output). */
+export interface FetchInfo {
+  /** allowed | opt_out_x_robots_tag | opt_out_robots_txt | unchecked */
+  consent: string;
+  finalUrl: string;
+  status: number;
+  contentType: string | null;
+  /** Image container found from magic bytes. */
+  mediaType: string;
+  attempts: number;
+  ms: number;
+}
+
 /** What a source emits before decode: a caption and where its image is. */
 export interface ImageTextRaw extends Traceable {
   kind: typeof IMAGE_TEXT;
@@ -16,6 +29,7 @@ export interface ImageTextRaw extends Traceable {
   url?: string;
   /** Extra columns from the input list, carried into the output as strings. */
   extra?: Record<string, string>;
+  fetched?: FetchInfo;
 }
 
 /** A decoded, resized, re-encoded sample ready for pairing checks, scoring and the sink. */
@@ -33,6 +47,7 @@ export interface ImageTextSample extends Traceable {
   sha256: string;
   url?: string;
   extra?: Record<string, string>;
+  fetched?: FetchInfo;
 }
 
 import * as arrow from 'apache-arrow';

@@ -29,6 +29,11 @@ export const rgbdSourceSchema = z
     intrinsics: intrinsicsSchema.nullable().default(null),
     /** Registration search radius: integer shifts in [-max_shift, max_shift] on both axes are tried. */
     max_shift: z.number().int().min(0).max(32).default(8),
+    /**
+     * Worker threads for the registration check (pure JS, tens of ms per 640x480 pair). Default:
+     * run.concurrency, capped at the CPU count; 0 runs it on the main thread.
+     */
+    registration_workers: z.number().int().min(0).max(64).optional(),
     /** Sample folders per unit for sunrgbd (its samples are single frames, not sequences). */
     samples_per_unit: z.number().int().positive().default(500),
   })

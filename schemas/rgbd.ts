@@ -116,3 +116,28 @@ export const rgbdSchema: KindSchema<RgbdSample> = {
     { name: 'valid_ratio', type: 'DOUBLE', get: (s) => s.validRatio },
   ],
 };
+
+/**
+ * Names of what RGB-D runs record in stats.json, shared by the quality stage (writer) and the
+ * report's RGB-D section (reader).
+ */
+export const RGBD_STATS = {
+  /** Histogram of signed skew rgb - (depth + offset) in ms, over [-max_difference, max_difference]. */
+  skewHistogram: 'rgbd.skew_ms',
+  /** Histogram of the valid-depth ratio over [0, 1]. */
+  validRatioHistogram: 'rgbd.valid_ratio',
+  /** Counter group: key "dx,dy" -> pairs measured at that shift (pairs with too few edges to measure are not counted). */
+  shiftCounts: 'rgbd.shift_px',
+  /** t-digests. */
+  absSkewSketch: 'rgbd.abs_skew_ms',
+  validRatioSketch: 'rgbd.valid_ratio',
+  residualSketch: 'rgbd.registration_residual_px',
+  confidenceSketch: 'rgbd.registration_confidence',
+  /** Worst examples (kept and dropped) by max(|dx|, |dy|) + confidence, and by residual. */
+  worstShift: 'rgbd.largest_shift',
+  worstResidual: 'rgbd.highest_residual',
+} as const;
+
+/** Bins of the two RGB-D histograms; fixed so that stats from every unit and process merge. */
+export const RGBD_SKEW_BINS = 40;
+export const RGBD_VALID_RATIO_BINS = 20;

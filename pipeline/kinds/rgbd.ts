@@ -1,4 +1,4 @@
-// RGB-D captures: list -> timestamp pairing -> decode -> registration -> quality -> sink.
+// RGB-D captures: list -> timestamp pairing -> decode -> registration (worker threads) -> quality -> sink.
 import type { LoadedConfig } from '../config.ts';
 import type { SourcePlugin } from '../source-plugin.ts';
 import type { Traceable } from '../stage.ts';
@@ -6,15 +6,25 @@ import { rgbdSchema, type RgbdSample } from '../../schemas/rgbd.ts';
 import { listRgbdUnits } from '../../stages/sources/rgbd/units.ts';
 import { readRgbdUnit } from '../../stages/sources/rgbd/read.ts';
 import { makeThumbnail } from '../../stages/report/thumbnails.ts';
+import { RegistrationPool } from '../../stages/align/registration-pool.ts';
+import { availableParallelism } from 'node:os';
 
 export function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin {
   const src = config.source;
   if (src.kind !== 'rgbd') throw new Error(`rgbdPlugin given source kind ${src.kind}`);
   const readConfig = { source: src, rgbd: config.rgbd };
+  const workers = src.registration_workers ?? Math.min(config.run.concurrency, availableParallelism());
+  // Created on first use, so listing units (or a run with nothing to do) starts no threads.
+  let pool: RegistrationPool | null = null;
+  const registrationPool = () => (workers > 0 ? (pool ??= new RegistrationPool(workers).warm()) : null);
   return {
     kinds: [rgbdSchema],
     listUnits: () => listRgbdUnits(src, baseDir),
-    processUnit: (unit, ctx) => readRgbdUnit(unit, readConfig, ctx, { concurrency: config.run.concurrency }),
+    processUnit: (unit, ctx) => readRgbdUnit(unit, readConfig, ctx, { concurrency: config.run.concurrency, registrationPool: registrationPool() }),
+    close: async () => {
+      await pool?.close();
+      pool = null;
+    },
     approxBytes: (s: Traceable) => (s as RgbdSample).rgb.bytes.byteLength + (s as RgbdSample).depth.bytes.byteLength + 400,
     example: async (s: Traceable) => {
       const sample = s as RgbdSample;

@@ -2,5 +2,6 @@
 import { registerBench as _registerBench } from '../../pipeline/bench.ts';
 
 export function registerAllBenches(): void {
+  _registerBench('rgbd', 'RGB-D pairs end to end (registration in worker threads and on the main thread) vs 16-bit depth PNG decode alone', async () => (await import('./rgbd.ts')).bench);
   // registerBench('web', 'URL list through fetch + decode + resize vs sharp alone', async () => (await import('./web.ts')).bench);
 }

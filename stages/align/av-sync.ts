@@ -41,8 +41,15 @@ export function motionEnergy(previous: Float32Array, current: Float32Array): num
 }
 
 /**
+ * Rises in log energy below this (in nats, about 20 %) are the ripple of steady sound, not
+ * onsets; without the cut, steady noise would correlate by chance with sparse visual events.
+ */
+const ONSET_MIN_RISE = 0.2;
+
+/**
  * Onset strength per frame interval: bin j covers samples [j * sr / fps, (j + 1) * sr / fps).
- * The value is the half-wave rectified rise in log energy from the previous bin (bin 0 gets 0).
+ * The value is the rise in log energy from the previous bin beyond ONSET_MIN_RISE, else 0
+ * (bin 0 gets 0).
  */
 export function audioOnsetEnvelope(pcm: Float32Array, sampleRate: number, fps: number): Float64Array {
   const hop = sampleRate / fps;
@@ -60,7 +67,7 @@ export function audioOnsetEnvelope(pcm: Float32Array, sampleRate: number, fps: n
   // A floor relative to the clip's mean energy keeps near-silent noise from making huge log jumps.
   const floor = 1e-3 * (total / Math.max(1, bins)) + 1e-12;
   const onset = new Float64Array(bins);
-  for (let j = 1; j < bins; j++) onset[j] = Math.max(0, Math.log(energy[j] + floor) - Math.log(energy[j - 1] + floor));
+  for (let j = 1; j < bins; j++) onset[j] = Math.max(0, Math.log(energy[j] + floor) - Math.log(energy[j - 1] + floor) - ONSET_MIN_RISE);
   return onset;
 }
 
@@ -77,8 +84,21 @@ export interface AvOffsetInput {
 
 /** Fewer overlapping frames than this make a shift's distance 1 (unknown). */
 const MIN_OVERLAP = 8;
+/** Motion energy up to this many grey levels is sensor and compression noise, not an event. */
+export const MOTION_NOISE_FLOOR = 1;
+/**
+ * A clip needs at least this many visual events and audio onsets to be aligned: one or two
+ * spikes line up with something at some shift by chance, so such clips get confidence 0.
+ */
+export const MIN_EVENTS = 3;
 
-export function estimateAvOffset({ visual, audio, audioLead, fps, vshift }: AvOffsetInput): AvSyncResult {
+export function estimateAvOffset({ visual: rawVisual, audio, audioLead, fps, vshift }: AvOffsetInput): AvSyncResult {
+  const visual = Array.from(rawVisual, (v) => (Number.isNaN(v) ? NaN : Math.max(0, v - MOTION_NOISE_FLOOR)));
+  const events = (xs: ArrayLike<number>) => Array.from(xs).filter((x) => x > 0).length;
+  if (events(visual) < MIN_EVENTS || events(audio) < MIN_EVENTS) {
+    const distances = Array.from({ length: 2 * vshift + 1 }, () => 1);
+    return { offsetFrames: 0, offsetMs: 0, confidence: 0, distances, minDistance: 1, medianDistance: 1 };
+  }
   const distances: number[] = [];
   for (let shift = -vshift; shift <= vshift; shift++) {
     const xs: number[] = [];

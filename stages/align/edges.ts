@@ -21,15 +21,15 @@ export function luminance(rgb: Uint8Array, width: number, height: number): Float
 
 /**
  * Thin intensity edges: Sobel gradient magnitude (a unit step of 255 grey levels scores 1020),
- * kept where it reaches `threshold` and is a local maximum across the edge.
+ * kept where it reaches `threshold` and is a local maximum across the edge. Squared magnitudes
+ * are compared throughout (same order, no square roots).
  */
 export function intensityEdges(lum: Float32Array, width: number, height: number, threshold = 60): EdgeMap {
-  const mag = new Float32Array(width * height);
+  const mag2 = new Float32Array(width * height);
   const gxs = new Float32Array(width * height);
   const gys = new Float32Array(width * height);
   for (let y = 1; y < height - 1; y++) {
-    for (let x = 1; x < width - 1; x++) {
-      const i = y * width + x;
+    for (let x = 1, i = y * width + 1; x < width - 1; x++, i++) {
       const a = lum[i - width - 1], b = lum[i - width], c = lum[i - width + 1];
       const d = lum[i - 1], f = lum[i + 1];
       const g = lum[i + width - 1], h = lum[i + width], k = lum[i + width + 1];
@@ -37,17 +37,17 @@ export function intensityEdges(lum: Float32Array, width: number, height: number,
       const gy = g + 2 * h + k - a - 2 * b - c;
       gxs[i] = gx;
       gys[i] = gy;
-      mag[i] = Math.hypot(gx, gy);
+      mag2[i] = gx * gx + gy * gy;
     }
   }
   const edges = new Uint8Array(width * height);
   let count = 0;
   const tan22 = 0.41421356;
+  const threshold2 = threshold * threshold;
   for (let y = 1; y < height - 1; y++) {
-    for (let x = 1; x < width - 1; x++) {
-      const i = y * width + x;
-      const m = mag[i];
-      if (m < threshold) continue;
+    for (let x = 1, i = y * width + 1; x < width - 1; x++, i++) {
+      const m = mag2[i];
+      if (m < threshold2) continue;
       const ax = Math.abs(gxs[i]);
       const ay = Math.abs(gys[i]);
       // Neighbours along the gradient direction, quantised to 0, 45, 90 or 135 degrees.
@@ -56,7 +56,7 @@ export function intensityEdges(lum: Float32Array, width: number, height: number,
       else if (ax <= ay * tan22) step = width;
       else step = gxs[i] * gys[i] > 0 ? width + 1 : width - 1;
       // >= on one side and > on the other keeps exactly one pixel of a symmetric two-pixel ridge.
-      if (m >= mag[i - step] && m > mag[i + step]) {
+      if (m >= mag2[i - step] && m > mag2[i + step]) {
         edges[i] = 1;
         count++;
       }
@@ -71,24 +71,67 @@ export function intensityEdges(lum: Float32Array, width: number, height: number,
  */
 export function depthEdges(depth: Uint16Array, width: number, height: number, relativeJump = 0.04): EdgeMap {
   const edges = new Uint8Array(width * height);
-  const mark = (i: number, j: number) => {
-    const a = depth[i];
-    const b = depth[j];
-    if (a === 0 || b === 0) return;
-    if (a < b) {
-      if (b - a > relativeJump * a) edges[i] = 1;
-    } else if (a - b > relativeJump * b) edges[j] = 1;
-  };
+  // Each pixel against its right and lower neighbour; the test is written out twice (rather
+  // than in a helper) because this loop runs on every pixel of every frame.
   for (let y = 0; y < height; y++) {
+    const row = y * width;
     for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      if (x + 1 < width) mark(i, i + 1);
-      if (y + 1 < height) mark(i, i + width);
+      const i = row + x;
+      const a = depth[i];
+      if (a === 0) continue;
+      if (x + 1 < width) {
+        const b = depth[i + 1];
+        if (b !== 0) {
+          if (a < b) {
+            if (b - a > relativeJump * a) edges[i] = 1;
+          } else if (a - b > relativeJump * b) edges[i + 1] = 1;
+        }
+      }
+      if (y + 1 < height) {
+        const b = depth[i + width];
+        if (b !== 0) {
+          if (a < b) {
+            if (b - a > relativeJump * a) edges[i] = 1;
+          } else if (a - b > relativeJump * b) edges[i + width] = 1;
+        }
+      }
     }
   }
   let count = 0;
   for (let i = 0; i < edges.length; i++) count += edges[i];
   return { width, height, edges, count };
+}
+
+/**
+ * min(distance to the nearest edge pixel, cap) for every pixel: what a chamfer cost truncated at
+ * `cap` needs, by stamping a disc of radius `cap` around each edge pixel. Equals
+ * Math.min(distanceTransform(map)[i], cap) exactly, and is much cheaper when edges are sparse.
+ */
+export function cappedDistanceTransform(map: EdgeMap, cap: number): Float32Array {
+  const { width, height, edges } = map;
+  const out = new Float32Array(width * height).fill(cap);
+  const reach = Math.ceil(cap);
+  const offsets: { dx: number; dy: number; d: number }[] = [];
+  for (let dy = -reach; dy <= reach; dy++) {
+    for (let dx = -reach; dx <= reach; dx++) {
+      const d = Math.fround(Math.sqrt(dx * dx + dy * dy));
+      if (d < cap) offsets.push({ dx, dy, d });
+    }
+  }
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (!edges[y * width + x]) continue;
+      const inside = x >= reach && y >= reach && x + reach < width && y + reach < height;
+      for (const o of offsets) {
+        const tx = x + o.dx;
+        const ty = y + o.dy;
+        if (!inside && (tx < 0 || ty < 0 || tx >= width || ty >= height)) continue;
+        const k = ty * width + tx;
+        if (o.d < out[k]) out[k] = o.d;
+      }
+    }
+  }
+  return out;
 }
 
 /**

@@ -12,7 +12,8 @@ import type { RgbImage } from '../sources/rgbd/rgb-image.ts';
 import type { DepthMap } from '../sources/rgbd/depth-png.ts';
 import type { RgbdDecoded } from '../sources/rgbd/decode.ts';
 import { mapStage, type Stage } from '../../pipeline/stage.ts';
-import { depthEdges, distanceTransform, intensityEdges, luminance, type EdgeMap } from './edges.ts';
+import type { RegistrationPool } from './registration-pool.ts';
+import { cappedDistanceTransform, depthEdges, intensityEdges, luminance, type EdgeMap } from './edges.ts';
 
 export interface RegistrationOptions {
   /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 8. */
@@ -27,12 +28,21 @@ export interface RegistrationOptions {
   maxEdgePixels?: number;
   /** Fewer depth edge pixels than this: nothing to measure, confidence 0. Default 30. */
   minEdgePixels?: number;
+  /** Return the two edge maps too (the report draws them; recomputing costs as much again). */
+  keepEdges?: boolean;
 }
 
 export type Registration = Omit<RegistrationResult, 'corrected'> & {
   /** Depth edge pixels scored; 0 when the frame had too few to measure. */
   edgePixels: number;
+  /** With keepEdges: colour and depth edge maps (1 = edge, row-major, frame size). */
+  edges?: RegistrationEdges;
 };
+
+export interface RegistrationEdges {
+  colour: Uint8Array;
+  depth: Uint8Array;
+}
 
 /** Measure the shift of `depth` relative to `rgb` (same size). Pure and synchronous. */
 export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: RegistrationOptions = {}): Registration {
@@ -44,10 +54,12 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const colourEdges = intensityEdges(luminance(rgb.data, width, height), width, height, options.intensityThreshold ?? 60);
   const depthEdgeMap = depthEdges(depth.data, width, height, options.relativeJump ?? 0.04);
   const points = edgePoints(depthEdgeMap, options.maxEdgePixels ?? 6000);
-  const nothing: Registration = { dx: 0, dy: 0, residual: truncate, confidence: 0, zeroGain: 0, edgePixels: 0 };
+  const edges = options.keepEdges ? { edges: { colour: colourEdges.edges, depth: depthEdgeMap.edges } } : {};
+  const nothing: Registration = { dx: 0, dy: 0, residual: truncate, confidence: 0, zeroGain: 0, edgePixels: 0, ...edges };
   if (points.length / 2 < minEdgePixels || colourEdges.count === 0) return nothing;
 
-  const dist = distanceTransform(colourEdges);
+  // Costs clamp distances at `truncate`, so distances beyond it need not be exact.
+  const dist = cappedDistanceTransform(colourEdges, truncate);
   const side = 2 * maxShift + 1;
   const costs = new Float64Array(side * side);
   for (let dy = -maxShift; dy <= maxShift; dy++) {
@@ -71,6 +83,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
     confidence: median > 0 ? Math.max(0, Math.min(1, (median - bestCost) / median)) : 0,
     zeroGain: zeroCost - bestCost,
     edgePixels: points.length / 2,
+    ...edges,
   };
 }
 
@@ -144,7 +157,16 @@ export interface RgbdMeasured extends RgbdDecoded {
   registration: Registration;
 }
 
-/** Measures registration on every decoded pair; drops nothing (the quality stage decides). */
-export function rgbdRegistrationStage(options: RegistrationOptions = {}): Stage<RgbdDecoded, RgbdMeasured> {
-  return mapStage(RGBD_REGISTRATION_STAGE, (item) => ({ ...item, registration: registerDepthToRgb(item.rgbImage, item.depthMap, options) }));
+/**
+ * Measures registration on every decoded pair; drops nothing (the quality stage decides). With a
+ * pool the chamfer search runs in worker threads, `pool.size` pairs at once; without one it runs
+ * here, one pair at a time.
+ */
+export function rgbdRegistrationStage(options: RegistrationOptions = {}, pool: RegistrationPool | null = null): Stage<RgbdDecoded, RgbdMeasured> {
+  if (!pool) return mapStage(RGBD_REGISTRATION_STAGE, (item) => ({ ...item, registration: registerDepthToRgb(item.rgbImage, item.depthMap, options) }));
+  return mapStage(
+    RGBD_REGISTRATION_STAGE,
+    async (item) => ({ ...item, registration: await pool.register(item.rgbImage, item.depthMap, options) }),
+    { concurrency: pool.size },
+  );
 }

@@ -6,9 +6,14 @@
 //   low_registration_confidence  the best shift is not clearly better than the rest
 //   misregistered                a confident shift larger than max_registration_shift
 //                                (with correct_shift, the depth is shifted back instead)
+// Every pair that reaches this stage, kept or dropped, is recorded for the report's RGB-D
+// section (RGBD_STATS): skew and valid-ratio histograms, shift counts, sketches, and the worst
+// pairs with an edge overlay picture.
 import { drop, mapStage, type Drop, type Stage } from '../../pipeline/stage.ts';
 import type { RgbdQualityConfig } from '../../schemas/rgbd-config.ts';
-import type { RgbdSample } from '../../schemas/rgbd.ts';
+import { RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS, type RgbdSample } from '../../schemas/rgbd.ts';
+import type { Example, RunStats } from '../../pipeline/stats.ts';
+import { registrationOverlay } from '../report/rgbd-overlay.ts';
 import { translateDepth, type Registration, type RgbdMeasured } from '../align/rgbd-registration.ts';
 import { encodeDepthPng, type DepthMap } from '../sources/rgbd/depth-png.ts';
 import { encodeRgbPng, isNetpbmPath } from '../sources/rgbd/rgb-image.ts';
@@ -59,18 +64,68 @@ export function judgeRgbdPair(m: PairMeasures, q: RgbdQualityConfig): 'keep' | '
   return 'keep';
 }
 
-export function rgbdQualityStage(q: RgbdQualityConfig): Stage<RgbdMeasured, RgbdSample> {
+export interface RgbdQualityStageOptions {
+  /** Half-width of the skew histogram in ms: the pairing window (source.max_difference). Default 20. */
+  skewRangeMs?: number;
+  /** Worst examples kept per set for the report. Default 8. */
+  worstK?: number;
+}
+
+export function rgbdQualityStage(q: RgbdQualityConfig, options: RgbdQualityStageOptions = {}): Stage<RgbdMeasured, RgbdSample> {
   return mapStage(RGBD_QUALITY_STAGE, async (m, ctx) => {
     const stats = depthStats(m.depthMap, m.depthScale);
     const skewMs = m.skew === null ? null : m.skew * 1000;
-    if (skewMs !== null) ctx.stats.sketch('rgbd.abs_skew_ms').add(Math.abs(skewMs));
-    ctx.stats.sketch('rgbd.valid_ratio').add(stats.validRatio);
-    ctx.stats.sketch('rgbd.registration_residual_px').add(m.registration.residual);
-    ctx.stats.sketch('rgbd.registration_confidence').add(m.registration.confidence);
     const verdict = judgeRgbdPair({ skewMs, registration: m.registration, validRatio: stats.validRatio }, q);
+    // Recorded for kept and dropped pairs alike, before a drop, so the report shows both.
+    await recordRgbdPair(ctx.stats, m, skewMs, stats, verdict, options);
     if (typeof verdict !== 'string') return verdict;
     return toSample(m, skewMs, stats, verdict === 'correct');
   });
+}
+
+/** What the report's RGB-D section reads: histograms, shift counts, sketches and worst examples. */
+export async function recordRgbdPair(
+  stats: RunStats,
+  m: RgbdMeasured,
+  skewMs: number | null,
+  depth: DepthStats,
+  verdict: 'keep' | 'correct' | Drop,
+  options: RgbdQualityStageOptions = {},
+): Promise<void> {
+  const r = m.registration;
+  const skewRange = options.skewRangeMs ?? 20;
+  if (skewMs !== null) {
+    stats.histogram(RGBD_STATS.skewHistogram, -skewRange, skewRange, RGBD_SKEW_BINS).add(skewMs);
+    stats.sketch(RGBD_STATS.absSkewSketch).add(Math.abs(skewMs));
+  }
+  stats.histogram(RGBD_STATS.validRatioHistogram, 0, 1, RGBD_VALID_RATIO_BINS).add(depth.validRatio);
+  stats.sketch(RGBD_STATS.validRatioSketch).add(depth.validRatio);
+  stats.sketch(RGBD_STATS.residualSketch).add(r.residual);
+  stats.sketch(RGBD_STATS.confidenceSketch).add(r.confidence);
+  if (r.edgePixels > 0) stats.count(RGBD_STATS.shiftCounts, `${r.dx},${r.dy}`);
+
+  const k = options.worstK ?? 8;
+  const byShift = stats.worstSet(RGBD_STATS.worstShift, k);
+  const byResidual = stats.worstSet(RGBD_STATS.worstResidual, k);
+  // Confidence (< 1) only orders pairs with the same Chebyshev shift: confident shifts first.
+  const shiftValue = Math.max(Math.abs(r.dx), Math.abs(r.dy)) + r.confidence;
+  const wantShift = r.edgePixels > 0 && byShift.wouldKeep(shiftValue, m.id);
+  const wantResidual = r.edgePixels > 0 && byResidual.wouldKeep(r.residual, m.id);
+  if (!wantShift && !wantResidual) return;
+  const example: Example = {
+    id: m.id,
+    source: m.source,
+    caption: `shift (${r.dx}, ${r.dy}) px, confidence ${r.confidence.toFixed(2)}`,
+    thumb: await registrationOverlay(m.rgbImage, m.depthMap, { edges: r.edges }),
+    residual_px: Number(r.residual.toFixed(3)),
+    valid_ratio: Number(depth.validRatio.toFixed(3)),
+    ...(skewMs === null ? {} : { skew_ms: Number(skewMs.toFixed(2)) }),
+    ...(typeof verdict === 'string'
+      ? { verdict: verdict === 'correct' ? 'kept, depth shifted back' : 'kept' }
+      : { verdict: 'dropped', stage: RGBD_QUALITY_STAGE, reason: verdict.reason, detail: verdict.detail }),
+  };
+  if (wantShift) byShift.add(shiftValue, m.id, example);
+  if (wantResidual) byResidual.add(r.residual, m.id, example);
 }
 
 async function toSample(m: RgbdMeasured, skewMs: number | null, measuredStats: DepthStats, correct: boolean): Promise<RgbdSample> {

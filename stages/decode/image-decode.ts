@@ -69,6 +69,7 @@ export async function decodeImageText(item: ImageTextRaw, cfg: DecodeConfig): Pr
   };
   if (item.url !== undefined) sample.url = item.url;
   if (item.extra !== undefined) sample.extra = item.extra;
+  if (item.fetched !== undefined) sample.fetched = item.fetched;
   return sample;
 }
 

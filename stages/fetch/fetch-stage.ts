@@ -4,24 +4,16 @@
 // Drops: every FetchFailure reason (http_404, timeout, opt_out, blocked_address, ...), and
 // `bad_url` for an item with neither a URL nor an image.
 import { drop, mapStage, type Stage } from '../../pipeline/stage.ts';
-import type { ImageTextRaw } from '../../schemas/image-text.ts';
-import type { ConsentVerdict, Fetcher } from './fetcher.ts';
-import type { MediaType } from './magic-bytes.ts';
+import type { FetchInfo, ImageTextRaw } from '../../schemas/image-text.ts';
+import type { Fetcher } from './fetcher.ts';
 
 export const FETCH_STAGE = 'fetch';
 
 /** What the download of one item found, kept for the output and the report. */
-export interface FetchedMeta {
-  consent: ConsentVerdict;
-  finalUrl: string;
-  status: number;
-  contentType: string | null;
-  mediaType: MediaType;
-  attempts: number;
-  ms: number;
-}
+export type FetchedMeta = FetchInfo;
 
-export type FetchedImageText = ImageTextRaw & { fetched?: FetchedMeta };
+/** An item after the fetch stage: `imageBytes` and `fetched` are set. */
+export type FetchedImageText = ImageTextRaw;
 
 /**
  * Counters written to the run stats: `failures_by_host` (host -> failed items),

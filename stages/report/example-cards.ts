@@ -2,6 +2,7 @@
 // a filter actually removed. Every field comes from the data and is escaped; a thumb is shown
 // only when it is an inline raster data URI; boxes are drawn over the thumbnail in its pixels.
 import type { BottomKJSON } from '../../pipeline/sketch/bottom-k.ts';
+import type { TopKJSON } from '../../pipeline/sketch/top-k.ts';
 import type { Example } from '../../pipeline/stats.ts';
 import { anchorId, esc, fmtNum, truncate } from './html-text.ts';
 import { safeThumb, type InlineImage } from './thumbnails.ts';
@@ -109,6 +110,32 @@ export function exampleSections(examples: Record<string, BottomKJSON<Example>>):
         `<section class="examples" id="${esc(anchorId('examples', name))}"><h3>${esc(name)} <small>${set.items.length} of at most ${set.k}, sampled by id hash</small></h3>` +
         (cards.length ? `<div class="grid">${cards.join('')}</div>` : '<p class="empty">empty</p>') +
         '</section>'
+      );
+    })
+    .join('\n');
+}
+
+/**
+ * Worst examples (TopK by a value, e.g. the largest registration residual) as card grids, one
+ * per set, highest value first. `describe` gives a set's subtitle; `skip` leaves out sets that
+ * another section shows. Rendered in <div>s: the page's sections are not nested.
+ */
+export function worstSections(
+  worst: Record<string, TopKJSON<Example>>,
+  options: { skip?: ReadonlySet<string>; describe?: (name: string) => string | undefined; showValue?: boolean } = {},
+): string {
+  const names = Object.keys(worst)
+    .filter((n) => !options.skip?.has(n))
+    .sort();
+  return names
+    .map((name) => {
+      const set = worst[name];
+      const cards = set.items.map((e) => exampleCard(options.showValue === false ? e.item : { ...e.item, ranked_by: e.value }));
+      const what = options.describe?.(name) ?? `${set.items.length} of at most ${set.k}, highest value first`;
+      return (
+        `<div class="examples worst" id="${esc(anchorId('worst', name))}"><h3>${esc(name)} <small>${esc(what)}</small></h3>` +
+        (cards.length ? `<div class="grid">${cards.join('')}</div>` : '<p class="empty">empty</p>') +
+        '</div>'
       );
     })
     .join('\n');

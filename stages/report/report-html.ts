@@ -4,10 +4,13 @@
 // input always gives the same bytes, so a report made by one process or fifty is identical.
 import type { Manifest } from '../../schemas/manifest.ts';
 import type { RunStatsJSON } from '../../pipeline/stats.ts';
-import { TDigest } from '../../pipeline/sketch/tdigest.ts';
 import { anchorId, esc, fmtBytes, fmtDuration, fmtInt, fmtNum, fmtPct, truncate } from './html-text.ts';
-import { funnelChart, histogramChart, sketchChart } from './svg-charts.ts';
-import { exampleSections } from './example-cards.ts';
+import { funnelChart } from './svg-charts.ts';
+import { table } from './html-table.ts';
+import { exampleSections, worstSections } from './example-cards.ts';
+import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
+import { NOTHING_CLAIMED, type ClaimedStats } from './claimed-stats.ts';
+import { rgbdSection } from './rgbd-section.ts';
 import { REPORT_CSS } from './report-style.ts';
 
 /** Dropped items of one stage and reason, as read back from the rejects ledger. */
@@ -28,19 +31,24 @@ export interface ReportInput {
 
 /** Rows a counter group shows; the rest are summed into one line. */
 const TOP_COUNTER_KEYS = 20;
-const QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
 
 export function renderReport(input: ReportInput): string {
   const { manifest, stats } = input;
   const name = runName(manifest);
+  // Kind sections (only when the run recorded their stats) show some stats in their own way;
+  // the generic sections then leave those out instead of showing them twice.
+  const rgbd = rgbdSection(stats, manifest);
+  const claimed = rgbd?.claimed ?? NOTHING_CLAIMED;
   const body = [
-    header(input, name),
+    header(input, name, rgbd ? ['rgbd'] : []),
     section('funnel', 'Stage funnel', funnel(stats)),
     section('drops', 'Drop reasons', dropReasons(stats, input.rejectsByReason)),
     section('kinds', 'Per kind', kinds(stats)),
-    section('counters', 'Counters', counters(stats)),
-    section('distributions', 'Distributions', distributions(stats, manifest)),
-    section('examples', 'Examples', exampleSections(stats.examples ?? {})),
+    section('counters', 'Counters', counters(stats, claimed)),
+    section('distributions', 'Distributions', distributions(stats, manifest, claimed)),
+    ...(rgbd ? [section('rgbd', 'RGB-D', rgbd.html)] : []),
+    // Last on the page: its example sets are nested sections.
+    section('examples', 'Examples', exampleSections(stats.examples ?? {}) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
   ];
   return [
     '<!DOCTYPE html>',
@@ -64,12 +72,6 @@ function section(id: string, title: string, html: string): string {
   return `<section id="${id}"><h2>${esc(title)}</h2>\n${html}\n</section>`;
 }
 
-function table(head: string[], rows: string[][], numeric: boolean[] = []): string {
-  const th = head.map((h, i) => `<th${numeric[i] ? ' class="n"' : ''}>${esc(h)}</th>`).join('');
-  const trs = rows.map((row) => `<tr>${row.map((c, i) => `<td${numeric[i] ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`);
-  return `<table><thead><tr>${th}</tr></thead><tbody>${trs.join('')}</tbody></table>`;
-}
-
 const HOW_TO_READ = `<div class="howto">
 <p><b>How to read this report.</b> Every item the run saw either reached a shard (kept) or was
 dropped by exactly one stage with a stable reason code; the <a href="#funnel">funnel</a> shows
@@ -84,7 +86,7 @@ All numbers come from stats.json and manifest.json in the same folder; the page 
 requests.</p>
 </div>`;
 
-function header(input: ReportInput, name: string): string {
+function header(input: ReportInput, name: string, kindSections: string[]): string {
   const { manifest: m, stats } = input;
   const t = m.totals;
   const card = (value: string, label: string) => `<div><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
@@ -97,7 +99,7 @@ function header(input: ReportInput, name: string): string {
   if (stats.wall_ms) facts.push(['busy time (all units)', esc(fmtDuration(stats.wall_ms))]);
   const parts = [
     `<header><h1>${esc(name)}</h1><p class="muted">weft alignment-quality report</p>`,
-    `<nav class="toc">${['funnel', 'drops', 'kinds', 'counters', 'distributions', 'examples']
+    `<nav class="toc">${['funnel', 'drops', 'kinds', 'counters', 'distributions', ...kindSections, 'examples']
       .map((id) => `<a href="#${id}">${id}</a>`)
       .join('')}</nav></header>`,
     HOW_TO_READ,
@@ -212,8 +214,10 @@ function kinds(stats: RunStatsJSON): string {
   );
 }
 
-function counters(stats: RunStatsJSON): string {
-  const groups = Object.keys(stats.counters ?? {}).sort();
+function counters(stats: RunStatsJSON, claimed: ClaimedStats): string {
+  const groups = Object.keys(stats.counters ?? {})
+    .filter((g) => !claimed.counters.has(g))
+    .sort();
   if (!groups.length) return '<p class="empty">No counters recorded.</p>';
   return groups
     .map((g) => {
@@ -235,36 +239,15 @@ export function thresholdsFor(name: string, filters: Record<string, unknown>[]):
   return filters.filter((f) => f.column === column && typeof f.threshold === 'number' && Number.isFinite(f.threshold)).map((f) => f.threshold as number);
 }
 
-function distributions(stats: RunStatsJSON, manifest: Manifest): string {
+function distributions(stats: RunStatsJSON, manifest: Manifest, claimed: ClaimedStats): string {
   const parts: string[] = [];
   for (const name of Object.keys(stats.histograms ?? {}).sort()) {
-    const h = stats.histograms[name];
-    const n = h.bins.reduce((a, b) => a + b, 0) + h.under + h.over;
-    const thresholds = thresholdsFor(name, manifest.filters);
-    parts.push(
-      `<div class="chart-block" id="${esc(anchorId('histogram', name))}"><h3>${esc(name)} <small>histogram, ${fmtInt(n)} values, ${h.bins.length} bins over [${fmtNum(h.lo)}, ${fmtNum(h.hi)}]</small></h3>` +
-        histogramChart(h, { xTitle: name, thresholds }) +
-        '</div>',
-    );
+    if (!claimed.histograms.has(name)) parts.push(histogramBlock(name, stats.histograms[name], thresholdsFor(name, manifest.filters)));
   }
   for (const name of Object.keys(stats.sketches ?? {}).sort()) {
-    const d = TDigest.fromJSON(stats.sketches[name]);
-    const thresholds = thresholdsFor(name, manifest.filters);
-    const title = `<h3>${esc(name)} <small>t-digest, ${fmtInt(d.count)} values</small></h3>`;
-    if (!d.count) {
-      parts.push(`<div class="chart-block">${title}<p class="empty">no values</p></div>`);
-      continue;
-    }
-    const head = ['min', ...QUANTILES.map((q) => `p${Math.round(q * 100)}`), 'max'];
-    const values = [d.min, ...QUANTILES.map((q) => d.quantile(q)), d.max].map((v) => esc(fmtNum(v)));
-    const cuts = thresholds.map((t) => `<p>≈ ${fmtPct(d.cdf(t), 1)} of values at or below the threshold ${esc(fmtNum(t))}.</p>`).join('');
-    parts.push(
-      `<div class="chart-block" id="${esc(anchorId('sketch', name))}">${title}` +
-        table(head, [values], head.map(() => true)) +
-        cuts +
-        sketchChart(d, { xTitle: name, thresholds }) +
-        '</div>',
-    );
+    if (!claimed.sketches.has(name)) parts.push(sketchBlock(name, stats.sketches[name], thresholdsFor(name, manifest.filters)));
   }
-  return parts.length ? parts.join('\n') : '<p class="empty">No histograms or sketches recorded.</p>';
+  const elsewhere = claimed.histograms.size + claimed.sketches.size;
+  const note = elsewhere ? `<p class="muted">${fmtInt(elsewhere)} more are shown in their kind's section below.</p>` : '';
+  return parts.length ? note + parts.join('\n') : note || '<p class="empty">No histograms or sketches recorded.</p>';
 }

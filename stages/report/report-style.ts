@@ -61,6 +61,13 @@ figcaption dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: an
 .box text { paint-order: stroke; stroke: #000; stroke-width: 2px; stroke-opacity: .6; fill: #fff; }
 .box-0 rect { stroke: #ffd400; } .box-1 rect { stroke: #00e0ff; } .box-2 rect { stroke: #ff4fd8; }
 .box-3 rect { stroke: #6dff5c; } .box-4 rect { stroke: #ff8c1a; } .box-5 rect { stroke: #ffffff; }
+svg.chart .frame { fill: none; stroke: #7c858f; stroke-width: 1; }
+svg.chart .shift-dot { fill: var(--blue); fill-opacity: .75; }
+svg.chart .shift-dot.outside-tol { fill: var(--red); }
+svg.chart .tolerance { fill: none; stroke: var(--amber); stroke-width: 1.5; stroke-dasharray: 5 3; }
+.swatch { display: inline-block; width: 14px; height: 10px; margin: 0 3px 0 8px; vertical-align: middle; border: 1px solid #555; }
+.swatch.rgb-edge { background: #00d8ff; } .swatch.depth-edge { background: #ff7a1a; } .swatch.both-edge { background: #ffffff; }
+.legend { font-size: 13px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
   h2 { break-after: avoid; }

@@ -204,3 +204,72 @@ export function sketchChart(d: TDigest, opts: SketchChartOptions): string {
   parts.push('</svg>');
   return parts.join('');
 }
+
+export interface ShiftScatterOptions {
+  /** Largest |dx| or |dy| a filter accepts; drawn as a dashed square, dots outside it in red. */
+  tolerance?: number;
+}
+
+/** Counts per integer shift from keys "dx,dy"; malformed keys (they come from data) are skipped. */
+export function parseShiftCounts(counts: Record<string, number>): { dx: number; dy: number; count: number }[] {
+  const out: { dx: number; dy: number; count: number }[] = [];
+  for (const [key, count] of Object.entries(counts)) {
+    const m = /^(-?\d{1,4}),(-?\d{1,4})$/.exec(key);
+    if (!m || !(count > 0)) continue;
+    out.push({ dx: Number(m[1]), dy: Number(m[2]), count });
+  }
+  return out.sort((a, b) => a.dy - b.dy || a.dx - b.dx);
+}
+
+/**
+ * Measured registration shifts as a grid of circles, one per (dx, dy) that occurred, with area
+ * proportional to the number of pairs. Image axes: +dx right, +dy down, (0, 0) at the centre.
+ */
+export function shiftScatterChart(counts: Record<string, number>, opts: ShiftScatterOptions = {}): string {
+  const points = parseShiftCounts(counts);
+  const tol = opts.tolerance;
+  const reach = Math.max(2, tol === undefined ? 0 : tol + 1, ...points.map((p) => Math.max(Math.abs(p.dx), Math.abs(p.dy))));
+  const cells = 2 * reach + 1;
+  const plot = 330;
+  const cell = plot / cells;
+  const left = 64;
+  const top = 22;
+  const width = left + plot + 150;
+  const height = top + plot + 46;
+  const cx = (dx: number) => left + (dx + reach + 0.5) * cell;
+  const cy = (dy: number) => top + (dy + reach + 0.5) * cell;
+  const maxCount = Math.max(1, ...points.map((p) => p.count));
+  const total = points.reduce((a, p) => a + p.count, 0);
+  const parts = [svgOpen(width, height, 'measured registration shifts, circle area = pairs', 'scatter')];
+  const step = reach <= 8 ? 1 : reach <= 20 ? 2 : 5;
+  for (let v = -reach; v <= reach; v++) {
+    if (v % step !== 0) continue;
+    const cls = v === 0 ? 'axis' : 'grid';
+    parts.push(line(cx(v), top, cx(v), top + plot, cls));
+    parts.push(line(left, cy(v), left + plot, cy(v), cls));
+    parts.push(text(cx(v), top + plot + 16, String(v), 'tick'));
+    parts.push(text(left - 6, cy(v) + 4, String(v), 'tick', 'end'));
+  }
+  parts.push(`<rect class="frame" x="${r(left)}" y="${r(top)}" width="${r(plot)}" height="${r(plot)}"/>`);
+  if (tol !== undefined) {
+    const a = cx(-tol) - cell / 2;
+    const b = cx(tol) + cell / 2;
+    parts.push(`<rect class="tolerance" x="${r(a)}" y="${r(cy(-tol) - cell / 2)}" width="${r(b - a)}" height="${r(b - a)}"/>`);
+  }
+  for (const p of points) {
+    const outside = tol !== undefined && Math.max(Math.abs(p.dx), Math.abs(p.dy)) > tol;
+    const radius = Math.max(1.2, 0.48 * cell * Math.sqrt(p.count / maxCount));
+    parts.push(
+      `<circle class="shift-dot${outside ? ' outside-tol' : ''}" cx="${r(cx(p.dx))}" cy="${r(cy(p.dy))}" r="${r(radius)}">` +
+        `<title>${esc(`shift (${p.dx}, ${p.dy}) px: ${fmtInt(p.count)} pairs (${((100 * p.count) / total).toFixed(1)}%)`)}</title></circle>`,
+    );
+  }
+  parts.push(text(left + plot / 2, height - 8, 'dx (px, + = depth right of colour)', 'axis-title'));
+  parts.push(text(14, top + plot / 2, 'dy (px, + = down)', 'axis-title', 'middle', ` transform="rotate(-90 14 ${r(top + plot / 2)})"`));
+  const lx = left + plot + 14;
+  parts.push(text(lx, top + 12, `${fmtInt(total)} pairs measured`, 'label', 'start'));
+  parts.push(text(lx, top + 28, `largest circle: ${fmtInt(maxCount)}`, 'tick', 'start'));
+  if (tol !== undefined) parts.push(text(lx, top + 44, `dashed: |shift| ≤ ${tol} px`, 'tick', 'start'));
+  parts.push('</svg>');
+  return parts.join('');
+}

@@ -44,4 +44,34 @@ test('an RGB-D TUM sequence runs through weft run into rgbd shards, index and re
   assert.equal(depth.depth, 'ushort');
   assert.equal(depth.width, 160);
   assert.ok(JSON.parse(table.schema.metadata.get('huggingface')!).info.features.depth);
+
+  // Outputs name files relative to the source root: nothing depends on where the data sits.
+  for (const r of [...index, ...rejects]) {
+    assert.ok(!path.isAbsolute(String(r.source)) && String(r.source).startsWith(`${seq.name}/`), `source ${r.source}`);
+  }
+  for (const f of ['manifest.json', 'stats.json', 'report.html']) {
+    assert.ok(!(await readFile(path.join(out, f), 'utf8')).includes(work), `${f} holds the machine path ${work}`);
+  }
+  assert.ok(!JSON.stringify(rejects).includes(work), 'rejects hold a machine path');
+
+  // Stats for the report's RGB-D section: every pair that reached the quality check is counted.
+  const stats = await readJson(path.join(out, 'stats.json'));
+  const checked = stats.stages.rgbd_quality.in;
+  const skewCount = (h: any) => h.bins.reduce((a: number, b: number) => a + b, 0) + h.under + h.over;
+  assert.equal(skewCount(stats.histograms['rgbd.skew_ms']), checked);
+  assert.equal(skewCount(stats.histograms['rgbd.valid_ratio']), checked);
+  assert.deepEqual([stats.histograms['rgbd.skew_ms'].lo, stats.histograms['rgbd.skew_ms'].hi], [-20, 20]);
+  const shiftCounts = Object.values(stats.counters['rgbd.shift_px'] as Record<string, number>).reduce((a, b) => a + b, 0);
+  assert.ok(shiftCounts > 0 && shiftCounts <= checked);
+  // Worst shifts hold the dropped misregistered pairs, each with an overlay picture.
+  const worst = stats.worst['rgbd.largest_shift'].items;
+  assert.ok(worst.some((e: any) => e.item.reason === 'misregistered' && e.item.verdict === 'dropped'));
+  for (const e of worst) assert.match(e.item.thumb, /^data:image\/jpeg;base64,/);
+
+  const report = await readFile(path.join(out, 'report.html'), 'utf8');
+  const section = report.slice(report.indexOf('<section id="rgbd">'), report.indexOf('<section id="examples">'));
+  assert.ok(section.length > 0, 'report has an RGB-D section');
+  assert.equal((section.match(/<circle class="shift-dot/g) ?? []).length, Object.keys(stats.counters['rgbd.shift_px']).length);
+  assert.match(section, /<img src="data:image\/jpeg;base64,/);
+  assert.match(section, /misregistered/);
 });

@@ -44,7 +44,7 @@ export function rgbdDecodeStage(source: RgbdSourceConfig, concurrency = 2): Stag
 }
 
 export async function decodeRgbdPair(c: RgbdPairCandidate, source: RgbdSourceConfig): Promise<RgbdDecoded> {
-  const [rgbBytes, depthBytes] = await Promise.all([readOrDrop(c.rgbFrame.path, 'rgb_missing'), readOrDrop(c.depthFrame.path, 'depth_missing')]);
+  const [rgbBytes, depthBytes] = await Promise.all([readOrDrop(c.rgbFrame, 'rgb_missing'), readOrDrop(c.depthFrame, 'depth_missing')]);
   const rgbImage = await decodeRgb(rgbBytes, c.rgbFrame.path);
   const { depthMap, depthScale, depthPngBytes } = await decodeDepth(depthBytes, c.depthEncoding, c.layout, source);
   if (rgbImage.width !== depthMap.width || rgbImage.height !== depthMap.height) {
@@ -98,12 +98,13 @@ export function kinectDisparityToMillimetres(raw: Uint16Array): Uint16Array {
   return out;
 }
 
-async function readOrDrop(path: string, missingReason: string): Promise<Uint8Array> {
+/** Details name the file relative to its sequence folder: the ledger must not hold machine paths. */
+async function readOrDrop(frame: FrameRef, missingReason: string): Promise<Uint8Array> {
   try {
-    return await readFile(path);
+    return await readFile(frame.path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new DropError(missingReason, `${path} does not exist`);
-    throw new DropError('read_failed', `${path}: ${(err as Error).message}`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new DropError(missingReason, `${frame.name} does not exist`);
+    throw new DropError('read_failed', `${frame.name}: ${(err as NodeJS.ErrnoException).code ?? 'read error'}`);
   }
 }

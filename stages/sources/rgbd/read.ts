@@ -9,10 +9,11 @@ import type { RgbdReadConfig } from '../../../schemas/rgbd-config.ts';
 import type { RgbdSample } from '../../../schemas/rgbd.ts';
 import { associateNearest, associateOneToOne } from '../../pair/rgbd-timestamps.ts';
 import { rgbdRegistrationStage } from '../../align/rgbd-registration.ts';
+import type { RegistrationPool } from '../../align/registration-pool.ts';
 import { rgbdQualityStage } from '../../curate/rgbd-quality.ts';
 import { rgbdDecodeStage, type RgbdPairCandidate } from './decode.ts';
 import type { FrameRef, SequenceListing } from './frames.ts';
-import { listUnitFrames, type RgbdUnitSpec } from './units.ts';
+import { listUnitFrames, sourceName, type RgbdUnitSpec } from './units.ts';
 
 export const RGBD_LIST_STAGE = 'rgbd_list';
 export const RGBD_PAIR_STAGE = 'rgbd_pair';
@@ -20,6 +21,8 @@ export const RGBD_PAIR_STAGE = 'rgbd_pair';
 export interface ReadRgbdOptions {
   /** Pairs decoded at once. Default 2. */
   concurrency?: number;
+  /** Worker threads for the registration check; without one it runs on this thread. */
+  registrationPool?: RegistrationPool | null;
 }
 
 export async function* readRgbdUnit(unit: Unit, cfg: RgbdReadConfig, ctx: StageContext, options: ReadRgbdOptions = {}): AsyncGenerator<RgbdSample> {
@@ -27,15 +30,16 @@ export async function* readRgbdUnit(unit: Unit, cfg: RgbdReadConfig, ctx: StageC
   const listStats = ctx.stats.stage(RGBD_LIST_STAGE);
   listStats.in += listing.rgb.length + listing.depth.length + listing.rejects.length;
   listStats.out += listing.rgb.length + listing.depth.length;
-  for (const r of listing.rejects) rejectAt(ctx, RGBD_LIST_STAGE, { id: r.id, kind: 'rgbd', source: r.source }, r.reason, r.detail);
+  const spec = unit.spec as RgbdUnitSpec;
+  for (const r of listing.rejects) rejectAt(ctx, RGBD_LIST_STAGE, { id: r.id, kind: 'rgbd', source: sourceName(spec, r.source) }, r.reason, r.detail);
 
   const candidates = pairListing(unit, listing, cfg, ctx);
   yield* pipe(
     fromArray(candidates),
     ctx,
     rgbdDecodeStage(cfg.source, options.concurrency ?? 2),
-    rgbdRegistrationStage({ maxShift: cfg.source.max_shift }),
-    rgbdQualityStage(cfg.rgbd),
+    rgbdRegistrationStage({ maxShift: cfg.source.max_shift, keepEdges: true }, options.registrationPool ?? null),
+    rgbdQualityStage(cfg.rgbd, { skewRangeMs: cfg.source.max_difference * 1000 }),
   );
 }
 
@@ -52,7 +56,7 @@ export function pairListing(unit: Unit, listing: SequenceListing, cfg: RgbdReadC
     stats.out += framesIn - (stats.droppedTotal - droppedBefore);
     return out;
   };
-  const frameItem = (f: FrameRef) => ({ id: `${unit.id}/${f.name}`, kind: 'rgbd', source: f.path });
+  const frameItem = (f: FrameRef) => ({ id: `${unit.id}/${f.name}`, kind: 'rgbd', source: sourceName(spec, f.path) });
   const candidate = (rgb: FrameRef, depth: FrameRef, skew: number | null): RgbdPairCandidate => ({
     ...frameItem(rgb),
     kind: 'rgbd',

@@ -4,7 +4,7 @@
 // generic, and sample folders holding image/ + depth/ are SUN RGB-D. A recognised folder is
 // not searched further; others are searched up to a few levels down.
 import { readdir, stat } from 'node:fs/promises';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import { safeIdPart, type Unit } from '../../../pipeline/units.ts';
 import type { RgbdSourceConfig } from '../../../schemas/rgbd-config.ts';
 import type { RgbdLayout, SequenceListing } from './frames.ts';
@@ -22,6 +22,8 @@ export interface RgbdUnitSpec {
   dir: string;
   /** Sequence name: the folder relative to the source path. */
   sequence: string;
+  /** `dir` relative to the source root, '/'-separated ('' when the root is the sequence): outputs name files from here. */
+  relDir: string;
   /** SUN RGB-D only: the sample folder names in this unit. */
   samples?: string[];
   [key: string]: unknown;
@@ -36,11 +38,14 @@ export async function listRgbdUnits(source: RgbdSourceConfig, baseDir: string): 
     const entries = await readdir(dir, { withFileTypes: true });
     const files = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
     const subdirs = new Set(entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name));
-    const sequence = relative(root, dir) || basename(root);
+    const relDir = toPosix(relative(root, dir));
+    const sequence = relDir || basename(root);
     const want = (layout: RgbdLayout) => source.layout === 'auto' || source.layout === layout;
     const add = (layout: RgbdLayout, extra: Partial<RgbdUnitSpec> = {}, suffix = '') => {
-      const spec: RgbdUnitSpec = { layout, dir, sequence, ...extra };
-      units.push({ id: `rgbd-${layout}-${safeIdPart(sequence)}${suffix}`, source: dir, spec });
+      const spec: RgbdUnitSpec = { layout, dir, sequence, relDir, ...extra };
+      // The unit's source goes into the manifest: relative, so outputs do not depend on where the data sits.
+      const samples = extra.samples?.length ? ` samples ${extra.samples[0]}..${extra.samples[extra.samples.length - 1]}` : '';
+      units.push({ id: `rgbd-${layout}-${safeIdPart(sequence)}${suffix}`, source: `${relDir || '.'}${samples}`, spec });
     };
     if (want('tum') && isTumSequence(files)) return add('tum');
     if (want('nyu') && isNyuSequence(files)) return add('nyu');
@@ -59,6 +64,20 @@ export async function listRgbdUnits(source: RgbdSourceConfig, baseDir: string): 
   };
   await visit(root, 0);
   return units.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** A '/'-separated path, whatever the platform's separator. */
+export function toPosix(p: string): string {
+  return p.split(sep).join('/');
+}
+
+/**
+ * The path a file of this unit is named by in outputs (sample and reject `source`): relative to
+ * the configured source root, so the same data gives the same outputs on any machine.
+ */
+export function sourceName(spec: RgbdUnitSpec, absolutePath: string): string {
+  const inUnit = toPosix(relative(spec.dir, absolutePath));
+  return spec.relDir ? `${spec.relDir}/${inUnit}` : inUnit;
 }
 
 /** List the frames of one unit with its layout's reader. */

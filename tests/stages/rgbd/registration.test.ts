@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeRgbdFixtures, mulberry32, type FixtureTruth } from '../../../scripts/make-rgbd-fixtures.ts';
-import { distanceTransform, type EdgeMap } from '../../../stages/align/edges.ts';
+import { cappedDistanceTransform, distanceTransform, type EdgeMap } from '../../../stages/align/edges.ts';
 import { registerDepthToRgb, translateDepth, type Registration } from '../../../stages/align/rgbd-registration.ts';
 import { decodeDepthPng } from '../../../stages/sources/rgbd/depth-png.ts';
 import { decodeRgb } from '../../../stages/sources/rgbd/rgb-image.ts';
@@ -91,6 +91,21 @@ test('the distance transform is the exact Euclidean distance to the nearest edge
         assert.ok(Math.abs(dist[y * width + x] - best) < 1e-4 || (best === Infinity && dist[y * width + x] === Infinity), `trial ${trial} (${x}, ${y}): ${dist[y * width + x]} vs ${best}`);
       }
     }
+  }
+});
+
+test('the capped distance transform equals min(exact distance, cap), bit for bit', () => {
+  const rnd = mulberry32(8);
+  for (let trial = 0; trial < 30; trial++) {
+    const width = 3 + Math.floor(rnd() * 60);
+    const height = 3 + Math.floor(rnd() * 60);
+    const density = [0, 0.002, 0.02, 0.2][trial % 4];
+    const edges = new Uint8Array(width * height).map(() => (rnd() < density ? 1 : 0));
+    const map: EdgeMap = { width, height, edges, count: edges.reduce((a, b) => a + b, 0) };
+    const cap = [4, 2.5, 1, 7][trial % 4];
+    const exact = distanceTransform(map);
+    const capped = cappedDistanceTransform(map, cap);
+    for (let i = 0; i < exact.length; i++) assert.equal(capped[i], Math.min(exact[i], cap), `trial ${trial} pixel ${i}`);
   }
 });
 

@@ -1,0 +1,118 @@
+// Sample type and Arrow layout for video clips: a time window of one video with its sampled
+// frames (JPEG, with times), its audio, the measured audio-visual offset, and the subtitle
+// cues that overlap it (with their original times, so later alignment can sit beside them).
+import * as arrow from 'apache-arrow';
+import type { Traceable } from '../pipeline/stage.ts';
+import type { Media } from './media.ts';
+import { hf, mediaType, type KindSchema } from './kind-schema.ts';
+
+export const VIDEO_CLIP = 'video_clip' as const;
+
+export interface VideoFrame {
+  /** Seconds on the source video's timeline. */
+  time: number;
+  /** JPEG bytes. */
+  image: Media;
+}
+
+export interface SubtitleSpan {
+  text: string;
+  /** Seconds on the video's timeline, as the sidecar gives them. */
+  start: number;
+  end: number;
+}
+
+export interface VideoClipSample extends Traceable {
+  kind: typeof VIDEO_CLIP;
+  /** Path of the source video. */
+  video: string;
+  /** 0-based position of the clip within its video. */
+  clipIndex: number;
+  clipMode: 'fixed' | 'scenes' | 'sentences';
+  /** Clip window in seconds of the video. */
+  start: number;
+  end: number;
+  videoDuration: number;
+  /** Rate the stored frames were sampled at. */
+  fps: number;
+  width: number;
+  height: number;
+  frames: VideoFrame[];
+  /** Mono audio of the window (WAV or FLAC); null when the video has no audio stream. */
+  audio: Media | null;
+  samplingRate: number | null;
+  /** Audio-visual offset (positive: audio late) and its confidence; null without audio or sync. */
+  avOffsetMs: number | null;
+  avConfidence: number | null;
+  /** True when the stored audio was shifted by -avOffsetMs to correct the offset. */
+  avCorrected: boolean;
+  /** Text of the cues overlapping the window (the sentence itself in sentence mode); null without subtitles. */
+  subtitle: string | null;
+  /** Those cues with their original times. */
+  subtitleCues: SubtitleSpan[];
+}
+
+const f64 = () => new arrow.Float64();
+const i32 = () => new arrow.Int32();
+const utf8 = () => new arrow.Utf8();
+const field = (name: string, type: arrow.DataType, nullable = false) => new arrow.Field(name, type, nullable);
+
+/** list<struct{time: float64, image: struct{bytes, path}}>; apache-arrow's vectorFromArray builds it from plain objects. */
+export function frameListType(): arrow.List {
+  return new arrow.List(field('item', new arrow.Struct([field('time', f64()), field('image', mediaType())])));
+}
+
+function cueListType(): arrow.List {
+  return new arrow.List(field('item', new arrow.Struct([field('text', utf8()), field('start', f64()), field('end', f64())])));
+}
+
+export const videoClipSchema: KindSchema<VideoClipSample> = {
+  kind: VIDEO_CLIP,
+  // A row holds many JPEG frames and seconds of audio; small batches keep memory bounded.
+  maxRowsPerBatch: 16,
+  columns: [
+    { name: 'id', type: utf8(), hf: hf.string, get: (s) => s.id },
+    { name: 'source', type: utf8(), hf: hf.string, get: (s) => s.source },
+    { name: 'video', type: utf8(), hf: hf.string, get: (s) => s.video },
+    { name: 'clip_index', type: i32(), hf: hf.int32, get: (s) => s.clipIndex },
+    { name: 'clip_mode', type: utf8(), hf: hf.string, get: (s) => s.clipMode },
+    { name: 'start', type: f64(), hf: hf.float64, get: (s) => s.start },
+    { name: 'end', type: f64(), hf: hf.float64, get: (s) => s.end },
+    { name: 'video_duration', type: f64(), hf: hf.float64, get: (s) => s.videoDuration },
+    { name: 'fps', type: f64(), hf: hf.float64, get: (s) => s.fps },
+    { name: 'width', type: i32(), hf: hf.int32, get: (s) => s.width },
+    { name: 'height', type: i32(), hf: hf.int32, get: (s) => s.height },
+    {
+      name: 'frames',
+      type: frameListType(),
+      hf: [{ time: hf.float64, image: hf.image }],
+      get: (s) => s.frames.map((f) => ({ time: f.time, image: { bytes: f.image.bytes, path: f.image.path } })),
+    },
+    { name: 'audio', type: mediaType(), nullable: true, hf: hf.audio, get: (s) => (s.audio ? { bytes: s.audio.bytes, path: s.audio.path } : null) },
+    { name: 'sampling_rate', type: i32(), nullable: true, hf: hf.int32, get: (s) => s.samplingRate },
+    { name: 'av_offset_ms', type: f64(), nullable: true, hf: hf.float64, get: (s) => s.avOffsetMs },
+    { name: 'av_confidence', type: f64(), nullable: true, hf: hf.float64, get: (s) => s.avConfidence },
+    { name: 'av_corrected', type: new arrow.Bool(), hf: hf.bool, get: (s) => s.avCorrected },
+    { name: 'subtitle', type: utf8(), nullable: true, hf: hf.string, get: (s) => s.subtitle },
+    {
+      name: 'subtitle_cues',
+      type: cueListType(),
+      hf: [{ text: hf.string, start: hf.float64, end: hf.float64 }],
+      get: (s) => s.subtitleCues.map((c) => ({ text: c.text, start: c.start, end: c.end })),
+    },
+  ],
+  index: [
+    { name: 'source', type: 'UTF8', get: (s) => s.source },
+    { name: 'start', type: 'DOUBLE', get: (s) => s.start },
+    { name: 'end', type: 'DOUBLE', get: (s) => s.end },
+    { name: 'av_offset_ms', type: 'DOUBLE', get: (s) => s.avOffsetMs },
+    { name: 'av_confidence', type: 'DOUBLE', get: (s) => s.avConfidence },
+  ],
+};
+
+/** Rough stored size of a clip, for the shard byte cap. */
+export function approxVideoClipBytes(s: VideoClipSample): number {
+  let bytes = 400 + (s.audio?.bytes.byteLength ?? 0) + (s.subtitle?.length ?? 0) * 2;
+  for (const f of s.frames) bytes += f.image.bytes.byteLength + f.image.path.length + 16;
+  return bytes;
+}

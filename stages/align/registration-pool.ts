@@ -1,0 +1,112 @@
+// A small pool of worker threads that run registerDepthToRgb. Each worker takes one pair at a
+// time; further pairs wait in a queue, so the caller bounds memory by bounding how many pairs it
+// has in flight (the registration stage passes the pool size as its concurrency).
+// Pixels are copied into fresh buffers that are transferred, not cloned: the caller keeps its
+// own frames (they are encoded and stored later) and the worker gets exclusive memory.
+// Idle workers are unref'd, so a pool that is never closed does not keep the process alive.
+import { Worker } from 'node:worker_threads';
+import type { RgbImage } from '../sources/rgbd/rgb-image.ts';
+import type { DepthMap } from '../sources/rgbd/depth-png.ts';
+import type { Registration, RegistrationOptions } from './rgbd-registration.ts';
+import type { RegistrationReply, RegistrationRequest } from './registration-worker.ts';
+
+const WORKER_URL = new URL('./registration-worker-boot.mjs', import.meta.url);
+
+interface Job {
+  request: RegistrationRequest;
+  resolve: (r: Registration) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+}
+
+export class RegistrationPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 0;
+  private closed = false;
+
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`registration pool size must be a positive integer, got ${size}`);
+  }
+
+  /** Measure the registration of one pair in a worker; same result as registerDepthToRgb. */
+  register(rgb: RgbImage, depth: DepthMap, options: RegistrationOptions = {}): Promise<Registration> {
+    if (this.closed) return Promise.reject(new Error('registration pool is closed'));
+    if (depth.width !== rgb.width || depth.height !== rgb.height) {
+      return Promise.reject(new RangeError(`rgb ${rgb.width}x${rgb.height} and depth ${depth.width}x${depth.height} differ`));
+    }
+    // new TypedArray(typedArray) copies into a fresh, exactly sized buffer (a Buffer's .slice would be a view).
+    const request: RegistrationRequest = {
+      id: this.nextId++,
+      width: rgb.width,
+      height: rgb.height,
+      rgb: new Uint8Array(rgb.data),
+      depth: new Uint16Array(depth.data),
+      options,
+    };
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /**
+   * Start every worker now: a worker takes about half a second to load its code, which then
+   * overlaps with listing and decoding instead of delaying the first registrations.
+   */
+  warm(): this {
+    while (!this.closed && this.slots.length < this.size) this.spawn();
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.reject(new Error('registration pool closed'));
+    await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => s.job === null);
+      if (!slot && this.slots.length < this.size) slot = this.spawn();
+      if (!slot) return;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      slot.worker.ref();
+      // The copies made in register() own plain ArrayBuffers, never shared memory.
+      slot.worker.postMessage(job.request, [job.request.rgb.buffer as ArrayBuffer, job.request.depth.buffer as ArrayBuffer]);
+    }
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(WORKER_URL), job: null };
+    slot.worker.unref(); // idle until dispatch gives it a pair
+    slot.worker.on('message', (reply: RegistrationReply) => {
+      const job = slot.job;
+      slot.job = null;
+      slot.worker.unref();
+      if (job) {
+        if ('error' in reply) job.reject(new Error(reply.error));
+        else job.resolve(reply.registration);
+      }
+      this.dispatch();
+    });
+    // A worker that dies fails only the pair it held; the next pair gets a fresh worker.
+    const retire = (err: Error) => {
+      const i = this.slots.indexOf(slot);
+      if (i < 0) return;
+      this.slots.splice(i, 1);
+      slot.job?.reject(err);
+      slot.job = null;
+      if (!this.closed) this.dispatch();
+    };
+    slot.worker.on('error', retire);
+    slot.worker.on('exit', (code) => retire(new Error(`registration worker exited with code ${code}`)));
+    this.slots.push(slot);
+    return slot;
+  }
+}

@@ -1,0 +1,32 @@
+// Worker thread body for the RGB-D registration check: the chamfer search is pure JS and costs
+// tens of milliseconds per 640x480 pair, so it runs off the main event loop.
+// Message in:  { id, width, height, rgb: Uint8Array, depth: Uint16Array, options }
+// Message out: { id, registration } | { id, error }
+import { parentPort } from 'node:worker_threads';
+import { registerDepthToRgb, type Registration, type RegistrationOptions } from './rgbd-registration.ts';
+
+export interface RegistrationRequest {
+  id: number;
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+  depth: Uint16Array;
+  options: RegistrationOptions;
+}
+
+export type RegistrationReply = { id: number; registration: Registration } | { id: number; error: string };
+
+parentPort!.on('message', (req: RegistrationRequest) => {
+  let reply: RegistrationReply;
+  const transfer: ArrayBuffer[] = [];
+  try {
+    const { width, height } = req;
+    const registration = registerDepthToRgb({ width, height, data: req.rgb }, { width, height, data: req.depth }, req.options);
+    // Edge maps are fresh arrays made here: hand their memory over instead of copying it.
+    if (registration.edges) transfer.push(registration.edges.colour.buffer as ArrayBuffer, registration.edges.depth.buffer as ArrayBuffer);
+    reply = { id: req.id, registration };
+  } catch (err) {
+    reply = { id: req.id, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
+  }
+  parentPort!.postMessage(reply, transfer);
+});

@@ -1,0 +1,163 @@
+// Clip windows of one video: fixed windows (length and stride), scene windows between cuts
+// found by a content detector on downscaled frames, and sentence windows from subtitle cues.
+// Windows are plain time ranges; a window that cannot become a clip (shorter than the minimum,
+// a cue past the end of the video) is returned as a `skipped` entry with its reason, so the
+// caller can put it in the rejects ledger.
+import type { SubtitleCue } from '../sources/video/subtitles.ts';
+import type { RgbFrame } from '../decode/video-frames.ts';
+
+export interface ClipWindow {
+  start: number;
+  end: number;
+  /** Sentence mode: the cue the window was made from (original times). */
+  sentence?: SubtitleCue;
+}
+
+export interface SkippedWindow {
+  start: number;
+  end: number;
+  reason: 'clip_too_short' | 'subtitle_out_of_range';
+  detail: string;
+}
+
+export interface Windows {
+  windows: ClipWindow[];
+  skipped: SkippedWindow[];
+}
+
+export interface SplitOptions {
+  /** Pieces shorter than this are skipped. */
+  minClipS: number;
+  /** Remainders shorter than this are container rounding, not content: dropped without a record. */
+  negligibleS: number;
+}
+
+/** [0, L), [S, S + L), ... while a window still starts inside the video; the last may be shorter. */
+export function fixedWindows(duration: number, lengthS: number, strideS: number, opts: SplitOptions): Windows {
+  const out: Windows = { windows: [], skipped: [] };
+  for (let start = 0; start < duration; start += strideS) {
+    const end = Math.min(duration, start + lengthS);
+    keepOrSkip(out, start, end, opts);
+    if (start + lengthS >= duration) break;
+  }
+  return out;
+}
+
+/** Segments between cuts; segments longer than maxLengthS are split into pieces of that length. */
+export function sceneWindows(cuts: number[], duration: number, maxLengthS: number, opts: SplitOptions): Windows {
+  const bounds = [0, ...cuts.filter((c) => c > 0 && c < duration).sort((a, b) => a - b), duration];
+  const out: Windows = { windows: [], skipped: [] };
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    for (let start = bounds[i]; start < bounds[i + 1]; start += maxLengthS) keepOrSkip(out, start, Math.min(bounds[i + 1], start + maxLengthS), opts);
+  }
+  return out;
+}
+
+/**
+ * One window per cue. A cue shorter than minS is widened around its centre to minS, as the
+ * HowTo100M loaders do (start = max(0, start - missing / 2), end = start + minS), then kept
+ * inside the video.
+ */
+export function sentenceWindows(cues: SubtitleCue[], duration: number, minS: number): Windows {
+  const out: Windows = { windows: [], skipped: [] };
+  for (const cue of cues) {
+    if (cue.start >= duration) {
+      out.skipped.push({ start: cue.start, end: cue.end, reason: 'subtitle_out_of_range', detail: `cue starts at ${cue.start.toFixed(3)} s, video is ${duration.toFixed(3)} s` });
+      continue;
+    }
+    const [start, end] = widenToMinimum(cue.start, Math.min(cue.end, duration), minS, duration);
+    if (end - start <= 0) {
+      out.skipped.push({ start: cue.start, end: cue.end, reason: 'clip_too_short', detail: 'empty cue' });
+      continue;
+    }
+    out.windows.push({ start, end, sentence: cue });
+  }
+  return out;
+}
+
+export function widenToMinimum(start: number, end: number, minS: number, duration: number): [number, number] {
+  if (end - start >= minS) return [start, end];
+  const missing = minS - (end - start);
+  let s = Math.max(0, start - missing / 2);
+  let e = s + minS;
+  if (e > duration) {
+    e = duration;
+    s = Math.max(0, e - minS);
+  }
+  return [s, e];
+}
+
+function keepOrSkip(out: Windows, start: number, end: number, opts: SplitOptions): void {
+  const length = end - start;
+  if (length >= opts.minClipS) out.windows.push({ start, end });
+  else if (length >= opts.negligibleS) out.skipped.push({ start, end, reason: 'clip_too_short', detail: `${length.toFixed(3)} s < min_clip_s ${opts.minClipS}` });
+}
+
+// --- Scene cuts ------------------------------------------------------------------------------
+
+/**
+ * Content detector in the manner of PySceneDetect's ContentDetector: frames in HSV (H 0-179,
+ * S and V 0-255, as OpenCV), the score of a frame is the mean absolute difference to the
+ * previous frame averaged over the three channels, and a cut is placed at a frame whose score
+ * passes `threshold`, unless the previous cut (or the start) is less than minSceneS before it.
+ */
+export class SceneCutDetector {
+  private previous: Uint8Array | null = null;
+  private lastCut: number | null = null;
+  readonly cuts: number[] = [];
+  /** Per-frame scores, for reports and threshold tuning. */
+  readonly scores: { time: number; score: number }[] = [];
+
+  constructor(private readonly threshold: number, private readonly minSceneS: number) {}
+
+  push(frame: RgbFrame): void {
+    const hsv = toHsv(frame.rgb);
+    if (this.lastCut === null) this.lastCut = frame.time;
+    if (this.previous && this.previous.length === hsv.length) {
+      const score = hsvDelta(this.previous, hsv);
+      this.scores.push({ time: frame.time, score });
+      if (score >= this.threshold && frame.time - this.lastCut >= this.minSceneS - 1e-9) {
+        this.cuts.push(frame.time);
+        this.lastCut = frame.time;
+      }
+    }
+    this.previous = hsv;
+  }
+}
+
+export async function detectSceneCuts(frames: AsyncIterable<RgbFrame>, threshold: number, minSceneS: number): Promise<number[]> {
+  const detector = new SceneCutDetector(threshold, minSceneS);
+  for await (const frame of frames) detector.push(frame);
+  return detector.cuts;
+}
+
+/** RGB bytes to packed HSV bytes with OpenCV's ranges (H in [0, 180), S and V in [0, 255]). */
+export function toHsv(rgb: Uint8Array): Uint8Array {
+  const out = new Uint8Array(rgb.length);
+  for (let i = 0; i < rgb.length; i += 3) {
+    const r = rgb[i];
+    const g = rgb[i + 1];
+    const b = rgb[i + 2];
+    const max = Math.max(r, g, b);
+    const min = Math.min(r, g, b);
+    const delta = max - min;
+    let h = 0;
+    if (delta > 0) {
+      if (max === r) h = (60 * (g - b)) / delta;
+      else if (max === g) h = 120 + (60 * (b - r)) / delta;
+      else h = 240 + (60 * (r - g)) / delta;
+      if (h < 0) h += 360;
+    }
+    out[i] = Math.round(h / 2) % 180;
+    out[i + 1] = max === 0 ? 0 : Math.round((255 * delta) / max);
+    out[i + 2] = max;
+  }
+  return out;
+}
+
+/** Mean over pixels and the three channels of |a - b|. */
+export function hsvDelta(a: Uint8Array, b: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+  return a.length ? sum / a.length : 0;
+}

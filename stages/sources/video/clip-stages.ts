@@ -1,0 +1,172 @@
+// The per-clip stages of a video unit.
+//   video_decode: ClipCandidate -> DecodedClip. Streams the window's frames once at the
+//     analysis rate: every frame feeds the motion signal, the frames on the stored grid are
+//     JPEG-encoded. Reads the window's audio (padded by vshift frames each side for the sync
+//     search). Drops: `decode_failed`.
+//   av_sync: DecodedClip -> VideoClipSample. Measures the offset, filters, optionally shifts
+//     the audio back into sync, encodes the stored audio. Drops: `low_sync_confidence`,
+//     `av_offset_too_large`.
+import path from 'node:path';
+import { mapStage, DropError, type Stage, type Traceable } from '../../../pipeline/stage.ts';
+import type { VideoSourceConfig } from '../../../schemas/video-config.ts';
+import { VIDEO_CLIP, type VideoClipSample, type VideoFrame } from '../../../schemas/video.ts';
+import { encodeJpeg, outputSize, streamRgbFrames } from '../../decode/video-frames.ts';
+import { encodeAudio, extractAudioPcm } from '../../decode/audio-extract.ts';
+import { audioOnsetEnvelope, estimateAvOffset, greyOf, motionEnergy, type AvSyncResult } from '../../align/av-sync.ts';
+import type { VideoProbe } from './probe.ts';
+import type { SubtitleCue } from './subtitles.ts';
+
+export const VIDEO_DECODE_STAGE = 'video_decode';
+export const AV_SYNC_STAGE = 'av_sync';
+
+/** One window of a probed video, before decoding. */
+export interface ClipCandidate extends Traceable {
+  kind: typeof VIDEO_CLIP;
+  probe: VideoProbe;
+  clipIndex: number;
+  clipMode: VideoClipSample['clipMode'];
+  start: number;
+  end: number;
+  /** Cues overlapping the window (in sentence mode: the sentence), original times. */
+  cues: SubtitleCue[];
+}
+
+export interface DecodedClip extends ClipCandidate {
+  frames: VideoFrame[];
+  width: number;
+  height: number;
+  /** Rate of the motion signal and the sync search (>= the stored frame rate). */
+  analysisFps: number;
+  /** Motion energy per analysis frame; NaN for the first (no previous frame). */
+  motion: Float64Array;
+  /** Audio from (start - lead / analysisFps) to (end + vshift / analysisFps); null without an audio stream. */
+  audio: { pcm: Float32Array; sampleRate: number; leadFrames: number } | null;
+}
+
+export interface ClipStageOptions {
+  ffmpegPath: string;
+}
+
+/** Whether a clip of this video is checked for sync (and so decoded at the analysis rate). */
+function syncs(cfg: VideoSourceConfig, probe: VideoProbe): boolean {
+  return cfg.sync.enabled && probe.audio !== null;
+}
+
+export function videoDecodeStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Stage<ClipCandidate, DecodedClip> {
+  return mapStage(VIDEO_DECODE_STAGE, (c, ctx) => decodeClip(c, cfg, opts, ctx.signal), { concurrency: cfg.concurrency, errorReason: 'decode_failed' });
+}
+
+export async function decodeClip(c: ClipCandidate, cfg: VideoSourceConfig, opts: ClipStageOptions, signal?: AbortSignal): Promise<DecodedClip> {
+  const sync = syncs(cfg, c.probe);
+  const analysisFps = sync ? Math.max(cfg.sync.fps, cfg.frames.fps) : cfg.frames.fps;
+  const { width, height } = outputSize(c.probe.video.displayWidth, c.probe.video.displayHeight, cfg.frames.max_side);
+  const duration = c.end - c.start;
+
+  const decodeFrames = async () => {
+    // Stored frames are the analysis frames nearest to the stored grid start + j / frames.fps.
+    const stored = new Set<number>();
+    for (let j = 0; j / cfg.frames.fps < duration - 1e-9; j++) stored.add(Math.round((j * analysisFps) / cfg.frames.fps));
+    const frames: VideoFrame[] = [];
+    const motion: number[] = [];
+    let previousGrey: Float32Array | null = null;
+    const name = path.basename(c.probe.path);
+    for await (const frame of streamRgbFrames({ ffmpegPath: opts.ffmpegPath, file: c.probe.path, startS: c.start, durationS: duration, fps: analysisFps, width, height, signal })) {
+      if (sync) {
+        const grey = greyOf(frame.rgb, frame.width, frame.height);
+        motion.push(previousGrey ? motionEnergy(previousGrey, grey) : NaN);
+        previousGrey = grey;
+      }
+      if (stored.has(frame.index)) frames.push({ time: frame.time, image: { bytes: await encodeJpeg(frame, cfg.frames.jpeg_quality), path: `${name}@${frame.time.toFixed(3)}.jpg` } });
+    }
+    if (frames.length === 0) throw new DropError('decode_failed', `no frames in the window ${c.start.toFixed(2)}-${c.end.toFixed(2)} s`);
+    return { frames, motion: Float64Array.from(motion) };
+  };
+
+  const decodeAudio = async (): Promise<DecodedClip['audio']> => {
+    const audio = c.probe.audio;
+    if (!audio) return null;
+    const sampleRate = cfg.audio.sample_rate;
+    const leadFrames = sync ? Math.min(cfg.sync.vshift, Math.floor(c.start * analysisFps + 1e-6)) : 0;
+    const trailFrames = sync ? cfg.sync.vshift : 0;
+    const startS = c.start - leadFrames / analysisFps;
+    const pcm = await extractAudioPcm({
+      ffmpegPath: opts.ffmpegPath,
+      file: c.probe.path,
+      startS,
+      durationS: duration + (leadFrames + trailFrames) / analysisFps,
+      sampleRate,
+      streamDurationS: audio.duration ?? c.probe.duration,
+      signal,
+    });
+    return { pcm, sampleRate, leadFrames };
+  };
+
+  const [{ frames, motion }, audio] = await Promise.all([decodeFrames(), decodeAudio()]);
+  return { ...c, frames, width, height, analysisFps, motion, audio };
+}
+
+export function avSyncStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Stage<DecodedClip, VideoClipSample> {
+  return mapStage(AV_SYNC_STAGE, (c, ctx) => syncAndAssemble(c, cfg, opts, ctx.signal), { concurrency: cfg.concurrency });
+}
+
+/** The offset of a decoded clip; null when it has no audio or sync is off. */
+export function measureClipSync(c: DecodedClip, cfg: VideoSourceConfig): AvSyncResult | null {
+  if (!c.audio || !syncs(cfg, c.probe)) return null;
+  const envelope = audioOnsetEnvelope(c.audio.pcm, c.audio.sampleRate, c.analysisFps);
+  return estimateAvOffset({ visual: c.motion, audio: envelope, audioLead: c.audio.leadFrames, fps: c.analysisFps, vshift: cfg.sync.vshift });
+}
+
+export async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, opts: ClipStageOptions, signal?: AbortSignal): Promise<VideoClipSample> {
+  const result = measureClipSync(c, cfg);
+  let shiftS = 0;
+  if (result) {
+    const where = `offset ${fmtMs(result.offsetMs)}, confidence ${result.confidence.toFixed(3)}`;
+    if (result.confidence < cfg.sync.min_confidence) throw new DropError('low_sync_confidence', `${where} < min_confidence ${cfg.sync.min_confidence}`);
+    if (cfg.sync.correct) shiftS = result.offsetMs / 1000;
+    else if (Math.abs(result.offsetMs) > cfg.sync.max_abs_offset_ms) throw new DropError('av_offset_too_large', `${where}; |offset| > max_abs_offset_ms ${cfg.sync.max_abs_offset_ms}`);
+  }
+
+  let audio: VideoClipSample['audio'] = null;
+  if (c.audio) {
+    const { pcm, sampleRate, leadFrames } = c.audio;
+    const first = Math.round((leadFrames / c.analysisFps + shiftS) * sampleRate);
+    const window = sliceWithSilence(pcm, first, Math.round((c.end - c.start) * sampleRate));
+    const ext = cfg.audio.format;
+    audio = { bytes: await encodeAudio(ext, opts.ffmpegPath, window, sampleRate, signal), path: `${path.basename(c.probe.path)}@${c.start.toFixed(3)}.${ext}` };
+  }
+
+  const cues = c.cues.map((q) => ({ text: q.text, start: q.start, end: q.end }));
+  return {
+    id: c.id,
+    kind: VIDEO_CLIP,
+    source: c.source,
+    video: c.probe.path,
+    clipIndex: c.clipIndex,
+    clipMode: c.clipMode,
+    start: c.start,
+    end: c.end,
+    videoDuration: c.probe.duration,
+    fps: cfg.frames.fps,
+    width: c.width,
+    height: c.height,
+    frames: c.frames,
+    audio,
+    samplingRate: c.audio ? c.audio.sampleRate : null,
+    avOffsetMs: result ? result.offsetMs : null,
+    avConfidence: result ? result.confidence : null,
+    avCorrected: shiftS !== 0,
+    subtitle: cues.length ? cues.map((q) => q.text).join(' ') : null,
+    subtitleCues: cues,
+  };
+}
+
+/** pcm[first .. first + length), with silence where that range leaves the array. */
+function sliceWithSilence(pcm: Float32Array, first: number, length: number): Float32Array {
+  const out = new Float32Array(Math.max(0, length));
+  const from = Math.max(0, first);
+  const to = Math.min(pcm.length, first + length);
+  if (to > from) out.set(pcm.subarray(from, to), from - first);
+  return out;
+}
+
+const fmtMs = (ms: number) => `${ms >= 0 ? '+' : ''}${ms.toFixed(0)} ms`;

@@ -1,0 +1,63 @@
+// The registration worker pool gives exactly the synchronous function's results, leaves the
+// caller's frames intact (it transfers copies), and fails one pair without failing the pool.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeRgbdFixtures } from '../../../scripts/make-rgbd-fixtures.ts';
+import { registerDepthToRgb } from '../../../stages/align/rgbd-registration.ts';
+import { RegistrationPool } from '../../../stages/align/registration-pool.ts';
+import { decodeDepthPng, type DepthMap } from '../../../stages/sources/rgbd/depth-png.ts';
+import { decodeRgb, type RgbImage } from '../../../stages/sources/rgbd/rgb-image.ts';
+
+async function fixtureFrames(): Promise<{ rgb: RgbImage; depth: DepthMap }[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-rgbd-pool-'));
+  try {
+    const truth = await makeRgbdFixtures(dir, { layouts: ['generic'], frames: 6, width: 160, height: 120, seed: 21, shiftedFraction: 0.5 });
+    const seq = truth.generic!.sequences[0];
+    const frames = [];
+    for (const f of seq.frames) {
+      const rgb = await decodeRgb(await readFile(join(dir, 'generic', seq.name, f.rgb!)), f.rgb!);
+      const depth = await decodeDepthPng(await readFile(join(dir, 'generic', seq.name, f.depth!)));
+      frames.push({ rgb, depth });
+    }
+    return frames;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('the worker pool returns the same registrations as the synchronous function, in parallel', async () => {
+  const frames = await fixtureFrames();
+  const pool = new RegistrationPool(2);
+  try {
+    const options = { maxShift: 6 };
+    const before = frames.map((f) => [f.rgb.data.byteLength, f.depth.data.byteLength]);
+    const fromPool = await Promise.all(frames.map((f) => pool.register(f.rgb, f.depth, options)));
+    const direct = frames.map((f) => registerDepthToRgb(f.rgb, f.depth, options));
+    assert.deepEqual(fromPool, direct);
+    assert.ok(direct.some((r) => r.dx !== 0 || r.dy !== 0), 'some frames carry an injected shift');
+    // The caller's pixel buffers are still attached (copies were transferred, not the originals).
+    assert.deepEqual(frames.map((f) => [f.rgb.data.byteLength, f.depth.data.byteLength]), before);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a bad pair fails alone; a closed pool refuses work', async () => {
+  const [frame] = await fixtureFrames();
+  const pool = new RegistrationPool(1);
+  try {
+    await assert.rejects(pool.register(frame.rgb, { width: 10, height: 10, data: new Uint16Array(100) }), RangeError);
+    // An exception inside the worker comes back as this pair's error, and the worker keeps serving.
+    // (a search window this wide cannot be allocated: RangeError inside the worker).
+    await assert.rejects(pool.register(frame.rgb, frame.depth, { maxShift: 1e9 }), /RangeError/);
+    const ok = await pool.register(frame.rgb, frame.depth);
+    assert.deepEqual(ok, registerDepthToRgb(frame.rgb, frame.depth));
+  } finally {
+    await pool.close();
+  }
+  await assert.rejects(pool.register(frame.rgb, frame.depth), /closed/);
+  assert.throws(() => new RegistrationPool(0), RangeError);
+});

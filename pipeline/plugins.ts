@@ -4,6 +4,7 @@ import type { SourcePlugin } from './source-plugin.ts';
 import { imageTextPlugin } from './kinds/image-text.ts';
 import { rgbdPlugin } from './kinds/rgbd.ts';
 import { webPlugin } from './kinds/web.ts';
+import { videoPlugin } from './kinds/video.ts';
 
 export async function createSourcePlugin(loaded: LoadedConfig): Promise<SourcePlugin> {
   switch (loaded.config.source.kind) {
@@ -13,5 +14,7 @@ export async function createSourcePlugin(loaded: LoadedConfig): Promise<SourcePl
       return webPlugin(loaded);
     case 'rgbd':
       return rgbdPlugin(loaded);
+    case 'video':
+      return videoPlugin(loaded);
   }
 }

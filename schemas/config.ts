@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { rgbdSourceSchema, rgbdQualitySchema } from './rgbd-config.ts';
 import { webSourceSchema, dedupSchema } from './web-config.ts';
 import { fetchConfigSchema } from './fetch-config.ts';
+import { videoSourceSchema } from './video-config.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -23,7 +24,7 @@ const imageTextSource = z
   })
   .strict();
 
-export const sourceSchema = z.discriminatedUnion('kind', [imageTextSource, webSourceSchema, rgbdSourceSchema]);
+export const sourceSchema = z.discriminatedUnion('kind', [imageTextSource, webSourceSchema, rgbdSourceSchema, videoSourceSchema]);
 
 export const decodeSchema = z
   .object({

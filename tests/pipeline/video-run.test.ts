@@ -1,0 +1,41 @@
+// `weft run` on a folder of videos end to end: clips with recovered AV offsets in the shards and
+// index, every bad file in rejects.parquet with its reason.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as arrow from 'apache-arrow';
+import { makeVideoFixtures } from '../../scripts/make-video-fixtures.ts';
+import { loadConfigFile } from '../../pipeline/config.ts';
+import { runPipeline } from '../../pipeline/executor.ts';
+import { parquetRows, readJson } from '../helpers/out-dir.ts';
+
+test('video folder through weft run: AV offsets as data, bad files as rejects', async () => {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'weft-video-run-'));
+  const truth = await makeVideoFixtures(path.join(work, 'data'), { delaysMs: [-200, 160], inSyncClips: 1 });
+  await writeFile(path.join(work, 'video.yaml'), 'name: video-test\nsource: { kind: video, path: data, clip: { mode: fixed, length_s: 10 } }\n');
+  const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, 'video.yaml')), outDir: path.join(work, 'out') });
+  const index = await parquetRows(path.join(summary.outDir, 'index.parquet'));
+  const rejects = await parquetRows(path.join(summary.outDir, 'rejects.parquet'));
+
+  for (const clip of truth.sync.filter((c) => c.delay_ms !== null)) {
+    const row = index.find((r) => String(r.source).endsWith(clip.file));
+    assert.ok(row, `${clip.file} kept`);
+    assert.ok(Math.abs(Number(row.av_offset_ms) - clip.delay_ms!) <= 40, `${clip.file}: measured ${row.av_offset_ms} ms, injected ${clip.delay_ms} ms`);
+  }
+  for (const clip of truth.sync.filter((c) => c.delay_ms === null)) {
+    assert.ok(rejects.some((r) => String(r.source).endsWith(clip.file) && r.reason === 'low_sync_confidence'), `${clip.file} (unrelated audio) rejected`);
+  }
+  for (const bad of truth.bad) {
+    assert.ok(rejects.some((r) => String(r.source).endsWith(bad.file) && r.reason === bad.reason && r.stage === bad.stage), `${bad.file}: ${bad.stage}/${bad.reason}`);
+  }
+
+  const manifest = await readJson(path.join(summary.outDir, 'manifest.json'));
+  const table = arrow.tableFromIPC(await readFile(path.join(summary.outDir, manifest.shards[0].path)));
+  const clip = table.get(0)!.toJSON() as any;
+  assert.ok(clip.frames.length > 0);
+  assert.ok(clip.frames.get(0).image.bytes.byteLength > 100);
+  assert.equal(clip.sampling_rate, 16000);
+  assert.equal(String.fromCharCode(...clip.audio.bytes.subarray(0, 4)), 'RIFF');
+});

@@ -15,10 +15,11 @@ import { WEFT_VERSION } from './version.ts';
 import { benchNames, runBench } from './bench.ts';
 import { registerAllBenches } from '../scripts/bench/index.ts';
 
-class UsageError extends Error {}
+import { COMMAND_MODULES, UsageError, positiveInt, nonNegativeInt } from './commands/registry.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  for (const load of COMMAND_MODULES) (await load()).register(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
@@ -185,16 +186,4 @@ function checkRank(rankFlag: string, worldFlag: string): { rank: number; worldSi
 
 function requireOutDir(d: string): void {
   if (!existsSync(path.join(d, 'run.json'))) throw new UsageError(`${d} is not a weft OUT folder (no run.json)`);
-}
-
-function positiveInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: got ${JSON.stringify(v)}; expected a positive integer`);
-  return n;
-}
-
-function nonNegativeInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag}: got ${JSON.stringify(v)}; expected an integer >= 0`);
-  return n;
 }

@@ -7,6 +7,7 @@ import { ConfigError, loadConfigFile } from './config.ts';
 import { runPipeline, type RunSummary } from './executor.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { FingerprintMismatchError } from './out-dir.ts';
+import { OutLockedError } from './out-lock.ts';
 import { finaliseOutDir } from './finalise.ts';
 import { mergeOutDirs } from './merge.ts';
 import { inspectPath } from './inspect.ts';
@@ -29,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`weft: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof FingerprintMismatchError) {
+    if (err instanceof FingerprintMismatchError || err instanceof OutLockedError) {
       process.stderr.write(`weft: ${err.message}\n`);
       return 1;
     }

@@ -2,6 +2,8 @@
 // each remaining unit through its source plugin into Arrow shards, and commits it atomically.
 // Stages never know which executor runs them.
 import path from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { lockOutDir, type OutLock } from './out-lock.ts';
 import { configFingerprint, type LoadedConfig } from './config.ts';
 import { createSourcePlugin } from './plugins.ts';
 import { OutDir, type IndexRow, type UnitCompletion } from './out-dir.ts';
@@ -54,10 +56,13 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const signal = opts.signal ?? new AbortController().signal;
   const { config } = opts.loaded;
   const plugin = await createSourcePlugin(opts.loaded);
+  let lock: OutLock | undefined;
   try {
     const allUnits = await plugin.listUnits();
     const units = partitionUnits(allUnits, opts.rank ?? 0, opts.worldSize ?? 1);
     const fingerprint = configFingerprint(config, (plugin.scorers ?? []).map((s) => s.model_sha256));
+    await mkdir(opts.outDir, { recursive: true });
+    lock = await lockOutDir(opts.outDir);
     const out = await OutDir.open(opts.outDir, {
       fingerprint,
       config,
@@ -121,6 +126,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       wallMs: performance.now() - started,
     };
   } finally {
+    await lock?.release();
     await plugin.close?.();
   }
 }
@@ -192,6 +198,7 @@ async function runUnit(
   }
   if (signal.aborted) {
     for (const w of writers.values()) await w.abort();
+    await rm(out.stagingDir(unit.id), { recursive: true, force: true });
     log.warn(`interrupted: unit ${unit.id} left uncommitted; rerun to finish it`);
     return undefined;
   }

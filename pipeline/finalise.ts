@@ -14,6 +14,7 @@ import type { Manifest } from '../schemas/manifest.ts';
 import { SCHEMA_VERSION } from '../schemas/config.ts';
 import { WEFT_VERSION } from './version.ts';
 import { renderReport } from '../stages/report/report-html.ts';
+import { ScoreSelection } from '../stages/curate/score-filter.ts';
 
 export interface FinaliseResult {
   manifest: Manifest;
@@ -62,8 +63,10 @@ export async function writeManifest(root: string, info: RunInfo, completions: Un
 export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const info = await readRunInfo(root);
   const completions = (await readCompletions(root)).filter((c) => c.fingerprint === info.fingerprint);
-  const manifest = await writeManifest(root, info, completions);
   const stats = foldStats(completions);
+  // Score rules applied at finalise (keep_top's cut needs every unit's scores): see score-filter.ts.
+  const selection = new ScoreSelection(info, stats);
+  const manifest = await writeManifest(root, selection.infoWithFilters(info), completions);
 
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
   const marks = await runWideMarks(root, info, completions, indexColumns);
@@ -71,7 +74,7 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const indexRows = await writeFlatParquet(
     path.join(root, 'index.parquet'),
     indexColumns,
-    mapRows(rowsOf(completions, (u) => readUnitIndexRows(root, u)), (row) => {
+    mapRows(selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u))), (row) => {
       if (!marks) return row;
       const id = String(row.id);
       const marked: IndexRow = { ...row, duplicate_of: marks.duplicateOf.get(id) ?? null };
@@ -84,7 +87,7 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const rejectRows = await writeFlatParquet(
     path.join(root, 'rejects.parquet'),
     REJECT_COLUMNS,
-    tap(rowsOf<Record<string, unknown>>(completions, async (u) => (await readUnitRejects(root, u)) as unknown as Record<string, unknown>[]), (r) => {
+    tap(withSelectionRejects(rowsOf<Record<string, unknown>>(completions, async (u) => (await readUnitRejects(root, u)) as unknown as Record<string, unknown>[]), selection), (r) => {
       const key = `${r.stage}\u0000${r.reason}`;
       let entry = rejectsByReason.get(key);
       if (!entry) rejectsByReason.set(key, (entry = { stage: String(r.stage), reason: String(r.reason), count: 0, examples: [] }));
@@ -93,6 +96,10 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
     }),
   );
 
+  if (selection.active) {
+    selection.applyTo(stats, manifest);
+    await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
+  }
   await writeJsonAtomic(path.join(root, 'stats.json'), stats.toJSON());
   const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()] });
   await writeFileAtomic(path.join(root, 'report.html'), html);
@@ -107,6 +114,11 @@ async function runWideMarks(root: string, info: RunInfo, completions: UnitComple
   const dedup = (info.config as { dedup?: { phash?: boolean; phash_max_distance?: number } }).dedup;
   const hasPhash = columns.some((c) => c.name === 'phash');
   return runWideDedupMarks(rows, hasPhash && dedup?.phash !== false ? (dedup?.phash_max_distance ?? 4) : null);
+}
+
+async function* withSelectionRejects(rows: AsyncIterable<Record<string, unknown>>, selection: ScoreSelection): AsyncGenerator<Record<string, unknown>> {
+  yield* rows;
+  yield* selection.rejects() as unknown as Record<string, unknown>[];
 }
 
 async function* mapRows<T, U>(rows: AsyncIterable<T>, f: (row: T) => U): AsyncGenerator<U> {

@@ -1,26 +1,39 @@
-// Local image-caption data: source -> caption rules -> decode/resize/re-encode -> sink.
+// Local image-caption data: source -> caption rules -> decode/resize/re-encode -> [score] -> sink.
 import type { LoadedConfig } from '../config.ts';
 import type { SourcePlugin } from '../source-plugin.ts';
-import type { Traceable } from '../stage.ts';
+import type { RunScorer } from '../plugins.ts';
+import type { Stage, Traceable } from '../stage.ts';
 import { pipe } from '../stage.ts';
 import { imageTextSchema, type ImageTextSample } from '../../schemas/image-text.ts';
+import type { ColumnSpec, IndexColumnSpec, KindSchema } from '../../schemas/kind-schema.ts';
 import { listImageTextUnits, readImageTextUnit } from '../../stages/sources/image-text-local.ts';
 import { captionRulesStage } from '../../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
-import { makeThumbnail } from '../../stages/report/thumbnails.ts';
+import { scoredExample, type ScoredSample } from '../../stages/score/score-stage.ts';
 
-export function imageTextPlugin({ config, baseDir }: LoadedConfig): SourcePlugin {
+/** The image-caption schema plus the scorer's columns when the run scores. */
+export function scoredImageTextSchema(scoring: RunScorer | null): KindSchema<ScoredSample> {
+  if (!scoring) return imageTextSchema;
+  return {
+    ...imageTextSchema,
+    columns: [...(imageTextSchema.columns as ColumnSpec<ScoredSample>[]), ...scoring.columns],
+    index: [...(imageTextSchema.index as IndexColumnSpec<ScoredSample>[]), ...scoring.index],
+  };
+}
+
+export function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin {
   const src = config.source;
   if (src.kind !== 'image_text') throw new Error(`imageTextPlugin given source kind ${src.kind}`);
   return {
-    kinds: [imageTextSchema],
+    kinds: [scoredImageTextSchema(scoring)],
     listUnits: () => listImageTextUnits(src, baseDir),
-    processUnit: (unit, ctx) =>
-      pipe(readImageTextUnit(unit, src, ctx), ctx, captionRulesStage(config.caption), imageDecodeStage(config.decode, config.run.concurrency)),
-    approxBytes: (s: Traceable) => (s as ImageTextSample).image.bytes.byteLength + (s as ImageTextSample).caption.length + 200,
-    example: async (s: Traceable) => {
-      const sample = s as ImageTextSample;
-      return { id: sample.id, source: sample.source, caption: sample.caption, thumb: await makeThumbnail(sample.image.bytes) };
+    processUnit: (unit, ctx) => {
+      const stages: Stage<any, any>[] = [captionRulesStage(config.caption), imageDecodeStage(config.decode, config.run.concurrency)];
+      if (scoring) stages.push(scoring.stage);
+      return pipe(readImageTextUnit(unit, src, ctx), ctx, ...stages) as AsyncIterable<Traceable>;
     },
+    approxBytes: (s: Traceable) => (s as ImageTextSample).image.bytes.byteLength + (s as ImageTextSample).caption.length + 200,
+    example: (s: Traceable) => scoredExample(s as ScoredSample),
+    ...(scoring ? { scorers: [scoring.entry], close: () => scoring.close() } : {}),
   };
 }

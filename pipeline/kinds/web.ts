@@ -1,9 +1,10 @@
 // Web-crawled image-caption data (URL lists, WebDataset tars):
 // source -> caption rules -> fetch (once per normalised URL) -> decode/resize -> exact dedup
-// -> perceptual hash -> sink. Consent and fetch facts become columns of the output.
+// -> perceptual hash -> [score] -> sink. Consent and fetch facts become columns of the output.
 import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../config.ts';
 import type { SourcePlugin } from '../source-plugin.ts';
+import type { RunScorer } from '../plugins.ts';
 import { pipe, type Stage, type Traceable } from '../stage.ts';
 import { imageTextSchema, type ImageTextRaw, type ImageTextSample } from '../../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../../schemas/kind-schema.ts';
@@ -15,9 +16,9 @@ import { sharedDownloadStage } from '../../stages/curate/url-dedup.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
 import { contentDedupStage } from '../../stages/curate/content-dedup.ts';
 import { phashColumns, phashIndexColumns, phashStage, type PhashedSample } from '../../stages/curate/phash.ts';
-import { makeThumbnail } from '../../stages/report/thumbnails.ts';
+import { scoredExample, type ScoredSample } from '../../stages/score/score-stage.ts';
 
-type WebSample = ImageTextSample & Partial<PhashedSample>;
+type WebSample = ScoredSample & Partial<PhashedSample>;
 
 const fetchColumns: ColumnSpec<WebSample>[] = [
   { name: 'consent', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.fetched?.consent ?? null },
@@ -31,15 +32,25 @@ const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
   { name: 'consent', type: 'UTF8', get: (s) => s.fetched?.consent ?? null },
 ];
 
-export function webSchema(withPhash: boolean): KindSchema<WebSample> {
+export function webSchema(withPhash: boolean, scoring: RunScorer | null = null): KindSchema<WebSample> {
   return {
     ...imageTextSchema,
-    columns: [...(imageTextSchema.columns as ColumnSpec<WebSample>[]), ...fetchColumns, ...(withPhash ? (phashColumns as ColumnSpec<WebSample>[]) : [])],
-    index: [...(imageTextSchema.index as IndexColumnSpec<WebSample>[]), ...fetchIndexColumns, ...(withPhash ? (phashIndexColumns as IndexColumnSpec<WebSample>[]) : [])],
+    columns: [
+      ...(imageTextSchema.columns as ColumnSpec<WebSample>[]),
+      ...fetchColumns,
+      ...(withPhash ? (phashColumns as ColumnSpec<WebSample>[]) : []),
+      ...((scoring?.columns ?? []) as ColumnSpec<WebSample>[]),
+    ],
+    index: [
+      ...(imageTextSchema.index as IndexColumnSpec<WebSample>[]),
+      ...fetchIndexColumns,
+      ...(withPhash ? (phashIndexColumns as IndexColumnSpec<WebSample>[]) : []),
+      ...((scoring?.index ?? []) as IndexColumnSpec<WebSample>[]),
+    ],
   };
 }
 
-export function webPlugin({ config, baseDir }: LoadedConfig): SourcePlugin {
+export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin {
   const src = config.source;
   if (src.kind !== 'web') throw new Error(`webPlugin given source kind ${src.kind}`);
   const fetcher = new Fetcher(config.fetch);
@@ -47,7 +58,7 @@ export function webPlugin({ config, baseDir }: LoadedConfig): SourcePlugin {
   // A list without captions (a .txt of URLs, or caption_column: null) is an image-only corpus:
   // the caption rules would reject every row, so they do not run.
   const hasCaptions = src.caption_column !== null && !/\.txt(\.gz)?$/i.test(src.path) && src.format !== 'txt';
-  const schema = webSchema(dedup.phash);
+  const schema = webSchema(dedup.phash, scoring);
   return {
     kinds: [schema],
     listUnits: () => listWebUnits(src, baseDir),
@@ -59,13 +70,15 @@ export function webPlugin({ config, baseDir }: LoadedConfig): SourcePlugin {
       stages.push(imageDecodeStage(config.decode, config.run.concurrency));
       if (dedup.exact) stages.push(contentDedupStage());
       if (dedup.phash) stages.push(phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }));
+      if (scoring) stages.push(scoring.stage);
       return pipe(readWebUnit(unit, src, ctx), ctx, ...stages) as AsyncIterable<Traceable>;
     },
     approxBytes: (s: Traceable) => (s as WebSample).image.bytes.byteLength + (s as WebSample).caption.length + 400,
-    example: async (s: Traceable) => {
-      const sample = s as WebSample;
-      return { id: sample.id, source: sample.url ?? sample.source, caption: sample.caption, thumb: await makeThumbnail(sample.image.bytes) };
+    example: (s: Traceable) => scoredExample(s as WebSample),
+    ...(scoring ? { scorers: [scoring.entry] } : {}),
+    close: async () => {
+      await fetcher.close();
+      await scoring?.close();
     },
-    close: () => fetcher.close(),
   };
 }

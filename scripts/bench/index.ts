@@ -3,5 +3,5 @@ import { registerBench as _registerBench } from '../../pipeline/bench.ts';
 
 export function registerAllBenches(): void {
   _registerBench('rgbd', 'RGB-D pairs end to end (registration in worker threads and on the main thread) vs 16-bit depth PNG decode alone', async () => (await import('./rgbd.ts')).bench);
-  // registerBench('web', 'URL list through fetch + decode + resize vs sharp alone', async () => (await import('./web.ts')).bench);
+  _registerBench('web', 'URL list of 640x480 JPEGs served on 127.0.0.1 through fetch, decode, resize, dedup and pHash vs sharp decode + resize alone', async () => (await import('./web.ts')).bench);
 }

@@ -132,7 +132,7 @@ test('Ctrl-C (SIGINT) stops cleanly with exit 130; the rerun finishes with exact
   assert.match(interrupted.stderr, /left uncommitted|finishing in-flight/);
   const committed = (await readdir(path.join(out, 'completions'))).length;
   assert.ok(committed >= 2 && committed < 7, `interrupted run committed ${committed} units`);
-  assert.ok(!existsSync(path.join(out, '.staging')) || (await readdir(path.join(out, '.staging'))).length === 0, 'the open unit left nothing staged');
+  assert.deepEqual(existsSync(path.join(out, '.staging')) ? await listFiles(path.join(out, '.staging')) : [], [], 'the open unit left nothing staged');
   const resumed = await runWeft(out);
   assert.equal(resumed.code, 0, resumed.stderr);
   const c = await contentOf(out);

@@ -135,3 +135,19 @@ test('default filters drop the misregistered frames and keep the aligned ones; c
     assert.ok(Math.abs(again.dx) <= 1 && Math.abs(again.dy) <= 1, `${s.id}: (${again.dx}, ${again.dy})`);
   }
 });
+
+test('samples, rejects and units name files relative to the source root, in every layout', async () => {
+  for (const layout of ['tum', 'nyu', 'sunrgbd', 'generic'] as const) {
+    // The source root is the layout folder; each holds one sequence (or SUN RGB-D parent) folder.
+    const { samples, ctx, units } = await readLayout(layout);
+    const seq = units[0].spec.relDir as string;
+    assert.ok(seq && !seq.includes('\\'), `${layout}: relDir ${seq}`);
+    assert.ok(units[0].source.startsWith(seq) && !units[0].source.includes(dir), `${layout}: unit source ${units[0].source}`);
+    const named = [...samples, ...ctx.rejects.rows];
+    assert.ok(samples.length > 0);
+    for (const item of named) {
+      assert.ok(item.source.startsWith(`${seq}/`) && !item.source.includes(dir), `${layout}: source ${item.source}`);
+    }
+    for (const r of ctx.rejects.rows) assert.ok(!r.detail.includes(dir), `${layout}: detail ${r.detail}`);
+  }
+});

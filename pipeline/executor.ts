@@ -14,7 +14,7 @@ import { errorMessage, type StageContext, type Traceable } from './stage.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { Progress } from './progress.ts';
 import { faultPoint } from './fault-points.ts';
-import { finaliseOutDir, writeManifest } from './finalise.ts';
+import { finaliseOutDir, writeManifest, type FinaliseResult } from './finalise.ts';
 import { ArrowShardWriter, huggingfaceMetadata, type StagedShard } from '../stages/sink/arrow-shard-writer.ts';
 import type { SourcePlugin } from './source-plugin.ts';
 import type { KindSchema } from '../schemas/kind-schema.ts';
@@ -50,26 +50,73 @@ export interface RunSummary {
   wallMs: number;
 }
 
+/**
+ * What every executor shares: the source plugin, the locked OUT folder and the fingerprint of
+ * one run. Executors differ only in which units they hand to `runUnit` and when.
+ */
+export interface UnitSession {
+  readonly plugin: SourcePlugin;
+  readonly out: OutDir;
+  readonly fingerprint: string;
+  readonly allUnits: Unit[];
+  /** Runs and commits one unit (skipped, returning undefined, if already committed or aborted). */
+  runUnit(unit: Unit): Promise<UnitCompletion | undefined>;
+  /** Rebuilds manifest, index, rejects, stats and report from what is committed. */
+  finish(): Promise<FinaliseResult>;
+  close(): Promise<void>;
+}
+
+export async function openUnitSession(loaded: LoadedConfig, outDir: string, signal: AbortSignal, log: Logger): Promise<UnitSession> {
+  const plugin = await createSourcePlugin(loaded);
+  let lock: OutLock | undefined;
+  try {
+    const allUnits = await plugin.listUnits();
+    const fingerprint = configFingerprint(loaded.config, (plugin.scorers ?? []).map((s) => s.model_sha256));
+    await mkdir(outDir, { recursive: true });
+    lock = await lockOutDir(outDir);
+    const out = await OutDir.open(outDir, {
+      fingerprint,
+      config: loaded.config,
+      scorers: plugin.scorers ?? [],
+      filters: [],
+      index_columns: indexColumnsOf(plugin.kinds),
+    });
+    const heldLock = lock;
+    return {
+      plugin,
+      out,
+      fingerprint,
+      allUnits,
+      async runUnit(unit) {
+        if (out.isCommitted(unit.id) || signal.aborted) return undefined;
+        const completion = await runUnit(unit, plugin, out, loaded, fingerprint, signal, log);
+        if (!completion) return undefined;
+        await writeManifest(out.root, out.info, out.completions());
+        faultPoint('unit-committed');
+        return completion;
+      },
+      finish: () => finaliseOutDir(out.root),
+      async close() {
+        await heldLock.release();
+        await plugin.close?.();
+      },
+    };
+  } catch (err) {
+    await lock?.release();
+    await plugin.close?.();
+    throw err;
+  }
+}
+
 export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const started = performance.now();
   const log = opts.log ?? silentLogger;
   const signal = opts.signal ?? new AbortController().signal;
   const { config } = opts.loaded;
-  const plugin = await createSourcePlugin(opts.loaded);
-  let lock: OutLock | undefined;
+  const session = await openUnitSession(opts.loaded, opts.outDir, signal, log);
   try {
-    const allUnits = await plugin.listUnits();
+    const { out, allUnits } = session;
     const units = partitionUnits(allUnits, opts.rank ?? 0, opts.worldSize ?? 1);
-    const fingerprint = configFingerprint(config, (plugin.scorers ?? []).map((s) => s.model_sha256));
-    await mkdir(opts.outDir, { recursive: true });
-    lock = await lockOutDir(opts.outDir);
-    const out = await OutDir.open(opts.outDir, {
-      fingerprint,
-      config,
-      scorers: plugin.scorers ?? [],
-      filters: [],
-      index_columns: indexColumnsOf(plugin.kinds),
-    });
     const todo = units.filter((u) => !out.isCommitted(u.id));
     log.info(`${allUnits.length} units in input, ${units.length} for rank ${opts.rank ?? 0}/${opts.worldSize ?? 1}, ${units.length - todo.length} already committed`);
 
@@ -86,10 +133,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     for (const unit of todo) {
       if (signal.aborted) break;
       try {
-        const completion = await runUnit(unit, plugin, out, opts.loaded, fingerprint, signal, log);
+        const completion = await session.runUnit(unit);
         if (!completion) break; // aborted mid-unit: left uncommitted, redone on rerun
-        await writeManifest(out.root, out.info, out.completions());
-        faultPoint('unit-committed');
         unitsRun++;
         totals.kept += completion.kept;
         totals.dropped += completion.dropped;
@@ -105,14 +150,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
     progress?.done();
 
-    const final = await finaliseOutDir(out.root);
-    const droppedByReason: Record<string, number> = {};
-    for (const s of final.stats.stages.values()) {
-      for (const [r, n] of Object.entries(s.droppedByReason)) droppedByReason[r] = (droppedByReason[r] ?? 0) + n;
-    }
+    const final = await session.finish();
     return {
       outDir: out.root,
-      fingerprint,
+      fingerprint: session.fingerprint,
       unitsTotal: allUnits.length,
       unitsThisRank: units.length,
       unitsRun,
@@ -121,14 +162,21 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       aborted: signal.aborted,
       kept: final.manifest.totals.kept,
       dropped: final.manifest.totals.dropped,
-      droppedByReason,
+      droppedByReason: droppedByReasonOf(final),
       shards: final.manifest.totals.shards,
       wallMs: performance.now() - started,
     };
   } finally {
-    await lock?.release();
-    await plugin.close?.();
+    await session.close();
   }
+}
+
+export function droppedByReasonOf(final: FinaliseResult): Record<string, number> {
+  const droppedByReason: Record<string, number> = {};
+  for (const s of final.stats.stages.values()) {
+    for (const [r, n] of Object.entries(s.droppedByReason)) droppedByReason[r] = (droppedByReason[r] ?? 0) + n;
+  }
+  return droppedByReason;
 }
 
 /** Runs one unit to a commit. Returns undefined when aborted (nothing committed). */

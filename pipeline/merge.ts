@@ -26,14 +26,19 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
   }
   for (const sub of ['shards', 'parts', 'completions']) await mkdir(path.join(target, sub), { recursive: true });
 
-  const seen = new Map<string, string>();
+  const seen = new Map<string, { dir: string; c: UnitCompletion }>();
   const all: { dir: string; c: UnitCompletion }[] = [];
   for (const dir of inputs) {
     for (const c of await readCompletions(dir)) {
       if (c.fingerprint !== fp) continue;
       const other = seen.get(c.unit);
-      if (other) throw new Error(`unit ${c.unit} is committed in both ${other} and ${dir}; were the ranks run with the same --world-size?`);
-      seen.set(c.unit, dir);
+      if (other) {
+        // The queue executor delivers at least once, so a unit may be committed by two workers.
+        // Processing is deterministic: identical shards mean the same unit twice; keep one.
+        if (sameShards(other.c, c)) continue;
+        throw new Error(`unit ${c.unit} is committed in both ${other.dir} and ${dir} with different content; were the ranks run with the same --world-size and config?`);
+      }
+      seen.set(c.unit, { dir, c });
       all.push({ dir, c });
     }
   }
@@ -49,6 +54,11 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
     await writeJsonAtomic(path.join(target, 'completions', `${c.unit}.json`), c);
   }
   return finaliseOutDir(target);
+}
+
+function sameShards(a: UnitCompletion, b: UnitCompletion): boolean {
+  const key = (c: UnitCompletion) => JSON.stringify(c.shards.map((s) => [s.path, s.sha256, s.rows]));
+  return a.kept === b.kept && a.dropped === b.dropped && key(a) === key(b);
 }
 
 async function linkOrCopy(from: string, to: string): Promise<void> {

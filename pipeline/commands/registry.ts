@@ -8,7 +8,9 @@ export type CommandModule = { register(program: Command): void };
 
 /** Loaded in this order; each adds one or more subcommands. */
 export const COMMAND_MODULES: (() => Promise<CommandModule>)[] = [
-  // e.g. () => import('./filter.ts'),
+  () => import('./queue.ts'),
+  () => import('./train-scorer.ts'),
+  () => import('./eval-scorer.ts'),
 ];
 
 export function positiveInt(v: string, flag: string): number {

@@ -70,6 +70,7 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
 
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
   const marks = await runWideMarks(root, info, completions, indexColumns);
+  const footer = { weft: JSON.stringify({ schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, config_fingerprint: info.fingerprint, scorers: info.scorers }) };
   if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
   const indexRows = await writeFlatParquet(
     path.join(root, 'index.parquet'),
@@ -81,6 +82,7 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
       if ('near_dup_of' in row) marked.near_dup_of = marks.nearDupOf.get(id) ?? null;
       return marked;
     }),
+    footer,
   );
 
   const rejectsByReason = new Map<string, { stage: string; reason: string; count: number; examples: { id: string; source: string; detail: string }[] }>();
@@ -94,13 +96,14 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
       entry.count++;
       if (entry.examples.length < 5) entry.examples.push({ id: String(r.id), source: String(r.source), detail: String(r.detail) });
     }),
+    footer,
   );
 
   if (selection.active) {
     selection.applyTo(stats, manifest);
     await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   }
-  await writeJsonAtomic(path.join(root, 'stats.json'), stats.toJSON());
+  await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
   const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()] });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };

@@ -5,6 +5,7 @@ declare module 'parquetjs-lite' {
   export class ParquetWriter {
     static openFile(schema: ParquetSchema, path: string, opts?: Record<string, unknown>): Promise<ParquetWriter>;
     appendRow(row: Record<string, unknown>): Promise<void>;
+    setMetadata(key: string, value: string): void;
     close(): Promise<void>;
   }
   export class ParquetReader {

@@ -30,12 +30,15 @@ export async function writeFlatParquet(
   filePath: string,
   columns: FlatColumn[],
   rows: AsyncIterable<Record<string, unknown>> | Iterable<Record<string, unknown>>,
+  /** Key-value metadata stored in the file footer (e.g. the config fingerprint). */
+  metadata: Record<string, string> = {},
 ): Promise<number> {
   const schema = new parquet.ParquetSchema(
     Object.fromEntries(columns.map((c) => [c.name, { type: c.type, optional: c.optional, compression: 'GZIP' }])),
   );
   const tmp = `${filePath}.tmp-${process.pid}`;
   const writer = await parquet.ParquetWriter.openFile(schema, tmp, { rowGroupSize: 8192 });
+  for (const [k, v] of Object.entries(metadata)) writer.setMetadata(k, v);
   let count = 0;
   try {
     for await (const row of rows) {

@@ -55,6 +55,12 @@ test('weft demo writes the whole OUT layout; bad files are rejects with their re
 
   const stats = await readJson(path.join(out, 'stats.json'));
   assert.equal(stats.kinds.image_text.kept, manifest.totals.kept);
+  // The config fingerprint is in every output: manifest, stats, shard metadata, Parquet footers.
+  assert.equal(stats.config_fingerprint, manifest.config_fingerprint);
+  for (const f of ['index.parquet', 'rejects.parquet']) {
+    const kv = await duckQuery(`select decode(value) as v from parquet_kv_metadata(${sqlString(path.join(out, f))}) where decode(key) = 'weft'`);
+    assert.equal(JSON.parse(String(kv[0].v)).config_fingerprint, manifest.config_fingerprint, f);
+  }
   assert.ok(stats.stages.decode.in > 0);
   const html = await readFile(path.join(out, 'report.html'), 'utf8');
   for (const bad of truth.bad) assert.ok(html.includes(bad.reason), `report shows ${bad.reason}`);

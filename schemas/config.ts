@@ -5,6 +5,7 @@ import { rgbdSourceSchema, rgbdQualitySchema } from './rgbd-config.ts';
 import { webSourceSchema, dedupSchema } from './web-config.ts';
 import { fetchConfigSchema } from './fetch-config.ts';
 import { videoSourceSchema } from './video-config.ts';
+import { scoreSchema } from './score-config.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -28,19 +29,29 @@ export const sourceSchema = z.discriminatedUnion('kind', [imageTextSource, webSo
 
 export const decodeSchema = z
   .object({
-    resize_mode: z.enum(['none', 'keep_ratio', 'center_crop', 'border']).default('keep_ratio'),
-    /** Target side in pixels, as img2dataset: keep_ratio scales the shorter side to it; center_crop
-     *  and border give image_size x image_size (crop after scaling the shorter side / pad after
-     *  scaling the longer side). */
+    resize_mode: z.enum(['none', 'keep_ratio', 'center_crop', 'border', 'keep_ratio_largest']).default('keep_ratio'),
+    /** Target side in pixels, as img2dataset: keep_ratio scales the shorter side to it,
+     *  keep_ratio_largest the longer side; center_crop and border give image_size x image_size
+     *  (crop after scaling the shorter side / pad after scaling the longer side). */
     image_size: z.number().int().positive().default(256),
+    /** Never scale up: an image whose side that the mode scales (the shorter side for
+     *  keep_ratio and center_crop, the longer for keep_ratio_largest and border) is at most
+     *  image_size keeps its size; center_crop still crops a side longer than image_size and
+     *  border still pads to the square. */
+    resize_only_if_bigger: z.boolean().default(false),
     /** Reject originals whose shorter side is below this. */
     min_side: z.number().int().nonnegative().default(0),
     /** Reject originals whose long/short side ratio exceeds this. */
     max_aspect_ratio: z.number().positive().default(10),
     /** Reject, from the header alone, images with more pixels than this (decompression bombs). */
     max_pixels: z.number().int().positive().default(89_478_485),
-    encode_format: z.enum(['jpeg', 'webp']).default('jpeg'),
+    encode_format: z.enum(['jpeg', 'webp', 'png']).default('jpeg'),
+    /** Quality of jpeg and webp output; png is lossless and ignores it. */
     encode_quality: z.number().int().min(1).max(100).default(90),
+    /** Store the original bytes instead of re-encoding when nothing would change them: no
+     *  resize, crop or pad, no EXIF rotation, no transparency to flatten, an RGB or grey
+     *  image, and the source already in encode_format. */
+    skip_reencode: z.boolean().default(false),
     /** Fill colour for the border resize mode, as [r, g, b]. */
     border_color: z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]).default([0, 0, 0]),
   })
@@ -85,6 +96,7 @@ export const configSchema = z
     dedup: dedupSchema.prefault({}),
     /** RGB-D pair quality filters (source.kind rgbd). */
     rgbd: rgbdQualitySchema.prefault({}),
+    score: scoreSchema.prefault({}),
     output: outputSchema.prefault({}),
     run: runSchema.prefault({}),
   })

@@ -63,8 +63,16 @@ const syncSchema = z
 export const videoSourceSchema = z
   .object({
     kind: z.literal('video'),
-    /** A video file or a folder searched recursively for video files. */
+    /**
+     * A video file, a folder searched recursively for video files, or a URL list (.csv, .tsv,
+     * .jsonl, .json, .txt, .parquet, optionally .gz): one video per row, downloaded through the
+     * fetcher under the `fetch:` section's politeness, consent and safety rules.
+     */
     path: z.string().min(1),
+    /** URL lists: the column holding the video URL (a .txt list has one URL per line). */
+    url_column: z.string().min(1).default('url'),
+    /** URL lists: downloads larger than this are refused (`too_large`); replaces fetch.max_body_bytes for videos. */
+    max_download_bytes: z.number().int().positive().default(2 * 1024 ** 3),
     /** ffmpeg / ffprobe binaries; default: found on PATH. */
     ffmpeg_path: z.string().min(1).optional(),
     ffprobe_path: z.string().min(1).optional(),

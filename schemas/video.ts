@@ -50,6 +50,8 @@ export interface VideoClipSample extends Traceable {
   subtitle: string | null;
   /** Those cues with their original times. */
   subtitleCues: SubtitleSpan[];
+  /** Videos from URL lists: what the fetcher learnt about consent (see the web kind's `consent`); null for local files. */
+  consent: string | null;
 }
 
 const f64 = () => new arrow.Float64();
@@ -100,6 +102,7 @@ export const videoClipSchema: KindSchema<VideoClipSample> = {
       hf: [{ text: hf.string, start: hf.float64, end: hf.float64 }],
       get: (s) => s.subtitleCues.map((c) => ({ text: c.text, start: c.start, end: c.end })),
     },
+    { name: 'consent', type: utf8(), nullable: true, hf: hf.string, get: (s) => s.consent },
   ],
   index: [
     { name: 'source', type: 'UTF8', get: (s) => s.source },
@@ -116,3 +119,21 @@ export function approxVideoClipBytes(s: VideoClipSample): number {
   for (const f of s.frames) bytes += f.image.bytes.byteLength + f.image.path.length + 16;
   return bytes;
 }
+
+/** Names of the stats the video stages record and the report's video section reads. */
+export const VIDEO_STATS = {
+  /** Histogram of measured AV offsets in ms, one bin per analysis-frame shift (-vshift..+vshift). */
+  offsetHistogram: 'video.av_offset_ms',
+  /** Histogram of sync confidence (median - min distance) over [0, 2]. */
+  confidenceHistogram: 'video.av_confidence',
+  /** Worst clips (kept and dropped) by |offset| (ties: the more confident first), and by lowest confidence. */
+  worstOffset: 'video.largest_av_offset',
+  worstConfidence: 'video.lowest_av_confidence',
+  /** Example set: per video, its sentences with original and aligned times (narration alignment). */
+  narration: 'video.narration',
+  /** Histogram of aligned minus original sentence start, in seconds. */
+  narrationShift: 'video.narration_shift_s',
+} as const;
+
+/** Confidence histogram: the distance is 1 - Pearson correlation, so median - min is within [0, 2]. */
+export const AV_CONFIDENCE_RANGE: [number, number, number] = [0, 2, 40];

@@ -38,6 +38,8 @@ export interface VideoFixtureOptions {
   height?: number;
   /** Demo slideshows to make (0 skips the demo corpus). */
   demoVideos?: number;
+  /** false: only the sync clips (no bad files, scene clip or demo videos), e.g. for benchmarks. */
+  extras?: boolean;
 }
 
 export interface SyncClipTruth {
@@ -76,7 +78,8 @@ export interface VideoFixtureTruth {
   fps: number;
   sync: SyncClipTruth[];
   bad: BadFileTruth[];
-  scenes: { file: string; duration_s: number; cuts_s: number[]; short_scene_cut_s: number };
+  /** null when made without extras. */
+  scenes: { file: string; duration_s: number; cuts_s: number[]; short_scene_cut_s: number } | null;
   demo: DemoVideoTruth[];
 }
 
@@ -92,7 +95,8 @@ export async function makeVideoFixtures(dir: string, opts: VideoFixtureOptions =
   const inSync = opts.inSyncClips ?? 3;
   const { ffmpeg } = resolveFfmpeg({});
   const rng = mulberry32(seed);
-  for (const sub of ['sync', 'bad', 'scenes', 'demo']) {
+  const extras = opts.extras ?? true;
+  for (const sub of extras ? ['sync', 'bad', 'scenes', 'demo'] : ['sync']) {
     await rm(path.join(dir, sub), { recursive: true, force: true }); // only the folders this script owns
     await mkdir(path.join(dir, sub), { recursive: true });
   }
@@ -111,9 +115,9 @@ export async function makeVideoFixtures(dir: string, opts: VideoFixtureOptions =
     sync.push({ file, delay_ms: null, events_s: events });
   }
 
-  const bad = await writeBadFiles(ffmpeg, dir, { rng, fps, width, height });
-  const scenes = await writeSceneClip(ffmpeg, dir, width, height, fps);
-  const demoCount = opts.demoVideos ?? 3;
+  const bad = extras ? await writeBadFiles(ffmpeg, dir, { rng, fps, width, height }) : [];
+  const scenes = extras ? await writeSceneClip(ffmpeg, dir, width, height, fps) : null;
+  const demoCount = extras ? (opts.demoVideos ?? 3) : 0;
   const demo = demoCount > 0 ? await writeDemoVideos(ffmpeg, dir, { rng, fps, seed, count: demoCount }) : [];
 
   const truth: VideoFixtureTruth = { seed, fps, sync, bad, scenes, demo };
@@ -256,7 +260,7 @@ async function writeBadFiles(ffmpeg: string, dir: string, o: { rng: () => number
 }
 
 /** testsrc2 | smptebars | a 0.3 s red flash | rgbtestsrc: cuts at 2.0, 3.5 and 3.8 s. */
-async function writeSceneClip(ffmpeg: string, dir: string, width: number, height: number, fps: number): Promise<VideoFixtureTruth['scenes']> {
+async function writeSceneClip(ffmpeg: string, dir: string, width: number, height: number, fps: number): Promise<NonNullable<VideoFixtureTruth['scenes']>> {
   const size = `${width}x${height}`;
   const parts = [`testsrc2=size=${size}:rate=${fps}:duration=2`, `smptebars=size=${size}:rate=${fps}:duration=1.5`, `color=c=red:size=${size}:rate=${fps}:duration=0.3`, `rgbtestsrc=size=${size}:rate=${fps}:duration=1.2`];
   const file = path.join('scenes', 'four-shots.mp4');

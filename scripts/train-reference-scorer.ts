@@ -1,45 +1,58 @@
-// Trains the reference scorer and writes it as a scorer folder with a training card.
+// Trains weft's reference scorer and writes it as a scorer folder with its training card.
 //
-//   node --import tsx scripts/train-reference-scorer.ts [--out DIR] [--corpus DIR]
-//        [--count N] [--heldout N] [--epochs N] [--seed N] [--id ID]
+//   node --import tsx scripts/train-reference-scorer.ts [--out models/reference]
+//        [--corpus synthetic|openclipart|both] [--synthetic N] [--epochs N] [--seed N]
+//        [--data DIR] [--folder DIR] [--id ID] [--no-eval | --eval-only]
 //
-// Without --corpus it generates the synthetic corpus (scripts/make-demo-corpus.ts, clean captions,
-// 64 px) in a temp folder. A corpus is a folder of images with sidecar .txt captions. The held-out
-// pairs are scored through loadScorer on the written folder, i.e. exactly as a run would.
+// Training data: the synthetic shapes corpus (scripts/make-demo-corpus.ts, clean captions, 64 px,
+// generated with --seed) and Debian's openclipart-svg rendered at 64 px, minus its held-out
+// split (stages/score/eval/evaluate.ts openclipartHeldOut); or, with --folder, any folder of
+// images with sidecar .txt captions. Afterwards the folder is evaluated exactly as
+// `weft eval-scorer` does (--eval-only: only that, for a folder trained before) (held-out synthetic corpus of another seed, the openclipart held-out
+// split, curation lift) and the figures go into TRAINING.md next to the model.
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { makeDemoCorpus } from './make-demo-corpus.ts';
-import { writeReferenceScorer } from './onnx/reference-model.ts';
-import { seededRandom } from './onnx/random.ts';
-import { retrievalRecall, trainReferenceScorer, type ReferenceTrainingResult, type TrainingPair } from '../stages/score/reference-trainer.ts';
-import { embedReadableImages, loadScorer } from '../stages/score/scorer.ts';
+import { writeReferenceScorer } from '../stages/score/onnx/reference-model.ts';
+import { trainReferenceScorer, type ReferenceTrainingResult, type TrainingPair } from '../stages/score/reference-trainer.ts';
+import { openclipartCorpus, syntheticCorpus } from '../stages/score/eval/corpora.ts';
+import { evaluateScorer, formatEvaluation, openclipartHeldOut, type Evaluation } from '../stages/score/eval/evaluate.ts';
 
 interface Args {
   out: string;
-  corpus: string | null;
-  count: number;
-  heldout: number;
+  corpus: 'synthetic' | 'openclipart' | 'both';
+  folder: string | null;
+  synthetic: number;
   epochs: number;
   seed: number;
+  data: string;
   id: string;
+  evaluate: boolean;
+  evalOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { out: path.join('models', 'reference'), corpus: null, count: 6000, heldout: 1000, epochs: 40, seed: 1, id: 'weft-reference-synthetic' };
+  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
+    if (flag === '--no-eval' || flag === '--eval-only') {
+      if (flag === '--no-eval') a.evaluate = false;
+      else a.evalOnly = true;
+      continue;
+    }
     const value = argv[++i];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--out') a.out = value;
-    else if (flag === '--corpus') a.corpus = value;
+    else if (flag === '--folder') a.folder = value;
+    else if (flag === '--data') a.data = value;
     else if (flag === '--id') a.id = value;
-    else if (flag === '--count' || flag === '--heldout' || flag === '--epochs' || flag === '--seed') {
+    else if (flag === '--corpus') {
+      if (value !== 'synthetic' && value !== 'openclipart' && value !== 'both') throw new Error(`--corpus: synthetic, openclipart or both, got ${value}`);
+      a.corpus = value;
+    } else if (flag === '--synthetic' || flag === '--epochs' || flag === '--seed') {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} needs a non-negative integer, got ${value}`);
-      a[flag.slice(2) as 'count' | 'heldout' | 'epochs' | 'seed'] = n;
+      a[flag.slice(2) as 'synthetic' | 'epochs' | 'seed'] = n;
     } else throw new Error(`unknown option ${flag}`);
   }
   return a;
@@ -61,96 +74,135 @@ export async function readCaptionFolder(dir: string): Promise<TrainingPair[]> {
   return pairs;
 }
 
-function split<T>(items: T[], heldout: number, seed: number): { train: T[]; test: T[] } {
-  const random = seededRandom(seed ^ 0x5eed);
-  const order = items.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
+async function trainingPairs(a: Args): Promise<{ pairs: TrainingPair[]; sources: string[] }> {
+  if (a.folder) {
+    const pairs = await readCaptionFolder(a.folder);
+    return { pairs, sources: [`caption folder ${path.basename(path.resolve(a.folder))}: ${pairs.length} pairs`] };
   }
-  const test = new Set(order.slice(0, heldout));
-  return { train: items.filter((_, i) => !test.has(i)), test: items.filter((_, i) => test.has(i)) };
+  const pairs: TrainingPair[] = [];
+  const sources: string[] = [];
+  if (a.corpus !== 'openclipart') {
+    const synthetic = await syntheticCorpus(path.join(a.data, `synthetic-${a.seed}-${a.synthetic}`), { count: a.synthetic, seed: a.seed });
+    pairs.push(...synthetic);
+    sources.push(`synthetic shapes (scripts/make-demo-corpus.ts, seed ${a.seed}, 64 px, clean captions): ${synthetic.length} pairs`);
+  }
+  if (a.corpus !== 'synthetic') {
+    const all = await openclipartCorpus(path.join(a.data, 'openclipart-64'), { size: 64 });
+    const train = all.filter((p) => !openclipartHeldOut(p.id));
+    pairs.push(...train);
+    sources.push(`openclipart-svg (Debian), rendered at 64 px on white, caption = title + description: ${train.length} pairs (${all.length - train.length} held out by path hash)`);
+  }
+  // Interleave deterministically so the first 2000 (the whitening sample) span both corpora.
+  const mixed = pairs.map((p, i) => ({ p, k: hash(`${a.seed}:${i}`) })).sort((x, y) => x.k - y.k).map((x) => x.p);
+  return { pairs: mixed, sources };
 }
 
-function trainingCard(args: Args, source: string, result: ReferenceTrainingResult, counts: { train: number; test: number }, metrics: ReturnType<typeof retrievalRecall>, seconds: number, modelSha256: string): string {
-  const o = result.options;
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  return `# ${args.id}: training card
+function hash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
 
-Reference scorer of weft, trained by \`scripts/train-reference-scorer.ts\`.
+async function folderSize(dir: string): Promise<{ name: string; bytes: number }[]> {
+  const names = (await fs.readdir(dir)).sort();
+  return Promise.all(names.map(async (name) => ({ name, bytes: (await fs.stat(path.join(dir, name))).size })));
+}
+
+function trainingCard(a: Args, r: TrainingRecord, files: { name: string; bytes: number }[], evaluation: Evaluation | null): string {
+  const o = r.options;
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  const reproduce = ['node --import tsx scripts/train-reference-scorer.ts', `--corpus ${a.corpus}`, `--synthetic ${a.synthetic}`, `--epochs ${a.epochs}`, `--seed ${a.seed}`].join(' ');
+  return `# ${a.id}: training card
+
+weft's reference scorer: a small image-caption dual encoder trained by weft's own code from data
+this project generates or installs, exported to ONNX by weft's own graph writer, and loaded like
+any CLIP export (\`loadScorer('models/reference')\`).
 
 ## Data
-- source: ${source}
-- pairs: ${counts.train} for training, ${counts.test} held out (seeded random split, seed ${args.seed})
-- skipped (unreadable images): ${result.skipped.length}
+${r.sources.map((s) => `- ${s}`).join('\n')}
+- unreadable images left out: ${r.skipped}
+- held out (never trained on): a synthetic corpus generated with another seed (\`weft eval-scorer --seed\`,
+  default 2), and the openclipart drawings whose path hashes into the held-out split.
 
 ## Model
-- image: ${o.imageSize} px; conv 5x5 (${o.channels[0]} filters from ZCA-whitened image patches) -> ReLU -> max-pool 2,
-  conv 3x3 (${o.channels[1]}, random) -> ReLU -> max-pool 2, conv 3x3 (${o.channels[2]}, random) -> ReLU -> max-pool 2;
-  spatial pyramid ${o.pyramid.map((g) => `${g}x${g}`).join(', ')} with a learned projection per region to ${o.dim}-d
-- text: mean of learned embeddings of lower-cased words (${result.weights.vocab.length - 2} words) and adjacent bigrams (${result.weights.bigrams.length}), context ${o.contextLength}
-- model sha256: ${modelSha256}
+- image (${o.imageSize} px, mean ${JSON.stringify(r.mean)}, std ${JSON.stringify(r.std)}):
+  conv 5x5, ${o.channels[0]} filters from ZCA-whitened random image patches -> ReLU -> max-pool 2;
+  conv 3x3, ${o.channels[1]} random filters -> ReLU -> max-pool 2; conv 3x3, ${o.channels[2]} random filters -> ReLU -> max-pool 2;
+  spatial pyramid ${o.pyramid.map((g) => `${g}x${g}`).join(', ')} of average-pooled regions, a learned linear projection per region to ${o.dim}-d.
+  Outputs \`image_embeds\` and \`patch_embeds\` (${o.imageSize / 8}x${o.imageSize / 8} grid, joint space; their mean is image_embeds).
+- text: WordLevel tokenizer.json (NFKC, lower-case, split on word boundaries; ${r.words} words seen at least
+  ${o.minCount} times), context ${o.contextLength}; the mean of learned word rows and rows of known adjacent bigrams
+  (${r.bigrams}; looked up in the graph by an ai.onnx.ml LabelEncoder on first * V + second).
+  Outputs \`text_embeds\` and \`token_embeds\` (per token: its word row plus the row of the bigram it starts).
+- files: ${files.map((f) => `${f.name} ${mb(f.bytes)}`).join(', ')}; total ${mb(files.reduce((s, f) => s + f.bytes, 0))}
 
 ## Training
-- symmetric InfoNCE, temperature ${o.temperature}; AdamW lr ${o.learningRate} (warm-up, cosine decay), weight decay ${o.weightDecay}
-- batch ${o.batchSize}, ${o.epochs} epochs, ${result.steps} steps, seed ${o.seed}, ${seconds.toFixed(0)} s
-- loss per epoch: ${result.losses.map((l) => l.toFixed(3)).join(' ')}
+- symmetric InfoNCE, temperature ${o.temperature}; AdamW lr ${o.learningRate} (5% linear warm-up, cosine decay), weight decay ${o.weightDecay},
+  sparse updates of the word and bigram rows a batch touches; gradients written by hand (stages/score/contrastive.ts,
+  checked against finite differences; the same formulas run as an ONNX graph, stages/score/onnx/contrastive-step.ts)
+- batch ${o.batchSize}, ${o.epochs} epochs, ${r.steps} steps, seed ${o.seed} (conv filters, initialisation, batch order)
+- wall time ${r.trainSeconds.toFixed(0)} s (features and training) on ${o.threads} threads
+- loss per epoch: ${r.losses.map((l) => l.toFixed(3)).join(' ')}
 
-## Held-out retrieval (${counts.test} pairs, scored through loadScorer)
-| direction | R@1 | R@5 | R@10 |
-| --- | --- | --- | --- |
-| image -> text | ${pct(metrics.imageToText[1])} | ${pct(metrics.imageToText[5])} | ${pct(metrics.imageToText[10])} |
-| text -> image | ${pct(metrics.textToImage[1])} | ${pct(metrics.textToImage[5])} | ${pct(metrics.textToImage[10])} |
+## Held-out evaluation (\`weft eval-scorer\`)
+${evaluation ? '```\n' + formatEvaluation(evaluation) + '\n```' : 'not run yet'}
+
+## Reproduce
+\`\`\`sh
+${reproduce}          # writes ${a.out}/ and this card
+node bin/weft.js eval-scorer --scorer ${a.out}       # the evaluation alone
+\`\`\`
+Corpora are generated into ${a.data}/ (openclipart needs Debian's openclipart-svg package).
 `;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const args = parseArgs(argv);
-  const started = performance.now();
-  let source: string;
-  let pairs: TrainingPair[];
-  let scratch: string | null = null;
-  if (args.corpus) {
-    pairs = await readCaptionFolder(args.corpus);
-    source = `caption folder ${path.basename(path.resolve(args.corpus))} (${pairs.length} pairs)`;
-  } else {
-    scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-train-corpus-'));
-    const info = await makeDemoCorpus(scratch, { count: args.count + args.heldout, swapFraction: 0, seed: args.seed, size: 64 });
-    pairs = await readCaptionFolder(info.imagesDir);
-    source = `synthetic corpus (scripts/make-demo-corpus.ts, seed ${args.seed}, ${args.count + args.heldout} images, 64 px, no swaps)`;
-  }
-  try {
-    const { train, test } = split(pairs, Math.min(args.heldout, Math.floor(pairs.length / 5)), args.seed);
-    console.log(`training on ${train.length} pairs, holding out ${test.length}`);
-    const result = await trainReferenceScorer(train, { seed: args.seed, epochs: args.epochs, log: (line) => console.log(line) });
-    await writeReferenceScorer(args.out, result.weights, { id: args.id, description: 'weft reference scorer (see TRAINING.md)' });
+/** What the card needs of a training run; saved as training.json so the card can be rewritten after a later evaluation. */
+interface TrainingRecord {
+  sources: string[];
+  skipped: number;
+  options: ReferenceTrainingResult['options'];
+  losses: number[];
+  steps: number;
+  trainSeconds: number;
+  words: number;
+  bigrams: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
 
-    const scorer = await loadScorer(args.out);
-    let metrics: ReturnType<typeof retrievalRecall>;
-    let heldout = 0;
-    try {
-      const images = await embedReadableImages(scorer, test.map((p) => p.image));
-      const readable = test.map((_, i) => i).filter((i) => images.pooled[i] !== null);
-      if (images.failed.length) console.log(`held out: ${images.failed.length} unreadable images left out`);
-      const texts = await scorer.embedTexts(readable.map((i) => test[i].caption));
-      metrics = retrievalRecall(readable.map((i) => images.pooled[i]!), texts.pooled);
-      heldout = readable.length;
-    } finally {
-      await scorer.close();
-    }
-    const seconds = (performance.now() - started) / 1000;
-    const sha = createHash('sha256');
-    for (const f of ['vision_model.onnx', 'text_model.onnx']) sha.update(await fs.readFile(path.join(args.out, f)));
-    await fs.writeFile(path.join(args.out, 'TRAINING.md'), trainingCard(args, source, result, { train: train.length - result.skipped.length, test: heldout }, metrics, seconds, sha.digest('hex')));
-    console.log(JSON.stringify({ out: args.out, heldout, ...metrics, seconds: Math.round(seconds) }));
-  } finally {
-    if (scratch) await fs.rm(scratch, { recursive: true, force: true });
+export async function main(argv: string[]): Promise<void> {
+  const a = parseArgs(argv);
+  const recordPath = path.join(a.out, 'training.json');
+  let record: TrainingRecord;
+  if (a.evalOnly) {
+    record = JSON.parse(await fs.readFile(recordPath, 'utf8'));
+  } else {
+    const started = performance.now();
+    const { pairs, sources } = await trainingPairs(a);
+    console.log(`training on ${pairs.length} pairs: ${sources.join('; ')}`);
+    const result = await trainReferenceScorer(pairs, { seed: a.seed, epochs: a.epochs, log: (line) => console.log(line) });
+    await writeReferenceScorer(a.out, result.weights, { id: a.id, description: 'weft reference scorer (see TRAINING.md)' });
+    const w = result.weights;
+    record = { sources, skipped: result.skipped.length, options: result.options, losses: result.losses, steps: result.steps, trainSeconds: (performance.now() - started) / 1000, words: w.vocab.length - 2, bigrams: w.bigrams.length, mean: w.mean, std: w.std };
+    await fs.writeFile(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+    await writeCard(a, record, null);
   }
+  if (a.evaluate && !a.folder) {
+    const evaluation = await evaluateScorer({ scorer: a.out, corpus: a.corpus, data: a.data, log: (line) => console.log(line) });
+    console.log(formatEvaluation(evaluation));
+    await fs.writeFile(path.join(a.out, 'evaluation.json'), `${JSON.stringify(evaluation, null, 2)}\n`);
+    await writeCard(a, record, evaluation);
+  }
+}
+
+async function writeCard(a: Args, record: TrainingRecord, evaluation: Evaluation | null): Promise<void> {
+  const files = (await folderSize(a.out)).filter((f) => f.name.endsWith('.onnx') || f.name.endsWith('.json')).filter((f) => f.name !== 'evaluation.json' && f.name !== 'training.json');
+  await fs.writeFile(path.join(a.out, 'TRAINING.md'), trainingCard(a, record, files, evaluation));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   main(process.argv.slice(2)).catch((err) => {
-    console.error(`train-reference-scorer: ${(err as Error).message}`);
+    console.error(`train-reference-scorer: ${(err as Error).stack ?? err}`);
     process.exitCode = 1;
   });
 }

@@ -9,6 +9,7 @@ export type CommandModule = { register(program: Command): void };
 /** Loaded in this order; each adds one or more subcommands. */
 export const COMMAND_MODULES: (() => Promise<CommandModule>)[] = [
   () => import('./queue.ts'),
+  () => import('./filter.ts'),
   () => import('./train-scorer.ts'),
   () => import('./eval-scorer.ts'),
 ];

@@ -3,11 +3,13 @@
 // those to nearby 64-bit values, and samples within `maxDistance` bits of an earlier one are
 // marked (kept, with `nearDupOf` naming it) so a training run or an audit can decide.
 //
-// The hash (pHash, as phash.org defines it): the image flattened onto white, greyscale,
-// resized to 32x32; its 2-D DCT-II; the 8x8 block of coefficients at rows and columns 1..8
-// (the lowest frequencies without the DC row and column, which carry only overall brightness
-// and one-directional gradients); bit = coefficient > median of the 64. Bit 63 is
-// coefficient (1,1), then row-major. Written as 16 lowercase hex digits.
+// The hash (pHash, as phash.org defines it): the image flattened onto white, its luma
+// (Rec. 601), area-averaged down to 32x32; its 2-D DCT-II; the 8x8 block of coefficients at
+// rows and columns 1..8 (the lowest frequencies without the DC row and column, which carry
+// only overall brightness and one-directional gradients); bit = coefficient > median of the
+// 64. Bit 63 is coefficient (1,1), then row-major. Written as 16 lowercase hex digits. The
+// reduction to 32x32 is plain JS over RGB pixels, so the decode stage can hash the pixels it
+// already holds instead of decoding the stored image again (a third of the decode's cost).
 //
 // Marking: the first sample of a cluster is its root; a later sample within maxDistance of a
 // root points at the nearest root (the earliest on ties) and does not become a root itself,
@@ -30,21 +32,108 @@ const COSINES: Float64Array[] = Array.from({ length: BLOCK }, (_, i) => {
   return Float64Array.from({ length: SIZE }, (_, x) => Math.cos(((2 * x + 1) * u * Math.PI) / (2 * SIZE)));
 });
 
+/** Images with a longer side above this are first scaled down by sharp, to bound the raw buffer. */
+const MAX_HASHED_SIDE = 512;
+
 /** The 64-bit pHash of an encoded image (any format sharp reads). Throws when it cannot decode. */
 export async function perceptualHash(bytes: Uint8Array): Promise<bigint> {
-  const { data, info } = await sharp(bytes)
+  const image = sharp(bytes)
     .rotate() // EXIF orientation, so a rotated-by-metadata copy hashes like the original
     .flatten({ background: '#ffffff' })
-    .greyscale()
+    .toColourspace('srgb');
+  const meta = await sharp(bytes).metadata();
+  if (Math.max(meta.width, meta.height) > MAX_HASHED_SIDE) {
     // No JPEG/WebP shrink-on-load: its DCT-domain downscale differs from the resize kernel,
     // which moved an upscaled copy 8 bits away from its original instead of 2.
-    .resize(SIZE, SIZE, { fit: 'fill', fastShrinkOnLoad: false })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const channels = info.channels;
-  const grey = new Float64Array(SIZE * SIZE);
-  for (let i = 0; i < grey.length; i++) grey[i] = data[i * channels];
-  return hashOfGrey(grey);
+    image.resize(MAX_HASHED_SIDE, MAX_HASHED_SIDE, { fit: 'inside', fastShrinkOnLoad: false });
+  }
+  const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  return perceptualHashOfPixels(data, info.width, info.height, info.channels);
+}
+
+/**
+ * The pHash of decoded pixels: row-major, `channels` bytes per pixel (1 grey, 2 grey + alpha,
+ * 3 RGB, 4 RGBA; alpha is ignored, so flatten first).
+ */
+export function perceptualHashOfPixels(data: Uint8Array, width: number, height: number, channels: number): bigint {
+  return hashOfGrey(greyThumbnail(data, width, height, channels));
+}
+
+/** Luma area-averaged to SIZE x SIZE: every output cell is the mean of the source area it covers. */
+function greyThumbnail(data: Uint8Array, width: number, height: number, channels: number): Float64Array {
+  if (!(width > 0 && height > 0)) throw new Error(`cannot hash a ${width}x${height} image`);
+  if (data.length < width * height * channels) throw new Error(`${data.length} bytes is too few for ${width}x${height}x${channels}`);
+  if (width < SIZE || height < SIZE) {
+    // Repeating every pixel rx x ry times leaves the area averages unchanged and gives sides
+    // of at least SIZE, where no pixel spans more than two cells.
+    const rx = Math.ceil(SIZE / width);
+    const ry = Math.ceil(SIZE / height);
+    const big = new Uint8Array(width * rx * height * ry * channels);
+    for (let y = 0; y < height * ry; y++) {
+      for (let x = 0; x < width * rx; x++) {
+        const from = (Math.floor(y / ry) * width + Math.floor(x / rx)) * channels;
+        big.set(data.subarray(from, from + channels), (y * width * rx + x) * channels);
+      }
+    }
+    return greyThumbnail(big, width * rx, height * ry, channels);
+  }
+  const xs = coverage(width);
+  const ys = coverage(height);
+  // Down the columns first: every source row's luma is added into the one or two output rows
+  // it overlaps (SIZE + 1 rows, the last an overflow that always gets weight 0); then each
+  // output row is reduced across. Flat typed arrays, no branches per pixel: this runs on the
+  // main thread for every image.
+  const columns = new Float64Array((SIZE + 1) * width);
+  const colour = channels >= 3;
+  for (let y = 0; y < height; y++) {
+    let o = y * width * channels;
+    const firstRow = ys.cell[y] * width;
+    const secondRow = firstRow + width;
+    const first = ys.first[y];
+    const second = ys.second[y];
+    for (let x = 0; x < width; x++, o += channels) {
+      const luma = colour ? 0.299 * data[o] + 0.587 * data[o + 1] + 0.114 * data[o + 2] : data[o];
+      columns[firstRow + x] += luma * first;
+      columns[secondRow + x] += luma * second;
+    }
+  }
+  const grey = new Float64Array(SIZE * (SIZE + 1));
+  for (let v = 0; v < SIZE; v++) {
+    const from = v * width;
+    const to = v * (SIZE + 1);
+    for (let x = 0; x < width; x++) {
+      const sum = columns[from + x];
+      const cell = to + xs.cell[x];
+      grey[cell] += sum * xs.first[x];
+      grey[cell + 1] += sum * xs.second[x];
+    }
+  }
+  const cellArea = (width / SIZE) * (height / SIZE);
+  const out = new Float64Array(SIZE * SIZE);
+  for (let v = 0; v < SIZE; v++) {
+    for (let u = 0; u < SIZE; u++) out[v * SIZE + u] = grey[v * (SIZE + 1) + u] / cellArea;
+  }
+  return out;
+}
+
+/**
+ * How each source pixel along a side of `length` >= SIZE pixels splits over the output cells
+ * (SIZE of them, each length / SIZE >= 1 pixels wide, so a pixel touches at most two):
+ * `first[x]` of it falls in cell `cell[x]`, `second[x]` in the next one.
+ */
+function coverage(length: number): { cell: Int32Array; first: Float64Array; second: Float64Array } {
+  const cellWidth = length / SIZE;
+  const cell = new Int32Array(length);
+  const first = new Float64Array(length);
+  const second = new Float64Array(length);
+  for (let x = 0; x < length; x++) {
+    const c = Math.min(SIZE - 1, Math.floor(x / cellWidth));
+    const boundary = (c + 1) * cellWidth;
+    cell[x] = c;
+    first[x] = Math.min(x + 1, boundary) - x;
+    second[x] = c + 1 < SIZE ? Math.max(0, x + 1 - boundary) : 0;
+  }
+  return { cell, first, second };
 }
 
 /** pHash bits of a 32x32 greyscale image given row-major. */
@@ -180,6 +269,12 @@ export type PhashedSample = ImageTextSample & {
   nearDupDistance: number | null;
 };
 
+/** Set by the decode stage on a sample: the pHash of the stored pixels before their lossy
+ *  encode (perceptualHashOfPixels), so this stage need not decode the image again. */
+export interface PixelHashed {
+  pixelHash?: bigint;
+}
+
 export interface PhashStageOptions {
   maxDistance: number;
   /** Images hashed at once. */
@@ -194,15 +289,17 @@ export const PHASH_STAGE = 'phash';
  * be decoded again, which would mean a bug upstream. Counts `near_dup/marked`.
  */
 export function phashStage<S extends ImageTextSample>(options: PhashStageOptions): Stage<S, S & PhashedSample> {
-  const hashing = mapStage<S, S & { phashValue: bigint }>(
+  const hashing = mapStage<S & PixelHashed, S & { phashValue: bigint }>(
     PHASH_STAGE,
-    async (sample) => ({ ...sample, phashValue: await perceptualHash(sample.image.bytes) }),
+    // The decode stage hashes the pixels it holds; only images it stored unchanged
+    // (skip_reencode) or too large to hold raw are decoded again here.
+    async (sample) => ({ ...sample, phashValue: sample.pixelHash ?? (await perceptualHash(sample.image.bytes)) }),
     { concurrency: options.concurrency, errorReason: 'phash_failed' },
   );
   return async function* (input, ctx) {
     const index = new NearDuplicateIndex(options.maxDistance);
     // Marking runs here, in input order, so it does not depend on which hash finished first.
-    for await (const { phashValue, ...sample } of hashing(input, ctx)) {
+    for await (const { phashValue, pixelHash: _pixelHash, ...sample } of hashing(input, ctx) as AsyncIterable<S & PixelHashed & { phashValue: bigint }>) {
       const match = index.matchOrAdd(sample.id, phashValue);
       if (match) ctx.stats.count('near_dup', 'marked');
       yield { ...(sample as unknown as S), phash: phashHex(phashValue), nearDupOf: match?.id ?? null, nearDupDistance: match?.distance ?? null };

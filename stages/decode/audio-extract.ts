@@ -3,7 +3,7 @@
 // samples. A window the audio stream does not cover is padded with silence; one that ffmpeg
 // cannot decode, or that ends far too early, is a DropError `decode_failed`.
 import { DropError } from '../../pipeline/stage.ts';
-import { FfmpegError, runFfmpeg } from '../sources/video/ffmpeg-run.ts';
+import { FfmpegError, inputSeekArgs, runFfmpeg } from '../sources/video/ffmpeg-run.ts';
 
 export type AudioFormat = 'wav' | 'flac';
 
@@ -25,7 +25,7 @@ const TOLERATED_SHORTFALL_S = 0.1;
 /** Mono float PCM of exactly round(durationS * sampleRate) samples. */
 export async function extractAudioPcm(req: AudioWindowRequest): Promise<Float32Array> {
   const wanted = Math.max(0, Math.round(req.durationS * req.sampleRate));
-  const args = ['-v', 'error', '-ss', seconds(req.startS), '-t', seconds(req.durationS), '-i', req.file, '-vn', '-sn', '-dn', '-ac', '1', '-ar', String(req.sampleRate), '-f', 'f32le', 'pipe:1'];
+  const args = ['-v', 'error', ...inputSeekArgs(req.startS), '-i', req.file, ...audioOutputArgs(req, 'pipe:1')];
   let raw: Buffer;
   try {
     raw = await runFfmpeg(req.ffmpegPath, args, { signal: req.signal, maxBytes: wanted * 4 + 65536 });
@@ -33,6 +33,20 @@ export async function extractAudioPcm(req: AudioWindowRequest): Promise<Float32A
     if (err instanceof FfmpegError) throw new DropError('decode_failed', `audio: ${err.message}`);
     throw err;
   }
+  return pcmWindow(raw, req);
+}
+
+/** The output options that write the window's audio (from the input's start) as mono f32le to `target`. */
+export function audioOutputArgs(req: AudioWindowRequest, target: string): string[] {
+  return ['-map', '0:a:0', '-vn', '-sn', '-dn', '-t', seconds(req.durationS), '-ac', '1', '-ar', String(req.sampleRate), '-f', 'f32le', target];
+}
+
+/**
+ * ffmpeg's f32le output for the window as exactly round(durationS * sampleRate) samples, padded
+ * with silence past the stream's end; far too few samples is a DropError `decode_failed`.
+ */
+export function pcmWindow(raw: Buffer, req: AudioWindowRequest): Float32Array {
+  const wanted = Math.max(0, Math.round(req.durationS * req.sampleRate));
   const got = Math.floor(raw.length / 4);
   const available = req.streamDurationS ? Math.max(0, Math.min(req.durationS, req.streamDurationS - req.startS)) : req.durationS;
   const expected = Math.round(available * req.sampleRate);

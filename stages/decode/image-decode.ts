@@ -10,22 +10,29 @@
 //   aspect_ratio     long/short side above max_aspect_ratio
 //   decode_failed    truncated or corrupt pixel data, or a header sharp cannot read
 //
-// Resize modes follow img2dataset's resizer (resize_only_if_bigger off, the default there):
-//   none         keep the decoded size
-//   keep_ratio   scale so the SHORTER side is image_size, aspect kept (img2dataset's
-//                SmallestMaxSize; its "keep_ratio_largest" is the longest-side variant)
-//   center_crop  shorter side to image_size, then the central image_size x image_size square
-//   border       longer side to image_size, then pad to a centred square with border_color
-// Like img2dataset, images are scaled up as well as down, EXIF orientation is applied first and
-// transparency is flattened onto white.
+// Resize modes follow img2dataset's resizer:
+//   none                keep the decoded size
+//   keep_ratio          scale so the SHORTER side is image_size, aspect kept (img2dataset's
+//                       SmallestMaxSize)
+//   keep_ratio_largest  scale so the LONGER side is image_size, aspect kept
+//   center_crop         shorter side to image_size, then the central image_size x image_size square
+//   border              longer side to image_size, then pad to a centred square with border_color
+// Like img2dataset, images are scaled up as well as down unless resize_only_if_bigger is set,
+// EXIF orientation is applied first and transparency is flattened onto white. With
+// skip_reencode, an image that none of that would change, already in encode_format, is
+// stored as it came.
+//
+// The resized pixels are held raw once, then encoded, and their perceptual hash is computed
+// from them (`pixelHash`, read by the phash stage), so no later stage decodes the image again.
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import sharp, { type Sharp } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { DecodeConfig } from '../../schemas/config.ts';
 import type { ImageTextRaw, ImageTextSample } from '../../schemas/image-text.ts';
 import { drop, isDrop, mapStage, errorMessage, type Drop, type Stage } from '../../pipeline/stage.ts';
 import { describeLeadingBytes, sniffImageFormat, type ImageFormat } from './image-sniff.ts';
+import { perceptualHashOfPixels, type PixelHashed } from '../curate/phash.ts';
 
 export interface DecodedImage {
   bytes: Buffer;
@@ -37,25 +44,50 @@ export interface DecodedImage {
   originalWidth: number;
   originalHeight: number;
   sourceFormat: ImageFormat;
+  /** `original`: the input bytes are stored as they came (skip_reencode). */
+  stored: 'reencoded' | 'original';
+  /** pHash of the stored pixels before encoding; absent for outputs too large to hold raw
+   *  (the phash stage then decodes the stored bytes). */
+  pixelHash?: bigint;
 }
+
+/** A decoded sample, with the pixel hash for the phash stage when there is one. */
+export type DecodedImageTextSample = ImageTextSample & PixelHashed;
+
+/** Outputs above this many pixels are encoded straight from the decoder, never held raw. */
+const MAX_RAW_OUTPUT_PIXELS = 4 * 1024 * 1024;
+/** An original kept as it came is hashed from a copy at most this many pixels on a side. */
+const HASHED_SIDE_LIMIT = 512;
 
 // 'truncated' rejects cut-off or corrupt pixel data but keeps images whose decoder merely
 // warns (e.g. stray bytes between JPEG markers), which are common on the web and decode fine.
 const FAIL_ON = 'truncated' as const;
 
-export function imageDecodeStage(cfg: DecodeConfig, concurrency: number): Stage<ImageTextRaw, ImageTextSample> {
-  return mapStage<ImageTextRaw, ImageTextSample>('decode', (item) => decodeImageText(item, cfg), {
-    concurrency,
-    errorReason: 'decode_failed',
-  });
+/** Counts `decode/kept_original_bytes` per image stored as it came (skip_reencode). */
+export function imageDecodeStage(cfg: DecodeConfig, concurrency: number): Stage<ImageTextRaw, DecodedImageTextSample> {
+  return mapStage<ImageTextRaw, DecodedImageTextSample>(
+    'decode',
+    async (item, ctx) => {
+      const bytes = await readImageBytes(item);
+      if (isDrop(bytes)) return bytes;
+      const decoded = await decodeImage(bytes, cfg);
+      if (isDrop(decoded)) return decoded;
+      if (decoded.stored === 'original') ctx.stats.count('decode', 'kept_original_bytes');
+      return toSample(item, decoded);
+    },
+    { concurrency, errorReason: 'decode_failed' },
+  );
 }
 
-export async function decodeImageText(item: ImageTextRaw, cfg: DecodeConfig): Promise<ImageTextSample | Drop> {
+export async function decodeImageText(item: ImageTextRaw, cfg: DecodeConfig): Promise<DecodedImageTextSample | Drop> {
   const bytes = await readImageBytes(item);
   if (isDrop(bytes)) return bytes;
   const decoded = await decodeImage(bytes, cfg);
-  if (isDrop(decoded)) return decoded;
-  const sample: ImageTextSample = {
+  return isDrop(decoded) ? decoded : toSample(item, decoded);
+}
+
+function toSample(item: ImageTextRaw, decoded: DecodedImage): DecodedImageTextSample {
+  const sample: DecodedImageTextSample = {
     id: item.id,
     kind: item.kind,
     source: item.source,
@@ -70,6 +102,7 @@ export async function decodeImageText(item: ImageTextRaw, cfg: DecodeConfig): Pr
   if (item.url !== undefined) sample.url = item.url;
   if (item.extra !== undefined) sample.extra = item.extra;
   if (item.fetched !== undefined) sample.fetched = item.fetched;
+  if (decoded.pixelHash !== undefined) sample.pixelHash = decoded.pixelHash;
   return sample;
 }
 
@@ -90,15 +123,14 @@ export async function decodeImage(bytes: Uint8Array, cfg: DecodeConfig): Promise
   if (!sourceFormat) return drop('not_image', `${describeLeadingBytes(bytes)} (${bytes.length} bytes)`);
 
   // The header alone gives the size: a 100000 x 100000 PNG is rejected before any pixel exists.
-  let width: number;
-  let height: number;
+  let meta: Metadata;
   try {
-    const meta = await sharp(bytes, { failOn: FAIL_ON, limitInputPixels: false }).metadata();
-    width = meta.autoOrient?.width ?? meta.width;
-    height = meta.autoOrient?.height ?? meta.height;
+    meta = await sharp(bytes, { failOn: FAIL_ON, limitInputPixels: false }).metadata();
   } catch (err) {
     return drop('decode_failed', `cannot read ${sourceFormat} header: ${errorMessage(err)}`);
   }
+  const width = meta.autoOrient?.width ?? meta.width;
+  const height = meta.autoOrient?.height ?? meta.height;
   if (!(width > 0 && height > 0)) return drop('decode_failed', `${sourceFormat} header gives size ${width}x${height}`);
   const pixels = width * height;
   if (pixels > cfg.max_pixels) return drop('too_many_pixels', `${width}x${height} = ${pixels} pixels > max_pixels ${cfg.max_pixels}`);
@@ -109,27 +141,68 @@ export async function decodeImage(bytes: Uint8Array, cfg: DecodeConfig): Promise
     return drop('aspect_ratio', `aspect ratio ${ratio.toFixed(2)} (${width}x${height}) > max_aspect_ratio ${cfg.max_aspect_ratio}`);
   }
 
+  const geometry = planGeometry(cfg, width, height);
+  const original = { width, height, sourceFormat };
+  if (cfg.skip_reencode && geometry.unchanged && storableAsIs(meta, sourceFormat, cfg)) {
+    // Decoded in full all the same: a truncated original must not be stored on the strength of
+    // its header, and the pixels give the perceptual hash.
+    try {
+      const check = sharp(bytes, { failOn: FAIL_ON, limitInputPixels: cfg.max_pixels });
+      if (Math.max(width, height) > HASHED_SIDE_LIMIT) check.resize(HASHED_SIDE_LIMIT, HASHED_SIDE_LIMIT, { fit: 'inside', fastShrinkOnLoad: false });
+      const raw = await check.raw().toBuffer({ resolveWithObject: true });
+      const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return { ...stored(data, width, height, original), stored: 'original', pixelHash: perceptualHashOfPixels(raw.data, raw.info.width, raw.info.height, raw.info.channels) };
+    } catch (err) {
+      return drop('decode_failed', `${sourceFormat}: ${truncationOf(bytes, sourceFormat) ?? errorMessage(err)}`);
+    }
+  }
+
   try {
     // limitInputPixels repeats the check above inside libvips, in case a header lied to metadata().
     const pipeline = sharp(bytes, { failOn: FAIL_ON, limitInputPixels: cfg.max_pixels, autoOrient: true })
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb');
-    resize(pipeline, cfg, width, height);
-    if (cfg.encode_format === 'webp') pipeline.webp({ quality: cfg.encode_quality });
-    else pipeline.jpeg({ quality: cfg.encode_quality });
-    const { data, info } = await pipeline.toBuffer({ resolveWithObject: true });
-    return {
-      bytes: data,
-      sha256: createHash('sha256').update(data).digest('hex'),
-      width: info.width,
-      height: info.height,
-      originalWidth: width,
-      originalHeight: height,
-      sourceFormat,
-    };
+    applyGeometry(pipeline, geometry, cfg);
+    if (geometry.width * geometry.height > MAX_RAW_OUTPUT_PIXELS) {
+      const { data, info } = await encode(pipeline, cfg).toBuffer({ resolveWithObject: true });
+      return { ...stored(data, info.width, info.height, original), stored: 'reencoded' };
+    }
+    const raw = await pipeline.raw().toBuffer({ resolveWithObject: true });
+    const { width: w, height: h, channels } = raw.info;
+    const data = await encode(sharp(raw.data, { raw: { width: w, height: h, channels } }), cfg).toBuffer();
+    return { ...stored(data, w, h, original), stored: 'reencoded', pixelHash: perceptualHashOfPixels(raw.data, w, h, channels) };
   } catch (err) {
     return drop('decode_failed', `${sourceFormat}: ${truncationOf(bytes, sourceFormat) ?? errorMessage(err)}`);
   }
+}
+
+function stored(data: Buffer, width: number, height: number, original: { width: number; height: number; sourceFormat: ImageFormat }): Omit<DecodedImage, 'stored'> {
+  return {
+    bytes: data,
+    sha256: createHash('sha256').update(data).digest('hex'),
+    width,
+    height,
+    originalWidth: original.width,
+    originalHeight: original.height,
+    sourceFormat: original.sourceFormat,
+  };
+}
+
+function encode(pipeline: Sharp, cfg: DecodeConfig): Sharp {
+  if (cfg.encode_format === 'webp') return pipeline.webp({ quality: cfg.encode_quality });
+  if (cfg.encode_format === 'png') return pipeline.png();
+  return pipeline.jpeg({ quality: cfg.encode_quality });
+}
+
+/** True when storing the input bytes as they are gives what re-encoding would, bar compression. */
+function storableAsIs(meta: Metadata, sourceFormat: ImageFormat, cfg: DecodeConfig): boolean {
+  return (
+    sourceFormat === cfg.encode_format &&
+    (meta.orientation === undefined || meta.orientation === 1) &&
+    !meta.hasAlpha &&
+    (meta.space === 'srgb' || meta.space === 'b-w') &&
+    (meta.pages ?? 1) === 1
+  );
 }
 
 /**
@@ -145,21 +218,67 @@ function truncationOf(bytes: Uint8Array, format: string): string | undefined {
   return undefined;
 }
 
-function resize(pipeline: Sharp, cfg: DecodeConfig, width: number, height: number): void {
+/** What the resize mode does to a width x height image: the scale step and the final size. */
+interface Geometry {
+  /** Scale to this size first (aspect kept), or undefined to keep the decoded size. */
+  scaleTo?: { width: number; height: number };
+  /** Then crop (centred) or pad (centred, border_color) to this size. */
+  width: number;
+  height: number;
+  /** The size before any of this (after EXIF orientation). */
+  decoded: { width: number; height: number };
+  unchanged: boolean;
+}
+
+export function planGeometry(cfg: DecodeConfig, width: number, height: number): Geometry {
   const size = cfg.image_size;
+  const decoded = { width, height };
+  const keep = (): Geometry => ({ width, height, decoded, unchanged: true });
+  const scaled = (factor: number) => ({ width: Math.max(1, Math.round(width * factor)), height: Math.max(1, Math.round(height * factor)) });
+  const shorter = Math.min(width, height);
+  const longer = Math.max(width, height);
+  // resize_only_if_bigger: the side the mode scales must be above image_size to be scaled.
+  const mayScale = (side: number) => side !== size && (!cfg.resize_only_if_bigger || side > size);
   switch (cfg.resize_mode) {
     case 'none':
-      return;
+      return keep();
     case 'keep_ratio':
-      pipeline.resize(width <= height ? { width: size } : { height: size });
-      return;
-    case 'center_crop':
-      pipeline.resize({ width: size, height: size, fit: 'cover', position: 'centre' });
-      return;
-    case 'border': {
-      const [r, g, b] = cfg.border_color;
-      pipeline.resize({ width: size, height: size, fit: 'contain', position: 'centre', background: { r, g, b, alpha: 1 } });
-      return;
+      if (!mayScale(shorter)) return keep();
+      return { scaleTo: scaled(size / shorter), ...scaled(size / shorter), decoded, unchanged: false };
+    case 'keep_ratio_largest':
+      if (!mayScale(longer)) return keep();
+      return { scaleTo: scaled(size / longer), ...scaled(size / longer), decoded, unchanged: false };
+    case 'center_crop': {
+      const scaleTo = mayScale(shorter) ? scaled(size / shorter) : undefined;
+      const w = Math.min(size, scaleTo?.width ?? width);
+      const h = Math.min(size, scaleTo?.height ?? height);
+      return { scaleTo, width: w, height: h, decoded, unchanged: !scaleTo && w === width && h === height };
     }
+    case 'border': {
+      const scaleTo = mayScale(longer) ? scaled(size / longer) : undefined;
+      return { scaleTo, width: size, height: size, decoded, unchanged: !scaleTo && width === size && height === size };
+    }
+  }
+}
+
+function applyGeometry(pipeline: Sharp, g: Geometry, cfg: DecodeConfig): void {
+  if (g.unchanged) return;
+  const [r, green, b] = cfg.border_color;
+  const background = { r, g: green, b, alpha: 1 };
+  if (g.scaleTo) {
+    // Scale and crop (cover) or pad (contain) in one step, as before resize_only_if_bigger.
+    if (cfg.resize_mode === 'center_crop') pipeline.resize({ width: g.width, height: g.height, fit: 'cover', position: 'centre' });
+    else if (cfg.resize_mode === 'border') pipeline.resize({ width: g.width, height: g.height, fit: 'contain', position: 'centre', background });
+    else pipeline.resize({ width: g.scaleTo.width, height: g.scaleTo.height, fit: 'fill' });
+    return;
+  }
+  // Not scaled: only center_crop's crop or border's padding is left to do, at the decoded size.
+  const { width, height } = g.decoded;
+  if (cfg.resize_mode === 'center_crop') {
+    pipeline.extract({ left: Math.floor((width - g.width) / 2), top: Math.floor((height - g.height) / 2), width: g.width, height: g.height });
+  } else if (cfg.resize_mode === 'border') {
+    const left = Math.floor((g.width - width) / 2);
+    const top = Math.floor((g.height - height) / 2);
+    pipeline.extend({ left, right: g.width - width - left, top, bottom: g.height - height - top, background });
   }
 }

@@ -4,7 +4,7 @@
 // promises (a file truncated mid-stream), is a DropError `decode_failed`.
 import sharp from 'sharp';
 import { DropError } from '../../pipeline/stage.ts';
-import { FfmpegError, streamFfmpeg } from '../sources/video/ffmpeg-run.ts';
+import { FfmpegError, inputSeekArgs, streamFfmpeg, type FfmpegRunOptions } from '../sources/video/ffmpeg-run.ts';
 
 export interface RgbFrame {
   /** 0-based position in the sampled sequence. */
@@ -45,22 +45,33 @@ export function framesInWindow(durationS: number, fps: number): number {
 }
 
 export async function* streamRgbFrames(req: FrameWindowRequest): AsyncGenerator<RgbFrame> {
-  const frameBytes = req.width * req.height * 3;
-  const expected = framesInWindow(req.durationS, req.fps);
-  const args = [
-    '-v', 'error',
-    '-ss', req.startS.toFixed(6),
-    '-i', req.file,
-    '-t', req.durationS.toFixed(6),
+  yield* framesFromFfmpeg(req, ['-v', 'error', ...inputSeekArgs(req.startS), '-i', req.file, ...frameOutputArgs(req)]);
+}
+
+/**
+ * The output options that write the window's frames as raw RGB to stdout. `outputSeekS`: seconds
+ * to skip after the input's start (when the input was opened earlier than the window, e.g. for
+ * padded audio from the same process); frames keep the same grid as seeking the input directly.
+ */
+export function frameOutputArgs(req: FrameWindowRequest, outputSeekS = 0): string[] {
+  return [
     '-map', '0:v:0', '-an', '-sn', '-dn',
+    ...(outputSeekS > 5e-7 ? ['-ss', outputSeekS.toFixed(6)] : []),
+    '-t', req.durationS.toFixed(6),
     '-vf', `fps=${req.fps},scale=${req.width}:${req.height}:flags=area,setsar=1`,
     '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1',
   ];
+}
+
+/** Runs ffmpeg with `args` (whose stdout is frameOutputArgs' output) and cuts stdout into frames. */
+export async function* framesFromFfmpeg(req: FrameWindowRequest, args: string[], runOptions: Pick<FfmpegRunOptions, 'onPipe3'> = {}): AsyncGenerator<RgbFrame> {
+  const frameBytes = req.width * req.height * 3;
+  const expected = framesInWindow(req.durationS, req.fps);
   let pending = new Uint8Array(frameBytes);
   let filled = 0;
   let index = 0;
   try {
-    for await (const chunk of streamFfmpeg(req.ffmpegPath, args, { signal: req.signal, maxBytes: (expected + 5) * frameBytes })) {
+    for await (const chunk of streamFfmpeg(req.ffmpegPath, args, { ...runOptions, signal: req.signal, maxBytes: (expected + 5) * frameBytes })) {
       let offset = 0;
       while (offset < chunk.length) {
         const take = Math.min(frameBytes - filled, chunk.length - offset);

@@ -11,6 +11,7 @@ import { exampleSections, worstSections } from './example-cards.ts';
 import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
 import { NOTHING_CLAIMED, type ClaimedStats } from './claimed-stats.ts';
 import { rgbdSection } from './rgbd-section.ts';
+import { videoSection } from './video-section.ts';
 import { REPORT_CSS } from './report-style.ts';
 
 /** Dropped items of one stage and reason, as read back from the rejects ledger. */
@@ -38,15 +39,17 @@ export function renderReport(input: ReportInput): string {
   // Kind sections (only when the run recorded their stats) show some stats in their own way;
   // the generic sections then leave those out instead of showing them twice.
   const rgbd = rgbdSection(stats, manifest);
-  const claimed = rgbd?.claimed ?? NOTHING_CLAIMED;
+  const video = videoSection(stats, manifest);
+  const claimed = [rgbd?.claimed, video?.claimed].reduce<ClaimedStats>((a, c) => (c ? unionClaimed(a, c) : a), NOTHING_CLAIMED);
   const body = [
-    header(input, name, rgbd ? ['rgbd'] : []),
+    header(input, name, [...(rgbd ? ['rgbd'] : []), ...(video ? ['video'] : [])]),
     section('funnel', 'Stage funnel', funnel(stats)),
     section('drops', 'Drop reasons', dropReasons(stats, input.rejectsByReason)),
     section('kinds', 'Per kind', kinds(stats)),
     section('counters', 'Counters', counters(stats, claimed)),
     section('distributions', 'Distributions', distributions(stats, manifest, claimed)),
     ...(rgbd ? [section('rgbd', 'RGB-D', rgbd.html)] : []),
+    ...(video ? [section('video', 'Video', video.html)] : []),
     // Last on the page: its example sets are nested sections.
     section('examples', 'Examples', exampleSections(stats.examples ?? {}) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
   ];
@@ -61,6 +64,11 @@ export function renderReport(input: ReportInput): string {
     '</body></html>',
     '',
   ].join('\n');
+}
+
+function unionClaimed(a: ClaimedStats, b: ClaimedStats): ClaimedStats {
+  const u = (x: ReadonlySet<string>, y: ReadonlySet<string>) => new Set([...x, ...y]);
+  return { histograms: u(a.histograms, b.histograms), sketches: u(a.sketches, b.sketches), counters: u(a.counters, b.counters), worst: u(a.worst, b.worst) };
 }
 
 function runName(m: Manifest): string {

@@ -165,14 +165,35 @@ export function infoNce(p: ContrastiveParams, batch: ContrastiveBatch, temperatu
       for (let d = 0; d < D; d++) grads.projection[wf + d] += x * dZ[i * D + d];
     }
   }
-  // t = mean of rows
-  batch.captions.forEach((c, i) => {
+  addTextGradients(batch.captions, dT, grads);
+  return loss;
+}
+
+/** Adds the gradient of t = mean of rows: each caption's dL/dt, divided by its row count, to every row it averages. */
+export function addTextGradients(captions: CaptionRows[], dT: ArrayLike<number>, grads: ContrastiveParams): void {
+  const D = grads.dim;
+  captions.forEach((c, i) => {
     const count = c.words.length + c.bigrams.length;
     if (count === 0) return;
     for (const w of c.words) for (let d = 0; d < D; d++) grads.words[w * D + d] += dT[i * D + d] / count;
     for (const b of c.bigrams) for (let d = 0; d < D; d++) grads.bigrams[b * D + d] += dT[i * D + d] / count;
   });
-  return loss;
+}
+
+/** Embedding rows a batch touches: the only rows whose gradient is not zero. */
+export interface TouchedRows {
+  words: Iterable<number>;
+  bigrams: Iterable<number>;
+}
+
+export function touchedRows(captions: CaptionRows[]): TouchedRows {
+  const words = new Set<number>();
+  const bigrams = new Set<number>();
+  for (const c of captions) {
+    for (const w of c.words) words.add(w);
+    for (const b of c.bigrams) bigrams.add(b);
+  }
+  return { words, bigrams };
 }
 
 export interface AdamWOptions {
@@ -195,22 +216,39 @@ export class AdamW {
     this.v = zerosLike(params);
   }
 
-  step(grads: ContrastiveParams, lr = this.options.lr): void {
+  /**
+   * One update. With `rows`, the embedding tables are updated only in the rows the batch touched
+   * (as sparse Adam does for embeddings): a vocabulary of thousands of words and bigrams would
+   * otherwise cost more per step than the batch itself. Untouched rows keep their moments.
+   */
+  step(grads: ContrastiveParams, lr = this.options.lr, rows?: TouchedRows): void {
     const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = this.options;
     this.t += 1;
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
-    for (const key of ['projection', 'bias', 'words', 'bigrams'] as const) {
+    const b1 = 1 - beta1;
+    const b2 = 1 - beta2;
+    const stepSize = lr / c1;
+    const rootC2 = Math.sqrt(c2);
+    const update = (key: 'projection' | 'bias' | 'words' | 'bigrams', from: number, to: number) => {
       const w = this.params[key];
       const g = grads[key];
       const m = this.m[key];
       const v = this.v[key];
-      const decay = key === 'bias' ? 0 : weightDecay;
-      for (let i = 0; i < w.length; i++) {
-        m[i] = beta1 * m[i] + (1 - beta1) * g[i];
-        v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
-        w[i] -= lr * ((m[i] / c1) / (Math.sqrt(v[i] / c2) + eps) + decay * w[i]);
+      const shrink = 1 - lr * (key === 'bias' ? 0 : weightDecay);
+      for (let i = from; i < to; i++) {
+        const gi = g[i];
+        const mi = (m[i] = beta1 * m[i] + b1 * gi);
+        const vi = (v[i] = beta2 * v[i] + b2 * gi * gi);
+        // w - lr * (m^ / (sqrt(v^) + eps) + decay * w)
+        w[i] = shrink * w[i] - (stepSize * mi) / (Math.sqrt(vi) / rootC2 + eps);
       }
+    };
+    update('projection', 0, this.params.projection.length);
+    update('bias', 0, this.params.bias.length);
+    for (const key of ['words', 'bigrams'] as const) {
+      if (!rows) update(key, 0, this.params[key].length);
+      else for (const r of rows[key]) update(key, r * this.params.dim, (r + 1) * this.params.dim);
     }
   }
 }

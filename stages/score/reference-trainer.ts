@@ -1,4 +1,4 @@
-// Trains the reference scorer (architecture in scripts/onnx/reference-model.ts) from image-caption
+// Trains the reference scorer (architecture in onnx/reference-model.ts) from image-caption
 // pairs: fixed conv features (first layer from whitened image patches, two random layers), a
 // learned per-region projection of their spatial pyramid, and learned word and bigram embeddings,
 // fitted with symmetric InfoNCE and AdamW (stages/score/contrastive.ts). The fixed image part runs
@@ -8,12 +8,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../../pipeline/stage.ts';
-import { buildFeatureModel, featureChannels, regionCount, wordTokenizerFiles, PAD, UNK, type ConvLayer, type ReferenceScorerWeights } from '../../scripts/onnx/reference-model.ts';
-import { gaussian, seededRandom } from '../../scripts/onnx/random.ts';
+import { buildFeatureModel, featureChannels, regionCount, wordTokenizerFiles, PAD, UNK, type ConvLayer, type ReferenceScorerWeights } from './onnx/reference-model.ts';
+import { gaussian, seededRandom } from './onnx/random.ts';
 import { imagePreprocessingFrom, preprocessImage, type ImagePreprocessing } from './clip-preprocess.ts';
 import { TextTokenizer } from './clip-tokenizer.ts';
 import { OnnxEncoder, floatTensor } from './onnx-encoder.ts';
-import { AdamW, infoNce, zerosLike, type CaptionRows, type ContrastiveParams } from './contrastive.ts';
+import { AdamW, touchedRows, zerosLike, type CaptionRows, type ContrastiveParams } from './contrastive.ts';
+import { ContrastiveStep } from './onnx/contrastive-step.ts';
 import { whitenedPatchFilters, zcaWhitening } from './whitening.ts';
 
 export interface TrainingPair {
@@ -54,12 +55,15 @@ export interface ReferenceTrainingResult {
   options: Required<Omit<ReferenceTrainingOptions, 'log'>>;
 }
 
+
 const MEAN: [number, number, number] = [0.5, 0.5, 0.5];
 const STD: [number, number, number] = [0.25, 0.25, 0.25];
 const FIRST_KERNEL = 5;
 
-export async function trainReferenceScorer(pairs: TrainingPair[], options: ReferenceTrainingOptions = {}): Promise<ReferenceTrainingResult> {
-  const o = {
+type ResolvedOptions = Required<Omit<ReferenceTrainingOptions, 'log'>>;
+
+export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): ResolvedOptions {
+  return {
     seed: options.seed ?? 1,
     imageSize: options.imageSize ?? 64,
     channels: options.channels ?? ([32, 64, 64] as [number, number, number]),
@@ -75,37 +79,83 @@ export async function trainReferenceScorer(pairs: TrainingPair[], options: Refer
     whiteningPatches: options.whiteningPatches ?? 20000,
     threads: options.threads ?? Math.min(4, os.availableParallelism()),
   };
+}
+
+/** The fixed image part of a reference scorer and the pyramid features it gives a set of pairs. */
+export interface ImageFeatures {
+  /** Everything of the weights but the learned parts. */
+  fixed: FixedImageWeights;
+  /** [kept.length, featureSize], raw (not standardised). */
+  features: Float32Array;
+  featureSize: number;
+  /** The readable pairs, in input order; features row i belongs to kept[i]. */
+  kept: TrainingPair[];
+  skipped: ReferenceTrainingResult['skipped'];
+}
+
+export type FixedImageWeights = Pick<ReferenceScorerWeights, 'imageSize' | 'mean' | 'std' | 'convs' | 'pyramid'>;
+
+export async function trainReferenceScorer(pairs: TrainingPair[], options: ReferenceTrainingOptions = {}): Promise<ReferenceTrainingResult> {
+  const o = resolveTrainingOptions(options);
   const log = options.log ?? (() => {});
+  const image = await computeImageFeatures(pairs, o, log);
+  const fitted = await fitReferenceScorer(image, image.kept.map((_, i) => i), o, log);
+  return { ...fitted, skipped: image.skipped, options: o };
+}
+
+/** Builds the fixed conv layers (first from whitened patches of up to 2000 of `pairs`) and computes every readable pair's pyramid features. */
+export async function computeImageFeatures(pairs: TrainingPair[], options: ReferenceTrainingOptions | ResolvedOptions, log: (line: string) => void = () => {}): Promise<ImageFeatures> {
+  const o = resolveTrainingOptions(options);
   const random = seededRandom(o.seed);
-  const preprocessing = imagePreprocessingFrom({
-    size: { shortest_edge: o.imageSize },
-    crop_size: { height: o.imageSize, width: o.imageSize },
+  const preprocessing = referencePreprocessing(o.imageSize);
+  const skipped: ReferenceTrainingResult['skipped'] = [];
+  const convs = await fixedConvLayers(pairs.slice(0, 2000), preprocessing, o, random);
+  const fixed: FixedImageWeights = { imageSize: o.imageSize, mean: MEAN, std: STD, convs, pyramid: o.pyramid };
+  const { features, kept } = await pyramidFeatures(pairs, fixed as ReferenceScorerWeights, preprocessing, o.threads, skipped, log);
+  return { fixed, features, featureSize: regionCount(o.pyramid) * featureChannels(fixed), kept, skipped };
+}
+
+export function referencePreprocessing(imageSize: number): ImagePreprocessing {
+  return imagePreprocessingFrom({
+    size: { shortest_edge: imageSize },
+    crop_size: { height: imageSize, width: imageSize },
     image_mean: MEAN,
     image_std: STD,
   });
+}
 
-  // 1. Fixed conv layers: the first from whitened patches of (up to 2000) training images.
-  const skipped: ReferenceTrainingResult['skipped'] = [];
-  const convs = await fixedConvLayers(pairs.slice(0, 2000), preprocessing, o, random);
-  const partial = { imageSize: o.imageSize, mean: MEAN, std: STD, convs, pyramid: o.pyramid } as ReferenceScorerWeights;
-
-  // 2. Pyramid features of every readable image, by the ONNX feature model.
-  const { features, kept } = await pyramidFeatures(pairs, partial, preprocessing, o.threads, skipped, log);
-  const F = regionCount(o.pyramid) * featureChannels(partial);
-  const n = kept.length;
+/**
+ * Learns the projection and the word and bigram rows from the pairs `rows` of `image` (their
+ * features and captions): vocabulary and bigrams from those captions only, features standardised
+ * for training and the standardisation folded into the exported projection.
+ */
+export async function fitReferenceScorer(
+  image: ImageFeatures,
+  rows: number[],
+  options: ReferenceTrainingOptions | ResolvedOptions,
+  log: (line: string) => void = () => {},
+): Promise<{ weights: ReferenceScorerWeights; losses: number[]; steps: number }> {
+  const o = resolveTrainingOptions(options);
+  // A different stream from the conv layers' one, so refits on subsets share the features.
+  const random = seededRandom(o.seed * 7919 + 17);
+  const F = image.featureSize;
+  const n = rows.length;
+  if (n < 2) throw new Error(`need at least 2 pairs to train, got ${n}`);
+  const features = new Float32Array(n * F);
+  rows.forEach((r, i) => features.set(image.features.subarray(r * F, (r + 1) * F), i * F));
   const { mean: fMean, std: fStd } = standardise(features, n, F);
 
-  // 3. Words and bigrams, tokenised exactly as the exported tokenizer will.
-  const vocab = buildVocab(kept.map((p) => p.caption), o.minCount);
+  // Words and bigrams, tokenised exactly as the exported tokenizer will.
+  const texts = rows.map((r) => image.kept[r].caption);
+  const vocab = buildVocab(texts, o.minCount);
   const files = wordTokenizerFiles(vocab, o.contextLength);
   const tokenizer = new TextTokenizer({ tokenizer: files.tokenizer, config: files.tokenizerConfig });
-  const idRows = kept.map((p) => knownIds(tokenizer, p.caption, o.contextLength));
+  const idRows = texts.map((c) => knownIds(tokenizer, c, o.contextLength));
   const bigrams = buildBigrams(idRows, vocab.length, o.minCount);
   const bigramIndex = new Map(bigrams.map(([a, b], i) => [a * vocab.length + b, i + 1]));
   const captions: CaptionRows[] = idRows.map((ids) => captionRows(ids, vocab.length, bigramIndex));
   log(`${n} pairs, ${F} image features, ${vocab.length} words, ${bigrams.length} bigrams`);
 
-  // 4. Learn projection, bias, word and bigram rows.
   const params: ContrastiveParams = {
     featureSize: F,
     dim: o.dim,
@@ -115,30 +165,42 @@ export async function trainReferenceScorer(pairs: TrainingPair[], options: Refer
     bigrams: gaussian(random, (bigrams.length + 1) * o.dim, 0.1),
   };
   const optimiser = new AdamW(params, { lr: o.learningRate, weightDecay: o.weightDecay });
+  const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads);
   const order = Array.from({ length: n }, (_, i) => i);
-  const stepsPerEpoch = Math.max(1, Math.floor(n / o.batchSize));
+  const batchSize = Math.min(o.batchSize, n);
+  const stepsPerEpoch = Math.max(1, Math.floor(n / batchSize));
   const totalSteps = stepsPerEpoch * o.epochs;
   const losses: number[] = [];
-  let step = 0;
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
-    shuffle(order, random);
-    let sum = 0;
-    for (let s = 0; s < stepsPerEpoch; s++) {
-      const rows = order.slice(s * o.batchSize, s * o.batchSize + Math.min(o.batchSize, n));
-      const batchFeatures = new Float32Array(rows.length * F);
-      rows.forEach((r, i) => batchFeatures.set(features.subarray(r * F, (r + 1) * F), i * F));
-      const grads = zerosLike(params);
-      sum += infoNce(params, { features: batchFeatures, captions: rows.map((r) => captions[r]) }, o.temperature, grads);
-      // Short linear warm-up, then cosine decay.
-      const warm = Math.min(1, (step + 1) / Math.max(1, Math.round(totalSteps * 0.05)));
-      optimiser.step(grads, o.learningRate * warm * 0.5 * (1 + Math.cos((Math.PI * step) / totalSteps)));
-      step += 1;
+  const grads = zerosLike(params);
+  const batchFeatures = new Float32Array(batchSize * F);
+  let done = 0;
+  try {
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
+      shuffle(order, random);
+      let sum = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const batch = order.slice(s * batchSize, (s + 1) * batchSize);
+        batch.forEach((r, i) => batchFeatures.set(features.subarray(r * F, (r + 1) * F), i * F));
+        const batchCaptions = batch.map((r) => captions[r]);
+        const touched = touchedRows(batchCaptions);
+        grads.projection.fill(0);
+        grads.bias.fill(0);
+        clearRows(grads.words, touched.words, o.dim);
+        clearRows(grads.bigrams, touched.bigrams, o.dim);
+        sum += await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads);
+        // Short linear warm-up, then cosine decay.
+        const warm = Math.min(1, (done + 1) / Math.max(1, Math.round(totalSteps * 0.05)));
+        optimiser.step(grads, o.learningRate * warm * 0.5 * (1 + Math.cos((Math.PI * done) / totalSteps)), touched);
+        done += 1;
+      }
+      losses.push(sum / stepsPerEpoch);
+      log(`epoch ${epoch + 1}/${o.epochs} loss ${losses[epoch].toFixed(4)}`);
     }
-    losses.push(sum / stepsPerEpoch);
-    log(`epoch ${epoch + 1}/${o.epochs} loss ${losses[epoch].toFixed(4)}`);
+  } finally {
+    await step.close();
   }
 
-  // 5. Fold the feature standardisation into the projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W).
+  // Fold the feature standardisation into the projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W).
   const projection = new Float32Array(F * o.dim);
   const bias = Float32Array.from(params.bias);
   for (let f = 0; f < F; f++)
@@ -147,7 +209,7 @@ export async function trainReferenceScorer(pairs: TrainingPair[], options: Refer
       bias[d] -= (fMean[f] / fStd[f]) * params.projection[f * o.dim + d];
     }
   const weights: ReferenceScorerWeights = {
-    ...partial,
+    ...image.fixed,
     dim: o.dim,
     projection,
     projectionBias: bias,
@@ -157,7 +219,11 @@ export async function trainReferenceScorer(pairs: TrainingPair[], options: Refer
     bigramEmbeddings: params.bigrams,
     contextLength: o.contextLength,
   };
-  return { weights, losses, steps: step, skipped, options: o };
+  return { weights, losses, steps: done };
+}
+
+function clearRows(table: Float32Array, rows: Iterable<number>, dim: number): void {
+  for (const r of rows) table.fill(0, r * dim, (r + 1) * dim);
 }
 
 async function fixedConvLayers(pairs: TrainingPair[], p: ImagePreprocessing, o: { imageSize: number; channels: [number, number, number]; whiteningPatches: number }, random: () => number): Promise<ConvLayer[]> {
@@ -309,24 +375,5 @@ function shuffle<T>(a: T[], random: () => number): void {
   }
 }
 
-/** Image->text and text->image recall at k, pair i being (images[i], texts[i]); vectors are unit length. */
-export function retrievalRecall(images: Float32Array[], texts: Float32Array[], ks = [1, 5, 10]): { imageToText: Record<number, number>; textToImage: Record<number, number> } {
-  const n = images.length;
-  const sim = new Float64Array(n * n);
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let d = 0; d < images[i].length; d++) s += images[i][d] * texts[j][d];
-      sim[i * n + j] = s;
-    }
-  const rankOf = (score: (j: number) => number, target: number) => {
-    const t = score(target);
-    let better = 0;
-    for (let j = 0; j < n; j++) if (j !== target && score(j) > t) better += 1;
-    return better;
-  };
-  const i2t = Array.from({ length: n }, (_, i) => rankOf((j) => sim[i * n + j], i));
-  const t2i = Array.from({ length: n }, (_, j) => rankOf((i) => sim[i * n + j], j));
-  const at = (ranks: number[]) => Object.fromEntries(ks.map((k) => [k, ranks.filter((r) => r < k).length / n]));
-  return { imageToText: at(i2t), textToImage: at(t2i) };
-}
+/** Kept here for callers of the trainer; the evaluation's own definition. */
+export { retrievalRecall } from './eval/retrieval.ts';

@@ -13,7 +13,7 @@ import { parquetRows, readJson } from '../helpers/out-dir.ts';
 
 test('video folder through weft run: AV offsets as data, bad files as rejects', async () => {
   const work = await mkdtemp(path.join(os.tmpdir(), 'weft-video-run-'));
-  const truth = await makeVideoFixtures(path.join(work, 'data'), { delaysMs: [-200, 160], inSyncClips: 1 });
+  const truth = await makeVideoFixtures(path.join(work, 'data'), { delaysMs: [-200, 160], inSyncClips: 1, unrelatedClips: 1, demoVideos: 0 });
   await writeFile(path.join(work, 'video.yaml'), 'name: video-test\nsource: { kind: video, path: data, clip: { mode: fixed, length_s: 10 } }\n');
   const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, 'video.yaml')), outDir: path.join(work, 'out') });
   const index = await parquetRows(path.join(summary.outDir, 'index.parquet'));
@@ -38,4 +38,21 @@ test('video folder through weft run: AV offsets as data, bad files as rejects', 
   assert.ok(clip.frames.get(0).image.bytes.byteLength > 100);
   assert.equal(clip.sampling_rate, 16000);
   assert.equal(String.fromCharCode(...clip.audio.bytes.subarray(0, 4)), 'RIFF');
+
+  // Outputs name videos relative to the source root: nothing depends on where the data sits.
+  for (const r of [...index, ...rejects]) assert.ok(!path.isAbsolute(String(r.source)) && !String(r.source).includes(work), String(r.source));
+  assert.ok(!clip.video.includes(work));
+
+  // The report's video section: offset and confidence histograms, worst clips as filmstrips with both signals.
+  const html = await readFile(path.join(summary.outDir, 'report.html'), 'utf8');
+  const video = html.slice(html.indexOf('<section id="video">'), html.indexOf('</section>', html.indexOf('<section id="video">')));
+  assert.ok(video.length > 0, 'report has a video section');
+  assert.match(video, /video\.av_offset_ms <small>histogram, 6 values, 31 bins/);
+  assert.match(video, /video\.av_confidence <small>histogram, 6 values/);
+  assert.match(video, /low_sync_confidence/);
+  const strips = video.match(/aria-label="filmstrip with motion and audio onset signals"/g) ?? [];
+  assert.ok(strips.length >= 4, `${strips.length} filmstrips`);
+  assert.ok((video.match(/<polyline /g) ?? []).length >= 2 * strips.length);
+  assert.ok((video.match(/<image href="data:image\/jpeg;base64,/g) ?? []).length >= 4 * strips.length);
+  assert.match(video, /offset -200 ms/);
 });

@@ -1,20 +1,23 @@
 // The per-clip stages of a video unit.
 //   video_decode: ClipCandidate -> DecodedClip. Streams the window's frames once at the
 //     analysis rate: every frame feeds the motion signal, the frames on the stored grid are
-//     JPEG-encoded. Reads the window's audio (padded by vshift frames each side for the sync
-//     search). Drops: `decode_failed`.
+//     JPEG-encoded. The window's audio (padded by vshift frames each side for the sync search)
+//     comes from the same ffmpeg process. Drops: `decode_failed`.
 //   av_sync: DecodedClip -> VideoClipSample. Measures the offset, filters, optionally shifts
 //     the audio back into sync, encodes the stored audio. Drops: `low_sync_confidence`,
 //     `av_offset_too_large`.
 import path from 'node:path';
-import { mapStage, DropError, type Stage, type Traceable } from '../../../pipeline/stage.ts';
+import { mapStage, drop, DropError, type Stage, type Traceable } from '../../../pipeline/stage.ts';
+import type { RunStats } from '../../../pipeline/stats.ts';
 import type { VideoSourceConfig } from '../../../schemas/video-config.ts';
 import { VIDEO_CLIP, type VideoClipSample, type VideoFrame } from '../../../schemas/video.ts';
-import { encodeJpeg, outputSize, streamRgbFrames } from '../../decode/video-frames.ts';
-import { encodeAudio, extractAudioPcm } from '../../decode/audio-extract.ts';
+import { encodeJpeg, outputSize } from '../../decode/video-frames.ts';
+import { encodeAudio } from '../../decode/audio-extract.ts';
+import { openClipMedia } from '../../decode/clip-media.ts';
 import { audioOnsetEnvelope, estimateAvOffset, greyOf, motionEnergy, type AvSyncResult } from '../../align/av-sync.ts';
 import type { VideoProbe } from './probe.ts';
 import type { SubtitleCue } from './subtitles.ts';
+import { recordSyncStats, type SyncVerdict } from './sync-stats.ts';
 
 export const VIDEO_DECODE_STAGE = 'video_decode';
 export const AV_SYNC_STAGE = 'av_sync';
@@ -22,6 +25,10 @@ export const AV_SYNC_STAGE = 'av_sync';
 /** One window of a probed video, before decoding. */
 export interface ClipCandidate extends Traceable {
   kind: typeof VIDEO_CLIP;
+  /** What outputs call the video (relative path or URL); probe.path is where its bytes are. */
+  video: string;
+  /** Consent verdict of a downloaded video; null for local files. */
+  consent: string | null;
   probe: VideoProbe;
   clipIndex: number;
   clipMode: VideoClipSample['clipMode'];
@@ -62,68 +69,74 @@ export async function decodeClip(c: ClipCandidate, cfg: VideoSourceConfig, opts:
   const { width, height } = outputSize(c.probe.video.displayWidth, c.probe.video.displayHeight, cfg.frames.max_side);
   const duration = c.end - c.start;
 
-  const decodeFrames = async () => {
-    // Stored frames are the analysis frames nearest to the stored grid start + j / frames.fps.
-    const stored = new Set<number>();
-    for (let j = 0; j / cfg.frames.fps < duration - 1e-9; j++) stored.add(Math.round((j * analysisFps) / cfg.frames.fps));
-    const frames: VideoFrame[] = [];
-    const motion: number[] = [];
-    let previousGrey: Float32Array | null = null;
-    const name = path.basename(c.probe.path);
-    for await (const frame of streamRgbFrames({ ffmpegPath: opts.ffmpegPath, file: c.probe.path, startS: c.start, durationS: duration, fps: analysisFps, width, height, signal })) {
-      if (sync) {
-        const grey = greyOf(frame.rgb, frame.width, frame.height);
-        motion.push(previousGrey ? motionEnergy(previousGrey, grey) : NaN);
-        previousGrey = grey;
-      }
-      if (stored.has(frame.index)) frames.push({ time: frame.time, image: { bytes: await encodeJpeg(frame, cfg.frames.jpeg_quality), path: `${name}@${frame.time.toFixed(3)}.jpg` } });
+  const audioStream = c.probe.audio;
+  const leadFrames = audioStream && sync ? Math.min(cfg.sync.vshift, Math.floor(c.start * analysisFps + 1e-6)) : 0;
+  const trailFrames = audioStream && sync ? cfg.sync.vshift : 0;
+  const media = openClipMedia({
+    ffmpegPath: opts.ffmpegPath,
+    file: c.probe.path,
+    startS: c.start,
+    durationS: duration,
+    fps: analysisFps,
+    width,
+    height,
+    signal,
+    audio: audioStream
+      ? { leadS: leadFrames / analysisFps, trailS: trailFrames / analysisFps, sampleRate: cfg.audio.sample_rate, streamDurationS: audioStream.duration ?? c.probe.duration }
+      : null,
+  });
+
+  // Stored frames are the analysis frames nearest to the stored grid start + j / frames.fps.
+  const stored = new Set<number>();
+  for (let j = 0; j / cfg.frames.fps < duration - 1e-9; j++) stored.add(Math.round((j * analysisFps) / cfg.frames.fps));
+  const frames: VideoFrame[] = [];
+  const motion: number[] = [];
+  let previousGrey: Float32Array | null = null;
+  const name = mediaBaseName(c.video);
+  for await (const frame of media.frames) {
+    if (sync) {
+      const grey = greyOf(frame.rgb, frame.width, frame.height);
+      motion.push(previousGrey ? motionEnergy(previousGrey, grey) : NaN);
+      previousGrey = grey;
     }
-    if (frames.length === 0) throw new DropError('decode_failed', `no frames in the window ${c.start.toFixed(2)}-${c.end.toFixed(2)} s`);
-    return { frames, motion: Float64Array.from(motion) };
-  };
-
-  const decodeAudio = async (): Promise<DecodedClip['audio']> => {
-    const audio = c.probe.audio;
-    if (!audio) return null;
-    const sampleRate = cfg.audio.sample_rate;
-    const leadFrames = sync ? Math.min(cfg.sync.vshift, Math.floor(c.start * analysisFps + 1e-6)) : 0;
-    const trailFrames = sync ? cfg.sync.vshift : 0;
-    const startS = c.start - leadFrames / analysisFps;
-    const pcm = await extractAudioPcm({
-      ffmpegPath: opts.ffmpegPath,
-      file: c.probe.path,
-      startS,
-      durationS: duration + (leadFrames + trailFrames) / analysisFps,
-      sampleRate,
-      streamDurationS: audio.duration ?? c.probe.duration,
-      signal,
-    });
-    return { pcm, sampleRate, leadFrames };
-  };
-
-  const [{ frames, motion }, audio] = await Promise.all([decodeFrames(), decodeAudio()]);
-  return { ...c, frames, width, height, analysisFps, motion, audio };
+    if (stored.has(frame.index)) frames.push({ time: frame.time, image: { bytes: await encodeJpeg(frame, cfg.frames.jpeg_quality), path: `${name}@${frame.time.toFixed(3)}.jpg` } });
+  }
+  if (frames.length === 0) throw new DropError('decode_failed', `no frames in the window ${c.start.toFixed(2)}-${c.end.toFixed(2)} s`);
+  const pcm = media.audio();
+  const audio = pcm ? { pcm, sampleRate: cfg.audio.sample_rate, leadFrames } : null;
+  return { ...c, frames, width, height, analysisFps, motion: Float64Array.from(motion), audio };
 }
 
 export function avSyncStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Stage<DecodedClip, VideoClipSample> {
-  return mapStage(AV_SYNC_STAGE, (c, ctx) => syncAndAssemble(c, cfg, opts, ctx.signal), { concurrency: cfg.concurrency });
+  return mapStage(AV_SYNC_STAGE, (c, ctx) => syncAndAssemble(c, cfg, opts, ctx.signal, ctx.stats), { concurrency: cfg.concurrency });
 }
 
-/** The offset of a decoded clip; null when it has no audio or sync is off. */
-export function measureClipSync(c: DecodedClip, cfg: VideoSourceConfig): AvSyncResult | null {
+/** The offset of a decoded clip and the audio onsets it was measured on; null when it has no audio or sync is off. */
+export function measureClipSync(c: DecodedClip, cfg: VideoSourceConfig): { result: AvSyncResult; onsets: Float64Array } | null {
   if (!c.audio || !syncs(cfg, c.probe)) return null;
-  const envelope = audioOnsetEnvelope(c.audio.pcm, c.audio.sampleRate, c.analysisFps);
-  return estimateAvOffset({ visual: c.motion, audio: envelope, audioLead: c.audio.leadFrames, fps: c.analysisFps, vshift: cfg.sync.vshift });
+  const onsets = audioOnsetEnvelope(c.audio.pcm, c.audio.sampleRate, c.analysisFps);
+  const result = estimateAvOffset({ visual: c.motion, audio: onsets, audioLead: c.audio.leadFrames, fps: c.analysisFps, vshift: cfg.sync.vshift });
+  return { result, onsets };
 }
 
-export async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, opts: ClipStageOptions, signal?: AbortSignal): Promise<VideoClipSample> {
-  const result = measureClipSync(c, cfg);
+/** Keep (and whether to shift the audio) or drop, by the configured sync filters. */
+function syncVerdict(result: AvSyncResult, cfg: VideoSourceConfig): SyncVerdict {
+  const where = `offset ${fmtMs(result.offsetMs)}, confidence ${result.confidence.toFixed(3)}`;
+  if (result.confidence < cfg.sync.min_confidence) return drop('low_sync_confidence', `${where} < min_confidence ${cfg.sync.min_confidence}`);
+  if (cfg.sync.correct) return { kept: true, corrected: result.offsetMs !== 0 };
+  if (Math.abs(result.offsetMs) > cfg.sync.max_abs_offset_ms) return drop('av_offset_too_large', `${where}; |offset| > max_abs_offset_ms ${cfg.sync.max_abs_offset_ms}`);
+  return { kept: true, corrected: false };
+}
+
+export async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, opts: ClipStageOptions, signal?: AbortSignal, stats?: RunStats): Promise<VideoClipSample> {
+  const measured = measureClipSync(c, cfg);
+  const result = measured?.result ?? null;
   let shiftS = 0;
-  if (result) {
-    const where = `offset ${fmtMs(result.offsetMs)}, confidence ${result.confidence.toFixed(3)}`;
-    if (result.confidence < cfg.sync.min_confidence) throw new DropError('low_sync_confidence', `${where} < min_confidence ${cfg.sync.min_confidence}`);
-    if (cfg.sync.correct) shiftS = result.offsetMs / 1000;
-    else if (Math.abs(result.offsetMs) > cfg.sync.max_abs_offset_ms) throw new DropError('av_offset_too_large', `${where}; |offset| > max_abs_offset_ms ${cfg.sync.max_abs_offset_ms}`);
+  if (measured) {
+    const verdict = syncVerdict(measured.result, cfg);
+    if (stats) await recordSyncStats(stats, c, measured.result, measured.onsets, cfg, verdict);
+    if ('drop' in verdict) throw new DropError(verdict.reason, verdict.detail);
+    if (verdict.corrected) shiftS = measured.result.offsetMs / 1000;
   }
 
   let audio: VideoClipSample['audio'] = null;
@@ -132,7 +145,7 @@ export async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, op
     const first = Math.round((leadFrames / c.analysisFps + shiftS) * sampleRate);
     const window = sliceWithSilence(pcm, first, Math.round((c.end - c.start) * sampleRate));
     const ext = cfg.audio.format;
-    audio = { bytes: await encodeAudio(ext, opts.ffmpegPath, window, sampleRate, signal), path: `${path.basename(c.probe.path)}@${c.start.toFixed(3)}.${ext}` };
+    audio = { bytes: await encodeAudio(ext, opts.ffmpegPath, window, sampleRate, signal), path: `${mediaBaseName(c.video)}@${c.start.toFixed(3)}.${ext}` };
   }
 
   const cues = c.cues.map((q) => ({ text: q.text, start: q.start, end: q.end }));
@@ -140,7 +153,7 @@ export async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, op
     id: c.id,
     kind: VIDEO_CLIP,
     source: c.source,
-    video: c.probe.path,
+    video: c.video,
     clipIndex: c.clipIndex,
     clipMode: c.clipMode,
     start: c.start,
@@ -157,6 +170,7 @@ export async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, op
     avCorrected: shiftS !== 0,
     subtitle: cues.length ? cues.map((q) => q.text).join(' ') : null,
     subtitleCues: cues,
+    consent: c.consent,
   };
 }
 
@@ -167,6 +181,12 @@ function sliceWithSilence(pcm: Float32Array, first: number, length: number): Flo
   const to = Math.min(pcm.length, first + length);
   if (to > from) out.set(pcm.subarray(from, to), from - first);
   return out;
+}
+
+/** Last path segment of a relative path or URL (no query), for media struct paths. */
+export function mediaBaseName(video: string): string {
+  const noQuery = video.replace(/[?#].*$/, '');
+  return path.posix.basename(noQuery) || 'video';
 }
 
 const fmtMs = (ms: number) => `${ms >= 0 ? '+' : ''}${ms.toFixed(0)} ms`;

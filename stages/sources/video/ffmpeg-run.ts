@@ -17,12 +17,20 @@ export interface FfmpegRunOptions {
   stdin?: Uint8Array;
   /** Fail once stdout passes this many bytes (a guard against unbounded output). */
   maxBytes?: number;
+  /**
+   * Receives what ffmpeg writes to `pipe:3` (a second output of the same process). It is read
+   * as it comes, so ffmpeg never blocks on it while stdout is pulled slowly; keep it small.
+   */
+  onPipe3?: (chunk: Buffer) => void;
 }
 
 type FfmpegChild = ChildProcessByStdio<Writable, Readable, Readable>;
 
 function start(ffmpegPath: string, args: string[], options: FfmpegRunOptions): { child: FfmpegChild; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(ffmpegPath, ['-hide_banner', '-nostdin', ...args], { stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal });
+  const stdio: 'pipe'[] = options.onPipe3 ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
+  const child = spawn(ffmpegPath, ['-hide_banner', '-nostdin', ...args], { stdio, signal: options.signal }) as unknown as FfmpegChild;
+  const pipe3 = child.stdio[3] as Readable | null | undefined;
+  if (options.onPipe3 && pipe3) pipe3.on('data', options.onPipe3);
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s: string) => {
@@ -69,6 +77,16 @@ export async function* streamFfmpeg(ffmpegPath: string, args: string[], options:
       await exit.catch(() => undefined);
     }
   }
+}
+
+/**
+ * `-ss S` before `-i` (fast, frame-accurate seeking), left out at the start of the file: older
+ * ffmpeg builds (the packaged 2018 one) seeking to 0 skip the mp4 edit list, so an AAC track's
+ * encoder priming (1024 samples, 21 ms at 48 kHz) is played instead of trimmed and the audio
+ * comes out early against the picture.
+ */
+export function inputSeekArgs(startS: number): string[] {
+  return startS > 5e-7 ? ['-ss', startS.toFixed(6)] : [];
 }
 
 function lastLine(text: string): string {

@@ -30,7 +30,10 @@ export const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm'
 const SCENE_FRAME_SIDE = 64;
 
 export interface VideoUnitSpec {
+  /** Absolute path, for reading only: outputs name the video by `name`. */
   file: string;
+  /** The video's path relative to the source root, '/'-separated (the file name when the root is a file). */
+  name: string;
   [key: string]: unknown;
 }
 
@@ -43,12 +46,13 @@ export async function listVideoUnits(cfg: VideoSourceConfig, baseDir: string): P
   const units: Unit[] = [];
   const taken = new Set<string>();
   for (const file of files) {
-    const rel = info.isDirectory() ? path.relative(root, file) : path.basename(file);
-    let id = `video-${safeIdPart(rel)}`;
-    for (let n = 2; taken.has(id); n++) id = `video-${safeIdPart(rel)}-${n}`;
+    // Unit sources, sample sources and reject sources are relative, so outputs do not depend on where the data sits.
+    const name = toPosix(info.isDirectory() ? path.relative(root, file) : path.basename(file));
+    let id = `video-${safeIdPart(name)}`;
+    for (let n = 2; taken.has(id); n++) id = `video-${safeIdPart(name)}-${n}`;
     taken.add(id);
-    const spec: VideoUnitSpec = { file };
-    units.push({ id, source: file, spec });
+    const spec: VideoUnitSpec = { file, name };
+    units.push({ id, source: name, spec });
   }
   return units.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
@@ -65,8 +69,24 @@ async function findVideos(dir: string): Promise<string[]> {
 }
 
 export async function* processVideoUnit(unit: Unit, cfg: VideoSourceConfig, ctx: StageContext): AsyncGenerator<VideoClipSample> {
-  const file = (unit.spec as VideoUnitSpec).file;
-  const video: Traceable = { id: unit.id, kind: VIDEO_CLIP, source: file };
+  const spec = unit.spec as VideoUnitSpec;
+  yield* processVideoFile({ unitId: unit.id, file: spec.file, name: spec.name }, cfg, ctx);
+}
+
+export interface VideoFileRef {
+  unitId: string;
+  /** Where the bytes are (a local file, or a downloaded temp file). */
+  file: string;
+  /** What outputs call the video: a path relative to the source root, or its URL. */
+  name: string;
+  /** Consent verdict of a downloaded video; null (default) for local files. */
+  consent?: string | null;
+}
+
+/** probe -> subtitles -> windows -> clips of one video file. */
+export async function* processVideoFile(ref: VideoFileRef, cfg: VideoSourceConfig, ctx: StageContext): AsyncGenerator<VideoClipSample> {
+  const { unitId, file, name } = ref;
+  const video: Traceable = { id: unitId, kind: VIDEO_CLIP, source: name };
   const { ffmpeg, ffprobe } = resolveFfmpeg(cfg);
 
   const probeStats = ctx.stats.stage(VIDEO_PROBE_STAGE);
@@ -85,18 +105,20 @@ export async function* processVideoUnit(unit: Unit, cfg: VideoSourceConfig, ctx:
   const windows = await clipWindows(probe, cues, cfg, ffmpeg, video, ctx);
   if (!windows) return;
 
-  const clipId = (i: number) => `${unit.id}/clip-${String(i).padStart(4, '0')}`;
+  const clipId = (i: number) => `${unitId}/clip-${String(i).padStart(4, '0')}`;
   const clipStats = ctx.stats.stage(VIDEO_CLIPS_STAGE);
   clipStats.in += windows.windows.length + windows.skipped.length;
   clipStats.out += windows.windows.length;
   windows.skipped.forEach((w, i) => {
-    const item = { id: `${unit.id}/skipped-${String(i).padStart(4, '0')}`, kind: VIDEO_CLIP, source: file };
+    const item = { id: `${unitId}/skipped-${String(i).padStart(4, '0')}`, kind: VIDEO_CLIP, source: name };
     rejectAt(ctx, VIDEO_CLIPS_STAGE, item, w.reason, `${w.start.toFixed(3)}-${w.end.toFixed(3)} s: ${w.detail}`);
   });
   const candidates: ClipCandidate[] = windows.windows.map((w, i) => ({
     id: clipId(i),
     kind: VIDEO_CLIP,
-    source: file,
+    source: name,
+    video: name,
+    consent: ref.consent ?? null,
     probe,
     clipIndex: i,
     clipMode: cfg.clip.mode,
@@ -120,7 +142,8 @@ async function loadSubtitles(file: string, video: Traceable, ctx: StageContext):
     return cues;
   } catch (err) {
     const detail = err instanceof SubtitleParseError ? err.message : errorMessage(err);
-    rejectAt(ctx, VIDEO_SUBTITLES_STAGE, { id: `${video.id}/subtitles`, kind: VIDEO_CLIP, source: sidecar.path }, 'subtitle_parse_failed', `${path.basename(sidecar.path)}: ${detail}`);
+    const sidecarName = path.posix.join(path.posix.dirname(video.source), path.basename(sidecar.path));
+    rejectAt(ctx, VIDEO_SUBTITLES_STAGE, { id: `${video.id}/subtitles`, kind: VIDEO_CLIP, source: sidecarName }, 'subtitle_parse_failed', `${path.basename(sidecar.path)}: ${detail}`);
     return null;
   }
 }
@@ -158,6 +181,11 @@ async function clipWindows(probe: VideoProbe, cues: SubtitleCue[] | null, cfg: V
 function rejectWholeVideo(ctx: StageContext, video: Traceable, reason: string, detail: string): void {
   ctx.stats.stage(VIDEO_CLIPS_STAGE).in += 1;
   rejectAt(ctx, VIDEO_CLIPS_STAGE, video, reason, detail);
+}
+
+/** A '/'-separated path, whatever the platform's separator. */
+function toPosix(p: string): string {
+  return p.split(path.sep).join('/');
 }
 
 async function* fromArray<T>(items: T[]): AsyncGenerator<T> {

@@ -13,6 +13,7 @@ import { RejectLedger } from '../../../pipeline/rejects.ts';
 import { silentLogger } from '../../../pipeline/logger.ts';
 import { decodeImage, decodeImageText, imageDecodeStage, type DecodedImage } from '../../../stages/decode/image-decode.ts';
 import { pngBombBytes } from '../../../scripts/make-demo-corpus.ts';
+import { hammingDistance, perceptualHash } from '../../../stages/curate/phash.ts';
 
 const cfg = (over: Partial<DecodeConfig> = {}): DecodeConfig => decodeSchema.parse({ encode_quality: 95, ...over });
 
@@ -205,4 +206,81 @@ test('the decode stage keeps order under concurrency and ledgers every drop', as
   ]);
   const stats = ctx.stats.stage('decode');
   assert.deepEqual([stats.in, stats.out, stats.droppedTotal], [5, 2, 3]);
+});
+
+test('keep_ratio_largest scales the longer side to image_size', async () => {
+  const landscape = decoded(await decodeImage(await bands(300, 100), cfg({ resize_mode: 'keep_ratio_largest', image_size: 60 })));
+  assert.deepEqual([landscape.width, landscape.height], [60, 20]);
+  const portrait = decoded(await decodeImage(await bands(100, 300), cfg({ resize_mode: 'keep_ratio_largest', image_size: 60 })));
+  assert.deepEqual([portrait.width, portrait.height], [20, 60]);
+});
+
+test('resize_only_if_bigger never scales up, and gates each mode on the side that mode scales', async () => {
+  const size = (d: DecodedImage) => [d.width, d.height];
+  const only = (resize_mode: DecodeConfig['resize_mode'], image_size: number) => cfg({ resize_mode, image_size, resize_only_if_bigger: true });
+  // keep_ratio: shorter side 100 <= 120 stays; 100 > 50 scales down.
+  assert.deepEqual(size(decoded(await decodeImage(await bands(300, 100), only('keep_ratio', 120)))), [300, 100]);
+  assert.deepEqual(size(decoded(await decodeImage(await bands(300, 100), only('keep_ratio', 50)))), [150, 50]);
+  // keep_ratio_largest: longer side 300 > 120 scales down; 300 <= 400 stays.
+  assert.deepEqual(size(decoded(await decodeImage(await bands(300, 100), only('keep_ratio_largest', 120)))), [120, 40]);
+  assert.deepEqual(size(decoded(await decodeImage(await bands(300, 100), only('keep_ratio_largest', 400)))), [300, 100]);
+  // center_crop: not scaled (shorter 100 <= 120) but the longer side is still cropped to 120, from the centre.
+  const cropped = decoded(await decodeImage(await bands(300, 100), only('center_crop', 120)));
+  assert.deepEqual(size(cropped), [120, 100]);
+  // Source columns 90..209 of red 0..99 | green 100..199 | blue 200..299.
+  assertNear(await pixel(cropped.bytes, 3, 50), RED, 'cropped left edge');
+  for (const x of [15, 60, 105]) assertNear(await pixel(cropped.bytes, x, 50), GREEN, `cropped pixel ${x}`);
+  assertNear(await pixel(cropped.bytes, 116, 50), BLUE, 'cropped right edge');
+  // border: not scaled (longer 300 <= 400) but padded to the 400 square around the unscaled image.
+  const padded = decoded(await decodeImage(await bands(300, 100), { ...only('border', 400), border_color: [255, 0, 255] }));
+  assert.deepEqual(size(padded), [400, 400]);
+  assertNear(await pixel(padded.bytes, 200, 20), [255, 0, 255], 'padding above');
+  assertNear(await pixel(padded.bytes, 10, 200), [255, 0, 255], 'padding left');
+  assertNear(await pixel(padded.bytes, 60, 200), RED, 'content left at its own scale');
+  // Without the switch the same image is scaled up.
+  assert.deepEqual(size(decoded(await decodeImage(await bands(300, 100), cfg({ resize_mode: 'keep_ratio', image_size: 120 })))), [360, 120]);
+});
+
+test('png output is lossless', async () => {
+  const input = await bands(90, 60);
+  const out = decoded(await decodeImage(input, cfg({ encode_format: 'png', resize_mode: 'none' })));
+  assert.equal((await sharp(out.bytes).metadata()).format, 'png');
+  const raw = async (b: Uint8Array) => sharp(b).removeAlpha().raw().toBuffer();
+  assert.ok((await raw(out.bytes)).equals(await raw(input)));
+});
+
+test('skip_reencode stores the original bytes only when nothing would change them', async () => {
+  const jpeg = await sharp(await bands(120, 90)).jpeg({ quality: 80 }).toBuffer();
+  const keep = cfg({ skip_reencode: true, resize_mode: 'none' });
+  const kept = decoded(await decodeImage(jpeg, keep));
+  assert.equal(kept.stored, 'original');
+  assert.ok(Buffer.from(kept.bytes).equals(jpeg));
+  assert.equal(kept.sha256, createHash('sha256').update(jpeg).digest('hex'));
+  assert.deepEqual([kept.width, kept.height], [120, 90]);
+  assert.ok(kept.pixelHash !== undefined);
+  // resize_only_if_bigger leaves a small image alone, so it is kept too.
+  assert.equal(decoded(await decodeImage(jpeg, cfg({ skip_reencode: true, resize_only_if_bigger: true, image_size: 256 }))).stored, 'original');
+  // Re-encoded: a resize, another target format, an EXIF rotation, transparency.
+  assert.equal(decoded(await decodeImage(jpeg, cfg({ skip_reencode: true, image_size: 45 }))).stored, 'reencoded');
+  assert.equal(decoded(await decodeImage(jpeg, cfg({ skip_reencode: true, resize_mode: 'none', encode_format: 'webp' }))).stored, 'reencoded');
+  const rotated = await sharp(await bands(120, 90)).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  assert.equal(decoded(await decodeImage(rotated, keep)).stored, 'reencoded');
+  const transparent = await sharp({ create: { width: 16, height: 16, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } }).png().toBuffer();
+  assert.equal(decoded(await decodeImage(transparent, cfg({ skip_reencode: true, resize_mode: 'none', encode_format: 'png' }))).stored, 'reencoded');
+  // A truncated original is still rejected, not stored on the strength of its header.
+  dropped(await decodeImage(jpeg.subarray(0, jpeg.length >> 1), keep), 'decode_failed');
+  // The stage counts what it kept as it came.
+  const ctx = makeCtx();
+  async function* input() {
+    yield { id: 'a', kind: IMAGE_TEXT, source: 'a', caption: 'a', imageBytes: jpeg } as ImageTextRaw;
+    yield { id: 'b', kind: IMAGE_TEXT, source: 'b', caption: 'b', imageBytes: rotated } as ImageTextRaw;
+  }
+  for await (const _ of imageDecodeStage(keep, 2)(input(), ctx));
+  assert.equal(ctx.stats.counters.get('decode')?.get('kept_original_bytes'), 1);
+});
+
+test('decoded samples carry the pHash of their pixels, close to the hash of the stored bytes', async () => {
+  const sample = await decodeImageText({ id: 'x', kind: IMAGE_TEXT, source: 'x', caption: 'x', imageBytes: await bands(300, 200) }, cfg({ image_size: 64 }));
+  assert.ok(!isDrop(sample) && sample.pixelHash !== undefined);
+  assert.ok(hammingDistance(sample.pixelHash, await perceptualHash(sample.image.bytes)) <= 2);
 });

@@ -13,7 +13,7 @@ import { listVideoUnits, processVideoUnit } from '../../../stages/sources/video/
 import { resolveFfmpeg } from '../../../stages/sources/video/ffmpeg-path.ts';
 import { decodeWav } from '../../../stages/decode/audio-extract.ts';
 import { streamRgbFrames } from '../../../stages/decode/video-frames.ts';
-import { audioOnsetEnvelope } from '../../../stages/align/av-sync.ts';
+import { audioOnsetEnvelope, greyOf, motionEnergy } from '../../../stages/align/av-sync.ts';
 import { arrowSchemaOf, toRecordBatch } from '../../../stages/sink/arrow-shard-writer.ts';
 import { makeVideoFixtures, type VideoFixtureTruth } from '../../../scripts/make-video-fixtures.ts';
 import { testContext } from '../../helpers/context.ts';
@@ -32,8 +32,9 @@ async function run(cfg: VideoSourceConfig, filter: (file: string) => boolean = (
   const ctx = testContext();
   const samples = new Map<string, VideoClipSample>();
   for (const unit of await listVideoUnits(cfg, dir)) {
-    if (!filter(path.relative(dir, unit.source))) continue;
-    for await (const s of processVideoUnit(unit, cfg, ctx)) samples.set(path.relative(dir, s.video) + `#${s.clipIndex}`, s);
+    // Sources and video names are relative to the source root (cfg.path); the truth is relative to dir.
+    if (!filter(path.posix.join(cfg.path, unit.source))) continue;
+    for await (const s of processVideoUnit(unit, cfg, ctx)) samples.set(path.posix.join(cfg.path, s.video) + `#${s.clipIndex}`, s);
   }
   return { samples, ctx };
 }
@@ -74,7 +75,7 @@ test('clips whose audio is unrelated to the picture are rejected for low sync co
   assert.ok(unrelated.length > 0);
   for (const c of unrelated) {
     assert.equal(syncRun.samples.has(`${c.file}#0`), false);
-    const row = syncRun.ctx.rejects.rows.find((r) => r.source === path.join(dir, c.file));
+    const row = syncRun.ctx.rejects.rows.find((r) => path.posix.join('sync', r.source) === c.file);
     assert.equal(row?.stage, 'av_sync');
     assert.equal(row?.reason, 'low_sync_confidence');
     assert.match(row!.detail, /confidence 0\.\d+ < min_confidence 0\.7/);
@@ -130,7 +131,7 @@ test('far-off clips are rejected by default and shifted back into sync with sync
 test('every bad file ends as a reject with its reason; a bad sidecar keeps the video', async () => {
   const { samples, ctx } = await run(config({ path: 'bad', sync: { min_confidence: 0 } }));
   for (const bad of truth.bad) {
-    const row = ctx.rejects.rows.find((r) => r.source === path.join(dir, bad.file));
+    const row = ctx.rejects.rows.find((r) => path.posix.join('bad', r.source) === bad.file);
     assert.ok(row, `${bad.file} has a reject`);
     assert.equal(row.stage, bad.stage, bad.file);
     assert.equal(row.reason, bad.reason, `${bad.file}: ${row.detail}`);
@@ -138,6 +139,10 @@ test('every bad file ends as a reject with its reason; a bad sidecar keeps the v
   }
   const kept = [...samples.keys()];
   assert.deepEqual(kept, ['bad/bad-subtitles.mp4#0']);
+  // Outputs name files relative to the source root, so they do not depend on where the data sits.
+  for (const r of ctx.rejects.rows) assert.ok(!path.isAbsolute(r.source) && !r.source.includes(dir), r.source);
+  assert.equal(samples.get('bad/bad-subtitles.mp4#0')!.video, 'bad-subtitles.mp4');
+  assert.equal(samples.get('bad/bad-subtitles.mp4#0')!.source, 'bad-subtitles.mp4');
   assert.equal(samples.get('bad/bad-subtitles.mp4#0')!.subtitle, null);
   assert.equal(ctx.stats.stage('video_probe').in, 8);
 });
@@ -157,16 +162,17 @@ test('scene mode cuts at the shot changes and honours the minimum scene length',
   const windows = [...samples.values()].map((s) => [s.start, s.end]);
   assert.equal(windows.length, 3);
   const frame = 1 / 10; // scene_fps
-  assert.ok(Math.abs(windows[0][1] - truth.scenes.cuts_s[0]) <= frame + 1e-9);
-  assert.ok(Math.abs(windows[1][1] - truth.scenes.cuts_s[1]) <= frame + 1e-9);
-  assert.ok(Math.abs(windows[2][1] - truth.scenes.duration_s) < 0.1);
+  const scenes = truth.scenes!;
+  assert.ok(Math.abs(windows[0][1] - scenes.cuts_s[0]) <= frame + 1e-9);
+  assert.ok(Math.abs(windows[1][1] - scenes.cuts_s[1]) <= frame + 1e-9);
+  assert.ok(Math.abs(windows[2][1] - scenes.duration_s) < 0.1);
 });
 
 test('sentence mode makes one clip per cue from .vtt and transcript json sidecars, keeping the original times', async () => {
   const { samples, ctx } = await run(config({ path: 'demo', clip: { mode: 'sentences', min_sentence_s: 2 }, frames: { fps: 1 }, sync: { enabled: false } }));
   assert.deepEqual(ctx.rejects.rows, []);
   for (const video of truth.demo) {
-    const clips = [...samples.values()].filter((s) => s.video === path.join(dir, video.file));
+    const clips = [...samples.values()].filter((s) => path.posix.join('demo', s.video) === video.file);
     assert.equal(clips.length, video.sentences.length, video.sidecar);
     clips.forEach((s, i) => {
       const cue = video.sentences[i];
@@ -191,6 +197,27 @@ test('video clips round-trip through an Arrow IPC stream with frames as list<str
   assert.deepEqual(Buffer.from(back.getChild('audio')!.get(0)!.bytes), Buffer.from(rows[0].audio!.bytes));
   assert.equal(back.getChild('av_offset_ms')!.get(0), rows[0].avOffsetMs);
   assert.equal(back.getChild('subtitle_cues')!.get(0)!.length, 0);
+});
+
+test('audio and picture line up from the first sample with both the system and the packaged ffmpeg', async () => {
+  // The packaged 2018 build, asked to seek to 0, plays the AAC priming samples instead of trimming them (21 ms early).
+  const builds = new Set([resolveFfmpeg({}).ffmpeg, resolveFfmpeg({}, { PATH: '' }).ffmpeg]);
+  const clip = truth.sync.find((c) => c.delay_ms === 0)!;
+  const file = path.join(dir, clip.file);
+  const { extractAudioPcm } = await import('../../../stages/decode/audio-extract.ts');
+  for (const ffmpegPath of builds) {
+    const pcm = await extractAudioPcm({ ffmpegPath, file, startS: 0, durationS: 1.5, sampleRate: 16000 });
+    const firstClick = pcm.findIndex((x) => Math.abs(x) > 0.1) / 16000;
+    assert.ok(Math.abs(firstClick - clip.events_s[0]) < 0.003, `${ffmpegPath}: first click at ${firstClick} s, flash at ${clip.events_s[0]} s`);
+    let previous: Float32Array | null = null;
+    let firstFlash = -1;
+    for await (const f of streamRgbFrames({ ffmpegPath, file, startS: 0, durationS: 1.5, fps: 25, width: 160, height: 120 })) {
+      const grey = greyOf(f.rgb, f.width, f.height);
+      if (previous && firstFlash < 0 && motionEnergy(previous, grey) > 5) firstFlash = f.time;
+      previous = grey;
+    }
+    assert.ok(Math.abs(firstFlash - clip.events_s[0]) < 1e-6, `${ffmpegPath}: first flash frame at ${firstFlash} s`);
+  }
 });
 
 test('frames stream one at a time and stopping early ends ffmpeg', async () => {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { hammingDistance, hashOfGrey, markNearDuplicates, NearDuplicateIndex, parsePhash, perceptualHash, phashHex, phashStage } from '../../../stages/curate/phash.ts';
+import { hammingDistance, hashOfGrey, markNearDuplicates, NearDuplicateIndex, parsePhash, perceptualHash, perceptualHashOfPixels, phashHex, phashStage } from '../../../stages/curate/phash.ts';
 import { IMAGE_TEXT, type ImageTextSample } from '../../../schemas/image-text.ts';
 import { testContext } from '../../helpers/context.ts';
 
@@ -63,6 +63,45 @@ test('hash basics: 64 bits as 16 hex digits; flat images; distance', () => {
   assert.equal(hammingDistance(0n, 0xffffffffffffffffn), 64);
   assert.equal(hammingDistance(0x8000000000000001n, 1n), 1);
   assert.equal(hammingDistance(0x00000000ffffffffn, 0xffffffff00000000n), 64);
+});
+
+/** The 32x32 area average computed the slow, obvious way: integrate every pixel over every cell. */
+function bruteForceGrey(data: Uint8Array, width: number, height: number, channels: number): Float64Array {
+  const grey = new Float64Array(32 * 32);
+  const cw = width / 32;
+  const ch = height / 32;
+  for (let v = 0; v < 32; v++) {
+    for (let u = 0; u < 32; u++) {
+      let sum = 0;
+      for (let y = Math.floor(v * ch); y < Math.min(height, Math.ceil((v + 1) * ch)); y++) {
+        const oy = Math.min(y + 1, (v + 1) * ch) - Math.max(y, v * ch);
+        for (let x = Math.floor(u * cw); x < Math.min(width, Math.ceil((u + 1) * cw)); x++) {
+          const ox = Math.min(x + 1, (u + 1) * cw) - Math.max(x, u * cw);
+          const o = (y * width + x) * channels;
+          const luma = channels >= 3 ? 0.299 * data[o] + 0.587 * data[o + 1] + 0.114 * data[o + 2] : data[o];
+          sum += luma * ox * oy;
+        }
+      }
+      grey[v * 32 + u] = sum / (cw * ch);
+    }
+  }
+  return grey;
+}
+
+test('perceptualHashOfPixels is the pHash of the exact area average, for large, odd and tiny sizes', async () => {
+  for (const [seed, width, height, channels] of [[1, 256, 341, 3], [2, 97, 45, 4], [3, 20, 7, 1], [4, 32, 32, 3], [5, 33, 600, 3]]) {
+    const image = sharp(await png(seed)).resize(width, height, { fit: 'fill' }).toColourspace(channels === 1 ? 'b-w' : 'srgb');
+    const { data, info } = await (channels === 4 ? image.ensureAlpha() : image.removeAlpha()).raw().toBuffer({ resolveWithObject: true });
+    assert.equal(info.channels, channels);
+    const fast = perceptualHashOfPixels(data, info.width, info.height, info.channels);
+    const slow = hashOfGrey(bruteForceGrey(data, info.width, info.height, info.channels));
+    assert.equal(phashHex(fast), phashHex(slow), `${width}x${height}x${info.channels}`);
+  }
+  // The hash from pixels and the hash from an encoded copy of them agree within a few bits.
+  const { data, info } = await sharp(await png(7)).raw().toBuffer({ resolveWithObject: true });
+  const fromPixels = perceptualHashOfPixels(data, info.width, info.height, info.channels);
+  const fromJpeg = await perceptualHash(await sharp(data, { raw: info }).jpeg({ quality: 80 }).toBuffer());
+  assert.ok(hammingDistance(fromPixels, fromJpeg) <= 2, `distance ${hammingDistance(fromPixels, fromJpeg)}`);
 });
 
 test('the near-duplicate index finds exactly what brute force finds, for every distance', () => {

@@ -1,0 +1,255 @@
+// The scorer evaluation behind `weft eval-scorer`: held-out retrieval, noisy-pair detection,
+// grounding and curation lift on the synthetic corpus, and retrieval and swap detection on
+// openclipart, each checked against the bars the shipped reference scorer must meet.
+//
+// Held-out data: the synthetic test pairs come from a corpus generated with the evaluation's
+// own seed (the reference scorer trains on another seed); openclipart's test split is the
+// drawings whose path hashes into it (openclipartHeldOut), which the trainer leaves out.
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { embedReadableImages, loadScorer, type PatchEmbeddings, type Scorer } from '../scorer.ts';
+import { seededRandom } from '../onnx/random.ts';
+import type { ReferenceTrainingOptions } from '../reference-trainer.ts';
+import { distinctCaptionSets, openclipartCorpus, syntheticCorpus, type CorpusPair } from './corpora.ts';
+import { retrievalRecall, type RetrievalRecall } from './retrieval.ts';
+import { ATTRIBUTES, detection, editAttribute, swapCaptions, type Attribute, type DetectionResult } from './noisy-pairs.ts';
+import { colourShapePhrase, groundingAccuracy, type GroundingCase } from './grounding-eval.ts';
+import { curationLift, type CurationLiftResult } from './curation-lift.ts';
+
+/** About 10% of openclipart, chosen by a hash of the drawing's path so every run agrees. */
+export function openclipartHeldOut(id: string): boolean {
+  return createHash('sha1').update(`weft-heldout:${id}`).digest()[0] < 26;
+}
+
+export interface Bar {
+  corpus: 'synthetic' | 'openclipart';
+  metric: string;
+  value: number;
+  min: number;
+  pass: boolean;
+}
+
+export interface EvaluationOptions {
+  scorer: string;
+  corpus: 'synthetic' | 'openclipart' | 'both';
+  /** Synthetic held-out pairs (default 1000). */
+  n?: number;
+  seed?: number;
+  /** Folder where generated corpora are cached. */
+  data: string;
+  /** Training pairs of the curation-lift experiment (default 4000; 0 skips it). */
+  curationTrain?: number;
+  /** Trainer settings of the curation-lift models. */
+  curationTraining?: ReferenceTrainingOptions;
+  /** Openclipart drawings to render (default: all). */
+  openclipartCount?: number;
+  log?: (line: string) => void;
+}
+
+export interface SyntheticEvaluation {
+  retrieval: RetrievalRecall;
+  swap: DetectionResult;
+  attributes: Record<Attribute, DetectionResult> & { all: DetectionResult };
+  grounding: { accuracy: number; n: number };
+  curation: CurationLiftResult | null;
+}
+
+export interface OpenclipartEvaluation {
+  retrieval: RetrievalRecall;
+  novel: RetrievalRecall;
+  swap: DetectionResult;
+  train: number;
+  test: number;
+}
+
+export interface Evaluation {
+  scorer: { id: string; dir: string; modelSha256: string };
+  seed: number;
+  synthetic?: SyntheticEvaluation;
+  openclipart?: OpenclipartEvaluation;
+  bars: Bar[];
+  seconds: number;
+}
+
+export async function evaluateScorer(o: EvaluationOptions): Promise<Evaluation> {
+  const started = performance.now();
+  const seed = o.seed ?? 2;
+  const log = o.log ?? (() => {});
+  const scorer = await loadScorer(o.scorer);
+  const result: Evaluation = { scorer: { id: scorer.id, dir: o.scorer, modelSha256: scorer.modelSha256 }, seed, bars: [], seconds: 0 };
+  try {
+    if (o.corpus !== 'openclipart') {
+      const n = o.n ?? 1000;
+      const curationTrain = o.curationTrain ?? 4000;
+      // Slack for the scenes that repeat: the test set keeps one pair per distinct scene.
+      const count = n + curationTrain + Math.ceil(n / 4);
+      log(`synthetic: generating ${count} pairs (seed ${seed})`);
+      const pairs = await syntheticCorpus(path.join(o.data, `synthetic-${seed}-${count}`), { count, seed });
+      const test = distinctScenes(pairs).slice(0, n);
+      const testIds = new Set(test.map((p) => p.id));
+      result.synthetic = await evaluateSynthetic(scorer, test, seed, log);
+      if (curationTrain > 0) {
+        log(`synthetic: curation lift (${curationTrain} training pairs)`);
+        const train = pairs.filter((p) => !testIds.has(p.id)).slice(0, curationTrain);
+        result.synthetic.curation = await curationLift(train, test, { seed, training: { threads: 2, ...o.curationTraining }, log });
+      }
+    }
+    if (o.corpus !== 'synthetic') {
+      log('openclipart: loading the rendered drawings');
+      const pairs = await openclipartCorpus(path.join(o.data, 'openclipart-64'), { size: 64, ...(o.openclipartCount ? { count: o.openclipartCount } : {}) });
+      result.openclipart = await evaluateOpenclipart(scorer, pairs, seed, log);
+    }
+  } finally {
+    await scorer.close();
+  }
+  result.bars = bars(result);
+  result.seconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+/**
+ * One pair per distinct scene (the same objects with the same colours, shapes, sizes and
+ * positions), so that each retrieval query has one right answer: two renderings of one scene
+ * with paraphrased captions are indistinguishable by design. The openclipart counterpart is
+ * distinctCaptionSets.
+ */
+export function distinctScenes(pairs: CorpusPair[]): CorpusPair[] {
+  const seen = new Set<string>();
+  return pairs.filter((p) => {
+    const key = (p.objects ?? []).map((o) => `${o.size} ${o.colour} ${o.shape} ${o.position}`).sort().join('|');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+async function embedPairs(scorer: Scorer, pairs: CorpusPair[]): Promise<{ pairs: CorpusPair[]; images: Float32Array[]; patches: (PatchEmbeddings | null)[] }> {
+  const out = await embedReadableImages(scorer, pairs.map((p) => p.image));
+  const keep = pairs.map((_, i) => i).filter((i) => out.pooled[i] !== null);
+  return { pairs: keep.map((i) => pairs[i]), images: keep.map((i) => out.pooled[i]!), patches: keep.map((i) => out.patches?.[i] ?? null) };
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let d = 0; d < a.length; d++) s += a[d] * b[d];
+  return s;
+}
+
+export async function evaluateSynthetic(scorer: Scorer, test: CorpusPair[], seed: number, log: (line: string) => void): Promise<SyntheticEvaluation> {
+  const { pairs, images, patches } = await embedPairs(scorer, test);
+  const captions = pairs.map((p) => p.caption);
+  const texts = (await scorer.embedTexts(captions)).pooled;
+  const retrieval = retrievalRecall(images, texts);
+  log(`synthetic: retrieval over ${pairs.length} held-out pairs`);
+
+  const swap = swapCaptions(captions, 0.3, seed);
+  const swapTexts = (await scorer.embedTexts(swap.captions)).pooled;
+  const swapResult = detection(images.map((im, i) => dot(im, swapTexts[i])), swap.swapped);
+
+  // Single-attribute edits: each image with its own caption (clean) and with one edit of each kind that applies.
+  const random = seededRandom(seed ^ 0xed17);
+  const attributes = {} as Record<Attribute, DetectionResult> & { all: DetectionResult };
+  const pooledScores: number[] = [];
+  const pooledNoisy: boolean[] = [];
+  const clean = images.map((im, i) => dot(im, texts[i]));
+  for (const attribute of ATTRIBUTES) {
+    const edits = pairs.map((p) => editAttribute(p.caption, p.objects ?? [], attribute, random));
+    const rows = edits.map((e, i) => (e === null ? -1 : i)).filter((i) => i >= 0);
+    const edited = (await scorer.embedTexts(rows.map((i) => edits[i]!))).pooled;
+    const scores = [...rows.map((i) => clean[i]), ...rows.map((i, k) => dot(images[i], edited[k]))];
+    const noisy = [...rows.map(() => false), ...rows.map(() => true)];
+    attributes[attribute] = detection(scores, noisy);
+    pooledScores.push(...scores);
+    pooledNoisy.push(...noisy);
+  }
+  attributes.all = detection(pooledScores, pooledNoisy);
+
+  // Grounding: every object's colour-shape phrase against the image's patches.
+  const cases: GroundingCase[] = [];
+  const phrases = [...new Set(pairs.flatMap((p) => (p.objects ?? []).map(colourShapePhrase)))];
+  const phraseEmbeddings = new Map((await scorer.embedTexts(phrases)).pooled.map((e, i) => [phrases[i], e]));
+  pairs.forEach((p, i) => {
+    const grid = patches[i];
+    if (!grid) return;
+    for (const object of p.objects ?? []) cases.push({ patches: grid, side: p.side ?? 64, object, phrase: phraseEmbeddings.get(colourShapePhrase(object))! });
+  });
+  return { retrieval, swap: swapResult, attributes, grounding: groundingAccuracy(cases), curation: null };
+}
+
+export async function evaluateOpenclipart(scorer: Scorer, all: CorpusPair[], seed: number, log: (line: string) => void): Promise<OpenclipartEvaluation> {
+  const train = all.filter((p) => !openclipartHeldOut(p.id));
+  const test = all.filter((p) => openclipartHeldOut(p.id));
+  const { distinct, novel } = distinctCaptionSets(train, test);
+  log(`openclipart: ${test.length} held out, ${distinct.length} with distinct captions, ${novel.length} of them novel`);
+  const { pairs, images } = await embedPairs(scorer, distinct);
+  const captions = pairs.map((p) => p.caption);
+  const texts = (await scorer.embedTexts(captions)).pooled;
+  const novelIds = new Set(novel.map((p) => p.id));
+  const novelRows = pairs.map((p, i) => (novelIds.has(p.id) ? i : -1)).filter((i) => i >= 0);
+  const swap = swapCaptions(captions, 0.3, seed);
+  const swapTexts = (await scorer.embedTexts(swap.captions)).pooled;
+  return {
+    retrieval: retrievalRecall(images, texts),
+    novel: retrievalRecall(novelRows.map((i) => images[i]), novelRows.map((i) => texts[i])),
+    swap: detection(images.map((im, i) => dot(im, swapTexts[i])), swap.swapped),
+    train: train.length,
+    test: pairs.length,
+  };
+}
+
+/** The bars of the shipped reference scorer (one seed; about +-1.5 points of noise). */
+export function bars(e: Pick<Evaluation, 'synthetic' | 'openclipart'>): Bar[] {
+  const out: Bar[] = [];
+  const bar = (corpus: Bar['corpus'], metric: string, value: number, min: number) => out.push({ corpus, metric, value, min, pass: value >= min });
+  const s = e.synthetic;
+  if (s) {
+    bar('synthetic', 'image->text R@1', s.retrieval.imageToText[1], 0.9);
+    bar('synthetic', 'image->text R@10', s.retrieval.imageToText[10], 0.99);
+    bar('synthetic', 'text->image R@1', s.retrieval.textToImage[1], 0.8);
+    bar('synthetic', 'random-swap AUROC', s.swap.auroc, 0.99);
+    bar('synthetic', 'single-attribute AUROC', s.attributes.all.auroc, 0.85);
+    bar('synthetic', 'grounding accuracy', s.grounding.accuracy, 0.5);
+    if (s.curation) {
+      bar('synthetic', 'curation: R@1 gap recovered', s.curation.gapRecovered, 0.75);
+      bar('synthetic', 'curation: dropped truly swapped', s.curation.droppedPrecision, 0.85);
+    }
+  }
+  const c = e.openclipart;
+  if (c) {
+    bar('openclipart', 'image->text R@1', c.retrieval.imageToText[1], 0.35);
+    bar('openclipart', 'image->text R@10', c.retrieval.imageToText[10], 0.55);
+    bar('openclipart', 'random-swap AUROC', c.swap.auroc, 0.93);
+    bar('openclipart', 'random-swap AP', c.swap.averagePrecision, 0.85);
+    bar('openclipart', 'novel-caption image->text R@10', c.novel.imageToText[10], 0.4);
+  }
+  return out;
+}
+
+/** The evaluation as a plain-text table: every bar with PASS/FAIL, then the other figures. */
+export function formatEvaluation(e: Evaluation): string {
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+  const lines = [`scorer ${e.scorer.id} (${e.scorer.dir}, sha256 ${e.scorer.modelSha256.slice(0, 12)}), seed ${e.seed}`, ''];
+  lines.push('corpus       metric                              value   bar     result');
+  for (const b of e.bars) lines.push(`${b.corpus.padEnd(12)} ${b.metric.padEnd(35)} ${f(b.value).padStart(6)}  >=${b.min.toFixed(2)}  ${b.pass ? 'PASS' : 'FAIL'}`);
+  const r = (x: RetrievalRecall) => `i->t R@1/5/10 ${f(x.imageToText[1])}/${f(x.imageToText[5])}/${f(x.imageToText[10])}, t->i ${f(x.textToImage[1])}/${f(x.textToImage[5])}/${f(x.textToImage[10])} (n=${x.n})`;
+  lines.push('');
+  if (e.synthetic) {
+    const s = e.synthetic;
+    lines.push(`synthetic retrieval: ${r(s.retrieval)}`);
+    lines.push(`synthetic random swap (30%): AUROC ${f(s.swap.auroc)}, AP ${f(s.swap.averagePrecision)} (${s.swap.noisy}/${s.swap.n} swapped)`);
+    for (const a of [...ATTRIBUTES, 'all'] as const) lines.push(`synthetic ${a} edit: AUROC ${f(s.attributes[a].auroc)}, AP ${f(s.attributes[a].averagePrecision)} (n=${s.attributes[a].n})`);
+    lines.push(`synthetic grounding: ${f(s.grounding.accuracy)} of ${s.grounding.n} colour-shape phrases`);
+    if (s.curation) {
+      const c = s.curation;
+      lines.push(`curation lift: R@1 noisy ${f(c.recallAt1.noisy)}, curated ${f(c.recallAt1.curated)}, clean ${f(c.recallAt1.clean)}; gap recovered ${f(c.gapRecovered)}; dropped ${c.dropped} of ${c.train} (${c.swapped} swapped), ${f(c.droppedPrecision)} truly swapped; out-of-sample AUROC ${f(c.outOfSampleAuroc)}`);
+    }
+  }
+  if (e.openclipart) {
+    const c = e.openclipart;
+    lines.push(`openclipart retrieval (one item per distinct test caption): ${r(c.retrieval)}`);
+    lines.push(`openclipart novel captions: ${r(c.novel)}`);
+    lines.push(`openclipart random swap (30%): AUROC ${f(c.swap.auroc)}, AP ${f(c.swap.averagePrecision)} (${c.swap.noisy}/${c.swap.n} swapped)`);
+  }
+  lines.push('', `${e.bars.filter((b) => b.pass).length}/${e.bars.length} bars met in ${e.seconds.toFixed(0)} s`);
+  return lines.join('\n');
+}

@@ -1,0 +1,38 @@
+// Embeddings straight from reference-scorer weights and precomputed pyramid features, without
+// exporting ONNX: the evaluation trains several models on subsets of one feature matrix (k-fold
+// scoring, curation lift) and scores with each. Same math as the exported towers
+// (stages/score/onnx/reference-model.ts); tests/stages/score/eval-embed.test.ts checks they agree.
+import { TextTokenizer } from '../clip-tokenizer.ts';
+import { embedCaptions, projectImages } from '../contrastive.ts';
+import { wordTokenizerFiles, type ReferenceScorerWeights } from '../onnx/reference-model.ts';
+import { captionRows } from '../reference-trainer.ts';
+
+/** Unit image embeddings of feature rows `rows` of `features` ([*, featureSize]). */
+export function imageEmbeddingsFromFeatures(w: ReferenceScorerWeights, features: Float32Array, featureSize: number, rows: number[]): Float32Array[] {
+  const selected = new Float32Array(rows.length * featureSize);
+  rows.forEach((r, i) => selected.set(features.subarray(r * featureSize, (r + 1) * featureSize), i * featureSize));
+  const params = { featureSize, dim: w.dim, projection: w.projection, bias: w.projectionBias, words: w.wordEmbeddings, bigrams: w.bigramEmbeddings };
+  return unitRows(projectImages(params, selected, rows.length), rows.length, w.dim);
+}
+
+/** Unit text embeddings, tokenised by the model's own tokenizer.json. */
+export function textEmbeddingsFromWeights(w: ReferenceScorerWeights, captions: string[]): Float32Array[] {
+  const files = wordTokenizerFiles(w.vocab, w.contextLength);
+  const tokenizer = new TextTokenizer({ tokenizer: files.tokenizer, config: files.tokenizerConfig });
+  const V = w.vocab.length;
+  const bigramIndex = new Map(w.bigrams.map(([a, b], i) => [a * V + b, i + 1]));
+  const rows = captions.map((c) => captionRows(tokenizer.encodeOne(c).slice(0, w.contextLength), V, bigramIndex));
+  const params = { featureSize: 0, dim: w.dim, projection: new Float32Array(0), bias: new Float32Array(0), words: w.wordEmbeddings, bigrams: w.bigramEmbeddings };
+  return unitRows(embedCaptions(params, rows), captions.length, w.dim);
+}
+
+function unitRows(x: Float32Array, n: number, D: number): Float32Array[] {
+  return Array.from({ length: n }, (_, i) => {
+    const row = x.slice(i * D, (i + 1) * D);
+    let s = 0;
+    for (let d = 0; d < D; d++) s += row[d] * row[d];
+    const norm = Math.sqrt(s);
+    if (norm > 0) for (let d = 0; d < D; d++) row[d] /= norm;
+    return row;
+  });
+}

@@ -1,0 +1,104 @@
+// The dense part of one training step of the reference scorer (stages/score/contrastive.ts) as an
+// ONNX graph, so its matrix products run in onnxruntime's multithreaded kernels instead of plain
+// JS loops (about 20x faster on two cores). The gradients are the same hand-written formulas as
+// infoNce in contrastive.ts, spelled as graph ops; tests check the two agree.
+//
+//   inputs:  features [n, F], projection [F, D], bias [D], text [n, D] (unnormalised caption means)
+//   outputs: loss [], grad_projection [F, D], grad_bias [D], grad_text [n, D]
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { GraphBuilder, attr } from './graph.ts';
+import { OnnxEncoder, floatTensor } from '../onnx-encoder.ts';
+import { addTextGradients, embedCaptions, type ContrastiveBatch, type ContrastiveParams } from '../contrastive.ts';
+
+/** Runs training steps through the step model in a worker thread. */
+export class ContrastiveStep {
+  private constructor(private readonly encoder: OnnxEncoder, private readonly featureSize: number, private readonly dim: number) {}
+
+  static async open(featureSize: number, dim: number, temperature: number, threads = Math.min(4, os.availableParallelism())): Promise<ContrastiveStep> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-step-'));
+    try {
+      const file = path.join(dir, 'contrastive-step.onnx');
+      await fs.writeFile(file, buildContrastiveStepModel(featureSize, dim, temperature));
+      return new ContrastiveStep(await OnnxEncoder.open(file, { threads }), featureSize, dim);
+    } finally {
+      // the session has read the file
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** infoNce(params, batch, temperature, grads) of contrastive.ts, computed by onnxruntime. */
+  async run(params: ContrastiveParams, batch: ContrastiveBatch, grads: ContrastiveParams): Promise<number> {
+    const n = batch.captions.length;
+    const { featureSize: F, dim: D } = this;
+    const out = await this.encoder.run(
+      {
+        features: floatTensor(Float32Array.from(batch.features.subarray(0, n * F)), [n, F]),
+        projection: floatTensor(Float32Array.from(params.projection), [F, D]),
+        bias: floatTensor(Float32Array.from(params.bias), [D]),
+        text: floatTensor(embedCaptions(params, batch.captions), [n, D]),
+      },
+      ['loss', 'grad_projection', 'grad_bias', 'grad_text'],
+    );
+    const add = (into: Float32Array, from: ArrayLike<number>) => {
+      for (let i = 0; i < into.length; i++) into[i] += from[i];
+    };
+    add(grads.projection, out.grad_projection.data as Float32Array);
+    add(grads.bias, out.grad_bias.data as Float32Array);
+    addTextGradients(batch.captions, out.grad_text.data as Float32Array, grads);
+    return (out.loss.data as Float32Array)[0];
+  }
+
+  close(): Promise<void> {
+    return this.encoder.close();
+  }
+}
+
+export function buildContrastiveStepModel(featureSize: number, dim: number, temperature: number): Uint8Array {
+  const g = new GraphBuilder('contrastive_step');
+  const x = g.input('features', 'float32', ['batch', featureSize]);
+  const w = g.input('projection', 'float32', [featureSize, dim]);
+  const b = g.input('bias', 'float32', [dim]);
+  const t = g.input('text', 'float32', ['batch', dim]);
+  const rowAxis = g.int64Tensor([1]);
+  const scalar = (v: number) => g.floatTensor([v], []);
+  const rowSum = (v: string) => g.op('ReduceSum', [v, rowAxis], { keepdims: attr.int(1) });
+  const transpose = (v: string) => g.op('Transpose', [v], { perm: attr.ints([1, 0]) });
+
+  // u = z / |z|, v = t / |t| (norms floored as in contrastive.ts)
+  const normalise = (v: string) => {
+    const norm = g.op('Max', [g.op('Sqrt', [rowSum(g.op('Mul', [v, v]))]), scalar(1e-12)]);
+    return { unit: g.op('Div', [v, norm]), norm };
+  };
+  const z = g.op('Add', [g.op('MatMul', [x, w]), b]);
+  const img = normalise(z);
+  const txt = normalise(t);
+  const logits = g.op('Mul', [g.op('MatMul', [img.unit, transpose(txt.unit)]), scalar(1 / temperature)]);
+
+  // loss = -(sum_i log rowP[i,i] + sum_j log colP[j,j]) / 2n
+  const eye = g.op('EyeLike', [logits]);
+  const logRow = g.op('LogSoftmax', [logits], { axis: attr.int(1) });
+  const logCol = g.op('LogSoftmax', [logits], { axis: attr.int(0) });
+  const twoN = g.op('Mul', [g.op('ReduceSum', [eye], { keepdims: attr.int(0) }), scalar(2)]);
+  const diagonal = g.op('ReduceSum', [g.op('Mul', [g.op('Add', [logRow, logCol]), eye])], { keepdims: attr.int(0) });
+  g.op('Neg', [g.op('Div', [diagonal, twoN])], {}, 'loss');
+
+  // dL/dlogits = (rowP + colP - 2I) / 2n, and logits = u v^T / T
+  const dLogits = g.op('Div', [g.op('Sub', [g.op('Add', [g.op('Exp', [logRow]), g.op('Exp', [logCol])]), g.op('Mul', [eye, scalar(2)])]), g.op('Mul', [twoN, scalar(temperature)])]);
+  const dU = g.op('MatMul', [dLogits, txt.unit]);
+  const dV = g.op('MatMul', [transpose(dLogits), img.unit]);
+  // d(x/|x|) back to dx: (g - u (u . g)) / |x|
+  const normaliseBackward = (unit: string, norm: string, grad: string, out?: string) =>
+    g.op('Div', [g.op('Sub', [grad, g.op('Mul', [unit, rowSum(g.op('Mul', [unit, grad]))])]), norm], {}, out);
+  const dZ = normaliseBackward(img.unit, img.norm, dU);
+  normaliseBackward(txt.unit, txt.norm, dV, 'grad_text');
+  g.op('MatMul', [transpose(x), dZ], {}, 'grad_projection');
+  g.op('ReduceSum', [dZ, g.int64Tensor([0])], { keepdims: attr.int(0) }, 'grad_bias');
+
+  g.output('loss', 'float32', []);
+  g.output('grad_projection', 'float32', [featureSize, dim]);
+  g.output('grad_bias', 'float32', [dim]);
+  g.output('grad_text', 'float32', ['batch', dim]);
+  return g.toModel({ doc: 'weft reference scorer: one symmetric InfoNCE step (loss and gradients)' });
+}

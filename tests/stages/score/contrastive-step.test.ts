@@ -1,0 +1,59 @@
+// The training step run by onnxruntime computes what the hand-written, finite-difference-checked
+// infoNce of contrastive.ts computes; sparse AdamW touches only the rows a batch used.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AdamW, infoNce, touchedRows, zerosLike, type ContrastiveParams } from '../../../stages/score/contrastive.ts';
+import { ContrastiveStep } from '../../../stages/score/onnx/contrastive-step.ts';
+import { gaussian, seededRandom } from '../../../stages/score/onnx/random.ts';
+
+function problem(seed: number, n: number, F: number, D: number): { params: ContrastiveParams; features: Float32Array; captions: { words: number[]; bigrams: number[] }[] } {
+  const random = seededRandom(seed);
+  const params: ContrastiveParams = { featureSize: F, dim: D, projection: gaussian(random, F * D, 0.3), bias: gaussian(random, D, 0.1), words: gaussian(random, 12 * D), bigrams: gaussian(random, 5 * D) };
+  const features = gaussian(random, n * F);
+  const captions = Array.from({ length: n }, (_, i) => ({ words: [2 + (i % 10), 2 + ((i * 3) % 10)], bigrams: i % 4 === 0 ? [] : [1 + (i % 4)] }));
+  return { params, features, captions };
+}
+
+test('the ONNX step gives the loss and gradients of infoNce', async () => {
+  const { params, features, captions } = problem(7, 9, 11, 6);
+  const step = await ContrastiveStep.open(11, 6, 0.07, 1);
+  try {
+    for (const n of [9, 4]) {
+      const batch = { features: features.subarray(0, n * 11), captions: captions.slice(0, n) };
+      const expected = zerosLike(params);
+      const loss = infoNce(params, batch, 0.07, expected);
+      const got = zerosLike(params);
+      const onnxLoss = await step.run(params, batch, got);
+      assert.ok(Math.abs(onnxLoss - loss) < 1e-4 * Math.max(1, loss), `n=${n}: loss ${onnxLoss} vs ${loss}`);
+      for (const key of ['projection', 'bias', 'words', 'bigrams'] as const) {
+        const scale = Math.max(...expected[key].map(Math.abs), 1e-6);
+        for (let i = 0; i < expected[key].length; i++) assert.ok(Math.abs(got[key][i] - expected[key][i]) < 1e-4 * scale, `n=${n} ${key}[${i}]: ${got[key][i]} vs ${expected[key][i]}`);
+      }
+    }
+  } finally {
+    await step.close();
+  }
+});
+
+test('sparse AdamW updates the touched rows as dense AdamW does and leaves the others alone', () => {
+  const a = problem(3, 5, 4, 3);
+  const b = problem(3, 5, 4, 3);
+  const grads = zerosLike(a.params);
+  infoNce(a.params, { features: a.features, captions: a.captions }, 0.1, grads);
+  const rows = touchedRows(a.captions);
+  const before = Float32Array.from(b.params.words);
+  new AdamW(a.params, { lr: 0.01 }).step(grads);
+  new AdamW(b.params, { lr: 0.01 }).step(grads, 0.01, rows);
+  assert.deepEqual(b.params.projection, a.params.projection);
+  const used = new Set(rows.words);
+  assert.ok(used.size > 0 && used.size < 12);
+  for (let w = 0; w < 12; w++)
+    for (let d = 0; d < 3; d++) {
+      const i = w * 3 + d;
+      if (used.has(w)) assert.equal(b.params.words[i], a.params.words[i]);
+      else {
+        assert.equal(b.params.words[i], before[i]); // untouched: no update at all
+        assert.notEqual(a.params.words[i], before[i]); // dense: weight decay moves it
+      }
+    }
+});

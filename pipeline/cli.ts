@@ -4,23 +4,19 @@ import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfigFile } from './config.ts';
-import { runPipeline, type RunSummary } from './executor.ts';
+import type { RunSummary } from './executor.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { FingerprintMismatchError } from './out-dir.ts';
 import { OutLockedError } from './out-lock.ts';
-import { finaliseOutDir } from './finalise.ts';
-import { mergeOutDirs } from './merge.ts';
-import { inspectPath } from './inspect.ts';
-import { runDemo } from './demo.ts';
 import { WEFT_VERSION } from './version.ts';
 import { benchNames, runBench } from './bench.ts';
 import { registerAllBenches } from '../scripts/bench/index.ts';
 
-import { COMMAND_MODULES, UsageError, positiveInt, nonNegativeInt } from './commands/registry.ts';
+import { commandModulesFor, UsageError, positiveInt, nonNegativeInt } from './commands/registry.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  for (const load of COMMAND_MODULES) (await load()).register(program);
+  for (const m of commandModulesFor(argv)) (await m.load()).register(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
@@ -80,6 +76,7 @@ function buildProgram(): Command {
     .exitOverride()
     .action(async (o: { out: string; count: string; logLevel?: string; progress: boolean }) => {
       const count = positiveInt(o.count, '--count');
+      const { runDemo } = await import('./demo.ts');
       const summary = await runDemo({ outDir: o.out, count, progress: o.progress, logLevel: o.logLevel as LogLevel | undefined, run: runWithSignals });
       process.exitCode = exitCodeOf(summary);
     });
@@ -91,6 +88,7 @@ function buildProgram(): Command {
     .option('--rows <n>', 'rows to print', '5')
     .exitOverride()
     .action(async (p: string, o: { rows: string }) => {
+      const { inspectPath } = await import('./inspect.ts');
       process.stdout.write(await inspectPath(p, positiveInt(o.rows, '--rows')));
     });
 
@@ -101,6 +99,7 @@ function buildProgram(): Command {
     .exitOverride()
     .action(async (out: string) => {
       requireOutDir(out);
+      const { finaliseOutDir } = await import('./finalise.ts');
       const r = await finaliseOutDir(out);
       process.stdout.write(`${path.join(out, 'report.html')} (${r.manifest.totals.kept} kept, ${r.manifest.totals.dropped} dropped)\n`);
     });
@@ -113,6 +112,7 @@ function buildProgram(): Command {
     .exitOverride()
     .action(async (outs: string[], o: { out: string }) => {
       for (const d of outs) requireOutDir(d);
+      const { mergeOutDirs } = await import('./merge.ts');
       const r = await mergeOutDirs(outs, o.out);
       process.stdout.write(`merged ${outs.length} folders into ${o.out}: ${r.manifest.units.length} units, ${r.manifest.totals.kept} kept, ${r.manifest.totals.dropped} dropped, ${r.manifest.totals.shards} shards\n`);
     });
@@ -153,6 +153,7 @@ async function runWithSignals(loaded: Awaited<ReturnType<typeof loadConfigFile>>
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    const { runPipeline } = await import('./executor.ts');
     const summary = await runPipeline({ loaded, outDir: o.out, rank, worldSize, signal: controller.signal, log, progress: o.progress && level !== 'silent' });
     printSummary(summary, log.info.bind(log));
     return summary;

@@ -130,23 +130,30 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     let unitsRun = 0;
     let done = units.length - todo.length;
     progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
-    for (const unit of todo) {
-      if (signal.aborted) break;
-      try {
-        const completion = await session.runUnit(unit);
-        if (!completion) break; // aborted mid-unit: left uncommitted, redone on rerun
-        unitsRun++;
-        totals.kept += completion.kept;
-        totals.dropped += completion.dropped;
-      } catch (err) {
-        // A unit that cannot be read at all (e.g. its list file vanished) fails alone; it stays
-        // uncommitted so a rerun retries it, and the run's exit code says so.
-        failed.push({ unit: unit.id, error: errorMessage(err) });
-        log.error(`unit ${unit.id} (${unit.source}) failed: ${errorMessage(err)}`);
+    // Units run a few at a time so one unit's tail (its slowest downloads, its commit) overlaps
+    // the next one's start. Each unit commits on its own; outputs are folded in unit order, so
+    // the result does not depend on which unit finished first.
+    const queue = [...todo];
+    const worker = async () => {
+      while (queue.length > 0 && !signal.aborted) {
+        const unit = queue.shift()!;
+        try {
+          const completion = await session.runUnit(unit);
+          if (!completion) return; // aborted mid-unit: left uncommitted, redone on rerun
+          unitsRun++;
+          totals.kept += completion.kept;
+          totals.dropped += completion.dropped;
+        } catch (err) {
+          // A unit that cannot be read at all (e.g. its list file vanished) fails alone; it stays
+          // uncommitted so a rerun retries it, and the run's exit code says so.
+          failed.push({ unit: unit.id, error: errorMessage(err) });
+          log.error(`unit ${unit.id} (${unit.source}) failed: ${errorMessage(err)}`);
+        }
+        done++;
+        progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals });
       }
-      done++;
-      progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals });
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(config.run.unit_concurrency, Math.max(1, todo.length)) }, worker));
     progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
     progress?.done();
 

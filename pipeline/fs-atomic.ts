@@ -10,8 +10,11 @@ import path from 'node:path';
 
 export const TMP_SUFFIX = '.tmp';
 
+let tempCounter = 0;
+
+/** A hidden temporary name next to filePath, unique per call (concurrent writers never share one). */
 export function tempNameFor(filePath: string): string {
-  return path.join(path.dirname(filePath), `.${path.basename(filePath)}.${process.pid}${TMP_SUFFIX}`);
+  return path.join(path.dirname(filePath), `.${path.basename(filePath)}.${process.pid}-${++tempCounter}${TMP_SUFFIX}`);
 }
 
 export async function fsyncPath(p: string): Promise<void> {

@@ -124,6 +124,10 @@ export class OutDir {
       const unit = f.replace(/\.(index|rejects)\.jsonl\.gz$/, '');
       if (!this.committed.has(unit) || f.endsWith(TMP_SUFFIX) || f.startsWith('.')) await rm(path.join(this.partsDir, f), { force: true });
     }
+    for (const f of await readdir(this.root)) {
+      // Temporary files of the derived outputs (manifest.json, index.parquet, ...) of a killed run.
+      if (f.startsWith('.') && f.endsWith(TMP_SUFFIX)) await rm(path.join(this.root, f), { force: true });
+    }
     for (const f of await readdir(this.completionsDir)) {
       if (f.startsWith('.') || f.endsWith(TMP_SUFFIX)) await rm(path.join(this.completionsDir, f), { force: true });
     }

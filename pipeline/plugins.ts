@@ -6,13 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from './config.ts';
 import type { SourcePlugin } from './source-plugin.ts';
 import type { Stage } from './stage.ts';
-import { imageTextPlugin } from './kinds/image-text.ts';
-import { rgbdPlugin } from './kinds/rgbd.ts';
-import { webPlugin } from './kinds/web.ts';
-import { videoPlugin } from './kinds/video.ts';
-import { loadScorer, type Scorer } from '../stages/score/scorer.ts';
-import { scorerImageGeometry } from '../stages/score/grounding.ts';
-import { scoreColumnName, scoreColumns, scoreIndexColumns, scoreStage, type ScoredSample } from '../stages/score/score-stage.ts';
+import type { Scorer } from '../stages/score/scorer.ts';
+import type { ScoredSample } from '../stages/score/score-stage.ts';
 import type { ColumnSpec, IndexColumnSpec } from '../schemas/kind-schema.ts';
 import type { ImageTextSample } from '../schemas/image-text.ts';
 import type { ScorerEntry } from '../schemas/manifest.ts';
@@ -21,16 +16,18 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 /** Where `scorer: reference` points: the reference scorer shipped with weft. */
 export const REFERENCE_SCORER_DIR = path.join(REPO_ROOT, 'models', 'reference');
 
+// Kinds and the scorer are imported when a run needs them: each pulls in its own native
+// libraries (sharp, onnxruntime, ffmpeg helpers), and a CLI call should load only its own.
 export async function createSourcePlugin(loaded: LoadedConfig): Promise<SourcePlugin> {
   switch (loaded.config.source.kind) {
     case 'image_text':
-      return imageTextPlugin(loaded, await openRunScorer(loaded));
+      return (await import('./kinds/image-text.ts')).imageTextPlugin(loaded, await openRunScorer(loaded));
     case 'web':
-      return webPlugin(loaded, await openRunScorer(loaded));
+      return (await import('./kinds/web.ts')).webPlugin(loaded, await openRunScorer(loaded));
     case 'rgbd':
-      return rgbdPlugin(loaded);
+      return (await import('./kinds/rgbd.ts')).rgbdPlugin(loaded);
     case 'video':
-      return videoPlugin(loaded);
+      return (await import('./kinds/video.ts')).videoPlugin(loaded);
   }
 }
 
@@ -57,6 +54,9 @@ export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<
     return null;
   }
   const dir = scorerDir(s.scorer, baseDir);
+  const { loadScorer } = await import('../stages/score/scorer.ts');
+  const { scorerImageGeometry } = await import('../stages/score/grounding.ts');
+  const { scoreColumnName, scoreColumns, scoreIndexColumns, scoreStage } = await import('../stages/score/score-stage.ts');
   let scorer: Scorer;
   try {
     scorer = await loadScorer(dir, { batchSize: s.batch_size });

@@ -60,6 +60,20 @@ const syncSchema = z
   })
   .strict();
 
+const narrationSchema = z
+  .object({
+    /** Re-time each video's subtitle sentences by the run's scorer (score.scorer) with Drop-DTW. */
+    enabled: z.boolean().default(false),
+    /** Frames per second of the whole video that are embedded for the alignment. */
+    fps: z.number().positive().max(10).default(2),
+    /** Longer side of those frames before the scorer's own preprocessing. */
+    max_side: z.number().int().min(16).max(1024).default(224),
+    /** Percentile (0..1) of all sentence-frame similarities used as the drop threshold: a frame
+     *  joins a sentence only when more similar than this, a sentence with no such frames is not alignable. */
+    drop_percentile: z.number().min(0).max(1).default(0.5),
+  })
+  .strict();
+
 export const videoSourceSchema = z
   .object({
     kind: z.literal('video'),
@@ -86,6 +100,7 @@ export const videoSourceSchema = z
     frames: framesSchema.prefault({}),
     audio: audioSchema.prefault({}),
     sync: syncSchema.prefault({}),
+    narration: narrationSchema.prefault({}),
   })
   .strict();
 
@@ -94,3 +109,4 @@ export type VideoClipConfig = z.infer<typeof clipSchema>;
 export type VideoFramesConfig = z.infer<typeof framesSchema>;
 export type VideoAudioConfig = z.infer<typeof audioSchema>;
 export type VideoSyncConfig = z.infer<typeof syncSchema>;
+export type VideoNarrationConfig = z.infer<typeof narrationSchema>;

@@ -20,6 +20,13 @@ export interface SubtitleSpan {
   /** Seconds on the video's timeline, as the sidecar gives them. */
   start: number;
   end: number;
+  /** Narration alignment (null where it did not run): the re-timed span, the matched frames' span, the mean similarity, and whether the sentence could be aligned at all. */
+  alignedStart: number | null;
+  alignedEnd: number | null;
+  matchStart: number | null;
+  matchEnd: number | null;
+  score: number | null;
+  alignable: boolean | null;
 }
 
 export interface VideoClipSample extends Traceable {
@@ -65,7 +72,8 @@ export function frameListType(): arrow.List {
 }
 
 function cueListType(): arrow.List {
-  return new arrow.List(field('item', new arrow.Struct([field('text', utf8()), field('start', f64()), field('end', f64())])));
+  const alignment = ['aligned_start', 'aligned_end', 'match_start', 'match_end', 'score'].map((n) => field(n, f64(), true));
+  return new arrow.List(field('item', new arrow.Struct([field('text', utf8()), field('start', f64()), field('end', f64()), ...alignment, field('alignable', new arrow.Bool(), true)])));
 }
 
 export const videoClipSchema: KindSchema<VideoClipSample> = {
@@ -99,8 +107,19 @@ export const videoClipSchema: KindSchema<VideoClipSample> = {
     {
       name: 'subtitle_cues',
       type: cueListType(),
-      hf: [{ text: hf.string, start: hf.float64, end: hf.float64 }],
-      get: (s) => s.subtitleCues.map((c) => ({ text: c.text, start: c.start, end: c.end })),
+      hf: [{ text: hf.string, start: hf.float64, end: hf.float64, aligned_start: hf.float64, aligned_end: hf.float64, match_start: hf.float64, match_end: hf.float64, score: hf.float64, alignable: hf.bool }],
+      get: (s) =>
+        s.subtitleCues.map((c) => ({
+          text: c.text,
+          start: c.start,
+          end: c.end,
+          aligned_start: c.alignedStart,
+          aligned_end: c.alignedEnd,
+          match_start: c.matchStart,
+          match_end: c.matchEnd,
+          score: c.score,
+          alignable: c.alignable,
+        })),
     },
     { name: 'consent', type: utf8(), nullable: true, hf: hf.string, get: (s) => s.consent },
   ],

@@ -2,9 +2,11 @@
 import type { Command } from 'commander';
 import { loadConfigFile } from '../config.ts';
 import { createLogger, type LogLevel } from '../logger.ts';
-import { pushUnits, queueCounts, queueNameFor, workQueue } from '../queue.ts';
 import { configFingerprint } from '../config.ts';
 import { createSourcePlugin } from '../plugins.ts';
+
+// bullmq is loaded only when a queue command runs.
+const queueModule = () => import('../queue.ts');
 import { positiveInt } from './registry.ts';
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
@@ -23,6 +25,7 @@ export function register(program: Command): void {
     .option('--queue <name>', 'queue name (default: weft-<config fingerprint>)')
     .exitOverride()
     .action(async (configPath: string, o: { redis: string; queue?: string }) => {
+      const { pushUnits } = await queueModule();
       const r = await pushUnits(await loadConfigFile(configPath), { url: o.redis, queue: o.queue });
       process.stdout.write(`queued ${r.units} units on ${r.queue}\n`);
     });
@@ -50,6 +53,7 @@ export function register(program: Command): void {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       try {
+        const { workQueue } = await queueModule();
         const s = await workQueue({
           loaded,
           outDir: o.out,
@@ -77,6 +81,7 @@ export function register(program: Command): void {
     .action(async (configPath: string, o: { redis: string; queue?: string }) => {
       const loaded = await loadConfigFile(configPath);
       const plugin = await createSourcePlugin(loaded);
+      const { queueCounts, queueNameFor } = await queueModule();
       const name = queueNameFor(configFingerprint(loaded.config, (plugin.scorers ?? []).map((s) => s.model_sha256)), o.queue);
       await plugin.close?.();
       const c = await queueCounts({ url: o.redis, queue: name });

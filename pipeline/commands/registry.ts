@@ -6,13 +6,23 @@ export class UsageError extends Error {}
 
 export type CommandModule = { register(program: Command): void };
 
-/** Loaded in this order; each adds one or more subcommands. */
-export const COMMAND_MODULES: (() => Promise<CommandModule>)[] = [
-  () => import('./queue.ts'),
-  () => import('./filter.ts'),
-  () => import('./train-scorer.ts'),
-  () => import('./eval-scorer.ts'),
+/**
+ * Command modules by the subcommand names they register. A call loads only the module of its
+ * own subcommand (modules import heavy libraries); `weft --help` loads them all to list them.
+ */
+export const COMMAND_MODULES: { names: string[]; load: () => Promise<CommandModule> }[] = [
+  { names: ['queue'], load: () => import('./queue.ts') },
+  { names: ['filter'], load: () => import('./filter.ts') },
+  { names: ['train-scorer'], load: () => import('./train-scorer.ts') },
+  { names: ['eval-scorer'], load: () => import('./eval-scorer.ts') },
 ];
+
+/** The modules a command line needs: its subcommand's, or all of them for top-level help. */
+export function commandModulesFor(argv: string[]): { names: string[]; load: () => Promise<CommandModule> }[] {
+  const sub = argv.find((a) => !a.startsWith('-'));
+  const wanted = COMMAND_MODULES.filter((m) => sub !== undefined && m.names.includes(sub));
+  return sub === undefined || sub === 'help' ? COMMAND_MODULES : wanted;
+}
 
 export function positiveInt(v: string, flag: string): number {
   const n = Number(v);

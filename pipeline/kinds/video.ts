@@ -1,20 +1,34 @@
-// Video with audio: probe -> clip windows -> frames + audio -> audio-visual sync -> sink.
+// Video with audio: [fetch] -> probe -> subtitles -> [narration alignment] -> clip windows ->
+// frames + audio -> audio-visual sync -> sink. Narration alignment uses the run's scorer
+// (score.scorer), loaded here, so the plugin is made asynchronously.
 import type { LoadedConfig } from '../config.ts';
 import type { SourcePlugin } from '../source-plugin.ts';
 import type { Traceable } from '../stage.ts';
 import { approxVideoClipBytes, videoClipSchema, type VideoClipSample } from '../../schemas/video.ts';
 import { listVideoUnits, processVideoUnit } from '../../stages/sources/video/video-units.ts';
 import { resolveFfmpeg } from '../../stages/sources/video/ffmpeg-path.ts';
+import { isVideoUrlUnit, listVideoUrlUnits, processVideoUrlUnit, videoFileFetcher, videoUrlList } from '../../stages/sources/video/video-url-units.ts';
 import { makeThumbnail } from '../../stages/report/thumbnails.ts';
+import { loadScorer, type Scorer } from '../../stages/score/scorer.ts';
+import { scorerDir } from '../plugins.ts';
 
-export function videoPlugin({ config, baseDir }: LoadedConfig): SourcePlugin {
+export async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin> {
   const src = config.source;
   if (src.kind !== 'video') throw new Error(`videoPlugin given source kind ${src.kind}`);
   resolveFfmpeg(src); // a missing ffmpeg is a setup error before any unit starts
+  const scorer = src.narration.enabled ? await openNarrationScorer(config.score.scorer, config.score.batch_size, baseDir) : null;
+  const urlList = videoUrlList(src, baseDir);
+  const fetcher = urlList ? videoFileFetcher(config.fetch, src) : null;
+  const deps = { scorer };
   return {
     kinds: [videoClipSchema],
-    listUnits: () => listVideoUnits(src, baseDir),
-    processUnit: (unit, ctx) => processVideoUnit(unit, src, ctx),
+    listUnits: () => (urlList ? listVideoUrlUnits(urlList.file, urlList.format, src) : listVideoUnits(src, baseDir)),
+    processUnit: (unit, ctx) => (fetcher && isVideoUrlUnit(unit) ? processVideoUrlUnit(unit, src, ctx, fetcher, deps) : processVideoUnit(unit, src, ctx, deps)),
+    ...(scorer ? { scorers: [scorer.entry()] } : {}),
+    close: async () => {
+      await fetcher?.close();
+      await scorer?.close();
+    },
     approxBytes: (s: Traceable) => approxVideoClipBytes(s as VideoClipSample),
     example: async (s: Traceable) => {
       const clip = s as VideoClipSample;
@@ -27,4 +41,13 @@ export function videoPlugin({ config, baseDir }: LoadedConfig): SourcePlugin {
       };
     },
   };
+}
+
+async function openNarrationScorer(setting: string, batchSize: number, baseDir: string): Promise<Scorer> {
+  if (setting === 'none') throw new Error('source.narration.enabled needs a scorer: set score.scorer (reference or a scorer folder)');
+  try {
+    return await loadScorer(scorerDir(setting, baseDir), { batchSize });
+  } catch (err) {
+    throw new Error(`score.scorer (for source.narration): ${(err as Error).message}`);
+  }
 }

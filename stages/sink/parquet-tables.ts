@@ -3,6 +3,7 @@
 import { open, rename, rm } from 'node:fs/promises';
 import parquet from 'parquetjs-lite';
 import type { IndexColumnType } from '../../schemas/kind-schema.ts';
+import { tempNameFor } from '../../pipeline/fs-atomic.ts';
 
 export interface FlatColumn {
   name: string;
@@ -36,7 +37,7 @@ export async function writeFlatParquet(
   const schema = new parquet.ParquetSchema(
     Object.fromEntries(columns.map((c) => [c.name, { type: c.type, optional: c.optional, compression: 'GZIP' }])),
   );
-  const tmp = `${filePath}.tmp-${process.pid}`;
+  const tmp = tempNameFor(filePath);
   const writer = await parquet.ParquetWriter.openFile(schema, tmp, { rowGroupSize: 8192 });
   for (const [k, v] of Object.entries(metadata)) writer.setMetadata(k, v);
   let count = 0;

@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import pLimit from 'p-limit';
+import { mulberry32 } from '../pipeline/random.ts';
 
 export interface DemoCorpusOptions {
   /** Good images to generate (default 240). */
@@ -81,17 +82,7 @@ const COLS = ['left', 'center', 'right'] as const;
 const CELL_CENTRE = [0.2, 0.5, 0.8];
 const RADIUS = { small: 0.08, large: 0.14 };
 
-/** mulberry32: a tiny, well-distributed seeded PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 type Rng = () => number;
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];

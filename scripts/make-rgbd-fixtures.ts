@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import { encodeDepthPng, sunrgbdEncodeBits } from '../stages/sources/rgbd/depth-png.ts';
 import { encodeNetpbm, type ByteOrder } from '../stages/sources/rgbd/netpbm.ts';
 import { translateDepth } from '../stages/align/rgbd-registration.ts';
+import { mulberry32 } from '../pipeline/random.ts';
 
 export type FixtureLayout = 'tum' | 'nyu' | 'sunrgbd' | 'generic';
 
@@ -67,16 +68,7 @@ export function fixtureIntrinsics(width: number, height: number) {
 // ---------------------------------------------------------------------------------------------
 // Random numbers
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 // ---------------------------------------------------------------------------------------------
 // Scene and ray casting. World: metres, y up. Camera: OpenCV convention (x right, y down, z ahead).

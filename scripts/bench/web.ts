@@ -23,6 +23,7 @@ import { loadConfigFile } from '../../pipeline/config.ts';
 import { runPipeline } from '../../pipeline/executor.ts';
 import { decodeSchema } from '../../schemas/config.ts';
 import { ratioLine, reportFromChild, runChildMeasurement, type Bench } from './harness.ts';
+import { mulberry32 } from '../../pipeline/random.ts';
 
 const DEFAULT_SAMPLES = 2000;
 const WIDTH = 640;
@@ -118,17 +119,8 @@ export const bench: Bench = async ({ n, workDir, log }) => {
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
-/** Small deterministic PRNG (mulberry32), so image i is the same bytes on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Image i is the same bytes on every run. */
+const prng = mulberry32;
 
 /**
  * A photo-like JPEG: a two-colour gradient, a few filled rectangles and discs, and mild

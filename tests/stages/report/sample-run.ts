@@ -7,6 +7,7 @@ import { RejectLedger } from '../../../pipeline/rejects.ts';
 import { silentLogger } from '../../../pipeline/logger.ts';
 import type { Manifest } from '../../../schemas/manifest.ts';
 import { makeThumbnail } from '../../../stages/report/thumbnails.ts';
+import { mulberry32 } from '../../../pipeline/random.ts';
 
 export const EVIL_CAPTION = `<script>alert("pwned")</script> a "quoted" caption with 'single' quotes & an <img src=x onerror="alert(1)">`;
 export const SCORE_THRESHOLD = 0.25;
@@ -17,17 +18,8 @@ interface Item extends Traceable {
   score?: number;
 }
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers in [0, 1). */
+export const seeded = mulberry32;
 
 /** A 160x120 picture with a red square at (40,30)-(100,90): boxes drawn on its thumbnail are checkable. */
 export async function samplePicture(): Promise<Buffer> {

@@ -5,18 +5,8 @@ import {
   associateOneToOne,
   associateOneToOneBruteForce,
 } from '../../../stages/pair/rgbd-timestamps.ts';
+import { mulberry32 } from '../../../pipeline/random.ts';
 
-// Small deterministic PRNG so a failure can be replayed from its seed.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('fast one-to-one association equals the O(n·m) rule on random inputs, with ties and offsets', () => {
   let pairsSeen = 0;

@@ -103,8 +103,12 @@ export async function makeVideoFixtures(dir: string, opts: VideoFixtureOptions =
 
   const sync: SyncClipTruth[] = [];
   const clipDelays = [...delays, ...Array.from({ length: inSync }, () => 0)];
+  const names = new Set<string>();
   for (const [i, delay] of clipDelays.entries()) {
-    const name = delay === 0 ? `insync-${i - delays.length}.mp4` : `delay_${delay >= 0 ? '+' : ''}${delay}ms.mp4`;
+    let name = delay === 0 ? `insync-${Math.max(0, i - delays.length)}.mp4` : `delay_${delay >= 0 ? '+' : ''}${delay}ms.mp4`;
+    // A delay listed twice (or a zero among the delays) still gets a file of its own.
+    if (names.has(name)) name = name.replace(/\.mp4$/, `-${i}.mp4`);
+    names.add(name);
     const file = path.join('sync', name);
     const events = await writeFlashClip(ffmpeg, path.join(dir, file), { rng, fps, width, height, seconds, delayMs: delay });
     sync.push({ file, delay_ms: delay, events_s: events });

@@ -78,7 +78,7 @@ export const bench: Bench = async ({ n, workDir, log }) => {
   const cfg = videoSourceSchema.parse({ kind: 'video', path: '.' });
   const busy = Object.entries(pipeline.busy_ms).map(([stage, ms]) => `${stage} ${(ms / pipeline.clips).toFixed(0)}`).join(', ');
   const lines = [
-    `video: ${clips} clips of ${CLIP_S} s from ${videos} videos at ${WIDTH}x${HEIGHT}; analysis ${cfg.sync.fps} fps, stored ${cfg.frames.fps} fps at max side ${cfg.frames.max_side}; ${cfg.concurrency} clips at once; ${availableParallelism()} CPUs`,
+    `video: ${pipeline.clips} clips of ${CLIP_S} s from ${videos} videos at ${WIDTH}x${HEIGHT}; analysis ${cfg.sync.fps} fps, stored ${cfg.frames.fps} fps at max side ${cfg.frames.max_side}; ${cfg.concurrency} clips at once; ${availableParallelism()} CPUs`,
     `ffmpeg: ${version}`,
     ratioLine('end to end vs ffmpeg decoding the same frames alone', pipelineRate, limitRate, 'clips'),
     `all rounds: pipeline ${runs.map((r) => rate(r.clips, r.wall_ms).toFixed(2)).join(', ')} clips/s; limit ${limits.map((r) => rate(r.clips, r.wall_ms).toFixed(2)).join(', ')} clips/s`,
@@ -89,7 +89,7 @@ export const bench: Bench = async ({ n, workDir, log }) => {
     name: 'video',
     lines,
     metrics: {
-      clips,
+      clips: pipeline.clips,
       cpus: availableParallelism(),
       ffmpeg: version,
       pipeline_clips_per_s: pipelineRate,

@@ -64,9 +64,10 @@ export function frameOutputArgs(req: FrameWindowRequest, outputSeekS = 0): strin
 }
 
 /** Runs ffmpeg with `args` (whose stdout is frameOutputArgs' output) and cuts stdout into frames. */
-export async function* framesFromFfmpeg(req: FrameWindowRequest, args: string[], runOptions: Pick<FfmpegRunOptions, 'onPipe3'> = {}): AsyncGenerator<RgbFrame> {
+export async function* framesFromFfmpeg(req: FrameWindowRequest & { expectedFrames?: number; timeOf?: (index: number) => number }, args: string[], runOptions: Pick<FfmpegRunOptions, 'sideOutputs'> = {}): AsyncGenerator<RgbFrame> {
   const frameBytes = req.width * req.height * 3;
-  const expected = framesInWindow(req.durationS, req.fps);
+  const expected = req.expectedFrames ?? framesInWindow(req.durationS, req.fps);
+  const timeOf = req.timeOf ?? ((i: number) => req.startS + i / req.fps);
   let pending = new Uint8Array(frameBytes);
   let filled = 0;
   let index = 0;
@@ -79,7 +80,7 @@ export async function* framesFromFfmpeg(req: FrameWindowRequest, args: string[],
         filled += take;
         offset += take;
         if (filled === frameBytes) {
-          yield { index, time: req.startS + index / req.fps, width: req.width, height: req.height, rgb: pending };
+          yield { index, time: timeOf(index), width: req.width, height: req.height, rgb: pending };
           index += 1;
           pending = new Uint8Array(frameBytes);
           filled = 0;

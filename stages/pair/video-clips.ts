@@ -3,7 +3,7 @@
 // Windows are plain time ranges; a window that cannot become a clip (shorter than the minimum,
 // a cue past the end of the video) is returned as a `skipped` entry with its reason, so the
 // caller can put it in the rejects ledger.
-import type { SubtitleCue } from '../sources/video/subtitles.ts';
+import { cueTimes, type SubtitleCue } from '../sources/video/subtitles.ts';
 import type { RgbFrame } from '../decode/video-frames.ts';
 
 export interface ClipWindow {
@@ -54,20 +54,22 @@ export function sceneWindows(cuts: number[], duration: number, maxLengthS: numbe
 }
 
 /**
- * One window per cue. A cue shorter than minS is widened around its centre to minS, as the
+ * One window per cue (at its aligned times when narration alignment re-timed it). A cue shorter than minS is widened around its centre to minS, as the
  * HowTo100M loaders do (start = max(0, start - missing / 2), end = start + minS), then kept
  * inside the video.
  */
 export function sentenceWindows(cues: SubtitleCue[], duration: number, minS: number): Windows {
   const out: Windows = { windows: [], skipped: [] };
   for (const cue of cues) {
-    if (cue.start >= duration) {
-      out.skipped.push({ start: cue.start, end: cue.end, reason: 'subtitle_out_of_range', detail: `cue starts at ${cue.start.toFixed(3)} s, video is ${duration.toFixed(3)} s` });
+    // Aligned times where narration alignment re-timed the cue, else the sidecar's.
+    const { start: cueStart, end: cueEnd } = cueTimes(cue);
+    if (cueStart >= duration) {
+      out.skipped.push({ start: cueStart, end: cueEnd, reason: 'subtitle_out_of_range', detail: `cue starts at ${cueStart.toFixed(3)} s, video is ${duration.toFixed(3)} s` });
       continue;
     }
-    const [start, end] = widenToMinimum(cue.start, Math.min(cue.end, duration), minS, duration);
+    const [start, end] = widenToMinimum(cueStart, Math.min(cueEnd, duration), minS, duration);
     if (end - start <= 0) {
-      out.skipped.push({ start: cue.start, end: cue.end, reason: 'clip_too_short', detail: 'empty cue' });
+      out.skipped.push({ start: cueStart, end: cueEnd, reason: 'clip_too_short', detail: 'empty cue' });
       continue;
     }
     out.windows.push({ start, end, sentence: cue });

@@ -1,8 +1,8 @@
 // The per-clip stages of a video unit.
-//   video_decode: ClipCandidate -> DecodedClip. Streams the window's frames once at the
-//     analysis rate: every frame feeds the motion signal, the frames on the stored grid are
-//     JPEG-encoded. The window's audio (padded by vshift frames each side for the sync search)
-//     comes from the same ffmpeg process. Drops: `decode_failed`.
+//   video_decode: ClipCandidate -> DecodedClip. One ffmpeg process (decode/clip-media.ts)
+//     gives the frames on the stored grid (JPEG-encoded here), the motion signal at the
+//     analysis rate, and the window's audio padded by vshift frames each side for the sync
+//     search. Drops: `decode_failed`.
 //   av_sync: DecodedClip -> VideoClipSample. Measures the offset, filters, optionally shifts
 //     the audio back into sync, encodes the stored audio. Drops: `low_sync_confidence`,
 //     `av_offset_too_large`.
@@ -10,11 +10,11 @@ import path from 'node:path';
 import { mapStage, drop, DropError, type Stage, type Traceable } from '../../../pipeline/stage.ts';
 import type { RunStats } from '../../../pipeline/stats.ts';
 import type { VideoSourceConfig } from '../../../schemas/video-config.ts';
-import { VIDEO_CLIP, type VideoClipSample, type VideoFrame } from '../../../schemas/video.ts';
+import { VIDEO_CLIP, type SubtitleSpan, type VideoClipSample, type VideoFrame } from '../../../schemas/video.ts';
 import { encodeJpeg, outputSize } from '../../decode/video-frames.ts';
 import { encodeAudio } from '../../decode/audio-extract.ts';
 import { openClipMedia } from '../../decode/clip-media.ts';
-import { audioOnsetEnvelope, estimateAvOffset, greyOf, motionEnergy, type AvSyncResult } from '../../align/av-sync.ts';
+import { audioOnsetEnvelope, estimateAvOffset, type AvSyncResult } from '../../align/av-sync.ts';
 import type { VideoProbe } from './probe.ts';
 import type { SubtitleCue } from './subtitles.ts';
 import { recordSyncStats, type SyncVerdict } from './sync-stats.ts';
@@ -77,34 +77,24 @@ export async function decodeClip(c: ClipCandidate, cfg: VideoSourceConfig, opts:
     file: c.probe.path,
     startS: c.start,
     durationS: duration,
-    fps: analysisFps,
-    width,
-    height,
-    signal,
+    stored: { fps: cfg.frames.fps, width, height },
+    analysisFps: sync ? analysisFps : null,
     audio: audioStream
       ? { leadS: leadFrames / analysisFps, trailS: trailFrames / analysisFps, sampleRate: cfg.audio.sample_rate, streamDurationS: audioStream.duration ?? c.probe.duration }
       : null,
+    signal,
   });
 
-  // Stored frames are the analysis frames nearest to the stored grid start + j / frames.fps.
-  const stored = new Set<number>();
-  for (let j = 0; j / cfg.frames.fps < duration - 1e-9; j++) stored.add(Math.round((j * analysisFps) / cfg.frames.fps));
   const frames: VideoFrame[] = [];
-  const motion: number[] = [];
-  let previousGrey: Float32Array | null = null;
   const name = mediaBaseName(c.video);
   for await (const frame of media.frames) {
-    if (sync) {
-      const grey = greyOf(frame.rgb, frame.width, frame.height);
-      motion.push(previousGrey ? motionEnergy(previousGrey, grey) : NaN);
-      previousGrey = grey;
-    }
-    if (stored.has(frame.index)) frames.push({ time: frame.time, image: { bytes: await encodeJpeg(frame, cfg.frames.jpeg_quality), path: `${name}@${frame.time.toFixed(3)}.jpg` } });
+    frames.push({ time: frame.time, image: { bytes: await encodeJpeg(frame, cfg.frames.jpeg_quality), path: `${name}@${frame.time.toFixed(3)}.jpg` } });
   }
   if (frames.length === 0) throw new DropError('decode_failed', `no frames in the window ${c.start.toFixed(2)}-${c.end.toFixed(2)} s`);
+  const motion = media.motion();
   const pcm = media.audio();
   const audio = pcm ? { pcm, sampleRate: cfg.audio.sample_rate, leadFrames } : null;
-  return { ...c, frames, width, height, analysisFps, motion: Float64Array.from(motion), audio };
+  return { ...c, frames, width, height, analysisFps, motion, audio };
 }
 
 export function avSyncStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Stage<DecodedClip, VideoClipSample> {
@@ -148,7 +138,19 @@ export async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, op
     audio = { bytes: await encodeAudio(ext, opts.ffmpegPath, window, sampleRate, signal), path: `${mediaBaseName(c.video)}@${c.start.toFixed(3)}.${ext}` };
   }
 
-  const cues = c.cues.map((q) => ({ text: q.text, start: q.start, end: q.end }));
+  const cues = c.cues.map(
+    (q): SubtitleSpan => ({
+      text: q.text,
+      start: q.start,
+      end: q.end,
+      alignedStart: q.aligned?.alignedStart ?? null,
+      alignedEnd: q.aligned?.alignedEnd ?? null,
+      matchStart: q.aligned?.matchStart ?? null,
+      matchEnd: q.aligned?.matchEnd ?? null,
+      score: q.aligned?.score ?? null,
+      alignable: q.aligned?.alignable ?? null,
+    }),
+  );
   return {
     id: c.id,
     kind: VIDEO_CLIP,

@@ -18,19 +18,20 @@ export interface FfmpegRunOptions {
   /** Fail once stdout passes this many bytes (a guard against unbounded output). */
   maxBytes?: number;
   /**
-   * Receives what ffmpeg writes to `pipe:3` (a second output of the same process). It is read
-   * as it comes, so ffmpeg never blocks on it while stdout is pulled slowly; keep it small.
+   * Receive what ffmpeg writes to `pipe:3`, `pipe:4`, ... (further outputs of the same process),
+   * in that order. They are read as they come, so ffmpeg never blocks on them while stdout is
+   * pulled slowly: consume or keep little.
    */
-  onPipe3?: (chunk: Buffer) => void;
+  sideOutputs?: ((chunk: Buffer) => void)[];
 }
 
 type FfmpegChild = ChildProcessByStdio<Writable, Readable, Readable>;
 
 function start(ffmpegPath: string, args: string[], options: FfmpegRunOptions): { child: FfmpegChild; stderr: () => string; exit: Promise<number | null> } {
-  const stdio: 'pipe'[] = options.onPipe3 ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
+  const sides = options.sideOutputs ?? [];
+  const stdio: 'pipe'[] = Array.from({ length: 3 + sides.length }, () => 'pipe');
   const child = spawn(ffmpegPath, ['-hide_banner', '-nostdin', ...args], { stdio, signal: options.signal }) as unknown as FfmpegChild;
-  const pipe3 = child.stdio[3] as Readable | null | undefined;
-  if (options.onPipe3 && pipe3) pipe3.on('data', options.onPipe3);
+  sides.forEach((sink, i) => (child.stdio[3 + i] as Readable).on('data', sink));
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s: string) => {

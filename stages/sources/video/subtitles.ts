@@ -5,12 +5,20 @@
 // (its clips just carry no subtitles).
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { SentenceAlignment } from '../../align/narration-align.ts';
 
 export interface SubtitleCue {
-  /** Seconds on the video's timeline. */
+  /** Seconds on the video's timeline, as the sidecar gives them. */
   start: number;
   end: number;
   text: string;
+  /** Set when narration alignment ran on the video. */
+  aligned?: SentenceAlignment;
+}
+
+/** The times a cue stands for: its aligned ones when narration alignment found it, else the sidecar's. */
+export function cueTimes(cue: SubtitleCue): { start: number; end: number } {
+  return cue.aligned?.alignable ? { start: cue.aligned.alignedStart, end: cue.aligned.alignedEnd } : { start: cue.start, end: cue.end };
 }
 
 export type SubtitleFormat = 'srt' | 'vtt' | 'json';
@@ -132,9 +140,9 @@ export async function readSubtitles(file: string, format: SubtitleFormat): Promi
   return parseSubtitles(await readFile(file, 'utf8'), format);
 }
 
-/** Cues that overlap [start, end). */
+/** Cues that overlap [start, end) (by their aligned times where they have them). */
 export function cuesInWindow(cues: SubtitleCue[], start: number, end: number): SubtitleCue[] {
-  return cues.filter((c) => c.end > start && c.start < end);
+  return cues.filter((c) => cueTimes(c).end > start && cueTimes(c).start < end);
 }
 
 export function formatSrtTime(seconds: number): string {

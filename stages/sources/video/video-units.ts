@@ -1,8 +1,9 @@
 // Video units: one unit is one local video file. Reading a unit runs
-//   probe -> sidecar subtitles -> clip windows -> video_decode -> av_sync
+//   probe -> sidecar subtitles -> [narration alignment] -> clip windows -> video_decode -> av_sync
 // and yields VideoClipSamples. Rejects, by stage:
 //   video_probe:     probe_failed, no_video_stream, no_audio_stream, too_short (the whole video)
 //   video_subtitles: subtitle_parse_failed (the sidecar; the video is kept without subtitles)
+//   narration_align: narration_failed (the video's narration; its clips keep the original times)
 //   video_clips:     no_subtitles (sentence mode without usable cues: the whole video),
 //                    decode_failed (scene detection could not read the video),
 //                    clip_too_short, subtitle_out_of_range (single windows)
@@ -19,6 +20,8 @@ import { resolveFfmpeg } from './ffmpeg-path.ts';
 import { probeVideo, type VideoProbe } from './probe.ts';
 import { cuesInWindow, findSidecar, readSubtitles, SubtitleParseError, type SubtitleCue } from './subtitles.ts';
 import { avSyncStage, videoDecodeStage, type ClipCandidate } from './clip-stages.ts';
+import { alignVideoNarration } from '../../align/narration-stage.ts';
+import type { Scorer } from '../../score/scorer.ts';
 
 export const VIDEO_PROBE_STAGE = 'video_probe';
 export const VIDEO_SUBTITLES_STAGE = 'video_subtitles';
@@ -68,9 +71,14 @@ async function findVideos(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-export async function* processVideoUnit(unit: Unit, cfg: VideoSourceConfig, ctx: StageContext): AsyncGenerator<VideoClipSample> {
+/** What a video unit needs besides its config: the scorer, when narration alignment is on. */
+export interface VideoUnitDeps {
+  scorer?: Scorer | null;
+}
+
+export async function* processVideoUnit(unit: Unit, cfg: VideoSourceConfig, ctx: StageContext, deps: VideoUnitDeps = {}): AsyncGenerator<VideoClipSample> {
   const spec = unit.spec as VideoUnitSpec;
-  yield* processVideoFile({ unitId: unit.id, file: spec.file, name: spec.name }, cfg, ctx);
+  yield* processVideoFile({ unitId: unit.id, file: spec.file, name: spec.name }, cfg, ctx, deps);
 }
 
 export interface VideoFileRef {
@@ -84,7 +92,7 @@ export interface VideoFileRef {
 }
 
 /** probe -> subtitles -> windows -> clips of one video file. */
-export async function* processVideoFile(ref: VideoFileRef, cfg: VideoSourceConfig, ctx: StageContext): AsyncGenerator<VideoClipSample> {
+export async function* processVideoFile(ref: VideoFileRef, cfg: VideoSourceConfig, ctx: StageContext, deps: VideoUnitDeps = {}): AsyncGenerator<VideoClipSample> {
   const { unitId, file, name } = ref;
   const video: Traceable = { id: unitId, kind: VIDEO_CLIP, source: name };
   const { ffmpeg, ffprobe } = resolveFfmpeg(cfg);
@@ -101,7 +109,11 @@ export async function* processVideoFile(ref: VideoFileRef, cfg: VideoSourceConfi
   }
   probeStats.out += 1;
 
-  const cues = await loadSubtitles(file, video, ctx);
+  let cues = await loadSubtitles(file, video, ctx);
+  if (cues && cfg.narration.enabled) {
+    if (!deps.scorer) throw new Error('source.narration.enabled needs a scorer (score.scorer)');
+    cues = await alignVideoNarration({ probe, cues, cfg: cfg.narration, scorer: deps.scorer, ffmpegPath: ffmpeg, video }, ctx);
+  }
   const windows = await clipWindows(probe, cues, cfg, ffmpeg, video, ctx);
   if (!windows) return;
 

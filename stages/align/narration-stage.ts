@@ -1,0 +1,95 @@
+// The narration_align step of a video unit: consumes the video's probe and its sidecar cues,
+// returns the cues with their alignment (narration-align.ts) attached. It runs once per video,
+// before the clip windows are cut, so sentence windows can use the re-timed sentences.
+// Records per video: the shift histogram (aligned - original start of alignable sentences),
+// alignable / not_alignable counts, and the video's sentence timeline as a report example.
+// A video whose frames cannot be read or embedded is a reject `narration_failed` (for the
+// video's narration, at stage narration_align); its clips are still cut, at the original times.
+import { DropError, errorMessage, rejectAt, type StageContext, type Traceable } from '../../pipeline/stage.ts';
+import { VIDEO_STATS } from '../../schemas/video.ts';
+import type { VideoNarrationConfig } from '../../schemas/video-config.ts';
+import type { Scorer } from '../score/scorer.ts';
+import type { VideoProbe } from '../sources/video/probe.ts';
+import type { SubtitleCue } from '../sources/video/subtitles.ts';
+import { alignNarration } from './narration-align.ts';
+import { embedVideoFrames } from './narration-frames.ts';
+
+export const NARRATION_STAGE = 'narration_align';
+
+/** Shift histogram: seconds, one bin per 0.25 s. */
+const SHIFT_RANGE: [number, number, number] = [-10, 10, 80];
+
+export interface NarrationStageInput {
+  probe: VideoProbe;
+  cues: SubtitleCue[];
+  cfg: VideoNarrationConfig;
+  scorer: Scorer;
+  ffmpegPath: string;
+  /** The video, as rejects and examples name it. */
+  video: Traceable;
+}
+
+export async function alignVideoNarration({ probe, cues, cfg, scorer, ffmpegPath, video }: NarrationStageInput, ctx: StageContext): Promise<SubtitleCue[]> {
+  const stats = ctx.stats.stage(NARRATION_STAGE);
+  stats.in += 1;
+  const started = performance.now();
+  try {
+    const frames = await embedVideoFrames(scorer, {
+      ffmpegPath,
+      file: probe.path,
+      durationS: probe.duration,
+      fps: cfg.fps,
+      displayWidth: probe.video.displayWidth,
+      displayHeight: probe.video.displayHeight,
+      maxSide: cfg.max_side,
+      signal: ctx.signal,
+    });
+    if (frames.times.length === 0) throw new DropError('narration_failed', 'no frames could be read for narration alignment');
+    const sentenceEmbeddings = (await scorer.embedTexts(cues.map((c) => c.text))).pooled;
+    const result = alignNarration({
+      cues,
+      sentenceEmbeddings,
+      frameTimes: frames.times,
+      frameEmbeddings: frames.embeddings,
+      frameInterval: 1 / cfg.fps,
+      videoDuration: probe.duration,
+      dropPercentile: cfg.drop_percentile,
+    });
+    const aligned = cues.map((cue, i) => ({ ...cue, aligned: result.sentences[i] }));
+    record(ctx, video, aligned, probe.duration, result.dropThreshold);
+    stats.out += 1;
+    return aligned;
+  } catch (err) {
+    if (ctx.signal.aborted) throw err;
+    const detail = err instanceof DropError ? err.detail : errorMessage(err);
+    rejectAt(ctx, NARRATION_STAGE, { id: `${video.id}/narration`, kind: video.kind, source: video.source }, 'narration_failed', detail);
+    return cues;
+  } finally {
+    stats.busyMs += performance.now() - started;
+  }
+}
+
+function record(ctx: StageContext, video: Traceable, cues: SubtitleCue[], duration: number, dropThreshold: number): void {
+  const shift = ctx.stats.histogram(VIDEO_STATS.narrationShift, ...SHIFT_RANGE);
+  for (const c of cues) {
+    const a = c.aligned!;
+    ctx.stats.count('video.narration_sentences', a.alignable ? 'alignable' : 'not_alignable');
+    if (a.alignable) shift.add(a.alignedStart - c.start);
+  }
+  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  ctx.stats.exampleSet(VIDEO_STATS.narration, 6).add(video.id, {
+    id: video.id,
+    source: video.source,
+    duration: r3(duration),
+    drop_threshold: r3(dropThreshold),
+    sentences: cues.map((c) => ({
+      text: c.text.slice(0, 200),
+      start: c.start,
+      end: c.end,
+      aligned_start: c.aligned!.alignedStart,
+      aligned_end: c.aligned!.alignedEnd,
+      score: c.aligned!.score,
+      alignable: c.aligned!.alignable,
+    })),
+  });
+}

@@ -125,8 +125,8 @@ export function pipe(input: AsyncIterable<unknown>, ctx: StageContext, ...stages
 
 /**
  * Runs `start` on up to `concurrency` items at once and yields settled results in input
- * order. Upstream is pulled only while fewer than `concurrency` items are in flight, so a
- * slow consumer stalls the whole chain instead of growing a buffer.
+ * order. Upstream is pulled only while fewer than 2 x `concurrency` items are started and not
+ * yet yielded, so a slow consumer stalls the whole chain instead of growing a buffer.
  */
 export async function* orderedPool<I, R, O>(
   input: AsyncIterable<I>,
@@ -136,13 +136,17 @@ export async function* orderedPool<I, R, O>(
   settle: (result: R) => O | undefined,
 ): AsyncGenerator<O> {
   const limit = pLimit(concurrency);
+  // Up to `concurrency` items run at once; a window twice that wide lets the items behind a
+  // slow one start (and finish) while it holds up the in-order output, so one slow item does
+  // not idle the others. Memory stays bounded by the window.
+  const window = concurrency === 1 ? 1 : concurrency * 2;
   const inFlight: Promise<R>[] = [];
   const iterator = input[Symbol.asyncIterator]();
   let exhausted = false;
   try {
     while (true) {
       // After an abort nothing new is pulled; what is already in flight still settles.
-      while (!exhausted && inFlight.length < concurrency && !signal.aborted) {
+      while (!exhausted && inFlight.length < window && !signal.aborted) {
         const next = await iterator.next();
         if (next.done) {
           exhausted = true;

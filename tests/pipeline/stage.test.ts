@@ -54,8 +54,12 @@ test('backpressure: a consumer that stops pulling stops the source', async () =>
   const it = stage[Symbol.asyncIterator]();
   for (let i = 0; i < 5; i++) await it.next();
   await sleep(20);
-  // 5 consumed plus at most the in-flight windows of the two stages (4 + 2) and one pending pull each.
-  assert.ok(src.state.pulled <= 5 + 4 + 2 + 2, `source pulled ${src.state.pulled} items for 5 consumed`);
+  // 5 consumed plus at most the windows of the two stages (2 x 4 + 2 x 2) and one pending pull each.
+  assert.ok(src.state.pulled <= 5 + 8 + 4 + 2, `source pulled ${src.state.pulled} items for 5 consumed`);
+  await sleep(20);
+  const settled = src.state.pulled;
+  await sleep(30);
+  assert.equal(src.state.pulled, settled, 'nothing more is pulled while the consumer waits');
   await it.return?.();
 });
 

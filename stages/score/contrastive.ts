@@ -3,7 +3,8 @@
 //   text:  t = mean of word rows and bigram rows,        v = t / |t|
 //   loss:  symmetric InfoNCE over the batch, logits = u v^T / temperature
 // plus AdamW. tests/stages/score/contrastive.test.ts checks every gradient against finite
-// differences. Plain loops over Float32Array: the trainer's matrices are small (F ~ 1-3k, D 256).
+// differences. This is the reference definition; the trainer runs the same formulas as an ONNX
+// graph (onnx/contrastive-step.ts), which is about 20x faster than these plain loops.
 
 export interface ContrastiveParams {
   featureSize: number;

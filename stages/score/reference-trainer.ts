@@ -28,6 +28,8 @@ export interface ReferenceTrainingOptions {
   imageSize?: number;
   /** Output channels of the three conv layers. */
   channels?: [number, number, number];
+  /** Max-pool window after each conv layer (1: none); the patch grid is imageSize / their product. */
+  pools?: [number, number, number];
   pyramid?: number[];
   dim?: number;
   epochs?: number;
@@ -66,7 +68,8 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
   return {
     seed: options.seed ?? 1,
     imageSize: options.imageSize ?? 64,
-    channels: options.channels ?? ([32, 64, 64] as [number, number, number]),
+    channels: options.channels ?? ([32, 64, 128] as [number, number, number]),
+    pools: options.pools ?? ([2, 2, 2] as [number, number, number]),
     pyramid: options.pyramid ?? [1, 2, 4],
     dim: options.dim ?? 256,
     epochs: options.epochs ?? 40,
@@ -226,7 +229,12 @@ function clearRows(table: Float32Array, rows: Iterable<number>, dim: number): vo
   for (const r of rows) table.fill(0, r * dim, (r + 1) * dim);
 }
 
-async function fixedConvLayers(pairs: TrainingPair[], p: ImagePreprocessing, o: { imageSize: number; channels: [number, number, number]; whiteningPatches: number }, random: () => number): Promise<ConvLayer[]> {
+async function fixedConvLayers(
+  pairs: TrainingPair[],
+  p: ImagePreprocessing,
+  o: { imageSize: number; channels: [number, number, number]; pools: [number, number, number]; whiteningPatches: number },
+  random: () => number,
+): Promise<ConvLayer[]> {
   const size = 3 * FIRST_KERNEL * FIRST_KERNEL;
   const side = o.imageSize;
   const images: Float32Array[] = [];
@@ -265,9 +273,9 @@ async function fixedConvLayers(pairs: TrainingPair[], p: ImagePreprocessing, o: 
   const first = whitenedPatchFilters(zca, chosen, c1);
   const he = (inC: number, outC: number, k: number) => gaussian(random, outC * inC * k * k, Math.sqrt(2 / (inC * k * k)));
   return [
-    { inChannels: 3, outChannels: c1, kernel: FIRST_KERNEL, weight: first.weight, bias: first.bias, pool: 2 },
-    { inChannels: c1, outChannels: c2, kernel: 3, weight: he(c1, c2, 3), bias: new Float32Array(c2), pool: 2 },
-    { inChannels: c2, outChannels: c3, kernel: 3, weight: he(c2, c3, 3), bias: new Float32Array(c3), pool: 2 },
+    { inChannels: 3, outChannels: c1, kernel: FIRST_KERNEL, weight: first.weight, bias: first.bias, pool: o.pools[0] },
+    { inChannels: c1, outChannels: c2, kernel: 3, weight: he(c1, c2, 3), bias: new Float32Array(c2), pool: o.pools[1] },
+    { inChannels: c2, outChannels: c3, kernel: 3, weight: he(c2, c3, 3), bias: new Float32Array(c3), pool: o.pools[2] },
   ];
 }
 

@@ -4,8 +4,10 @@
 //      (a model that has seen a pair has memorised it, noisy or not);
 //   3. drop the lowest-scoring `dropFraction` and retrain on the rest (the curated set);
 //   4. compare held-out image->text R@1 of models trained on the noisy, curated and clean sets.
-// The lift is the share of the noisy-to-clean R@1 gap the curation recovers. All models share
-// one set of fixed image features; only the learned parts are refitted.
+// The lift is the share of the noisy-to-clean R@1 gap the curation recovers. The three compared
+// models see the same number of samples (a fixed compute budget, as in DataComp): the curated
+// set is smaller, so it is trained for proportionally more epochs. All models share one set of
+// fixed image features; only the learned parts are refitted.
 import { computeImageFeatures, fitReferenceScorer, type ImageFeatures, type ReferenceTrainingOptions, type TrainingPair } from '../reference-trainer.ts';
 import { seededRandom } from '../onnx/random.ts';
 import type { ReferenceScorerWeights } from '../onnx/reference-model.ts';
@@ -75,9 +77,11 @@ export async function curationLift(train: TrainingPair[], test: TrainingPair[], 
   const dropped = byScore.slice(0, dropCount);
   const curatedRows = byScore.slice(dropCount);
 
+  const epochs = training.epochs ?? 40;
   const recallOf = async (set: ImageFeatures, rows: number[], name: string) => {
-    log(`curation lift: training on the ${name} set (${rows.length} pairs)`);
-    const { weights } = await fitReferenceScorer(set, rows, training);
+    const sameSamples = Math.max(1, Math.round((epochs * trainRows.length) / rows.length));
+    log(`curation lift: training on the ${name} set (${rows.length} pairs, ${sameSamples} epochs)`);
+    const { weights } = await fitReferenceScorer(set, rows, { ...training, epochs: sameSamples });
     const images = imageEmbeddingsFromFeatures(weights, image.features, image.featureSize, testRows);
     const texts = textEmbeddingsFromWeights(weights, testRows.map((r) => image.kept[r].caption));
     return retrievalRecall(images, texts, [1]).imageToText[1];

@@ -37,7 +37,7 @@ test('eval-scorer on a tiny split reports every bar as JSON', async (t) => {
     assert.equal(metrics.length, withClipart ? 13 : 8);
     if (withClipart) {
       assert.ok(e.openclipart.train > e.openclipart.test);
-      assert.ok(metrics.includes('openclipart novel-caption image->text R@10'));
+      assert.ok(metrics.includes('openclipart novel-caption text->image R@10'));
     }
     assert.ok(e.bars.every((b: { value: number; min: number; pass: boolean }) => b.pass === b.value >= b.min));
   } finally {

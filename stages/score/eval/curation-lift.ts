@@ -48,6 +48,9 @@ export async function curationLift(train: TrainingPair[], test: TrainingPair[], 
   const training = { seed, ...options.training };
   const log = options.log ?? (() => {});
 
+  // Ids made unique across the two sets, which may come from corpora that name samples alike.
+  train = train.map((p) => ({ ...p, id: `train:${p.id}` }));
+  test = test.map((p) => ({ ...p, id: `test:${p.id}` }));
   const image = await computeImageFeatures([...train, ...test], training, log);
   const kept = new Set(image.kept.map((p) => p.id));
   if (kept.size !== train.length + test.length) log(`curation lift: ${train.length + test.length - kept.size} unreadable images left out`);

@@ -30,7 +30,9 @@ test('eval-scorer on a tiny split reports every bar as JSON', async (t) => {
     assert.ok(s.swap.noisy >= 8);
     for (const a of ['colour', 'shape', 'position', 'size', 'all']) assert.ok(s.attributes[a].n > 0, a);
     assert.ok(s.grounding.n >= 30);
+    // The curation set is a corpus of its own whose sample ids repeat the test set's: both must be used whole.
     assert.equal(s.curation.train, 60);
+    assert.equal(s.curation.test, s.retrieval.n);
     assert.equal(s.curation.dropped, 24);
     assert.ok(s.curation.swapped >= 20 && s.curation.swapped <= 24);
     const metrics = e.bars.map((b: { corpus: string; metric: string }) => `${b.corpus} ${b.metric}`);

@@ -63,7 +63,6 @@ export async function* listRows(file: string, format: ListFormat): AsyncGenerato
 async function* jsonlRows(file: string): AsyncGenerator<ListRow> {
   let row = 0;
   let line = 0;
-  let rest = '';
   const parse = (text: string): ListRow | undefined => {
     line += 1;
     const trimmed = text.trim();
@@ -79,19 +78,10 @@ async function* jsonlRows(file: string): AsyncGenerator<ListRow> {
       return { ...current, error: `line ${line} is not valid JSON: ${(err as Error).message.slice(0, 200)}` };
     }
   };
-  let first = true;
-  for await (let chunk of listTextChunks(file)) {
-    if (first && chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
-    first = false;
-    const parts = (rest + chunk).split('\n');
-    rest = parts.pop()!;
-    for (const part of parts) {
-      const parsed = parse(part);
-      if (parsed) yield parsed;
-    }
+  for await (const text of textLines(file)) {
+    const parsed = parse(text);
+    if (parsed) yield parsed;
   }
-  const last = parse(rest);
-  if (last) yield last;
 }
 
 async function* delimitedRows(file: string, delimiter: string): AsyncGenerator<ListRow> {
@@ -126,29 +116,33 @@ export async function* jsonArrayRows(file: string): AsyncGenerator<ListRow> {
   yield* splitter.end().map(toJsonArrayRow);
 }
 
-/** Rows of a plain text list: one value per non-blank line (trimmed), under `column`. */
-export async function* textLineRows(file: string, column: string): AsyncGenerator<ListRow> {
-  let row = 0;
-  let line = 0;
+/** The lines of a (possibly gzipped) text file, without a leading byte-order mark. */
+async function* textLines(file: string): AsyncGenerator<string> {
   let rest = '';
-  const parse = (text: string): ListRow | undefined => {
-    line += 1;
-    const trimmed = text.trim();
-    return trimmed === '' ? undefined : { row: row++, line, values: { [column]: trimmed } };
-  };
   let first = true;
   for await (let chunk of listTextChunks(file)) {
     if (first && chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
     first = false;
     const parts = (rest + chunk).split('\n');
     rest = parts.pop()!;
-    for (const part of parts) {
-      const parsed = parse(part);
-      if (parsed) yield parsed;
-    }
+    yield* parts;
   }
-  const last = parse(rest);
-  if (last) yield last;
+  yield rest;
+}
+
+/** Rows of a plain text list: one value per non-blank line (trimmed), under `column`. */
+export async function* textLineRows(file: string, column: string): AsyncGenerator<ListRow> {
+  let row = 0;
+  let line = 0;
+  const parse = (text: string): ListRow | undefined => {
+    line += 1;
+    const trimmed = text.trim();
+    return trimmed === '' ? undefined : { row: row++, line, values: { [column]: trimmed } };
+  };
+  for await (const text of textLines(file)) {
+    const parsed = parse(text);
+    if (parsed) yield parsed;
+  }
 }
 
 interface JsonArrayElement {

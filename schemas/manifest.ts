@@ -33,7 +33,7 @@ export interface Manifest {
   /** Normalised config the run used. */
   config: unknown;
   scorers: ScorerEntry[];
-  /** Filter rules applied on scores and the cuts they used (issue: scorer filtering). */
+  /** Filter rules applied on scores (threshold, keep_top) and the cuts they used. */
   filters: Record<string, unknown>[];
   units: UnitEntry[];
   shards: ShardEntry[];

@@ -1,7 +1,6 @@
 // The in-process executor: lists units, keeps this rank's share, skips committed units, runs
 // each remaining unit through its source plugin into Arrow shards, and commits it atomically.
 // Stages never know which executor runs them.
-import path from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { lockOutDir, type OutLock } from './out-lock.ts';
 import { configFingerprint, type LoadedConfig } from './config.ts';
@@ -33,7 +32,15 @@ export interface RunOptions {
   progress?: boolean;
 }
 
-export interface RunSummary {
+/** What an OUT folder holds once finalised (everything committed, this run and earlier ones). */
+export interface OutTotals {
+  kept: number;
+  dropped: number;
+  droppedByReason: Record<string, number>;
+  shards: number;
+}
+
+export interface RunSummary extends OutTotals {
   outDir: string;
   fingerprint: string;
   unitsTotal: number;
@@ -42,11 +49,6 @@ export interface RunSummary {
   unitsSkipped: number;
   unitsFailed: { unit: string; error: string }[];
   aborted: boolean;
-  /** Totals over everything committed in OUT (this run and earlier ones). */
-  kept: number;
-  dropped: number;
-  droppedByReason: Record<string, number>;
-  shards: number;
   wallMs: number;
 }
 
@@ -167,10 +169,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       unitsSkipped: units.length - todo.length,
       unitsFailed: failed,
       aborted: signal.aborted,
-      kept: final.manifest.totals.kept,
-      dropped: final.manifest.totals.dropped,
-      droppedByReason: droppedByReasonOf(final),
-      shards: final.manifest.totals.shards,
+      ...totalsOf(final),
       wallMs: performance.now() - started,
     };
   } finally {
@@ -178,12 +177,13 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   }
 }
 
-export function droppedByReasonOf(final: FinaliseResult): Record<string, number> {
+export function totalsOf(final: FinaliseResult): OutTotals {
   const droppedByReason: Record<string, number> = {};
   for (const s of final.stats.stages.values()) {
     for (const [r, n] of Object.entries(s.droppedByReason)) droppedByReason[r] = (droppedByReason[r] ?? 0) + n;
   }
-  return droppedByReason;
+  const { kept, dropped, shards } = final.manifest.totals;
+  return { kept, dropped, droppedByReason, shards };
 }
 
 /** Runs one unit to a commit. Returns undefined when aborted (nothing committed). */
@@ -289,8 +289,4 @@ export function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
     for (const c of k.index) if (!cols.some((x) => x.name === c.name)) cols.push({ name: c.name, type: c.type, optional: true });
   }
   return cols;
-}
-
-export function defaultOutDir(name: string): string {
-  return path.join('out', name);
 }

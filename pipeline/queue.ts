@@ -7,7 +7,7 @@
 // its own OUT. Processing is deterministic, so both commits hold identical shards, and merge
 // keeps one of them: the merged output holds every sample exactly once.
 import { Queue, Worker, type Job } from 'bullmq';
-import { openUnitSession, droppedByReasonOf } from './executor.ts';
+import { openUnitSession, totalsOf, type OutTotals } from './executor.ts';
 import type { LoadedConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { Unit } from './units.ts';
@@ -105,16 +105,12 @@ export interface WorkOptions {
   log: Logger;
 }
 
-export interface WorkSummary {
+export interface WorkSummary extends OutTotals {
   outDir: string;
   queue: string;
   unitsRun: number;
   unitsFailed: { unit: string; error: string }[];
   aborted: boolean;
-  kept: number;
-  dropped: number;
-  droppedByReason: Record<string, number>;
-  shards: number;
 }
 
 /** Pulls unit jobs until the queue stays empty for idleExitMs, committing each into outDir. */
@@ -155,10 +151,7 @@ export async function workQueue(o: WorkOptions): Promise<WorkSummary> {
       unitsRun,
       unitsFailed: failed,
       aborted: o.signal.aborted,
-      kept: final.manifest.totals.kept,
-      dropped: final.manifest.totals.dropped,
-      droppedByReason: droppedByReasonOf(final),
-      shards: final.manifest.totals.shards,
+      ...totalsOf(final),
     };
   } finally {
     await session.close();

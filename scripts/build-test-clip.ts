@@ -11,8 +11,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { GraphBuilder, attr, type DType } from './onnx/graph.ts';
-import { gaussian, seededRandom } from './onnx/random.ts';
+import { GraphBuilder, attr, type DType } from '../stages/score/onnx/graph.ts';
+import { gaussian, seededRandom } from '../stages/score/onnx/random.ts';
 import { buildClipBpe } from './onnx/clip-bpe.ts';
 
 export interface TestClipOptions {

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import * as arrow from 'apache-arrow';
 import parquet from 'parquetjs-lite';
 import { UsageError, fraction } from './registry.ts';
-import { OutDir, readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type RunInfo, type UnitCompletion } from '../out-dir.ts';
+import { OutDir, readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type UnitCompletion } from '../out-dir.ts';
 import { finaliseOutDir, readRunInfo, type FinaliseResult } from '../finalise.ts';
 import { canonicalJson } from '../config.ts';
 import { RunStats } from '../stats.ts';

@@ -6,9 +6,9 @@ import type { LoadedConfig } from '../config.ts';
 import type { SourcePlugin } from '../source-plugin.ts';
 import type { RunScorer } from '../plugins.ts';
 import { pipe, type Stage, type Traceable } from '../stage.ts';
-import { imageTextSchema, type ImageTextRaw, type ImageTextSample } from '../../schemas/image-text.ts';
+import { imageTextSchema, type ImageTextRaw } from '../../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../../schemas/kind-schema.ts';
-import { listWebUnits, readWebUnit } from '../../stages/sources/url-list.ts';
+import { listWebUnits, readWebUnit, urlListFormatOfPath } from '../../stages/sources/url-list.ts';
 import { captionRulesStage } from '../../stages/curate/caption-rules.ts';
 import { Fetcher } from '../../stages/fetch/fetcher.ts';
 import { fetchStage } from '../../stages/fetch/fetch-stage.ts';
@@ -57,7 +57,8 @@ export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer 
   const dedup = config.dedup;
   // A list without captions (a .txt of URLs, or caption_column: null) is an image-only corpus:
   // the caption rules would reject every row, so they do not run.
-  const hasCaptions = src.caption_column !== null && !/\.txt(\.gz)?$/i.test(src.path) && src.format !== 'txt';
+  const format = src.format === 'auto' ? urlListFormatOfPath(src.path) : src.format;
+  const hasCaptions = src.caption_column !== null && format !== 'txt';
   const schema = webSchema(dedup.phash, scoring);
   return {
     kinds: [schema],

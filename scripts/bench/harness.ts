@@ -4,6 +4,9 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { loadConfigFile } from '../../pipeline/config.ts';
+import { runPipeline } from '../../pipeline/executor.ts';
 
 export interface BenchOptions {
   /** Samples (pairs, clips) per measurement. */
@@ -57,4 +60,37 @@ export function reportFromChild(result: Record<string, unknown>): void {
 
 export function ratioLine(what: string, pipelineRate: number, limitRate: number, unit: string): string {
   return `${what}: pipeline ${pipelineRate.toFixed(1)} ${unit}/s, limit ${limitRate.toFixed(1)} ${unit}/s, ratio ${(pipelineRate / limitRate).toFixed(3)}`;
+}
+
+/** What a measurement child reports for one `weft run` of the pipeline. */
+export interface PipelineMeasurement {
+  kept: number;
+  dropped: number;
+  wall_ms: number;
+  /** User + system CPU of this process (not of child processes such as ffmpeg). */
+  cpu_ms: number;
+  /** Busy time and items in, per stage, from the run's stats.json. */
+  busy_ms: Record<string, number>;
+  stage_in: Record<string, number>;
+  peak_rss_mib: number;
+}
+
+/** Runs the pipeline on a config in this (child) process and measures it; the caller reports. */
+export async function measurePipeline(configPath: string, outDir: string): Promise<Omit<PipelineMeasurement, 'peak_rss_mib'>> {
+  const loaded = await loadConfigFile(configPath);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const summary = await runPipeline({ loaded, outDir });
+  const wall_ms = performance.now() - started;
+  const used = process.cpuUsage(cpuBefore);
+  const stats = JSON.parse(await readFile(path.join(outDir, 'stats.json'), 'utf8')) as { stages: Record<string, { in: number; busy_ms: number }> };
+  const stages = Object.entries(stats.stages);
+  return {
+    kept: summary.kept,
+    dropped: summary.dropped,
+    wall_ms,
+    cpu_ms: (used.user + used.system) / 1000,
+    busy_ms: Object.fromEntries(stages.map(([name, st]) => [name, st.busy_ms])),
+    stage_in: Object.fromEntries(stages.map(([name, st]) => [name, st.in])),
+  };
 }

@@ -14,9 +14,7 @@ import pLimit from 'p-limit';
 import { makeRgbdFixtures } from '../make-rgbd-fixtures.ts';
 import { decodeDepthPng } from '../../stages/sources/rgbd/depth-png.ts';
 import { decodeRgb } from '../../stages/sources/rgbd/rgb-image.ts';
-import { loadConfigFile } from '../../pipeline/config.ts';
-import { runPipeline } from '../../pipeline/executor.ts';
-import { ratioLine, reportFromChild, runChildMeasurement, type Bench } from './harness.ts';
+import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';
 
 const DEFAULT_PAIRS = 60;
 const WIDTH = 640;
@@ -34,13 +32,7 @@ interface DecodeResult {
   peak_rss_mib: number;
 }
 
-interface PipelineResult {
-  pairs: number;
-  kept: number;
-  dropped: number;
-  wall_ms: number;
-  peak_rss_mib: number;
-}
+type PipelineResult = PipelineMeasurement & { pairs: number };
 
 export const bench: Bench = async ({ n, workDir, log }) => {
   const pairs = n || DEFAULT_PAIRS;
@@ -128,13 +120,9 @@ async function decodeChild(sequenceDir: string): Promise<void> {
 }
 
 async function pipelineChild(configPath: string, outDir: string): Promise<void> {
-  const loaded = await loadConfigFile(configPath);
-  const started = performance.now();
-  const summary = await runPipeline({ loaded, outDir });
-  const wall_ms = performance.now() - started;
-  const stats = JSON.parse(await readFile(path.join(outDir, 'stats.json'), 'utf8'));
+  const m = await measurePipeline(configPath, outDir);
   // Pairs = candidates that entered decoding: the pairing stage's output, counted in pairs.
-  reportFromChild({ pairs: stats.stages.rgbd_decode.in, kept: summary.kept, dropped: summary.dropped, wall_ms });
+  reportFromChild({ ...m, pairs: m.stage_in.rgbd_decode ?? 0 });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href && process.argv[2] === '--child') {

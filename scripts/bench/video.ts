@@ -7,19 +7,18 @@
 //
 //   weft bench video [--n CLIPS]        (default 24 clips of 4 s, 3 per 12 s video, 320x240)
 //   node --import tsx scripts/bench/video.ts --child <limit|pipeline> ...   (used by the bench)
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
 import { makeVideoFixtures } from '../make-video-fixtures.ts';
 import { loadConfigFile } from '../../pipeline/config.ts';
-import { runPipeline } from '../../pipeline/executor.ts';
 import { videoSourceSchema } from '../../schemas/video-config.ts';
 import { resolveFfmpeg } from '../../stages/sources/video/ffmpeg-path.ts';
 import { runFfmpeg, inputSeekArgs } from '../../stages/sources/video/ffmpeg-run.ts';
 import { outputSize } from '../../stages/decode/video-frames.ts';
-import { ratioLine, reportFromChild, runChildMeasurement, type Bench } from './harness.ts';
+import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';
 
 const DEFAULT_CLIPS = 24;
 const CLIPS_PER_VIDEO = 3;
@@ -37,14 +36,7 @@ interface LimitResult {
   peak_rss_mib: number;
 }
 
-interface PipelineResult {
-  clips: number;
-  kept: number;
-  dropped: number;
-  wall_ms: number;
-  busy_ms: Record<string, number>;
-  peak_rss_mib: number;
-}
+type PipelineResult = PipelineMeasurement & { clips: number };
 
 export const bench: Bench = async ({ n, workDir, log }) => {
   const videos = Math.max(1, Math.ceil((n || DEFAULT_CLIPS) / CLIPS_PER_VIDEO));
@@ -140,14 +132,9 @@ async function limitChild(configPath: string): Promise<void> {
 }
 
 async function pipelineChild(configPath: string, outDir: string): Promise<void> {
-  const loaded = await loadConfigFile(configPath);
-  const started = performance.now();
-  const summary = await runPipeline({ loaded, outDir });
-  const wall_ms = performance.now() - started;
-  const stats = JSON.parse(await readFile(path.join(outDir, 'stats.json'), 'utf8')) as { stages: Record<string, { in: number; busy_ms: number }> };
-  const busy_ms = Object.fromEntries(Object.entries(stats.stages).map(([name, s]) => [name, s.busy_ms]));
+  const m = await measurePipeline(configPath, outDir);
   // Clips = windows that entered decoding.
-  reportFromChild({ clips: stats.stages.video_decode?.in ?? 0, kept: summary.kept, dropped: summary.dropped, wall_ms, busy_ms });
+  reportFromChild({ ...m, clips: m.stage_in.video_decode ?? 0 });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href && process.argv[2] === '--child') {

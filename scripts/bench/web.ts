@@ -19,10 +19,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
 import parquet from 'parquetjs-lite';
 import sharp from 'sharp';
-import { loadConfigFile } from '../../pipeline/config.ts';
-import { runPipeline } from '../../pipeline/executor.ts';
 import { decodeSchema } from '../../schemas/config.ts';
-import { ratioLine, reportFromChild, runChildMeasurement, type Bench } from './harness.ts';
+import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';
 import { mulberry32 } from '../../pipeline/random.ts';
 
 const DEFAULT_SAMPLES = 2000;
@@ -44,15 +42,7 @@ interface LimitResult {
   peak_rss_mib: number;
 }
 
-interface PipelineResult {
-  samples: number;
-  kept: number;
-  dropped: number;
-  wall_ms: number;
-  cpu_ms: number;
-  busy_ms: Record<string, number>;
-  peak_rss_mib: number;
-}
+type PipelineResult = PipelineMeasurement & { samples: number };
 
 export const bench: Bench = async ({ n, workDir, log }) => {
   const samples = n || DEFAULT_SAMPLES;
@@ -264,14 +254,8 @@ function cpuMs(before: NodeJS.CpuUsage): number {
 }
 
 async function pipelineChild(configPath: string, outDir: string): Promise<void> {
-  const loaded = await loadConfigFile(configPath);
-  const cpuBefore = process.cpuUsage();
-  const started = performance.now();
-  const summary = await runPipeline({ loaded, outDir });
-  const wall_ms = performance.now() - started;
-  const stats = JSON.parse(await readFile(path.join(outDir, 'stats.json'), 'utf8')) as { stages: Record<string, { in: number; busy_ms: number }> };
-  const busy_ms = Object.fromEntries(Object.entries(stats.stages).map(([name, s]) => [name, s.busy_ms]));
-  reportFromChild({ samples: stats.stages.source.in, kept: summary.kept, dropped: summary.dropped, wall_ms, cpu_ms: cpuMs(cpuBefore), busy_ms });
+  const m = await measurePipeline(configPath, outDir);
+  reportFromChild({ ...m, samples: m.stage_in.source ?? 0 });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href && process.argv[2] === '--child') {

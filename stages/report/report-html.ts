@@ -4,7 +4,7 @@
 // input always gives the same bytes, so a report made by one process or fifty is identical.
 import type { Manifest } from '../../schemas/manifest.ts';
 import type { RunStatsJSON } from '../../pipeline/stats.ts';
-import { anchorId, esc, fmtBytes, fmtDuration, fmtInt, fmtNum, fmtPct, truncate } from './html-text.ts';
+import { anchorId, esc, fmtBytes, fmtDuration, fmtInt, fmtPct, truncate } from './html-text.ts';
 import { funnelChart } from './svg-charts.ts';
 import { table } from './html-table.ts';
 import { exampleSections, worstSections } from './example-cards.ts';

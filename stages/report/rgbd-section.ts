@@ -8,8 +8,8 @@ import { RGBD_STATS } from '../../schemas/rgbd.ts';
 import type { ClaimedStats } from './claimed-stats.ts';
 import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
 import { worstSections } from './example-cards.ts';
-import { esc, fmtInt, fmtPct } from './html-text.ts';
-import { table } from './html-table.ts';
+import { esc } from './html-text.ts';
+import { stageFunnelTable } from './html-table.ts';
 import { shiftScatterChart } from './svg-charts.ts';
 
 /** The RGB-D filter settings of the run, where the manifest's config has them. */
@@ -98,16 +98,5 @@ export function rgbdSection(stats: RunStatsJSON, manifest: Manifest): { html: st
 
 /** Pairs through each RGB-D stage and what each dropped. */
 function overview(stats: RunStatsJSON): string {
-  const rows: string[][] = [];
-  for (const [stage, s] of Object.entries(stats.stages)) {
-    if (!stage.startsWith('rgbd_')) continue;
-    const reasons = Object.entries(s.dropped)
-      .filter(([, n]) => n > 0)
-      .sort(([ra, a], [rb, b]) => b - a || (ra < rb ? -1 : 1))
-      .map(([r, n]) => `<code>${esc(r)}</code> ${fmtInt(n)}`)
-      .join(', ');
-    rows.push([esc(stage), fmtInt(s.in), fmtInt(s.out), fmtPct(s.out, s.in), reasons || '–']);
-  }
-  if (!rows.length) return '';
-  return '<p class="muted">Listing and pairing count frames; the later stages count pairs.</p>' + table(['stage', 'in', 'out', 'kept share', 'dropped by reason'], rows, [false, true, true, true, false]);
+  return stageFunnelTable(stats, (stage) => stage.startsWith('rgbd_'), 'Listing and pairing count frames; the later stages count pairs.');
 }

@@ -8,8 +8,8 @@ import type { Example, RunStatsJSON } from '../../pipeline/stats.ts';
 import { VIDEO_STATS } from '../../schemas/video.ts';
 import type { ClaimedStats } from './claimed-stats.ts';
 import { histogramBlock } from './distribution-blocks.ts';
-import { esc, fmtInt, fmtNum, fmtPct, truncate } from './html-text.ts';
-import { table } from './html-table.ts';
+import { esc, fmtInt, fmtNum, truncate } from './html-text.ts';
+import { stageFunnelTable } from './html-table.ts';
 import { safeThumb } from './thumbnails.ts';
 
 interface SyncThresholds {
@@ -85,18 +85,7 @@ export function videoSection(stats: RunStatsJSON, manifest: Manifest): { html: s
 
 /** Clips through each video stage and what each dropped. */
 function overview(stats: RunStatsJSON): string {
-  const rows: string[][] = [];
-  for (const [stage, s] of Object.entries(stats.stages)) {
-    if (!stage.startsWith('video_') && stage !== 'av_sync' && !stage.startsWith('narration')) continue;
-    const reasons = Object.entries(s.dropped)
-      .filter(([, n]) => n > 0)
-      .sort(([ra, a], [rb, b]) => b - a || (ra < rb ? -1 : 1))
-      .map(([r, n]) => `<code>${esc(r)}</code> ${fmtInt(n)}`)
-      .join(', ');
-    rows.push([esc(stage), fmtInt(s.in), fmtInt(s.out), fmtPct(s.out, s.in), reasons || '–']);
-  }
-  if (!rows.length) return '';
-  return '<p class="muted">Probe and subtitles count videos; the later stages count clips.</p>' + table(['stage', 'in', 'out', 'kept share', 'dropped by reason'], rows, [false, true, true, true, false]);
+  return stageFunnelTable(stats, (stage) => stage.startsWith('video_') || stage === 'av_sync' || stage.startsWith('narration'), 'Probe and subtitles count videos; the later stages count clips.');
 }
 
 const STRIP_W = 384;

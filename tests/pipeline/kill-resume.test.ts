@@ -67,6 +67,19 @@ async function assertNoStrayFiles(out: string) {
   assert.deepEqual(all.filter((f) => f.includes('.tmp') || f.startsWith('.staging')), [], 'no temporary or staged files remain');
 }
 
+/** Reruns the interrupted OUT to the end and checks it holds exactly the reference samples. */
+async function resumeAndCompare(out: string) {
+  const resumed = await runWeft(out);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const c = await contentOf(out);
+  assert.equal(new Set(c.shardIds).size, c.shardIds.length, 'no sample twice');
+  assert.deepEqual([...c.shardIds].sort(), [...reference.shardIds].sort());
+  assert.deepEqual([...c.rejectIds].sort(), [...reference.rejectIds].sort());
+  assert.equal(c.index.length, reference.kept);
+  assert.equal(c.manifest.totals.kept, reference.kept);
+  await assertNoStrayFiles(out);
+}
+
 before(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'weft-kill-'));
   await makeDemoCorpus(path.join(work, 'corpus'), { count: 90, seed: 3 });
@@ -100,15 +113,7 @@ for (const point of killPoints) {
     assert.equal(killed.signal, 'SIGKILL', `the child should have died at ${point}: ${killed.stderr}`);
     const partial = existsSync(path.join(out, 'completions')) ? (await readdir(path.join(out, 'completions'))).length : 0;
     assert.ok(partial < 7, `killed run committed ${partial} units`);
-    const resumed = await runWeft(out);
-    assert.equal(resumed.code, 0, resumed.stderr);
-    const c = await contentOf(out);
-    assert.equal(new Set(c.shardIds).size, c.shardIds.length, 'no sample twice');
-    assert.deepEqual([...c.shardIds].sort(), [...reference.shardIds].sort());
-    assert.deepEqual([...c.rejectIds].sort(), [...reference.rejectIds].sort());
-    assert.equal(c.index.length, reference.kept);
-    assert.equal(c.manifest.totals.kept, reference.kept);
-    await assertNoStrayFiles(out);
+    await resumeAndCompare(out);
   });
 }
 
@@ -116,13 +121,7 @@ test('SIGKILL at random moments, several times in a row, then a clean finish', a
   const out = path.join(work, 'kill-random');
   const delays = [900, 1400, 1900, 2600];
   for (const ms of delays) await runWeft(out, {}, ms);
-  const resumed = await runWeft(out);
-  assert.equal(resumed.code, 0, resumed.stderr);
-  const c = await contentOf(out);
-  assert.equal(new Set(c.shardIds).size, c.shardIds.length, 'no sample twice');
-  assert.deepEqual([...c.shardIds].sort(), [...reference.shardIds].sort());
-  assert.deepEqual([...c.rejectIds].sort(), [...reference.rejectIds].sort());
-  await assertNoStrayFiles(out);
+  await resumeAndCompare(out);
 });
 
 test('Ctrl-C (SIGINT) stops cleanly with exit 130; the rerun finishes with exactly the reference samples', async () => {
@@ -133,9 +132,5 @@ test('Ctrl-C (SIGINT) stops cleanly with exit 130; the rerun finishes with exact
   const committed = (await readdir(path.join(out, 'completions'))).length;
   assert.ok(committed >= 2 && committed < 7, `interrupted run committed ${committed} units`);
   assert.deepEqual(existsSync(path.join(out, '.staging')) ? await listFiles(path.join(out, '.staging')) : [], [], 'the open unit left nothing staged');
-  const resumed = await runWeft(out);
-  assert.equal(resumed.code, 0, resumed.stderr);
-  const c = await contentOf(out);
-  assert.deepEqual([...c.shardIds].sort(), [...reference.shardIds].sort());
-  await assertNoStrayFiles(out);
+  await resumeAndCompare(out);
 });

@@ -13,7 +13,7 @@ import { runPipeline } from '../../pipeline/executor.ts';
 import { mergeOutDirs } from '../../pipeline/merge.ts';
 import { filterOutDir } from '../../pipeline/commands/filter.ts';
 import { idsInShards, parquetRows, readJson } from '../helpers/out-dir.ts';
-import { tinyReferenceScorer } from '../stages/score/trained-reference.ts';
+import { tinyReferenceScorer } from '../helpers/trained-reference.ts';
 
 const COLUMN = 'score_tiny_reference';
 let root: string;

@@ -15,7 +15,7 @@ import { makeOpenclipartCorpus } from '../../scripts/make-openclipart-corpus.ts'
 import { loadConfigFile } from '../../pipeline/config.ts';
 import { runPipeline } from '../../pipeline/executor.ts';
 import { parquetRows, readJson } from '../helpers/out-dir.ts';
-import { startStaticServer } from '../stages/web/static-server.ts';
+import { startStaticServer } from '../helpers/static-server.ts';
 
 async function writeUrlList(file: string, rows: { url: string; caption: string; license: string }[]) {
   const schema = new parquet.ParquetSchema({ url: { type: 'UTF8' }, caption: { type: 'UTF8' }, license: { type: 'UTF8' } });

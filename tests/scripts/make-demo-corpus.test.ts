@@ -9,13 +9,11 @@ import sharp from 'sharp';
 import { captionSchema, decodeSchema, sourceSchema } from '../../schemas/config.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
 import { pipe, type StageContext } from '../../pipeline/stage.ts';
-import { RunStats } from '../../pipeline/stats.ts';
-import { RejectLedger } from '../../pipeline/rejects.ts';
-import { silentLogger } from '../../pipeline/logger.ts';
 import { listImageTextUnits, readImageTextUnit, type ImageTextSourceConfig } from '../../stages/sources/image-text-local.ts';
 import { captionRulesStage } from '../../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
 import { COLOURS, makeDemoCorpus, mulberry32, SHAPES, type DemoCorpusInfo, type DemoObject } from '../../scripts/make-demo-corpus.ts';
+import { testContext } from '../helpers/context.ts';
 
 let tmp: string;
 let first: DemoCorpusInfo;
@@ -105,7 +103,7 @@ test('the object colour is really at the centre of its box', async () => {
 
 test('source, caption and decode stages reject exactly the files truth expects', async () => {
   const src = sourceSchema.parse({ kind: 'image_text', path: first.imagesDir, rows_per_unit: 16 }) as ImageTextSourceConfig;
-  const ctx: StageContext = { config: {}, stats: new RunStats(), rejects: new RejectLedger(), log: silentLogger, signal: new AbortController().signal, unit: { id: 'u', source: 's' } };
+  const ctx: StageContext = testContext();
   const kept: ImageTextSample[] = [];
   for (const unit of await listImageTextUnits(src, tmp)) {
     const stages = pipe(readImageTextUnit(unit, src, ctx), ctx, captionRulesStage(captionSchema.parse({})), imageDecodeStage(decodeSchema.parse({ image_size: 64 }), 2));

@@ -29,7 +29,7 @@ import { Fetcher } from '../../stages/fetch/fetcher.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
 import { pipe } from '../../pipeline/stage.ts';
 import { testContext } from '../helpers/context.ts';
-import { startStaticServer } from '../stages/web/static-server.ts';
+import { startStaticServer } from '../helpers/static-server.ts';
 
 const installed = await stat(OPENCLIPART_ROOT).then((s) => s.isDirectory(), () => false);
 const skip = installed ? false : `${OPENCLIPART_ROOT} is absent: apt-get install openclipart-svg (CI does)`;

@@ -3,10 +3,8 @@ import assert from 'node:assert/strict';
 import { captionSchema, type CaptionConfig } from '../../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../../schemas/image-text.ts';
 import { isDrop, type StageContext } from '../../../pipeline/stage.ts';
-import { RunStats } from '../../../pipeline/stats.ts';
-import { RejectLedger } from '../../../pipeline/rejects.ts';
-import { silentLogger } from '../../../pipeline/logger.ts';
 import { captionRulesStage, checkCaption, normaliseCaption } from '../../../stages/curate/caption-rules.ts';
+import { testContext } from '../../helpers/context.ts';
 
 const cfg = (over: Partial<CaptionConfig> = {}): CaptionConfig => captionSchema.parse(over);
 
@@ -58,7 +56,7 @@ test('the caption stage writes the normalised caption and ledgers drops', async 
     yield item('c', 'x');
     yield item('d', 'a blue square');
   }
-  const ctx: StageContext = { config: {}, stats: new RunStats(), rejects: new RejectLedger(), log: silentLogger, signal: new AbortController().signal, unit: { id: 'u', source: 's' } };
+  const ctx: StageContext = testContext();
   const out: ImageTextRaw[] = [];
   for await (const x of captionRulesStage(cfg({ min_chars: 3 }))(input(), ctx)) out.push(x);
   assert.deepEqual(out.map((x) => [x.id, x.caption, x.source]), [['a', 'a red circle', 'a.jpg'], ['d', 'a blue square', 'd.jpg']]);

@@ -8,17 +8,15 @@ import sharp from 'sharp';
 import { decodeSchema, type DecodeConfig } from '../../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw, type ImageTextSample } from '../../../schemas/image-text.ts';
 import { isDrop, type Drop, type StageContext } from '../../../pipeline/stage.ts';
-import { RunStats } from '../../../pipeline/stats.ts';
-import { RejectLedger } from '../../../pipeline/rejects.ts';
-import { silentLogger } from '../../../pipeline/logger.ts';
 import { decodeImage, decodeImageText, imageDecodeStage, type DecodedImage } from '../../../stages/decode/image-decode.ts';
 import { pngBombBytes } from '../../../scripts/make-demo-corpus.ts';
 import { hammingDistance, perceptualHash } from '../../../stages/curate/phash.ts';
+import { testContext } from '../../helpers/context.ts';
 
 const cfg = (over: Partial<DecodeConfig> = {}): DecodeConfig => decodeSchema.parse({ encode_quality: 95, ...over });
 
 function makeCtx(): StageContext {
-  return { config: {}, stats: new RunStats(), rejects: new RejectLedger(), log: silentLogger, signal: new AbortController().signal, unit: { id: 'u', source: 's' } };
+  return testContext();
 }
 
 type RGB = [number, number, number];

@@ -6,7 +6,7 @@ import { blockedCategory, inAnyRange, isCidr } from '../../../stages/fetch/addre
 import { Fetcher, type FetchFailure, type FetchResult } from '../../../stages/fetch/fetcher.ts';
 import { parseFetchUrl, ipLiteralOf } from '../../../stages/fetch/url-normalise.ts';
 import { fetchConfig } from '../../../schemas/fetch-config.ts';
-import { startFaultServer, type FaultServer } from './fault-server.ts';
+import { startFaultServer, type FaultServer } from '../../helpers/fault-server.ts';
 
 test('non-public IPv4 and IPv6 addresses are refused under the right category', () => {
   const cases: Array<[string, string | null]> = [

@@ -6,11 +6,8 @@ import { fetchStage, type FetchedImageText } from '../../../stages/fetch/fetch-s
 import { Fetcher } from '../../../stages/fetch/fetcher.ts';
 import { fetchConfig } from '../../../schemas/fetch-config.ts';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../../schemas/image-text.ts';
-import { RunStats } from '../../../pipeline/stats.ts';
-import { RejectLedger } from '../../../pipeline/rejects.ts';
-import { silentLogger } from '../../../pipeline/logger.ts';
-import type { StageContext } from '../../../pipeline/stage.ts';
-import { startFaultServer } from './fault-server.ts';
+import { startFaultServer } from '../../helpers/fault-server.ts';
+import { testContext } from '../../helpers/context.ts';
 
 async function* items(list: Array<Partial<ImageTextRaw>>): AsyncGenerator<ImageTextRaw> {
   let i = 0;
@@ -21,14 +18,7 @@ test('fetchStage keeps images with bytes and consent, rejects failures with reas
   const server = await startFaultServer();
   server.robotsTxt = 'User-agent: *\nDisallow: /private/\n';
   const fetcher = new Fetcher(fetchConfig({ allow_private_addresses: true, retries: 0, first_byte_timeout_ms: 300, per_host_rate: 1000, per_host_burst: 1000 }));
-  const ctx: StageContext = {
-    config: {},
-    stats: new RunStats(),
-    rejects: new RejectLedger(),
-    log: silentLogger,
-    signal: new AbortController().signal,
-    unit: { id: 'u0', source: 'list.csv' },
-  };
+  const ctx = { ...testContext(), unit: { id: 'u0', source: 'list.csv' } };
   try {
     const input = items([
       { url: `${server.base}/ok.jpg` },

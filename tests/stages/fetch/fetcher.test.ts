@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Fetcher, type FetchResult, type FetchFailure } from '../../../stages/fetch/fetcher.ts';
 import { fetchConfig, type FetchConfig } from '../../../schemas/fetch-config.ts';
-import { startFaultServer, type FaultServer } from './fault-server.ts';
+import { startFaultServer, type FaultServer } from '../../helpers/fault-server.ts';
 
 let server: FaultServer;
 before(async () => {

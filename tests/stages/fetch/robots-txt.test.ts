@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { parseRobotsTxt, robotsVerdict, rulesFor, RobotsCache, type RobotsFetchOutcome } from '../../../stages/fetch/robots-txt.ts';
 import { Fetcher, type FetchFailure } from '../../../stages/fetch/fetcher.ts';
 import { fetchConfig } from '../../../schemas/fetch-config.ts';
-import { startFaultServer } from './fault-server.ts';
+import { startFaultServer } from '../../helpers/fault-server.ts';
 
 const allowed = (text: string, token: string, path: string) => robotsVerdict(rulesFor(parseRobotsTxt(text), token), path).allowed;
 

@@ -5,8 +5,8 @@ import { summariseRejects } from '../../../stages/report/rejects-summary.ts';
 import { TDigest } from '../../../pipeline/sketch/tdigest.ts';
 import { RunStats } from '../../../pipeline/stats.ts';
 import type { Manifest } from '../../../schemas/manifest.ts';
-import { buildSampleRun, EVIL_CAPTION, SCORE_THRESHOLD } from './sample-run.ts';
-import { assertBalanced, attributeNames, sectionById, svgSnippets, tableRows, textOf } from './html-probe.ts';
+import { buildSampleRun, EVIL_CAPTION, SCORE_THRESHOLD } from '../../helpers/report-sample-run.ts';
+import { assertBalanced, attributeNames, sectionById, svgSnippets, tableRows, textOf } from '../../helpers/html-probe.ts';
 
 const run = await buildSampleRun();
 const stats = run.stats.toJSON();

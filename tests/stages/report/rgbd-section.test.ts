@@ -10,8 +10,8 @@ import { REPORT_CSS } from '../../../stages/report/report-style.ts';
 import { RunStats } from '../../../pipeline/stats.ts';
 import { RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS } from '../../../schemas/rgbd.ts';
 import type { Manifest } from '../../../schemas/manifest.ts';
-import { assertBalanced, attributeNames, sectionById, textOf } from './html-probe.ts';
-import { buildSampleRun, seeded } from './sample-run.ts';
+import { assertBalanced, attributeNames, sectionById, textOf } from '../../helpers/html-probe.ts';
+import { buildSampleRun, seeded } from '../../helpers/report-sample-run.ts';
 
 function rgbdManifest(kept: number, dropped: number): Manifest {
   return {

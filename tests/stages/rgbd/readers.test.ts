@@ -9,7 +9,7 @@ import { listRgbdUnits } from '../../../stages/sources/rgbd/units.ts';
 import { readRgbdUnit } from '../../../stages/sources/rgbd/read.ts';
 import { decodeDepthPng } from '../../../stages/sources/rgbd/depth-png.ts';
 import { rgbdSchema, type RgbdSample } from '../../../schemas/rgbd.ts';
-import { collect, KEEP_ALL, makeContext, reasons, rgbdConfig } from './helpers.ts';
+import { collect, KEEP_ALL, makeContext, reasons, rgbdConfig } from '../../helpers/rgbd.ts';
 
 let dir: string;
 let truth: Record<FixtureLayout, FixtureTruth | undefined>;

@@ -9,7 +9,7 @@ import { listRgbdUnits } from '../../../stages/sources/rgbd/units.ts';
 import { readRgbdUnit } from '../../../stages/sources/rgbd/read.ts';
 import { encodeDepthPng } from '../../../stages/sources/rgbd/depth-png.ts';
 import { encodeNetpbm } from '../../../stages/sources/rgbd/netpbm.ts';
-import { collect, KEEP_ALL, makeContext, rgbdConfig } from './helpers.ts';
+import { collect, KEEP_ALL, makeContext, rgbdConfig } from '../../helpers/rgbd.ts';
 
 let dir: string;
 let truth: Record<FixtureLayout, FixtureTruth | undefined>;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { imagePreprocessingFrom, preprocessImage, shortestEdgeSize } from '../../../stages/score/clip-preprocess.ts';
 import { clipPreprocessorConfig } from '../../../scripts/build-test-clip.ts';
-import { solidPng } from './test-models.ts';
+import { solidPng } from '../../helpers/test-models.ts';
 
 const CLIP = imagePreprocessingFrom(clipPreprocessorConfig(224));
 const MEAN = [0.48145466, 0.4578275, 0.40821073];

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { loadScorer, type Scorer } from '../../../stages/score/scorer.ts';
 import { OnnxEncoder, floatTensor } from '../../../stages/score/onnx-encoder.ts';
 import { imagePreprocessingFrom, preprocessImage } from '../../../stages/score/clip-preprocess.ts';
-import { buildFeatureModel, featureChannels, regionCount, writeReferenceScorer, type ReferenceScorerWeights } from '../../../scripts/onnx/reference-model.ts';
-import { gaussian, seededRandom } from '../../../scripts/onnx/random.ts';
-import { sampleImages } from './test-models.ts';
+import { buildFeatureModel, featureChannels, regionCount, writeReferenceScorer, type ReferenceScorerWeights } from '../../../stages/score/onnx/reference-model.ts';
+import { gaussian, seededRandom } from '../../../stages/score/onnx/random.ts';
+import { sampleImages } from '../../helpers/test-models.ts';
 
 const VOCAB = ['[PAD]', '[UNK]', 'a', 'red', 'circle', 'blue', 'square', 'on', 'the', 'left'];
 const id = (w: string) => VOCAB.indexOf(w);

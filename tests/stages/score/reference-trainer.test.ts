@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeDemoCorpus } from '../../../scripts/make-demo-corpus.ts';
 import { readCaptionFolder } from '../../../scripts/train-reference-scorer.ts';
-import { writeReferenceScorer } from '../../../scripts/onnx/reference-model.ts';
+import { writeReferenceScorer } from '../../../stages/score/onnx/reference-model.ts';
 import { buildVocab, retrievalRecall, trainReferenceScorer } from '../../../stages/score/reference-trainer.ts';
 import { embedReadableImages, loadScorer } from '../../../stages/score/scorer.ts';
 

@@ -13,7 +13,7 @@ import { scoreColumnName, scoreStage, type ScoredSample } from '../../../stages/
 import { scorerImageGeometry } from '../../../stages/score/grounding.ts';
 import type { ImageTextSample } from '../../../schemas/image-text.ts';
 import { testContext } from '../../helpers/context.ts';
-import { tinyReferenceScorer } from './trained-reference.ts';
+import { tinyReferenceScorer } from '../../helpers/trained-reference.ts';
 
 let root: string;
 let scorerDir: string;

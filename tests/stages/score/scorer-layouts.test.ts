@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadScorer, type Scorer } from '../../../stages/score/scorer.ts';
-import { GraphBuilder, attr } from '../../../scripts/onnx/graph.ts';
-import { makeTestClip, removeTestClips, sampleImages } from './test-models.ts';
+import { GraphBuilder, attr } from '../../../stages/score/onnx/graph.ts';
+import { makeTestClip, removeTestClips, sampleImages } from '../../helpers/test-models.ts';
 
 after(removeTestClips);
 

@@ -8,7 +8,7 @@ import { OnnxEncoder, floatTensor } from '../../../stages/score/onnx-encoder.ts'
 import { loadScorer, cosine, ScorerInputError, type Scorer } from '../../../stages/score/scorer.ts';
 import { imagePreprocessingFrom, preprocessImage } from '../../../stages/score/clip-preprocess.ts';
 import { clipPreprocessorConfig } from '../../../scripts/build-test-clip.ts';
-import { makeTestClip, removeTestClips, sampleImages } from './test-models.ts';
+import { makeTestClip, removeTestClips, sampleImages } from '../../helpers/test-models.ts';
 
 let dir: string;
 let scorer: Scorer;

@@ -12,7 +12,7 @@ import { filterOutDir } from '../../../pipeline/commands/filter.ts';
 import { foldOf, readShardPairs, trainScorerFromShards } from '../../../stages/score/train-from-shards.ts';
 import { loadScorer } from '../../../stages/score/scorer.ts';
 import { parquetRows } from '../../helpers/out-dir.ts';
-import { TINY } from './trained-reference.ts';
+import { TINY } from '../../helpers/trained-reference.ts';
 
 /** Probability that a random true pair outscores a random swapped one. */
 function auroc(positives: number[], negatives: number[]): number {

@@ -8,10 +8,8 @@ import { sourceSchema } from '../../../schemas/config.ts';
 import type { ImageTextRaw } from '../../../schemas/image-text.ts';
 import type { StageContext } from '../../../pipeline/stage.ts';
 import type { Unit } from '../../../pipeline/units.ts';
-import { RunStats } from '../../../pipeline/stats.ts';
-import { RejectLedger } from '../../../pipeline/rejects.ts';
-import { silentLogger } from '../../../pipeline/logger.ts';
 import { listImageTextUnits, readImageTextUnit, type ImageTextSourceConfig } from '../../../stages/sources/image-text-local.ts';
+import { testContext } from '../../helpers/context.ts';
 
 let dir: string;
 before(async () => {
@@ -26,7 +24,7 @@ function source(over: Record<string, unknown>): ImageTextSourceConfig {
 }
 
 function makeCtx(): StageContext {
-  return { config: {}, stats: new RunStats(), rejects: new RejectLedger(), log: silentLogger, signal: new AbortController().signal, unit: { id: 'u', source: 's' } };
+  return testContext();
 }
 
 async function readAll(units: Unit[], src: ImageTextSourceConfig, ctx = makeCtx()): Promise<{ items: ImageTextRaw[]; ctx: StageContext }> {

@@ -15,7 +15,7 @@ import { loadScorer, type Scorer } from '../../../stages/score/scorer.ts';
 import { makeVideoFixtures, type VideoFixtureTruth } from '../../../scripts/make-video-fixtures.ts';
 import { mulberry32 } from '../../../scripts/make-demo-corpus.ts';
 import { testContext } from '../../helpers/context.ts';
-import { tinyReferenceScorer } from '../score/trained-reference.ts';
+import { tinyReferenceScorer } from '../../helpers/trained-reference.ts';
 import { VIDEO_STATS } from '../../../schemas/video.ts';
 
 test('Drop-DTW gives each sentence its block of frames in order, and drops what matches nothing', () => {

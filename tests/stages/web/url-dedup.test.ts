@@ -14,7 +14,7 @@ import { decodeSchema } from '../../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw, type ImageTextSample } from '../../../schemas/image-text.ts';
 import { pipe } from '../../../pipeline/stage.ts';
 import { testContext } from '../../helpers/context.ts';
-import { startStaticServer } from './static-server.ts';
+import { startStaticServer } from '../../helpers/static-server.ts';
 
 test('normaliseUrl applies only normalisations that keep the resource the same', () => {
   const same: [string, string][] = [

@@ -1,12 +1,10 @@
-// Shared test helpers: a real StageContext and parsed RGB-D config sections.
-import { RunStats } from '../../../pipeline/stats.ts';
-import { RejectLedger } from '../../../pipeline/rejects.ts';
-import { silentLogger } from '../../../pipeline/logger.ts';
-import type { StageContext } from '../../../pipeline/stage.ts';
-import { rgbdQualitySchema, rgbdSourceSchema, type RgbdReadConfig } from '../../../schemas/rgbd-config.ts';
+// RGB-D test helpers: a real StageContext for a named unit and parsed RGB-D config sections.
+import { testContext } from './context.ts';
+import type { RejectLedger } from '../../pipeline/rejects.ts';
+import { rgbdQualitySchema, rgbdSourceSchema, type RgbdReadConfig } from '../../schemas/rgbd-config.ts';
 
-export function makeContext(unit = { id: 'test', source: 'test' }): StageContext & { rejects: RejectLedger; stats: RunStats } {
-  return { config: {}, stats: new RunStats(), rejects: new RejectLedger(), log: silentLogger, signal: new AbortController().signal, unit };
+export function makeContext(unit = { id: 'test', source: 'test' }): ReturnType<typeof testContext> {
+  return { ...testContext(), unit };
 }
 
 export function rgbdConfig(path: string, source: Record<string, unknown> = {}, rgbd: Record<string, unknown> = {}): RgbdReadConfig {

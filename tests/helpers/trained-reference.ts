@@ -4,12 +4,12 @@ import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeDemoCorpus } from '../../../scripts/make-demo-corpus.ts';
-import { readCaptionFolder } from '../../../scripts/train-reference-scorer.ts';
-import { writeReferenceScorer } from '../../../scripts/onnx/reference-model.ts';
-import { trainReferenceScorer } from '../../../stages/score/reference-trainer.ts';
+import { makeDemoCorpus } from '../../scripts/make-demo-corpus.ts';
+import { readCaptionFolder } from '../../scripts/train-reference-scorer.ts';
+import { writeReferenceScorer } from '../../stages/score/onnx/reference-model.ts';
+import { trainReferenceScorer } from '../../stages/score/reference-trainer.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const VERSION = 1;
 
 /** Tiny-model options shared by the tests (a few seconds of training on 2 cores). */

@@ -15,6 +15,7 @@ import { TextTokenizer } from './clip-tokenizer.ts';
 import { OnnxEncoder, floatTensor } from './onnx-encoder.ts';
 import { AdamW, touchedRows, zerosLike, type CaptionRows, type ContrastiveParams } from './contrastive.ts';
 import { ContrastiveStep } from './onnx/contrastive-step.ts';
+import { float16Rounded } from './onnx/graph.ts';
 import { whitenedPatchFilters, zcaWhitening } from './whitening.ts';
 
 export interface TrainingPair {
@@ -211,15 +212,17 @@ export async function fitReferenceScorer(
       projection[f * o.dim + d] = params.projection[f * o.dim + d] / fStd[f];
       bias[d] -= (fMean[f] / fStd[f]) * params.projection[f * o.dim + d];
     }
+  // The large tables are stored as float16 (reference-model.ts); rounded here, every user of
+  // these weights (export, the evaluation's in-process embeddings) sees the same values.
   const weights: ReferenceScorerWeights = {
     ...image.fixed,
     dim: o.dim,
-    projection,
+    projection: float16Rounded(projection),
     projectionBias: bias,
     vocab,
-    wordEmbeddings: params.words,
+    wordEmbeddings: float16Rounded(params.words),
     bigrams,
-    bigramEmbeddings: params.bigrams,
+    bigramEmbeddings: float16Rounded(params.bigrams),
     contextLength: o.contextLength,
   };
   return { weights, losses, steps: done };

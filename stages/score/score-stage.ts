@@ -112,13 +112,15 @@ export function scoreStage<S extends ImageTextSample>(o: ScoreStageOptions): Sta
       return batch;
     };
     try {
-      // While one batch is in the models, the next is pulled (and decoded upstream): at most
-      // two batches are held, and batches are scored and yielded strictly in order.
+      // While one batch is in the models, the next is pulled (and decoded upstream) and its
+      // images preprocessed: at most two batches are held, scored and yielded strictly in order.
       let batch = await take();
       while (batch.length) {
         const scoring = scoreBatch(batch, o, ctx);
         scoring.catch(() => undefined); // surfaced when awaited below
         const next = exhausted || ctx.signal.aborted ? [] : await take();
+        // Its images are decoded and normalised while this batch is in the models.
+        o.scorer.prefetchImages(next.map((s) => s.image.bytes));
         yield* await scoring;
         batch = next;
       }

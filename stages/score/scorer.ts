@@ -15,6 +15,8 @@ import { DropError, errorMessage } from '../../pipeline/stage.ts';
 import type { ScorerEntry } from '../../schemas/manifest.ts';
 import { OnnxEncoder, floatTensor, integerTensor, type HostTensor, type TensorInfo } from './onnx-encoder.ts';
 import { imagePreprocessingFrom, outputSize, preprocessImage, type ImagePreprocessing } from './clip-preprocess.ts';
+
+type PreprocessedImage = Awaited<ReturnType<typeof preprocessImage>>;
 import { TextTokenizer } from './clip-tokenizer.ts';
 import { locateScorerFiles, type ScorerFiles } from './scorer-registry.ts';
 
@@ -70,6 +72,12 @@ export interface Scorer {
   readonly contextLength: number | null;
   /** Throws ScorerInputError (a DropError naming the index) when an image cannot be decoded. */
   embedImages(images: Uint8Array[]): Promise<ImageEmbeddings>;
+  /**
+   * Starts decoding and preprocessing images that a later embedImages call will be given (the
+   * same Uint8Array objects), so that work overlaps the models running on the batch before.
+   * Errors surface in that later call; images never embedded are let go with their arrays.
+   */
+  prefetchImages(images: Uint8Array[]): void;
   embedTexts(texts: string[]): Promise<TextEmbeddings>;
   /** Cosine of the pooled embeddings of each pair. */
   score(pairs: ScorePair[]): Promise<Float32Array>;
@@ -257,6 +265,18 @@ class OnnxDualEncoder implements Scorer {
     }
   }
 
+  /** Preprocessing started ahead by prefetchImages, keyed by the caller's byte arrays. */
+  private readonly prefetched = new WeakMap<Uint8Array, Promise<PreprocessedImage>>();
+
+  prefetchImages(images: Uint8Array[]): void {
+    for (const bytes of images) {
+      if (this.prefetched.has(bytes)) continue;
+      const pending = preprocessImage(bytes, this.preprocessing);
+      pending.catch(() => undefined); // surfaced by the embedImages call that takes it
+      this.prefetched.set(bytes, pending);
+    }
+  }
+
   async embedImages(images: Uint8Array[]): Promise<ImageEmbeddings> {
     const pooled: Float32Array[] = [];
     const patches: PatchEmbeddings[] = [];
@@ -324,9 +344,11 @@ class OnnxDualEncoder implements Scorer {
     const pixels = new Float32Array(batch.length * plane);
     await Promise.all(
       batch.map(async (bytes, i) => {
-        let image: Awaited<ReturnType<typeof preprocessImage>>;
+        let image: PreprocessedImage;
         try {
-          image = await preprocessImage(bytes, this.preprocessing);
+          const pending = this.prefetched.get(bytes);
+          this.prefetched.delete(bytes);
+          image = await (pending ?? preprocessImage(bytes, this.preprocessing));
         } catch (err) {
           throw new ScorerInputError(start + i, 'score_image_unreadable', errorMessage(err));
         }

@@ -85,14 +85,14 @@ export async function loadOpenclipartCorpus(dir: string): Promise<CorpusPair[]> 
   const reader = await parquet.ParquetReader.openFile(path.join(dir, 'urls.parquet'));
   const rows: Record<string, unknown>[] = [];
   try {
-    const cursor = reader.getCursor(['url', 'caption', 'collection', 'svg']);
+    const cursor = reader.getCursor(['url', 'caption', 'keywords', 'collection', 'svg']);
     for (let row = await cursor.next(); row; row = await cursor.next()) rows.push(row);
   } finally {
     await reader.close();
   }
   const pairs: CorpusPair[] = [];
   for (const row of rows) {
-    const caption = String(row.caption ?? '').trim();
+    const caption = withKeywords(String(row.caption ?? '').trim(), String(row.keywords ?? ''));
     if (!caption) continue;
     const name = decodeURIComponent(String(row.url).split('/').pop() ?? '');
     const png = await fs.readFile(path.join(dir, 'images', name));
@@ -100,6 +100,18 @@ export async function loadOpenclipartCorpus(dir: string): Promise<CorpusPair[]> 
     pairs.push({ id: String(row.svg), image, caption, collection: String(row.collection ?? '') });
   }
   return pairs;
+}
+
+/**
+ * The page caption followed by the drawing's keywords, as alt text and tags come together on a
+ * web page. The keywords are what most often names the subject in plain words ("Echidna" is
+ * tagged mammal, monotreme, australian, animal), and they are as noisy as the rest (author
+ * names, "hash", file-name fragments). A caption that already is the keyword list stays as it is.
+ */
+export function withKeywords(caption: string, keywords: string): string {
+  const tags = keywords.trim();
+  if (!tags || captionKey(caption) === captionKey(tags)) return caption;
+  return caption ? `${caption}. ${tags}` : tags;
 }
 
 /** A seeded random split: `test` items held out, the rest for training. */

@@ -63,6 +63,70 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
 }
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE 754 binary16 bit patterns of `values`, rounded to nearest even (overflow to infinity). */
+export function toFloat16Bits(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    f32[0] = values[i];
+    const x = u32[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exponent = (x >>> 23) & 0xff;
+    let mantissa = x & 0x7fffff;
+    if (exponent === 0xff) {
+      out[i] = sign | 0x7c00 | (mantissa ? 0x200 : 0); // infinity or NaN
+      continue;
+    }
+    const e = exponent - 127 + 15;
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00;
+      continue;
+    }
+    if (e <= 0) {
+      // Subnormal in float16 (or zero): shift the mantissa with its implicit bit in.
+      if (e < -10) {
+        out[i] = sign;
+        continue;
+      }
+      mantissa |= 0x800000;
+      const shift = 14 - e;
+      const half = 1 << (shift - 1);
+      let m = mantissa >>> shift;
+      const rest = mantissa & ((1 << shift) - 1);
+      if (rest > half || (rest === half && m & 1)) m++;
+      out[i] = sign | m;
+      continue;
+    }
+    let h = (e << 10) | (mantissa >>> 13);
+    const rest = mantissa & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // a carry into the exponent is still right
+    out[i] = sign | h;
+  }
+  return out;
+}
+
+/** The float32 values of binary16 bit patterns (exact). */
+export function fromFloat16Bits(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i];
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >>> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    if (exponent === 0) out[i] = sign * mantissa * 2 ** -24;
+    else if (exponent === 0x1f) out[i] = mantissa ? NaN : sign * Infinity;
+    else out[i] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+  }
+  return out;
+}
+
+/** `values` as a half-stored tensor gives them back after its Cast. */
+export function float16Rounded(values: Float32Array): Float32Array {
+  return fromFloat16Bits(toFloat16Bits(values));
+}
+
 export interface ModelOptions {
   /** Default opset 13 (IR version 7), which every onnxruntime release since 1.7 runs. */
   opset?: number;
@@ -116,6 +180,20 @@ export class GraphBuilder {
     const n = name ? this.claim(name) : this.fresh('const');
     this.initialisers.push({ name: n, dims, dataType: ELEM_TYPE.float32, rawData: bytesOf(values) });
     return n;
+  }
+
+  /**
+   * A float32 value stored as float16 and cast back on load: half the bytes on disk for large
+   * learned tables (the reference scorer's projection and embeddings), at about 3 significant
+   * digits, which is below what its cosine scores resolve. onnxruntime folds the Cast once when
+   * the session is created, so inference runs in float32 as before.
+   */
+  halfStoredFloatTensor(data: Float32Array, dims: number[]): string {
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (data.length !== count) throw new Error(`graph ${this.name}: tensor of ${data.length} values for dims [${dims}]`);
+    const n = this.fresh('const');
+    this.initialisers.push({ name: n, dims, dataType: onnx.TensorProto.DataType.FLOAT16, rawData: bytesOf(toFloat16Bits(data)) });
+    return this.op('Cast', [n], { to: attr.int(onnx.TensorProto.DataType.FLOAT) });
   }
 
   int64Tensor(data: number[], dims: number[] = [data.length], name?: string): string {

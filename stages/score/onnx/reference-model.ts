@@ -135,7 +135,7 @@ export function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<str
     const rows = level * level * channels;
     const weights = w.projection.subarray(offset * w.dim, (offset + rows) * w.dim);
     offset += rows;
-    const flat = g.floatTensor(weights, [rows, w.dim]);
+    const flat = g.halfStoredFloatTensor(weights, [rows, w.dim]);
     const projected = g.op('MatMul', [levels[l], flat]);
     image = image ? g.op('Add', [image, projected]) : projected;
 
@@ -166,7 +166,7 @@ export function buildTextModel(w: ReferenceScorerWeights, metadata: Record<strin
   // A token counts when it is not padding and is a known word.
   const valid = g.op('Mul', [g.op('Cast', [mask], { to: attr.int(FLOAT) }), g.op('Cast', [g.op('Greater', [ids, one])], { to: attr.int(FLOAT) })]);
   const unsqueeze = (x: string) => g.op('Unsqueeze', [x, g.int64Tensor([2])]);
-  const words = g.op('Mul', [g.op('Gather', [g.floatTensor(w.wordEmbeddings, [V, w.dim]), ids], { axis: attr.int(0) }), unsqueeze(valid)]);
+  const words = g.op('Mul', [g.op('Gather', [g.halfStoredFloatTensor(w.wordEmbeddings, [V, w.dim]), ids], { axis: attr.int(0) }), unsqueeze(valid)]);
   const tokenAxis = g.int64Tensor([1]);
   let tokens = words;
   let count = g.op('ReduceSum', [valid, tokenAxis], { keepdims: attr.int(1) });
@@ -185,7 +185,7 @@ export function buildTextModel(w: ReferenceScorerWeights, metadata: Record<strin
     });
     const known = g.op('Cast', [g.op('Greater', [row, g.int64Tensor([0], [])])], { to: attr.int(FLOAT) });
     const bigramValid = g.op('Mul', [g.op('Mul', [valid, nextValid]), known]);
-    const bigrams = g.op('Mul', [g.op('Gather', [g.floatTensor(w.bigramEmbeddings, [w.bigrams.length + 1, w.dim]), row], { axis: attr.int(0) }), unsqueeze(bigramValid)]);
+    const bigrams = g.op('Mul', [g.op('Gather', [g.halfStoredFloatTensor(w.bigramEmbeddings, [w.bigrams.length + 1, w.dim]), row], { axis: attr.int(0) }), unsqueeze(bigramValid)]);
     tokens = g.op('Add', [words, bigrams]);
     count = g.op('Add', [count, g.op('ReduceSum', [bigramValid, tokenAxis], { keepdims: attr.int(1) })]);
   }

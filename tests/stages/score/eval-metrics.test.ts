@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { auroc, averagePrecision, editAttribute, swapCaptions } from '../../../stages/score/eval/noisy-pairs.ts';
 import { retrievalRecall } from '../../../stages/score/eval/retrieval.ts';
 import { bestPatch, grounded } from '../../../stages/score/eval/grounding-eval.ts';
-import { captionKey, distinctCaptionSets } from '../../../stages/score/eval/corpora.ts';
+import { captionKey, distinctCaptionSets, withKeywords } from '../../../stages/score/eval/corpora.ts';
 import { bars, distinctScenes, openclipartHeldOut } from '../../../stages/score/eval/evaluate.ts';
 import { seededRandom } from '../../../stages/score/onnx/random.ts';
 import type { DemoObject } from '../../../scripts/make-demo-corpus.ts';
@@ -167,4 +167,12 @@ test('bars: each metric against its minimum', () => {
     ['single-attribute AUROC', true],
     ['grounding accuracy', true],
   ]);
+});
+
+test('openclipart captions: the page caption, then the keywords, unless the caption already is the keyword list', () => {
+  assert.equal(withKeywords('Echidna', 'mammal, monotreme, australian, animal'), 'Echidna. mammal, monotreme, australian, animal');
+  assert.equal(withKeywords('Baseball Bat', ''), 'Baseball Bat');
+  // captionOf falls back to the keywords when there is no title or description.
+  assert.equal(withKeywords('stars, shapes', 'stars, shapes'), 'stars, shapes');
+  assert.equal(withKeywords('', 'stars, shapes'), 'stars, shapes');
 });

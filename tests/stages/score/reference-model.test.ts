@@ -11,6 +11,7 @@ import { OnnxEncoder, floatTensor } from '../../../stages/score/onnx-encoder.ts'
 import { imagePreprocessingFrom, preprocessImage } from '../../../stages/score/clip-preprocess.ts';
 import { buildFeatureModel, featureChannels, regionCount, writeReferenceScorer, type ReferenceScorerWeights } from '../../../stages/score/onnx/reference-model.ts';
 import { gaussian, seededRandom } from '../../../stages/score/onnx/random.ts';
+import { float16Rounded, fromFloat16Bits, toFloat16Bits } from '../../../stages/score/onnx/graph.ts';
 import { sampleImages } from '../../helpers/test-models.ts';
 
 const VOCAB = ['[PAD]', '[UNK]', 'a', 'red', 'circle', 'blue', 'square', 'on', 'the', 'left'];
@@ -53,14 +54,21 @@ function randomWeights(seed: number): ReferenceScorerWeights {
 
 let root: string;
 let dir: string;
+/** The weights as the exported model holds them: the large learned tables are stored as float16. */
 let weights: ReferenceScorerWeights;
 let scorer: Scorer;
 
 before(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-reference-'));
   dir = path.join(root, 'reference');
-  weights = randomWeights(3);
-  await writeReferenceScorer(dir, weights, { id: 'weft-reference-test' });
+  const exact = randomWeights(3);
+  await writeReferenceScorer(dir, exact, { id: 'weft-reference-test' });
+  weights = {
+    ...exact,
+    projection: float16Rounded(exact.projection),
+    wordEmbeddings: float16Rounded(exact.wordEmbeddings),
+    bigramEmbeddings: float16Rounded(exact.bigramEmbeddings),
+  };
   scorer = await loadScorer(dir, { threads: 1, batchSize: 4 });
 });
 
@@ -139,6 +147,40 @@ test('text embedding = mean of known word rows and known bigram rows; unknown wo
   assertClose(pooled[1], normalise(expectFor(['red'], []).sum), 1e-5, 'text 1');
   assertClose(pooled[2], normalise(expectFor(['blue', 'square'], [2]).sum), 1e-5, 'text 2');
   assertClose(pooled[3], normalise(expectFor(['circle', 'red'], []).sum), 1e-5, 'text 3');
+});
+
+test('float16 storage: exact bit patterns, round to nearest even, subnormals, overflow', () => {
+  const cases: [number, number][] = [
+    [0, 0x0000],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [0.1, 0x2e66],
+    [1 / 3, 0x3555],
+    [65504, 0x7bff],
+    [65520, 0x7c00], // halfway past the largest finite value rounds up to infinity
+    [2 ** -24, 0x0001], // smallest subnormal
+    [2 ** -25, 0x0000], // halfway to it: ties to even (zero)
+    [1.5 * 2 ** -24, 0x0002], // halfway between 1 and 2 subnormal steps: ties to even (2)
+    [1 + 2 ** -11, 0x3c00], // halfway between 1 and the next half: ties to even (1)
+    [1 + 3 * 2 ** -11, 0x3c02],
+    [-Infinity, 0xfc00],
+  ];
+  const bits = toFloat16Bits(Float32Array.from(cases.map(([v]) => v)));
+  cases.forEach(([v, expected], i) => assert.equal(bits[i], expected, `${v}: 0x${bits[i].toString(16)} vs 0x${expected.toString(16)}`));
+  assert.ok(Number.isNaN(fromFloat16Bits(toFloat16Bits(Float32Array.of(NaN)))[0]));
+  // Every finite half value survives the round trip exactly.
+  const all = Uint16Array.from({ length: 0x7c00 }, (_, i) => i);
+  assert.deepEqual(toFloat16Bits(fromFloat16Bits(all)), all);
+});
+
+test('the large learned tables are stored as float16: the files hold 2 bytes per value', async () => {
+  const exact = randomWeights(3);
+  const size = async (name: string) => (await fs.stat(path.join(dir, name))).size;
+  const text = await size('text_model.onnx');
+  assert.ok(text < (exact.wordEmbeddings.length + exact.bigramEmbeddings.length) * 2 + 4096, `text_model.onnx is ${text} bytes`);
+  const vision = await size('vision_model.onnx');
+  const convValues = exact.convs.reduce((n, c) => n + c.weight.length + c.bias.length, 0);
+  assert.ok(vision < exact.projection.length * 2 + convValues * 4 + 8192, `vision_model.onnx is ${vision} bytes`);
 });
 
 test('a text with no known word embeds to zero and scores 0', async () => {

@@ -52,6 +52,11 @@ export const decodeSchema = z
      *  resize, crop or pad, no EXIF rotation, no transparency to flatten, an RGB or grey
      *  image, and the source already in encode_format. */
     skip_reencode: z.boolean().default(false),
+    /** Keep the original's EXIF tags as a JSON `exif` column (re-encoding drops them). */
+    extract_exif: z.boolean().default(false),
+    /** Also hash the original bytes, as they came, into an `original_<algo>` column
+     *  (img2dataset's compute_hash); `sha256` of the stored bytes is always there. */
+    original_hash: z.enum(['none', 'md5', 'sha256', 'sha512']).default('none'),
     /** Fill colour for the border resize mode, as [r, g, b]. */
     border_color: z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]).default([0, 0, 0]),
   })

@@ -30,6 +30,8 @@ export interface ImageTextRaw extends Traceable {
   /** Extra columns from the input list, carried into the output as strings. */
   extra?: Record<string, string>;
   fetched?: FetchInfo;
+  /** Regions to blur before storing, as fractions [x_min, y_min, x_max, y_max] of the original. */
+  blurBoxes?: number[][];
 }
 
 /** A decoded, resized, re-encoded sample ready for pairing checks, scoring and the sink. */
@@ -48,10 +50,16 @@ export interface ImageTextSample extends Traceable {
   url?: string;
   extra?: Record<string, string>;
   fetched?: FetchInfo;
+  /** The original's EXIF tags as JSON (decode.extract_exif); null when it had none. */
+  exif?: string | null;
+  /** Hex hash of the original bytes (decode.original_hash). */
+  originalHash?: string;
+  /** Regions blurred before storing (source bbox_column). */
+  blurredBoxes?: number;
 }
 
 import * as arrow from 'apache-arrow';
-import { hf, mediaType, type KindSchema } from './kind-schema.ts';
+import { hf, mediaType, type ColumnSpec, type KindSchema } from './kind-schema.ts';
 
 export const imageTextSchema: KindSchema<ImageTextSample> = {
   kind: IMAGE_TEXT,
@@ -76,3 +84,15 @@ export const imageTextSchema: KindSchema<ImageTextSample> = {
     { name: 'height', type: 'INT64', get: (s) => s.height },
   ],
 };
+
+/**
+ * Optional image-text columns the config asks for: `exif` (decode.extract_exif),
+ * `original_<algo>` (decode.original_hash) and `blurred_boxes` (a source bbox_column).
+ */
+export function optionalImageTextColumns(decode: { extract_exif: boolean; original_hash: string }, blurring: boolean): ColumnSpec<ImageTextSample>[] {
+  const cols: ColumnSpec<ImageTextSample>[] = [];
+  if (decode.extract_exif) cols.push({ name: 'exif', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.exif ?? null });
+  if (decode.original_hash !== 'none') cols.push({ name: `original_${decode.original_hash}`, type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.originalHash ?? null });
+  if (blurring) cols.push({ name: 'blurred_boxes', type: new arrow.Int32(), nullable: true, hf: hf.int32, get: (s) => s.blurredBoxes ?? 0 });
+  return cols;
+}

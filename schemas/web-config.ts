@@ -18,6 +18,10 @@ export const webSourceSchema = z
     caption_column: z.string().min(1).nullable().default('caption'),
     /** Extra list columns (or WebDataset .json fields) copied into the output as strings. */
     extra_columns: z.array(z.string()).default([]),
+    /** URL-list column of regions to blur before the image is stored (img2dataset's bbox_col,
+     *  e.g. face boxes): [[x_min, y_min, x_max, y_max], ...] as fractions 0..1 of the original
+     *  image, a JSON string or a list. null: no blurring. */
+    bbox_column: z.string().min(1).nullable().default(null),
     /** A URL list is split into units of this many rows; a WebDataset tar is always one unit. */
     rows_per_unit: z.number().int().positive().default(1000),
     /** WebDataset members larger than this are rejected unread (`member_too_large`). */

@@ -4,20 +4,20 @@ import type { SourcePlugin } from '../source-plugin.ts';
 import type { RunScorer } from '../plugins.ts';
 import type { Stage, Traceable } from '../stage.ts';
 import { pipe } from '../stage.ts';
-import { imageTextSchema, type ImageTextSample } from '../../schemas/image-text.ts';
+import { imageTextSchema, optionalImageTextColumns, type ImageTextSample } from '../../schemas/image-text.ts';
 import type { ColumnSpec, IndexColumnSpec, KindSchema } from '../../schemas/kind-schema.ts';
 import { listImageTextUnits, readImageTextUnit } from '../../stages/sources/image-text-local.ts';
 import { captionRulesStage } from '../../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
 import { scoredExample, type ScoredSample } from '../../stages/score/score-stage.ts';
 
-/** The image-caption schema plus the scorer's columns when the run scores. */
-export function scoredImageTextSchema(scoring: RunScorer | null): KindSchema<ScoredSample> {
-  if (!scoring) return imageTextSchema;
+/** The image-caption schema plus the optional decode columns and the scorer's when the run scores. */
+export function scoredImageTextSchema(scoring: RunScorer | null, optional: ColumnSpec<ImageTextSample>[] = []): KindSchema<ScoredSample> {
+  if (!scoring && optional.length === 0) return imageTextSchema;
   return {
     ...imageTextSchema,
-    columns: [...(imageTextSchema.columns as ColumnSpec<ScoredSample>[]), ...scoring.columns],
-    index: [...(imageTextSchema.index as IndexColumnSpec<ScoredSample>[]), ...scoring.index],
+    columns: [...(imageTextSchema.columns as ColumnSpec<ScoredSample>[]), ...(optional as ColumnSpec<ScoredSample>[]), ...(scoring?.columns ?? [])],
+    index: [...(imageTextSchema.index as IndexColumnSpec<ScoredSample>[]), ...(scoring?.index ?? [])],
   };
 }
 
@@ -25,7 +25,7 @@ export function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunS
   const src = config.source;
   if (src.kind !== 'image_text') throw new Error(`imageTextPlugin given source kind ${src.kind}`);
   return {
-    kinds: [scoredImageTextSchema(scoring)],
+    kinds: [scoredImageTextSchema(scoring, optionalImageTextColumns(config.decode, false))],
     listUnits: () => listImageTextUnits(src, baseDir),
     processUnit: (unit, ctx) => {
       const stages: Stage<any, any>[] = [captionRulesStage(config.caption), imageDecodeStage(config.decode, config.run.concurrency)];

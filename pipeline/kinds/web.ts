@@ -6,7 +6,7 @@ import type { LoadedConfig } from '../config.ts';
 import type { SourcePlugin } from '../source-plugin.ts';
 import type { RunScorer } from '../plugins.ts';
 import { pipe, type Stage, type Traceable } from '../stage.ts';
-import { imageTextSchema, type ImageTextRaw } from '../../schemas/image-text.ts';
+import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '../../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../../schemas/kind-schema.ts';
 import { listWebUnits, readWebUnit, urlListFormatOfPath } from '../../stages/sources/url-list.ts';
 import { captionRulesStage } from '../../stages/curate/caption-rules.ts';
@@ -32,12 +32,13 @@ const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
   { name: 'consent', type: 'UTF8', get: (s) => s.fetched?.consent ?? null },
 ];
 
-export function webSchema(withPhash: boolean, scoring: RunScorer | null = null): KindSchema<WebSample> {
+export function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = []): KindSchema<WebSample> {
   return {
     ...imageTextSchema,
     columns: [
       ...(imageTextSchema.columns as ColumnSpec<WebSample>[]),
       ...fetchColumns,
+      ...optional,
       ...(withPhash ? (phashColumns as ColumnSpec<WebSample>[]) : []),
       ...((scoring?.columns ?? []) as ColumnSpec<WebSample>[]),
     ],
@@ -59,7 +60,7 @@ export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer 
   // the caption rules would reject every row, so they do not run.
   const format = src.format === 'auto' ? urlListFormatOfPath(src.path) : src.format;
   const hasCaptions = src.caption_column !== null && format !== 'txt';
-  const schema = webSchema(dedup.phash, scoring);
+  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null) as ColumnSpec<WebSample>[]);
   return {
     kinds: [schema],
     listUnits: () => listWebUnits(src, baseDir),

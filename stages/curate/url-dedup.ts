@@ -94,7 +94,7 @@ export interface SharedDownloadOptions {
  * Consumes ImageTextRaw items; reads the whole unit first (rows only, no image bytes: a unit is
  * at most rows_per_unit rows), groups them with groupByNormalisedUrl and sends only leaders
  * through `download`. Emits, per downloaded leader, the leader's output and then one copy per
- * follower: the output with the follower's id, source, caption, url and extra put back, and
+ * follower: the output with the follower's id, source, caption, url, extra and blur boxes put back, and
  * the same `imageBytes`. Output order is group order (a leader, then its followers), not row order.
  * Drops: when `download` rejects a leader, every follower is rejected with the same stage and
  * reason, with the detail naming the leader. Counts `url_dedup/shared_downloads` per follower
@@ -138,6 +138,9 @@ function withOwnFields<O extends ImageTextRaw>(out: O, follower: ImageTextRaw): 
   const copy: O = { ...out, id: follower.id, source: follower.source, caption: follower.caption, url: follower.url };
   if (follower.extra !== undefined) copy.extra = follower.extra;
   else delete copy.extra;
+  // Blur boxes are per row: the same URL listed twice may carry different face boxes.
+  if (follower.blurBoxes !== undefined) copy.blurBoxes = follower.blurBoxes;
+  else delete copy.blurBoxes;
   return copy;
 }
 

@@ -33,6 +33,8 @@ import type { ImageTextRaw, ImageTextSample } from '../../schemas/image-text.ts'
 import { drop, isDrop, mapStage, errorMessage, type Drop, type Stage } from '../../pipeline/stage.ts';
 import { describeLeadingBytes, sniffImageFormat, type ImageFormat } from './image-sniff.ts';
 import { perceptualHashOfPixels, type PixelHashed } from '../curate/phash.ts';
+import { exifJson } from './exif.ts';
+import { blurRegions, type PixelMapping } from './blur-boxes.ts';
 
 export interface DecodedImage {
   bytes: Buffer;
@@ -49,6 +51,14 @@ export interface DecodedImage {
   /** pHash of the stored pixels before encoding; absent for outputs too large to hold raw
    *  (the phash stage then decodes the stored bytes). */
   pixelHash?: bigint;
+  /** decode.extract_exif: the original's EXIF as JSON, null when it had none or it was unreadable. */
+  exif?: string | null;
+  /** The EXIF block was there but could not be parsed (the image itself is fine). */
+  exifUnreadable?: boolean;
+  /** decode.original_hash of the input bytes. */
+  originalHash?: string;
+  /** Blur boxes applied to the stored pixels (those visible after a crop). */
+  blurredBoxes?: number;
 }
 
 /** A decoded sample, with the pixel hash for the phash stage when there is one. */
@@ -70,9 +80,11 @@ export function imageDecodeStage(cfg: DecodeConfig, concurrency: number): Stage<
     async (item, ctx) => {
       const bytes = await readImageBytes(item);
       if (isDrop(bytes)) return bytes;
-      const decoded = await decodeImage(bytes, cfg);
+      const decoded = await decodeImage(bytes, cfg, item.blurBoxes);
       if (isDrop(decoded)) return decoded;
       if (decoded.stored === 'original') ctx.stats.count('decode', 'kept_original_bytes');
+      if (decoded.exifUnreadable) ctx.stats.count('decode', 'exif_unreadable');
+      if (decoded.blurredBoxes) ctx.stats.count('decode', 'blurred_boxes', decoded.blurredBoxes);
       return toSample(item, decoded);
     },
     { concurrency, errorReason: 'decode_failed' },
@@ -82,7 +94,7 @@ export function imageDecodeStage(cfg: DecodeConfig, concurrency: number): Stage<
 export async function decodeImageText(item: ImageTextRaw, cfg: DecodeConfig): Promise<DecodedImageTextSample | Drop> {
   const bytes = await readImageBytes(item);
   if (isDrop(bytes)) return bytes;
-  const decoded = await decodeImage(bytes, cfg);
+  const decoded = await decodeImage(bytes, cfg, item.blurBoxes);
   return isDrop(decoded) ? decoded : toSample(item, decoded);
 }
 
@@ -103,6 +115,9 @@ function toSample(item: ImageTextRaw, decoded: DecodedImage): DecodedImageTextSa
   if (item.extra !== undefined) sample.extra = item.extra;
   if (item.fetched !== undefined) sample.fetched = item.fetched;
   if (decoded.pixelHash !== undefined) sample.pixelHash = decoded.pixelHash;
+  if (decoded.exif !== undefined) sample.exif = decoded.exif;
+  if (decoded.originalHash !== undefined) sample.originalHash = decoded.originalHash;
+  if (decoded.blurredBoxes !== undefined) sample.blurredBoxes = decoded.blurredBoxes;
   return sample;
 }
 
@@ -116,8 +131,15 @@ async function readImageBytes(item: ImageTextRaw): Promise<Uint8Array | Drop> {
   }
 }
 
-/** Check, resize and re-encode one image held in memory. */
-export async function decodeImage(bytes: Uint8Array, cfg: DecodeConfig): Promise<DecodedImage | Drop> {
+/** Check, resize and re-encode one image held in memory, blurring `blurBoxes` (fractions of the original) first. */
+export async function decodeImage(bytes: Uint8Array, cfg: DecodeConfig, blurBoxes: number[][] = []): Promise<DecodedImage | Drop> {
+  const decoded = await decodeChecked(bytes, cfg, blurBoxes);
+  if (isDrop(decoded)) return decoded;
+  if (cfg.original_hash !== 'none') decoded.originalHash = createHash(cfg.original_hash).update(bytes).digest('hex');
+  return decoded;
+}
+
+async function decodeChecked(bytes: Uint8Array, cfg: DecodeConfig, blurBoxes: number[][]): Promise<DecodedImage | Drop> {
   if (bytes.length === 0) return drop('empty_file', '0 bytes');
   const sourceFormat = sniffImageFormat(bytes);
   if (!sourceFormat) return drop('not_image', `${describeLeadingBytes(bytes)} (${bytes.length} bytes)`);
@@ -142,8 +164,9 @@ export async function decodeImage(bytes: Uint8Array, cfg: DecodeConfig): Promise
   }
 
   const geometry = planGeometry(cfg, width, height);
-  const original = { width, height, sourceFormat };
-  if (cfg.skip_reencode && geometry.unchanged && storableAsIs(meta, sourceFormat, cfg)) {
+  const original = { width, height, sourceFormat, ...exifOf(meta, cfg) };
+  const blurring = blurBoxes.length > 0;
+  if (cfg.skip_reencode && !blurring && geometry.unchanged && storableAsIs(meta, sourceFormat, cfg)) {
     // Decoded in full all the same: a truncated original must not be stored on the strength of
     // its header, and the pixels give the perceptual hash.
     try {
@@ -163,20 +186,30 @@ export async function decodeImage(bytes: Uint8Array, cfg: DecodeConfig): Promise
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb');
     applyGeometry(pipeline, geometry, cfg);
-    if (geometry.width * geometry.height > MAX_RAW_OUTPUT_PIXELS) {
+    if (!blurring && geometry.width * geometry.height > MAX_RAW_OUTPUT_PIXELS) {
       const { data, info } = await encode(pipeline, cfg).toBuffer({ resolveWithObject: true });
       return { ...stored(data, info.width, info.height, original), stored: 'reencoded' };
     }
     const raw = await pipeline.raw().toBuffer({ resolveWithObject: true });
     const { width: w, height: h, channels } = raw.info;
+    const blurred = blurring ? await blurRegions(raw.data, { width: w, height: h, channels }, blurBoxes, pixelMapping(geometry, w, h)) : undefined;
     const data = await encode(sharp(raw.data, { raw: { width: w, height: h, channels } }), cfg).toBuffer();
-    return { ...stored(data, w, h, original), stored: 'reencoded', pixelHash: perceptualHashOfPixels(raw.data, w, h, channels) };
+    const hashed = w * h <= MAX_RAW_OUTPUT_PIXELS ? { pixelHash: perceptualHashOfPixels(raw.data, w, h, channels) } : {};
+    return { ...stored(data, w, h, original), stored: 'reencoded', ...hashed, ...(blurred !== undefined ? { blurredBoxes: blurred } : {}) };
   } catch (err) {
     return drop('decode_failed', `${sourceFormat}: ${truncationOf(bytes, sourceFormat) ?? errorMessage(err)}`);
   }
 }
 
-function stored(data: Buffer, width: number, height: number, original: { width: number; height: number; sourceFormat: ImageFormat }): Omit<DecodedImage, 'stored'> {
+interface OriginalFacts {
+  width: number;
+  height: number;
+  sourceFormat: ImageFormat;
+  exif?: string | null;
+  exifUnreadable?: boolean;
+}
+
+function stored(data: Buffer, width: number, height: number, original: OriginalFacts): Omit<DecodedImage, 'stored'> {
   return {
     bytes: data,
     sha256: createHash('sha256').update(data).digest('hex'),
@@ -185,7 +218,27 @@ function stored(data: Buffer, width: number, height: number, original: { width: 
     originalWidth: original.width,
     originalHeight: original.height,
     sourceFormat: original.sourceFormat,
+    ...(original.exif !== undefined ? { exif: original.exif } : {}),
+    ...(original.exifUnreadable ? { exifUnreadable: true } : {}),
   };
+}
+
+/** decode.extract_exif: the EXIF fields of a sample, from the header already read. */
+function exifOf(meta: Metadata, cfg: DecodeConfig): { exif?: string | null; exifUnreadable?: boolean } {
+  if (!cfg.extract_exif) return {};
+  try {
+    return { exif: exifJson(meta.exif) };
+  } catch {
+    return { exif: null, exifUnreadable: true };
+  }
+}
+
+/** How original pixels map onto the stored image under a geometry (for blur boxes). */
+function pixelMapping(g: Geometry, width: number, height: number): PixelMapping {
+  const scaled = g.scaleTo ?? g.decoded;
+  // center_crop takes the centre (negative offset); border pads around the centre (positive).
+  const centre = (out: number, inner: number) => (out >= inner ? Math.floor((out - inner) / 2) : -Math.floor((inner - out) / 2));
+  return { scaled, offset: { left: centre(width, scaled.width), top: centre(height, scaled.height) }, width, height };
 }
 
 function encode(pipeline: Sharp, cfg: DecodeConfig): Sharp {

@@ -70,7 +70,8 @@ export async function* parquetRows(file: string, options: ParquetRowsOptions = {
   const reader = await openParquet(file);
   try {
     const groups = reader.metadata.row_groups;
-    const cursor = reader.getCursor(options.columns?.filter((c) => Object.hasOwn(reader.schema.fields, c)));
+    // The typings say string[]; the reader takes leaf paths as string arrays too.
+    const cursor = reader.getCursor(options.columns && (leafPaths(reader.schema.fields as Record<string, SchemaField>, options.columns) as unknown as string[]));
     let groupStart = 0;
     let index = 0;
     while (index < groups.length && groupStart + toCount(groups[index].num_rows) <= firstRow) {
@@ -84,7 +85,7 @@ export async function* parquetRows(file: string, options: ParquetRowsOptions = {
       if (records === null) return;
       for (const record of records) {
         if (row >= end) return;
-        if (row >= firstRow) yield { row, line: row + 1, values: plainValues(record) };
+        if (row >= firstRow) yield { row, line: row + 1, values: plainValues(record, reader.schema.fields as Record<string, SchemaField>) };
         row += 1;
       }
     }
@@ -93,10 +94,45 @@ export async function* parquetRows(file: string, options: ParquetRowsOptions = {
   }
 }
 
-function plainValues(record: Record<string, unknown>): Record<string, unknown> {
+interface SchemaField {
+  path: string[];
+  isNested?: boolean;
+  fields?: Record<string, SchemaField>;
+}
+
+/**
+ * The leaf column paths under the named top-level columns: parquetjs-lite reads a nested column
+ * (a list, a struct) only when its cursor is given the leaf paths, and silently leaves it out
+ * when given the top-level name. Names the file lacks are skipped.
+ */
+function leafPaths(fields: Record<string, SchemaField>, names: string[]): string[][] {
+  const leaves = (f: SchemaField): string[][] => (f.isNested && f.fields ? Object.values(f.fields).flatMap(leaves) : [f.path]);
+  return names.filter((c) => Object.hasOwn(fields, c)).flatMap((c) => leaves(fields[c]));
+}
+
+function plainValues(record: Record<string, unknown>, fields: Record<string, SchemaField>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(record)) {
-    out[key] = Buffer.isBuffer(value) ? value.toString('utf8') : value;
+    out[key] = isListField(fields[key]) ? listValue(value) : Buffer.isBuffer(value) ? value.toString('utf8') : value;
   }
   return out;
+}
+
+/** A LIST column as parquetjs-lite reads it: a group holding one repeated `list` group. */
+function isListField(f: SchemaField | undefined): boolean {
+  return !!f?.isNested && !!f.fields && Object.keys(f.fields).length === 1 && !!f.fields.list?.isNested;
+}
+
+/** { list: [{ element: v }, ...] } (an empty list: {}) as a plain array, nested lists too. */
+function listValue(v: unknown): unknown {
+  if (!v || typeof v !== 'object' || Buffer.isBuffer(v)) return v;
+  const list = (v as { list?: unknown }).list;
+  if (list === undefined && Object.keys(v).length === 0) return [];
+  if (!Array.isArray(list)) return v;
+  return list.map((entry) => {
+    const e = entry as Record<string, unknown>;
+    const inner = 'element' in e ? e.element : 'item' in e ? e.item : e;
+    if (Buffer.isBuffer(inner)) return inner.toString('utf8');
+    return inner && typeof inner === 'object' && ('list' in inner || Object.keys(inner).length === 0) ? listValue(inner) : inner;
+  });
 }

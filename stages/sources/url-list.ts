@@ -14,6 +14,7 @@ import type { WebSourceConfig, UrlListFormat } from '../../schemas/web-config.ts
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
 import { rejectAt, type StageContext } from '../../pipeline/stage.ts';
 import { safeIdPart, type Unit } from '../../pipeline/units.ts';
+import { parseBlurBoxes } from '../decode/blur-boxes.ts';
 import { extraColumnValues, isGzipPath, jsonArrayRows, listBaseName, listRows, textLineRows, type ListRow } from './list-file.ts';
 import { parquetRowCount, parquetRows } from './parquet-rows.ts';
 import { isTarPath, listWebDatasetUnits, readWebDatasetUnit } from './webdataset-tar.ts';
@@ -101,7 +102,7 @@ export async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: St
   const fileName = path.basename(spec.file);
   const captionColumn = spec.format === 'txt' ? null : src.caption_column;
   // Parquet decodes only these columns: metadata files often carry wide ones (embeddings, EXIF).
-  const columns = [src.url_column, ...(captionColumn === null ? [] : [captionColumn]), ...src.extra_columns];
+  const columns = [src.url_column, ...(captionColumn === null ? [] : [captionColumn]), ...src.extra_columns, ...(src.bbox_column === null ? [] : [src.bbox_column])];
   for await (const row of urlListRows(spec.file, spec.format, src.url_column, { ...spec, columns })) {
     if (ctx.signal.aborted) return;
     stats.in += 1;
@@ -127,6 +128,14 @@ export async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: St
     const item: ImageTextRaw = { ...traced, caption, url: url.trim() };
     const extra = extraColumnValues(row.values, src.extra_columns);
     if (extra) item.extra = extra;
+    if (src.bbox_column !== null) {
+      const parsed = parseBlurBoxes(row.values[src.bbox_column]);
+      if ('error' in parsed) {
+        rejectAt(ctx, STAGE, traced, 'bad_blur_boxes', `row ${row.row} (line ${row.line}), column '${src.bbox_column}': ${parsed.error}`);
+        continue;
+      }
+      if (parsed.boxes.length) item.blurBoxes = parsed.boxes;
+    }
     stats.out += 1;
     yield item;
   }
@@ -145,7 +154,10 @@ export async function listWebUnits(src: WebSourceConfig, baseDir: string): Promi
   if (format === undefined) {
     throw new Error(`web source ${abs}: unknown format; expected .parquet, .csv, .tsv, .jsonl, .json or .txt (optionally .gz), a .tar or a folder of .tar shards`);
   }
-  if (format === 'webdataset') return listWebDatasetUnits(abs);
+  if (format === 'webdataset') {
+    if (src.bbox_column !== null) throw new Error(`web source ${abs}: bbox_column applies to URL lists, not WebDataset tars`);
+    return listWebDatasetUnits(abs);
+  }
   if (info.isDirectory()) throw new Error(`web source ${abs}: format '${format}' needs a file, not a folder`);
   return listUrlListUnits(abs, format, src);
 }

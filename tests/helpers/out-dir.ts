@@ -15,6 +15,16 @@ export async function idsInShards(out: string): Promise<string[]> {
   return ids;
 }
 
+/** The named columns of every shard row under OUT/shards, as plain values. */
+export async function shardRows(out: string, columns: string[]): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for (const f of (await readdir(path.join(out, 'shards'))).sort()) {
+    const table = arrow.tableFromIPC(await readFile(path.join(out, 'shards', f)));
+    for (let i = 0; i < table.numRows; i++) rows.push(Object.fromEntries(columns.map((c) => [c, table.getChild(c)?.get(i) ?? undefined])));
+  }
+  return rows;
+}
+
 export async function parquetRows(file: string, orderBy = 'id'): Promise<Record<string, unknown>[]> {
   return duckQuery(`select * from read_parquet(${sqlString(file)}) order by ${orderBy}`);
 }

@@ -186,3 +186,19 @@ test('format detection and config validation', async () => {
   assert.throws(() => dedupConfig({ phash_max_distance: 40 }));
   assert.throws(() => dedupConfig({ fuzzy: true } as never));
 });
+
+test('parquet list columns (written by DuckDB) are read: bbox_column boxes and nested extra columns', async () => {
+  const file = path.join(dir, 'faces.parquet');
+  await duckQuery(
+    `copy (select 'http://img.test/a.jpg' as url, 'two faces' as caption, [[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.6, 0.6]]::double[][] as faces, ['x', 'y'] as tags
+           union all select 'http://img.test/b.jpg', 'no face', []::double[][], []::varchar[]
+           union all select 'http://img.test/c.jpg', 'a box out of range', [[0.1, 0.2, 1.3, 0.4]]::double[][], ['z']) to ${sqlString(file)} (format parquet)`,
+  );
+  const { items, ctx } = await readAll(webSourceConfig({ path: 'faces.parquet', bbox_column: 'faces', extra_columns: ['tags'] }));
+  assert.deepEqual(items.map((i) => i.caption), ['two faces', 'no face']);
+  assert.deepEqual(items[0].blurBoxes, [[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.6, 0.6]]);
+  assert.equal(items[1].blurBoxes, undefined);
+  assert.equal(items[0].extra!.tags, '["x","y"]');
+  assert.equal(ctx.rejects.rows[0].reason, 'bad_blur_boxes');
+  await assert.rejects(listWebUnits(webSourceConfig({ path: 'faces.parquet', format: 'webdataset', bbox_column: 'faces' }), dir), /bbox_column applies to URL lists/);
+});

@@ -64,15 +64,19 @@ export function shortestEdgeSize(width: number, height: number, edge: number): {
  * values. Alpha is discarded (as PIL's convert('RGB') does); greyscale becomes RGB.
  */
 export async function preprocessImage(bytes: Uint8Array, p: ImagePreprocessing): Promise<{ data: Float32Array; height: number; width: number }> {
-  let image = sharp(bytes, { failOn: 'error' }).removeAlpha().toColourspace('srgb');
-  if (p.resize) {
-    const meta = await sharp(bytes).metadata();
-    if (!meta.width || !meta.height) throw new Error('image has no size');
-    const target = 'shortestEdge' in p.resize ? shortestEdgeSize(meta.width, meta.height, p.resize.shortestEdge) : p.resize;
-    image = image.resize(target.width, target.height, { fit: 'fill', kernel: p.kernel, fastShrinkOnLoad: false });
-  }
-  const { data: rgb, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  // Decoded once to 8-bit sRGB (PIL's convert('RGB')), then resized from those pixels only when
+  // the size has to change: an image already at the model's size costs one sharp call.
+  let { data: rgb, info } = await sharp(bytes, { failOn: 'error' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels after conversion, got ${info.channels}`);
+  if (p.resize) {
+    const target = 'shortestEdge' in p.resize ? shortestEdgeSize(info.width, info.height, p.resize.shortestEdge) : p.resize;
+    if (target.width !== info.width || target.height !== info.height) {
+      ({ data: rgb, info } = await sharp(rgb, { raw: { width: info.width, height: info.height, channels: 3 } })
+        .resize(target.width, target.height, { fit: 'fill', kernel: p.kernel, fastShrinkOnLoad: false })
+        .raw()
+        .toBuffer({ resolveWithObject: true }));
+    }
+  }
   return normaliseCrop(rgb, info.width, info.height, p);
 }
 

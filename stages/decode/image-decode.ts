@@ -24,6 +24,9 @@
 //
 // The resized pixels are held raw once, then encoded, and their perceptual hash is computed
 // from them (`pixelHash`, read by the phash stage), so no later stage decodes the image again.
+// Blur boxes (a URL list's bbox_column, fractions of the image after EXIF orientation) are
+// blurred in those raw pixels first (blur-boxes.ts). Optionally the original's EXIF
+// (extract_exif, exif.ts) and a hash of the original bytes (original_hash) are kept.
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';

@@ -7,7 +7,7 @@ import type { LoadedConfig } from './config.ts';
 import type { SourcePlugin } from './source-plugin.ts';
 import type { Stage } from './stage.ts';
 import type { Scorer } from '../stages/score/scorer.ts';
-import type { ScoredSample } from '../stages/score/score-stage.ts';
+import type { ScoredSample } from '../stages/score/score-columns.ts';
 import type { ColumnSpec, IndexColumnSpec } from '../schemas/kind-schema.ts';
 import type { ImageTextSample } from '../schemas/image-text.ts';
 import type { ScorerEntry } from '../schemas/manifest.ts';
@@ -56,7 +56,7 @@ export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<
   const dir = scorerDir(s.scorer, baseDir);
   const { loadScorer } = await import('../stages/score/scorer.ts');
   const { scorerImageGeometry } = await import('../stages/score/grounding.ts');
-  const { scoreColumnName, scoreColumns, scoreIndexColumns, scoreStage } = await import('../stages/score/score-stage.ts');
+  const [{ scoreColumnName, scoreColumns, scoreIndexColumns }, { scoreStage }] = await Promise.all([import('../stages/score/score-columns.ts'), import('../stages/score/score-stage.ts')]);
   let scorer: Scorer;
   try {
     scorer = await loadScorer(dir, { batchSize: s.batch_size });

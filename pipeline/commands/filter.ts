@@ -28,7 +28,7 @@ import { ArrowShardWriter, type StagedShard } from '../../stages/sink/arrow-shar
 import type { ColumnSpec, KindSchema } from '../../schemas/kind-schema.ts';
 import type { Manifest } from '../../schemas/manifest.ts';
 import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from '../../stages/curate/score-filter.ts';
-import { scoreColumnName } from '../../stages/score/score-stage.ts';
+import { scoreColumnName } from '../../stages/score/score-columns.ts';
 
 export const FILTER_STAGE = 'filter';
 

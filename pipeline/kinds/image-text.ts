@@ -9,7 +9,7 @@ import type { ColumnSpec, IndexColumnSpec, KindSchema } from '../../schemas/kind
 import { listImageTextUnits, readImageTextUnit } from '../../stages/sources/image-text-local.ts';
 import { captionRulesStage } from '../../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
-import { scoredExample, type ScoredSample } from '../../stages/score/score-stage.ts';
+import { scoredExample, type ScoredSample } from '../../stages/score/score-columns.ts';
 
 /** The image-caption schema plus the optional decode columns and the scorer's when the run scores. */
 export function scoredImageTextSchema(scoring: RunScorer | null, optional: ColumnSpec<ImageTextSample>[] = []): KindSchema<ScoredSample> {

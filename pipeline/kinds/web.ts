@@ -16,7 +16,7 @@ import { sharedDownloadStage } from '../../stages/curate/url-dedup.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
 import { contentDedupStage } from '../../stages/curate/content-dedup.ts';
 import { phashColumns, phashIndexColumns, phashStage, type PhashedSample } from '../../stages/curate/phash.ts';
-import { scoredExample, type ScoredSample } from '../../stages/score/score-stage.ts';
+import { scoredExample, type ScoredSample } from '../../stages/score/score-columns.ts';
 
 type WebSample = ScoredSample & Partial<PhashedSample>;
 

@@ -19,7 +19,7 @@ import type { Manifest } from '../../schemas/manifest.ts';
 import type { RejectRecord } from '../../pipeline/rejects.ts';
 import type { ScoreConfig } from '../../schemas/score-config.ts';
 import type { TDigest } from '../../pipeline/sketch/tdigest.ts';
-import { GROUNDING_RECALL_COLUMN, scoreColumnName, scoreStatName } from '../score/score-stage.ts';
+import { GROUNDING_RECALL_COLUMN, scoreColumnName, scoreStatName } from '../score/score-columns.ts';
 
 export const KEEP_TOP_STAGE = 'keep_top';
 export const KEEP_TOP_REASON = 'score_below_top_fraction';

@@ -8,24 +8,14 @@
 // from upstream before yielding it, so backpressure holds. The score column is named after the
 // scorer (`score_<id>`), and the stats keep a t-digest and a histogram named `score:<column>`
 // (the keep_top cut is taken from the merged digest when the run is finalised).
-import * as arrow from 'apache-arrow';
 import { rejectAt, type Stage, type StageContext } from '../../pipeline/stage.ts';
 import type { StageStats } from '../../pipeline/stats.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
-import { hf, type ColumnSpec, type IndexColumnSpec } from '../../schemas/kind-schema.ts';
 import type { ImagePreprocessing } from './clip-preprocess.ts';
 import { cosine, embedReadableImages, type PatchEmbeddings, type Scorer, type TokenEmbeddings } from './scorer.ts';
 import { nounPhrases } from './noun-phrases.ts';
 import { bestRegion, cellsToPixels, groundingRecall, phraseVector, type Box, type PhraseGrounding } from './grounding.ts';
-import { makeThumbnail, safeThumb } from '../report/thumbnails.ts';
-
-export interface ScoreFields {
-  score?: number;
-  phrases?: PhraseGrounding[];
-  groundingRecall?: number | null;
-}
-
-export type ScoredSample = ImageTextSample & ScoreFields;
+import { GROUNDING_RECALL_COLUMN, highestDroppedSet, lowestKeptSet, scoredExample, scoreStatName, type ScoreFields, type ScoredSample } from './score-columns.ts';
 
 export interface GroundingOptions {
   /** The scorer's resize and crop, to put boxes in image pixels. */
@@ -44,54 +34,6 @@ export interface ScoreStageOptions {
   grounding: GroundingOptions | null;
   /** Lowest-scored kept and highest-scored dropped pairs kept for the report. */
   reportExamples?: number;
-}
-
-export const GROUNDING_RECALL_COLUMN = 'grounding_recall';
-
-/** `score_<id>`, the id lower-cased with runs of other characters as `_`. */
-export function scoreColumnName(scorerId: string): string {
-  const slug = scorerId.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
-  return `score_${slug || 'scorer'}`;
-}
-
-/** Stats names: the digest and histogram of a column are both `score:<column>`. */
-export const scoreStatName = (column: string) => `score:${column}`;
-export const lowestKeptSet = (column: string) => `kept:lowest ${column}`;
-export const highestDroppedSet = (column: string) => `dropped:highest ${column}`;
-
-const phraseType = () =>
-  new arrow.List(
-    new arrow.Field(
-      'item',
-      new arrow.Struct([
-        new arrow.Field('phrase', new arrow.Utf8(), false),
-        new arrow.Field('box', new arrow.List(new arrow.Field('item', new arrow.Float64(), false)), false),
-        new arrow.Field('score', new arrow.Float64(), false),
-      ]),
-      false,
-    ),
-  );
-
-/** Shard columns the score stage adds. */
-export function scoreColumns(column: string, grounding: boolean): ColumnSpec<ScoredSample>[] {
-  const cols: ColumnSpec<ScoredSample>[] = [{ name: column, type: new arrow.Float64(), nullable: true, hf: hf.float64, get: (s) => s.score ?? null }];
-  if (grounding) {
-    cols.push({
-      name: 'phrases',
-      type: phraseType(),
-      nullable: true,
-      hf: [{ phrase: hf.string, box: { _type: 'Sequence', feature: hf.float64 }, score: hf.float64 }],
-      get: (s) => s.phrases ?? null,
-    });
-    cols.push({ name: GROUNDING_RECALL_COLUMN, type: new arrow.Float64(), nullable: true, hf: hf.float64, get: (s) => s.groundingRecall ?? null });
-  }
-  return cols;
-}
-
-export function scoreIndexColumns(column: string, grounding: boolean): IndexColumnSpec<ScoredSample>[] {
-  const cols: IndexColumnSpec<ScoredSample>[] = [{ name: column, type: 'DOUBLE', get: (s) => s.score ?? null }];
-  if (grounding) cols.push({ name: GROUNDING_RECALL_COLUMN, type: 'DOUBLE', get: (s) => s.groundingRecall ?? null });
-  return cols;
 }
 
 export function scoreStage<S extends ImageTextSample>(o: ScoreStageOptions): Stage<S, S & ScoreFields> {
@@ -197,24 +139,6 @@ async function remember(ctx: StageContext, set: string, rank: number, sample: Sc
   const top = ctx.stats.worstSet(set, k);
   if (!top.wouldKeep(rank, sample.id)) return;
   top.add(rank, sample.id, await scoredExample(sample));
-}
-
-/** A report example of a scored sample: grounding boxes scaled to the thumbnail's pixels. */
-export async function scoredExample(sample: ScoredSample): Promise<Record<string, unknown>> {
-  const example: Record<string, unknown> = { id: sample.id, source: sample.url ?? sample.source, caption: sample.caption };
-  try {
-    example.thumb = await makeThumbnail(sample.image.bytes);
-  } catch {
-    // no thumbnail: the card says so
-  }
-  if (sample.score !== undefined) example.score = sample.score;
-  if (sample.groundingRecall !== undefined && sample.groundingRecall !== null) example.grounding_recall = sample.groundingRecall;
-  const thumb = safeThumb(example.thumb);
-  if (sample.phrases?.length && thumb?.width && sample.width) {
-    const s = thumb.width / sample.width;
-    example.boxes = sample.phrases.map((p) => ({ label: p.phrase, box: p.box.map((v) => Math.round(v * s * 10) / 10), score: p.score }));
-  }
-  return example;
 }
 
 async function groundBatch(samples: ImageTextSample[], patches: (PatchEmbeddings | null)[], scorer: Scorer, g: GroundingOptions): Promise<PhraseGrounding[][]> {

@@ -18,7 +18,7 @@ import parquet from 'parquetjs-lite';
 import { trainReferenceScorer, type ReferenceTrainingOptions, type TrainingPair } from './reference-trainer.ts';
 import { writeReferenceScorer } from './onnx/reference-model.ts';
 import { cosine, embedReadableImages, loadScorer } from './scorer.ts';
-import { scoreColumnName } from './score-stage.ts';
+import { scoreColumnName } from './score-columns.ts';
 import { writeFlatParquet } from '../sink/parquet-tables.ts';
 
 export interface TrainFromShardsOptions {

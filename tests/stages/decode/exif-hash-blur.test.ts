@@ -92,6 +92,13 @@ test('blur boxes: the region loses its detail, the rest keeps it, through keep_r
   assert.ok((await contrast(c.bytes, { left: 72, top: 16, width: 48, height: 96 })) < 20);
   assert.ok((await contrast(c.bytes, { left: 8, top: 16, width: 48, height: 96 })) > 90);
 
+  // border to 128: the 320x160 original becomes 128x64, padded with 32 rows above and below;
+  // a box over the original's top half lands on rows 32..64 of the square.
+  const b = await decoded(image, cfg({ image_size: 128, resize_mode: 'border', encode_format: 'png' }), [[0, 0, 1, 0.5]]);
+  assert.equal(b.height, 128);
+  assert.ok((await contrast(b.bytes, { left: 16, top: 36, width: 96, height: 24 })) < 20);
+  assert.ok((await contrast(b.bytes, { left: 16, top: 68, width: 96, height: 24 })) > 90);
+
   // A box wholly cropped away is not counted as blurred.
   const gone = await decoded(image, cfg({ image_size: 128, resize_mode: 'center_crop' }), [[0, 0, 0.1, 0.1]]);
   assert.equal(gone.blurredBoxes, 0);

@@ -94,7 +94,7 @@ export interface SharedDownloadOptions {
  * Consumes ImageTextRaw items; reads the whole unit first (rows only, no image bytes: a unit is
  * at most rows_per_unit rows), groups them with groupByNormalisedUrl and sends only leaders
  * through `download`. Emits, per downloaded leader, the leader's output and then one copy per
- * follower: the output with the follower's id, source, caption, url, extra and blur boxes put back, and
+ * follower: the output with the follower's row fields in place of the leader's, and
  * the same `imageBytes`. Output order is group order (a leader, then its followers), not row order.
  * Drops: when `download` rejects a leader, every follower is rejected with the same stage and
  * reason, with the detail naming the leader. Counts `url_dedup/shared_downloads` per follower
@@ -108,9 +108,11 @@ export function sharedDownloadStage<I extends ImageTextRaw, O extends ImageTextR
     const groups = groupByNormalisedUrl(items);
     items.length = 0;
     const followersOf = new Map<string, I[]>();
+    const leaderRows = new Map<string, I>();
     for (const g of groups) {
       if (g.followers.length === 0) continue;
       followersOf.set(g.leader.id, g.followers);
+      leaderRows.set(g.leader.id, g.leader);
       ctx.stats.count('url_dedup', 'groups');
     }
     const downloadCtx: StageContext = { ...ctx, rejects: fanOutRejects(ctx, followersOf) };
@@ -127,21 +129,22 @@ export function sharedDownloadStage<I extends ImageTextRaw, O extends ImageTextR
         stats.in += 1;
         stats.out += 1;
         ctx.stats.count('url_dedup', 'shared_downloads');
-        yield withOwnFields(out, follower);
+        yield withOwnFields(out, leaderRows.get(out.id)!, follower);
       }
     }
   };
 }
 
-/** The leader's output, with everything that belongs to the follower's row put back. */
-function withOwnFields<O extends ImageTextRaw>(out: O, follower: ImageTextRaw): O {
-  const copy: O = { ...out, id: follower.id, source: follower.source, caption: follower.caption, url: follower.url };
-  if (follower.extra !== undefined) copy.extra = follower.extra;
-  else delete copy.extra;
-  // Blur boxes are per row: the same URL listed twice may carry different face boxes.
-  if (follower.blurBoxes !== undefined) copy.blurBoxes = follower.blurBoxes;
-  else delete copy.blurBoxes;
-  return copy;
+/**
+ * The leader's output with the follower's row in place of the leader's: every field the
+ * leader's row had (id, caption, url, extra, blur boxes, whatever a source sets) is replaced by
+ * the follower's or removed, and only what the download added (the bytes, the fetch facts) is
+ * shared.
+ */
+function withOwnFields<O extends ImageTextRaw>(out: O, leader: ImageTextRaw, follower: ImageTextRaw): O {
+  const copy = { ...out } as Record<string, unknown>;
+  for (const key of Object.keys(leader)) delete copy[key];
+  return Object.assign(copy, follower) as O;
 }
 
 /** A ledger that, when a leader is rejected, rejects its followers the same way. */

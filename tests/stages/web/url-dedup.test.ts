@@ -129,3 +129,25 @@ test('shared downloads: one request per normalised URL, each caption its own sam
     await server.close();
   }
 });
+
+test('a follower gets only what the download added: its own row fields, none of the leader row\'s', async () => {
+  const ctx = testContext();
+  const rows: ImageTextRaw[] = [
+    { id: 'a', kind: IMAGE_TEXT, source: 'list:0', caption: 'leader', url: 'http://h.test/x.jpg', extra: { alt: 'one' }, blurBoxes: [[0, 0, 0.5, 0.5]] },
+    { id: 'b', kind: IMAGE_TEXT, source: 'list:1', caption: 'follower', url: 'http://h.test/./x.jpg' },
+    { id: 'c', kind: IMAGE_TEXT, source: 'list:2', caption: 'other follower', url: 'http://H.test/x.jpg', blurBoxes: [[0.5, 0.5, 1, 1]] },
+  ];
+  async function* input(): AsyncGenerator<ImageTextRaw> {
+    yield* rows;
+  }
+  const download = async function* (items: AsyncIterable<ImageTextRaw>): AsyncGenerator<ImageTextRaw> {
+    for await (const item of items) yield { ...item, imageBytes: new Uint8Array([1, 2, 3]), fetched: { consent: 'allowed', finalUrl: item.url!, status: 200, contentType: null, mediaType: 'jpeg', attempts: 1, ms: 1 } };
+  };
+  const out: ImageTextRaw[] = [];
+  for await (const item of sharedDownloadStage(download)(input(), ctx)) out.push(item);
+  assert.deepEqual(out.map((o) => [o.id, o.caption, o.url, o.extra, o.blurBoxes, o.imageBytes?.length, o.fetched?.finalUrl]), [
+    ['a', 'leader', 'http://h.test/x.jpg', { alt: 'one' }, [[0, 0, 0.5, 0.5]], 3, 'http://h.test/x.jpg'],
+    ['b', 'follower', 'http://h.test/./x.jpg', undefined, undefined, 3, 'http://h.test/x.jpg'],
+    ['c', 'other follower', 'http://H.test/x.jpg', undefined, [[0.5, 0.5, 1, 1]], 3, 'http://h.test/x.jpg'],
+  ]);
+});

@@ -77,43 +77,76 @@ function greyThumbnail(data: Uint8Array, width: number, height: number, channels
     }
     return greyThumbnail(big, width * rx, height * ry, channels);
   }
-  const xs = coverage(width);
+  const xs = cellSpans(width);
   const ys = coverage(height);
-  // Down the columns first: every source row's luma is added into the one or two output rows
-  // it overlaps (SIZE + 1 rows, the last an overflow that always gets weight 0); then each
-  // output row is reduced across. Flat typed arrays, no branches per pixel: this runs on the
-  // main thread for every image.
-  const columns = new Float64Array((SIZE + 1) * width);
+  // Each source row is reduced across to SIZE cells (whole pixels summed in a tight integer
+  // loop, the one or two pixels a cell boundary splits added by their share), then added into
+  // the one or two output rows it overlaps. This runs on the main thread for every image.
+  const { start, end, leftPixel, leftShare, rightPixel, rightShare } = xs;
+  // SIZE + 1 rows: the last is the overflow a bottom row adds its zero share to.
+  const grey = new Float64Array((SIZE + 1) * (SIZE + 1));
+  const rowCells = new Float64Array(SIZE);
   const colour = channels >= 3;
+  const rowBytes = width * channels;
   for (let y = 0; y < height; y++) {
-    let o = y * width * channels;
-    const firstRow = ys.cell[y] * width;
-    const secondRow = firstRow + width;
+    const row = y * rowBytes;
+    for (let c = 0; c < SIZE; c++) {
+      let sum = 0;
+      const last = row + end[c] * channels;
+      let o = row + start[c] * channels;
+      if (colour) for (; o < last; o += channels) sum += 299 * data[o] + 587 * data[o + 1] + 114 * data[o + 2];
+      else for (; o < last; o += channels) sum += 1000 * data[o];
+      if (leftShare[c] > 0) sum += leftShare[c] * lumaAt(data, row + leftPixel[c] * channels, colour);
+      if (rightShare[c] > 0) sum += rightShare[c] * lumaAt(data, row + rightPixel[c] * channels, colour);
+      rowCells[c] = sum;
+    }
     const first = ys.first[y];
     const second = ys.second[y];
-    for (let x = 0; x < width; x++, o += channels) {
-      const luma = colour ? 0.299 * data[o] + 0.587 * data[o + 1] + 0.114 * data[o + 2] : data[o];
-      columns[firstRow + x] += luma * first;
-      columns[secondRow + x] += luma * second;
+    const to = ys.cell[y] * (SIZE + 1);
+    for (let c = 0; c < SIZE; c++) {
+      grey[to + c] += rowCells[c] * first;
+      grey[to + SIZE + 1 + c] += rowCells[c] * second;
     }
   }
-  const grey = new Float64Array(SIZE * (SIZE + 1));
-  for (let v = 0; v < SIZE; v++) {
-    const from = v * width;
-    const to = v * (SIZE + 1);
-    for (let x = 0; x < width; x++) {
-      const sum = columns[from + x];
-      const cell = to + xs.cell[x];
-      grey[cell] += sum * xs.first[x];
-      grey[cell + 1] += sum * xs.second[x];
-    }
-  }
-  const cellArea = (width / SIZE) * (height / SIZE);
+  // Luma was summed x1000 (integer weights 299/587/114).
+  const cellArea = (width / SIZE) * (height / SIZE) * 1000;
   const out = new Float64Array(SIZE * SIZE);
   for (let v = 0; v < SIZE; v++) {
     for (let u = 0; u < SIZE; u++) out[v * SIZE + u] = grey[v * (SIZE + 1) + u] / cellArea;
   }
   return out;
+}
+
+function lumaAt(data: Uint8Array, o: number, colour: boolean): number {
+  return colour ? 299 * data[o] + 587 * data[o + 1] + 114 * data[o + 2] : 1000 * data[o];
+}
+
+/**
+ * The SIZE cells across a side of `length` >= SIZE pixels: cell c spans [c, c + 1) x length /
+ * SIZE, so it holds the whole pixels start[c]..end[c] - 1 plus `leftShare` of pixel
+ * leftPixel[c] and `rightShare` of pixel rightPixel[c] where a boundary falls inside a pixel
+ * (share 0 where it falls between pixels).
+ */
+function cellSpans(length: number) {
+  const spans = {
+    start: new Int32Array(SIZE),
+    end: new Int32Array(SIZE),
+    leftPixel: new Int32Array(SIZE),
+    leftShare: new Float64Array(SIZE),
+    rightPixel: new Int32Array(SIZE),
+    rightShare: new Float64Array(SIZE),
+  };
+  for (let c = 0; c < SIZE; c++) {
+    const from = (c * length) / SIZE;
+    const to = ((c + 1) * length) / SIZE;
+    spans.start[c] = Math.ceil(from);
+    spans.end[c] = Math.floor(to);
+    spans.leftPixel[c] = Math.max(0, Math.ceil(from) - 1);
+    spans.leftShare[c] = Math.ceil(from) - from;
+    spans.rightPixel[c] = Math.min(length - 1, Math.floor(to));
+    spans.rightShare[c] = to - Math.floor(to);
+  }
+  return spans;
 }
 
 /**

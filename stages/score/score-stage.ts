@@ -77,7 +77,9 @@ async function scoreBatch<S extends ImageTextSample>(batch: S[], o: ScoreStageOp
   const stage = ctx.stats.stage('score');
   stage.in += batch.length;
   // The towers run in their own worker threads: embed images and captions at the same time.
-  const [images, texts] = await Promise.all([embedReadableImages(o.scorer, batch.map((s) => s.image.bytes)), o.scorer.embedTexts(batch.map((s) => s.caption))]);
+  // Patch and token embeddings only for grounding; a score needs the pooled ones alone.
+  const detail = { detail: o.grounding !== null };
+  const [images, texts] = await Promise.all([embedReadableImages(o.scorer, batch.map((s) => s.image.bytes), detail), o.scorer.embedTexts(batch.map((s) => s.caption), detail)]);
   for (const f of images.failed) {
     stage.dropped(f.reason);
     ctx.rejects.reject({ id: batch[f.index].id, kind: batch[f.index].kind, source: batch[f.index].source, stage: 'score', reason: f.reason, detail: f.detail });

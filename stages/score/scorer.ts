@@ -46,6 +46,13 @@ export interface TextEmbeddings {
   tokens?: TokenEmbeddings[];
 }
 
+/** What an embed call returns besides the pooled embeddings. */
+export interface EmbedOptions {
+  /** Per-patch (images) or per-token (texts) embeddings, where the model outputs them (default
+   *  true). Scoring alone leaves them out: they are the larger part of what a model returns. */
+  detail?: boolean;
+}
+
 export interface ScorePair {
   /** Encoded image bytes (JPEG, PNG, WebP, ...). */
   image: Uint8Array;
@@ -71,14 +78,14 @@ export interface Scorer {
   /** Token sequence length, or null when rows are padded to the longest text of a batch. */
   readonly contextLength: number | null;
   /** Throws ScorerInputError (a DropError naming the index) when an image cannot be decoded. */
-  embedImages(images: Uint8Array[]): Promise<ImageEmbeddings>;
+  embedImages(images: Uint8Array[], options?: EmbedOptions): Promise<ImageEmbeddings>;
   /**
    * Starts decoding and preprocessing images that a later embedImages call will be given (the
    * same Uint8Array objects), so that work overlaps the models running on the batch before.
    * Errors surface in that later call; images never embedded are let go with their arrays.
    */
   prefetchImages(images: Uint8Array[]): void;
-  embedTexts(texts: string[]): Promise<TextEmbeddings>;
+  embedTexts(texts: string[], options?: EmbedOptions): Promise<TextEmbeddings>;
   /** Cosine of the pooled embeddings of each pair. */
   score(pairs: ScorePair[]): Promise<Float32Array>;
   /** What the manifest's `scorers` list records. */
@@ -277,7 +284,8 @@ class OnnxDualEncoder implements Scorer {
     }
   }
 
-  async embedImages(images: Uint8Array[]): Promise<ImageEmbeddings> {
+  async embedImages(images: Uint8Array[], options: EmbedOptions = {}): Promise<ImageEmbeddings> {
+    const patchEmbeds = options.detail === false ? null : this.names.patchEmbeds;
     const pooled: Float32Array[] = [];
     const patches: PatchEmbeddings[] = [];
     // Decode and resize the next batch while the current one runs.
@@ -289,23 +297,24 @@ class OnnxDualEncoder implements Scorer {
         next = this.prepareImages(images, start + this.batchSize);
         next.catch(() => undefined); // surfaced when awaited on the next turn
       }
-      const out = await this.runVision(pixels, count);
+      const out = await this.runVision(pixels, count, patchEmbeds);
       pooled.push(...normalisedRows(out[this.names.imageEmbeds], count, this.dim, this.vision.file));
-      if (this.names.patchEmbeds) patches.push(...patchRows(out[this.names.patchEmbeds], count));
+      if (patchEmbeds) patches.push(...patchRows(out[patchEmbeds], count));
     }
-    return this.names.patchEmbeds ? { pooled, patches } : { pooled };
+    return patchEmbeds ? { pooled, patches } : { pooled };
   }
 
-  async embedTexts(texts: string[]): Promise<TextEmbeddings> {
+  async embedTexts(texts: string[], options: EmbedOptions = {}): Promise<TextEmbeddings> {
+    const tokenEmbeds = options.detail === false ? null : this.names.tokenEmbeds;
     const pooled: Float32Array[] = [];
     const tokens: TokenEmbeddings[] = [];
     for (let start = 0; start < texts.length; start += this.batchSize) {
       const batch = texts.slice(start, start + this.batchSize);
       const encoded = this.tokenizer.encode(batch);
-      const out = await this.runText(encoded, batch.length);
+      const out = await this.runText(encoded, batch.length, tokenEmbeds);
       pooled.push(...normalisedRows(out[this.names.textEmbeds], batch.length, this.dim, this.text.file));
-      if (this.names.tokenEmbeds) {
-        const t = out[this.names.tokenEmbeds];
+      if (tokenEmbeds) {
+        const t = out[tokenEmbeds];
         const data = t.data as Float32Array;
         const [, length, dim] = t.dims;
         batch.forEach((_, i) => {
@@ -318,12 +327,12 @@ class OnnxDualEncoder implements Scorer {
         });
       }
     }
-    return this.names.tokenEmbeds ? { pooled, tokens } : { pooled };
+    return tokenEmbeds ? { pooled, tokens } : { pooled };
   }
 
   async score(pairs: ScorePair[]): Promise<Float32Array> {
-    const images = await this.embedImages(pairs.map((p) => p.image));
-    const texts = await this.embedTexts(pairs.map((p) => p.text));
+    const images = await this.embedImages(pairs.map((p) => p.image), { detail: false });
+    const texts = await this.embedTexts(pairs.map((p) => p.text), { detail: false });
     return Float32Array.from(pairs, (_, i) => dot(images.pooled[i], texts.pooled[i]));
   }
 
@@ -361,22 +370,22 @@ class OnnxDualEncoder implements Scorer {
     return pixels;
   }
 
-  private runVision(pixels: Float32Array, count: number): Promise<Record<string, HostTensor>> {
+  private runVision(pixels: Float32Array, count: number, patchEmbeds: string | null = this.names.patchEmbeds): Promise<Record<string, HostTensor>> {
     const { height, width } = this.imageSize;
     const feeds: Record<string, HostTensor> = { [this.names.pixels.name]: floatTensor(pixels, [count, 3, height, width]) };
     // A combined model needs its text inputs too: feed the shortest valid text.
     if (this.vision === this.text) Object.assign(feeds, this.textFeeds(this.tokenizer.encode(['']), 1));
-    const fetch = [this.names.imageEmbeds, ...(this.names.patchEmbeds ? [this.names.patchEmbeds] : [])];
+    const fetch = [this.names.imageEmbeds, ...(patchEmbeds ? [patchEmbeds] : [])];
     return this.vision.run(feeds, fetch);
   }
 
-  private runText(encoded: ReturnType<TextTokenizer['encode']>, count: number): Promise<Record<string, HostTensor>> {
+  private runText(encoded: ReturnType<TextTokenizer['encode']>, count: number, tokenEmbeds: string | null = this.names.tokenEmbeds): Promise<Record<string, HostTensor>> {
     const feeds = this.textFeeds(encoded, count);
     if (this.vision === this.text) {
       const { height, width } = this.imageSize;
       feeds[this.names.pixels.name] = floatTensor(new Float32Array(3 * height * width), [1, 3, height, width]);
     }
-    const fetch = [this.names.textEmbeds, ...(this.names.tokenEmbeds ? [this.names.tokenEmbeds] : [])];
+    const fetch = [this.names.textEmbeds, ...(tokenEmbeds ? [tokenEmbeds] : [])];
     return this.text.run(feeds, fetch);
   }
 
@@ -470,12 +479,13 @@ function patchRows(t: HostTensor, count: number): PatchEmbeddings[] {
 export async function embedReadableImages(
   scorer: Scorer,
   images: Uint8Array[],
+  options: EmbedOptions = {},
 ): Promise<{ pooled: (Float32Array | null)[]; patches?: (PatchEmbeddings | null)[]; failed: { index: number; reason: string; detail: string }[] }> {
   const failed: { index: number; reason: string; detail: string }[] = [];
   let remaining = images.map((_, i) => i);
   for (;;) {
     try {
-      const out = await scorer.embedImages(remaining.map((i) => images[i]));
+      const out = await scorer.embedImages(remaining.map((i) => images[i]), options);
       const pooled: (Float32Array | null)[] = new Array(images.length).fill(null);
       const patches: (PatchEmbeddings | null)[] | undefined = out.patches ? new Array(images.length).fill(null) : undefined;
       remaining.forEach((original, k) => {

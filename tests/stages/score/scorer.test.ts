@@ -111,6 +111,19 @@ test('batches give the same embeddings as one item at a time, and repeated runs 
   }
 });
 
+test('detail: false leaves out patch and token embeddings and gives the same pooled ones', async () => {
+  const full = await scorer.embedImages(images.slice(0, 5));
+  const pooledOnly = await scorer.embedImages(images.slice(0, 5), { detail: false });
+  assert.ok(full.patches && full.patches.length === 5);
+  assert.equal(pooledOnly.patches, undefined);
+  for (let i = 0; i < 5; i++) assertClose(pooledOnly.pooled[i], full.pooled[i], 0, `image ${i}`);
+  const fullText = await scorer.embedTexts(TEXTS);
+  const pooledText = await scorer.embedTexts(TEXTS, { detail: false });
+  assert.ok(fullText.tokens && fullText.tokens.length === TEXTS.length);
+  assert.equal(pooledText.tokens, undefined);
+  for (let i = 0; i < TEXTS.length; i++) assertClose(pooledText.pooled[i], fullText.pooled[i], 0, `text ${i}`);
+});
+
 test('score is the cosine of the pooled embeddings of each pair', async () => {
   const pairs = images.slice(0, 6).map((image, i) => ({ image, text: TEXTS[i] }));
   const scores = await scorer.score(pairs);

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
 import { loadConfigFile } from '../../pipeline/config.ts';
 import { runPipeline } from '../../pipeline/executor.ts';
 
@@ -69,6 +70,8 @@ export interface PipelineMeasurement {
   wall_ms: number;
   /** User + system CPU of this process (not of child processes such as ffmpeg). */
   cpu_ms: number;
+  /** cpu_ms split by thread kind (threadCpuMs), where the OS reports it. */
+  cpu_by_thread?: ThreadCpu;
   /** Busy time and items in, per stage, from the run's stats.json. */
   busy_ms: Record<string, number>;
   stage_in: Record<string, number>;
@@ -79,10 +82,12 @@ export interface PipelineMeasurement {
 export async function measurePipeline(configPath: string, outDir: string): Promise<Omit<PipelineMeasurement, 'peak_rss_mib'>> {
   const loaded = await loadConfigFile(configPath);
   const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpuMs();
   const started = performance.now();
   const summary = await runPipeline({ loaded, outDir });
   const wall_ms = performance.now() - started;
   const used = process.cpuUsage(cpuBefore);
+  const byThread = threadCpuSince(threadsBefore);
   const stats = JSON.parse(await readFile(path.join(outDir, 'stats.json'), 'utf8')) as { stages: Record<string, { in: number; busy_ms: number }> };
   const stages = Object.entries(stats.stages);
   return {
@@ -90,7 +95,53 @@ export async function measurePipeline(configPath: string, outDir: string): Promi
     dropped: summary.dropped,
     wall_ms,
     cpu_ms: (used.user + used.system) / 1000,
+    ...(byThread ? { cpu_by_thread: byThread } : {}),
     busy_ms: Object.fromEntries(stages.map(([name, st]) => [name, st.busy_ms])),
     stage_in: Object.fromEntries(stages.map(([name, st]) => [name, st.in])),
   };
+}
+
+/** CPU ms of this process by thread kind: the JS main thread, libvips' own workers, and the rest
+ *  (libuv's pool, where sharp and fs calls run, and V8's helpers, all named after the process). */
+export interface ThreadCpu {
+  main: number;
+  libvips: number;
+  other: number;
+}
+
+/** Per-thread CPU ms from /proc (Linux), keyed by thread id; null where there is no /proc. */
+export function threadCpuMs(): Map<string, { name: string; ms: number }> | null {
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return null;
+  }
+  const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
+  const out = new Map<string, { name: string; ms: number }>();
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) / ticksPerMs });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/** CPU by thread kind since a threadCpuMs() snapshot (threads that ended since are not counted). */
+export function threadCpuSince(before: ReturnType<typeof threadCpuMs>): ThreadCpu | null {
+  const after = threadCpuMs();
+  if (!before || !after) return null;
+  const split: ThreadCpu = { main: 0, libvips: 0, other: 0 };
+  for (const [tid, t] of after) {
+    const ms = t.ms - (before.get(tid)?.ms ?? 0);
+    if (tid === String(process.pid)) split.main += ms;
+    else if (t.name.startsWith('libvips')) split.libvips += ms;
+    else split.other += ms;
+  }
+  return split;
 }

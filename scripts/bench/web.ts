@@ -20,7 +20,7 @@ import pLimit from 'p-limit';
 import parquet from 'parquetjs-lite';
 import sharp from 'sharp';
 import { decodeSchema } from '../../schemas/config.ts';
-import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';
+import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, threadCpuMs, threadCpuSince, type Bench, type PipelineMeasurement, type ThreadCpu } from './harness.ts';
 import { mulberry32 } from '../../pipeline/random.ts';
 
 const DEFAULT_SAMPLES = 2000;
@@ -40,6 +40,7 @@ interface LimitResult {
   cpu_ms: number;
   bytes_in: number;
   peak_rss_mib: number;
+  cpu_by_thread?: ThreadCpu;
 }
 
 type PipelineResult = PipelineMeasurement & { samples: number };
@@ -76,6 +77,7 @@ export const bench: Bench = async ({ n, workDir, log }) => {
       `web: ${samples} JPEGs at ${WIDTH}x${HEIGHT} (mean ${(limit.bytes_in / limit.samples / 1024).toFixed(0)} KiB), ${availableParallelism()} CPUs, run.concurrency ${CONCURRENCY}, resize to ${decodeSchema.parse({}).image_size} px`,
       ratioLine('end to end (HTTP fetch, decode, resize, dedup, pHash, shards) vs sharp decode + resize + encode alone', pipelineRate, limitRate, 'samples'),
       `CPU ms per sample: pipeline ${(full.cpu_ms / full.samples).toFixed(2)} + HTTP server ${(serverCpu / full.samples).toFixed(2)}, limit ${(limit.cpu_ms / limit.samples).toFixed(2)}`,
+      ...threadSplitLine(full, limit),
       `kept ${full.kept}, dropped ${full.dropped}; stage busy ms per sample (summed over concurrent items): ${busy}`,
       `peak RSS: pipeline ${full.peak_rss_mib.toFixed(0)} MiB at ${samples} samples, ${smallRun.peak_rss_mib.toFixed(0)} MiB at ${small} (${rssGrowth >= 0 ? '+' : ''}${(rssGrowth * 100).toFixed(1)}%: ${Math.abs(rssGrowth) <= 0.2 ? 'flat' : 'NOT flat'}), limit alone ${limit.peak_rss_mib.toFixed(0)} MiB`,
     ];
@@ -232,6 +234,7 @@ async function limitChild(folder: string, count: number): Promise<void> {
   const limit = pLimit(CONCURRENCY);
   let bytesIn = 0;
   const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpuMs();
   const started = performance.now();
   await Promise.all(
     names.map((name) =>
@@ -244,7 +247,18 @@ async function limitChild(folder: string, count: number): Promise<void> {
       }),
     ),
   );
-  reportFromChild({ samples: count, wall_ms: performance.now() - started, cpu_ms: cpuMs(cpuBefore), bytes_in: bytesIn });
+  const byThread = threadCpuSince(threadsBefore);
+  reportFromChild({ samples: count, wall_ms: performance.now() - started, cpu_ms: cpuMs(cpuBefore), bytes_in: bytesIn, ...(byThread ? { cpu_by_thread: byThread } : {}) });
+}
+
+/** Where the CPU went, per sample: the JS main thread (HTTP client, hashing, stages, shards),
+ *  libvips' workers and the rest (libuv's pool, where sharp calls start and end, and V8). */
+function threadSplitLine(full: PipelineResult, limit: LimitResult): string[] {
+  const p = full.cpu_by_thread;
+  const l = limit.cpu_by_thread;
+  if (!p || !l) return [];
+  const fmt = (t: ThreadCpu, n: number) => `main ${(t.main / n).toFixed(2)}, libvips ${(t.libvips / n).toFixed(2)}, pool and V8 ${(t.other / n).toFixed(2)}`;
+  return [`CPU ms per sample by thread: pipeline ${fmt(p, full.samples)}; limit ${fmt(l, limit.samples)}`];
 }
 
 /** CPU time (user + system, all threads) of this process since `before`, in ms. */

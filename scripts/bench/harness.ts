@@ -87,7 +87,7 @@ export async function measurePipeline(configPath: string, outDir: string): Promi
   const summary = await runPipeline({ loaded, outDir });
   const wall_ms = performance.now() - started;
   const used = process.cpuUsage(cpuBefore);
-  const byThread = threadCpuSince(threadsBefore);
+  const byThread = threadCpuSince(threadsBefore, (used.user + used.system) / 1000);
   const stats = JSON.parse(await readFile(path.join(outDir, 'stats.json'), 'utf8')) as { stages: Record<string, { in: number; busy_ms: number }> };
   const stages = Object.entries(stats.stages);
   return {
@@ -107,6 +107,8 @@ export interface ThreadCpu {
   main: number;
   libvips: number;
   other: number;
+  /** Threads that ended before the second snapshot (libvips starts and ends some per call). */
+  ended: number;
 }
 
 /** Per-thread CPU ms from /proc (Linux), keyed by thread id; null where there is no /proc. */
@@ -132,16 +134,19 @@ export function threadCpuMs(): Map<string, { name: string; ms: number }> | null 
   return out;
 }
 
-/** CPU by thread kind since a threadCpuMs() snapshot (threads that ended since are not counted). */
-export function threadCpuSince(before: ReturnType<typeof threadCpuMs>): ThreadCpu | null {
+/** CPU by thread kind since a threadCpuMs() snapshot; `totalMs` is the process's CPU over the
+ *  same span, so what threads that have ended since used is the remainder. */
+export function threadCpuSince(before: ReturnType<typeof threadCpuMs>, totalMs: number): ThreadCpu | null {
   const after = threadCpuMs();
   if (!before || !after) return null;
-  const split: ThreadCpu = { main: 0, libvips: 0, other: 0 };
+  const split: ThreadCpu = { main: 0, libvips: 0, other: 0, ended: 0 };
   for (const [tid, t] of after) {
     const ms = t.ms - (before.get(tid)?.ms ?? 0);
     if (tid === String(process.pid)) split.main += ms;
     else if (t.name.startsWith('libvips')) split.libvips += ms;
     else split.other += ms;
   }
+  // /proc counts in 10 ms ticks, so a small negative remainder is rounding.
+  split.ended = Math.max(0, totalMs - split.main - split.libvips - split.other);
   return split;
 }

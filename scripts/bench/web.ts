@@ -247,17 +247,19 @@ async function limitChild(folder: string, count: number): Promise<void> {
       }),
     ),
   );
-  const byThread = threadCpuSince(threadsBefore);
-  reportFromChild({ samples: count, wall_ms: performance.now() - started, cpu_ms: cpuMs(cpuBefore), bytes_in: bytesIn, ...(byThread ? { cpu_by_thread: byThread } : {}) });
+  const cpu = cpuMs(cpuBefore);
+  const byThread = threadCpuSince(threadsBefore, cpu);
+  reportFromChild({ samples: count, wall_ms: performance.now() - started, cpu_ms: cpu, bytes_in: bytesIn, ...(byThread ? { cpu_by_thread: byThread } : {}) });
 }
 
 /** Where the CPU went, per sample: the JS main thread (HTTP client, hashing, stages, shards),
- *  libvips' workers and the rest (libuv's pool, where sharp calls start and end, and V8). */
+ *  libvips' workers, the rest (libuv's pool, where sharp calls start and end, and V8), and
+ *  threads that ended before the run did. */
 function threadSplitLine(full: PipelineResult, limit: LimitResult): string[] {
   const p = full.cpu_by_thread;
   const l = limit.cpu_by_thread;
   if (!p || !l) return [];
-  const fmt = (t: ThreadCpu, n: number) => `main ${(t.main / n).toFixed(2)}, libvips ${(t.libvips / n).toFixed(2)}, pool and V8 ${(t.other / n).toFixed(2)}`;
+  const fmt = (t: ThreadCpu, n: number) => `main ${(t.main / n).toFixed(2)}, libvips ${(t.libvips / n).toFixed(2)}, pool and V8 ${(t.other / n).toFixed(2)}, ended threads ${(t.ended / n).toFixed(2)}`;
   return [`CPU ms per sample by thread: pipeline ${fmt(p, full.samples)}; limit ${fmt(l, limit.samples)}`];
 }
 

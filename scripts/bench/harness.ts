@@ -119,14 +119,14 @@ export function threadCpuMs(): Map<string, { name: string; ms: number }> | null 
   } catch {
     return null;
   }
-  const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
+  const msPerTick = 10; // /proc counts CPU in USER_HZ ticks, 100 per second on Linux
   const out = new Map<string, { name: string; ms: number }>();
   for (const tid of tids) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) / ticksPerMs });
+      out.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) * msPerTick });
     } catch {
       // the thread ended between the listing and the read
     }

@@ -23,7 +23,7 @@ export async function embedVideoFrames(scorer: Scorer, req: FrameEmbeddingReques
   let batch: Uint8Array[] = [];
   const flush = async () => {
     if (!batch.length) return;
-    embeddings.push(...(await scorer.embedImages(batch)).pooled);
+    embeddings.push(...(await scorer.embedImages(batch, { detail: false })).pooled);
     batch = [];
   };
   for await (const frame of streamRgbFrames({ ffmpegPath: req.ffmpegPath, file: req.file, startS: 0, durationS: req.durationS, fps: req.fps, ...size, signal: req.signal })) {

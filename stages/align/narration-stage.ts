@@ -45,7 +45,7 @@ export async function alignVideoNarration({ probe, cues, cfg, scorer, ffmpegPath
       signal: ctx.signal,
     });
     if (frames.times.length === 0) throw new DropError('narration_failed', 'no frames could be read for narration alignment');
-    const sentenceEmbeddings = (await scorer.embedTexts(cues.map((c) => c.text))).pooled;
+    const sentenceEmbeddings = (await scorer.embedTexts(cues.map((c) => c.text), { detail: false })).pooled;
     const result = alignNarration({
       cues,
       sentenceEmbeddings,

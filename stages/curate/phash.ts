@@ -82,7 +82,7 @@ function greyThumbnail(data: Uint8Array, width: number, height: number, channels
   // Each source row is reduced across to SIZE cells (whole pixels summed in a tight integer
   // loop, the one or two pixels a cell boundary splits added by their share), then added into
   // the one or two output rows it overlaps. This runs on the main thread for every image.
-  const { start, end, leftPixel, leftShare, rightPixel, rightShare } = xs;
+  const { start, end, leftShare, rightShare } = xs;
   // SIZE + 1 rows: the last is the overflow a bottom row adds its zero share to.
   const grey = new Float64Array((SIZE + 1) * (SIZE + 1));
   const rowCells = new Float64Array(SIZE);
@@ -96,8 +96,9 @@ function greyThumbnail(data: Uint8Array, width: number, height: number, channels
       let o = row + start[c] * channels;
       if (colour) for (; o < last; o += channels) sum += 299 * data[o] + 587 * data[o + 1] + 114 * data[o + 2];
       else for (; o < last; o += channels) sum += 1000 * data[o];
-      if (leftShare[c] > 0) sum += leftShare[c] * lumaAt(data, row + leftPixel[c] * channels, colour);
-      if (rightShare[c] > 0) sum += rightShare[c] * lumaAt(data, row + rightPixel[c] * channels, colour);
+      // A boundary inside a pixel splits it: the one before start, the one at end.
+      if (leftShare[c] > 0) sum += leftShare[c] * lumaAt(data, row + (start[c] - 1) * channels, colour);
+      if (rightShare[c] > 0) sum += rightShare[c] * lumaAt(data, row + end[c] * channels, colour);
       rowCells[c] = sum;
     }
     const first = ys.first[y];
@@ -123,27 +124,18 @@ function lumaAt(data: Uint8Array, o: number, colour: boolean): number {
 
 /**
  * The SIZE cells across a side of `length` >= SIZE pixels: cell c spans [c, c + 1) x length /
- * SIZE, so it holds the whole pixels start[c]..end[c] - 1 plus `leftShare` of pixel
- * leftPixel[c] and `rightShare` of pixel rightPixel[c] where a boundary falls inside a pixel
- * (share 0 where it falls between pixels).
+ * SIZE, so it holds the whole pixels start[c]..end[c] - 1, plus `leftShare` of pixel
+ * start[c] - 1 and `rightShare` of pixel end[c] where a boundary falls inside a pixel (share 0
+ * where it falls between pixels, so those pixels are never read out of range).
  */
 function cellSpans(length: number) {
-  const spans = {
-    start: new Int32Array(SIZE),
-    end: new Int32Array(SIZE),
-    leftPixel: new Int32Array(SIZE),
-    leftShare: new Float64Array(SIZE),
-    rightPixel: new Int32Array(SIZE),
-    rightShare: new Float64Array(SIZE),
-  };
+  const spans = { start: new Int32Array(SIZE), end: new Int32Array(SIZE), leftShare: new Float64Array(SIZE), rightShare: new Float64Array(SIZE) };
   for (let c = 0; c < SIZE; c++) {
     const from = (c * length) / SIZE;
     const to = ((c + 1) * length) / SIZE;
     spans.start[c] = Math.ceil(from);
     spans.end[c] = Math.floor(to);
-    spans.leftPixel[c] = Math.max(0, Math.ceil(from) - 1);
     spans.leftShare[c] = Math.ceil(from) - from;
-    spans.rightPixel[c] = Math.min(length - 1, Math.floor(to));
     spans.rightShare[c] = to - Math.floor(to);
   }
   return spans;

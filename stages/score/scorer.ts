@@ -49,7 +49,8 @@ export interface TextEmbeddings {
 /** What an embed call returns besides the pooled embeddings. */
 export interface EmbedOptions {
   /** Per-patch (images) or per-token (texts) embeddings, where the model outputs them (default
-   *  true). Scoring alone leaves them out: they are the larger part of what a model returns. */
+   *  true). Callers that need only pooled embeddings (scores, retrieval) pass false: patch and
+   *  token rows are the larger part of what a model returns. */
   detail?: boolean;
 }
 

@@ -128,9 +128,9 @@ export async function trainScorerFromShards(input: string, outDir: string, o: Tr
 async function scorePairs(dir: string, pairs: TrainingPair[], threads?: number): Promise<Map<string, number>> {
   const scorer = await loadScorer(dir, threads ? { threads } : {});
   try {
-    const images = await embedReadableImages(scorer, pairs.map((p) => p.image));
+    const images = await embedReadableImages(scorer, pairs.map((p) => p.image), { detail: false });
     const readable = pairs.map((_, i) => i).filter((i) => images.pooled[i] !== null);
-    const texts = await scorer.embedTexts(readable.map((i) => pairs[i].caption));
+    const texts = await scorer.embedTexts(readable.map((i) => pairs[i].caption), { detail: false });
     return new Map(readable.map((i, k) => [pairs[i].id, cosine(images.pooled[i]!, texts.pooled[k])]));
   } finally {
     await scorer.close();

@@ -1,5 +1,5 @@
 // Sample types for web-crawled / local image-caption pairs.
-import type { Traceable } from '../pipeline/stage.ts';
+import type { Traceable } from '../core/stage.ts';
 import type { Media } from './media.ts';
 
 export const IMAGE_TEXT = 'image_text' as const;

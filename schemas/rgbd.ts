@@ -1,7 +1,7 @@
 // Sample type and Arrow layout for RGB-D pairs: a colour frame, its depth frame, and the
 // measured quality of their pairing (timestamp skew, registration shift, valid depth).
 import * as arrow from 'apache-arrow';
-import type { Traceable } from '../pipeline/stage.ts';
+import type { Traceable } from '../core/stage.ts';
 import type { Media } from './media.ts';
 import { hf, mediaType, type KindSchema } from './kind-schema.ts';
 

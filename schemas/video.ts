@@ -2,7 +2,7 @@
 // frames (JPEG, with times), its audio, the measured audio-visual offset, and the subtitle
 // cues that overlap it (with their original times, so later alignment can sit beside them).
 import * as arrow from 'apache-arrow';
-import type { Traceable } from '../pipeline/stage.ts';
+import type { Traceable } from '../core/stage.ts';
 import type { Media } from './media.ts';
 import { hf, mediaType, type KindSchema } from './kind-schema.ts';
 

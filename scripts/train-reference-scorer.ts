@@ -13,10 +13,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { writeReferenceScorer } from '../stages/score/onnx/reference-model.ts';
-import { trainReferenceScorer, type ReferenceTrainingResult, type TrainingPair } from '../stages/score/reference-trainer.ts';
-import { openclipartCorpus, syntheticCorpus } from '../stages/score/eval/corpora.ts';
-import { bars, evaluateScorer, formatEvaluation, openclipartHeldOut, type Evaluation } from '../stages/score/eval/evaluate.ts';
+import { writeReferenceScorer } from '../scorer/onnx/reference-model.ts';
+import { readCaptionFolder } from '../scorer/caption-folder.ts';
+import { trainReferenceScorer, type ReferenceTrainingResult, type TrainingPair } from '../scorer/reference-trainer.ts';
+import { openclipartCorpus, syntheticCorpus } from '../scorer/eval/corpora.ts';
+import { bars, evaluateScorer, formatEvaluation, openclipartHeldOut, type Evaluation } from '../scorer/eval/evaluate.ts';
 
 interface Args {
   out: string;
@@ -59,22 +60,6 @@ function parseArgs(argv: string[]): Args {
     } else throw new Error(`unknown option ${flag}`);
   }
   return a;
-}
-
-/** Images with a sidecar .txt caption in `dir`, sorted by name. */
-export async function readCaptionFolder(dir: string): Promise<TrainingPair[]> {
-  const names = (await fs.readdir(dir)).sort();
-  const present = new Set(names);
-  const pairs: TrainingPair[] = [];
-  for (const name of names) {
-    if (!/\.(jpe?g|png|webp)$/i.test(name)) continue;
-    const stem = name.replace(/\.[^.]+$/, '');
-    if (!present.has(`${stem}.txt`)) continue;
-    const caption = (await fs.readFile(path.join(dir, `${stem}.txt`), 'utf8')).trim();
-    if (!caption) continue;
-    pairs.push({ id: stem, image: await fs.readFile(path.join(dir, name)), caption });
-  }
-  return pairs;
 }
 
 async function trainingPairs(a: Args): Promise<{ pairs: TrainingPair[]; sources: string[] }> {

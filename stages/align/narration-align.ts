@@ -9,7 +9,7 @@
 //   alignable                false when Drop-DTW dropped the sentence; its aligned times are then
 //                            its original ones and the match fields are null.
 // The original start and end stay beside the aligned ones.
-import { cosine } from '../score/scorer.ts';
+import { cosine } from '../../scorer/scorer.ts';
 import { dropDtw, dropThresholdAt } from './drop-dtw.ts';
 
 export interface NarrationCue {

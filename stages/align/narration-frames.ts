@@ -1,7 +1,7 @@
 // Frames of a whole video for narration alignment: sampled at a low rate, streamed from ffmpeg
 // one at a time, JPEG-encoded and embedded by the scorer a batch at a time, so only the
 // embeddings of the video are ever held (never its frames).
-import type { Scorer } from '../score/scorer.ts';
+import type { Scorer } from '../../scorer/scorer.ts';
 import { encodeJpeg, outputSize, streamRgbFrames } from '../decode/video-frames.ts';
 
 export interface FrameEmbeddingRequest {

@@ -5,12 +5,12 @@
 // alignable / not_alignable counts, and the video's sentence timeline as a report example.
 // A video whose frames cannot be read or embedded is a reject `narration_failed` (for the
 // video's narration, at stage narration_align); its clips are still cut, at the original times.
-import { DropError, errorMessage, rejectAt, type StageContext, type Traceable } from '../../pipeline/stage.ts';
+import { DropError, errorMessage, rejectAt, type StageContext, type Traceable } from '../../core/stage.ts';
 import { VIDEO_STATS } from '../../schemas/video.ts';
 import type { VideoNarrationConfig } from '../../schemas/video-config.ts';
-import type { Scorer } from '../score/scorer.ts';
-import type { VideoProbe } from '../sources/video/probe.ts';
-import type { SubtitleCue } from '../sources/video/subtitles.ts';
+import type { Scorer } from '../../scorer/scorer.ts';
+import type { VideoProbe } from '../decode/video-probe.ts';
+import type { SubtitleCue } from '../decode/subtitles.ts';
 import { alignNarration } from './narration-align.ts';
 import { embedVideoFrames } from './narration-frames.ts';
 

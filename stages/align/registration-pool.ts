@@ -5,8 +5,8 @@
 // own frames (they are encoded and stored later) and the worker gets exclusive memory.
 // Idle workers are unref'd, so a pool that is never closed does not keep the process alive.
 import { Worker } from 'node:worker_threads';
-import type { RgbImage } from '../sources/rgbd/rgb-image.ts';
-import type { DepthMap } from '../sources/rgbd/depth-png.ts';
+import type { RgbImage } from '../decode/rgb-image.ts';
+import type { DepthMap } from '../decode/depth-png.ts';
 import type { Registration, RegistrationOptions } from './rgbd-registration.ts';
 import type { RegistrationReply, RegistrationRequest } from './registration-worker.ts';
 

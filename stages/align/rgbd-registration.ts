@@ -8,10 +8,10 @@
 // dominating; colour edges with no depth counterpart (texture) cost nothing, since distances
 // are measured from depth edges to colour edges only.
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
-import type { RgbImage } from '../sources/rgbd/rgb-image.ts';
-import type { DepthMap } from '../sources/rgbd/depth-png.ts';
-import type { RgbdDecoded } from '../sources/rgbd/decode.ts';
-import { mapStage, type Stage } from '../../pipeline/stage.ts';
+import type { RgbImage } from '../decode/rgb-image.ts';
+import type { DepthMap } from '../decode/depth-png.ts';
+import type { RgbdDecoded } from '../decode/rgbd-decode.ts';
+import { mapStage, type Stage } from '../../core/stage.ts';
 import type { RegistrationPool } from './registration-pool.ts';
 import { cappedDistanceTransform, depthEdges, intensityEdges, luminance, type EdgeMap } from './edges.ts';
 

@@ -6,7 +6,7 @@
 // Lengths are counted in Unicode code points, so an emoji or a CJK character counts once.
 import type { CaptionConfig } from '../../schemas/config.ts';
 import type { ImageTextRaw } from '../../schemas/image-text.ts';
-import { drop, mapStage, type Drop, type Stage } from '../../pipeline/stage.ts';
+import { drop, mapStage, type Drop, type Stage } from '../../core/stage.ts';
 
 // Control characters (C0, DEL, C1) and the byte-order mark; whitespace controls become spaces.
 const WHITESPACE_CONTROLS = /[\t\n\v\f\r\u0085]/g;

@@ -9,7 +9,7 @@
 // machines, with no shared memory). Across units, run findContentDuplicates over the rows of
 // index.parquet in canonical order (unit id, then row) after the run: it answers, for every
 // duplicate, the id of the first occurrence, so the result is the same whatever ran where.
-import { drop, filterStage, type Stage } from '../../pipeline/stage.ts';
+import { drop, filterStage, type Stage } from '../../core/stage.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
 import { normaliseUrl } from './url-dedup.ts';
 

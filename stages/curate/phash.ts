@@ -19,7 +19,7 @@
 // is exact, not approximate.
 import sharp from 'sharp';
 import * as arrow from 'apache-arrow';
-import { mapStage, type Stage } from '../../pipeline/stage.ts';
+import { mapStage, type Stage } from '../../core/stage.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec } from '../../schemas/kind-schema.ts';
 

@@ -9,14 +9,14 @@
 // Every pair that reaches this stage, kept or dropped, is recorded for the report's RGB-D
 // section (RGBD_STATS): skew and valid-ratio histograms, shift counts, sketches, and the worst
 // pairs with an edge overlay picture.
-import { drop, mapStage, type Drop, type Stage } from '../../pipeline/stage.ts';
+import { drop, mapStage, type Drop, type Stage } from '../../core/stage.ts';
 import type { RgbdQualityConfig } from '../../schemas/rgbd-config.ts';
 import { RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS, type RgbdSample } from '../../schemas/rgbd.ts';
-import type { Example, RunStats } from '../../pipeline/stats.ts';
-import { registrationOverlay } from '../report/rgbd-overlay.ts';
+import type { Example, RunStats } from '../../core/stats.ts';
+import { registrationOverlay } from '../../report/rgbd-overlay.ts';
 import { translateDepth, type Registration, type RgbdMeasured } from '../align/rgbd-registration.ts';
-import { encodeDepthPng, type DepthMap } from '../sources/rgbd/depth-png.ts';
-import { encodeRgbPng, isNetpbmPath } from '../sources/rgbd/rgb-image.ts';
+import { encodeDepthPng, type DepthMap } from '../decode/depth-png.ts';
+import { encodeRgbPng, isNetpbmPath } from '../decode/rgb-image.ts';
 
 export const RGBD_QUALITY_STAGE = 'rgbd_quality';
 

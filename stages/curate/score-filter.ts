@@ -13,12 +13,12 @@
 //   - the shards keep the whole scored pool (committed shards are never rewritten: the commit
 //     records and resume depend on them). `weft filter OUT --keep-top F --out OUT2` writes shards
 //     holding only the selection.
-import type { RunInfo, IndexRow } from '../../pipeline/out-dir.ts';
-import type { RunStats } from '../../pipeline/stats.ts';
+import type { RunInfo, IndexRow } from '../../output/out-dir.ts';
+import type { RunStats } from '../../core/stats.ts';
 import type { Manifest } from '../../schemas/manifest.ts';
-import type { RejectRecord } from '../../pipeline/rejects.ts';
+import type { RejectRecord } from '../../core/rejects.ts';
 import type { ScoreConfig } from '../../schemas/score-config.ts';
-import type { TDigest } from '../../pipeline/sketch/tdigest.ts';
+import type { TDigest } from '../../core/sketch/tdigest.ts';
 import { GROUNDING_RECALL_COLUMN, scoreColumnName, scoreStatName } from '../score/score-columns.ts';
 
 export const KEEP_TOP_STAGE = 'keep_top';

@@ -7,8 +7,8 @@
 // Scope: one unit. The same URL in two units is downloaded once per unit; exact content dedup
 // (content-dedup.ts) then decides what to keep, and its final pass over index.parquet sees all
 // units. A group never spans units, so a killed and resumed unit behaves exactly as before.
-import type { Stage, StageContext } from '../../pipeline/stage.ts';
-import type { RejectLedger, RejectRecord } from '../../pipeline/rejects.ts';
+import type { Stage, StageContext } from '../../core/stage.ts';
+import type { RejectLedger, RejectRecord } from '../../core/rejects.ts';
 import type { ImageTextRaw } from '../../schemas/image-text.ts';
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;

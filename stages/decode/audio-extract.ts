@@ -2,8 +2,8 @@
 // the bytes stored in a media struct: 16-bit PCM WAV, or FLAC encoded by ffmpeg from the same
 // samples. A window the audio stream does not cover is padded with silence; one that ffmpeg
 // cannot decode, or that ends far too early, is a DropError `decode_failed`.
-import { DropError } from '../../pipeline/stage.ts';
-import { FfmpegError, inputSeekArgs, runFfmpeg } from '../sources/video/ffmpeg-run.ts';
+import { DropError } from '../../core/stage.ts';
+import { FfmpegError, inputSeekArgs, runFfmpeg } from './ffmpeg-run.ts';
 
 export type AudioFormat = 'wav' | 'flac';
 

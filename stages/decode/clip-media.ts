@@ -11,8 +11,8 @@
 // piped to node about tenfold. Frames are trimmed inside the graph after the rate change, which
 // gives the same frames as seeking straight to the clip with every ffmpeg build tried (5.1 and
 // the packaged 2018 one).
-import { DropError } from '../../pipeline/stage.ts';
-import { inputSeekArgs } from '../sources/video/ffmpeg-run.ts';
+import { DropError } from '../../core/stage.ts';
+import { inputSeekArgs } from './ffmpeg-run.ts';
 import { motionEnergy } from '../align/av-sync.ts';
 import { audioOutputArgs, pcmWindow } from './audio-extract.ts';
 import { framesFromFfmpeg, framesInWindow, outputSize, type RgbFrame } from './video-frames.ts';

@@ -33,7 +33,7 @@ import path from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { DecodeConfig } from '../../schemas/config.ts';
 import type { ImageTextRaw, ImageTextSample } from '../../schemas/image-text.ts';
-import { drop, isDrop, mapStage, errorMessage, type Drop, type Stage } from '../../pipeline/stage.ts';
+import { drop, isDrop, mapStage, errorMessage, type Drop, type Stage } from '../../core/stage.ts';
 import { describeLeadingBytes, sniffImageFormat, type ImageFormat } from './image-sniff.ts';
 import { perceptualHashOfPixels, type PixelHashed } from '../curate/phash.ts';
 import { exifJson } from './exif.ts';

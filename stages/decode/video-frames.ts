@@ -3,8 +3,8 @@
 // the video. A window ffmpeg fails on, or one that yields far fewer frames than its length
 // promises (a file truncated mid-stream), is a DropError `decode_failed`.
 import sharp from 'sharp';
-import { DropError } from '../../pipeline/stage.ts';
-import { FfmpegError, inputSeekArgs, streamFfmpeg, type FfmpegRunOptions } from '../sources/video/ffmpeg-run.ts';
+import { DropError } from '../../core/stage.ts';
+import { FfmpegError, inputSeekArgs, streamFfmpeg, type FfmpegRunOptions } from './ffmpeg-run.ts';
 
 export interface RgbFrame {
   /** 0-based position in the sampled sequence. */

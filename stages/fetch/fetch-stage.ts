@@ -3,7 +3,7 @@
 // verdict among it). Items that already have their image (a path or bytes) pass through.
 // Drops: every FetchFailure reason (http_404, timeout, opt_out, blocked_address, ...), and
 // `bad_url` for an item with neither a URL nor an image.
-import { drop, mapStage, type Stage } from '../../pipeline/stage.ts';
+import { drop, mapStage, type Stage } from '../../core/stage.ts';
 import type { FetchInfo, ImageTextRaw } from '../../schemas/image-text.ts';
 import type { Fetcher } from './fetcher.ts';
 

@@ -3,7 +3,7 @@
 // Windows are plain time ranges; a window that cannot become a clip (shorter than the minimum,
 // a cue past the end of the video) is returned as a `skipped` entry with its reason, so the
 // caller can put it in the rejects ledger.
-import { cueTimes, type SubtitleCue } from '../sources/video/subtitles.ts';
+import { cueTimes, type SubtitleCue } from '../decode/subtitles.ts';
 import type { RgbFrame } from '../decode/video-frames.ts';
 
 export interface ClipWindow {

@@ -8,13 +8,13 @@
 // from upstream before yielding it, so backpressure holds. The score column is named after the
 // scorer (`score_<id>`), and the stats keep a t-digest and a histogram named `score:<column>`
 // (the keep_top cut is taken from the merged digest when the run is finalised).
-import { rejectAt, type Stage, type StageContext } from '../../pipeline/stage.ts';
-import type { StageStats } from '../../pipeline/stats.ts';
+import { rejectAt, type Stage, type StageContext } from '../../core/stage.ts';
+import type { StageStats } from '../../core/stats.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
-import type { ImagePreprocessing } from './clip-preprocess.ts';
-import { cosine, embedReadableImages, type PatchEmbeddings, type Scorer, type TokenEmbeddings } from './scorer.ts';
-import { nounPhrases } from './noun-phrases.ts';
-import { bestRegion, cellsToPixels, groundingRecall, phraseVector, type Box, type PhraseGrounding } from './grounding.ts';
+import type { ImagePreprocessing } from '../../scorer/clip-preprocess.ts';
+import { cosine, embedReadableImages, type PatchEmbeddings, type Scorer, type TokenEmbeddings } from '../../scorer/scorer.ts';
+import { nounPhrases } from '../../scorer/noun-phrases.ts';
+import { bestRegion, cellsToPixels, groundingRecall, phraseVector, type Box, type PhraseGrounding } from '../../scorer/grounding.ts';
 import { GROUNDING_RECALL_COLUMN, highestDroppedSet, lowestKeptSet, scoredExample, scoreStatName, type ScoreFields, type ScoredSample } from './score-columns.ts';
 
 export interface GroundingOptions {

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceConfig } from '../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
-import { rejectAt, errorMessage, type StageContext } from '../../pipeline/stage.ts';
-import { safeIdPart, type Unit } from '../../pipeline/units.ts';
+import { rejectAt, errorMessage, type StageContext } from '../../core/stage.ts';
+import { safeIdPart, type Unit } from '../../core/units.ts';
 import { listFolderEntries, type FolderEntry } from './folder-listing.ts';
 import { listBaseName, listFormatOfPath, listRows, type ListFormat } from './list-file.ts';
 

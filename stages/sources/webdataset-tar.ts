@@ -21,8 +21,8 @@ import type { Readable } from 'node:stream';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
-import { errorMessage, rejectAt, type StageContext } from '../../pipeline/stage.ts';
-import { safeIdPart, type Unit } from '../../pipeline/units.ts';
+import { errorMessage, rejectAt, type StageContext } from '../../core/stage.ts';
+import { safeIdPart, type Unit } from '../../core/units.ts';
 import { extraColumnValues } from './list-file.ts';
 
 const STAGE = 'source';

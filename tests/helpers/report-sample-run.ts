@@ -1,13 +1,13 @@
 // A realistic small run for the report tests: 1000 items pushed through real stages built with
 // the stage contract, so stats and the rejects ledger are produced the way the pipeline does.
 import sharp from 'sharp';
-import { filterStage, mapStage, pipe, drop, type StageContext, type Traceable } from '../../pipeline/stage.ts';
-import { RunStats } from '../../pipeline/stats.ts';
-import { RejectLedger } from '../../pipeline/rejects.ts';
-import { silentLogger } from '../../pipeline/logger.ts';
+import { filterStage, mapStage, pipe, drop, type StageContext, type Traceable } from '../../core/stage.ts';
+import { RunStats } from '../../core/stats.ts';
+import { RejectLedger } from '../../core/rejects.ts';
+import { silentLogger } from '../../core/logger.ts';
 import type { Manifest } from '../../schemas/manifest.ts';
-import { makeThumbnail } from '../../stages/report/thumbnails.ts';
-import { mulberry32 } from '../../pipeline/random.ts';
+import { makeThumbnail } from '../../report/thumbnails.ts';
+import { mulberry32 } from '../../core/random.ts';
 
 export const EVIL_CAPTION = `<script>alert("pwned")</script> a "quoted" caption with 'single' quotes & an <img src=x onerror="alert(1)">`;
 export const SCORE_THRESHOLD = 0.25;

@@ -1,6 +1,6 @@
 // RGB-D test helpers: a real StageContext for a named unit and parsed RGB-D config sections.
 import { testContext } from './context.ts';
-import type { RejectLedger } from '../../pipeline/rejects.ts';
+import type { RejectLedger } from '../../core/rejects.ts';
 import { rgbdQualitySchema, rgbdSourceSchema, type RgbdReadConfig } from '../../schemas/rgbd-config.ts';
 
 export function makeContext(unit = { id: 'test', source: 'test' }): ReturnType<typeof testContext> {

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { buildTestClip, type TestClipOptions } from '../../scripts/build-test-clip.ts';
+import { buildTestClip, type TestClipOptions } from '../../scorer/test-clip.ts';
 
 const made: string[] = [];
 

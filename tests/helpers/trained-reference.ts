@@ -4,10 +4,10 @@ import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeDemoCorpus } from '../../scripts/make-demo-corpus.ts';
-import { readCaptionFolder } from '../../scripts/train-reference-scorer.ts';
-import { writeReferenceScorer } from '../../stages/score/onnx/reference-model.ts';
-import { trainReferenceScorer } from '../../stages/score/reference-trainer.ts';
+import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
+import { readCaptionFolder } from '../../scorer/caption-folder.ts';
+import { writeReferenceScorer } from '../../scorer/onnx/reference-model.ts';
+import { trainReferenceScorer } from '../../scorer/reference-trainer.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const VERSION = 1;

@@ -5,7 +5,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig, configFingerprint, ConfigError } from '../../pipeline/config.ts';
+import { parseConfig, configFingerprint, ConfigError } from '../../schemas/config-file.ts';
 
 const weft = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'weft.js');
 const base = { source: { kind: 'image_text', path: 'x' } };

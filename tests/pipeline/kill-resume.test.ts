@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeDemoCorpus } from '../../scripts/make-demo-corpus.ts';
+import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
 import { idsInShards, parquetRows, listFiles, readJson } from '../helpers/out-dir.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
-import { makeDemoCorpus } from '../../scripts/make-demo-corpus.ts';
-import { mergeOutDirs } from '../../pipeline/merge.ts';
+import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
+import { mergeOutDirs } from '../../output/merge.ts';
 import { idsInShards, parquetRows, readJson } from '../helpers/out-dir.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { makeDemoCorpus } from '../../scripts/make-demo-corpus.ts';
-import { loadConfigFile } from '../../pipeline/config.ts';
-import { runPipeline } from '../../pipeline/executor.ts';
-import { mergeOutDirs } from '../../pipeline/merge.ts';
+import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
+import { loadConfigFile } from '../../schemas/config-file.ts';
+import { runPipeline } from '../../run/executor.ts';
+import { mergeOutDirs } from '../../output/merge.ts';
 import { parquetRows, readJson } from '../helpers/out-dir.ts';
 
 /** stats.json without the fields that measure time. */
@@ -66,7 +66,7 @@ test('--rank/--world-size partitions are disjoint and merge to the single-proces
 });
 
 test('two processes cannot write the same OUT at once; a stale lock is taken over', async () => {
-  const { lockOutDir, OutLockedError } = await import('../../pipeline/out-lock.ts');
+  const { lockOutDir, OutLockedError } = await import('../../output/out-lock.ts');
   const { writeFile: write } = await import('node:fs/promises');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-lock-'));
   const first = await lockOutDir(dir);
@@ -79,7 +79,7 @@ test('two processes cannot write the same OUT at once; a stale lock is taken ove
 });
 
 test('a lock whose pid now belongs to another process (pid reuse) is stale', async () => {
-  const { lockOutDir } = await import('../../pipeline/out-lock.ts');
+  const { lockOutDir } = await import('../../output/out-lock.ts');
   const { writeFile: write } = await import('node:fs/promises');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-lock-'));
   // Our parent is alive, but it did not write this lock: its start time differs.

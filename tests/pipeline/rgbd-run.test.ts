@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
 import sharp from 'sharp';
-import { makeRgbdFixtures } from '../../scripts/make-rgbd-fixtures.ts';
-import { loadConfigFile } from '../../pipeline/config.ts';
-import { runPipeline } from '../../pipeline/executor.ts';
+import { makeRgbdFixtures } from '../../corpora/rgbd-fixtures.ts';
+import { loadConfigFile } from '../../schemas/config-file.ts';
+import { runPipeline } from '../../run/executor.ts';
 import { parquetRows, readJson } from '../helpers/out-dir.ts';
 
 test('an RGB-D TUM sequence runs through weft run into rgbd shards, index and rejects', async () => {

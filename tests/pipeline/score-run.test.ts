@@ -7,11 +7,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
-import { makeDemoCorpus, type DemoCorpusInfo } from '../../scripts/make-demo-corpus.ts';
-import { parseConfig, type LoadedConfig } from '../../pipeline/config.ts';
-import { runPipeline } from '../../pipeline/executor.ts';
-import { mergeOutDirs } from '../../pipeline/merge.ts';
-import { filterOutDir } from '../../pipeline/commands/filter.ts';
+import { makeDemoCorpus, type DemoCorpusInfo } from '../../corpora/demo-corpus.ts';
+import { parseConfig, type LoadedConfig } from '../../schemas/config-file.ts';
+import { runPipeline } from '../../run/executor.ts';
+import { mergeOutDirs } from '../../output/merge.ts';
+import { filterOutDir } from '../../run/commands/filter.ts';
 import { idsInShards, parquetRows, readJson } from '../helpers/out-dir.ts';
 import { tinyReferenceScorer } from '../helpers/trained-reference.ts';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mapStage, filterStage, pipe, drop, DropError, rejectAt } from '../../pipeline/stage.ts';
+import { mapStage, filterStage, pipe, drop, DropError, rejectAt } from '../../core/stage.ts';
 import { testContext } from '../helpers/context.ts';
 
 interface Item { id: string; kind: string; source: string; n: number }

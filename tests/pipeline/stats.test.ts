@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TDigest } from '../../pipeline/sketch/tdigest.ts';
-import { Histogram } from '../../pipeline/sketch/histogram.ts';
-import { BottomK } from '../../pipeline/sketch/bottom-k.ts';
-import { RunStats } from '../../pipeline/stats.ts';
+import { TDigest } from '../../core/sketch/tdigest.ts';
+import { Histogram } from '../../core/sketch/histogram.ts';
+import { BottomK } from '../../core/sketch/bottom-k.ts';
+import { RunStats } from '../../core/stats.ts';
 
 function mulberry32(seed: number) {
   return () => {
@@ -80,7 +80,7 @@ test('RunStats round-trips through JSON and merges counters, stages and kinds', 
 });
 
 test('top-k keeps the highest values with id tie-breaks, whatever the split', async () => {
-  const { TopK } = await import('../../pipeline/sketch/top-k.ts');
+  const { TopK } = await import('../../core/sketch/top-k.ts');
   const vals = Array.from({ length: 300 }, (_, i) => ({ id: `x${i}`, v: (i * 37) % 50 }));
   const one = new TopK<string>(5);
   vals.forEach((e) => one.add(e.v, e.id, e.id));

@@ -6,9 +6,9 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
-import { makeVideoFixtures } from '../../scripts/make-video-fixtures.ts';
-import { loadConfigFile } from '../../pipeline/config.ts';
-import { runPipeline } from '../../pipeline/executor.ts';
+import { makeVideoFixtures } from '../../corpora/video-fixtures.ts';
+import { loadConfigFile } from '../../schemas/config-file.ts';
+import { runPipeline } from '../../run/executor.ts';
 import { parquetRows, readJson } from '../helpers/out-dir.ts';
 
 test('video folder through weft run: AV offsets as data, bad files as rejects', async () => {

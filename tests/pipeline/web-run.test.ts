@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import parquet from 'parquetjs-lite';
-import { makeDemoCorpus } from '../../scripts/make-demo-corpus.ts';
-import { makeOpenclipartCorpus } from '../../scripts/make-openclipart-corpus.ts';
-import { loadConfigFile } from '../../pipeline/config.ts';
-import { runPipeline } from '../../pipeline/executor.ts';
+import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
+import { makeOpenclipartCorpus } from '../../corpora/openclipart-corpus.ts';
+import { loadConfigFile } from '../../schemas/config-file.ts';
+import { runPipeline } from '../../run/executor.ts';
 import { parquetRows, readJson } from '../helpers/out-dir.ts';
 import { startStaticServer } from '../helpers/static-server.ts';
 

@@ -8,11 +8,11 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { captionSchema, decodeSchema, sourceSchema } from '../../schemas/config.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
-import { pipe, type StageContext } from '../../pipeline/stage.ts';
+import { pipe, type StageContext } from '../../core/stage.ts';
 import { listImageTextUnits, readImageTextUnit, type ImageTextSourceConfig } from '../../stages/sources/image-text-local.ts';
 import { captionRulesStage } from '../../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
-import { COLOURS, makeDemoCorpus, mulberry32, SHAPES, type DemoCorpusInfo, type DemoObject } from '../../scripts/make-demo-corpus.ts';
+import { COLOURS, makeDemoCorpus, mulberry32, SHAPES, type DemoCorpusInfo, type DemoObject } from '../../corpora/demo-corpus.ts';
 import { testContext } from '../helpers/context.ts';
 
 let tmp: string;

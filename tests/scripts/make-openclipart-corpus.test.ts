@@ -15,7 +15,7 @@ import {
   pickSubset,
   pngNameOf,
   svgMetadata,
-} from '../../scripts/make-openclipart-corpus.ts';
+} from '../../corpora/openclipart-corpus.ts';
 import { webSourceConfig } from '../../schemas/web-config.ts';
 import { captionSchema, decodeSchema } from '../../schemas/config.ts';
 import { fetchConfig } from '../../schemas/fetch-config.ts';
@@ -27,7 +27,7 @@ import { phashStage } from '../../stages/curate/phash.ts';
 import { fetchStage } from '../../stages/fetch/fetch-stage.ts';
 import { Fetcher } from '../../stages/fetch/fetcher.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
-import { pipe } from '../../pipeline/stage.ts';
+import { pipe } from '../../core/stage.ts';
 import { testContext } from '../helpers/context.ts';
 import { startStaticServer } from '../helpers/static-server.ts';
 

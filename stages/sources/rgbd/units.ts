@@ -5,7 +5,7 @@
 // not searched further; others are searched up to a few levels down.
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import { safeIdPart, type Unit } from '../../../pipeline/units.ts';
+import { safeIdPart, type Unit } from '../../../core/units.ts';
 import type { RgbdSourceConfig } from '../../../schemas/rgbd-config.ts';
 import type { RgbdLayout, SequenceListing } from './frames.ts';
 import { isTumSequence, listTumSequence } from './tum.ts';

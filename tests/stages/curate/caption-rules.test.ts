@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { captionSchema, type CaptionConfig } from '../../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../../schemas/image-text.ts';
-import { isDrop, type StageContext } from '../../../pipeline/stage.ts';
+import { isDrop, type StageContext } from '../../../core/stage.ts';
 import { captionRulesStage, checkCaption, normaliseCaption } from '../../../stages/curate/caption-rules.ts';
 import { testContext } from '../../helpers/context.ts';
 

@@ -9,11 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { decodeSchema, type DecodeConfig } from '../../../schemas/config.ts';
-import { isDrop } from '../../../pipeline/stage.ts';
+import { isDrop } from '../../../core/stage.ts';
 import { decodeImage, type DecodedImage } from '../../../stages/decode/image-decode.ts';
 import { boxToPixels, parseBlurBoxes } from '../../../stages/decode/blur-boxes.ts';
-import { loadConfigFile } from '../../../pipeline/config.ts';
-import { runPipeline } from '../../../pipeline/executor.ts';
+import { loadConfigFile } from '../../../schemas/config-file.ts';
+import { runPipeline } from '../../../run/executor.ts';
 import { parquetRows, shardRows } from '../../helpers/out-dir.ts';
 import { startStaticServer } from '../../helpers/static-server.ts';
 

@@ -7,9 +7,9 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { decodeSchema, type DecodeConfig } from '../../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw, type ImageTextSample } from '../../../schemas/image-text.ts';
-import { isDrop, type Drop, type StageContext } from '../../../pipeline/stage.ts';
+import { isDrop, type Drop, type StageContext } from '../../../core/stage.ts';
 import { decodeImage, decodeImageText, imageDecodeStage, type DecodedImage } from '../../../stages/decode/image-decode.ts';
-import { pngBombBytes } from '../../../scripts/make-demo-corpus.ts';
+import { pngBombBytes } from '../../../corpora/demo-corpus.ts';
 import { hammingDistance, perceptualHash } from '../../../stages/curate/phash.ts';
 import { testContext } from '../../helpers/context.ts';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { summariseRejects } from '../../../stages/report/rejects-summary.ts';
-import type { RejectRecord } from '../../../pipeline/rejects.ts';
+import { summariseRejects } from '../../../report/rejects-summary.ts';
+import type { RejectRecord } from '../../../core/rejects.ts';
 import { buildSampleRun, seeded } from '../../helpers/report-sample-run.ts';
 
 const run = await buildSampleRun();

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { DropError } from '../../../pipeline/stage.ts';
-import { decodeDepthPng, encodeDepthPng, sunrgbdDecodeBits, sunrgbdEncodeBits } from '../../../stages/sources/rgbd/depth-png.ts';
+import { DropError } from '../../../core/stage.ts';
+import { decodeDepthPng, encodeDepthPng, sunrgbdDecodeBits, sunrgbdEncodeBits } from '../../../stages/decode/depth-png.ts';
 
 const dropReason = (reason: string) => (err: unknown) => err instanceof DropError && err.reason === reason;
 

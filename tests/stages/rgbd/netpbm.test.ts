@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeNetpbm, parseNetpbm, NetpbmError } from '../../../stages/sources/rgbd/netpbm.ts';
+import { encodeNetpbm, parseNetpbm, NetpbmError } from '../../../stages/decode/netpbm.ts';
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 const concat = (...parts: Uint8Array[]) => {

@@ -5,7 +5,7 @@ import {
   associateOneToOne,
   associateOneToOneBruteForce,
 } from '../../../stages/pair/rgbd-timestamps.ts';
-import { mulberry32 } from '../../../pipeline/random.ts';
+import { mulberry32 } from '../../../core/random.ts';
 
 
 test('fast one-to-one association equals the O(n·m) rule on random inputs, with ties and offsets', () => {

@@ -4,10 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { makeRgbdFixtures, type FixtureLayout, type FixtureTruth } from '../../../scripts/make-rgbd-fixtures.ts';
+import { makeRgbdFixtures, type FixtureLayout, type FixtureTruth } from '../../../corpora/rgbd-fixtures.ts';
 import { listRgbdUnits } from '../../../stages/sources/rgbd/units.ts';
-import { readRgbdUnit } from '../../../stages/sources/rgbd/read.ts';
-import { decodeDepthPng } from '../../../stages/sources/rgbd/depth-png.ts';
+import { readRgbdUnit } from '../../../stages/pair/rgbd-pairing.ts';
+import { decodeDepthPng } from '../../../stages/decode/depth-png.ts';
 import { rgbdSchema, type RgbdSample } from '../../../schemas/rgbd.ts';
 import { collect, KEEP_ALL, makeContext, reasons, rgbdConfig } from '../../helpers/rgbd.ts';
 
@@ -129,7 +129,7 @@ test('default filters drop the misregistered frames and keep the aligned ones; c
   assert.equal(corrected.length, shifted.length);
   // The stored depth of a corrected frame is back in register: measuring it again finds no shift.
   const { registerDepthToRgb } = await import('../../../stages/align/rgbd-registration.ts');
-  const { decodeRgb } = await import('../../../stages/sources/rgbd/rgb-image.ts');
+  const { decodeRgb } = await import('../../../stages/decode/rgb-image.ts');
   for (const s of corrected) {
     const again = registerDepthToRgb(await decodeRgb(s.rgb.bytes, s.rgb.path), await decodeDepthPng(s.depth.bytes));
     assert.ok(Math.abs(again.dx) <= 1 && Math.abs(again.dy) <= 1, `${s.id}: (${again.dx}, ${again.dy})`);

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeRgbdFixtures } from '../../../scripts/make-rgbd-fixtures.ts';
+import { makeRgbdFixtures } from '../../../corpora/rgbd-fixtures.ts';
 import { registerDepthToRgb } from '../../../stages/align/rgbd-registration.ts';
 import { RegistrationPool } from '../../../stages/align/registration-pool.ts';
-import { decodeDepthPng, type DepthMap } from '../../../stages/sources/rgbd/depth-png.ts';
-import { decodeRgb, type RgbImage } from '../../../stages/sources/rgbd/rgb-image.ts';
+import { decodeDepthPng, type DepthMap } from '../../../stages/decode/depth-png.ts';
+import { decodeRgb, type RgbImage } from '../../../stages/decode/rgb-image.ts';
 
 async function fixtureFrames(): Promise<{ rgb: RgbImage; depth: DepthMap }[]> {
   const dir = await mkdtemp(join(tmpdir(), 'weft-rgbd-pool-'));

@@ -4,11 +4,11 @@ import { appendFile, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { makeRgbdFixtures, type FixtureLayout, type FixtureTruth } from '../../../scripts/make-rgbd-fixtures.ts';
+import { makeRgbdFixtures, type FixtureLayout, type FixtureTruth } from '../../../corpora/rgbd-fixtures.ts';
 import { listRgbdUnits } from '../../../stages/sources/rgbd/units.ts';
-import { readRgbdUnit } from '../../../stages/sources/rgbd/read.ts';
-import { encodeDepthPng } from '../../../stages/sources/rgbd/depth-png.ts';
-import { encodeNetpbm } from '../../../stages/sources/rgbd/netpbm.ts';
+import { readRgbdUnit } from '../../../stages/pair/rgbd-pairing.ts';
+import { encodeDepthPng } from '../../../stages/decode/depth-png.ts';
+import { encodeNetpbm } from '../../../stages/decode/netpbm.ts';
 import { collect, KEEP_ALL, makeContext, rgbdConfig } from '../../helpers/rgbd.ts';
 
 let dir: string;

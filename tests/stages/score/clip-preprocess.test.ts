@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { imagePreprocessingFrom, preprocessImage, shortestEdgeSize } from '../../../stages/score/clip-preprocess.ts';
-import { clipPreprocessorConfig } from '../../../scripts/build-test-clip.ts';
+import { imagePreprocessingFrom, preprocessImage, shortestEdgeSize } from '../../../scorer/clip-preprocess.ts';
+import { clipPreprocessorConfig } from '../../../scorer/test-clip.ts';
 import { solidPng } from '../../helpers/test-models.ts';
 
 const CLIP = imagePreprocessingFrom(clipPreprocessorConfig(224));

@@ -2,9 +2,9 @@
 // infoNce of contrastive.ts computes; sparse AdamW touches only the rows a batch used.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdamW, infoNce, touchedRows, zerosLike, type ContrastiveParams } from '../../../stages/score/contrastive.ts';
-import { ContrastiveStep } from '../../../stages/score/onnx/contrastive-step.ts';
-import { gaussian, seededRandom } from '../../../stages/score/onnx/random.ts';
+import { AdamW, infoNce, touchedRows, zerosLike, type ContrastiveParams } from '../../../scorer/contrastive.ts';
+import { ContrastiveStep } from '../../../scorer/onnx/contrastive-step.ts';
+import { gaussian, seededRandom } from '../../../scorer/onnx/random.ts';
 
 function problem(seed: number, n: number, F: number, D: number): { params: ContrastiveParams; features: Float32Array; captions: { words: number[]; bigrams: number[] }[] } {
   const random = seededRandom(seed);

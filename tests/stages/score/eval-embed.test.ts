@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { syntheticCorpus } from '../../../stages/score/eval/corpora.ts';
-import { computeImageFeatures, fitReferenceScorer } from '../../../stages/score/reference-trainer.ts';
-import { writeReferenceScorer } from '../../../stages/score/onnx/reference-model.ts';
-import { imageEmbeddingsFromFeatures, textEmbeddingsFromWeights } from '../../../stages/score/eval/weights-embed.ts';
-import { loadScorer } from '../../../stages/score/scorer.ts';
+import { syntheticCorpus } from '../../../scorer/eval/corpora.ts';
+import { computeImageFeatures, fitReferenceScorer } from '../../../scorer/reference-trainer.ts';
+import { writeReferenceScorer } from '../../../scorer/onnx/reference-model.ts';
+import { imageEmbeddingsFromFeatures, textEmbeddingsFromWeights } from '../../../scorer/eval/weights-embed.ts';
+import { loadScorer } from '../../../scorer/scorer.ts';
 
 test('weights-embed gives the embeddings of the exported scorer', async () => {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-eval-embed-'));

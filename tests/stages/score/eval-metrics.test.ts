@@ -1,13 +1,13 @@
 // Evaluation metrics against their brute-force definitions, and the noise the evaluation makes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auroc, averagePrecision, editAttribute, swapCaptions } from '../../../stages/score/eval/noisy-pairs.ts';
-import { retrievalRecall } from '../../../stages/score/eval/retrieval.ts';
-import { bestPatch, grounded } from '../../../stages/score/eval/grounding-eval.ts';
-import { captionKey, distinctCaptionSets, withKeywords } from '../../../stages/score/eval/corpora.ts';
-import { bars, distinctScenes, openclipartHeldOut } from '../../../stages/score/eval/evaluate.ts';
-import { seededRandom } from '../../../stages/score/onnx/random.ts';
-import type { DemoObject } from '../../../scripts/make-demo-corpus.ts';
+import { auroc, averagePrecision, editAttribute, swapCaptions } from '../../../scorer/eval/noisy-pairs.ts';
+import { retrievalRecall } from '../../../scorer/eval/retrieval.ts';
+import { bestPatch, grounded } from '../../../scorer/eval/grounding-eval.ts';
+import { captionKey, distinctCaptionSets, withKeywords } from '../../../scorer/eval/corpora.ts';
+import { bars, distinctScenes, openclipartHeldOut } from '../../../scorer/eval/evaluate.ts';
+import { seededRandom } from '../../../scorer/onnx/random.ts';
+import type { DemoObject } from '../../../corpora/demo-corpus.ts';
 
 /** P(positive scores above negative) + P(tie) / 2, over every positive-negative pair. */
 function bruteAuroc(s: number[], y: boolean[]): number {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { OPENCLIPART_ROOT } from '../../../scripts/make-openclipart-corpus.ts';
+import { OPENCLIPART_ROOT } from '../../../corpora/openclipart-corpus.ts';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const weft = path.join(repo, 'bin', 'weft.js');

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadScorer, type Scorer } from '../../../stages/score/scorer.ts';
-import { OnnxEncoder, floatTensor } from '../../../stages/score/onnx-encoder.ts';
-import { imagePreprocessingFrom, preprocessImage } from '../../../stages/score/clip-preprocess.ts';
-import { buildFeatureModel, featureChannels, regionCount, writeReferenceScorer, type ReferenceScorerWeights } from '../../../stages/score/onnx/reference-model.ts';
-import { gaussian, seededRandom } from '../../../stages/score/onnx/random.ts';
-import { float16Rounded, fromFloat16Bits, toFloat16Bits } from '../../../stages/score/onnx/graph.ts';
+import { loadScorer, type Scorer } from '../../../scorer/scorer.ts';
+import { OnnxEncoder, floatTensor } from '../../../scorer/onnx-encoder.ts';
+import { imagePreprocessingFrom, preprocessImage } from '../../../scorer/clip-preprocess.ts';
+import { buildFeatureModel, featureChannels, regionCount, writeReferenceScorer, type ReferenceScorerWeights } from '../../../scorer/onnx/reference-model.ts';
+import { gaussian, seededRandom } from '../../../scorer/onnx/random.ts';
+import { float16Rounded, fromFloat16Bits, toFloat16Bits } from '../../../scorer/onnx/graph.ts';
 import { sampleImages } from '../../helpers/test-models.ts';
 
 const VOCAB = ['[PAD]', '[UNK]', 'a', 'red', 'circle', 'blue', 'square', 'on', 'the', 'left'];

@@ -6,11 +6,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadScorer } from '../../../stages/score/scorer.ts';
-import { syntheticCorpus } from '../../../stages/score/eval/corpora.ts';
-import { distinctScenes } from '../../../stages/score/eval/evaluate.ts';
-import { retrievalRecall } from '../../../stages/score/eval/retrieval.ts';
-import { bestPatch } from '../../../stages/score/eval/grounding-eval.ts';
+import { loadScorer } from '../../../scorer/scorer.ts';
+import { syntheticCorpus } from '../../../scorer/eval/corpora.ts';
+import { distinctScenes } from '../../../scorer/eval/evaluate.ts';
+import { retrievalRecall } from '../../../scorer/eval/retrieval.ts';
+import { bestPatch } from '../../../scorer/eval/grounding-eval.ts';
 
 const modelDir = fileURLToPath(new URL('../../../models/reference', import.meta.url));
 

@@ -3,8 +3,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { loadScorer, type Scorer } from '../../../stages/score/scorer.ts';
-import { GraphBuilder, attr } from '../../../stages/score/onnx/graph.ts';
+import { loadScorer, type Scorer } from '../../../scorer/scorer.ts';
+import { GraphBuilder, attr } from '../../../scorer/onnx/graph.ts';
 import { makeTestClip, removeTestClips, sampleImages } from '../../helpers/test-models.ts';
 
 after(removeTestClips);

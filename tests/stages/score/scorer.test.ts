@@ -4,10 +4,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
-import { OnnxEncoder, floatTensor } from '../../../stages/score/onnx-encoder.ts';
-import { loadScorer, cosine, ScorerInputError, type Scorer } from '../../../stages/score/scorer.ts';
-import { imagePreprocessingFrom, preprocessImage } from '../../../stages/score/clip-preprocess.ts';
-import { clipPreprocessorConfig } from '../../../scripts/build-test-clip.ts';
+import { OnnxEncoder, floatTensor } from '../../../scorer/onnx-encoder.ts';
+import { loadScorer, cosine, ScorerInputError, type Scorer } from '../../../scorer/scorer.ts';
+import { imagePreprocessingFrom, preprocessImage } from '../../../scorer/clip-preprocess.ts';
+import { clipPreprocessorConfig } from '../../../scorer/test-clip.ts';
 import { makeTestClip, removeTestClips, sampleImages } from '../../helpers/test-models.ts';
 
 let dir: string;

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { makeDemoCorpus } from '../../../scripts/make-demo-corpus.ts';
-import { parseConfig } from '../../../pipeline/config.ts';
-import { runPipeline } from '../../../pipeline/executor.ts';
-import { filterOutDir } from '../../../pipeline/commands/filter.ts';
-import { foldOf, readShardPairs, trainScorerFromShards } from '../../../stages/score/train-from-shards.ts';
-import { loadScorer } from '../../../stages/score/scorer.ts';
+import { makeDemoCorpus } from '../../../corpora/demo-corpus.ts';
+import { parseConfig } from '../../../schemas/config-file.ts';
+import { runPipeline } from '../../../run/executor.ts';
+import { filterOutDir } from '../../../run/commands/filter.ts';
+import { foldOf, readShardPairs, trainScorerFromShards } from '../../../scorer/train-from-shards.ts';
+import { loadScorer } from '../../../scorer/scorer.ts';
 import { parquetRows } from '../../helpers/out-dir.ts';
 import { TINY } from '../../helpers/trained-reference.ts';
 

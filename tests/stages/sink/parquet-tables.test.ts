@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFlatParquet, REJECT_COLUMNS, INDEX_BASE_COLUMNS } from '../../../stages/sink/parquet-tables.ts';
+import { writeFlatParquet, REJECT_COLUMNS, INDEX_BASE_COLUMNS } from '../../../output/parquet-tables.ts';
 import { duckQuery, sqlString } from '../../helpers/duckdb.ts';
 
 test('flat Parquet tables read back identically with DuckDB', async () => {

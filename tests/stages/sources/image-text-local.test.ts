@@ -6,8 +6,8 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { sourceSchema } from '../../../schemas/config.ts';
 import type { ImageTextRaw } from '../../../schemas/image-text.ts';
-import type { StageContext } from '../../../pipeline/stage.ts';
-import type { Unit } from '../../../pipeline/units.ts';
+import type { StageContext } from '../../../core/stage.ts';
+import type { Unit } from '../../../core/units.ts';
 import { listImageTextUnits, readImageTextUnit, type ImageTextSourceConfig } from '../../../stages/sources/image-text-local.ts';
 import { testContext } from '../../helpers/context.ts';
 

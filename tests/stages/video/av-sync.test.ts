@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { audioOnsetEnvelope, estimateAvOffset, greyOf, motionEnergy, MIN_EVENTS } from '../../../stages/align/av-sync.ts';
-import { mulberry32 } from '../../../scripts/make-demo-corpus.ts';
+import { mulberry32 } from '../../../corpora/demo-corpus.ts';
 
 const FPS = 25;
 const RATE = 16000;

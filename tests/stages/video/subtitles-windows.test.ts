@@ -13,7 +13,7 @@ import {
   parseTranscriptJson,
   parseVtt,
   SubtitleParseError,
-} from '../../../stages/sources/video/subtitles.ts';
+} from '../../../stages/decode/subtitles.ts';
 import { fixedWindows, sceneWindows, SceneCutDetector, sentenceWindows, toHsv, widenToMinimum } from '../../../stages/pair/video-clips.ts';
 
 test('SubRip cues parse with ids, multi-line text, markup and CRLF', () => {

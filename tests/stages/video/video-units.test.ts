@@ -9,13 +9,13 @@ import * as arrow from 'apache-arrow';
 import sharp from 'sharp';
 import { videoSourceSchema, type VideoSourceConfig } from '../../../schemas/video-config.ts';
 import { videoClipSchema, type VideoClipSample } from '../../../schemas/video.ts';
-import { listVideoUnits, processVideoUnit } from '../../../stages/sources/video/video-units.ts';
-import { resolveFfmpeg } from '../../../stages/sources/video/ffmpeg-path.ts';
+import { listVideoUnits, processVideoUnit } from '../../../stages/sources/video-units.ts';
+import { resolveFfmpeg } from '../../../stages/decode/ffmpeg-path.ts';
 import { decodeWav } from '../../../stages/decode/audio-extract.ts';
 import { streamRgbFrames } from '../../../stages/decode/video-frames.ts';
 import { audioOnsetEnvelope, greyOf, motionEnergy } from '../../../stages/align/av-sync.ts';
-import { arrowSchemaOf, toRecordBatch } from '../../../stages/sink/arrow-shard-writer.ts';
-import { makeVideoFixtures, type VideoFixtureTruth } from '../../../scripts/make-video-fixtures.ts';
+import { arrowSchemaOf, toRecordBatch } from '../../../output/arrow-shard-writer.ts';
+import { makeVideoFixtures, type VideoFixtureTruth } from '../../../corpora/video-fixtures.ts';
 import { testContext } from '../../helpers/context.ts';
 
 const FRAME_MS = 40; // fixtures and sync analysis run at 25 fps

@@ -8,11 +8,11 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { makeVideoFixtures, type VideoFixtureTruth } from '../../../scripts/make-video-fixtures.ts';
-import { loadConfigFile } from '../../../pipeline/config.ts';
-import { runPipeline } from '../../../pipeline/executor.ts';
+import { makeVideoFixtures, type VideoFixtureTruth } from '../../../corpora/video-fixtures.ts';
+import { loadConfigFile } from '../../../schemas/config-file.ts';
+import { runPipeline } from '../../../run/executor.ts';
 import { parquetRows } from '../../helpers/out-dir.ts';
-import { sniffVideoContainer } from '../../../stages/sources/video/video-sniff.ts';
+import { sniffVideoContainer } from '../../../stages/decode/video-sniff.ts';
 
 let work: string;
 let truth: VideoFixtureTruth;

@@ -7,7 +7,7 @@ import { contentDedupStage, findContentDuplicates } from '../../../stages/curate
 import { imageDecodeStage } from '../../../stages/decode/image-decode.ts';
 import { decodeSchema } from '../../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw, type ImageTextSample } from '../../../schemas/image-text.ts';
-import { pipe } from '../../../pipeline/stage.ts';
+import { pipe } from '../../../core/stage.ts';
 import { testContext } from '../../helpers/context.ts';
 
 test('within a unit: the first of identical stored images is kept, later ones rejected naming it', async () => {

@@ -12,7 +12,7 @@ import { imageDecodeStage } from '../../../stages/decode/image-decode.ts';
 import { fetchConfig } from '../../../schemas/fetch-config.ts';
 import { decodeSchema } from '../../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw, type ImageTextSample } from '../../../schemas/image-text.ts';
-import { pipe } from '../../../pipeline/stage.ts';
+import { pipe } from '../../../core/stage.ts';
 import { testContext } from '../../helpers/context.ts';
 import { startStaticServer } from '../../helpers/static-server.ts';
 

@@ -1,0 +1,200 @@
+// Consumes samples of one kind for one unit; emits Arrow IPC *stream* files (what Hugging Face
+// `datasets` memory-maps) into the unit's staging folder. Shards are capped by bytes and
+// batches by rows. Nothing here is visible to readers: the commit step renames the staged
+// files into shards/ only after every one of them is fsynced.
+import { createHash, type Hash } from 'node:crypto';
+import { open, mkdir, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import * as arrow from 'apache-arrow';
+import type { KindSchema } from '../schemas/kind-schema.ts';
+import type { ShardEntry } from '../schemas/manifest.ts';
+
+export interface ShardWriterOptions<S> {
+  schema: KindSchema<S>;
+  unitId: string;
+  /** Folder the shard files are written to before commit. */
+  stagingDir: string;
+  maxShardBytes: number;
+  rowsPerBatch: number;
+  /** Schema metadata: key -> JSON value (e.g. huggingface, weft). */
+  metadata: Record<string, unknown>;
+}
+
+/** A staged shard: the ShardEntry it will have once committed, and where it lies now. */
+export interface StagedShard extends ShardEntry {
+  stagedPath: string;
+}
+
+export function shardFileName(kind: string, unitId: string, seq: number): string {
+  return `${kind}-${unitId}-${String(seq).padStart(4, '0')}.arrow`;
+}
+
+/** The `huggingface` schema metadata entry that lets `datasets` load a shard with its features. */
+export function huggingfaceMetadata(schema: KindSchema<unknown>): unknown {
+  return { info: { features: Object.fromEntries(schema.columns.map((c) => [c.name, c.hf])) } };
+}
+
+export function arrowSchemaOf<S>(schema: KindSchema<S>, metadata: Record<string, unknown>): arrow.Schema {
+  const fields = schema.columns.map((c) => new arrow.Field(c.name, c.type, c.nullable ?? false));
+  const meta = new Map(Object.entries(metadata).map(([k, v]) => [k, JSON.stringify(v)]));
+  return new arrow.Schema(fields, meta);
+}
+
+export class ArrowShardWriter<S> {
+  private readonly arrowSchema: arrow.Schema;
+  private readonly rowsPerBatch: number;
+  private pending: S[] = [];
+  private pendingBytes = 0;
+  private current: OpenShard | undefined;
+  private seq = 0;
+  private readonly done: StagedShard[] = [];
+
+  constructor(private readonly opts: ShardWriterOptions<S>) {
+    this.arrowSchema = arrowSchemaOf(opts.schema, opts.metadata);
+    this.rowsPerBatch = Math.min(opts.rowsPerBatch, opts.schema.maxRowsPerBatch);
+  }
+
+  /** Adds one sample; returns where it will live once committed. */
+  async add(sample: S, approxBytes: number): Promise<{ shard: string; row: number }> {
+    // Roll over before the batch that would push the shard past its cap, never mid-batch.
+    if (this.pending.length === 0 && this.current && this.current.rows > 0 && this.current.bytes + approxBytes > this.opts.maxShardBytes) {
+      await this.closeCurrent();
+    }
+    if (!this.current) await this.openNext();
+    const shard = this.current!;
+    const location = { shard: shard.entryPath, row: shard.rows + this.pending.length };
+    this.pending.push(sample);
+    this.pendingBytes += approxBytes;
+    if (this.pending.length >= this.rowsPerBatch || shard.bytes + this.pendingBytes >= this.opts.maxShardBytes) {
+      await this.flushBatch();
+    }
+    return location;
+  }
+
+  /** Flushes and fsyncs everything; returns the staged shards in order. */
+  async finish(): Promise<StagedShard[]> {
+    await this.closeCurrent();
+    return [...this.done];
+  }
+
+  /** Abandons the unit: closes and deletes what was staged. */
+  async abort(): Promise<void> {
+    const cur = this.current;
+    this.current = undefined;
+    this.pending = [];
+    if (cur) await cur.discard();
+    for (const s of this.done) await rm(s.stagedPath, { force: true });
+  }
+
+  private async openNext(): Promise<void> {
+    const name = shardFileName(this.opts.schema.kind, this.opts.unitId, this.seq++);
+    await mkdir(this.opts.stagingDir, { recursive: true });
+    this.current = await OpenShard.create(path.join(this.opts.stagingDir, name), `shards/${name}`, this.arrowSchema);
+  }
+
+  private async flushBatch(): Promise<void> {
+    if (this.pending.length === 0 || !this.current) return;
+    const batch = toRecordBatch(this.opts.schema, this.arrowSchema, this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.current.write(batch);
+    if (this.current.bytes >= this.opts.maxShardBytes) await this.closeCurrent();
+  }
+
+  private async closeCurrent(): Promise<void> {
+    await this.flushBatch();
+    const cur = this.current;
+    if (!cur) return;
+    this.current = undefined;
+    if (cur.rows === 0) {
+      await cur.discard();
+      return;
+    }
+    const { bytes, sha256 } = await cur.close();
+    this.done.push({
+      path: cur.entryPath,
+      stagedPath: cur.filePath,
+      kind: this.opts.schema.kind,
+      rows: cur.rows,
+      bytes,
+      sha256,
+      unit: this.opts.unitId,
+    });
+  }
+}
+
+export function toRecordBatch<S>(schema: KindSchema<S>, arrowSchema: arrow.Schema, rows: S[]): arrow.RecordBatch {
+  const children = schema.columns.map((c) => arrow.vectorFromArray(rows.map((r) => c.get(r)), c.type).data[0]);
+  const data = arrow.makeData({ type: new arrow.Struct(arrowSchema.fields), length: rows.length, nullCount: 0, children });
+  return new arrow.RecordBatch(arrowSchema, data);
+}
+
+/**
+ * Collects the writer's output synchronously. arrow-js accepts any AsyncByteQueue as its sink;
+ * capturing writes lets each batch go to disk (and into the hash) before the next one is
+ * built, so memory stays at about one batch and byte counts are exact.
+ */
+class CaptureQueue extends arrow.AsyncByteQueue {
+  chunks: Uint8Array[] = [];
+  override write(value: Uint8Array): void {
+    if (value.byteLength > 0) this.chunks.push(value);
+  }
+  take(): Uint8Array[] {
+    const c = this.chunks;
+    this.chunks = [];
+    return c;
+  }
+}
+
+/** One shard file being written. */
+class OpenShard {
+  rows = 0;
+  bytes = 0;
+  private readonly hash: Hash = createHash('sha256');
+  private readonly sink = new CaptureQueue();
+  private readonly writer = new arrow.RecordBatchStreamWriter();
+
+  private constructor(
+    readonly filePath: string,
+    readonly entryPath: string,
+    private readonly fh: FileHandle,
+    schema: arrow.Schema,
+  ) {
+    this.writer.reset(this.sink as unknown as arrow.AsyncByteQueue, schema);
+  }
+
+  static async create(filePath: string, entryPath: string, schema: arrow.Schema): Promise<OpenShard> {
+    const fh = await open(filePath, 'w');
+    const shard = new OpenShard(filePath, entryPath, fh, schema);
+    await shard.drain();
+    return shard;
+  }
+
+  async write(batch: arrow.RecordBatch): Promise<void> {
+    this.writer.write(batch);
+    this.rows += batch.numRows;
+    await this.drain();
+  }
+
+  async close(): Promise<{ bytes: number; sha256: string }> {
+    this.writer.finish(); // writes the end-of-stream marker
+    await this.drain();
+    await this.fh.sync();
+    await this.fh.close();
+    return { bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
+
+  async discard(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+    await rm(this.filePath, { force: true });
+  }
+
+  private async drain(): Promise<void> {
+    const chunks = this.sink.take();
+    if (chunks.length === 0) return;
+    const joined = Buffer.concat(chunks); // one write per batch instead of one per buffer
+    this.hash.update(joined);
+    this.bytes += joined.byteLength;
+    await this.fh.write(joined);
+  }
+}

@@ -1,0 +1,140 @@
+// Builds the readable outputs of an OUT folder from its commit records: manifest.json,
+// index.parquet, rejects.parquet, stats.json and report.html. Everything here is derived, so
+// `weft report`, `weft merge` and the end of `weft run` all call the same function, and the
+// result depends only on the set of committed units (folded in unit order), not on how many
+// processes made them.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type RunInfo, type UnitCompletion } from './out-dir.ts';
+import { runWideDedupMarks, type DedupRow, type RunWideMarks } from '../stages/curate/run-wide-dedup.ts';
+import { RunStats } from '../core/stats.ts';
+import { writeJsonAtomic, writeFileAtomic } from './fs-atomic.ts';
+import { INDEX_BASE_COLUMNS, REJECT_COLUMNS, writeFlatParquet } from './parquet-tables.ts';
+import type { Manifest } from '../schemas/manifest.ts';
+import { SCHEMA_VERSION } from '../schemas/config.ts';
+import { WEFT_VERSION } from '../core/version.ts';
+import { renderReport } from '../report/report-html.ts';
+import { ScoreSelection } from '../stages/curate/score-filter.ts';
+
+export interface FinaliseResult {
+  manifest: Manifest;
+  stats: RunStats;
+  indexRows: number;
+  rejectRows: number;
+}
+
+export async function readRunInfo(root: string): Promise<RunInfo> {
+  return JSON.parse(await readFile(path.join(root, 'run.json'), 'utf8')) as RunInfo;
+}
+
+export function buildManifest(info: RunInfo, completions: UnitCompletion[]): Manifest {
+  const shards = completions.flatMap((c) => c.shards);
+  return {
+    schema_version: SCHEMA_VERSION,
+    weft_version: WEFT_VERSION,
+    config_fingerprint: info.fingerprint,
+    config: info.config,
+    scorers: info.scorers,
+    filters: info.filters,
+    units: completions.map((c) => ({ id: c.unit, source: c.source, kept: c.kept, dropped: c.dropped, committed_at: c.committed_at })),
+    shards,
+    totals: {
+      kept: completions.reduce((a, c) => a + c.kept, 0),
+      dropped: completions.reduce((a, c) => a + c.dropped, 0),
+      shards: shards.length,
+      bytes: shards.reduce((a, s) => a + s.bytes, 0),
+    },
+  };
+}
+
+export function foldStats(completions: UnitCompletion[]): RunStats {
+  const total = new RunStats();
+  for (const c of completions) total.merge(RunStats.fromJSON(c.stats));
+  return total;
+}
+
+/** Writes only manifest.json: cheap enough to do after every unit commit. */
+export async function writeManifest(root: string, info: RunInfo, completions: UnitCompletion[]): Promise<Manifest> {
+  const manifest = buildManifest(info, completions);
+  await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
+  return manifest;
+}
+
+export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
+  const info = await readRunInfo(root);
+  const completions = (await readCompletions(root)).filter((c) => c.fingerprint === info.fingerprint);
+  const stats = foldStats(completions);
+  // Score rules applied at finalise (keep_top's cut needs every unit's scores): see score-filter.ts.
+  const selection = new ScoreSelection(info, stats);
+  const manifest = await writeManifest(root, selection.infoWithFilters(info), completions);
+
+  const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
+  const marks = await runWideMarks(root, info, completions, indexColumns);
+  const footer = { weft: JSON.stringify({ schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, config_fingerprint: info.fingerprint, scorers: info.scorers }) };
+  if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
+  const indexRows = await writeFlatParquet(
+    path.join(root, 'index.parquet'),
+    indexColumns,
+    mapRows(selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u))), (row) => {
+      if (!marks) return row;
+      const id = String(row.id);
+      const marked: IndexRow = { ...row, duplicate_of: marks.duplicateOf.get(id) ?? null };
+      if ('near_dup_of' in row) marked.near_dup_of = marks.nearDupOf.get(id) ?? null;
+      return marked;
+    }),
+    footer,
+  );
+
+  const rejectsByReason = new Map<string, { stage: string; reason: string; count: number; examples: { id: string; source: string; detail: string }[] }>();
+  const rejectRows = await writeFlatParquet(
+    path.join(root, 'rejects.parquet'),
+    REJECT_COLUMNS,
+    tap(withSelectionRejects(rowsOf<Record<string, unknown>>(completions, async (u) => (await readUnitRejects(root, u)) as unknown as Record<string, unknown>[]), selection), (r) => {
+      const key = `${r.stage}\u0000${r.reason}`;
+      let entry = rejectsByReason.get(key);
+      if (!entry) rejectsByReason.set(key, (entry = { stage: String(r.stage), reason: String(r.reason), count: 0, examples: [] }));
+      entry.count++;
+      if (entry.examples.length < 5) entry.examples.push({ id: String(r.id), source: String(r.source), detail: String(r.detail) });
+    }),
+    footer,
+  );
+
+  if (selection.active) {
+    selection.applyTo(stats, manifest);
+    await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
+  }
+  await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
+  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()] });
+  await writeFileAtomic(path.join(root, 'report.html'), html);
+  return { manifest, stats, indexRows, rejectRows };
+}
+
+/** Run-wide dedup marks when the run's samples carry content hashes (image kinds). */
+async function runWideMarks(root: string, info: RunInfo, completions: UnitCompletion[], columns: { name: string }[]): Promise<RunWideMarks | null> {
+  if (!columns.some((c) => c.name === 'sha256')) return null;
+  const rows: DedupRow[] = [];
+  for await (const r of rowsOf(completions, (u) => readUnitIndexRows(root, u))) rows.push({ id: String(r.id), sha256: r.sha256, url: r.url, phash: r.phash });
+  const dedup = (info.config as { dedup?: { phash?: boolean; phash_max_distance?: number } }).dedup;
+  const hasPhash = columns.some((c) => c.name === 'phash');
+  return runWideDedupMarks(rows, hasPhash && dedup?.phash !== false ? (dedup?.phash_max_distance ?? 4) : null);
+}
+
+async function* withSelectionRejects(rows: AsyncIterable<Record<string, unknown>>, selection: ScoreSelection): AsyncGenerator<Record<string, unknown>> {
+  yield* rows;
+  yield* selection.rejects() as unknown as Record<string, unknown>[];
+}
+
+async function* mapRows<T, U>(rows: AsyncIterable<T>, f: (row: T) => U): AsyncGenerator<U> {
+  for await (const r of rows) yield f(r);
+}
+
+async function* rowsOf<T>(completions: UnitCompletion[], read: (unit: string) => Promise<T[]>): AsyncGenerator<T> {
+  for (const c of completions) yield* await read(c.unit);
+}
+
+async function* tap<T extends Record<string, unknown>>(rows: AsyncIterable<T>, f: (row: T) => void): AsyncGenerator<T> {
+  for await (const r of rows) {
+    f(r);
+    yield r;
+  }
+}

@@ -1,0 +1,68 @@
+// index.parquet and rejects.parquet: flat tables (no nested columns, so every Parquet reader
+// agrees on them). Written to a temporary name, fsynced, then renamed into place.
+import { open, rename, rm } from 'node:fs/promises';
+import parquet from 'parquetjs-lite';
+import type { IndexColumnType } from '../schemas/kind-schema.ts';
+import { tempNameFor } from './fs-atomic.ts';
+
+export interface FlatColumn {
+  name: string;
+  type: IndexColumnType;
+  /** Required columns must be present in every row. */
+  optional: boolean;
+}
+
+export const REJECT_COLUMNS: FlatColumn[] = ['id', 'kind', 'source', 'stage', 'reason', 'detail'].map((name) => ({
+  name,
+  type: 'UTF8' as const,
+  optional: false,
+}));
+
+/** index.parquet always starts with these; kinds and scorers add optional columns after them. */
+export const INDEX_BASE_COLUMNS: FlatColumn[] = [
+  { name: 'id', type: 'UTF8', optional: false },
+  { name: 'kind', type: 'UTF8', optional: false },
+  { name: 'shard', type: 'UTF8', optional: false },
+  { name: 'row', type: 'INT64', optional: false },
+  { name: 'unit', type: 'UTF8', optional: false },
+];
+
+export async function writeFlatParquet(
+  filePath: string,
+  columns: FlatColumn[],
+  rows: AsyncIterable<Record<string, unknown>> | Iterable<Record<string, unknown>>,
+  /** Key-value metadata stored in the file footer (e.g. the config fingerprint). */
+  metadata: Record<string, string> = {},
+): Promise<number> {
+  const schema = new parquet.ParquetSchema(
+    Object.fromEntries(columns.map((c) => [c.name, { type: c.type, optional: c.optional, compression: 'GZIP' }])),
+  );
+  const tmp = tempNameFor(filePath);
+  const writer = await parquet.ParquetWriter.openFile(schema, tmp, { rowGroupSize: 8192 });
+  for (const [k, v] of Object.entries(metadata)) writer.setMetadata(k, v);
+  let count = 0;
+  try {
+    for await (const row of rows) {
+      const clean: Record<string, unknown> = {};
+      for (const c of columns) {
+        const v = row[c.name];
+        if (v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))) {
+          if (!c.optional) throw new Error(`${filePath}: required column ${c.name} missing in row ${count}`);
+          continue;
+        }
+        clean[c.name] = c.type === 'INT64' ? Math.round(Number(v)) : c.type === 'UTF8' ? String(v) : v;
+      }
+      await writer.appendRow(clean);
+      count++;
+    }
+    await writer.close();
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const fh = await open(tmp, 'r+');
+  await fh.sync();
+  await fh.close();
+  await rename(tmp, filePath);
+  return count;
+}

@@ -1,0 +1,25 @@
+// A plain HTML table. Cells are HTML already (callers escape data); `numeric` right-aligns columns.
+import type { RunStatsJSON } from '../core/stats.ts';
+import { esc, fmtInt, fmtPct } from './html-text.ts';
+
+export function table(head: string[], rows: string[][], numeric: boolean[] = []): string {
+  const th = head.map((h, i) => `<th${numeric[i] ? ' class="n"' : ''}>${esc(h)}</th>`).join('');
+  const trs = rows.map((row) => `<tr>${row.map((c, i) => `<td${numeric[i] ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`);
+  return `<table><thead><tr>${th}</tr></thead><tbody>${trs.join('')}</tbody></table>`;
+}
+
+/** In, out, kept share and drops by reason of the stages `include` picks (a source's own funnel). */
+export function stageFunnelTable(stats: RunStatsJSON, include: (stage: string) => boolean, note: string): string {
+  const rows: string[][] = [];
+  for (const [stage, s] of Object.entries(stats.stages)) {
+    if (!include(stage)) continue;
+    const reasons = Object.entries(s.dropped)
+      .filter(([, n]) => n > 0)
+      .sort(([ra, a], [rb, b]) => b - a || (ra < rb ? -1 : 1))
+      .map(([r, n]) => `<code>${esc(r)}</code> ${fmtInt(n)}`)
+      .join(', ');
+    rows.push([esc(stage), fmtInt(s.in), fmtInt(s.out), fmtPct(s.out, s.in), reasons || '–']);
+  }
+  if (!rows.length) return '';
+  return `<p class="muted">${esc(note)}</p>` + table(['stage', 'in', 'out', 'kept share', 'dropped by reason'], rows, [false, true, true, true, false]);
+}

@@ -1,0 +1,261 @@
+// report.html: the alignment-quality audit of one run, rebuilt from what is in OUT
+// (manifest.json, stats.json, optionally the rejects ledger). One self-contained page:
+// inline CSS and SVG, thumbnails as data URIs, no script, no external requests. The same
+// input always gives the same bytes, so a report made by one process or fifty is identical.
+import type { Manifest } from '../schemas/manifest.ts';
+import type { RunStatsJSON } from '../core/stats.ts';
+import { anchorId, esc, fmtBytes, fmtDuration, fmtInt, fmtPct, truncate } from './html-text.ts';
+import { funnelChart } from './svg-charts.ts';
+import { table } from './html-table.ts';
+import { exampleSections, worstSections } from './example-cards.ts';
+import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
+import { NOTHING_CLAIMED, type ClaimedStats } from './claimed-stats.ts';
+import { rgbdSection } from './rgbd-section.ts';
+import { videoSection } from './video-section.ts';
+import { REPORT_CSS } from './report-style.ts';
+
+/** Dropped items of one stage and reason, as read back from the rejects ledger. */
+export interface RejectsByReason {
+  stage: string;
+  reason: string;
+  count: number;
+  examples: { id: string; source: string; detail: string }[];
+}
+
+export interface ReportInput {
+  manifest: Manifest;
+  stats: RunStatsJSON;
+  rejectsByReason?: RejectsByReason[];
+  /** Shown in the header when given; the page holds no other time, so it stays reproducible. */
+  generatedAt?: string;
+}
+
+/** Rows a counter group shows; the rest are summed into one line. */
+const TOP_COUNTER_KEYS = 20;
+
+export function renderReport(input: ReportInput): string {
+  const { manifest, stats } = input;
+  const name = runName(manifest);
+  // Kind sections (only when the run recorded their stats) show some stats in their own way;
+  // the generic sections then leave those out instead of showing them twice.
+  const rgbd = rgbdSection(stats, manifest);
+  const video = videoSection(stats, manifest);
+  const claimed = [rgbd?.claimed, video?.claimed].reduce<ClaimedStats>((a, c) => (c ? unionClaimed(a, c) : a), NOTHING_CLAIMED);
+  const body = [
+    header(input, name, [...(rgbd ? ['rgbd'] : []), ...(video ? ['video'] : [])]),
+    section('funnel', 'Stage funnel', funnel(stats)),
+    section('drops', 'Drop reasons', dropReasons(stats, input.rejectsByReason)),
+    section('kinds', 'Per kind', kinds(stats)),
+    section('counters', 'Counters', counters(stats, claimed)),
+    section('distributions', 'Distributions', distributions(stats, manifest, claimed)),
+    ...(rgbd ? [section('rgbd', 'RGB-D', rgbd.html)] : []),
+    ...(video ? [section('video', 'Video', video.html)] : []),
+    // Last on the page: its example sets are nested sections.
+    section('examples', 'Examples', exampleSections(stats.examples ?? {}) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
+  ];
+  return [
+    '<!DOCTYPE html>',
+    '<html lang="en"><head><meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${esc(`weft report: ${name}`)}</title>`,
+    `<style>${REPORT_CSS}</style>`,
+    '</head><body>',
+    ...body,
+    '</body></html>',
+    '',
+  ].join('\n');
+}
+
+function unionClaimed(a: ClaimedStats, b: ClaimedStats): ClaimedStats {
+  const u = (x: ReadonlySet<string>, y: ReadonlySet<string>) => new Set([...x, ...y]);
+  return { histograms: u(a.histograms, b.histograms), sketches: u(a.sketches, b.sketches), counters: u(a.counters, b.counters), worst: u(a.worst, b.worst) };
+}
+
+function runName(m: Manifest): string {
+  const cfg = m.config as { name?: unknown } | null | undefined;
+  return typeof cfg === 'object' && cfg !== null && typeof cfg.name === 'string' && cfg.name ? cfg.name : 'weft run';
+}
+
+function section(id: string, title: string, html: string): string {
+  return `<section id="${id}"><h2>${esc(title)}</h2>\n${html}\n</section>`;
+}
+
+const HOW_TO_READ = `<div class="howto">
+<p><b>How to read this report.</b> Every item the run saw either reached a shard (kept) or was
+dropped by exactly one stage with a stable reason code; the <a href="#funnel">funnel</a> shows
+items in and out of each stage in pipeline order, and <a href="#drops">drop reasons</a> says why
+items left. <a href="#distributions">Distributions</a> show measured values and scores: histograms
+count values in fixed bins; sketches are mergeable t-digests, drawn as an approximate density
+(bars) and cumulative share (red line), with dashed orange lines where a filter cuts.</p>
+<p><a href="#examples">Examples</a> are a sample of kept and dropped items chosen by a hash of the
+item id, so they do not depend on how the run was split across processes. Look at the dropped
+examples of each large reason: if good pairs were removed, the threshold or rule is too strict.
+All numbers come from stats.json and manifest.json in the same folder; the page makes no network
+requests.</p>
+</div>`;
+
+function header(input: ReportInput, name: string, kindSections: string[]): string {
+  const { manifest: m, stats } = input;
+  const t = m.totals;
+  const card = (value: string, label: string) => `<div><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
+  const facts: [string, string][] = [
+    ['config fingerprint', `<code>${esc(m.config_fingerprint)}</code>`],
+    ['weft version', esc(m.weft_version)],
+    ['manifest schema', esc(m.schema_version)],
+  ];
+  if (input.generatedAt) facts.push(['generated', esc(input.generatedAt)]);
+  if (stats.wall_ms) facts.push(['busy time (all units)', esc(fmtDuration(stats.wall_ms))]);
+  const parts = [
+    `<header><h1>${esc(name)}</h1><p class="muted">weft alignment-quality report</p>`,
+    `<nav class="toc">${['funnel', 'drops', 'kinds', 'counters', 'distributions', ...kindSections, 'examples']
+      .map((id) => `<a href="#${id}">${id}</a>`)
+      .join('')}</nav></header>`,
+    HOW_TO_READ,
+    '<section id="summary"><h2>Summary</h2>',
+    `<div class="totals">${[
+      card(fmtInt(t.kept), 'kept'),
+      card(fmtInt(t.dropped), `dropped (${fmtPct(t.dropped, t.kept + t.dropped)})`),
+      card(fmtInt(t.shards), 'shards'),
+      card(fmtBytes(t.bytes), 'bytes in shards'),
+      card(fmtInt(m.units.length), 'units committed'),
+    ].join('')}</div>`,
+    `<dl class="facts">${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>`,
+  ];
+  if (m.scorers.length) {
+    parts.push('<h3>Scorers</h3>');
+    parts.push(
+      table(
+        ['scorer id', 'model sha256', 'preprocessing hash'],
+        m.scorers.map((s) => [esc(s.id), `<code>${esc(s.model_sha256)}</code>`, `<code>${esc(s.preprocessing_hash)}</code>`]),
+      ),
+    );
+  }
+  if (m.filters.length) {
+    parts.push('<h3>Filters</h3>');
+    parts.push(table(['rule'], m.filters.map((f) => [`<code>${esc(describeFilter(f))}</code>`])));
+  }
+  if (m.shards.length) parts.push('<h3>Shards per kind</h3>', shardsPerKind(m));
+  parts.push('</section>');
+  return parts.join('\n');
+}
+
+function describeFilter(f: Record<string, unknown>): string {
+  return Object.keys(f)
+    .sort()
+    .map((k) => `${k}=${typeof f[k] === 'string' ? f[k] : JSON.stringify(f[k])}`)
+    .join('  ');
+}
+
+function shardsPerKind(m: Manifest): string {
+  const byKind = new Map<string, { shards: number; rows: number; bytes: number }>();
+  for (const s of m.shards) {
+    const k = byKind.get(s.kind) ?? { shards: 0, rows: 0, bytes: 0 };
+    k.shards++;
+    k.rows += s.rows;
+    k.bytes += s.bytes;
+    byKind.set(s.kind, k);
+  }
+  const rows = [...byKind].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [esc(k), fmtInt(v.shards), fmtInt(v.rows), esc(fmtBytes(v.bytes))]);
+  return table(['kind', 'shards', 'rows', 'bytes'], rows, [false, true, true, true]);
+}
+
+function droppedTotal(d: Record<string, number>): number {
+  return Object.values(d).reduce((a, b) => a + b, 0);
+}
+
+function funnel(stats: RunStatsJSON): string {
+  const rows = Object.entries(stats.stages).map(([stage, s]) => ({ stage, in: s.in, out: s.out, dropped: droppedTotal(s.dropped), busy: s.busy_ms }));
+  if (!rows.length) return '<p class="empty">No stage recorded any item.</p>';
+  return (
+    funnelChart(rows) +
+    table(
+      ['stage', 'in', 'out', 'dropped', 'dropped share', 'busy'],
+      rows.map((r) => [esc(r.stage), fmtInt(r.in), fmtInt(r.out), fmtInt(r.dropped), fmtPct(r.dropped, r.in), esc(fmtDuration(r.busy))]),
+      [false, true, true, true, true, true],
+    )
+  );
+}
+
+function dropReasons(stats: RunStatsJSON, ledger: RejectsByReason[] | undefined): string {
+  const key = (stage: string, reason: string) => `${stage}\u0000${reason}`;
+  const fromLedger = new Map((ledger ?? []).map((r) => [key(r.stage, r.reason), r]));
+  const rows: { stage: string; reason: string; count: number; stageIn: number }[] = [];
+  for (const [stage, s] of Object.entries(stats.stages)) {
+    for (const [reason, count] of Object.entries(s.dropped)) if (count > 0) rows.push({ stage, reason, count, stageIn: s.in });
+  }
+  // A reason only the ledger knows means stats and ledger disagree: show it rather than hide it.
+  const inStats = new Set(rows.map((r) => key(r.stage, r.reason)));
+  for (const r of ledger ?? []) if (!inStats.has(key(r.stage, r.reason))) rows.push({ stage: r.stage, reason: r.reason, count: 0, stageIn: stats.stages[r.stage]?.in ?? 0 });
+  if (!rows.length) return '<p class="empty">Nothing was dropped.</p>';
+  rows.sort((a, b) => b.count - a.count || (a.stage < b.stage ? -1 : a.stage > b.stage ? 1 : a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
+  const total = rows.reduce((a, r) => a + r.count, 0);
+  const head = ['stage', 'reason', 'count', 'share of drops', 'share of stage input'];
+  const numeric = [false, false, true, true, true];
+  if (ledger) head.push('ledger rows', 'examples'), numeric.push(true, false);
+  const body = rows.map((r) => {
+    const cells = [esc(r.stage), `<code>${esc(r.reason)}</code>`, fmtInt(r.count), fmtPct(r.count, total), fmtPct(r.count, r.stageIn)];
+    if (ledger) {
+      const l = fromLedger.get(key(r.stage, r.reason));
+      const n = l?.count ?? 0;
+      cells.push(n === r.count ? fmtInt(n) : `<span class="warn" title="stats.json and the rejects ledger disagree">${fmtInt(n)}</span>`);
+      cells.push(l?.examples.length ? `<ul>${l.examples.map(rejectExample).join('')}</ul>` : '');
+    }
+    return cells;
+  });
+  return `<p class="muted">${fmtInt(total)} items dropped in total.</p>` + table(head, body, numeric);
+}
+
+function rejectExample(e: { id: string; source: string; detail: string }): string {
+  return `<li><code title="${esc(e.source)}">${esc(truncate(e.id, 60))}</code> ${esc(truncate(e.detail, 200))}</li>`;
+}
+
+function kinds(stats: RunStatsJSON): string {
+  const names = Object.keys(stats.kinds).sort();
+  if (!names.length) return '<p class="empty">No per kind totals recorded.</p>';
+  return table(
+    ['kind', 'seen', 'kept', 'dropped', 'kept share'],
+    names.map((k) => {
+      const t = stats.kinds[k];
+      return [esc(k), fmtInt(t.seen), fmtInt(t.kept), fmtInt(t.dropped), fmtPct(t.kept, t.seen)];
+    }),
+    [false, true, true, true, true],
+  );
+}
+
+function counters(stats: RunStatsJSON, claimed: ClaimedStats): string {
+  const groups = Object.keys(stats.counters ?? {})
+    .filter((g) => !claimed.counters.has(g))
+    .sort();
+  if (!groups.length) return '<p class="empty">No counters recorded.</p>';
+  return groups
+    .map((g) => {
+      const entries = Object.entries(stats.counters[g]).sort(([ka, a], [kb, b]) => b - a || (ka < kb ? -1 : ka > kb ? 1 : 0));
+      const total = entries.reduce((s, [, n]) => s + n, 0);
+      const top = entries.slice(0, TOP_COUNTER_KEYS);
+      const rows = top.map(([k, n]) => [`<code>${esc(truncate(k, 120))}</code>`, fmtInt(n), fmtPct(n, total)]);
+      const rest = entries.slice(TOP_COUNTER_KEYS);
+      if (rest.length) rows.push([`<i>${fmtInt(rest.length)} more keys</i>`, fmtInt(rest.reduce((s, [, n]) => s + n, 0)), '']);
+      return `<h3 id="${esc(anchorId('counter', g))}">${esc(g)} <small>${fmtInt(entries.length)} keys, ${fmtInt(total)} total</small></h3>` + table(['key', 'count', 'share'], rows, [false, true, true]);
+    })
+    .join('\n');
+}
+
+/** Cuts that filters apply to a score column, for `score:<column>` histograms and sketches. */
+export function thresholdsFor(name: string, filters: Record<string, unknown>[]): number[] {
+  if (!name.startsWith('score:')) return [];
+  const column = name.slice('score:'.length);
+  return filters.filter((f) => f.column === column && typeof f.threshold === 'number' && Number.isFinite(f.threshold)).map((f) => f.threshold as number);
+}
+
+function distributions(stats: RunStatsJSON, manifest: Manifest, claimed: ClaimedStats): string {
+  const parts: string[] = [];
+  for (const name of Object.keys(stats.histograms ?? {}).sort()) {
+    if (!claimed.histograms.has(name)) parts.push(histogramBlock(name, stats.histograms[name], thresholdsFor(name, manifest.filters)));
+  }
+  for (const name of Object.keys(stats.sketches ?? {}).sort()) {
+    if (!claimed.sketches.has(name)) parts.push(sketchBlock(name, stats.sketches[name], thresholdsFor(name, manifest.filters)));
+  }
+  const elsewhere = claimed.histograms.size + claimed.sketches.size;
+  const note = elsewhere ? `<p class="muted">${fmtInt(elsewhere)} more are shown in their kind's section below.</p>` : '';
+  return parts.length ? note + parts.join('\n') : note || '<p class="empty">No histograms or sketches recorded.</p>';
+}

@@ -1,0 +1,133 @@
+// weft bench rgbd: RGB-D pairs per second end to end (list, pair, decode, registration, quality,
+// shards, report) against decoding the same 16-bit depth PNGs alone with sharp, measured in the
+// same run on the same files. Also runs the pipeline with the registration on the main thread
+// (registration_workers: 0) to show what the worker threads buy. Each measurement runs in its
+// own child process, so each peak RSS is its own.
+//
+//   weft bench rgbd [--n PAIRS]        (default 60 pairs at 640x480)
+//   node --import tsx scripts/bench/rgbd.ts --child <decode|pipeline> ...   (used by the bench)
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pLimit from 'p-limit';
+import { makeRgbdFixtures } from '../../corpora/rgbd-fixtures.ts';
+import { decodeDepthPng } from '../../stages/decode/depth-png.ts';
+import { decodeRgb } from '../../stages/decode/rgb-image.ts';
+import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';
+
+const DEFAULT_PAIRS = 60;
+const WIDTH = 640;
+const HEIGHT = 480;
+/** The pipeline's default run.concurrency; the decode limit gets the same parallelism. */
+const CONCURRENCY = 4;
+const SCRIPT = 'run/bench/rgbd.ts';
+/** Pipeline measurements per variant; the fastest counts. */
+const ROUNDS = 2;
+
+interface DecodeResult {
+  pairs: number;
+  depth_ms: number;
+  rgb_depth_ms: number;
+  peak_rss_mib: number;
+}
+
+type PipelineResult = PipelineMeasurement & { pairs: number };
+
+export const bench: Bench = async ({ n, workDir, log }) => {
+  const pairs = n || DEFAULT_PAIRS;
+  const dataDir = path.join(workDir, 'data');
+  log(`rendering ${pairs} RGB-D frames at ${WIDTH}x${HEIGHT} (TUM layout, 30% with an injected shift)`);
+  // No dropped frames: every rendered frame becomes a pair, so all measurements see the same files.
+  await makeRgbdFixtures(dataDir, { frames: pairs, width: WIDTH, height: HEIGHT, layouts: ['tum'], seed: 11, shiftedFraction: 0.3, dropRate: 0 });
+  const sequenceDir = path.join(dataDir, 'tum', 'seq00');
+
+  log('limit: sharp decoding the same 16-bit depth PNGs (and then depth + colour) alone');
+  const decode = await runChildMeasurement<DecodeResult>(SCRIPT, ['--child', 'decode', sequenceDir]);
+
+  const pipelineRun = async (label: string, workers: number | null, round: number) => {
+    const config = path.join(workDir, `rgbd-${label}.yaml`);
+    const workersLine = workers === null ? '' : `, registration_workers: ${workers}`;
+    await writeFile(config, `name: bench-rgbd-${label}\nrun: { concurrency: ${CONCURRENCY} }\nsource: { kind: rgbd, path: data/tum, layout: tum${workersLine} }\n`);
+    log(`pipeline, registration ${label}, round ${round}`);
+    return runChildMeasurement<PipelineResult>(SCRIPT, ['--child', 'pipeline', config, path.join(workDir, `out-${label}-${round}`)]);
+  };
+  // Best of ROUNDS, alternating the two variants, so a burst of load from other processes on a
+  // shared machine does not decide the comparison.
+  const workerCount = Math.min(CONCURRENCY, availableParallelism());
+  const withWorkerRuns: PipelineResult[] = [];
+  const mainThreadRuns: PipelineResult[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    withWorkerRuns.push(await pipelineRun('in-workers', null, round));
+    mainThreadRuns.push(await pipelineRun('on-main-thread', 0, round));
+  }
+  const fastest = (runs: PipelineResult[]) => runs.reduce((a, b) => (b.wall_ms < a.wall_ms ? b : a));
+  const withWorkers = fastest(withWorkerRuns);
+  const mainThread = fastest(mainThreadRuns);
+  const allRates = (runs: PipelineResult[]) => runs.map((r) => ((r.pairs * 1000) / r.wall_ms).toFixed(1)).join(', ');
+
+  const rate = (count: number, ms: number) => (count * 1000) / ms;
+  const depthRate = rate(decode.pairs, decode.depth_ms);
+  const bothRate = rate(decode.pairs, decode.rgb_depth_ms);
+  const workersRate = rate(withWorkers.pairs, withWorkers.wall_ms);
+  const mainRate = rate(mainThread.pairs, mainThread.wall_ms);
+  const lines = [
+    `rgbd: ${pairs} pairs at ${WIDTH}x${HEIGHT}, ${availableParallelism()} CPUs, run.concurrency ${CONCURRENCY}`,
+    ratioLine(`end to end, registration in ${workerCount} worker threads vs 16-bit depth PNG decode alone`, workersRate, depthRate, 'pairs'),
+    ratioLine('end to end, registration on the main thread vs 16-bit depth PNG decode alone', mainRate, depthRate, 'pairs'),
+    `decode alone: depth ${depthRate.toFixed(1)} pairs/s, depth + colour ${bothRate.toFixed(1)} pairs/s (end to end with workers is ${(workersRate / bothRate).toFixed(3)} of depth + colour)`,
+    `worker threads speed-up: ${(workersRate / mainRate).toFixed(2)}x (best of ${ROUNDS}: ${workersRate.toFixed(1)} vs ${mainRate.toFixed(1)} pairs/s; all rounds: workers ${allRates(withWorkerRuns)}, main thread ${allRates(mainThreadRuns)})`,
+    `kept ${withWorkers.kept}, dropped ${withWorkers.dropped} (same with registration on the main thread: ${mainThread.kept === withWorkers.kept && mainThread.dropped === withWorkers.dropped})`,
+    `peak RSS: pipeline ${withWorkers.peak_rss_mib.toFixed(0)} MiB with workers (main thread; workers share the process), ${mainThread.peak_rss_mib.toFixed(0)} MiB without, decode alone ${decode.peak_rss_mib.toFixed(0)} MiB`,
+  ];
+  return {
+    name: 'rgbd',
+    lines,
+    metrics: {
+      pairs,
+      cpus: availableParallelism(),
+      registration_workers: workerCount,
+      pipeline_pairs_per_s: workersRate,
+      pipeline_main_thread_pairs_per_s: mainRate,
+      depth_decode_pairs_per_s: depthRate,
+      rgb_depth_decode_pairs_per_s: bothRate,
+      ratio_to_depth_decode: workersRate / depthRate,
+      worker_speedup: workersRate / mainRate,
+      pipeline_peak_rss_mib: withWorkers.peak_rss_mib,
+      pipeline_main_thread_peak_rss_mib: mainThread.peak_rss_mib,
+      decode_peak_rss_mib: decode.peak_rss_mib,
+    },
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Measurement children
+
+async function decodeChild(sequenceDir: string): Promise<void> {
+  const files = async (sub: string) => (await readdir(path.join(sequenceDir, sub))).filter((f) => f.endsWith('.png')).sort().map((f) => path.join(sequenceDir, sub, f));
+  const depthFiles = await files('depth');
+  const rgbFiles = await files('rgb');
+  const limit = pLimit(CONCURRENCY);
+  const timed = async (work: (i: number) => Promise<unknown>) => {
+    const started = performance.now();
+    await Promise.all(depthFiles.map((_, i) => limit(() => work(i))));
+    return performance.now() - started;
+  };
+  // Files are read inside the timed work, as the pipeline reads them.
+  const depth_ms = await timed(async (i) => decodeDepthPng(await readFile(depthFiles[i])));
+  const rgb_depth_ms = await timed(async (i) => Promise.all([decodeDepthPng(await readFile(depthFiles[i])), decodeRgb(await readFile(rgbFiles[i]), rgbFiles[i])]));
+  reportFromChild({ pairs: depthFiles.length, depth_ms, rgb_depth_ms });
+}
+
+async function pipelineChild(configPath: string, outDir: string): Promise<void> {
+  const m = await measurePipeline(configPath, outDir);
+  // Pairs = candidates that entered decoding: the pairing stage's output, counted in pairs.
+  reportFromChild({ ...m, pairs: m.stage_in.rgbd_decode ?? 0 });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href && process.argv[2] === '--child') {
+  const [mode, ...args] = process.argv.slice(3);
+  if (mode === 'decode') await decodeChild(args[0]);
+  else if (mode === 'pipeline') await pipelineChild(args[0], args[1]);
+  else throw new Error(`unknown child mode ${mode}`);
+}

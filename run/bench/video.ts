@@ -1,0 +1,145 @@
+// weft bench video: clips per second end to end (probe, windows, frames + audio from ffmpeg,
+// motion energy, JPEG frames, AV sync, WAV, Arrow shards, index, report) against ffmpeg
+// decoding the same frames alone (same windows, analysis rate and size, raw RGB to the null
+// muxer, one process per clip, the same number at once), measured in the same run on the same
+// files. Each measurement runs in its own child process, so each peak RSS is its own (ffmpeg's
+// own memory is in its child processes and counted in neither).
+//
+//   weft bench video [--n CLIPS]        (default 24 clips of 4 s, 3 per 12 s video, 320x240)
+//   node --import tsx scripts/bench/video.ts --child <limit|pipeline> ...   (used by the bench)
+import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pLimit from 'p-limit';
+import { makeVideoFixtures } from '../../corpora/video-fixtures.ts';
+import { loadConfigFile } from '../../schemas/config-file.ts';
+import { videoSourceSchema } from '../../schemas/video-config.ts';
+import { resolveFfmpeg } from '../../stages/decode/ffmpeg-path.ts';
+import { runFfmpeg, inputSeekArgs } from '../../stages/decode/ffmpeg-run.ts';
+import { outputSize } from '../../stages/decode/video-frames.ts';
+import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';
+
+const DEFAULT_CLIPS = 24;
+const CLIPS_PER_VIDEO = 3;
+const CLIP_S = 4;
+const WIDTH = 320;
+const HEIGHT = 240;
+const SCRIPT = 'run/bench/video.ts';
+/** Pipeline measurements; the fastest counts (other processes on a shared machine add noise). */
+const ROUNDS = 2;
+
+interface LimitResult {
+  clips: number;
+  frames: number;
+  wall_ms: number;
+  peak_rss_mib: number;
+}
+
+type PipelineResult = PipelineMeasurement & { clips: number };
+
+export const bench: Bench = async ({ n, workDir, log }) => {
+  const videos = Math.max(1, Math.ceil((n || DEFAULT_CLIPS) / CLIPS_PER_VIDEO));
+  const clips = videos * CLIPS_PER_VIDEO;
+  const dataDir = path.join(workDir, 'data');
+  log(`rendering ${videos} flash videos of ${CLIPS_PER_VIDEO * CLIP_S} s at ${WIDTH}x${HEIGHT}, 25 fps, with AAC clicks (${clips} clips)`);
+  // Delays within the default max_abs_offset_ms, so every clip is kept and written.
+  const delaysMs = Array.from({ length: videos }, (_, i) => [-120, -40, 0, 80, 160][i % 5]);
+  await makeVideoFixtures(dataDir, { seed: 17, delaysMs, inSyncClips: 0, unrelatedClips: 0, clipSeconds: CLIPS_PER_VIDEO * CLIP_S, width: WIDTH, height: HEIGHT, extras: false });
+
+  const config = path.join(workDir, 'video.yaml');
+  await writeFile(config, `name: bench-video\nsource: { kind: video, path: data/sync, clip: { mode: fixed, length_s: ${CLIP_S}, stride_s: ${CLIP_S} } }\n`);
+  const { ffmpeg } = resolveFfmpeg({});
+  const version = (await runFfmpeg(ffmpeg, ['-version'])).toString().split('\n')[0];
+  log(`ffmpeg: ${ffmpeg} (${version})`);
+
+  const limits: LimitResult[] = [];
+  const runs: PipelineResult[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`limit, round ${round}: ffmpeg decoding the same frames alone`);
+    limits.push(await runChildMeasurement<LimitResult>(SCRIPT, ['--child', 'limit', config]));
+    log(`pipeline, round ${round}`);
+    runs.push(await runChildMeasurement<PipelineResult>(SCRIPT, ['--child', 'pipeline', config, path.join(workDir, `out-${round}`)]));
+  }
+  const fastest = <T extends { wall_ms: number }>(xs: T[]) => xs.reduce((a, b) => (b.wall_ms < a.wall_ms ? b : a));
+  const limit = fastest(limits);
+  const pipeline = fastest(runs);
+  const rate = (count: number, ms: number) => (count * 1000) / ms;
+  const pipelineRate = rate(pipeline.clips, pipeline.wall_ms);
+  const limitRate = rate(limit.clips, limit.wall_ms);
+  const cfg = videoSourceSchema.parse({ kind: 'video', path: '.' });
+  const busy = Object.entries(pipeline.busy_ms).map(([stage, ms]) => `${stage} ${(ms / pipeline.clips).toFixed(0)}`).join(', ');
+  const lines = [
+    `video: ${pipeline.clips} clips of ${CLIP_S} s from ${videos} videos at ${WIDTH}x${HEIGHT}; analysis ${cfg.sync.fps} fps, stored ${cfg.frames.fps} fps at max side ${cfg.frames.max_side}; ${cfg.concurrency} clips at once; ${availableParallelism()} CPUs`,
+    `ffmpeg: ${version}`,
+    ratioLine('end to end vs ffmpeg decoding the same frames alone', pipelineRate, limitRate, 'clips'),
+    `all rounds: pipeline ${runs.map((r) => rate(r.clips, r.wall_ms).toFixed(2)).join(', ')} clips/s; limit ${limits.map((r) => rate(r.clips, r.wall_ms).toFixed(2)).join(', ')} clips/s`,
+    `kept ${pipeline.kept}, dropped ${pipeline.dropped}; busy ms per clip by stage: ${busy}`,
+    `peak RSS: pipeline ${pipeline.peak_rss_mib.toFixed(0)} MiB, limit ${limit.peak_rss_mib.toFixed(0)} MiB (node processes; ffmpeg children not included)`,
+  ];
+  return {
+    name: 'video',
+    lines,
+    metrics: {
+      clips: pipeline.clips,
+      cpus: availableParallelism(),
+      ffmpeg: version,
+      pipeline_clips_per_s: pipelineRate,
+      ffmpeg_decode_clips_per_s: limitRate,
+      ratio: pipelineRate / limitRate,
+      pipeline_peak_rss_mib: pipeline.peak_rss_mib,
+      limit_peak_rss_mib: limit.peak_rss_mib,
+      kept: pipeline.kept,
+      dropped: pipeline.dropped,
+    },
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Measurement children
+
+/** The pipeline's clips, decoded by ffmpeg alone: same windows, analysis rate, size and parallelism. */
+async function limitChild(configPath: string): Promise<void> {
+  const loaded = await loadConfigFile(configPath);
+  const src = loaded.config.source;
+  if (src.kind !== 'video') throw new Error('video bench config must have source.kind video');
+  const { listVideoUnits } = await import('../../stages/sources/video-units.ts');
+  const { probeVideo } = await import('../../stages/decode/video-probe.ts');
+  const { fixedWindows } = await import('../../stages/pair/video-clips.ts');
+  const { ffmpeg, ffprobe } = resolveFfmpeg(src);
+  const fps = Math.max(src.sync.fps, src.frames.fps);
+  const limit = pLimit(src.concurrency);
+  let clips = 0;
+  let frames = 0;
+  const started = performance.now();
+  for (const unit of await listVideoUnits(src, loaded.baseDir)) {
+    // Probed inside the timing, as the pipeline probes each video.
+    const probe = await probeVideo(unit.spec.file as string, { ffprobePath: ffprobe, audioRequired: false, minDurationS: 0 });
+    const { width, height } = outputSize(probe.video.displayWidth, probe.video.displayHeight, src.frames.max_side);
+    const { windows } = fixedWindows(probe.duration, src.clip.length_s, src.clip.stride_s, { minClipS: src.clip.min_clip_s, negligibleS: 1 / probe.video.fps });
+    await Promise.all(
+      windows.map((w) =>
+        limit(async () => {
+          const args = ['-v', 'error', ...inputSeekArgs(w.start), '-i', probe.path, '-t', (w.end - w.start).toFixed(6), '-map', '0:v:0', '-an', '-vf', `fps=${fps},scale=${width}:${height}:flags=area,setsar=1`, '-pix_fmt', 'rgb24', '-f', 'null', '-'];
+          await runFfmpeg(ffmpeg, args);
+          clips += 1;
+          frames += Math.round((w.end - w.start) * fps);
+        }),
+      ),
+    );
+  }
+  reportFromChild({ clips, frames, wall_ms: performance.now() - started });
+}
+
+async function pipelineChild(configPath: string, outDir: string): Promise<void> {
+  const m = await measurePipeline(configPath, outDir);
+  // Clips = windows that entered decoding.
+  reportFromChild({ ...m, clips: m.stage_in.video_decode ?? 0 });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href && process.argv[2] === '--child') {
+  const [mode, ...args] = process.argv.slice(3);
+  if (mode === 'limit') await limitChild(args[0]);
+  else if (mode === 'pipeline') await pipelineChild(args[0], args[1]);
+  else throw new Error(`unknown child mode ${mode}`);
+}

@@ -1,0 +1,289 @@
+// weft filter OUT (--keep-top F | --threshold T) --out OUT2: re-thresholds stored scores without
+// running the model. OUT2 is a complete OUT folder: per unit of OUT, shards rewritten with only
+// the pairs that pass (same columns and metadata), index and rejects parts (OUT's rejects, the
+// pairs OUT's own keep_top cut left out of its index, and the pairs this filter drops), and a
+// commit record; then the usual finalise builds manifest, index.parquet, rejects.parquet,
+// stats.json and report.html. The rule and its cut go into manifest.filters, marked
+// `materialised` (the shards hold exactly the selection).
+//
+// The pool is what OUT's index.parquet lists. keep_top's cut is the (1 - F) quantile of a
+// t-digest of the pool's scores, as in `weft run`. --scores FILE takes the scores from a
+// Parquet file (id + one score column, e.g. the out-of-sample scores of `weft train-scorer`)
+// instead of OUT's score column, and adds that column to OUT2's shards and index.
+import type { Command } from 'commander';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import * as arrow from 'apache-arrow';
+import parquet from 'parquetjs-lite';
+import { UsageError, fraction } from './registry.ts';
+import { OutDir, readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type UnitCompletion } from '../../output/out-dir.ts';
+import { finaliseOutDir, readRunInfo, type FinaliseResult } from '../../output/finalise.ts';
+import { canonicalJson } from '../../schemas/config-file.ts';
+import { RunStats } from '../../core/stats.ts';
+import type { RejectRecord } from '../../core/rejects.ts';
+import { TDigest } from '../../core/sketch/tdigest.ts';
+import { ArrowShardWriter, type StagedShard } from '../../output/arrow-shard-writer.ts';
+import type { ColumnSpec, KindSchema } from '../../schemas/kind-schema.ts';
+import type { Manifest } from '../../schemas/manifest.ts';
+import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from '../../stages/curate/score-filter.ts';
+import { scoreColumnName } from '../../stages/score/score-columns.ts';
+
+export const FILTER_STAGE = 'filter';
+
+export interface FilterOptions {
+  /** Exactly one of keepTop and threshold. */
+  keepTop?: number;
+  threshold?: number;
+  /** Score column of OUT to filter on (default: the run's scorer column). */
+  column?: string;
+  /** Parquet file with `id` and one DOUBLE score column to filter on instead. */
+  scoresFile?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('filter')
+    .description('re-threshold stored scores without running the model: writes a new OUT with only the pairs that pass')
+    .argument('<out>', 'an OUT folder made by weft run (or weft filter)')
+    .requiredOption('--out <dir>', 'new output folder (must not exist or be empty)')
+    .option('--keep-top <fraction>', 'keep this fraction of the pool with the highest scores (cut from a t-digest of the pool)')
+    .option('--threshold <score>', 'keep pairs whose score is at or above this')
+    .option('--column <name>', 'score column to filter on (default: the run\'s scorer column)')
+    .option('--scores <file>', 'Parquet file of id + score (e.g. out-of-sample scores from weft train-scorer) to filter on instead')
+    .exitOverride()
+    .action(async (from: string, o: { out: string; keepTop?: string; threshold?: string; column?: string; scores?: string }) => {
+      if ((o.keepTop === undefined) === (o.threshold === undefined)) throw new UsageError('filter: give exactly one of --keep-top and --threshold');
+      if (!existsSync(path.join(from, 'run.json'))) throw new UsageError(`${from} is not a weft OUT folder (no run.json)`);
+      const threshold = o.threshold === undefined ? undefined : Number(o.threshold);
+      if (threshold !== undefined && !Number.isFinite(threshold)) throw new UsageError(`--threshold: got ${JSON.stringify(o.threshold)}; expected a number`);
+      const r = await filterOutDir(from, o.out, {
+        keepTop: o.keepTop === undefined ? undefined : fraction(o.keepTop, '--keep-top'),
+        threshold,
+        column: o.column,
+        scoresFile: o.scores,
+      });
+      const rule = r.manifest.filters.at(-1)!;
+      process.stdout.write(`${o.out}: kept ${r.manifest.totals.kept}, dropped ${r.manifest.totals.dropped}; ${rule.column} ${rule.rule} cut ${Number(rule.threshold).toFixed(4)}\n`);
+    });
+}
+
+export async function filterOutDir(from: string, to: string, o: FilterOptions): Promise<FinaliseResult> {
+  const info = await readRunInfo(from);
+  const manifest = JSON.parse(await readFile(path.join(from, 'manifest.json'), 'utf8')) as Manifest;
+  if (path.resolve(from) === path.resolve(to)) throw new UsageError('--out must differ from the folder being filtered');
+  if (existsSync(to) && (await readdir(to)).length > 0) throw new UsageError(`${to} is not empty; filter writes into a new folder`);
+
+  // The pool: what OUT's index lists, with the value each pair is judged on.
+  const listed = new Set((await readParquet(path.join(from, 'index.parquet'))).map((r) => String(r.id)));
+  const external = o.scoresFile ? await readScoreFile(o.scoresFile) : null;
+  const column = external?.column ?? o.column ?? (info.scorers[0] ? scoreColumnName(info.scorers[0].id) : null);
+  if (!column) throw new UsageError('filter: OUT has no scorer; name a --column or give --scores');
+  if (!external && !info.index_columns.some((c) => c.name === column)) throw new UsageError(`filter: OUT has no score column ${column}; its index columns: ${info.index_columns.map((c) => c.name).join(', ')}`);
+  const completions = (await readCompletions(from)).filter((c) => c.fingerprint === info.fingerprint);
+  const unitRows = new Map<string, IndexRow[]>();
+  const valueOf = (row: IndexRow): number | null => {
+    const v = external ? external.scores.get(String(row.id)) : row[column];
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  };
+  const pool = new TDigest(100);
+  for (const c of completions) {
+    const rows = await readUnitIndexRows(from, c.unit);
+    unitRows.set(c.unit, rows);
+    for (const r of rows) if (listed.has(String(r.id))) pool.add(valueOf(r) ?? NaN);
+  }
+  const base: FilterEntry = o.keepTop !== undefined ? keepTopEntry(column, o.keepTop, pool) : thresholdEntry(column, o.threshold!, { count: pool.count });
+  const reason = o.keepTop !== undefined ? KEEP_TOP_REASON : 'score_below_threshold';
+  const rule: FilterEntry = { ...base, stage: FILTER_STAGE, reason, materialised: true, ...(o.scoresFile ? { scores: path.basename(o.scoresFile) } : {}) };
+  const cut = Number(rule.threshold);
+
+  const carried = manifest.filters.map((f) => ({ ...f, materialised: true }));
+  const filters = [...carried, rule];
+  const fingerprint = createHash('sha256').update(canonicalJson({ from: info.fingerprint, filters })).digest('hex');
+  const extraIndex = external && !info.index_columns.some((c) => c.name === column) ? [{ name: column, type: 'DOUBLE' as const, optional: true }] : [];
+  const out = await OutDir.open(to, { ...info, fingerprint, filters, index_columns: [...info.index_columns, ...extraIndex] });
+
+  // Rejects of OUT made at finalise (its keep_top cut) are in rejects.parquet only.
+  const finaliseRejects = new Map<string, RejectRecord>();
+  for (const r of await readParquet(path.join(from, 'rejects.parquet'))) {
+    if (r.stage !== 'keep_top') continue;
+    finaliseRejects.set(String(r.id), r as unknown as RejectRecord);
+  }
+  const output = (info.config as { output?: { max_shard_bytes?: number; rows_per_batch?: number } }).output ?? {};
+  for (const c of completions) {
+    await filterUnit(c, {
+      from,
+      out,
+      fingerprint,
+      rows: unitRows.get(c.unit)!,
+      listed,
+      finaliseRejects,
+      keep: (row) => {
+        const v = valueOf(row);
+        if (v === null) return { reason: 'score_missing', detail: `no ${column} for this pair` };
+        return v >= cut ? true : { reason, detail: `${column} ${v.toFixed(4)} < cut ${cut.toFixed(4)}${o.keepTop !== undefined ? ` (keep top ${o.keepTop} of ${pool.count})` : ''}` };
+      },
+      extraColumn: external ? { name: column, values: external.scores } : null,
+      maxShardBytes: output.max_shard_bytes ?? 256 * 1024 * 1024,
+      rowsPerBatch: output.rows_per_batch ?? 100,
+      filters,
+    });
+  }
+  return finaliseOutDir(to);
+}
+
+interface UnitFilter {
+  from: string;
+  out: OutDir;
+  fingerprint: string;
+  rows: IndexRow[];
+  listed: Set<string>;
+  finaliseRejects: Map<string, RejectRecord>;
+  keep(row: IndexRow): true | { reason: string; detail: string };
+  extraColumn: { name: string; values: Map<string, number> } | null;
+  maxShardBytes: number;
+  rowsPerBatch: number;
+  filters: FilterEntry[];
+}
+
+async function filterUnit(c: UnitCompletion, f: UnitFilter): Promise<void> {
+  const stats = RunStats.fromJSON(c.stats);
+  const rejects: RejectRecord[] = await readUnitRejects(f.from, c.unit);
+  const kept = new Map<string, IndexRow>();
+  const filterStage = stats.stage(FILTER_STAGE);
+  for (const row of f.rows) {
+    const id = String(row.id);
+    const kind = String(row.kind);
+    if (!f.listed.has(id)) {
+      // Left out of OUT's index by its own finalise-time cut: carry that reject over.
+      const earlier = f.finaliseRejects.get(id) ?? { id, kind, source: String(row.source ?? row.unit), stage: 'keep_top', reason: 'not_in_index', detail: 'listed in the unit but not in index.parquet' };
+      rejects.push(earlier);
+      stats.stage(earlier.stage).dropped(earlier.reason);
+      stats.kind(kind).kept--;
+      stats.kind(kind).dropped++;
+      continue;
+    }
+    filterStage.in++;
+    const verdict = f.keep(row);
+    if (verdict === true) {
+      filterStage.out++;
+      kept.set(`${row.shard}\u0000${row.row}`, row);
+      continue;
+    }
+    filterStage.dropped(verdict.reason);
+    rejects.push({ id, kind, source: String(row.source ?? row.unit), stage: FILTER_STAGE, reason: verdict.reason, detail: verdict.detail });
+    stats.kind(kind).kept--;
+    stats.kind(kind).dropped++;
+  }
+
+  const staged: StagedShard[] = [];
+  const indexRows: IndexRow[] = [];
+  const writers = new Map<string, ArrowShardWriter<Record<string, unknown>>>();
+  try {
+    for (const shard of c.shards) {
+      const table = arrow.tableFromIPC(await readFile(path.join(f.from, shard.path)));
+      for (let i = 0; i < table.numRows; i++) {
+        const row = kept.get(`${shard.path}\u0000${i}`);
+        if (!row) continue;
+        let writer = writers.get(shard.kind);
+        if (!writer) {
+          writer = writerFor(shard.kind, table.schema, c.unit, f);
+          writers.set(shard.kind, writer);
+        }
+        const sample = plainRow(table, i);
+        if (f.extraColumn) sample[f.extraColumn.name] = f.extraColumn.values.get(String(row.id)) ?? null;
+        const loc = await writer.add(sample, approxBytes(sample));
+        const indexRow: IndexRow = { ...row, shard: loc.shard, row: loc.row };
+        if (f.extraColumn) indexRow[f.extraColumn.name] = (sample[f.extraColumn.name] as number | null) ?? null;
+        indexRows.push(indexRow);
+      }
+    }
+    for (const w of writers.values()) staged.push(...(await w.finish()));
+  } catch (err) {
+    for (const w of writers.values()) await w.abort();
+    throw err;
+  }
+  const completion: UnitCompletion = {
+    unit: c.unit,
+    source: c.source,
+    fingerprint: f.fingerprint,
+    shards: staged.map(({ stagedPath: _staged, ...entry }) => entry),
+    kept: indexRows.length,
+    dropped: rejects.length,
+    committed_at: new Date().toISOString(),
+    stats: stats.toJSON(),
+  };
+  await f.out.commitUnit(completion, staged, indexRows, rejects);
+}
+
+/** A shard writer with the source shard's columns and metadata (plus the filter rules, and an added score column). */
+function writerFor(kind: string, schema: arrow.Schema, unitId: string, f: UnitFilter): ArrowShardWriter<Record<string, unknown>> {
+  const meta = Object.fromEntries([...schema.metadata].map(([k, v]) => [k, JSON.parse(v)])) as Record<string, any>;
+  const features: Record<string, unknown> = meta.huggingface?.info?.features ?? {};
+  const columns: ColumnSpec<Record<string, unknown>>[] = schema.fields.map((field) => ({
+    name: field.name,
+    type: field.type,
+    nullable: field.nullable,
+    hf: features[field.name] ?? null,
+    get: (r) => r[field.name] ?? null,
+  }));
+  if (f.extraColumn && !columns.some((c) => c.name === f.extraColumn!.name)) {
+    const name = f.extraColumn.name;
+    columns.push({ name, type: new arrow.Float64(), nullable: true, hf: { _type: 'Value', dtype: 'float64' }, get: (r) => r[name] ?? null });
+    if (meta.huggingface?.info?.features) meta.huggingface.info.features[name] = { _type: 'Value', dtype: 'float64' };
+  }
+  if (meta.weft) meta.weft = { ...meta.weft, config_fingerprint: f.fingerprint, filters: f.filters };
+  const kindSchema: KindSchema<Record<string, unknown>> = { kind, columns, index: [], maxRowsPerBatch: 100 };
+  return new ArrowShardWriter({ schema: kindSchema, unitId, stagingDir: f.out.stagingDir(unitId), maxShardBytes: f.maxShardBytes, rowsPerBatch: f.rowsPerBatch, metadata: meta });
+}
+
+/** Row i of a table as plain values the shard writer can build vectors from again. */
+function plainRow(table: arrow.Table, i: number): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const field of table.schema.fields) row[field.name] = plain(table.getChild(field.name)!.get(i), field.type);
+  return row;
+}
+
+function plain(v: any, type: arrow.DataType): unknown {
+  if (v === null || v === undefined) return null;
+  if (arrow.DataType.isStruct(type)) return Object.fromEntries(type.children.map((c) => [c.name, plain(v[c.name], c.type)]));
+  if (arrow.DataType.isList(type)) return [...(v as Iterable<unknown>)].map((x) => plain(x, type.children[0].type));
+  return v;
+}
+
+function approxBytes(row: Record<string, unknown>): number {
+  let n = 200;
+  for (const v of Object.values(row)) {
+    if (v instanceof Uint8Array) n += v.byteLength;
+    else if (typeof v === 'string') n += v.length;
+    else if (v && typeof v === 'object') for (const x of Object.values(v)) if (x instanceof Uint8Array) n += x.byteLength;
+  }
+  return n;
+}
+
+async function readParquet(file: string): Promise<Record<string, unknown>[]> {
+  const reader = await parquet.ParquetReader.openFile(file);
+  try {
+    const cursor = reader.getCursor();
+    const rows: Record<string, unknown>[] = [];
+    for (let r = await cursor.next(); r; r = await cursor.next()) rows.push(r as Record<string, unknown>);
+    return rows;
+  } finally {
+    await reader.close();
+  }
+}
+
+/** id -> score from a Parquet file with an `id` column and one floating-point score column. */
+export async function readScoreFile(file: string): Promise<{ column: string; scores: Map<string, number> }> {
+  if (!existsSync(file)) throw new UsageError(`--scores: ${file} does not exist`);
+  const rows = await readParquet(file);
+  const reader = await parquet.ParquetReader.openFile(file);
+  const fields = (reader as unknown as { schema: { fields: Record<string, { primitiveType?: string }> } }).schema.fields;
+  await reader.close();
+  const columns = Object.keys(fields).filter((k) => k !== 'id' && (fields[k].primitiveType === 'DOUBLE' || fields[k].primitiveType === 'FLOAT'));
+  if (!('id' in fields) || columns.length !== 1) throw new UsageError(`--scores: ${file} must have an id column and exactly one DOUBLE score column (has ${Object.keys(fields).join(', ')})`);
+  const scores = new Map<string, number>();
+  for (const r of rows) if (typeof r[columns[0]] === 'number') scores.set(String(r.id), r[columns[0]] as number);
+  return { column: columns[0], scores };
+}

@@ -1,0 +1,35 @@
+// weft train-scorer INPUT --out DIR: a scorer learned from the corpus itself (the reference
+// architecture), with k-fold out-of-sample scores for every pair (stages/score/train-from-shards.ts).
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { UsageError, positiveInt } from './registry.ts';
+import { trainScorerFromShards } from '../../scorer/train-from-shards.ts';
+
+export function register(program: Command): void {
+  program
+    .command('train-scorer')
+    .description('train the reference scorer architecture from weft shards, scoring every pair out of sample (k-fold) for weft filter --scores')
+    .argument('<input>', 'an OUT folder (its indexed pairs), a folder of .arrow shards, or one shard')
+    .requiredOption('--out <dir>', 'scorer folder to write (models, tokenizer, TRAINING.md, oos-scores.parquet)')
+    .option('--folds <k>', 'folds for out-of-sample scoring', '5')
+    .option('--epochs <n>', 'training epochs per model', '40')
+    .option('--dim <n>', 'joint embedding size', '256')
+    .option('--seed <n>', 'random seed', '1')
+    .option('--id <id>', 'scorer id (names score columns)', 'weft-bootstrapped')
+    .exitOverride()
+    .action(async (input: string, o: { out: string; folds: string; epochs: string; dim: string; seed: string; id: string }) => {
+      if (!existsSync(input)) throw new UsageError(`${input} does not exist`);
+      if (existsSync(o.out) && (await readdir(o.out)).length > 0) throw new UsageError(`${o.out} is not empty; train-scorer writes a new folder`);
+      const folds = positiveInt(o.folds, '--folds');
+      if (folds < 2) throw new UsageError('--folds: at least 2 (each pair is scored by a model trained without it)');
+      const r = await trainScorerFromShards(input, o.out, {
+        folds,
+        seed: positiveInt(o.seed, '--seed'),
+        id: o.id,
+        training: { epochs: positiveInt(o.epochs, '--epochs'), dim: positiveInt(o.dim, '--dim') },
+        log: (line) => process.stderr.write(`[train-scorer] ${line}\n`),
+      });
+      process.stdout.write(`${r.scorerDir}: ${r.pairs} pairs, ${r.scores.size} scored out of sample in ${r.scoresFile} (column ${r.column})\n`);
+    });
+}

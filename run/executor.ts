@@ -1,0 +1,292 @@
+// The in-process executor: lists units, keeps this rank's share, skips committed units, runs
+// each remaining unit through its source plugin into Arrow shards, and commits it atomically.
+// Stages never know which executor runs them.
+import { mkdir, rm } from 'node:fs/promises';
+import { lockOutDir, type OutLock } from '../output/out-lock.ts';
+import { configFingerprint, type LoadedConfig } from '../schemas/config-file.ts';
+import { createSourcePlugin } from '../kinds/registry.ts';
+import { OutDir, type IndexRow, type UnitCompletion } from '../output/out-dir.ts';
+import { partitionUnits, type Unit } from '../core/units.ts';
+import { RejectLedger } from '../core/rejects.ts';
+import { RunStats } from '../core/stats.ts';
+import { errorMessage, type StageContext, type Traceable } from '../core/stage.ts';
+import { silentLogger, type Logger } from '../core/logger.ts';
+import { Progress } from './progress.ts';
+import { faultPoint } from '../core/fault-points.ts';
+import { finaliseOutDir, writeManifest, type FinaliseResult } from '../output/finalise.ts';
+import { ArrowShardWriter, huggingfaceMetadata, type StagedShard } from '../output/arrow-shard-writer.ts';
+import type { SourcePlugin } from '../kinds/plugin.ts';
+import type { KindSchema } from '../schemas/kind-schema.ts';
+import type { FlatColumn } from '../output/parquet-tables.ts';
+import { SCHEMA_VERSION } from '../schemas/config.ts';
+import { WEFT_VERSION } from '../core/version.ts';
+
+export interface RunOptions {
+  loaded: LoadedConfig;
+  outDir: string;
+  rank?: number;
+  worldSize?: number;
+  signal?: AbortSignal;
+  log?: Logger;
+  /** Show a progress line (stderr). */
+  progress?: boolean;
+}
+
+/** What an OUT folder holds once finalised (everything committed, this run and earlier ones). */
+export interface OutTotals {
+  kept: number;
+  dropped: number;
+  droppedByReason: Record<string, number>;
+  shards: number;
+}
+
+export interface RunSummary extends OutTotals {
+  outDir: string;
+  fingerprint: string;
+  unitsTotal: number;
+  unitsThisRank: number;
+  unitsRun: number;
+  unitsSkipped: number;
+  unitsFailed: { unit: string; error: string }[];
+  aborted: boolean;
+  wallMs: number;
+}
+
+/**
+ * What every executor shares: the source plugin, the locked OUT folder and the fingerprint of
+ * one run. Executors differ only in which units they hand to `runUnit` and when.
+ */
+export interface UnitSession {
+  readonly plugin: SourcePlugin;
+  readonly out: OutDir;
+  readonly fingerprint: string;
+  readonly allUnits: Unit[];
+  /** Runs and commits one unit (skipped, returning undefined, if already committed or aborted). */
+  runUnit(unit: Unit): Promise<UnitCompletion | undefined>;
+  /** Rebuilds manifest, index, rejects, stats and report from what is committed. */
+  finish(): Promise<FinaliseResult>;
+  close(): Promise<void>;
+}
+
+export async function openUnitSession(loaded: LoadedConfig, outDir: string, signal: AbortSignal, log: Logger): Promise<UnitSession> {
+  const plugin = await createSourcePlugin(loaded);
+  let lock: OutLock | undefined;
+  try {
+    const allUnits = await plugin.listUnits();
+    const fingerprint = configFingerprint(loaded.config, (plugin.scorers ?? []).map((s) => s.model_sha256));
+    await mkdir(outDir, { recursive: true });
+    lock = await lockOutDir(outDir);
+    const out = await OutDir.open(outDir, {
+      fingerprint,
+      config: loaded.config,
+      scorers: plugin.scorers ?? [],
+      filters: [],
+      index_columns: indexColumnsOf(plugin.kinds),
+    });
+    const heldLock = lock;
+    return {
+      plugin,
+      out,
+      fingerprint,
+      allUnits,
+      async runUnit(unit) {
+        if (out.isCommitted(unit.id) || signal.aborted) return undefined;
+        const completion = await runUnit(unit, plugin, out, loaded, fingerprint, signal, log);
+        if (!completion) return undefined;
+        await writeManifest(out.root, out.info, out.completions());
+        faultPoint('unit-committed');
+        return completion;
+      },
+      finish: () => finaliseOutDir(out.root),
+      async close() {
+        await heldLock.release();
+        await plugin.close?.();
+      },
+    };
+  } catch (err) {
+    await lock?.release();
+    await plugin.close?.();
+    throw err;
+  }
+}
+
+export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
+  const started = performance.now();
+  const log = opts.log ?? silentLogger;
+  const signal = opts.signal ?? new AbortController().signal;
+  const { config } = opts.loaded;
+  const session = await openUnitSession(opts.loaded, opts.outDir, signal, log);
+  try {
+    const { out, allUnits } = session;
+    const units = partitionUnits(allUnits, opts.rank ?? 0, opts.worldSize ?? 1);
+    const todo = units.filter((u) => !out.isCommitted(u.id));
+    log.info(`${allUnits.length} units in input, ${units.length} for rank ${opts.rank ?? 0}/${opts.worldSize ?? 1}, ${units.length - todo.length} already committed`);
+
+    const progress = opts.progress ? new Progress(config.name) : null;
+    const totals = { kept: 0, dropped: 0 };
+    for (const c of out.completions()) {
+      totals.kept += c.kept;
+      totals.dropped += c.dropped;
+    }
+    const failed: RunSummary['unitsFailed'] = [];
+    let unitsRun = 0;
+    let done = units.length - todo.length;
+    progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
+    // Units run a few at a time so one unit's tail (its slowest downloads, its commit) overlaps
+    // the next one's start. Each unit commits on its own; outputs are folded in unit order, so
+    // the result does not depend on which unit finished first.
+    const queue = [...todo];
+    const worker = async () => {
+      while (queue.length > 0 && !signal.aborted) {
+        const unit = queue.shift()!;
+        try {
+          const completion = await session.runUnit(unit);
+          if (!completion) return; // aborted mid-unit: left uncommitted, redone on rerun
+          unitsRun++;
+          totals.kept += completion.kept;
+          totals.dropped += completion.dropped;
+        } catch (err) {
+          // A unit that cannot be read at all (e.g. its list file vanished) fails alone; it stays
+          // uncommitted so a rerun retries it, and the run's exit code says so.
+          failed.push({ unit: unit.id, error: errorMessage(err) });
+          log.error(`unit ${unit.id} (${unit.source}) failed: ${errorMessage(err)}`);
+        }
+        done++;
+        progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(config.run.unit_concurrency, Math.max(1, todo.length)) }, worker));
+    progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
+    progress?.done();
+
+    const final = await session.finish();
+    return {
+      outDir: out.root,
+      fingerprint: session.fingerprint,
+      unitsTotal: allUnits.length,
+      unitsThisRank: units.length,
+      unitsRun,
+      unitsSkipped: units.length - todo.length,
+      unitsFailed: failed,
+      aborted: signal.aborted,
+      ...totalsOf(final),
+      wallMs: performance.now() - started,
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+export function totalsOf(final: FinaliseResult): OutTotals {
+  const droppedByReason: Record<string, number> = {};
+  for (const s of final.stats.stages.values()) {
+    for (const [r, n] of Object.entries(s.droppedByReason)) droppedByReason[r] = (droppedByReason[r] ?? 0) + n;
+  }
+  const { kept, dropped, shards } = final.manifest.totals;
+  return { kept, dropped, droppedByReason, shards };
+}
+
+/** Runs one unit to a commit. Returns undefined when aborted (nothing committed). */
+async function runUnit(
+  unit: Unit,
+  plugin: SourcePlugin,
+  out: OutDir,
+  loaded: LoadedConfig,
+  fingerprint: string,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<UnitCompletion | undefined> {
+  const unitStarted = performance.now();
+  const { config } = loaded;
+  const stats = new RunStats();
+  const rejects = new RejectLedger();
+  const ctx: StageContext = { config, stats, rejects, log, signal, unit: { id: unit.id, source: unit.source } };
+  const schemas = new Map(plugin.kinds.map((k) => [k.kind, k]));
+  const writers = new Map<string, ArrowShardWriter<Traceable>>();
+  const indexRows: IndexRow[] = [];
+  const keptExamples = (kind: string) => stats.exampleSet(`kept:${kind}`, config.output.report_examples);
+  faultPoint('unit-start');
+
+  const writerFor = (kind: string): ArrowShardWriter<Traceable> => {
+    let w = writers.get(kind);
+    if (w) return w;
+    const schema = schemas.get(kind);
+    if (!schema) throw new Error(`source emitted a sample of kind ${kind}, which it did not declare`);
+    w = new ArrowShardWriter<Traceable>({
+      schema,
+      unitId: unit.id,
+      stagingDir: out.stagingDir(unit.id),
+      maxShardBytes: config.output.max_shard_bytes,
+      rowsPerBatch: config.output.rows_per_batch,
+      metadata: {
+        huggingface: huggingfaceMetadata(schema),
+        weft: {
+          schema_version: SCHEMA_VERSION,
+          weft_version: WEFT_VERSION,
+          kind,
+          config_fingerprint: fingerprint,
+          scorers: plugin.scorers ?? [],
+        },
+      },
+    });
+    writers.set(kind, w);
+    return w;
+  };
+
+  try {
+    let batchRows = 0;
+    for await (const sample of plugin.processUnit(unit, ctx)) {
+      const schema = schemas.get(sample.kind);
+      const loc = await writerFor(sample.kind).add(sample, plugin.approxBytes(sample));
+      const row: IndexRow = { id: sample.id, kind: sample.kind, shard: loc.shard, row: loc.row, unit: unit.id };
+      for (const c of schema!.index) row[c.name] = c.get(sample) ?? null;
+      indexRows.push(row);
+      stats.kind(sample.kind).kept++;
+      if (plugin.example && keptExamples(sample.kind).wouldKeep(sample.id)) {
+        keptExamples(sample.kind).add(sample.id, await plugin.example(sample));
+      }
+      if (++batchRows === config.output.rows_per_batch) faultPoint('batch-written');
+    }
+  } catch (err) {
+    for (const w of writers.values()) await w.abort();
+    throw err;
+  }
+  if (signal.aborted) {
+    for (const w of writers.values()) await w.abort();
+    await rm(out.stagingDir(unit.id), { recursive: true, force: true });
+    log.warn(`interrupted: unit ${unit.id} left uncommitted; rerun to finish it`);
+    return undefined;
+  }
+  const staged: StagedShard[] = [];
+  for (const w of writers.values()) staged.push(...(await w.finish()));
+
+  for (const r of rejects.rows) {
+    stats.kind(r.kind).dropped++;
+    stats.exampleSet(`dropped:${r.kind}`, config.output.report_examples).add(r.id, { id: r.id, source: r.source, stage: r.stage, reason: r.reason, detail: r.detail });
+  }
+  for (const k of stats.kinds.values()) k.seen = k.kept + k.dropped;
+  stats.units = 1;
+  stats.wallMs = performance.now() - unitStarted;
+
+  const completion: UnitCompletion = {
+    unit: unit.id,
+    source: unit.source,
+    fingerprint,
+    shards: staged.map(({ stagedPath: _staged, ...entry }) => entry),
+    kept: indexRows.length,
+    dropped: rejects.rows.length,
+    committed_at: new Date().toISOString(),
+    stats: stats.toJSON(),
+  };
+  await out.commitUnit(completion, staged, indexRows, rejects.rows, () => faultPoint('shards-renamed'));
+  log.debug(`committed ${unit.id}: kept ${completion.kept}, dropped ${completion.dropped}, ${staged.length} shard(s)`);
+  return completion;
+}
+
+export function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
+  const cols: FlatColumn[] = [];
+  for (const k of kinds) {
+    for (const c of k.index) if (!cols.some((x) => x.name === c.name)) cols.push({ name: c.name, type: c.type, optional: true });
+  }
+  return cols;
+}

@@ -1,0 +1,88 @@
+// Loads, validates and fingerprints a run config (YAML or JSON).
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { configSchema, SCHEMA_VERSION, type WeftConfig } from './config.ts';
+
+/** A config the run cannot use. The CLI prints the message on one line and exits 2. */
+export class ConfigError extends Error {}
+
+export interface LoadedConfig {
+  config: WeftConfig;
+  /** Folder relative paths in the config resolve against (the config file's folder). */
+  baseDir: string;
+}
+
+export async function loadConfigFile(file: string): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return { config: parseConfig(raw, file), baseDir: path.dirname(path.resolve(file)) };
+}
+
+export function parseConfig(raw: unknown, label = 'config'): WeftConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${label}: expected a mapping of sections (source, decode, ...)`);
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  throw new ConfigError(`${label}: ${result.error.issues.map((i) => describeIssue(i, raw)).join('; ')}`);
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  const key = issue.path.length ? issue.path.join('.') : '(top level)';
+  const value = valueAt(raw, issue.path);
+  const got = value === undefined ? 'nothing' : JSON.stringify(value);
+  switch (issue.code) {
+    case 'invalid_value':
+      return `${key}: got ${got}; allowed: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'unrecognized_keys':
+      return `${key === '(top level)' ? '' : key + ': '}unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    case 'invalid_union':
+      return `${key}: got ${got}; ${issue.message}`;
+    default:
+      return `${key}: got ${got}; ${issue.message.replace(/^Invalid input: /, '')}`;
+  }
+}
+
+function valueAt(raw: unknown, p: PropertyKey[]): unknown {
+  let cur: unknown = raw;
+  for (const k of p) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+/**
+ * Hash of what determines the output: the normalised config minus run-time knobs (the `run`
+ * section: concurrency and logging do not change a single byte of output), the schema
+ * version, and the hashes of any models used.
+ */
+export function configFingerprint(config: WeftConfig, modelHashes: string[] = []): string {
+  const { run: _run, ...outputAffecting } = config;
+  return createHash('sha256')
+    .update(canonicalJson({ schema_version: SCHEMA_VERSION, config: outputAffecting, models: [...modelHashes].sort() }))
+    .digest('hex');
+}
+
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}

@@ -1,0 +1,390 @@
+// Trains the reference scorer (architecture in onnx/reference-model.ts) from image-caption
+// pairs: fixed conv features (first layer from whitened image patches, two random layers), a
+// learned per-region projection of their spatial pyramid, and learned word and bigram embeddings,
+// fitted with symmetric InfoNCE and AdamW (stages/score/contrastive.ts). The fixed image part runs
+// as an ONNX model built from the same graph code as the shipped one, so training and serving
+// compute the same features.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { errorMessage } from '../core/stage.ts';
+import { buildFeatureModel, featureChannels, regionCount, wordTokenizerFiles, PAD, UNK, type ConvLayer, type ReferenceScorerWeights } from './onnx/reference-model.ts';
+import { gaussian, seededRandom } from './onnx/random.ts';
+import { imagePreprocessingFrom, preprocessImage, type ImagePreprocessing } from './clip-preprocess.ts';
+import { TextTokenizer } from './clip-tokenizer.ts';
+import { OnnxEncoder, floatTensor } from './onnx-encoder.ts';
+import { AdamW, touchedRows, zerosLike, type CaptionRows, type ContrastiveParams } from './contrastive.ts';
+import { ContrastiveStep } from './onnx/contrastive-step.ts';
+import { float16Rounded } from './onnx/graph.ts';
+import { whitenedPatchFilters, zcaWhitening } from './whitening.ts';
+
+export interface TrainingPair {
+  id: string;
+  image: Uint8Array;
+  caption: string;
+}
+
+export interface ReferenceTrainingOptions {
+  seed?: number;
+  imageSize?: number;
+  /** Output channels of the three conv layers. */
+  channels?: [number, number, number];
+  /** Max-pool window after each conv layer (1: none); the patch grid is imageSize / their product. */
+  pools?: [number, number, number];
+  pyramid?: number[];
+  dim?: number;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  weightDecay?: number;
+  temperature?: number;
+  /** Words and bigrams seen fewer times than this stay unknown. */
+  minCount?: number;
+  contextLength?: number;
+  /** Patches sampled for the whitening statistics. */
+  whiteningPatches?: number;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+export interface ReferenceTrainingResult {
+  weights: ReferenceScorerWeights;
+  /** Mean training loss per epoch. */
+  losses: number[];
+  steps: number;
+  /** Pairs left out because their image could not be read. */
+  skipped: { id: string; reason: string; detail: string }[];
+  /** Resolved options, for the training card. */
+  options: Required<Omit<ReferenceTrainingOptions, 'log'>>;
+}
+
+
+const MEAN: [number, number, number] = [0.5, 0.5, 0.5];
+const STD: [number, number, number] = [0.25, 0.25, 0.25];
+const FIRST_KERNEL = 5;
+
+type ResolvedOptions = Required<Omit<ReferenceTrainingOptions, 'log'>>;
+
+export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): ResolvedOptions {
+  return {
+    seed: options.seed ?? 1,
+    imageSize: options.imageSize ?? 64,
+    channels: options.channels ?? ([32, 64, 128] as [number, number, number]),
+    pools: options.pools ?? ([2, 2, 2] as [number, number, number]),
+    pyramid: options.pyramid ?? [1, 2, 4],
+    dim: options.dim ?? 256,
+    epochs: options.epochs ?? 40,
+    batchSize: options.batchSize ?? 256,
+    learningRate: options.learningRate ?? 2e-3,
+    weightDecay: options.weightDecay ?? 0.01,
+    temperature: options.temperature ?? 0.07,
+    minCount: options.minCount ?? 2,
+    contextLength: options.contextLength ?? 32,
+    whiteningPatches: options.whiteningPatches ?? 20000,
+    threads: options.threads ?? Math.min(4, os.availableParallelism()),
+  };
+}
+
+/** The fixed image part of a reference scorer and the pyramid features it gives a set of pairs. */
+export interface ImageFeatures {
+  /** Everything of the weights but the learned parts. */
+  fixed: FixedImageWeights;
+  /** [kept.length, featureSize], raw (not standardised). */
+  features: Float32Array;
+  featureSize: number;
+  /** The readable pairs, in input order; features row i belongs to kept[i]. */
+  kept: TrainingPair[];
+  skipped: ReferenceTrainingResult['skipped'];
+}
+
+export type FixedImageWeights = Pick<ReferenceScorerWeights, 'imageSize' | 'mean' | 'std' | 'convs' | 'pyramid'>;
+
+export async function trainReferenceScorer(pairs: TrainingPair[], options: ReferenceTrainingOptions = {}): Promise<ReferenceTrainingResult> {
+  const o = resolveTrainingOptions(options);
+  const log = options.log ?? (() => {});
+  const image = await computeImageFeatures(pairs, o, log);
+  const fitted = await fitReferenceScorer(image, image.kept.map((_, i) => i), o, log);
+  return { ...fitted, skipped: image.skipped, options: o };
+}
+
+/** Builds the fixed conv layers (first from whitened patches of up to 2000 of `pairs`) and computes every readable pair's pyramid features. */
+export async function computeImageFeatures(pairs: TrainingPair[], options: ReferenceTrainingOptions | ResolvedOptions, log: (line: string) => void = () => {}): Promise<ImageFeatures> {
+  const o = resolveTrainingOptions(options);
+  const random = seededRandom(o.seed);
+  const preprocessing = referencePreprocessing(o.imageSize);
+  const skipped: ReferenceTrainingResult['skipped'] = [];
+  const convs = await fixedConvLayers(pairs.slice(0, 2000), preprocessing, o, random);
+  const fixed: FixedImageWeights = { imageSize: o.imageSize, mean: MEAN, std: STD, convs, pyramid: o.pyramid };
+  const { features, kept } = await pyramidFeatures(pairs, fixed as ReferenceScorerWeights, preprocessing, o.threads, skipped, log);
+  return { fixed, features, featureSize: regionCount(o.pyramid) * featureChannels(fixed), kept, skipped };
+}
+
+export function referencePreprocessing(imageSize: number): ImagePreprocessing {
+  return imagePreprocessingFrom({
+    size: { shortest_edge: imageSize },
+    crop_size: { height: imageSize, width: imageSize },
+    image_mean: MEAN,
+    image_std: STD,
+  });
+}
+
+/**
+ * Learns the projection and the word and bigram rows from the pairs `rows` of `image` (their
+ * features and captions): vocabulary and bigrams from those captions only, features standardised
+ * for training and the standardisation folded into the exported projection.
+ */
+export async function fitReferenceScorer(
+  image: ImageFeatures,
+  rows: number[],
+  options: ReferenceTrainingOptions | ResolvedOptions,
+  log: (line: string) => void = () => {},
+): Promise<{ weights: ReferenceScorerWeights; losses: number[]; steps: number }> {
+  const o = resolveTrainingOptions(options);
+  // A different stream from the conv layers' one, so refits on subsets share the features.
+  const random = seededRandom(o.seed * 7919 + 17);
+  const F = image.featureSize;
+  const n = rows.length;
+  if (n < 2) throw new Error(`need at least 2 pairs to train, got ${n}`);
+  const features = new Float32Array(n * F);
+  rows.forEach((r, i) => features.set(image.features.subarray(r * F, (r + 1) * F), i * F));
+  const { mean: fMean, std: fStd } = standardise(features, n, F);
+
+  // Words and bigrams, tokenised exactly as the exported tokenizer will.
+  const texts = rows.map((r) => image.kept[r].caption);
+  const vocab = buildVocab(texts, o.minCount);
+  const files = wordTokenizerFiles(vocab, o.contextLength);
+  const tokenizer = new TextTokenizer({ tokenizer: files.tokenizer, config: files.tokenizerConfig });
+  const idRows = texts.map((c) => knownIds(tokenizer, c, o.contextLength));
+  const bigrams = buildBigrams(idRows, vocab.length, o.minCount);
+  const bigramIndex = new Map(bigrams.map(([a, b], i) => [a * vocab.length + b, i + 1]));
+  const captions: CaptionRows[] = idRows.map((ids) => captionRows(ids, vocab.length, bigramIndex));
+  log(`${n} pairs, ${F} image features, ${vocab.length} words, ${bigrams.length} bigrams`);
+
+  const params: ContrastiveParams = {
+    featureSize: F,
+    dim: o.dim,
+    projection: gaussian(random, F * o.dim, 1 / Math.sqrt(F)),
+    bias: new Float32Array(o.dim),
+    words: gaussian(random, vocab.length * o.dim, 0.1),
+    bigrams: gaussian(random, (bigrams.length + 1) * o.dim, 0.1),
+  };
+  const optimiser = new AdamW(params, { lr: o.learningRate, weightDecay: o.weightDecay });
+  const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads);
+  const order = Array.from({ length: n }, (_, i) => i);
+  const batchSize = Math.min(o.batchSize, n);
+  const stepsPerEpoch = Math.max(1, Math.floor(n / batchSize));
+  const totalSteps = stepsPerEpoch * o.epochs;
+  const losses: number[] = [];
+  const grads = zerosLike(params);
+  const batchFeatures = new Float32Array(batchSize * F);
+  let done = 0;
+  try {
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
+      shuffle(order, random);
+      let sum = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const batch = order.slice(s * batchSize, (s + 1) * batchSize);
+        batch.forEach((r, i) => batchFeatures.set(features.subarray(r * F, (r + 1) * F), i * F));
+        const batchCaptions = batch.map((r) => captions[r]);
+        const touched = touchedRows(batchCaptions);
+        grads.projection.fill(0);
+        grads.bias.fill(0);
+        clearRows(grads.words, touched.words, o.dim);
+        clearRows(grads.bigrams, touched.bigrams, o.dim);
+        sum += await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads);
+        // Short linear warm-up, then cosine decay.
+        const warm = Math.min(1, (done + 1) / Math.max(1, Math.round(totalSteps * 0.05)));
+        optimiser.step(grads, o.learningRate * warm * 0.5 * (1 + Math.cos((Math.PI * done) / totalSteps)), touched);
+        done += 1;
+      }
+      losses.push(sum / stepsPerEpoch);
+      log(`epoch ${epoch + 1}/${o.epochs} loss ${losses[epoch].toFixed(4)}`);
+    }
+  } finally {
+    await step.close();
+  }
+
+  // Fold the feature standardisation into the projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W).
+  const projection = new Float32Array(F * o.dim);
+  const bias = Float32Array.from(params.bias);
+  for (let f = 0; f < F; f++)
+    for (let d = 0; d < o.dim; d++) {
+      projection[f * o.dim + d] = params.projection[f * o.dim + d] / fStd[f];
+      bias[d] -= (fMean[f] / fStd[f]) * params.projection[f * o.dim + d];
+    }
+  // The large tables are stored as float16 (reference-model.ts); rounded here, every user of
+  // these weights (export, the evaluation's in-process embeddings) sees the same values.
+  const weights: ReferenceScorerWeights = {
+    ...image.fixed,
+    dim: o.dim,
+    projection: float16Rounded(projection),
+    projectionBias: bias,
+    vocab,
+    wordEmbeddings: float16Rounded(params.words),
+    bigrams,
+    bigramEmbeddings: float16Rounded(params.bigrams),
+    contextLength: o.contextLength,
+  };
+  return { weights, losses, steps: done };
+}
+
+function clearRows(table: Float32Array, rows: Iterable<number>, dim: number): void {
+  for (const r of rows) table.fill(0, r * dim, (r + 1) * dim);
+}
+
+async function fixedConvLayers(
+  pairs: TrainingPair[],
+  p: ImagePreprocessing,
+  o: { imageSize: number; channels: [number, number, number]; pools: [number, number, number]; whiteningPatches: number },
+  random: () => number,
+): Promise<ConvLayer[]> {
+  const size = 3 * FIRST_KERNEL * FIRST_KERNEL;
+  const side = o.imageSize;
+  const images: Float32Array[] = [];
+  for (const pair of pairs) {
+    try {
+      images.push((await preprocessImage(pair.image, p)).data);
+    } catch {
+      // unreadable images are counted when features are computed
+    }
+  }
+  if (images.length === 0) throw new Error('no readable training image');
+  const count = o.whiteningPatches;
+  const patches = new Float32Array(count * size);
+  for (let i = 0; i < count; i++) {
+    const img = images[Math.floor(random() * images.length)];
+    const y = Math.floor(random() * (side - FIRST_KERNEL + 1));
+    const x = Math.floor(random() * (side - FIRST_KERNEL + 1));
+    // Conv weight layout: [in channel, ky, kx].
+    for (let c = 0; c < 3; c++)
+      for (let ky = 0; ky < FIRST_KERNEL; ky++)
+        for (let kx = 0; kx < FIRST_KERNEL; kx++) patches[i * size + (c * FIRST_KERNEL + ky) * FIRST_KERNEL + kx] = img[c * side * side + (y + ky) * side + x + kx];
+  }
+  const zca = zcaWhitening(patches, count, size, 0.1);
+  // Filters from patches with some contrast, so that flat background does not fill the bank.
+  const [c1, c2, c3] = o.channels;
+  const chosen = new Float32Array(c1 * size);
+  for (let f = 0, tries = 0; f < c1; tries++) {
+    const i = Math.floor(random() * count);
+    const patch = patches.subarray(i * size, (i + 1) * size);
+    const m = patch.reduce((a, v) => a + v, 0) / size;
+    const spread = Math.sqrt(patch.reduce((a, v) => a + (v - m) ** 2, 0) / size);
+    if (spread < 0.2 && tries < 100 * c1) continue;
+    chosen.set(patch, f * size);
+    f += 1;
+  }
+  const first = whitenedPatchFilters(zca, chosen, c1);
+  const he = (inC: number, outC: number, k: number) => gaussian(random, outC * inC * k * k, Math.sqrt(2 / (inC * k * k)));
+  return [
+    { inChannels: 3, outChannels: c1, kernel: FIRST_KERNEL, weight: first.weight, bias: first.bias, pool: o.pools[0] },
+    { inChannels: c1, outChannels: c2, kernel: 3, weight: he(c1, c2, 3), bias: new Float32Array(c2), pool: o.pools[1] },
+    { inChannels: c2, outChannels: c3, kernel: 3, weight: he(c2, c3, 3), bias: new Float32Array(c3), pool: o.pools[2] },
+  ];
+}
+
+async function pyramidFeatures(
+  pairs: TrainingPair[],
+  w: ReferenceScorerWeights,
+  p: ImagePreprocessing,
+  threads: number,
+  skipped: ReferenceTrainingResult['skipped'],
+  log: (line: string) => void,
+): Promise<{ features: Float32Array; kept: TrainingPair[] }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-features-'));
+  const file = path.join(dir, 'features.onnx');
+  await fs.writeFile(file, buildFeatureModel(w));
+  const encoder = await OnnxEncoder.open(file, { threads });
+  const F = regionCount(w.pyramid) * featureChannels(w);
+  const plane = 3 * w.imageSize * w.imageSize;
+  const chunks: Float32Array[] = [];
+  const kept: TrainingPair[] = [];
+  try {
+    for (let start = 0; start < pairs.length; start += 128) {
+      const batch: Float32Array[] = [];
+      for (const pair of pairs.slice(start, start + 128)) {
+        try {
+          batch.push((await preprocessImage(pair.image, p)).data);
+          kept.push(pair);
+        } catch (err) {
+          skipped.push({ id: pair.id, reason: 'image_unreadable', detail: errorMessage(err) });
+        }
+      }
+      if (batch.length === 0) continue;
+      const pixels = new Float32Array(batch.length * plane);
+      batch.forEach((b, i) => pixels.set(b, i * plane));
+      const out = await encoder.run({ pixel_values: floatTensor(pixels, [batch.length, 3, w.imageSize, w.imageSize]) }, ['pyramid_features']);
+      chunks.push(out.pyramid_features.data as Float32Array);
+      if ((start / 128) % 10 === 9) log(`features: ${kept.length}/${pairs.length}`);
+    }
+  } finally {
+    await encoder.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  const features = new Float32Array(kept.length * F);
+  let offset = 0;
+  for (const c of chunks) {
+    features.set(c, offset);
+    offset += c.length;
+  }
+  return { features, kept };
+}
+
+/** Standardises features in place; returns the statistics to fold back later. */
+function standardise(x: Float32Array, n: number, F: number): { mean: Float64Array; std: Float64Array } {
+  const mean = new Float64Array(F);
+  const std = new Float64Array(F);
+  for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) mean[f] += x[i * F + f] / n;
+  for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) std[f] += (x[i * F + f] - mean[f]) ** 2 / n;
+  for (let f = 0; f < F; f++) std[f] = Math.sqrt(std[f]) + 1e-6;
+  for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) x[i * F + f] = (x[i * F + f] - mean[f]) / std[f];
+  return { mean, std };
+}
+
+/** The Whitespace pre-tokenizer's split (\w+|[^\w\s]+) after NFKC and lower-casing. */
+export function words(caption: string): string[] {
+  return caption.normalize('NFKC').toLowerCase().match(/\w+|[^\w\s]+/gu) ?? [];
+}
+
+/** [PAD], [UNK], then every word seen at least `minCount` times, most frequent first. */
+export function buildVocab(captions: string[], minCount: number): string[] {
+  const counts = new Map<string, number>();
+  for (const c of captions) for (const w of words(c)) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const kept = [...counts].filter(([w, k]) => k >= minCount && w !== PAD.toLowerCase() && w !== UNK.toLowerCase());
+  kept.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return [PAD, UNK, ...kept.map(([w]) => w)];
+}
+
+/** Token ids as the text tower sees them: cut to the context length, 0/1 for padding/unknown. */
+function knownIds(tokenizer: TextTokenizer, caption: string, contextLength: number): number[] {
+  return tokenizer.encodeOne(caption).slice(0, contextLength);
+}
+
+export function buildBigrams(idRows: number[][], vocabSize: number, minCount: number): Array<[number, number]> {
+  const counts = new Map<number, number>();
+  for (const ids of idRows)
+    for (let i = 0; i + 1 < ids.length; i++) if (ids[i] > 1 && ids[i + 1] > 1) counts.set(ids[i] * vocabSize + ids[i + 1], (counts.get(ids[i] * vocabSize + ids[i + 1]) ?? 0) + 1);
+  const kept = [...counts].filter(([, k]) => k >= minCount).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  return kept.map(([key]) => [Math.floor(key / vocabSize), key % vocabSize]);
+}
+
+/** Known word ids and known bigram rows of one caption, as the exported text tower counts them. */
+export function captionRows(ids: number[], vocabSize: number, bigramIndex: Map<number, number>): CaptionRows {
+  const words = ids.filter((id) => id > 1);
+  const bigrams: number[] = [];
+  for (let i = 0; i + 1 < ids.length; i++) {
+    if (ids[i] <= 1 || ids[i + 1] <= 1) continue;
+    const row = bigramIndex.get(ids[i] * vocabSize + ids[i + 1]);
+    if (row !== undefined) bigrams.push(row);
+  }
+  return { words, bigrams };
+}
+
+function shuffle<T>(a: T[], random: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+}
+
+/** Kept here for callers of the trainer; the evaluation's own definition. */
+export { retrievalRecall } from './eval/retrieval.ts';

@@ -1,0 +1,168 @@
+// Bootstrapped scorer: trains the reference architecture (reference-trainer.ts) on the pairs of
+// a corpus of weft shards, and scores every pair out of sample.
+//
+// A model must never score the pairs it was trained on: a model that has memorised its noisy
+// pairs ranks them almost at random, which is what confident learning guards against. So the
+// pairs are split into k folds by a hash of their id; for each fold a model is trained on the
+// other k - 1 folds and scores the held-out fold (k-fold cross-scoring). The shipped model is
+// then trained on all pairs; its own scores of these pairs are in-sample and not written.
+//
+// Output: a scorer folder (loads with loadScorer like any export), TRAINING.md, and
+// oos-scores.parquet (id + `oos_score_<id>`) that `weft filter OUT --scores FILE` reads.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import * as arrow from 'apache-arrow';
+import parquet from 'parquetjs-lite';
+import { trainReferenceScorer, type ReferenceTrainingOptions, type TrainingPair } from './reference-trainer.ts';
+import { writeReferenceScorer } from './onnx/reference-model.ts';
+import { cosine, embedReadableImages, loadScorer } from './scorer.ts';
+import { scoreColumnName } from '../stages/score/score-columns.ts';
+import { writeFlatParquet } from '../output/parquet-tables.ts';
+
+export interface TrainFromShardsOptions {
+  /** Folds for cross-scoring (at least 2). */
+  folds?: number;
+  /** Scorer id written to scorer.json (names the score columns). */
+  id?: string;
+  seed?: number;
+  training?: Omit<ReferenceTrainingOptions, 'seed' | 'log'>;
+  log?: (line: string) => void;
+}
+
+export interface TrainFromShardsResult {
+  scorerDir: string;
+  scoresFile: string;
+  column: string;
+  pairs: number;
+  /** Out-of-sample score per pair id (pairs with unreadable images have none). */
+  scores: Map<string, number>;
+  skipped: { id: string; reason: string; detail: string }[];
+}
+
+/**
+ * The image-caption pairs of `input`: an OUT folder (the pairs its index.parquet lists) or a
+ * folder of / path to .arrow shards (every row). Rows need `id`, `caption` and `image.bytes`.
+ */
+export async function readShardPairs(input: string): Promise<TrainingPair[]> {
+  const stat = await fs.stat(input).catch(() => null);
+  if (!stat) throw new Error(`${input} does not exist`);
+  let files: string[];
+  let listed: Set<string> | null = null;
+  if (stat.isFile()) files = [input];
+  else if (await exists(path.join(input, 'manifest.json'))) {
+    const manifest = JSON.parse(await fs.readFile(path.join(input, 'manifest.json'), 'utf8')) as { shards: { path: string; kind: string }[] };
+    files = manifest.shards.filter((s) => s.kind === 'image_text').map((s) => path.join(input, s.path));
+    listed = await indexIds(path.join(input, 'index.parquet'));
+  } else files = (await fs.readdir(input)).filter((f) => f.endsWith('.arrow')).sort().map((f) => path.join(input, f));
+  if (files.length === 0) throw new Error(`${input}: no image-caption shards`);
+  const pairs: TrainingPair[] = [];
+  for (const file of files) {
+    const table = arrow.tableFromIPC(await fs.readFile(file));
+    const ids = table.getChild('id');
+    const captions = table.getChild('caption');
+    const images = table.getChild('image');
+    if (!ids || !captions || !images) throw new Error(`${file}: not an image-caption shard (needs id, caption, image columns)`);
+    for (let i = 0; i < table.numRows; i++) {
+      const id = String(ids.get(i));
+      if (listed && !listed.has(id)) continue;
+      const bytes = images.get(i)?.bytes as Uint8Array | null | undefined;
+      if (!bytes) continue;
+      pairs.push({ id, image: bytes, caption: String(captions.get(i) ?? '') });
+    }
+  }
+  return pairs;
+}
+
+/** The fold of a pair: a hash of its id, so the split does not depend on order or process. */
+export function foldOf(id: string, folds: number, seed: number): number {
+  return createHash('sha256').update(`${seed}\u0000${id}`).digest().readUInt32BE(0) % folds;
+}
+
+export async function trainScorerFromShards(input: string, outDir: string, o: TrainFromShardsOptions = {}): Promise<TrainFromShardsResult> {
+  const folds = o.folds ?? 5;
+  if (!Number.isInteger(folds) || folds < 2) throw new Error(`folds must be an integer >= 2, got ${folds}`);
+  const seed = o.seed ?? 1;
+  const id = o.id ?? 'weft-bootstrapped';
+  const log = o.log ?? (() => {});
+  const pairs = await readShardPairs(input);
+  if (pairs.length < 2 * folds) throw new Error(`${input}: ${pairs.length} pairs are too few for ${folds}-fold cross-scoring`);
+  log(`${pairs.length} pairs from ${input}; ${folds}-fold cross-scoring`);
+
+  const scores = new Map<string, number>();
+  const skipped: TrainFromShardsResult['skipped'] = [];
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-train-scorer-'));
+  try {
+    for (let f = 0; f < folds; f++) {
+      const held = pairs.filter((p) => foldOf(p.id, folds, seed) === f);
+      const train = pairs.filter((p) => foldOf(p.id, folds, seed) !== f);
+      log(`fold ${f + 1}/${folds}: training on ${train.length}, scoring ${held.length}`);
+      const result = await trainReferenceScorer(train, { ...o.training, seed: seed + f });
+      const dir = path.join(scratch, `fold-${f}`);
+      await writeReferenceScorer(dir, result.weights, { id: `${id}-fold-${f}` });
+      for (const [k, v] of await scorePairs(dir, held, o.training?.threads)) scores.set(k, v);
+    }
+    log('final model on all pairs');
+    const final = await trainReferenceScorer(pairs, { ...o.training, seed });
+    skipped.push(...final.skipped);
+    await writeReferenceScorer(outDir, final.weights, { id, description: `bootstrapped from ${path.basename(path.resolve(input))} by weft train-scorer (see TRAINING.md)` });
+    const column = `oos_${scoreColumnName(id)}`;
+    const scoresFile = path.join(outDir, 'oos-scores.parquet');
+    await writeFlatParquet(
+      scoresFile,
+      [
+        { name: 'id', type: 'UTF8', optional: false },
+        { name: column, type: 'DOUBLE', optional: false },
+      ],
+      [...scores].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([pairId, score]) => ({ id: pairId, [column]: score })),
+    );
+    await fs.writeFile(path.join(outDir, 'TRAINING.md'), trainingCard({ input, id, folds, seed, pairs: pairs.length, scored: scores.size, skipped: skipped.length, options: final.options, losses: final.losses, column }));
+    return { scorerDir: outDir, scoresFile, column, pairs: pairs.length, scores, skipped };
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Cosine score of each pair whose image the scorer can read. */
+async function scorePairs(dir: string, pairs: TrainingPair[], threads?: number): Promise<Map<string, number>> {
+  const scorer = await loadScorer(dir, threads ? { threads } : {});
+  try {
+    const images = await embedReadableImages(scorer, pairs.map((p) => p.image), { detail: false });
+    const readable = pairs.map((_, i) => i).filter((i) => images.pooled[i] !== null);
+    const texts = await scorer.embedTexts(readable.map((i) => pairs[i].caption), { detail: false });
+    return new Map(readable.map((i, k) => [pairs[i].id, cosine(images.pooled[i]!, texts.pooled[k])]));
+  } finally {
+    await scorer.close();
+  }
+}
+
+function trainingCard(c: { input: string; id: string; folds: number; seed: number; pairs: number; scored: number; skipped: number; options: Record<string, unknown>; losses: number[]; column: string }): string {
+  return `# ${c.id}: training card
+
+Bootstrapped reference scorer, trained by \`weft train-scorer\` from the pairs of ${path.basename(path.resolve(c.input))}.
+
+- pairs: ${c.pairs} (${c.skipped} with unreadable images left out)
+- ${c.folds}-fold cross-scoring (folds by a hash of the pair id, seed ${c.seed}): ${c.scored} pairs scored out of sample, in \`oos-scores.parquet\` (column \`${c.column}\`)
+- the model in this folder was trained on all pairs, so its own scores of these pairs are in-sample; filter them with the out-of-sample scores:
+  \`weft filter OUT --scores oos-scores.parquet --keep-top 0.7 --out OUT2\`
+- training options: \`${JSON.stringify(c.options)}\`
+- final model's loss per epoch: ${c.losses.map((l) => l.toFixed(3)).join(' ')}
+`;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(() => true, () => false);
+}
+
+async function indexIds(file: string): Promise<Set<string>> {
+  const reader = await parquet.ParquetReader.openFile(file);
+  try {
+    const cursor = reader.getCursor(['id']);
+    const ids = new Set<string>();
+    for (let r = await cursor.next(); r; r = await cursor.next()) ids.add(String((r as { id: unknown }).id));
+    return ids;
+  } finally {
+    await reader.close();
+  }
+}

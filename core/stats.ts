@@ -5,8 +5,9 @@ import { TDigest, type TDigestJSON } from './sketch/tdigest.ts';
 import { Histogram, type HistogramJSON } from './sketch/histogram.ts';
 import { BottomK, type BottomKJSON } from './sketch/bottom-k.ts';
 import { TopK, type TopKJSON } from './sketch/top-k.ts';
+import { mergeMaps, type Mergeable } from './mergeable.ts';
 
-export class StageStats {
+export class StageStats implements Mergeable<StageStats> {
   in = 0;
   out = 0;
   droppedByReason: Record<string, number> = {};
@@ -26,6 +27,10 @@ export class StageStats {
     this.busyMs += o.busyMs;
     for (const [r, n] of Object.entries(o.droppedByReason)) this.dropped(r, n);
     return this;
+  }
+
+  clone(): StageStats {
+    return new StageStats().merge(this);
   }
 }
 
@@ -53,7 +58,7 @@ export interface RunStatsJSON {
   wall_ms: number;
 }
 
-export class RunStats {
+export class RunStats implements Mergeable<RunStats> {
   readonly stages = new Map<string, StageStats>();
   readonly kinds = new Map<string, KindTotals>();
   readonly counters = new Map<string, Map<string, number>>();
@@ -115,29 +120,17 @@ export class RunStats {
       t.dropped += k.dropped;
     }
     for (const [g, m] of o.counters) for (const [k, n] of m) this.count(g, k, n);
-    for (const [n, d] of o.sketches) {
-      const mine = this.sketches.get(n);
-      if (mine) mine.merge(d);
-      else this.sketches.set(n, TDigest.fromJSON(d.toJSON()));
-    }
-    for (const [n, h] of o.histograms) {
-      const mine = this.histograms.get(n);
-      if (mine) mine.merge(h);
-      else this.histograms.set(n, Histogram.fromJSON(h.toJSON()));
-    }
-    for (const [n, b] of o.examples) {
-      const mine = this.examples.get(n);
-      if (mine) mine.merge(b);
-      else this.examples.set(n, BottomK.fromJSON(b.toJSON()));
-    }
-    for (const [n, t] of o.worst) {
-      const mine = this.worst.get(n);
-      if (mine) mine.merge(t);
-      else this.worst.set(n, TopK.fromJSON(t.toJSON()));
-    }
+    mergeMaps(this.sketches, o.sketches);
+    mergeMaps(this.histograms, o.histograms);
+    mergeMaps(this.examples, o.examples);
+    mergeMaps(this.worst, o.worst);
     this.units += o.units;
     this.wallMs += o.wallMs;
     return this;
+  }
+
+  clone(): RunStats {
+    return new RunStats().merge(this);
   }
 
   toJSON(): RunStatsJSON {

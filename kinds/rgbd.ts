@@ -5,7 +5,7 @@ import type { Traceable } from '../core/stage.ts';
 import { rgbdSchema, type RgbdSample } from '../schemas/rgbd.ts';
 import { listRgbdUnits } from '../stages/sources/rgbd/units.ts';
 import { readRgbdUnit } from '../stages/pair/rgbd-pairing.ts';
-import { makeThumbnail } from '../report/thumbnails.ts';
+import { makeThumbnail } from '../stages/decode/thumbnails.ts';
 import { RegistrationPool } from '../stages/align/registration-pool.ts';
 import { availableParallelism } from 'node:os';
 

@@ -8,7 +8,7 @@ import { approxVideoClipBytes, videoClipSchema, type VideoClipSample } from '../
 import { listVideoUnits, processVideoUnit } from '../stages/sources/video-units.ts';
 import { resolveFfmpeg } from '../stages/decode/ffmpeg-path.ts';
 import { isVideoUrlUnit, listVideoUrlUnits, processVideoUrlUnit, videoFileFetcher, videoUrlList } from '../stages/sources/video-url-units.ts';
-import { makeThumbnail } from '../report/thumbnails.ts';
+import { makeThumbnail } from '../stages/decode/thumbnails.ts';
 import { loadScorer, type Scorer } from '../scorer/scorer.ts';
 import { scorerDir } from './registry.ts';
 

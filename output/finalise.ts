@@ -14,7 +14,7 @@ import type { Manifest } from '../schemas/manifest.ts';
 import { SCHEMA_VERSION } from '../schemas/config.ts';
 import { WEFT_VERSION } from '../core/version.ts';
 import { renderReport } from '../report/report-html.ts';
-import { ScoreSelection } from '../stages/curate/score-filter.ts';
+import { ScoreSelection } from './score-filter.ts';
 
 export interface FinaliseResult {
   manifest: Manifest;

@@ -5,7 +5,7 @@ import type { BottomKJSON } from '../core/sketch/bottom-k.ts';
 import type { TopKJSON } from '../core/sketch/top-k.ts';
 import type { Example } from '../core/stats.ts';
 import { anchorId, esc, fmtNum, truncate } from './html-text.ts';
-import { safeThumb, type InlineImage } from './thumbnails.ts';
+import { safeThumb, type InlineImage } from '../stages/decode/thumbnails.ts';
 
 /** Keys with a conventional meaning; any other scalar field is listed under the card. */
 const KNOWN_KEYS = new Set(['id', 'source', 'caption', 'thumb', 'reason', 'detail', 'stage', 'boxes', 'kind']);

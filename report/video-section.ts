@@ -10,7 +10,7 @@ import type { ClaimedStats } from './claimed-stats.ts';
 import { histogramBlock } from './distribution-blocks.ts';
 import { esc, fmtInt, fmtNum, truncate } from './html-text.ts';
 import { stageFunnelTable } from './html-table.ts';
-import { safeThumb } from './thumbnails.ts';
+import { safeThumb } from '../stages/decode/thumbnails.ts';
 
 interface SyncThresholds {
   maxAbsOffsetMs?: number;

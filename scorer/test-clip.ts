@@ -10,9 +10,9 @@
 // Usage: node --import tsx scripts/build-test-clip.ts [OUT_DIR]   (default fixtures/generated/test-clip)
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { GraphBuilder, attr, type DType } from '../scorer/onnx/graph.ts';
-import { gaussian, seededRandom } from '../scorer/onnx/random.ts';
-import { buildClipBpe } from '../scorer/clip-bpe.ts';
+import { GraphBuilder, attr, type DType } from './onnx/graph.ts';
+import { gaussian, seededRandom } from './onnx/random.ts';
+import { buildClipBpe } from './clip-bpe.ts';
 
 export interface TestClipOptions {
   seed?: number;

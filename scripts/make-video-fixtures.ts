@@ -1,6 +1,6 @@
 // Write the synthetic video fixtures (sync clips, bad files, scene clip, demo videos).
 import path from 'node:path';
-import { makeVideoFixtures } from '../corpora/video-fixtures.ts';
+import { makeVideoFixtures } from '../run/fixtures/video-fixtures.ts';
 
 const args = process.argv.slice(2);
 const seedAt = args.indexOf('--seed');

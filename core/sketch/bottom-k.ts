@@ -1,6 +1,7 @@
 // Bottom-k sample by a hash of the item id: a reservoir that merges exactly. Whichever
 // process saw an item, the k items with the smallest hashes win, so a report's examples are
 // the same for one process or fifty.
+import type { Mergeable } from '../mergeable.ts';
 import { createHash } from 'node:crypto';
 
 export interface BottomKJSON<T> {
@@ -8,7 +9,7 @@ export interface BottomKJSON<T> {
   items: { priority: string; item: T }[];
 }
 
-export class BottomK<T> {
+export class BottomK<T> implements Mergeable<BottomK<T>> {
   items: { priority: string; item: T }[] = [];
 
   constructor(readonly k: number) {}
@@ -40,6 +41,10 @@ export class BottomK<T> {
 
   toJSON(): BottomKJSON<T> {
     return { k: this.k, items: this.items };
+  }
+
+  clone(): BottomK<T> {
+    return BottomK.fromJSON(this.toJSON());
   }
 
   static fromJSON<T>(j: BottomKJSON<T>): BottomK<T> {

@@ -1,4 +1,5 @@
 // Fixed-bin histogram: merging is adding bin counts, so it is exact across processes.
+import type { Mergeable } from '../mergeable.ts';
 
 export interface HistogramJSON {
   lo: number;
@@ -9,7 +10,7 @@ export interface HistogramJSON {
   over: number;
 }
 
-export class Histogram {
+export class Histogram implements Mergeable<Histogram> {
   bins: number[];
   under = 0;
   over = 0;
@@ -45,6 +46,10 @@ export class Histogram {
 
   toJSON(): HistogramJSON {
     return { lo: this.lo, hi: this.hi, bins: [...this.bins], under: this.under, over: this.over };
+  }
+
+  clone(): Histogram {
+    return Histogram.fromJSON(this.toJSON());
   }
 
   static fromJSON(j: HistogramJSON): Histogram {

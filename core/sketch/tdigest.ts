@@ -1,6 +1,7 @@
 // Merging t-digest (Dunning & Ertl), for quantiles of scores that merge across processes.
 // Merge results are deterministic for a given merge order; the executor always folds unit
 // stats in unit order, so one process and many processes produce the same digest.
+import type { Mergeable } from '../mergeable.ts';
 
 export interface TDigestJSON {
   compression: number;
@@ -11,7 +12,7 @@ export interface TDigestJSON {
   centroids: [number, number][];
 }
 
-export class TDigest {
+export class TDigest implements Mergeable<TDigest> {
   private means: number[] = [];
   private weights: number[] = [];
   private buffer: number[] = [];
@@ -99,6 +100,10 @@ export class TDigest {
       max: this.count ? this.max : 0,
       centroids: this.means.map((m, i) => [m, this.weights[i]]),
     };
+  }
+
+  clone(): TDigest {
+    return TDigest.fromJSON(this.toJSON());
   }
 
   static fromJSON(json: TDigestJSON): TDigest {

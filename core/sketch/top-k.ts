@@ -1,11 +1,12 @@
 // The k items with the highest value (ties broken by id): "worst examples" for the report
 // that merge exactly, so the same items are shown whatever the number of processes.
+import type { Mergeable } from '../mergeable.ts';
 export interface TopKJSON<T> {
   k: number;
   items: { value: number; id: string; item: T }[];
 }
 
-export class TopK<T> {
+export class TopK<T> implements Mergeable<TopK<T>> {
   items: { value: number; id: string; item: T }[] = [];
 
   constructor(readonly k: number) {}
@@ -35,6 +36,10 @@ export class TopK<T> {
 
   toJSON(): TopKJSON<T> {
     return { k: this.k, items: this.items };
+  }
+
+  clone(): TopK<T> {
+    return TopK.fromJSON(this.toJSON());
   }
 
   static fromJSON<T>(j: TopKJSON<T>): TopK<T> {

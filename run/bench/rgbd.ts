@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
-import { makeRgbdFixtures } from '../../corpora/rgbd-fixtures.ts';
+import { makeRgbdFixtures } from '../fixtures/rgbd-fixtures.ts';
 import { decodeDepthPng } from '../../stages/decode/depth-png.ts';
 import { decodeRgb } from '../../stages/decode/rgb-image.ts';
 import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';

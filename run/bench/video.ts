@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
-import { makeVideoFixtures } from '../../corpora/video-fixtures.ts';
+import { makeVideoFixtures } from '../fixtures/video-fixtures.ts';
 import { loadConfigFile } from '../../schemas/config-file.ts';
 import { videoSourceSchema } from '../../schemas/video-config.ts';
 import { resolveFfmpeg } from '../../stages/decode/ffmpeg-path.ts';

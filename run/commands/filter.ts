@@ -27,7 +27,7 @@ import { TDigest } from '../../core/sketch/tdigest.ts';
 import { ArrowShardWriter, type StagedShard } from '../../output/arrow-shard-writer.ts';
 import type { ColumnSpec, KindSchema } from '../../schemas/kind-schema.ts';
 import type { Manifest } from '../../schemas/manifest.ts';
-import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from '../../stages/curate/score-filter.ts';
+import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from '../../output/score-filter.ts';
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
 
 export const FILTER_STAGE = 'filter';

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { UsageError, positiveInt } from './registry.ts';
-import { trainScorerFromShards } from '../../scorer/train-from-shards.ts';
+import { trainScorerFromShards } from './train-from-shards.ts';
 
 export function register(program: Command): void {
   program

@@ -8,7 +8,7 @@ import type { Drop } from '../../core/stage.ts';
 import { AV_CONFIDENCE_RANGE, VIDEO_STATS } from '../../schemas/video.ts';
 import type { VideoSourceConfig } from '../../schemas/video-config.ts';
 import type { AvSyncResult } from './av-sync.ts';
-import { makeThumbnail } from '../../report/thumbnails.ts';
+import { makeThumbnail } from '../decode/thumbnails.ts';
 import type { DecodedClip } from './clip-stages.ts';
 
 /** Frames in a filmstrip, their longest side, and points per drawn signal. */

@@ -6,7 +6,7 @@ import * as arrow from 'apache-arrow';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec } from '../../schemas/kind-schema.ts';
 import type { PhraseGrounding } from '../../scorer/grounding.ts';
-import { makeThumbnail, safeThumb } from '../../report/thumbnails.ts';
+import { makeThumbnail, safeThumb } from '../decode/thumbnails.ts';
 
 export interface ScoreFields {
   score?: number;

@@ -6,7 +6,7 @@ import { RunStats } from '../../core/stats.ts';
 import { RejectLedger } from '../../core/rejects.ts';
 import { silentLogger } from '../../core/logger.ts';
 import type { Manifest } from '../../schemas/manifest.ts';
-import { makeThumbnail } from '../../report/thumbnails.ts';
+import { makeThumbnail } from '../../stages/decode/thumbnails.ts';
 import { mulberry32 } from '../../core/random.ts';
 
 export const EVIL_CAPTION = `<script>alert("pwned")</script> a "quoted" caption with 'single' quotes & an <img src=x onerror="alert(1)">`;

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
 import sharp from 'sharp';
-import { makeRgbdFixtures } from '../../corpora/rgbd-fixtures.ts';
+import { makeRgbdFixtures } from '../../run/fixtures/rgbd-fixtures.ts';
 import { loadConfigFile } from '../../schemas/config-file.ts';
 import { runPipeline } from '../../run/executor.ts';
 import { parquetRows, readJson } from '../helpers/out-dir.ts';

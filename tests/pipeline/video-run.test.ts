@@ -6,7 +6,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
-import { makeVideoFixtures } from '../../corpora/video-fixtures.ts';
+import { makeVideoFixtures } from '../../run/fixtures/video-fixtures.ts';
 import { loadConfigFile } from '../../schemas/config-file.ts';
 import { runPipeline } from '../../run/executor.ts';
 import { parquetRows, readJson } from '../helpers/out-dir.ts';

@@ -10,7 +10,7 @@ import { IMAGE_TEXT, type ImageTextRaw, type ImageTextSample } from '../../../sc
 import { isDrop, type Drop, type StageContext } from '../../../core/stage.ts';
 import { decodeImage, decodeImageText, imageDecodeStage, type DecodedImage } from '../../../stages/decode/image-decode.ts';
 import { pngBombBytes } from '../../../corpora/demo-corpus.ts';
-import { hammingDistance, perceptualHash } from '../../../stages/curate/phash.ts';
+import { hammingDistance, perceptualHash } from '../../../stages/decode/pixel-hash.ts';
 import { testContext } from '../../helpers/context.ts';
 
 const cfg = (over: Partial<DecodeConfig> = {}): DecodeConfig => decodeSchema.parse({ encode_quality: 95, ...over });

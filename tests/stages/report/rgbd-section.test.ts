@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderReport } from '../../../report/report-html.ts';
 import { parseShiftCounts, shiftScatterChart } from '../../../report/svg-charts.ts';
-import { registrationOverlay, OVERLAY_HEX } from '../../../report/rgbd-overlay.ts';
+import { registrationOverlay, OVERLAY_HEX } from '../../../stages/align/rgbd-overlay.ts';
 import { REPORT_CSS } from '../../../report/report-style.ts';
 import { RunStats } from '../../../core/stats.ts';
 import { RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS } from '../../../schemas/rgbd.ts';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { imageSize, makeThumbnail, safeThumb } from '../../../report/thumbnails.ts';
+import { imageSize, makeThumbnail, safeThumb } from '../../../stages/decode/thumbnails.ts';
 
 const picture = (width: number, height: number) =>
   sharp({ create: { width, height, channels: 3, background: { r: 200, g: 40, b: 40 } } });

@@ -2,9 +2,9 @@
 // depth draws its outline offset by the shift, in its own colour.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { overlayPixels, registrationOverlay, OVERLAY_COLOURS } from '../../../report/rgbd-overlay.ts';
+import { overlayPixels, registrationOverlay, OVERLAY_COLOURS } from '../../../stages/align/rgbd-overlay.ts';
 import { registerDepthToRgb, translateDepth } from '../../../stages/align/rgbd-registration.ts';
-import { safeThumb } from '../../../report/thumbnails.ts';
+import { safeThumb } from '../../../stages/decode/thumbnails.ts';
 
 const W = 96;
 const H = 72;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeRgbdFixtures } from '../../../corpora/rgbd-fixtures.ts';
+import { makeRgbdFixtures } from '../../../run/fixtures/rgbd-fixtures.ts';
 import { registerDepthToRgb } from '../../../stages/align/rgbd-registration.ts';
 import { RegistrationPool } from '../../../stages/align/registration-pool.ts';
 import { decodeDepthPng, type DepthMap } from '../../../stages/decode/depth-png.ts';

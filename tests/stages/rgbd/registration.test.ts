@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeRgbdFixtures, mulberry32, type FixtureTruth } from '../../../corpora/rgbd-fixtures.ts';
+import { makeRgbdFixtures, mulberry32, type FixtureTruth } from '../../../run/fixtures/rgbd-fixtures.ts';
 import { cappedDistanceTransform, distanceTransform, type EdgeMap } from '../../../stages/align/edges.ts';
 import { registerDepthToRgb, translateDepth, type Registration } from '../../../stages/align/rgbd-registration.ts';
 import { decodeDepthPng } from '../../../stages/decode/depth-png.ts';

@@ -9,7 +9,7 @@ import { makeDemoCorpus } from '../../../corpora/demo-corpus.ts';
 import { parseConfig } from '../../../schemas/config-file.ts';
 import { runPipeline } from '../../../run/executor.ts';
 import { filterOutDir } from '../../../run/commands/filter.ts';
-import { foldOf, readShardPairs, trainScorerFromShards } from '../../../scorer/train-from-shards.ts';
+import { foldOf, readShardPairs, trainScorerFromShards } from '../../../run/commands/train-from-shards.ts';
 import { loadScorer } from '../../../scorer/scorer.ts';
 import { parquetRows } from '../../helpers/out-dir.ts';
 import { TINY } from '../../helpers/trained-reference.ts';

@@ -12,7 +12,7 @@ import { videoSourceSchema } from '../../../schemas/video-config.ts';
 import type { VideoClipSample } from '../../../schemas/video.ts';
 import { listVideoUnits, processVideoUnit } from '../../../stages/sources/video-units.ts';
 import { loadScorer, type Scorer } from '../../../scorer/scorer.ts';
-import { makeVideoFixtures, type VideoFixtureTruth } from '../../../corpora/video-fixtures.ts';
+import { makeVideoFixtures, type VideoFixtureTruth } from '../../../run/fixtures/video-fixtures.ts';
 import { mulberry32 } from '../../../corpora/demo-corpus.ts';
 import { testContext } from '../../helpers/context.ts';
 import { tinyReferenceScorer } from '../../helpers/trained-reference.ts';

@@ -15,7 +15,7 @@ import { decodeWav } from '../../../stages/decode/audio-extract.ts';
 import { streamRgbFrames } from '../../../stages/decode/video-frames.ts';
 import { audioOnsetEnvelope, greyOf, motionEnergy } from '../../../stages/align/av-sync.ts';
 import { arrowSchemaOf, toRecordBatch } from '../../../output/arrow-shard-writer.ts';
-import { makeVideoFixtures, type VideoFixtureTruth } from '../../../corpora/video-fixtures.ts';
+import { makeVideoFixtures, type VideoFixtureTruth } from '../../../run/fixtures/video-fixtures.ts';
 import { testContext } from '../../helpers/context.ts';
 
 const FRAME_MS = 40; // fixtures and sync analysis run at 25 fps

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { makeVideoFixtures, type VideoFixtureTruth } from '../../../corpora/video-fixtures.ts';
+import { makeVideoFixtures, type VideoFixtureTruth } from '../../../run/fixtures/video-fixtures.ts';
 import { loadConfigFile } from '../../../schemas/config-file.ts';
 import { runPipeline } from '../../../run/executor.ts';
 import { parquetRows } from '../../helpers/out-dir.ts';

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { hammingDistance, hashOfGrey, markNearDuplicates, NearDuplicateIndex, parsePhash, perceptualHash, perceptualHashOfPixels, phashHex, phashStage } from '../../../stages/curate/phash.ts';
+import { hammingDistance, hashOfGrey, parsePhash, perceptualHash, perceptualHashOfPixels, phashHex } from '../../../stages/decode/pixel-hash.ts';
+import { markNearDuplicates, NearDuplicateIndex, phashStage } from '../../../stages/curate/phash.ts';
 import { IMAGE_TEXT, type ImageTextSample } from '../../../schemas/image-text.ts';
 import { testContext } from '../../helpers/context.ts';
 

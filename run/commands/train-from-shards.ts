@@ -15,11 +15,11 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as arrow from 'apache-arrow';
 import parquet from 'parquetjs-lite';
-import { trainReferenceScorer, type ReferenceTrainingOptions, type TrainingPair } from './reference-trainer.ts';
-import { writeReferenceScorer } from './onnx/reference-model.ts';
-import { cosine, embedReadableImages, loadScorer } from './scorer.ts';
-import { scoreColumnName } from '../stages/score/score-columns.ts';
-import { writeFlatParquet } from '../output/parquet-tables.ts';
+import { trainReferenceScorer, type ReferenceTrainingOptions, type TrainingPair } from '../../scorer/reference-trainer.ts';
+import { writeReferenceScorer } from '../../scorer/onnx/reference-model.ts';
+import { cosine, embedReadableImages, loadScorer } from '../../scorer/scorer.ts';
+import { scoreColumnName } from '../../stages/score/score-columns.ts';
+import { writeFlatParquet } from '../../output/parquet-tables.ts';
 
 export interface TrainFromShardsOptions {
   /** Folds for cross-scoring (at least 2). */

@@ -13,13 +13,13 @@
 //   - the shards keep the whole scored pool (committed shards are never rewritten: the commit
 //     records and resume depend on them). `weft filter OUT --keep-top F --out OUT2` writes shards
 //     holding only the selection.
-import type { RunInfo, IndexRow } from '../../output/out-dir.ts';
-import type { RunStats } from '../../core/stats.ts';
-import type { Manifest } from '../../schemas/manifest.ts';
-import type { RejectRecord } from '../../core/rejects.ts';
-import type { ScoreConfig } from '../../schemas/score-config.ts';
-import type { TDigest } from '../../core/sketch/tdigest.ts';
-import { GROUNDING_RECALL_COLUMN, scoreColumnName, scoreStatName } from '../score/score-columns.ts';
+import type { RunInfo, IndexRow } from './out-dir.ts';
+import type { RunStats } from '../core/stats.ts';
+import type { Manifest } from '../schemas/manifest.ts';
+import type { RejectRecord } from '../core/rejects.ts';
+import type { ScoreConfig } from '../schemas/score-config.ts';
+import type { TDigest } from '../core/sketch/tdigest.ts';
+import { GROUNDING_RECALL_COLUMN, scoreColumnName, scoreStatName } from '../stages/score/score-columns.ts';
 
 export const KEEP_TOP_STAGE = 'keep_top';
 export const KEEP_TOP_REASON = 'score_below_top_fraction';

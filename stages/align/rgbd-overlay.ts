@@ -3,10 +3,10 @@
 // edge sets lie on top of each other (drawn white); a misregistration shows as two parallel
 // outlines, cyan (colour) and orange (depth), offset by the shift.
 import sharp from 'sharp';
-import { depthEdges, intensityEdges, luminance } from '../stages/align/edges.ts';
-import type { RegistrationEdges } from '../stages/align/rgbd-registration.ts';
-import type { RgbImage } from '../stages/decode/rgb-image.ts';
-import type { DepthMap } from '../stages/decode/depth-png.ts';
+import { depthEdges, intensityEdges, luminance } from './edges.ts';
+import type { RegistrationEdges } from './rgbd-registration.ts';
+import type { RgbImage } from '../decode/rgb-image.ts';
+import type { DepthMap } from '../decode/depth-png.ts';
 
 /** Edge colours of the overlay; the report's legend uses the same values. */
 export const OVERLAY_COLOURS = {

@@ -1,9 +1,11 @@
 // The rejects ledger: every item a stage drops lands here with stage, reason and detail.
 // One ledger per unit; its rows are committed with the unit's shards, so a killed run never
 // leaves a reject without its unit or a unit without its rejects.
-import type { Traceable } from './stage.ts';
-
-export interface RejectRecord extends Traceable {
+export interface RejectRecord {
+  /** The dropped item's id, sample kind and source (see Traceable in stage.ts). */
+  id: string;
+  kind: string;
+  source: string;
   /** Stage that dropped the item. */
   stage: string;
   /** Short stable code, e.g. `decode_failed`, `http_404`, `score_below_threshold`. */

@@ -1,7 +1,7 @@
 // Local image-caption data: source -> caption rules -> decode/resize/re-encode -> [score] -> sink.
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
-import type { RunScorer } from './registry.ts';
+import type { RunScorer } from './run-scorer.ts';
 import type { Stage, Traceable } from '../core/stage.ts';
 import { pipe } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextSample } from '../schemas/image-text.ts';

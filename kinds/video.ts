@@ -10,7 +10,7 @@ import { resolveFfmpeg } from '../stages/decode/ffmpeg-path.ts';
 import { isVideoUrlUnit, listVideoUrlUnits, processVideoUrlUnit, videoFileFetcher, videoUrlList } from '../stages/sources/video-url-units.ts';
 import { makeThumbnail } from '../stages/decode/thumbnails.ts';
 import { loadScorer, type Scorer } from '../scorer/scorer.ts';
-import { scorerDir } from './registry.ts';
+import { scorerDir } from './run-scorer.ts';
 
 export async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin> {
   const src = config.source;

@@ -4,7 +4,7 @@
 import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
-import type { RunScorer } from './registry.ts';
+import type { RunScorer } from './run-scorer.ts';
 import { pipe, type Stage, type Traceable } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../schemas/kind-schema.ts';

@@ -12,7 +12,8 @@ import { WEFT_VERSION } from '../core/version.ts';
 import { benchNames, runBench } from './bench/registry.ts';
 import { registerAllBenches } from './bench/index.ts';
 
-import { commandModulesFor, UsageError, positiveInt, nonNegativeInt } from './commands/registry.ts';
+import { commandModulesFor } from './commands/registry.ts';
+import { UsageError, positiveInt, nonNegativeInt } from './usage.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();

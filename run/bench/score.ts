@@ -25,7 +25,7 @@ import { imagePreprocessingFrom, preprocessImage } from '../../scorer/clip-prepr
 import { TextTokenizer } from '../../scorer/clip-tokenizer.ts';
 import { scoreStage } from '../../stages/score/score-stage.ts';
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
-import { REFERENCE_SCORER_DIR } from '../../kinds/registry.ts';
+import { REFERENCE_SCORER_DIR } from '../../kinds/run-scorer.ts';
 import { RunStats } from '../../core/stats.ts';
 import { RejectLedger } from '../../core/rejects.ts';
 import { silentLogger } from '../../core/logger.ts';

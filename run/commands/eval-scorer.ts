@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { UsageError, nonNegativeInt, positiveInt } from './registry.ts';
+import { UsageError, nonNegativeInt, positiveInt } from '../usage.ts';
 import { evaluateScorer, formatEvaluation } from '../../scorer/eval/evaluate.ts';
 
 const CORPORA = ['synthetic', 'openclipart', 'both'] as const;

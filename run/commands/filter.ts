@@ -17,7 +17,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import * as arrow from 'apache-arrow';
 import parquet from 'parquetjs-lite';
-import { UsageError, fraction } from './registry.ts';
+import { UsageError, fraction } from '../usage.ts';
 import { OutDir, readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type UnitCompletion } from '../../output/out-dir.ts';
 import { finaliseOutDir, readRunInfo, type FinaliseResult } from '../../output/finalise.ts';
 import { canonicalJson } from '../../schemas/config-file.ts';

@@ -7,7 +7,7 @@ import { createSourcePlugin } from '../../kinds/registry.ts';
 
 // bullmq is loaded only when a queue command runs.
 const queueModule = () => import('../queue.ts');
-import { positiveInt } from './registry.ts';
+import { positiveInt } from '../usage.ts';
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 

@@ -2,8 +2,6 @@
 // editing the core CLI. Each module exports `register(program)`; list it in COMMAND_MODULES.
 import type { Command } from 'commander';
 
-export class UsageError extends Error {}
-
 export type CommandModule = { register(program: Command): void };
 
 /**
@@ -22,22 +20,4 @@ export function commandModulesFor(argv: string[]): { names: string[]; load: () =
   const sub = argv.find((a) => !a.startsWith('-'));
   const wanted = COMMAND_MODULES.filter((m) => sub !== undefined && m.names.includes(sub));
   return sub === undefined || sub === 'help' ? COMMAND_MODULES : wanted;
-}
-
-export function positiveInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: got ${JSON.stringify(v)}; expected a positive integer`);
-  return n;
-}
-
-export function nonNegativeInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag}: got ${JSON.stringify(v)}; expected an integer >= 0`);
-  return n;
-}
-
-export function fraction(v: string, flag: string): number {
-  const n = Number(v);
-  if (!(n > 0 && n <= 1)) throw new UsageError(`${flag}: got ${JSON.stringify(v)}; expected a number in (0, 1]`);
-  return n;
 }

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { UsageError, positiveInt } from './registry.ts';
+import { UsageError, positiveInt } from '../usage.ts';
 import { trainScorerFromShards } from './train-from-shards.ts';
 
 export function register(program: Command): void {

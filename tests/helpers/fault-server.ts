@@ -144,7 +144,10 @@ export async function startFaultServer(host = '127.0.0.1'): Promise<FaultServer>
         res.write(jpeg);
         let sent = 0;
         const more = () => {
-          if (res.destroyed || sent > 5_000_000) return res.end();
+          if (res.destroyed || sent > 5_000_000) {
+            res.end();
+            return;
+          }
           sent += 64 * 1024;
           res.write(Buffer.alloc(64 * 1024), () => later(1, more));
         };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchConfig, fetchConfigSchema, DEFAULT_USER_AGENT } from '../../../schemas/fetch-config.ts';
+import { fetchConfig, fetchConfigSchema, DEFAULT_USER_AGENT } from '../../schemas/fetch-config.ts';
 
 test('defaults are polite and safe: consent checks on, private addresses refused', () => {
   const cfg = fetchConfig();

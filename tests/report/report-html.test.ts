@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderReport, thresholdsFor } from '../../../report/report-html.ts';
-import { summariseRejects } from '../../../report/rejects-summary.ts';
-import { TDigest } from '../../../core/sketch/tdigest.ts';
-import { RunStats } from '../../../core/stats.ts';
-import type { Manifest } from '../../../schemas/manifest.ts';
-import { buildSampleRun, EVIL_CAPTION, SCORE_THRESHOLD } from '../../helpers/report-sample-run.ts';
-import { assertBalanced, attributeNames, sectionById, svgSnippets, tableRows, textOf } from '../../helpers/html-probe.ts';
+import { renderReport, thresholdsFor } from '../../report/report-html.ts';
+import { summariseRejects } from '../../report/rejects-summary.ts';
+import { TDigest } from '../../core/sketch/tdigest.ts';
+import { RunStats } from '../../core/stats.ts';
+import type { Manifest } from '../../schemas/manifest.ts';
+import { buildSampleRun, EVIL_CAPTION, SCORE_THRESHOLD } from '../helpers/report-sample-run.ts';
+import { assertBalanced, attributeNames, sectionById, svgSnippets, tableRows, textOf } from '../helpers/html-probe.ts';
 
 const run = await buildSampleRun();
 const stats = run.stats.toJSON();

@@ -4,11 +4,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
-import { OnnxEncoder, floatTensor } from '../../../scorer/onnx-encoder.ts';
-import { loadScorer, cosine, ScorerInputError, type Scorer } from '../../../scorer/scorer.ts';
-import { imagePreprocessingFrom, preprocessImage } from '../../../scorer/clip-preprocess.ts';
-import { clipPreprocessorConfig } from '../../../scorer/test-clip.ts';
-import { makeTestClip, removeTestClips, sampleImages } from '../../helpers/test-models.ts';
+import { OnnxEncoder, floatTensor } from '../../scorer/onnx-encoder.ts';
+import { loadScorer, cosine, ScorerInputError, type Scorer } from '../../scorer/scorer.ts';
+import { imagePreprocessingFrom, preprocessImage } from '../../scorer/clip-preprocess.ts';
+import { clipPreprocessorConfig } from '../../scorer/test-clip.ts';
+import { makeTestClip, removeTestClips, sampleImages } from '../helpers/test-models.ts';
 
 let dir: string;
 let scorer: Scorer;

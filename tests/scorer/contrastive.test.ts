@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdamW, infoNce, projectImages, zerosLike, type ContrastiveBatch, type ContrastiveParams } from '../../../scorer/contrastive.ts';
-import { gaussian, seededRandom } from '../../../scorer/onnx/random.ts';
+import { AdamW, infoNce, projectImages, zerosLike, type ContrastiveBatch, type ContrastiveParams } from '../../scorer/contrastive.ts';
+import { gaussian, seededRandom } from '../../scorer/onnx/random.ts';
 
 function smallProblem(seed: number, n = 6): { params: ContrastiveParams; batch: ContrastiveBatch } {
   const random = seededRandom(seed);

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { imagePreprocessingFrom, preprocessImage, shortestEdgeSize } from '../../../scorer/clip-preprocess.ts';
-import { clipPreprocessorConfig } from '../../../scorer/test-clip.ts';
-import { solidPng } from '../../helpers/test-models.ts';
+import { imagePreprocessingFrom, preprocessImage, shortestEdgeSize } from '../../scorer/clip-preprocess.ts';
+import { clipPreprocessorConfig } from '../../scorer/test-clip.ts';
+import { solidPng } from '../helpers/test-models.ts';
 
 const CLIP = imagePreprocessingFrom(clipPreprocessorConfig(224));
 const MEAN = [0.48145466, 0.4578275, 0.40821073];

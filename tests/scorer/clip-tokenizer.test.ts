@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TextTokenizer } from '../../../scorer/clip-tokenizer.ts';
-import { buildClipBpe } from '../../../scorer/clip-bpe.ts';
+import { TextTokenizer } from '../../scorer/clip-tokenizer.ts';
+import { buildClipBpe } from '../../scorer/clip-bpe.ts';
 
 const CORPUS = ['a photo of a red circle', 'a photograph of a cat', 'a photo of two blue squares on the left'];
 const clip = buildClipBpe(CORPUS, { merges: 60 });

@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { RunStats } from '../../../core/stats.ts';
-import type { Manifest } from '../../../schemas/manifest.ts';
-import { VIDEO_STATS, AV_CONFIDENCE_RANGE } from '../../../schemas/video.ts';
-import { videoSection } from '../../../report/video-section.ts';
-import { downsample, pickEvenly } from '../../../stages/align/sync-stats.ts';
+import { RunStats } from '../../core/stats.ts';
+import type { Manifest } from '../../schemas/manifest.ts';
+import { VIDEO_STATS, AV_CONFIDENCE_RANGE } from '../../schemas/video.ts';
+import { videoSection } from '../../report/video-section.ts';
+import { downsample, pickEvenly } from '../../stages/align/sync-stats.ts';
 
 const manifest = { config: { source: { kind: 'video', sync: { max_abs_offset_ms: 200, min_confidence: 0.7, correct: false } } } } as unknown as Manifest;
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFlatParquet, REJECT_COLUMNS, INDEX_BASE_COLUMNS } from '../../../output/parquet-tables.ts';
-import { duckQuery, sqlString } from '../../helpers/duckdb.ts';
+import { writeFlatParquet, REJECT_COLUMNS, INDEX_BASE_COLUMNS } from '../../output/parquet-tables.ts';
+import { duckQuery, sqlString } from '../helpers/duckdb.ts';
 
 test('flat Parquet tables read back identically with DuckDB', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-pq-'));

@@ -3,15 +3,15 @@
 // pairs with their edge overlays, and no duplicate of those stats in the generic sections.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderReport } from '../../../report/report-html.ts';
-import { parseShiftCounts, shiftScatterChart } from '../../../report/svg-charts.ts';
-import { registrationOverlay, OVERLAY_HEX } from '../../../stages/align/rgbd-overlay.ts';
-import { REPORT_CSS } from '../../../report/report-style.ts';
-import { RunStats } from '../../../core/stats.ts';
-import { RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS } from '../../../schemas/rgbd.ts';
-import type { Manifest } from '../../../schemas/manifest.ts';
-import { assertBalanced, attributeNames, sectionById, textOf } from '../../helpers/html-probe.ts';
-import { buildSampleRun, seeded } from '../../helpers/report-sample-run.ts';
+import { renderReport } from '../../report/report-html.ts';
+import { parseShiftCounts, shiftScatterChart } from '../../report/svg-charts.ts';
+import { registrationOverlay, OVERLAY_HEX } from '../../stages/align/rgbd-overlay.ts';
+import { REPORT_CSS } from '../../report/report-style.ts';
+import { RunStats } from '../../core/stats.ts';
+import { RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS } from '../../schemas/rgbd.ts';
+import type { Manifest } from '../../schemas/manifest.ts';
+import { assertBalanced, attributeNames, sectionById, textOf } from '../helpers/html-probe.ts';
+import { buildSampleRun, seeded } from '../helpers/report-sample-run.ts';
 
 function rgbdManifest(kept: number, dropped: number): Manifest {
   return {

@@ -1,9 +1,9 @@
 // Noun phrases with compromise, and the geometry of phrase grounding on hand-made embeddings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nounPhrases } from '../../../scorer/noun-phrases.ts';
-import { bestRegion, cellsToPixels, groundingRecall, phraseVector } from '../../../scorer/grounding.ts';
-import { imagePreprocessingFrom } from '../../../scorer/clip-preprocess.ts';
+import { nounPhrases } from '../../scorer/noun-phrases.ts';
+import { bestRegion, cellsToPixels, groundingRecall, phraseVector } from '../../scorer/grounding.ts';
+import { imagePreprocessingFrom } from '../../scorer/clip-preprocess.ts';
 
 test('noun phrases: adjectives and nouns, no determiners or punctuation, once each, capped', () => {
   assert.deepEqual(nounPhrases('A large red circle at the top left and a small blue square in the center.'), ['large red circle', 'top', 'small blue square']);

@@ -37,12 +37,11 @@ test('web source: faults, consent, one download per URL, exact and near duplicat
     requests.set(url, (requests.get(url) ?? 0) + 1);
     const [, route, file] = url.split('/');
     const send = (body: Buffer, headers: Record<string, string> = {}) => res.writeHead(200, { 'content-type': 'image/jpeg', ...headers }).end(body);
-    if (route === 'img') return send(await readFile(path.join(corpus.imagesDir, file)));
-    if (route === 'copy') return send(await readFile(path.join(corpus.imagesDir, file)));
-    if (route === 'reencoded') return send(reencoded);
-    if (route === 'noai') return send(await readFile(path.join(corpus.imagesDir, file)), { 'x-robots-tag': 'noai' });
-    if (route === 'page.jpg') return send(Buffer.from('<!DOCTYPE html><html><body>not an image</body></html>'));
-    res.writeHead(404).end('not found');
+    if (route === 'img' || route === 'copy') send(await readFile(path.join(corpus.imagesDir, file)));
+    else if (route === 'reencoded') send(reencoded);
+    else if (route === 'noai') send(await readFile(path.join(corpus.imagesDir, file)), { 'x-robots-tag': 'noai' });
+    else if (route === 'page.jpg') send(Buffer.from('<!DOCTYPE html><html><body>not an image</body></html>'));
+    else res.writeHead(404).end('not found');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;

@@ -3,9 +3,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { loadScorer, type Scorer } from '../../../scorer/scorer.ts';
-import { GraphBuilder, attr } from '../../../scorer/onnx/graph.ts';
-import { makeTestClip, removeTestClips, sampleImages } from '../../helpers/test-models.ts';
+import { loadScorer, type Scorer } from '../../scorer/scorer.ts';
+import { GraphBuilder, attr } from '../../scorer/onnx/graph.ts';
+import { makeTestClip, removeTestClips, sampleImages } from '../helpers/test-models.ts';
 
 after(removeTestClips);
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { symmetricEigen, zcaWhitening, whitenedPatchFilters } from '../../../scorer/whitening.ts';
-import { gaussian, seededRandom } from '../../../scorer/onnx/random.ts';
+import { symmetricEigen, zcaWhitening, whitenedPatchFilters } from '../../scorer/whitening.ts';
+import { gaussian, seededRandom } from '../../scorer/onnx/random.ts';
 
 test('Jacobi eigen-decomposition reconstructs a symmetric matrix', () => {
   const n = 6;

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
-import { ArrowShardWriter, huggingfaceMetadata } from '../../../output/arrow-shard-writer.ts';
-import { imageTextSchema, type ImageTextSample } from '../../../schemas/image-text.ts';
+import { ArrowShardWriter, huggingfaceMetadata } from '../../output/arrow-shard-writer.ts';
+import { imageTextSchema, type ImageTextSample } from '../../schemas/image-text.ts';
 
 function sample(i: number, bytes = 1000): ImageTextSample {
   const data = new Uint8Array(bytes).fill(i % 251);

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { summariseRejects } from '../../../report/rejects-summary.ts';
-import type { RejectRecord } from '../../../core/rejects.ts';
-import { buildSampleRun, seeded } from '../../helpers/report-sample-run.ts';
+import { summariseRejects } from '../../report/rejects-summary.ts';
+import type { RejectRecord } from '../../core/rejects.ts';
+import { buildSampleRun, seeded } from '../helpers/report-sample-run.ts';
 
 const run = await buildSampleRun();
 const rows = run.rejects.rows;

@@ -6,13 +6,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadScorer } from '../../../scorer/scorer.ts';
-import { syntheticCorpus } from '../../../scorer/eval/corpora.ts';
-import { distinctScenes } from '../../../scorer/eval/evaluate.ts';
-import { retrievalRecall } from '../../../scorer/eval/retrieval.ts';
-import { bestPatch } from '../../../scorer/eval/grounding-eval.ts';
+import { loadScorer } from '../../scorer/scorer.ts';
+import { syntheticCorpus } from '../../scorer/eval/corpora.ts';
+import { distinctScenes } from '../../scorer/eval/evaluate.ts';
+import { retrievalRecall } from '../../scorer/eval/retrieval.ts';
+import { bestPatch } from '../../scorer/eval/grounding-eval.ts';
 
-const modelDir = fileURLToPath(new URL('../../../models/reference', import.meta.url));
+const modelDir = fileURLToPath(new URL('../../models/reference', import.meta.url));
 
 test('models/reference is small, documented and loads with patch and token embeddings', async () => {
   const names = await fs.readdir(modelDir);

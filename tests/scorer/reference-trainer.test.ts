@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { makeDemoCorpus } from '../../../corpora/demo-corpus.ts';
-import { readCaptionFolder } from '../../../scorer/caption-folder.ts';
-import { writeReferenceScorer } from '../../../scorer/onnx/reference-model.ts';
-import { buildVocab, retrievalRecall, trainReferenceScorer } from '../../../scorer/reference-trainer.ts';
-import { embedReadableImages, loadScorer } from '../../../scorer/scorer.ts';
+import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
+import { readCaptionFolder } from '../../scorer/caption-folder.ts';
+import { writeReferenceScorer } from '../../scorer/onnx/reference-model.ts';
+import { buildVocab, retrievalRecall, trainReferenceScorer } from '../../scorer/reference-trainer.ts';
+import { embedReadableImages, loadScorer } from '../../scorer/scorer.ts';
 
 test('vocabulary: [PAD], [UNK], then words seen often enough, most frequent first', () => {
   assert.deepEqual(buildVocab(['A red circle.', 'a RED square', 'a blue star'], 2), ['[PAD]', '[UNK]', 'a', 'red']);

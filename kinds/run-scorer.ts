@@ -1,0 +1,63 @@
+// The run's scorer (the `score:` section), loaded once per run and handed to the image kinds;
+// the plugin's close() closes it.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LoadedConfig } from '../schemas/config-file.ts';
+import type { Stage } from '../core/stage.ts';
+import type { Scorer } from '../scorer/scorer.ts';
+import type { ScoredSample } from '../stages/score/score-columns.ts';
+import type { ColumnSpec, IndexColumnSpec } from '../schemas/kind-schema.ts';
+import type { ImageTextSample } from '../schemas/image-text.ts';
+import type { ScorerEntry } from '../schemas/manifest.ts';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** Where `scorer: reference` points: the reference scorer shipped with weft. */
+export const REFERENCE_SCORER_DIR = path.join(REPO_ROOT, 'models', 'reference');
+
+/** What an image kind needs to score its samples: the stage, its columns, and the manifest entry. */
+export interface RunScorer {
+  scorer: Scorer;
+  column: string;
+  stage: Stage<ImageTextSample, ScoredSample>;
+  columns: ColumnSpec<ScoredSample>[];
+  index: IndexColumnSpec<ScoredSample>[];
+  entry: ScorerEntry;
+  close(): Promise<void>;
+}
+
+export function scorerDir(setting: string, baseDir: string): string {
+  return setting === 'reference' ? REFERENCE_SCORER_DIR : path.resolve(baseDir, setting);
+}
+
+/** Loads the configured scorer, or null for `scorer: none`. */
+export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<RunScorer | null> {
+  const s = config.score;
+  if (s.scorer === 'none') {
+    if (s.threshold !== null || s.keep_top !== null || s.grounding.enabled) throw new Error('score: threshold, keep_top and grounding need a scorer (score.scorer is none)');
+    return null;
+  }
+  const dir = scorerDir(s.scorer, baseDir);
+  const { loadScorer } = await import('../scorer/scorer.ts');
+  const { scorerImageGeometry } = await import('../scorer/grounding.ts');
+  const [{ scoreColumnName, scoreColumns, scoreIndexColumns }, { scoreStage }] = await Promise.all([import('../stages/score/score-columns.ts'), import('../stages/score/score-stage.ts')]);
+  let scorer: Scorer;
+  try {
+    scorer = await loadScorer(dir, { batchSize: s.batch_size });
+  } catch (err) {
+    const hint = s.scorer === 'reference' ? ' (the reference scorer is trained by scripts/train-reference-scorer.ts into models/reference)' : '';
+    throw new Error(`score.scorer: ${(err as Error).message}${hint}`);
+  }
+  const column = scoreColumnName(scorer.id);
+  const grounding = s.grounding.enabled
+    ? { geometry: await scorerImageGeometry(dir), phraseThreshold: s.grounding.phrase_threshold, minRecall: s.grounding.min_recall, maxPhrases: s.grounding.max_phrases }
+    : null;
+  return {
+    scorer,
+    column,
+    stage: scoreStage<ImageTextSample>({ scorer, column, batchSize: s.batch_size, threshold: s.threshold, grounding, reportExamples: config.output.report_examples }),
+    columns: scoreColumns(column, grounding !== null),
+    index: scoreIndexColumns(column, grounding !== null),
+    entry: scorer.entry(),
+    close: () => scorer.close(),
+  };
+}

@@ -49,6 +49,20 @@ export class DropError extends Error {
   }
 }
 
+/** A drop that names the item it drops: sources and expanding stages decide on items other
+ *  than their input (a bad list row, a frame left without a partner, a skipped window). */
+export interface ItemDrop extends Drop {
+  readonly item: Traceable;
+}
+
+export function dropItem(item: Traceable, reason: string, detail = ''): ItemDrop {
+  return { drop: true, reason, detail, item: pick(item) };
+}
+
+function isItemDrop(x: unknown): x is ItemDrop {
+  return isDrop(x) && typeof (x as ItemDrop).item === 'object';
+}
+
 export interface MapOptions {
   /** Items processed at once; output order always equals input order. Default 1. */
   concurrency?: number;
@@ -86,8 +100,7 @@ export function mapStage<I extends Traceable, O>(
     };
     const settle = (r: { item: I; result: O | Drop }): O | undefined => {
       if (isDrop(r.result)) {
-        stats().dropped(r.result.reason);
-        ctx.rejects.reject({ ...pick(r.item), stage: name, reason: r.result.reason, detail: r.result.detail });
+        recordDrop(ctx, stats(), name, r.item, r.result);
         return undefined;
       }
       stats().out += 1;
@@ -112,14 +125,180 @@ export function filterStage<I extends Traceable>(
   }, options);
 }
 
-/** Chain stages left to right. */
+/**
+ * One input item to any number of outputs, with drops of named items: a listing to its pairs,
+ * a video to its clip windows. A plain Drop (or an exception) drops the input itself. Counts:
+ * `in` is every output and drop decided, `out` every output.
+ */
+export function expandStage<I extends Traceable, O>(
+  name: string,
+  fn: (item: I, ctx: StageContext) => Promise<Iterable<O | Drop>> | Iterable<O | Drop>,
+  options: MapOptions = {},
+): Stage<I, O> {
+  const concurrency = Math.max(1, options.concurrency ?? 1);
+  const errorReason = options.errorReason ?? `${name}_failed`;
+  return async function* (input, ctx) {
+    let registered: StageStats | undefined;
+    const stats = () => (registered ??= ctx.stats.stage(name));
+    const run = async (item: I): Promise<{ item: I; results: Iterable<O | Drop> }> => {
+      const started = performance.now();
+      try {
+        return { item, results: [...(await fn(item, ctx))] };
+      } catch (err) {
+        if (err instanceof DropError) return { item, results: [drop(err.reason, err.detail)] };
+        return { item, results: [drop(errorReason, errorMessage(err))] };
+      } finally {
+        stats().busyMs += performance.now() - started;
+      }
+    };
+    const settle = (r: { item: I; results: Iterable<O | Drop> }): O[] => {
+      const kept: O[] = [];
+      for (const result of r.results) {
+        stats().in += 1;
+        if (isDrop(result)) recordDrop(ctx, stats(), name, isItemDrop(result) ? result.item : r.item, result);
+        else {
+          stats().out += 1;
+          kept.push(result);
+        }
+      }
+      return kept;
+    };
+    for await (const outputs of orderedPool(input, concurrency, ctx.signal, run, settle)) yield* outputs;
+  };
+}
+
+export interface BatchOptions<I> {
+  /** Items handed to the function at once (the last batch of a unit may be smaller). */
+  batchSize: number;
+  /** Reason code for every item of a batch whose function throws; default `<name>_failed`. */
+  errorReason?: string;
+  /** Called with the next batch while the current one is being processed (e.g. to start
+   *  decoding its images), so work of two batches overlaps. */
+  prefetch?: (next: readonly I[]) => void;
+}
+
+/**
+ * datatrove's `filter_batch` for map: the function gets up to `batchSize` items and returns one
+ * output or Drop per item, in order. While one batch runs the next is pulled from upstream, so
+ * at most two batches are held. The base counts, times and writes every drop to the ledger.
+ */
+export function batchMapStage<I extends Traceable, O>(
+  name: string,
+  fn: (batch: I[], ctx: StageContext) => Promise<(O | Drop)[]>,
+  options: BatchOptions<I>,
+): Stage<I, O> {
+  const batchSize = Math.max(1, options.batchSize);
+  const errorReason = options.errorReason ?? `${name}_failed`;
+  return async function* (input, ctx) {
+    const iterator = input[Symbol.asyncIterator]();
+    let exhausted = false;
+    const take = async (): Promise<I[]> => {
+      const batch: I[] = [];
+      while (batch.length < batchSize && !ctx.signal.aborted) {
+        const next = await iterator.next();
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        batch.push(next.value);
+      }
+      return batch;
+    };
+    const run = async (batch: I[]): Promise<(O | Drop)[]> => {
+      const stats = ctx.stats.stage(name);
+      stats.in += batch.length;
+      const started = performance.now();
+      try {
+        const results = await fn(batch, ctx);
+        if (results.length !== batch.length) throw new Error(`${name}: batch function returned ${results.length} results for ${batch.length} items`);
+        return results;
+      } catch (err) {
+        const reason = err instanceof DropError ? err.reason : errorReason;
+        const detail = err instanceof DropError ? err.detail : errorMessage(err);
+        return batch.map(() => drop(reason, detail));
+      } finally {
+        stats.busyMs += performance.now() - started;
+      }
+    };
+    try {
+      let batch = await take();
+      while (batch.length) {
+        const running = run(batch);
+        const next = exhausted || ctx.signal.aborted ? [] : await take();
+        if (next.length) options.prefetch?.(next);
+        const results = await running;
+        const stats = ctx.stats.stage(name);
+        for (const [i, result] of results.entries()) {
+          if (isDrop(result)) recordDrop(ctx, stats, name, isItemDrop(result) ? result.item : batch[i], result);
+          else {
+            stats.out += 1;
+            yield result;
+          }
+        }
+        batch = next;
+      }
+    } finally {
+      if (!exhausted) await iterator.return?.();
+    }
+  };
+}
+
+/** batchMapStage for verdicts: true keeps the item, a Drop drops it. */
+export function batchFilterStage<I extends Traceable>(
+  name: string,
+  keep: (batch: I[], ctx: StageContext) => Promise<(true | Drop)[]>,
+  options: BatchOptions<I>,
+): Stage<I, I> {
+  return batchMapStage<I, I>(name, async (batch, ctx) => (await keep(batch, ctx)).map((v, i) => (v === true ? batch[i] : v)), options);
+}
+
+/** Reads one unit: yields its items, and ItemDrops for what it could not use (bad rows, missing files). */
+export type Source<O> = (ctx: StageContext) => AsyncIterable<O | ItemDrop>;
+
+/**
+ * The first stage of every pipeline: a source's items pass on, its drops go to the ledger under
+ * `name`. Counts: `in` is every item and drop the source yields, `out` every item.
+ */
+export async function* readSource<O>(name: string, source: Source<O>, ctx: StageContext): AsyncGenerator<O> {
+  let registered: StageStats | undefined;
+  const stats = () => (registered ??= ctx.stats.stage(name));
+  for await (const x of source(ctx)) {
+    stats().in += 1;
+    if (isItemDrop(x)) recordDrop(ctx, stats(), name, x.item, x);
+    else {
+      stats().out += 1;
+      yield x;
+    }
+  }
+}
+
+function recordDrop(ctx: StageContext, stats: StageStats, stage: string, item: Traceable, d: Drop): void {
+  stats.dropped(d.reason);
+  ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail });
+}
+
+/** Two stages as one (a stage made of steps with their own names, such as score then grounding). */
+export function compose<A, B, C>(first: Stage<A, B>, second: Stage<B, C>): Stage<A, C> {
+  return (input, ctx) => second(first(input, ctx), ctx);
+}
+
+/** A stage that passes every item on untouched: the place of an optional stage that is off. */
+export function passThrough<T>(): Stage<T, T> {
+  return (input) => input;
+}
+
+/** Chain stages left to right; the compiler checks that each stage takes what the one before emits. */
 export function pipe<A>(input: AsyncIterable<A>, ctx: StageContext): AsyncIterable<A>;
 export function pipe<A, B>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>): AsyncIterable<B>;
 export function pipe<A, B, C>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>): AsyncIterable<C>;
 export function pipe<A, B, C, D>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>): AsyncIterable<D>;
 export function pipe<A, B, C, D, E>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>): AsyncIterable<E>;
-export function pipe(input: AsyncIterable<unknown>, ctx: StageContext, ...stages: Stage<any, any>[]): AsyncIterable<unknown>;
-export function pipe(input: AsyncIterable<unknown>, ctx: StageContext, ...stages: Stage<any, any>[]): AsyncIterable<unknown> {
+export function pipe<A, B, C, D, E, F>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>, s5: Stage<E, F>): AsyncIterable<F>;
+export function pipe<A, B, C, D, E, F, G>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>, s5: Stage<E, F>, s6: Stage<F, G>): AsyncIterable<G>;
+export function pipe<A, B, C, D, E, F, G, H>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>, s5: Stage<E, F>, s6: Stage<F, G>, s7: Stage<G, H>): AsyncIterable<H>;
+export function pipe<A, B, C, D, E, F, G, H, I>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>, s5: Stage<E, F>, s6: Stage<F, G>, s7: Stage<G, H>, s8: Stage<H, I>): AsyncIterable<I>;
+export function pipe<A, B, C, D, E, F, G, H, I, J>(input: AsyncIterable<A>, ctx: StageContext, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>, s5: Stage<E, F>, s6: Stage<F, G>, s7: Stage<G, H>, s8: Stage<H, I>, s9: Stage<I, J>): AsyncIterable<J>;
+export function pipe(input: AsyncIterable<unknown>, ctx: StageContext, ...stages: Stage<unknown, unknown>[]): AsyncIterable<unknown> {
   return stages.reduce((acc, stage) => stage(acc, ctx), input);
 }
 

@@ -2,10 +2,9 @@
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
 import type { RunScorer } from './run-scorer.ts';
-import type { Stage, Traceable } from '../core/stage.ts';
-import { pipe } from '../core/stage.ts';
+import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextSample } from '../schemas/image-text.ts';
-import type { ColumnSpec, IndexColumnSpec, KindSchema } from '../schemas/kind-schema.ts';
+import type { ColumnSpec, KindSchema } from '../schemas/kind-schema.ts';
 import { listImageTextUnits, readImageTextUnit } from '../stages/sources/image-text-local.ts';
 import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../stages/decode/image-decode.ts';
@@ -16,24 +15,29 @@ export function scoredImageTextSchema(scoring: RunScorer | null, optional: Colum
   if (!scoring && optional.length === 0) return imageTextSchema;
   return {
     ...imageTextSchema,
-    columns: [...(imageTextSchema.columns as ColumnSpec<ScoredSample>[]), ...(optional as ColumnSpec<ScoredSample>[]), ...(scoring?.columns ?? [])],
-    index: [...(imageTextSchema.index as IndexColumnSpec<ScoredSample>[]), ...(scoring?.index ?? [])],
+    columns: [...imageTextSchema.columns, ...optional, ...(scoring?.columns ?? [])],
+    index: [...imageTextSchema.index, ...(scoring?.index ?? [])],
   };
 }
 
-export function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin {
+export function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<ScoredSample> {
   const src = config.source;
   if (src.kind !== 'image_text') throw new Error(`imageTextPlugin given source kind ${src.kind}`);
   return {
     kinds: [scoredImageTextSchema(scoring, optionalImageTextColumns(config.decode, false))],
     listUnits: () => listImageTextUnits(src, baseDir),
     processUnit: (unit, ctx) => {
-      const stages: Stage<any, any>[] = [captionRulesStage(config.caption), imageDecodeStage(config.decode, config.run.concurrency)];
-      if (scoring) stages.push(scoring.stage);
-      return pipe(readImageTextUnit(unit, src, ctx), ctx, ...stages) as AsyncIterable<Traceable>;
+      const score: Stage<ImageTextSample, ScoredSample> = scoring ? scoring.stage : passThrough();
+      return pipe(
+        readSource('source', (c) => readImageTextUnit(unit, src, c), ctx),
+        ctx,
+        captionRulesStage(config.caption),
+        imageDecodeStage(config.decode, config.run.concurrency),
+        score,
+      );
     },
-    approxBytes: (s: Traceable) => (s as ImageTextSample).image.bytes.byteLength + (s as ImageTextSample).caption.length + 200,
-    example: (s: Traceable) => scoredExample(s as ScoredSample),
+    approxBytes: (s) => s.image.bytes.byteLength + s.caption.length + 200,
+    example: (s) => scoredExample(s),
     ...(scoring ? { scorers: [scoring.entry], close: () => scoring.close() } : {}),
   };
 }

@@ -5,16 +5,19 @@ import type { StageContext, Traceable } from '../core/stage.ts';
 import type { KindSchema } from '../schemas/kind-schema.ts';
 import type { Example } from '../core/stats.ts';
 
-export interface SourcePlugin {
+// A kind's plugin is typed by the samples its pipeline emits (S); the executor holds any plugin
+// as SourcePlugin<Traceable>, which the method signatures below allow.
+export interface SourcePlugin<S extends Traceable = Traceable> {
   /** Sample kinds this source emits (each kind gets its own shards). */
-  kinds: KindSchema<any>[];
+  kinds: KindSchema<S>[];
   listUnits(): Promise<Unit[]>;
-  /** Source -> stages -> kept samples. Every dropped item must reach ctx.rejects. */
-  processUnit(unit: Unit, ctx: StageContext): AsyncIterable<Traceable>;
+  /** The kind's pipeline, declared in flow order: source -> fetch -> decode -> pair -> align ->
+   *  score -> curate, each step a stage of core/stage.ts. Every dropped item reaches the ledger. */
+  processUnit(unit: Unit, ctx: StageContext): AsyncIterable<S>;
   /** Rough stored size of a sample, for the shard byte cap. */
-  approxBytes(sample: Traceable): number;
+  approxBytes(sample: S): number;
   /** A kept example for the report (thumbnail, caption, scores). Called for a bounded sample. */
-  example?(sample: Traceable): Promise<Example>;
+  example?(sample: S): Promise<Example>;
   /** Scorers the plugin runs, for the manifest and fingerprint. */
   scorers?: { id: string; model_sha256: string; preprocessing_hash: string }[];
   close?(): Promise<void>;

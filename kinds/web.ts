@@ -5,7 +5,7 @@ import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
 import type { RunScorer } from './run-scorer.ts';
-import { pipe, type Stage, type Traceable } from '../core/stage.ts';
+import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../schemas/kind-schema.ts';
 import { listWebUnits, readWebUnit, urlListFormatOfPath } from '../stages/sources/url-list.ts';
@@ -13,11 +13,12 @@ import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { Fetcher } from '../stages/fetch/fetcher.ts';
 import { fetchStage } from '../stages/fetch/fetch-stage.ts';
 import { sharedDownloadStage } from '../stages/curate/url-dedup.ts';
-import { imageDecodeStage } from '../stages/decode/image-decode.ts';
+import { imageDecodeStage, type DecodedImageTextSample } from '../stages/decode/image-decode.ts';
 import { contentDedupStage } from '../stages/curate/content-dedup.ts';
 import { phashColumns, phashIndexColumns, phashStage, type PhashedSample } from '../stages/curate/phash.ts';
 import { scoredExample, type ScoredSample } from '../stages/score/score-columns.ts';
 
+type WebDecoded = DecodedImageTextSample & Partial<PhashedSample>;
 type WebSample = ScoredSample & Partial<PhashedSample>;
 
 const fetchColumns: ColumnSpec<WebSample>[] = [
@@ -35,23 +36,12 @@ const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
 export function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = []): KindSchema<WebSample> {
   return {
     ...imageTextSchema,
-    columns: [
-      ...(imageTextSchema.columns as ColumnSpec<WebSample>[]),
-      ...fetchColumns,
-      ...optional,
-      ...(withPhash ? (phashColumns as ColumnSpec<WebSample>[]) : []),
-      ...((scoring?.columns ?? []) as ColumnSpec<WebSample>[]),
-    ],
-    index: [
-      ...(imageTextSchema.index as IndexColumnSpec<WebSample>[]),
-      ...fetchIndexColumns,
-      ...(withPhash ? (phashIndexColumns as IndexColumnSpec<WebSample>[]) : []),
-      ...((scoring?.index ?? []) as IndexColumnSpec<WebSample>[]),
-    ],
+    columns: [...imageTextSchema.columns, ...fetchColumns, ...optional, ...(withPhash ? phashColumns : []), ...(scoring?.columns ?? [])],
+    index: [...imageTextSchema.index, ...fetchIndexColumns, ...(withPhash ? phashIndexColumns : []), ...(scoring?.index ?? [])],
   };
 }
 
-export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin {
+export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<WebSample> {
   const src = config.source;
   if (src.kind !== 'web') throw new Error(`webPlugin given source kind ${src.kind}`);
   const fetcher = new Fetcher(config.fetch);
@@ -60,23 +50,29 @@ export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer 
   // the caption rules would reject every row, so they do not run.
   const format = src.format === 'auto' ? urlListFormatOfPath(src.path) : src.format;
   const hasCaptions = src.caption_column !== null && format !== 'txt';
-  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null) as ColumnSpec<WebSample>[]);
+  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null));
   return {
     kinds: [schema],
     listUnits: () => listWebUnits(src, baseDir),
     processUnit: (unit, ctx) => {
-      const stages: Stage<any, any>[] = [];
-      if (hasCaptions) stages.push(captionRulesStage(config.caption));
       const download = fetchStage(fetcher, config.fetch.concurrency);
-      stages.push(dedup.url ? sharedDownloadStage<ImageTextRaw, ImageTextRaw>(download) : download);
-      stages.push(imageDecodeStage(config.decode, config.run.concurrency));
-      if (dedup.exact) stages.push(contentDedupStage());
-      if (dedup.phash) stages.push(phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }));
-      if (scoring) stages.push(scoring.stage);
-      return pipe(readWebUnit(unit, src, ctx), ctx, ...stages) as AsyncIterable<Traceable>;
+      const captionRules: Stage<ImageTextRaw, ImageTextRaw> = hasCaptions ? captionRulesStage(config.caption) : passThrough();
+      const contentDedup: Stage<DecodedImageTextSample, DecodedImageTextSample> = dedup.exact ? contentDedupStage() : passThrough();
+      const nearDedup: Stage<DecodedImageTextSample, WebDecoded> = dedup.phash ? phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }) : passThrough();
+      const score: Stage<WebDecoded, WebSample> = scoring ? scoring.stage : passThrough();
+      return pipe(
+        readSource('source', (c) => readWebUnit(unit, src, c), ctx),
+        ctx,
+        captionRules,
+        dedup.url ? sharedDownloadStage(download) : download,
+        imageDecodeStage(config.decode, config.run.concurrency),
+        contentDedup,
+        nearDedup,
+        score,
+      );
     },
-    approxBytes: (s: Traceable) => (s as WebSample).image.bytes.byteLength + (s as WebSample).caption.length + 400,
-    example: (s: Traceable) => scoredExample(s as WebSample),
+    approxBytes: (s) => s.image.bytes.byteLength + s.caption.length + 400,
+    example: (s) => scoredExample(s),
     ...(scoring ? { scorers: [scoring.entry] } : {}),
     close: async () => {
       await fetcher.close();

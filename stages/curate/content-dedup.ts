@@ -24,10 +24,10 @@ interface FirstSeen {
  * Consumes decoded samples, emits those whose sha256 was not seen earlier in the unit.
  * Drops `duplicate_content`, the detail naming the first sample with the same bytes.
  */
-export function contentDedupStage(): Stage<ImageTextSample, ImageTextSample> {
+export function contentDedupStage<S extends ImageTextSample>(): Stage<S, S> {
   return (input, ctx) => {
     const index = new ContentIndex();
-    return filterStage<ImageTextSample>(CONTENT_DEDUP_STAGE, (sample) => {
+    return filterStage<S>(CONTENT_DEDUP_STAGE, (sample) => {
       const first = index.firstOf(sample);
       if (first === undefined) return true;
       return drop('duplicate_content', `same image bytes (sha256 ${sample.sha256.slice(0, 16)}) as ${first}`);

@@ -12,14 +12,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceConfig } from '../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
-import { rejectAt, errorMessage, type StageContext } from '../../core/stage.ts';
+import { dropItem, errorMessage, type ItemDrop, type StageContext } from '../../core/stage.ts';
 import { safeIdPart, type Unit } from '../../core/units.ts';
 import { listFolderEntries, type FolderEntry } from './folder-listing.ts';
 import { listBaseName, listFormatOfPath, listRows, type ListFormat } from './list-file.ts';
 
 export type ImageTextSourceConfig = Extract<SourceConfig, { kind: 'image_text' }>;
-
-const STAGE = 'source';
 
 interface FolderSpec {
   layout: 'folder';
@@ -72,27 +70,25 @@ export async function listImageTextUnits(src: ImageTextSourceConfig, baseDir: st
   });
 }
 
-/** The items of one unit, in order. Rejected entries go to the ledger under stage `source`. */
-export async function* readImageTextUnit(unit: Unit, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw> {
+/** The items of one unit, in order, and a drop for each entry it cannot use (a readSource). */
+export async function* readImageTextUnit(unit: Unit, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
   const spec = unit.spec as unknown as FolderSpec | ListSpec;
   if (spec.layout === 'folder') yield* readFolderUnit(spec, ctx);
   else if (spec.layout === 'list') yield* readListUnit(spec, src, ctx);
   else throw new Error(`unit ${unit.id} is not an image_text unit`);
 }
 
-async function* readFolderUnit(spec: FolderSpec, ctx: StageContext): AsyncGenerator<ImageTextRaw> {
-  const stats = ctx.stats.stage(STAGE);
+async function* readFolderUnit(spec: FolderSpec, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
   for (const entry of spec.entries) {
     if (ctx.signal.aborted) return;
-    stats.in += 1;
     const source = entry.image ?? entry.caption!;
     const traced = { id: entry.id, kind: IMAGE_TEXT, source };
     if (!entry.image) {
-      rejectAt(ctx, STAGE, traced, 'image_missing', `caption ${entry.caption} has no image with the same name`);
+      yield dropItem(traced, 'image_missing', `caption ${entry.caption} has no image with the same name`);
       continue;
     }
     if (!entry.caption) {
-      rejectAt(ctx, STAGE, traced, 'caption_missing', `image ${entry.image} has no sidecar ${stemOf(entry.image)}.txt`);
+      yield dropItem(traced, 'caption_missing', `image ${entry.image} has no sidecar ${stemOf(entry.image)}.txt`);
       continue;
     }
     let caption: string;
@@ -101,16 +97,14 @@ async function* readFolderUnit(spec: FolderSpec, ctx: StageContext): AsyncGenera
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const reason = code === 'ENOENT' ? 'caption_missing' : 'read_failed';
-      rejectAt(ctx, STAGE, traced, reason, `cannot read ${entry.caption}: ${code ?? errorMessage(err)}`);
+      yield dropItem(traced, reason, `cannot read ${entry.caption}: ${code ?? errorMessage(err)}`);
       continue;
     }
-    stats.out += 1;
     yield { ...traced, caption, imagePath: path.join(spec.root, entry.image) };
   }
 }
 
-async function* readListUnit(spec: ListSpec, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw> {
-  const stats = ctx.stats.stage(STAGE);
+async function* readListUnit(spec: ListSpec, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
   const name = listBaseName(spec.file);
   const fileName = path.basename(spec.file);
   const listDir = path.dirname(spec.file);
@@ -118,26 +112,24 @@ async function* readListUnit(spec: ListSpec, src: ImageTextSourceConfig, ctx: St
   for await (const row of listRows(spec.file, spec.format)) {
     if (row.row < spec.firstRow) continue;
     if (row.row >= end || ctx.signal.aborted) return;
-    stats.in += 1;
     const traced = { id: `${name}:${row.row}`, kind: IMAGE_TEXT, source: `${fileName}:${row.row}` };
     if (!row.values) {
-      rejectAt(ctx, STAGE, traced, 'bad_row', `row ${row.row}: ${row.error}`);
+      yield dropItem(traced, 'bad_row', `row ${row.row}: ${row.error}`);
       continue;
     }
     const image = row.values[src.image_column];
     if (typeof image !== 'string' || image.trim() === '') {
-      rejectAt(ctx, STAGE, traced, 'bad_row', `row ${row.row} (line ${row.line}) has no value in image column '${src.image_column}'`);
+      yield dropItem(traced, 'bad_row', `row ${row.row} (line ${row.line}) has no value in image column '${src.image_column}'`);
       continue;
     }
     const caption = row.values[src.caption_column];
     if (typeof caption !== 'string' && typeof caption !== 'number') {
-      rejectAt(ctx, STAGE, traced, 'caption_missing', `row ${row.row} (line ${row.line}) has no value in caption column '${src.caption_column}'`);
+      yield dropItem(traced, 'caption_missing', `row ${row.row} (line ${row.line}) has no value in caption column '${src.caption_column}'`);
       continue;
     }
     const item: ImageTextRaw = { ...traced, caption: String(caption), ...imageLocation(image.trim(), listDir) };
     const extra = extraColumns(row.values, src.extra_columns);
     if (extra) item.extra = extra;
-    stats.out += 1;
     yield item;
   }
 }

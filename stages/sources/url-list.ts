@@ -12,14 +12,13 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { WebSourceConfig, UrlListFormat } from '../../schemas/web-config.ts';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
-import { rejectAt, type StageContext } from '../../core/stage.ts';
+import { dropItem, type ItemDrop, type StageContext } from '../../core/stage.ts';
 import { safeIdPart, type Unit } from '../../core/units.ts';
 import { parseBlurBoxes } from '../decode/blur-boxes.ts';
 import { extraColumnValues, isGzipPath, jsonArrayRows, listBaseName, listRows, textLineRows, type ListRow } from './list-file.ts';
 import { parquetRowCount, parquetRows } from './parquet-rows.ts';
 import { isTarPath, listWebDatasetUnits, readWebDatasetUnit } from './webdataset-tar.ts';
 
-const STAGE = 'source';
 
 const URL_LIST_EXTENSIONS: Record<string, UrlListFormat> = {
   '.parquet': 'parquet',
@@ -93,11 +92,10 @@ export async function listUrlListUnits(file: string, format: UrlListFormat, src:
   });
 }
 
-/** The items of one URL-list unit, in row order. Rejected rows go to the ledger. */
-export async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw> {
+/** The items of one URL-list unit, in row order, and a drop for each row it cannot use. */
+export async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
   const spec = unit.spec as unknown as UrlListUnitSpec;
   if (spec.layout !== 'url_list') throw new Error(`unit ${unit.id} is not a URL-list unit`);
-  const stats = ctx.stats.stage(STAGE);
   const name = listBaseName(spec.file);
   const fileName = path.basename(spec.file);
   const captionColumn = spec.format === 'txt' ? null : src.caption_column;
@@ -105,22 +103,21 @@ export async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: St
   const columns = [src.url_column, ...(captionColumn === null ? [] : [captionColumn]), ...src.extra_columns, ...(src.bbox_column === null ? [] : [src.bbox_column])];
   for await (const row of urlListRows(spec.file, spec.format, src.url_column, { ...spec, columns })) {
     if (ctx.signal.aborted) return;
-    stats.in += 1;
     const traced = { id: `${name}:${row.row}`, kind: IMAGE_TEXT, source: `${fileName}:${row.row}` };
     if (!row.values) {
-      rejectAt(ctx, STAGE, traced, 'bad_row', `row ${row.row}: ${row.error}`);
+      yield dropItem(traced, 'bad_row', `row ${row.row}: ${row.error}`);
       continue;
     }
     const url = row.values[src.url_column];
     if (typeof url !== 'string' || url.trim() === '') {
-      rejectAt(ctx, STAGE, traced, 'bad_row', `row ${row.row} (line ${row.line}) has no value in URL column '${src.url_column}'`);
+      yield dropItem(traced, 'bad_row', `row ${row.row} (line ${row.line}) has no value in URL column '${src.url_column}'`);
       continue;
     }
     let caption = '';
     if (captionColumn !== null) {
       const value = row.values[captionColumn];
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') {
-        rejectAt(ctx, STAGE, traced, 'caption_missing', `row ${row.row} (line ${row.line}) has no value in caption column '${captionColumn}'`);
+        yield dropItem(traced, 'caption_missing', `row ${row.row} (line ${row.line}) has no value in caption column '${captionColumn}'`);
         continue;
       }
       caption = String(value);
@@ -131,12 +128,11 @@ export async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: St
     if (src.bbox_column !== null) {
       const parsed = parseBlurBoxes(row.values[src.bbox_column]);
       if ('error' in parsed) {
-        rejectAt(ctx, STAGE, traced, 'bad_blur_boxes', `row ${row.row} (line ${row.line}), column '${src.bbox_column}': ${parsed.error}`);
+        yield dropItem(traced, 'bad_blur_boxes', `row ${row.row} (line ${row.line}), column '${src.bbox_column}': ${parsed.error}`);
         continue;
       }
       if (parsed.boxes.length) item.blurBoxes = parsed.boxes;
     }
-    stats.out += 1;
     yield item;
   }
 }
@@ -163,7 +159,7 @@ export async function listWebUnits(src: WebSourceConfig, baseDir: string): Promi
 }
 
 /** The items of one `web` unit: URL items without bytes, or WebDataset items with bytes. */
-export function readWebUnit(unit: Unit, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw> {
+export function readWebUnit(unit: Unit, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
   if ((unit.spec as { layout?: string }).layout === 'webdataset') {
     return readWebDatasetUnit(unit, ctx, { extraColumns: src.extra_columns, maxMemberBytes: src.max_member_bytes });
   }

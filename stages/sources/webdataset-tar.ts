@@ -21,11 +21,10 @@ import type { Readable } from 'node:stream';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
-import { errorMessage, rejectAt, type StageContext } from '../../core/stage.ts';
+import { dropItem, errorMessage, type ItemDrop, type StageContext } from '../../core/stage.ts';
 import { safeIdPart, type Unit } from '../../core/units.ts';
 import { extraColumnValues } from './list-file.ts';
 
-const STAGE = 'source';
 const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'];
 const JSON_CAPTION_FIELDS = ['caption', 'text', 'alt', 'alt_text', 'title'];
 
@@ -104,33 +103,24 @@ interface Group {
 }
 
 /** The samples of one tar, in member order. Every dropped member or key goes to the ledger. */
-export async function* readWebDatasetUnit(unit: Unit, ctx: StageContext, options: WebDatasetOptions = {}): AsyncGenerator<ImageTextRaw> {
+export async function* readWebDatasetUnit(unit: Unit, ctx: StageContext, options: WebDatasetOptions = {}): AsyncGenerator<ImageTextRaw | ItemDrop> {
   const spec = unit.spec as unknown as WebDatasetUnitSpec;
   if (spec.layout !== 'webdataset') throw new Error(`unit ${unit.id} is not a WebDataset unit`);
   yield* readWebDatasetTar(spec.file, ctx, options);
 }
 
-export async function* readWebDatasetTar(file: string, ctx: StageContext, options: WebDatasetOptions = {}): AsyncGenerator<ImageTextRaw> {
+export async function* readWebDatasetTar(file: string, ctx: StageContext, options: WebDatasetOptions = {}): AsyncGenerator<ImageTextRaw | ItemDrop> {
   const maxMemberBytes = options.maxMemberBytes ?? 64 * 1024 * 1024;
-  const stats = ctx.stats.stage(STAGE);
   const name = tarBaseName(file);
   const fileName = path.basename(file);
   const traced = (key: string) => ({ id: `${name}:${key}`, kind: IMAGE_TEXT, source: `${fileName}:${key}` });
-  const reject = (key: string, reason: string, detail: string) => {
-    stats.in += 1;
-    rejectAt(ctx, STAGE, traced(key), reason, detail);
-  };
+  const reject = (key: string, reason: string, detail: string) => dropItem(traced(key), reason, detail);
   const seenKeys = new Set<string>();
   let group: Group | undefined;
 
-  const finish = (g: Group): ImageTextRaw | undefined => {
-    stats.in += 1;
+  const finish = (g: Group): ImageTextRaw | ItemDrop => {
     const item = g.failure ?? sampleOf(g, options.extraColumns ?? []);
-    if ('reason' in item) {
-      rejectAt(ctx, STAGE, traced(g.key), item.reason, item.detail);
-      return undefined;
-    }
-    stats.out += 1;
+    if ('reason' in item) return reject(g.key, item.reason, item.detail);
     return { ...traced(g.key), ...item };
   };
 
@@ -157,20 +147,20 @@ export async function* readWebDatasetTar(file: string, ctx: StageContext, option
       }
       if (unsafe !== undefined) {
         entry.resume();
-        reject(printableKey(memberName), 'unsafe_tar_member', `${printableKey(memberName)}: ${unsafe}`);
+        yield reject(printableKey(memberName), 'unsafe_tar_member', `${printableKey(memberName)}: ${unsafe}`);
         continue;
       }
       const { key, extension } = splitMemberName(memberName);
       if (group && group.key !== key) {
         const item = finish(group);
         group = undefined;
-        if (item) yield item;
+        yield item;
       }
       if (!group) {
         if (seenKeys.has(key)) {
           entry.resume();
           // Named by member, not key: the key's first run may have been kept under the key's id.
-          reject(printableKey(memberName), 'duplicate_key', `${memberName}: key ${key} appeared earlier in the tar, separated by other keys`);
+          yield reject(printableKey(memberName), 'duplicate_key', `${memberName}: key ${key} appeared earlier in the tar, separated by other keys`);
           continue;
         }
         seenKeys.add(key);
@@ -187,11 +177,11 @@ export async function* readWebDatasetTar(file: string, ctx: StageContext, option
     if (group && !ctx.signal.aborted) {
       const item = finish(group);
       group = undefined;
-      if (item) yield item;
+      yield item;
     }
   } catch (err) {
     const where = group ? `key ${group.key}` : `after ${printableKey(lastMember)}`;
-    reject(`${group?.key ?? '(tar)'}`, 'tar_corrupt', `${fileName} failed at ${where}: ${errorMessage(err)}`);
+    yield reject(`${group?.key ?? '(tar)'}`, 'tar_corrupt', `${fileName} failed at ${where}: ${errorMessage(err)}`);
   } finally {
     raw.destroy();
     input.destroy();

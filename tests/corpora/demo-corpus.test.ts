@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { captionSchema, decodeSchema, sourceSchema } from '../../schemas/config.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
-import { pipe, type StageContext } from '../../core/stage.ts';
+import { readSource, pipe, type StageContext } from '../../core/stage.ts';
 import { listImageTextUnits, readImageTextUnit, type ImageTextSourceConfig } from '../../stages/sources/image-text-local.ts';
 import { captionRulesStage } from '../../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
@@ -106,7 +106,7 @@ test('source, caption and decode stages reject exactly the files truth expects',
   const ctx: StageContext = testContext();
   const kept: ImageTextSample[] = [];
   for (const unit of await listImageTextUnits(src, tmp)) {
-    const stages = pipe(readImageTextUnit(unit, src, ctx), ctx, captionRulesStage(captionSchema.parse({})), imageDecodeStage(decodeSchema.parse({ image_size: 64 }), 2));
+    const stages = pipe(readSource('source', (c) => readImageTextUnit(unit, src, c), ctx), ctx, captionRulesStage(captionSchema.parse({})), imageDecodeStage(decodeSchema.parse({ image_size: 64 }), 2));
     for await (const sample of stages) kept.push(sample);
   }
   const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : 1);

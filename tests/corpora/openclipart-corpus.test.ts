@@ -27,7 +27,7 @@ import { phashStage } from '../../stages/curate/phash.ts';
 import { fetchStage } from '../../stages/fetch/fetch-stage.ts';
 import { Fetcher } from '../../stages/fetch/fetcher.ts';
 import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
-import { pipe } from '../../core/stage.ts';
+import { readSource, pipe } from '../../core/stage.ts';
 import { testContext } from '../helpers/context.ts';
 import { startStaticServer } from '../helpers/static-server.ts';
 
@@ -71,7 +71,7 @@ test('openclipart subset: rendered, listed, served and run through the web stage
     const ctx = testContext();
     for (const unit of units) {
       const decoded = pipe(
-        readWebUnit(unit, src, ctx),
+        readSource('source', (c) => readWebUnit(unit, src, c), ctx),
         ctx,
         captionRulesStage(captionSchema.parse({})),
         sharedDownloadStage(fetchStage(fetcher, 4)),

@@ -10,6 +10,7 @@ import type { StageContext } from '../../../core/stage.ts';
 import type { Unit } from '../../../core/units.ts';
 import { listImageTextUnits, readImageTextUnit, type ImageTextSourceConfig } from '../../../stages/sources/image-text-local.ts';
 import { testContext } from '../../helpers/context.ts';
+import { readSource } from '../../../core/stage.ts';
 
 let dir: string;
 before(async () => {
@@ -29,7 +30,7 @@ function makeCtx(): StageContext {
 
 async function readAll(units: Unit[], src: ImageTextSourceConfig, ctx = makeCtx()): Promise<{ items: ImageTextRaw[]; ctx: StageContext }> {
   const items: ImageTextRaw[] = [];
-  for (const unit of units) for await (const item of readImageTextUnit(unit, src, ctx)) items.push(item);
+  for (const unit of units) for await (const item of readSource('source', (c) => readImageTextUnit(unit, src, c), ctx)) items.push(item);
   return { items, ctx };
 }
 

@@ -15,6 +15,7 @@ import { parquetRows } from '../../../stages/sources/parquet-rows.ts';
 import { JsonArraySplitter } from '../../../stages/sources/list-file.ts';
 import { testContext } from '../../helpers/context.ts';
 import { duckQuery, sqlString } from '../../helpers/duckdb.ts';
+import { readSource } from '../../../core/stage.ts';
 
 let dir: string;
 before(async () => {
@@ -28,7 +29,7 @@ async function readAll(src: WebSourceConfig) {
   const ctx = testContext();
   const units = await listWebUnits(src, dir);
   const items: ImageTextRaw[] = [];
-  for (const unit of units) for await (const item of readWebUnit(unit, src, ctx)) items.push(item);
+  for (const unit of units) for await (const item of readSource('source', (c) => readWebUnit(unit, src, c), ctx)) items.push(item);
   return { units, items, ctx };
 }
 

@@ -14,6 +14,7 @@ import { webSourceConfig } from '../../../schemas/web-config.ts';
 import { listWebUnits, readWebUnit } from '../../../stages/sources/url-list.ts';
 import { readWebDatasetTar, splitMemberName, unsafeMemberName } from '../../../stages/sources/webdataset-tar.ts';
 import { testContext } from '../../helpers/context.ts';
+import { readSource } from '../../../core/stage.ts';
 
 let dir: string;
 let png: Buffer;
@@ -53,7 +54,7 @@ async function tarBytes(members: Member[]): Promise<Buffer> {
 async function readTar(file: string, options = {}) {
   const ctx = testContext();
   const items: ImageTextRaw[] = [];
-  for await (const item of readWebDatasetTar(file, ctx, options)) items.push(item);
+  for await (const item of readSource('source', (c) => readWebDatasetTar(file, c, options), ctx)) items.push(item);
   return { items, ctx };
 }
 
@@ -145,7 +146,7 @@ test('a folder of shards (.tar and .tar.gz) gives one unit per shard; the web so
   assert.deepEqual(units.map((u) => [u.id, u.source]), [['00000', '00000.tar.gz'], ['00001', '00001.tar']]);
   const ctx = testContext();
   const captions: string[] = [];
-  for (const unit of units) for await (const item of readWebUnit(unit, src, ctx)) captions.push(`${item.id}=${item.caption}`);
+  for (const unit of units) for await (const item of readSource('source', (c) => readWebUnit(unit, src, c), ctx)) captions.push(`${item.id}=${item.caption}`);
   assert.deepEqual(captions, ['00000:k0=zero', '00001:k1=one']);
   // A single tar is one unit too, whatever format says.
   assert.equal((await listWebUnits(webSourceConfig({ path: 'shards/00001.tar' }), dir)).length, 1);

@@ -128,12 +128,17 @@ export function filterStage<I extends Traceable>(
 /**
  * One input item to any number of outputs, with drops of named items: a listing to its pairs,
  * a video to its clip windows. A plain Drop (or an exception) drops the input itself. Counts:
- * `in` is every output and drop decided, `out` every output.
+ * `in` is every output (times its weight) and drop decided, `out` every output (times its weight).
  */
+export interface ExpandOptions<O> extends MapOptions {
+  /** How many counted things one output stands for (a pair of frames: 2). Default 1. */
+  weight?: (output: O) => number;
+}
+
 export function expandStage<I extends Traceable, O>(
   name: string,
   fn: (item: I, ctx: StageContext) => Promise<Iterable<O | Drop>> | Iterable<O | Drop>,
-  options: MapOptions = {},
+  options: ExpandOptions<O> = {},
 ): Stage<I, O> {
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const errorReason = options.errorReason ?? `${name}_failed`;
@@ -154,10 +159,13 @@ export function expandStage<I extends Traceable, O>(
     const settle = (r: { item: I; results: Iterable<O | Drop> }): O[] => {
       const kept: O[] = [];
       for (const result of r.results) {
-        stats().in += 1;
-        if (isDrop(result)) recordDrop(ctx, stats(), name, isItemDrop(result) ? result.item : r.item, result);
-        else {
-          stats().out += 1;
+        if (isDrop(result)) {
+          stats().in += 1;
+          recordDrop(ctx, stats(), name, isItemDrop(result) ? result.item : r.item, result);
+        } else {
+          const w = options.weight?.(result) ?? 1;
+          stats().in += w;
+          stats().out += w;
           kept.push(result);
         }
       }
@@ -257,16 +265,20 @@ export type Source<O> = (ctx: StageContext) => AsyncIterable<O | ItemDrop>;
 
 /**
  * The first stage of every pipeline: a source's items pass on, its drops go to the ledger under
- * `name`. Counts: `in` is every item and drop the source yields, `out` every item.
+ * `name`. Counts: `in` is every item (times its weight) and drop the source yields, `out` every
+ * item (times its weight).
  */
-export async function* readSource<O>(name: string, source: Source<O>, ctx: StageContext): AsyncGenerator<O> {
+export async function* readSource<O>(name: string, source: Source<O>, ctx: StageContext, options: { weight?: (item: O) => number } = {}): AsyncGenerator<O> {
   let registered: StageStats | undefined;
   const stats = () => (registered ??= ctx.stats.stage(name));
   for await (const x of source(ctx)) {
-    stats().in += 1;
-    if (isItemDrop(x)) recordDrop(ctx, stats(), name, x.item, x);
-    else {
-      stats().out += 1;
+    if (isItemDrop(x)) {
+      stats().in += 1;
+      recordDrop(ctx, stats(), name, x.item, x);
+    } else {
+      const w = options.weight?.(x) ?? 1;
+      stats().in += w;
+      stats().out += w;
       yield x;
     }
   }

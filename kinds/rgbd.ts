@@ -1,15 +1,41 @@
-// RGB-D captures: list -> timestamp pairing -> decode -> registration (worker threads) -> quality -> sink.
-import type { LoadedConfig } from '../schemas/config-file.ts';
-import type { SourcePlugin } from './plugin.ts';
-import type { Traceable } from '../core/stage.ts';
-import { rgbdSchema, type RgbdSample } from '../schemas/rgbd.ts';
-import { listRgbdUnits } from '../stages/sources/rgbd/units.ts';
-import { readRgbdUnit } from '../stages/pair/rgbd-pairing.ts';
-import { makeThumbnail } from '../stages/decode/thumbnails.ts';
-import { RegistrationPool } from '../stages/align/registration-pool.ts';
+// RGB-D captures, as one declared pipeline:
+//   rgbd_list (source: the unit's listing) -> rgbd_pair -> rgbd_decode -> rgbd_registration
+//   (worker threads) -> rgbd_quality -> sink.
 import { availableParallelism } from 'node:os';
+import { pipe, readSource, type StageContext } from '../core/stage.ts';
+import type { Unit } from '../core/units.ts';
+import type { LoadedConfig } from '../schemas/config-file.ts';
+import type { RgbdReadConfig } from '../schemas/rgbd-config.ts';
+import { rgbdSchema, type RgbdSample } from '../schemas/rgbd.ts';
+import { listedFrames, listRgbdUnits, readRgbdListing, RGBD_LIST_STAGE } from '../stages/sources/rgbd/units.ts';
+import { rgbdPairStage } from '../stages/pair/rgbd-pairing.ts';
+import { rgbdDecodeStage } from '../stages/decode/rgbd-decode.ts';
+import { rgbdRegistrationStage } from '../stages/align/rgbd-registration.ts';
+import { RegistrationPool } from '../stages/align/registration-pool.ts';
+import { rgbdQualityStage } from '../stages/curate/rgbd-quality.ts';
+import { makeThumbnail } from '../stages/decode/thumbnails.ts';
+import type { SourcePlugin } from './plugin.ts';
 
-export function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin {
+export interface RgbdPipelineOptions {
+  /** Pairs decoded at once. Default 2. */
+  concurrency?: number;
+  /** Worker threads for the registration check; without one it runs on this thread. */
+  registrationPool?: RegistrationPool | null;
+}
+
+/** The RGB-D pipeline over one unit, in flow order. */
+export function rgbdPipeline(unit: Unit, cfg: RgbdReadConfig, ctx: StageContext, options: RgbdPipelineOptions = {}): AsyncIterable<RgbdSample> {
+  return pipe(
+    readSource(RGBD_LIST_STAGE, () => readRgbdListing(unit), ctx, { weight: listedFrames }),
+    ctx,
+    rgbdPairStage(cfg),
+    rgbdDecodeStage(cfg.source, options.concurrency ?? 2),
+    rgbdRegistrationStage({ maxShift: cfg.source.max_shift, keepEdges: true }, options.registrationPool ?? null),
+    rgbdQualityStage(cfg.rgbd, { skewRangeMs: cfg.source.max_difference * 1000 }),
+  );
+}
+
+export function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample> {
   const src = config.source;
   if (src.kind !== 'rgbd') throw new Error(`rgbdPlugin given source kind ${src.kind}`);
   const readConfig = { source: src, rgbd: config.rgbd };
@@ -20,20 +46,17 @@ export function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin {
   return {
     kinds: [rgbdSchema],
     listUnits: () => listRgbdUnits(src, baseDir),
-    processUnit: (unit, ctx) => readRgbdUnit(unit, readConfig, ctx, { concurrency: config.run.concurrency, registrationPool: registrationPool() }),
+    processUnit: (unit, ctx) => rgbdPipeline(unit, readConfig, ctx, { concurrency: config.run.concurrency, registrationPool: registrationPool() }),
     close: async () => {
       await pool?.close();
       pool = null;
     },
-    approxBytes: (s: Traceable) => (s as RgbdSample).rgb.bytes.byteLength + (s as RgbdSample).depth.bytes.byteLength + 400,
-    example: async (s: Traceable) => {
-      const sample = s as RgbdSample;
-      return {
-        id: sample.id,
-        source: sample.source,
-        caption: `skew ${sample.skewMs?.toFixed(1) ?? 'n/a'} ms, shift (${sample.registration.dx}, ${sample.registration.dy}), valid ${(sample.validRatio * 100).toFixed(0)}%`,
-        thumb: await makeThumbnail(sample.rgb.bytes),
-      };
-    },
+    approxBytes: (s) => s.rgb.bytes.byteLength + s.depth.bytes.byteLength + 400,
+    example: async (sample) => ({
+      id: sample.id,
+      source: sample.source,
+      caption: `skew ${sample.skewMs?.toFixed(1) ?? 'n/a'} ms, shift (${sample.registration.dx}, ${sample.registration.dy}), valid ${(sample.validRatio * 100).toFixed(0)}%`,
+      thumb: await makeThumbnail(sample.rgb.bytes),
+    }),
   };
 }

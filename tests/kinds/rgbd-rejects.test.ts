@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { makeRgbdFixtures, type FixtureLayout, type FixtureTruth } from '../../run/fixtures/rgbd-fixtures.ts';
 import { listRgbdUnits } from '../../stages/sources/rgbd/units.ts';
-import { readRgbdUnit } from '../../stages/pair/rgbd-pairing.ts';
+import { rgbdPipeline } from '../../kinds/rgbd.ts';
 import { encodeDepthPng } from '../../stages/decode/depth-png.ts';
 import { encodeNetpbm } from '../../stages/decode/netpbm.ts';
 import { collect, KEEP_ALL, makeContext, rgbdConfig } from '../helpers/rgbd.ts';
@@ -26,7 +26,7 @@ async function read(layout: FixtureLayout) {
   const cfg = rgbdConfig(layout, { layout }, KEEP_ALL);
   const [unit] = await listRgbdUnits(cfg.source, dir);
   const ctx = makeContext(unit);
-  const samples = await collect(readRgbdUnit(unit, cfg, ctx));
+  const samples = await collect(rgbdPipeline(unit, cfg, ctx));
   const byFile = new Map(ctx.rejects.rows.map((r) => [r.id.slice(r.id.indexOf('/') + 1), r]));
   return { samples, ctx, byFile };
 }

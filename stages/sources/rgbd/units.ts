@@ -5,6 +5,7 @@
 // not searched further; others are searched up to a few levels down.
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
+import { dropItem, type ItemDrop } from '../../../core/stage.ts';
 import { safeIdPart, type Unit } from '../../../core/units.ts';
 import type { RgbdSourceConfig } from '../../../schemas/rgbd-config.ts';
 import type { RgbdLayout, SequenceListing } from './frames.ts';
@@ -94,3 +95,30 @@ export async function listUnitFrames(unit: Unit): Promise<SequenceListing> {
       return listSunrgbdSequence(spec.dir, spec.samples ?? [], unit.id);
   }
 }
+
+/** One unit's listing as it travels to the pairing stage: the frames and the unit they belong to. */
+export interface RgbdListingItem {
+  id: string;
+  kind: 'rgbd';
+  source: string;
+  spec: RgbdUnitSpec;
+  listing: SequenceListing;
+}
+
+/** Stage name of the list lines and files the layout reader could not use. */
+export const RGBD_LIST_STAGE = 'rgbd_list';
+
+/**
+ * The source of an RGB-D unit (a readSource under `rgbd_list`): a drop for every list line or
+ * file the reader could not use (bad_line, timestamp_not_monotonic, rgb_missing,
+ * depth_missing), then the listing itself as one item, weighing as many frames as it lists.
+ */
+export async function* readRgbdListing(unit: Unit): AsyncGenerator<RgbdListingItem | ItemDrop> {
+  const spec = unit.spec as RgbdUnitSpec;
+  const listing = await listUnitFrames(unit);
+  for (const r of listing.rejects) yield dropItem({ id: r.id, kind: 'rgbd', source: sourceName(spec, r.source) }, r.reason, r.detail);
+  yield { id: unit.id, kind: 'rgbd', source: spec.relDir || '.', spec, listing };
+}
+
+/** Frames a listing item stands for, in the `rgbd_list` counts. */
+export const listedFrames = (item: RgbdListingItem) => item.listing.rgb.length + item.listing.depth.length;

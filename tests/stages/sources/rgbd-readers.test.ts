@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { makeRgbdFixtures, type FixtureLayout, type FixtureTruth } from '../../../run/fixtures/rgbd-fixtures.ts';
 import { listRgbdUnits } from '../../../stages/sources/rgbd/units.ts';
-import { readRgbdUnit } from '../../../stages/pair/rgbd-pairing.ts';
+import { rgbdPipeline } from '../../../kinds/rgbd.ts';
 import { decodeDepthPng } from '../../../stages/decode/depth-png.ts';
 import { rgbdSchema, type RgbdSample } from '../../../schemas/rgbd.ts';
 import { collect, KEEP_ALL, makeContext, reasons, rgbdConfig } from '../../helpers/rgbd.ts';
@@ -25,7 +25,7 @@ async function readLayout(layout: FixtureLayout, source: Record<string, unknown>
   const units = await listRgbdUnits(cfg.source, dir);
   assert.equal(units.length, 1);
   const ctx = makeContext(units[0]);
-  const samples = await collect(readRgbdUnit(units[0], cfg, ctx));
+  const samples = await collect(rgbdPipeline(units[0], cfg, ctx));
   return { samples, ctx, units };
 }
 

@@ -1,37 +1,96 @@
-// Video with audio: [fetch] -> probe -> subtitles -> [narration alignment] -> clip windows ->
-// frames + audio -> audio-visual sync -> sink. Narration alignment uses the run's scorer
-// (score.scorer), loaded here, so the plugin is made asynchronously.
+// Video with audio, as one declared pipeline:
+//   video_source (one video per unit) -> [video_fetch] -> video_probe -> video_subtitles ->
+//   [narration_align] -> video_clips -> video_decode -> av_sync -> sink.
+// Narration alignment uses the run's scorer (score.scorer), loaded here, so the plugin is made
+// asynchronously.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { passThrough, pipe, readSource, type Stage, type StageContext } from '../core/stage.ts';
+import type { Unit } from '../core/units.ts';
 import type { LoadedConfig } from '../schemas/config-file.ts';
-import type { SourcePlugin } from './plugin.ts';
-import type { Traceable } from '../core/stage.ts';
+import type { VideoSourceConfig } from '../schemas/video-config.ts';
 import { approxVideoClipBytes, videoClipSchema, type VideoClipSample } from '../schemas/video.ts';
-import { listVideoUnits, processVideoUnit } from '../stages/sources/video-units.ts';
+import type { ProbedVideo, VideoFile, VideoRef } from '../schemas/video-items.ts';
+import { listVideoUnits, readVideoUnit } from '../stages/sources/video-units.ts';
+import { isVideoUrlUnit, listVideoUrlUnits, readVideoUrlUnit, videoUrlList } from '../stages/sources/video-url-units.ts';
+import type { FileFetcher } from '../stages/fetch/fetch-to-file.ts';
+import { videoFetchStage, videoFileFetcher } from '../stages/fetch/video-fetch.ts';
 import { resolveFfmpeg } from '../stages/decode/ffmpeg-path.ts';
-import { isVideoUrlUnit, listVideoUrlUnits, processVideoUrlUnit, videoFileFetcher, videoUrlList } from '../stages/sources/video-url-units.ts';
+import { videoProbeStage } from '../stages/decode/video-probe.ts';
+import { subtitlesStage } from '../stages/decode/subtitles.ts';
 import { makeThumbnail } from '../stages/decode/thumbnails.ts';
+import { videoDecodeStage } from '../stages/decode/clip-decode.ts';
+import { clipWindowsStage } from '../stages/pair/video-clips.ts';
+import { narrationStage } from '../stages/align/narration-stage.ts';
+import { avSyncStage } from '../stages/align/av-sync-stage.ts';
 import { loadScorer, type Scorer } from '../scorer/scorer.ts';
 import { scorerDir } from './run-scorer.ts';
+import type { SourcePlugin } from './plugin.ts';
 
-export async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin> {
+export const VIDEO_SOURCE_STAGE = 'video_source';
+
+/** What a video unit needs besides its config: a fetcher for URL units, the scorer for narration alignment. */
+export interface VideoPipelineDeps {
+  fetcher?: FileFetcher | null;
+  scorer?: Scorer | null;
+}
+
+/** The video pipeline over one unit (one video), in flow order. A download lives in the unit's scratch folder, removed when the unit ends. */
+export async function* videoPipeline(unit: Unit, cfg: VideoSourceConfig, ctx: StageContext, deps: VideoPipelineDeps = {}): AsyncGenerator<VideoClipSample> {
+  const { ffmpeg, ffprobe } = resolveFfmpeg(cfg);
+  let scratch: Promise<string> | null = null;
+  const scratchDir = () => (scratch ??= mkdtemp(path.join(os.tmpdir(), 'weft-video-')));
+  const urlUnit = deps.fetcher && isVideoUrlUnit(unit);
+  const fetch: Stage<VideoRef, VideoFile> = urlUnit && deps.fetcher ? videoFetchStage(deps.fetcher, scratchDir) : localFiles;
+  let narration: Stage<ProbedVideo, ProbedVideo> = passThrough();
+  if (cfg.narration.enabled) {
+    if (!deps.scorer) throw new Error('source.narration.enabled needs a scorer (score.scorer)');
+    narration = narrationStage({ cfg: cfg.narration, scorer: deps.scorer, ffmpegPath: ffmpeg });
+  }
+  try {
+    yield* pipe(
+      readSource(VIDEO_SOURCE_STAGE, () => (urlUnit ? readVideoUrlUnit(unit) : readVideoUnit(unit)), ctx),
+      ctx,
+      fetch,
+      videoProbeStage({ ffprobePath: ffprobe, audioRequired: cfg.audio_required, minDurationS: cfg.min_duration_s }),
+      subtitlesStage(),
+      narration,
+      clipWindowsStage(cfg, ffmpeg),
+      videoDecodeStage(cfg, { ffmpegPath: ffmpeg }),
+      avSyncStage(cfg, { ffmpegPath: ffmpeg }),
+    );
+  } finally {
+    if (scratch) await rm(await scratch, { recursive: true, force: true });
+  }
+}
+
+/** Local videos are files already: the fetch step's place in the flow. */
+const localFiles: Stage<VideoRef, VideoFile> = async function* (input) {
+  for await (const video of input) {
+    if (video.file === null) throw new Error(`video ${video.id} has neither a file nor a fetch stage`);
+    yield { ...video, file: video.file };
+  }
+};
+
+export async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin<VideoClipSample>> {
   const src = config.source;
   if (src.kind !== 'video') throw new Error(`videoPlugin given source kind ${src.kind}`);
   resolveFfmpeg(src); // a missing ffmpeg is a setup error before any unit starts
   const scorer = src.narration.enabled ? await openNarrationScorer(config.score.scorer, config.score.batch_size, baseDir) : null;
   const urlList = videoUrlList(src, baseDir);
   const fetcher = urlList ? videoFileFetcher(config.fetch, src) : null;
-  const deps = { scorer };
   return {
     kinds: [videoClipSchema],
     listUnits: () => (urlList ? listVideoUrlUnits(urlList.file, urlList.format, src) : listVideoUnits(src, baseDir)),
-    processUnit: (unit, ctx) => (fetcher && isVideoUrlUnit(unit) ? processVideoUrlUnit(unit, src, ctx, fetcher, deps) : processVideoUnit(unit, src, ctx, deps)),
+    processUnit: (unit, ctx) => videoPipeline(unit, src, ctx, { fetcher, scorer }),
     ...(scorer ? { scorers: [scorer.entry()] } : {}),
     close: async () => {
       await fetcher?.close();
       await scorer?.close();
     },
-    approxBytes: (s: Traceable) => approxVideoClipBytes(s as VideoClipSample),
-    example: async (s: Traceable) => {
-      const clip = s as VideoClipSample;
+    approxBytes: (clip) => approxVideoClipBytes(clip),
+    example: async (clip) => {
       const middle = clip.frames[Math.floor(clip.frames.length / 2)];
       return {
         id: clip.id,

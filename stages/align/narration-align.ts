@@ -11,20 +11,12 @@
 // The original start and end stay beside the aligned ones.
 import { cosine } from '../../scorer/scorer.ts';
 import { dropDtw, dropThresholdAt } from './drop-dtw.ts';
+import type { SentenceAlignment } from '../../schemas/video-items.ts';
 
 export interface NarrationCue {
   text: string;
   start: number;
   end: number;
-}
-
-export interface SentenceAlignment {
-  alignedStart: number;
-  alignedEnd: number;
-  matchStart: number | null;
-  matchEnd: number | null;
-  score: number | null;
-  alignable: boolean;
 }
 
 export interface NarrationInput {

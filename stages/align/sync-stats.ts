@@ -9,7 +9,7 @@ import { AV_CONFIDENCE_RANGE, VIDEO_STATS } from '../../schemas/video.ts';
 import type { VideoSourceConfig } from '../../schemas/video-config.ts';
 import type { AvSyncResult } from './av-sync.ts';
 import { makeThumbnail } from '../decode/thumbnails.ts';
-import type { DecodedClip } from './clip-stages.ts';
+import type { DecodedClip } from '../decode/clip-decode.ts';
 
 /** Frames in a filmstrip, their longest side, and points per drawn signal. */
 const FILMSTRIP_FRAMES = 6;

@@ -1,20 +1,12 @@
 // Sidecar subtitles and transcripts of a video: SubRip (.srt), WebVTT (.vtt), and transcript
 // json in the HowTo100M shape ({"text": [...], "start": [...], "end": [...]}, seconds). A file
 // that yields no cue at all, or has a malformed timing line, throws SubtitleParseError; the
-// caller turns that into a `subtitle_parse_failed` reject for the sidecar and keeps the video
-// (its clips just carry no subtitles).
+// video_subtitles stage turns that into a `subtitle_parse_failed` reject for the sidecar and
+// keeps the video (its clips just carry no subtitles).
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { SentenceAlignment } from '../align/narration-align.ts';
-
-export interface SubtitleCue {
-  /** Seconds on the video's timeline, as the sidecar gives them. */
-  start: number;
-  end: number;
-  text: string;
-  /** Set when narration alignment ran on the video. */
-  aligned?: SentenceAlignment;
-}
+import { dropItem, errorMessage, expandStage, type Drop, type Stage } from '../../core/stage.ts';
+import type { ProbedVideo, SubtitleCue, VideoFile, VideoProbe } from '../../schemas/video-items.ts';
 
 /** The times a cue stands for: its aligned ones when narration alignment found it, else the sidecar's. */
 export function cueTimes(cue: SubtitleCue): { start: number; end: number } {
@@ -157,4 +149,30 @@ function formatClock(seconds: number, decimal: string): string {
   const ms = Math.max(0, Math.round(seconds * 1000));
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${pad(Math.floor(ms / 3_600_000))}:${pad(Math.floor(ms / 60_000) % 60)}:${pad(Math.floor(ms / 1000) % 60)}${decimal}${pad(ms % 1000, 3)}`;
+}
+
+export const VIDEO_SUBTITLES_STAGE = 'video_subtitles';
+
+/**
+ * The video_subtitles stage: a probed video -> the video with its sidecar's cues (null without a
+ * sidecar). A sidecar that cannot be read is dropped as `subtitle_parse_failed`, the video goes
+ * on without cues. Counts sidecars: in = videos with one, out = sidecars read.
+ */
+export function subtitlesStage(): Stage<VideoFile & { probe: VideoProbe }, ProbedVideo> {
+  return expandStage<VideoFile & { probe: VideoProbe }, ProbedVideo>(
+    VIDEO_SUBTITLES_STAGE,
+    async (video): Promise<(ProbedVideo | Drop)[]> => {
+      const sidecar = await findSidecar(video.file);
+      if (!sidecar) return [{ ...video, cues: null }];
+      try {
+        return [{ ...video, cues: await readSubtitles(sidecar.path, sidecar.format) }];
+      } catch (err) {
+        const detail = err instanceof SubtitleParseError ? err.message : errorMessage(err);
+        const sidecarName = path.posix.join(path.posix.dirname(video.source), path.basename(sidecar.path));
+        const sidecarItem = { id: `${video.id}/subtitles`, kind: video.kind, source: sidecarName };
+        return [{ ...video, cues: null }, dropItem(sidecarItem, 'subtitle_parse_failed', `${path.basename(sidecar.path)}: ${detail}`)];
+      }
+    },
+    { weight: (video) => (video.cues ? 1 : 0) },
+  );
 }

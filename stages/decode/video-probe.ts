@@ -4,37 +4,14 @@
 // fails or finds no duration), `no_video_stream`, `no_audio_stream` (only when audio is
 // required), `too_short`.
 import ffmpeg from 'fluent-ffmpeg';
-import { DropError } from '../../core/stage.ts';
+import { DropError, mapStage, type Stage } from '../../core/stage.ts';
+import type { VideoFile, VideoProbe } from '../../schemas/video-items.ts';
 
-export interface VideoStreamInfo {
-  index: number;
-  codec: string;
-  /** Coded size as stored. */
-  width: number;
-  height: number;
-  /** Size as shown: rotation and sample aspect ratio applied (what ffmpeg's output frames have). */
-  displayWidth: number;
-  displayHeight: number;
-  fps: number;
-  /** Stream duration in seconds, when the container says. */
-  duration: number | null;
-}
+export const VIDEO_PROBE_STAGE = 'video_probe';
 
-export interface AudioStreamInfo {
-  index: number;
-  codec: string;
-  sampleRate: number;
-  channels: number;
-  duration: number | null;
-}
-
-export interface VideoProbe {
-  path: string;
-  /** Seconds; the container duration, else the longest stream. */
-  duration: number;
-  formatName: string;
-  video: VideoStreamInfo;
-  audio: AudioStreamInfo | null;
+/** The video_probe stage: a video file -> the file with its probe (cues still unread). Drops the whole video with the reasons above. */
+export function videoProbeStage(options: ProbeOptions): Stage<VideoFile, VideoFile & { probe: VideoProbe }> {
+  return mapStage(VIDEO_PROBE_STAGE, async (video) => ({ ...video, probe: await probeVideo(video.file, options) }), { errorReason: 'probe_failed' });
 }
 
 export interface ProbeOptions {

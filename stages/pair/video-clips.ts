@@ -3,8 +3,17 @@
 // Windows are plain time ranges; a window that cannot become a clip (shorter than the minimum,
 // a cue past the end of the video) is returned as a `skipped` entry with its reason, so the
 // caller can put it in the rejects ledger.
-import { cueTimes, type SubtitleCue } from '../decode/subtitles.ts';
+import { DropError, dropItem, errorMessage, expandStage, type Drop, type Stage, type StageContext } from '../../core/stage.ts';
+import type { VideoSourceConfig } from '../../schemas/video-config.ts';
+import type { ClipCandidate, ProbedVideo, SubtitleCue } from '../../schemas/video-items.ts';
+import { cueTimes, cuesInWindow } from '../decode/subtitles.ts';
+import { outputSize, streamRgbFrames } from '../decode/video-frames.ts';
 import type { RgbFrame } from '../decode/video-frames.ts';
+
+export const VIDEO_CLIPS_STAGE = 'video_clips';
+
+/** Side of the frames the scene detector compares (small: cuts change whole frames). */
+const SCENE_FRAME_SIDE = 64;
 
 export interface ClipWindow {
   start: number;
@@ -162,4 +171,60 @@ export function hsvDelta(a: Uint8Array, b: Uint8Array): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
   return a.length ? sum / a.length : 0;
+}
+
+/**
+ * The video_clips stage: a probed video -> its clip windows by `clip.mode`, as candidates for
+ * video_decode. Drops single windows (`clip_too_short`, `subtitle_out_of_range`, named
+ * `<unit>/skipped-NNNN`) or the whole video (`no_subtitles` in sentence mode without cues,
+ * `decode_failed` when scene detection cannot read it).
+ */
+export function clipWindowsStage(cfg: VideoSourceConfig, ffmpegPath: string): Stage<ProbedVideo, ClipCandidate> {
+  return expandStage<ProbedVideo, ClipCandidate>(VIDEO_CLIPS_STAGE, async (video, ctx): Promise<(ClipCandidate | Drop)[]> => {
+    const windows = await clipWindows(video, cfg, ffmpegPath, ctx);
+    const out: (ClipCandidate | Drop)[] = windows.windows.map((w, i) => ({
+      id: `${video.id}/clip-${String(i).padStart(4, '0')}`,
+      kind: video.kind,
+      source: video.source,
+      video: video.name,
+      consent: video.consent,
+      probe: video.probe,
+      clipIndex: i,
+      clipMode: cfg.clip.mode,
+      start: w.start,
+      end: w.end,
+      cues: w.sentence ? [w.sentence] : video.cues ? cuesInWindow(video.cues, w.start, w.end) : [],
+    }));
+    windows.skipped.forEach((w, i) => {
+      const item = { id: `${video.id}/skipped-${String(i).padStart(4, '0')}`, kind: video.kind, source: video.source };
+      out.push(dropItem(item, w.reason, `${w.start.toFixed(3)}-${w.end.toFixed(3)} s: ${w.detail}`));
+    });
+    return out;
+  });
+}
+
+/** The video's windows by the configured mode; throws a DropError for the whole video when it has none to offer. */
+async function clipWindows(video: ProbedVideo, cfg: VideoSourceConfig, ffmpegPath: string, ctx: StageContext): Promise<Windows> {
+  const { probe, cues } = video;
+  const c = cfg.clip;
+  const split = { minClipS: c.min_clip_s, negligibleS: 1 / probe.video.fps };
+  switch (c.mode) {
+    case 'fixed':
+      return fixedWindows(probe.duration, c.length_s, c.stride_s, split);
+    case 'sentences':
+      if (!cues || cues.length === 0) throw new DropError('no_subtitles', 'clip.mode is sentences and the video has no readable sidecar subtitles');
+      return sentenceWindows(cues, probe.duration, c.min_sentence_s);
+    case 'scenes': {
+      const size = outputSize(probe.video.displayWidth, probe.video.displayHeight, SCENE_FRAME_SIDE);
+      try {
+        const frames = streamRgbFrames({ ffmpegPath, file: probe.path, startS: 0, durationS: probe.duration, fps: c.scene_fps, ...size, signal: ctx.signal });
+        const cuts = await detectSceneCuts(frames, c.scene_threshold, c.min_scene_s);
+        return sceneWindows(cuts, probe.duration, c.length_s, split);
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        const [reason, detail] = err instanceof DropError ? [err.reason, err.detail] : ['decode_failed', errorMessage(err)];
+        throw new DropError(reason, `scene detection: ${detail}`);
+      }
+    }
+  }
 }

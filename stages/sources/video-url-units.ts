@@ -1,26 +1,15 @@
 // Videos from a URL list (csv, tsv, jsonl, json, txt, parquet; optionally .gz): one unit per
-// row. Reading a unit downloads the video through the FileFetcher (the web fetcher's
-// politeness, consent and safety rules, streamed to a temp file), then runs the same
-// probe -> windows -> clips as a local file; the temp file is removed when the unit ends,
-// however it ends. The URL is what outputs call the video. Rejects at stage video_fetch:
-//   bad_row   the row cannot be parsed or has no URL
-//   <fetch reason>  http_404, opt_out, blocked_address, too_large, timeout, ... (as the web
-//             fetcher), and not_video (the body does not start like a video container)
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+// row, whose source yields the row's URL for the video_fetch stage (stages/fetch/video-fetch.ts);
+// the URL is what outputs call the video. A row without a URL carries its error, which the
+// fetch stage drops as `bad_row`.
 import path from 'node:path';
-import { rejectAt, type StageContext } from '../../core/stage.ts';
 import { safeIdPart, type Unit } from '../../core/units.ts';
-import type { FetchConfig } from '../../schemas/fetch-config.ts';
 import type { UrlListFormat } from '../../schemas/web-config.ts';
 import type { VideoSourceConfig } from '../../schemas/video-config.ts';
-import { VIDEO_CLIP, type VideoClipSample } from '../../schemas/video.ts';
-import { FileFetcher } from '../fetch/fetch-to-file.ts';
+import { VIDEO_CLIP } from '../../schemas/video.ts';
+import type { VideoRef } from '../../schemas/video-items.ts';
 import { urlListFormatOfPath, urlListRows } from './url-list.ts';
-import { describeHead, sniffVideoContainer, VIDEO_SNIFF_BYTES } from '../decode/video-sniff.ts';
-import { processVideoFile, type VideoUnitDeps } from './video-units.ts';
-
-export const VIDEO_FETCH_STAGE = 'video_fetch';
+import { lastSegment } from './url-segment.ts';
 
 export interface VideoUrlUnitSpec {
   layout: 'video_url';
@@ -60,47 +49,8 @@ export async function listVideoUrlUnits(listFile: string, format: UrlListFormat,
   }));
 }
 
-/** The fetcher for video downloads: the run's fetch settings with the video size cap and a container sniffer. */
-export function videoFileFetcher(fetch: FetchConfig, cfg: VideoSourceConfig): FileFetcher {
-  return new FileFetcher(fetch, {
-    maxBytes: cfg.max_download_bytes,
-    accept: 'video/*,application/octet-stream;q=0.8,*/*;q=0.5',
-    sniffBytes: VIDEO_SNIFF_BYTES,
-    sniff: (head) => (sniffVideoContainer(head) ? null : { reason: 'not_video', detail: describeHead(head) }),
-  });
-}
-
-export async function* processVideoUrlUnit(unit: Unit, cfg: VideoSourceConfig, ctx: StageContext, fetcher: FileFetcher, deps: VideoUnitDeps = {}): AsyncGenerator<VideoClipSample> {
+/** The source of a URL-list video unit: the row's video, to be fetched (or its error, which the fetch stage drops as bad_row). */
+export async function* readVideoUrlUnit(unit: Unit): AsyncGenerator<VideoRef> {
   const spec = unit.spec as VideoUrlUnitSpec;
-  const item = { id: unit.id, kind: VIDEO_CLIP, source: unit.source };
-  const stats = ctx.stats.stage(VIDEO_FETCH_STAGE);
-  stats.in += 1;
-  if (spec.error) {
-    rejectAt(ctx, VIDEO_FETCH_STAGE, item, 'bad_row', spec.error);
-    return;
-  }
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-video-'));
-  try {
-    const ext = path.extname(lastSegment(spec.url)).toLowerCase();
-    const dest = path.join(dir, `video${/^\.[a-z0-9]{1,5}$/.test(ext) ? ext : '.bin'}`);
-    const fetched = await fetcher.fetchToFile(spec.url, dest, ctx.signal);
-    if (!fetched.ok) {
-      rejectAt(ctx, VIDEO_FETCH_STAGE, item, fetched.reason, fetched.detail);
-      return;
-    }
-    stats.out += 1;
-    ctx.stats.count('video_fetch.bytes_by_host', fetched.host, fetched.bytes);
-    yield* processVideoFile({ unitId: unit.id, file: fetched.file, name: spec.url, consent: fetched.consent }, cfg, ctx, deps);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** The URL's last path segment, without query or fragment ('' when it has none or is not a URL). */
-function lastSegment(url: string): string {
-  try {
-    return decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
-  } catch {
-    return '';
-  }
+  yield { id: unit.id, kind: VIDEO_CLIP, source: unit.source, name: spec.url, file: null, url: spec.url, consent: null, ...(spec.error ? { error: spec.error } : {}) };
 }

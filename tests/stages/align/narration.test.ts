@@ -10,7 +10,8 @@ import path from 'node:path';
 import { dropDtw, dropThresholdAt } from '../../../stages/align/drop-dtw.ts';
 import { videoSourceSchema } from '../../../schemas/video-config.ts';
 import type { VideoClipSample } from '../../../schemas/video.ts';
-import { listVideoUnits, processVideoUnit } from '../../../stages/sources/video-units.ts';
+import { listVideoUnits } from '../../../stages/sources/video-units.ts';
+import { videoPipeline } from '../../../kinds/video.ts';
 import { loadScorer, type Scorer } from '../../../scorer/scorer.ts';
 import { makeVideoFixtures, type VideoFixtureTruth } from '../../../run/fixtures/video-fixtures.ts';
 import { mulberry32 } from '../../../corpora/demo-corpus.ts';
@@ -62,7 +63,7 @@ async function retime(scorer: Scorer) {
   const cfg = videoSourceSchema.parse({ kind: 'video', path: 'demo', clip: { mode: 'sentences', min_sentence_s: 0 }, frames: { fps: 1 }, sync: { enabled: false }, narration: { enabled: true, fps: FPS } });
   const ctx = testContext();
   const clips: VideoClipSample[] = [];
-  for (const unit of await listVideoUnits(cfg, dir)) for await (const s of processVideoUnit(unit, cfg, ctx, { scorer })) clips.push(s);
+  for (const unit of await listVideoUnits(cfg, dir)) for await (const s of videoPipeline(unit, cfg, ctx, { scorer })) clips.push(s);
   assert.deepEqual(ctx.rejects.rows, []);
 
   let within = 0;

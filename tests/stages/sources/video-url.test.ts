@@ -12,7 +12,7 @@ import { makeVideoFixtures, type VideoFixtureTruth } from '../../../run/fixtures
 import { loadConfigFile } from '../../../schemas/config-file.ts';
 import { runPipeline } from '../../../run/executor.ts';
 import { parquetRows } from '../../helpers/out-dir.ts';
-import { sniffVideoContainer } from '../../../stages/decode/video-sniff.ts';
+import { sniffVideoContainer } from '../../../stages/fetch/video-sniff.ts';
 
 let work: string;
 let truth: VideoFixtureTruth;

@@ -7,16 +7,17 @@ import os from 'node:os';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
 import sharp from 'sharp';
-import { videoSourceSchema, type VideoSourceConfig } from '../../../schemas/video-config.ts';
-import { videoClipSchema, type VideoClipSample } from '../../../schemas/video.ts';
-import { listVideoUnits, processVideoUnit } from '../../../stages/sources/video-units.ts';
-import { resolveFfmpeg } from '../../../stages/decode/ffmpeg-path.ts';
-import { decodeWav } from '../../../stages/decode/audio-extract.ts';
-import { streamRgbFrames } from '../../../stages/decode/video-frames.ts';
-import { audioOnsetEnvelope, greyOf, motionEnergy } from '../../../stages/align/av-sync.ts';
-import { arrowSchemaOf, toRecordBatch } from '../../../output/arrow-shard-writer.ts';
-import { makeVideoFixtures, type VideoFixtureTruth } from '../../../run/fixtures/video-fixtures.ts';
-import { testContext } from '../../helpers/context.ts';
+import { videoSourceSchema, type VideoSourceConfig } from '../../schemas/video-config.ts';
+import { videoClipSchema, type VideoClipSample } from '../../schemas/video.ts';
+import { listVideoUnits } from '../../stages/sources/video-units.ts';
+import { videoPipeline } from '../../kinds/video.ts';
+import { resolveFfmpeg } from '../../stages/decode/ffmpeg-path.ts';
+import { decodeWav } from '../../stages/decode/audio-extract.ts';
+import { streamRgbFrames } from '../../stages/decode/video-frames.ts';
+import { audioOnsetEnvelope, greyOf, motionEnergy } from '../../stages/align/av-sync.ts';
+import { arrowSchemaOf, toRecordBatch } from '../../output/arrow-shard-writer.ts';
+import { makeVideoFixtures, type VideoFixtureTruth } from '../../run/fixtures/video-fixtures.ts';
+import { testContext } from '../helpers/context.ts';
 
 const FRAME_MS = 40; // fixtures and sync analysis run at 25 fps
 
@@ -34,7 +35,7 @@ async function run(cfg: VideoSourceConfig, filter: (file: string) => boolean = (
   for (const unit of await listVideoUnits(cfg, dir)) {
     // Sources and video names are relative to the source root (cfg.path); the truth is relative to dir.
     if (!filter(path.posix.join(cfg.path, unit.source))) continue;
-    for await (const s of processVideoUnit(unit, cfg, ctx)) samples.set(path.posix.join(cfg.path, s.video) + `#${s.clipIndex}`, s);
+    for await (const s of videoPipeline(unit, cfg, ctx)) samples.set(path.posix.join(cfg.path, s.video) + `#${s.clipIndex}`, s);
   }
   return { samples, ctx };
 }
@@ -118,7 +119,7 @@ test('far-off clips are rejected by default and shifted back into sync with sync
     const { ffmpeg } = resolveFfmpeg({});
     const flacPath = path.join(dir, 'check.flac');
     await writeFile(flacPath, bytes);
-    const { extractAudioPcm } = await import('../../../stages/decode/audio-extract.ts');
+    const { extractAudioPcm } = await import('../../stages/decode/audio-extract.ts');
     const pcm = await extractAudioPcm({ ffmpegPath: ffmpeg, file: flacPath, startS: 0, durationS: 3, sampleRate: 16000 });
     const env = audioOnsetEnvelope(pcm, 16000, 25);
     const onsets = Array.from(env.keys()).filter((j) => env[j] > 1);
@@ -205,7 +206,7 @@ test('audio and picture line up from the first sample with both the system and t
   const builds = new Set([resolveFfmpeg({}).ffmpeg, resolveFfmpeg({}, { PATH: '' }).ffmpeg]);
   const clip = truth.sync.find((c) => c.delay_ms === 0)!;
   const file = path.join(dir, clip.file);
-  const { extractAudioPcm } = await import('../../../stages/decode/audio-extract.ts');
+  const { extractAudioPcm } = await import('../../stages/decode/audio-extract.ts');
   for (const ffmpegPath of builds) {
     const pcm = await extractAudioPcm({ ffmpegPath, file, startS: 0, durationS: 1.5, sampleRate: 16000 });
     const firstClick = pcm.findIndex((x) => Math.abs(x) > 0.1) / 16000;

@@ -10,7 +10,7 @@ import { rgbdSchema, type RgbdSample } from '../schemas/rgbd.ts';
 import { listedFrames, listRgbdUnits, readRgbdListing, RGBD_LIST_STAGE } from '../stages/sources/rgbd/units.ts';
 import { rgbdPairStage } from '../stages/pair/rgbd-pairing.ts';
 import { rgbdDecodeStage } from '../stages/decode/rgbd-decode.ts';
-import { rgbdRegistrationStage } from '../stages/align/rgbd-registration.ts';
+import { rgbdRegistrationStage } from '../stages/align/registration-stage.ts';
 import { RegistrationPool } from '../stages/align/registration-pool.ts';
 import { rgbdQualityStage } from '../stages/curate/rgbd-quality.ts';
 import { makeThumbnail } from '../stages/decode/thumbnails.ts';

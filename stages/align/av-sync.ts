@@ -33,13 +33,6 @@ export function greyOf(rgb: Uint8Array, width: number, height: number, step = 2)
   return grey;
 }
 
-/** Mean absolute difference between two grey frames of the same size. */
-export function motionEnergy(previous: Float32Array, current: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < current.length; i++) sum += Math.abs(current[i] - previous[i]);
-  return current.length ? sum / current.length : 0;
-}
-
 /**
  * Rises in log energy below this (in nats, about 20 %) are the ripple of steady sound, not
  * onsets; without the cut, steady noise would correlate by chance with sparse visual events.

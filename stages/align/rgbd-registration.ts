@@ -10,9 +10,6 @@
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
-import type { RgbdDecoded } from '../decode/rgbd-decode.ts';
-import { mapStage, type Stage } from '../../core/stage.ts';
-import type { RegistrationPool } from './registration-pool.ts';
 import { cappedDistanceTransform, depthEdges, intensityEdges, luminance, type EdgeMap } from './edges.ts';
 
 export interface RegistrationOptions {
@@ -149,24 +146,4 @@ export function translateDepth(depth: DepthMap, dx: number, dy: number): DepthMa
     }
   }
   return { width, height, data: out };
-}
-
-export const RGBD_REGISTRATION_STAGE = 'rgbd_registration';
-
-export interface RgbdMeasured extends RgbdDecoded {
-  registration: Registration;
-}
-
-/**
- * Measures registration on every decoded pair; drops nothing (the quality stage decides). With a
- * pool the chamfer search runs in worker threads, `pool.size` pairs at once; without one it runs
- * here, one pair at a time.
- */
-export function rgbdRegistrationStage(options: RegistrationOptions = {}, pool: RegistrationPool | null = null): Stage<RgbdDecoded, RgbdMeasured> {
-  if (!pool) return mapStage(RGBD_REGISTRATION_STAGE, (item) => ({ ...item, registration: registerDepthToRgb(item.rgbImage, item.depthMap, options) }));
-  return mapStage(
-    RGBD_REGISTRATION_STAGE,
-    async (item) => ({ ...item, registration: await pool.register(item.rgbImage, item.depthMap, options) }),
-    { concurrency: pool.size },
-  );
 }

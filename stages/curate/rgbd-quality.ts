@@ -14,7 +14,8 @@ import type { RgbdQualityConfig } from '../../schemas/rgbd-config.ts';
 import { RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS, type RgbdSample } from '../../schemas/rgbd.ts';
 import type { Example, RunStats } from '../../core/stats.ts';
 import { registrationOverlay } from '../align/rgbd-overlay.ts';
-import { translateDepth, type Registration, type RgbdMeasured } from '../align/rgbd-registration.ts';
+import { translateDepth, type Registration } from '../align/rgbd-registration.ts';
+import type { RgbdMeasured } from '../align/registration-stage.ts';
 import { encodeDepthPng, type DepthMap } from '../decode/depth-png.ts';
 import { encodeRgbPng, isNetpbmPath } from '../decode/rgb-image.ts';
 

@@ -13,7 +13,6 @@
 // the packaged 2018 one).
 import { DropError } from '../../core/stage.ts';
 import { inputSeekArgs } from './ffmpeg-run.ts';
-import { motionEnergy } from '../align/av-sync.ts';
 import { audioOutputArgs, pcmWindow } from './audio-extract.ts';
 import { framesFromFfmpeg, framesInWindow, outputSize, type RgbFrame } from './video-frames.ts';
 
@@ -150,4 +149,11 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
       return pcmWindow(Buffer.concat(audioChunks), audioReq);
     },
   };
+}
+
+/** Mean absolute difference between two grey frames of the same size. */
+export function motionEnergy(previous: Float32Array, current: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < current.length; i++) sum += Math.abs(current[i] - previous[i]);
+  return current.length ? sum / current.length : 0;
 }

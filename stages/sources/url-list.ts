@@ -14,7 +14,7 @@ import type { WebSourceConfig, UrlListFormat } from '../../schemas/web-config.ts
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
 import { dropItem, type ItemDrop, type StageContext } from '../../core/stage.ts';
 import { safeIdPart, type Unit } from '../../core/units.ts';
-import { parseBlurBoxes } from '../decode/blur-boxes.ts';
+import { parseBlurBoxes } from './blur-box-column.ts';
 import { extraColumnValues, isGzipPath, jsonArrayRows, listBaseName, listRows, textLineRows, type ListRow } from './list-file.ts';
 import { parquetRowCount, parquetRows } from './parquet-rows.ts';
 import { isTarPath, listWebDatasetUnits, readWebDatasetUnit } from './webdataset-tar.ts';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { audioOnsetEnvelope, estimateAvOffset, greyOf, motionEnergy, MIN_EVENTS } from '../../../stages/align/av-sync.ts';
+import { audioOnsetEnvelope, estimateAvOffset, greyOf, MIN_EVENTS } from '../../../stages/align/av-sync.ts';
+import { motionEnergy } from '../../../stages/decode/clip-media.ts';
 import { mulberry32 } from '../../../corpora/demo-corpus.ts';
 
 const FPS = 25;

@@ -365,12 +365,3 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message.split('\n')[0].slice(0, 500);
   return String(err).slice(0, 500);
 }
-
-/**
- * For code that is not a mapStage (sources, sinks): record one dropped item under `stage`
- * in both the ledger and the stage counters.
- */
-export function rejectAt(ctx: StageContext, stage: string, item: Traceable, reason: string, detail = ''): void {
-  ctx.stats.stage(stage).dropped(reason);
-  ctx.rejects.reject({ id: item.id, kind: item.kind, source: item.source, stage, reason, detail });
-}

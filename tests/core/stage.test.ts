@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mapStage, filterStage, pipe, drop, DropError, rejectAt } from '../../core/stage.ts';
+import { batchFilterStage, batchMapStage, compose, dropItem, expandStage, mapStage, filterStage, passThrough, pipe, drop, DropError, readSource } from '../../core/stage.ts';
 import { testContext } from '../helpers/context.ts';
 
 interface Item { id: string; kind: string; source: string; n: number }
@@ -111,9 +111,66 @@ test('abort stops pulling new items; items already in flight still settle', asyn
   assert.deepEqual(out.map((x) => x.n), [...Array(out.length).keys()]);
 });
 
-test('rejectAt records drops made outside mapStage', () => {
+test('readSource passes items on and writes the ItemDrops it yields to the ledger, with weights in the counts', async () => {
   const ctx = testContext();
-  rejectAt(ctx, 'source', { id: 'x', kind: 'k', source: 's' }, 'caption_missing', 'no x.txt');
-  assert.equal(ctx.rejects.rows[0].stage, 'source');
-  assert.equal(ctx.stats.stage('source').droppedByReason.caption_missing, 1);
+  async function* source() {
+    yield { id: 'a', kind: 'k', source: 's', n: 3 };
+    yield dropItem({ id: 'x', kind: 'k', source: 'row 2' }, 'bad_row', 'row 2: no URL');
+    yield { id: 'b', kind: 'k', source: 's', n: 2 };
+  }
+  const out: string[] = [];
+  for await (const v of readSource('source', source, ctx, { weight: (it) => it.n })) out.push(v.id);
+  assert.deepEqual(out, ['a', 'b']);
+  assert.deepEqual(ctx.rejects.rows, [{ id: 'x', kind: 'k', source: 'row 2', stage: 'source', reason: 'bad_row', detail: 'row 2: no URL' }]);
+  const st = ctx.stats.stage('source');
+  assert.deepEqual([st.in, st.out, st.droppedTotal], [6, 5, 1]);
+});
+
+test('expandStage: one input to many outputs in input order; named drops, plain drops and throws', async () => {
+  const ctx = testContext();
+  const stage = expandStage<Item, Item>('split', async (it) => {
+    await sleep((4 - it.n) * 3);
+    if (it.n === 1) return [drop('whole_item', 'no windows')];
+    if (it.n === 2) throw new Error('boom');
+    return [{ ...it, id: `${it.id}.0` }, dropItem({ id: `${it.id}.skip`, kind: 'k', source: 'src' }, 'too_short'), { ...it, id: `${it.id}.1` }];
+  }, { concurrency: 3, weight: () => 2 });
+  const out: string[] = [];
+  for await (const v of stage(countingSource(items(4)).iterable, ctx)) out.push(v.id);
+  assert.deepEqual(out, ['i0.0', 'i0.1', 'i3.0', 'i3.1']);
+  assert.deepEqual(ctx.rejects.rows.map((r) => [r.id, r.reason]), [['i0.skip', 'too_short'], ['i1', 'whole_item'], ['i2', 'split_failed'], ['i3.skip', 'too_short']]);
+  const st = ctx.stats.stage('split');
+  assert.deepEqual([st.in, st.out, st.droppedTotal], [4 * 2 + 4, 4 * 2, 4]);
+});
+
+test('batchMapStage: batches of the given size, in order, at most two held; drops and a failed batch reach the ledger', async () => {
+  const ctx = testContext();
+  const sizes: number[] = [];
+  const prefetched: number[][] = [];
+  const src = countingSource(items(10));
+  let maxAhead = 0;
+  const stage = batchMapStage<Item, number>('score', async (batch) => {
+    sizes.push(batch.length);
+    maxAhead = Math.max(maxAhead, src.state.pulled - batch[0].n);
+    if (batch[0].n === 8) throw new Error('model failed');
+    return batch.map((it) => (it.n % 3 === 0 ? drop('score_below_threshold', `n=${it.n}`) : it.n * 10));
+  }, { batchSize: 4, prefetch: (next) => prefetched.push(next.map((it) => it.n)) });
+  const out: number[] = [];
+  for await (const v of stage(src.iterable, ctx)) out.push(v);
+  assert.deepEqual(sizes, [4, 4, 2]);
+  assert.deepEqual(out, [10, 20, 40, 50, 70]);
+  assert.deepEqual(prefetched, [[4, 5, 6, 7], [8, 9]]);
+  assert.ok(maxAhead <= 8, `pulled ${maxAhead} items past the batch being scored`);
+  assert.deepEqual(ctx.rejects.rows.map((r) => [r.id, r.reason]), [['i0', 'score_below_threshold'], ['i3', 'score_below_threshold'], ['i6', 'score_below_threshold'], ['i8', 'score_failed'], ['i9', 'score_failed']]);
+  const st = ctx.stats.stage('score');
+  assert.deepEqual([st.in, st.out, st.droppedTotal], [10, 5, 5]);
+});
+
+test('batchFilterStage keeps by verdict; compose and passThrough chain typed stages', async () => {
+  const ctx = testContext();
+  const evens = batchFilterStage<Item>('even', async (batch) => batch.map((it) => (it.n % 2 === 0 ? true : drop('odd'))), { batchSize: 3 });
+  const stage = compose(evens, compose(passThrough<Item>(), mapStage<Item, number>('n', (it) => it.n)));
+  const out: number[] = [];
+  for await (const v of stage(countingSource(items(7)).iterable, ctx)) out.push(v);
+  assert.deepEqual(out, [0, 2, 4, 6]);
+  assert.equal(ctx.stats.stage('even').droppedByReason.odd, 3);
 });

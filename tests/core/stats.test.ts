@@ -90,3 +90,22 @@ test('top-k keeps the highest values with id tie-breaks, whatever the split', as
   assert.deepEqual(merged.items.map((e) => e.id), one.items.map((e) => e.id));
   assert.ok(one.items.every((e) => e.value === 49));
 });
+
+test('merging never aliases: a merged-in sketch, histogram or reservoir is a clone of the source', () => {
+  const a = new RunStats();
+  const b = new RunStats();
+  b.sketch('s').add(1);
+  b.histogram('h', 0, 1, 4).add(0.5);
+  b.exampleSet('e', 2).add('x', { id: 'x' });
+  b.worstSet('w', 2).add(3, 'y', { id: 'y' });
+  a.merge(b);
+  b.sketch('s').add(100);
+  b.histogram('h', 0, 1, 4).add(0.1);
+  b.exampleSet('e', 2).add('z', { id: 'z' });
+  assert.equal(a.sketch('s').count, 1);
+  assert.equal(a.toJSON().histograms.h.bins.reduce((x, y) => x + y, 0), 1);
+  assert.equal(a.toJSON().examples.e.items.length, 1);
+  const twice = a.clone().merge(a);
+  assert.equal(twice.toJSON().histograms.h.bins.reduce((x, y) => x + y, 0), 2);
+  assert.equal(a.toJSON().histograms.h.bins.reduce((x, y) => x + y, 0), 1);
+});

@@ -1,7 +1,7 @@
 // Local image-caption data: source -> caption rules -> decode/resize/re-encode -> [score] -> sink.
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
-import type { RunScorer } from './run-scorer.ts';
+import { openRunScorer, type RunScorer } from './run-scorer.ts';
 import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextSample } from '../schemas/image-text.ts';
 import type { ColumnSpec, KindSchema } from '../schemas/kind-schema.ts';
@@ -9,6 +9,7 @@ import { listImageTextUnits, readImageTextUnit } from '../stages/sources/image-t
 import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../stages/decode/image-decode.ts';
 import { scoredExample, type ScoredSample } from '../stages/score/score-columns.ts';
+import type { KindDefinition } from './definition.ts';
 
 /** The image-caption schema plus the optional decode columns and the scorer's when the run scores. */
 export function scoredImageTextSchema(scoring: RunScorer | null, optional: ColumnSpec<ImageTextSample>[] = []): KindSchema<ScoredSample> {
@@ -41,3 +42,11 @@ export function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunS
     ...(scoring ? { scorers: [scoring.entry], close: () => scoring.close() } : {}),
   };
 }
+
+/** Local image-caption data: exact dedup by sha256 across the run at finalise. */
+export const definition: KindDefinition = {
+  source: 'image_text',
+  createPlugin: async (loaded) => imageTextPlugin(loaded, await openRunScorer(loaded)),
+  report: [],
+  runWideDedup: () => ({ phashMaxDistance: null }),
+};

@@ -15,6 +15,8 @@ import { RegistrationPool } from '../stages/align/registration-pool.ts';
 import { rgbdQualityStage } from '../stages/curate/rgbd-quality.ts';
 import { makeThumbnail } from '../stages/decode/thumbnails.ts';
 import type { SourcePlugin } from './plugin.ts';
+import type { KindDefinition } from './definition.ts';
+import { rgbdSection } from '../report/rgbd-section.ts';
 
 export interface RgbdPipelineOptions {
   /** Pairs decoded at once. Default 2. */
@@ -60,3 +62,10 @@ export function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<Rgbd
     }),
   };
 }
+
+export const definition: KindDefinition = {
+  source: 'rgbd',
+  createPlugin: async (loaded) => rgbdPlugin(loaded),
+  report: [{ id: 'rgbd', title: 'RGB-D', render: rgbdSection }],
+  runWideDedup: () => null,
+};

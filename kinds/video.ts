@@ -27,6 +27,8 @@ import { avSyncStage } from '../stages/align/av-sync-stage.ts';
 import { loadScorer, type Scorer } from '../scorer/scorer.ts';
 import { scorerDir } from './run-scorer.ts';
 import type { SourcePlugin } from './plugin.ts';
+import type { KindDefinition } from './definition.ts';
+import { videoSection } from '../report/video-section.ts';
 
 export const VIDEO_SOURCE_STAGE = 'video_source';
 
@@ -110,3 +112,10 @@ async function openNarrationScorer(setting: string, batchSize: number, baseDir: 
     throw new Error(`score.scorer (for source.narration): ${(err as Error).message}`);
   }
 }
+
+export const definition: KindDefinition = {
+  source: 'video',
+  createPlugin: (loaded) => videoPlugin(loaded),
+  report: [{ id: 'video', title: 'Video', render: videoSection }],
+  runWideDedup: () => null,
+};

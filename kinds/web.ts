@@ -4,7 +4,7 @@
 import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
-import type { RunScorer } from './run-scorer.ts';
+import { openRunScorer, type RunScorer } from './run-scorer.ts';
 import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../schemas/kind-schema.ts';
@@ -17,6 +17,7 @@ import { imageDecodeStage, type DecodedImageTextSample } from '../stages/decode/
 import { contentDedupStage } from '../stages/curate/content-dedup.ts';
 import { phashColumns, phashIndexColumns, phashStage, type PhashedSample } from '../stages/curate/phash.ts';
 import { scoredExample, type ScoredSample } from '../stages/score/score-columns.ts';
+import type { KindDefinition } from './definition.ts';
 
 type WebDecoded = DecodedImageTextSample & Partial<PhashedSample>;
 type WebSample = ScoredSample & Partial<PhashedSample>;
@@ -80,3 +81,14 @@ export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer 
     },
   };
 }
+
+/** Web image-caption data: exact dedup by sha256 and, with dedup.phash, perceptual dedup across the run at finalise. */
+export const definition: KindDefinition = {
+  source: 'web',
+  createPlugin: async (loaded) => webPlugin(loaded, await openRunScorer(loaded)),
+  report: [],
+  runWideDedup: (config) => {
+    const dedup = (config as { dedup?: { phash?: boolean; phash_max_distance?: number } }).dedup;
+    return { phashMaxDistance: dedup?.phash === false ? null : (dedup?.phash_max_distance ?? 4) };
+  },
+};

@@ -14,6 +14,8 @@ import type { Manifest } from '../schemas/manifest.ts';
 import { SCHEMA_VERSION } from '../schemas/config.ts';
 import { WEFT_VERSION } from '../core/version.ts';
 import { renderReport } from '../report/report-html.ts';
+import { kindOfRunConfig } from '../kinds/registry.ts';
+import type { KindDefinition } from '../kinds/definition.ts';
 import { ScoreSelection } from './score-filter.ts';
 
 export interface FinaliseResult {
@@ -62,6 +64,7 @@ export async function writeManifest(root: string, info: RunInfo, completions: Un
 
 export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const info = await readRunInfo(root);
+  const kind = await kindOfRunConfig(info.config);
   const completions = (await readCompletions(root)).filter((c) => c.fingerprint === info.fingerprint);
   const stats = foldStats(completions);
   // Score rules applied at finalise (keep_top's cut needs every unit's scores): see score-filter.ts.
@@ -69,7 +72,7 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const manifest = await writeManifest(root, selection.infoWithFilters(info), completions);
 
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
-  const marks = await runWideMarks(root, info, completions, indexColumns);
+  const marks = await runWideMarks(root, kind, info, completions);
   const footer = { weft: JSON.stringify({ schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, config_fingerprint: info.fingerprint, scorers: info.scorers }) };
   if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
   const indexRows = await writeFlatParquet(
@@ -104,19 +107,18 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
     await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   }
   await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
-  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()] });
+  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };
 }
 
-/** Run-wide dedup marks when the run's samples carry content hashes (image kinds). */
-async function runWideMarks(root: string, info: RunInfo, completions: UnitCompletion[], columns: { name: string }[]): Promise<RunWideMarks | null> {
-  if (!columns.some((c) => c.name === 'sha256')) return null;
+/** Run-wide dedup marks, for kinds whose samples carry content hashes (the kind says). */
+async function runWideMarks(root: string, kind: KindDefinition, info: RunInfo, completions: UnitCompletion[]): Promise<RunWideMarks | null> {
+  const dedup = kind.runWideDedup(info.config);
+  if (!dedup) return null;
   const rows: DedupRow[] = [];
   for await (const r of rowsOf(completions, (u) => readUnitIndexRows(root, u))) rows.push({ id: String(r.id), sha256: r.sha256, url: r.url, phash: r.phash });
-  const dedup = (info.config as { dedup?: { phash?: boolean; phash_max_distance?: number } }).dedup;
-  const hasPhash = columns.some((c) => c.name === 'phash');
-  return runWideDedupMarks(rows, hasPhash && dedup?.phash !== false ? (dedup?.phash_max_distance ?? 4) : null);
+  return runWideDedupMarks(rows, dedup.phashMaxDistance);
 }
 
 async function* withSelectionRejects(rows: AsyncIterable<Record<string, unknown>>, selection: ScoreSelection): AsyncGenerator<Record<string, unknown>> {

@@ -10,8 +10,6 @@ import { table } from './html-table.ts';
 import { exampleSections, worstSections } from './example-cards.ts';
 import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
 import { NOTHING_CLAIMED, type ClaimedStats } from './claimed-stats.ts';
-import { rgbdSection } from './rgbd-section.ts';
-import { videoSection } from './video-section.ts';
 import { REPORT_CSS } from './report-style.ts';
 
 /** Dropped items of one stage and reason, as read back from the rejects ledger. */
@@ -22,9 +20,20 @@ export interface RejectsByReason {
   examples: { id: string; source: string; detail: string }[];
 }
 
+/** A kind's own part of the report, declared by its plugin (kinds/<kind>.ts). */
+export interface KindReportSection {
+  /** Anchor id and table-of-contents entry. */
+  id: string;
+  title: string;
+  /** The section, and the stats it shows in its own way (left out of the generic sections); null when the run has none of its stats. */
+  render(stats: RunStatsJSON, manifest: Manifest): { html: string; claimed: ClaimedStats } | null;
+}
+
 export interface ReportInput {
   manifest: Manifest;
   stats: RunStatsJSON;
+  /** The run's kind sections, in page order. */
+  sections?: readonly KindReportSection[];
   rejectsByReason?: RejectsByReason[];
   /** Shown in the header when given; the page holds no other time, so it stays reproducible. */
   generatedAt?: string;
@@ -38,18 +47,19 @@ export function renderReport(input: ReportInput): string {
   const name = runName(manifest);
   // Kind sections (only when the run recorded their stats) show some stats in their own way;
   // the generic sections then leave those out instead of showing them twice.
-  const rgbd = rgbdSection(stats, manifest);
-  const video = videoSection(stats, manifest);
-  const claimed = [rgbd?.claimed, video?.claimed].reduce<ClaimedStats>((a, c) => (c ? unionClaimed(a, c) : a), NOTHING_CLAIMED);
+  const rendered = (input.sections ?? []).flatMap((s) => {
+    const r = s.render(stats, manifest);
+    return r ? [{ ...r, id: s.id, title: s.title }] : [];
+  });
+  const claimed = rendered.reduce<ClaimedStats>((a, r) => unionClaimed(a, r.claimed), NOTHING_CLAIMED);
   const body = [
-    header(input, name, [...(rgbd ? ['rgbd'] : []), ...(video ? ['video'] : [])]),
+    header(input, name, rendered.map((r) => r.id)),
     section('funnel', 'Stage funnel', funnel(stats)),
     section('drops', 'Drop reasons', dropReasons(stats, input.rejectsByReason)),
     section('kinds', 'Per kind', kinds(stats)),
     section('counters', 'Counters', counters(stats, claimed)),
     section('distributions', 'Distributions', distributions(stats, manifest, claimed)),
-    ...(rgbd ? [section('rgbd', 'RGB-D', rgbd.html)] : []),
-    ...(video ? [section('video', 'Video', video.html)] : []),
+    ...rendered.map((r) => section(r.id, r.title, r.html)),
     // Last on the page: its example sets are nested sections.
     section('examples', 'Examples', exampleSections(stats.examples ?? {}) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
   ];

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderReport } from '../../report/report-html.ts';
+import { rgbdSection } from '../../report/rgbd-section.ts';
 import { parseShiftCounts, shiftScatterChart } from '../../report/svg-charts.ts';
 import { registrationOverlay, OVERLAY_HEX } from '../../stages/align/rgbd-overlay.ts';
 import { REPORT_CSS } from '../../report/report-style.ts';
@@ -74,11 +75,12 @@ const thumb = await overlay(5);
 const merged = unitStats(1, 30, thumb).merge(unitStats(2, 20, thumb));
 const stats = merged.toJSON();
 const q = stats.stages.rgbd_quality;
-const html = renderReport({ manifest: rgbdManifest(q.out, q.in - q.out), stats });
+const sections = [{ id: 'rgbd', title: 'RGB-D', render: rgbdSection }];
+const html = renderReport({ manifest: rgbdManifest(q.out, q.in - q.out), stats, sections });
 
 test('the RGB-D section appears only for runs that recorded RGB-D stats, before the examples', async () => {
   const plain = await buildSampleRun();
-  const other = renderReport({ manifest: plain.manifest, stats: plain.stats.toJSON() });
+  const other = renderReport({ manifest: plain.manifest, stats: plain.stats.toJSON(), sections });
   assert.ok(!other.includes('<section id="rgbd">'));
   assert.ok(!other.includes('href="#rgbd"'));
   assert.ok(html.includes('href="#rgbd"'));

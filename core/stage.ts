@@ -319,7 +319,7 @@ export function pipe(input: AsyncIterable<unknown>, ctx: StageContext, ...stages
  * order. Upstream is pulled only while fewer than 2 x `concurrency` items are started and not
  * yet yielded, so a slow consumer stalls the whole chain instead of growing a buffer.
  */
-export async function* orderedPool<I, R, O>(
+async function* orderedPool<I, R, O>(
   input: AsyncIterable<I>,
   concurrency: number,
   signal: AbortSignal,

@@ -12,7 +12,7 @@ import { scoredExample, type ScoredSample } from '../stages/score/score-columns.
 import type { KindDefinition } from './definition.ts';
 
 /** The image-caption schema plus the optional decode columns and the scorer's when the run scores. */
-export function scoredImageTextSchema(scoring: RunScorer | null, optional: ColumnSpec<ImageTextSample>[] = []): KindSchema<ScoredSample> {
+function scoredImageTextSchema(scoring: RunScorer | null, optional: ColumnSpec<ImageTextSample>[] = []): KindSchema<ScoredSample> {
   if (!scoring && optional.length === 0) return imageTextSchema;
   return {
     ...imageTextSchema,
@@ -21,7 +21,7 @@ export function scoredImageTextSchema(scoring: RunScorer | null, optional: Colum
   };
 }
 
-export function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<ScoredSample> {
+function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<ScoredSample> {
   const src = config.source;
   if (src.kind !== 'image_text') throw new Error(`imageTextPlugin given source kind ${src.kind}`);
   return {

@@ -6,7 +6,7 @@ import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { KindDefinition } from './definition.ts';
 import type { SourcePlugin } from './plugin.ts';
 
-export async function kindDefinition(sourceKind: string): Promise<KindDefinition> {
+async function kindDefinition(sourceKind: string): Promise<KindDefinition> {
   if (!/^[a-z][a-z0-9_]*$/.test(sourceKind)) throw new Error(`unknown source kind ${JSON.stringify(sourceKind)}`);
   const module: { definition?: KindDefinition } = await import(`./${sourceKind.replace(/_/g, '-')}.ts`);
   if (!module.definition || module.definition.source !== sourceKind) throw new Error(`kinds/${sourceKind.replace(/_/g, '-')}.ts does not define source kind ${sourceKind}`);

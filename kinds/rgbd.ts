@@ -37,7 +37,7 @@ export function rgbdPipeline(unit: Unit, cfg: RgbdReadConfig, ctx: StageContext,
   );
 }
 
-export function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample> {
+function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample> {
   const src = config.source;
   if (src.kind !== 'rgbd') throw new Error(`rgbdPlugin given source kind ${src.kind}`);
   const readConfig = { source: src, rgbd: config.rgbd };

@@ -30,7 +30,7 @@ import type { SourcePlugin } from './plugin.ts';
 import type { KindDefinition } from './definition.ts';
 import { videoSection } from '../report/video-section.ts';
 
-export const VIDEO_SOURCE_STAGE = 'video_source';
+const VIDEO_SOURCE_STAGE = 'video_source';
 
 /** What a video unit needs besides its config: a fetcher for URL units, the scorer for narration alignment. */
 export interface VideoPipelineDeps {
@@ -75,7 +75,7 @@ const localFiles: Stage<VideoRef, VideoFile> = async function* (input) {
   }
 };
 
-export async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin<VideoClipSample>> {
+async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin<VideoClipSample>> {
   const src = config.source;
   if (src.kind !== 'video') throw new Error(`videoPlugin given source kind ${src.kind}`);
   resolveFfmpeg(src); // a missing ffmpeg is a setup error before any unit starts

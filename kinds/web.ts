@@ -34,7 +34,7 @@ const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
   { name: 'consent', type: 'UTF8', get: (s) => s.fetched?.consent ?? null },
 ];
 
-export function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = []): KindSchema<WebSample> {
+function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = []): KindSchema<WebSample> {
   return {
     ...imageTextSchema,
     columns: [...imageTextSchema.columns, ...fetchColumns, ...optional, ...(withPhash ? phashColumns : []), ...(scoring?.columns ?? [])],
@@ -42,7 +42,7 @@ export function webSchema(withPhash: boolean, scoring: RunScorer | null = null, 
   };
 }
 
-export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<WebSample> {
+function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<WebSample> {
   const src = config.source;
   if (src.kind !== 'web') throw new Error(`webPlugin given source kind ${src.kind}`);
   const fetcher = new Fetcher(config.fetch);

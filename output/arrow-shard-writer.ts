@@ -25,7 +25,7 @@ export interface StagedShard extends ShardEntry {
   stagedPath: string;
 }
 
-export function shardFileName(kind: string, unitId: string, seq: number): string {
+function shardFileName(kind: string, unitId: string, seq: number): string {
   return `${kind}-${unitId}-${String(seq).padStart(4, '0')}.arrow`;
 }
 

@@ -29,7 +29,7 @@ export async function readRunInfo(root: string): Promise<RunInfo> {
   return JSON.parse(await readFile(path.join(root, 'run.json'), 'utf8')) as RunInfo;
 }
 
-export function buildManifest(info: RunInfo, completions: UnitCompletion[]): Manifest {
+function buildManifest(info: RunInfo, completions: UnitCompletion[]): Manifest {
   const shards = completions.flatMap((c) => c.shards);
   return {
     schema_version: SCHEMA_VERSION,
@@ -49,7 +49,7 @@ export function buildManifest(info: RunInfo, completions: UnitCompletion[]): Man
   };
 }
 
-export function foldStats(completions: UnitCompletion[]): RunStats {
+function foldStats(completions: UnitCompletion[]): RunStats {
   const total = new RunStats();
   for (const c of completions) total.merge(RunStats.fromJSON(c.stats));
   return total;

@@ -17,7 +17,7 @@ export function tempNameFor(filePath: string): string {
   return path.join(path.dirname(filePath), `.${path.basename(filePath)}.${process.pid}-${++tempCounter}${TMP_SUFFIX}`);
 }
 
-export async function fsyncPath(p: string): Promise<void> {
+async function fsyncPath(p: string): Promise<void> {
   const fh = await open(p, 'r');
   try {
     await fh.sync();

@@ -11,7 +11,7 @@ export async function inspectPath(p: string, rows: number): Promise<string> {
   return inspectShard(p, rows);
 }
 
-export async function inspectShard(file: string, rows: number): Promise<string> {
+async function inspectShard(file: string, rows: number): Promise<string> {
   const table = arrow.tableFromIPC(await readFile(file));
   const lines: string[] = [`${file}: ${table.numRows} rows, ${table.batches.length} record batch(es)`, '', 'schema:'];
   for (const f of table.schema.fields) lines.push(`  ${f.name}: ${f.type}${f.nullable ? ' (nullable)' : ''}`);
@@ -35,7 +35,7 @@ function summariseValue(v: unknown): unknown {
   return v;
 }
 
-export async function inspectOutDir(dir: string): Promise<string> {
+async function inspectOutDir(dir: string): Promise<string> {
   const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
   const lines = [
     `${dir}: weft ${manifest.weft_version}, schema ${manifest.schema_version}, config ${manifest.config_fingerprint.slice(0, 16)}`,

@@ -151,6 +151,6 @@ export async function readUnitRejects(root: string, unit: string): Promise<Rejec
   return readJsonLinesGz<RejectRecord>(path.join(root, 'parts', `${unit}.rejects.jsonl.gz`));
 }
 
-export function cmp(a: string, b: string): number {
+function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -21,13 +21,13 @@ import type { ScoreConfig } from '../schemas/score-config.ts';
 import type { TDigest } from '../core/sketch/tdigest.ts';
 import { GROUNDING_RECALL_COLUMN, scoreColumnName, scoreStatName } from '../stages/score/score-columns.ts';
 
-export const KEEP_TOP_STAGE = 'keep_top';
+const KEEP_TOP_STAGE = 'keep_top';
 export const KEEP_TOP_REASON = 'score_below_top_fraction';
 
 export type FilterEntry = Record<string, unknown>;
 
 /** The cut that keeps the top `fraction` of the values in `digest`. */
-export function keepTopCut(digest: TDigest, fraction: number): number {
+function keepTopCut(digest: TDigest, fraction: number): number {
   if (!(fraction > 0 && fraction <= 1)) throw new Error(`keep_top fraction ${fraction} is not in (0, 1]`);
   if (digest.count === 0) return NaN;
   return fraction >= 1 ? digest.min : digest.quantile(1 - fraction);

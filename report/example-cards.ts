@@ -19,7 +19,7 @@ export interface ExampleBox {
 }
 
 /** Boxes with four finite coordinates; malformed entries are skipped (they come from data). */
-export function parseBoxes(value: unknown): ExampleBox[] {
+function parseBoxes(value: unknown): ExampleBox[] {
   if (!Array.isArray(value)) return [];
   const out: ExampleBox[] = [];
   for (const b of value) {
@@ -72,7 +72,7 @@ function scalarText(v: unknown): string | undefined {
   return undefined;
 }
 
-export function exampleCard(example: Example): string {
+function exampleCard(example: Example): string {
   const str = (k: string) => (typeof example[k] === 'string' ? (example[k] as string) : example[k] === undefined ? '' : String(example[k]));
   const id = str('id');
   const caption = str('caption');

@@ -29,7 +29,7 @@ function ticks(lo: number, hi: number, n: number): number[] {
 }
 
 /** A round step (1, 2 or 5 times a power of ten) giving about `n` intervals over `span`. */
-export function niceStep(span: number, n: number): number {
+function niceStep(span: number, n: number): number {
   if (!(span > 0)) return 1;
   const raw = span / n;
   const pow = 10 ** Math.floor(Math.log10(raw));
@@ -38,7 +38,7 @@ export function niceStep(span: number, n: number): number {
 }
 
 /** [lo, hi] widened to multiples of a round step, so axis labels read 0, 0.2, 0.4 ... */
-export function niceDomain(lo: number, hi: number, n = 4): { lo: number; hi: number; step: number } {
+function niceDomain(lo: number, hi: number, n = 4): { lo: number; hi: number; step: number } {
   const step = niceStep(hi - lo, n);
   // Rounding through toPrecision drops float noise such as 0.30000000000000004.
   const clean = (v: number) => Number(v.toPrecision(12));

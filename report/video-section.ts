@@ -95,7 +95,7 @@ const numbers = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is number =>
 const r1 = (x: number) => String(Math.round(x * 10) / 10);
 
 /** A clip's card: its filmstrip with the motion and onset signals under it, then the verdict. */
-export function clipCard(e: Example): string {
+function clipCard(e: Example): string {
   const str = (k: string) => (typeof e[k] === 'string' ? (e[k] as string) : '');
   return (
     '<figure class="card" style="grid-column: span 2">' +
@@ -166,7 +166,7 @@ const ROW_H = 18;
 const MAX_ROWS = 40;
 
 /** One row per sentence: its original span (grey) above its aligned span (green, red if not alignable). */
-export function sentenceTimeline(e: Example): string {
+function sentenceTimeline(e: Example): string {
   const sentences = sentencesOf(e);
   const title = `<h4 style="margin:14px 0 4px">${esc(truncate(String(e.source ?? e.id ?? ''), 120))} <small class="muted">${fmtInt(sentences.length)} sentences, ${fmtInt(sentences.filter((s) => s.alignable).length)} alignable</small></h4>`;
   if (!sentences.length) return title + '<p class="empty">no sentences</p>';

@@ -8,8 +8,8 @@ import type { LogLevel } from '../core/logger.ts';
 import { makeDemoCorpus } from '../corpora/demo-corpus.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const DEMO_CONFIG = path.join(REPO_ROOT, 'fixtures', 'demo.yaml');
-export const DEMO_CORPUS = path.join(REPO_ROOT, 'fixtures', 'generated', 'demo');
+const DEMO_CONFIG = path.join(REPO_ROOT, 'fixtures', 'demo.yaml');
+const DEMO_CORPUS = path.join(REPO_ROOT, 'fixtures', 'generated', 'demo');
 
 export interface DemoOptions {
   outDir: string;
@@ -29,10 +29,10 @@ export async function runDemo(o: DemoOptions): Promise<RunSummary> {
  * The demo corpus uses its own seed: the shipped reference scorer was trained on the synthetic
  * corpus of seed 1, and a demo that scores pairs the model trained on would flatter it.
  */
-export const DEMO_SEED = 7;
+const DEMO_SEED = 7;
 
 /** Generates the corpus unless one with the same image count and seed is already there. */
-export async function ensureDemoCorpus(count: number, dir = DEMO_CORPUS): Promise<void> {
+async function ensureDemoCorpus(count: number, dir = DEMO_CORPUS): Promise<void> {
   const truth = path.join(dir, 'truth.json');
   if (existsSync(truth)) {
     try {

@@ -283,7 +283,7 @@ async function runUnit(
   return completion;
 }
 
-export function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
+function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
   const cols: FlatColumn[] = [];
   for (const k of kinds) {
     for (const c of k.index) if (!cols.some((x) => x.name === c.name)) cols.push({ name: c.name, type: c.type, optional: true });

@@ -27,7 +27,7 @@ interface UnitJob {
   fingerprint: string;
 }
 
-export function connectionOf(url: string): { host: string; port: number; db?: number; password?: string; username?: string } {
+function connectionOf(url: string): { host: string; port: number; db?: number; password?: string; username?: string } {
   let u: URL;
   try {
     u = new URL(url);

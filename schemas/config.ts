@@ -70,7 +70,7 @@ export const captionSchema = z
   })
   .strict();
 
-export const outputSchema = z
+const outputSchema = z
   .object({
     /** A shard is closed once its Arrow bytes pass this size. */
     max_shard_bytes: z.number().int().positive().default(256 * 1024 * 1024),
@@ -81,7 +81,7 @@ export const outputSchema = z
   })
   .strict();
 
-export const runSchema = z
+const runSchema = z
   .object({
     /** Items decoded at once within a unit. */
     concurrency: z.number().int().min(1).max(256).default(4),
@@ -112,5 +112,4 @@ export const configSchema = z
 export type WeftConfig = z.infer<typeof configSchema>;
 export type DecodeConfig = z.infer<typeof decodeSchema>;
 export type CaptionConfig = z.infer<typeof captionSchema>;
-export type OutputConfig = z.infer<typeof outputSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;

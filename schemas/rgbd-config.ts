@@ -56,7 +56,6 @@ export const rgbdQualitySchema = z
 
 export type RgbdSourceConfig = z.infer<typeof rgbdSourceSchema>;
 export type RgbdQualityConfig = z.infer<typeof rgbdQualitySchema>;
-export type RgbdIntrinsics = z.infer<typeof intrinsicsSchema>;
 
 /** The two config sections the RGB-D reader needs. */
 export interface RgbdReadConfig {

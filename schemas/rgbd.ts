@@ -5,7 +5,7 @@ import type { Traceable } from '../core/stage.ts';
 import type { Media } from './media.ts';
 import { hf, mediaType, type KindSchema } from './kind-schema.ts';
 
-export const RGBD = 'rgbd' as const;
+const RGBD = 'rgbd' as const;
 
 export interface Intrinsics {
   fx: number;

@@ -8,7 +8,7 @@ import { z } from 'zod';
 
 const fraction = z.number().gt(0).lte(1);
 
-export const groundingSchema = z
+const groundingSchema = z
   .object({
     /** Noun phrases of each caption grounded to image regions (needs patch and token embeddings). */
     enabled: z.boolean().default(false),
@@ -33,4 +33,3 @@ export const scoreSchema = z
   .strict();
 
 export type ScoreConfig = z.infer<typeof scoreSchema>;
-export type GroundingConfig = z.infer<typeof groundingSchema>;

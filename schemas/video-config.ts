@@ -105,8 +105,4 @@ export const videoSourceSchema = z
   .strict();
 
 export type VideoSourceConfig = z.infer<typeof videoSourceSchema>;
-export type VideoClipConfig = z.infer<typeof clipSchema>;
-export type VideoFramesConfig = z.infer<typeof framesSchema>;
-export type VideoAudioConfig = z.infer<typeof audioSchema>;
-export type VideoSyncConfig = z.infer<typeof syncSchema>;
 export type VideoNarrationConfig = z.infer<typeof narrationSchema>;

@@ -67,7 +67,7 @@ const utf8 = () => new arrow.Utf8();
 const field = (name: string, type: arrow.DataType, nullable = false) => new arrow.Field(name, type, nullable);
 
 /** list<struct{time: float64, image: struct{bytes, path}}>; apache-arrow's vectorFromArray builds it from plain objects. */
-export function frameListType(): arrow.List {
+function frameListType(): arrow.List {
   return new arrow.List(field('item', new arrow.Struct([field('time', f64()), field('image', mediaType())])));
 }
 

@@ -2,7 +2,7 @@
 // tars) and the `dedup:` section. The `fetch:` section lives in fetch-config.ts.
 import { z } from 'zod';
 
-export const URL_LIST_FORMATS = ['parquet', 'csv', 'tsv', 'jsonl', 'json', 'txt'] as const;
+const URL_LIST_FORMATS = ['parquet', 'csv', 'tsv', 'jsonl', 'json', 'txt'] as const;
 export type UrlListFormat = (typeof URL_LIST_FORMATS)[number];
 
 export const webSourceSchema = z

@@ -9,7 +9,7 @@
  * GPT-2/CLIP's reversible byte -> printable character table. `chars` is in CLIP's vocabulary
  * order (printable bytes first, then the rest mapped above U+0100); `byByte[b]` is byte b's character.
  */
-export function bytesToUnicode(): { chars: string[]; byByte: string[] } {
+function bytesToUnicode(): { chars: string[]; byByte: string[] } {
   const bytes: number[] = [];
   for (let b = 0x21; b <= 0x7e; b++) bytes.push(b);
   for (let b = 0xa1; b <= 0xac; b++) bytes.push(b);
@@ -30,7 +30,7 @@ export function bytesToUnicode(): { chars: string[]; byByte: string[] } {
 const BYTE_LEVEL = bytesToUnicode();
 
 /** The byte-level character for each byte of `word`'s UTF-8 encoding. */
-export function byteLevel(word: string): string[] {
+function byteLevel(word: string): string[] {
   return [...new TextEncoder().encode(word)].map((b) => BYTE_LEVEL.byByte[b]);
 }
 
@@ -55,7 +55,7 @@ export interface ClipBpeFiles {
 }
 
 /** CLIP's pre-tokeniser split: contractions, letter runs, single digits, other symbol runs. */
-export const CLIP_SPLIT_PATTERN = "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
+const CLIP_SPLIT_PATTERN = "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
 
 /** Learns `options.merges` BPE merges from the words of `corpus` and returns the tokenizer files. */
 export function buildClipBpe(corpus: string[], options: ClipBpeOptions): ClipBpeFiles {

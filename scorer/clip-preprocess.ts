@@ -81,7 +81,7 @@ export async function preprocessImage(bytes: Uint8Array, p: ImagePreprocessing):
 }
 
 /** Centre crop (zero padding where the image is smaller, as HF does), rescale, normalise, HWC -> CHW. */
-export function normaliseCrop(rgb: Uint8Array, width: number, height: number, p: ImagePreprocessing): { data: Float32Array; height: number; width: number } {
+function normaliseCrop(rgb: Uint8Array, width: number, height: number, p: ImagePreprocessing): { data: Float32Array; height: number; width: number } {
   const outH = p.crop?.height ?? height;
   const outW = p.crop?.width ?? width;
   const top = Math.floor((height - outH) / 2);

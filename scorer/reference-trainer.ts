@@ -65,7 +65,7 @@ const FIRST_KERNEL = 5;
 
 type ResolvedOptions = Required<Omit<ReferenceTrainingOptions, 'log'>>;
 
-export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): ResolvedOptions {
+function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): ResolvedOptions {
   return {
     seed: options.seed ?? 1,
     imageSize: options.imageSize ?? 64,
@@ -119,7 +119,7 @@ export async function computeImageFeatures(pairs: TrainingPair[], options: Refer
   return { fixed, features, featureSize: regionCount(o.pyramid) * featureChannels(fixed), kept, skipped };
 }
 
-export function referencePreprocessing(imageSize: number): ImagePreprocessing {
+function referencePreprocessing(imageSize: number): ImagePreprocessing {
   return imagePreprocessingFrom({
     size: { shortest_edge: imageSize },
     crop_size: { height: imageSize, width: imageSize },
@@ -359,7 +359,7 @@ function knownIds(tokenizer: TextTokenizer, caption: string, contextLength: numb
   return tokenizer.encodeOne(caption).slice(0, contextLength);
 }
 
-export function buildBigrams(idRows: number[][], vocabSize: number, minCount: number): Array<[number, number]> {
+function buildBigrams(idRows: number[][], vocabSize: number, minCount: number): Array<[number, number]> {
   const counts = new Map<number, number>();
   for (const ids of idRows)
     for (let i = 0; i + 1 < ids.length; i++) if (ids[i] > 1 && ids[i + 1] > 1) counts.set(ids[i] * vocabSize + ids[i + 1], (counts.get(ids[i] * vocabSize + ids[i + 1]) ?? 0) + 1);

@@ -28,7 +28,7 @@ async function firstExisting(candidates: string[]): Promise<string | null> {
   return null;
 }
 
-export async function readScorerJson(dir: string): Promise<ScorerJson> {
+async function readScorerJson(dir: string): Promise<ScorerJson> {
   const file = path.join(dir, 'scorer.json');
   if (!(await exists(file))) return {};
   let raw: unknown;
@@ -75,7 +75,3 @@ export async function locateScorerFiles(dir: string): Promise<ScorerFiles> {
   };
 }
 
-/** True when `dir` looks like a scorer folder (for CLI discovery and friendly errors). */
-export async function isScorerFolder(dir: string): Promise<boolean> {
-  return locateScorerFiles(dir).then(() => true, () => false);
-}

@@ -118,7 +118,7 @@ const prng = mulberry32;
  * A photo-like JPEG: a two-colour gradient, a few filled rectangles and discs, and mild
  * per-pixel noise (so it compresses like a photo, not like flat clip art). Distinct per index.
  */
-export async function renderBenchImage(index: number): Promise<Buffer> {
+async function renderBenchImage(index: number): Promise<Buffer> {
   const random = prng(index * 7919 + 17);
   const colour = () => [random() * 255, random() * 255, random() * 255];
   const pixels = Buffer.alloc(WIDTH * HEIGHT * 3);
@@ -156,7 +156,7 @@ function imageName(index: number): string {
 }
 
 /** Renders the images 0..count-1 that the cache folder lacks; returns their file names in order. */
-export async function ensureBenchImages(folder: string, count: number): Promise<string[]> {
+async function ensureBenchImages(folder: string, count: number): Promise<string[]> {
   await mkdir(folder, { recursive: true });
   const present = new Set(await readdir(folder));
   const names = Array.from({ length: count }, (_, i) => imageName(i));

@@ -30,7 +30,7 @@ import type { Manifest } from '../../schemas/manifest.ts';
 import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from '../../output/score-filter.ts';
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
 
-export const FILTER_STAGE = 'filter';
+const FILTER_STAGE = 'filter';
 
 export interface FilterOptions {
   /** Exactly one of keepTop and threshold. */
@@ -275,7 +275,7 @@ async function readParquet(file: string): Promise<Record<string, unknown>[]> {
 }
 
 /** id -> score from a Parquet file with an `id` column and one floating-point score column. */
-export async function readScoreFile(file: string): Promise<{ column: string; scores: Map<string, number> }> {
+async function readScoreFile(file: string): Promise<{ column: string; scores: Map<string, number> }> {
   if (!existsSync(file)) throw new UsageError(`--scores: ${file} does not exist`);
   const rows = await readParquet(file);
   const reader = await parquet.ParquetReader.openFile(file);

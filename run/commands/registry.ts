@@ -8,7 +8,7 @@ export type CommandModule = { register(program: Command): void };
  * Command modules by the subcommand names they register. A call loads only the module of its
  * own subcommand (modules import heavy libraries); `weft --help` loads them all to list them.
  */
-export const COMMAND_MODULES: { names: string[]; load: () => Promise<CommandModule> }[] = [
+const COMMAND_MODULES: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['queue'], load: () => import('./queue.ts') },
   { names: ['filter'], load: () => import('./filter.ts') },
   { names: ['train-scorer'], load: () => import('./train-scorer.ts') },

@@ -9,7 +9,6 @@ import sharp from 'sharp';
 import parquet from 'parquetjs-lite';
 import { makeDemoCorpus, type DemoObject } from '../../corpora/demo-corpus.ts';
 import { makeOpenclipartCorpus } from '../../corpora/openclipart-corpus.ts';
-import { seededRandom } from '../onnx/random.ts';
 import type { TrainingPair } from '../reference-trainer.ts';
 
 export interface CorpusPair extends TrainingPair {
@@ -48,7 +47,7 @@ interface SyntheticTruth {
 }
 
 /** The good samples of a make-demo-corpus folder, each with its true caption. */
-export async function loadSyntheticCorpus(dir: string): Promise<CorpusPair[]> {
+async function loadSyntheticCorpus(dir: string): Promise<CorpusPair[]> {
   const truth = (await readJson(path.join(dir, 'truth.json'))) as SyntheticTruth | null;
   if (!truth) throw new Error(`${dir}: no truth.json (not a make-demo-corpus folder)`);
   const pairs: CorpusPair[] = [];
@@ -81,7 +80,7 @@ export async function openclipartCorpus(dir: string, o: OpenclipartCorpusOptions
   return loadOpenclipartCorpus(dir);
 }
 
-export async function loadOpenclipartCorpus(dir: string): Promise<CorpusPair[]> {
+async function loadOpenclipartCorpus(dir: string): Promise<CorpusPair[]> {
   const reader = await parquet.ParquetReader.openFile(path.join(dir, 'urls.parquet'));
   const rows: Record<string, unknown>[] = [];
   try {
@@ -114,17 +113,6 @@ export function withKeywords(caption: string, keywords: string): string {
   return caption ? `${caption}. ${tags}` : tags;
 }
 
-/** A seeded random split: `test` items held out, the rest for training. */
-export function splitPairs<T>(items: T[], test: number, seed: number): { train: T[]; test: T[] } {
-  const random = seededRandom(seed ^ 0x5eed);
-  const order = items.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  const held = new Set(order.slice(0, Math.min(test, items.length)));
-  return { train: items.filter((_, i) => !held.has(i)), test: items.filter((_, i) => held.has(i)) };
-}
 
 /** Captions compared as the tokenizer sees them: lower-cased words only. */
 export function captionKey(caption: string): string {

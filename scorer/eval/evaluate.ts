@@ -136,7 +136,7 @@ function dot(a: Float32Array, b: Float32Array): number {
   return s;
 }
 
-export async function evaluateSynthetic(scorer: Scorer, test: CorpusPair[], seed: number, log: (line: string) => void): Promise<SyntheticEvaluation> {
+async function evaluateSynthetic(scorer: Scorer, test: CorpusPair[], seed: number, log: (line: string) => void): Promise<SyntheticEvaluation> {
   const { pairs, images, patches } = await embedPairs(scorer, test);
   const captions = pairs.map((p) => p.caption);
   const texts = (await scorer.embedTexts(captions)).pooled;
@@ -177,7 +177,7 @@ export async function evaluateSynthetic(scorer: Scorer, test: CorpusPair[], seed
   return { retrieval, swap: swapResult, attributes, grounding: groundingAccuracy(cases), curation: null };
 }
 
-export async function evaluateOpenclipart(scorer: Scorer, all: CorpusPair[], seed: number, log: (line: string) => void): Promise<OpenclipartEvaluation> {
+async function evaluateOpenclipart(scorer: Scorer, all: CorpusPair[], seed: number, log: (line: string) => void): Promise<OpenclipartEvaluation> {
   const train = all.filter((p) => !openclipartHeldOut(p.id));
   const test = all.filter((p) => openclipartHeldOut(p.id));
   const { distinct, novel } = distinctCaptionSets(train, test);

@@ -28,7 +28,7 @@ export function similarityMatrix(images: Float32Array[], texts: Float32Array[]):
 }
 
 /** How many candidates score strictly higher than each query's own partner, per direction. */
-export function retrievalRanks(images: Float32Array[], texts: Float32Array[]): { imageToText: Int32Array; textToImage: Int32Array } {
+function retrievalRanks(images: Float32Array[], texts: Float32Array[]): { imageToText: Int32Array; textToImage: Int32Array } {
   const n = images.length;
   if (texts.length !== n) throw new Error(`retrieval needs as many texts as images, got ${texts.length} and ${n}`);
   const sim = similarityMatrix(images, texts);

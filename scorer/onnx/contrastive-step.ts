@@ -55,7 +55,7 @@ export class ContrastiveStep {
   }
 }
 
-export function buildContrastiveStepModel(featureSize: number, dim: number, temperature: number): Uint8Array {
+function buildContrastiveStepModel(featureSize: number, dim: number, temperature: number): Uint8Array {
   const g = new GraphBuilder('contrastive_step');
   const x = g.input('features', 'float32', ['batch', featureSize]);
   const w = g.input('projection', 'float32', [featureSize, dim]);

@@ -58,7 +58,7 @@ export const PAD = '[PAD]';
 export const UNK = '[UNK]';
 
 /** Side of the final feature map. */
-export function featureGrid(w: Pick<ReferenceScorerWeights, 'imageSize' | 'convs'>): number {
+function featureGrid(w: Pick<ReferenceScorerWeights, 'imageSize' | 'convs'>): number {
   const side = w.convs.reduce((s, c) => s / c.pool, w.imageSize);
   if (!Number.isInteger(side)) throw new Error(`image size ${w.imageSize} is not divisible by the conv pools`);
   return side;
@@ -116,7 +116,7 @@ export function buildFeatureModel(w: ReferenceScorerWeights): Uint8Array {
   return g.toModel({ doc: 'weft reference scorer: fixed image features' });
 }
 
-export function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<string, string> = {}): Uint8Array {
+function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<string, string> = {}): Uint8Array {
   const g = new GraphBuilder('vision_model');
   const side = featureGrid(w);
   const channels = featureChannels(w);
@@ -153,7 +153,7 @@ export function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<str
   return g.toModel({ doc: 'weft reference scorer: image tower', metadata });
 }
 
-export function buildTextModel(w: ReferenceScorerWeights, metadata: Record<string, string> = {}): Uint8Array {
+function buildTextModel(w: ReferenceScorerWeights, metadata: Record<string, string> = {}): Uint8Array {
   const V = w.vocab.length;
   if (w.vocab[0] !== PAD || w.vocab[1] !== UNK) throw new Error(`vocab must start with ${PAD}, ${UNK}`);
   if (w.wordEmbeddings.length !== V * w.dim) throw new Error(`wordEmbeddings has ${w.wordEmbeddings.length} values; expected ${V} x ${w.dim}`);

@@ -10,14 +10,14 @@ import { mediaBaseName, syncs, type ClipStageOptions, type DecodedClip } from '.
 import { audioOnsetEnvelope, estimateAvOffset, type AvSyncResult } from './av-sync.ts';
 import { recordSyncStats, type SyncVerdict } from './sync-stats.ts';
 
-export const AV_SYNC_STAGE = 'av_sync';
+const AV_SYNC_STAGE = 'av_sync';
 
 export function avSyncStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Stage<DecodedClip, VideoClipSample> {
   return mapStage(AV_SYNC_STAGE, (c, ctx) => syncAndAssemble(c, cfg, opts, ctx.signal, ctx.stats), { concurrency: cfg.concurrency });
 }
 
 /** The offset of a decoded clip and the audio onsets it was measured on; null when it has no audio or sync is off. */
-export function measureClipSync(c: DecodedClip, cfg: VideoSourceConfig): { result: AvSyncResult; onsets: Float64Array } | null {
+function measureClipSync(c: DecodedClip, cfg: VideoSourceConfig): { result: AvSyncResult; onsets: Float64Array } | null {
   if (!c.audio || !syncs(cfg, c.probe)) return null;
   const onsets = audioOnsetEnvelope(c.audio.pcm, c.audio.sampleRate, c.analysisFps);
   const result = estimateAvOffset({ visual: c.motion, audio: onsets, audioLead: c.audio.leadFrames, fps: c.analysisFps, vshift: cfg.sync.vshift });
@@ -33,7 +33,7 @@ function syncVerdict(result: AvSyncResult, cfg: VideoSourceConfig): SyncVerdict 
   return { kept: true, corrected: false };
 }
 
-export async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, opts: ClipStageOptions, signal?: AbortSignal, stats?: RunStats): Promise<VideoClipSample> {
+async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, opts: ClipStageOptions, signal?: AbortSignal, stats?: RunStats): Promise<VideoClipSample> {
   const measured = measureClipSync(c, cfg);
   const result = measured?.result ?? null;
   let shiftS = 0;

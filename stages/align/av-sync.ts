@@ -78,7 +78,7 @@ export interface AvOffsetInput {
 /** Fewer overlapping frames than this make a shift's distance 1 (unknown). */
 const MIN_OVERLAP = 8;
 /** Motion energy up to this many grey levels is sensor and compression noise, not an event. */
-export const MOTION_NOISE_FLOOR = 1;
+const MOTION_NOISE_FLOOR = 1;
 /**
  * A clip needs at least this many visual events and audio onsets to be aligned: one or two
  * spikes line up with something at some shift by chance, so such clips get confidence 0.
@@ -113,7 +113,7 @@ export function estimateAvOffset({ visual: rawVisual, audio, audioLead, fps, vsh
 }
 
 /** Pearson correlation; 0 when either side is constant (nothing to align). */
-export function pearson(xs: number[], ys: number[]): number {
+function pearson(xs: number[], ys: number[]): number {
   const n = xs.length;
   let mx = 0;
   let my = 0;

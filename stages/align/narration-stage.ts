@@ -13,7 +13,7 @@ import type { Scorer } from '../../scorer/scorer.ts';
 import { alignNarration } from './narration-align.ts';
 import { embedVideoFrames } from './narration-frames.ts';
 
-export const NARRATION_STAGE = 'narration_align';
+const NARRATION_STAGE = 'narration_align';
 
 /** Shift histogram: seconds, one bin per 0.25 s. */
 const SHIFT_RANGE: [number, number, number] = [-10, 10, 80];

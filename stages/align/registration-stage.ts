@@ -5,7 +5,7 @@ import type { RgbdDecoded } from '../decode/rgbd-decode.ts';
 import type { RegistrationPool } from './registration-pool.ts';
 import { registerDepthToRgb, type Registration, type RegistrationOptions } from './rgbd-registration.ts';
 
-export const RGBD_REGISTRATION_STAGE = 'rgbd_registration';
+const RGBD_REGISTRATION_STAGE = 'rgbd_registration';
 
 export interface RgbdMeasured extends RgbdDecoded {
   registration: Registration;

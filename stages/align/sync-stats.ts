@@ -19,7 +19,7 @@ const SIGNAL_POINTS = 120;
 export type SyncVerdict = { kept: true; corrected: boolean } | Drop;
 
 /** The offset histogram's range: one bin per shift, centred on it. */
-export function offsetHistogramRange(cfg: VideoSourceConfig, analysisFps: number): [number, number, number] {
+function offsetHistogramRange(cfg: VideoSourceConfig, analysisFps: number): [number, number, number] {
   const frameMs = 1000 / analysisFps;
   const v = cfg.sync.vshift;
   return [-(v + 0.5) * frameMs, (v + 0.5) * frameMs, 2 * v + 1];

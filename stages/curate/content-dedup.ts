@@ -13,7 +13,7 @@ import { drop, filterStage, type Stage } from '../../core/stage.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
 import { normaliseUrl } from './url-dedup.ts';
 
-export const CONTENT_DEDUP_STAGE = 'dedup';
+const CONTENT_DEDUP_STAGE = 'dedup';
 
 interface FirstSeen {
   id: string;

@@ -106,7 +106,7 @@ export interface PhashStageOptions {
   concurrency: number;
 }
 
-export const PHASH_STAGE = 'phash';
+const PHASH_STAGE = 'phash';
 
 /**
  * Consumes decoded samples, emits them with `phash` and `nearDupOf` (marking within the unit;

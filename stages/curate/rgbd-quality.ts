@@ -19,7 +19,7 @@ import type { RgbdMeasured } from '../align/registration-stage.ts';
 import { encodeDepthPng, type DepthMap } from '../decode/depth-png.ts';
 import { encodeRgbPng, isNetpbmPath } from '../decode/rgb-image.ts';
 
-export const RGBD_QUALITY_STAGE = 'rgbd_quality';
+const RGBD_QUALITY_STAGE = 'rgbd_quality';
 
 export interface DepthStats {
   /** Fraction of pixels with a measurement (non-zero). */
@@ -85,7 +85,7 @@ export function rgbdQualityStage(q: RgbdQualityConfig, options: RgbdQualityStage
 }
 
 /** What the report's RGB-D section reads: histograms, shift counts, sketches and worst examples. */
-export async function recordRgbdPair(
+async function recordRgbdPair(
   stats: RunStats,
   m: RgbdMeasured,
   skewMs: number | null,

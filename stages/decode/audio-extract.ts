@@ -89,7 +89,7 @@ export function encodeWav(pcm: Float32Array, sampleRate: number): Uint8Array {
 }
 
 /** FLAC bytes of the same samples, encoded by ffmpeg from the 16-bit WAV. */
-export async function encodeFlac(ffmpegPath: string, pcm: Float32Array, sampleRate: number, signal?: AbortSignal): Promise<Uint8Array> {
+async function encodeFlac(ffmpegPath: string, pcm: Float32Array, sampleRate: number, signal?: AbortSignal): Promise<Uint8Array> {
   const wav = encodeWav(pcm, sampleRate);
   return new Uint8Array(await runFfmpeg(ffmpegPath, ['-v', 'error', '-f', 'wav', '-i', 'pipe:0', '-c:a', 'flac', '-f', 'flac', 'pipe:1'], { stdin: wav, signal }));
 }

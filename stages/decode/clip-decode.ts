@@ -10,7 +10,7 @@ import type { ClipCandidate, VideoProbe } from '../../schemas/video-items.ts';
 import { encodeJpeg, outputSize } from './video-frames.ts';
 import { openClipMedia } from './clip-media.ts';
 
-export const VIDEO_DECODE_STAGE = 'video_decode';
+const VIDEO_DECODE_STAGE = 'video_decode';
 
 export interface DecodedClip extends ClipCandidate {
   frames: VideoFrame[];
@@ -37,7 +37,7 @@ export function videoDecodeStage(cfg: VideoSourceConfig, opts: ClipStageOptions)
   return mapStage(VIDEO_DECODE_STAGE, (c, ctx) => decodeClip(c, cfg, opts, ctx.signal), { concurrency: cfg.concurrency, errorReason: 'decode_failed' });
 }
 
-export async function decodeClip(c: ClipCandidate, cfg: VideoSourceConfig, opts: ClipStageOptions, signal?: AbortSignal): Promise<DecodedClip> {
+async function decodeClip(c: ClipCandidate, cfg: VideoSourceConfig, opts: ClipStageOptions, signal?: AbortSignal): Promise<DecodedClip> {
   const sync = syncs(cfg, c.probe);
   const analysisFps = sync ? Math.max(cfg.sync.fps, cfg.frames.fps) : cfg.frames.fps;
   const { width, height } = outputSize(c.probe.video.displayWidth, c.probe.video.displayHeight, cfg.frames.max_side);

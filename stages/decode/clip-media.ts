@@ -47,7 +47,7 @@ export interface ClipMedia {
 }
 
 /** Indices of the analysis frames nearest to the stored grid: round(j * analysis / stored). */
-export function storedFrameIndices(analysisFrames: number, analysisFps: number, storedFps: number): number[] {
+function storedFrameIndices(analysisFrames: number, analysisFps: number, storedFps: number): number[] {
   const out: number[] = [];
   for (let j = 0; ; j++) {
     const n = Math.round((j * analysisFps) / storedFps);

@@ -286,7 +286,7 @@ interface Geometry {
   unchanged: boolean;
 }
 
-export function planGeometry(cfg: DecodeConfig, width: number, height: number): Geometry {
+function planGeometry(cfg: DecodeConfig, width: number, height: number): Geometry {
   const size = cfg.image_size;
   const decoded = { width, height };
   const keep = (): Geometry => ({ width, height, decoded, unchanged: true });

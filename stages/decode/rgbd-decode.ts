@@ -37,13 +37,13 @@ export interface RgbdDecoded extends RgbdPairCandidate {
   depthPngBytes: Uint8Array | null;
 }
 
-export const RGBD_DECODE_STAGE = 'rgbd_decode';
+const RGBD_DECODE_STAGE = 'rgbd_decode';
 
 export function rgbdDecodeStage(source: RgbdSourceConfig, concurrency = 2): Stage<RgbdPairCandidate, RgbdDecoded> {
   return mapStage(RGBD_DECODE_STAGE, (c) => decodeRgbdPair(c, source), { concurrency, errorReason: 'decode_failed' });
 }
 
-export async function decodeRgbdPair(c: RgbdPairCandidate, source: RgbdSourceConfig): Promise<RgbdDecoded> {
+async function decodeRgbdPair(c: RgbdPairCandidate, source: RgbdSourceConfig): Promise<RgbdDecoded> {
   const [rgbBytes, depthBytes] = await Promise.all([readOrDrop(c.rgbFrame, 'rgb_missing'), readOrDrop(c.depthFrame, 'depth_missing')]);
   const rgbImage = await decodeRgb(rgbBytes, c.rgbFrame.path);
   const { depthMap, depthScale, depthPngBytes } = await decodeDepth(depthBytes, c.depthEncoding, c.layout, source);
@@ -87,7 +87,7 @@ async function decodeDepth(
  * Kinect raw disparity to millimetres with the NYU Depth v2 toolbox formula
  * metres = 351.3 / (1092.5 - raw); 2047 (no return) and anything outside (0, 10 m] become 0.
  */
-export function kinectDisparityToMillimetres(raw: Uint16Array): Uint16Array {
+function kinectDisparityToMillimetres(raw: Uint16Array): Uint16Array {
   const out = new Uint16Array(raw.length);
   for (let i = 0; i < raw.length; i++) {
     const r = raw[i];

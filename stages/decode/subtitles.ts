@@ -128,7 +128,7 @@ export async function findSidecar(video: string): Promise<{ path: string; format
   return first ? { path: path.join(dir, first), format: path.extname(first).slice(1) as SubtitleFormat } : null;
 }
 
-export async function readSubtitles(file: string, format: SubtitleFormat): Promise<SubtitleCue[]> {
+async function readSubtitles(file: string, format: SubtitleFormat): Promise<SubtitleCue[]> {
   return parseSubtitles(await readFile(file, 'utf8'), format);
 }
 
@@ -151,7 +151,7 @@ function formatClock(seconds: number, decimal: string): string {
   return `${pad(Math.floor(ms / 3_600_000))}:${pad(Math.floor(ms / 60_000) % 60)}:${pad(Math.floor(ms / 1000) % 60)}${decimal}${pad(ms % 1000, 3)}`;
 }
 
-export const VIDEO_SUBTITLES_STAGE = 'video_subtitles';
+const VIDEO_SUBTITLES_STAGE = 'video_subtitles';
 
 /**
  * The video_subtitles stage: a probed video -> the video with its sidecar's cues (null without a

@@ -53,7 +53,7 @@ export async function* streamRgbFrames(req: FrameWindowRequest): AsyncGenerator<
  * to skip after the input's start (when the input was opened earlier than the window, e.g. for
  * padded audio from the same process); frames keep the same grid as seeking the input directly.
  */
-export function frameOutputArgs(req: FrameWindowRequest, outputSeekS = 0): string[] {
+function frameOutputArgs(req: FrameWindowRequest, outputSeekS = 0): string[] {
   return [
     '-map', '0:v:0', '-an', '-sn', '-dn',
     ...(outputSeekS > 5e-7 ? ['-ss', outputSeekS.toFixed(6)] : []),

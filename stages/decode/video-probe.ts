@@ -7,7 +7,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import { DropError, mapStage, type Stage } from '../../core/stage.ts';
 import type { VideoFile, VideoProbe } from '../../schemas/video-items.ts';
 
-export const VIDEO_PROBE_STAGE = 'video_probe';
+const VIDEO_PROBE_STAGE = 'video_probe';
 
 /** The video_probe stage: a video file -> the file with its probe (cues still unread). Drops the whole video with the reasons above. */
 export function videoProbeStage(options: ProbeOptions): Stage<VideoFile, VideoFile & { probe: VideoProbe }> {
@@ -21,7 +21,7 @@ export interface ProbeOptions {
 }
 
 /** ffprobe's raw answer; rejects with the ffprobe error (first line of stderr). */
-export function ffprobeRaw(file: string, ffprobePath: string): Promise<ffmpeg.FfprobeData> {
+function ffprobeRaw(file: string, ffprobePath: string): Promise<ffmpeg.FfprobeData> {
   return new Promise((resolve, reject) => {
     ffmpeg(file)
       .setFfprobePath(ffprobePath)
@@ -79,7 +79,7 @@ export async function probeVideo(file: string, options: ProbeOptions): Promise<V
 }
 
 /** "30000/1001" -> 29.97; "0/0", "N/A" or missing -> null. */
-export function parseRate(rate: string | undefined): number | null {
+function parseRate(rate: string | undefined): number | null {
   if (!rate) return null;
   const [num, den] = rate.split('/').map(Number);
   const value = den === undefined ? num : num / den;

@@ -147,14 +147,14 @@ function stripZone(address: string): string {
   return pct < 0 ? address : address.slice(0, pct);
 }
 
-export function parseIPv4(s: string): number[] | null {
+function parseIPv4(s: string): number[] | null {
   const parts = s.split('.');
   if (parts.length !== 4) return null;
   const out = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : NaN));
   return out.every((n) => n >= 0 && n <= 255) ? out : null;
 }
 
-export function parseIPv6(s: string): number[] | null {
+function parseIPv6(s: string): number[] | null {
   let text = s;
   if (text.startsWith('[') && text.endsWith(']')) text = text.slice(1, -1);
   let tail: number[] = [];

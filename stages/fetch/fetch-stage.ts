@@ -7,7 +7,7 @@ import { drop, mapStage, type Stage } from '../../core/stage.ts';
 import type { FetchInfo, ImageTextRaw } from '../../schemas/image-text.ts';
 import type { Fetcher } from './fetcher.ts';
 
-export const FETCH_STAGE = 'fetch';
+const FETCH_STAGE = 'fetch';
 
 /** What the download of one item found, kept for the output and the report. */
 export type FetchedMeta = FetchInfo;

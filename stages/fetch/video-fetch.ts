@@ -13,7 +13,7 @@ import { FileFetcher } from './fetch-to-file.ts';
 import { describeHead, sniffVideoContainer, VIDEO_SNIFF_BYTES } from './video-sniff.ts';
 import { lastSegment } from '../sources/url-segment.ts';
 
-export const VIDEO_FETCH_STAGE = 'video_fetch';
+const VIDEO_FETCH_STAGE = 'video_fetch';
 
 /** The fetcher for video downloads: the run's fetch settings with the video size cap and a container sniffer. */
 export function videoFileFetcher(fetch: FetchConfig, cfg: VideoSourceConfig): FileFetcher {

@@ -11,14 +11,14 @@ import type { RgbdPairCandidate } from '../decode/rgbd-decode.ts';
 import type { FrameRef } from '../sources/rgbd/frames.ts';
 import { sourceName, type RgbdListingItem } from '../sources/rgbd/units.ts';
 
-export const RGBD_PAIR_STAGE = 'rgbd_pair';
+const RGBD_PAIR_STAGE = 'rgbd_pair';
 
 export function rgbdPairStage(cfg: RgbdReadConfig): Stage<RgbdListingItem, RgbdPairCandidate> {
   return expandStage<RgbdListingItem, RgbdPairCandidate>(RGBD_PAIR_STAGE, (item) => pairListing(item, cfg), { weight: () => 2 });
 }
 
 /** Pairs of one listing, and a drop for every frame left without a partner. */
-export function pairListing(item: RgbdListingItem, cfg: RgbdReadConfig): (RgbdPairCandidate | ItemDrop)[] {
+function pairListing(item: RgbdListingItem, cfg: RgbdReadConfig): (RgbdPairCandidate | ItemDrop)[] {
   const { spec, listing } = item;
   const out: (RgbdPairCandidate | ItemDrop)[] = [];
   const finish = () => out;

@@ -152,7 +152,7 @@ function nearestSkew(sorted: readonly number[], x: number, sign: 1 | -1): number
 }
 
 /** Index of the value nearest to x in an ascending array (the lower one on a tie); -1 when empty. */
-export function nearestSortedIndex(sorted: readonly number[], x: number): number {
+function nearestSortedIndex(sorted: readonly number[], x: number): number {
   if (sorted.length === 0) return -1;
   let lo = 0;
   let hi = sorted.length;

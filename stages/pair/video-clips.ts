@@ -10,7 +10,7 @@ import { cueTimes, cuesInWindow } from '../decode/subtitles.ts';
 import { outputSize, streamRgbFrames } from '../decode/video-frames.ts';
 import type { RgbFrame } from '../decode/video-frames.ts';
 
-export const VIDEO_CLIPS_STAGE = 'video_clips';
+const VIDEO_CLIPS_STAGE = 'video_clips';
 
 /** Side of the frames the scene detector compares (small: cuts change whole frames). */
 const SCENE_FRAME_SIDE = 64;
@@ -136,7 +136,7 @@ export class SceneCutDetector {
   }
 }
 
-export async function detectSceneCuts(frames: AsyncIterable<RgbFrame>, threshold: number, minSceneS: number): Promise<number[]> {
+async function detectSceneCuts(frames: AsyncIterable<RgbFrame>, threshold: number, minSceneS: number): Promise<number[]> {
   const detector = new SceneCutDetector(threshold, minSceneS);
   for await (const frame of frames) detector.push(frame);
   return detector.cuts;
@@ -167,7 +167,7 @@ export function toHsv(rgb: Uint8Array): Uint8Array {
 }
 
 /** Mean over pixels and the three channels of |a - b|. */
-export function hsvDelta(a: Uint8Array, b: Uint8Array): number {
+function hsvDelta(a: Uint8Array, b: Uint8Array): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
   return a.length ? sum / a.length : 0;

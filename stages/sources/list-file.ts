@@ -40,7 +40,7 @@ export function listBaseName(file: string): string {
 }
 
 /** The file's text in chunks, gunzipped on the fly when it ends in .gz. */
-export async function* listTextChunks(file: string): AsyncGenerator<string> {
+async function* listTextChunks(file: string): AsyncGenerator<string> {
   const raw = createReadStream(file);
   const stream = isGzipPath(file) ? raw.pipe(createGunzip()) : raw;
   // Errors on the raw stream do not travel through pipe(); surface them on the one we read.

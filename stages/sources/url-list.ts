@@ -72,7 +72,7 @@ export async function* urlListRows(
 }
 
 /** Number of rows (parsed or not) in a URL list; parquet answers from its footer. */
-export async function countUrlListRows(file: string, format: UrlListFormat, urlColumn: string): Promise<number> {
+async function countUrlListRows(file: string, format: UrlListFormat, urlColumn: string): Promise<number> {
   if (format === 'parquet') return parquetRowCount(file);
   let rows = 0;
   for await (const _ of urlListRows(file, format, urlColumn)) rows += 1;
@@ -80,7 +80,7 @@ export async function countUrlListRows(file: string, format: UrlListFormat, urlC
 }
 
 /** Plans the units of a URL list: consecutive ranges of `rows_per_unit` rows. */
-export async function listUrlListUnits(file: string, format: UrlListFormat, src: WebSourceConfig): Promise<Unit[]> {
+async function listUrlListUnits(file: string, format: UrlListFormat, src: WebSourceConfig): Promise<Unit[]> {
   const rows = await countUrlListRows(file, format, src.url_column);
   const per = src.rows_per_unit;
   const chunks = Math.ceil(rows / per);
@@ -93,7 +93,7 @@ export async function listUrlListUnits(file: string, format: UrlListFormat, src:
 }
 
 /** The items of one URL-list unit, in row order, and a drop for each row it cannot use. */
-export async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
+async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
   const spec = unit.spec as unknown as UrlListUnitSpec;
   if (spec.layout !== 'url_list') throw new Error(`unit ${unit.id} is not a URL-list unit`);
   const name = listBaseName(spec.file);

@@ -7,7 +7,7 @@ import type { VideoSourceConfig } from '../../schemas/video-config.ts';
 import { VIDEO_CLIP } from '../../schemas/video.ts';
 import type { VideoRef } from '../../schemas/video-items.ts';
 
-export const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.flv', '.ogv', '.3gp', '.wmv']);
+const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.flv', '.ogv', '.3gp', '.wmv']);
 
 export interface VideoUnitSpec {
   /** Absolute path, for reading only: outputs name the video by `name`. */

@@ -61,7 +61,7 @@ export async function listWebDatasetUnits(absPath: string): Promise<Unit[]> {
 }
 
 /** `shard-0001.tar.gz` -> `shard-0001`. */
-export function tarBaseName(file: string): string {
+function tarBaseName(file: string): string {
   return path.basename(file).replace(/\.(tar|tar\.gz|tgz)$/i, '');
 }
 

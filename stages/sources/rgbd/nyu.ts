@@ -9,7 +9,7 @@ import { stemOf } from './frames.ts';
 
 const FRAME = /^([rd])-([0-9]+(?:\.[0-9]+)?)-([0-9]+)\.(ppm|pgm)$/;
 
-export function parseNyuName(name: string): { stream: 'rgb' | 'depth'; timestamp: number } | null {
+function parseNyuName(name: string): { stream: 'rgb' | 'depth'; timestamp: number } | null {
   const m = FRAME.exec(name);
   if (!m) return null;
   if ((m[1] === 'r') !== (m[4] === 'ppm')) return null;

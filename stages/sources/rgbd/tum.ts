@@ -19,7 +19,7 @@ export interface ParsedList {
 const TIMESTAMP = /^[0-9]+(\.[0-9]+)?$/;
 
 /** Parse one TUM list file's text. `listName` (rgb.txt or depth.txt) and `idPrefix` make reject ids. */
-export function parseTumList(text: string, seqDir: string, listName: string, idPrefix: string): ParsedList {
+function parseTumList(text: string, seqDir: string, listName: string, idPrefix: string): ParsedList {
   const frames: FrameRef[] = [];
   const rejects: ListingReject[] = [];
   const source = join(seqDir, listName);

@@ -82,7 +82,7 @@ export function sourceName(spec: RgbdUnitSpec, absolutePath: string): string {
 }
 
 /** List the frames of one unit with its layout's reader. */
-export async function listUnitFrames(unit: Unit): Promise<SequenceListing> {
+async function listUnitFrames(unit: Unit): Promise<SequenceListing> {
   const spec = unit.spec as RgbdUnitSpec;
   switch (spec.layout) {
     case 'tum':

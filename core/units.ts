@@ -1,17 +1,18 @@
 // A unit of work is one input shard: a file, a row range of a list, one video, one RGB-D
 // sequence. Units are the grain of commits, resume and partitioning.
 
-export interface Unit {
+export interface Unit<Spec = unknown> {
   /** Stable, file-name-safe id; sorting ids gives the canonical unit order. */
   id: string;
   /** What the unit reads, for people (a path, a path with a row range). */
   source: string;
-  /** Reader-specific description (JSON-serialisable), e.g. { file, firstRow, rowCount }. */
-  spec: Record<string, unknown>;
+  /** Reader-specific description (JSON-serialisable), e.g. { file, firstRow, rowCount }: typed
+   *  by the kind that planned the unit, which is the one that reads it back. */
+  spec: Spec;
 }
 
 /** Deterministic partition for --rank/--world-size: unit i of the sorted list goes to rank i mod n. */
-export function partitionUnits(units: Unit[], rank: number, worldSize: number): Unit[] {
+export function partitionUnits<U extends Unit>(units: U[], rank: number, worldSize: number): U[] {
   if (!Number.isInteger(worldSize) || worldSize < 1) throw new Error(`world size must be a positive integer, got ${worldSize}`);
   if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new Error(`rank must be in [0, ${worldSize - 1}], got ${rank}`);
   const sorted = [...units].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

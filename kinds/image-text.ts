@@ -5,7 +5,7 @@ import { openRunScorer, type RunScorer } from './run-scorer.ts';
 import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextSample } from '../schemas/image-text.ts';
 import type { ColumnSpec, KindSchema } from '../schemas/kind-schema.ts';
-import { listImageTextUnits, readImageTextUnit } from '../stages/sources/image-text-local.ts';
+import { listImageTextUnits, readImageTextUnit, type ImageTextUnitSpec } from '../stages/sources/image-text-local.ts';
 import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../stages/decode/image-decode.ts';
 import { scoredExample, type ScoredSample } from '../stages/score/score-columns.ts';
@@ -21,7 +21,7 @@ function scoredImageTextSchema(scoring: RunScorer | null, optional: ColumnSpec<I
   };
 }
 
-function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<ScoredSample> {
+function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<ScoredSample, ImageTextUnitSpec> {
   const src = config.source;
   if (src.kind !== 'image_text') throw new Error(`imageTextPlugin given source kind ${src.kind}`);
   return {

@@ -7,13 +7,13 @@ import type { Example } from '../core/stats.ts';
 
 // A kind's plugin is typed by the samples its pipeline emits (S); the executor holds any plugin
 // as SourcePlugin<Traceable>, which the method signatures below allow.
-export interface SourcePlugin<S extends Traceable = Traceable> {
+export interface SourcePlugin<S extends Traceable = Traceable, Spec = unknown> {
   /** Sample kinds this source emits (each kind gets its own shards). */
   kinds: KindSchema<S>[];
-  listUnits(): Promise<Unit[]>;
+  listUnits(): Promise<Unit<Spec>[]>;
   /** The kind's pipeline, declared in flow order: source -> fetch -> decode -> pair -> align ->
    *  score -> curate, each step a stage of core/stage.ts. Every dropped item reaches the ledger. */
-  processUnit(unit: Unit, ctx: StageContext): AsyncIterable<S>;
+  processUnit(unit: Unit<Spec>, ctx: StageContext): AsyncIterable<S>;
   /** Rough stored size of a sample, for the shard byte cap. */
   approxBytes(sample: S): number;
   /** A kept example for the report (thumbnail, caption, scores). Called for a bounded sample. */

@@ -7,7 +7,7 @@ import type { Unit } from '../core/units.ts';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { RgbdReadConfig } from '../schemas/rgbd-config.ts';
 import { rgbdSchema, type RgbdSample } from '../schemas/rgbd.ts';
-import { listedFrames, listRgbdUnits, readRgbdListing, RGBD_LIST_STAGE } from '../stages/sources/rgbd/units.ts';
+import { listedFrames, listRgbdUnits, readRgbdListing, RGBD_LIST_STAGE, type RgbdUnitSpec } from '../stages/sources/rgbd/units.ts';
 import { rgbdPairStage } from '../stages/pair/rgbd-pairing.ts';
 import { rgbdDecodeStage } from '../stages/decode/rgbd-decode.ts';
 import { rgbdRegistrationStage } from '../stages/align/registration-stage.ts';
@@ -26,7 +26,7 @@ export interface RgbdPipelineOptions {
 }
 
 /** The RGB-D pipeline over one unit, in flow order. */
-export function rgbdPipeline(unit: Unit, cfg: RgbdReadConfig, ctx: StageContext, options: RgbdPipelineOptions = {}): AsyncIterable<RgbdSample> {
+export function rgbdPipeline(unit: Unit<RgbdUnitSpec>, cfg: RgbdReadConfig, ctx: StageContext, options: RgbdPipelineOptions = {}): AsyncIterable<RgbdSample> {
   return pipe(
     readSource(RGBD_LIST_STAGE, () => readRgbdListing(unit), ctx, { weight: listedFrames }),
     ctx,
@@ -37,7 +37,7 @@ export function rgbdPipeline(unit: Unit, cfg: RgbdReadConfig, ctx: StageContext,
   );
 }
 
-function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample> {
+function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample, RgbdUnitSpec> {
   const src = config.source;
   if (src.kind !== 'rgbd') throw new Error(`rgbdPlugin given source kind ${src.kind}`);
   const readConfig = { source: src, rgbd: config.rgbd };

@@ -12,8 +12,8 @@ import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { VideoSourceConfig } from '../schemas/video-config.ts';
 import { approxVideoClipBytes, videoClipSchema, type VideoClipSample } from '../schemas/video.ts';
 import type { ProbedVideo, VideoFile, VideoRef } from '../schemas/video-items.ts';
-import { listVideoUnits, readVideoUnit } from '../stages/sources/video-units.ts';
-import { isVideoUrlUnit, listVideoUrlUnits, readVideoUrlUnit, videoUrlList } from '../stages/sources/video-url-units.ts';
+import { listVideoUnits, readVideoUnit, type VideoUnitSpec } from '../stages/sources/video-units.ts';
+import { listVideoUrlUnits, readVideoUrlUnit, videoUrlList, type VideoUrlUnitSpec } from '../stages/sources/video-url-units.ts';
 import type { FileFetcher } from '../stages/fetch/fetch-to-file.ts';
 import { videoFetchStage, videoFileFetcher } from '../stages/fetch/video-fetch.ts';
 import { resolveFfmpeg } from '../stages/decode/ffmpeg-path.ts';
@@ -39,12 +39,12 @@ export interface VideoPipelineDeps {
 }
 
 /** The video pipeline over one unit (one video), in flow order. A download lives in the unit's scratch folder, removed when the unit ends. */
-export async function* videoPipeline(unit: Unit, cfg: VideoSourceConfig, ctx: StageContext, deps: VideoPipelineDeps = {}): AsyncGenerator<VideoClipSample> {
+export async function* videoPipeline(unit: Unit<VideoUnitSpec | VideoUrlUnitSpec>, cfg: VideoSourceConfig, ctx: StageContext, deps: VideoPipelineDeps = {}): AsyncGenerator<VideoClipSample> {
   const { ffmpeg, ffprobe } = resolveFfmpeg(cfg);
   let scratch: Promise<string> | null = null;
   const scratchDir = () => (scratch ??= mkdtemp(path.join(os.tmpdir(), 'weft-video-')));
-  const urlUnit = deps.fetcher && isVideoUrlUnit(unit);
-  const fetch: Stage<VideoRef, VideoFile> = urlUnit && deps.fetcher ? videoFetchStage(deps.fetcher, scratchDir) : localFiles;
+  const spec = unit.spec;
+  const fetch: Stage<VideoRef, VideoFile> = spec.layout === 'video_url' ? videoFetchStage(requireFetcher(deps), scratchDir) : localFiles;
   let narration: Stage<ProbedVideo, ProbedVideo> = passThrough();
   if (cfg.narration.enabled) {
     if (!deps.scorer) throw new Error('source.narration.enabled needs a scorer (score.scorer)');
@@ -52,7 +52,7 @@ export async function* videoPipeline(unit: Unit, cfg: VideoSourceConfig, ctx: St
   }
   try {
     yield* pipe(
-      readSource(VIDEO_SOURCE_STAGE, () => (urlUnit ? readVideoUrlUnit(unit) : readVideoUnit(unit)), ctx),
+      readSource(VIDEO_SOURCE_STAGE, () => (spec.layout === 'video_url' ? readVideoUrlUnit({ ...unit, spec }) : readVideoUnit({ ...unit, spec })), ctx),
       ctx,
       fetch,
       videoProbeStage({ ffprobePath: ffprobe, audioRequired: cfg.audio_required, minDurationS: cfg.min_duration_s }),
@@ -67,6 +67,11 @@ export async function* videoPipeline(unit: Unit, cfg: VideoSourceConfig, ctx: St
   }
 }
 
+function requireFetcher(deps: VideoPipelineDeps): FileFetcher {
+  if (!deps.fetcher) throw new Error('a URL-list video unit needs a fetcher');
+  return deps.fetcher;
+}
+
 /** Local videos are files already: the fetch step's place in the flow. */
 const localFiles: Stage<VideoRef, VideoFile> = async function* (input) {
   for await (const video of input) {
@@ -75,7 +80,7 @@ const localFiles: Stage<VideoRef, VideoFile> = async function* (input) {
   }
 };
 
-async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin<VideoClipSample>> {
+async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin<VideoClipSample, VideoUnitSpec | VideoUrlUnitSpec>> {
   const src = config.source;
   if (src.kind !== 'video') throw new Error(`videoPlugin given source kind ${src.kind}`);
   resolveFfmpeg(src); // a missing ffmpeg is a setup error before any unit starts

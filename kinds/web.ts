@@ -8,7 +8,7 @@ import { openRunScorer, type RunScorer } from './run-scorer.ts';
 import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../schemas/kind-schema.ts';
-import { listWebUnits, readWebUnit, urlListFormatOfPath } from '../stages/sources/url-list.ts';
+import { listWebUnits, readWebUnit, urlListFormatOfPath, type WebUnitSpec } from '../stages/sources/url-list.ts';
 import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { Fetcher } from '../stages/fetch/fetcher.ts';
 import { fetchStage } from '../stages/fetch/fetch-stage.ts';
@@ -42,7 +42,7 @@ function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optiona
   };
 }
 
-function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<WebSample> {
+function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<WebSample, WebUnitSpec> {
   const src = config.source;
   if (src.kind !== 'web') throw new Error(`webPlugin given source kind ${src.kind}`);
   const fetcher = new Fetcher(config.fetch);

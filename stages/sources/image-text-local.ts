@@ -19,13 +19,13 @@ import { listBaseName, listFormatOfPath, listRows, type ListFormat } from './lis
 
 export type ImageTextSourceConfig = Extract<SourceConfig, { kind: 'image_text' }>;
 
-interface FolderSpec {
+export interface FolderSpec {
   layout: 'folder';
   root: string;
   entries: FolderEntry[];
 }
 
-interface ListSpec {
+export interface ListSpec {
   layout: 'list';
   file: string;
   format: ListFormat;
@@ -37,7 +37,9 @@ interface ListSpec {
  * Plans the units of an image_text source: chunks of `rows_per_unit` folder images or list rows.
  * Throws an Error naming the path when it does not exist or its format cannot be told.
  */
-export async function listImageTextUnits(src: ImageTextSourceConfig, baseDir: string): Promise<Unit[]> {
+export type ImageTextUnitSpec = FolderSpec | ListSpec;
+
+export async function listImageTextUnits(src: ImageTextSourceConfig, baseDir: string): Promise<Unit<ImageTextUnitSpec>[]> {
   const abs = path.resolve(baseDir, src.path);
   const info = await stat(abs).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`image_text source path ${abs} cannot be read: ${err.code ?? errorMessage(err)}`);
@@ -71,8 +73,8 @@ export async function listImageTextUnits(src: ImageTextSourceConfig, baseDir: st
 }
 
 /** The items of one unit, in order, and a drop for each entry it cannot use (a readSource). */
-export async function* readImageTextUnit(unit: Unit, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
-  const spec = unit.spec as unknown as FolderSpec | ListSpec;
+export async function* readImageTextUnit(unit: Unit<ImageTextUnitSpec>, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
+  const spec = unit.spec;
   if (spec.layout === 'folder') yield* readFolderUnit(spec, ctx);
   else if (spec.layout === 'list') yield* readListUnit(spec, src, ctx);
   else throw new Error(`unit ${unit.id} is not an image_text unit`);

@@ -17,7 +17,7 @@ import { safeIdPart, type Unit } from '../../core/units.ts';
 import { parseBlurBoxes } from './blur-box-column.ts';
 import { extraColumnValues, isGzipPath, jsonArrayRows, listBaseName, listRows, textLineRows, type ListRow } from './list-file.ts';
 import { parquetRowCount, parquetRows } from './parquet-rows.ts';
-import { isTarPath, listWebDatasetUnits, readWebDatasetUnit } from './webdataset-tar.ts';
+import { isTarPath, listWebDatasetUnits, readWebDatasetUnit, type WebDatasetUnitSpec } from './webdataset-tar.ts';
 
 
 const URL_LIST_EXTENSIONS: Record<string, UrlListFormat> = {
@@ -80,7 +80,7 @@ async function countUrlListRows(file: string, format: UrlListFormat, urlColumn: 
 }
 
 /** Plans the units of a URL list: consecutive ranges of `rows_per_unit` rows. */
-async function listUrlListUnits(file: string, format: UrlListFormat, src: WebSourceConfig): Promise<Unit[]> {
+async function listUrlListUnits(file: string, format: UrlListFormat, src: WebSourceConfig): Promise<Unit<UrlListUnitSpec>[]> {
   const rows = await countUrlListRows(file, format, src.url_column);
   const per = src.rows_per_unit;
   const chunks = Math.ceil(rows / per);
@@ -93,8 +93,8 @@ async function listUrlListUnits(file: string, format: UrlListFormat, src: WebSou
 }
 
 /** The items of one URL-list unit, in row order, and a drop for each row it cannot use. */
-async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
-  const spec = unit.spec as unknown as UrlListUnitSpec;
+async function* readUrlListUnit(unit: Unit<UrlListUnitSpec>, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
+  const spec = unit.spec;
   if (spec.layout !== 'url_list') throw new Error(`unit ${unit.id} is not a URL-list unit`);
   const name = listBaseName(spec.file);
   const fileName = path.basename(spec.file);
@@ -141,7 +141,9 @@ async function* readUrlListUnit(unit: Unit, src: WebSourceConfig, ctx: StageCont
  * Plans the units of a `web` source: URL-list row ranges, or one unit per WebDataset tar.
  * Throws an Error naming the path when it cannot be read or its format cannot be told.
  */
-export async function listWebUnits(src: WebSourceConfig, baseDir: string): Promise<Unit[]> {
+export type WebUnitSpec = UrlListUnitSpec | WebDatasetUnitSpec;
+
+export async function listWebUnits(src: WebSourceConfig, baseDir: string): Promise<Unit<WebUnitSpec>[]> {
   const abs = path.resolve(baseDir, src.path);
   const info = await stat(abs).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`web source path ${abs} cannot be read: ${err.code ?? err.message}`);
@@ -159,11 +161,12 @@ export async function listWebUnits(src: WebSourceConfig, baseDir: string): Promi
 }
 
 /** The items of one `web` unit: URL items without bytes, or WebDataset items with bytes. */
-export function readWebUnit(unit: Unit, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
-  if ((unit.spec as { layout?: string }).layout === 'webdataset') {
-    return readWebDatasetUnit(unit, ctx, { extraColumns: src.extra_columns, maxMemberBytes: src.max_member_bytes });
+export function readWebUnit(unit: Unit<WebUnitSpec>, src: WebSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
+  const spec = unit.spec;
+  if (spec.layout === 'webdataset') {
+    return readWebDatasetUnit({ ...unit, spec }, ctx, { extraColumns: src.extra_columns, maxMemberBytes: src.max_member_bytes });
   }
-  return readUrlListUnit(unit, src, ctx);
+  return readUrlListUnit({ ...unit, spec }, src, ctx);
 }
 
 /** Zero-padded index so that sorting unit ids gives unit order. */

@@ -10,6 +10,7 @@ import type { VideoRef } from '../../schemas/video-items.ts';
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.flv', '.ogv', '.3gp', '.wmv']);
 
 export interface VideoUnitSpec {
+  layout: 'video_file';
   /** Absolute path, for reading only: outputs name the video by `name`. */
   file: string;
   /** The video's path relative to the source root, '/'-separated (the file name when the root is a file). */
@@ -18,12 +19,12 @@ export interface VideoUnitSpec {
 }
 
 /** Every video file under the source path (or the file itself), one unit each, sorted by id. */
-export async function listVideoUnits(cfg: VideoSourceConfig, baseDir: string): Promise<Unit[]> {
+export async function listVideoUnits(cfg: VideoSourceConfig, baseDir: string): Promise<Unit<VideoUnitSpec>[]> {
   const root = path.resolve(baseDir, cfg.path);
   const info = await stat(root).catch(() => null);
   if (!info) throw new Error(`video source path ${root} does not exist`);
   const files = info.isDirectory() ? await findVideos(root) : [root];
-  const units: Unit[] = [];
+  const units: Unit<VideoUnitSpec>[] = [];
   const taken = new Set<string>();
   for (const file of files) {
     // Unit sources, sample sources and reject sources are relative, so outputs do not depend on where the data sits.
@@ -31,7 +32,7 @@ export async function listVideoUnits(cfg: VideoSourceConfig, baseDir: string): P
     let id = `video-${safeIdPart(name)}`;
     for (let n = 2; taken.has(id); n++) id = `video-${safeIdPart(name)}-${n}`;
     taken.add(id);
-    const spec: VideoUnitSpec = { file, name };
+    const spec: VideoUnitSpec = { layout: 'video_file', file, name };
     units.push({ id, source: name, spec });
   }
   return units.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -49,8 +50,8 @@ async function findVideos(dir: string): Promise<string[]> {
 }
 
 /** The source of a local video unit: its one video file. */
-export async function* readVideoUnit(unit: Unit): AsyncGenerator<VideoRef> {
-  const spec = unit.spec as VideoUnitSpec;
+export async function* readVideoUnit(unit: Unit<VideoUnitSpec>): AsyncGenerator<VideoRef> {
+  const spec = unit.spec;
   yield { id: unit.id, kind: VIDEO_CLIP, source: spec.name, name: spec.name, file: spec.file, url: null, consent: null };
 }
 

@@ -27,12 +27,8 @@ export function videoUrlList(cfg: VideoSourceConfig, baseDir: string): { file: s
   return format ? { file, format } : null;
 }
 
-export function isVideoUrlUnit(unit: Unit): boolean {
-  return (unit.spec as { layout?: unknown }).layout === 'video_url';
-}
-
 /** One unit per row of the list, in row order (ids sort as rows do). */
-export async function listVideoUrlUnits(listFile: string, format: UrlListFormat, cfg: VideoSourceConfig): Promise<Unit[]> {
+export async function listVideoUrlUnits(listFile: string, format: UrlListFormat, cfg: VideoSourceConfig): Promise<Unit<VideoUrlUnitSpec>[]> {
   const specs: VideoUrlUnitSpec[] = [];
   for await (const row of urlListRows(listFile, format, cfg.url_column, { columns: [cfg.url_column] })) {
     const value = row.values?.[cfg.url_column];
@@ -50,7 +46,7 @@ export async function listVideoUrlUnits(listFile: string, format: UrlListFormat,
 }
 
 /** The source of a URL-list video unit: the row's video, to be fetched (or its error, which the fetch stage drops as bad_row). */
-export async function* readVideoUrlUnit(unit: Unit): AsyncGenerator<VideoRef> {
-  const spec = unit.spec as VideoUrlUnitSpec;
+export async function* readVideoUrlUnit(unit: Unit<VideoUrlUnitSpec>): AsyncGenerator<VideoRef> {
+  const spec = unit.spec;
   yield { id: unit.id, kind: VIDEO_CLIP, source: unit.source, name: spec.url, file: null, url: spec.url, consent: null, ...(spec.error ? { error: spec.error } : {}) };
 }

@@ -45,7 +45,7 @@ export function isTarPath(file: string): boolean {
 }
 
 /** One unit per tar: the file itself, or every tar directly inside a folder, sorted by name. */
-export async function listWebDatasetUnits(absPath: string): Promise<Unit[]> {
+export async function listWebDatasetUnits(absPath: string): Promise<Unit<WebDatasetUnitSpec>[]> {
   const info = await stat(absPath);
   const files = info.isDirectory()
     ? (await readdir(absPath, { withFileTypes: true }))
@@ -103,8 +103,8 @@ interface Group {
 }
 
 /** The samples of one tar, in member order. Every dropped member or key goes to the ledger. */
-export async function* readWebDatasetUnit(unit: Unit, ctx: StageContext, options: WebDatasetOptions = {}): AsyncGenerator<ImageTextRaw | ItemDrop> {
-  const spec = unit.spec as unknown as WebDatasetUnitSpec;
+export async function* readWebDatasetUnit(unit: Unit<WebDatasetUnitSpec>, ctx: StageContext, options: WebDatasetOptions = {}): AsyncGenerator<ImageTextRaw | ItemDrop> {
+  const spec = unit.spec;
   if (spec.layout !== 'webdataset') throw new Error(`unit ${unit.id} is not a WebDataset unit`);
   yield* readWebDatasetTar(spec.file, ctx, options);
 }

@@ -30,11 +30,11 @@ export interface RgbdUnitSpec {
   [key: string]: unknown;
 }
 
-export async function listRgbdUnits(source: RgbdSourceConfig, baseDir: string): Promise<Unit[]> {
+export async function listRgbdUnits(source: RgbdSourceConfig, baseDir: string): Promise<Unit<RgbdUnitSpec>[]> {
   const root = resolve(baseDir, source.path);
   const info = await stat(root).catch(() => null);
   if (!info?.isDirectory()) throw new Error(`rgbd source path ${root} is not a folder`);
-  const units: Unit[] = [];
+  const units: Unit<RgbdUnitSpec>[] = [];
   const visit = async (dir: string, depth: number): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true });
     const files = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
@@ -82,8 +82,8 @@ export function sourceName(spec: RgbdUnitSpec, absolutePath: string): string {
 }
 
 /** List the frames of one unit with its layout's reader. */
-async function listUnitFrames(unit: Unit): Promise<SequenceListing> {
-  const spec = unit.spec as RgbdUnitSpec;
+async function listUnitFrames(unit: Unit<RgbdUnitSpec>): Promise<SequenceListing> {
+  const spec = unit.spec;
   switch (spec.layout) {
     case 'tum':
       return listTumSequence(spec.dir, unit.id);
@@ -113,8 +113,8 @@ export const RGBD_LIST_STAGE = 'rgbd_list';
  * file the reader could not use (bad_line, timestamp_not_monotonic, rgb_missing,
  * depth_missing), then the listing itself as one item, weighing as many frames as it lists.
  */
-export async function* readRgbdListing(unit: Unit): AsyncGenerator<RgbdListingItem | ItemDrop> {
-  const spec = unit.spec as RgbdUnitSpec;
+export async function* readRgbdListing(unit: Unit<RgbdUnitSpec>): AsyncGenerator<RgbdListingItem | ItemDrop> {
+  const spec = unit.spec;
   const listing = await listUnitFrames(unit);
   for (const r of listing.rejects) yield dropItem({ id: r.id, kind: 'rgbd', source: sourceName(spec, r.source) }, r.reason, r.detail);
   yield { id: unit.id, kind: 'rgbd', source: spec.relDir || '.', spec, listing };

@@ -8,7 +8,7 @@ import { sourceSchema } from '../../../schemas/config.ts';
 import type { ImageTextRaw } from '../../../schemas/image-text.ts';
 import type { StageContext } from '../../../core/stage.ts';
 import type { Unit } from '../../../core/units.ts';
-import { listImageTextUnits, readImageTextUnit, type ImageTextSourceConfig } from '../../../stages/sources/image-text-local.ts';
+import { listImageTextUnits, readImageTextUnit, type ImageTextSourceConfig, type ImageTextUnitSpec } from '../../../stages/sources/image-text-local.ts';
 import { testContext } from '../../helpers/context.ts';
 import { readSource } from '../../../core/stage.ts';
 
@@ -28,7 +28,7 @@ function makeCtx(): StageContext {
   return testContext();
 }
 
-async function readAll(units: Unit[], src: ImageTextSourceConfig, ctx = makeCtx()): Promise<{ items: ImageTextRaw[]; ctx: StageContext }> {
+async function readAll(units: Unit<ImageTextUnitSpec>[], src: ImageTextSourceConfig, ctx = makeCtx()): Promise<{ items: ImageTextRaw[]; ctx: StageContext }> {
   const items: ImageTextRaw[] = [];
   for (const unit of units) for await (const item of readSource('source', (c) => readImageTextUnit(unit, src, c), ctx)) items.push(item);
   return { items, ctx };

@@ -127,23 +127,48 @@ export interface ImageFeatures {
 
 export type FixedImageWeights = Pick<ReferenceScorerWeights, 'imageSize' | 'mean' | 'std' | 'convs' | 'pyramid'>;
 
-export async function trainReferenceScorer(pairs: TrainingPair[], options: ReferenceTrainingOptions = {}): Promise<ReferenceTrainingResult> {
+/**
+ * Decoded, preprocessed pixels of pairs, kept across the trainings of one cross-scoring run (each
+ * fold's model reads most of the same images; decoding is most of the feature time).
+ */
+export class PreprocessedImages {
+  private readonly cache = new Map<TrainingPair, Promise<Float32Array>>();
+  constructor(readonly preprocessing: ImagePreprocessing) {}
+
+  /** The pair's pixels; rejects with the decoder's error for an unreadable image (every time). */
+  get(pair: TrainingPair): Promise<Float32Array> {
+    let pixels = this.cache.get(pair);
+    if (!pixels) {
+      pixels = preprocessImage(pair.image, this.preprocessing).then((r) => r.data);
+      pixels.catch(() => {}); // a caller awaits it; this only marks it handled
+      this.cache.set(pair, pixels);
+    }
+    return pixels;
+  }
+}
+
+export async function trainReferenceScorer(pairs: TrainingPair[], options: ReferenceTrainingOptions = {}, decoded?: PreprocessedImages): Promise<ReferenceTrainingResult> {
   const o = resolveTrainingOptions(options);
   const log = options.log ?? (() => {});
-  const image = await computeImageFeatures(pairs, o, log);
+  const image = await computeImageFeatures(pairs, o, log, decoded);
   const fitted = await fitReferenceScorer(image, image.kept.map((_, i) => i), o, log);
   return { ...fitted, skipped: image.skipped, options: o };
 }
 
 /** Builds the fixed conv layers (first from whitened patches of up to 2000 of `pairs`) and computes every readable pair's pyramid features. */
-export async function computeImageFeatures(pairs: TrainingPair[], options: ReferenceTrainingOptions | ResolvedOptions, log: (line: string) => void = () => {}): Promise<ImageFeatures> {
+export async function computeImageFeatures(
+  pairs: TrainingPair[],
+  options: ReferenceTrainingOptions | ResolvedOptions,
+  log: (line: string) => void = () => {},
+  decoded: PreprocessedImages = new PreprocessedImages(referencePreprocessing(resolveTrainingOptions(options).imageSize)),
+): Promise<ImageFeatures> {
   const o = resolveTrainingOptions(options);
   const random = seededRandom(o.seed);
-  const preprocessing = referencePreprocessing(o.imageSize);
+  if (decoded.preprocessing.crop?.height !== o.imageSize) throw new Error(`decoded images are ${decoded.preprocessing.crop?.height} px; the model takes ${o.imageSize}`);
   const skipped: ReferenceTrainingResult['skipped'] = [];
-  const convs = await fixedConvLayers(pairs.slice(0, 2000), preprocessing, o, random);
+  const convs = await fixedConvLayers(pairs.slice(0, 2000), decoded, o, random);
   const fixed: FixedImageWeights = { imageSize: o.imageSize, mean: MEAN, std: STD, convs, pyramid: o.pyramid };
-  const { features, kept } = await pyramidFeatures(pairs, fixed as ReferenceScorerWeights, preprocessing, o.threads, skipped, log);
+  const { features, kept } = await pyramidFeatures(pairs, fixed as ReferenceScorerWeights, decoded, o.threads, skipped, log);
   return { fixed, features, featureSize: regionCount(o.pyramid) * featureChannels(fixed), kept, skipped };
 }
 
@@ -344,7 +369,7 @@ function clearRows(table: Float32Array, rows: Iterable<number>, dim: number): vo
 
 async function fixedConvLayers(
   pairs: TrainingPair[],
-  p: ImagePreprocessing,
+  decoded: PreprocessedImages,
   o: { imageSize: number; channels: [number, number, number]; pools: [number, number, number]; whiteningPatches: number },
   random: () => number,
 ): Promise<ConvLayer[]> {
@@ -353,7 +378,7 @@ async function fixedConvLayers(
   const images: Float32Array[] = [];
   for (const pair of pairs) {
     try {
-      images.push((await preprocessImage(pair.image, p)).data);
+      images.push(await decoded.get(pair));
     } catch {
       // unreadable images are counted when features are computed
     }
@@ -395,7 +420,7 @@ async function fixedConvLayers(
 async function pyramidFeatures(
   pairs: TrainingPair[],
   w: ReferenceScorerWeights,
-  p: ImagePreprocessing,
+  decoded: PreprocessedImages,
   threads: number,
   skipped: ReferenceTrainingResult['skipped'],
   log: (line: string) => void,
@@ -413,7 +438,7 @@ async function pyramidFeatures(
       const batch: Float32Array[] = [];
       for (const pair of pairs.slice(start, start + 128)) {
         try {
-          batch.push((await preprocessImage(pair.image, p)).data);
+          batch.push(await decoded.get(pair));
           kept.push(pair);
         } catch (err) {
           skipped.push({ id: pair.id, reason: 'image_unreadable', detail: errorMessage(err) });

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as arrow from 'apache-arrow';
 import parquet from 'parquetjs-lite';
-import { trainReferenceScorer, type ReferenceTrainingOptions, type TrainingPair } from './reference-trainer.ts';
+import { PreprocessedImages, referencePreprocessing, resolveTrainingOptions, trainReferenceScorer, type ReferenceTrainingOptions, type TrainingPair } from './reference-trainer.ts';
 import { writeReferenceScorer } from './onnx/reference-model.ts';
 import { cosine, embedReadableImages, loadScorer } from './scorer.ts';
 import { scoreColumnName } from './score-columns.ts';
@@ -137,6 +137,7 @@ export async function trainScorerFromPairs(pairs: TrainingPair[], source: string
   const skipped: TrainFromShardsResult['skipped'] = [];
   const foldRuns: FoldRun[] = [];
   const fold = imageFolds(pairs, folds, seed);
+  const decoded = new PreprocessedImages(referencePreprocessing(resolveTrainingOptions(o.training).imageSize));
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-train-scorer-'));
   try {
     for (let f = 0; f < folds; f++) {
@@ -144,7 +145,7 @@ export async function trainScorerFromPairs(pairs: TrainingPair[], source: string
       const train = pairs.filter((_, i) => fold[i] !== f);
       if (held.length === 0 || train.length < 2) throw new Error(`fold ${f + 1}/${folds}: ${held.length} held-out and ${train.length} training pairs; use fewer folds`);
       log(`fold ${f + 1}/${folds}: training on ${train.length}, scoring ${held.length}`);
-      const result = await trainReferenceScorer(train, { ...o.training, seed: seed + f, log: foldLog(log, f, folds) }).catch((err) => {
+      const result = await trainReferenceScorer(train, { ...o.training, seed: seed + f, log: foldLog(log, f, folds) }, decoded).catch((err) => {
         throw new Error(`fold ${f + 1}/${folds}: ${errorMessage(err)}`);
       });
       const dir = path.join(scratch, `fold-${f}`);
@@ -153,7 +154,7 @@ export async function trainScorerFromPairs(pairs: TrainingPair[], source: string
       foldRuns.push({ fold: f, train: train.length, held: held.length, losses: result.losses, learningRate: result.learningRate, retries: result.retries });
     }
     log('final model on all pairs');
-    const final = await trainReferenceScorer(pairs, { ...o.training, seed, log: foldLog(log, -1, folds) }).catch((err) => {
+    const final = await trainReferenceScorer(pairs, { ...o.training, seed, log: foldLog(log, -1, folds) }, decoded).catch((err) => {
       throw new Error(`final model: ${errorMessage(err)}`);
     });
     skipped.push(...final.skipped);

@@ -1,7 +1,7 @@
 // Cross-scoring at a realistic size: over 1,000 pairs, every fold of three seeds trains to a
 // falling loss and scores its held-out pairs with finite embeddings. The model is smaller than
 // the defaults (32 px, narrow convs, few epochs) to keep the test short, with the default
-// learning rate, temperature, batch size and embedding size; at this size the trainer before the
+// learning rate, temperature and batch size; at this size the trainer before the
 // dead-feature and clipping fixes already exported non-finite weights.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { readCaptionFolder } from '../../../scripts/train-reference-scorer.ts';
 import { imageFolds, trainScorerFromPairs } from '../../../stages/score/train-from-shards.ts';
 import type { TrainingPair } from '../../../stages/score/reference-trainer.ts';
 
-const SMALL = { imageSize: 32, channels: [8, 16, 32] as [number, number, number], epochs: 4, whiteningPatches: 2000, threads: 2 };
+const SMALL = { imageSize: 32, channels: [8, 16, 32] as [number, number, number], dim: 64, epochs: 3, whiteningPatches: 2000, threads: 2 };
 
 function auroc(positives: number[], negatives: number[]): number {
   let wins = 0;
@@ -25,7 +25,7 @@ for (const seed of [1, 2, 3]) {
   test(`1,000+ pairs, seed ${seed}: every fold converges and scores out of sample with finite embeddings`, async (t) => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-converge-'));
     try {
-      const corpus = await makeDemoCorpus(path.join(root, 'corpus'), { count: 1040, swapFraction: 0.15, size: 48 + 16 * seed, seed: 20 + seed });
+      const corpus = await makeDemoCorpus(path.join(root, 'corpus'), { count: 1010, swapFraction: 0.15, size: 40 + 8 * seed, seed: 20 + seed });
       const pairs: TrainingPair[] = await readCaptionFolder(corpus.imagesDir);
       assert.ok(pairs.length >= 1000, `${pairs.length} pairs`);
       const r = await trainScorerFromPairs(pairs, 'demo', path.join(root, 'model'), { folds: 5, seed, training: SMALL });

@@ -21,12 +21,14 @@ export const REFERENCE_SCORER_DIR = path.join(REPO_ROOT, 'models', 'reference');
 export async function createSourcePlugin(loaded: LoadedConfig): Promise<SourcePlugin> {
   switch (loaded.config.source.kind) {
     case 'image_text':
-      return (await import('./kinds/image-text.ts')).imageTextPlugin(loaded, await openRunScorer(loaded));
+      return (await import('./kinds/image-text.ts')).imageTextPlugin(loaded, await openRunScorer(loaded), await openRunSafety(loaded));
     case 'web':
-      return (await import('./kinds/web.ts')).webPlugin(loaded, await openRunScorer(loaded));
+      return (await import('./kinds/web.ts')).webPlugin(loaded, await openRunScorer(loaded), await openRunSafety(loaded));
     case 'rgbd':
+      if (loaded.config.safety.enabled) throw new Error('safety: the NSFW classifier runs on image_text and web sources');
       return (await import('./kinds/rgbd.ts')).rgbdPlugin(loaded);
     case 'video':
+      if (loaded.config.safety.enabled) throw new Error('safety: the NSFW classifier runs on image_text and web sources');
       return (await import('./kinds/video.ts')).videoPlugin(loaded);
   }
 }
@@ -76,5 +78,32 @@ export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<
     index: scoreIndexColumns(column, grounding !== null),
     entry: scorer.entry(),
     close: () => scorer.close(),
+  };
+}
+
+/** What an image kind needs for the safety filter: the stage, its columns, and close. */
+export interface RunSafety {
+  stage: Stage<ImageTextSample, ImageTextSample>;
+  columns: ColumnSpec<ImageTextSample>[];
+  index: IndexColumnSpec<ImageTextSample>[];
+  close(): Promise<void>;
+}
+
+/** Opens the NSFW classifier when `safety.enabled`; null otherwise. */
+export async function openRunSafety({ config }: LoadedConfig): Promise<RunSafety | null> {
+  const s = config.safety;
+  if (!s.enabled) return null;
+  const [{ openSafetyClassifier, safetyStage }, { safetyColumns, safetyIndexColumns }] = await Promise.all([import('../stages/safety/safety-stage.ts'), import('../stages/safety/safety-columns.ts')]);
+  let classifier;
+  try {
+    classifier = await openSafetyClassifier();
+  } catch (err) {
+    throw new Error(`safety: ${(err as Error).message}`);
+  }
+  return {
+    stage: safetyStage<ImageTextSample>({ classifier, batchSize: s.batch_size, maxNsfw: s.max_nsfw }),
+    columns: safetyColumns() as ColumnSpec<ImageTextSample>[],
+    index: safetyIndexColumns() as IndexColumnSpec<ImageTextSample>[],
+    close: () => classifier.close(),
   };
 }

@@ -4,7 +4,7 @@
 import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../config.ts';
 import type { SourcePlugin } from '../source-plugin.ts';
-import type { RunScorer } from '../plugins.ts';
+import type { RunSafety, RunScorer } from '../plugins.ts';
 import { pipe, type Stage, type Traceable } from '../stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '../../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../../schemas/kind-schema.ts';
@@ -32,7 +32,7 @@ const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
   { name: 'consent', type: 'UTF8', get: (s) => s.fetched?.consent ?? null },
 ];
 
-export function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = []): KindSchema<WebSample> {
+export function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = [], optionalIndex: IndexColumnSpec<WebSample>[] = []): KindSchema<WebSample> {
   return {
     ...imageTextSchema,
     columns: [
@@ -46,12 +46,13 @@ export function webSchema(withPhash: boolean, scoring: RunScorer | null = null, 
       ...(imageTextSchema.index as IndexColumnSpec<WebSample>[]),
       ...fetchIndexColumns,
       ...(withPhash ? (phashIndexColumns as IndexColumnSpec<WebSample>[]) : []),
+      ...optionalIndex,
       ...((scoring?.index ?? []) as IndexColumnSpec<WebSample>[]),
     ],
   };
 }
 
-export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin {
+export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null, safety: RunSafety | null = null): SourcePlugin {
   const src = config.source;
   if (src.kind !== 'web') throw new Error(`webPlugin given source kind ${src.kind}`);
   const fetcher = new Fetcher(config.fetch);
@@ -60,7 +61,7 @@ export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer 
   // the caption rules would reject every row, so they do not run.
   const format = src.format === 'auto' ? urlListFormatOfPath(src.path) : src.format;
   const hasCaptions = src.caption_column !== null && format !== 'txt';
-  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null) as ColumnSpec<WebSample>[]);
+  const schema = webSchema(dedup.phash, scoring, [...optionalImageTextColumns(config.decode, src.bbox_column !== null), ...(safety?.columns ?? [])] as ColumnSpec<WebSample>[], (safety?.index ?? []) as IndexColumnSpec<WebSample>[]);
   return {
     kinds: [schema],
     listUnits: () => listWebUnits(src, baseDir),
@@ -72,6 +73,7 @@ export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer 
       stages.push(imageDecodeStage(config.decode, config.run.concurrency));
       if (dedup.exact) stages.push(contentDedupStage());
       if (dedup.phash) stages.push(phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }));
+      if (safety) stages.push(safety.stage);
       if (scoring) stages.push(scoring.stage);
       return pipe(readWebUnit(unit, src, ctx), ctx, ...stages) as AsyncIterable<Traceable>;
     },
@@ -80,6 +82,7 @@ export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer 
     ...(scoring ? { scorers: [scoring.entry] } : {}),
     close: async () => {
       await fetcher.close();
+      await safety?.close();
       await scoring?.close();
     },
   };

@@ -61,13 +61,9 @@ export interface SafetyStageOptions {
 export function safetyStage<S extends ImageTextSample>(o: SafetyStageOptions): Stage<S, S & SafetyFields> {
   const batchSize = Math.max(1, o.batchSize);
   return async function* safety(input, ctx) {
-    let batch: S[] = [];
-    const flush = async function* () {
-      const stage = ctx.stats.stage('safety');
-      stage.in += batch.length;
-      const started = performance.now();
-      const scores = await o.classifier.classify(batch.map((s) => s.image.bytes));
-      const histogram = ctx.stats.histogram(NSFW_HISTOGRAM, 0, 1, 20);
+    const stage = ctx.stats.stage('safety');
+    const histogram = ctx.stats.histogram(NSFW_HISTOGRAM, 0, 1, 20);
+    const settle = (batch: S[], scores: (SafetyScores | { error: string })[], started: number): (S & SafetyFields)[] => {
       const kept: (S & SafetyFields)[] = [];
       batch.forEach((sample, i) => {
         const s = scores[i];
@@ -86,14 +82,30 @@ export function safetyStage<S extends ImageTextSample>(o: SafetyStageOptions): S
       });
       stage.out += kept.length;
       stage.busyMs += performance.now() - started;
-      batch = [];
-      yield* kept;
+      return kept;
     };
+    // One batch is classified while the next is pulled from upstream and its images decoded, so
+    // preprocessing overlaps the model; results are yielded strictly in input order.
+    let pending: { batch: S[]; scores: Promise<(SafetyScores | { error: string })[]>; started: number } | null = null;
+    const start = (batch: S[]) => {
+      stage.in += batch.length;
+      const scores = o.classifier.classify(batch.map((s) => s.image.bytes));
+      scores.catch(() => undefined); // surfaced when awaited
+      return { batch, scores, started: performance.now() };
+    };
+    let batch: S[] = [];
     for await (const sample of input) {
       batch.push(sample);
-      if (batch.length >= batchSize) yield* flush();
+      if (batch.length < batchSize) continue;
+      const previous = pending;
+      pending = start(batch);
+      batch = [];
+      if (previous) yield* settle(previous.batch, await previous.scores, previous.started);
     }
-    if (batch.length) yield* flush();
+    const previous = pending;
+    const last = batch.length ? start(batch) : null;
+    if (previous) yield* settle(previous.batch, await previous.scores, previous.started);
+    if (last) yield* settle(last.batch, await last.scores, last.started);
   };
 }
 

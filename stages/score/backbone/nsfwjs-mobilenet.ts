@@ -4,7 +4,7 @@
 // Keras topology and the weights manifest, group1-shard1of1.min.js the weights as a base64 string
 // of uint8 codes, each weight dequantised as min + scale * code. Nothing of the model is committed:
 // the conversion is deterministic, its inputs and its output are checked against the sha256 values
-// below, and the result is cached (models/backbone.md).
+// below, and the result is cached (README.md, "Safety (NSFW) filter").
 import fs from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';

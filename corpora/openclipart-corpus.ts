@@ -118,7 +118,7 @@ export function pngNameOf(svgPath: string): string {
 }
 
 /** Renders an SVG so its longer side is at most `size` px. Throws when librsvg cannot. */
-async function renderSvg(svg: Buffer, size: number): Promise<Buffer> {
+export async function renderSvg(svg: Buffer, size: number): Promise<Buffer> {
   // SVG sizes are in points at 72 dpi; pick the density that lands near `size`, so a huge
   // canvas is not rasterised at full size first.
   const meta = await sharp(svg, { limitInputPixels: false }).metadata(); // reads the header only

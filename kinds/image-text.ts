@@ -1,7 +1,7 @@
-// Local image-caption data: source -> caption rules -> decode/resize/re-encode -> [score] -> sink.
+// Local image-caption data: source -> caption rules -> decode/resize/re-encode -> [safety] -> [score] -> sink.
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
-import { openRunScorer, type RunScorer } from './run-scorer.ts';
+import { openRunSafety, openRunScorer, type RunSafety, type RunScorer } from './run-scorer.ts';
 import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextSample } from '../schemas/image-text.ts';
 import type { ColumnSpec, KindSchema } from '../schemas/kind-schema.ts';
@@ -10,43 +10,53 @@ import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../stages/decode/image-decode.ts';
 import { scoredExample, type ScoredSample } from '../stages/score/score-columns.ts';
 import type { KindDefinition } from './definition.ts';
+import type { SafetyFields } from '../stages/curate/safety-stage.ts';
 
 /** The image-caption schema plus the optional decode columns and the scorer's when the run scores. */
-function scoredImageTextSchema(scoring: RunScorer | null, optional: ColumnSpec<ImageTextSample>[] = []): KindSchema<ScoredSample> {
-  if (!scoring && optional.length === 0) return imageTextSchema;
+type ImageTextOutput = ScoredSample & SafetyFields;
+
+/** The image-caption schema plus the optional decode columns, the classifier's and the scorer's when the run has them. */
+function scoredImageTextSchema(scoring: RunScorer | null, optional: ColumnSpec<ImageTextSample>[] = [], safety: RunSafety | null = null): KindSchema<ImageTextOutput> {
+  if (!scoring && !safety && optional.length === 0) return imageTextSchema;
   return {
     ...imageTextSchema,
-    columns: [...imageTextSchema.columns, ...optional, ...(scoring?.columns ?? [])],
-    index: [...imageTextSchema.index, ...(scoring?.index ?? [])],
+    columns: [...imageTextSchema.columns, ...optional, ...(safety?.columns ?? []), ...(scoring?.columns ?? [])],
+    index: [...imageTextSchema.index, ...(safety?.index ?? []), ...(scoring?.index ?? [])],
   };
 }
 
-function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<ScoredSample, ImageTextUnitSpec> {
+function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null, safety: RunSafety | null = null): SourcePlugin<ImageTextOutput, ImageTextUnitSpec> {
   const src = config.source;
   if (src.kind !== 'image_text') throw new Error(`imageTextPlugin given source kind ${src.kind}`);
   return {
-    kinds: [scoredImageTextSchema(scoring, optionalImageTextColumns(config.decode, false))],
+    kinds: [scoredImageTextSchema(scoring, optionalImageTextColumns(config.decode, false), safety)],
     listUnits: () => listImageTextUnits(src, baseDir),
     processUnit: (unit, ctx) => {
-      const score: Stage<ImageTextSample, ScoredSample> = scoring ? scoring.stage : passThrough();
+      const classify: Stage<ImageTextSample, ImageTextSample & SafetyFields> = safety ? safety.stage : passThrough();
+      const score: Stage<ImageTextSample & SafetyFields, ImageTextOutput> = scoring ? scoring.stage : passThrough();
       return pipe(
         readSource('source', (c) => readImageTextUnit(unit, src, c), ctx),
         ctx,
         captionRulesStage(config.caption),
         imageDecodeStage(config.decode, config.run.concurrency),
+        classify,
         score,
       );
     },
     approxBytes: (s) => s.image.bytes.byteLength + s.caption.length + 200,
     example: (s) => scoredExample(s),
-    ...(scoring ? { scorers: [scoring.entry], close: () => scoring.close() } : {}),
+    ...(scoring ? { scorers: [scoring.entry] } : {}),
+    close: async () => {
+      await safety?.close();
+      await scoring?.close();
+    },
   };
 }
 
 /** Local image-caption data: exact dedup by sha256 across the run at finalise. */
 export const definition: KindDefinition = {
   source: 'image_text',
-  createPlugin: async (loaded) => imageTextPlugin(loaded, await openRunScorer(loaded)),
+  createPlugin: async (loaded) => imageTextPlugin(loaded, await openRunScorer(loaded), await openRunSafety(loaded)),
   report: [],
   runWideDedup: () => ({ phashMaxDistance: null }),
 };

@@ -1,5 +1,5 @@
-// The run's scorer (the `score:` section), loaded once per run and handed to the image kinds;
-// the plugin's close() closes it.
+// The run's scorer (the `score:` section) and NSFW classifier (the `safety:` section), loaded
+// once per run and handed to the image kinds; the plugin's close() closes them.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from '../schemas/config-file.ts';
@@ -9,6 +9,7 @@ import type { ScoredSample } from '../stages/score/score-columns.ts';
 import type { ColumnSpec, IndexColumnSpec } from '../schemas/kind-schema.ts';
 import type { ImageTextSample } from '../schemas/image-text.ts';
 import type { ScorerEntry } from '../schemas/manifest.ts';
+import type { SafetyFields } from '../stages/curate/safety-stage.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Where `scorer: reference` points: the reference scorer shipped with weft. */
@@ -59,5 +60,33 @@ export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<
     index: scoreIndexColumns(column, grounding !== null),
     entry: scorer.entry(),
     close: () => scorer.close(),
+  };
+}
+
+/** What an image kind needs for the safety filter: the stage, its columns, and close. */
+export interface RunSafety {
+  stage: Stage<ImageTextSample, ImageTextSample & SafetyFields>;
+  columns: ColumnSpec<SafetyFields>[];
+  index: IndexColumnSpec<SafetyFields>[];
+  close(): Promise<void>;
+}
+
+/** Opens the NSFW classifier when `safety.enabled`; null otherwise. */
+export async function openRunSafety({ config }: LoadedConfig): Promise<RunSafety | null> {
+  if (config.safety.enabled && config.source.kind !== 'image_text' && config.source.kind !== 'web') throw new Error('safety: the NSFW classifier runs on image_text and web sources');
+  const s = config.safety;
+  if (!s.enabled) return null;
+  const [{ openSafetyClassifier, safetyStage }, { safetyColumns, safetyIndexColumns }] = await Promise.all([import('../stages/curate/safety-stage.ts'), import('../stages/curate/safety-columns.ts')]);
+  let classifier;
+  try {
+    classifier = await openSafetyClassifier();
+  } catch (err) {
+    throw new Error(`safety: ${(err as Error).message}`);
+  }
+  return {
+    stage: safetyStage<ImageTextSample>({ classifier, batchSize: s.batch_size, maxNsfw: s.max_nsfw }),
+    columns: safetyColumns(),
+    index: safetyIndexColumns(),
+    close: () => classifier.close(),
   };
 }

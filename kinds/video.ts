@@ -25,9 +25,10 @@ import { clipWindowsStage } from '../stages/pair/video-clips.ts';
 import { narrationStage } from '../stages/align/narration-stage.ts';
 import { avSyncStage } from '../stages/align/av-sync-stage.ts';
 import { loadScorer, type Scorer } from '../scorer/scorer.ts';
-import { scorerDir } from './run-scorer.ts';
+import { openRunSafety, scorerDir } from './run-scorer.ts';
 import type { SourcePlugin } from './plugin.ts';
 import type { KindDefinition } from './definition.ts';
+
 import { videoSection } from '../report/video-section.ts';
 
 const VIDEO_SOURCE_STAGE = 'video_source';
@@ -120,7 +121,10 @@ async function openNarrationScorer(setting: string, batchSize: number, baseDir: 
 
 export const definition: KindDefinition = {
   source: 'video',
-  createPlugin: (loaded) => videoPlugin(loaded),
+  createPlugin: async (loaded) => {
+    await openRunSafety(loaded); // refuses safety.enabled: the classifier is for image kinds
+    return videoPlugin(loaded);
+  },
   report: [{ id: 'video', title: 'Video', render: videoSection }],
   runWideDedup: () => null,
 };

@@ -4,7 +4,7 @@
 import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
-import { openRunScorer, type RunScorer } from './run-scorer.ts';
+import { openRunSafety, openRunScorer, type RunSafety, type RunScorer } from './run-scorer.ts';
 import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../schemas/kind-schema.ts';
@@ -18,9 +18,10 @@ import { contentDedupStage } from '../stages/curate/content-dedup.ts';
 import { phashColumns, phashIndexColumns, phashStage, type PhashedSample } from '../stages/curate/phash.ts';
 import { scoredExample, type ScoredSample } from '../stages/score/score-columns.ts';
 import type { KindDefinition } from './definition.ts';
+import type { SafetyFields } from '../stages/curate/safety-stage.ts';
 
 type WebDecoded = DecodedImageTextSample & Partial<PhashedSample>;
-type WebSample = ScoredSample & Partial<PhashedSample>;
+type WebSample = ScoredSample & Partial<PhashedSample> & SafetyFields;
 
 const fetchColumns: ColumnSpec<WebSample>[] = [
   { name: 'consent', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.fetched?.consent ?? null },
@@ -34,15 +35,15 @@ const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
   { name: 'consent', type: 'UTF8', get: (s) => s.fetched?.consent ?? null },
 ];
 
-function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = []): KindSchema<WebSample> {
+function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = [], safety: RunSafety | null = null): KindSchema<WebSample> {
   return {
     ...imageTextSchema,
-    columns: [...imageTextSchema.columns, ...fetchColumns, ...optional, ...(withPhash ? phashColumns : []), ...(scoring?.columns ?? [])],
-    index: [...imageTextSchema.index, ...fetchIndexColumns, ...(withPhash ? phashIndexColumns : []), ...(scoring?.index ?? [])],
+    columns: [...imageTextSchema.columns, ...fetchColumns, ...optional, ...(safety?.columns ?? []), ...(withPhash ? phashColumns : []), ...(scoring?.columns ?? [])],
+    index: [...imageTextSchema.index, ...fetchIndexColumns, ...(withPhash ? phashIndexColumns : []), ...(safety?.index ?? []), ...(scoring?.index ?? [])],
   };
 }
 
-function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null): SourcePlugin<WebSample, WebUnitSpec> {
+function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null, safety: RunSafety | null = null): SourcePlugin<WebSample, WebUnitSpec> {
   const src = config.source;
   if (src.kind !== 'web') throw new Error(`webPlugin given source kind ${src.kind}`);
   const fetcher = new Fetcher(config.fetch);
@@ -51,7 +52,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
   // the caption rules would reject every row, so they do not run.
   const format = src.format === 'auto' ? urlListFormatOfPath(src.path) : src.format;
   const hasCaptions = src.caption_column !== null && format !== 'txt';
-  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null));
+  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null), safety);
   return {
     kinds: [schema],
     listUnits: () => listWebUnits(src, baseDir),
@@ -60,7 +61,8 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
       const captionRules: Stage<ImageTextRaw, ImageTextRaw> = hasCaptions ? captionRulesStage(config.caption) : passThrough();
       const contentDedup: Stage<DecodedImageTextSample, DecodedImageTextSample> = dedup.exact ? contentDedupStage() : passThrough();
       const nearDedup: Stage<DecodedImageTextSample, WebDecoded> = dedup.phash ? phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }) : passThrough();
-      const score: Stage<WebDecoded, WebSample> = scoring ? scoring.stage : passThrough();
+      const classify: Stage<WebDecoded, WebDecoded & SafetyFields> = safety ? safety.stage : passThrough();
+      const score: Stage<WebDecoded & SafetyFields, WebSample> = scoring ? scoring.stage : passThrough();
       return pipe(
         readSource('source', (c) => readWebUnit(unit, src, c), ctx),
         ctx,
@@ -69,6 +71,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
         imageDecodeStage(config.decode, config.run.concurrency),
         contentDedup,
         nearDedup,
+        classify,
         score,
       );
     },
@@ -77,6 +80,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
     ...(scoring ? { scorers: [scoring.entry] } : {}),
     close: async () => {
       await fetcher.close();
+      await safety?.close();
       await scoring?.close();
     },
   };
@@ -85,7 +89,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
 /** Web image-caption data: exact dedup by sha256 and, with dedup.phash, perceptual dedup across the run at finalise. */
 export const definition: KindDefinition = {
   source: 'web',
-  createPlugin: async (loaded) => webPlugin(loaded, await openRunScorer(loaded)),
+  createPlugin: async (loaded) => webPlugin(loaded, await openRunScorer(loaded), await openRunSafety(loaded)),
   report: [],
   runWideDedup: (config) => {
     const dedup = (config as { dedup?: { phash?: boolean; phash_max_distance?: number } }).dedup;

@@ -75,6 +75,7 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const marks = await runWideMarks(root, kind, info, completions);
   const footer = { weft: JSON.stringify({ schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, config_fingerprint: info.fingerprint, scorers: info.scorers }) };
   if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
+  if (selection.pAlignedColumn && !indexColumns.some((c) => c.name === selection.pAlignedColumn)) indexColumns.push({ name: selection.pAlignedColumn, type: 'DOUBLE', optional: true });
   const indexRows = await writeFlatParquet(
     path.join(root, 'index.parquet'),
     indexColumns,

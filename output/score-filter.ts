@@ -10,6 +10,9 @@
 //   - rejects.parquet gets a row per pair below it (stage keep_top, reason score_below_top_fraction);
 //   - stats.json gets a keep_top stage, manifest.json the rule, the cut and the counts, and its
 //     totals count the selection;
+// min_p_aligned works the same way: the mixture behind p_aligned (stages/score/calibration.ts)
+// is fitted on the same merged digest at finalise, every index row gets its `p_aligned_<id>`, and
+// rows below the minimum leave the index (stage calibration, reason p_aligned_below_min).
 //   - the shards keep the whole scored pool (committed shards are never rewritten: the commit
 //     records and resume depend on them). `weft filter OUT --keep-top F --out OUT2` writes shards
 //     holding only the selection.
@@ -20,9 +23,12 @@ import type { RejectRecord } from '../core/rejects.ts';
 import type { ScoreConfig } from '../schemas/score-config.ts';
 import type { TDigest } from '../core/sketch/tdigest.ts';
 import { GROUNDING_RECALL_COLUMN, scoreColumnName, scoreStatName } from '../stages/score/score-columns.ts';
+import { fitDigestMixture, pAligned, pAlignedColumnName, scoreWherePAligned, type ScoreMixture } from '../stages/score/calibration.ts';
 
 const KEEP_TOP_STAGE = 'keep_top';
 export const KEEP_TOP_REASON = 'score_below_top_fraction';
+export const CALIBRATION_STAGE = 'calibration';
+export const P_ALIGNED_REASON = 'p_aligned_below_min';
 
 export type FilterEntry = Record<string, unknown>;
 
@@ -56,8 +62,13 @@ export class ScoreSelection {
   private readonly cut: number | null = null;
   private readonly fraction: number | null = null;
   private readonly poolSize: number = 0;
+  /** The fitted score mixture, when the run has scores to fit; then every index row gets p_aligned. */
+  readonly mixture: ScoreMixture | null = null;
+  readonly pAlignedColumn: string | null = null;
+  private readonly minPAligned: number | null = null;
   private readonly below: RejectRecord[] = [];
-  private passed = 0;
+  private readonly belowByStage = new Map<string, number>();
+  private passed = { keepTop: 0, calibration: 0 };
   private readonly droppedByKind = new Map<string, number>();
 
   constructor(info: RunInfo, stats: RunStats) {
@@ -69,46 +80,77 @@ export class ScoreSelection {
     if (score.grounding.enabled && score.grounding.min_recall !== null) {
       this.filters.push({ column: GROUNDING_RECALL_COLUMN, rule: 'min_recall', threshold: score.grounding.min_recall, phrase_threshold: score.grounding.phrase_threshold, stage: 'grounding', reason: 'low_grounding_recall' });
     }
-    if (score.keep_top === null) return;
     const digest = stats.sketches.get(scoreStatName(column));
     if (!digest || digest.count === 0) return;
     this.column = column;
+    this.poolSize = digest.count;
+    const minP = score.min_p_aligned ?? null;
+    try {
+      this.mixture = fitDigestMixture(digest);
+      this.pAlignedColumn = pAlignedColumnName(column);
+      this.minPAligned = minP;
+    } catch (err) {
+      // Too few distinct scores to fit: no p_aligned column; a configured minimum cannot hold.
+      if (minP !== null) throw new Error(`score.min_p_aligned: ${(err as Error).message}`);
+    }
+    if (score.keep_top === null) return;
     this.fraction = score.keep_top;
     this.cut = keepTopCut(digest, score.keep_top);
-    this.poolSize = digest.count;
   }
 
   get active(): boolean {
-    return this.cut !== null;
+    return this.cut !== null || this.minPAligned !== null;
   }
 
   /** The run info with this selection's rules added, for the manifest. */
   infoWithFilters(info: RunInfo): RunInfo {
     const entries = [...this.filters];
-    if (this.active) entries.push({ ...keepTopEntryFromCut(this.column!, this.fraction!, this.cut!, this.poolSize), stage: KEEP_TOP_STAGE, reason: KEEP_TOP_REASON, applied_to: 'index' });
+    if (this.mixture) {
+      entries.push({
+        column: this.pAlignedColumn,
+        from: this.column,
+        rule: this.minPAligned !== null ? 'min_p_aligned' : 'calibration',
+        ...(this.minPAligned !== null ? { threshold: this.minPAligned, score_cut: scoreWherePAligned(this.mixture, this.minPAligned), stage: CALIBRATION_STAGE, reason: P_ALIGNED_REASON } : {}),
+        mixture: this.mixture,
+        sketch: 't-digest',
+        count: this.poolSize,
+        applied_to: 'index',
+      });
+    }
+    if (this.cut !== null) entries.push({ ...keepTopEntryFromCut(this.column!, this.fraction!, this.cut, this.poolSize), stage: KEEP_TOP_STAGE, reason: KEEP_TOP_REASON, applied_to: 'index' });
     return { ...info, filters: [...info.filters, ...entries] };
   }
 
-  /** Index rows at or above the cut; the others become reject rows. */
+  /** Index rows with p_aligned added, passing min_p_aligned and the keep_top cut; the others become reject rows. */
   async *index(rows: AsyncIterable<IndexRow>): AsyncGenerator<IndexRow> {
-    for await (const row of rows) {
-      const value = this.active ? row[this.column!] : null;
-      if (typeof value === 'number' && value < this.cut!) {
-        const kind = String(row.kind);
-        this.droppedByKind.set(kind, (this.droppedByKind.get(kind) ?? 0) + 1);
-        this.below.push({
-          id: String(row.id),
-          kind,
-          source: String(row.source ?? row.unit),
-          stage: KEEP_TOP_STAGE,
-          reason: KEEP_TOP_REASON,
-          detail: `score ${value.toFixed(4)} < cut ${this.cut!.toFixed(4)} (keep top ${this.fraction} of ${this.poolSize} scored)`,
-        });
-        continue;
+    for await (const original of rows) {
+      let row = original;
+      const value = this.column ? row[this.column] : null;
+      if (this.mixture) row = { ...row, [this.pAlignedColumn!]: typeof value === 'number' ? round6(pAligned(this.mixture, value)) : null };
+      if (typeof value === 'number' && this.minPAligned !== null) {
+        const p = row[this.pAlignedColumn!] as number;
+        if (p < this.minPAligned) {
+          this.drop(row, CALIBRATION_STAGE, P_ALIGNED_REASON, `p_aligned ${p.toFixed(4)} < min_p_aligned ${this.minPAligned} (score ${value.toFixed(4)}; mixture means ${this.mixture!.low.mean.toFixed(3)} / ${this.mixture!.high.mean.toFixed(3)})`);
+          continue;
+        }
+        this.passed.calibration++;
       }
-      if (this.active) this.passed++;
+      if (typeof value === 'number' && this.cut !== null) {
+        if (value < this.cut) {
+          this.drop(row, KEEP_TOP_STAGE, KEEP_TOP_REASON, `score ${value.toFixed(4)} < cut ${this.cut.toFixed(4)} (keep top ${this.fraction} of ${this.poolSize} scored)`);
+          continue;
+        }
+        this.passed.keepTop++;
+      }
       yield row;
     }
+  }
+
+  private drop(row: IndexRow, stage: string, reason: string, detail: string): void {
+    const kind = String(row.kind);
+    this.droppedByKind.set(kind, (this.droppedByKind.get(kind) ?? 0) + 1);
+    this.belowByStage.set(stage, (this.belowByStage.get(stage) ?? 0) + 1);
+    this.below.push({ id: String(row.id), kind, source: String(row.source ?? row.unit), stage, reason, detail });
   }
 
   /** The reject rows of the cut (after `index` has run). */
@@ -116,13 +158,24 @@ export class ScoreSelection {
     return this.below;
   }
 
-  /** Adds the keep_top stage to the stats and moves cut pairs from kept to dropped. */
+  /** Adds the calibration and keep_top stages to the stats and moves cut pairs from kept to dropped. */
   applyTo(stats: RunStats, manifest: Manifest): void {
     if (!this.active) return;
-    const stage = stats.stage(KEEP_TOP_STAGE);
-    stage.in = this.passed + this.below.length;
-    stage.out = this.passed;
-    stage.droppedByReason = this.below.length ? { [KEEP_TOP_REASON]: this.below.length } : {};
+    const stages: [string, string, boolean, number][] = [
+      [CALIBRATION_STAGE, P_ALIGNED_REASON, this.minPAligned !== null, this.passed.calibration],
+      [KEEP_TOP_STAGE, KEEP_TOP_REASON, this.cut !== null, this.passed.keepTop],
+    ];
+    for (const [name, reason, on, passed] of stages) {
+      if (!on) continue;
+      const dropped = this.belowByStage.get(name) ?? 0;
+      const stage = stats.stage(name);
+      stage.in = passed + dropped;
+      stage.out = passed;
+      stage.droppedByReason = dropped ? { [reason]: dropped } : {};
+      const rule = name === KEEP_TOP_STAGE ? 'keep_top' : 'min_p_aligned';
+      const entry = manifest.filters.find((f) => f.rule === rule && f.applied_to === 'index');
+      if (entry) Object.assign(entry, { kept: passed, dropped });
+    }
     for (const [kind, n] of this.droppedByKind) {
       const k = stats.kind(kind);
       k.kept -= n;
@@ -130,10 +183,10 @@ export class ScoreSelection {
     }
     manifest.totals.kept -= this.below.length;
     manifest.totals.dropped += this.below.length;
-    const entry = manifest.filters.find((f) => f.rule === 'keep_top' && f.applied_to === 'index');
-    if (entry) Object.assign(entry, { kept: this.passed, dropped: this.below.length });
   }
 }
+
+const round6 = (v: number) => Math.round(v * 1e6) / 1e6;
 
 function keepTopEntryFromCut(column: string, fraction: number, cut: number, count: number): FilterEntry {
   return { column, rule: 'keep_top', fraction, threshold: cut, sketch: 't-digest', count };

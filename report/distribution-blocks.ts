@@ -5,14 +5,24 @@ import { TDigest, type TDigestJSON } from '../core/sketch/tdigest.ts';
 import { anchorId, esc, fmtInt, fmtNum, fmtPct } from './html-text.ts';
 import { table } from './html-table.ts';
 import { histogramChart, sketchChart } from './svg-charts.ts';
+import { mixtureDensity, type ScoreMixture } from '../stages/score/calibration.ts';
 
 const QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
 
-export function histogramBlock(name: string, h: HistogramJSON, thresholds: number[] = [], xTitle = name): string {
+export function histogramBlock(name: string, h: HistogramJSON, thresholds: number[] = [], xTitle = name, mixture?: ScoreMixture): string {
   const n = h.bins.reduce((a, b) => a + b, 0) + h.under + h.over;
+  const curves = mixture
+    ? (['low', 'high'] as const).map((k) => ({
+        label: `${k === 'high' ? 'aligned' : 'misaligned'}: ${fmtPct(mixture[k].weight, 0)}, mean ${fmtNum(mixture[k].mean)}, sd ${fmtNum(mixture[k].std)}`,
+        cls: `mixture-${k}`,
+        density: (x: number) => n * mixtureDensity(mixture, x)[k],
+      }))
+    : undefined;
+  const note = mixture ? `<p>Lines: the two-component mixture fitted to these scores at finalise; a pair's p_aligned is the aligned component's share of the density at its score.</p>` : '';
   return (
     `<div class="chart-block" id="${esc(anchorId('histogram', name))}"><h3>${esc(name)} <small>histogram, ${fmtInt(n)} values, ${h.bins.length} bins over [${fmtNum(h.lo)}, ${fmtNum(h.hi)}]</small></h3>` +
-    histogramChart(h, { xTitle, thresholds }) +
+    histogramChart(h, { xTitle, thresholds, curves }) +
+    note +
     '</div>'
   );
 }

@@ -11,6 +11,7 @@ import { exampleSections, worstSections } from './example-cards.ts';
 import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
 import { NOTHING_CLAIMED, type ClaimedStats } from './claimed-stats.ts';
 import { REPORT_CSS } from './report-style.ts';
+import type { ScoreMixture } from '../stages/score/calibration.ts';
 
 /** Dropped items of one stage and reason, as read back from the rejects ledger. */
 export interface RejectsByReason {
@@ -254,13 +255,23 @@ function counters(stats: RunStatsJSON, claimed: ClaimedStats): string {
 export function thresholdsFor(name: string, filters: Record<string, unknown>[]): number[] {
   if (!name.startsWith('score:')) return [];
   const column = name.slice('score:'.length);
-  return filters.filter((f) => f.column === column && typeof f.threshold === 'number' && Number.isFinite(f.threshold)).map((f) => f.threshold as number);
+  const direct = filters.filter((f) => f.column === column && typeof f.threshold === 'number' && Number.isFinite(f.threshold)).map((f) => f.threshold as number);
+  // min_p_aligned cuts p_aligned; on the score axis that is the score where p_aligned crosses it.
+  const calibrated = filters.filter((f) => f.from === column && typeof f.score_cut === 'number' && Number.isFinite(f.score_cut)).map((f) => f.score_cut as number);
+  return [...direct, ...calibrated];
+}
+
+/** The score mixture fitted at finalise for a `score:<column>` stat, if any. */
+export function mixtureFor(name: string, filters: Record<string, unknown>[]): ScoreMixture | undefined {
+  if (!name.startsWith('score:')) return undefined;
+  const column = name.slice('score:'.length);
+  return filters.find((f) => f.from === column && f.mixture)?.mixture as ScoreMixture | undefined;
 }
 
 function distributions(stats: RunStatsJSON, manifest: Manifest, claimed: ClaimedStats): string {
   const parts: string[] = [];
   for (const name of Object.keys(stats.histograms ?? {}).sort()) {
-    if (!claimed.histograms.has(name)) parts.push(histogramBlock(name, stats.histograms[name], thresholdsFor(name, manifest.filters)));
+    if (!claimed.histograms.has(name)) parts.push(histogramBlock(name, stats.histograms[name], thresholdsFor(name, manifest.filters), name, mixtureFor(name, manifest.filters)));
   }
   for (const name of Object.keys(stats.sketches ?? {}).sort()) {
     if (!claimed.sketches.has(name)) parts.push(sketchBlock(name, stats.sketches[name], thresholdsFor(name, manifest.filters)));

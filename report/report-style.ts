@@ -39,6 +39,11 @@ svg.chart .bar-in { fill: #c9ced6; }
 svg.chart .value.dropped { fill: var(--red); }
 svg.chart .outside { fill: var(--muted); font-style: italic; }
 svg.chart .cdf { fill: none; stroke: var(--red); stroke-width: 1.6; }
+svg.chart .curve { fill: none; stroke-width: 2; }
+svg.chart .curve.mixture-low { stroke: #b33; }
+svg.chart .curve.mixture-high { stroke: #2a7; }
+svg.chart .curve-label.mixture-low { fill: #b33; }
+svg.chart .curve-label.mixture-high { fill: #2a7; }
 svg.chart .threshold { stroke: var(--amber); stroke-width: 2; stroke-dasharray: 5 3; }
 svg.chart .threshold-label { fill: var(--amber); font-weight: 600; }
 svg.chart .median { stroke: #333; stroke-width: 1; stroke-dasharray: 2 2; }

@@ -132,6 +132,8 @@ export interface HistogramChartOptions {
   xTitle: string;
   /** Vertical lines where filters cut (e.g. a score threshold). */
   thresholds?: number[];
+  /** Densities drawn over the bars as lines, in values per unit of x (scaled to counts per bin). */
+  curves?: { label: string; cls: string; density: (x: number) => number }[];
 }
 
 /** A fixed-bin histogram: one <rect> per bin, counts below lo and above hi written beside the axis. */
@@ -154,6 +156,12 @@ export function histogramChart(h: HistogramJSON, opts: HistogramChartOptions): s
       `<rect class="bar" x="${r(x0 + i * binW + 0.5)}" y="${r(y0 - bh)}" width="${r(Math.max(0.5, binW - 1))}" height="${r(bh)}">` +
         `<title>${esc(`[${fmtNum(from)}, ${fmtNum(to)}): ${fmtInt(count)}`)}</title></rect>`,
     );
+  });
+  opts.curves?.forEach((c, k) => {
+    const width = (h.hi - h.lo) / n;
+    const points = ticks(h.lo, h.hi, 200).map((v) => `${r(x0 + (plotW * (v - h.lo)) / (h.hi - h.lo))},${r(y0 - Math.min(plotH, (plotH * c.density(v) * width) / max))}`);
+    parts.push(`<polyline class="curve ${c.cls}" points="${points.join(' ')}"><title>${esc(c.label)}</title></polyline>`);
+    parts.push(text(W - PLOT.right, PLOT.top + 10 + 12 * k, c.label, `curve-label ${c.cls}`, 'end'));
   });
   for (const t of opts.thresholds ?? []) parts.push(marker(height, h.lo, h.hi, t, `threshold ${fmtNum(t)}`, 'threshold'));
   if (h.under) parts.push(text(x0, height - 24, `${fmtInt(h.under)} below ${fmtNum(h.lo)}`, 'outside', 'start'));

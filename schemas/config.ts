@@ -1,5 +1,6 @@
 // The run config schema. Every key has a default except source.path; `weft run` validates a
 // YAML or JSON file against this and exits 2 naming the key, the bad value and what is allowed.
+import { safetySchema } from './safety-config.ts';
 import { z } from 'zod';
 import { rgbdSourceSchema, rgbdQualitySchema } from './rgbd-config.ts';
 import { webSourceSchema, dedupSchema } from './web-config.ts';
@@ -104,6 +105,8 @@ export const configSchema = z
     /** RGB-D pair quality filters (source.kind rgbd). */
     rgbd: rgbdQualitySchema.prefault({}),
     score: scoreSchema.prefault({}),
+    /** NSFW classifier over image kinds (image_text, web). */
+    safety: safetySchema.prefault({}),
     output: outputSchema.prefault({}),
     run: runSchema.prefault({}),
   })

@@ -2,6 +2,8 @@
 //   scorer: 'none' (no scoring), 'reference' (models/reference in the repo) or a path to a
 //           scorer folder (relative paths resolve against the config file's folder).
 //   threshold: drop pairs whose score is below it (reason score_below_threshold).
+//   min_p_aligned: drop pairs whose calibrated probability of being aligned (p_aligned, from a
+//             two-component mixture fitted to the run's scores) is below it; applied at finalise.
 //   keep_top: keep this fraction of the scored pool, DataComp-style; the cut is a quantile of
 //             the run-wide merged t-digest, so it is applied when the run is finalised.
 import { z } from 'zod';
@@ -28,6 +30,7 @@ export const scoreSchema = z
     batch_size: z.number().int().positive().max(4096).default(32),
     threshold: z.number().min(-1).max(1).nullable().default(null),
     keep_top: fraction.nullable().default(null),
+    min_p_aligned: z.number().min(0).max(1).nullable().default(null),
     grounding: groundingSchema.prefault({}),
   })
   .strict();

@@ -13,7 +13,7 @@ import { gaussian, seededRandom } from './onnx/random.ts';
 import { imagePreprocessingFrom, preprocessImage, type ImagePreprocessing } from './clip-preprocess.ts';
 import { TextTokenizer } from './clip-tokenizer.ts';
 import { OnnxEncoder, floatTensor } from './onnx-encoder.ts';
-import { AdamW, touchedRows, zerosLike, type CaptionRows, type ContrastiveParams } from './contrastive.ts';
+import { AdamW, touchedRows, zerosLike, type CaptionRows, type ContrastiveParams, type TouchedRows } from './contrastive.ts';
 import { ContrastiveStep } from './onnx/contrastive-step.ts';
 import { float16Rounded } from './onnx/graph.ts';
 import { whitenedPatchFilters, zcaWhitening } from './whitening.ts';
@@ -37,7 +37,14 @@ export interface ReferenceTrainingOptions {
   batchSize?: number;
   learningRate?: number;
   weightDecay?: number;
+  /** InfoNCE temperature, clamped to [MIN_TEMPERATURE, MAX_TEMPERATURE]. */
   temperature?: number;
+  /** Global L2 norm the gradient of one step is clipped to. */
+  maxGradNorm?: number;
+  /** Fraction of the steps spent in linear warm-up before the cosine decay. */
+  warmupFraction?: number;
+  /** Times a fold whose loss became non-finite is retried, each at half the learning rate. */
+  retries?: number;
   /** Words and bigrams seen fewer times than this stay unknown. */
   minCount?: number;
   contextLength?: number;
@@ -52,6 +59,9 @@ export interface ReferenceTrainingResult {
   /** Mean training loss per epoch. */
   losses: number[];
   steps: number;
+  /** Learning rate of the fit that converged (the configured one halved once per retry). */
+  learningRate: number;
+  retries: number;
   /** Pairs left out because their image could not be read. */
   skipped: { id: string; reason: string; detail: string }[];
   /** Resolved options, for the training card. */
@@ -62,10 +72,25 @@ export interface ReferenceTrainingResult {
 const MEAN: [number, number, number] = [0.5, 0.5, 0.5];
 const STD: [number, number, number] = [0.25, 0.25, 0.25];
 const FIRST_KERNEL = 5;
+/** Below 0.01 the logits of unit vectors span more than +-100 and one pair dominates every softmax. */
+export const MIN_TEMPERATURE = 0.01;
+export const MAX_TEMPERATURE = 1;
+/**
+ * A feature whose spread over the training images is below this fraction of the median spread is
+ * treated as constant: it gets no weight. Standardising it would divide by almost zero, and one
+ * image where it is not zero (an unseen image, another fold) would get an embedding far outside
+ * float16 range once the standardisation is folded into the exported projection.
+ */
+const DEAD_FEATURE_SPREAD = 1e-3;
+/** Float16 (how the projection is stored) is finite up to 65504. */
+const FLOAT16_MAX = 65504;
+
+/** A fit whose loss or weights stopped being finite numbers. */
+export class TrainingDivergedError extends Error {}
 
 type ResolvedOptions = Required<Omit<ReferenceTrainingOptions, 'log'>>;
 
-function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): ResolvedOptions {
+export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): ResolvedOptions {
   return {
     seed: options.seed ?? 1,
     imageSize: options.imageSize ?? 64,
@@ -77,7 +102,10 @@ function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): Resolve
     batchSize: options.batchSize ?? 256,
     learningRate: options.learningRate ?? 2e-3,
     weightDecay: options.weightDecay ?? 0.01,
-    temperature: options.temperature ?? 0.07,
+    temperature: Math.min(MAX_TEMPERATURE, Math.max(MIN_TEMPERATURE, options.temperature ?? 0.07)),
+    maxGradNorm: options.maxGradNorm ?? 5,
+    warmupFraction: options.warmupFraction ?? 0.05,
+    retries: options.retries ?? 3,
     minCount: options.minCount ?? 2,
     contextLength: options.contextLength ?? 32,
     whiteningPatches: options.whiteningPatches ?? 20000,
@@ -99,27 +127,52 @@ export interface ImageFeatures {
 
 export type FixedImageWeights = Pick<ReferenceScorerWeights, 'imageSize' | 'mean' | 'std' | 'convs' | 'pyramid'>;
 
-export async function trainReferenceScorer(pairs: TrainingPair[], options: ReferenceTrainingOptions = {}): Promise<ReferenceTrainingResult> {
+/**
+ * Decoded, preprocessed pixels of pairs, kept across the trainings of one cross-scoring run (each
+ * fold's model reads most of the same images; decoding is most of the feature time).
+ */
+export class PreprocessedImages {
+  private readonly cache = new Map<TrainingPair, Promise<Float32Array>>();
+  constructor(readonly preprocessing: ImagePreprocessing) {}
+
+  /** The pair's pixels; rejects with the decoder's error for an unreadable image (every time). */
+  get(pair: TrainingPair): Promise<Float32Array> {
+    let pixels = this.cache.get(pair);
+    if (!pixels) {
+      pixels = preprocessImage(pair.image, this.preprocessing).then((r) => r.data);
+      pixels.catch(() => {}); // a caller awaits it; this only marks it handled
+      this.cache.set(pair, pixels);
+    }
+    return pixels;
+  }
+}
+
+export async function trainReferenceScorer(pairs: TrainingPair[], options: ReferenceTrainingOptions = {}, decoded?: PreprocessedImages): Promise<ReferenceTrainingResult> {
   const o = resolveTrainingOptions(options);
   const log = options.log ?? (() => {});
-  const image = await computeImageFeatures(pairs, o, log);
+  const image = await computeImageFeatures(pairs, o, log, decoded);
   const fitted = await fitReferenceScorer(image, image.kept.map((_, i) => i), o, log);
   return { ...fitted, skipped: image.skipped, options: o };
 }
 
 /** Builds the fixed conv layers (first from whitened patches of up to 2000 of `pairs`) and computes every readable pair's pyramid features. */
-export async function computeImageFeatures(pairs: TrainingPair[], options: ReferenceTrainingOptions | ResolvedOptions, log: (line: string) => void = () => {}): Promise<ImageFeatures> {
+export async function computeImageFeatures(
+  pairs: TrainingPair[],
+  options: ReferenceTrainingOptions | ResolvedOptions,
+  log: (line: string) => void = () => {},
+  decoded: PreprocessedImages = new PreprocessedImages(referencePreprocessing(resolveTrainingOptions(options).imageSize)),
+): Promise<ImageFeatures> {
   const o = resolveTrainingOptions(options);
   const random = seededRandom(o.seed);
-  const preprocessing = referencePreprocessing(o.imageSize);
+  if (decoded.preprocessing.crop?.height !== o.imageSize) throw new Error(`decoded images are ${decoded.preprocessing.crop?.height} px; the model takes ${o.imageSize}`);
   const skipped: ReferenceTrainingResult['skipped'] = [];
-  const convs = await fixedConvLayers(pairs.slice(0, 2000), preprocessing, o, random);
+  const convs = await fixedConvLayers(pairs.slice(0, 2000), decoded, o, random);
   const fixed: FixedImageWeights = { imageSize: o.imageSize, mean: MEAN, std: STD, convs, pyramid: o.pyramid };
-  const { features, kept } = await pyramidFeatures(pairs, fixed as ReferenceScorerWeights, preprocessing, o.threads, skipped, log);
+  const { features, kept } = await pyramidFeatures(pairs, fixed as ReferenceScorerWeights, decoded, o.threads, skipped, log);
   return { fixed, features, featureSize: regionCount(o.pyramid) * featureChannels(fixed), kept, skipped };
 }
 
-function referencePreprocessing(imageSize: number): ImagePreprocessing {
+export function referencePreprocessing(imageSize: number): ImagePreprocessing {
   return imagePreprocessingFrom({
     size: { shortest_edge: imageSize },
     crop_size: { height: imageSize, width: imageSize },
@@ -131,15 +184,47 @@ function referencePreprocessing(imageSize: number): ImagePreprocessing {
 /**
  * Learns the projection and the word and bigram rows from the pairs `rows` of `image` (their
  * features and captions): vocabulary and bigrams from those captions only, features standardised
- * for training and the standardisation folded into the exported projection.
+ * for training and the standardisation folded into the exported projection. A fit whose loss
+ * becomes non-finite stops at that step and starts again at half the learning rate, up to
+ * `retries` times; after that it fails with the step and learning rates tried.
  */
 export async function fitReferenceScorer(
   image: ImageFeatures,
   rows: number[],
   options: ReferenceTrainingOptions | ResolvedOptions,
   log: (line: string) => void = () => {},
-): Promise<{ weights: ReferenceScorerWeights; losses: number[]; steps: number }> {
+): Promise<FitResult> {
   const o = resolveTrainingOptions(options);
+  const tried: string[] = [];
+  for (let attempt = 0; ; attempt++) {
+    const learningRate = o.learningRate / 2 ** attempt;
+    try {
+      const fit = await fitOnce(image, rows, { ...o, learningRate }, log);
+      return { ...fit, learningRate, retries: attempt };
+    } catch (err) {
+      if (!(err instanceof TrainingDivergedError)) throw err;
+      tried.push(`${learningRate.toPrecision(3)}: ${err.message}`);
+      if (attempt >= o.retries) throw new TrainingDivergedError(`training diverged at every learning rate tried (${tried.join('; ')})`);
+      log(`${err.message}; retrying at learning rate ${(learningRate / 2).toPrecision(3)}`);
+    }
+  }
+}
+
+export interface FitResult {
+  weights: ReferenceScorerWeights;
+  losses: number[];
+  steps: number;
+  /** The learning rate of the fit that converged, and how many halvings it took. */
+  learningRate: number;
+  retries: number;
+}
+
+async function fitOnce(
+  image: ImageFeatures,
+  rows: number[],
+  o: ResolvedOptions,
+  log: (line: string) => void,
+): Promise<{ weights: ReferenceScorerWeights; losses: number[]; steps: number }> {
   // A different stream from the conv layers' one, so refits on subsets share the features.
   const random = seededRandom(o.seed * 7919 + 17);
   const F = image.featureSize;
@@ -147,7 +232,7 @@ export async function fitReferenceScorer(
   if (n < 2) throw new Error(`need at least 2 pairs to train, got ${n}`);
   const features = new Float32Array(n * F);
   rows.forEach((r, i) => features.set(image.features.subarray(r * F, (r + 1) * F), i * F));
-  const { mean: fMean, std: fStd } = standardise(features, n, F);
+  const { mean: fMean, std: fStd, live } = standardise(features, n, F);
 
   // Words and bigrams, tokenised exactly as the exported tokenizer will.
   const texts = rows.map((r) => image.kept[r].caption);
@@ -169,6 +254,8 @@ export async function fitReferenceScorer(
     bigrams: gaussian(random, (bigrams.length + 1) * o.dim, 0.1),
   };
   const optimiser = new AdamW(params, { lr: o.learningRate, weightDecay: o.weightDecay });
+  // A constant feature's row stays zero (its standardised input is zero, so it gets no gradient).
+  for (let f = 0; f < F; f++) if (!live[f]) params.projection.fill(0, f * o.dim, (f + 1) * o.dim);
   const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads);
   const order = Array.from({ length: n }, (_, i) => i);
   const batchSize = Math.min(o.batchSize, n);
@@ -191,10 +278,11 @@ export async function fitReferenceScorer(
         grads.bias.fill(0);
         clearRows(grads.words, touched.words, o.dim);
         clearRows(grads.bigrams, touched.bigrams, o.dim);
-        sum += await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads);
-        // Short linear warm-up, then cosine decay.
-        const warm = Math.min(1, (done + 1) / Math.max(1, Math.round(totalSteps * 0.05)));
-        optimiser.step(grads, o.learningRate * warm * 0.5 * (1 + Math.cos((Math.PI * done) / totalSteps)), touched);
+        const loss = await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads);
+        if (!Number.isFinite(loss)) throw new TrainingDivergedError(`loss is ${loss} at step ${done + 1} of ${totalSteps} (epoch ${epoch + 1})`);
+        sum += loss;
+        clipGradientNorm(grads, touched, o.maxGradNorm);
+        optimiser.step(grads, learningRateAt(done, totalSteps, o.learningRate, o.warmupFraction), touched);
         done += 1;
       }
       losses.push(sum / stepsPerEpoch);
@@ -207,11 +295,17 @@ export async function fitReferenceScorer(
   // Fold the feature standardisation into the projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W).
   const projection = new Float32Array(F * o.dim);
   const bias = Float32Array.from(params.bias);
-  for (let f = 0; f < F; f++)
+  for (let f = 0; f < F; f++) {
+    if (!live[f]) continue;
     for (let d = 0; d < o.dim; d++) {
       projection[f * o.dim + d] = params.projection[f * o.dim + d] / fStd[f];
       bias[d] -= (fMean[f] / fStd[f]) * params.projection[f * o.dim + d];
     }
+  }
+  assertStorable('projection', projection);
+  assertStorable('projection bias', bias);
+  assertStorable('word embeddings', params.words);
+  assertStorable('bigram embeddings', params.bigrams);
   // The large tables are stored as float16 (reference-model.ts); rounded here, every user of
   // these weights (export, the evaluation's in-process embeddings) sees the same values.
   const weights: ReferenceScorerWeights = {
@@ -228,13 +322,54 @@ export async function fitReferenceScorer(
   return { weights, losses, steps: done };
 }
 
+/** Linear warm-up over the first `warmupFraction` of the steps, then cosine decay to zero. */
+export function learningRateAt(step: number, totalSteps: number, peak: number, warmupFraction: number): number {
+  const warmup = Math.max(1, Math.round(totalSteps * warmupFraction));
+  if (step < warmup) return (peak * (step + 1)) / warmup;
+  const progress = (step - warmup) / Math.max(1, totalSteps - warmup);
+  return peak * 0.5 * (1 + Math.cos(Math.PI * progress));
+}
+
+/**
+ * Scales the step's gradient (projection, bias and the embedding rows the batch touched) so its
+ * global L2 norm is at most `maxNorm`; returns the norm before clipping. A non-finite norm is a
+ * divergence.
+ */
+export function clipGradientNorm(grads: ContrastiveParams, touched: TouchedRows, maxNorm: number): number {
+  const D = grads.dim;
+  let sq = 0;
+  for (const v of grads.projection) sq += v * v;
+  for (const v of grads.bias) sq += v * v;
+  for (const key of ['words', 'bigrams'] as const)
+    for (const r of touched[key]) for (let d = r * D; d < (r + 1) * D; d++) sq += grads[key][d] ** 2;
+  const norm = Math.sqrt(sq);
+  if (!Number.isFinite(norm)) throw new TrainingDivergedError(`gradient norm is ${norm}`);
+  if (norm <= maxNorm) return norm;
+  const scale = maxNorm / norm;
+  const scaleAll = (a: Float32Array, from = 0, to = a.length) => {
+    for (let i = from; i < to; i++) a[i] *= scale;
+  };
+  scaleAll(grads.projection);
+  scaleAll(grads.bias);
+  for (const key of ['words', 'bigrams'] as const) for (const r of touched[key]) scaleAll(grads[key], r * D, (r + 1) * D);
+  return norm;
+}
+
+/** Every exported value must be finite and inside float16 range (the large tables are stored as float16). */
+function assertStorable(what: string, values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isFinite(v) || Math.abs(v) > FLOAT16_MAX) throw new TrainingDivergedError(`${what} value ${i} is ${v}, outside float16 range`);
+  }
+}
+
 function clearRows(table: Float32Array, rows: Iterable<number>, dim: number): void {
   for (const r of rows) table.fill(0, r * dim, (r + 1) * dim);
 }
 
 async function fixedConvLayers(
   pairs: TrainingPair[],
-  p: ImagePreprocessing,
+  decoded: PreprocessedImages,
   o: { imageSize: number; channels: [number, number, number]; pools: [number, number, number]; whiteningPatches: number },
   random: () => number,
 ): Promise<ConvLayer[]> {
@@ -243,7 +378,7 @@ async function fixedConvLayers(
   const images: Float32Array[] = [];
   for (const pair of pairs) {
     try {
-      images.push((await preprocessImage(pair.image, p)).data);
+      images.push(await decoded.get(pair));
     } catch {
       // unreadable images are counted when features are computed
     }
@@ -285,7 +420,7 @@ async function fixedConvLayers(
 async function pyramidFeatures(
   pairs: TrainingPair[],
   w: ReferenceScorerWeights,
-  p: ImagePreprocessing,
+  decoded: PreprocessedImages,
   threads: number,
   skipped: ReferenceTrainingResult['skipped'],
   log: (line: string) => void,
@@ -303,7 +438,7 @@ async function pyramidFeatures(
       const batch: Float32Array[] = [];
       for (const pair of pairs.slice(start, start + 128)) {
         try {
-          batch.push((await preprocessImage(pair.image, p)).data);
+          batch.push(await decoded.get(pair));
           kept.push(pair);
         } catch (err) {
           skipped.push({ id: pair.id, reason: 'image_unreadable', detail: errorMessage(err) });
@@ -329,15 +464,22 @@ async function pyramidFeatures(
   return { features, kept };
 }
 
-/** Standardises features in place; returns the statistics to fold back later. */
-function standardise(x: Float32Array, n: number, F: number): { mean: Float64Array; std: Float64Array } {
+/**
+ * Standardises features in place; returns the statistics to fold back later and which features
+ * vary at all (a constant one, see DEAD_FEATURE_SPREAD, is set to zero).
+ */
+export function standardise(x: Float32Array, n: number, F: number): { mean: Float64Array; std: Float64Array; live: Uint8Array } {
   const mean = new Float64Array(F);
   const std = new Float64Array(F);
   for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) mean[f] += x[i * F + f] / n;
   for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) std[f] += (x[i * F + f] - mean[f]) ** 2 / n;
-  for (let f = 0; f < F; f++) std[f] = Math.sqrt(std[f]) + 1e-6;
-  for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) x[i * F + f] = (x[i * F + f] - mean[f]) / std[f];
-  return { mean, std };
+  for (let f = 0; f < F; f++) std[f] = Math.sqrt(std[f]);
+  const positive = [...std].filter((s) => s > 0).sort((a, b) => a - b);
+  const floor = positive.length > 0 ? positive[Math.floor(positive.length / 2)] * DEAD_FEATURE_SPREAD : Infinity;
+  const live = new Uint8Array(F);
+  for (let f = 0; f < F; f++) live[f] = std[f] > floor ? 1 : 0;
+  for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) x[i * F + f] = live[f] ? (x[i * F + f] - mean[f]) / std[f] : 0;
+  return { mean, std, live };
 }
 
 /** The Whitespace pre-tokenizer's split (\w+|[^\w\s]+) after NFKC and lower-casing. */

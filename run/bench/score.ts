@@ -9,6 +9,9 @@
 //   weft bench score [--n PAIRS]   (default 512 pairs of 64 px images)
 //
 // The scorer is models/reference when it exists, else a tiny reference scorer trained here.
+// The pretrained backbone (nsfwjs' MobileNetV2 converted to ONNX, 224 px) is measured the same
+// way: the safety stage, which runs it over every image, against a bare session of the same model
+// on the same preprocessed images (first BACKBONE_PAIRS pairs: it is ~50x the reference's cost).
 import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -32,10 +35,14 @@ import { silentLogger } from '../../core/logger.ts';
 import type { StageContext } from '../../core/stage.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
 import { ratioLine, type Bench } from './harness.ts';
+import { openSafetyClassifier, safetyStage } from '../../stages/curate/safety-stage.ts';
+import { BACKBONE_INPUT, BACKBONE_PREPROCESSOR_CONFIG, backboneModelPath } from '../../scorer/backbone/nsfwjs-mobilenet.ts';
 
 const DEFAULT_PAIRS = 512;
 const BATCH = 64;
 const ROUNDS = 2;
+const BACKBONE_PAIRS = 128;
+const BACKBONE_BATCH = 32;
 
 export const bench: Bench = async ({ n, workDir, log }) => {
   const count = n || DEFAULT_PAIRS;
@@ -57,11 +64,23 @@ export const bench: Bench = async ({ n, workDir, log }) => {
   const stage = Math.max(...pipelineRates);
   const limit = Math.max(...bare.map((b) => b.modelOnly));
   const sequential = Math.max(...bare.map((b) => b.withPreprocessing));
+
+  const backboneSamples = samples.slice(0, BACKBONE_PAIRS);
+  const backboneStage: number[] = [];
+  const backboneBare: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    backboneStage.push(await safetyStageRate(backboneSamples, threads));
+    backboneBare.push(await bareBackboneRate(backboneSamples, threads));
+    log(`round ${round + 1}: backbone (safety stage) ${backboneStage.at(-1)!.toFixed(1)} pairs/s, bare backbone session ${backboneBare.at(-1)!.toFixed(1)} pairs/s`);
+  }
+  const bStage = Math.max(...backboneStage);
+  const bLimit = Math.max(...backboneBare);
   return {
     name: 'score',
     lines: [
       ratioLine(`score stage vs bare sessions (model time only), ${samples.length} pairs, batch ${BATCH}`, stage, limit, 'pairs'),
       ratioLine('score stage vs bare sessions after the same preprocessing and tokenisation', stage, sequential, 'pairs'),
+      ratioLine(`backbone: safety stage vs bare MobileNetV2 session (model time only), ${backboneSamples.length} pairs, batch ${BACKBONE_BATCH}`, bStage, bLimit, 'pairs'),
     ],
     metrics: {
       pairs: samples.length,
@@ -73,6 +92,10 @@ export const bench: Bench = async ({ n, workDir, log }) => {
       ratio: Math.round((stage / limit) * 1000) / 1000,
       bare_with_preprocessing_pairs_per_s: round1(sequential),
       ratio_with_preprocessing: Math.round((stage / sequential) * 1000) / 1000,
+      backbone_pairs: backboneSamples.length,
+      backbone_stage_pairs_per_s: round1(bStage),
+      backbone_bare_pairs_per_s: round1(bLimit),
+      backbone_ratio: Math.round((bStage / bLimit) * 1000) / 1000,
     },
   };
 };
@@ -131,6 +154,43 @@ async function bareRate(dir: string, samples: ImageTextSample[], threads: number
   } finally {
     await vision.release();
     await text.release();
+  }
+}
+
+async function safetyStageRate(samples: ImageTextSample[], threads: number): Promise<number> {
+  const classifier = await openSafetyClassifier(threads);
+  try {
+    const ctx: StageContext = { config: {}, stats: new RunStats(), rejects: new RejectLedger(), log: silentLogger, signal: new AbortController().signal, unit: { id: 'bench', source: 'bench' } };
+    const stage = safetyStage<ImageTextSample>({ classifier, batchSize: BACKBONE_BATCH, maxNsfw: null });
+    const started = performance.now();
+    let out = 0;
+    for await (const _ of stage(fromArray(samples), ctx)) out++;
+    if (out !== samples.length) throw new Error(`safety stage kept ${out} of ${samples.length}`);
+    return samples.length / ((performance.now() - started) / 1000);
+  } finally {
+    await classifier.close();
+  }
+}
+
+/** The backbone as a plain InferenceSession on this thread, images preprocessed beforehand. */
+async function bareBackboneRate(samples: ImageTextSample[], threads: number): Promise<number> {
+  const pre = imagePreprocessingFrom(BACKBONE_PREPROCESSOR_CONFIG);
+  const session = await ort.InferenceSession.create(await backboneModelPath(), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  try {
+    const images = await Promise.all(samples.map((s) => preprocessImage(s.image.bytes, pre)));
+    const S = BACKBONE_INPUT;
+    const batches: ort.Tensor[] = [];
+    for (let start = 0; start < images.length; start += BACKBONE_BATCH) {
+      const chunk = images.slice(start, start + BACKBONE_BATCH);
+      const pixels = new Float32Array(chunk.length * 3 * S * S);
+      chunk.forEach((img, i) => pixels.set(img.data, i * 3 * S * S));
+      batches.push(new ort.Tensor('float32', pixels, [chunk.length, 3, S, S]));
+    }
+    const started = performance.now();
+    for (const b of batches) await session.run({ pixel_values: b }, ['class_probs']);
+    return samples.length / ((performance.now() - started) / 1000);
+  } finally {
+    await session.release();
   }
 }
 

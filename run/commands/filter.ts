@@ -104,10 +104,10 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
   const extraIndex = external && !info.index_columns.some((c) => c.name === column) ? [{ name: column, type: 'DOUBLE' as const, optional: true }] : [];
   const out = await OutDir.open(to, { ...info, fingerprint, filters, index_columns: [...info.index_columns, ...extraIndex] });
 
-  // Rejects of OUT made at finalise (its keep_top cut) are in rejects.parquet only.
+  // Rejects of OUT made at finalise (its keep_top cut and min_p_aligned) are in rejects.parquet only.
   const finaliseRejects = new Map<string, RejectRecord>();
   for (const r of await readParquet(path.join(from, 'rejects.parquet'))) {
-    if (r.stage !== 'keep_top') continue;
+    if (r.stage !== 'keep_top' && r.stage !== 'calibration') continue;
     finaliseRejects.set(String(r.id), r as unknown as RejectRecord);
   }
   const output = (info.config as { output?: { max_shard_bytes?: number; rows_per_batch?: number } }).output ?? {};

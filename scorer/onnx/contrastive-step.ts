@@ -78,8 +78,15 @@ function buildContrastiveStepModel(featureSize: number, dim: number, temperature
 
   // loss = -(sum_i log rowP[i,i] + sum_j log colP[j,j]) / 2n
   const eye = g.op('EyeLike', [logits]);
-  const logRow = g.op('LogSoftmax', [logits], { axis: attr.int(1) });
-  const logCol = g.op('LogSoftmax', [logits], { axis: attr.int(0) });
+  // log softmax as x - max - log(sum(exp(x - max))): every exp is of a value <= 0, so nothing
+  // overflows however large the logits get.
+  const logSoftmax = (axis: number) => {
+    const axes = g.int64Tensor([axis]);
+    const shifted = g.op('Sub', [logits, g.op('ReduceMax', [logits], { axes: attr.ints([axis]), keepdims: attr.int(1) })]);
+    return g.op('Sub', [shifted, g.op('Log', [g.op('ReduceSum', [g.op('Exp', [shifted]), axes], { keepdims: attr.int(1) })])]);
+  };
+  const logRow = logSoftmax(1);
+  const logCol = logSoftmax(0);
   const twoN = g.op('Mul', [g.op('ReduceSum', [eye], { keepdims: attr.int(0) }), scalar(2)]);
   const diagonal = g.op('ReduceSum', [g.op('Mul', [g.op('Add', [logRow, logCol]), eye])], { keepdims: attr.int(0) });
   g.op('Neg', [g.op('Div', [diagonal, twoN])], {}, 'loss');

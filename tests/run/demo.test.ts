@@ -36,18 +36,25 @@ test('weft demo writes the whole OUT layout; bad files are rejects with their re
     assert.ok(String(row.detail).length > 0);
   }
 
-  // The reference scorer filters the swapped captions, and only those.
+  // The reference scorer's calibrated p_aligned filters the swapped captions, and only those.
   const swapped = new Set<string>(truth.swapped);
-  const belowThreshold = rejects.filter((x) => x.reason === 'score_below_threshold').map((x) => String(x.id));
-  assert.ok(belowThreshold.length >= swapped.size * 0.9, `${belowThreshold.length} of ${swapped.size} swapped captions dropped`);
-  assert.ok(belowThreshold.every((id) => swapped.has(id)), 'no true pair dropped by the score threshold');
+  const calibrated = rejects.filter((x) => x.reason === 'p_aligned_below_min');
+  const belowMin = calibrated.map((x) => String(x.id));
+  assert.ok(belowMin.length >= swapped.size * 0.9, `${belowMin.length} of ${swapped.size} swapped captions dropped`);
+  assert.ok(belowMin.every((id) => swapped.has(id)), 'no true pair dropped by min_p_aligned');
+  assert.ok(calibrated.every((x) => x.stage === 'calibration' && /p_aligned 0\.\d+ < min_p_aligned 0\.5/.test(String(x.detail))));
   assert.ok(manifest.scorers.some((s: { id: string }) => s.id === 'weft-reference'));
+  const rule = manifest.filters.find((f: any) => f.rule === 'min_p_aligned');
+  assert.equal(rule.column, 'p_aligned_weft_reference');
+  assert.ok(rule.mixture.high.mean > rule.mixture.low.mean);
 
-  // Row counts agree: manifest totals, the shards themselves, index.parquet.
+  // Row counts agree: manifest totals, the shards themselves (the scored pool: kept pairs plus
+  // those min_p_aligned left out of the index at finalise), index.parquet.
   const shardIds = await idsInShards(out);
   const index = await parquetRows(path.join(out, 'index.parquet'));
-  assert.equal(manifest.totals.kept, shardIds.length);
-  assert.equal(index.length, shardIds.length);
+  assert.ok(index.every((r) => typeof r.p_aligned_weft_reference === 'number' && r.p_aligned_weft_reference >= 0.5));
+  assert.equal(manifest.totals.kept + calibrated.length, shardIds.length);
+  assert.equal(index.length, manifest.totals.kept);
   assert.equal(manifest.totals.dropped, rejects.length);
   assert.equal(manifest.totals.kept + manifest.totals.dropped, Object.keys(truth.samples).length + truth.bad.length);
   assert.equal(manifest.shards.reduce((a: number, s: any) => a + s.rows, 0), shardIds.length);
@@ -71,6 +78,10 @@ test('weft demo writes the whole OUT layout; bad files are rejects with their re
   assert.ok(stats.stages.decode.in > 0);
   const html = await readFile(path.join(out, 'report.html'), 'utf8');
   for (const bad of truth.bad) assert.ok(html.includes(bad.reason), `report shows ${bad.reason}`);
+  // The fitted mixture is drawn over the score histogram, with the score where p_aligned = 0.5.
+  assert.match(html, /class="curve mixture-high"/);
+  assert.match(html, /class="curve mixture-low"/);
+  assert.ok(html.includes(`threshold ${Number(rule.score_cut.toPrecision(4))}`), "the calibrated cut is marked on the score histogram");
 
   // A second run of the same command resumes: everything is already committed.
   const again = run('demo', '--out', out, '--no-progress');

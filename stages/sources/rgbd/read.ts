@@ -7,7 +7,7 @@ import { pipe, rejectAt, type StageContext } from '../../../pipeline/stage.ts';
 import type { Unit } from '../../../pipeline/units.ts';
 import type { RgbdReadConfig } from '../../../schemas/rgbd-config.ts';
 import type { RgbdSample } from '../../../schemas/rgbd.ts';
-import { associateNearest, associateOneToOne } from '../../pair/rgbd-timestamps.ts';
+import { associateNearest, associateOneToOne, type Unpaired } from '../../pair/rgbd-timestamps.ts';
 import { rgbdRegistrationStage } from '../../align/rgbd-registration.ts';
 import type { RegistrationPool } from '../../align/registration-pool.ts';
 import { rgbdQualityStage } from '../../curate/rgbd-quality.ts';
@@ -94,9 +94,17 @@ export function pairListing(unit: Unit, listing: SequenceListing, cfg: RgbdReadC
   const depthTimes = listing.depth.map((f) => f.timestamp!);
   const result = cfg.source.match === 'nearest' ? associateNearest(rgbTimes, depthTimes, options) : associateOneToOne(rgbTimes, depthTimes, options);
   for (const p of result.pairs) out.push(candidate(listing.rgb[p.first], listing.depth[p.second], p.skew));
-  const skewText = (s: number | null) => (s === null ? 'the other stream is empty' : `nearest skew ${(s * 1000).toFixed(2)} ms, window ${(cfg.source.max_difference * 1000).toFixed(1)} ms`);
-  for (const u of result.unpairedFirst) rejectAt(ctx, RGBD_PAIR_STAGE, frameItem(listing.rgb[u.index]), 'unpaired', `colour frame: ${skewText(u.nearestSkew)}`);
-  for (const u of result.unpairedSecond) rejectAt(ctx, RGBD_PAIR_STAGE, frameItem(listing.depth[u.index]), 'unpaired', `depth frame: ${skewText(u.nearestSkew)}`);
+  const window = `window ${(cfg.source.max_difference * 1000).toFixed(1)} ms`;
+  const ms = (s: number) => `${(s * 1000).toFixed(2)} ms`;
+  // Says whether the nearest partner was simply too far, or was inside the window and went to a closer match.
+  const detail = (u: Unpaired, own: FrameRef[], other: FrameRef[], otherName: string, ownName: string) => {
+    if (u.nearestSkew === null || u.nearest === undefined) return 'the other stream is empty';
+    const near = `nearest skew ${ms(u.nearestSkew)} to ${otherName} frame ${other[u.nearest].name}`;
+    if (!u.takenBy) return `${near}, outside the ${window}`;
+    return `${near}, inside the ${window}, was paired with the closer ${ownName} frame ${own[u.takenBy.index].name} (skew ${ms(u.takenBy.skew)})`;
+  };
+  for (const u of result.unpairedFirst) rejectAt(ctx, RGBD_PAIR_STAGE, frameItem(listing.rgb[u.index]), 'unpaired', `colour frame: ${detail(u, listing.rgb, listing.depth, 'depth', 'colour')}`);
+  for (const u of result.unpairedSecond) rejectAt(ctx, RGBD_PAIR_STAGE, frameItem(listing.depth[u.index]), 'unpaired', `depth frame: ${detail(u, listing.depth, listing.rgb, 'colour', 'depth')}`);
   return finish();
 }
 

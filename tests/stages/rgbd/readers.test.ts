@@ -58,6 +58,22 @@ test('TUM: timestamp pairing recovers the true pairs; dropped frames are unpaire
   }
 });
 
+test('TUM: an unpaired frame whose nearest partner lay inside the window names the closer frame that took it', async () => {
+  // A 40 ms window over 30 Hz streams: a frame whose partner was dropped has neighbours 33 ms
+  // away, inside the window, already paired with their own closer frames.
+  const { ctx } = await readLayout('tum', { max_difference: 0.04 });
+  let taken = 0;
+  for (const r of ctx.rejects.rows) {
+    const m = /nearest skew (-?\d+\.\d+) ms/.exec(r.detail);
+    assert.ok(m, r.detail);
+    if (Math.abs(Number(m[1])) < 40) {
+      assert.match(r.detail, /inside the window 40\.0 ms, was paired with the closer (colour|depth) frame \S+\.png \(skew -?\d+\.\d+ ms\)/);
+      taken++;
+    } else assert.match(r.detail, /outside the window/);
+  }
+  assert.ok(taken > 0, 'some unpaired frame had a taken neighbour inside the window');
+});
+
 test('NYU: PGM depth in little-endian Kinect disparity decodes to millimetres; nearest matching pairs every colour frame it can', async () => {
   const t = truth.nyu!;
   const { samples, ctx } = await readLayout('nyu', { match: 'one_to_one' });

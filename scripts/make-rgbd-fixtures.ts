@@ -73,8 +73,8 @@ export { mulberry32 };
 // ---------------------------------------------------------------------------------------------
 // Scene and ray casting. World: metres, y up. Camera: OpenCV convention (x right, y down, z ahead).
 
-type Vec3 = [number, number, number];
-type Texture = (p: Vec3, normal: Vec3) => Vec3;
+export type Vec3 = [number, number, number];
+export type Texture = (p: Vec3, normal: Vec3) => Vec3;
 
 interface Hit {
   t: number;
@@ -82,7 +82,7 @@ interface Hit {
   colour: Vec3;
 }
 
-interface Shape {
+export interface Shape {
   intersect(o: Vec3, d: Vec3, tMax: number): Hit | null;
 }
 
@@ -94,13 +94,13 @@ const normalize = (a: Vec3): Vec3 => {
   return [a[0] / n, a[1] / n, a[2] / n];
 };
 
-const checker = (size: number, c1: Vec3, c2: Vec3, axes: [number, number]): Texture => (p) =>
+export const checker = (size: number, c1: Vec3, c2: Vec3, axes: [number, number]): Texture => (p) =>
   (Math.floor(p[axes[0]] / size) + Math.floor(p[axes[1]] / size)) & 1 ? c1 : c2;
-const stripes = (period: number, c1: Vec3, c2: Vec3, axis: number): Texture => (p) => (Math.floor(p[axis] / period) & 1 ? c1 : c2);
-const plain = (c: Vec3): Texture => () => c;
+export const stripes = (period: number, c1: Vec3, c2: Vec3, axis: number): Texture => (p) => (Math.floor(p[axis] / period) & 1 ? c1 : c2);
+export const plain = (c: Vec3): Texture => () => c;
 
 /** An infinite plane n·p = offset, facing along n. */
-function plane(normal: Vec3, offset: number, texture: Texture): Shape {
+export function plane(normal: Vec3, offset: number, texture: Texture): Shape {
   return {
     intersect(o, d, tMax) {
       const denom = dot(normal, d);
@@ -113,7 +113,7 @@ function plane(normal: Vec3, offset: number, texture: Texture): Shape {
   };
 }
 
-function sphere(centre: Vec3, radius: number, texture: Texture): Shape {
+export function sphere(centre: Vec3, radius: number, texture: Texture): Shape {
   return {
     intersect(o, d, tMax) {
       const oc = sub(o, centre);
@@ -132,7 +132,7 @@ function sphere(centre: Vec3, radius: number, texture: Texture): Shape {
 }
 
 /** Axis-aligned box by slab intersection. */
-function box(min: Vec3, max: Vec3, texture: Texture): Shape {
+export function box(min: Vec3, max: Vec3, texture: Texture): Shape {
   return {
     intersect(o, d, tMax) {
       let tNear = -Infinity;
@@ -196,14 +196,19 @@ function makeScene(rnd: () => number): Shape[] {
   return shapes;
 }
 
-interface RenderedFrame {
+export interface RenderedFrame {
   /** Interleaved 8-bit RGB. */
   rgb: Uint8Array;
   /** z-depth in metres, 0 where nothing was hit. */
   depth: Float32Array;
 }
 
-function render(shapes: Shape[], eye: Vec3, target: Vec3, width: number, height: number): RenderedFrame {
+/**
+ * Colour and z-depth of the scene through the fixture camera. With `depthOffset`, the depth is
+ * rendered as if the depth camera sat that many pixels away (sub-pixel allowed): depth(u, v) is
+ * the scene depth at colour pixel (u - dx, v - dy), an exact misregistration of (dx, dy).
+ */
+export function render(shapes: Shape[], eye: Vec3, target: Vec3, width: number, height: number, depthOffset?: { dx: number; dy: number }): RenderedFrame {
   const { fx, fy, cx, cy } = fixtureIntrinsics(width, height);
   const forward = normalize(sub(target, eye));
   const right = normalize(cross([0, 1, 0], forward));
@@ -220,8 +225,9 @@ function render(shapes: Shape[], eye: Vec3, target: Vec3, width: number, height:
       let hit: Hit | null = null;
       for (const s of shapes) hit = s.intersect(eye, d, hit ? hit.t : 20) ?? hit;
       const i = v * width + u;
+      if (depthOffset && (depthOffset.dx !== 0 || depthOffset.dy !== 0)) depth[i] = castDepth(shapes, eye, right, down, forward, (u - depthOffset.dx - cx) / fx, (v - depthOffset.dy - cy) / fy);
       if (!hit) continue;
-      depth[i] = hit.t;
+      if (!depthOffset || (depthOffset.dx === 0 && depthOffset.dy === 0)) depth[i] = hit.t;
       const shade = 0.35 + 0.65 * Math.max(0, dot(hit.normal, light));
       rgb[i * 3] = Math.min(255, hit.colour[0] * shade);
       rgb[i * 3 + 1] = Math.min(255, hit.colour[1] * shade);
@@ -229,6 +235,17 @@ function render(shapes: Shape[], eye: Vec3, target: Vec3, width: number, height:
     }
   }
   return { rgb, depth };
+}
+
+/** z-depth along the camera ray through normalised image point (xc, yc); 0 when nothing is hit. */
+function castDepth(shapes: Shape[], eye: Vec3, right: Vec3, down: Vec3, forward: Vec3, xc: number, yc: number): number {
+  const d: Vec3 = [right[0] * xc + down[0] * yc + forward[0], right[1] * xc + down[1] * yc + forward[1], right[2] * xc + down[2] * yc + forward[2]];
+  let t = 0;
+  for (const s of shapes) {
+    const h = s.intersect(eye, d, t || 20);
+    if (h) t = h.t;
+  }
+  return t;
 }
 
 // ---------------------------------------------------------------------------------------------

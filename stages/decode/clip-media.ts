@@ -13,7 +13,7 @@
 // the packaged 2018 one).
 import { DropError } from '../../pipeline/stage.ts';
 import { inputSeekArgs } from '../sources/video/ffmpeg-run.ts';
-import { motionEnergy } from '../align/av-sync.ts';
+import { motionEnergy, structureEnergy } from '../align/av-sync.ts';
 import { audioOutputArgs, pcmWindow } from './audio-extract.ts';
 import { framesFromFfmpeg, framesInWindow, outputSize, type RgbFrame } from './video-frames.ts';
 
@@ -43,6 +43,8 @@ export interface ClipMedia {
   frames: AsyncGenerator<RgbFrame>;
   /** Call after `frames` is done: motion energy per analysis frame (NaN for the first), or empty without analysis. */
   motion(): Float64Array;
+  /** Call after `frames` is done: structure energy per analysis frame, or empty without analysis. */
+  structure(): Float64Array;
   /** Call after `frames` is done: the audio window (startS - leadS .. end + trailS), or null. */
   audio(): Float32Array | null;
 }
@@ -87,6 +89,7 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
   if (audioReq) args.push(...audioOutputArgs(audioReq, 'pipe:3'));
 
   const motion: number[] = [];
+  const structure: number[] = [];
   if (grey) {
     const frameBytes = grey.width * grey.height;
     let pending = Buffer.alloc(frameBytes);
@@ -103,6 +106,7 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
         if (motion.length >= analysisFrames) continue; // frames past the window's length (rounding at its end)
         const current = Float32Array.from(pending);
         motion.push(previous ? motionEnergy(previous, current) : NaN);
+        structure.push(structureEnergy(current, grey.width, grey.height));
         previous = current;
         pending = Buffer.alloc(frameBytes);
       }
@@ -139,6 +143,10 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
   };
   return {
     frames: frames(),
+    structure: () => {
+      ready('structure');
+      return Float64Array.from(structure);
+    },
     motion: () => {
       ready('motion');
       return Float64Array.from(motion);

@@ -46,6 +46,8 @@ export interface DecodedClip extends ClipCandidate {
   analysisFps: number;
   /** Motion energy per analysis frame; NaN for the first (no previous frame). */
   motion: Float64Array;
+  /** Structure energy per analysis frame (outlines; see structureEnergy), same length as motion. */
+  structure: Float64Array;
   /** Audio from (start - lead / analysisFps) to (end + vshift / analysisFps); null without an audio stream. */
   audio: { pcm: Float32Array; sampleRate: number; leadFrames: number } | null;
 }
@@ -92,9 +94,10 @@ export async function decodeClip(c: ClipCandidate, cfg: VideoSourceConfig, opts:
   }
   if (frames.length === 0) throw new DropError('decode_failed', `no frames in the window ${c.start.toFixed(2)}-${c.end.toFixed(2)} s`);
   const motion = media.motion();
+  const structure = media.structure();
   const pcm = media.audio();
   const audio = pcm ? { pcm, sampleRate: cfg.audio.sample_rate, leadFrames } : null;
-  return { ...c, frames, width, height, analysisFps, motion, audio };
+  return { ...c, frames, width, height, analysisFps, motion, structure, audio };
 }
 
 export function avSyncStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Stage<DecodedClip, VideoClipSample> {
@@ -105,7 +108,7 @@ export function avSyncStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Sta
 export function measureClipSync(c: DecodedClip, cfg: VideoSourceConfig): { result: AvSyncResult; onsets: Float64Array } | null {
   if (!c.audio || !syncs(cfg, c.probe)) return null;
   const onsets = audioOnsetEnvelope(c.audio.pcm, c.audio.sampleRate, c.analysisFps);
-  const result = estimateAvOffset({ visual: c.motion, audio: onsets, audioLead: c.audio.leadFrames, fps: c.analysisFps, vshift: cfg.sync.vshift });
+  const result = estimateAvOffset({ visual: c.motion, structure: c.structure, audio: onsets, audioLead: c.audio.leadFrames, fps: c.analysisFps, vshift: cfg.sync.vshift });
   return { result, onsets };
 }
 

@@ -16,7 +16,9 @@
 //
 // Confidence: an offset can be trusted when the correlation peak stands out from the rest of
 // the curve. It is the margin of the best peak over the second-best one (the highest
-// correlation at least 2 frames away) combined with the peak height; see calibratedSyncConfidence.
+// correlation at least 2 frames away, or at any shift far outside the search with the audio
+// wrapped around: what luck alone reaches) combined with the peak height; see
+// calibratedSyncConfidence.
 // Clips where either side has fewer than MIN_EVENTS onsets (silence, no motion) have nothing to
 // align and get confidence 0.
 //
@@ -34,7 +36,7 @@ export interface AvSyncResult {
   distances: number[];
   minDistance: number;
   medianDistance: number;
-  /** Best correlation minus the best correlation at least 2 frames away (0 when nothing was measured). */
+  /** Best correlation minus the best one at least 2 frames away or at a chance shift (0 when nothing was measured). */
   peakMargin: number;
 }
 
@@ -277,6 +279,10 @@ export function estimateAvOffset({ visual: motion, structure, audio, audioLead, 
   for (let i = 1; i < shifts; i++) if (correlations[i] > correlations[best]) best = i;
   let second = -1;
   for (let i = 0; i < shifts; i++) if (Math.abs(i - best) >= PEAK_SEPARATION && correlations[i] > second) second = correlations[i];
+  // Chance peaks: the same onsets correlated at shifts far outside the search (the clip's audio
+  // wrapped around), where nothing can line up but by luck. With few events a chance peak can
+  // be as high as a real one; the margin is measured over these too.
+  second = Math.max(second, chancePeak(visual, audio, audioLead, vshift));
   const peak = correlations[best];
   const peakMargin = Math.max(0, peak - Math.max(0, second));
   // Sub-frame refinement: the vertex of the parabola through the peak and its neighbours.
@@ -298,6 +304,25 @@ export function estimateAvOffset({ visual: motion, structure, audio, audioLead, 
     medianDistance: median(distances),
     peakMargin,
   };
+}
+
+/** Highest correlation of the onsets with the clip's audio circularly shifted by more than vshift + PEAK_SEPARATION frames. */
+function chancePeak(visual: Float64Array, audio: ArrayLike<number>, audioLead: number, vshift: number): number {
+  const n = visual.length;
+  const aligned = Float64Array.from({ length: n }, (_, k) => (k + audioLead < audio.length ? audio[k + audioLead] : 0));
+  let peak = -1;
+  const far = vshift + PEAK_SEPARATION;
+  for (let s = far; s <= n - far; s++) {
+    const xs: number[] = [];
+    const ys: number[] = [];
+    for (let k = 0; k < n; k++) {
+      if (Number.isNaN(visual[k])) continue;
+      xs.push(visual[k]);
+      ys.push(aligned[(k + s) % n]);
+    }
+    if (xs.length >= MIN_OVERLAP) peak = Math.max(peak, pearson(xs, ys));
+  }
+  return peak;
 }
 
 /**

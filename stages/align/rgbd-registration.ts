@@ -72,6 +72,8 @@ export function registrationEdgeMaps(rgb: RgbImage, depth: DepthMap, options: Pi
 const COARSE_CANDIDATES = 4;
 /** Full-resolution window half-width around each coarse candidate (x2). */
 const REFINE_RADIUS = 2;
+/** Balancing the two edge orientations scales a point's weight by at most this much. */
+const BALANCE_LIMIT = 4;
 /** A second basin must lie at least this far (Chebyshev, px) from the best shift. */
 const BASIN_SEPARATION = 2;
 
@@ -150,10 +152,10 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
 /**
  * Confidence in [0, 1]. The margin is a difference of two means over the scored depth edge
  * pixels, so its noise shrinks with the square root of their number: margin x sqrt(pixels) is
- * how many standard errors (per-pixel distances spread about 1 px) the best basin lies below the
- * next. CONFIDENCE_SCALE maps 4 of them to the default cut 0.15 (fitted on the fixture family,
- * seeds 1-6; docs/rgbd.md gives the separation measured on other seeds). A frame whose best shift
- * explains under a fifth of its depth edges is not trusted at all.
+ * about how many standard errors (per-pixel distances spread about 1 px) the best basin lies
+ * below the next. CONFIDENCE_SCALE maps 6 of them to the default cut 0.15 (fitted on the fixture
+ * family, seeds 1-6; docs/rgbd.md gives the separation measured on other seeds). A frame whose
+ * best shift explains under a fifth of its depth edges is not trusted at all.
  */
 export function calibratedConfidence(margin: number, inlierShare: number, edgePixels: number): number {
   const fromMargin = Math.min(1, (margin * Math.sqrt(edgePixels)) / CONFIDENCE_SCALE);
@@ -161,7 +163,7 @@ export function calibratedConfidence(margin: number, inlierShare: number, edgePi
   return fromMargin * fromSupport;
 }
 
-const CONFIDENCE_SCALE = 4 / 0.15;
+const CONFIDENCE_SCALE = 6 / 0.15;
 
 /**
  * Lowest scored cost at least BASIN_SEPARATION (Chebyshev) from (bx, by): the deepest other
@@ -259,6 +261,24 @@ class ChamferLevel {
       // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
       this.weights[p] = Math.min(1, depth.strength[i] / 0.1);
       p++;
+    }
+    // Edges running up and down fix dx; edges running across fix dy. A scene of poles has far
+    // more of the first, and would leave dy to chance; so each orientation carries half the
+    // total weight (edges with both bits count towards both), when both are present.
+    let wx = 0;
+    let wy = 0;
+    for (let q = 0; q < n; q++) {
+      const o = this.points[3 * q + 2];
+      if (o & ORIENT_ACROSS_X) wx += this.weights[q];
+      if (o & ORIENT_ACROSS_Y) wy += this.weights[q];
+    }
+    if (wx > 0 && wy > 0) {
+      const total = wx + wy;
+      for (let q = 0; q < n; q++) {
+        const o = this.points[3 * q + 2];
+        const scale = o === ORIENT_ACROSS_X ? total / (2 * wx) : o === ORIENT_ACROSS_Y ? total / (2 * wy) : total / (wx + wy);
+        this.weights[q] *= Math.min(BALANCE_LIMIT, scale);
+      }
     }
   }
 

@@ -204,42 +204,57 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   const relativeJump = options.relativeJump ?? 0.04;
   const ratio = options.gradientRatio ?? 3;
   const n = width * height;
-  const inv = new Float32Array(n);
+  const inv = scratchBuffer('inverseDepth', n, f32);
   for (let i = 0; i < n; i++) inv[i] = depth[i] === 0 ? 0 : 1 / depth[i];
   const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(inv, width, height);
   const edges = new Uint8Array(n);
   const orientation = new Uint8Array(n);
   const strength = new Float32Array(n);
   // Neighbours (i, i + step), with i - step and i + 2 step giving the gradient on each side
-  // when they are valid and inside the frame; `pos` is the coordinate along the step.
-  const test = (i: number, step: number, pos: number, limit: number, bit: number) => {
-    const a = inv[i];
-    const b = inv[i + step];
-    if (a === 0 || b === 0) return;
-    const jump = a > b ? a - b : b - a;
-    const near = a > b ? a : b;
-    if (jump <= relativeJump * near || jump <= noiseFloor) return;
-    const before = pos >= 1 ? inv[i - step] : 0;
-    const after = pos + 2 < limit ? inv[i + 2 * step] : 0;
-    const gBefore = before === 0 ? 0 : Math.abs(a - before);
-    const gAfter = after === 0 ? 0 : Math.abs(after - b);
-    // A slope changes as fast on both sides as across the pair; the smaller side gradient
-    // is the test, so that a one-pixel-wide pole (a jump on each side) still counts.
-    if (jump <= ratio * Math.min(gBefore, gAfter)) return;
-    // The boundary lies between the two pixels; the colour detector marks a step between x
-    // and x + 1 at x + 1 (see colourEdges), so the depth edge is marked there too (marking
-    // the nearer pixel would put edges half a pixel to one side or the other).
-    const k = i + step;
-    edges[k] = 1;
-    orientation[k] |= bit;
-    const s = jump / near;
-    if (s > strength[k]) strength[k] = s;
-  };
+  // when they are valid and inside the frame. Written out once per direction (rather than as a
+  // shared helper) because this runs on every pixel of every frame.
+  //  - A slope changes as fast on both sides as across the pair; the smaller side gradient is
+  //    the test, so that a one-pixel-wide pole (a jump on each side) still counts.
+  //  - The boundary lies between the two pixels; the colour detector marks a step between x and
+  //    x + 1 at x + 1 (see colourEdges), so the depth edge is marked there too (marking the
+  //    nearer pixel would put edges half a pixel to one side or the other).
   for (let y = 0; y < height; y++) {
-    for (let x = 0, i = y * width; x + 1 < width; x++, i++) if (inv[i] !== 0) test(i, 1, x, width, ORIENT_ACROSS_X);
+    for (let x = 0, i = y * width; x + 1 < width; x++, i++) {
+      const a = inv[i];
+      const b = inv[i + 1];
+      if (a === 0 || b === 0) continue;
+      const jump = a > b ? a - b : b - a;
+      const near = a > b ? a : b;
+      if (jump <= relativeJump * near || jump <= noiseFloor) continue;
+      const before = x >= 1 ? inv[i - 1] : 0;
+      const after = x + 2 < width ? inv[i + 2] : 0;
+      const gBefore = before === 0 ? 0 : Math.abs(a - before);
+      const gAfter = after === 0 ? 0 : Math.abs(after - b);
+      if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
+      const k = i + 1;
+      edges[k] = 1;
+      orientation[k] |= ORIENT_ACROSS_X;
+      if (jump / near > strength[k]) strength[k] = jump / near;
+    }
   }
   for (let y = 0; y + 1 < height; y++) {
-    for (let x = 0, i = y * width; x < width; x++, i++) if (inv[i] !== 0) test(i, width, y, height, ORIENT_ACROSS_Y);
+    for (let x = 0, i = y * width; x < width; x++, i++) {
+      const a = inv[i];
+      const b = inv[i + width];
+      if (a === 0 || b === 0) continue;
+      const jump = a > b ? a - b : b - a;
+      const near = a > b ? a : b;
+      if (jump <= relativeJump * near || jump <= noiseFloor) continue;
+      const before = y >= 1 ? inv[i - width] : 0;
+      const after = y + 2 < height ? inv[i + 2 * width] : 0;
+      const gBefore = before === 0 ? 0 : Math.abs(a - before);
+      const gAfter = after === 0 ? 0 : Math.abs(after - b);
+      if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
+      const k = i + width;
+      edges[k] = 1;
+      orientation[k] |= ORIENT_ACROSS_Y;
+      if (jump / near > strength[k]) strength[k] = jump / near;
+    }
   }
   let count = 0;
   for (let i = 0; i < n; i++) count += edges[i];
@@ -274,12 +289,15 @@ function inverseDepthNoise(inv: Float32Array, width: number, height: number): nu
 }
 
 /**
- * min(distance to the nearest edge pixel, cap) for every pixel: what a chamfer cost truncated at
+ * min(distance to the nearest edge pixel, cap) for every pixel (with `only`, the nearest edge
+ * pixel whose orientation has that bit): what a chamfer cost truncated at
  * `cap` needs, by stamping a disc of radius `cap` around each edge pixel. Equals
  * Math.min(distanceTransform(map)[i], cap) exactly, and is much cheaper when edges are sparse.
  */
-export function cappedDistanceTransform(map: EdgeMap, cap: number): Float32Array {
+export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }): Float32Array {
   const { width, height, edges } = map;
+  const orient = only?.orientation;
+  const bit = only?.bit ?? 0;
   const out = new Float32Array(width * height).fill(cap);
   const reach = Math.ceil(cap);
   const dxs: number[] = [];
@@ -302,7 +320,7 @@ export function cappedDistanceTransform(map: EdgeMap, cap: number): Float32Array
   const offD = Float32Array.from(ds);
   for (let y = 0; y < height; y++) {
     for (let x = 0, i = y * width; x < width; x++, i++) {
-      if (!edges[i]) continue;
+      if (!edges[i] || (orient && !(orient[i] & bit))) continue;
       if (x >= reach && y >= reach && x + reach < width && y + reach < height) {
         for (let k = 0; k < m; k++) {
           const t = i + offI[k];

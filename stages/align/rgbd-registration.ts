@@ -24,7 +24,7 @@ import type { DepthMap } from '../sources/rgbd/depth-png.ts';
 import type { RgbdDecoded } from '../sources/rgbd/decode.ts';
 import { mapStage, type Stage } from '../../pipeline/stage.ts';
 import type { RegistrationPool } from './registration-pool.ts';
-import { cappedDistanceTransform, colourEdges, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, type DepthEdgeMap, type EdgeMap, type OrientedEdgeMap } from './edges.ts';
+import { cappedDistanceTransform, colourEdges, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
 
 export interface RegistrationOptions {
   /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 12. */
@@ -244,8 +244,8 @@ class ChamferLevel {
   constructor(colour: OrientedEdgeMap, depth: DepthEdgeMap, private readonly truncate: number, maxPoints: number) {
     this.width = colour.width;
     this.height = colour.height;
-    this.distX = cappedDistanceTransform(orientedSubset(colour, ORIENT_ACROSS_X), truncate);
-    this.distY = cappedDistanceTransform(orientedSubset(colour, ORIENT_ACROSS_Y), truncate);
+    this.distX = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_X });
+    this.distY = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y });
     const stride = Math.max(1, Math.ceil(depth.count / maxPoints));
     const n = Math.ceil(depth.count / stride);
     this.points = new Int32Array(3 * n);
@@ -327,18 +327,6 @@ class ChamferLevel {
   }
 }
 
-/** The colour edge pixels that carry an orientation bit. */
-function orientedSubset(map: OrientedEdgeMap, bit: number): EdgeMap {
-  const edges = new Uint8Array(map.edges.length);
-  let count = 0;
-  for (let i = 0; i < edges.length; i++) {
-    if (map.orientation[i] & bit) {
-      edges[i] = 1;
-      count++;
-    }
-  }
-  return { width: map.width, height: map.height, edges, count };
-}
 
 function shiftNorm(k: number, side: number, maxShift: number): number {
   const dx = (k % side) - maxShift;

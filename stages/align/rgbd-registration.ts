@@ -13,11 +13,12 @@
 // Confidence: a wrong estimate happens when some other shift explains the edges about as well,
 // i.e. when the cost surface has a second basin nearly as deep as the best one (a checkerboard
 // behind an object, a repeated pattern, edges that all run one way so the shift along them is
-// free). So the confidence is the margin of the best cost below the second-best basin (the
-// lowest local minimum at least 2 px from the best), relative to the cost there, scaled by
-// how many of the depth edges the best shift explains (a shift that puts only a few edges on
-// colour edges is a guess, however its margin looks). Calibrated on the fixture family
-// (scripts/eval-rgbd-registration.ts): see docs/rgbd.md for the measured separation.
+// free). So the confidence grows with the margin of the best cost below the second-best basin
+// (the lowest cost scored at least 2 px from the best), relative to the cost there, times the
+// square root of the number of depth edge pixels scored (the margin's noise shrinks with it),
+// and falls when the best shift explains few of the depth edges (a guess, however its margin
+// looks). Calibrated on the fixture family (scripts/eval-rgbd-registration.ts): see
+// docs/rgbd.md for the measured separation.
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../sources/rgbd/rgb-image.ts';
 import type { DepthMap } from '../sources/rgbd/depth-png.ts';

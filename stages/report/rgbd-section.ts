@@ -58,7 +58,7 @@ export function rgbdSection(stats: RunStatsJSON, manifest: Manifest): { html: st
   const histograms = new Set([S.skewHistogram, S.validRatioHistogram].filter((n) => stats.histograms?.[n]));
   const sketches = new Set([S.absSkewSketch, S.validRatioSketch, S.residualSketch, S.confidenceSketch].filter((n) => stats.sketches?.[n]));
   const counters = new Set([S.shiftCounts].filter((n) => stats.counters?.[n]));
-  const worst = new Set([S.worstShift, S.worstResidual].filter((n) => stats.worst?.[n]));
+  const worst = new Set([S.worstShift, S.worstResidual, S.worstConfidenceKept].filter((n) => stats.worst?.[n]));
   if (!histograms.size && !counters.size && !worst.size) return null;
   const t = thresholdsOf(manifest);
   const parts = [HOW_TO_READ, overview(stats)];
@@ -92,6 +92,7 @@ export function rgbdSection(stats: RunStatsJSON, manifest: Manifest): { html: st
   const described: Record<string, string> = {
     [S.worstShift]: 'largest measured shift max(|dx|, |dy|), ties by confidence; kept and dropped pairs',
     [S.worstResidual]: 'largest residual edge distance at the best shift; kept and dropped pairs',
+    [S.worstConfidenceKept]: 'lowest registration confidence among kept pairs: where the kept data is least certain',
   };
   const picked = Object.fromEntries([...worst].map((n) => [n, stats.worst[n]]));
   parts.push(worst.size ? worstSections(picked, { describe: (n) => described[n], showValue: false }) : '<p class="empty">No pair had enough depth edges to measure.</p>');

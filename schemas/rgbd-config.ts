@@ -30,7 +30,7 @@ export const rgbdSourceSchema = z
     /** Registration search radius: integer shifts in [-max_shift, max_shift] on both axes are tried. */
     max_shift: z.number().int().min(0).max(32).default(12),
     /**
-     * Worker threads for the registration check (pure JS, tens of ms per 640x480 pair). Default:
+     * Worker threads for the registration check (pure JS, about 100 ms per 640x480 pair). Default:
      * run.concurrency, capped at the CPU count; 0 runs it on the main thread.
      */
     registration_workers: z.number().int().min(0).max(64).optional(),

@@ -36,8 +36,10 @@ function thresholdsOf(manifest: Manifest): RgbdThresholds {
 
 const HOW_TO_READ = `<div class="howto">
 <p><b>How to read this section.</b> Each colour frame was paired with a depth frame (by timestamp
-or by file name), then the depth was checked against the colour image: depth discontinuities
-should sit on intensity edges. The <b>skew</b> is the colour timestamp minus the depth timestamp
+or by file name), then the depth was checked against the colour image: occlusion boundaries in depth
+should sit on object outlines in colour. The <b>confidence</b> says how clearly the best shift
+beats every shift at least 2 px away; low values mean the edges allow several shifts (texture
+behind objects, edges that all run one way) or are too few. The <b>skew</b> is the colour timestamp minus the depth timestamp
 (plus the configured offset); a spread that is wide or off-centre points to a clock offset between
 the sensors. The <b>shift</b> chart counts the integer (dx, dy) at which depth edges best match
 colour edges: a registered capture piles up at (0, 0); a cluster elsewhere is a systematic
@@ -56,7 +58,7 @@ export function rgbdSection(stats: RunStatsJSON, manifest: Manifest): { html: st
   const histograms = new Set([S.skewHistogram, S.validRatioHistogram].filter((n) => stats.histograms?.[n]));
   const sketches = new Set([S.absSkewSketch, S.validRatioSketch, S.residualSketch, S.confidenceSketch].filter((n) => stats.sketches?.[n]));
   const counters = new Set([S.shiftCounts].filter((n) => stats.counters?.[n]));
-  const worst = new Set([S.worstShift, S.worstResidual].filter((n) => stats.worst?.[n]));
+  const worst = new Set([S.worstShift, S.worstResidual, S.worstConfidenceKept].filter((n) => stats.worst?.[n]));
   if (!histograms.size && !counters.size && !worst.size) return null;
   const t = thresholdsOf(manifest);
   const parts = [HOW_TO_READ, overview(stats)];
@@ -75,7 +77,7 @@ export function rgbdSection(stats: RunStatsJSON, manifest: Manifest): { html: st
     const tolNote = t.maxShift === undefined ? '' : ` Dashed square: shifts the filter accepts (max_registration_shift ${t.maxShift} px${t.correctShift ? '; larger confident shifts were corrected' : ''}); red dots lie outside it.`;
     parts.push(`<div class="chart-block" id="rgbd-shift-scatter"><p class="muted">One circle per measured shift, area proportional to the number of pairs.${esc(tolNote)}</p>${shiftScatterChart(shifts, { tolerance: t.maxShift })}</div>`);
   } else parts.push('<p class="empty">No pair had enough depth edges to measure a shift.</p>');
-  if (stats.sketches?.[S.confidenceSketch]) parts.push(sketchBlock(S.confidenceSketch, stats.sketches[S.confidenceSketch], t.minConfidence ? [t.minConfidence] : [], 'confidence (median − best) / median'));
+  if (stats.sketches?.[S.confidenceSketch]) parts.push(sketchBlock(S.confidenceSketch, stats.sketches[S.confidenceSketch], t.minConfidence ? [t.minConfidence] : [], 'confidence (margin of the best shift over the next basin, 0.15 = 6 standard errors)'));
   if (stats.sketches?.[S.residualSketch]) parts.push(sketchBlock(S.residualSketch, stats.sketches[S.residualSketch], [], 'residual: mean edge distance at the best shift, px'));
 
   parts.push('<h3>Valid depth</h3>');
@@ -90,6 +92,7 @@ export function rgbdSection(stats: RunStatsJSON, manifest: Manifest): { html: st
   const described: Record<string, string> = {
     [S.worstShift]: 'largest measured shift max(|dx|, |dy|), ties by confidence; kept and dropped pairs',
     [S.worstResidual]: 'largest residual edge distance at the best shift; kept and dropped pairs',
+    [S.worstConfidenceKept]: 'lowest registration confidence among kept pairs: where the kept data is least certain',
   };
   const picked = Object.fromEntries([...worst].map((n) => [n, stats.worst[n]]));
   parts.push(worst.size ? worstSections(picked, { describe: (n) => described[n], showValue: false }) : '<p class="empty">No pair had enough depth edges to measure.</p>');

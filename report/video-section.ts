@@ -27,11 +27,12 @@ function thresholdsOf(manifest: Manifest): SyncThresholds {
 }
 
 const HOW_TO_READ = `<div class="howto">
-<p><b>How to read this section.</b> Each clip's audio offset was measured SyncNet-style: a visual
-signal (motion energy, the mean change between consecutive frames) was compared with an audio
-onset signal (rises in short-time energy) at every shift of a few frames either way; the
-<b>offset</b> is the shift where they match best (positive: the audio is late), the
-<b>confidence</b> how much better that shift is than the median one. A well-synced corpus piles up
+<p><b>How to read this section.</b> Each clip's audio offset was measured from onsets: visual
+onsets (rises of motion energy, the mean change between consecutive frames; rises while outlines
+vanish count less) were correlated with audio onsets (rises of the band spectrum, the spectral
+flux) at every shift of a few frames either way; the <b>offset</b> is the shift where they match
+best, refined to a fraction of a frame (positive: the audio is late), the <b>confidence</b>
+(0 to 1) how far that correlation peak stands above the next-best one, at least two frames away. A well-synced corpus piles up
 at offset 0 with high confidence; a pile elsewhere is a systematic delay (a muxing or encoder
 offset), low confidence means the clip has too few shared events to tell (talking heads without
 visible motion, music over stills), not that it is out of sync.</p>

@@ -28,9 +28,9 @@ export const rgbdSourceSchema = z
     /** Camera intrinsics in pixels, for layouts that do not carry them (SUN RGB-D reads intrinsics.txt). */
     intrinsics: intrinsicsSchema.nullable().default(null),
     /** Registration search radius: integer shifts in [-max_shift, max_shift] on both axes are tried. */
-    max_shift: z.number().int().min(0).max(32).default(8),
+    max_shift: z.number().int().min(0).max(32).default(12),
     /**
-     * Worker threads for the registration check (pure JS, tens of ms per 640x480 pair). Default:
+     * Worker threads for the registration check (pure JS, about 100 ms per 640x480 pair). Default:
      * run.concurrency, capped at the CPU count; 0 runs it on the main thread.
      */
     registration_workers: z.number().int().min(0).max(64).optional(),

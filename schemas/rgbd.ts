@@ -136,6 +136,8 @@ export const RGBD_STATS = {
   /** Worst examples (kept and dropped) by max(|dx|, |dy|) + confidence, and by residual. */
   worstShift: 'rgbd.largest_shift',
   worstResidual: 'rgbd.highest_residual',
+  /** Kept pairs with the lowest registration confidence: where the kept data is least certain. */
+  worstConfidenceKept: 'rgbd.lowest_confidence_kept',
 } as const;
 
 /** Bins of the two RGB-D histograms; fixed so that stats from every unit and process merge. */

@@ -154,5 +154,5 @@ export const VIDEO_STATS = {
   narrationShift: 'video.narration_shift_s',
 } as const;
 
-/** Confidence histogram: the distance is 1 - Pearson correlation, so median - min is within [0, 2]. */
-export const AV_CONFIDENCE_RANGE: [number, number, number] = [0, 2, 40];
+/** Confidence histogram: the sync confidence is within [0, 1]. */
+export const AV_CONFIDENCE_RANGE: [number, number, number] = [0, 1, 20];

@@ -20,7 +20,7 @@ export function avSyncStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Sta
 function measureClipSync(c: DecodedClip, cfg: VideoSourceConfig): { result: AvSyncResult; onsets: Float64Array } | null {
   if (!c.audio || !syncs(cfg, c.probe)) return null;
   const onsets = audioOnsetEnvelope(c.audio.pcm, c.audio.sampleRate, c.analysisFps);
-  const result = estimateAvOffset({ visual: c.motion, audio: onsets, audioLead: c.audio.leadFrames, fps: c.analysisFps, vshift: cfg.sync.vshift });
+  const result = estimateAvOffset({ visual: c.motion, structure: c.structure, audio: onsets, audioLead: c.audio.leadFrames, fps: c.analysisFps, vshift: cfg.sync.vshift });
   return { result, onsets };
 }
 

@@ -1,8 +1,23 @@
 // Edge maps and their distance transform, the raw material of the RGB-D registration check.
-// Colour edges: Sobel on luminance, thinned by non-maximum suppression so that an edge is one
-// pixel wide (a thick edge would make the chamfer cost flat within a pixel or two). Depth edges:
-// jumps between neighbouring valid depths, marked on the nearer (occluding) side, which is where
-// the object's silhouette shows in the colour frame. Missing depth (0) never makes an edge.
+//
+// Colour edges (colourEdges): Canny's detector on luminance: a binomial blur (sigma about 1 px,
+// so the edge sits where the depth sensor's one-pixel-sharp silhouette would), Sobel gradient,
+// non-maximum suppression to one-pixel-wide edges, and hysteresis (weak edge pixels are kept
+// only when connected to strong ones, so texture noise does not scatter edges everywhere).
+//
+// Depth edges (occlusionEdges): occlusion boundaries only. A depth camera sees a jump in depth
+// wherever a nearer surface hides a farther one, and that is where the colour image has an
+// object outline. A surface seen at a steep angle also changes depth fast from pixel to pixel,
+// but smoothly, and has no outline in colour; a fixed "jump of more than x %" rule fires all
+// over such surfaces. So the jump between two neighbours is measured in inverse depth (which
+// is exactly linear across the image for any plane, however slanted) and must be large
+// against the local gradient on both sides, against the frame's depth noise, and against the
+// depth itself. Missing depth (0) never makes an edge, nor counts as a neighbour.
+//
+// Both maps record each edge's orientation (ORIENT_ACROSS_X: the intensity or depth changes
+// along x, so the edge runs up and down; ORIENT_ACROSS_Y: it runs left to right; diagonal edges
+// carry both), so that the chamfer cost can match each depth edge only against colour edges
+// that run the same way.
 
 export interface EdgeMap {
   width: number;
@@ -12,6 +27,21 @@ export interface EdgeMap {
   count: number;
 }
 
+/** The edge's value changes along x (a vertical edge line). */
+export const ORIENT_ACROSS_X = 1;
+/** The edge's value changes along y (a horizontal edge line). */
+export const ORIENT_ACROSS_Y = 2;
+
+export interface OrientedEdgeMap extends EdgeMap {
+  /** Per pixel, ORIENT_* bits (0 where there is no edge). */
+  orientation: Uint8Array;
+}
+
+export interface DepthEdgeMap extends OrientedEdgeMap {
+  /** Per edge pixel, the jump relative to the nearer inverse depth (0 elsewhere). */
+  strength: Float32Array;
+}
+
 /** Rec. 601 luma of interleaved 8-bit RGB. */
 export function luminance(rgb: Uint8Array, width: number, height: number): Float32Array {
   const out = new Float32Array(width * height);
@@ -19,15 +49,69 @@ export function luminance(rgb: Uint8Array, width: number, height: number): Float
   return out;
 }
 
+// Per-frame working buffers, reused from frame to frame (each worker thread has its own module
+// instance, and nothing here is re-entrant): allocating ~10 MB per 640x480 frame made the
+// garbage collector a large share of the registration cost. Only interior pixels are ever
+// written to the Sobel buffers, so their one-pixel border stays 0 across reuse.
+const scratch = new Map<string, Float32Array | Uint8Array>();
+function scratchBuffer<T extends Float32Array | Uint8Array>(name: string, n: number, make: (n: number) => T): T {
+  let a = scratch.get(name) as T | undefined;
+  if (!a || a.length !== n) {
+    a = make(n);
+    scratch.set(name, a);
+  }
+  return a;
+}
+const f32 = (n: number) => new Float32Array(n);
+
+/** Luminance of interleaved RGB blurred by a separable [1 4 6 4 1] / 16 kernel (sigma 1 px), edges clamped. */
+function blurredLuminance(rgb: Uint8Array, width: number, height: number): Float32Array {
+  const n = width * height;
+  const lum = scratchBuffer('lum', n, f32);
+  for (let i = 0, p = 0; i < n; i++, p += 3) lum[i] = 0.299 * rgb[p] + 0.587 * rgb[p + 1] + 0.114 * rgb[p + 2];
+  const tmp = scratchBuffer('blurTmp', n, f32);
+  const out = scratchBuffer('blurOut', n, f32);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const a = lum[row + (x > 1 ? x - 2 : 0)];
+      const b = lum[row + (x > 0 ? x - 1 : 0)];
+      const c = lum[row + x];
+      const d = lum[row + (x + 1 < width ? x + 1 : width - 1)];
+      const e = lum[row + (x + 2 < width ? x + 2 : width - 1)];
+      tmp[row + x] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
+    }
+  }
+  for (let y = 0; y < height; y++) {
+    const r0 = (y > 1 ? y - 2 : 0) * width;
+    const r1 = (y > 0 ? y - 1 : 0) * width;
+    const r2 = y * width;
+    const r3 = (y + 1 < height ? y + 1 : height - 1) * width;
+    const r4 = (y + 2 < height ? y + 2 : height - 1) * width;
+    for (let x = 0; x < width; x++) out[r2 + x] = (tmp[r0 + x] + 4 * tmp[r1 + x] + 6 * tmp[r2 + x] + 4 * tmp[r3 + x] + tmp[r4 + x]) * 0.0625;
+  }
+  return out;
+}
+
+export interface ColourEdgeOptions {
+  /** Sobel magnitude (after the blur) that starts an edge; a 255-level step scores about 640. Default 40. */
+  highThreshold?: number;
+  /** Sobel magnitude an edge pixel connected to a strong one needs. Default 0.4 x high. */
+  lowThreshold?: number;
+}
+
 /**
- * Thin intensity edges: Sobel gradient magnitude (a unit step of 255 grey levels scores 1020),
- * kept where it reaches `threshold` and is a local maximum across the edge. Squared magnitudes
- * are compared throughout (same order, no square roots).
+ * Canny edges of the luminance of interleaved RGB: blur, Sobel, non-maximum suppression along
+ * the gradient (quantised to 0/45/90/135 degrees), hysteresis with 8-connectivity.
  */
-export function intensityEdges(lum: Float32Array, width: number, height: number, threshold = 60): EdgeMap {
-  const mag2 = new Float32Array(width * height);
-  const gxs = new Float32Array(width * height);
-  const gys = new Float32Array(width * height);
+export function colourEdges(rgb: Uint8Array, width: number, height: number, options: ColourEdgeOptions = {}): OrientedEdgeMap {
+  const high = options.highThreshold ?? 40;
+  const low = options.lowThreshold ?? 0.4 * high;
+  const lum = blurredLuminance(rgb, width, height);
+  const n = width * height;
+  const mag2 = scratchBuffer('mag2', n, f32);
+  const gxs = scratchBuffer('gx', n, f32);
+  const gys = scratchBuffer('gy', n, f32);
   for (let y = 1; y < height - 1; y++) {
     for (let x = 1, i = y * width + 1; x < width - 1; x++, i++) {
       const a = lum[i - width - 1], b = lum[i - width], c = lum[i - width + 1];
@@ -40,94 +124,216 @@ export function intensityEdges(lum: Float32Array, width: number, height: number,
       mag2[i] = gx * gx + gy * gy;
     }
   }
-  const edges = new Uint8Array(width * height);
-  let count = 0;
+  // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).
+  const state = scratchBuffer('state', n, (k) => new Uint8Array(k)).fill(0);
+  const orientation = scratchBuffer('orientation', n, (k) => new Uint8Array(k)).fill(0);
   const tan22 = 0.41421356;
-  const threshold2 = threshold * threshold;
+  const low2 = low * low;
+  const high2 = high * high;
+  const stack: number[] = [];
   for (let y = 1; y < height - 1; y++) {
     for (let x = 1, i = y * width + 1; x < width - 1; x++, i++) {
       const m = mag2[i];
-      if (m < threshold2) continue;
+      if (m < low2) continue;
       const ax = Math.abs(gxs[i]);
       const ay = Math.abs(gys[i]);
-      // Neighbours along the gradient direction, quantised to 0, 45, 90 or 135 degrees.
       let step: number;
       if (ay <= ax * tan22) step = 1;
       else if (ax <= ay * tan22) step = width;
       else step = gxs[i] * gys[i] > 0 ? width + 1 : width - 1;
       // >= on one side and > on the other keeps exactly one pixel of a symmetric two-pixel ridge.
-      if (m >= mag2[i - step] && m > mag2[i + step]) {
-        edges[i] = 1;
-        count++;
+      if (!(m >= mag2[i - step] && m > mag2[i + step])) continue;
+      // Orientation bins overlap (up to about 63 degrees either way), so diagonals carry both.
+      orientation[i] = (ax >= 0.5 * ay ? ORIENT_ACROSS_X : 0) | (ay >= 0.5 * ax ? ORIENT_ACROSS_Y : 0);
+      if (m >= high2) {
+        state[i] = 2;
+        stack.push(i);
+      } else state[i] = 1;
+    }
+  }
+  const around = Int32Array.of(-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1);
+  while (stack.length > 0) {
+    const i = stack.pop()!;
+    for (let o = 0; o < 8; o++) {
+      const j = i + around[o];
+      if (state[j] === 1) {
+        state[j] = 2;
+        stack.push(j);
       }
     }
   }
-  return { width, height, edges, count };
+  // Each edge is marked on the pixel just past its sub-pixel position along the dominant
+  // gradient axis (the peak of a parabola through the magnitudes either side), the convention
+  // occlusionEdges uses too: a step between pixels x and x + 1 is marked at x + 1 whichever of
+  // the two won the suppression, so colour and depth edges agree to well under a pixel.
+  const edges = new Uint8Array(n);
+  const marked = new Uint8Array(n);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    if (state[i] !== 2) continue;
+    const s = Math.abs(gxs[i]) >= Math.abs(gys[i]) ? 1 : width;
+    const m0 = Math.sqrt(mag2[i - s]);
+    const m1 = Math.sqrt(mag2[i]);
+    const m2 = Math.sqrt(mag2[i + s]);
+    const curvature = m0 - 2 * m1 + m2;
+    const offset = curvature < 0 ? (m0 - m2) / (2 * curvature) : 0;
+    const k = offset > 0 ? i + s : i;
+    marked[k] |= orientation[i];
+    if (!edges[k]) {
+      edges[k] = 1;
+      count++;
+    }
+  }
+  return { width, height, edges, count, orientation: marked };
+}
+
+export interface OcclusionEdgeOptions {
+  /** Smallest jump, relative to the nearer inverse depth (0.04: about a 4 % step in depth). Default 0.04. */
+  relativeJump?: number;
+  /** The jump must exceed this many times the inverse-depth gradient on each side. Default 3. */
+  gradientRatio?: number;
+  /** The jump must exceed this many standard deviations of the frame's inverse-depth noise. Default 8. */
+  noiseSigmas?: number;
 }
 
 /**
- * Depth discontinuities: neighbours (right, down) that are both valid and differ by more than
- * `relativeJump` of the nearer depth; the nearer pixel becomes the edge.
+ * Occlusion boundaries of a depth map (0 = missing), marked on the second pixel (right or
+ * below) of each jumping pair, as the colour edges are. See the header comment.
  */
-export function depthEdges(depth: Uint16Array, width: number, height: number, relativeJump = 0.04): EdgeMap {
-  const edges = new Uint8Array(width * height);
-  // Each pixel against its right and lower neighbour; the test is written out twice (rather
-  // than in a helper) because this loop runs on every pixel of every frame.
+export function occlusionEdges(depth: Uint16Array, width: number, height: number, options: OcclusionEdgeOptions = {}): DepthEdgeMap {
+  const relativeJump = options.relativeJump ?? 0.04;
+  const ratio = options.gradientRatio ?? 3;
+  const n = width * height;
+  const inv = scratchBuffer('inverseDepth', n, f32);
+  for (let i = 0; i < n; i++) inv[i] = depth[i] === 0 ? 0 : 1 / depth[i];
+  const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(inv, width, height);
+  const edges = new Uint8Array(n);
+  const orientation = new Uint8Array(n);
+  const strength = new Float32Array(n);
+  // Neighbours (i, i + step), with i - step and i + 2 step giving the gradient on each side
+  // when they are valid and inside the frame. Written out once per direction (rather than as a
+  // shared helper) because this runs on every pixel of every frame.
+  //  - A slope changes as fast on both sides as across the pair; the smaller side gradient is
+  //    the test, so that a one-pixel-wide pole (a jump on each side) still counts.
+  //  - The boundary lies between the two pixels; the colour detector marks a step between x and
+  //    x + 1 at x + 1 (see colourEdges), so the depth edge is marked there too (marking the
+  //    nearer pixel would put edges half a pixel to one side or the other).
   for (let y = 0; y < height; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      const i = row + x;
-      const a = depth[i];
-      if (a === 0) continue;
-      if (x + 1 < width) {
-        const b = depth[i + 1];
-        if (b !== 0) {
-          if (a < b) {
-            if (b - a > relativeJump * a) edges[i] = 1;
-          } else if (a - b > relativeJump * b) edges[i + 1] = 1;
-        }
-      }
-      if (y + 1 < height) {
-        const b = depth[i + width];
-        if (b !== 0) {
-          if (a < b) {
-            if (b - a > relativeJump * a) edges[i] = 1;
-          } else if (a - b > relativeJump * b) edges[i + width] = 1;
-        }
-      }
+    for (let x = 0, i = y * width; x + 1 < width; x++, i++) {
+      const a = inv[i];
+      const b = inv[i + 1];
+      if (a === 0 || b === 0) continue;
+      const jump = a > b ? a - b : b - a;
+      const near = a > b ? a : b;
+      if (jump <= relativeJump * near || jump <= noiseFloor) continue;
+      const before = x >= 1 ? inv[i - 1] : 0;
+      const after = x + 2 < width ? inv[i + 2] : 0;
+      const gBefore = before === 0 ? 0 : Math.abs(a - before);
+      const gAfter = after === 0 ? 0 : Math.abs(after - b);
+      if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
+      const k = i + 1;
+      edges[k] = 1;
+      orientation[k] |= ORIENT_ACROSS_X;
+      if (jump / near > strength[k]) strength[k] = jump / near;
+    }
+  }
+  for (let y = 0; y + 1 < height; y++) {
+    for (let x = 0, i = y * width; x < width; x++, i++) {
+      const a = inv[i];
+      const b = inv[i + width];
+      if (a === 0 || b === 0) continue;
+      const jump = a > b ? a - b : b - a;
+      const near = a > b ? a : b;
+      if (jump <= relativeJump * near || jump <= noiseFloor) continue;
+      const before = y >= 1 ? inv[i - width] : 0;
+      const after = y + 2 < height ? inv[i + 2 * width] : 0;
+      const gBefore = before === 0 ? 0 : Math.abs(a - before);
+      const gAfter = after === 0 ? 0 : Math.abs(after - b);
+      if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
+      const k = i + width;
+      edges[k] = 1;
+      orientation[k] |= ORIENT_ACROSS_Y;
+      if (jump / near > strength[k]) strength[k] = jump / near;
     }
   }
   let count = 0;
-  for (let i = 0; i < edges.length; i++) count += edges[i];
-  return { width, height, edges, count };
+  for (let i = 0; i < n; i++) count += edges[i];
+  return { width, height, edges, count, orientation, strength };
 }
 
 /**
- * min(distance to the nearest edge pixel, cap) for every pixel: what a chamfer cost truncated at
+ * Standard deviation of the inverse-depth noise, from the median absolute second difference
+ * along rows (zero on any plane, so slopes do not count as noise; occlusions are too rare to
+ * move the median).
+ */
+function inverseDepthNoise(inv: Float32Array, width: number, height: number): number {
+  // At most ~4096 samples, spread over the frame: the median needs no more.
+  const rowStep = Math.max(1, Math.floor(height / 32));
+  const colStep = Math.max(1, Math.floor(width / 128));
+  const diffs = new Float32Array(Math.ceil(height / rowStep) * Math.ceil(width / colStep));
+  let n = 0;
+  for (let y = 0; y < height; y += rowStep) {
+    const row = y * width;
+    for (let x = 1; x + 1 < width; x += colStep) {
+      const a = inv[row + x - 1];
+      const b = inv[row + x];
+      const c = inv[row + x + 1];
+      if (a === 0 || b === 0 || c === 0) continue;
+      diffs[n++] = Math.abs(a - 2 * b + c);
+    }
+  }
+  if (n === 0) return 0;
+  const sorted = diffs.subarray(0, n).sort();
+  // For Gaussian noise, a - 2b + c has sigma sqrt(6) sigma_w and median |.| 0.6745 of that.
+  return sorted[n >> 1] / (0.6745 * Math.sqrt(6));
+}
+
+/**
+ * min(distance to the nearest edge pixel, cap) for every pixel (with `only`, the nearest edge
+ * pixel whose orientation has that bit): what a chamfer cost truncated at
  * `cap` needs, by stamping a disc of radius `cap` around each edge pixel. Equals
  * Math.min(distanceTransform(map)[i], cap) exactly, and is much cheaper when edges are sparse.
  */
-export function cappedDistanceTransform(map: EdgeMap, cap: number): Float32Array {
+export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }): Float32Array {
   const { width, height, edges } = map;
+  const orient = only?.orientation;
+  const bit = only?.bit ?? 0;
   const out = new Float32Array(width * height).fill(cap);
   const reach = Math.ceil(cap);
-  const offsets: { dx: number; dy: number; d: number }[] = [];
+  const dxs: number[] = [];
+  const dys: number[] = [];
+  const ds: number[] = [];
   for (let dy = -reach; dy <= reach; dy++) {
     for (let dx = -reach; dx <= reach; dx++) {
       const d = Math.fround(Math.sqrt(dx * dx + dy * dy));
-      if (d < cap) offsets.push({ dx, dy, d });
+      if (d < cap) {
+        dxs.push(dx);
+        dys.push(dy);
+        ds.push(d);
+      }
     }
   }
+  const m = ds.length;
+  const offX = Int32Array.from(dxs);
+  const offY = Int32Array.from(dys);
+  const offI = Int32Array.from(dxs.map((dx, k) => dys[k] * width + dx));
+  const offD = Float32Array.from(ds);
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (!edges[y * width + x]) continue;
-      const inside = x >= reach && y >= reach && x + reach < width && y + reach < height;
-      for (const o of offsets) {
-        const tx = x + o.dx;
-        const ty = y + o.dy;
-        if (!inside && (tx < 0 || ty < 0 || tx >= width || ty >= height)) continue;
-        const k = ty * width + tx;
-        if (o.d < out[k]) out[k] = o.d;
+    for (let x = 0, i = y * width; x < width; x++, i++) {
+      if (!edges[i] || (orient && !(orient[i] & bit))) continue;
+      if (x >= reach && y >= reach && x + reach < width && y + reach < height) {
+        for (let k = 0; k < m; k++) {
+          const t = i + offI[k];
+          if (offD[k] < out[t]) out[t] = offD[k];
+        }
+        continue;
+      }
+      for (let k = 0; k < m; k++) {
+        const tx = x + offX[k];
+        const ty = y + offY[k];
+        if (tx < 0 || ty < 0 || tx >= width || ty >= height) continue;
+        const t = ty * width + tx;
+        if (offD[k] < out[t]) out[t] = offD[k];
       }
     }
   }

@@ -3,8 +3,7 @@
 // edge sets lie on top of each other (drawn white); a misregistration shows as two parallel
 // outlines, cyan (colour) and orange (depth), offset by the shift.
 import sharp from 'sharp';
-import { depthEdges, intensityEdges, luminance } from './edges.ts';
-import type { RegistrationEdges } from './rgbd-registration.ts';
+import { registrationEdgeMaps, type RegistrationEdges } from './rgbd-registration.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
 
@@ -52,10 +51,7 @@ export async function overlayPixels(rgb: RgbImage, depth: DepthMap, options: Ove
       for (let x = 0; x < width; x++) if (edges[y * width + x]) marks[ty * tw + Math.min(tw - 1, Math.floor(x * scale))] |= bit;
     }
   };
-  const edges = options.edges ?? {
-    colour: intensityEdges(luminance(rgb.data, width, height), width, height, options.intensityThreshold ?? 60).edges,
-    depth: depthEdges(depth.data, width, height, options.relativeJump ?? 0.04).edges,
-  };
+  const edges = options.edges ?? (({ colour, depth: d }) => ({ colour: colour.edges, depth: d.edges }))(registrationEdgeMaps(rgb, depth, options));
   if (edges.colour.length !== width * height || edges.depth.length !== width * height) throw new RangeError('edge maps do not match the frame size');
   mark(edges.colour, 1);
   mark(edges.depth, 2);

@@ -1,27 +1,39 @@
 // Fine-grained RGB-D pairing: is each depth pixel over the colour pixel it belongs to?
-// Depth discontinuities should sit on intensity edges. For every integer shift (dx, dy) in
-// [-maxShift, maxShift]^2 we take the depth edge pixels, move them back by the shift, and average
-// their (truncated) distance to the nearest colour edge: the chamfer cost. The best shift is
-// the measured misregistration; the cost there is the residual; how far the best cost sits
-// below the median cost over all shifts is the confidence (SyncNet's median - min, normalised).
-// Truncation keeps depth edges with no colour counterpart (same colour on both sides) from
-// dominating; colour edges with no depth counterpart (texture) cost nothing, since distances
-// are measured from depth edges to colour edges only.
+// Occlusion boundaries in depth should sit on object outlines in colour (edges.ts finds both).
+// For a shift (dx, dy) we move the depth edge pixels back by it and take the mean distance from
+// each to the nearest colour edge running the same way, truncated (a depth edge with no colour
+// counterpart, same colour on both sides, costs the same at every shift instead of dominating)
+// and weighted by the size of the depth jump: the chamfer cost. Colour edges with no depth
+// counterpart (texture) cost nothing, since distances run from depth edges to colour edges.
+//
+// Search, coarse to fine: the edge maps are pooled to half resolution and every shift within
+// max_shift is scored there; the few best local minima are then scored at full resolution on a
+// 5x5 window each. The best full-resolution shift is the estimate.
+//
+// Confidence: a wrong estimate happens when some other shift explains the edges about as well,
+// i.e. when the cost surface has a second basin nearly as deep as the best one (a checkerboard
+// behind an object, a repeated pattern, edges that all run one way so the shift along them is
+// free). So the confidence grows with the margin of the best cost below the second-best basin
+// (the lowest cost scored at least 2 px from the best), relative to the cost there, times the
+// square root of the number of depth edge pixels scored (the margin's noise shrinks with it),
+// and falls when the best shift explains few of the depth edges (a guess, however its margin
+// looks). Calibrated on the fixture family (scripts/eval-rgbd-registration.ts): see
+// docs/rgbd.md for the measured separation.
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
-import { cappedDistanceTransform, depthEdges, intensityEdges, luminance, type EdgeMap } from './edges.ts';
+import { cappedDistanceTransform, colourEdges, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
 
 export interface RegistrationOptions {
-  /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 8. */
+  /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 12. */
   maxShift?: number;
-  /** Distances above this many pixels count as this much. Default 4. */
+  /** Distances above this many pixels count as this much (full resolution). Default 3. */
   truncate?: number;
-  /** Sobel magnitude a colour edge must reach. Default 60. */
+  /** Sobel magnitude (after the blur) that starts a colour edge. Default 40. */
   intensityThreshold?: number;
-  /** Relative depth jump that makes a depth edge. Default 0.04. */
+  /** Smallest relative inverse-depth jump that makes a depth edge. Default 0.04. */
   relativeJump?: number;
-  /** At most this many depth edge pixels are scored (an even subsample beyond). Default 6000. */
+  /** At most this many depth edge pixels are scored (an even subsample beyond). Default 3000. */
   maxEdgePixels?: number;
   /** Fewer depth edge pixels than this: nothing to measure, confidence 0. Default 30. */
   minEdgePixels?: number;
@@ -32,6 +44,10 @@ export interface RegistrationOptions {
 export type Registration = Omit<RegistrationResult, 'corrected'> & {
   /** Depth edge pixels scored; 0 when the frame had too few to measure. */
   edgePixels: number;
+  /** (second-best basin cost - best cost) / second-best basin cost; 0 when nothing was measured. */
+  margin?: number;
+  /** Share of depth edge pixels within 1.5 px of a matching colour edge at the best shift. */
+  support?: number;
   /** With keepEdges: colour and depth edge maps (1 = edge, row-major, frame size). */
   edges?: RegistrationEdges;
 };
@@ -41,92 +57,279 @@ export interface RegistrationEdges {
   depth: Uint8Array;
 }
 
+/** The two edge maps registration compares (exposed for the report's overlay). */
+export function registrationEdgeMaps(rgb: RgbImage, depth: DepthMap, options: Pick<RegistrationOptions, 'intensityThreshold' | 'relativeJump'> = {}): { colour: OrientedEdgeMap; depth: DepthEdgeMap } {
+  const { width, height } = rgb;
+  return {
+    colour: colourEdges(rgb.data, width, height, { highThreshold: options.intensityThreshold ?? 40 }),
+    depth: occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04 }),
+  };
+}
+
+/** Local minima kept from the coarse level for refinement. */
+const COARSE_CANDIDATES = 4;
+/** Full-resolution window half-width around each coarse candidate (x2). */
+const REFINE_RADIUS = 2;
+/** Balancing the two edge orientations scales a point's weight by at most this much. */
+const BALANCE_LIMIT = 4;
+/** A second basin must lie at least this far (Chebyshev, px) from the best shift. */
+const BASIN_SEPARATION = 2;
+
 /** Measure the shift of `depth` relative to `rgb` (same size). Pure and synchronous. */
 export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: RegistrationOptions = {}): Registration {
   const { width, height } = rgb;
   if (depth.width !== width || depth.height !== height) throw new RangeError(`rgb ${width}x${height} and depth ${depth.width}x${depth.height} differ`);
-  const maxShift = options.maxShift ?? 8;
-  const truncate = options.truncate ?? 4;
+  const maxShift = options.maxShift ?? 12;
+  if (!Number.isInteger(maxShift) || maxShift < 0 || maxShift > 64) throw new RangeError(`maxShift must be an integer in [0, 64], got ${maxShift}`);
+  const truncate = options.truncate ?? 3;
   const minEdgePixels = options.minEdgePixels ?? 30;
-  const colourEdges = intensityEdges(luminance(rgb.data, width, height), width, height, options.intensityThreshold ?? 60);
-  const depthEdgeMap = depthEdges(depth.data, width, height, options.relativeJump ?? 0.04);
-  const points = edgePoints(depthEdgeMap, options.maxEdgePixels ?? 6000);
-  const edges = options.keepEdges ? { edges: { colour: colourEdges.edges, depth: depthEdgeMap.edges } } : {};
+  const maps = registrationEdgeMaps(rgb, depth, options);
+  const edges = options.keepEdges ? { edges: { colour: maps.colour.edges, depth: maps.depth.edges } } : {};
   const nothing: Registration = { dx: 0, dy: 0, residual: truncate, confidence: 0, zeroGain: 0, edgePixels: 0, ...edges };
-  if (points.length / 2 < minEdgePixels || colourEdges.count === 0) return nothing;
+  if (maps.depth.count < minEdgePixels || maps.colour.count === 0) return nothing;
 
-  // Costs clamp distances at `truncate`, so distances beyond it need not be exact.
-  const dist = cappedDistanceTransform(colourEdges, truncate);
+  // Full resolution: distance transforms per orientation, computed once, and the sampled points.
+  const fine = new ChamferLevel(maps.colour, maps.depth, truncate, options.maxEdgePixels ?? 3000);
   const side = 2 * maxShift + 1;
-  const costs = new Float64Array(side * side);
-  for (let dy = -maxShift; dy <= maxShift; dy++) {
-    for (let dx = -maxShift; dx <= maxShift; dx++) {
-      costs[(dy + maxShift) * side + (dx + maxShift)] = chamferCost(points, dist, width, height, dx, dy, truncate);
+  const costs = new Float64Array(side * side).fill(NaN);
+  const at = (dx: number, dy: number) => {
+    const k = (dy + maxShift) * side + (dx + maxShift);
+    if (Number.isNaN(costs[k])) costs[k] = fine.cost(dx, dy);
+    return costs[k];
+  };
+
+  // Coarse level: both maps pooled 2x2, every shift within ceil(maxShift / 2).
+  const coarse = new ChamferLevel(poolEdges(maps.colour), poolEdges(maps.depth), Math.max(1.5, truncate / 2), 1500);
+  const coarseMax = Math.ceil(maxShift / 2);
+  const coarseSide = 2 * coarseMax + 1;
+  const coarseCosts = new Float64Array(coarseSide * coarseSide);
+  for (let dy = -coarseMax; dy <= coarseMax; dy++) for (let dx = -coarseMax; dx <= coarseMax; dx++) coarseCosts[(dy + coarseMax) * coarseSide + dx + coarseMax] = coarse.cost(dx, dy);
+  const candidates = localMinima(coarseCosts, coarseSide).slice(0, COARSE_CANDIDATES);
+  // Zero shift is always scored: it is the answer for most pairs, and zero_gain needs it.
+  for (const c of [...candidates.map((k) => [2 * ((k % coarseSide) - coarseMax), 2 * (Math.floor(k / coarseSide) - coarseMax)]), [0, 0]]) {
+    for (let dy = c[1] - REFINE_RADIUS; dy <= c[1] + REFINE_RADIUS; dy++) {
+      for (let dx = c[0] - REFINE_RADIUS; dx <= c[0] + REFINE_RADIUS; dx++) if (Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift) at(dx, dy);
     }
   }
+
   // Best shift; ties (within float noise) go to the smaller shift, so a flat cost says "aligned".
-  let best = 0;
-  for (let k = 1; k < costs.length; k++) {
+  let best = -1;
+  for (let k = 0; k < costs.length; k++) {
+    if (Number.isNaN(costs[k])) continue;
+    if (best < 0) {
+      best = k;
+      continue;
+    }
     const diff = costs[k] - costs[best];
     if (diff < -1e-9 || (Math.abs(diff) <= 1e-9 && shiftNorm(k, side, maxShift) < shiftNorm(best, side, maxShift))) best = k;
   }
+  const bx = (best % side) - maxShift;
+  const by = Math.floor(best / side) - maxShift;
+  // Make sure the best shift's own neighbourhood is scored, so its basin is known around it.
+  for (let dy = by - BASIN_SEPARATION; dy <= by + BASIN_SEPARATION; dy++) {
+    for (let dx = bx - BASIN_SEPARATION; dx <= bx + BASIN_SEPARATION; dx++) if (Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift) at(dx, dy);
+  }
   const bestCost = costs[best];
-  const zeroCost = costs[maxShift * side + maxShift];
-  const median = medianOf(costs);
+  const second = secondBasin(costs, side, maxShift, bx, by);
+  const inliers = fine.inlierShare(bx, by, 1.5);
+  const margin = Number.isFinite(second) && second > 0 ? Math.max(0, second - bestCost) / second : 1;
   return {
-    dx: (best % side) - maxShift,
-    dy: Math.floor(best / side) - maxShift,
+    dx: bx,
+    dy: by,
     residual: bestCost,
-    confidence: median > 0 ? Math.max(0, Math.min(1, (median - bestCost) / median)) : 0,
-    zeroGain: zeroCost - bestCost,
-    edgePixels: points.length / 2,
+    confidence: calibratedConfidence(margin, inliers, fine.points.length / 3),
+    margin,
+    support: inliers,
+    zeroGain: at(0, 0) - bestCost,
+    edgePixels: fine.points.length / 3,
     ...edges,
   };
 }
 
+
 /**
- * Mean truncated distance to colour edges of the depth edge points moved by (-dx, -dy): if the
- * depth content sits (dx, dy) away from where it belongs, undoing that lands it on the colour
- * edges. Points that leave the frame are not scored; if most leave, the shift scores `truncate`.
+ * Confidence in [0, 1]. The margin is a difference of two means over the scored depth edge
+ * pixels, so its noise shrinks with the square root of their number: margin x sqrt(pixels) is
+ * about how many standard errors (per-pixel distances spread about 1 px) the best basin lies
+ * below the next. CONFIDENCE_SCALE maps 6 of them to the default cut 0.15 (fitted on the fixture
+ * family, seeds 1-6; docs/rgbd.md gives the separation measured on other seeds). A frame whose
+ * best shift explains under a fifth of its depth edges is not trusted at all.
  */
-function chamferCost(points: Int32Array, dist: Float32Array, width: number, height: number, dx: number, dy: number, truncate: number): number {
-  let sum = 0;
-  let n = 0;
-  for (let k = 0; k < points.length; k += 2) {
-    const x = points[k] - dx;
-    const y = points[k + 1] - dy;
-    if (x < 0 || y < 0 || x >= width || y >= height) continue;
-    const d = dist[y * width + x];
-    sum += d < truncate ? d : truncate;
-    n++;
-  }
-  return n * 2 >= points.length / 2 ? sum / n : truncate;
+export function calibratedConfidence(margin: number, inlierShare: number, edgePixels: number): number {
+  const fromMargin = Math.min(1, (margin * Math.sqrt(edgePixels)) / CONFIDENCE_SCALE);
+  const fromSupport = Math.max(0, Math.min(1, (inlierShare - 0.2) / 0.3));
+  return fromMargin * fromSupport;
 }
 
-function edgePoints(map: EdgeMap, maxPoints: number): Int32Array {
-  const stride = Math.max(1, Math.ceil(map.count / maxPoints));
-  const out = new Int32Array(2 * Math.ceil(map.count / stride));
-  let seen = 0;
-  let n = 0;
-  for (let i = 0; i < map.edges.length; i++) {
-    if (!map.edges[i]) continue;
-    if (seen++ % stride !== 0) continue;
-    out[n++] = i % map.width;
-    out[n++] = Math.floor(i / map.width);
+const CONFIDENCE_SCALE = 6 / 0.15;
+
+/**
+ * Lowest scored cost at least BASIN_SEPARATION (Chebyshev) from (bx, by): the deepest other
+ * basin, or the best basin's own floor 2 px away when the basin is a valley (edges that all run
+ * one way leave the shift along them free); Infinity if nothing that far was scored.
+ */
+function secondBasin(costs: Float64Array, side: number, maxShift: number, bx: number, by: number): number {
+  let second = Infinity;
+  for (let k = 0; k < costs.length; k++) {
+    const c = costs[k];
+    if (Number.isNaN(c) || c >= second) continue;
+    const x = (k % side) - maxShift;
+    const y = Math.floor(k / side) - maxShift;
+    if (Math.max(Math.abs(x - bx), Math.abs(y - by)) >= BASIN_SEPARATION) second = c;
   }
-  return out.subarray(0, n);
+  return second;
 }
+
+/** Indices of the local minima (<= all 8 neighbours) of a square grid, lowest first. */
+function localMinima(costs: Float64Array, side: number): number[] {
+  const out: number[] = [];
+  for (let k = 0; k < costs.length; k++) {
+    const x = k % side;
+    const y = Math.floor(k / side);
+    let isMin = true;
+    for (let oy = -1; oy <= 1 && isMin; oy++) {
+      for (let ox = -1; ox <= 1; ox++) {
+        const nx = x + ox;
+        const ny = y + oy;
+        if ((ox === 0 && oy === 0) || nx < 0 || ny < 0 || nx >= side || ny >= side) continue;
+        if (costs[ny * side + nx] < costs[k] - 1e-12) {
+          isMin = false;
+          break;
+        }
+      }
+    }
+    if (isMin) out.push(k);
+  }
+  return out.sort((a, b) => costs[a] - costs[b]);
+}
+
+/** An edge map at half resolution: a pooled pixel is an edge if any of its 2x2 children is; orientations and strengths OR and max. */
+function poolEdges<M extends OrientedEdgeMap & { strength?: Float32Array }>(map: M): M {
+  const w = Math.ceil(map.width / 2);
+  const h = Math.ceil(map.height / 2);
+  const edges = new Uint8Array(w * h);
+  const orientation = new Uint8Array(w * h);
+  const strength = map.strength ? new Float32Array(w * h) : undefined;
+  for (let y = 0; y < map.height; y++) {
+    for (let x = 0; x < map.width; x++) {
+      const i = y * map.width + x;
+      if (!map.edges[i]) continue;
+      const k = (y >> 1) * w + (x >> 1);
+      edges[k] = 1;
+      orientation[k] |= map.orientation[i];
+      if (strength && map.strength![i] > strength[k]) strength[k] = map.strength![i];
+    }
+  }
+  let count = 0;
+  for (let k = 0; k < edges.length; k++) count += edges[k];
+  return { ...map, width: w, height: h, edges, orientation, count, ...(strength ? { strength } : {}) };
+}
+
+/**
+ * One resolution level of the chamfer search: capped distance transforms to the colour edges of
+ * each orientation (computed once) and the depth edge points (x, y, orientation) with weights.
+ */
+class ChamferLevel {
+  readonly width: number;
+  readonly height: number;
+  /** Distance to colour edges running up and down, and to those running left to right. */
+  private readonly distX: Float32Array;
+  private readonly distY: Float32Array;
+  /** Triples x, y, orientation bits. */
+  readonly points: Int32Array;
+  private readonly weights: Float32Array;
+
+  constructor(colour: OrientedEdgeMap, depth: DepthEdgeMap, private readonly truncate: number, maxPoints: number) {
+    this.width = colour.width;
+    this.height = colour.height;
+    this.distX = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_X });
+    this.distY = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y });
+    const stride = Math.max(1, Math.ceil(depth.count / maxPoints));
+    const n = Math.ceil(depth.count / stride);
+    this.points = new Int32Array(3 * n);
+    this.weights = new Float32Array(n);
+    let seen = 0;
+    let p = 0;
+    for (let i = 0; i < depth.edges.length; i++) {
+      if (!depth.edges[i]) continue;
+      if (seen++ % stride !== 0) continue;
+      this.points[3 * p] = i % depth.width;
+      this.points[3 * p + 1] = Math.floor(i / depth.width);
+      this.points[3 * p + 2] = depth.orientation[i];
+      // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
+      this.weights[p] = Math.min(1, depth.strength[i] / 0.1);
+      p++;
+    }
+    // Edges running up and down fix dx; edges running across fix dy. A scene of poles has far
+    // more of the first, and would leave dy to chance; so each orientation carries half the
+    // total weight (edges with both bits count towards both), when both are present.
+    let wx = 0;
+    let wy = 0;
+    for (let q = 0; q < n; q++) {
+      const o = this.points[3 * q + 2];
+      if (o & ORIENT_ACROSS_X) wx += this.weights[q];
+      if (o & ORIENT_ACROSS_Y) wy += this.weights[q];
+    }
+    if (wx > 0 && wy > 0) {
+      const total = wx + wy;
+      for (let q = 0; q < n; q++) {
+        const o = this.points[3 * q + 2];
+        const scale = o === ORIENT_ACROSS_X ? total / (2 * wx) : o === ORIENT_ACROSS_Y ? total / (2 * wy) : total / (wx + wy);
+        this.weights[q] *= Math.min(BALANCE_LIMIT, scale);
+      }
+    }
+  }
+
+  /**
+   * Weighted mean truncated distance of the depth edge points moved by (-dx, -dy) to colour
+   * edges of their orientation. Points that leave the frame are not scored; if more than half
+   * leave, the shift scores `truncate`.
+   */
+  cost(dx: number, dy: number): number {
+    const { width, height, points, weights, distX, distY, truncate } = this;
+    let sum = 0;
+    let wsum = 0;
+    let n = 0;
+    const total = points.length / 3;
+    for (let k = 0, p = 0; p < total; k += 3, p++) {
+      const x = points[k] - dx;
+      const y = points[k + 1] - dy;
+      if (x < 0 || y < 0 || x >= width || y >= height) continue;
+      const i = y * width + x;
+      const o = points[k + 2];
+      const d = o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
+      const w = weights[p];
+      sum += w * d;
+      wsum += w;
+      n++;
+    }
+    return n * 2 >= total && wsum > 0 ? sum / wsum : truncate;
+  }
+
+  /** Share of the (in-frame) depth edge points within `radius` of a matching colour edge at this shift. */
+  inlierShare(dx: number, dy: number, radius: number): number {
+    const { width, height, points, distX, distY } = this;
+    let hit = 0;
+    let n = 0;
+    for (let k = 0; k < points.length; k += 3) {
+      const x = points[k] - dx;
+      const y = points[k + 1] - dy;
+      if (x < 0 || y < 0 || x >= width || y >= height) continue;
+      const i = y * width + x;
+      const o = points[k + 2];
+      const d = o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
+      if (d <= radius) hit++;
+      n++;
+    }
+    return n ? hit / n : 0;
+  }
+}
+
 
 function shiftNorm(k: number, side: number, maxShift: number): number {
   const dx = (k % side) - maxShift;
   const dy = Math.floor(k / side) - maxShift;
   return dx * dx + dy * dy;
-}
-
-function medianOf(values: Float64Array): number {
-  const sorted = Float64Array.from(values).sort();
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /**

@@ -31,9 +31,9 @@ export async function recordSyncStats(stats: RunStats, c: DecodedClip, result: A
 
   const byOffset = stats.worstSet(VIDEO_STATS.worstOffset, worstK);
   const byConfidence = stats.worstSet(VIDEO_STATS.worstConfidence, worstK);
-  // Confidence is at most 2: dividing it down only orders clips with the same |offset|.
-  const offsetValue = Math.abs(result.offsetFrames) + Math.min(2, result.confidence) / 4;
-  const confidenceValue = 2 - result.confidence;
+  // Confidence is at most 1: halving it only orders clips with the same |offset|.
+  const offsetValue = Math.abs(result.offsetFrames) + Math.min(1, result.confidence) / 2;
+  const confidenceValue = 1 - result.confidence;
   const wantOffset = byOffset.wouldKeep(offsetValue, c.id);
   const wantConfidence = byConfidence.wouldKeep(confidenceValue, c.id);
   if (!wantOffset && !wantConfidence) return;

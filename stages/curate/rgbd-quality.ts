@@ -112,7 +112,9 @@ async function recordRgbdPair(
   const shiftValue = Math.max(Math.abs(r.dx), Math.abs(r.dy)) + r.confidence;
   const wantShift = r.edgePixels > 0 && byShift.wouldKeep(shiftValue, m.id);
   const wantResidual = r.edgePixels > 0 && byResidual.wouldKeep(r.residual, m.id);
-  if (!wantShift && !wantResidual) return;
+  const byConfidence = stats.worstSet(RGBD_STATS.worstConfidenceKept, k);
+  const wantConfidence = typeof verdict === 'string' && byConfidence.wouldKeep(1 - r.confidence, m.id);
+  if (!wantShift && !wantResidual && !wantConfidence) return;
   const example: Example = {
     id: m.id,
     source: m.source,
@@ -127,6 +129,7 @@ async function recordRgbdPair(
   };
   if (wantShift) byShift.add(shiftValue, m.id, example);
   if (wantResidual) byResidual.add(r.residual, m.id, example);
+  if (wantConfidence) byConfidence.add(1 - r.confidence, m.id, example);
 }
 
 async function toSample(m: RgbdMeasured, skewMs: number | null, measuredStats: DepthStats, correct: boolean): Promise<RgbdSample> {

@@ -20,6 +20,8 @@ export interface DecodedClip extends ClipCandidate {
   analysisFps: number;
   /** Motion energy per analysis frame; NaN for the first (no previous frame). */
   motion: Float64Array;
+  /** Structure energy per analysis frame (outlines; see structureEnergy), same length as motion. */
+  structure: Float64Array;
   /** Audio from (start - lead / analysisFps) to (end + vshift / analysisFps); null without an audio stream. */
   audio: { pcm: Float32Array; sampleRate: number; leadFrames: number } | null;
 }
@@ -66,9 +68,10 @@ async function decodeClip(c: ClipCandidate, cfg: VideoSourceConfig, opts: ClipSt
   }
   if (frames.length === 0) throw new DropError('decode_failed', `no frames in the window ${c.start.toFixed(2)}-${c.end.toFixed(2)} s`);
   const motion = media.motion();
+  const structure = media.structure();
   const pcm = media.audio();
   const audio = pcm ? { pcm, sampleRate: cfg.audio.sample_rate, leadFrames } : null;
-  return { ...c, frames, width, height, analysisFps, motion, audio };
+  return { ...c, frames, width, height, analysisFps, motion, structure, audio };
 }
 
 /** Last path segment of a relative path or URL (no query), for media struct paths. */

@@ -13,6 +13,7 @@
 // the packaged 2018 one).
 import { DropError } from '../../core/stage.ts';
 import { inputSeekArgs } from './ffmpeg-run.ts';
+import { motionEnergy, structureEnergy } from './frame-signals.ts';
 import { audioOutputArgs, pcmWindow } from './audio-extract.ts';
 import { framesFromFfmpeg, framesInWindow, outputSize, type RgbFrame } from './video-frames.ts';
 
@@ -42,6 +43,8 @@ export interface ClipMedia {
   frames: AsyncGenerator<RgbFrame>;
   /** Call after `frames` is done: motion energy per analysis frame (NaN for the first), or empty without analysis. */
   motion(): Float64Array;
+  /** Call after `frames` is done: structure energy per analysis frame, or empty without analysis. */
+  structure(): Float64Array;
   /** Call after `frames` is done: the audio window (startS - leadS .. end + trailS), or null. */
   audio(): Float32Array | null;
 }
@@ -86,6 +89,7 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
   if (audioReq) args.push(...audioOutputArgs(audioReq, 'pipe:3'));
 
   const motion: number[] = [];
+  const structure: number[] = [];
   if (grey) {
     const frameBytes = grey.width * grey.height;
     let pending = Buffer.alloc(frameBytes);
@@ -102,6 +106,7 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
         if (motion.length >= analysisFrames) continue; // frames past the window's length (rounding at its end)
         const current = Float32Array.from(pending);
         motion.push(previous ? motionEnergy(previous, current) : NaN);
+        structure.push(structureEnergy(current, grey.width, grey.height));
         previous = current;
         pending = Buffer.alloc(frameBytes);
       }
@@ -138,6 +143,10 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
   };
   return {
     frames: frames(),
+    structure: () => {
+      ready('structure');
+      return Float64Array.from(structure);
+    },
     motion: () => {
       ready('motion');
       return Float64Array.from(motion);
@@ -151,9 +160,3 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
   };
 }
 
-/** Mean absolute difference between two grey frames of the same size. */
-export function motionEnergy(previous: Float32Array, current: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < current.length; i++) sum += Math.abs(current[i] - previous[i]);
-  return current.length ? sum / current.length : 0;
-}

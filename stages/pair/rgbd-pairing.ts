@@ -6,7 +6,7 @@
 // frames decided on, out = frames that found a partner.
 import { dropItem, expandStage, type ItemDrop, type Stage } from '../../core/stage.ts';
 import type { RgbdReadConfig } from '../../schemas/rgbd-config.ts';
-import { associateNearest, associateOneToOne } from './rgbd-timestamps.ts';
+import { associateNearest, associateOneToOne, type Unpaired } from './rgbd-timestamps.ts';
 import type { RgbdPairCandidate } from '../decode/rgbd-decode.ts';
 import type { FrameRef } from '../sources/rgbd/frames.ts';
 import { sourceName, type RgbdListingItem } from '../sources/rgbd/units.ts';
@@ -60,8 +60,16 @@ function pairListing(item: RgbdListingItem, cfg: RgbdReadConfig): (RgbdPairCandi
   const depthTimes = listing.depth.map((f) => f.timestamp!);
   const result = cfg.source.match === 'nearest' ? associateNearest(rgbTimes, depthTimes, options) : associateOneToOne(rgbTimes, depthTimes, options);
   for (const p of result.pairs) out.push(candidate(listing.rgb[p.first], listing.depth[p.second], p.skew));
-  const skewText = (s: number | null) => (s === null ? 'the other stream is empty' : `nearest skew ${(s * 1000).toFixed(2)} ms, window ${(cfg.source.max_difference * 1000).toFixed(1)} ms`);
-  for (const u of result.unpairedFirst) out.push(dropItem(frameItem(listing.rgb[u.index]), 'unpaired', `colour frame: ${skewText(u.nearestSkew)}`));
-  for (const u of result.unpairedSecond) out.push(dropItem(frameItem(listing.depth[u.index]), 'unpaired', `depth frame: ${skewText(u.nearestSkew)}`));
+  const window = `window ${(cfg.source.max_difference * 1000).toFixed(1)} ms`;
+  const ms = (s: number) => `${(s * 1000).toFixed(2)} ms`;
+  // Says whether the nearest partner was simply too far, or was inside the window and went to a closer match.
+  const detail = (u: Unpaired, own: FrameRef[], other: FrameRef[], otherName: string, ownName: string) => {
+    if (u.nearestSkew === null || u.nearest === undefined) return 'the other stream is empty';
+    const near = `nearest skew ${ms(u.nearestSkew)} to ${otherName} frame ${other[u.nearest].name}`;
+    if (!u.takenBy) return `${near}, outside the ${window}`;
+    return `${near}, inside the ${window}, was paired with the closer ${ownName} frame ${own[u.takenBy.index].name} (skew ${ms(u.takenBy.skew)})`;
+  };
+  for (const u of result.unpairedFirst) out.push(dropItem(frameItem(listing.rgb[u.index]), 'unpaired', `colour frame: ${detail(u, listing.rgb, listing.depth, 'depth', 'colour')}`));
+  for (const u of result.unpairedSecond) out.push(dropItem(frameItem(listing.depth[u.index]), 'unpaired', `depth frame: ${detail(u, listing.depth, listing.rgb, 'colour', 'depth')}`));
   return finish();
 }

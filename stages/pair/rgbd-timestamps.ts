@@ -32,6 +32,13 @@ export interface Unpaired {
   index: number;
   /** Signed skew to the nearest frame of the other list (any frame, taken or not), in seconds; null if that list is empty. */
   nearestSkew: number | null;
+  /** Index (in the other list) of that nearest frame; present when the other list is not empty. */
+  nearest?: number;
+  /**
+   * Present when the nearest frame was inside the window but went to a closer match: the frame
+   * of this frame's own list it was paired with, and that pair's skew (seconds, first - second).
+   */
+  takenBy?: { index: number; skew: number };
 }
 
 export interface PairingResult {
@@ -74,7 +81,7 @@ export function associateOneToOne(first: readonly number[], second: readonly num
       else if (shifted[j] >= a) break;
     }
   }
-  return greedy(candidates, first, shifted);
+  return greedy(candidates, first, shifted, maxDifference);
 }
 
 /** The direct O(n·m) statement of the rule, kept as the reference the fast version is tested against. */
@@ -88,7 +95,7 @@ export function associateOneToOneBruteForce(first: readonly number[], second: re
       if (diff < maxDifference) candidates.push({ diff, first: i, second: j });
     }
   }
-  return greedy(candidates, first, shifted);
+  return greedy(candidates, first, shifted, maxDifference);
 }
 
 /**
@@ -102,28 +109,23 @@ export function associateNearest(first: readonly number[], second: readonly numb
   const secondOrder = sortedIndices(shifted);
   const sortedValues = secondOrder.map((j) => shifted[j]);
   const pairs: IndexPair[] = [];
-  const unpairedFirst: Unpaired[] = [];
   const used = new Uint8Array(second.length);
   for (let i = 0; i < first.length; i++) {
     const k = nearestSortedIndex(sortedValues, first[i]);
-    if (k < 0) {
-      unpairedFirst.push({ index: i, nearestSkew: null });
-      continue;
-    }
+    if (k < 0) continue;
     const j = secondOrder[k];
     const skew = first[i] - shifted[j];
     if (Math.abs(skew) < maxDifference) {
       pairs.push({ first: i, second: j, skew });
       used[j] = 1;
-    } else unpairedFirst.push({ index: i, nearestSkew: skew });
+    }
   }
-  const firstSorted = [...first].sort((x, y) => x - y);
-  const unpairedSecond: Unpaired[] = [];
-  for (let j = 0; j < second.length; j++) if (!used[j]) unpairedSecond.push({ index: j, nearestSkew: nearestSkew(firstSorted, shifted[j], -1) });
-  return { pairs, unpairedFirst, unpairedSecond };
+  const firstUsed = new Uint8Array(first.length);
+  for (const p of pairs) firstUsed[p.first] = 1;
+  return { pairs, ...unpairedOf(pairs, first, shifted, firstUsed, used, maxDifference) };
 }
 
-function greedy(candidates: Candidate[], first: readonly number[], shifted: readonly number[]): PairingResult {
+function greedy(candidates: Candidate[], first: readonly number[], shifted: readonly number[], maxDifference: number): PairingResult {
   candidates.sort((x, y) => x.diff - y.diff || x.first - y.first || x.second - y.second);
   const firstTaken = new Uint8Array(first.length);
   const secondTaken = new Uint8Array(shifted.length);
@@ -135,20 +137,48 @@ function greedy(candidates: Candidate[], first: readonly number[], shifted: read
     pairs.push({ first: c.first, second: c.second, skew: first[c.first] - shifted[c.second] });
   }
   pairs.sort((x, y) => x.first - y.first);
-  const shiftedSorted = [...shifted].sort((x, y) => x - y);
-  const firstSorted = [...first].sort((x, y) => x - y);
-  const unpairedFirst: Unpaired[] = [];
-  for (let i = 0; i < first.length; i++) if (!firstTaken[i]) unpairedFirst.push({ index: i, nearestSkew: nearestSkew(shiftedSorted, first[i], 1) });
-  const unpairedSecond: Unpaired[] = [];
-  for (let j = 0; j < shifted.length; j++) if (!secondTaken[j]) unpairedSecond.push({ index: j, nearestSkew: nearestSkew(firstSorted, shifted[j], -1) });
-  return { pairs, unpairedFirst, unpairedSecond };
+  return { pairs, ...unpairedOf(pairs, first, shifted, firstTaken, secondTaken, maxDifference) };
 }
 
-/** Skew of `x` to its nearest value in `sorted`, signed as first - second: sign +1 when x is a first-list value. */
-function nearestSkew(sorted: readonly number[], x: number, sign: 1 | -1): number | null {
-  const k = nearestSortedIndex(sorted, x);
-  if (k < 0) return null;
-  return sign * (x - sorted[k]);
+/** The frames of both lists that no pair uses, each with its nearest frame of the other list and who took it. */
+function unpairedOf(pairs: IndexPair[], first: readonly number[], shifted: readonly number[], firstUsed: Uint8Array, secondUsed: Uint8Array, maxDifference: number): { unpairedFirst: Unpaired[]; unpairedSecond: Unpaired[] } {
+  const partnerOfFirst = new Map<number, IndexPair>();
+  const partnerOfSecond = new Map<number, IndexPair>();
+  for (const p of pairs) {
+    if (!partnerOfFirst.has(p.first)) partnerOfFirst.set(p.first, p);
+    // Many-to-one matching can pair a depth frame several times; the closest pair names it.
+    const q = partnerOfSecond.get(p.second);
+    if (!q || Math.abs(p.skew) < Math.abs(q.skew)) partnerOfSecond.set(p.second, p);
+  }
+  const firstOrder = sortedIndices(first);
+  const secondOrder = sortedIndices(shifted);
+  const firstSorted = firstOrder.map((i) => first[i]);
+  const secondSorted = secondOrder.map((j) => shifted[j]);
+  const unpairedFirst: Unpaired[] = [];
+  for (let i = 0; i < first.length; i++) {
+    if (firstUsed[i]) continue;
+    const k = nearestSortedIndex(secondSorted, first[i]);
+    if (k < 0) {
+      unpairedFirst.push({ index: i, nearestSkew: null });
+      continue;
+    }
+    const j = secondOrder[k];
+    const taken = Math.abs(first[i] - shifted[j]) < maxDifference ? partnerOfSecond.get(j) : undefined;
+    unpairedFirst.push({ index: i, nearestSkew: first[i] - shifted[j], nearest: j, ...(taken ? { takenBy: { index: taken.first, skew: taken.skew } } : {}) });
+  }
+  const unpairedSecond: Unpaired[] = [];
+  for (let j = 0; j < shifted.length; j++) {
+    if (secondUsed[j]) continue;
+    const k = nearestSortedIndex(firstSorted, shifted[j]);
+    if (k < 0) {
+      unpairedSecond.push({ index: j, nearestSkew: null });
+      continue;
+    }
+    const i = firstOrder[k];
+    const taken = Math.abs(first[i] - shifted[j]) < maxDifference ? partnerOfFirst.get(i) : undefined;
+    unpairedSecond.push({ index: j, nearestSkew: first[i] - shifted[j], nearest: i, ...(taken ? { takenBy: { index: taken.second, skew: taken.skew } } : {}) });
+  }
+  return { unpairedFirst, unpairedSecond };
 }
 
 /** Index of the value nearest to x in an ascending array (the lower one on a tie); -1 when empty. */

@@ -67,6 +67,13 @@ test('an RGB-D TUM sequence runs through weft run into rgbd shards, index and re
   const worst = stats.worst['rgbd.largest_shift'].items;
   assert.ok(worst.some((e: any) => e.item.reason === 'misregistered' && e.item.verdict === 'dropped'));
   for (const e of worst) assert.match(e.item.thumb, /^data:image\/jpeg;base64,/);
+  // The least confident kept pairs: only kept ones, lowest confidence first.
+  const unsure = stats.worst['rgbd.lowest_confidence_kept'].items;
+  assert.ok(unsure.length > 0);
+  for (const e of unsure) assert.match(e.item.verdict, /^kept/);
+  const unsureConfidences = unsure.map((e: any) => Number(/confidence (\d\.\d+)/.exec(e.item.caption)![1]));
+  // Captions round to 2 decimals; the set's lowest is the lowest of all kept rows.
+  assert.ok(Math.abs(Math.min(...unsureConfidences) - Math.min(...index.map((r) => Number(r.reg_confidence)))) <= 0.005, unsureConfidences.join(','));
 
   const report = await readFile(path.join(out, 'report.html'), 'utf8');
   const section = report.slice(report.indexOf('<section id="rgbd">'), report.indexOf('<section id="examples">'));
@@ -74,4 +81,5 @@ test('an RGB-D TUM sequence runs through weft run into rgbd shards, index and re
   assert.equal((section.match(/<circle class="shift-dot/g) ?? []).length, Object.keys(stats.counters['rgbd.shift_px']).length);
   assert.match(section, /<img src="data:image\/jpeg;base64,/);
   assert.match(section, /misregistered/);
+  assert.match(section, /lowest registration confidence among kept pairs/);
 });

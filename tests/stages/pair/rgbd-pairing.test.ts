@@ -81,3 +81,20 @@ test('bad options are refused', () => {
   assert.throws(() => associateOneToOne([1], [1], { maxDifference: 0 }), RangeError);
   assert.throws(() => associateOneToOne([1], [1], { offset: Number.NaN }), RangeError);
 });
+
+test('an unpaired frame whose nearest partner was inside the window says which closer frame took it', () => {
+  // associate.py's example: depth 1.01 is 10 ms from rgb 1.0 but 1 ms from rgb 1.011, which wins it.
+  const r = associateOneToOne([1.0, 1.011], [1.01], { maxDifference: 0.02 });
+  const u = r.unpairedFirst[0];
+  assert.equal(u.index, 0);
+  assert.equal(u.nearest, 0);
+  assert.equal(u.takenBy?.index, 1);
+  assert.ok(Math.abs(u.takenBy!.skew - 0.001) < 1e-12);
+  // A partner outside the window is only the nearest one, taken or not: no takenBy.
+  const far = associateOneToOne([1.0, 1.5], [1.5], { maxDifference: 0.02 });
+  assert.equal(far.unpairedFirst[0].nearest, 0);
+  assert.equal(far.unpairedFirst[0].takenBy, undefined);
+  // Many-to-one: a depth frame nobody chose names the colour frame that took a closer depth frame.
+  const nearest = associateNearest([1.0], [1.002, 1.012], { maxDifference: 0.02 });
+  assert.deepEqual(nearest.unpairedSecond.map((x) => [x.index, x.nearest, x.takenBy?.index]), [[1, 0, 0]]);
+});

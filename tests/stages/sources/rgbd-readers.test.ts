@@ -58,6 +58,22 @@ test('TUM: timestamp pairing recovers the true pairs; dropped frames are unpaire
   }
 });
 
+test('TUM: an unpaired frame whose nearest partner lay inside the window names the closer frame that took it', async () => {
+  // A 40 ms window over 30 Hz streams: a frame whose partner was dropped has neighbours 33 ms
+  // away, inside the window, already paired with their own closer frames.
+  const { ctx } = await readLayout('tum', { max_difference: 0.04 });
+  let taken = 0;
+  for (const r of ctx.rejects.rows) {
+    const m = /nearest skew (-?\d+\.\d+) ms/.exec(r.detail);
+    assert.ok(m, r.detail);
+    if (Math.abs(Number(m[1])) < 40) {
+      assert.match(r.detail, /inside the window 40\.0 ms, was paired with the closer (colour|depth) frame \S+\.png \(skew -?\d+\.\d+ ms\)/);
+      taken++;
+    } else assert.match(r.detail, /outside the window/);
+  }
+  assert.ok(taken > 0, 'some unpaired frame had a taken neighbour inside the window');
+});
+
 test('NYU: PGM depth in little-endian Kinect disparity decodes to millimetres; nearest matching pairs every colour frame it can', async () => {
   const t = truth.nyu!;
   const { samples, ctx } = await readLayout('nyu', { match: 'one_to_one' });
@@ -117,9 +133,21 @@ test('generic: pairs by stem; the samples fill every Arrow column of the rgbd sc
 });
 
 test('default filters drop the misregistered frames and keep the aligned ones; correct_shift keeps and fixes them', async () => {
-  const frames = truth.generic!.sequences[0].frames;
+  // 320x240, the smallest size the registration confidence is calibrated for (at 160x120 a
+  // frame has too few depth edges for a confident verdict, and many are flagged
+  // low_registration_confidence instead).
+  const vgaDir = await mkdtemp(join(tmpdir(), 'weft-rgbd-read-qvga-'));
+  after(() => rm(vgaDir, { recursive: true, force: true }));
+  const qvga = await makeRgbdFixtures(vgaDir, { layouts: ['generic'], frames: 10, width: 320, height: 240, seed: 2 });
+  const frames = qvga.generic!.sequences[0].frames;
   const shifted = frames.filter((f) => Math.max(Math.abs(f.shift.dx), Math.abs(f.shift.dy)) > 2);
   assert.ok(shifted.length >= 3);
+  const readLayout = async (layout: FixtureLayout, source: Record<string, unknown> = {}, rgbd: Record<string, unknown> = KEEP_ALL) => {
+    const cfg = rgbdConfig(layout, { layout, ...source }, rgbd);
+    const units = await listRgbdUnits(cfg.source, vgaDir);
+    const ctx = makeContext(units[0]);
+    return { samples: await collect(rgbdPipeline(units[0], cfg, ctx)), ctx };
+  };
   const filtered = await readLayout('generic', {}, {});
   assert.equal(reasons(filtered.ctx.rejects).misregistered, shifted.length, JSON.stringify(filtered.ctx.rejects.rows));
   assert.equal(filtered.samples.length + filtered.ctx.rejects.rows.length, frames.length);

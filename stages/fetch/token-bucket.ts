@@ -4,14 +4,24 @@
 import { sleep } from './abortable.ts';
 
 export class TokenBucket {
-  private readonly intervalMs: number;
-  private readonly toleranceMs: number;
+  private intervalMs: number;
+  private toleranceMs: number;
   /** When the bucket would be empty if every reservation so far were sent on schedule. */
   private tat = 0;
 
-  constructor(ratePerSecond: number, burst: number, private readonly now: () => number = performance.now.bind(performance)) {
+  constructor(ratePerSecond: number, private readonly burst: number, private readonly now: () => number = performance.now.bind(performance)) {
     this.intervalMs = 1000 / ratePerSecond;
     this.toleranceMs = (Math.max(1, burst) - 1) * this.intervalMs;
+  }
+
+  /** Requests per second from now on (slots already reserved keep their times). */
+  setRate(ratePerSecond: number): void {
+    this.intervalMs = 1000 / ratePerSecond;
+    this.toleranceMs = (Math.max(1, this.burst) - 1) * this.intervalMs;
+  }
+
+  get ratePerSecond(): number {
+    return 1000 / this.intervalMs;
   }
 
   /** Reserves the next send slot and returns how long to wait for it. */

@@ -67,7 +67,7 @@ export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer 
     processUnit: (unit, ctx) => {
       const stages: Stage<any, any>[] = [];
       if (hasCaptions) stages.push(captionRulesStage(config.caption));
-      const download = fetchStage(fetcher, config.fetch.concurrency);
+      const download = fetchStage(fetcher, config.fetch.concurrency, { reorderBufferBytes: config.fetch.reorder_buffer_bytes });
       stages.push(dedup.url ? sharedDownloadStage<ImageTextRaw, ImageTextRaw>(download) : download);
       stages.push(imageDecodeStage(config.decode, config.run.concurrency));
       if (dedup.exact) stages.push(contentDedupStage());

@@ -25,11 +25,13 @@ const fetchColumns: ColumnSpec<WebSample>[] = [
   { name: 'final_url', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.fetched?.finalUrl ?? null },
   { name: 'http_status', type: new arrow.Int32(), nullable: true, hf: hf.int32, get: (s) => s.fetched?.status ?? null },
   { name: 'fetch_attempts', type: new arrow.Int32(), nullable: true, hf: hf.int32, get: (s) => s.fetched?.attempts ?? null },
+  { name: 'url_sibling_of', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.fetched?.urlSiblingOf ?? null },
 ];
 
 const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
   { name: 'url', type: 'UTF8', get: (s) => s.url ?? null },
   { name: 'consent', type: 'UTF8', get: (s) => s.fetched?.consent ?? null },
+  { name: 'url_sibling_of', type: 'UTF8', get: (s) => s.fetched?.urlSiblingOf ?? null },
 ];
 
 export function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = []): KindSchema<WebSample> {

@@ -14,7 +14,7 @@ import { makeDemoCorpus } from '../../scripts/make-demo-corpus.ts';
 import { makeOpenclipartCorpus } from '../../scripts/make-openclipart-corpus.ts';
 import { loadConfigFile } from '../../pipeline/config.ts';
 import { runPipeline } from '../../pipeline/executor.ts';
-import { parquetRows, readJson } from '../helpers/out-dir.ts';
+import { parquetRows, readJson, shardRows } from '../helpers/out-dir.ts';
 import { startStaticServer } from '../helpers/static-server.ts';
 
 async function writeUrlList(file: string, rows: { url: string; caption: string; license: string }[]) {
@@ -85,6 +85,13 @@ test('web source: faults, consent, one download per URL, exact and near duplicat
     const elevens = index.filter((r) => String(r.url).includes(imageFile(11)));
     assert.equal(elevens.length, 2);
     assert.equal(elevens[0].sha256, elevens[1].sha256);
+    // They are URL siblings (two captions of one image), not near duplicates: the documented
+    // training filter keeps both captions.
+    assert.equal(elevens[0].url_sibling_of, null);
+    assert.equal(elevens[1].url_sibling_of, elevens[0].id);
+    assert.deepEqual(elevens.map((r) => r.near_dup_of), [null, null]);
+    const trainable = index.filter((r) => r.duplicate_of === null && r.near_dup_of === null);
+    assert.equal(trainable.filter((r) => String(r.url).includes(imageFile(11))).length, 2);
 
     // Exact duplicates: within a unit dropped; across units marked in index.parquet.
     const image1 = index.find((r) => String(r.url) === `${base}/img/${imageFile(1)}`)!;
@@ -95,6 +102,13 @@ test('web source: faults, consent, one download per URL, exact and near duplicat
     const second0 = index.find((r) => r.id === index.find((x) => x.url === `${base}/img/${imageFile(0)}` && x.unit !== image1.unit)?.id);
     assert.ok(second0, 'the second caption of image 0 is kept');
     assert.equal(second0.duplicate_of, null);
+    assert.equal(second0.url_sibling_of, index.find((r) => r.url === `${base}/img/${imageFile(0)}` && r.unit === image1.unit)!.id, 'a sibling across units too');
+    assert.equal(second0.near_dup_of, null);
+    // Shards carry the unit-level mark: the sibling in the same unit, not the one across units.
+    const shard = Object.fromEntries((await shardRows(out, ['id', 'url_sibling_of', 'near_dup_of'])).map((r) => [String(r.id), r]));
+    assert.equal(shard[String(elevens[1].id)].url_sibling_of, elevens[0].id);
+    assert.equal(shard[String(elevens[1].id)].near_dup_of ?? null, null);
+    assert.equal(shard[String(second0.id)].url_sibling_of ?? null, null);
 
     // Near duplicate: the re-encoded copy points at the original.
     const image2 = index.find((r) => String(r.url) === `${base}/img/${imageFile(2)}`)!;

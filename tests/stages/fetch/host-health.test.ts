@@ -164,3 +164,24 @@ test('the adaptive rate climbs on success towards per_host_rate_max and halves o
   assert.ok(fixed.span >= 29 * 50 * 0.9, `fixed rate: ${Math.round(fixed.span)} ms for 30 requests`);
   assert.ok(adaptive.span < fixed.span * 0.8, `adaptive ${Math.round(adaptive.span)} ms vs fixed ${Math.round(fixed.span)} ms`);
 });
+
+test('many concurrent fetches backing off on one shared signal add no listeners to it (no MaxListenersExceededWarning)', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  try {
+    await withFetcher({ retries: 1, backoff_base_ms: 100, backoff_max_ms: 100, per_host_concurrency: 64, breaker_failures: 1000 }, async (f) => {
+      const shared = new AbortController().signal;
+      const { getEventListeners } = await import('node:events');
+      const pending = Array.from({ length: 30 }, (_, i) => f.fetch(`${server.base}/always-503.jpg?shared=${i}`, shared));
+      await new Promise((r) => setTimeout(r, 60));
+      assert.ok(getEventListeners(shared, 'abort').length <= 1, `${getEventListeners(shared, 'abort').length} listeners on the shared signal`);
+      const results = await Promise.all(pending);
+      assert.ok(results.every((r) => !r.ok && r.reason === 'http_5xx' && r.attempts === 2));
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});

@@ -4,6 +4,7 @@
 // follows the host's answers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { Fetcher, type FetchFailure, type FetchResult } from '../../../stages/fetch/fetcher.ts';
 import { fetchConfig, type FetchConfig } from '../../../schemas/fetch-config.ts';
 import { startFaultServer, type FaultServer } from '../../helpers/fault-server.ts';
@@ -172,10 +173,9 @@ test('many concurrent fetches backing off on one shared signal add no listeners 
   try {
     await withFetcher({ retries: 1, backoff_base_ms: 100, backoff_max_ms: 100, per_host_concurrency: 64, breaker_failures: 1000 }, async (f) => {
       const shared = new AbortController().signal;
-      const { getEventListeners } = await import('node:events');
       const pending = Array.from({ length: 30 }, (_, i) => f.fetch(`${server.base}/always-503.jpg?shared=${i}`, shared));
       await new Promise((r) => setTimeout(r, 60));
-      assert.ok(getEventListeners(shared, 'abort').length <= 1, `${getEventListeners(shared, 'abort').length} listeners on the shared signal`);
+      assert.ok(EventEmitter.getEventListeners(shared, 'abort').length <= 1, `${EventEmitter.getEventListeners(shared, 'abort').length} listeners on the shared signal`);
       const results = await Promise.all(pending);
       assert.ok(results.every((r) => !r.ok && r.reason === 'http_5xx' && r.attempts === 2));
     });

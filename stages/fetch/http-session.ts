@@ -171,8 +171,7 @@ export class HttpSession {
         return { outcome: { ...previous, detail: `${previous.detail}; retry refused: ${outcome.detail}` }, attempts: attempt - 1 };
       }
       if (outcome.retryAfterMs != null) {
-        // The host asked everyone to wait, not just this URL; never longer than the cap.
-        this.hosts.pause(outcome.host, Math.min(outcome.retryAfterMs, capMs));
+        // sendJudged has paused the host already, for at most the cap.
         if (outcome.retryAfterMs > capMs) {
           const detail = `${outcome.detail} with Retry-After ${Math.round(outcome.retryAfterMs / 1000)} s, over max_retry_after_s ${this.cfg.max_retry_after_s}; host paused ${this.cfg.max_retry_after_s} s`;
           return { outcome: { ...outcome, reason: 'retry_after_too_long', transient: false, detail }, attempts: attempt };
@@ -287,6 +286,10 @@ export class HttpSession {
         health = 'success';
       }
       report(health);
+      // The host asked everyone to wait, not just this URL: pause it at once (never longer than
+      // the cap), so requests about to go out wait too.
+      const retryAfterMs = outcome?.kind === 'failed' ? outcome.retryAfterMs : null;
+      if (retryAfterMs != null) this.hosts.pause(host, Math.min(retryAfterMs, this.cfg.max_retry_after_s * 1000));
       if (seen.status === 429 || seen.status === 503) this.hosts.throttled(host);
       else if (seen.status > 0 && seen.status < 500) this.hosts.succeeded(host);
     }

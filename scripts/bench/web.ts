@@ -32,7 +32,7 @@ const CONCURRENCY = 4;
 const SMALL_FRACTION = 5;
 const SCRIPT = 'scripts/bench/web.ts';
 /** Generated JPEGs are deterministic per index, so they are kept between benchmark runs. */
-const IMAGE_CACHE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'generated', 'bench-web-jpeg');
+export const IMAGE_CACHE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'generated', 'bench-web-jpeg');
 
 interface LimitResult {
   samples: number;
@@ -45,7 +45,9 @@ interface LimitResult {
 
 type PipelineResult = PipelineMeasurement & { samples: number };
 
-export const bench: Bench = async ({ n, workDir, log }) => {
+export const bench: Bench = async (options) => {
+  if (options.flags?.tail || options.flags?.hosts) return (await import('./web-tail.ts')).benchWebFaults(options);
+  const { n, workDir, log } = options;
   const samples = n || DEFAULT_SAMPLES;
   const small = Math.max(1, Math.round(samples / SMALL_FRACTION));
   log(`generating ${samples} distinct ${WIDTH}x${HEIGHT} JPEGs (cached in ${path.relative(process.cwd(), IMAGE_CACHE)})`);
@@ -175,10 +177,15 @@ export async function ensureBenchImages(folder: string, count: number): Promise<
 }
 
 async function writeUrlList(file: string, base: string, names: string[]): Promise<void> {
+  await writeUrls(file, names.map((name) => `${base}/img/${name}`));
+}
+
+/** A parquet URL list of `urls` with a synthetic caption per row. */
+export async function writeUrls(file: string, urls: string[]): Promise<void> {
   const schema = new parquet.ParquetSchema({ url: { type: 'UTF8' }, caption: { type: 'UTF8' } });
   const writer = await parquet.ParquetWriter.openFile(schema, file);
-  for (const [i, name] of names.entries()) {
-    await writer.appendRow({ url: `${base}/img/${name}`, caption: `synthetic photo number ${i} with coloured shapes on a gradient` });
+  for (const [i, url] of urls.entries()) {
+    await writer.appendRow({ url, caption: `synthetic photo number ${i} with coloured shapes on a gradient` });
   }
   await writer.close();
 }

@@ -12,6 +12,7 @@ import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
 import { NOTHING_CLAIMED, type ClaimedStats } from './claimed-stats.ts';
 import { rgbdSection } from './rgbd-section.ts';
 import { videoSection } from './video-section.ts';
+import { fetchHostsSection } from './fetch-hosts-section.ts';
 import { REPORT_CSS } from './report-style.ts';
 
 /** Dropped items of one stage and reason, as read back from the rejects ledger. */
@@ -40,14 +41,16 @@ export function renderReport(input: ReportInput): string {
   // the generic sections then leave those out instead of showing them twice.
   const rgbd = rgbdSection(stats, manifest);
   const video = videoSection(stats, manifest);
-  const claimed = [rgbd?.claimed, video?.claimed].reduce<ClaimedStats>((a, c) => (c ? unionClaimed(a, c) : a), NOTHING_CLAIMED);
+  const fetchHosts = fetchHostsSection(stats);
+  const claimed = [rgbd?.claimed, video?.claimed, fetchHosts?.claimed].reduce<ClaimedStats>((a, c) => (c ? unionClaimed(a, c) : a), NOTHING_CLAIMED);
   const body = [
-    header(input, name, [...(rgbd ? ['rgbd'] : []), ...(video ? ['video'] : [])]),
+    header(input, name, [...(fetchHosts ? ['hosts'] : []), ...(rgbd ? ['rgbd'] : []), ...(video ? ['video'] : [])]),
     section('funnel', 'Stage funnel', funnel(stats)),
     section('drops', 'Drop reasons', dropReasons(stats, input.rejectsByReason)),
     section('kinds', 'Per kind', kinds(stats)),
     section('counters', 'Counters', counters(stats, claimed)),
     section('distributions', 'Distributions', distributions(stats, manifest, claimed)),
+    ...(fetchHosts ? [section('hosts', 'Fetch hosts', fetchHosts.html)] : []),
     ...(rgbd ? [section('rgbd', 'RGB-D', rgbd.html)] : []),
     ...(video ? [section('video', 'Video', video.html)] : []),
     // Last on the page: its example sets are nested sections.

@@ -121,6 +121,11 @@ test('web source: faults, consent, one download per URL, exact and near duplicat
     assert.ok(stats.counters.fetch_failures_by_reason.http_404 >= 1);
     const html = await readFile(path.join(out, 'report.html'), 'utf8');
     assert.ok(html.includes('failures_by_host') && html.includes('opt_out'));
+    // One request per download (rows sharing a URL share one), and the host's effective rate in the report.
+    // Image 11's two rows (one unit) share one download; image 0's second caption, in another unit, has its own.
+    assert.equal(stats.counters.fetch_host_requests['127.0.0.1'], rows.length - 1);
+    assert.ok(stats.counters.fetch_host_active_ms['127.0.0.1'] > 0);
+    assert.ok(html.includes('Fetch hosts') && html.includes('effective req/s'));
   } finally {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));

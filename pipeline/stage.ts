@@ -62,6 +62,18 @@ export interface MapOptions<O = unknown> {
   reorderBufferBytes?: number;
   /** Bytes an output item holds while it waits in the reorder buffer (default 0; drops are 0). */
   sizeOf?: (out: O) => number;
+  /**
+   * Set to emit items in the order they finish (completionPool) instead of input order; a
+   * RowOrder section downstream restores row order. The gate may hold new starts back while the
+   * item the section waits for is one of this stage's own running items.
+   */
+  completionOrder?: StartGate;
+}
+
+/** Asked by a completion-order pool before it starts another item. */
+export interface StartGate {
+  /** True to start nothing new until one of the running items (by id) finishes. */
+  holdBack(runningIds: ReadonlyMap<string, number>): boolean;
 }
 
 /**
@@ -105,6 +117,7 @@ export function mapStage<I extends Traceable, O>(
       stats().in += 1;
       return run(item);
     };
+    if (options.completionOrder) return completionPool(input, concurrency, ctx.signal, begin, settle, { idOf: (item: I) => item.id, gate: options.completionOrder });
     if (options.reorderBufferBytes !== undefined) {
       const sizeOf = options.sizeOf ?? (() => 0);
       const bytes = (r: { result: O | Drop }) => (isDrop(r.result) ? 0 : sizeOf(r.result));
@@ -265,6 +278,64 @@ export async function* byteWindowPool<I, R, O>(
       if (head === waiting.length && (exhausted || signal.aborted)) break;
       const canStart = !exhausted && !signal.aborted && running < concurrency && bufferedBytes < options.maxBufferedBytes;
       if (canStart) continue;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+  } finally {
+    if (!exhausted) await iterator.return?.();
+  }
+}
+
+/**
+ * The unordered variant: up to `concurrency` items run at once and each result is yielded as
+ * soon as it is settled, in the order items finish. Row order is restored downstream (RowOrder,
+ * pipeline/row-order.ts), which may hold new starts back through `gate` while the row it waits
+ * for is still running here. Pulling stops after an abort; what is in flight settles.
+ */
+export async function* completionPool<I, R, O>(
+  input: AsyncIterable<I>,
+  concurrency: number,
+  signal: AbortSignal,
+  start: (item: I) => Promise<R>,
+  settle: (result: R) => O | undefined,
+  options: { idOf: (item: I) => string; gate?: StartGate },
+): AsyncGenerator<O> {
+  const finished: Array<{ ok: true; value: R } | { ok: false; error: unknown }> = [];
+  const runningIds = new Map<string, number>();
+  let running = 0;
+  let wake: (() => void) | null = null;
+  const iterator = input[Symbol.asyncIterator]();
+  let exhausted = false;
+  try {
+    while (true) {
+      while (!exhausted && running < concurrency && !signal.aborted) {
+        if (running > 0 && options.gate?.holdBack(runningIds)) break;
+        const next = await iterator.next();
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        const id = options.idOf(next.value);
+        runningIds.set(id, (runningIds.get(id) ?? 0) + 1);
+        running += 1;
+        const done = (f: { ok: true; value: R } | { ok: false; error: unknown }) => {
+          finished.push(f);
+          running -= 1;
+          const left = (runningIds.get(id) ?? 1) - 1;
+          if (left > 0) runningIds.set(id, left);
+          else runningIds.delete(id);
+          wake?.();
+        };
+        start(next.value).then((value) => done({ ok: true, value }), (error: unknown) => done({ ok: false, error }));
+      }
+      while (finished.length > 0) {
+        const f = finished.shift()!;
+        if (!f.ok) throw f.error;
+        const out = settle(f.value);
+        if (out !== undefined) yield out;
+      }
+      if (running === 0 && (exhausted || signal.aborted)) break;
+      if (running === 0) continue; // nothing to wait for: the gate only holds back while items run
       await new Promise<void>((resolve) => (wake = resolve));
       wake = null;
     }

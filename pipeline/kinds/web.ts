@@ -1,5 +1,6 @@
 // Web-crawled image-caption data (URL lists, WebDataset tars):
-// source -> caption rules -> fetch (once per normalised URL) -> decode/resize -> exact dedup
+// source -> caption rules -> [fetch (once per normalised URL) -> decode/resize, back in row
+// order] -> exact dedup
 // -> perceptual hash -> [score] -> sink. Consent and fetch facts become columns of the output.
 import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../config.ts';
@@ -13,7 +14,8 @@ import { captionRulesStage } from '../../stages/curate/caption-rules.ts';
 import { Fetcher } from '../../stages/fetch/fetcher.ts';
 import { fetchStage } from '../../stages/fetch/fetch-stage.ts';
 import { sharedDownloadStage } from '../../stages/curate/url-dedup.ts';
-import { imageDecodeStage } from '../../stages/decode/image-decode.ts';
+import { imageDecodeStage, type DecodedImageTextSample } from '../../stages/decode/image-decode.ts';
+import { RowOrder } from '../row-order.ts';
 import { contentDedupStage } from '../../stages/curate/content-dedup.ts';
 import { phashColumns, phashIndexColumns, phashStage, type PhashedSample } from '../../stages/curate/phash.ts';
 import { scoredExample, type ScoredSample } from '../../stages/score/score-columns.ts';
@@ -69,9 +71,14 @@ export function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer 
     processUnit: (unit, ctx) => {
       const stages: Stage<any, any>[] = [];
       if (hasCaptions) stages.push(captionRulesStage(config.caption));
-      const download = fetchStage(fetcher, config.fetch.concurrency, { reorderBufferBytes: config.fetch.reorder_buffer_bytes });
-      stages.push(dedup.url ? sharedDownloadStage<ImageTextRaw, ImageTextRaw>(download) : download);
-      stages.push(imageDecodeStage(config.decode, config.run.concurrency));
+      // Fetch and decode finish items out of order (a hanging URL holds one slot, not the unit);
+      // the RowOrder section hands them on in row order, so dedup, marks and shards are the same
+      // on every run. What waits there is bounded by reorder_buffer_bytes.
+      const order = new RowOrder<DecodedImageTextSample>(config.fetch.reorder_buffer_bytes, (s) => s.image.bytes.byteLength);
+      const download = fetchStage(fetcher, config.fetch.concurrency, { completionOrder: order });
+      const fetchOnce = dedup.url ? sharedDownloadStage<ImageTextRaw, ImageTextRaw>(download) : download;
+      const decode = imageDecodeStage(config.decode, config.run.concurrency);
+      stages.push(order.section<ImageTextRaw>((input, ctx) => decode(fetchOnce(input, ctx), ctx)));
       if (dedup.exact) stages.push(contentDedupStage());
       if (dedup.phash) stages.push(phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }));
       if (scoring) stages.push(scoring.stage);

@@ -5,9 +5,11 @@
 // `bad_url` for an item with neither a URL nor an image.
 //
 // Downloads take very different times (a slow host, a hanging URL), so items finish out of
-// order and wait for the earlier ones in a reorder buffer bounded by bytes (byteWindowPool):
-// the output keeps row order and one slow URL does not idle the other slots.
-import { drop, mapStage, type Stage, type StageContext } from '../../pipeline/stage.ts';
+// order. By default they wait for the earlier ones in a reorder buffer bounded by bytes
+// (byteWindowPool): the output keeps row order and one slow URL does not idle the other slots.
+// With `completionOrder` they leave as they finish, and a RowOrder section further down (the
+// web pipeline puts it after decode) restores row order, so the CPU stages keep working too.
+import { drop, mapStage, type Stage, type StageContext, type StartGate } from '../../pipeline/stage.ts';
 import type { FetchInfo, ImageTextRaw } from '../../schemas/image-text.ts';
 import type { Fetcher } from './fetcher.ts';
 import { hostOf } from './url-normalise.ts';
@@ -26,6 +28,9 @@ export type FetchedImageText = ImageTextRaw;
 export interface FetchStageOptions {
   /** Bytes of finished downloads held waiting for an earlier row (fetch.reorder_buffer_bytes). */
   reorderBufferBytes?: number;
+  /** Emit items as their downloads finish, for a RowOrder section that restores row order
+   *  after the stages that follow (so they too keep working while one URL hangs). */
+  completionOrder?: StartGate;
 }
 
 /**
@@ -74,6 +79,7 @@ export function fetchStage(fetcher: Fetcher, concurrency: number, options: Fetch
         errorReason: 'fetch_failed',
         reorderBufferBytes: options.reorderBufferBytes ?? DEFAULT_REORDER_BUFFER_BYTES,
         sizeOf: (out) => out.imageBytes?.byteLength ?? 0,
+        ...(options.completionOrder ? { completionOrder: options.completionOrder } : {}),
       },
     );
     return withActivityStats(stage(input, ctx), activity, ctx);

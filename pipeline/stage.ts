@@ -335,7 +335,9 @@ export async function* completionPool<I, R, O>(
         if (out !== undefined) yield out;
       }
       if (running === 0 && (exhausted || signal.aborted)) break;
-      if (running === 0) continue; // nothing to wait for: the gate only holds back while items run
+      // Slots freed while results were handed on are refilled before waiting.
+      const canStart = !exhausted && !signal.aborted && running < concurrency && !(running > 0 && options.gate?.holdBack(runningIds));
+      if (canStart || finished.length > 0) continue;
       await new Promise<void>((resolve) => (wake = resolve));
       wake = null;
     }

@@ -63,11 +63,31 @@ function isItemDrop(x: unknown): x is ItemDrop {
   return isDrop(x) && typeof (x as ItemDrop).item === 'object';
 }
 
-export interface MapOptions {
+export interface MapOptions<O = unknown> {
   /** Items processed at once; output order always equals input order. Default 1. */
   concurrency?: number;
   /** Reason code used when the function throws something other than DropError. */
   errorReason?: string;
+  /**
+   * Set for stages whose items take very different times (network fetches): items then finish
+   * out of order and wait, in input order, in a buffer bounded by these bytes (byteWindowPool)
+   * instead of a window of 2 x concurrency items, so one slow item does not idle the others.
+   */
+  reorderBufferBytes?: number;
+  /** Bytes an output item holds while it waits in the reorder buffer (default 0; drops are 0). */
+  sizeOf?: (out: O) => number;
+  /**
+   * Set to emit items in the order they finish (completionPool) instead of input order; a
+   * RowOrder section downstream restores row order. The gate may hold new starts back while the
+   * item the section waits for is one of this stage's own running items.
+   */
+  completionOrder?: StartGate;
+}
+
+/** Asked by a completion-order pool before it starts another item. */
+export interface StartGate {
+  /** True to start nothing new until one of the running items (by id) finishes. */
+  holdBack(runningIds: ReadonlyMap<string, number>): boolean;
 }
 
 /**
@@ -78,7 +98,7 @@ export interface MapOptions {
 export function mapStage<I extends Traceable, O>(
   name: string,
   fn: (item: I, ctx: StageContext) => Promise<O | Drop> | O | Drop,
-  options: MapOptions = {},
+  options: MapOptions<O> = {},
 ): Stage<I, O> {
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const errorReason = options.errorReason ?? `${name}_failed`;
@@ -106,10 +126,17 @@ export function mapStage<I extends Traceable, O>(
       stats().out += 1;
       return r.result;
     };
-    return orderedPool(input, concurrency, ctx.signal, (item) => {
+    const begin = (item: I) => {
       stats().in += 1;
       return run(item);
-    }, settle);
+    };
+    if (options.completionOrder) return completionPool(input, concurrency, ctx.signal, begin, settle, { idOf: (item: I) => item.id, gate: options.completionOrder });
+    if (options.reorderBufferBytes !== undefined) {
+      const sizeOf = options.sizeOf ?? (() => 0);
+      const bytes = (r: { result: O | Drop }) => (isDrop(r.result) ? 0 : sizeOf(r.result));
+      return byteWindowPool(input, concurrency, ctx.signal, begin, settle, { maxBufferedBytes: options.reorderBufferBytes, sizeOf: bytes });
+    }
+    return orderedPool(input, concurrency, ctx.signal, begin, settle);
   };
 }
 
@@ -117,7 +144,7 @@ export function mapStage<I extends Traceable, O>(
 export function filterStage<I extends Traceable>(
   name: string,
   keep: (item: I, ctx: StageContext) => Promise<true | Drop> | true | Drop,
-  options: MapOptions = {},
+  options: MapOptions<I> = {},
 ): Stage<I, I> {
   return mapStage<I, I>(name, async (item, ctx) => {
     const verdict = await keep(item, ctx);
@@ -319,7 +346,7 @@ export function pipe(input: AsyncIterable<unknown>, ctx: StageContext, ...stages
  * order. Upstream is pulled only while fewer than 2 x `concurrency` items are started and not
  * yet yielded, so a slow consumer stalls the whole chain instead of growing a buffer.
  */
-async function* orderedPool<I, R, O>(
+export async function* orderedPool<I, R, O>(
   input: AsyncIterable<I>,
   concurrency: number,
   signal: AbortSignal,
@@ -351,6 +378,159 @@ async function* orderedPool<I, R, O>(
       if (inFlight.length === 0) break;
       const out = settle(await inFlight.shift()!);
       if (out !== undefined) yield out;
+    }
+  } finally {
+    if (!exhausted) await iterator.return?.();
+  }
+}
+
+export interface ByteWindowOptions<R> {
+  /** Bytes of finished results waiting behind an unfinished earlier item before no new item starts. */
+  maxBufferedBytes: number;
+  /** Bytes one finished result holds. */
+  sizeOf: (result: R) => number;
+}
+
+/** Bookkeeping charged per waiting item on top of sizeOf (the item's own fields, the entry). */
+const WAITING_ENTRY_BYTES = 1024;
+
+/**
+ * Like orderedPool, but without head-of-line blocking: up to `concurrency` items run at once,
+ * and a slot freed by any item is refilled at once, whatever is still running ahead of it.
+ * Results are yielded in input order (the output is the same on every run); finished results
+ * wait for the earlier ones in a buffer bounded by bytes (`maxBufferedBytes`, each result
+ * charged sizeOf plus a small fixed cost), not by a count. Only when that buffer is full does
+ * a slow item hold the others back. Pulling stops after an abort; what is in flight settles.
+ */
+export async function* byteWindowPool<I, R, O>(
+  input: AsyncIterable<I>,
+  concurrency: number,
+  signal: AbortSignal,
+  start: (item: I) => Promise<R>,
+  settle: (result: R) => O | undefined,
+  options: ByteWindowOptions<R>,
+): AsyncGenerator<O> {
+  interface Entry {
+    done: boolean;
+    failed: boolean;
+    value?: R;
+    error?: unknown;
+    bytes: number;
+  }
+  const waiting: Entry[] = []; // input order; waiting[head] is the oldest not yet yielded
+  let head = 0;
+  let running = 0;
+  let bufferedBytes = 0;
+  let wake: (() => void) | null = null;
+  const finished = (entry: Entry) => {
+    entry.done = true;
+    running -= 1;
+    entry.bytes = WAITING_ENTRY_BYTES + (entry.failed ? 0 : options.sizeOf(entry.value as R));
+    bufferedBytes += entry.bytes;
+    wake?.();
+  };
+  const iterator = input[Symbol.asyncIterator]();
+  let exhausted = false;
+  try {
+    while (true) {
+      while (!exhausted && running < concurrency && bufferedBytes < options.maxBufferedBytes && !signal.aborted) {
+        const next = await iterator.next();
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        const entry: Entry = { done: false, failed: false, bytes: 0 };
+        waiting.push(entry);
+        running += 1;
+        start(next.value).then(
+          (value) => {
+            entry.value = value;
+            finished(entry);
+          },
+          (error: unknown) => {
+            entry.failed = true;
+            entry.error = error;
+            finished(entry);
+          },
+        );
+      }
+      while (head < waiting.length && waiting[head].done) {
+        const entry = waiting[head];
+        waiting[head++] = undefined as unknown as Entry;
+        bufferedBytes -= entry.bytes;
+        if (entry.failed) throw entry.error;
+        const out = settle(entry.value as R);
+        if (out !== undefined) yield out;
+      }
+      if (head > 1024 && head * 2 > waiting.length) {
+        waiting.splice(0, head);
+        head = 0;
+      }
+      if (head === waiting.length && (exhausted || signal.aborted)) break;
+      const canStart = !exhausted && !signal.aborted && running < concurrency && bufferedBytes < options.maxBufferedBytes;
+      if (canStart) continue;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+  } finally {
+    if (!exhausted) await iterator.return?.();
+  }
+}
+
+/**
+ * The unordered variant: up to `concurrency` items run at once and each result is yielded as
+ * soon as it is settled, in the order items finish. Row order is restored downstream (RowOrder,
+ * pipeline/row-order.ts), which may hold new starts back through `gate` while the row it waits
+ * for is still running here. Pulling stops after an abort; what is in flight settles.
+ */
+export async function* completionPool<I, R, O>(
+  input: AsyncIterable<I>,
+  concurrency: number,
+  signal: AbortSignal,
+  start: (item: I) => Promise<R>,
+  settle: (result: R) => O | undefined,
+  options: { idOf: (item: I) => string; gate?: StartGate },
+): AsyncGenerator<O> {
+  const finished: Array<{ ok: true; value: R } | { ok: false; error: unknown }> = [];
+  const runningIds = new Map<string, number>();
+  let running = 0;
+  let wake: (() => void) | null = null;
+  const iterator = input[Symbol.asyncIterator]();
+  let exhausted = false;
+  try {
+    while (true) {
+      while (!exhausted && running < concurrency && !signal.aborted) {
+        if (running > 0 && options.gate?.holdBack(runningIds)) break;
+        const next = await iterator.next();
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        const id = options.idOf(next.value);
+        runningIds.set(id, (runningIds.get(id) ?? 0) + 1);
+        running += 1;
+        const done = (f: { ok: true; value: R } | { ok: false; error: unknown }) => {
+          finished.push(f);
+          running -= 1;
+          const left = (runningIds.get(id) ?? 1) - 1;
+          if (left > 0) runningIds.set(id, left);
+          else runningIds.delete(id);
+          wake?.();
+        };
+        start(next.value).then((value) => done({ ok: true, value }), (error: unknown) => done({ ok: false, error }));
+      }
+      while (finished.length > 0) {
+        const f = finished.shift()!;
+        if (!f.ok) throw f.error;
+        const out = settle(f.value);
+        if (out !== undefined) yield out;
+      }
+      if (running === 0 && (exhausted || signal.aborted)) break;
+      // Slots freed while results were handed on are refilled before waiting.
+      const canStart = !exhausted && !signal.aborted && running < concurrency && !(running > 0 && options.gate?.holdBack(runningIds));
+      if (canStart || finished.length > 0) continue;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
     }
   } finally {
     if (!exhausted) await iterator.return?.();

@@ -1,11 +1,14 @@
 // Web-crawled image-caption data (URL lists, WebDataset tars):
-// source -> caption rules -> fetch (once per normalised URL) -> decode/resize -> exact dedup
+// source -> caption rules -> [fetch (once per normalised URL) -> decode/resize, back in row
+// order] -> exact dedup
 // -> perceptual hash -> [score] -> sink. Consent and fetch facts become columns of the output.
 import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
 import { openRunSafety, openRunScorer, type RunSafety, type RunScorer } from './run-scorer.ts';
-import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
+import { compose, passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
+import { RowOrder } from '../core/row-order.ts';
+import { fetchHostsSection } from '../report/fetch-hosts-section.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../schemas/kind-schema.ts';
 import { listWebUnits, readWebUnit, urlListFormatOfPath, type WebUnitSpec } from '../stages/sources/url-list.ts';
@@ -28,11 +31,13 @@ const fetchColumns: ColumnSpec<WebSample>[] = [
   { name: 'final_url', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.fetched?.finalUrl ?? null },
   { name: 'http_status', type: new arrow.Int32(), nullable: true, hf: hf.int32, get: (s) => s.fetched?.status ?? null },
   { name: 'fetch_attempts', type: new arrow.Int32(), nullable: true, hf: hf.int32, get: (s) => s.fetched?.attempts ?? null },
+  { name: 'url_sibling_of', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.fetched?.urlSiblingOf ?? null },
 ];
 
 const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
   { name: 'url', type: 'UTF8', get: (s) => s.url ?? null },
   { name: 'consent', type: 'UTF8', get: (s) => s.fetched?.consent ?? null },
+  { name: 'url_sibling_of', type: 'UTF8', get: (s) => s.fetched?.urlSiblingOf ?? null },
 ];
 
 function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = [], safety: RunSafety | null = null): KindSchema<WebSample> {
@@ -57,7 +62,14 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
     kinds: [schema],
     listUnits: () => listWebUnits(src, baseDir),
     processUnit: (unit, ctx) => {
-      const download = fetchStage(fetcher, config.fetch.concurrency);
+      // Fetch and decode finish items out of order (a hanging URL holds one slot, not the unit);
+      // the RowOrder section hands them on in row order, so dedup, marks and shards are the same
+      // on every run. What waits there is bounded by reorder_buffer_bytes.
+      const order = new RowOrder<DecodedImageTextSample>(config.fetch.reorder_buffer_bytes, (s) => s.image.bytes.byteLength);
+      const download = fetchStage(fetcher, config.fetch.concurrency, { completionOrder: order });
+      const fetchOnce: Stage<ImageTextRaw, ImageTextRaw> = dedup.url ? sharedDownloadStage(download) : download;
+      const decode = imageDecodeStage(config.decode, config.run.concurrency);
+      const fetchAndDecode = order.section<ImageTextRaw>(compose(fetchOnce, decode));
       const captionRules: Stage<ImageTextRaw, ImageTextRaw> = hasCaptions ? captionRulesStage(config.caption) : passThrough();
       const contentDedup: Stage<DecodedImageTextSample, DecodedImageTextSample> = dedup.exact ? contentDedupStage() : passThrough();
       const nearDedup: Stage<DecodedImageTextSample, WebDecoded> = dedup.phash ? phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }) : passThrough();
@@ -67,8 +79,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
         readSource('source', (c) => readWebUnit(unit, src, c), ctx),
         ctx,
         captionRules,
-        dedup.url ? sharedDownloadStage(download) : download,
-        imageDecodeStage(config.decode, config.run.concurrency),
+        fetchAndDecode,
         contentDedup,
         nearDedup,
         classify,
@@ -90,7 +101,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
 export const definition: KindDefinition = {
   source: 'web',
   createPlugin: async (loaded) => webPlugin(loaded, await openRunScorer(loaded), await openRunSafety(loaded)),
-  report: [],
+  report: [{ id: 'hosts', title: 'Fetch hosts', render: (stats) => fetchHostsSection(stats) }],
   runWideDedup: (config) => {
     const dedup = (config as { dedup?: { phash?: boolean; phash_max_distance?: number } }).dedup;
     return { phashMaxDistance: dedup?.phash === false ? null : (dedup?.phash_max_distance ?? 4) };

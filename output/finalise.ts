@@ -84,6 +84,7 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
       const id = String(row.id);
       const marked: IndexRow = { ...row, duplicate_of: marks.duplicateOf.get(id) ?? null };
       if ('near_dup_of' in row) marked.near_dup_of = marks.nearDupOf.get(id) ?? null;
+      if ('url_sibling_of' in row) marked.url_sibling_of = marks.urlSiblingOf.get(id) ?? null;
       return marked;
     }),
     footer,

@@ -126,10 +126,12 @@ function buildProgram(): Command {
     .option('--n <count>', 'samples per measurement (default: the benchmark\'s own)')
     .option('--json', 'print the figures as one JSON line at the end')
     .option('--keep', 'keep the scratch folder')
+    .option('--tail', 'web: the same URLs with 0%, 1% slow (2 s) and 1% never-answering responses')
+    .option('--hosts', 'web: 32 hosts on 127.0.0.2-33, all healthy vs 30 healthy and 2 failing')
     .exitOverride()
-    .action(async (name: string, o: { n?: string; json?: boolean; keep?: boolean }) => {
+    .action(async (name: string, o: { n?: string; json?: boolean; keep?: boolean; tail?: boolean; hosts?: boolean }) => {
       const n = o.n === undefined ? 0 : positiveInt(o.n, '--n');
-      const report = await runBench(name, n, !!o.keep, (l) => process.stderr.write(`[bench] ${l}\n`));
+      const report = await runBench(name, n, !!o.keep, (l) => process.stderr.write(`[bench] ${l}\n`), { tail: !!o.tail, hosts: !!o.hosts });
       for (const line of report.lines) process.stdout.write(line + '\n');
       if (o.json) process.stdout.write(JSON.stringify({ name: report.name, ...report.metrics }) + '\n');
     });

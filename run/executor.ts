@@ -13,6 +13,7 @@ import { errorMessage, type StageContext, type Traceable } from '../core/stage.t
 import { silentLogger, type Logger } from '../core/logger.ts';
 import { Progress } from './progress.ts';
 import { faultPoint } from '../core/fault-points.ts';
+import { everythingDroppedWarning } from './drop-warning.ts';
 import { finaliseOutDir, writeManifest, type FinaliseResult } from '../output/finalise.ts';
 import { ArrowShardWriter, huggingfaceMetadata, type StagedShard } from '../output/arrow-shard-writer.ts';
 import type { SourcePlugin } from '../kinds/plugin.ts';
@@ -160,6 +161,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     progress?.done();
 
     const final = await session.finish();
+    const finalTotals = totalsOf(final);
+    const warning = everythingDroppedWarning(finalTotals);
+    if (warning) log.warn(warning);
     return {
       outDir: out.root,
       fingerprint: session.fingerprint,
@@ -169,7 +173,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       unitsSkipped: units.length - todo.length,
       unitsFailed: failed,
       aborted: signal.aborted,
-      ...totalsOf(final),
+      ...finalTotals,
       wallMs: performance.now() - started,
     };
   } finally {

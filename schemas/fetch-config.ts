@@ -17,30 +17,48 @@ export const fetchConfigSchema = z
     concurrency: z.number().int().min(1).max(4096).default(64),
     /** Requests in flight at once to one host. */
     per_host_concurrency: z.number().int().min(1).max(256).default(4),
-    /** Sustained requests per second to one host (token bucket refill rate). Waits, never fails. */
+    /** Requests per second to one host at the start (token bucket refill rate). A request waits
+     *  for its token (within max_queue_ms); it never fails for lack of one. */
     per_host_rate: z.number().positive().default(5),
+    /** Adapt each host's rate: halve it on 429/503 (at most once a second), raise it by
+     *  per_host_rate / 20 per successful response, between per_host_rate / 16 and per_host_rate_max. */
+    adaptive_rate: z.boolean().default(true),
+    /** The ceiling of an adaptive per-host rate (requests per second). */
+    per_host_rate_max: z.number().positive().default(50),
     /** Requests one idle host may receive back to back before the rate applies. */
     per_host_burst: z.number().int().min(1).default(10),
+    /** Longest wait of one request before it is sent: for its address, robots.txt, a host slot,
+     *  a rate token and a global slot together. Waiting never counts against the host; a request
+     *  that waited this long ends the attempt as `queue_timeout` and is retried like a transient failure. */
+    max_queue_ms: z.number().int().positive().default(600_000),
     /** TCP (and TLS) connection establishment. */
     connect_timeout_ms: z.number().int().positive().default(10_000),
     /** Silence allowed while waiting: from sending the request (including opening its
      *  connection) to the complete response headers, and again between two body chunks. */
     first_byte_timeout_ms: z.number().int().positive().default(15_000),
-    /** One attempt end to end: every redirect hop, headers and the whole body. */
+    /** One attempt end to end, counting only time while a request is sent (connecting, waiting
+     *  for headers, reading the body) over all its redirect hops; queue waits do not count. */
     total_timeout_ms: z.number().int().positive().default(60_000),
-    /** Bodies larger than this are refused (by Content-Length, or cut off while streaming). */
+    /** Bodies larger than this are refused (by Content-Length, or cut off while streaming), both
+     *  as sent and after gzip / deflate / br decoding. */
     max_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
     /** Extra attempts after a transient failure (timeouts, resets, 5xx, 408, 429). */
     retries: z.number().int().min(0).max(20).default(2),
-    /** Exponential backoff: attempt n waits about base * 2^n (jittered), at most backoff_max_ms. */
+    /** Exponential backoff with full jitter: retry n (from 0) waits a uniform random time in
+     *  [0, min(backoff_max_ms, backoff_base_ms * 2^n)). */
     backoff_base_ms: z.number().int().min(0).default(500),
     backoff_max_ms: z.number().int().min(0).default(30_000),
-    /** A Retry-After longer than this is not waited for: the URL fails with its status instead. */
-    retry_after_max_ms: z.number().int().min(0).default(60_000),
-    /** Consecutive transient failures on one host that open its circuit breaker. */
+    /** Retry-After (429/503) is honoured up to this many seconds: the host is paused and the URL
+     *  retried. A longer ask fails the URL as `retry_after_too_long` and pauses the host for this cap. */
+    max_retry_after_s: z.number().min(0).default(60),
+    /** Consecutive host-level failures (refused or timed-out connects, TLS failures, 5xx) on one
+     *  host that open its circuit breaker. */
     breaker_failures: z.number().int().min(1).default(8),
     /** How long an open breaker fails requests fast before letting one probe through. */
     breaker_cooldown_ms: z.number().int().min(0).default(60_000),
+    /** Fetched bodies held in memory waiting for an earlier row to finish (the stage's output
+     *  keeps row order); past this, no new URL starts until the earliest one is done. */
+    reorder_buffer_bytes: z.number().int().positive().default(256 * 1024 * 1024),
     /** Redirect hops followed per attempt; every hop is address-checked again. */
     max_redirects: z.number().int().min(0).max(50).default(5),
     /** Allow loopback, private, link-local, unique-local and metadata addresses. Only for local

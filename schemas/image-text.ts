@@ -15,6 +15,9 @@ export interface FetchInfo {
   mediaType: string;
   attempts: number;
   ms: number;
+  /** Set on a row that shares its URL with an earlier row of the unit (one download, several
+   *  captions): the id of that first row. Siblings are captions of one image, not near duplicates. */
+  urlSiblingOf?: string;
 }
 
 /** What a source emits before decode: a caption and where its image is. */

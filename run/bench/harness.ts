@@ -14,6 +14,8 @@ export interface BenchOptions {
   n: number;
   /** Scratch folder for generated inputs and outputs. */
   workDir: string;
+  /** Variant switches from the command line (e.g. `--tail`, `--hosts` for web). */
+  flags?: { tail?: boolean; hosts?: boolean };
   log: (line: string) => void;
 }
 

@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Bench, BenchReport } from './harness.ts';
+import type { Bench, BenchOptions, BenchReport } from './harness.ts';
 
 /** Benchmarks by name; each module exports `bench`. */
 const BENCHES: Record<string, { describe: string; load: () => Promise<Bench> }> = {};
@@ -15,12 +15,12 @@ export function benchNames(): { name: string; describe: string }[] {
   return Object.entries(BENCHES).map(([name, b]) => ({ name, describe: b.describe }));
 }
 
-export async function runBench(name: string, n: number, keep: boolean, log: (l: string) => void): Promise<BenchReport> {
+export async function runBench(name: string, n: number, keep: boolean, log: (l: string) => void, flags: BenchOptions['flags'] = {}): Promise<BenchReport> {
   const entry = BENCHES[name];
   if (!entry) throw new Error(`unknown benchmark ${JSON.stringify(name)}; available: ${Object.keys(BENCHES).join(', ') || 'none'}`);
   const workDir = await mkdtemp(path.join(os.tmpdir(), `weft-bench-${name}-`));
   try {
-    return await (await entry.load())({ n, workDir, log });
+    return await (await entry.load())({ n, workDir, log, flags });
   } finally {
     if (!keep) await rm(workDir, { recursive: true, force: true });
     else log(`kept scratch folder ${workDir}`);

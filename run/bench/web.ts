@@ -12,16 +12,15 @@
 // Politeness is switched off for the one local host (rate, per-host slots, robots.txt): the
 // benchmark measures the pipeline, not the waits a polite crawl adds on purpose.
 import { createServer, type Server } from 'node:http';
-import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
-import parquet from 'parquetjs-lite';
 import sharp from 'sharp';
 import { decodeSchema } from '../../schemas/config.ts';
 import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, threadCpuMs, threadCpuSince, type Bench, type PipelineMeasurement, type ThreadCpu } from './harness.ts';
-import { mulberry32 } from '../../core/random.ts';
+import { benchImageName, ensureBenchImages, IMAGE_CACHE, writeUrls } from './bench-inputs.ts';
 
 const DEFAULT_SAMPLES = 2000;
 const WIDTH = 640;
@@ -32,7 +31,6 @@ const CONCURRENCY = 4;
 const SMALL_FRACTION = 5;
 const SCRIPT = 'run/bench/web.ts';
 /** Generated JPEGs are deterministic per index, so they are kept between benchmark runs. */
-const IMAGE_CACHE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'generated', 'bench-web-jpeg');
 
 interface LimitResult {
   samples: number;
@@ -45,7 +43,9 @@ interface LimitResult {
 
 type PipelineResult = PipelineMeasurement & { samples: number };
 
-export const bench: Bench = async ({ n, workDir, log }) => {
+export const bench: Bench = async (options) => {
+  if (options.flags?.tail || options.flags?.hosts) return (await import('./web-tail.ts')).benchWebFaults(options);
+  const { n, workDir, log } = options;
   const samples = n || DEFAULT_SAMPLES;
   const small = Math.max(1, Math.round(samples / SMALL_FRACTION));
   log(`generating ${samples} distinct ${WIDTH}x${HEIGHT} JPEGs (cached in ${path.relative(process.cwd(), IMAGE_CACHE)})`);
@@ -111,76 +111,8 @@ export const bench: Bench = async ({ n, workDir, log }) => {
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
-/** Image i is the same bytes on every run. */
-const prng = mulberry32;
-
-/**
- * A photo-like JPEG: a two-colour gradient, a few filled rectangles and discs, and mild
- * per-pixel noise (so it compresses like a photo, not like flat clip art). Distinct per index.
- */
-async function renderBenchImage(index: number): Promise<Buffer> {
-  const random = prng(index * 7919 + 17);
-  const colour = () => [random() * 255, random() * 255, random() * 255];
-  const pixels = Buffer.alloc(WIDTH * HEIGHT * 3);
-  const [from, to] = [colour(), colour()];
-  const angle = random() * Math.PI * 2;
-  const dx = Math.cos(angle) / WIDTH;
-  const dy = Math.sin(angle) / HEIGHT;
-  const shapes = Array.from({ length: 3 + Math.floor(random() * 4) }, () => ({
-    disc: random() < 0.5,
-    x: random() * WIDTH,
-    y: random() * HEIGHT,
-    r: 20 + random() * 120,
-    colour: colour(),
-  }));
-  for (let y = 0; y < HEIGHT; y++) {
-    for (let x = 0; x < WIDTH; x++) {
-      const t = Math.min(1, Math.max(0, 0.5 + (x - WIDTH / 2) * dx + (y - HEIGHT / 2) * dy));
-      let c = [from[0] + (to[0] - from[0]) * t, from[1] + (to[1] - from[1]) * t, from[2] + (to[2] - from[2]) * t];
-      for (const s of shapes) {
-        const inside = s.disc ? (x - s.x) ** 2 + (y - s.y) ** 2 < s.r * s.r : Math.abs(x - s.x) < s.r && Math.abs(y - s.y) < s.r * 0.6;
-        if (inside) c = s.colour;
-      }
-      const noise = (random() - 0.5) * 24;
-      const o = (y * WIDTH + x) * 3;
-      pixels[o] = c[0] + noise;
-      pixels[o + 1] = c[1] + noise;
-      pixels[o + 2] = c[2] + noise;
-    }
-  }
-  return sharp(pixels, { raw: { width: WIDTH, height: HEIGHT, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-}
-
-function imageName(index: number): string {
-  return `${String(index).padStart(6, '0')}.jpg`;
-}
-
-/** Renders the images 0..count-1 that the cache folder lacks; returns their file names in order. */
-async function ensureBenchImages(folder: string, count: number): Promise<string[]> {
-  await mkdir(folder, { recursive: true });
-  const present = new Set(await readdir(folder));
-  const names = Array.from({ length: count }, (_, i) => imageName(i));
-  const limit = pLimit(Math.max(1, availableParallelism()));
-  await Promise.all(
-    names.map((name, i) =>
-      present.has(name) ? undefined : limit(async () => {
-        // Written under a temporary name first: a killed run must not leave a half image cached.
-        const tmp = path.join(folder, `${name}.tmp`);
-        await writeFile(tmp, await renderBenchImage(i));
-        await rename(tmp, path.join(folder, name));
-      }),
-    ),
-  );
-  return names;
-}
-
 async function writeUrlList(file: string, base: string, names: string[]): Promise<void> {
-  const schema = new parquet.ParquetSchema({ url: { type: 'UTF8' }, caption: { type: 'UTF8' } });
-  const writer = await parquet.ParquetWriter.openFile(schema, file);
-  for (const [i, name] of names.entries()) {
-    await writer.appendRow({ url: `${base}/img/${name}`, caption: `synthetic photo number ${i} with coloured shapes on a gradient` });
-  }
-  await writer.close();
+  await writeUrls(file, names.map((name) => `${base}/img/${name}`));
 }
 
 async function writeConfig(file: string, list: string): Promise<void> {
@@ -230,7 +162,7 @@ async function serveFolder(folder: string): Promise<FolderServer> {
 /** The limit: what any image-caption pipeline must do per image, with the decode stage's defaults. */
 async function limitChild(folder: string, count: number): Promise<void> {
   const cfg = decodeSchema.parse({});
-  const names = Array.from({ length: count }, (_, i) => imageName(i));
+  const names = Array.from({ length: count }, (_, i) => benchImageName(i));
   const limit = pLimit(CONCURRENCY);
   let bytesIn = 0;
   const cpuBefore = process.cpuUsage();

@@ -80,10 +80,16 @@ export class NearDuplicateIndex {
  * The final pass over all units: rows in canonical order (unit id, then row) -> id of a
  * near duplicate -> id of its root. Roots and samples without a near duplicate are absent.
  */
-export function markNearDuplicates(rows: Iterable<{ id: string; phash: string }>, maxDistance: number): Map<string, string> {
+export function markNearDuplicates(rows: Iterable<{ id: string; phash: string; urlSiblingOf?: string | null }>, maxDistance: number): Map<string, string> {
   const index = new NearDuplicateIndex(maxDistance);
   const marks = new Map<string, string>();
   for (const row of rows) {
+    // A URL sibling takes its leader's mark (or none) instead of matching the leader itself.
+    if (row.urlSiblingOf) {
+      const leaderMark = marks.get(row.urlSiblingOf);
+      if (leaderMark !== undefined) marks.set(row.id, leaderMark);
+      continue;
+    }
     const match = index.matchOrAdd(row.id, parsePhash(row.phash));
     if (match) marks.set(row.id, match.id);
   }
@@ -123,9 +129,18 @@ export function phashStage<S extends ImageTextSample>(options: PhashStageOptions
   );
   return async function* (input, ctx) {
     const index = new NearDuplicateIndex(options.maxDistance);
+    // A URL sibling (another caption of the same download) is not matched against its leader:
+    // it takes the leader's own mark, so a filter on near_dup_of keeps or drops all captions of one image together.
+    const marksOfLeaders = new Map<string, { id: string; distance: number } | undefined>();
     // Marking runs here, in input order, so it does not depend on which hash finished first.
     for await (const { phashValue, pixelHash: _pixelHash, ...sample } of hashing(input, ctx) as AsyncIterable<S & PixelHashed & { phashValue: bigint }>) {
-      const match = index.matchOrAdd(sample.id, phashValue);
+      const leader = sample.fetched?.urlSiblingOf;
+      let match: { id: string; distance: number } | undefined;
+      if (leader !== undefined && marksOfLeaders.has(leader)) match = marksOfLeaders.get(leader);
+      else {
+        match = index.matchOrAdd(sample.id, phashValue);
+        marksOfLeaders.set(sample.id, match);
+      }
       if (match) ctx.stats.count('near_dup', 'marked');
       yield { ...(sample as unknown as S), phash: phashHex(phashValue), nearDupOf: match?.id ?? null, nearDupDistance: match?.distance ?? null };
     }

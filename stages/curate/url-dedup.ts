@@ -96,8 +96,10 @@ export interface SharedDownloadOptions {
  * through `download`. Emits, per downloaded leader, the leader's output and then one copy per
  * follower: the output with the follower's row fields in place of the leader's, and
  * the same `imageBytes`. Output order is group order (a leader, then its followers), not row order.
- * Drops: when `download` rejects a leader, every follower is rejected with the same stage and
- * reason, with the detail naming the leader. Counts `url_dedup/shared_downloads` per follower
+ * Each follower's `fetched.urlSiblingOf` names its leader
+ * (the `url_sibling_of` column), so later stages treat it as another caption of the leader's
+ * image rather than a near duplicate. Drops: when `download` rejects a leader, every follower is
+ * rejected with the same stage and reason, with the detail naming the leader. Counts `url_dedup/shared_downloads` per follower
  * served from a leader's download and `url_dedup/groups` per group with followers.
  */
 export function sharedDownloadStage<I extends ImageTextRaw, O extends ImageTextRaw>(download: Stage<I, O>, options: SharedDownloadOptions = {}): Stage<I, O> {
@@ -144,7 +146,10 @@ export function sharedDownloadStage<I extends ImageTextRaw, O extends ImageTextR
 function withOwnFields<O extends ImageTextRaw>(out: O, leader: ImageTextRaw, follower: ImageTextRaw): O {
   const copy = { ...out } as Record<string, unknown>;
   for (const key of Object.keys(leader)) delete copy[key];
-  return Object.assign(copy, follower) as O;
+  const own = Object.assign(copy, follower) as O;
+  // The sibling mark: this row's image is its leader's download (the `url_sibling_of` column).
+  if (out.fetched) own.fetched = { ...out.fetched, urlSiblingOf: leader.id };
+  return own;
 }
 
 /** A ledger that, when a leader is rejected, rejects its followers the same way. */

@@ -8,6 +8,9 @@ export type SinkRead<T> = { ok: true; value: T } | { ok: false; reason: string; 
 export interface BodySink<T> {
   /** Sent as Accept. */
   readonly accept: string;
+  /** Sent as Accept-Encoding (default `identity`: images and video are compressed already).
+   *  Whatever the server sends is decoded anyway. */
+  readonly acceptEncoding?: string;
   /** The detail of a `too_large` failure for this Content-Length (NaN when absent), or null to read on. */
   declaredTooLarge?(contentLength: number): string | null;
   /** Stream errors (resets, timeouts) are thrown for the session to classify. */
@@ -38,6 +41,7 @@ export function imageSink(maxBytes: number): BodySink<ImageBody> {
 export function textSink(maxBytes: number): BodySink<string> {
   return {
     accept: 'text/plain,*/*;q=0.5',
+    acceptEncoding: 'gzip, deflate, br',
     async read(body, onChunk) {
       const read = await readBody(body, { maxBytes, overflow: 'truncate', requireImage: false }, onChunk);
       return read.ok ? { ok: true, value: Buffer.from(read.bytes).toString('utf8') } : read;

@@ -14,16 +14,19 @@ export type ConsentVerdict = 'allowed' | 'opt_out_x_robots_tag' | 'opt_out_robot
 export interface FetchFailure {
   ok: false;
   /**
-   * Stable reason code: bad_url, dns, blocked_address, connect, timeout, connection_reset,
-   * tls, bad_response, network, http_404, http_408, http_429, http_4xx, http_5xx, http_3xx,
-   * too_large, not_image, redirect_loop, too_many_redirects, opt_out, robots_txt_unreachable,
-   * circuit_open, aborted; or a reason of the body sink's own.
+   * Stable reason code: bad_url, dns, blocked_address, connect, timeout, queue_timeout,
+   * connection_reset, tls, bad_response, bad_encoding, network, http_404, http_408, http_429,
+   * http_4xx, http_5xx, http_3xx, retry_after_too_long, too_large, not_image, redirect_loop,
+   * too_many_redirects, opt_out, robots_txt_unreachable, circuit_open, aborted; or a reason of
+   * the body sink's own.
    */
   reason: string;
   detail: string;
   /** Set when the failure is a consent opt-out (reason `opt_out`). */
   consent?: ConsentVerdict;
   attempts: number;
+  /** HTTP requests sent for this URL (every attempt and redirect hop; robots.txt not counted). */
+  requests: number;
   host: string;
   ms: number;
 }
@@ -44,6 +47,8 @@ export interface FetchMeta {
   contentType: string | null;
   consent: ConsentVerdict;
   attempts: number;
+  /** HTTP requests sent for this URL (every attempt and redirect hop; robots.txt not counted). */
+  requests: number;
   /** Host of the requested URL (before redirects). */
   host: string;
   ms: number;

@@ -31,7 +31,7 @@ export class FileFetcher {
   async fetchToFile(rawUrl: string, dest: string, signal?: AbortSignal): Promise<FileFetchResult> {
     const r = await this.session.get(rawUrl, fileSink(dest, this.opts), signal);
     if (!r.ok) return r;
-    return { ok: true, file: dest, bytes: r.body, finalUrl: r.finalUrl, status: r.status, contentType: r.contentType, consent: r.consent, attempts: r.attempts, host: r.host, ms: r.ms };
+    return { ok: true, file: dest, bytes: r.body, finalUrl: r.finalUrl, status: r.status, contentType: r.contentType, consent: r.consent, attempts: r.attempts, requests: r.requests, host: r.host, ms: r.ms };
   }
 
   close(): Promise<void> {

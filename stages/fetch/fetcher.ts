@@ -32,12 +32,17 @@ export class Fetcher {
     return this.session.robotsTxtFetches;
   }
 
+  /** The rate requests to `host` are spaced at now (adaptive; requests per second). */
+  hostRate(host: string): number {
+    return this.session.hostRate(host);
+  }
+
   /** Downloads one image. Never throws for a per-URL failure. */
   async fetch(rawUrl: string, signal?: AbortSignal): Promise<FetchResult> {
     const r = await this.session.get(rawUrl, this.sink, signal);
     if (!r.ok) return r;
     const { bytes, mediaType } = r.body;
-    return { ok: true, bytes, finalUrl: r.finalUrl, status: r.status, contentType: r.contentType, mediaType, consent: r.consent, attempts: r.attempts, host: r.host, ms: r.ms };
+    return { ok: true, bytes, finalUrl: r.finalUrl, status: r.status, contentType: r.contentType, mediaType, consent: r.consent, attempts: r.attempts, requests: r.requests, host: r.host, ms: r.ms };
   }
 
   /** Waits for in-flight requests, then closes pooled connections. Safe to call twice. */

@@ -1,7 +1,8 @@
-// Per-host politeness: at most N requests in flight to a host, a token bucket spacing them,
-// a pause when the host sends Retry-After, and a circuit breaker that stops hammering a host
-// that keeps failing. State for a host is dropped once it is idle, so a list touching millions
-// of hosts does not grow this map without bound.
+// Per-host politeness: at most N requests in flight to a host, a token bucket spacing them at
+// the host's adaptive rate, a pause when the host sends Retry-After, and a circuit breaker that
+// stops sending to a host that keeps failing at the host level. State for a host is dropped once
+// it is idle, so a list touching millions of hosts does not grow this map without bound.
+import { AdaptiveRate } from './adaptive-rate.ts';
 import { CircuitBreaker, type BreakerOutcome } from './circuit-breaker.ts';
 import { Semaphore } from './semaphore.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -9,6 +10,10 @@ import { TokenBucket } from './token-bucket.ts';
 export interface HostLimits {
   perHostConcurrency: number;
   ratePerSecond: number;
+  /** Ceiling of the adaptive rate (ignored below ratePerSecond). */
+  rateMax?: number;
+  /** Adapt the rate to 429/503 and successes (default true). */
+  adaptive?: boolean;
   burst: number;
   breakerFailures: number;
   breakerCooldownMs: number;
@@ -17,6 +22,7 @@ export interface HostLimits {
 interface HostState {
   slots: Semaphore;
   bucket: TokenBucket;
+  rate: AdaptiveRate;
   breaker: CircuitBreaker;
   /** Admissions and slot holders not yet finished; the state must outlive them. */
   users: number;
@@ -32,8 +38,8 @@ export class HostLimiter {
   ) {}
 
   /**
-   * The breaker's permission for one request to `host`: a reporter to call with the outcome,
-   * or null when the host's breaker is open (fail fast, do not send).
+   * The breaker's permission for one request to `host`, asked right before it is sent: a
+   * reporter to call with the outcome, or null when the host's breaker is open (fail fast).
    */
   admit(host: string): ((outcome: BreakerOutcome) => void) | null {
     const state = this.state(host);
@@ -51,6 +57,12 @@ export class HostLimiter {
       state.users -= 1;
       this.maybeForget(host, state);
     };
+  }
+
+  /** True while the breaker refuses requests (no probe is due yet): queueing for it is pointless. */
+  refusing(host: string): boolean {
+    const b = this.hosts.get(host)?.breaker;
+    return b !== undefined && b.isOpen() && b.retryInMs() > 0;
   }
 
   /** Waits for a free slot to `host` and then for its rate limit; returns the slot's release. */
@@ -82,6 +94,24 @@ export class HostLimiter {
     this.state(host).bucket.pauseUntil(this.now() + ms);
   }
 
+  /** The host answered normally: its adaptive rate rises a step. */
+  succeeded(host: string): void {
+    const s = this.hosts.get(host);
+    if (s) s.bucket.setRate(s.rate.success());
+  }
+
+  /** The host throttled (429, 503): its adaptive rate halves. */
+  throttled(host: string): void {
+    const s = this.state(host);
+    s.bucket.setRate(s.rate.throttled());
+    this.maybeForget(host, s);
+  }
+
+  /** The rate requests to `host` are spaced at now (requests per second). */
+  rateOf(host: string): number {
+    return this.hosts.get(host)?.rate.current ?? this.limits.ratePerSecond;
+  }
+
   /** Milliseconds until an open breaker lets a probe through; 0 when closed. */
   breakerRetryInMs(host: string): number {
     return this.hosts.get(host)?.breaker.retryInMs() ?? 0;
@@ -99,6 +129,7 @@ export class HostLimiter {
       s = {
         slots: new Semaphore(l.perHostConcurrency),
         bucket: new TokenBucket(l.ratePerSecond, l.burst, this.now),
+        rate: new AdaptiveRate({ start: l.ratePerSecond, max: l.rateMax ?? l.ratePerSecond, adaptive: l.adaptive ?? true }, this.now),
         breaker: new CircuitBreaker(l.breakerFailures, l.breakerCooldownMs, this.now),
         users: 0,
       };
@@ -116,6 +147,6 @@ export class HostLimiter {
   }
 
   private maybeForget(host: string, s: HostState): void {
-    if (s.users === 0 && s.slots.idle() && s.bucket.idle() && s.breaker.idle() && this.hosts.get(host) === s) this.hosts.delete(host);
+    if (s.users === 0 && s.slots.idle() && s.bucket.idle() && s.breaker.idle() && s.rate.idle() && this.hosts.get(host) === s) this.hosts.delete(host);
   }
 }

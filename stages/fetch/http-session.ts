@@ -1,29 +1,42 @@
 // The polite, safe HTTP machinery shared by the image fetcher (fetcher.ts) and the file fetcher
 // (fetch-to-file.ts); they differ only in the BodySink the body goes to. One `get(url, sink)` is:
-// parse the URL; then up to 1 + retries attempts, each following redirects hop by hop. Every hop
-// is checked for robots.txt consent, admitted by the host's circuit breaker, resolved and
-// address-checked, and sent only when the host has a free slot and a rate token and a global
-// slot is free. The answer is always a result: per-URL failures never throw.
+// parse the URL; then up to 1 + retries attempts, each following redirects hop by hop.
 //
-// Timeouts:
+// One hop, in this order:
+//   1. a host whose breaker is open (and no probe due) fails fast as `circuit_open`;
+//   2. the address guard: resolve, refuse non-public addresses (`dns`, `blocked_address`),
+//      before anything touches the network for this URL, robots.txt included;
+//   3. queue: robots.txt consent, a host slot, a rate token, a global slot. Waiting here is
+//      bounded by max_queue_ms (`queue_timeout`, retried) and never counts against the host;
+//   4. the breaker's admission (the half-open probe is decided here, right before sending);
+//   5. send: only now do the request's clocks run.
+//
+// Timeouts (all from the moment the request is sent):
 //   connect_timeout_ms     TCP connect plus TLS handshake of a new connection.
 //   first_byte_timeout_ms  silence while waiting: from sending the request (including opening
 //                          its connection) to the complete response headers, and between two
 //                          body chunks. Timed by IdleTimer; undici's coarser headersTimeout and
 //                          bodyTimeout are set to the same value as a backstop.
-//   total_timeout_ms       one attempt end to end (all hops, headers and body).
+//   total_timeout_ms       one attempt, summed over the time its hops spend sending (SendClock):
+//                          queue waits between hops do not count.
+//
+// Host health: only host-level failures (refused or timed-out connects, TLS failures, 5xx) count
+// against a host's breaker; a response below 500 (other than 429) is a success; a URL's own
+// timeouts, resets, too-large or undecodable bodies say nothing about the host. 429 and 503 halve
+// the host's adaptive rate, other answers raise it a step (adaptive-rate.ts).
 import { Agent, request, type Dispatcher } from 'undici';
 import type { FetchConfig } from '../../schemas/fetch-config.ts';
 import { abortable, sleep } from './abortable.ts';
 import { textSink, type BodySink } from './body-sink.ts';
 import type { BreakerOutcome } from './circuit-breaker.ts';
+import { contentCodings, decodeBody, unsupportedCoding } from './content-encoding.ts';
 import type { FetcherOptions, SessionResult } from './fetch-result.ts';
 import { HostLimiter } from './host-limiter.ts';
-import { aborted, failed, statusFailure, type AttemptOutcome, type HopOutcome } from './http-outcome.ts';
+import { aborted, failed, statusFailure, type AttemptOutcome, type Failed, type HopOutcome } from './http-outcome.ts';
 import { IdleTimer } from './idle-timer.ts';
 import { classifyNetworkError } from './network-errors.ts';
 import { PinnedLookup, systemResolver } from './pinned-lookup.ts';
-import { backoffDelay, isTransient } from './retry.ts';
+import { backoffDelay, isHostFailure, isTransient } from './retry.ts';
 import { RobotsCache, type RobotsFetchOutcome } from './robots-txt.ts';
 import { Semaphore } from './semaphore.ts';
 import { hostOf, parseFetchUrl } from './url-normalise.ts';
@@ -42,6 +55,20 @@ interface Policy<T> {
   robotsTxt: boolean;
 }
 
+/** The time one attempt has spent sending, against total_timeout_ms. */
+class SendClock {
+  spentMs = 0;
+  constructor(readonly limitMs: number) {}
+  get remainingMs(): number {
+    return this.limitMs - this.spentMs;
+  }
+}
+
+/** What one get() did on the wire, for the result. */
+interface Trace {
+  requests: number;
+}
+
 export class HttpSession {
   private readonly agent: Agent;
   private readonly pinned: PinnedLookup;
@@ -51,6 +78,7 @@ export class HttpSession {
   private readonly uaToken: string;
   private readonly random: () => number;
   private readonly consentChecked: boolean;
+  private readonly lastHostFailure = new Map<string, string>();
   private closing: Promise<void> | undefined;
 
   constructor(private readonly cfg: FetchConfig, opts: FetcherOptions = {}) {
@@ -64,6 +92,8 @@ export class HttpSession {
     this.hosts = new HostLimiter({
       perHostConcurrency: cfg.per_host_concurrency,
       ratePerSecond: cfg.per_host_rate,
+      rateMax: cfg.per_host_rate_max,
+      adaptive: cfg.adaptive_rate,
       burst: cfg.per_host_burst,
       breakerFailures: cfg.breaker_failures,
       breakerCooldownMs: cfg.breaker_cooldown_ms,
@@ -80,17 +110,26 @@ export class HttpSession {
     return this.robots.fetches;
   }
 
+  /** The rate requests to `host` are spaced at now (adaptive; requests per second). */
+  hostRate(host: string): number {
+    return this.hosts.rateOf(host);
+  }
+
   /** GETs `rawUrl` into `sink`. Never throws for a per-URL failure. */
-  async get<T>(rawUrl: string, sink: BodySink<T>, signal?: AbortSignal): Promise<SessionResult<T>> {
+  async get<T>(rawUrl: string, sink: BodySink<T>, callerSignal?: AbortSignal): Promise<SessionResult<T>> {
     const started = performance.now();
+    const trace: Trace = { requests: 0 };
     const parsed = parseFetchUrl(rawUrl);
-    if (!parsed.ok) return { ok: false, reason: 'bad_url', detail: parsed.detail, attempts: 0, host: '', ms: 0 };
+    if (!parsed.ok) return { ok: false, reason: 'bad_url', detail: parsed.detail, attempts: 0, requests: 0, host: '', ms: 0 };
     const host = hostOf(parsed.url);
-    const { outcome, attempts } = await this.withRetries(parsed.url, { sink, maxRedirects: this.cfg.max_redirects, robotsTxt: false }, signal);
+    // Every wait below listens on this signal; AbortSignal.any adds no listener to the caller's
+    // signal, which a whole stage's concurrent fetches share.
+    const signal = callerSignal ? AbortSignal.any([callerSignal]) : undefined;
+    const { outcome, attempts } = await this.withRetries(parsed.url, { sink, maxRedirects: this.cfg.max_redirects, robotsTxt: false }, trace, signal);
     const ms = performance.now() - started;
     if (outcome.kind === 'failed') {
       await sink.discard?.();
-      return { ok: false, reason: outcome.reason, detail: outcome.detail, consent: outcome.consent, attempts, host, ms };
+      return { ok: false, reason: outcome.reason, detail: outcome.detail, consent: outcome.consent, attempts, requests: trace.requests, host, ms };
     }
     return {
       ok: true,
@@ -100,6 +139,7 @@ export class HttpSession {
       contentType: outcome.contentType,
       consent: this.consentChecked ? 'allowed' : 'unchecked',
       attempts,
+      requests: trace.requests,
       host,
       ms,
     };
@@ -113,30 +153,33 @@ export class HttpSession {
 
   private async fetchRobotsTxt(robotsUrl: URL): Promise<RobotsFetchOutcome> {
     const maxRedirects = Math.min(this.cfg.max_redirects, ROBOTS_MAX_REDIRECTS);
-    const { outcome } = await this.withRetries(robotsUrl, { sink: textSink(ROBOTS_MAX_BYTES), maxRedirects, robotsTxt: true });
-    if (outcome.kind === 'failed') return { kind: 'unreachable', detail: `${outcome.reason}: ${outcome.detail}` };
+    const { outcome } = await this.withRetries(robotsUrl, { sink: textSink(ROBOTS_MAX_BYTES), maxRedirects, robotsTxt: true }, { requests: 0 });
+    if (outcome.kind === 'failed') return { kind: 'unreachable', reason: outcome.reason, detail: `${outcome.reason}: ${outcome.detail}` };
     if (outcome.status >= 400) return { kind: 'unavailable', status: outcome.status };
     return { kind: 'found', text: outcome.body ?? '' };
   }
 
-  private async withRetries<T>(url: URL, policy: Policy<T>, signal?: AbortSignal): Promise<{ outcome: AttemptOutcome<T>; attempts: number }> {
+  private async withRetries<T>(url: URL, policy: Policy<T>, trace: Trace, signal?: AbortSignal): Promise<{ outcome: AttemptOutcome<T>; attempts: number }> {
     const maxAttempts = 1 + this.cfg.retries;
+    const capMs = this.cfg.max_retry_after_s * 1000;
+    let previous: Failed | undefined;
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.attempt(url, policy, signal);
-      if (outcome.kind === 'done' || !outcome.transient || attempt >= maxAttempts) return { outcome, attempts: attempt };
-      let delay: number;
-      if (outcome.retryAfterMs != null) {
-        // The host asked everyone to wait, not just this URL.
-        this.hosts.pause(outcome.host, Math.min(outcome.retryAfterMs, this.cfg.retry_after_max_ms));
-        if (outcome.retryAfterMs > this.cfg.retry_after_max_ms) {
-          // Coming back sooner than asked would be rude; waiting that long stalls the run.
-          const detail = `${outcome.detail}; Retry-After ${Math.round(outcome.retryAfterMs)} ms exceeds retry_after_max_ms ${this.cfg.retry_after_max_ms}`;
-          return { outcome: { ...outcome, detail }, attempts: attempt };
-        }
-        delay = outcome.retryAfterMs;
-      } else {
-        delay = backoffDelay(attempt - 1, this.cfg.backoff_base_ms, this.cfg.backoff_max_ms, this.random);
+      const outcome = await this.attempt(url, policy, trace, signal);
+      if (outcome.kind === 'done') return { outcome, attempts: attempt };
+      if (outcome.reason === 'circuit_open' && previous) {
+        // The breaker stopped the retries; what went wrong is this URL's own last failure.
+        return { outcome: { ...previous, detail: `${previous.detail}; retry refused: ${outcome.detail}` }, attempts: attempt - 1 };
       }
+      if (outcome.retryAfterMs != null) {
+        // sendJudged has paused the host already, for at most the cap.
+        if (outcome.retryAfterMs > capMs) {
+          const detail = `${outcome.detail} with Retry-After ${Math.round(outcome.retryAfterMs / 1000)} s, over max_retry_after_s ${this.cfg.max_retry_after_s}; host paused ${this.cfg.max_retry_after_s} s`;
+          return { outcome: { ...outcome, reason: 'retry_after_too_long', transient: false, detail }, attempts: attempt };
+        }
+      }
+      if (!outcome.transient || attempt >= maxAttempts) return { outcome, attempts: attempt };
+      previous = outcome;
+      const delay = outcome.retryAfterMs ?? backoffDelay(attempt - 1, this.cfg.backoff_base_ms, this.cfg.backoff_max_ms, this.random);
       try {
         await sleep(delay, signal);
       } catch {
@@ -146,100 +189,143 @@ export class HttpSession {
   }
 
   /** One attempt: follow redirects from `url` until a final response or a failure. */
-  private async attempt<T>(url: URL, policy: Policy<T>, callerSignal?: AbortSignal): Promise<AttemptOutcome<T>> {
-    const total = AbortSignal.timeout(this.cfg.total_timeout_ms);
-    const signal = callerSignal ? AbortSignal.any([callerSignal, total]) : total;
+  private async attempt<T>(url: URL, policy: Policy<T>, trace: Trace, signal?: AbortSignal): Promise<AttemptOutcome<T>> {
+    const clock = new SendClock(this.cfg.total_timeout_ms);
     const visited = new Set([url.href]);
     let current = url;
     try {
       for (let hops = 0; ; hops++) {
-        const outcome = await this.hop(current, policy, signal);
+        const outcome = await this.hop(current, policy, clock, trace, signal);
         if (outcome.kind !== 'redirect') return outcome;
         const host = hostOf(current);
         const next = parseFetchUrl(outcome.location, current);
         if (!next.ok) return failed('bad_url', `HTTP ${outcome.status} redirect to ${next.detail}`, host);
         if (visited.has(next.url.href)) return failed('redirect_loop', `${current.href} redirects back to ${next.url.href}`, host);
         if (hops + 1 > policy.maxRedirects) return failed('too_many_redirects', `more than ${policy.maxRedirects} redirects, last to ${next.url.href}`, host);
+        if (clock.remainingMs <= 0) return this.totalTimeout(clock, next.url);
         visited.add(next.url.href);
         current = next.url;
       }
     } catch (err) {
-      const host = hostOf(current);
-      if (callerSignal?.aborted) return aborted(host);
-      if (total.aborted) return { ...failed('timeout', `total_timeout_ms ${this.cfg.total_timeout_ms} passed at ${current.href}`, host), transient: true };
+      if (signal?.aborted) return aborted(hostOf(current));
       throw err; // a programmer error: hop() classifies every network failure itself
     }
   }
 
-  /** One request to `url`. Throws only when `signal` aborted. */
-  private async hop<T>(url: URL, policy: Policy<T>, signal: AbortSignal): Promise<HopOutcome<T>> {
+  /** One request to `url`. Throws only when the caller's `signal` aborted. */
+  private async hop<T>(url: URL, policy: Policy<T>, clock: SendClock, trace: Trace, signal?: AbortSignal): Promise<HopOutcome<T>> {
     const host = hostOf(url);
-    if (!policy.robotsTxt && this.cfg.respect_robots_txt) {
-      const verdict = await abortable(this.robots.check(url), signal);
-      if (verdict.verdict === 'disallowed') return { ...failed('opt_out', verdict.detail, host), consent: 'opt_out_robots_txt' };
-      if (verdict.verdict === 'unreachable') return failed('robots_txt_unreachable', verdict.detail, host);
-    }
-    const report = this.hosts.admit(host);
-    if (!report) return failed('circuit_open', `${host}: breaker open for another ${Math.round(this.hosts.breakerRetryInMs(host))} ms after repeated failures`, host);
-    let health: BreakerOutcome = 'neutral';
+    if (this.hosts.refusing(host)) return this.breakerRefusal(host);
+    const queueStarted = performance.now();
+    const queueLimit = AbortSignal.timeout(this.cfg.max_queue_ms);
+    const queue = signal ? AbortSignal.any([signal, queueLimit]) : queueLimit;
+    const releases: Array<() => void> = [];
+    let waitingFor = 'its address';
     try {
-      const address = await this.pinned.check(host, signal);
-      if (!address.ok) {
-        if (address.reason === 'dns') health = 'failure';
-        return { ...failed(address.reason, address.detail, host), transient: address.transient };
+      const address = await this.pinned.check(host, queue);
+      if (!address.ok) return { ...failed(address.reason, address.detail, host), transient: address.transient };
+      releases.push(address.release);
+      if (!policy.robotsTxt && this.cfg.respect_robots_txt) {
+        waitingFor = 'robots.txt';
+        const verdict = await abortable(this.robots.check(url), queue);
+        if (verdict.verdict === 'disallowed') return { ...failed('opt_out', verdict.detail, host), consent: 'opt_out_robots_txt' };
+        if (verdict.verdict === 'unreachable') return failed(verdict.reason, verdict.detail, host);
       }
-      try {
-        const releaseHost = await this.hosts.acquire(host, signal);
-        try {
-          const releaseGlobal = await this.globalSlots.acquire(signal);
-          try {
-            const outcome = await this.send(url, policy, signal);
-            health = outcome.kind === 'failed' && outcome.transient ? 'failure' : 'success';
-            return outcome;
-          } finally {
-            releaseGlobal();
-          }
-        } finally {
-          releaseHost();
-        }
-      } finally {
-        address.release();
-      }
+      waitingFor = 'a host slot and rate token';
+      releases.push(await this.hosts.acquire(host, queue));
+      waitingFor = 'a global slot';
+      releases.push(await this.globalSlots.acquire(queue));
     } catch (err) {
-      if (signal.aborted) {
-        // A host too slow to finish within total_timeout_ms counts against it; a cancelled run does not.
-        if ((signal.reason as Error | undefined)?.name === 'TimeoutError') health = 'failure';
-        throw err;
-      }
-      const { reason, detail } = classifyNetworkError(err);
-      const transient = isTransient(reason);
-      if (transient) health = 'failure';
-      return { ...failed(reason, detail, host), transient };
+      for (const release of releases.reverse()) release();
+      if (signal?.aborted) throw err;
+      if (!queueLimit.aborted) throw err;
+      const waited = Math.round(performance.now() - queueStarted);
+      return { ...failed('queue_timeout', `${url.href.slice(0, 300)} waited ${waited} ms for ${waitingFor} (max_queue_ms ${this.cfg.max_queue_ms}); nothing was sent`, host), transient: true };
+    }
+    try {
+      const report = this.hosts.admit(host);
+      if (!report) return this.breakerRefusal(host);
+      return await this.sendJudged(url, host, policy, clock, trace, report, signal);
     } finally {
-      report(health);
+      for (const release of releases.reverse()) release();
     }
   }
 
+  /** Sends one request within what is left of the attempt's send time; reports the host's health. */
+  private async sendJudged<T>(url: URL, host: string, policy: Policy<T>, clock: SendClock, trace: Trace, report: (o: BreakerOutcome) => void, signal?: AbortSignal): Promise<HopOutcome<T>> {
+    if (clock.remainingMs <= 0) {
+      report('neutral');
+      return this.totalTimeout(clock, url);
+    }
+    const total = AbortSignal.timeout(Math.ceil(clock.remainingMs));
+    const sendSignal = signal ? AbortSignal.any([signal, total]) : total;
+    const seen = { status: 0 };
+    const started = performance.now();
+    trace.requests += 1;
+    let outcome: HopOutcome<T> | undefined;
+    try {
+      outcome = await this.send(url, policy, sendSignal, seen);
+      return outcome;
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      if (total.aborted) {
+        clock.spentMs = clock.limitMs;
+        return (outcome = this.totalTimeout(clock, url));
+      }
+      const { reason, detail } = classifyNetworkError(err);
+      return (outcome = { ...failed(reason, detail, host), transient: isTransient(reason) });
+    } finally {
+      clock.spentMs += performance.now() - started;
+      const hostFailed = outcome?.kind === 'failed' && isHostFailure(outcome.reason);
+      let health: BreakerOutcome = 'neutral';
+      if (hostFailed) {
+        health = 'failure';
+        this.lastHostFailure.set(host, `${outcome!.kind === 'failed' ? outcome!.reason : ''} at ${url.href.slice(0, 200)}`);
+        if (this.lastHostFailure.size > 10_000) this.lastHostFailure.delete(this.lastHostFailure.keys().next().value!);
+      } else if (seen.status > 0 && seen.status !== 429) {
+        health = 'success';
+      }
+      report(health);
+      // The host asked everyone to wait, not just this URL: pause it at once (never longer than
+      // the cap), so requests about to go out wait too.
+      const retryAfterMs = outcome?.kind === 'failed' ? outcome.retryAfterMs : null;
+      if (retryAfterMs != null) this.hosts.pause(host, Math.min(retryAfterMs, this.cfg.max_retry_after_s * 1000));
+      if (seen.status === 429 || seen.status === 503) this.hosts.throttled(host);
+      else if (seen.status > 0 && seen.status < 500) this.hosts.succeeded(host);
+    }
+  }
+
+  private totalTimeout(clock: SendClock, url: URL): Failed {
+    return { ...failed('timeout', `total_timeout_ms ${clock.limitMs} of sending passed at ${url.href.slice(0, 300)}`, hostOf(url)), transient: true };
+  }
+
+  private breakerRefusal(host: string): Failed {
+    const last = this.lastHostFailure.get(host);
+    const detail = `${host}: breaker open for another ${Math.round(this.hosts.breakerRetryInMs(host))} ms after ${this.cfg.breaker_failures} consecutive host failures${last ? ` (last: ${last})` : ''}`;
+    return failed('circuit_open', detail, host);
+  }
+
   /** Sends the request and judges the response. Network errors are thrown. */
-  private async send<T>(url: URL, policy: Policy<T>, attemptSignal: AbortSignal): Promise<HopOutcome<T>> {
+  private async send<T>(url: URL, policy: Policy<T>, sendSignal: AbortSignal, seen: { status: number }): Promise<HopOutcome<T>> {
     const idle = new IdleTimer(this.cfg.first_byte_timeout_ms);
     try {
-      return await this.exchange(url, policy, AbortSignal.any([attemptSignal, idle.signal]), idle);
+      return await this.exchange(url, policy, AbortSignal.any([sendSignal, idle.signal]), idle, seen);
     } finally {
       idle.stop();
     }
   }
 
-  private async exchange<T>(url: URL, policy: Policy<T>, signal: AbortSignal, idle: IdleTimer): Promise<HopOutcome<T>> {
+  private async exchange<T>(url: URL, policy: Policy<T>, signal: AbortSignal, idle: IdleTimer, seen: { status: number }): Promise<HopOutcome<T>> {
     const host = hostOf(url);
     const res = await request(url, {
       dispatcher: this.agent,
       method: 'GET',
-      headers: { 'user-agent': this.cfg.user_agent, accept: policy.sink.accept, 'accept-encoding': 'identity' },
+      headers: { 'user-agent': this.cfg.user_agent, accept: policy.sink.accept, 'accept-encoding': policy.sink.acceptEncoding ?? 'identity' },
       signal,
     });
     idle.touch('between body chunks');
     const status = res.statusCode;
+    seen.status = status;
     const discard = () => res.body.dump({ limit: DISCARD_LIMIT }).catch(() => undefined);
 
     if (status >= 300 && status < 400) {
@@ -268,9 +354,20 @@ export class HttpSession {
       abandon(res.body);
       return failed('too_large', tooLarge, host);
     }
-    const body = await policy.sink.read(res.body, () => idle.touch());
-    if (!body.ok) return failed(body.reason, body.detail, host);
-    return { kind: 'done', url, status, contentType: header(res.headers, 'content-type'), body: body.value };
+    const codings = contentCodings(headerValues(res.headers, 'content-encoding').join(','));
+    const unsupported = unsupportedCoding(codings);
+    if (unsupported) {
+      abandon(res.body);
+      return failed('bad_encoding', unsupported, host);
+    }
+    const body = codings.length === 0 ? res.body : decodeBody(res.body, codings, this.cfg.max_body_bytes, () => idle.touch());
+    const read = await policy.sink.read(body, () => idle.touch());
+    if (!read.ok) {
+      abandon(res.body);
+      const decoded = codings.length ? ` (after ${codings.join(', ')} decoding)` : '';
+      return failed(read.reason, read.detail + decoded, host);
+    }
+    return { kind: 'done', url, status, contentType: header(res.headers, 'content-type'), body: read.value };
   }
 }
 

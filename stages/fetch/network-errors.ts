@@ -1,8 +1,10 @@
 // Maps what Node and undici throw to the stable reject reasons of the fetch stage.
+import { BODY_TOO_LARGE_CODE, CONTENT_DECODING_CODE } from './content-encoding.ts';
 import { IDLE_TIMEOUT_CODE } from './idle-timer.ts';
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN', 'ENETDOWN']);
-const TIMEOUT_CODES = new Set([IDLE_TIMEOUT_CODE, 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+// A connect that times out says the same about the host as one that is refused.
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN', 'ENETDOWN', 'UND_ERR_CONNECT_TIMEOUT']);
+const TIMEOUT_CODES = new Set([IDLE_TIMEOUT_CODE, 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH']);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'ENODATA']);
 
@@ -15,6 +17,8 @@ export interface ClassifiedError {
 export function classifyNetworkError(err: unknown): ClassifiedError {
   const code = errorCode(err);
   const detail = `${code ? code + ': ' : ''}${messageOf(err)}`.slice(0, 500);
+  if (code === BODY_TOO_LARGE_CODE) return { reason: 'too_large', detail };
+  if (code === CONTENT_DECODING_CODE) return { reason: 'bad_encoding', detail };
   if (TIMEOUT_CODES.has(code)) return { reason: 'timeout', detail };
   if (CONNECT_CODES.has(code)) return { reason: 'connect', detail };
   if (RESET_CODES.has(code)) return { reason: 'connection_reset', detail };

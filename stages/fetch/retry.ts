@@ -1,7 +1,14 @@
 // When to try a URL again, and how long to wait first.
 
 /** Failure reasons worth another attempt: the same request may well succeed later. */
-const TRANSIENT_REASONS = new Set(['timeout', 'connect', 'connection_reset', 'http_5xx', 'http_408', 'http_429']);
+const TRANSIENT_REASONS = new Set(['timeout', 'connect', 'connection_reset', 'http_5xx', 'http_408', 'http_429', 'queue_timeout']);
+
+/** Failures that say the host itself is unwell, not one URL on it: only these feed its breaker. */
+const HOST_FAILURE_REASONS = new Set(['connect', 'tls', 'http_5xx']);
+
+export function isHostFailure(reason: string): boolean {
+  return HOST_FAILURE_REASONS.has(reason);
+}
 
 export function isTransient(reason: string): boolean {
   return TRANSIENT_REASONS.has(reason);
@@ -23,11 +30,12 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
 }
 
 /**
- * Exponential backoff with "equal jitter": half of base * 2^retryIndex fixed, half random,
- * capped at `max`. The fixed half keeps retries from hammering; the random half keeps a crowd
- * of failed requests from coming back in lockstep.
+ * Exponential backoff with "full jitter": a uniform random wait in [0, min(max, base * 2^retryIndex)).
+ * The growing ceiling keeps retries from hammering; spreading over the whole range keeps a crowd
+ * of failed requests from coming back in lockstep (the host is protected from a burst of retries
+ * by its rate limit and breaker, not by the fixed part of a wait).
  */
 export function backoffDelay(retryIndex: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** retryIndex);
-  return ceiling / 2 + random() * (ceiling / 2);
+  return random() * ceiling;
 }

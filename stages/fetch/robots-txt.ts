@@ -103,13 +103,25 @@ export type RobotsFetchOutcome =
   | { kind: 'found'; text: string }
   /** 4xx: the site has no rules for anyone. */
   | { kind: 'unavailable'; status: number }
-  /** 5xx or network failure: treat as complete disallow until asked again. */
-  | { kind: 'unreachable'; detail: string };
+  /** 5xx or network failure: treat as complete disallow until asked again. `reason` is the
+   *  fetch's failure reason (http_5xx, connect, timeout, ...). */
+  | { kind: 'unreachable'; reason?: string; detail: string };
 
 export interface RobotsCheck {
   /** `unreachable`: no usable answer from the server, which RFC 9309 treats as disallow. */
   verdict: 'allowed' | 'disallowed' | 'unreachable';
+  /** For `unreachable`: the reject reason for URLs of this origin (see unreachableReason). */
+  reason: string;
   detail: string;
+}
+
+/** Failures that say the robots.txt request never got an answer: a URL of that origin is
+ *  rejected with that reason (the real cause), not as `robots_txt_unreachable`, which is kept
+ *  for servers that answered robots.txt with an error status. */
+const NETWORK_REASONS = new Set(['dns', 'blocked_address', 'connect', 'tls', 'timeout', 'connection_reset', 'bad_response', 'network', 'queue_timeout', 'circuit_open']);
+
+export function unreachableReason(fetchReason: string | undefined): string {
+  return fetchReason !== undefined && NETWORK_REASONS.has(fetchReason) ? fetchReason : 'robots_txt_unreachable';
 }
 
 interface CacheEntry {
@@ -160,15 +172,16 @@ export class RobotsCache {
   }
 
   private judge(origin: string, outcome: RobotsFetchOutcome): (pathAndQuery: string) => RobotsCheck {
-    if (outcome.kind === 'unavailable') return () => ({ verdict: 'allowed', detail: `${origin}/robots.txt: HTTP ${outcome.status}, no rules` });
+    if (outcome.kind === 'unavailable') return () => ({ verdict: 'allowed', reason: '', detail: `${origin}/robots.txt: HTTP ${outcome.status}, no rules` });
     if (outcome.kind === 'unreachable') {
-      return () => ({ verdict: 'unreachable', detail: `robots.txt of ${origin} unreachable (${outcome.detail}): complete disallow per RFC 9309` });
+      const reason = unreachableReason(outcome.reason);
+      return () => ({ verdict: 'unreachable', reason, detail: `robots.txt of ${origin} unreachable (${outcome.detail}): complete disallow per RFC 9309` });
     }
     const rules = rulesFor(parseRobotsTxt(outcome.text), this.token);
     return (path) => {
       const v = robotsVerdict(rules, path);
       const rule = v.rule ? `${v.rule.allow ? 'Allow' : 'Disallow'}: ${v.rule.pattern}` : 'no matching rule';
-      return { verdict: v.allowed ? 'allowed' : 'disallowed', detail: `robots.txt of ${origin} ${v.allowed ? 'allows' : 'disallows'} ${path.slice(0, 200)} for ${this.token} (${rule})` };
+      return { verdict: v.allowed ? 'allowed' : 'disallowed', reason: '', detail: `robots.txt of ${origin} ${v.allowed ? 'allows' : 'disallows'} ${path.slice(0, 200)} for ${this.token} (${rule})` };
     };
   }
 }

@@ -3,6 +3,7 @@
 // on what reached it, measured on the server's side.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
 import sharp from 'sharp';
 
 export interface Hit {
@@ -26,6 +27,20 @@ export interface FaultServer {
   healed: boolean;
   jpeg: Buffer;
   close(): Promise<void>;
+}
+
+const bombs = new Map<string, Buffer>();
+
+/** `head` then `mib` MiB of zeros, compressed with `encoding` (cached: compressing takes a while). */
+function bomb(encoding: string, head: Buffer, mib: number): Buffer {
+  const key = `${encoding}:${mib}`;
+  let b = bombs.get(key);
+  if (!b) {
+    const plain = Buffer.concat([head, Buffer.alloc(mib * 1024 * 1024)]);
+    b = encoding === 'br' ? zlib.brotliCompressSync(plain, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } }) : encoding === 'deflate' ? zlib.deflateSync(plain, { level: 9 }) : zlib.gzipSync(plain, { level: 9 });
+    bombs.set(key, b);
+  }
+  return b;
 }
 
 export async function startFaultServer(host = '127.0.0.1'): Promise<FaultServer> {
@@ -59,6 +74,10 @@ export async function startFaultServer(host = '127.0.0.1'): Promise<FaultServer>
     res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length, ...headers });
     res.end(jpeg);
   };
+  const sendEncoded = (res: http.ServerResponse, encoding: string, body: Buffer) => {
+    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-encoding': encoding, 'content-length': body.length });
+    res.end(body);
+  };
   const redirect = (res: http.ServerResponse, location: string) => {
     res.writeHead(302, { location, 'content-length': 0 });
     res.end();
@@ -87,6 +106,39 @@ export async function startFaultServer(host = '127.0.0.1'): Promise<FaultServer>
         return;
       case '/always-503.jpg':
         res.writeHead(503).end('down');
+        return;
+      case '/503-retry-after.jpg':
+        res.writeHead(503, { 'retry-after': url.searchParams.get('after') ?? '3600' }).end('come back later');
+        return;
+      case '/hang.jpg':
+        // Never answers; the request stays open until the client gives up or the server closes.
+        return;
+      case '/gzip.jpg':
+        sendEncoded(res, 'gzip', zlib.gzipSync(jpeg));
+        return;
+      case '/deflate.jpg':
+        sendEncoded(res, 'deflate', zlib.deflateSync(jpeg));
+        return;
+      case '/deflate-raw.jpg':
+        sendEncoded(res, 'deflate', zlib.deflateRawSync(jpeg));
+        return;
+      case '/br.jpg':
+        sendEncoded(res, 'br', zlib.brotliCompressSync(jpeg));
+        return;
+      case '/gzip-then-br.jpg':
+        sendEncoded(res, 'gzip, br', zlib.brotliCompressSync(zlib.gzipSync(jpeg)));
+        return;
+      case '/gzip-bomb.jpg': {
+        // A real JPEG header followed by megabytes of zeros: a few KiB on the wire.
+        const mib = Number(url.searchParams.get('mib') ?? 64);
+        sendEncoded(res, url.searchParams.get('enc') ?? 'gzip', bomb(url.searchParams.get('enc') ?? 'gzip', jpeg, mib));
+        return;
+      }
+      case '/bad-gzip.jpg':
+        sendEncoded(res, 'gzip', Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(64, 0x55)]));
+        return;
+      case '/zstd.jpg':
+        sendEncoded(res, 'zstd', jpeg);
         return;
       case '/heal-later.jpg':
         if (state.healed) sendJpeg(res);

@@ -14,7 +14,7 @@ import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
 import { makeOpenclipartCorpus } from '../../corpora/openclipart-corpus.ts';
 import { loadConfigFile } from '../../schemas/config-file.ts';
 import { runPipeline } from '../../run/executor.ts';
-import { parquetRows, readJson } from '../helpers/out-dir.ts';
+import { parquetRows, readJson, shardRows } from '../helpers/out-dir.ts';
 import { startStaticServer } from '../helpers/static-server.ts';
 
 async function writeUrlList(file: string, rows: { url: string; caption: string; license: string }[]) {
@@ -84,6 +84,13 @@ test('web source: faults, consent, one download per URL, exact and near duplicat
     const elevens = index.filter((r) => String(r.url).includes(imageFile(11)));
     assert.equal(elevens.length, 2);
     assert.equal(elevens[0].sha256, elevens[1].sha256);
+    // They are URL siblings (two captions of one image), not near duplicates: the documented
+    // training filter keeps both captions.
+    assert.equal(elevens[0].url_sibling_of, null);
+    assert.equal(elevens[1].url_sibling_of, elevens[0].id);
+    assert.deepEqual(elevens.map((r) => r.near_dup_of), [null, null]);
+    const trainable = index.filter((r) => r.duplicate_of === null && r.near_dup_of === null);
+    assert.equal(trainable.filter((r) => String(r.url).includes(imageFile(11))).length, 2);
 
     // Exact duplicates: within a unit dropped; across units marked in index.parquet.
     const image1 = index.find((r) => String(r.url) === `${base}/img/${imageFile(1)}`)!;
@@ -94,6 +101,13 @@ test('web source: faults, consent, one download per URL, exact and near duplicat
     const second0 = index.find((r) => r.id === index.find((x) => x.url === `${base}/img/${imageFile(0)}` && x.unit !== image1.unit)?.id);
     assert.ok(second0, 'the second caption of image 0 is kept');
     assert.equal(second0.duplicate_of, null);
+    assert.equal(second0.url_sibling_of, index.find((r) => r.url === `${base}/img/${imageFile(0)}` && r.unit === image1.unit)!.id, 'a sibling across units too');
+    assert.equal(second0.near_dup_of, null);
+    // Shards carry the unit-level mark: the sibling in the same unit, not the one across units.
+    const shard = Object.fromEntries((await shardRows(out, ['id', 'url_sibling_of', 'near_dup_of'])).map((r) => [String(r.id), r]));
+    assert.equal(shard[String(elevens[1].id)].url_sibling_of, elevens[0].id);
+    assert.equal(shard[String(elevens[1].id)].near_dup_of ?? null, null);
+    assert.equal(shard[String(second0.id)].url_sibling_of ?? null, null);
 
     // Near duplicate: the re-encoded copy points at the original.
     const image2 = index.find((r) => String(r.url) === `${base}/img/${imageFile(2)}`)!;
@@ -106,6 +120,11 @@ test('web source: faults, consent, one download per URL, exact and near duplicat
     assert.ok(stats.counters.fetch_failures_by_reason.http_404 >= 1);
     const html = await readFile(path.join(out, 'report.html'), 'utf8');
     assert.ok(html.includes('failures_by_host') && html.includes('opt_out'));
+    // One request per download (rows sharing a URL share one), and the host's effective rate in the report.
+    // Image 11's two rows (one unit) share one download; image 0's second caption, in another unit, has its own.
+    assert.equal(stats.counters.fetch_host_requests['127.0.0.1'], rows.length - 1);
+    assert.ok(stats.counters.fetch_host_active_ms['127.0.0.1'] > 0);
+    assert.ok(html.includes('Fetch hosts') && html.includes('effective req/s'));
   } finally {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));

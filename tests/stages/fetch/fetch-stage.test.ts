@@ -57,3 +57,31 @@ test('fetchStage keeps images with bytes and consent, rejects failures with reas
     await server.close();
   }
 });
+
+test('hanging URLs do not hold up the unit: every other URL is fetched while they hang, and the hangs overlap', async () => {
+  const server = await startFaultServer();
+  const fetcher = new Fetcher(fetchConfig({ allow_private_addresses: true, respect_robots_txt: false, retries: 0, first_byte_timeout_ms: 3000, per_host_rate: 1e6, per_host_burst: 1e6, per_host_concurrency: 8 }));
+  const ctx = { ...testContext(), unit: { id: 'u0', source: 'list.csv' } };
+  try {
+    const hanging = new Set([10, 70, 120]);
+    const list = Array.from({ length: 150 }, (_, i) => ({ url: hanging.has(i) ? `${server.base}/hang.jpg?i=${i}` : `${server.base}/hl-${i}.jpg` }));
+    const out: FetchedImageText[] = [];
+    for await (const item of fetchStage(fetcher, 8)(items(list), ctx)) out.push(item);
+
+    assert.deepEqual(out.map((o) => o.id), list.map((_, i) => `s${i}`).filter((_, i) => !hanging.has(i)), 'row order is kept');
+    assert.deepEqual(ctx.rejects.rows.map((r) => [r.id, r.reason]), [['s10', 'timeout'], ['s70', 'timeout'], ['s120', 'timeout']]);
+    const hangHits = server.hitsOf('/hang.jpg').map((h) => h.at);
+    const healthyHits = server.hits.filter((h) => h.path.startsWith('/hl-')).map((h) => h.at);
+    assert.equal(hangHits.length, 3);
+    // With head-of-line blocking the URLs 27 and up would only start once URL 10 timed out.
+    assert.ok(Math.max(...healthyHits) < hangHits[0] + 3000, 'all other URLs were requested before the first hang timed out');
+    assert.ok(Math.max(...hangHits) - hangHits[0] < 3000, 'the three hangs overlapped: the unit waits about one timeout, not three');
+    const json = ctx.stats.toJSON();
+    assert.equal(json.counters.fetch_host_requests['127.0.0.1'], 150);
+    const activeMs = json.counters.fetch_host_active_ms['127.0.0.1'];
+    assert.ok(activeMs >= 3000 && activeMs < 15_000, `${activeMs} ms active`);
+  } finally {
+    await fetcher.close();
+    await server.close();
+  }
+});

@@ -18,6 +18,18 @@ test('token bucket: a burst goes at once, then one per interval; a pause holds e
   assert.equal(bucket.reserve(), 600, 'no burst right after a pause');
 });
 
+test('token bucket: a pause holds even when the rate changes during it', () => {
+  let now = 0;
+  const bucket = new TokenBucket(1000, 1000, () => now);
+  bucket.pauseUntil(500);
+  bucket.setRate(500); // a wider burst tolerance must not undo the pause
+  assert.ok(bucket.reserve() >= 500);
+  now = 600;
+  bucket.setRate(2000);
+  assert.equal(bucket.ratePerSecond, 2000);
+  assert.ok(!bucket.idle() || bucket.reserve() === 0);
+});
+
 test('token bucket: take() really waits', async () => {
   const bucket = new TokenBucket(20, 1);
   const started = performance.now();

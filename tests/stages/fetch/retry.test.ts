@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay, isTransient, parseRetryAfter } from '../../../stages/fetch/retry.ts';
+import { backoffDelay, isHostFailure, isTransient, parseRetryAfter } from '../../../stages/fetch/retry.ts';
 
 test('Retry-After in delta-seconds and HTTP-date forms', () => {
   const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
@@ -13,19 +13,24 @@ test('Retry-After in delta-seconds and HTTP-date forms', () => {
   assert.equal(parseRetryAfter(undefined, now), null);
 });
 
-test('backoff doubles per retry, stays within [ceiling/2, ceiling], and is capped', () => {
-  assert.equal(backoffDelay(0, 100, 10_000, () => 0), 50);
-  assert.equal(backoffDelay(0, 100, 10_000, () => 1), 100);
-  assert.equal(backoffDelay(3, 100, 10_000, () => 0), 400);
-  assert.equal(backoffDelay(3, 100, 10_000, () => 1), 800);
-  assert.equal(backoffDelay(20, 100, 10_000, () => 1), 10_000);
+test('backoff has full jitter: uniform in [0, ceiling), the ceiling doubling per retry up to the max', () => {
+  assert.equal(backoffDelay(0, 100, 10_000, () => 0), 0);
+  assert.equal(backoffDelay(0, 100, 10_000, () => 0.5), 50);
+  assert.equal(backoffDelay(3, 100, 10_000, () => 0.5), 400);
+  assert.equal(backoffDelay(3, 100, 10_000, () => 0.999), 799.2);
+  assert.equal(backoffDelay(20, 100, 10_000, () => 0.5), 5_000);
   const spread = new Set(Array.from({ length: 50 }, () => Math.round(backoffDelay(2, 100, 10_000))));
   assert.ok(spread.size > 10, 'jitter spreads retries');
 });
 
 test('only transient failures are retried', () => {
-  for (const r of ['timeout', 'connect', 'connection_reset', 'http_5xx', 'http_408', 'http_429']) assert.ok(isTransient(r), r);
-  for (const r of ['http_404', 'http_4xx', 'not_image', 'too_large', 'opt_out', 'blocked_address', 'redirect_loop', 'bad_url', 'circuit_open']) {
+  for (const r of ['timeout', 'connect', 'connection_reset', 'http_5xx', 'http_408', 'http_429', 'queue_timeout']) assert.ok(isTransient(r), r);
+  for (const r of ['http_404', 'http_4xx', 'not_image', 'too_large', 'opt_out', 'blocked_address', 'redirect_loop', 'bad_url', 'circuit_open', 'retry_after_too_long', 'bad_encoding']) {
     assert.ok(!isTransient(r), r);
   }
+});
+
+test('only host-level failures feed the breaker', () => {
+  for (const r of ['connect', 'tls', 'http_5xx']) assert.ok(isHostFailure(r), r);
+  for (const r of ['timeout', 'queue_timeout', 'connection_reset', 'http_429', 'http_404', 'too_large', 'not_image', 'bad_encoding', 'dns']) assert.ok(!isHostFailure(r), r);
 });

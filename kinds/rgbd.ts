@@ -16,7 +16,6 @@ import { rgbdQualityStage } from '../stages/curate/rgbd-quality.ts';
 import { makeThumbnail } from '../stages/decode/thumbnails.ts';
 import type { SourcePlugin } from './plugin.ts';
 import type { KindDefinition } from './definition.ts';
-import { openRunSafety } from './run-scorer.ts';
 import { rgbdSection } from '../report/rgbd-section.ts';
 
 export interface RgbdPipelineOptions {
@@ -66,10 +65,7 @@ function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample,
 
 export const definition: KindDefinition = {
   source: 'rgbd',
-  createPlugin: async (loaded) => {
-    await openRunSafety(loaded); // refuses safety.enabled: the classifier is for image kinds
-    return rgbdPlugin(loaded);
-  },
+  createPlugin: async (loaded) => rgbdPlugin(loaded),
   report: [{ id: 'rgbd', title: 'RGB-D', render: rgbdSection }],
   runWideDedup: () => null,
 };

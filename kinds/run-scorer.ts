@@ -73,7 +73,6 @@ export interface RunSafety {
 
 /** Opens the NSFW classifier when `safety.enabled`; null otherwise. */
 export async function openRunSafety({ config }: LoadedConfig): Promise<RunSafety | null> {
-  if (config.safety.enabled && config.source.kind !== 'image_text' && config.source.kind !== 'web') throw new Error('safety: the NSFW classifier runs on image_text and web sources');
   const s = config.safety;
   if (!s.enabled) return null;
   const [{ openSafetyClassifier, safetyStage }, { safetyColumns, safetyIndexColumns }] = await Promise.all([import('../stages/curate/safety-stage.ts'), import('../stages/curate/safety-columns.ts')]);

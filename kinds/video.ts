@@ -25,7 +25,7 @@ import { clipWindowsStage } from '../stages/pair/video-clips.ts';
 import { narrationStage } from '../stages/align/narration-stage.ts';
 import { avSyncStage } from '../stages/align/av-sync-stage.ts';
 import { loadScorer, type Scorer } from '../scorer/scorer.ts';
-import { openRunSafety, scorerDir } from './run-scorer.ts';
+import { scorerDir } from './run-scorer.ts';
 import type { SourcePlugin } from './plugin.ts';
 import type { KindDefinition } from './definition.ts';
 
@@ -121,10 +121,7 @@ async function openNarrationScorer(setting: string, batchSize: number, baseDir: 
 
 export const definition: KindDefinition = {
   source: 'video',
-  createPlugin: async (loaded) => {
-    await openRunSafety(loaded); // refuses safety.enabled: the classifier is for image kinds
-    return videoPlugin(loaded);
-  },
+  createPlugin: (loaded) => videoPlugin(loaded),
   report: [{ id: 'video', title: 'Video', render: videoSection }],
   runWideDedup: () => null,
 };

@@ -110,7 +110,12 @@ export const configSchema = z
     output: outputSchema.prefault({}),
     run: runSchema.prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.safety.enabled && c.source.kind !== 'image_text' && c.source.kind !== 'web') {
+      ctx.addIssue({ code: 'custom', path: ['safety', 'enabled'], message: `the NSFW classifier runs on image_text and web sources, not ${c.source.kind}` });
+    }
+  });
 
 export type WeftConfig = z.infer<typeof configSchema>;
 export type DecodeConfig = z.infer<typeof decodeSchema>;

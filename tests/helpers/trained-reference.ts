@@ -19,6 +19,8 @@ export const TINY = { channels: [8, 16, 16] as [number, number, number], dim: 32
 export async function tinyReferenceScorer(): Promise<string> {
   const dir = path.join(repo, 'fixtures', 'generated', `test-reference-v${VERSION}`);
   if (existsSync(path.join(dir, 'scorer.json'))) return dir;
+  // A fresh clone has no fixtures/generated/ until some test makes it.
+  await fs.mkdir(path.dirname(dir), { recursive: true });
   const scratch = await fs.mkdtemp(`${dir}.tmp-`);
   try {
     const corpus = await makeDemoCorpus(path.join(scratch, 'corpus'), { count: 200, swapFraction: 0, size: 64, seed: 11 });

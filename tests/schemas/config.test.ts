@@ -62,3 +62,11 @@ test('weft --help and every command --help describe their flags', () => {
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--rank 3 must be below --world-size 2/);
 });
+
+test('the safety classifier is a config error on kinds without images to classify', () => {
+  for (const source of [{ kind: 'rgbd', path: 'captures' }, { kind: 'video', path: 'videos' }]) {
+    assert.throws(() => parseConfig({ source, safety: { enabled: true } }), (e: Error) => e instanceof ConfigError && /safety\.enabled/.test(e.message) && e.message.includes(source.kind));
+    assert.doesNotThrow(() => parseConfig({ source }));
+  }
+  assert.doesNotThrow(() => parseConfig({ source: { kind: 'image_text', path: 'images' }, safety: { enabled: true } }));
+});

@@ -25,6 +25,18 @@ export interface Traceable {
   id: string;
   kind: string;
   source: string;
+  /** Items that ride on this one's work and share its fate when it is dropped. */
+  riders?: Riders;
+}
+
+/**
+ * Items carried by another (rows naming one URL ride on a single download): when a stage drops
+ * the carrier, the base drops each rider with the same stage and reason, counts it as an input
+ * of that stage, and notes `why` in its detail.
+ */
+export interface Riders {
+  readonly items: readonly Traceable[];
+  readonly why: string;
 }
 
 /** A stage's verdict on one item that it does not pass on. */
@@ -314,6 +326,11 @@ export async function* readSource<O>(name: string, source: Source<O>, ctx: Stage
 function recordDrop(ctx: StageContext, stats: StageStats, stage: string, item: Traceable, d: Drop): void {
   stats.dropped(d.reason);
   ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail });
+  for (const rider of item.riders?.items ?? []) {
+    stats.in += 1;
+    stats.dropped(d.reason);
+    ctx.rejects.reject({ ...pick(rider), stage, reason: d.reason, detail: `${d.detail} (${item.riders!.why})` });
+  }
 }
 
 /** Two stages as one (a stage made of steps with their own names, such as score then grounding). */

@@ -113,3 +113,11 @@ test('tests mirror the code: a test file sits in the folder of the module it is 
   }
   assert.deepEqual(misplaced, []);
 });
+
+test('stages and kinds leave the rejects ledger and the stage counters to the stage base', () => {
+  // core/stage.ts counts in/out/dropped and writes every drop; a stage that did it by hand
+  // could count an item twice or drop one without a reject row.
+  const byHand = /\brejects\.reject\(|\bledger\.reject\(|\bstats\.stage\(|\.dropped\(|RejectLedger\b/;
+  const offenders = modules.filter((m) => /^(stages|kinds)\//.test(m) && byHand.test(readFileSync(path.join(repo, m), 'utf8')));
+  assert.deepEqual(offenders, []);
+});

@@ -7,8 +7,7 @@
 // Scope: one unit. The same URL in two units is downloaded once per unit; exact content dedup
 // (content-dedup.ts) then decides what to keep, and its final pass over index.parquet sees all
 // units. A group never spans units, so a killed and resumed unit behaves exactly as before.
-import type { Stage, StageContext } from '../../core/stage.ts';
-import type { RejectLedger, RejectRecord } from '../../core/rejects.ts';
+import { expandStage, type Stage } from '../../core/stage.ts';
 import type { ImageTextRaw } from '../../schemas/image-text.ts';
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
@@ -93,14 +92,15 @@ export interface SharedDownloadOptions {
  *
  * Consumes ImageTextRaw items; reads the whole unit first (rows only, no image bytes: a unit is
  * at most rows_per_unit rows), groups them with groupByNormalisedUrl and sends only leaders
- * through `download`. Emits, per downloaded leader, the leader's output and then one copy per
- * follower: the output with the follower's row fields in place of the leader's, and
- * the same `imageBytes`. Output order is group order (a leader, then its followers), not row order.
- * Each follower's `fetched.urlSiblingOf` names its leader
- * (the `url_sibling_of` column), so later stages treat it as another caption of the leader's
- * image rather than a near duplicate. Drops: when `download` rejects a leader, every follower is
- * rejected with the same stage and reason, with the detail naming the leader. Counts `url_dedup/shared_downloads` per follower
- * served from a leader's download and `url_dedup/groups` per group with followers.
+ * through `download`, each carrying its followers as riders: when `download` drops a leader,
+ * the stage base drops every follower with the same stage and reason, the detail naming the
+ * leader. Emits, per downloaded leader, the leader's output and then one copy per follower
+ * (an expand step counted under `stage`): the output with the follower's row fields in place of
+ * the leader's, and the same `imageBytes`. Output order is group order (a leader, then its
+ * followers), not row order. Each follower's `fetched.urlSiblingOf` names its leader (the
+ * `url_sibling_of` column), so later stages treat it as another caption of the leader's image
+ * rather than a near duplicate. Counts `url_dedup/shared_downloads` per follower served from a
+ * leader's download and `url_dedup/groups` per group with followers.
  */
 export function sharedDownloadStage<I extends ImageTextRaw, O extends ImageTextRaw>(download: Stage<I, O>, options: SharedDownloadOptions = {}): Stage<I, O> {
   const stageName = options.stage ?? 'fetch';
@@ -109,31 +109,33 @@ export function sharedDownloadStage<I extends ImageTextRaw, O extends ImageTextR
     for await (const item of input) items.push(item);
     const groups = groupByNormalisedUrl(items);
     items.length = 0;
-    const followersOf = new Map<string, I[]>();
-    const leaderRows = new Map<string, I>();
+    const groupOf = new Map<string, DownloadGroup<I>>();
+    const followerIds = new Set<string>();
     for (const g of groups) {
       if (g.followers.length === 0) continue;
-      followersOf.set(g.leader.id, g.followers);
-      leaderRows.set(g.leader.id, g.leader);
+      groupOf.set(g.leader.id, g);
+      for (const f of g.followers) followerIds.add(f.id);
       ctx.stats.count('url_dedup', 'groups');
     }
-    const downloadCtx: StageContext = { ...ctx, rejects: fanOutRejects(ctx, followersOf) };
     async function* leaders(): AsyncGenerator<I> {
-      for (const g of groups) yield g.leader;
-    }
-    for await (const out of download(leaders(), downloadCtx)) {
-      yield out;
-      const followers = followersOf.get(out.id);
-      if (!followers) continue;
-      followersOf.delete(out.id);
-      const stats = ctx.stats.stage(stageName);
-      for (const follower of followers) {
-        stats.in += 1;
-        stats.out += 1;
-        ctx.stats.count('url_dedup', 'shared_downloads');
-        yield withOwnFields(out, leaderRows.get(out.id)!, follower);
+      for (const g of groups) {
+        yield g.followers.length === 0 ? g.leader : { ...g.leader, riders: { items: g.followers, why: `same URL as ${g.leader.id}, downloaded once` } };
       }
     }
+    const siblings = expandStage<O, O>(
+      stageName,
+      (out) => {
+        const { riders: _riders, ...leaderOut } = out;
+        const group = groupOf.get(out.id);
+        if (!group) return [out];
+        groupOf.delete(out.id);
+        ctx.stats.count('url_dedup', 'shared_downloads', group.followers.length);
+        return [leaderOut as O, ...group.followers.map((f) => withOwnFields(out, group.leader, f))];
+      },
+      // The leader was counted by the download; each follower counts once here.
+      { weight: (o) => (followerIds.has(o.id) ? 1 : 0) },
+    );
+    yield* siblings(download(leaders(), ctx), ctx);
   };
 }
 
@@ -146,28 +148,9 @@ export function sharedDownloadStage<I extends ImageTextRaw, O extends ImageTextR
 function withOwnFields<O extends ImageTextRaw>(out: O, leader: ImageTextRaw, follower: ImageTextRaw): O {
   const copy = { ...out } as Record<string, unknown>;
   for (const key of Object.keys(leader)) delete copy[key];
+  delete copy.riders;
   const own = Object.assign(copy, follower) as O;
   // The sibling mark: this row's image is its leader's download (the `url_sibling_of` column).
   if (out.fetched) own.fetched = { ...out.fetched, urlSiblingOf: leader.id };
   return own;
-}
-
-/** A ledger that, when a leader is rejected, rejects its followers the same way. */
-function fanOutRejects(ctx: StageContext, followersOf: Map<string, ImageTextRaw[]>): RejectLedger {
-  const ledger = ctx.rejects;
-  return {
-    rows: ledger.rows,
-    reject(row: RejectRecord): void {
-      ledger.reject(row);
-      const followers = followersOf.get(row.id);
-      if (!followers) return;
-      followersOf.delete(row.id);
-      const stats = ctx.stats.stage(row.stage);
-      for (const f of followers) {
-        stats.in += 1;
-        stats.dropped(row.reason);
-        ledger.reject({ id: f.id, kind: f.kind, source: f.source, stage: row.stage, reason: row.reason, detail: `${row.detail} (same URL as ${row.id}, downloaded once)` });
-      }
-    },
-  } as RejectLedger;
 }

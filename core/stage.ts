@@ -313,7 +313,7 @@ export async function* readSource<O>(name: string, source: Source<O>, ctx: Stage
 
 function recordDrop(ctx: StageContext, stats: StageStats, stage: string, item: Traceable, d: Drop): void {
   stats.dropped(d.reason);
-  ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail });
+  ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail }, item);
 }
 
 /** Two stages as one (a stage made of steps with their own names, such as score then grounding). */

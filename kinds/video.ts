@@ -28,6 +28,7 @@ import { loadScorer, type Scorer } from '../scorer/scorer.ts';
 import { scorerDir } from './run-scorer.ts';
 import type { SourcePlugin } from './plugin.ts';
 import type { KindDefinition } from './definition.ts';
+import { dropExample } from './drop-example.ts';
 
 import { videoSection } from '../report/video-section.ts';
 
@@ -98,6 +99,7 @@ async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlu
       await scorer?.close();
     },
     approxBytes: (clip) => approxVideoClipBytes(clip),
+    dropExample: (item) => dropExample(item),
     example: async (clip) => {
       const middle = clip.frames[Math.floor(clip.frames.length / 2)];
       return {

@@ -14,6 +14,8 @@ import type { Manifest } from '../schemas/manifest.ts';
 import { SCHEMA_VERSION } from '../schemas/config.ts';
 import { WEFT_VERSION } from '../core/version.ts';
 import { renderReport } from '../report/report-html.ts';
+import { droppedSetName } from '../report/example-sets.ts';
+import type { RejectRecord } from '../core/rejects.ts';
 import { kindOfRunConfig } from '../kinds/registry.ts';
 import type { KindDefinition } from '../kinds/definition.ts';
 import { ScoreSelection } from './score-filter.ts';
@@ -106,12 +108,33 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
 
   if (selection.active) {
     selection.applyTo(stats, manifest);
+    moveExamplesOfFinaliseDrops(stats, selection.rejects());
     await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   }
   await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
   const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };
+}
+
+/**
+ * Items kept at run time and dropped here (min_p_aligned, keep_top) leave the kept sample for
+ * their reason's dropped sample, thumbnail and caption with them. The kept sample holds the
+ * lowest id hashes of all run-time kept items, so the moved ones are the lowest hashes of the
+ * finalise drops: the same set for one process or many.
+ */
+function moveExamplesOfFinaliseDrops(stats: RunStats, dropped: readonly RejectRecord[]): void {
+  const byId = new Map(dropped.map((r) => [r.id, r]));
+  for (const [name, set] of [...stats.examples]) {
+    if (!name.startsWith('kept:')) continue;
+    const leaving = set.items.filter((e) => byId.has(String(e.item.id)));
+    if (!leaving.length) continue;
+    set.items = set.items.filter((e) => !byId.has(String(e.item.id)));
+    for (const e of leaving) {
+      const r = byId.get(String(e.item.id))!;
+      stats.exampleSet(droppedSetName(r.kind, r.stage, r.reason), set.k).add(r.id, { ...e.item, stage: r.stage, reason: r.reason, detail: r.detail });
+    }
+  }
 }
 
 /** Run-wide dedup marks, for kinds whose samples carry content hashes (the kind says). */

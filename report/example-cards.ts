@@ -4,8 +4,9 @@
 import type { BottomKJSON } from '../core/sketch/bottom-k.ts';
 import type { TopKJSON } from '../core/sketch/top-k.ts';
 import type { Example } from '../core/stats.ts';
-import { anchorId, esc, fmtNum, truncate } from './html-text.ts';
+import { anchorId, codeHtml, esc, fmtNum, truncate } from './html-text.ts';
 import { safeThumb, type InlineImage } from '../stages/decode/thumbnails.ts';
+import { parseDroppedSetName, stratifiedDropped } from './example-sets.ts';
 
 /** Keys with a conventional meaning; any other scalar field is listed under the card. */
 const KNOWN_KEYS = new Set(['id', 'source', 'caption', 'thumb', 'reason', 'detail', 'stage', 'boxes', 'kind']);
@@ -38,8 +39,8 @@ function parseBoxes(value: unknown): ExampleBox[] {
 
 function thumbHtml(img: InlineImage | undefined, rawThumb: unknown, boxes: ExampleBox[], alt: string): string {
   if (!img) {
-    const why = rawThumb === undefined ? 'no thumbnail' : 'thumbnail refused: not an inline raster image';
-    return `<div class="thumb missing">${esc(why)}</div>`;
+    const why = rawThumb === undefined ? 'no picture: the item had no readable image when it was recorded' : 'picture refused: not an inline raster image';
+    return `<div class="thumb none">${esc(why)}</div>`;
   }
   const { width, height } = img;
   if (!width || !height) {
@@ -82,7 +83,7 @@ function exampleCard(example: Example): string {
   if (caption) parts.push(`<p class="caption">${esc(truncate(caption, 400))}</p>`);
   if (example.reason !== undefined) {
     const where = example.stage !== undefined ? `${str('stage')} · ` : '';
-    parts.push(`<p class="verdict">${esc(where)}<b>${esc(str('reason'))}</b></p>`);
+    parts.push(`<p class="verdict">${esc(where)}<b>${esc(str('reason')).replace(/_/g, '_<wbr>')}</b></p>`);
   }
   if (example.detail !== undefined) parts.push(`<p class="detail">${esc(truncate(str('detail'), 300))}</p>`);
   const extras = Object.keys(example)
@@ -98,16 +99,35 @@ function exampleCard(example: Example): string {
   return parts.join('');
 }
 
-/** One titled grid per example set, sets sorted by name so "dropped:*" and "kept:*" group. */
-export function exampleSections(examples: Record<string, BottomKJSON<Example>>): string {
+/**
+ * One titled grid per example set, sets sorted by name; the per-reason dropped sets of a kind
+ * become one "dropped" grid stratified over the reasons (example-sets.ts). `dropCount` gives a
+ * reason's drop count (from the stage stats), `budget` the dropped cards per kind.
+ */
+export function exampleSections(examples: Record<string, BottomKJSON<Example>>, dropCount: (stage: string, reason: string) => number = () => 0, budget = 12): string {
   const names = Object.keys(examples).sort();
   if (!names.length) return '<p class="empty">No examples were recorded.</p>';
-  return names
+  const droppedByKind = new Map<string, { stage: string; reason: string; set: BottomKJSON<Example> }[]>();
+  for (const name of names) {
+    const d = parseDroppedSetName(name);
+    if (d) droppedByKind.set(d.kind, [...(droppedByKind.get(d.kind) ?? []), { stage: d.stage, reason: d.reason, set: examples[name] }]);
+  }
+  const dropped = [...droppedByKind].map(([kind, sets]) => {
+    const strata = stratifiedDropped(sets, dropCount, budget);
+    const cards = strata.flatMap((s) => s.items.map((e) => exampleCard(e)));
+    const legend = strata.map((s) => `<li><code>${esc(s.stage)}</code> · ${codeHtml(s.reason)}: ${s.items.length} of ${s.count} shown</li>`).join('');
+    return (
+      `<section class="examples" id="${esc(anchorId('examples', `dropped:${kind}`))}"><h3>dropped: ${esc(kind)} <small>${cards.length} cards over ${strata.length} reasons, each reason in proportion to its count (at least 2), sampled by id hash</small></h3>` +
+      `<ul class="strata">${legend}</ul><div class="grid">${cards.join('')}</div></section>`
+    );
+  });
+  return dropped.join('\n') + names
+    .filter((name) => !parseDroppedSetName(name))
     .map((name) => {
       const set = examples[name];
       const cards = set.items.map((e) => exampleCard(e.item));
       return (
-        `<section class="examples" id="${esc(anchorId('examples', name))}"><h3>${esc(name)} <small>${set.items.length} of at most ${set.k}, sampled by id hash</small></h3>` +
+        `<section class="examples" id="${esc(anchorId('examples', name))}"><h3>${esc(setTitle(name))} <small>${set.items.length} of at most ${set.k}, sampled by id hash</small></h3>` +
         (cards.length ? `<div class="grid">${cards.join('')}</div>` : '<p class="empty">empty</p>') +
         '</section>'
       );
@@ -140,3 +160,10 @@ export function worstSections(
     })
     .join('\n');
 }
+
+/** What a sampled set shows, in words: `kept:image_text` is a random sample of kept items. */
+function setTitle(name: string): string {
+  const m = /^kept:([\w-]+)$/.exec(name);
+  return m ? `kept: ${m[1]}, a random sample` : name;
+}
+

@@ -4,7 +4,7 @@
 // input always gives the same bytes, so a report made by one process or fifty is identical.
 import type { Manifest } from '../schemas/manifest.ts';
 import type { RunStatsJSON } from '../core/stats.ts';
-import { anchorId, esc, fmtBytes, fmtDuration, fmtInt, fmtPct, truncate } from './html-text.ts';
+import { anchorId, codeHtml, esc, fmtBytes, fmtDuration, fmtInt, fmtPct, truncate } from './html-text.ts';
 import { funnelChart } from './svg-charts.ts';
 import { table } from './html-table.ts';
 import { exampleSections, worstSections } from './example-cards.ts';
@@ -62,7 +62,7 @@ export function renderReport(input: ReportInput): string {
     section('distributions', 'Distributions', distributions(stats, manifest, claimed)),
     ...rendered.map((r) => section(r.id, r.title, r.html)),
     // Last on the page: its example sets are nested sections.
-    section('examples', 'Examples', exampleSections(stats.examples ?? {}) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
+    section('examples', 'Examples', exampleSections(stats.examples ?? {}, (stage, reason) => stats.stages[stage]?.dropped[reason] ?? 0, reportExamples(manifest)) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
   ];
   return [
     '<!DOCTYPE html>',
@@ -75,6 +75,12 @@ export function renderReport(input: ReportInput): string {
     '</body></html>',
     '',
   ].join('\n');
+}
+
+/** output.report_examples of the run's config: the dropped cards per kind. */
+function reportExamples(m: Manifest): number {
+  const n = (m.config as { output?: { report_examples?: unknown } } | null)?.output?.report_examples;
+  return typeof n === 'number' && n > 0 ? n : 12;
 }
 
 function unionClaimed(a: ClaimedStats, b: ClaimedStats): ClaimedStats {
@@ -204,7 +210,7 @@ function dropReasons(stats: RunStatsJSON, ledger: RejectsByReason[] | undefined)
   const numeric = [false, false, true, true, true];
   if (ledger) head.push('ledger rows', 'examples'), numeric.push(true, false);
   const body = rows.map((r) => {
-    const cells = [esc(r.stage), `<code>${esc(r.reason)}</code>`, fmtInt(r.count), fmtPct(r.count, total), fmtPct(r.count, r.stageIn)];
+    const cells = [esc(r.stage), codeHtml(r.reason), fmtInt(r.count), fmtPct(r.count, total), fmtPct(r.count, r.stageIn)];
     if (ledger) {
       const l = fromLedger.get(key(r.stage, r.reason));
       const n = l?.count ?? 0;

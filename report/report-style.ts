@@ -7,9 +7,14 @@ h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
 h3 { font-size: 15px; margin: 22px 0 8px; }
 h3 small, .muted { color: var(--muted); font-weight: normal; }
-code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12.5px; word-break: break-all; }
+code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12.5px; overflow-wrap: anywhere; }
+/* Reason codes wrap after underscores only (the page puts <wbr> there). */
+td code, .verdict b, ul.strata code { overflow-wrap: normal; word-break: normal; }
+.scroll { max-width: 100%; overflow-x: auto; margin: 8px 0 14px; }
+.scroll table { margin: 0; }
 nav.toc { margin: 10px 0 0; font-size: 13px; }
-nav.toc a { margin-right: 14px; color: var(--blue); text-decoration: none; }
+nav.toc { display: flex; flex-wrap: wrap; gap: 4px 14px; }
+nav.toc a { margin-right: 0; color: var(--blue); text-decoration: none; }
 .howto { background: #f4f6f9; border-left: 4px solid var(--blue); padding: 10px 14px; margin: 16px 0; }
 .howto p { margin: 4px 0; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px; margin: 12px 0; }
@@ -53,7 +58,7 @@ svg.chart .median-label { fill: #333; }
 figure.card { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 8px; break-inside: avoid; overflow: hidden; }
 .thumb { display: flex; justify-content: center; align-items: center; min-height: 120px; background: #f4f6f9; border-radius: 4px; }
 .thumb img, .thumb svg { display: block; max-width: 100%; height: auto; }
-.thumb.missing { color: var(--muted); font-size: 12px; text-align: center; padding: 8px; }
+.thumb.none { color: var(--muted); font-size: 12px; text-align: center; padding: 8px; }
 figcaption { font-size: 12.5px; margin-top: 6px; }
 figcaption p { margin: 3px 0; overflow-wrap: anywhere; }
 figcaption .verdict b { color: var(--red); }
@@ -73,8 +78,20 @@ svg.chart .tolerance { fill: none; stroke: var(--amber); stroke-width: 1.5; stro
 .swatch { display: inline-block; width: 14px; height: 10px; margin: 0 3px 0 8px; vertical-align: middle; border: 1px solid #555; }
 .swatch.rgb-edge { background: #00d8ff; } .swatch.depth-edge { background: #ff7a1a; } .swatch.both-edge { background: #ffffff; }
 .legend { font-size: 13px; }
+@media (max-width: 600px) {
+  body { padding: 14px 12px 40px; }
+  dl.facts { grid-template-columns: 1fr; }
+  dl.facts dd { margin-bottom: 4px; overflow-wrap: anywhere; }
+  .grid { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); }
+}
+ul.strata { font-size: 12.5px; columns: 2 240px; margin: 4px 0 10px; }
+details.config pre { max-height: 480px; overflow: auto; background: #f4f6f9; padding: 8px; font-size: 12px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
+  a { color: inherit; text-decoration: none; }
+  .scroll { overflow: visible; }
+  details.config pre { max-height: none; }
+  .grid { grid-template-columns: repeat(4, 1fr); }
   h2 { break-after: avoid; }
   nav.toc { display: none; }
   tr, figure.card, .chart-block { break-inside: avoid; }

@@ -7,7 +7,9 @@ import { configFingerprint, type LoadedConfig } from '../schemas/config-file.ts'
 import { createSourcePlugin } from '../kinds/registry.ts';
 import { OutDir, type IndexRow, type UnitCompletion } from '../output/out-dir.ts';
 import { partitionUnits, type Unit } from '../core/units.ts';
-import { RejectLedger } from '../core/rejects.ts';
+import { RejectLedger, type RejectRecord } from '../core/rejects.ts';
+import { BottomK } from '../core/sketch/bottom-k.ts';
+import { droppedSetName } from '../report/example-sets.ts';
 import { RunStats } from '../core/stats.ts';
 import { errorMessage, type StageContext, type Traceable } from '../core/stage.ts';
 import { silentLogger, type Logger } from '../core/logger.ts';
@@ -209,6 +211,16 @@ async function runUnit(
   const writers = new Map<string, ArrowShardWriter<Traceable>>();
   const indexRows: IndexRow[] = [];
   const keptExamples = (kind: string) => stats.exampleSet(`kept:${kind}`, config.output.report_examples);
+  // Dropped examples: the k lowest id hashes of every (kind, stage, reason), so each reason has
+  // its own sample (the report stratifies over them). The dropped item is held until the unit
+  // ends, when its picture is made; only candidates that may still win are held.
+  const dropCandidates = new Map<string, BottomK<{ row: RejectRecord; item: unknown }>>();
+  rejects.onItem = (row, item) => {
+    const name = droppedSetName(row.kind, row.stage, row.reason);
+    let set = dropCandidates.get(name);
+    if (!set) dropCandidates.set(name, (set = new BottomK(config.output.report_examples)));
+    if (set.wouldKeep(row.id)) set.add(row.id, { row, item });
+  };
   faultPoint('unit-start');
 
   const writerFor = (kind: string): ArrowShardWriter<Traceable> => {
@@ -266,7 +278,15 @@ async function runUnit(
 
   for (const r of rejects.rows) {
     stats.kind(r.kind).dropped++;
-    stats.exampleSet(`dropped:${r.kind}`, config.output.report_examples).add(r.id, { id: r.id, source: r.source, stage: r.stage, reason: r.reason, detail: r.detail });
+    // Drops recorded without their item (none today) still get a card with their reason.
+    const name = droppedSetName(r.kind, r.stage, r.reason);
+    if (!dropCandidates.has(name)) stats.exampleSet(name, config.output.report_examples).add(r.id, { id: r.id, source: r.source, stage: r.stage, reason: r.reason, detail: r.detail });
+  }
+  for (const [name, set] of dropCandidates) {
+    for (const { item: { row, item } } of set.items) {
+      const picture = plugin.dropExample ? await plugin.dropExample(item).catch(() => ({})) : {};
+      stats.exampleSet(name, config.output.report_examples).add(row.id, { ...picture, id: row.id, source: row.source, stage: row.stage, reason: row.reason, detail: row.detail });
+    }
   }
   for (const k of stats.kinds.values()) k.seen = k.kept + k.dropped;
   stats.units = 1;

@@ -157,8 +157,8 @@ function fanOutRejects(ctx: StageContext, followersOf: Map<string, ImageTextRaw[
   const ledger = ctx.rejects;
   return {
     rows: ledger.rows,
-    reject(row: RejectRecord): void {
-      ledger.reject(row);
+    reject(row: RejectRecord, item?: unknown): void {
+      ledger.reject(row, item);
       const followers = followersOf.get(row.id);
       if (!followers) return;
       followersOf.delete(row.id);
@@ -166,7 +166,7 @@ function fanOutRejects(ctx: StageContext, followersOf: Map<string, ImageTextRaw[
       for (const f of followers) {
         stats.in += 1;
         stats.dropped(row.reason);
-        ledger.reject({ id: f.id, kind: f.kind, source: f.source, stage: row.stage, reason: row.reason, detail: `${row.detail} (same URL as ${row.id}, downloaded once)` });
+        ledger.reject({ id: f.id, kind: f.kind, source: f.source, stage: row.stage, reason: row.reason, detail: `${row.detail} (same URL as ${row.id}, downloaded once)` }, f);
       }
     },
   } as RejectLedger;

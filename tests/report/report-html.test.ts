@@ -165,7 +165,7 @@ test('examples: grids per set, real thumbnails with boxes drawn over them', () =
     assert.match(svg, />red square 0.91</);
   }
   const dropped = ex.slice(ex.indexOf('id="examples-dropped-image-text"'), ex.indexOf('id="examples-kept-image-text"'));
-  assert.equal(dropped.match(/<b>score_below_threshold<\/b>/g)?.length, 6);
+  assert.equal(dropped.match(/<b>score_<wbr>below_<wbr>threshold<\/b>/g)?.length, 6);
   // Other scalar fields (the score) are listed under the card.
   assert.match(kept, /<dt>clip<\/dt><dd>0\.\d+<\/dd>/);
 });

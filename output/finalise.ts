@@ -16,6 +16,7 @@ import { WEFT_VERSION } from '../core/version.ts';
 import { renderReport } from '../report/report-html.ts';
 import { droppedSetName } from '../report/example-sets.ts';
 import type { RejectRecord } from '../core/rejects.ts';
+import { readInvocations, writeInvocation, type Invocation } from './invocations.ts';
 import { kindOfRunConfig } from '../kinds/registry.ts';
 import type { KindDefinition } from '../kinds/definition.ts';
 import { ScoreSelection } from './score-filter.ts';
@@ -64,7 +65,9 @@ export async function writeManifest(root: string, info: RunInfo, completions: Un
   return manifest;
 }
 
-export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
+/** `invocation`: the process finalising after its run records itself (ended now) for the report's provenance. */
+export async function finaliseOutDir(root: string, options: { invocation?: Omit<Invocation, 'ended_at'> } = {}): Promise<FinaliseResult> {
+  if (options.invocation) await writeInvocation(root, { ...options.invocation, ended_at: new Date().toISOString() });
   const info = await readRunInfo(root);
   const kind = await kindOfRunConfig(info.config);
   const completions = (await readCompletions(root)).filter((c) => c.fingerprint === info.fingerprint);
@@ -112,7 +115,7 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
     await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   }
   await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
-  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report });
+  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report, invocations: await readInvocations(root) });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };
 }

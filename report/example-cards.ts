@@ -150,10 +150,12 @@ export function worstSections(
   return names
     .map((name) => {
       const set = worst[name];
-      const cards = set.items.map((e) => exampleCard(options.showValue === false ? e.item : { ...e.item, ranked_by: e.value }));
-      const what = options.describe?.(name) ?? `${set.items.length} of at most ${set.k}, highest value first`;
+      // A "lowest" set is ranked by the negated value (TopK keeps the largest): show it as stored.
+      const lowest = /(^|[:\s])lowest\s/.test(name);
+      const cards = set.items.map((e) => exampleCard(options.showValue === false ? e.item : { ...e.item, ranked_by: lowest ? -e.value : e.value }));
+      const what = options.describe?.(name) ?? `${set.items.length} of at most ${set.k}, ${lowest ? 'lowest' : 'highest'} value first`;
       return (
-        `<div class="examples worst" id="${esc(anchorId('worst', name))}"><h3>${esc(name)} <small>${esc(what)}</small></h3>` +
+        `<div class="examples worst" id="${esc(anchorId('worst', name))}"><h3>${esc(worstTitle(name))} <small>${esc(what)}</small></h3>` +
         (cards.length ? `<div class="grid">${cards.join('')}</div>` : '<p class="empty">empty</p>') +
         '</div>'
       );
@@ -167,3 +169,10 @@ function setTitle(name: string): string {
   return m ? `kept: ${m[1]}, a random sample` : name;
 }
 
+
+/** `kept:lowest score_x` -> what the gallery shows, in words. */
+function worstTitle(name: string): string {
+  const m = /^(kept|dropped):(lowest|highest) (.+)$/.exec(name);
+  if (!m) return name;
+  return m[1] === 'kept' ? `kept, nearest the cut: the ${m[2]} ${m[3]} among kept items` : `dropped, nearest the cut: the ${m[2]} ${m[3]} among dropped items`;
+}

@@ -11,6 +11,7 @@ import { exampleSections, worstSections } from './example-cards.ts';
 import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
 import { NOTHING_CLAIMED, type ClaimedStats } from './claimed-stats.ts';
 import { REPORT_CSS } from './report-style.ts';
+import { provenanceSection, type RunInvocation } from './provenance-section.ts';
 import type { ScoreMixture } from '../stages/score/calibration.ts';
 
 /** Dropped items of one stage and reason, as read back from the rejects ledger. */
@@ -36,8 +37,10 @@ export interface ReportInput {
   /** The run's kind sections, in page order. */
   sections?: readonly KindReportSection[];
   rejectsByReason?: RejectsByReason[];
-  /** Shown in the header when given; the page holds no other time, so it stays reproducible. */
+  /** Shown in the header when given. */
   generatedAt?: string;
+  /** The processes that ran into the folder (provenance: times, commands, ranks, missing units). */
+  invocations?: readonly RunInvocation[];
 }
 
 /** Rows a counter group shows; the rest are summed into one line. */
@@ -55,6 +58,7 @@ export function renderReport(input: ReportInput): string {
   const claimed = rendered.reduce<ClaimedStats>((a, r) => unionClaimed(a, r.claimed), NOTHING_CLAIMED);
   const body = [
     header(input, name, rendered.map((r) => r.id)),
+    section('provenance', 'Provenance', provenanceSection(manifest, input.invocations ?? [], stats.wall_ms)),
     section('funnel', 'Stage funnel', funnel(stats)),
     section('drops', 'Drop reasons', dropReasons(stats, input.rejectsByReason)),
     section('kinds', 'Per kind', kinds(stats)),
@@ -112,7 +116,7 @@ requests.</p>
 </div>`;
 
 function header(input: ReportInput, name: string, kindSections: string[]): string {
-  const { manifest: m, stats } = input;
+  const { manifest: m } = input;
   const t = m.totals;
   const card = (value: string, label: string) => `<div><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
   const facts: [string, string][] = [
@@ -121,10 +125,9 @@ function header(input: ReportInput, name: string, kindSections: string[]): strin
     ['manifest schema', esc(m.schema_version)],
   ];
   if (input.generatedAt) facts.push(['generated', esc(input.generatedAt)]);
-  if (stats.wall_ms) facts.push(['busy time (all units)', esc(fmtDuration(stats.wall_ms))]);
   const parts = [
     `<header><h1>${esc(name)}</h1><p class="muted">weft alignment-quality report</p>`,
-    `<nav class="toc">${['funnel', 'drops', 'kinds', 'counters', 'distributions', ...kindSections, 'examples']
+    `<nav class="toc">${['provenance', 'funnel', 'drops', 'kinds', 'counters', 'distributions', ...kindSections, 'examples']
       .map((id) => `<a href="#${id}">${id}</a>`)
       .join('')}</nav></header>`,
     HOW_TO_READ,
@@ -184,9 +187,9 @@ function funnel(stats: RunStatsJSON): string {
   const rows = Object.entries(stats.stages).map(([stage, s]) => ({ stage, in: s.in, out: s.out, dropped: droppedTotal(s.dropped), busy: s.busy_ms }));
   if (!rows.length) return '<p class="empty">No stage recorded any item.</p>';
   return (
-    funnelChart(rows) +
+    `<div class="scroll">${funnelChart(rows)}</div>` +
     table(
-      ['stage', 'in', 'out', 'dropped', 'dropped share', 'busy'],
+      ['stage', 'in', 'out', 'dropped', 'dropped share', 'busy (summed over units)'],
       rows.map((r) => [esc(r.stage), fmtInt(r.in), fmtInt(r.out), fmtInt(r.dropped), fmtPct(r.dropped, r.in), esc(fmtDuration(r.busy))]),
       [false, true, true, true, true, true],
     )
@@ -280,7 +283,9 @@ function distributions(stats: RunStatsJSON, manifest: Manifest, claimed: Claimed
     if (!claimed.histograms.has(name)) parts.push(histogramBlock(name, stats.histograms[name], thresholdsFor(name, manifest.filters), name, mixtureFor(name, manifest.filters)));
   }
   for (const name of Object.keys(stats.sketches ?? {}).sort()) {
-    if (!claimed.sketches.has(name)) parts.push(sketchBlock(name, stats.sketches[name], thresholdsFor(name, manifest.filters)));
+    // One x range per measured value: a sketch with a histogram of the same name uses its range.
+    const h = stats.histograms?.[name];
+    if (!claimed.sketches.has(name)) parts.push(sketchBlock(name, stats.sketches[name], thresholdsFor(name, manifest.filters), name, h ? { lo: h.lo, hi: h.hi } : undefined));
   }
   const elsewhere = claimed.histograms.size + claimed.sketches.size;
   const note = elsewhere ? `<p class="muted">${fmtInt(elsewhere)} more are shown in their kind's section below.</p>` : '';

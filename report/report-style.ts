@@ -83,6 +83,9 @@ svg.chart .tolerance { fill: none; stroke: var(--amber); stroke-width: 1.5; stro
   dl.facts { grid-template-columns: 1fr; }
   dl.facts dd { margin-bottom: 4px; overflow-wrap: anywhere; }
   .grid { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); }
+  /* Charts keep readable labels: they scroll inside their block instead of shrinking. */
+  .chart-block, .scroll { overflow-x: auto; }
+  svg.chart { max-width: none; width: 600px; }
 }
 ul.strata { font-size: 12.5px; columns: 2 240px; margin: 4px 0 10px; }
 details.config pre { max-height: 480px; overflow: auto; background: #f4f6f9; padding: 8px; font-size: 12px; }

@@ -17,6 +17,7 @@ import { Progress } from './progress.ts';
 import { faultPoint } from '../core/fault-points.ts';
 import { everythingDroppedWarning } from './drop-warning.ts';
 import { finaliseOutDir, writeManifest, type FinaliseResult } from '../output/finalise.ts';
+import { portableCommand, type Invocation } from '../output/invocations.ts';
 import { ArrowShardWriter, huggingfaceMetadata, type StagedShard } from '../output/arrow-shard-writer.ts';
 import type { SourcePlugin } from '../kinds/plugin.ts';
 import type { KindSchema } from '../schemas/kind-schema.ts';
@@ -66,8 +67,8 @@ export interface UnitSession {
   readonly allUnits: Unit[];
   /** Runs and commits one unit (skipped, returning undefined, if already committed or aborted). */
   runUnit(unit: Unit): Promise<UnitCompletion | undefined>;
-  /** Rebuilds manifest, index, rejects, stats and report from what is committed. */
-  finish(): Promise<FinaliseResult>;
+  /** Rebuilds manifest, index, rejects, stats and report from what is committed; `invocation` records this process. */
+  finish(invocation?: Omit<Invocation, 'ended_at'>): Promise<FinaliseResult>;
   close(): Promise<void>;
 }
 
@@ -100,7 +101,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
         faultPoint('unit-committed');
         return completion;
       },
-      finish: () => finaliseOutDir(out.root),
+      finish: (invocation) => finaliseOutDir(out.root, { invocation }),
       async close() {
         await heldLock.release();
         await plugin.close?.();
@@ -115,6 +116,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
 
 export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const started = performance.now();
+  const startedAt = new Date().toISOString();
   const log = opts.log ?? silentLogger;
   const signal = opts.signal ?? new AbortController().signal;
   const { config } = opts.loaded;
@@ -162,7 +164,16 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
     progress?.done();
 
-    const final = await session.finish();
+    const final = await session.finish({
+      started_at: startedAt,
+      weft_version: WEFT_VERSION,
+      command: portableCommand(process.argv),
+      inputs: inputPaths(config),
+      rank: opts.rank ?? 0,
+      world_size: opts.worldSize ?? 1,
+      units_in_input: allUnits.length,
+      units_given: units.map((u) => u.id),
+    });
     const finalTotals = totalsOf(final);
     const warning = everythingDroppedWarning(finalTotals);
     if (warning) log.warn(warning);
@@ -313,4 +324,10 @@ function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
     for (const c of k.index) if (!cols.some((x) => x.name === c.name)) cols.push({ name: c.name, type: c.type, optional: true });
   }
   return cols;
+}
+
+/** The config's input paths as written there (source.path, and a list file when the source has one). */
+export function inputPaths(config: unknown): string[] {
+  const src = (config as { source?: Record<string, unknown> }).source ?? {};
+  return ['path', 'list', 'urls'].flatMap((k) => (typeof src[k] === 'string' ? [src[k] as string] : []));
 }

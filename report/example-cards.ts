@@ -51,18 +51,24 @@ function thumbHtml(img: InlineImage | undefined, rawThumb: unknown, boxes: Examp
   const dw = Math.round(width * scale);
   const dh = Math.round(height * scale);
   if (!boxes.length) return `<div class="thumb"><img src="${esc(img.uri)}" width="${dw}" height="${dh}" alt="${esc(alt)}"></div>`;
-  const font = Math.max(5, Math.round(Math.max(width, height) / 16));
+  // Boxes carry only their number (a badge in the corner, which cannot overlap other text much);
+  // the phrases are listed under the picture with the same colour and number.
+  const badge = Math.max(6, Math.round(Math.max(width, height) / 9));
   const shapes = boxes.map((b, i) => {
     const [x0, y0, x1, y1] = b.box;
     const tag = b.label + (b.score === undefined ? '' : ` ${fmtNum(b.score)}`);
+    const bx = Math.min(Math.max(0, x0), width - badge);
+    const by = Math.min(Math.max(0, y0), height - badge);
     return (
       `<g class="box box-${i % 6}"><rect x="${x0}" y="${y0}" width="${x1 - x0}" height="${y1 - y0}"><title>${esc(tag)}</title></rect>` +
-      `<text x="${x0 + 1}" y="${Math.max(font, y0 - 1)}" font-size="${font}">${esc(truncate(tag, 20))}</text></g>`
+      `<rect class="badge" x="${bx}" y="${by}" width="${badge}" height="${badge}"/><text x="${bx + badge / 2}" y="${by + badge * 0.8}" font-size="${Math.round(badge * 0.85)}" text-anchor="middle">${i + 1}</text></g>`
     );
   });
+  const keys = boxes.map((b, i) => `<li class="box-key box-${i % 6}"><span class="key">${i + 1}</span>${esc(truncate(b.label, 60))}${b.score === undefined ? '' : ` <span class="muted">${esc(fmtNum(b.score))}</span>`}</li>`);
   return (
     `<div class="thumb"><svg class="boxed" viewBox="0 0 ${width} ${height}" width="${dw}" height="${dh}" role="img" aria-label="${esc(alt)}">` +
-    `<image href="${esc(img.uri)}" x="0" y="0" width="${width}" height="${height}"/>${shapes.join('')}</svg></div>`
+    `<image href="${esc(img.uri)}" x="0" y="0" width="${width}" height="${height}"/>${shapes.join('')}</svg></div>` +
+    `<ol class="boxes-key" title="phrase: similarity of the phrase to its region">${keys.join('')}</ol>`
   );
 }
 

@@ -66,7 +66,7 @@ export function renderReport(input: ReportInput): string {
     section('distributions', 'Distributions', distributions(stats, manifest, claimed)),
     ...rendered.map((r) => section(r.id, r.title, r.html)),
     // Last on the page: its example sets are nested sections.
-    section('examples', 'Examples', exampleSections(stats.examples ?? {}, (stage, reason) => stats.stages[stage]?.dropped[reason] ?? 0, reportExamples(manifest)) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
+    section('examples', 'Examples', EXAMPLES_LEGEND + exampleSections(stats.examples ?? {}, (stage, reason) => stats.stages[stage]?.dropped[reason] ?? 0, reportExamples(manifest)) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
   ];
   return [
     '<!DOCTYPE html>',
@@ -114,6 +114,8 @@ examples of each large reason: if good pairs were removed, the threshold or rule
 All numbers come from stats.json and manifest.json in the same folder; the page makes no network
 requests.</p>
 </div>`;
+
+const EXAMPLES_LEGEND = `<p class="legend-boxes muted">Each card: the item's picture (or the kind's preview), its caption, and for drops the stage and reason. Coloured boxes are grounding regions: the numbered key under the picture names the caption phrase each box grounds and the phrase's similarity to it (phrases that only give a position, such as "the left", are not grounded). A card that says "no picture" is an item that failed before it had a readable image.</p>`;
 
 function header(input: ReportInput, name: string, kindSections: string[]): string {
   const { manifest: m } = input;

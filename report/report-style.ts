@@ -68,7 +68,16 @@ figcaption dl { display: grid; grid-template-columns: max-content 1fr; gap: 0 8p
 figcaption dt { color: var(--muted); }
 figcaption dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .box rect { fill: none; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
-.box text { paint-order: stroke; stroke: #000; stroke-width: 2px; stroke-opacity: .6; fill: #fff; }
+.box text { fill: #000; font-weight: 700; }
+.box .badge { stroke: none; }
+.box-0 .badge { fill: #ffd400; } .box-1 .badge { fill: #00e0ff; } .box-2 .badge { fill: #ff4fd8; }
+.box-3 .badge { fill: #6dff5c; } .box-4 .badge { fill: #ff8c1a; } .box-5 .badge { fill: #ffffff; }
+ol.boxes-key { list-style: none; margin: 4px 0 0; padding: 0; font-size: 12px; }
+ol.boxes-key li { margin: 1px 0; overflow-wrap: anywhere; }
+ol.boxes-key .key { display: inline-block; min-width: 16px; margin-right: 5px; text-align: center; font-weight: 700; border-radius: 3px; border: 1px solid #555; }
+.box-key.box-0 .key { background: #ffd400; } .box-key.box-1 .key { background: #00e0ff; } .box-key.box-2 .key { background: #ff4fd8; }
+.box-key.box-3 .key { background: #6dff5c; } .box-key.box-4 .key { background: #ff8c1a; } .box-key.box-5 .key { background: #ffffff; }
+p.legend-boxes { font-size: 12.5px; }
 .box-0 rect { stroke: #ffd400; } .box-1 rect { stroke: #00e0ff; } .box-2 rect { stroke: #ff4fd8; }
 .box-3 rect { stroke: #6dff5c; } .box-4 rect { stroke: #ff8c1a; } .box-5 rect { stroke: #ffffff; }
 svg.chart .frame { fill: none; stroke: #7c858f; stroke-width: 1; }

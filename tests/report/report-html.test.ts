@@ -166,6 +166,11 @@ test('examples: grids per set, real thumbnails with boxes drawn over them', () =
   }
   const dropped = ex.slice(ex.indexOf('id="examples-dropped-image-text"'), ex.indexOf('id="examples-kept-image-text"'));
   assert.equal(dropped.match(/<b>score_<wbr>below_<wbr>threshold<\/b>/g)?.length, 6);
+  // Labels are not drawn over the picture: each box has a number, and the key under the picture names its phrase.
+  const keys = [...kept.matchAll(/<ol class="boxes-key"[^>]*>([\s\S]*?)<\/ol>/g)].map((m) => textOf(m[1]));
+  assert.equal(keys.length, 6);
+  for (const k of keys) assert.equal(k, '1red square 0.91');
+  for (const svg of boxed) assert.doesNotMatch(svg, /<text[^>]*>red square/);
   // Other scalar fields (the score) are listed under the card.
   assert.match(kept, /<dt>clip<\/dt><dd>0\.\d+<\/dd>/);
 });

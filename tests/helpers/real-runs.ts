@@ -1,6 +1,7 @@
 // Small real runs of every source kind, for tests that read what a run writes (the report in a
 // browser, run-to-run diffs): the demo shapes corpus, a URL list served from 127.0.0.1, an
 // RGB-D TUM capture and a folder of videos. Each goes through `runPipeline` like `weft run`.
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,10 +15,11 @@ import { startStaticServer, type StaticServer } from './static-server.ts';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The demo config (reference scorer, grounding, min_p_aligned) on a fresh corpus of `count` images in `work`. */
-export async function demoRun(work: string, options: { count?: number; seed?: number; extraYaml?: string; out?: string } = {}): Promise<string> {
-  await makeDemoCorpus(path.join(work, 'corpus'), { count: options.count ?? 48, seed: options.seed ?? 7 });
+/** `edit` changes the config text (e.g. another threshold); a corpus already in `work` is reused. */
+export async function demoRun(work: string, options: { count?: number; seed?: number; edit?: (yaml: string) => string; out?: string } = {}): Promise<string> {
+  if (!existsSync(path.join(work, 'corpus', 'truth.json'))) await makeDemoCorpus(path.join(work, 'corpus'), { count: options.count ?? 48, seed: options.seed ?? 7 });
   const demo = await readFile(path.join(repo, 'fixtures', 'demo.yaml'), 'utf8');
-  const yaml = demo.replace(/path: generated\/demo\/images/, 'path: corpus/images').replace(/rows_per_unit: \d+/, 'rows_per_unit: 24') + (options.extraYaml ?? '');
+  const yaml = (options.edit ?? ((y: string) => y))(demo.replace(/path: generated\/demo\/images/, 'path: corpus/images').replace(/rows_per_unit: \d+/, 'rows_per_unit: 24'));
   const config = path.join(work, `demo-${options.out ?? 'out'}.yaml`);
   await writeFile(config, yaml);
   const summary = await runPipeline({ loaded: await loadConfigFile(config), outDir: path.join(work, options.out ?? 'demo-out')});

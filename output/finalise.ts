@@ -16,6 +16,7 @@ import { WEFT_VERSION } from '../core/version.ts';
 import { renderReport } from '../report/report-html.ts';
 import { droppedSetName } from '../report/example-sets.ts';
 import type { RejectRecord } from '../core/rejects.ts';
+import { DuplicateCollector } from './duplicate-groups.ts';
 import { readInvocations, writeInvocation, type Invocation } from './invocations.ts';
 import { kindOfRunConfig } from '../kinds/registry.ts';
 import type { KindDefinition } from '../kinds/definition.ts';
@@ -78,20 +79,21 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
 
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
   const marks = await runWideMarks(root, kind, info, completions);
+  const duplicates = new DuplicateCollector();
   const footer = { weft: JSON.stringify({ schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, config_fingerprint: info.fingerprint, scorers: info.scorers }) };
   if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
   if (selection.pAlignedColumn && !indexColumns.some((c) => c.name === selection.pAlignedColumn)) indexColumns.push({ name: selection.pAlignedColumn, type: 'DOUBLE', optional: true });
   const indexRows = await writeFlatParquet(
     path.join(root, 'index.parquet'),
     indexColumns,
-    mapRows(selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u))), (row) => {
+    tap(mapRows(selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u))), (row) => {
       if (!marks) return row;
       const id = String(row.id);
       const marked: IndexRow = { ...row, duplicate_of: marks.duplicateOf.get(id) ?? null };
       if ('near_dup_of' in row) marked.near_dup_of = marks.nearDupOf.get(id) ?? null;
       if ('url_sibling_of' in row) marked.url_sibling_of = marks.urlSiblingOf.get(id) ?? null;
       return marked;
-    }),
+    }), (row) => duplicates.add(row)),
     footer,
   );
 
@@ -115,7 +117,7 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
     await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   }
   await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
-  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report, invocations: await readInvocations(root) });
+  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report, invocations: await readInvocations(root), duplicates: await duplicates.summary(root) });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };
 }
@@ -162,7 +164,7 @@ async function* rowsOf<T>(completions: UnitCompletion[], read: (unit: string) =>
   for (const c of completions) yield* await read(c.unit);
 }
 
-async function* tap<T extends Record<string, unknown>>(rows: AsyncIterable<T>, f: (row: T) => void): AsyncGenerator<T> {
+async function* tap<T>(rows: AsyncIterable<T>, f: (row: T) => void): AsyncGenerator<T> {
   for await (const r of rows) {
     f(r);
     yield r;

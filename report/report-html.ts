@@ -11,6 +11,7 @@ import { exampleSections, worstSections } from './example-cards.ts';
 import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
 import { NOTHING_CLAIMED, type ClaimedStats } from './claimed-stats.ts';
 import { REPORT_CSS } from './report-style.ts';
+import { duplicatesSection, type DuplicatesSummary } from './duplicates-section.ts';
 import { provenanceSection, type RunInvocation } from './provenance-section.ts';
 import type { ScoreMixture } from '../stages/score/calibration.ts';
 
@@ -41,6 +42,8 @@ export interface ReportInput {
   generatedAt?: string;
   /** The processes that ran into the folder (provenance: times, commands, ranks, missing units). */
   invocations?: readonly RunInvocation[];
+  /** Duplicate marks and clusters of the kept rows (finalise collects them from the index). */
+  duplicates?: DuplicatesSummary;
 }
 
 /** Rows a counter group shows; the rest are summed into one line. */
@@ -64,6 +67,7 @@ export function renderReport(input: ReportInput): string {
     section('kinds', 'Per kind', kinds(stats)),
     section('counters', 'Counters', counters(stats, claimed)),
     section('distributions', 'Distributions', distributions(stats, manifest, claimed)),
+    section('duplicates', 'Duplicates', duplicatesSection(input.duplicates, stats)),
     ...rendered.map((r) => section(r.id, r.title, r.html)),
     // Last on the page: its example sets are nested sections.
     section('examples', 'Examples', EXAMPLES_LEGEND + exampleSections(stats.examples ?? {}, (stage, reason) => stats.stages[stage]?.dropped[reason] ?? 0, reportExamples(manifest)) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
@@ -129,7 +133,7 @@ function header(input: ReportInput, name: string, kindSections: string[]): strin
   if (input.generatedAt) facts.push(['generated', esc(input.generatedAt)]);
   const parts = [
     `<header><h1>${esc(name)}</h1><p class="muted">weft alignment-quality report</p>`,
-    `<nav class="toc">${['provenance', 'funnel', 'drops', 'kinds', 'counters', 'distributions', ...kindSections, 'examples']
+    `<nav class="toc">${['provenance', 'funnel', 'drops', 'kinds', 'counters', 'distributions', 'duplicates', ...kindSections, 'examples']
       .map((id) => `<a href="#${id}">${id}</a>`)
       .join('')}</nav></header>`,
     HOW_TO_READ,

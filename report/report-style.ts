@@ -96,6 +96,10 @@ svg.chart .tolerance { fill: none; stroke: var(--amber); stroke-width: 1.5; stro
   .chart-block, .scroll { overflow-x: auto; }
   svg.chart { max-width: none; width: 600px; }
 }
+.dup-groups { display: grid; gap: 10px; }
+.dup-group { display: flex; gap: 8px; overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }
+figure.dup-member { margin: 0; width: 120px; flex: none; font-size: 12px; }
+figure.dup-member .thumb { min-height: 90px; }
 ul.strata { font-size: 12.5px; columns: 2 240px; margin: 4px 0 10px; }
 details.config pre { max-height: 480px; overflow: auto; background: #f4f6f9; padding: 8px; font-size: 12px; }
 @media print {

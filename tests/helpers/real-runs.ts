@@ -30,11 +30,15 @@ export async function demoRun(work: string, options: { count?: number; seed?: nu
 export async function webRun(work: string): Promise<string> {
   const corpus = await makeDemoCorpus(path.join(work, 'web-corpus'), { count: 16, seed: 11, swapFraction: 0 });
   const names = (await readdir(corpus.imagesDir)).filter((f) => /^img-\d+\.(jpg|png)$/.test(f)).sort();
-  const server: StaticServer = await startStaticServer({ folder: corpus.imagesDir, files: { '/page.jpg': Buffer.from('<!DOCTYPE html><p>not an image</p>') } });
+  const copy = await readFile(path.join(corpus.imagesDir, names[4]));
+  const server: StaticServer = await startStaticServer({ folder: corpus.imagesDir, files: { '/page.jpg': Buffer.from('<!DOCTYPE html><p>not an image</p>'), '/copy-of-4.jpg': copy } });
   try {
     const rows: { url: string; caption: string }[] = [];
     for (const [i, f] of names.slice(0, 14).entries()) rows.push({ url: `${server.base}/${f}`, caption: i === 3 ? 'x' : await captionOf(corpus.imagesDir, f) });
-    rows.push({ url: `${server.base}/${names[2]}`, caption: 'the same image again under another row' });
+    // The same URL again, in another unit, with the same caption: a URL sibling and a content duplicate.
+    rows.push({ url: `${server.base}/${names[2]}`, caption: rows[2].caption });
+    // The bytes of image 4 under another URL, in a later unit: a content duplicate.
+    rows.push({ url: `${server.base}/copy-of-4.jpg`, caption: rows[4].caption });
     rows.push({ url: `${server.base}/gone.jpg`, caption: 'a picture that is not there' });
     rows.push({ url: `${server.base}/page.jpg`, caption: 'an html page instead of a picture' });
     await writeFile(path.join(work, 'urls.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');

@@ -47,6 +47,9 @@ async function audit(file: string, width: number) {
           verdict: c.querySelector('.verdict')?.textContent ?? '',
         };
       }),
+      unloadedImages: [...document.querySelectorAll('img')].filter((i) => !(i.complete && i.naturalWidth > 0)).length,
+      duplicateGroups: [...document.querySelectorAll('#duplicates .dup-group')].map((g) => g.querySelectorAll('img').length),
+      duplicateTests: [...document.querySelectorAll('#duplicates h3 code')].map((c) => c.textContent ?? ''),
       brokenAnchors: [...document.querySelectorAll('a[href^="#"]')].map((a) => a.getAttribute('href')!.slice(1)).filter((id) => !document.getElementById(decodeURIComponent(id))),
       anchors: document.querySelectorAll('a[href^="#"]').length,
       wideElements: [...document.querySelectorAll('body *')]
@@ -82,6 +85,12 @@ for (const [kind, make] of [
         }
         assert.ok(c.loaded || c.svgImage, `${c.id} (${c.verdict}) has no loaded image`);
         assert.ok(c.shown, `${c.id} image has no size on the page`);
+      }
+      assert.equal(facts.unloadedImages, 0, 'every image on the page loads');
+      // The web list repeats one URL: the Duplicates section shows that group side by side.
+      if (kind === 'web') {
+        assert.ok(facts.duplicateGroups.some((n) => n >= 2), `duplicate groups ${JSON.stringify(facts.duplicateGroups)}`);
+        for (const col of ['url_sibling_of', 'duplicate_of']) assert.ok(facts.duplicateTests.includes(col), `${col} in ${facts.duplicateTests.join(', ')}`);
       }
       assert.ok(facts.anchors > 0);
       assert.deepEqual(facts.brokenAnchors, [], 'in-page links without a target');

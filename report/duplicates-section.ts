@@ -54,7 +54,7 @@ export function duplicatesSection(d: DuplicatesSummary | undefined, stats: RunSt
   for (const m of d?.marks ?? []) {
     parts.push(
       `<h3 id="dup-${esc(m.column)}">${esc(m.title)} <small>column <code>${esc(m.column)}</code> of index.parquet</small></h3>`,
-      `<p>${fmtInt(m.marked)} kept items (${fmtPct(m.marked, d!.kept)}) ${m.marked === 1 ? "is" : "are"} marked as a copy of another, in ${fmtInt(m.groups)} group${m.groups === 1 ? "" : "s"}.</p>`,
+      `<p>${fmtInt(m.marked)} kept item${m.marked === 1 ? "" : "s"} (${fmtPct(m.marked, d!.kept)}) ${m.marked === 1 ? "is" : "are"} marked as a copy of another, in ${fmtInt(m.groups)} group${m.groups === 1 ? "" : "s"}.</p>`,
     );
     if (m.examples.length) parts.push(`<div class="dup-groups">${m.examples.map(groupCard).join('')}</div>`);
   }

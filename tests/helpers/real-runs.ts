@@ -16,13 +16,13 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 /** The demo config (reference scorer, grounding, min_p_aligned) on a fresh corpus of `count` images in `work`. */
 /** `edit` changes the config text (e.g. another threshold); a corpus already in `work` is reused. */
-export async function demoRun(work: string, options: { count?: number; seed?: number; edit?: (yaml: string) => string; out?: string } = {}): Promise<string> {
+export async function demoRun(work: string, options: { count?: number; seed?: number; edit?: (yaml: string) => string; out?: string; rank?: number; worldSize?: number } = {}): Promise<string> {
   if (!existsSync(path.join(work, 'corpus', 'truth.json'))) await makeDemoCorpus(path.join(work, 'corpus'), { count: options.count ?? 48, seed: options.seed ?? 7 });
   const demo = await readFile(path.join(repo, 'fixtures', 'demo.yaml'), 'utf8');
   const yaml = (options.edit ?? ((y: string) => y))(demo.replace(/path: generated\/demo\/images/, 'path: corpus/images').replace(/rows_per_unit: \d+/, 'rows_per_unit: 24'));
   const config = path.join(work, `demo-${options.out ?? 'out'}.yaml`);
   await writeFile(config, yaml);
-  const summary = await runPipeline({ loaded: await loadConfigFile(config), outDir: path.join(work, options.out ?? 'demo-out')});
+  const summary = await runPipeline({ loaded: await loadConfigFile(config), outDir: path.join(work, options.out ?? 'demo-out'), rank: options.rank, worldSize: options.worldSize });
   return summary.outDir;
 }
 
@@ -47,7 +47,7 @@ export async function webRun(work: string): Promise<string> {
       'name: web-report\nsource: { kind: web, path: urls.jsonl, url_column: url, caption_column: caption, rows_per_unit: 9 }\n' +
         'caption: { min_words: 2 }\nfetch: { retries: 0, allow_private_addresses: true, respect_robots_txt: false }\nscore: { scorer: reference, threshold: 0.3 }\n',
     );
-    const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, 'web.yaml')), outDir: path.join(work, 'web-out')});
+    const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, 'web.yaml')), outDir: path.join(work, 'web-out') });
     return summary.outDir;
   } finally {
     await server.close();
@@ -62,7 +62,7 @@ async function captionOf(dir: string, file: string): Promise<string> {
 export async function rgbdRun(work: string): Promise<string> {
   await makeRgbdFixtures(path.join(work, 'rgbd'), { frames: 14, width: 160, height: 120, layouts: ['tum'], seed: 5, shiftedFraction: 0.3, maxInjectedShift: 5 });
   await writeFile(path.join(work, 'rgbd.yaml'), 'name: rgbd-report\nsource: { kind: rgbd, path: rgbd/tum, layout: tum }\nrgbd: { max_registration_shift: 1 }\n');
-  const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, 'rgbd.yaml')), outDir: path.join(work, 'rgbd-out')});
+  const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, 'rgbd.yaml')), outDir: path.join(work, 'rgbd-out') });
   return summary.outDir;
 }
 
@@ -71,6 +71,6 @@ export async function videoRun(work: string): Promise<string> {
   await mkdir(path.join(work, 'video'), { recursive: true });
   await makeVideoFixtures(path.join(work, 'video'), { delaysMs: [-200, 160], inSyncClips: 1, unrelatedClips: 1, demoVideos: 0 });
   await writeFile(path.join(work, 'video.yaml'), 'name: video-report\nsource: { kind: video, path: video, clip: { mode: fixed, length_s: 10 } }\n');
-  const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, 'video.yaml')), outDir: path.join(work, 'video-out')});
+  const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, 'video.yaml')), outDir: path.join(work, 'video-out') });
   return summary.outDir;
 }

@@ -55,8 +55,10 @@ export interface ItemDrop extends Drop {
   readonly item: Traceable;
 }
 
-export function dropItem(item: Traceable, reason: string, detail = ''): ItemDrop {
-  return { drop: true, reason, detail, item: pick(item) };
+/** The item is kept whole (the ledger records only its id, kind and source), so the report's
+ *  dropped example can show what it held, e.g. the picture of an image without a caption. */
+export function dropItem<T extends Traceable>(item: T, reason: string, detail = ''): ItemDrop {
+  return { drop: true, reason, detail, item };
 }
 
 function isItemDrop(x: unknown): x is ItemDrop {

@@ -19,7 +19,7 @@ function pictureCandidates(item: Record<string, unknown>): (Uint8Array | string)
     const b = bytesOf((frames[Math.floor(frames.length / 2)] as { image?: unknown })?.image);
     if (b) out.push(b);
   }
-  for (const key of ['imagePath', 'rgbFrame', 'depthFrame']) {
+  for (const key of ['imagePath', 'framePath', 'rgbFrame', 'depthFrame']) {
     const v = item[key];
     const file = typeof v === 'string' ? v : typeof v === 'object' && v !== null && typeof (v as { path?: unknown }).path === 'string' ? (v as { path: string }).path : undefined;
     if (file) out.push(file);

@@ -113,8 +113,11 @@ items left. <a href="#distributions">Distributions</a> show measured values and 
 count values in fixed bins; sketches are mergeable t-digests, drawn as an approximate density
 (bars) and cumulative share (red line), with dashed orange lines where a filter cuts.</p>
 <p><a href="#examples">Examples</a> are a sample of kept and dropped items chosen by a hash of the
-item id, so they do not depend on how the run was split across processes. Look at the dropped
-examples of each large reason: if good pairs were removed, the threshold or rule is too strict.
+item id, so they do not depend on how the run was split across processes; every drop reason gets
+cards in proportion to its count (at least two). Look at the dropped examples of each large
+reason: if good pairs were removed, the threshold or rule is too strict.
+<a href="#provenance">Provenance</a> says when, how and from what the output was made, and whether
+it is complete; <a href="#duplicates">duplicates</a> shows what was found to be the same picture.
 All numbers come from stats.json and manifest.json in the same folder; the page makes no network
 requests.</p>
 </div>`;

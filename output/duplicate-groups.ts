@@ -1,11 +1,8 @@
 // Collects, while finalise writes index.parquet, the duplicate marks and clusters of the kept
 // rows for the report's Duplicates section, and reads the pictures of a few groups back from
 // their shards. Groups are chosen by a hash of the first item's id, so the same for any split.
-import { createReadStream } from 'node:fs';
-import path from 'node:path';
-import * as arrow from 'apache-arrow';
 import { BottomK } from '../core/sketch/bottom-k.ts';
-import { makeThumbnail } from '../stages/decode/thumbnails.ts';
+import { picturesFromShards } from './shard-pictures.ts';
 import type { IndexRow } from './out-dir.ts';
 import type { DuplicatesSummary } from '../report/duplicates-section.ts';
 
@@ -57,7 +54,9 @@ export class DuplicateCollector {
       for (const [leader, members] of g) pick.add(leader, [leader, ...members.slice(0, MEMBERS_SHOWN)]);
       chosen.push({ col, title, marked: [...g.values()].reduce((a, m) => a + m.length, 0), groups: g.size, ids: pick.items.map((e) => e.item) });
     }
-    const pictures = await this.pictures(root, new Set(chosen.flatMap((c) => c.ids.flat())));
+    const wanted = new Map<string, { shard: string; row: number }>();
+    for (const id of chosen.flatMap((c) => c.ids.flat())) if (this.where.has(id)) wanted.set(id, this.where.get(id)!);
+    const pictures = await picturesFromShards(root, wanted);
     return {
       kept: this.kept,
       marks: chosen.map((c) => ({ column: c.col, title: c.title, marked: c.marked, groups: c.groups, examples: c.ids.map((g) => g.map((id) => ({ id, ...pictures.get(id) }))) })),
@@ -68,38 +67,5 @@ export class DuplicateCollector {
         largest: [...sizes].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, LARGEST_CLUSTERS).map(([cluster, size]) => ({ cluster, size })),
       })),
     };
-  }
-
-  /** Caption and thumbnail of each id, streamed from its shard (a leader dropped later has none). */
-  private async pictures(root: string, ids: Set<string>): Promise<Map<string, { caption?: string; thumb?: string }>> {
-    const out = new Map<string, { caption?: string; thumb?: string }>();
-    const byShard = new Map<string, Map<number, string>>();
-    for (const id of ids) {
-      const w = this.where.get(id);
-      if (!w) continue;
-      const m = byShard.get(w.shard) ?? new Map<number, string>();
-      m.set(w.row, id);
-      byShard.set(w.shard, m);
-    }
-    for (const [shard, rows] of byShard) {
-      try {
-        const reader = await arrow.RecordBatchReader.from(createReadStream(path.join(root, shard)));
-        let offset = 0;
-        for await (const batch of reader) {
-          for (const [r, id] of rows) {
-            if (r < offset || r >= offset + batch.numRows) continue;
-            const image = batch.getChild('image')?.get(r - offset) as { bytes?: Uint8Array } | null;
-            const caption = batch.getChild('caption')?.get(r - offset);
-            const entry: { caption?: string; thumb?: string } = typeof caption === 'string' ? { caption } : {};
-            if (image?.bytes) entry.thumb = await makeThumbnail(image.bytes).catch(() => undefined);
-            out.set(id, entry);
-          }
-          offset += batch.numRows;
-        }
-      } catch {
-        // an unreadable shard leaves its members without pictures; the card says so
-      }
-    }
-    return out;
   }
 }

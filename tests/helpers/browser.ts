@@ -1,4 +1,4 @@
-// A real headless Chromium (the system's /usr/bin/chromium, or `chromium` on PATH) driven with
+// A real headless Chromium (Debian's chromium package, found on PATH) driven with
 // playwright-core, for tests that open report pages as a reader would. Every request is routed:
 // only the file:// page itself is served, anything else is recorded and aborted.
 import { execFileSync } from 'node:child_process';

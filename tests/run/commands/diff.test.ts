@@ -11,11 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { demoRun } from '../../helpers/real-runs.ts';
 import { parquetRows } from '../../helpers/out-dir.ts';
 import { tableRows, sectionById } from '../../helpers/html-probe.ts';
+import { makeTestClip, removeTestClips } from '../../helpers/test-models.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const weft = (...args: string[]) => spawnSync(process.execPath, [path.join(repo, 'bin', 'weft.js'), ...args], { encoding: 'utf8', cwd: repo });
 let work = '';
-after(() => rm(work, { recursive: true, force: true }));
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+  await removeTestClips();
+});
 
 test('weft diff: two runs with different thresholds, every changed fate found and counted', async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'weft-diff-'));
@@ -70,4 +74,25 @@ test('weft diff: two runs with different thresholds, every changed fate found an
   const bad = weft('diff', a, work, '--out', out);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /not a finalised weft OUT folder/);
+});
+
+test('weft diff across scorers: kept in both with a score moved by more than --delta, and only that', async () => {
+  const a = path.join(work, 'a');
+  // The same corpus scored by another (randomly initialised) model: scores move, fates change.
+  const clip = await makeTestClip('other-clip', { seed: 3 });
+  const b = await demoRun(work, { out: 'other', edit: (y) => y.replace('scorer: reference', `scorer: ${JSON.stringify(clip)}`).replace(/grounding:\n    enabled: true/, 'grounding:\n    enabled: false') });
+  const out = path.join(work, 'diff-scorers');
+  const delta = 0.1;
+  const r = weft('diff', a, b, '--out', out, '--delta', String(delta));
+  assert.equal(r.status, 0, r.stderr);
+  const indexA = new Map((await parquetRows(path.join(a, 'index.parquet'))).map((row) => [String(row.id), Number(row.score_weft_reference)]));
+  const indexB = new Map((await parquetRows(path.join(b, 'index.parquet'))).map((row) => [String(row.id), Number(row.score_other_clip)]));
+  const expected = [...indexA].filter(([id, s]) => indexB.has(id) && Math.abs(indexB.get(id)! - s) > delta).map(([id]) => id).sort();
+  assert.ok(expected.length > 0, 'some scores moved');
+  const changed = await parquetRows(path.join(out, 'changed.parquet'));
+  const moved = changed.filter((c) => c.change === 'score_moved');
+  assert.deepEqual(moved.map((c) => String(c.id)).sort(), expected);
+  for (const c of moved) assert.ok(Math.abs(Number(c.score_delta) - (indexB.get(String(c.id))! - indexA.get(String(c.id))!)) < 1e-9);
+  // Kept in both and within delta: not a change.
+  for (const [id, s] of indexA) if (indexB.has(id) && Math.abs(indexB.get(id)! - s) <= delta) assert.ok(!changed.some((c) => c.id === id), id);
 });

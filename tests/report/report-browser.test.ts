@@ -97,6 +97,17 @@ for (const [kind, make] of [
       if (width === 400) {
         assert.ok(facts.scrollWidth <= 400, `page is ${facts.scrollWidth} px wide at 400 px: ${facts.wideElements.join(', ')}`);
       }
+      if (width === 1400 && kind === 'image-text') {
+        // Print: the navigation is hidden, scroll boxes unroll, and the page prints to PDF.
+        await page.emulateMedia({ media: 'print' });
+        const print = await page.evaluate(() => ({
+          nav: getComputedStyle(document.querySelector('nav.toc')!).display,
+          scroll: getComputedStyle(document.querySelector('.scroll')!).overflowX,
+        }));
+        assert.deepEqual(print, { nav: 'none', scroll: 'visible' });
+        const pdf = await page.pdf({ format: 'A4' });
+        assert.equal(pdf.subarray(0, 5).toString(), '%PDF-');
+      }
       await page.close();
     }
   });

@@ -16,8 +16,12 @@ export interface RejectRecord {
 
 export class RejectLedger {
   readonly rows: RejectRecord[] = [];
+  /** Told of every drop with the dropped item itself (the executor samples report examples from it). */
+  onItem?: (row: RejectRecord, item: unknown) => void;
 
-  reject(row: RejectRecord): void {
+  /** `item` is the dropped item as the stage saw it, when the caller has it. */
+  reject(row: RejectRecord, item?: unknown): void {
+    if (item !== undefined) this.onItem?.(row, item);
     this.rows.push({
       id: row.id,
       kind: row.kind,

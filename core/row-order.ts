@@ -148,8 +148,8 @@ export class RowOrder<T extends Traceable> implements StartGate {
 function noting(ledger: RejectLedger, onReject: (row: RejectRecord) => void): RejectLedger {
   return {
     rows: ledger.rows,
-    reject(row: RejectRecord): void {
-      ledger.reject(row);
+    reject(row: RejectRecord, item?: unknown): void {
+      ledger.reject(row, item);
       onReject(row);
     },
   } as RejectLedger;

@@ -67,8 +67,10 @@ export interface ItemDrop extends Drop {
   readonly item: Traceable;
 }
 
-export function dropItem(item: Traceable, reason: string, detail = ''): ItemDrop {
-  return { drop: true, reason, detail, item: pick(item) };
+/** The item is kept whole (the ledger records only its id, kind and source), so the report's
+ *  dropped example can show what it held, e.g. the picture of an image without a caption. */
+export function dropItem<T extends Traceable>(item: T, reason: string, detail = ''): ItemDrop {
+  return { drop: true, reason, detail, item };
 }
 
 function isItemDrop(x: unknown): x is ItemDrop {
@@ -325,11 +327,11 @@ export async function* readSource<O>(name: string, source: Source<O>, ctx: Stage
 
 function recordDrop(ctx: StageContext, stats: StageStats, stage: string, item: Traceable, d: Drop): void {
   stats.dropped(d.reason);
-  ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail });
+  ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail }, item);
   for (const rider of item.riders?.items ?? []) {
     stats.in += 1;
     stats.dropped(d.reason);
-    ctx.rejects.reject({ ...pick(rider), stage, reason: d.reason, detail: `${d.detail} (${item.riders!.why})` });
+    ctx.rejects.reject({ ...pick(rider), stage, reason: d.reason, detail: `${d.detail} (${item.riders!.why})` }, rider);
   }
 }
 

@@ -10,6 +10,7 @@ import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { imageDecodeStage } from '../stages/decode/image-decode.ts';
 import { scoredExample, type ScoredSample } from '../stages/score/score-columns.ts';
 import type { KindDefinition } from './definition.ts';
+import { dropExample } from './drop-example.ts';
 import type { SafetyFields } from '../stages/curate/safety-stage.ts';
 
 /** The image-caption schema plus the optional decode columns and the scorer's when the run scores. */
@@ -45,6 +46,7 @@ function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer |
     },
     approxBytes: (s) => s.image.bytes.byteLength + s.caption.length + 200,
     example: (s) => scoredExample(s),
+    dropExample: (item) => dropExample(item),
     ...(scoring ? { scorers: [scoring.entry] } : {}),
     close: async () => {
       await safety?.close();

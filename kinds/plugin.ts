@@ -18,6 +18,8 @@ export interface SourcePlugin<S extends Traceable = Traceable, Spec = unknown> {
   approxBytes(sample: S): number;
   /** A kept example for the report (thumbnail, caption, scores). Called for a bounded sample. */
   example?(sample: S): Promise<Example>;
+  /** A dropped item's picture and caption for the report, from whatever the item held when it was dropped. */
+  dropExample?(item: unknown): Promise<Example>;
   /** Scorers the plugin runs, for the manifest and fingerprint. */
   scorers?: { id: string; model_sha256: string; preprocessing_hash: string }[];
   close?(): Promise<void>;

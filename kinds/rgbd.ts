@@ -14,6 +14,10 @@ import { rgbdRegistrationStage } from '../stages/align/registration-stage.ts';
 import { RegistrationPool } from '../stages/align/registration-pool.ts';
 import { rgbdQualityStage } from '../stages/curate/rgbd-quality.ts';
 import { makeThumbnail } from '../stages/decode/thumbnails.ts';
+import { registrationOverlay } from '../stages/align/rgbd-overlay.ts';
+import type { RgbImage } from '../stages/decode/rgb-image.ts';
+import type { DepthMap } from '../stages/decode/depth-png.ts';
+import { dropExample } from './drop-example.ts';
 import type { SourcePlugin } from './plugin.ts';
 import type { KindDefinition } from './definition.ts';
 import { rgbdSection } from '../report/rgbd-section.ts';
@@ -54,6 +58,9 @@ function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample,
       pool = null;
     },
     approxBytes: (s) => s.rgb.bytes.byteLength + s.depth.bytes.byteLength + 400,
+    // The registration overlay (depth edges over colour) where the pair got that far.
+    dropExample: (item) =>
+      dropExample(item, async (m) => (m.rgbImage && m.depthMap ? registrationOverlay(m.rgbImage as RgbImage, m.depthMap as DepthMap, { edges: (m.registration as { edges?: never } | undefined)?.edges }) : undefined)),
     example: async (sample) => ({
       id: sample.id,
       source: sample.source,

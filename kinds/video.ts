@@ -3,6 +3,7 @@
 //   [narration_align] -> video_clips -> video_decode -> av_sync -> sink.
 // Narration alignment uses the run's scorer (score.scorer), loaded here, so the plugin is made
 // asynchronously.
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +29,7 @@ import { loadScorer, type Scorer } from '../scorer/scorer.ts';
 import { scorerDir } from './run-scorer.ts';
 import type { SourcePlugin } from './plugin.ts';
 import type { KindDefinition } from './definition.ts';
+import { dropExample } from './drop-example.ts';
 
 import { videoSection } from '../report/video-section.ts';
 
@@ -84,7 +86,7 @@ const localFiles: Stage<VideoRef, VideoFile> = async function* (input) {
 async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin<VideoClipSample, VideoUnitSpec | VideoUrlUnitSpec>> {
   const src = config.source;
   if (src.kind !== 'video') throw new Error(`videoPlugin given source kind ${src.kind}`);
-  resolveFfmpeg(src); // a missing ffmpeg is a setup error before any unit starts
+  const ffmpegBinary = resolveFfmpeg(src).ffmpeg; // a missing ffmpeg is a setup error before any unit starts
   const scorer = src.narration.enabled ? await openNarrationScorer(config.score.scorer, config.score.batch_size, baseDir) : null;
   const urlList = videoUrlList(src, baseDir);
   const fetcher = urlList ? videoFileFetcher(config.fetch, src) : null;
@@ -98,6 +100,8 @@ async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlu
       await scorer?.close();
     },
     approxBytes: (clip) => approxVideoClipBytes(clip),
+    // A video dropped before its frames were decoded (too short, no audio): one frame grabbed by ffmpeg.
+    dropExample: (item) => dropExample(item, async (v) => (typeof v.file === 'string' ? grabFrame(ffmpegBinary, v.file) : undefined)),
     example: async (clip) => {
       const middle = clip.frames[Math.floor(clip.frames.length / 2)];
       return {
@@ -125,3 +129,16 @@ export const definition: KindDefinition = {
   report: [{ id: 'video', title: 'Video', render: videoSection }],
   runWideDedup: () => null,
 };
+
+/** A thumbnail of the frame at 0.5 s (or the first), or undefined when ffmpeg cannot decode one. */
+async function grabFrame(ffmpeg: string, file: string): Promise<string | undefined> {
+  for (const at of ['0.5', '0']) {
+    const jpeg = await new Promise<Buffer | null>((resolve) => {
+      execFile(ffmpeg, ['-v', 'error', '-ss', at, '-i', file, '-frames:v', '1', '-f', 'image2pipe', '-vcodec', 'mjpeg', '-'], { encoding: 'buffer', maxBuffer: 32 * 1024 * 1024, timeout: 20_000 }, (err, stdout) =>
+        resolve(err || !stdout.length ? null : stdout),
+      );
+    });
+    if (jpeg) return makeThumbnail(jpeg).catch(() => undefined);
+  }
+  return undefined;
+}

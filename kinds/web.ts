@@ -21,6 +21,7 @@ import { contentDedupStage } from '../stages/curate/content-dedup.ts';
 import { phashColumns, phashIndexColumns, phashStage, type PhashedSample } from '../stages/curate/phash.ts';
 import { scoredExample, type ScoredSample } from '../stages/score/score-columns.ts';
 import type { KindDefinition } from './definition.ts';
+import { dropExample } from './drop-example.ts';
 import type { SafetyFields } from '../stages/curate/safety-stage.ts';
 
 type WebDecoded = DecodedImageTextSample & Partial<PhashedSample>;
@@ -88,6 +89,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
     },
     approxBytes: (s) => s.image.bytes.byteLength + s.caption.length + 400,
     example: (s) => scoredExample(s),
+    dropExample: (item) => dropExample(item),
     ...(scoring ? { scorers: [scoring.entry] } : {}),
     close: async () => {
       await fetcher.close();

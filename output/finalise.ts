@@ -14,6 +14,12 @@ import type { Manifest } from '../schemas/manifest.ts';
 import { SCHEMA_VERSION } from '../schemas/config.ts';
 import { WEFT_VERSION } from '../core/version.ts';
 import { renderReport } from '../report/report-html.ts';
+import { droppedSetName } from '../report/example-sets.ts';
+import type { RejectRecord } from '../core/rejects.ts';
+import { DuplicateCollector } from './duplicate-groups.ts';
+import { picturesFromShards } from './shard-pictures.ts';
+import { BottomK } from '../core/sketch/bottom-k.ts';
+import { readInvocations, writeInvocation, type Invocation } from './invocations.ts';
 import { kindOfRunConfig } from '../kinds/registry.ts';
 import type { KindDefinition } from '../kinds/definition.ts';
 import { ScoreSelection } from './score-filter.ts';
@@ -62,7 +68,9 @@ export async function writeManifest(root: string, info: RunInfo, completions: Un
   return manifest;
 }
 
-export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
+/** `invocation`: the process finalising after its run records itself (ended now) for the report's provenance. */
+export async function finaliseOutDir(root: string, options: { invocation?: Omit<Invocation, 'ended_at'> } = {}): Promise<FinaliseResult> {
+  if (options.invocation) await writeInvocation(root, { ...options.invocation, ended_at: new Date().toISOString() });
   const info = await readRunInfo(root);
   const kind = await kindOfRunConfig(info.config);
   const completions = (await readCompletions(root)).filter((c) => c.fingerprint === info.fingerprint);
@@ -73,20 +81,21 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
 
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
   const marks = await runWideMarks(root, kind, info, completions);
+  const duplicates = new DuplicateCollector();
   const footer = { weft: JSON.stringify({ schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, config_fingerprint: info.fingerprint, scorers: info.scorers }) };
   if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
   if (selection.pAlignedColumn && !indexColumns.some((c) => c.name === selection.pAlignedColumn)) indexColumns.push({ name: selection.pAlignedColumn, type: 'DOUBLE', optional: true });
   const indexRows = await writeFlatParquet(
     path.join(root, 'index.parquet'),
     indexColumns,
-    mapRows(selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u))), (row) => {
+    tap(mapRows(selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u))), (row) => {
       if (!marks) return row;
       const id = String(row.id);
       const marked: IndexRow = { ...row, duplicate_of: marks.duplicateOf.get(id) ?? null };
       if ('near_dup_of' in row) marked.near_dup_of = marks.nearDupOf.get(id) ?? null;
       if ('url_sibling_of' in row) marked.url_sibling_of = marks.urlSiblingOf.get(id) ?? null;
       return marked;
-    }),
+    }), (row) => duplicates.add(row)),
     footer,
   );
 
@@ -106,12 +115,58 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
 
   if (selection.active) {
     selection.applyTo(stats, manifest);
+    await sampleFinaliseDrops(root, completions, stats, selection.rejects(), reportExamplesOf(info.config));
     await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   }
   await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
-  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report });
+  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report, invocations: await readInvocations(root), duplicates: await duplicates.summary(root) });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };
+}
+
+/**
+ * The dropped sample of the reasons decided here (min_p_aligned, keep_top): per reason the k
+ * lowest id hashes, like the run-time drops, so the same for one process or many. A sample the
+ * kept sample already holds moves over with its picture (and grounding boxes); the others' pictures
+ * and captions are read back from their shards (the pairs are in the shards, only the index
+ * leaves them out). Dropped pairs leave the kept sample.
+ */
+async function sampleFinaliseDrops(root: string, completions: UnitCompletion[], stats: RunStats, dropped: readonly RejectRecord[], k: number): Promise<void> {
+  if (!dropped.length) return;
+  const chosen = new Map<string, BottomK<RejectRecord>>();
+  for (const r of dropped) {
+    const name = droppedSetName(r.kind, r.stage, r.reason);
+    let set = chosen.get(name);
+    if (!set) chosen.set(name, (set = new BottomK(k)));
+    if (set.wouldKeep(r.id)) set.add(r.id, r);
+  }
+  const byId = new Map(dropped.map((r) => [r.id, r]));
+  const sampled = new Map<string, Record<string, unknown>>();
+  for (const [name, set] of [...stats.examples]) {
+    if (!name.startsWith('kept:')) continue;
+    for (const e of set.items) if (byId.has(String(e.item.id))) sampled.set(String(e.item.id), e.item);
+    set.items = set.items.filter((e) => !byId.has(String(e.item.id)));
+  }
+  const wanted = new Set([...chosen.values()].flatMap((s) => s.items.map((e) => e.item.id)).filter((id) => !sampled.has(id)));
+  const where = new Map<string, { shard: string; row: number }>();
+  if (wanted.size) {
+    for await (const row of rowsOf(completions, (u) => readUnitIndexRows(root, u))) {
+      if (wanted.has(String(row.id))) where.set(String(row.id), { shard: String(row.shard), row: Number(row.row) });
+    }
+  }
+  const pictures = await picturesFromShards(root, where);
+  for (const [name, set] of chosen) {
+    for (const { item: r } of set.items) {
+      const base = sampled.get(r.id) ?? { ...pictures.get(r.id), id: r.id, source: r.source };
+      stats.exampleSet(name, k).add(r.id, { ...base, stage: r.stage, reason: r.reason, detail: r.detail });
+    }
+  }
+}
+
+/** output.report_examples of a run's config. */
+function reportExamplesOf(config: unknown): number {
+  const n = (config as { output?: { report_examples?: unknown } } | null)?.output?.report_examples;
+  return typeof n === 'number' && n > 0 ? n : 12;
 }
 
 /** Run-wide dedup marks, for kinds whose samples carry content hashes (the kind says). */
@@ -136,7 +191,7 @@ async function* rowsOf<T>(completions: UnitCompletion[], read: (unit: string) =>
   for (const c of completions) yield* await read(c.unit);
 }
 
-async function* tap<T extends Record<string, unknown>>(rows: AsyncIterable<T>, f: (row: T) => void): AsyncGenerator<T> {
+async function* tap<T>(rows: AsyncIterable<T>, f: (row: T) => void): AsyncGenerator<T> {
   for await (const r of rows) {
     f(r);
     yield r;

@@ -6,6 +6,7 @@ import { copyFile, link, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readCompletions, type RunInfo, type UnitCompletion } from './out-dir.ts';
 import { finaliseOutDir, readRunInfo, type FinaliseResult } from './finalise.ts';
+import { copyInvocations } from './invocations.ts';
 import { writeJsonAtomic } from './fs-atomic.ts';
 
 export async function mergeOutDirs(inputs: string[], target: string): Promise<FinaliseResult> {
@@ -53,6 +54,7 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
     }
     await writeJsonAtomic(path.join(target, 'completions', `${c.unit}.json`), c);
   }
+  for (const d of inputs) await copyInvocations(d, target);
   return finaliseOutDir(target);
 }
 

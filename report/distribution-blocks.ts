@@ -28,9 +28,10 @@ export function histogramBlock(name: string, h: HistogramJSON, thresholds: numbe
 }
 
 /** Quantile table, the share below each threshold, and the density/CDF chart of a t-digest. */
-export function sketchBlock(name: string, json: TDigestJSON, thresholds: number[] = [], xTitle = name): string {
+export function sketchBlock(name: string, json: TDigestJSON, thresholds: number[] = [], xTitle = name, domain?: { lo: number; hi: number }): string {
   const d = TDigest.fromJSON(json);
-  const title = `<h3>${esc(name)} <small>t-digest, ${fmtInt(d.count)} values</small></h3>`;
+  const range = domain ? `, drawn over [${fmtNum(domain.lo)}, ${fmtNum(domain.hi)}] like its histogram` : '';
+  const title = `<h3>${esc(name)} <small>t-digest, ${fmtInt(d.count)} values${range}</small></h3>`;
   if (!d.count) return `<div class="chart-block">${title}<p class="empty">no values</p></div>`;
   const head = ['min', ...QUANTILES.map((q) => `p${Math.round(q * 100)}`), 'max'];
   const values = [d.min, ...QUANTILES.map((q) => d.quantile(q)), d.max].map((v) => esc(fmtNum(v)));
@@ -39,7 +40,7 @@ export function sketchBlock(name: string, json: TDigestJSON, thresholds: number[
     `<div class="chart-block" id="${esc(anchorId('sketch', name))}">${title}` +
     table(head, [values], head.map(() => true)) +
     cuts +
-    sketchChart(d, { xTitle, thresholds }) +
+    sketchChart(d, { xTitle, thresholds, domain }) +
     '</div>'
   );
 }

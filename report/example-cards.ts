@@ -4,8 +4,9 @@
 import type { BottomKJSON } from '../core/sketch/bottom-k.ts';
 import type { TopKJSON } from '../core/sketch/top-k.ts';
 import type { Example } from '../core/stats.ts';
-import { anchorId, esc, fmtNum, truncate } from './html-text.ts';
+import { anchorId, codeHtml, esc, fmtNum, truncate } from './html-text.ts';
 import { safeThumb, type InlineImage } from '../stages/decode/thumbnails.ts';
+import { parseDroppedSetName, stratifiedDropped } from './example-sets.ts';
 
 /** Keys with a conventional meaning; any other scalar field is listed under the card. */
 const KNOWN_KEYS = new Set(['id', 'source', 'caption', 'thumb', 'reason', 'detail', 'stage', 'boxes', 'kind']);
@@ -38,8 +39,8 @@ function parseBoxes(value: unknown): ExampleBox[] {
 
 function thumbHtml(img: InlineImage | undefined, rawThumb: unknown, boxes: ExampleBox[], alt: string): string {
   if (!img) {
-    const why = rawThumb === undefined ? 'no thumbnail' : 'thumbnail refused: not an inline raster image';
-    return `<div class="thumb missing">${esc(why)}</div>`;
+    const why = rawThumb === undefined ? 'no picture: the item had no readable image when it was recorded' : 'picture refused: not an inline raster image';
+    return `<div class="thumb none">${esc(why)}</div>`;
   }
   const { width, height } = img;
   if (!width || !height) {
@@ -50,18 +51,24 @@ function thumbHtml(img: InlineImage | undefined, rawThumb: unknown, boxes: Examp
   const dw = Math.round(width * scale);
   const dh = Math.round(height * scale);
   if (!boxes.length) return `<div class="thumb"><img src="${esc(img.uri)}" width="${dw}" height="${dh}" alt="${esc(alt)}"></div>`;
-  const font = Math.max(5, Math.round(Math.max(width, height) / 16));
+  // Boxes carry only their number (a badge in the corner, which cannot overlap other text much);
+  // the phrases are listed under the picture with the same colour and number.
+  const badge = Math.max(6, Math.round(Math.max(width, height) / 9));
   const shapes = boxes.map((b, i) => {
     const [x0, y0, x1, y1] = b.box;
     const tag = b.label + (b.score === undefined ? '' : ` ${fmtNum(b.score)}`);
+    const bx = Math.min(Math.max(0, x0), width - badge);
+    const by = Math.min(Math.max(0, y0), height - badge);
     return (
       `<g class="box box-${i % 6}"><rect x="${x0}" y="${y0}" width="${x1 - x0}" height="${y1 - y0}"><title>${esc(tag)}</title></rect>` +
-      `<text x="${x0 + 1}" y="${Math.max(font, y0 - 1)}" font-size="${font}">${esc(truncate(tag, 20))}</text></g>`
+      `<rect class="badge" x="${bx}" y="${by}" width="${badge}" height="${badge}"/><text x="${bx + badge / 2}" y="${by + badge * 0.8}" font-size="${Math.round(badge * 0.85)}" text-anchor="middle">${i + 1}</text></g>`
     );
   });
+  const keys = boxes.map((b, i) => `<li class="box-key box-${i % 6}"><span class="key">${i + 1}</span>${esc(truncate(b.label, 60))}${b.score === undefined ? '' : ` <span class="muted">${esc(fmtNum(b.score))}</span>`}</li>`);
   return (
     `<div class="thumb"><svg class="boxed" viewBox="0 0 ${width} ${height}" width="${dw}" height="${dh}" role="img" aria-label="${esc(alt)}">` +
-    `<image href="${esc(img.uri)}" x="0" y="0" width="${width}" height="${height}"/>${shapes.join('')}</svg></div>`
+    `<image href="${esc(img.uri)}" x="0" y="0" width="${width}" height="${height}"/>${shapes.join('')}</svg></div>` +
+    `<ol class="boxes-key" title="phrase: similarity of the phrase to its region">${keys.join('')}</ol>`
   );
 }
 
@@ -82,7 +89,7 @@ function exampleCard(example: Example): string {
   if (caption) parts.push(`<p class="caption">${esc(truncate(caption, 400))}</p>`);
   if (example.reason !== undefined) {
     const where = example.stage !== undefined ? `${str('stage')} · ` : '';
-    parts.push(`<p class="verdict">${esc(where)}<b>${esc(str('reason'))}</b></p>`);
+    parts.push(`<p class="verdict">${esc(where)}<b>${esc(str('reason')).replace(/_/g, '_<wbr>')}</b></p>`);
   }
   if (example.detail !== undefined) parts.push(`<p class="detail">${esc(truncate(str('detail'), 300))}</p>`);
   const extras = Object.keys(example)
@@ -98,16 +105,35 @@ function exampleCard(example: Example): string {
   return parts.join('');
 }
 
-/** One titled grid per example set, sets sorted by name so "dropped:*" and "kept:*" group. */
-export function exampleSections(examples: Record<string, BottomKJSON<Example>>): string {
+/**
+ * One titled grid per example set, sets sorted by name; the per-reason dropped sets of a kind
+ * become one "dropped" grid stratified over the reasons (example-sets.ts). `dropCount` gives a
+ * reason's drop count (from the stage stats), `budget` the dropped cards per kind.
+ */
+export function exampleSections(examples: Record<string, BottomKJSON<Example>>, dropCount: (stage: string, reason: string) => number = () => 0, budget = 12): string {
   const names = Object.keys(examples).sort();
   if (!names.length) return '<p class="empty">No examples were recorded.</p>';
-  return names
+  const droppedByKind = new Map<string, { stage: string; reason: string; set: BottomKJSON<Example> }[]>();
+  for (const name of names) {
+    const d = parseDroppedSetName(name);
+    if (d) droppedByKind.set(d.kind, [...(droppedByKind.get(d.kind) ?? []), { stage: d.stage, reason: d.reason, set: examples[name] }]);
+  }
+  const dropped = [...droppedByKind].map(([kind, sets]) => {
+    const strata = stratifiedDropped(sets, dropCount, budget);
+    const cards = strata.flatMap((s) => s.items.map((e) => exampleCard(e)));
+    const legend = strata.map((s) => `<li><code>${esc(s.stage)}</code> · ${codeHtml(s.reason)}: ${s.items.length} of ${s.count} shown</li>`).join('');
+    return (
+      `<section class="examples" id="${esc(anchorId('examples', `dropped:${kind}`))}"><h3>dropped: ${esc(kind)} <small>${cards.length} cards over ${strata.length} reasons, each reason in proportion to its count (at least 2), sampled by id hash</small></h3>` +
+      `<ul class="strata">${legend}</ul><div class="grid">${cards.join('')}</div></section>`
+    );
+  });
+  return dropped.join('\n') + names
+    .filter((name) => !parseDroppedSetName(name))
     .map((name) => {
       const set = examples[name];
       const cards = set.items.map((e) => exampleCard(e.item));
       return (
-        `<section class="examples" id="${esc(anchorId('examples', name))}"><h3>${esc(name)} <small>${set.items.length} of at most ${set.k}, sampled by id hash</small></h3>` +
+        `<section class="examples" id="${esc(anchorId('examples', name))}"><h3>${esc(setTitle(name))} <small>${set.items.length} of at most ${set.k}, sampled by id hash</small></h3>` +
         (cards.length ? `<div class="grid">${cards.join('')}</div>` : '<p class="empty">empty</p>') +
         '</section>'
       );
@@ -130,13 +156,29 @@ export function worstSections(
   return names
     .map((name) => {
       const set = worst[name];
-      const cards = set.items.map((e) => exampleCard(options.showValue === false ? e.item : { ...e.item, ranked_by: e.value }));
-      const what = options.describe?.(name) ?? `${set.items.length} of at most ${set.k}, highest value first`;
+      // A "lowest" set is ranked by the negated value (TopK keeps the largest): show it as stored.
+      const lowest = /(^|[:\s])lowest\s/.test(name);
+      const cards = set.items.map((e) => exampleCard(options.showValue === false ? e.item : { ...e.item, ranked_by: lowest ? -e.value : e.value }));
+      const what = options.describe?.(name) ?? `${set.items.length} of at most ${set.k}, ${lowest ? 'lowest' : 'highest'} value first`;
       return (
-        `<div class="examples worst" id="${esc(anchorId('worst', name))}"><h3>${esc(name)} <small>${esc(what)}</small></h3>` +
+        `<div class="examples worst" id="${esc(anchorId('worst', name))}"><h3>${esc(worstTitle(name))} <small>${esc(what)}</small></h3>` +
         (cards.length ? `<div class="grid">${cards.join('')}</div>` : '<p class="empty">empty</p>') +
         '</div>'
       );
     })
     .join('\n');
+}
+
+/** What a sampled set shows, in words: `kept:image_text` is a random sample of kept items. */
+function setTitle(name: string): string {
+  const m = /^kept:([\w-]+)$/.exec(name);
+  return m ? `kept: ${m[1]}, a random sample` : name;
+}
+
+
+/** `kept:lowest score_x` -> what the gallery shows, in words. */
+function worstTitle(name: string): string {
+  const m = /^(kept|dropped):(lowest|highest) (.+)$/.exec(name);
+  if (!m) return name;
+  return m[1] === 'kept' ? `kept, nearest the cut: the ${m[2]} ${m[3]} among kept items` : `dropped, nearest the cut: the ${m[2]} ${m[3]} among dropped items`;
 }

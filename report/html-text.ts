@@ -67,3 +67,8 @@ export function truncate(text: string, max: number): string {
 export function anchorId(prefix: string, name: string): string {
   return `${prefix}-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}`;
 }
+
+/** A reason or column code that may wrap only after its underscores (never mid-word). */
+export function codeHtml(code: string): string {
+  return `<code>${esc(code).replace(/_/g, '_<wbr>')}</code>`;
+}

@@ -4,13 +4,15 @@
 // input always gives the same bytes, so a report made by one process or fifty is identical.
 import type { Manifest } from '../schemas/manifest.ts';
 import type { RunStatsJSON } from '../core/stats.ts';
-import { anchorId, esc, fmtBytes, fmtDuration, fmtInt, fmtPct, truncate } from './html-text.ts';
+import { anchorId, codeHtml, esc, fmtBytes, fmtDuration, fmtInt, fmtPct, truncate } from './html-text.ts';
 import { funnelChart } from './svg-charts.ts';
 import { table } from './html-table.ts';
 import { exampleSections, worstSections } from './example-cards.ts';
 import { histogramBlock, sketchBlock } from './distribution-blocks.ts';
 import { NOTHING_CLAIMED, type ClaimedStats } from './claimed-stats.ts';
 import { REPORT_CSS } from './report-style.ts';
+import { duplicatesSection, type DuplicatesSummary } from './duplicates-section.ts';
+import { provenanceSection, type RunInvocation } from './provenance-section.ts';
 import type { ScoreMixture } from '../stages/score/calibration.ts';
 
 /** Dropped items of one stage and reason, as read back from the rejects ledger. */
@@ -36,8 +38,12 @@ export interface ReportInput {
   /** The run's kind sections, in page order. */
   sections?: readonly KindReportSection[];
   rejectsByReason?: RejectsByReason[];
-  /** Shown in the header when given; the page holds no other time, so it stays reproducible. */
+  /** Shown in the header when given. */
   generatedAt?: string;
+  /** The processes that ran into the folder (provenance: times, commands, ranks, missing units). */
+  invocations?: readonly RunInvocation[];
+  /** Duplicate marks and clusters of the kept rows (finalise collects them from the index). */
+  duplicates?: DuplicatesSummary;
 }
 
 /** Rows a counter group shows; the rest are summed into one line. */
@@ -55,14 +61,16 @@ export function renderReport(input: ReportInput): string {
   const claimed = rendered.reduce<ClaimedStats>((a, r) => unionClaimed(a, r.claimed), NOTHING_CLAIMED);
   const body = [
     header(input, name, rendered.map((r) => r.id)),
+    section('provenance', 'Provenance', provenanceSection(manifest, input.invocations ?? [], stats.wall_ms)),
     section('funnel', 'Stage funnel', funnel(stats)),
     section('drops', 'Drop reasons', dropReasons(stats, input.rejectsByReason)),
     section('kinds', 'Per kind', kinds(stats)),
     section('counters', 'Counters', counters(stats, claimed)),
     section('distributions', 'Distributions', distributions(stats, manifest, claimed)),
+    section('duplicates', 'Duplicates', duplicatesSection(input.duplicates, stats)),
     ...rendered.map((r) => section(r.id, r.title, r.html)),
     // Last on the page: its example sets are nested sections.
-    section('examples', 'Examples', exampleSections(stats.examples ?? {}) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
+    section('examples', 'Examples', EXAMPLES_LEGEND + exampleSections(stats.examples ?? {}, (stage, reason) => stats.stages[stage]?.dropped[reason] ?? 0, reportExamples(manifest)) + worstSections(stats.worst ?? {}, { skip: claimed.worst })),
   ];
   return [
     '<!DOCTYPE html>',
@@ -75,6 +83,12 @@ export function renderReport(input: ReportInput): string {
     '</body></html>',
     '',
   ].join('\n');
+}
+
+/** output.report_examples of the run's config: the dropped cards per kind. */
+function reportExamples(m: Manifest): number {
+  const n = (m.config as { output?: { report_examples?: unknown } } | null)?.output?.report_examples;
+  return typeof n === 'number' && n > 0 ? n : 12;
 }
 
 function unionClaimed(a: ClaimedStats, b: ClaimedStats): ClaimedStats {
@@ -99,14 +113,19 @@ items left. <a href="#distributions">Distributions</a> show measured values and 
 count values in fixed bins; sketches are mergeable t-digests, drawn as an approximate density
 (bars) and cumulative share (red line), with dashed orange lines where a filter cuts.</p>
 <p><a href="#examples">Examples</a> are a sample of kept and dropped items chosen by a hash of the
-item id, so they do not depend on how the run was split across processes. Look at the dropped
-examples of each large reason: if good pairs were removed, the threshold or rule is too strict.
+item id, so they do not depend on how the run was split across processes; every drop reason gets
+cards in proportion to its count (at least two). Look at the dropped examples of each large
+reason: if good pairs were removed, the threshold or rule is too strict.
+<a href="#provenance">Provenance</a> says when, how and from what the output was made, and whether
+it is complete; <a href="#duplicates">duplicates</a> shows what was found to be the same picture.
 All numbers come from stats.json and manifest.json in the same folder; the page makes no network
 requests.</p>
 </div>`;
 
+const EXAMPLES_LEGEND = `<p class="legend-boxes muted">Each card: the item's picture (or the kind's preview), its caption, and for drops the stage and reason. Coloured boxes are grounding regions: the numbered key under the picture names the caption phrase each box grounds and the phrase's similarity to it (phrases that only give a position, such as "the left", are not grounded). A card that says "no picture" is an item that failed before it had a readable image.</p>`;
+
 function header(input: ReportInput, name: string, kindSections: string[]): string {
-  const { manifest: m, stats } = input;
+  const { manifest: m } = input;
   const t = m.totals;
   const card = (value: string, label: string) => `<div><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
   const facts: [string, string][] = [
@@ -115,10 +134,9 @@ function header(input: ReportInput, name: string, kindSections: string[]): strin
     ['manifest schema', esc(m.schema_version)],
   ];
   if (input.generatedAt) facts.push(['generated', esc(input.generatedAt)]);
-  if (stats.wall_ms) facts.push(['busy time (all units)', esc(fmtDuration(stats.wall_ms))]);
   const parts = [
     `<header><h1>${esc(name)}</h1><p class="muted">weft alignment-quality report</p>`,
-    `<nav class="toc">${['funnel', 'drops', 'kinds', 'counters', 'distributions', ...kindSections, 'examples']
+    `<nav class="toc">${['provenance', 'funnel', 'drops', 'kinds', 'counters', 'distributions', 'duplicates', ...kindSections, 'examples']
       .map((id) => `<a href="#${id}">${id}</a>`)
       .join('')}</nav></header>`,
     HOW_TO_READ,
@@ -178,9 +196,9 @@ function funnel(stats: RunStatsJSON): string {
   const rows = Object.entries(stats.stages).map(([stage, s]) => ({ stage, in: s.in, out: s.out, dropped: droppedTotal(s.dropped), busy: s.busy_ms }));
   if (!rows.length) return '<p class="empty">No stage recorded any item.</p>';
   return (
-    funnelChart(rows) +
+    `<div class="scroll">${funnelChart(rows)}</div>` +
     table(
-      ['stage', 'in', 'out', 'dropped', 'dropped share', 'busy'],
+      ['stage', 'in', 'out', 'dropped', 'dropped share', 'busy (summed over units)'],
       rows.map((r) => [esc(r.stage), fmtInt(r.in), fmtInt(r.out), fmtInt(r.dropped), fmtPct(r.dropped, r.in), esc(fmtDuration(r.busy))]),
       [false, true, true, true, true, true],
     )
@@ -204,7 +222,7 @@ function dropReasons(stats: RunStatsJSON, ledger: RejectsByReason[] | undefined)
   const numeric = [false, false, true, true, true];
   if (ledger) head.push('ledger rows', 'examples'), numeric.push(true, false);
   const body = rows.map((r) => {
-    const cells = [esc(r.stage), `<code>${esc(r.reason)}</code>`, fmtInt(r.count), fmtPct(r.count, total), fmtPct(r.count, r.stageIn)];
+    const cells = [esc(r.stage), codeHtml(r.reason), fmtInt(r.count), fmtPct(r.count, total), fmtPct(r.count, r.stageIn)];
     if (ledger) {
       const l = fromLedger.get(key(r.stage, r.reason));
       const n = l?.count ?? 0;
@@ -274,7 +292,9 @@ function distributions(stats: RunStatsJSON, manifest: Manifest, claimed: Claimed
     if (!claimed.histograms.has(name)) parts.push(histogramBlock(name, stats.histograms[name], thresholdsFor(name, manifest.filters), name, mixtureFor(name, manifest.filters)));
   }
   for (const name of Object.keys(stats.sketches ?? {}).sort()) {
-    if (!claimed.sketches.has(name)) parts.push(sketchBlock(name, stats.sketches[name], thresholdsFor(name, manifest.filters)));
+    // One x range per measured value: a sketch with a histogram of the same name uses its range.
+    const h = stats.histograms?.[name];
+    if (!claimed.sketches.has(name)) parts.push(sketchBlock(name, stats.sketches[name], thresholdsFor(name, manifest.filters), name, h ? { lo: h.lo, hi: h.hi } : undefined));
   }
   const elsewhere = claimed.histograms.size + claimed.sketches.size;
   const note = elsewhere ? `<p class="muted">${fmtInt(elsewhere)} more are shown in their kind's section below.</p>` : '';

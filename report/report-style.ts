@@ -7,9 +7,14 @@ h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
 h3 { font-size: 15px; margin: 22px 0 8px; }
 h3 small, .muted { color: var(--muted); font-weight: normal; }
-code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12.5px; word-break: break-all; }
+code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12.5px; overflow-wrap: anywhere; }
+/* Reason codes wrap after underscores only (the page puts <wbr> there). */
+td code, .verdict b, ul.strata code { overflow-wrap: normal; word-break: normal; }
+.scroll { max-width: 100%; overflow-x: auto; margin: 8px 0 14px; }
+.scroll table { margin: 0; }
 nav.toc { margin: 10px 0 0; font-size: 13px; }
-nav.toc a { margin-right: 14px; color: var(--blue); text-decoration: none; }
+nav.toc { display: flex; flex-wrap: wrap; gap: 4px 14px; }
+nav.toc a { margin-right: 0; color: var(--blue); text-decoration: none; }
 .howto { background: #f4f6f9; border-left: 4px solid var(--blue); padding: 10px 14px; margin: 16px 0; }
 .howto p { margin: 4px 0; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px; margin: 12px 0; }
@@ -53,7 +58,7 @@ svg.chart .median-label { fill: #333; }
 figure.card { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 8px; break-inside: avoid; overflow: hidden; }
 .thumb { display: flex; justify-content: center; align-items: center; min-height: 120px; background: #f4f6f9; border-radius: 4px; }
 .thumb img, .thumb svg { display: block; max-width: 100%; height: auto; }
-.thumb.missing { color: var(--muted); font-size: 12px; text-align: center; padding: 8px; }
+.thumb.none { color: var(--muted); font-size: 12px; text-align: center; padding: 8px; }
 figcaption { font-size: 12.5px; margin-top: 6px; }
 figcaption p { margin: 3px 0; overflow-wrap: anywhere; }
 figcaption .verdict b { color: var(--red); }
@@ -63,7 +68,16 @@ figcaption dl { display: grid; grid-template-columns: max-content 1fr; gap: 0 8p
 figcaption dt { color: var(--muted); }
 figcaption dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .box rect { fill: none; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
-.box text { paint-order: stroke; stroke: #000; stroke-width: 2px; stroke-opacity: .6; fill: #fff; }
+.box text { fill: #000; font-weight: 700; }
+.box .badge { stroke: none; }
+.box-0 .badge { fill: #ffd400; } .box-1 .badge { fill: #00e0ff; } .box-2 .badge { fill: #ff4fd8; }
+.box-3 .badge { fill: #6dff5c; } .box-4 .badge { fill: #ff8c1a; } .box-5 .badge { fill: #ffffff; }
+ol.boxes-key { list-style: none; margin: 4px 0 0; padding: 0; font-size: 12px; }
+ol.boxes-key li { margin: 1px 0; overflow-wrap: anywhere; }
+ol.boxes-key .key { display: inline-block; min-width: 16px; margin-right: 5px; text-align: center; font-weight: 700; border-radius: 3px; border: 1px solid #555; }
+.box-key.box-0 .key { background: #ffd400; } .box-key.box-1 .key { background: #00e0ff; } .box-key.box-2 .key { background: #ff4fd8; }
+.box-key.box-3 .key { background: #6dff5c; } .box-key.box-4 .key { background: #ff8c1a; } .box-key.box-5 .key { background: #ffffff; }
+p.legend-boxes { font-size: 12.5px; }
 .box-0 rect { stroke: #ffd400; } .box-1 rect { stroke: #00e0ff; } .box-2 rect { stroke: #ff4fd8; }
 .box-3 rect { stroke: #6dff5c; } .box-4 rect { stroke: #ff8c1a; } .box-5 rect { stroke: #ffffff; }
 svg.chart .frame { fill: none; stroke: #7c858f; stroke-width: 1; }
@@ -73,8 +87,27 @@ svg.chart .tolerance { fill: none; stroke: var(--amber); stroke-width: 1.5; stro
 .swatch { display: inline-block; width: 14px; height: 10px; margin: 0 3px 0 8px; vertical-align: middle; border: 1px solid #555; }
 .swatch.rgb-edge { background: #00d8ff; } .swatch.depth-edge { background: #ff7a1a; } .swatch.both-edge { background: #ffffff; }
 .legend { font-size: 13px; }
+@media (max-width: 600px) {
+  body { padding: 14px 12px 40px; }
+  dl.facts { grid-template-columns: 1fr; }
+  dl.facts dd { margin-bottom: 4px; overflow-wrap: anywhere; }
+  .grid { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); }
+  /* Charts keep readable labels: they scroll inside their block instead of shrinking. */
+  .chart-block, .scroll { overflow-x: auto; }
+  svg.chart { max-width: none; width: 600px; }
+}
+.dup-groups { display: grid; gap: 10px; }
+.dup-group { display: flex; gap: 8px; overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }
+figure.dup-member { margin: 0; width: 120px; flex: none; font-size: 12px; }
+figure.dup-member .thumb { min-height: 90px; }
+ul.strata { font-size: 12.5px; columns: 2 240px; margin: 4px 0 10px; }
+details.config pre { max-height: 480px; overflow: auto; background: #f4f6f9; padding: 8px; font-size: 12px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
+  a { color: inherit; text-decoration: none; }
+  .scroll { overflow: visible; }
+  details.config pre { max-height: none; }
+  .grid { grid-template-columns: repeat(4, 1fr); }
   h2 { break-after: avoid; }
   nav.toc { display: none; }
   tr, figure.card, .chart-block { break-inside: avoid; }

@@ -175,6 +175,8 @@ export interface SketchChartOptions {
   thresholds?: number[];
   /** Density bars between min and max; default 40. */
   bins?: number;
+  /** The x range, when another chart of the same value (its histogram) fixes it; values outside it are clipped. */
+  domain?: { lo: number; hi: number };
 }
 
 /**
@@ -184,7 +186,7 @@ export interface SketchChartOptions {
 export function sketchChart(d: TDigest, opts: SketchChartOptions): string {
   const height = 230;
   const bins = opts.bins ?? 40;
-  const { lo, hi } = d.max > d.min ? niceDomain(d.min, d.max) : { lo: d.min - 0.5, hi: d.max + 0.5 };
+  const { lo, hi } = opts.domain ?? (d.max > d.min ? niceDomain(d.min, d.max) : { lo: d.min - 0.5, hi: d.max + 0.5 });
   const x0 = PLOT.left;
   const plotW = W - PLOT.right - PLOT.left;
   const y0 = height - PLOT.bottom;

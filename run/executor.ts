@@ -7,7 +7,9 @@ import { configFingerprint, type LoadedConfig } from '../schemas/config-file.ts'
 import { createSourcePlugin } from '../kinds/registry.ts';
 import { OutDir, type IndexRow, type UnitCompletion } from '../output/out-dir.ts';
 import { partitionUnits, type Unit } from '../core/units.ts';
-import { RejectLedger } from '../core/rejects.ts';
+import { RejectLedger, type RejectRecord } from '../core/rejects.ts';
+import { BottomK } from '../core/sketch/bottom-k.ts';
+import { droppedSetName } from '../report/example-sets.ts';
 import { RunStats } from '../core/stats.ts';
 import { errorMessage, type StageContext, type Traceable } from '../core/stage.ts';
 import { silentLogger, type Logger } from '../core/logger.ts';
@@ -15,6 +17,7 @@ import { Progress } from './progress.ts';
 import { faultPoint } from '../core/fault-points.ts';
 import { everythingDroppedWarning } from './drop-warning.ts';
 import { finaliseOutDir, writeManifest, type FinaliseResult } from '../output/finalise.ts';
+import { portableCommand, type Invocation } from '../output/invocations.ts';
 import { ArrowShardWriter, huggingfaceMetadata, type StagedShard } from '../output/arrow-shard-writer.ts';
 import type { SourcePlugin } from '../kinds/plugin.ts';
 import type { KindSchema } from '../schemas/kind-schema.ts';
@@ -64,8 +67,8 @@ export interface UnitSession {
   readonly allUnits: Unit[];
   /** Runs and commits one unit (skipped, returning undefined, if already committed or aborted). */
   runUnit(unit: Unit): Promise<UnitCompletion | undefined>;
-  /** Rebuilds manifest, index, rejects, stats and report from what is committed. */
-  finish(): Promise<FinaliseResult>;
+  /** Rebuilds manifest, index, rejects, stats and report from what is committed; `invocation` records this process. */
+  finish(invocation?: Omit<Invocation, 'ended_at'>): Promise<FinaliseResult>;
   close(): Promise<void>;
 }
 
@@ -98,7 +101,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
         faultPoint('unit-committed');
         return completion;
       },
-      finish: () => finaliseOutDir(out.root),
+      finish: (invocation) => finaliseOutDir(out.root, { invocation }),
       async close() {
         await heldLock.release();
         await plugin.close?.();
@@ -113,6 +116,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
 
 export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const started = performance.now();
+  const startedAt = new Date().toISOString();
   const log = opts.log ?? silentLogger;
   const signal = opts.signal ?? new AbortController().signal;
   const { config } = opts.loaded;
@@ -160,7 +164,16 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
     progress?.done();
 
-    const final = await session.finish();
+    const final = await session.finish({
+      started_at: startedAt,
+      weft_version: WEFT_VERSION,
+      command: portableCommand(process.argv),
+      inputs: inputPaths(config),
+      rank: opts.rank ?? 0,
+      world_size: opts.worldSize ?? 1,
+      units_in_input: allUnits.length,
+      units_given: units.map((u) => u.id),
+    });
     const finalTotals = totalsOf(final);
     const warning = everythingDroppedWarning(finalTotals);
     if (warning) log.warn(warning);
@@ -209,6 +222,16 @@ async function runUnit(
   const writers = new Map<string, ArrowShardWriter<Traceable>>();
   const indexRows: IndexRow[] = [];
   const keptExamples = (kind: string) => stats.exampleSet(`kept:${kind}`, config.output.report_examples);
+  // Dropped examples: the k lowest id hashes of every (kind, stage, reason), so each reason has
+  // its own sample (the report stratifies over them). The dropped item is held until the unit
+  // ends, when its picture is made; only candidates that may still win are held.
+  const dropCandidates = new Map<string, BottomK<{ row: RejectRecord; item: unknown }>>();
+  rejects.onItem = (row, item) => {
+    const name = droppedSetName(row.kind, row.stage, row.reason);
+    let set = dropCandidates.get(name);
+    if (!set) dropCandidates.set(name, (set = new BottomK(config.output.report_examples)));
+    if (set.wouldKeep(row.id)) set.add(row.id, { row, item });
+  };
   faultPoint('unit-start');
 
   const writerFor = (kind: string): ArrowShardWriter<Traceable> => {
@@ -266,7 +289,15 @@ async function runUnit(
 
   for (const r of rejects.rows) {
     stats.kind(r.kind).dropped++;
-    stats.exampleSet(`dropped:${r.kind}`, config.output.report_examples).add(r.id, { id: r.id, source: r.source, stage: r.stage, reason: r.reason, detail: r.detail });
+    // Drops recorded without their item (none today) still get a card with their reason.
+    const name = droppedSetName(r.kind, r.stage, r.reason);
+    if (!dropCandidates.has(name)) stats.exampleSet(name, config.output.report_examples).add(r.id, { id: r.id, source: r.source, stage: r.stage, reason: r.reason, detail: r.detail });
+  }
+  for (const [name, set] of dropCandidates) {
+    for (const { item: { row, item } } of set.items) {
+      const picture = plugin.dropExample ? await plugin.dropExample(item).catch(() => ({})) : {};
+      stats.exampleSet(name, config.output.report_examples).add(row.id, { ...picture, id: row.id, source: row.source, stage: row.stage, reason: row.reason, detail: row.detail });
+    }
   }
   for (const k of stats.kinds.values()) k.seen = k.kept + k.dropped;
   stats.units = 1;
@@ -293,4 +324,10 @@ function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
     for (const c of k.index) if (!cols.some((x) => x.name === c.name)) cols.push({ name: c.name, type: c.type, optional: true });
   }
   return cols;
+}
+
+/** The config's input paths as written there (source.path, and a list file when the source has one). */
+export function inputPaths(config: unknown): string[] {
+  const src = (config as { source?: Record<string, unknown> }).source ?? {};
+  return ['path', 'list', 'urls'].flatMap((k) => (typeof src[k] === 'string' ? [src[k] as string] : []));
 }

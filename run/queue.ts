@@ -7,7 +7,9 @@
 // its own OUT. Processing is deterministic, so both commits hold identical shards, and merge
 // keeps one of them: the merged output holds every sample exactly once.
 import { Queue, Worker, type Job } from 'bullmq';
-import { openUnitSession, totalsOf, type OutTotals } from './executor.ts';
+import { inputPaths, openUnitSession, totalsOf, type OutTotals } from './executor.ts';
+import { portableCommand } from '../output/invocations.ts';
+import { WEFT_VERSION } from '../core/version.ts';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Unit } from '../core/units.ts';
@@ -115,7 +117,9 @@ export interface WorkSummary extends OutTotals {
 
 /** Pulls unit jobs until the queue stays empty for idleExitMs, committing each into outDir. */
 export async function workQueue(o: WorkOptions): Promise<WorkSummary> {
+  const startedAt = new Date().toISOString();
   const session = await openUnitSession(o.loaded, o.outDir, o.signal, o.log);
+  const taken: string[] = [];
   const name = queueNameFor(session.fingerprint, o.target.queue);
   const connection = connectionOf(o.target.url);
   const failed: WorkSummary['unitsFailed'] = [];
@@ -128,6 +132,7 @@ export async function workQueue(o: WorkOptions): Promise<WorkSummary> {
           throw new Error(`job ${job.id} was queued by another config (fingerprint ${job.data.fingerprint.slice(0, 12)}); this worker runs ${session.fingerprint.slice(0, 12)}`);
         }
         try {
+          taken.push(job.data.unit.id);
           const completion = await session.runUnit(job.data.unit);
           if (completion) unitsRun++;
           else if (o.signal.aborted) throw new Error('interrupted before the unit committed');
@@ -144,7 +149,17 @@ export async function workQueue(o: WorkOptions): Promise<WorkSummary> {
     o.log.info(`worker on queue ${name}, writing ${o.outDir}`);
     await waitUntilIdle({ ...o.target, queue: name }, o.idleExitMs, o.signal);
     await worker.close(o.signal.aborted);
-    const final = await session.finish();
+    // A queue worker is given the units it took off the queue.
+    const final = await session.finish({
+      started_at: startedAt,
+      weft_version: WEFT_VERSION,
+      command: portableCommand(process.argv),
+      inputs: inputPaths(o.loaded.config),
+      rank: 0,
+      world_size: 1,
+      units_in_input: session.allUnits.length,
+      units_given: taken,
+    });
     return {
       outDir: o.outDir,
       queue: name,

@@ -13,6 +13,7 @@ const COMMAND_MODULES: { names: string[]; load: () => Promise<CommandModule> }[]
   { names: ['filter'], load: () => import('./filter.ts') },
   { names: ['train-scorer'], load: () => import('./train-scorer.ts') },
   { names: ['eval-scorer'], load: () => import('./eval-scorer.ts') },
+  { names: ['diff'], load: () => import('./diff.ts') },
 ];
 
 /** The modules a command line needs: its subcommand's, or all of them for top-level help. */

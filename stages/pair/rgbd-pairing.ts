@@ -22,7 +22,8 @@ function pairListing(item: RgbdListingItem, cfg: RgbdReadConfig): (RgbdPairCandi
   const { spec, listing } = item;
   const out: (RgbdPairCandidate | ItemDrop)[] = [];
   const finish = () => out;
-  const frameItem = (f: FrameRef) => ({ id: `${item.id}/${f.name}`, kind: 'rgbd', source: sourceName(spec, f.path) });
+  // framePath: the report shows the frame that was left without a partner.
+  const frameItem = (f: FrameRef) => ({ id: `${item.id}/${f.name}`, kind: 'rgbd', source: sourceName(spec, f.path), framePath: f.path });
   const candidate = (rgb: FrameRef, depth: FrameRef, skew: number | null): RgbdPairCandidate => ({
     ...frameItem(rgb),
     kind: 'rgbd',

@@ -90,7 +90,8 @@ async function* readFolderUnit(spec: FolderSpec, ctx: StageContext): AsyncGenera
       continue;
     }
     if (!entry.caption) {
-      yield dropItem(traced, 'caption_missing', `image ${entry.image} has no sidecar ${stemOf(entry.image)}.txt`);
+      // The dropped item keeps its image's path, so the report can show the picture that lacks a caption.
+      yield dropItem({ ...traced, imagePath: path.join(spec.root, entry.image) }, 'caption_missing', `image ${entry.image} has no sidecar ${stemOf(entry.image)}.txt`);
       continue;
     }
     let caption: string;
@@ -99,7 +100,7 @@ async function* readFolderUnit(spec: FolderSpec, ctx: StageContext): AsyncGenera
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const reason = code === 'ENOENT' ? 'caption_missing' : 'read_failed';
-      yield dropItem(traced, reason, `cannot read ${entry.caption}: ${code ?? errorMessage(err)}`);
+      yield dropItem({ ...traced, imagePath: path.join(spec.root, entry.image) }, reason, `cannot read ${entry.caption}: ${code ?? errorMessage(err)}`);
       continue;
     }
     yield { ...traced, caption, imagePath: path.join(spec.root, entry.image) };
@@ -126,7 +127,7 @@ async function* readListUnit(spec: ListSpec, src: ImageTextSourceConfig, ctx: St
     }
     const caption = row.values[src.caption_column];
     if (typeof caption !== 'string' && typeof caption !== 'number') {
-      yield dropItem(traced, 'caption_missing', `row ${row.row} (line ${row.line}) has no value in caption column '${src.caption_column}'`);
+      yield dropItem({ ...traced, ...imageLocation(image.trim(), listDir) }, 'caption_missing', `row ${row.row} (line ${row.line}) has no value in caption column '${src.caption_column}'`);
       continue;
     }
     const item: ImageTextRaw = { ...traced, caption: String(caption), ...imageLocation(image.trim(), listDir) };

@@ -30,7 +30,7 @@ export function svgSnippets(fragment: string, cls: string): string[] {
   return [...fragment.matchAll(new RegExp(`<svg class="${cls}[ "][\\s\\S]*?</svg>`, 'g'))].map((m) => m[0]);
 }
 
-const VOID = new Set(['meta', 'img', 'br', 'hr', 'link', 'input', 'source']);
+const VOID = new Set(['meta', 'img', 'br', 'hr', 'link', 'input', 'source', 'wbr']);
 
 /**
  * Throws unless every start tag is closed in order (self-closing and HTML void elements

@@ -151,7 +151,7 @@ test('sketch: quantile table matches the digest and the data, and a density + CD
 test('examples: grids per set, real thumbnails with boxes drawn over them', () => {
   const ex = sectionById(html, 'examples');
   const titles = [...ex.matchAll(/<h3>([^<]+) <small>/g)].map((m) => m[1]);
-  assert.deepEqual(titles, ['dropped:image_text', 'kept:image_text', 'kept:web_captions']);
+  assert.deepEqual(titles, ['dropped:image_text', 'kept: image_text, a random sample', 'kept: web_captions, a random sample']);
   const kept = ex.slice(ex.indexOf('id="examples-kept-image-text"'), ex.indexOf('id="examples-kept-web-captions"'));
   assert.equal(kept.match(/<figure class="card">/g)?.length, 6);
   const boxed = svgSnippets(kept, 'boxed');
@@ -165,7 +165,12 @@ test('examples: grids per set, real thumbnails with boxes drawn over them', () =
     assert.match(svg, />red square 0.91</);
   }
   const dropped = ex.slice(ex.indexOf('id="examples-dropped-image-text"'), ex.indexOf('id="examples-kept-image-text"'));
-  assert.equal(dropped.match(/<b>score_below_threshold<\/b>/g)?.length, 6);
+  assert.equal(dropped.match(/<b>score_<wbr>below_<wbr>threshold<\/b>/g)?.length, 6);
+  // Labels are not drawn over the picture: each box has a number, and the key under the picture names its phrase.
+  const keys = [...kept.matchAll(/<ol class="boxes-key"[^>]*>([\s\S]*?)<\/ol>/g)].map((m) => textOf(m[1]));
+  assert.equal(keys.length, 6);
+  for (const k of keys) assert.equal(k, '1red square 0.91');
+  for (const svg of boxed) assert.doesNotMatch(svg, /<text[^>]*>red square/);
   // Other scalar fields (the score) are listed under the card.
   assert.match(kept, /<dt>clip<\/dt><dd>0\.\d+<\/dd>/);
 });
@@ -191,7 +196,7 @@ test('no external resource references', () => {
 
 test('a thumb that is not an inline raster data URI is refused', () => {
   const web = sectionById(html, 'examples').split('id="examples-kept-web-captions"')[1];
-  assert.equal(web.match(/thumbnail refused/g)?.length, 2, 'https and svg thumbs');
+  assert.equal(web.match(/picture refused/g)?.length, 2, 'https and svg thumbs');
   assert.ok(!html.includes('evil.example/track.jpg'));
   assert.ok(!html.includes('data:image/svg'));
 });

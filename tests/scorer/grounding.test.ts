@@ -6,7 +6,11 @@ import { bestRegion, cellsToPixels, groundingRecall, phraseVector } from '../../
 import { imagePreprocessingFrom } from '../../scorer/clip-preprocess.ts';
 
 test('noun phrases: adjectives and nouns, no determiners or punctuation, once each, capped', () => {
-  assert.deepEqual(nounPhrases('A large red circle at the top left and a small blue square in the center.'), ['large red circle', 'top', 'small blue square']);
+  assert.deepEqual(nounPhrases('A large red circle at the top left and a small blue square in the center.'), ['large red circle', 'small blue square']);
+  // Phrases that only say where, or that it is a picture, are not grounded.
+  assert.deepEqual(nounPhrases('a photo of a blue circle on the right'), ['blue circle']);
+  assert.deepEqual(nounPhrases('a green star in the bottom right corner next to the middle of a yellow hexagon'), ['green star', 'yellow hexagon']);
+  assert.deepEqual(nounPhrases('the left side'), []);
   assert.deepEqual(nounPhrases('a small yellow hexagon near the bottom on a white background'), ['small yellow hexagon', 'white background']);
   assert.deepEqual(nounPhrases('a red circle and a red circle'), ['red circle']);
   assert.deepEqual(nounPhrases('a red circle, a blue star and a green square', 2), ['red circle', 'blue star']);

@@ -30,9 +30,10 @@ export interface SpeechRetimeOptions {
 }
 
 /** The speech segments of a video's audio track (none without one). */
-export async function videoSpeech(file: string, duration: number, hasAudio: boolean, o: SpeechRetimeOptions, signal?: AbortSignal): Promise<SpeechSegment[]> {
+export async function videoSpeech(file: string, duration: number, hasAudio: boolean, o: SpeechRetimeOptions, signal?: AbortSignal, audioDuration?: number | null): Promise<SpeechSegment[]> {
   if (!hasAudio) return [];
-  const pcm = await extractAudioPcm({ ffmpegPath: o.ffmpegPath, file, startS: 0, durationS: duration, sampleRate: VAD_RATE, signal });
+  // An audio stream shorter than the video is padded with silence, not an error.
+  const pcm = await extractAudioPcm({ ffmpegPath: o.ffmpegPath, file, startS: 0, durationS: duration, sampleRate: VAD_RATE, streamDurationS: audioDuration, signal });
   return detectSpeech(pcm, VAD_RATE, o.cfg.vad);
 }
 
@@ -69,7 +70,7 @@ export function speechRetimeStage(o: SpeechRetimeOptions): Stage<ProbedVideo, Pr
     async (video, ctx): Promise<(ProbedVideo | Drop)[]> => {
       if (!video.cues) return [video];
       try {
-        const segments = await videoSpeech(video.probe.path, video.probe.duration, video.probe.audio !== null, o, ctx.signal);
+        const segments = await videoSpeech(video.probe.path, video.probe.duration, video.probe.audio !== null, o, ctx.signal, video.probe.audio?.duration);
         const { cues, offset } = retimeCues(video.cues, segments, video.probe.duration, o.cfg);
         record(ctx, video, cues, segments, offset);
         return [{ ...video, cues }];

@@ -1,6 +1,6 @@
 // Video with audio, as one declared pipeline:
 //   video_source (one video per unit) -> [video_fetch] -> video_probe -> video_subtitles ->
-//   [narration_align] -> video_clips -> video_decode -> av_sync -> sink.
+//   [narration_align] -> [subtitle_retime] -> video_clips -> video_decode -> av_sync -> sink.
 // Narration alignment uses the run's scorer (score.scorer), loaded here, so the plugin is made
 // asynchronously.
 import { execFile } from 'node:child_process';
@@ -24,6 +24,7 @@ import { makeThumbnail } from '../stages/decode/thumbnails.ts';
 import { videoDecodeStage } from '../stages/decode/clip-decode.ts';
 import { clipWindowsStage } from '../stages/pair/video-clips.ts';
 import { narrationStage } from '../stages/align/narration-stage.ts';
+import { speechRetimeStage } from '../stages/align/speech-retime-stage.ts';
 import { avSyncStage } from '../stages/align/av-sync-stage.ts';
 import { loadScorer, type Scorer } from '../scorer/scorer.ts';
 import { scorerDir } from './run-scorer.ts';
@@ -53,6 +54,7 @@ export async function* videoPipeline(unit: Unit<VideoUnitSpec | VideoUrlUnitSpec
     if (!deps.scorer) throw new Error('source.narration.enabled needs a scorer (score.scorer)');
     narration = narrationStage({ cfg: cfg.narration, scorer: deps.scorer, ffmpegPath: ffmpeg });
   }
+  const retime: Stage<ProbedVideo, ProbedVideo> = cfg.subtitles.retime ? speechRetimeStage({ cfg: cfg.subtitles, ffmpegPath: ffmpeg }) : passThrough();
   try {
     yield* pipe(
       readSource(VIDEO_SOURCE_STAGE, () => (spec.layout === 'video_url' ? readVideoUrlUnit({ ...unit, spec }) : readVideoUnit({ ...unit, spec })), ctx),
@@ -61,6 +63,7 @@ export async function* videoPipeline(unit: Unit<VideoUnitSpec | VideoUrlUnitSpec
       videoProbeStage({ ffprobePath: ffprobe, audioRequired: cfg.audio_required, minDurationS: cfg.min_duration_s }),
       subtitlesStage(),
       narration,
+      retime,
       clipWindowsStage(cfg, ffmpeg),
       videoDecodeStage(cfg, { ffmpegPath: ffmpeg }),
       avSyncStage(cfg, { ffmpegPath: ffmpeg }),

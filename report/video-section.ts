@@ -44,10 +44,12 @@ peaks follow (or precede) the blue ones by the offset. Kept and dropped clips ar
 
 export function videoSection(stats: RunStatsJSON, manifest: Manifest): { html: string; claimed: ClaimedStats } | null {
   const S = VIDEO_STATS;
-  const histograms = new Set([S.offsetHistogram, S.confidenceHistogram, S.narrationShift].filter((n) => stats.histograms?.[n]));
+  const histograms = new Set([S.offsetHistogram, S.confidenceHistogram, S.narrationShift, S.retimeShift].filter((n) => stats.histograms?.[n]));
   const worst = new Set([S.worstOffset, S.worstConfidence].filter((n) => stats.worst?.[n]));
   const narration = stats.examples?.[S.narration];
-  if (!histograms.size && !worst.size && !narration) return null;
+  const retime = stats.examples?.[S.retime];
+  const retimeCounts = stats.counters?.[S.retimeEvidence];
+  if (!histograms.size && !worst.size && !narration && !retime && !retimeCounts) return null;
   const t = thresholdsOf(manifest);
   const parts = [HOW_TO_READ, overview(stats)];
 
@@ -81,12 +83,38 @@ export function videoSection(stats: RunStatsJSON, manifest: Manifest): { html: s
     );
     parts.push(narration.items.length ? narration.items.map((e) => sentenceTimeline(e.item)).join('\n') : '<p class="empty">no videos</p>');
   }
-  return { html: parts.join('\n'), claimed: { histograms, sketches: new Set(), counters: new Set(), worst } };
+  if (retime || retimeCounts) parts.push(retimeBlock(stats));
+  return { html: parts.join('\n'), claimed: { histograms, sketches: new Set(), counters: new Set(retimeCounts ? [S.retimeEvidence] : []), worst } };
+}
+
+const EVIDENCE: [string, string][] = [
+  ['speech', 'speech: re-timed to the voice in the audio track'],
+  ['both', 'both: speech and pictures agree'],
+  ['visual', 'visual: pictures only (no speech matched)'],
+  ['none', 'none: neither supports the cue; not moved'],
+];
+
+/** subtitles.retime: cues by evidence (the unsupported ones counted), the shift histogram, per-video timelines with the speech found. */
+function retimeBlock(stats: RunStatsJSON): string {
+  const S = VIDEO_STATS;
+  const counts = stats.counters?.[S.retimeEvidence] ?? {};
+  const total = EVIDENCE.reduce((a, [k]) => a + (counts[k] ?? 0), 0);
+  const rows = EVIDENCE.map(([k, label]) => `<tr><td>${esc(label)}</td><td class="num">${fmtInt(counts[k] ?? 0)}</td><td class="num">${total ? ((100 * (counts[k] ?? 0)) / total).toFixed(1) : '0.0'} %</td></tr>`).join('');
+  const parts = ['<h3>Subtitle re-timing</h3>', `<table><thead><tr><th>evidence</th><th>cues</th><th>share</th></tr></thead><tbody>${rows}</tbody></table>`];
+  if (counts.videos_without_speech) parts.push(`<p class="muted">${fmtInt(counts.videos_without_speech)} videos with subtitles had no speech found in their audio.</p>`);
+  const shift = stats.histograms?.[S.retimeShift];
+  if (shift) parts.push(histogramBlock(S.retimeShift, shift, [], 're-timed − original cue start, s (moved cues)'));
+  const examples = stats.examples?.[S.retime];
+  if (examples?.items.length) {
+    parts.push('<p class="legend"><span style="color:#3b6fb6">■</span> speech found <span style="color:#9aa3ad">■</span> original cue time <span style="color:#2e8b57">■</span> re-timed <span style="color:#b8402f">■</span> not supported (kept at its original time)</p>');
+    parts.push(examples.items.map((e) => sentenceTimeline(e.item)).join('\n'));
+  }
+  return parts.join('\n');
 }
 
 /** Clips through each video stage and what each dropped. */
 function overview(stats: RunStatsJSON): string {
-  return stageFunnelTable(stats, (stage) => stage.startsWith('video_') || stage === 'av_sync' || stage.startsWith('narration'), 'Probe and subtitles count videos; the later stages count clips.');
+  return stageFunnelTable(stats, (stage) => stage.startsWith('video_') || stage === 'av_sync' || stage.startsWith('narration') || stage === 'subtitle_retime', 'Probe and subtitles count videos; the later stages count clips.');
 }
 
 const STRIP_W = 384;
@@ -148,6 +176,7 @@ interface TimelineSentence {
   alignedEnd: number;
   score: number | undefined;
   alignable: boolean;
+  evidence?: string;
 }
 
 function sentencesOf(e: Example): TimelineSentence[] {
@@ -156,7 +185,7 @@ function sentencesOf(e: Example): TimelineSentence[] {
     const s = raw as Record<string, unknown>;
     const [start, end, as, ae] = [num(s.start), num(s.end), num(s.aligned_start), num(s.aligned_end)];
     if (start === undefined || end === undefined || as === undefined || ae === undefined) return [];
-    return [{ text: String(s.text ?? ''), start, end, alignedStart: as, alignedEnd: ae, score: num(s.score), alignable: s.alignable === true }];
+    return [{ text: String(s.text ?? ''), start, end, alignedStart: as, alignedEnd: ae, score: num(s.score), alignable: s.alignable === true, ...(typeof s.evidence === 'string' ? { evidence: s.evidence } : {}) }];
   });
 }
 
@@ -175,18 +204,21 @@ function sentenceTimeline(e: Example): string {
   const duration = num(e.duration) ?? Math.max(...sentences.map((s) => Math.max(s.end, s.alignedEnd)));
   const plotW = TIMELINE_W - LABEL_W - 10;
   const x = (t: number) => LABEL_W + (Math.max(0, Math.min(duration, t)) / Math.max(duration, 1e-9)) * plotW;
-  const height = shown.length * ROW_H + 22;
+  const speech = (Array.isArray(e.speech) ? e.speech : []).flatMap((p) => (Array.isArray(p) && typeof p[0] === 'number' && typeof p[1] === 'number' ? [[p[0], p[1]] as [number, number]] : []));
+  const lane = speech.length ? 10 : 0;
+  const height = shown.length * ROW_H + 22 + lane;
   const parts = [`<svg viewBox="0 0 ${TIMELINE_W} ${height}" width="${TIMELINE_W}" height="${height}" role="img" aria-label="sentence timeline, original and aligned" style="display:block;max-width:100%;height:auto;font-size:10px">`];
+  for (const [a, b] of speech) parts.push(`<rect x="${r1(x(a))}" y="1" width="${r1(Math.max(1, x(b) - x(a)))}" height="6" fill="#3b6fb6"><title>speech ${a.toFixed(2)}-${b.toFixed(2)} s</title></rect>`);
   shown.forEach((s, i) => {
-    const y = i * ROW_H + 2;
-    const tip = `${s.text}\noriginal ${s.start.toFixed(2)}-${s.end.toFixed(2)} s; aligned ${s.alignedStart.toFixed(2)}-${s.alignedEnd.toFixed(2)} s${s.score === undefined ? '' : `; score ${s.score.toFixed(3)}`}${s.alignable ? '' : '; not alignable'}`;
+    const y = i * ROW_H + 2 + lane;
+    const tip = `${s.text}\noriginal ${s.start.toFixed(2)}-${s.end.toFixed(2)} s; aligned ${s.alignedStart.toFixed(2)}-${s.alignedEnd.toFixed(2)} s${s.score === undefined ? '' : `; score ${s.score.toFixed(3)}`}${s.alignable ? '' : '; not alignable'}${s.evidence ? `; evidence ${s.evidence}` : ''}`;
     parts.push(`<g><title>${esc(tip)}</title>`);
     parts.push(`<text x="${LABEL_W - 6}" y="${y + 11}" text-anchor="end" fill="#1d232b">${esc(truncate(s.text, 38))}</text>`);
     parts.push(`<rect x="${r1(x(s.start))}" y="${y + 1}" width="${r1(Math.max(1, x(s.end) - x(s.start)))}" height="6" fill="#9aa3ad"/>`);
     parts.push(`<rect x="${r1(x(s.alignedStart))}" y="${y + 8}" width="${r1(Math.max(1, x(s.alignedEnd) - x(s.alignedStart)))}" height="6" fill="${s.alignable ? '#2e8b57' : '#b8402f'}"/>`);
     parts.push('</g>');
   });
-  const axisY = shown.length * ROW_H + 6;
+  const axisY = shown.length * ROW_H + 6 + lane;
   parts.push(`<line x1="${LABEL_W}" y1="${axisY}" x2="${LABEL_W + plotW}" y2="${axisY}" stroke="#7c858f"/>`);
   for (let k = 0; k <= 4; k++) {
     const t = (duration * k) / 4;

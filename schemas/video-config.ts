@@ -74,6 +74,37 @@ const narrationSchema = z
   })
   .strict();
 
+const vadSchema = z
+  .object({
+    /** dB the speech-band energy must stand above the adaptive noise floor. */
+    threshold_db: z.number().min(0).max(40).default(8),
+    /** Frames with a flatter speech-band spectrum than this are noise-like (0..1). */
+    max_flatness: z.number().min(0).max(1).default(0.45),
+    /** Quieter frames (speech-band dBFS) are silence. */
+    min_energy_db: z.number().max(0).default(-60),
+    min_speech_s: z.number().nonnegative().default(0.12),
+    /** Pauses shorter than this inside speech are closed. */
+    min_gap_s: z.number().nonnegative().default(0.18),
+    hangover_s: z.number().nonnegative().default(0.06),
+    /** Window of the adaptive noise floor. */
+    floor_window_s: z.number().positive().default(6),
+  })
+  .strict();
+
+const subtitlesSchema = z
+  .object({
+    /** Re-time sidecar cues to the speech in the audio track (voice-activity detection + Drop-DTW), and to the pictures where narration alignment also runs. */
+    retime: z.boolean().default(false),
+    /** No cue moves further than this. */
+    max_shift_s: z.number().positive().max(60).default(5),
+    /** How far one cue may sit from the file's global offset. */
+    max_jitter_s: z.number().positive().max(10).default(1),
+    /** Narration alignment (pictures) counts as evidence only at this mean similarity or above. */
+    visual_min_score: z.number().min(-1).max(1).default(0.2),
+    vad: vadSchema.prefault({}),
+  })
+  .strict();
+
 export const videoSourceSchema = z
   .object({
     kind: z.literal('video'),
@@ -101,8 +132,10 @@ export const videoSourceSchema = z
     audio: audioSchema.prefault({}),
     sync: syncSchema.prefault({}),
     narration: narrationSchema.prefault({}),
+    subtitles: subtitlesSchema.prefault({}),
   })
   .strict();
 
 export type VideoSourceConfig = z.infer<typeof videoSourceSchema>;
 export type VideoNarrationConfig = z.infer<typeof narrationSchema>;
+export type VideoSubtitlesConfig = z.infer<typeof subtitlesSchema>;

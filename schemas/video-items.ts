@@ -42,7 +42,13 @@ export interface SentenceAlignment {
   matchEnd: number | null;
   score: number | null;
   alignable: boolean;
+  /** aligned - original start (0 for a cue not moved); null where nothing was tried. */
+  shift?: number | null;
+  /** What the re-timing rests on: the speech, the pictures, both, or nothing (not moved). */
+  evidence?: RetimeEvidence | null;
 }
+
+export type RetimeEvidence = 'speech' | 'visual' | 'both' | 'none';
 
 export interface SubtitleCue {
   /** Seconds on the video's timeline, as the sidecar gives them. */

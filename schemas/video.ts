@@ -27,6 +27,9 @@ export interface SubtitleSpan {
   matchEnd: number | null;
   score: number | null;
   alignable: boolean | null;
+  /** Re-timing (subtitles.retime or narration): aligned - original start, and its evidence (`speech`, `visual`, `both`, `none`). */
+  shift: number | null;
+  evidence: string | null;
 }
 
 export interface VideoClipSample extends Traceable {
@@ -73,7 +76,7 @@ function frameListType(): arrow.List {
 
 function cueListType(): arrow.List {
   const alignment = ['aligned_start', 'aligned_end', 'match_start', 'match_end', 'score'].map((n) => field(n, f64(), true));
-  return new arrow.List(field('item', new arrow.Struct([field('text', utf8()), field('start', f64()), field('end', f64()), ...alignment, field('alignable', new arrow.Bool(), true)])));
+  return new arrow.List(field('item', new arrow.Struct([field('text', utf8()), field('start', f64()), field('end', f64()), ...alignment, field('alignable', new arrow.Bool(), true), field('shift', f64(), true), field('evidence', utf8(), true)])));
 }
 
 export const videoClipSchema: KindSchema<VideoClipSample> = {
@@ -107,7 +110,7 @@ export const videoClipSchema: KindSchema<VideoClipSample> = {
     {
       name: 'subtitle_cues',
       type: cueListType(),
-      hf: [{ text: hf.string, start: hf.float64, end: hf.float64, aligned_start: hf.float64, aligned_end: hf.float64, match_start: hf.float64, match_end: hf.float64, score: hf.float64, alignable: hf.bool }],
+      hf: [{ text: hf.string, start: hf.float64, end: hf.float64, aligned_start: hf.float64, aligned_end: hf.float64, match_start: hf.float64, match_end: hf.float64, score: hf.float64, alignable: hf.bool, shift: hf.float64, evidence: hf.string }],
       get: (s) =>
         s.subtitleCues.map((c) => ({
           text: c.text,
@@ -119,6 +122,8 @@ export const videoClipSchema: KindSchema<VideoClipSample> = {
           match_end: c.matchEnd,
           score: c.score,
           alignable: c.alignable,
+          shift: c.shift,
+          evidence: c.evidence,
         })),
     },
     { name: 'consent', type: utf8(), nullable: true, hf: hf.string, get: (s) => s.consent },
@@ -152,6 +157,12 @@ export const VIDEO_STATS = {
   narration: 'video.narration',
   /** Histogram of aligned minus original sentence start, in seconds. */
   narrationShift: 'video.narration_shift_s',
+  /** Counts of re-timed cues by evidence (speech, visual, both, none), and videos without speech. */
+  retimeEvidence: 'video.subtitle_retime',
+  /** Histogram of the shift of cues re-timed by subtitles.retime, seconds. */
+  retimeShift: 'video.subtitle_retime_shift_s',
+  /** Example set: per video, its cues with original and re-timed times and their evidence. */
+  retime: 'video.subtitle_retime_examples',
 } as const;
 
 /** Confidence histogram: the sync confidence is within [0, 1]. */

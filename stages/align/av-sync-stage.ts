@@ -64,6 +64,8 @@ async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, opts: Cli
       matchEnd: q.aligned?.matchEnd ?? null,
       score: q.aligned?.score ?? null,
       alignable: q.aligned?.alignable ?? null,
+      shift: q.aligned?.shift ?? null,
+      evidence: q.aligned?.evidence ?? null,
     }),
   );
   return {

@@ -49,13 +49,13 @@ export function alignNarration(input: NarrationInput): NarrationResult {
   const { runs } = dropDtw(similarity, dropThreshold);
   const sentences = input.cues.map((cue, i): SentenceAlignment => {
     const run = runs[i];
-    if (!run) return { alignedStart: cue.start, alignedEnd: cue.end, matchStart: null, matchEnd: null, score: null, alignable: false };
+    if (!run) return { alignedStart: cue.start, alignedEnd: cue.end, matchStart: null, matchEnd: null, score: null, alignable: false, shift: 0, evidence: 'none' };
     const matchStart = input.frameTimes[run.first];
     const matchEnd = Math.min(input.videoDuration, input.frameTimes[run.last] + input.frameInterval);
     const length = Math.min(cue.end - cue.start, input.videoDuration);
     let alignedStart = (matchStart + matchEnd) / 2 - length / 2;
     alignedStart = Math.max(0, Math.min(input.videoDuration - length, alignedStart));
-    return { alignedStart: round3(alignedStart), alignedEnd: round3(alignedStart + length), matchStart: round3(matchStart), matchEnd: round3(matchEnd), score: round3(run.meanSimilarity), alignable: true };
+    return { alignedStart: round3(alignedStart), alignedEnd: round3(alignedStart + length), matchStart: round3(matchStart), matchEnd: round3(matchEnd), score: round3(run.meanSimilarity), alignable: true, shift: round3(alignedStart - cue.start), evidence: 'visual' };
   });
   return { sentences, dropThreshold, similarity };
 }

@@ -179,7 +179,7 @@ test('sentence mode makes one clip per cue from .vtt and transcript json sidecar
     clips.forEach((s, i) => {
       const cue = video.sentences[i];
       assert.equal(s.subtitle, cue.text);
-      const unaligned = { alignedStart: null, alignedEnd: null, matchStart: null, matchEnd: null, score: null, alignable: null };
+      const unaligned = { alignedStart: null, alignedEnd: null, matchStart: null, matchEnd: null, score: null, alignable: null, shift: null, evidence: null };
       assert.deepEqual(s.subtitleCues, [{ text: cue.text, start: cue.start, end: cue.end, ...unaligned }]);
       assert.ok(s.end - s.start >= 2 - 1e-9 || s.end === s.videoDuration);
       assert.ok(s.start <= cue.start + 1e-9 && s.end >= Math.min(cue.end, s.videoDuration) - 1e-9);

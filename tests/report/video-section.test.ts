@@ -83,3 +83,31 @@ test('signals are max-pooled to a bounded number of points and scaled to [0, 1];
   assert.deepEqual(pickEvenly(16, 6), [0, 3, 6, 9, 12, 15]);
   assert.deepEqual(pickEvenly(3, 6), [0, 1, 2]);
 });
+
+test('subtitle re-timing: cues by evidence with the unsupported ones counted, and a timeline with the speech found', () => {
+  const stats = new RunStats();
+  stats.count(VIDEO_STATS.retimeEvidence, 'speech', 5);
+  stats.count(VIDEO_STATS.retimeEvidence, 'none', 2);
+  stats.histogram(VIDEO_STATS.retimeShift, -10, 10, 80).add(-1.5);
+  stats.exampleSet(VIDEO_STATS.retime).add('v', {
+    id: 'v',
+    source: 'talk <1>.mp4',
+    duration: 20,
+    offset: -1.5,
+    speech: [[1, 3], [5, 7]],
+    sentences: [
+      { text: 'hello there', start: 2.5, end: 4.5, aligned_start: 1, aligned_end: 3, alignable: true, shift: -1.5, evidence: 'speech' },
+      { text: 'Chapter two', start: 10, end: 12, aligned_start: 10, aligned_end: 12, alignable: false, shift: 0, evidence: 'none' },
+    ],
+  });
+  const out = videoSection(stats.toJSON(), manifest)!;
+  assert.ok(out, 'the section shows for re-timing alone');
+  const html = out.html;
+  assert.match(html, /Subtitle re-timing/);
+  assert.match(html, /none: neither supports the cue; not moved<\/td><td class="num">2<\/td><td class="num">28\.6 %/);
+  assert.match(html, /speech: re-timed to the voice[^<]*<\/td><td class="num">5</);
+  assert.match(html, /<title>speech 1\.00-3\.00 s<\/title>/);
+  assert.match(html, /evidence none/);
+  assert.match(html, /talk &lt;1&gt;\.mp4/);
+  assert.ok(out.claimed.counters.has(VIDEO_STATS.retimeEvidence));
+});

@@ -6,9 +6,10 @@
 // and weighted by the size of the depth jump: the chamfer cost. Colour edges with no depth
 // counterpart (texture) cost nothing, since distances run from depth edges to colour edges.
 //
-// Search, coarse to fine: the edge maps are pooled to half resolution and every shift within
-// max_shift is scored there; the few best local minima are then scored at full resolution on a
-// 5x5 window each. The best full-resolution shift is the estimate.
+// Search, sampled to full: every shift within max_shift is scored on an even sample of the
+// depth edge points; the few best local minima of that grid are then scored with every point on
+// a 3x3 window each. Only depth edges at least max_shift from the frame's sides are scored, so
+// every shift is judged on the same points. The best fully scored shift is the estimate.
 //
 // Confidence: a wrong estimate happens when some other shift explains the edges about as well,
 // i.e. when the cost surface has a second basin nearly as deep as the best one (a checkerboard
@@ -66,10 +67,14 @@ export function registrationEdgeMaps(rgb: RgbImage, depth: DepthMap, options: Pi
   };
 }
 
-/** Local minima kept from the coarse level for refinement. */
-const COARSE_CANDIDATES = 4;
-/** Full-resolution window half-width around each coarse candidate (x2). */
-const REFINE_RADIUS = 2;
+/** Points scored per shift on the full search grid (an even sample of the depth edge points). */
+const SAMPLE_POINTS = 600;
+/** Local minima of the sampled grid that are scored again with every point. */
+const GRID_CANDIDATES = 6;
+/** Window half-width around each candidate scored with every point. */
+const REFINE_RADIUS = 1;
+/** Fewer interior depth edge points than this: score all of them, border ones included. */
+const MIN_INTERIOR_POINTS = 30;
 /** Balancing the two edge orientations scales a point's weight by at most this much. */
 const BALANCE_LIMIT = 4;
 /** A second basin must lie at least this far (Chebyshev, px) from the best shift. */
@@ -89,7 +94,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   if (maps.depth.count < minEdgePixels || maps.colour.count === 0) return nothing;
 
   // Full resolution: distance transforms per orientation, computed once, and the sampled points.
-  const fine = new ChamferLevel(maps.colour, maps.depth, truncate, options.maxEdgePixels ?? 3000);
+  const fine = new ChamferLevel(maps.colour, maps.depth, truncate, options.maxEdgePixels ?? 3000, maxShift);
   const side = 2 * maxShift + 1;
   const costs = new Float64Array(side * side).fill(NaN);
   const at = (dx: number, dy: number) => {
@@ -98,15 +103,17 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
     return costs[k];
   };
 
-  // Coarse level: both maps pooled 2x2, every shift within ceil(maxShift / 2).
-  const coarse = new ChamferLevel(poolEdges(maps.colour), poolEdges(maps.depth), Math.max(1.5, truncate / 2), 1500);
-  const coarseMax = Math.ceil(maxShift / 2);
-  const coarseSide = 2 * coarseMax + 1;
-  const coarseCosts = new Float64Array(coarseSide * coarseSide);
-  for (let dy = -coarseMax; dy <= coarseMax; dy++) for (let dx = -coarseMax; dx <= coarseMax; dx++) coarseCosts[(dy + coarseMax) * coarseSide + dx + coarseMax] = coarse.cost(dx, dy);
-  const candidates = localMinima(coarseCosts, coarseSide).slice(0, COARSE_CANDIDATES);
+  // Every shift is scored on an even sample of the points (the cost is a mean, so a sample of
+  // SAMPLE_POINTS ranks the basins almost as the full set does, at a fraction of the price);
+  // the best few local minima of that grid, and zero, are then scored with every point.
+  // (A pooled half-resolution grid was cheaper still, but its 2 px steps missed narrow basins.)
+  const sampleStride = Math.max(1, Math.ceil(fine.points.length / 3 / SAMPLE_POINTS));
+  const sampled = new Float64Array(side * side);
+  for (let dy = -maxShift; dy <= maxShift; dy++) for (let dx = -maxShift; dx <= maxShift; dx++) sampled[(dy + maxShift) * side + dx + maxShift] = fine.cost(dx, dy, sampleStride);
+  const candidates = sampleStride === 1 ? [] : localMinima(sampled, side).slice(0, GRID_CANDIDATES);
+  if (sampleStride === 1) costs.set(sampled);
   // Zero shift is always scored: it is the answer for most pairs, and zero_gain needs it.
-  for (const c of [...candidates.map((k) => [2 * ((k % coarseSide) - coarseMax), 2 * (Math.floor(k / coarseSide) - coarseMax)]), [0, 0]]) {
+  for (const c of [...candidates.map((k) => [(k % side) - maxShift, Math.floor(k / side) - maxShift]), [0, 0]]) {
     for (let dy = c[1] - REFINE_RADIUS; dy <= c[1] + REFINE_RADIUS; dy++) {
       for (let dx = c[0] - REFINE_RADIUS; dx <= c[0] + REFINE_RADIUS; dx++) if (Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift) at(dx, dy);
     }
@@ -203,30 +210,8 @@ function localMinima(costs: Float64Array, side: number): number[] {
   return out.sort((a, b) => costs[a] - costs[b]);
 }
 
-/** An edge map at half resolution: a pooled pixel is an edge if any of its 2x2 children is; orientations and strengths OR and max. */
-function poolEdges<M extends OrientedEdgeMap & { strength?: Float32Array }>(map: M): M {
-  const w = Math.ceil(map.width / 2);
-  const h = Math.ceil(map.height / 2);
-  const edges = new Uint8Array(w * h);
-  const orientation = new Uint8Array(w * h);
-  const strength = map.strength ? new Float32Array(w * h) : undefined;
-  for (let y = 0; y < map.height; y++) {
-    for (let x = 0; x < map.width; x++) {
-      const i = y * map.width + x;
-      if (!map.edges[i]) continue;
-      const k = (y >> 1) * w + (x >> 1);
-      edges[k] = 1;
-      orientation[k] |= map.orientation[i];
-      if (strength && map.strength![i] > strength[k]) strength[k] = map.strength![i];
-    }
-  }
-  let count = 0;
-  for (let k = 0; k < edges.length; k++) count += edges[k];
-  return { ...map, width: w, height: h, edges, orientation, count, ...(strength ? { strength } : {}) };
-}
-
 /**
- * One resolution level of the chamfer search: capped distance transforms to the colour edges of
+ * The chamfer search's cost: capped distance transforms to the colour edges of
  * each orientation (computed once) and the depth edge points (x, y, orientation) with weights.
  */
 class ChamferLevel {
@@ -239,19 +224,33 @@ class ChamferLevel {
   readonly points: Int32Array;
   private readonly weights: Float32Array;
 
-  constructor(colour: OrientedEdgeMap, depth: DepthEdgeMap, private readonly truncate: number, maxPoints: number) {
+  constructor(colour: OrientedEdgeMap, depth: DepthEdgeMap, private readonly truncate: number, maxPoints: number, border: number) {
     this.width = colour.width;
     this.height = colour.height;
     this.distX = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_X });
     this.distY = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y });
-    const stride = Math.max(1, Math.ceil(depth.count / maxPoints));
-    const n = Math.ceil(depth.count / stride);
+    // Only depth edges at least `border` (the search radius) from the frame's sides are scored,
+    // so every shift scores the same points. Letting points that leave the frame drop out made
+    // large shifts cheap whenever they pushed the worst-matching edges (a floor line, a shelf
+    // near the bottom) out of view. Small frames with too few such edges keep them all.
+    const { width: w, height: h } = depth;
+    const inside = (i: number) => {
+      const x = i % w;
+      const y = (i - x) / w;
+      return x >= border && y >= border && x < w - border && y < h - border;
+    };
+    let usable = 0;
+    for (let i = 0; i < depth.edges.length; i++) if (depth.edges[i] && inside(i)) usable++;
+    const keep = usable >= MIN_INTERIOR_POINTS ? inside : () => true;
+    if (usable < MIN_INTERIOR_POINTS) usable = depth.count;
+    const stride = Math.max(1, Math.ceil(usable / maxPoints));
+    const n = Math.ceil(usable / stride);
     this.points = new Int32Array(3 * n);
     this.weights = new Float32Array(n);
     let seen = 0;
     let p = 0;
     for (let i = 0; i < depth.edges.length; i++) {
-      if (!depth.edges[i]) continue;
+      if (!depth.edges[i] || !keep(i)) continue;
       if (seen++ % stride !== 0) continue;
       this.points[3 * p] = i % depth.width;
       this.points[3 * p + 1] = Math.floor(i / depth.width);
@@ -285,13 +284,14 @@ class ChamferLevel {
    * edges of their orientation. Points that leave the frame are not scored; if more than half
    * leave, the shift scores `truncate`.
    */
-  cost(dx: number, dy: number): number {
+  cost(dx: number, dy: number, stride = 1): number {
     const { width, height, points, weights, distX, distY, truncate } = this;
     let sum = 0;
     let wsum = 0;
     let n = 0;
-    const total = points.length / 3;
-    for (let k = 0, p = 0; p < total; k += 3, p++) {
+    const count = points.length / 3;
+    const total = Math.ceil(count / stride);
+    for (let k = 0, p = 0; p < count; k += 3 * stride, p += stride) {
       const x = points[k] - dx;
       const y = points[k + 1] - dy;
       if (x < 0 || y < 0 || x >= width || y >= height) continue;

@@ -16,10 +16,11 @@ test('shifted frames are measured within ±1 px, unshifted ones are never misreg
   const s = summarise(outcomes);
   const misses = outcomes.filter((o) => o.error > 1).map((o) => `${JSON.stringify(o.params.shift)} -> (${o.dx}, ${o.dy}) conf ${o.confidence.toFixed(2)}`);
   assert.ok(s.shifted >= 15 && s.unshifted >= 5, JSON.stringify(s));
-  // The aims are 95 % within ±1 px and 90 % of wrong estimates flagged. Measured on the whole
-  // family (docs/rgbd.md) the check comes close but short of both; most misses are sub-pixel
-  // shifts estimated one whole pixel off (an error just over 1 px). The bars here are what
-  // this slice holds today, so a regression fails; the aims stay in docs/rgbd.md.
+  // The aims are 95 % within ±1 px and 90 % of wrong estimates flagged. On the hold-out seeds
+  // of docs/rgbd.md the flagging aim holds and accuracy is 90 to 96 %; the misses are frames
+  // with few depth edges running across that a textured background matches a few pixels off.
+  // This slice (36 small frames) holds 20/23 and 2/3: the bars are what it holds today, so a
+  // regression fails; the aims stay in docs/rgbd.md.
   assert.ok(s.shiftedWithin1 / s.shifted >= 0.85, `shifted within ±1 px: ${s.shiftedWithin1}/${s.shifted}; misses ${misses.join(', ')}`);
   assert.equal(s.unshiftedMisregistered, 0);
   if (s.offByMoreThan1 > 0) assert.ok(s.offFlagged / s.offByMoreThan1 >= 0.6, `flagged ${s.offFlagged}/${s.offByMoreThan1}: ${misses.join(', ')}`);

@@ -1,0 +1,407 @@
+// Scene boundaries of one video from small analysis frames: hard cuts, fades through black and
+// dissolves, each with its span and score. Frames stream in (`push`); only a short ring of
+// compact frame features is kept, plus a few numbers per frame, so memory stays small on long
+// videos. `finish()` decides on the whole series:
+//   1. fades: the mean brightness dips under `fadeFloor` with a ramp down and/or up around the
+//      dip (or the dip touches the start or end of the video);
+//   2. hard cuts: a frame's content difference to the previous one is `ratio` times the mean of
+//      its neighbours' (PySceneDetect's AdaptiveDetector, so sustained motion does not cut) and
+//      at least `threshold`; a change that comes back within a few frames (a flash) is no cut;
+//   3. dissolves: frames a window apart differ a lot, the change accumulated over the window is
+//      close to that difference (pixels move straight from one picture to the other, unlike
+//      motion, where they go back and forth), and the change rate stands above its surroundings.
+// Content difference: hue on the circle, weighted by chroma (meaningless near black, white and
+// grey), saturation weighted by brightness (meaningless near black), and brightness.
+import type { RgbFrame } from '../decode/video-frames.ts';
+
+export type BoundaryType = 'hard' | 'fade' | 'dissolve';
+
+export interface SceneBoundary {
+  type: BoundaryType;
+  /** Seconds. Hard cuts: start = end = the first frame of the new shot. Transitions: the last
+   *  frame before the change and the first after it, so [start, end] holds every mixed frame. */
+  start: number;
+  end: number;
+  /** Hard: content difference over the neighbours' mean; fade: 1 - darkest / level before and
+   *  after; dissolve: difference of the frames around it (0-255 scale). */
+  score: number;
+}
+
+export interface SceneDetectorOptions {
+  /** Analysis frames per second (frames pushed are this far apart). */
+  fps: number;
+  /** Minimum content difference (0-255 scale) of a hard cut. */
+  threshold: number;
+  /** A hard cut's difference over the mean of its `window` neighbours on each side. */
+  ratio: number;
+  /** Mean luma (0-255) under which a frame counts as black for fades. */
+  fadeFloor: number;
+  /** No hard cut within this many seconds of the previous boundary (or the start). */
+  minSceneS: number;
+}
+
+/** Neighbours on each side of the adaptive score (PySceneDetect's window_width). */
+const ADAPTIVE_WINDOW = 2;
+/** Side of the blocks whose means make the coarse frames (8 px of a 64 px analysis frame). */
+const BLOCK = 8;
+/** Frames after a candidate cut within which a flash must come back (white frames, muzzle flashes). */
+const FLASH_FRAMES = 3;
+/** A change counts as having come back when the frame before it and one after differ by less than this share of the jump. */
+const FLASH_RETURN = 0.35;
+/** Dissolve windows in seconds: short and long transitions. */
+const DISSOLVE_WINDOWS_S = [0.6, 1.4, 2.4];
+/** A dissolve's end-to-end difference (0-255 scale), straightness (end-to-end over accumulated) and elevation of its change rate over the surroundings. */
+const DISSOLVE_MIN_DIFF = 18;
+const DISSOLVE_MIN_STRAIGHT = 0.55;
+const DISSOLVE_MIN_ELEVATION = 3;
+/** ... and over the busier side (a dissolve into or out of a moving shot). */
+const DISSOLVE_BUSY_ELEVATION = 1.5;
+/** Chroma (max - min of RGB) at which hue counts fully; brightness at which saturation does. */
+const FULL_HUE_CHROMA = 48;
+const SAT_DARK = 24;
+const SAT_FULL = 72;
+
+/** Compact per-pixel features of one analysis frame. */
+interface FrameFeatures {
+  hue: Uint8Array; // 0..179
+  sat: Uint8Array;
+  val: Uint8Array;
+  hueWeight: Uint8Array; // 0..255
+  satWeight: Uint8Array;
+}
+
+export function frameFeatures(rgb: Uint8Array): FrameFeatures & { meanLuma: number } {
+  const n = rgb.length / 3;
+  const f = { hue: new Uint8Array(n), sat: new Uint8Array(n), val: new Uint8Array(n), hueWeight: new Uint8Array(n), satWeight: new Uint8Array(n), meanLuma: 0 };
+  let luma = 0;
+  for (let p = 0, i = 0; p < n; p++, i += 3) {
+    const r = rgb[i];
+    const g = rgb[i + 1];
+    const b = rgb[i + 2];
+    const max = Math.max(r, g, b);
+    const min = Math.min(r, g, b);
+    const delta = max - min;
+    let h = 0;
+    if (delta > 0) {
+      if (max === r) h = (60 * (g - b)) / delta;
+      else if (max === g) h = 120 + (60 * (b - r)) / delta;
+      else h = 240 + (60 * (r - g)) / delta;
+      if (h < 0) h += 360;
+    }
+    f.hue[p] = Math.round(h / 2) % 180;
+    f.sat[p] = max === 0 ? 0 : Math.round((255 * delta) / max);
+    f.val[p] = max;
+    f.hueWeight[p] = Math.round(255 * Math.min(1, delta / FULL_HUE_CHROMA));
+    f.satWeight[p] = Math.round(255 * Math.min(1, Math.max(0, (max - SAT_DARK) / (SAT_FULL - SAT_DARK))));
+    luma += 0.299 * r + 0.587 * g + 0.114 * b;
+  }
+  f.meanLuma = n ? luma / n : 0;
+  return f;
+}
+
+/**
+ * Content difference of two frames (0-255 scale): the mean of hue (circular distance, doubled to
+ * span 0-180, weighted by the smaller chroma weight), saturation (weighted by the smaller
+ * brightness weight) and brightness differences.
+ */
+export function contentDifference(a: FrameFeatures, b: FrameFeatures): number {
+  const n = a.val.length;
+  if (n === 0 || b.val.length !== n) return 0;
+  let dh = 0;
+  let ds = 0;
+  let dv = 0;
+  for (let p = 0; p < n; p++) {
+    let h = Math.abs(a.hue[p] - b.hue[p]);
+    if (h > 90) h = 180 - h;
+    dh += 2 * h * Math.min(a.hueWeight[p], b.hueWeight[p]);
+    ds += Math.abs(a.sat[p] - b.sat[p]) * Math.min(a.satWeight[p], b.satWeight[p]);
+    dv += Math.abs(a.val[p] - b.val[p]);
+  }
+  return (dh / 255 + ds / 255 + dv) / (3 * n);
+}
+
+export class SceneDetector {
+  private readonly ring: FrameFeatures[] = [];
+  private readonly coarseRing: FrameFeatures[] = [];
+  /** Like diffs, on block means (BLOCK px squares): noise and fine texture in motion average out, a picture change stays. */
+  private readonly coarseDiffs = new Map<number, number[]>();
+  /** Like diffs, on colour histograms (0-100): blind to where things are, so motion hardly moves them; dissolves and cuts do. */
+  private readonly histRing: Float32Array[] = [];
+  private readonly histDiffs = new Map<number, number[]>();
+  private readonly lags: number[];
+  private readonly windows: number[];
+  /** diffs[lag][i]: difference between frame i - lag and frame i (NaN before the start). */
+  private readonly diffs = new Map<number, number[]>();
+  private readonly luma: number[] = [];
+  private readonly times: number[] = [];
+
+  constructor(private readonly opts: SceneDetectorOptions) {
+    this.windows = [...new Set(DISSOLVE_WINDOWS_S.map((s) => Math.max(2, Math.round(s * opts.fps))))];
+    this.lags = [...new Set([...Array.from({ length: FLASH_FRAMES + 1 }, (_, i) => i + 1), ...this.windows])].sort((a, b) => a - b);
+    for (const lag of this.lags) {
+      this.diffs.set(lag, []);
+      this.coarseDiffs.set(lag, []);
+      this.histDiffs.set(lag, []);
+    }
+  }
+
+  get frames(): number {
+    return this.times.length;
+  }
+
+  push(frame: RgbFrame): void {
+    const f = frameFeatures(frame.rgb);
+    const coarse = frameFeatures(blockMeans(frame.rgb, frame.width, frame.height, BLOCK));
+    const hist = colourHistogram(f);
+    this.luma.push(f.meanLuma);
+    this.times.push(frame.time);
+    const maxLag = this.lags[this.lags.length - 1];
+    for (const lag of this.lags) {
+      const past = this.ring.length >= lag ? this.ring[this.ring.length - lag] : null;
+      this.diffs.get(lag)!.push(past ? contentDifference(past, f) : NaN);
+      const coarsePast = this.coarseRing.length >= lag ? this.coarseRing[this.coarseRing.length - lag] : null;
+      this.coarseDiffs.get(lag)!.push(coarsePast ? contentDifference(coarsePast, coarse) : NaN);
+      const histPast = this.histRing.length >= lag ? this.histRing[this.histRing.length - lag] : null;
+      this.histDiffs.get(lag)!.push(histPast ? histogramDistance(histPast, hist) : NaN);
+    }
+    this.ring.push(f);
+    this.coarseRing.push(coarse);
+    this.histRing.push(hist);
+    if (this.ring.length > maxLag) {
+      this.ring.shift();
+      this.coarseRing.shift();
+      this.histRing.shift();
+    }
+  }
+
+  /** Per-frame difference to the previous frame (for reports and tuning). */
+  consecutive(): number[] {
+    return this.diffs.get(1)!.slice();
+  }
+
+  finish(): SceneBoundary[] {
+    const n = this.times.length;
+    if (n < 2) return [];
+    const fades = this.findFades();
+    const inFade = new Uint8Array(n);
+    for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
+    const hard = this.findHardCuts(inFade);
+    const taken = new Uint8Array(n);
+    for (const f of fades) for (let i = f.first; i <= f.last; i++) taken[i] = 1;
+    for (const h of hard) taken[h.index] = 1;
+    const dissolves = this.findDissolves(taken);
+    const t = (i: number) => this.times[Math.max(0, Math.min(n - 1, i))];
+    const out: SceneBoundary[] = [
+      ...fades.map((f) => ({ type: 'fade' as const, start: t(f.first), end: t(f.last), score: f.score })),
+      ...hard.map((h) => ({ type: 'hard' as const, start: t(h.index), end: t(h.index), score: h.score })),
+      ...dissolves.map((d) => (d.last - d.first <= 1 ? { type: 'hard' as const, start: t(d.last), end: t(d.last), score: d.score } : { type: 'dissolve' as const, start: t(d.first), end: t(d.last), score: d.score })),
+    ];
+    out.sort((a, b) => a.start - b.start);
+    return this.applyMinScene(out);
+  }
+
+  /** Hard cuts closer than minSceneS to the previous boundary are dropped; transitions always stay. */
+  private applyMinScene(boundaries: SceneBoundary[]): SceneBoundary[] {
+    const out: SceneBoundary[] = [];
+    let lastEnd = this.times[0];
+    for (const b of boundaries) {
+      if (b.type === 'hard' && b.start - lastEnd < this.opts.minSceneS - 1e-9) continue;
+      out.push(b);
+      lastEnd = b.end;
+    }
+    return out;
+  }
+
+  /** Dips of mean luma under the floor, with their ramps. first/last: the frames bounding the mixed frames. */
+  private findFades(): { first: number; last: number; score: number }[] {
+    const m = this.luma;
+    const n = m.length;
+    const floor = this.opts.fadeFloor;
+    const out: { first: number; last: number; score: number }[] = [];
+    const falls = (a: number, b: number) => m[a] > m[b] * 1.04 + 0.5; // frame a brighter than the later b
+    for (let i = 0; i < n; ) {
+      if (m[i] >= floor) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j + 1 < n && m[j + 1] < floor) j++;
+      let first = i;
+      while (first - 1 >= 0 && falls(first - 1, first)) first--;
+      let last = j;
+      while (last + 1 < n && falls(last + 1, last)) last++;
+      const rampDown = i - first;
+      const rampUp = last - j;
+      const atStart = i === 0;
+      const atEnd = j === n - 1;
+      const darkest = Math.min(...m.slice(i, j + 1));
+      const before = first < i ? m[first] : null;
+      const after = last > j ? m[last] : null;
+      // A fade needs a ramp on a side that has content (a cut to black has none), and the level it leaves to be well above the floor.
+      const levels = [before, after].filter((x): x is number => x !== null);
+      const ramped = (rampDown > 0 || atStart) && (rampUp > 0 || atEnd) && (rampDown > 0 || rampUp > 0);
+      const level = levels.length ? Math.min(...levels) : 0;
+      if (ramped && !(atStart && atEnd) && level >= 2 * floor) {
+        out.push({ first: atStart && rampDown === 0 ? 0 : first, last: atEnd && rampUp === 0 ? n - 1 : last, score: 1 - darkest / Math.max(level, 1) });
+      }
+      i = j + 1;
+    }
+    return out;
+  }
+
+  /** Hard cuts on either scale: the fine frames see cuts between similar colours, the block means see them through motion and noise. */
+  private findHardCuts(excluded: Uint8Array): { index: number; score: number }[] {
+    const fine = this.hardCutsOn(this.diffs, excluded);
+    const coarse = this.hardCutsOn(this.coarseDiffs, excluded);
+    const hist = this.hardCutsOn(this.histDiffs, excluded);
+    const byIndex = new Map<number, number>();
+    for (const h of [...fine, ...coarse, ...hist]) byIndex.set(h.index, Math.max(byIndex.get(h.index) ?? 0, h.score));
+    return [...byIndex].sort((a, b) => a[0] - b[0]).map(([index, score]) => ({ index, score }));
+  }
+
+  private hardCutsOn(diffs: Map<number, number[]>, excluded: Uint8Array): { index: number; score: number }[] {
+    const c = diffs.get(1)!;
+    const n = c.length;
+    const out: { index: number; score: number }[] = [];
+    for (let i = 1; i < n; i++) {
+      if (excluded[i] || excluded[i - 1] || !(c[i] >= this.opts.threshold)) continue;
+      let sum = 0;
+      let count = 0;
+      for (let k = i - ADAPTIVE_WINDOW; k <= i + ADAPTIVE_WINDOW; k++) {
+        if (k === i || k < 1 || k >= n || Number.isNaN(c[k])) continue;
+        sum += c[k];
+        count++;
+      }
+      // At the very start or end there may be no neighbours: the change then only needs the threshold.
+      const mean = count ? sum / count : 0;
+      const score = c[i] / Math.max(mean, 1);
+      if (score < this.opts.ratio) continue;
+      if (flashAt(diffs, i, n)) continue;
+      out.push({ index: i, score });
+    }
+    return out;
+  }
+
+  private findDissolves(taken: Uint8Array): { first: number; last: number; score: number }[] {
+    const c = this.histDiffs.get(1)!;
+    const n = c.length;
+    const found: { first: number; last: number; score: number; strength: number }[] = [];
+    for (const w of this.windows) {
+      const e = this.histDiffs.get(w)!;
+      for (let i = w; i < n; i++) {
+        const d = e[i];
+        if (!(d >= DISSOLVE_MIN_DIFF)) continue;
+        let blocked = false;
+        let acc = 0;
+        let peak = 0;
+        for (let k = i - w + 1; k <= i; k++) {
+          if (taken[k]) blocked = true;
+          acc += c[k];
+          peak = Math.max(peak, c[k]);
+        }
+        if (blocked || d < DISSOLVE_MIN_STRAIGHT * acc) continue;
+        const [calm, busy] = sideMedians(c, i - w, i + 1, w);
+        if (acc / w < Math.max(DISSOLVE_MIN_ELEVATION * calm, DISSOLVE_BUSY_ELEVATION * busy) + 0.5) continue;
+        const base = Math.min(calm, busy);
+        // The mixed frames: those in the window whose change stands above the surroundings.
+        const cut = Math.max(2 * base + 0.5, 0.25 * peak);
+        let first = i - w + 1;
+        while (first < i && c[first] < cut) first++;
+        let last = i;
+        while (last > first && c[last] < cut) last--;
+        found.push({ first: first - 1, last, score: d, strength: d * Math.min(1, d / acc) });
+      }
+    }
+    // Overlapping candidates are one dissolve: keep the strongest, widened to their union of mixed frames.
+    found.sort((a, b) => b.strength - a.strength);
+    const out: { first: number; last: number; score: number }[] = [];
+    for (const f of found) {
+      const hit = out.find((o) => f.first <= o.last && f.last >= o.first);
+      if (hit) continue;
+      out.push({ first: f.first, last: f.last, score: f.score });
+    }
+    return out;
+  }
+}
+
+const HUE_BINS = 12;
+const HUE_LEVELS = 3;
+const GREY_BINS = 8;
+
+/** Colour histogram of a frame: chroma-weighted pixels by hue and brightness level, the rest by grey level; sums to 1. */
+export function colourHistogram(f: FrameFeatures): Float32Array {
+  const h = new Float32Array(HUE_BINS * HUE_LEVELS + GREY_BINS);
+  const n = f.val.length;
+  for (let p = 0; p < n; p++) {
+    const w = f.hueWeight[p] / 255;
+    const v = f.val[p];
+    if (w > 0) h[Math.floor((f.hue[p] * HUE_BINS) / 180) * HUE_LEVELS + Math.min(HUE_LEVELS - 1, Math.floor((v * HUE_LEVELS) / 256))] += w;
+    if (w < 1) h[HUE_BINS * HUE_LEVELS + Math.floor((v * GREY_BINS) / 256)] += 1 - w;
+  }
+  for (let i = 0; i < h.length; i++) h[i] /= Math.max(1, n);
+  return h;
+}
+
+/** Half the L1 distance of two histograms, as a percentage (0: same colours, 100: none shared). */
+export function histogramDistance(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+  return 50 * sum;
+}
+
+/** True when the picture before frame i comes back within FLASH_FRAMES frames after it, or frame i brings back one from just before. */
+function flashAt(diffs: Map<number, number[]>, i: number, n: number): boolean {
+  const jump = diffs.get(1)![i];
+  for (let j = 1; j <= FLASH_FRAMES && i + j < n; j++) {
+    const back = diffs.get(j + 1)![i + j]; // frame i - 1 against frame i + j
+    if (back < FLASH_RETURN * jump) return true;
+  }
+  // The return from a flash: frame i matches one from before the flash.
+  for (let j = 1; j <= FLASH_FRAMES && i - 1 - j >= 0; j++) {
+    const back = diffs.get(j + 1)![i]; // frame i - 1 - j against frame i
+    if (back < FLASH_RETURN * jump) return true;
+  }
+  return false;
+}
+
+/** Mean RGB of each block x block square (edge blocks smaller), as an RGB image of the blocks. */
+export function blockMeans(rgb: Uint8Array, width: number, height: number, block: number): Uint8Array {
+  const cols = Math.ceil(width / block);
+  const rows = Math.ceil(height / block);
+  const sums = new Float64Array(cols * rows * 3);
+  const counts = new Float64Array(cols * rows);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / block) * cols;
+    for (let x = 0; x < width; x++) {
+      const b = row + Math.floor(x / block);
+      const i = (y * width + x) * 3;
+      sums[b * 3] += rgb[i];
+      sums[b * 3 + 1] += rgb[i + 1];
+      sums[b * 3 + 2] += rgb[i + 2];
+      counts[b] += 1;
+    }
+  }
+  const out = new Uint8Array(cols * rows * 3);
+  for (let b = 0; b < counts.length; b++) for (let ch = 0; ch < 3; ch++) out[b * 3 + ch] = Math.round(sums[b * 3 + ch] / counts[b]);
+  return out;
+}
+
+/** Median consecutive difference in the `span` frames before `before` and in those after `after`: [the calmer, the busier]. */
+function sideMedians(c: number[], before: number, after: number, span: number): [number, number] {
+  const median = (from: number, to: number) => {
+    const xs: number[] = [];
+    for (let k = from; k <= to; k++) if (k >= 1 && k < c.length && !Number.isNaN(c[k])) xs.push(c[k]);
+    if (xs.length === 0) return null;
+    xs.sort((a, b) => a - b);
+    return xs[Math.floor(xs.length / 2)];
+  };
+  const sides = [median(before - span, before), median(after, after + span - 1)].filter((x): x is number => x !== null);
+  if (sides.length === 0) return [0, 0];
+  return [Math.min(...sides), Math.max(...sides)];
+}
+
+export async function detectScenes(frames: AsyncIterable<RgbFrame>, opts: SceneDetectorOptions): Promise<SceneBoundary[]> {
+  const detector = new SceneDetector(opts);
+  for await (const frame of frames) detector.push(frame);
+  return detector.finish();
+}

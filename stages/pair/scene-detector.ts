@@ -50,12 +50,11 @@ const FLASH_FRAMES = 3;
 const FLASH_RETURN = 0.35;
 /** Dissolve windows in seconds: short and long transitions. */
 const DISSOLVE_WINDOWS_S = [0.6, 1.4, 2.4];
-/** A dissolve's end-to-end difference (0-255 scale), straightness (end-to-end over accumulated) and elevation of its change rate over the surroundings. */
-const DISSOLVE_MIN_DIFF = 18;
-const DISSOLVE_MIN_STRAIGHT = 0.55;
-const DISSOLVE_MIN_ELEVATION = 3;
-/** ... and over the busier side (a dissolve into or out of a moving shot). */
-const DISSOLVE_BUSY_ELEVATION = 1.5;
+/** A dissolve's histogram distance across it (0-100), and that over the same distance in the stretches before and after. */
+const DISSOLVE_MIN_DIFF = 25;
+const DISSOLVE_MIN_RATIO = 2;
+/** The frame halfway through a dissolve is a mix of the pictures at its ends; what is left of it after the best mix, over their difference. */
+const DISSOLVE_MAX_RESIDUAL = 0.6;
 /** Chroma (max - min of RGB) at which hue counts fully; brightness at which saturation does. */
 const FULL_HUE_CHROMA = 48;
 const SAT_DARK = 24;
@@ -127,6 +126,9 @@ export class SceneDetector {
   private readonly coarseDiffs = new Map<number, number[]>();
   /** Like diffs, on colour histograms (0-100): blind to where things are, so motion hardly moves them; dissolves and cuts do. */
   private readonly histRing: Float32Array[] = [];
+  /** Block means (RGB) of recent frames, and per window: how far the frame halfway is from the best mix of the frames at its ends (0: a perfect mix). */
+  private readonly blockRing: Uint8Array[] = [];
+  private readonly mixResidual = new Map<number, number[]>();
   private readonly histDiffs = new Map<number, number[]>();
   private readonly lags: number[];
   private readonly windows: number[];
@@ -142,6 +144,7 @@ export class SceneDetector {
       this.diffs.set(lag, []);
       this.coarseDiffs.set(lag, []);
       this.histDiffs.set(lag, []);
+      this.mixResidual.set(lag, []);
     }
   }
 
@@ -151,7 +154,8 @@ export class SceneDetector {
 
   push(frame: RgbFrame): void {
     const f = frameFeatures(frame.rgb);
-    const coarse = frameFeatures(blockMeans(frame.rgb, frame.width, frame.height, BLOCK));
+    const blocks = blockMeans(frame.rgb, frame.width, frame.height, BLOCK);
+    const coarse = frameFeatures(blocks);
     const hist = colourHistogram(f);
     this.luma.push(f.meanLuma);
     this.times.push(frame.time);
@@ -163,14 +167,20 @@ export class SceneDetector {
       this.coarseDiffs.get(lag)!.push(coarsePast ? contentDifference(coarsePast, coarse) : NaN);
       const histPast = this.histRing.length >= lag ? this.histRing[this.histRing.length - lag] : null;
       this.histDiffs.get(lag)!.push(histPast ? histogramDistance(histPast, hist) : NaN);
+      const half = Math.round(lag / 2);
+      const blockPast = this.blockRing.length >= lag ? this.blockRing[this.blockRing.length - lag] : null;
+      const blockMid = this.blockRing.length >= half ? this.blockRing[this.blockRing.length - half] : null;
+      this.mixResidual.get(lag)!.push(blockPast && blockMid && half < lag ? mixResidual(blockPast, blockMid, blocks) : NaN);
     }
     this.ring.push(f);
     this.coarseRing.push(coarse);
     this.histRing.push(hist);
+    this.blockRing.push(blocks);
     if (this.ring.length > maxLag) {
       this.ring.shift();
       this.coarseRing.shift();
       this.histRing.shift();
+      this.blockRing.shift();
     }
   }
 
@@ -185,8 +195,11 @@ export class SceneDetector {
     const fades = this.findFades();
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
-    const hard = this.findHardCuts(inFade);
+    const flashes = new Set<number>();
+    const hard = this.findHardCuts(inFade, flashes);
     const taken = new Uint8Array(n);
+    // Flash frames belong to no dissolve either.
+    for (const i of flashes) taken[i] = 1;
     for (const f of fades) for (let i = f.first; i <= f.last; i++) taken[i] = 1;
     for (const h of hard) taken[h.index] = 1;
     const dissolves = this.findDissolves(taken);
@@ -194,7 +207,8 @@ export class SceneDetector {
     const out: SceneBoundary[] = [
       ...fades.map((f) => ({ type: 'fade' as const, start: t(f.first), end: t(f.last), score: f.score })),
       ...hard.map((h) => ({ type: 'hard' as const, start: t(h.index), end: t(h.index), score: h.score })),
-      ...dissolves.map((d) => (d.last - d.first <= 1 ? { type: 'hard' as const, start: t(d.last), end: t(d.last), score: d.score } : { type: 'dissolve' as const, start: t(d.first), end: t(d.last), score: d.score })),
+      // A change within one frame that no hard-cut scale took is a flicker or motion, not a dissolve.
+      ...dissolves.filter((d) => d.last - d.first > 1).map((d) => ({ type: 'dissolve' as const, start: t(d.first), end: t(d.last), score: d.score })),
     ];
     out.sort((a, b) => a.start - b.start);
     return this.applyMinScene(out);
@@ -250,16 +264,17 @@ export class SceneDetector {
   }
 
   /** Hard cuts on either scale: the fine frames see cuts between similar colours, the block means see them through motion and noise. */
-  private findHardCuts(excluded: Uint8Array): { index: number; score: number }[] {
-    const fine = this.hardCutsOn(this.diffs, excluded);
-    const coarse = this.hardCutsOn(this.coarseDiffs, excluded);
-    const hist = this.hardCutsOn(this.histDiffs, excluded);
+  private findHardCuts(excluded: Uint8Array, flashes: Set<number>): { index: number; score: number }[] {
+    const fine = this.hardCutsOn(this.diffs, excluded, flashes);
+    const coarse = this.hardCutsOn(this.coarseDiffs, excluded, flashes);
+    const hist = this.hardCutsOn(this.histDiffs, excluded, flashes);
     const byIndex = new Map<number, number>();
     for (const h of [...fine, ...coarse, ...hist]) byIndex.set(h.index, Math.max(byIndex.get(h.index) ?? 0, h.score));
     return [...byIndex].sort((a, b) => a[0] - b[0]).map(([index, score]) => ({ index, score }));
   }
 
-  private hardCutsOn(diffs: Map<number, number[]>, excluded: Uint8Array): { index: number; score: number }[] {
+  /** Cuts on one scale; jumps that are flashes go into `flashes` (as their frame indices). */
+  private hardCutsOn(diffs: Map<number, number[]>, excluded: Uint8Array, flashes: Set<number>): { index: number; score: number }[] {
     const c = diffs.get(1)!;
     const n = c.length;
     const out: { index: number; score: number }[] = [];
@@ -276,49 +291,57 @@ export class SceneDetector {
       const mean = count ? sum / count : 0;
       const score = c[i] / Math.max(mean, 1);
       if (score < this.opts.ratio) continue;
-      if (flashAt(diffs, i, n)) continue;
+      if (flashAt(diffs, i, n)) {
+        flashes.add(i);
+        continue;
+      }
       out.push({ index: i, score });
     }
     return out;
   }
 
+  /**
+   * Dissolves on the histogram series: frames w apart across the transition differ `ratio`
+   * times more than frames w apart in the stretches before and after it (which motion alone
+   * does not do), by at least DISSOLVE_MIN_DIFF, and without a cut, fade or flash in between.
+   * Shorter windows are tried first, so a short dissolve gets a tight span.
+   */
   private findDissolves(taken: Uint8Array): { first: number; last: number; score: number }[] {
     const c = this.histDiffs.get(1)!;
     const n = c.length;
-    const found: { first: number; last: number; score: number; strength: number }[] = [];
+    const out: { first: number; last: number; score: number }[] = [];
     for (const w of this.windows) {
       const e = this.histDiffs.get(w)!;
+      const candidates: { i: number; ratio: number }[] = [];
       for (let i = w; i < n; i++) {
         const d = e[i];
         if (!(d >= DISSOLVE_MIN_DIFF)) continue;
         let blocked = false;
-        let acc = 0;
-        let peak = 0;
-        for (let k = i - w + 1; k <= i; k++) {
-          if (taken[k]) blocked = true;
-          acc += c[k];
-          peak = Math.max(peak, c[k]);
-        }
-        if (blocked || d < DISSOLVE_MIN_STRAIGHT * acc) continue;
-        const [calm, busy] = sideMedians(c, i - w, i + 1, w);
-        if (acc / w < Math.max(DISSOLVE_MIN_ELEVATION * calm, DISSOLVE_BUSY_ELEVATION * busy) + 0.5) continue;
-        const base = Math.min(calm, busy);
-        // The mixed frames: those in the window whose change stands above the surroundings.
-        const cut = Math.max(2 * base + 0.5, 0.25 * peak);
+        for (let k = i - w + 1; k <= i && !blocked; k++) if (taken[k]) blocked = true;
+        if (blocked) continue;
+        const around = lagMedian(e, i - w, i + w, w);
+        const ratio = d / Math.max(around, 1);
+        if (ratio >= DISSOLVE_MIN_RATIO && this.mixResidual.get(w)![i] <= DISSOLVE_MAX_RESIDUAL) candidates.push({ i, ratio });
+      }
+      // Runs of candidates are one transition: its peak is where the window spans it best.
+      for (let r = 0; r < candidates.length; ) {
+        let q = r;
+        while (q + 1 < candidates.length && candidates[q + 1].i === candidates[q].i + 1) q++;
+        const peak = candidates.slice(r, q + 1).reduce((x, y) => (y.ratio > x.ratio ? y : x));
+        r = q + 1;
+        const i = peak.i;
+        let cmax = 0;
+        for (let k = i - w + 1; k <= i; k++) cmax = Math.max(cmax, c[k]);
+        const [calm] = sideMedians(c, i - w, i + 1, w);
+        const cut = Math.max(2 * calm + 0.5, 0.25 * cmax);
         let first = i - w + 1;
         while (first < i && c[first] < cut) first++;
         let last = i;
         while (last > first && c[last] < cut) last--;
-        found.push({ first: first - 1, last, score: d, strength: d * Math.min(1, d / acc) });
+        const span = { first: first - 1, last, score: e[i] };
+        if (out.some((o) => span.first <= o.last + 1 && span.last >= o.first - 1)) continue;
+        out.push(span);
       }
-    }
-    // Overlapping candidates are one dissolve: keep the strongest, widened to their union of mixed frames.
-    found.sort((a, b) => b.strength - a.strength);
-    const out: { first: number; last: number; score: number }[] = [];
-    for (const f of found) {
-      const hit = out.find((o) => f.first <= o.last && f.last >= o.first);
-      if (hit) continue;
-      out.push({ first: f.first, last: f.last, score: f.score });
     }
     return out;
   }
@@ -364,6 +387,26 @@ function flashAt(diffs: Map<number, number[]>, i: number, n: number): boolean {
   return false;
 }
 
+/** |mid - (b + alpha (a - b))| / |a - b| (L1 over blocks and channels) with the least-squares alpha in [0, 1]. */
+export function mixResidual(a: Uint8Array, mid: Uint8Array, b: Uint8Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    num += (mid[i] - b[i]) * d;
+    den += d * d;
+  }
+  if (den === 0) return Infinity;
+  const alpha = Math.min(1, Math.max(0, num / den));
+  let residual = 0;
+  let spread = 0;
+  for (let i = 0; i < a.length; i++) {
+    residual += Math.abs(mid[i] - b[i] - alpha * (a[i] - b[i]));
+    spread += Math.abs(a[i] - b[i]);
+  }
+  return residual / spread;
+}
+
 /** Mean RGB of each block x block square (edge blocks smaller), as an RGB image of the blocks. */
 export function blockMeans(rgb: Uint8Array, width: number, height: number, block: number): Uint8Array {
   const cols = Math.ceil(width / block);
@@ -384,6 +427,16 @@ export function blockMeans(rgb: Uint8Array, width: number, height: number, block
   const out = new Uint8Array(cols * rows * 3);
   for (let b = 0; b < counts.length; b++) for (let ch = 0; ch < 3; ch++) out[b * 3 + ch] = Math.round(sums[b * 3 + ch] / counts[b]);
   return out;
+}
+
+/** Median of a lagged series over the `span` values ending at `before` and those starting at `after`. */
+function lagMedian(e: number[], before: number, after: number, span: number): number {
+  const xs: number[] = [];
+  for (let k = before - span; k <= before; k++) if (k >= 0 && k < e.length && !Number.isNaN(e[k])) xs.push(e[k]);
+  for (let k = after; k <= after + span; k++) if (k >= 0 && k < e.length && !Number.isNaN(e[k])) xs.push(e[k]);
+  if (xs.length === 0) return 0;
+  xs.sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)];
 }
 
 /** Median consecutive difference in the `span` frames before `before` and in those after `after`: [the calmer, the busier]. */

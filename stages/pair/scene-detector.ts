@@ -1,17 +1,20 @@
 // Scene boundaries of one video from small analysis frames: hard cuts, fades through black and
 // dissolves, each with its span and score. Frames stream in (`push`); only a short ring of
-// compact frame features is kept, plus a few numbers per frame, so memory stays small on long
-// videos. `finish()` decides on the whole series:
-//   1. fades: the mean brightness dips under `fadeFloor` with a ramp down and/or up around the
-//      dip (or the dip touches the start or end of the video);
-//   2. hard cuts: a frame's content difference to the previous one is `ratio` times the mean of
-//      its neighbours' (PySceneDetect's AdaptiveDetector, so sustained motion does not cut) and
-//      at least `threshold`; a change that comes back within a few frames (a flash) is no cut;
-//   3. dissolves: frames a window apart differ a lot, the change accumulated over the window is
-//      close to that difference (pixels move straight from one picture to the other, unlike
-//      motion, where they go back and forth), and the change rate stands above its surroundings.
-// Content difference: hue on the circle, weighted by chroma (meaningless near black, white and
-// grey), saturation weighted by brightness (meaningless near black), and brightness.
+// recent frames' features is kept, plus a few numbers per frame and window, so memory stays
+// small on long videos. Frames are compared on three scales: the fine frame (hue on the circle
+// weighted by chroma, so it counts for nothing near black, white and grey; saturation weighted
+// by brightness; brightness), 8 px block means of it (noise and moving texture average out),
+// and a colour histogram (blind to where things are, so motion hardly moves it).
+// `finish()` decides on the whole series:
+//   1. fades: the mean luma dips under `fadeFloor` with a ramp down and/or up around the dip
+//      (or the dip touches the start or end of the video); the ramps are the span;
+//   2. hard cuts, on any scale: a frame's difference to the previous one is `ratio` times the
+//      mean of its two neighbours on each side (PySceneDetect's AdaptiveDetector, so sustained
+//      motion does not cut) and at least `threshold`; a jump that comes back within a few
+//      frames, or that brings back a frame from just before, is a flash, not a cut;
+//   3. dissolves: histograms of frames a window apart (0.6, 1.4, 2.4 s) differ twice as much
+//      across the transition as frames that far apart in the stretches around it, the frame
+//      halfway is close to a mix of the two ends, and no cut, fade or flash lies inside.
 import type { RgbFrame } from '../decode/video-frames.ts';
 
 export type BoundaryType = 'hard' | 'fade' | 'dissolve';
@@ -90,8 +93,9 @@ export function frameFeatures(rgb: Uint8Array): FrameFeatures & { meanLuma: numb
     f.hue[p] = Math.round(h / 2) % 180;
     f.sat[p] = max === 0 ? 0 : Math.round((255 * delta) / max);
     f.val[p] = max;
-    f.hueWeight[p] = Math.round(255 * Math.min(1, delta / FULL_HUE_CHROMA));
-    f.satWeight[p] = Math.round(255 * Math.min(1, Math.max(0, (max - SAT_DARK) / (SAT_FULL - SAT_DARK))));
+    const bright = Math.min(1, Math.max(0, (max - SAT_DARK) / (SAT_FULL - SAT_DARK)));
+    f.hueWeight[p] = Math.round(255 * Math.min(bright, delta / FULL_HUE_CHROMA));
+    f.satWeight[p] = Math.round(255 * bright);
     luma += 0.299 * r + 0.587 * g + 0.114 * b;
   }
   f.meanLuma = n ? luma / n : 0;
@@ -196,19 +200,23 @@ export class SceneDetector {
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
     const flashes = new Set<number>();
-    const hard = this.findHardCuts(inFade, flashes);
-    const taken = new Uint8Array(n);
+    // Cuts seen by the frames or their block means first; the histogram's own cuts are weaker
+    // evidence (mixed colours of a dissolve move it in jumps), so they count outside dissolves only.
+    const strong = mergeCuts([this.hardCutsOn(this.diffs, inFade, flashes), this.hardCutsOn(this.coarseDiffs, inFade, flashes)]);
+    const taken = inFade.slice();
     // Flash frames belong to no dissolve either.
     for (const i of flashes) taken[i] = 1;
-    for (const f of fades) for (let i = f.first; i <= f.last; i++) taken[i] = 1;
-    for (const h of hard) taken[h.index] = 1;
-    const dissolves = this.findDissolves(taken);
+    for (const h of strong) taken[h.index] = 1;
+    const dissolves = this.findDissolves(taken).filter((d) => d.last - d.first > 1);
+    const inTransition = inFade.slice();
+    for (const d of dissolves) for (let i = d.first; i <= d.last; i++) inTransition[i] = 1;
+    const hard = mergeCuts([strong, this.hardCutsOn(this.histDiffs, inTransition, flashes)]);
     const t = (i: number) => this.times[Math.max(0, Math.min(n - 1, i))];
     const out: SceneBoundary[] = [
       ...fades.map((f) => ({ type: 'fade' as const, start: t(f.first), end: t(f.last), score: f.score })),
       ...hard.map((h) => ({ type: 'hard' as const, start: t(h.index), end: t(h.index), score: h.score })),
-      // A change within one frame that no hard-cut scale took is a flicker or motion, not a dissolve.
-      ...dissolves.filter((d) => d.last - d.first > 1).map((d) => ({ type: 'dissolve' as const, start: t(d.first), end: t(d.last), score: d.score })),
+      // (A change within one frame that no hard-cut scale took is a flicker or motion, not a dissolve: dropped above.)
+      ...dissolves.map((d) => ({ type: 'dissolve' as const, start: t(d.first), end: t(d.last), score: d.score })),
     ];
     out.sort((a, b) => a.start - b.start);
     return this.applyMinScene(out);
@@ -261,16 +269,6 @@ export class SceneDetector {
       i = j + 1;
     }
     return out;
-  }
-
-  /** Hard cuts on either scale: the fine frames see cuts between similar colours, the block means see them through motion and noise. */
-  private findHardCuts(excluded: Uint8Array, flashes: Set<number>): { index: number; score: number }[] {
-    const fine = this.hardCutsOn(this.diffs, excluded, flashes);
-    const coarse = this.hardCutsOn(this.coarseDiffs, excluded, flashes);
-    const hist = this.hardCutsOn(this.histDiffs, excluded, flashes);
-    const byIndex = new Map<number, number>();
-    for (const h of [...fine, ...coarse, ...hist]) byIndex.set(h.index, Math.max(byIndex.get(h.index) ?? 0, h.score));
-    return [...byIndex].sort((a, b) => a[0] - b[0]).map(([index, score]) => ({ index, score }));
   }
 
   /** Cuts on one scale; jumps that are flashes go into `flashes` (as their frame indices). */
@@ -345,6 +343,13 @@ export class SceneDetector {
     }
     return out;
   }
+}
+
+/** One cut per frame, with the highest score any scale gave it. */
+function mergeCuts(lists: { index: number; score: number }[][]): { index: number; score: number }[] {
+  const byIndex = new Map<number, number>();
+  for (const h of lists.flat()) byIndex.set(h.index, Math.max(byIndex.get(h.index) ?? 0, h.score));
+  return [...byIndex].sort((a, b) => a[0] - b[0]).map(([index, score]) => ({ index, score }));
 }
 
 const HUE_BINS = 12;

@@ -12,9 +12,15 @@ const clipSchema = z
     mode: z.enum(['fixed', 'scenes', 'sentences']).default('fixed'),
     length_s: z.number().positive().default(4),
     stride_s: z.number().positive().default(4),
-    /** Mean HSV difference between consecutive downscaled frames (0-255 scale) that marks a cut. */
-    scene_threshold: z.number().positive().default(27),
-    /** No cut within this many seconds of the previous one (or of the start). */
+    /** Least content difference between consecutive downscaled frames (0-255 scale: hue on the circle, weighted saturation, brightness) of a hard cut. */
+    scene_threshold: z.number().positive().default(12),
+    /** A hard cut's difference over the mean difference of its two neighbours on each side (adaptive: sustained motion does not cut). */
+    scene_ratio: z.number().min(1).default(3),
+    /** Mean luma (0-255) under which a frame counts as black: a dip under it with a ramp is a fade. */
+    fade_floor: z.number().positive().max(128).default(32),
+    /** Keep the frames of fades and dissolves out of scene windows (windows end where a transition starts and begin where it ends). */
+    exclude_transitions: z.boolean().default(true),
+    /** No hard cut within this many seconds of the previous boundary (or of the start). */
     min_scene_s: z.number().nonnegative().default(1),
     /** Frames per second the scene detector looks at. */
     scene_fps: z.number().positive().max(60).default(10),

@@ -84,6 +84,13 @@ export interface ProbedVideo extends VideoFile {
   cues: SubtitleCue[] | null;
 }
 
+/** What bounds a clip window at one end: a scene boundary (hard cut, fade, dissolve) with the
+ *  detector's score, or none (the video's start or end, fixed and sentence windows, the split of a long scene). */
+export interface ClipBound {
+  type: 'hard' | 'fade' | 'dissolve' | 'none';
+  score: number | null;
+}
+
 /** One window of a probed video, before decoding. */
 export interface ClipCandidate extends Traceable {
   kind: typeof VIDEO_CLIP;
@@ -98,5 +105,7 @@ export interface ClipCandidate extends Traceable {
   end: number;
   /** Cues overlapping the window (in sentence mode: the sentence), original times. */
   cues: SubtitleCue[];
+  cutIn: ClipBound;
+  cutOut: ClipBound;
 }
 

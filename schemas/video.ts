@@ -8,6 +8,8 @@ import { hf, mediaType, type KindSchema } from './kind-schema.ts';
 
 export const VIDEO_CLIP = 'video_clip' as const;
 
+export type SceneBoundaryType = 'hard' | 'fade' | 'dissolve' | 'none';
+
 export interface VideoFrame {
   /** Seconds on the source video's timeline. */
   time: number;
@@ -60,6 +62,12 @@ export interface VideoClipSample extends Traceable {
   subtitle: string | null;
   /** Those cues with their original times. */
   subtitleCues: SubtitleSpan[];
+  /** What bounds the window at its start and end (scenes mode: hard, fade or dissolve, with the
+   *  detector's score; none at the video's ends, for split scenes and in fixed and sentence modes). */
+  cutInType: SceneBoundaryType;
+  cutInScore: number | null;
+  cutOutType: SceneBoundaryType;
+  cutOutScore: number | null;
   /** Videos from URL lists: what the fetcher learnt about consent (see the web kind's `consent`); null for local files. */
   consent: string | null;
 }
@@ -127,6 +135,10 @@ export const videoClipSchema: KindSchema<VideoClipSample> = {
         })),
     },
     { name: 'consent', type: utf8(), nullable: true, hf: hf.string, get: (s) => s.consent },
+    { name: 'cut_in_type', type: utf8(), hf: hf.string, get: (s) => s.cutInType },
+    { name: 'cut_in_score', type: f64(), nullable: true, hf: hf.float64, get: (s) => s.cutInScore },
+    { name: 'cut_out_type', type: utf8(), hf: hf.string, get: (s) => s.cutOutType },
+    { name: 'cut_out_score', type: f64(), nullable: true, hf: hf.float64, get: (s) => s.cutOutScore },
   ],
   index: [
     { name: 'source', type: 'UTF8', get: (s) => s.source },
@@ -134,6 +146,8 @@ export const videoClipSchema: KindSchema<VideoClipSample> = {
     { name: 'end', type: 'DOUBLE', get: (s) => s.end },
     { name: 'av_offset_ms', type: 'DOUBLE', get: (s) => s.avOffsetMs },
     { name: 'av_confidence', type: 'DOUBLE', get: (s) => s.avConfidence },
+    { name: 'cut_in_type', type: 'UTF8', get: (s) => s.cutInType },
+    { name: 'cut_out_type', type: 'UTF8', get: (s) => s.cutOutType },
   ],
 };
 

@@ -2,7 +2,9 @@
 // motion energy, JPEG frames, AV sync, WAV, Arrow shards, index, report) against ffmpeg
 // decoding the same frames alone (same windows, analysis rate and size, raw RGB to the null
 // muxer, one process per clip, the same number at once), measured in the same run on the same
-// files. Each measurement runs in its own child process, so each peak RSS is its own (ffmpeg's
+// files. Scene detection (clip.mode scenes: the whole video at scene_fps and 64 px from ffmpeg,
+// through the detector) is measured on the same videos and reported as a share of that clip
+// decoding, with the detector's own compute share beside it. Each measurement runs in its own child process, so each peak RSS is its own (ffmpeg's
 // own memory is in its child processes and counted in neither).
 //
 //   weft bench video [--n CLIPS]        (default 24 clips of 4 s, 3 per 12 s video, 320x240)
@@ -28,6 +30,16 @@ const HEIGHT = 240;
 const SCRIPT = 'run/bench/video.ts';
 /** Pipeline measurements; the fastest counts (other processes on a shared machine add noise). */
 const ROUNDS = 2;
+
+interface ScenesResult {
+  videos: number;
+  frames: number;
+  boundaries: number;
+  wall_ms: number;
+  /** Time inside the detector (push and finish), not waiting for ffmpeg. */
+  detector_ms: number;
+  peak_rss_mib: number;
+}
 
 interface LimitResult {
   clips: number;
@@ -55,7 +67,10 @@ export const bench: Bench = async ({ n, workDir, log }) => {
 
   const limits: LimitResult[] = [];
   const runs: PipelineResult[] = [];
+  const scenes: ScenesResult[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
+    log(`scene detection, round ${round}`);
+    scenes.push(await runChildMeasurement<ScenesResult>(SCRIPT, ['--child', 'scenes', config]));
     log(`limit, round ${round}: ffmpeg decoding the same frames alone`);
     limits.push(await runChildMeasurement<LimitResult>(SCRIPT, ['--child', 'limit', config]));
     log(`pipeline, round ${round}`);
@@ -63,6 +78,9 @@ export const bench: Bench = async ({ n, workDir, log }) => {
   }
   const fastest = <T extends { wall_ms: number }>(xs: T[]) => xs.reduce((a, b) => (b.wall_ms < a.wall_ms ? b : a));
   const limit = fastest(limits);
+  const scene = fastest(scenes);
+  const sceneShare = scene.wall_ms / limit.wall_ms;
+  const detectorShare = scene.detector_ms / limit.wall_ms;
   const pipeline = fastest(runs);
   const rate = (count: number, ms: number) => (count * 1000) / ms;
   const pipelineRate = rate(pipeline.clips, pipeline.wall_ms);
@@ -74,6 +92,7 @@ export const bench: Bench = async ({ n, workDir, log }) => {
     `ffmpeg: ${version}`,
     ratioLine('end to end vs ffmpeg decoding the same frames alone', pipelineRate, limitRate, 'clips'),
     `all rounds: pipeline ${runs.map((r) => rate(r.clips, r.wall_ms).toFixed(2)).join(', ')} clips/s; limit ${limits.map((r) => rate(r.clips, r.wall_ms).toFixed(2)).join(', ')} clips/s`,
+    `scene detection (${cfg.clip.scene_fps} fps, 64 px, whole videos, ${scene.frames} frames, ${scene.boundaries} boundaries): ${(100 * sceneShare).toFixed(1)} % of the time ffmpeg takes to decode the clips alone; the detector's own compute ${(100 * detectorShare).toFixed(1)} %`,
     `kept ${pipeline.kept}, dropped ${pipeline.dropped}; busy ms per clip by stage: ${busy}`,
     `peak RSS: pipeline ${pipeline.peak_rss_mib.toFixed(0)} MiB, limit ${limit.peak_rss_mib.toFixed(0)} MiB (node processes; ffmpeg children not included)`,
   ];
@@ -87,6 +106,8 @@ export const bench: Bench = async ({ n, workDir, log }) => {
       pipeline_clips_per_s: pipelineRate,
       ffmpeg_decode_clips_per_s: limitRate,
       ratio: pipelineRate / limitRate,
+      scene_detection_share_of_decode: sceneShare,
+      scene_detector_compute_share_of_decode: detectorShare,
       pipeline_peak_rss_mib: pipeline.peak_rss_mib,
       limit_peak_rss_mib: limit.peak_rss_mib,
       kept: pipeline.kept,
@@ -131,6 +152,45 @@ async function limitChild(configPath: string): Promise<void> {
   reportFromChild({ clips, frames, wall_ms: performance.now() - started });
 }
 
+/** Scene detection over each whole video, as clip.mode scenes runs it, the same number of videos at once as clips. */
+async function scenesChild(configPath: string): Promise<void> {
+  const loaded = await loadConfigFile(configPath);
+  const src = loaded.config.source;
+  if (src.kind !== 'video') throw new Error('video bench config must have source.kind video');
+  const { listVideoUnits } = await import('../../stages/sources/video-units.ts');
+  const { probeVideo } = await import('../../stages/decode/video-probe.ts');
+  const { streamRgbFrames } = await import('../../stages/decode/video-frames.ts');
+  const { SceneDetector } = await import('../../stages/pair/scene-detector.ts');
+  const { SCENE_FRAME_SIDE, sceneDetectorOptions } = await import('../../stages/pair/video-clips.ts');
+  const { ffmpeg, ffprobe } = resolveFfmpeg(src);
+  const limit = pLimit(src.concurrency);
+  let videos = 0;
+  let frames = 0;
+  let boundaries = 0;
+  let detectorMs = 0;
+  const started = performance.now();
+  await Promise.all(
+    (await listVideoUnits(src, loaded.baseDir)).map((unit) =>
+      limit(async () => {
+        const probe = await probeVideo(unit.spec.file as string, { ffprobePath: ffprobe, audioRequired: false, minDurationS: 0 });
+        const size = outputSize(probe.video.displayWidth, probe.video.displayHeight, SCENE_FRAME_SIDE);
+        const detector = new SceneDetector(sceneDetectorOptions(src.clip));
+        for await (const frame of streamRgbFrames({ ffmpegPath: ffmpeg, file: probe.path, startS: 0, durationS: probe.duration, fps: src.clip.scene_fps, ...size })) {
+          const t0 = performance.now();
+          detector.push(frame);
+          detectorMs += performance.now() - t0;
+          frames += 1;
+        }
+        const t0 = performance.now();
+        boundaries += detector.finish().length;
+        detectorMs += performance.now() - t0;
+        videos += 1;
+      }),
+    ),
+  );
+  reportFromChild({ videos, frames, boundaries, wall_ms: performance.now() - started, detector_ms: detectorMs });
+}
+
 async function pipelineChild(configPath: string, outDir: string): Promise<void> {
   const m = await measurePipeline(configPath, outDir);
   // Clips = windows that entered decoding.
@@ -141,5 +201,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   const [mode, ...args] = process.argv.slice(3);
   if (mode === 'limit') await limitChild(args[0]);
   else if (mode === 'pipeline') await pipelineChild(args[0], args[1]);
+  else if (mode === 'scenes') await scenesChild(args[0]);
   else throw new Error(`unknown child mode ${mode}`);
 }

@@ -90,6 +90,10 @@ async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, opts: Cli
     subtitle: cues.length ? cues.map((q) => q.text).join(' ') : null,
     subtitleCues: cues,
     consent: c.consent,
+    cutInType: c.cutIn.type,
+    cutInScore: c.cutIn.score,
+    cutOutType: c.cutOut.type,
+    cutOutScore: c.cutOut.score,
   };
 }
 

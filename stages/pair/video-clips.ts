@@ -5,21 +5,28 @@
 // caller can put it in the rejects ledger.
 import { DropError, dropItem, errorMessage, expandStage, type Drop, type Stage, type StageContext } from '../../core/stage.ts';
 import type { VideoSourceConfig } from '../../schemas/video-config.ts';
-import type { ClipCandidate, ProbedVideo, SubtitleCue } from '../../schemas/video-items.ts';
+import type { ClipBound, ClipCandidate, ProbedVideo, SubtitleCue } from '../../schemas/video-items.ts';
 import { cueTimes, cuesInWindow } from '../decode/subtitles.ts';
 import { outputSize, streamRgbFrames } from '../decode/video-frames.ts';
-import type { RgbFrame } from '../decode/video-frames.ts';
+import { detectScenes, type SceneBoundary, type SceneDetectorOptions } from './scene-detector.ts';
 
 const VIDEO_CLIPS_STAGE = 'video_clips';
 
 /** Side of the frames the scene detector compares (small: cuts change whole frames). */
-const SCENE_FRAME_SIDE = 64;
+export const SCENE_FRAME_SIDE = 64;
+
+/** What bounds a window at one end: a scene boundary, or nothing (the video's start or end, a fixed or sentence window, a split of a long scene). */
+export type WindowBound = ClipBound;
+const NO_BOUND: WindowBound = { type: 'none', score: null };
 
 export interface ClipWindow {
   start: number;
   end: number;
   /** Sentence mode: the cue the window was made from (original times). */
   sentence?: SubtitleCue;
+  /** Scenes mode: the boundaries at its start and end. */
+  cutIn?: WindowBound;
+  cutOut?: WindowBound;
 }
 
 export interface SkippedWindow {
@@ -52,13 +59,31 @@ export function fixedWindows(duration: number, lengthS: number, strideS: number,
   return out;
 }
 
-/** Segments between cuts; segments longer than maxLengthS are split into pieces of that length. */
-export function sceneWindows(cuts: number[], duration: number, maxLengthS: number, opts: SplitOptions): Windows {
-  const bounds = [0, ...cuts.filter((c) => c > 0 && c < duration).sort((a, b) => a - b), duration];
+/**
+ * Segments between scene boundaries; segments longer than maxLengthS are split into pieces of
+ * that length. A hard cut ends one segment where the next begins. A transition ends one at its
+ * start and begins the next at its end when excludeTransitions, else both at its middle.
+ */
+export function sceneWindows(boundaries: SceneBoundary[], duration: number, maxLengthS: number, opts: SplitOptions & { excludeTransitions?: boolean }): Windows {
+  const sorted = boundaries.filter((b) => b.end > 0 && b.start < duration).sort((a, b) => a.start - b.start);
   const out: Windows = { windows: [], skipped: [] };
-  for (let i = 0; i + 1 < bounds.length; i++) {
-    for (let start = bounds[i]; start < bounds[i + 1]; start += maxLengthS) keepOrSkip(out, start, Math.min(bounds[i + 1], start + maxLengthS), opts);
+  let segStart = 0;
+  let cutIn: WindowBound = NO_BOUND;
+  const emit = (end: number, cutOut: WindowBound) => {
+    for (let start = segStart; start < end - 1e-9; start += maxLengthS) {
+      const pieceEnd = Math.min(end, start + maxLengthS);
+      const last = pieceEnd >= end - 1e-9;
+      keepOrSkip(out, start, pieceEnd, opts, { cutIn: start === segStart ? cutIn : NO_BOUND, cutOut: last ? cutOut : NO_BOUND });
+    }
+  };
+  for (const b of sorted) {
+    const bound: WindowBound = { type: b.type, score: b.score };
+    const [endHere, startNext] = b.type === 'hard' || !opts.excludeTransitions ? [(b.start + b.end) / 2, (b.start + b.end) / 2] : [b.start, b.end];
+    emit(Math.max(segStart, Math.min(duration, endHere)), bound);
+    segStart = Math.max(segStart, Math.min(duration, startNext));
+    cutIn = bound;
   }
+  emit(duration, NO_BOUND);
   return out;
 }
 
@@ -98,79 +123,10 @@ export function widenToMinimum(start: number, end: number, minS: number, duratio
   return [s, e];
 }
 
-function keepOrSkip(out: Windows, start: number, end: number, opts: SplitOptions): void {
+function keepOrSkip(out: Windows, start: number, end: number, opts: SplitOptions, bounds?: Pick<ClipWindow, 'cutIn' | 'cutOut'>): void {
   const length = end - start;
-  if (length >= opts.minClipS) out.windows.push({ start, end });
+  if (length >= opts.minClipS) out.windows.push({ start, end, ...bounds });
   else if (length >= opts.negligibleS) out.skipped.push({ start, end, reason: 'clip_too_short', detail: `${length.toFixed(3)} s < min_clip_s ${opts.minClipS}` });
-}
-
-// --- Scene cuts ------------------------------------------------------------------------------
-
-/**
- * Content detector in the manner of PySceneDetect's ContentDetector: frames in HSV (H 0-179,
- * S and V 0-255, as OpenCV), the score of a frame is the mean absolute difference to the
- * previous frame averaged over the three channels, and a cut is placed at a frame whose score
- * passes `threshold`, unless the previous cut (or the start) is less than minSceneS before it.
- */
-export class SceneCutDetector {
-  private previous: Uint8Array | null = null;
-  private lastCut: number | null = null;
-  readonly cuts: number[] = [];
-  /** Per-frame scores, for reports and threshold tuning. */
-  readonly scores: { time: number; score: number }[] = [];
-
-  constructor(private readonly threshold: number, private readonly minSceneS: number) {}
-
-  push(frame: RgbFrame): void {
-    const hsv = toHsv(frame.rgb);
-    if (this.lastCut === null) this.lastCut = frame.time;
-    if (this.previous && this.previous.length === hsv.length) {
-      const score = hsvDelta(this.previous, hsv);
-      this.scores.push({ time: frame.time, score });
-      if (score >= this.threshold && frame.time - this.lastCut >= this.minSceneS - 1e-9) {
-        this.cuts.push(frame.time);
-        this.lastCut = frame.time;
-      }
-    }
-    this.previous = hsv;
-  }
-}
-
-async function detectSceneCuts(frames: AsyncIterable<RgbFrame>, threshold: number, minSceneS: number): Promise<number[]> {
-  const detector = new SceneCutDetector(threshold, minSceneS);
-  for await (const frame of frames) detector.push(frame);
-  return detector.cuts;
-}
-
-/** RGB bytes to packed HSV bytes with OpenCV's ranges (H in [0, 180), S and V in [0, 255]). */
-export function toHsv(rgb: Uint8Array): Uint8Array {
-  const out = new Uint8Array(rgb.length);
-  for (let i = 0; i < rgb.length; i += 3) {
-    const r = rgb[i];
-    const g = rgb[i + 1];
-    const b = rgb[i + 2];
-    const max = Math.max(r, g, b);
-    const min = Math.min(r, g, b);
-    const delta = max - min;
-    let h = 0;
-    if (delta > 0) {
-      if (max === r) h = (60 * (g - b)) / delta;
-      else if (max === g) h = 120 + (60 * (b - r)) / delta;
-      else h = 240 + (60 * (r - g)) / delta;
-      if (h < 0) h += 360;
-    }
-    out[i] = Math.round(h / 2) % 180;
-    out[i + 1] = max === 0 ? 0 : Math.round((255 * delta) / max);
-    out[i + 2] = max;
-  }
-  return out;
-}
-
-/** Mean over pixels and the three channels of |a - b|. */
-function hsvDelta(a: Uint8Array, b: Uint8Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
-  return a.length ? sum / a.length : 0;
 }
 
 /**
@@ -194,6 +150,8 @@ export function clipWindowsStage(cfg: VideoSourceConfig, ffmpegPath: string): St
       start: w.start,
       end: w.end,
       cues: w.sentence ? [w.sentence] : video.cues ? cuesInWindow(video.cues, w.start, w.end) : [],
+      cutIn: w.cutIn ?? NO_BOUND,
+      cutOut: w.cutOut ?? NO_BOUND,
     }));
     windows.skipped.forEach((w, i) => {
       const item = { id: `${video.id}/skipped-${String(i).padStart(4, '0')}`, kind: video.kind, source: video.source };
@@ -201,6 +159,10 @@ export function clipWindowsStage(cfg: VideoSourceConfig, ffmpegPath: string): St
     });
     return out;
   });
+}
+
+export function sceneDetectorOptions(c: VideoSourceConfig['clip']): SceneDetectorOptions {
+  return { fps: c.scene_fps, threshold: c.scene_threshold, ratio: c.scene_ratio, fadeFloor: c.fade_floor, minSceneS: c.min_scene_s };
 }
 
 /** The video's windows by the configured mode; throws a DropError for the whole video when it has none to offer. */
@@ -218,8 +180,8 @@ async function clipWindows(video: ProbedVideo, cfg: VideoSourceConfig, ffmpegPat
       const size = outputSize(probe.video.displayWidth, probe.video.displayHeight, SCENE_FRAME_SIDE);
       try {
         const frames = streamRgbFrames({ ffmpegPath, file: probe.path, startS: 0, durationS: probe.duration, fps: c.scene_fps, ...size, signal: ctx.signal });
-        const cuts = await detectSceneCuts(frames, c.scene_threshold, c.min_scene_s);
-        return sceneWindows(cuts, probe.duration, c.length_s, split);
+        const boundaries = await detectScenes(frames, sceneDetectorOptions(c));
+        return sceneWindows(boundaries, probe.duration, c.length_s, { ...split, excludeTransitions: c.exclude_transitions });
       } catch (err) {
         if (ctx.signal.aborted) throw err;
         const [reason, detail] = err instanceof DropError ? [err.reason, err.detail] : ['decode_failed', errorMessage(err)];

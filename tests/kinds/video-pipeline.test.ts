@@ -168,6 +168,12 @@ test('scene mode cuts at the shot changes and honours the minimum scene length',
   assert.ok(Math.abs(windows[0][1] - scenes.cuts_s[0]) <= frame + 1e-9);
   assert.ok(Math.abs(windows[1][1] - scenes.cuts_s[1]) <= frame + 1e-9);
   assert.ok(Math.abs(windows[2][1] - scenes.duration_s) < 0.1);
+  // Each window says what bounds it: the video's start, hard cuts, the video's end.
+  const bounds = [...samples.values()].map((s) => [s.cutInType, s.cutOutType]);
+  assert.deepEqual(bounds, [['none', 'hard'], ['hard', 'hard'], ['hard', 'none']]);
+  const scores = [...samples.values()].map((s) => [s.cutInScore, s.cutOutScore]);
+  assert.equal(scores[0][0], null);
+  assert.ok((scores[0][1] ?? 0) >= 3 && scores[0][1] === scores[1][0]);
 });
 
 test('sentence mode makes one clip per cue from .vtt and transcript json sidecars, keeping the original times', async () => {

@@ -14,7 +14,7 @@ import {
   parseVtt,
   SubtitleParseError,
 } from '../../../stages/decode/subtitles.ts';
-import { fixedWindows, sceneWindows, SceneCutDetector, sentenceWindows, toHsv, widenToMinimum } from '../../../stages/pair/video-clips.ts';
+import { fixedWindows, sceneWindows, sentenceWindows, widenToMinimum } from '../../../stages/pair/video-clips.ts';
 
 test('SubRip cues parse with ids, multi-line text, markup and CRLF', () => {
   const srt = '\uFEFF1\r\n00:00:01,500 --> 00:00:03,250\r\n<i>Hello</i> there,\r\ngeneral {\\an8}Kenobi\r\n\r\n2\r\n01:02:03,004 --> 01:02:04,000 X1:10\r\nsecond &amp; last\r\n';
@@ -79,11 +79,17 @@ test('fixed windows cover the video with the given length and stride', () => {
   assert.deepEqual(short.skipped.map((s) => [s.start, s.end, s.reason]), [[8, 8.5, 'clip_too_short']]);
 });
 
-test('scene windows run between cuts and split long scenes', () => {
-  const { windows, skipped } = sceneWindows([2, 3.5, 3.8], 12, 5, split);
-  assert.deepEqual(windows, [{ start: 0, end: 2 }, { start: 2, end: 3.5 }, { start: 3.8, end: 8.8 }, { start: 8.8, end: 12 }]);
+test('scene windows run between boundaries, split long scenes and keep transition frames out', () => {
+  const hard = (t: number) => ({ type: 'hard' as const, start: t, end: t, score: 5 });
+  const { windows, skipped } = sceneWindows([hard(2), hard(3.5), hard(3.8)], 12, 5, split);
+  assert.deepEqual(windows.map((w) => [w.start, w.end, w.cutIn?.type, w.cutOut?.type]), [[0, 2, 'none', 'hard'], [2, 3.5, 'hard', 'hard'], [3.8, 8.8, 'hard', 'none'], [8.8, 12, 'none', 'none']]);
   assert.equal(skipped.length, 1);
   assert.equal(skipped[0].reason, 'clip_too_short');
+  const boundaries = [{ type: 'dissolve' as const, start: 3, end: 4.5, score: 60 }, { type: 'fade' as const, start: 8, end: 9, score: 0.9 }];
+  const excluded = sceneWindows(boundaries, 12, 10, { ...split, excludeTransitions: true });
+  assert.deepEqual(excluded.windows.map((w) => [w.start, w.end, w.cutIn?.type, w.cutIn?.score, w.cutOut?.type]), [[0, 3, 'none', null, 'dissolve'], [4.5, 8, 'dissolve', 60, 'fade'], [9, 12, 'fade', 0.9, 'none']]);
+  const kept = sceneWindows(boundaries, 12, 10, { ...split, excludeTransitions: false });
+  assert.deepEqual(kept.windows.map((w) => [w.start, w.end]), [[0, 3.75], [3.75, 8.5], [8.5, 12]]);
 });
 
 test('short sentences are widened symmetrically to the minimum, inside the video', () => {
@@ -98,23 +104,3 @@ test('short sentences are widened symmetrically to the minimum, inside the video
   assert.deepEqual(cuesInWindow(cues, 1.5, 4.5).map((c) => c.text), ['b']);
 });
 
-test('the content detector cuts on a frame change and honours the minimum scene length', () => {
-  const w = 8;
-  const h = 8;
-  const solid = (r: number, g: number, b: number) => {
-    const rgb = new Uint8Array(w * h * 3);
-    for (let i = 0; i < rgb.length; i += 3) rgb.set([r, g, b], i);
-    return rgb;
-  };
-  const colours = [solid(200, 30, 30), solid(30, 30, 200), solid(230, 230, 40)];
-  // Red for 1 s, blue for 0.4 s, yellow after; frames at 10 fps.
-  const colourAt = (t: number) => (t < 1 ? 0 : t < 1.4 ? 1 : 2);
-  const run = (minSceneS: number) => {
-    const d = new SceneCutDetector(27, minSceneS);
-    for (let i = 0; i < 30; i++) d.push({ index: i, time: i / 10, width: w, height: h, rgb: colours[colourAt(i / 10)] });
-    return d.cuts.map((c) => Math.round(c * 10) / 10);
-  };
-  assert.deepEqual(run(0.2), [1, 1.4]);
-  assert.deepEqual(run(0.5), [1]);
-  assert.deepEqual(Array.from(toHsv(new Uint8Array([255, 0, 0, 0, 0, 255]))), [0, 255, 255, 120, 255, 255]);
-});

@@ -1,0 +1,465 @@
+// Scene boundaries of one video from small analysis frames: hard cuts, fades through black and
+// dissolves, each with its span and score. Frames stream in (`push`); only a short ring of
+// recent frames' features is kept, plus a few numbers per frame and window, so memory stays
+// small on long videos. Frames are compared on three scales: the fine frame (hue on the circle
+// weighted by chroma, so it counts for nothing near black, white and grey; saturation weighted
+// by brightness; brightness), 8 px block means of it (noise and moving texture average out),
+// and a colour histogram (blind to where things are, so motion hardly moves it).
+// `finish()` decides on the whole series:
+//   1. fades: the mean luma dips under `fadeFloor` with a ramp down and/or up around the dip
+//      (or the dip touches the start or end of the video); the ramps are the span;
+//   2. hard cuts, on any scale: a frame's difference to the previous one is `ratio` times the
+//      mean of its two neighbours on each side (PySceneDetect's AdaptiveDetector, so sustained
+//      motion does not cut) and at least `threshold`; a jump that comes back within a few
+//      frames, or that brings back a frame from just before, is a flash, not a cut;
+//   3. dissolves: histograms of frames a window apart (0.6, 1.4, 2.4 s) differ twice as much
+//      across the transition as frames that far apart in the stretches around it, the frame
+//      halfway is close to a mix of the two ends, and no cut, fade or flash lies inside.
+import type { RgbFrame } from '../decode/video-frames.ts';
+
+export type BoundaryType = 'hard' | 'fade' | 'dissolve';
+
+export interface SceneBoundary {
+  type: BoundaryType;
+  /** Seconds. Hard cuts: start = end = the first frame of the new shot. Transitions: the last
+   *  frame before the change and the first after it, so [start, end] holds every mixed frame. */
+  start: number;
+  end: number;
+  /** Hard: content difference over the neighbours' mean; fade: 1 - darkest / level before and
+   *  after; dissolve: difference of the frames around it (0-255 scale). */
+  score: number;
+}
+
+export interface SceneDetectorOptions {
+  /** Analysis frames per second (frames pushed are this far apart). */
+  fps: number;
+  /** Minimum content difference (0-255 scale) of a hard cut. */
+  threshold: number;
+  /** A hard cut's difference over the mean of its `window` neighbours on each side. */
+  ratio: number;
+  /** Mean luma (0-255) under which a frame counts as black for fades. */
+  fadeFloor: number;
+  /** No hard cut within this many seconds of the previous boundary (or the start). */
+  minSceneS: number;
+}
+
+/** Neighbours on each side of the adaptive score (PySceneDetect's window_width). */
+const ADAPTIVE_WINDOW = 2;
+/** Side of the blocks whose means make the coarse frames (8 px of a 64 px analysis frame). */
+const BLOCK = 8;
+/** Frames after a candidate cut within which a flash must come back (white frames, muzzle flashes). */
+const FLASH_FRAMES = 3;
+/** A change counts as having come back when the frame before it and one after differ by less than this share of the jump. */
+const FLASH_RETURN = 0.35;
+/** Dissolve windows in seconds: short and long transitions. */
+const DISSOLVE_WINDOWS_S = [0.6, 1.4, 2.4];
+/** A dissolve's histogram distance across it (0-100), and that over the same distance in the stretches before and after. */
+const DISSOLVE_MIN_DIFF = 25;
+const DISSOLVE_MIN_RATIO = 2;
+/** The frame halfway through a dissolve is a mix of the pictures at its ends; what is left of it after the best mix, over their difference. */
+const DISSOLVE_MAX_RESIDUAL = 0.6;
+/** Chroma (max - min of RGB) at which hue counts fully; brightness at which saturation does. */
+const FULL_HUE_CHROMA = 48;
+const SAT_DARK = 24;
+const SAT_FULL = 72;
+
+/** Compact per-pixel features of one analysis frame. */
+interface FrameFeatures {
+  hue: Uint8Array; // 0..179
+  sat: Uint8Array;
+  val: Uint8Array;
+  hueWeight: Uint8Array; // 0..255
+  satWeight: Uint8Array;
+}
+
+export function frameFeatures(rgb: Uint8Array): FrameFeatures & { meanLuma: number } {
+  const n = rgb.length / 3;
+  const f = { hue: new Uint8Array(n), sat: new Uint8Array(n), val: new Uint8Array(n), hueWeight: new Uint8Array(n), satWeight: new Uint8Array(n), meanLuma: 0 };
+  let luma = 0;
+  for (let p = 0, i = 0; p < n; p++, i += 3) {
+    const r = rgb[i];
+    const g = rgb[i + 1];
+    const b = rgb[i + 2];
+    const max = Math.max(r, g, b);
+    const min = Math.min(r, g, b);
+    const delta = max - min;
+    let h = 0;
+    if (delta > 0) {
+      if (max === r) h = (60 * (g - b)) / delta;
+      else if (max === g) h = 120 + (60 * (b - r)) / delta;
+      else h = 240 + (60 * (r - g)) / delta;
+      if (h < 0) h += 360;
+    }
+    f.hue[p] = Math.round(h / 2) % 180;
+    f.sat[p] = max === 0 ? 0 : Math.round((255 * delta) / max);
+    f.val[p] = max;
+    const bright = Math.min(1, Math.max(0, (max - SAT_DARK) / (SAT_FULL - SAT_DARK)));
+    f.hueWeight[p] = Math.round(255 * Math.min(bright, delta / FULL_HUE_CHROMA));
+    f.satWeight[p] = Math.round(255 * bright);
+    luma += 0.299 * r + 0.587 * g + 0.114 * b;
+  }
+  f.meanLuma = n ? luma / n : 0;
+  return f;
+}
+
+/**
+ * Content difference of two frames (0-255 scale): the mean of hue (circular distance, doubled to
+ * span 0-180, weighted by the smaller chroma weight), saturation (weighted by the smaller
+ * brightness weight) and brightness differences.
+ */
+export function contentDifference(a: FrameFeatures, b: FrameFeatures): number {
+  const n = a.val.length;
+  if (n === 0 || b.val.length !== n) return 0;
+  let dh = 0;
+  let ds = 0;
+  let dv = 0;
+  for (let p = 0; p < n; p++) {
+    let h = Math.abs(a.hue[p] - b.hue[p]);
+    if (h > 90) h = 180 - h;
+    dh += 2 * h * Math.min(a.hueWeight[p], b.hueWeight[p]);
+    ds += Math.abs(a.sat[p] - b.sat[p]) * Math.min(a.satWeight[p], b.satWeight[p]);
+    dv += Math.abs(a.val[p] - b.val[p]);
+  }
+  return (dh / 255 + ds / 255 + dv) / (3 * n);
+}
+
+export class SceneDetector {
+  private readonly ring: FrameFeatures[] = [];
+  private readonly coarseRing: FrameFeatures[] = [];
+  /** Like diffs, on block means (BLOCK px squares): noise and fine texture in motion average out, a picture change stays. */
+  private readonly coarseDiffs = new Map<number, number[]>();
+  /** Like diffs, on colour histograms (0-100): blind to where things are, so motion hardly moves them; dissolves and cuts do. */
+  private readonly histRing: Float32Array[] = [];
+  /** Block means (RGB) of recent frames, and per window: how far the frame halfway is from the best mix of the frames at its ends (0: a perfect mix). */
+  private readonly blockRing: Uint8Array[] = [];
+  private readonly mixResidual = new Map<number, number[]>();
+  private readonly histDiffs = new Map<number, number[]>();
+  private readonly lags: number[];
+  private readonly windows: number[];
+  /** diffs[lag][i]: difference between frame i - lag and frame i (NaN before the start). */
+  private readonly diffs = new Map<number, number[]>();
+  private readonly luma: number[] = [];
+  private readonly times: number[] = [];
+
+  constructor(private readonly opts: SceneDetectorOptions) {
+    this.windows = [...new Set(DISSOLVE_WINDOWS_S.map((s) => Math.max(2, Math.round(s * opts.fps))))];
+    this.lags = [...new Set([...Array.from({ length: FLASH_FRAMES + 1 }, (_, i) => i + 1), ...this.windows])].sort((a, b) => a - b);
+    for (const lag of this.lags) {
+      this.diffs.set(lag, []);
+      this.coarseDiffs.set(lag, []);
+      this.histDiffs.set(lag, []);
+      this.mixResidual.set(lag, []);
+    }
+  }
+
+  get frames(): number {
+    return this.times.length;
+  }
+
+  push(frame: RgbFrame): void {
+    const f = frameFeatures(frame.rgb);
+    const blocks = blockMeans(frame.rgb, frame.width, frame.height, BLOCK);
+    const coarse = frameFeatures(blocks);
+    const hist = colourHistogram(f);
+    this.luma.push(f.meanLuma);
+    this.times.push(frame.time);
+    const maxLag = this.lags[this.lags.length - 1];
+    for (const lag of this.lags) {
+      const past = this.ring.length >= lag ? this.ring[this.ring.length - lag] : null;
+      this.diffs.get(lag)!.push(past ? contentDifference(past, f) : NaN);
+      const coarsePast = this.coarseRing.length >= lag ? this.coarseRing[this.coarseRing.length - lag] : null;
+      this.coarseDiffs.get(lag)!.push(coarsePast ? contentDifference(coarsePast, coarse) : NaN);
+      const histPast = this.histRing.length >= lag ? this.histRing[this.histRing.length - lag] : null;
+      this.histDiffs.get(lag)!.push(histPast ? histogramDistance(histPast, hist) : NaN);
+      const half = Math.round(lag / 2);
+      const blockPast = this.blockRing.length >= lag ? this.blockRing[this.blockRing.length - lag] : null;
+      const blockMid = this.blockRing.length >= half ? this.blockRing[this.blockRing.length - half] : null;
+      this.mixResidual.get(lag)!.push(blockPast && blockMid && half < lag ? mixResidual(blockPast, blockMid, blocks) : NaN);
+    }
+    this.ring.push(f);
+    this.coarseRing.push(coarse);
+    this.histRing.push(hist);
+    this.blockRing.push(blocks);
+    if (this.ring.length > maxLag) {
+      this.ring.shift();
+      this.coarseRing.shift();
+      this.histRing.shift();
+      this.blockRing.shift();
+    }
+  }
+
+  /** Per-frame difference to the previous frame (for reports and tuning). */
+  consecutive(): number[] {
+    return this.diffs.get(1)!.slice();
+  }
+
+  finish(): SceneBoundary[] {
+    const n = this.times.length;
+    if (n < 2) return [];
+    const fades = this.findFades();
+    const inFade = new Uint8Array(n);
+    for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
+    const flashes = new Set<number>();
+    // Cuts seen by the frames or their block means first; the histogram's own cuts are weaker
+    // evidence (mixed colours of a dissolve move it in jumps), so they count outside dissolves only.
+    const strong = mergeCuts([this.hardCutsOn(this.diffs, inFade, flashes), this.hardCutsOn(this.coarseDiffs, inFade, flashes)]);
+    const taken = inFade.slice();
+    // Flash frames belong to no dissolve either.
+    for (const i of flashes) taken[i] = 1;
+    for (const h of strong) taken[h.index] = 1;
+    const dissolves = this.findDissolves(taken).filter((d) => d.last - d.first > 1);
+    const inTransition = inFade.slice();
+    for (const d of dissolves) for (let i = d.first; i <= d.last; i++) inTransition[i] = 1;
+    const hard = mergeCuts([strong, this.hardCutsOn(this.histDiffs, inTransition, flashes)]);
+    const t = (i: number) => this.times[Math.max(0, Math.min(n - 1, i))];
+    const out: SceneBoundary[] = [
+      ...fades.map((f) => ({ type: 'fade' as const, start: t(f.first), end: t(f.last), score: f.score })),
+      ...hard.map((h) => ({ type: 'hard' as const, start: t(h.index), end: t(h.index), score: h.score })),
+      // (A change within one frame that no hard-cut scale took is a flicker or motion, not a dissolve: dropped above.)
+      ...dissolves.map((d) => ({ type: 'dissolve' as const, start: t(d.first), end: t(d.last), score: d.score })),
+    ];
+    out.sort((a, b) => a.start - b.start);
+    return this.applyMinScene(out);
+  }
+
+  /** Hard cuts closer than minSceneS to the previous boundary are dropped; transitions always stay. */
+  private applyMinScene(boundaries: SceneBoundary[]): SceneBoundary[] {
+    const out: SceneBoundary[] = [];
+    let lastEnd = this.times[0];
+    for (const b of boundaries) {
+      if (b.type === 'hard' && b.start - lastEnd < this.opts.minSceneS - 1e-9) continue;
+      out.push(b);
+      lastEnd = b.end;
+    }
+    return out;
+  }
+
+  /** Dips of mean luma under the floor, with their ramps. first/last: the frames bounding the mixed frames. */
+  private findFades(): { first: number; last: number; score: number }[] {
+    const m = this.luma;
+    const n = m.length;
+    const floor = this.opts.fadeFloor;
+    const out: { first: number; last: number; score: number }[] = [];
+    const falls = (a: number, b: number) => m[a] > m[b] * 1.04 + 0.5; // frame a brighter than the later b
+    for (let i = 0; i < n; ) {
+      if (m[i] >= floor) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j + 1 < n && m[j + 1] < floor) j++;
+      let first = i;
+      while (first - 1 >= 0 && falls(first - 1, first)) first--;
+      let last = j;
+      while (last + 1 < n && falls(last + 1, last)) last++;
+      const rampDown = i - first;
+      const rampUp = last - j;
+      const atStart = i === 0;
+      const atEnd = j === n - 1;
+      const darkest = Math.min(...m.slice(i, j + 1));
+      const before = first < i ? m[first] : null;
+      const after = last > j ? m[last] : null;
+      // A fade needs a ramp on a side that has content (a cut to black has none), and the level it leaves to be well above the floor.
+      const levels = [before, after].filter((x): x is number => x !== null);
+      const ramped = (rampDown > 0 || atStart) && (rampUp > 0 || atEnd) && (rampDown > 0 || rampUp > 0);
+      const level = levels.length ? Math.min(...levels) : 0;
+      if (ramped && !(atStart && atEnd) && level >= 2 * floor) {
+        out.push({ first: atStart && rampDown === 0 ? 0 : first, last: atEnd && rampUp === 0 ? n - 1 : last, score: 1 - darkest / Math.max(level, 1) });
+      }
+      i = j + 1;
+    }
+    return out;
+  }
+
+  /** Cuts on one scale; jumps that are flashes go into `flashes` (as their frame indices). */
+  private hardCutsOn(diffs: Map<number, number[]>, excluded: Uint8Array, flashes: Set<number>): { index: number; score: number }[] {
+    const c = diffs.get(1)!;
+    const n = c.length;
+    const out: { index: number; score: number }[] = [];
+    for (let i = 1; i < n; i++) {
+      if (excluded[i] || excluded[i - 1] || !(c[i] >= this.opts.threshold)) continue;
+      let sum = 0;
+      let count = 0;
+      for (let k = i - ADAPTIVE_WINDOW; k <= i + ADAPTIVE_WINDOW; k++) {
+        if (k === i || k < 1 || k >= n || Number.isNaN(c[k])) continue;
+        sum += c[k];
+        count++;
+      }
+      // At the very start or end there may be no neighbours: the change then only needs the threshold.
+      const mean = count ? sum / count : 0;
+      const score = c[i] / Math.max(mean, 1);
+      if (score < this.opts.ratio) continue;
+      if (flashAt(diffs, i, n)) {
+        flashes.add(i);
+        continue;
+      }
+      out.push({ index: i, score });
+    }
+    return out;
+  }
+
+  /**
+   * Dissolves on the histogram series: frames w apart across the transition differ `ratio`
+   * times more than frames w apart in the stretches before and after it (which motion alone
+   * does not do), by at least DISSOLVE_MIN_DIFF, and without a cut, fade or flash in between.
+   * Shorter windows are tried first, so a short dissolve gets a tight span.
+   */
+  private findDissolves(taken: Uint8Array): { first: number; last: number; score: number }[] {
+    const c = this.histDiffs.get(1)!;
+    const n = c.length;
+    const out: { first: number; last: number; score: number }[] = [];
+    for (const w of this.windows) {
+      const e = this.histDiffs.get(w)!;
+      const candidates: { i: number; ratio: number }[] = [];
+      for (let i = w; i < n; i++) {
+        const d = e[i];
+        if (!(d >= DISSOLVE_MIN_DIFF)) continue;
+        let blocked = false;
+        for (let k = i - w + 1; k <= i && !blocked; k++) if (taken[k]) blocked = true;
+        if (blocked) continue;
+        const around = lagMedian(e, i - w, i + w, w);
+        const ratio = d / Math.max(around, 1);
+        if (ratio >= DISSOLVE_MIN_RATIO && this.mixResidual.get(w)![i] <= DISSOLVE_MAX_RESIDUAL) candidates.push({ i, ratio });
+      }
+      // Runs of candidates are one transition: its peak is where the window spans it best.
+      for (let r = 0; r < candidates.length; ) {
+        let q = r;
+        while (q + 1 < candidates.length && candidates[q + 1].i === candidates[q].i + 1) q++;
+        const peak = candidates.slice(r, q + 1).reduce((x, y) => (y.ratio > x.ratio ? y : x));
+        r = q + 1;
+        const i = peak.i;
+        let cmax = 0;
+        for (let k = i - w + 1; k <= i; k++) cmax = Math.max(cmax, c[k]);
+        const [calm] = sideMedians(c, i - w, i + 1, w);
+        const cut = Math.max(2 * calm + 0.5, 0.25 * cmax);
+        let first = i - w + 1;
+        while (first < i && c[first] < cut) first++;
+        let last = i;
+        while (last > first && c[last] < cut) last--;
+        const span = { first: first - 1, last, score: e[i] };
+        if (out.some((o) => span.first <= o.last + 1 && span.last >= o.first - 1)) continue;
+        out.push(span);
+      }
+    }
+    return out;
+  }
+}
+
+/** One cut per frame, with the highest score any scale gave it. */
+function mergeCuts(lists: { index: number; score: number }[][]): { index: number; score: number }[] {
+  const byIndex = new Map<number, number>();
+  for (const h of lists.flat()) byIndex.set(h.index, Math.max(byIndex.get(h.index) ?? 0, h.score));
+  return [...byIndex].sort((a, b) => a[0] - b[0]).map(([index, score]) => ({ index, score }));
+}
+
+const HUE_BINS = 12;
+const HUE_LEVELS = 3;
+const GREY_BINS = 8;
+
+/** Colour histogram of a frame: chroma-weighted pixels by hue and brightness level, the rest by grey level; sums to 1. */
+export function colourHistogram(f: FrameFeatures): Float32Array {
+  const h = new Float32Array(HUE_BINS * HUE_LEVELS + GREY_BINS);
+  const n = f.val.length;
+  for (let p = 0; p < n; p++) {
+    const w = f.hueWeight[p] / 255;
+    const v = f.val[p];
+    if (w > 0) h[Math.floor((f.hue[p] * HUE_BINS) / 180) * HUE_LEVELS + Math.min(HUE_LEVELS - 1, Math.floor((v * HUE_LEVELS) / 256))] += w;
+    if (w < 1) h[HUE_BINS * HUE_LEVELS + Math.floor((v * GREY_BINS) / 256)] += 1 - w;
+  }
+  for (let i = 0; i < h.length; i++) h[i] /= Math.max(1, n);
+  return h;
+}
+
+/** Half the L1 distance of two histograms, as a percentage (0: same colours, 100: none shared). */
+export function histogramDistance(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+  return 50 * sum;
+}
+
+/** True when the picture before frame i comes back within FLASH_FRAMES frames after it, or frame i brings back one from just before. */
+function flashAt(diffs: Map<number, number[]>, i: number, n: number): boolean {
+  const jump = diffs.get(1)![i];
+  for (let j = 1; j <= FLASH_FRAMES && i + j < n; j++) {
+    const back = diffs.get(j + 1)![i + j]; // frame i - 1 against frame i + j
+    if (back < FLASH_RETURN * jump) return true;
+  }
+  // The return from a flash: frame i matches one from before the flash.
+  for (let j = 1; j <= FLASH_FRAMES && i - 1 - j >= 0; j++) {
+    const back = diffs.get(j + 1)![i]; // frame i - 1 - j against frame i
+    if (back < FLASH_RETURN * jump) return true;
+  }
+  return false;
+}
+
+/** |mid - (b + alpha (a - b))| / |a - b| (L1 over blocks and channels) with the least-squares alpha in [0, 1]. */
+export function mixResidual(a: Uint8Array, mid: Uint8Array, b: Uint8Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    num += (mid[i] - b[i]) * d;
+    den += d * d;
+  }
+  if (den === 0) return Infinity;
+  const alpha = Math.min(1, Math.max(0, num / den));
+  let residual = 0;
+  let spread = 0;
+  for (let i = 0; i < a.length; i++) {
+    residual += Math.abs(mid[i] - b[i] - alpha * (a[i] - b[i]));
+    spread += Math.abs(a[i] - b[i]);
+  }
+  return residual / spread;
+}
+
+/** Mean RGB of each block x block square (edge blocks smaller), as an RGB image of the blocks. */
+export function blockMeans(rgb: Uint8Array, width: number, height: number, block: number): Uint8Array {
+  const cols = Math.ceil(width / block);
+  const rows = Math.ceil(height / block);
+  const sums = new Float64Array(cols * rows * 3);
+  const counts = new Float64Array(cols * rows);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / block) * cols;
+    for (let x = 0; x < width; x++) {
+      const b = row + Math.floor(x / block);
+      const i = (y * width + x) * 3;
+      sums[b * 3] += rgb[i];
+      sums[b * 3 + 1] += rgb[i + 1];
+      sums[b * 3 + 2] += rgb[i + 2];
+      counts[b] += 1;
+    }
+  }
+  const out = new Uint8Array(cols * rows * 3);
+  for (let b = 0; b < counts.length; b++) for (let ch = 0; ch < 3; ch++) out[b * 3 + ch] = Math.round(sums[b * 3 + ch] / counts[b]);
+  return out;
+}
+
+/** Median of a lagged series over the `span` values ending at `before` and those starting at `after`. */
+function lagMedian(e: number[], before: number, after: number, span: number): number {
+  const xs: number[] = [];
+  for (let k = before - span; k <= before; k++) if (k >= 0 && k < e.length && !Number.isNaN(e[k])) xs.push(e[k]);
+  for (let k = after; k <= after + span; k++) if (k >= 0 && k < e.length && !Number.isNaN(e[k])) xs.push(e[k]);
+  if (xs.length === 0) return 0;
+  xs.sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)];
+}
+
+/** Median consecutive difference in the `span` frames before `before` and in those after `after`: [the calmer, the busier]. */
+function sideMedians(c: number[], before: number, after: number, span: number): [number, number] {
+  const median = (from: number, to: number) => {
+    const xs: number[] = [];
+    for (let k = from; k <= to; k++) if (k >= 1 && k < c.length && !Number.isNaN(c[k])) xs.push(c[k]);
+    if (xs.length === 0) return null;
+    xs.sort((a, b) => a - b);
+    return xs[Math.floor(xs.length / 2)];
+  };
+  const sides = [median(before - span, before), median(after, after + span - 1)].filter((x): x is number => x !== null);
+  if (sides.length === 0) return [0, 0];
+  return [Math.min(...sides), Math.max(...sides)];
+}
+
+export async function detectScenes(frames: AsyncIterable<RgbFrame>, opts: SceneDetectorOptions): Promise<SceneBoundary[]> {
+  const detector = new SceneDetector(opts);
+  for await (const frame of frames) detector.push(frame);
+  return detector.finish();
+}

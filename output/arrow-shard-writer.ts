@@ -34,8 +34,23 @@ export function huggingfaceMetadata(schema: KindSchema<unknown>): unknown {
   return { info: { features: Object.fromEntries(schema.columns.map((c) => [c.name, c.hf])) } };
 }
 
+/**
+ * `type` with every field inside it nullable. `datasets` keeps a feature from the `huggingface`
+ * metadata only when the Arrow field equals the one the feature generates, and every field it
+ * generates is nullable (struct children and list items included); a non-nullable field makes it
+ * fall back to a plain struct (an image comes back as {bytes, path} instead of Image()).
+ */
+export function nullableType(type: arrow.DataType): arrow.DataType {
+  if (arrow.DataType.isStruct(type)) return new arrow.Struct(type.children.map((f) => new arrow.Field(f.name, nullableType(f.type), true)));
+  if (arrow.DataType.isList(type)) {
+    const item = type.children[0];
+    return new arrow.List(new arrow.Field(item.name, nullableType(item.type), true));
+  }
+  return type;
+}
+
 export function arrowSchemaOf<S>(schema: KindSchema<S>, metadata: Record<string, unknown>): arrow.Schema {
-  const fields = schema.columns.map((c) => new arrow.Field(c.name, c.type, c.nullable ?? false));
+  const fields = schema.columns.map((c) => new arrow.Field(c.name, nullableType(c.type), true));
   const meta = new Map(Object.entries(metadata).map(([k, v]) => [k, JSON.stringify(v)]));
   return new arrow.Schema(fields, meta);
 }
@@ -124,7 +139,7 @@ export class ArrowShardWriter<S> {
 }
 
 export function toRecordBatch<S>(schema: KindSchema<S>, arrowSchema: arrow.Schema, rows: S[]): arrow.RecordBatch {
-  const children = schema.columns.map((c) => arrow.vectorFromArray(rows.map((r) => c.get(r)), c.type).data[0]);
+  const children = schema.columns.map((c, i) => arrow.vectorFromArray(rows.map((r) => c.get(r)), arrowSchema.fields[i].type).data[0]);
   const data = arrow.makeData({ type: new arrow.Struct(arrowSchema.fields), length: rows.length, nullCount: 0, children });
   return new arrow.RecordBatch(arrowSchema, data);
 }

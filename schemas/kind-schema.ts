@@ -5,6 +5,8 @@ import * as arrow from 'apache-arrow';
 export interface ColumnSpec<S> {
   name: string;
   type: arrow.DataType;
+  /** Whether the value may be missing. Documentation only: shards write every field (and every
+   *  field inside a struct or list) nullable, as Hugging Face `datasets` does. */
   nullable?: boolean;
   /** Hugging Face `datasets` feature for this column, e.g. { _type: 'Value', dtype: 'string' }. */
   hf: unknown;

@@ -1,5 +1,6 @@
-// Consumes samples of one kind for one unit; emits Arrow IPC *stream* files (what Hugging Face
-// `datasets` memory-maps) into the unit's staging folder. Shards are capped by bytes and
+// Consumes samples of one kind for one unit; emits Arrow IPC files into the unit's staging
+// folder: the stream format by default (what Hugging Face `datasets` memory-maps), or the file
+// format (a footer, for polars scan_ipc and other random-access readers). Shards are capped by bytes and
 // batches by rows. Nothing here is visible to readers: the commit step renames the staged
 // files into shards/ only after every one of them is fsynced.
 import { createHash, type Hash } from 'node:crypto';
@@ -18,7 +19,11 @@ export interface ShardWriterOptions<S> {
   rowsPerBatch: number;
   /** Schema metadata: key -> JSON value (e.g. huggingface, weft). */
   metadata: Record<string, unknown>;
+  /** IPC stream (default) or IPC file format. */
+  format?: ArrowFormat;
 }
+
+export type ArrowFormat = 'stream' | 'file';
 
 /** A staged shard: the ShardEntry it will have once committed, and where it lies now. */
 export interface StagedShard extends ShardEntry {
@@ -104,7 +109,7 @@ export class ArrowShardWriter<S> {
   private async openNext(): Promise<void> {
     const name = shardFileName(this.opts.schema.kind, this.opts.unitId, this.seq++);
     await mkdir(this.opts.stagingDir, { recursive: true });
-    this.current = await OpenShard.create(path.join(this.opts.stagingDir, name), `shards/${name}`, this.arrowSchema);
+    this.current = await OpenShard.create(path.join(this.opts.stagingDir, name), `shards/${name}`, this.arrowSchema, this.opts.format ?? 'stream');
   }
 
   private async flushBatch(): Promise<void> {
@@ -167,20 +172,22 @@ class OpenShard {
   bytes = 0;
   private readonly hash: Hash = createHash('sha256');
   private readonly sink = new CaptureQueue();
-  private readonly writer = new arrow.RecordBatchStreamWriter();
+  private readonly writer: arrow.RecordBatchWriter;
 
   private constructor(
     readonly filePath: string,
     readonly entryPath: string,
     private readonly fh: FileHandle,
     schema: arrow.Schema,
+    format: ArrowFormat,
   ) {
+    this.writer = format === 'file' ? new arrow.RecordBatchFileWriter() : new arrow.RecordBatchStreamWriter();
     this.writer.reset(this.sink as unknown as arrow.AsyncByteQueue, schema);
   }
 
-  static async create(filePath: string, entryPath: string, schema: arrow.Schema): Promise<OpenShard> {
+  static async create(filePath: string, entryPath: string, schema: arrow.Schema, format: ArrowFormat): Promise<OpenShard> {
     const fh = await open(filePath, 'w');
-    const shard = new OpenShard(filePath, entryPath, fh, schema);
+    const shard = new OpenShard(filePath, entryPath, fh, schema, format);
     await shard.drain();
     return shard;
   }
@@ -192,7 +199,7 @@ class OpenShard {
   }
 
   async close(): Promise<{ bytes: number; sha256: string }> {
-    this.writer.finish(); // writes the end-of-stream marker
+    this.writer.finish(); // writes the end-of-stream marker (and, in the file format, the footer)
     await this.drain();
     await this.fh.sync();
     await this.fh.close();

@@ -24,7 +24,7 @@ import { canonicalJson } from '../../schemas/config-file.ts';
 import { RunStats } from '../../core/stats.ts';
 import type { RejectRecord } from '../../core/rejects.ts';
 import { TDigest } from '../../core/sketch/tdigest.ts';
-import { ArrowShardWriter, type StagedShard } from '../../output/arrow-shard-writer.ts';
+import { ArrowShardWriter, type ArrowFormat, type StagedShard } from '../../output/arrow-shard-writer.ts';
 import type { ColumnSpec, KindSchema } from '../../schemas/kind-schema.ts';
 import type { Manifest } from '../../schemas/manifest.ts';
 import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from '../../output/score-filter.ts';
@@ -110,7 +110,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
     if (r.stage !== 'keep_top' && r.stage !== 'calibration') continue;
     finaliseRejects.set(String(r.id), r as unknown as RejectRecord);
   }
-  const output = (info.config as { output?: { max_shard_bytes?: number; rows_per_batch?: number } }).output ?? {};
+  const output = (info.config as { output?: { max_shard_bytes?: number; rows_per_batch?: number; arrow_format?: ArrowFormat } }).output ?? {};
   for (const c of completions) {
     await filterUnit(c, {
       from,
@@ -127,6 +127,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
       extraColumn: external ? { name: column, values: external.scores } : null,
       maxShardBytes: output.max_shard_bytes ?? 256 * 1024 * 1024,
       rowsPerBatch: output.rows_per_batch ?? 100,
+      format: output.arrow_format ?? 'stream',
       filters,
     });
   }
@@ -144,6 +145,7 @@ interface UnitFilter {
   extraColumn: { name: string; values: Map<string, number> } | null;
   maxShardBytes: number;
   rowsPerBatch: number;
+  format: ArrowFormat;
   filters: FilterEntry[];
 }
 
@@ -235,7 +237,7 @@ function writerFor(kind: string, schema: arrow.Schema, unitId: string, f: UnitFi
   }
   if (meta.weft) meta.weft = { ...meta.weft, config_fingerprint: f.fingerprint, filters: f.filters };
   const kindSchema: KindSchema<Record<string, unknown>> = { kind, columns, index: [], maxRowsPerBatch: 100 };
-  return new ArrowShardWriter({ schema: kindSchema, unitId, stagingDir: f.out.stagingDir(unitId), maxShardBytes: f.maxShardBytes, rowsPerBatch: f.rowsPerBatch, metadata: meta });
+  return new ArrowShardWriter({ schema: kindSchema, unitId, stagingDir: f.out.stagingDir(unitId), maxShardBytes: f.maxShardBytes, rowsPerBatch: f.rowsPerBatch, format: f.format, metadata: meta });
 }
 
 /** Row i of a table as plain values the shard writer can build vectors from again. */

@@ -2,7 +2,7 @@
 // Backpressure comes from pulling: a stage only asks upstream for the next item when its
 // consumer asks it for one, and concurrent stages keep at most `concurrency` items in flight.
 import pLimit from 'p-limit';
-import type { RejectLedger } from './rejects.ts';
+import type { RejectLedger, RejectValues } from './rejects.ts';
 import type { RunStats, StageStats } from './stats.ts';
 import type { Logger } from './logger.ts';
 
@@ -32,10 +32,12 @@ export interface Drop {
   readonly drop: true;
   readonly reason: string;
   readonly detail: string;
+  /** The measured value (or score) and the limit, as typed reject columns. */
+  readonly values?: RejectValues;
 }
 
-export function drop(reason: string, detail = ''): Drop {
-  return { drop: true, reason, detail };
+export function drop(reason: string, detail = '', values?: RejectValues): Drop {
+  return values ? { drop: true, reason, detail, values } : { drop: true, reason, detail };
 }
 
 export function isDrop(x: unknown): x is Drop {
@@ -44,7 +46,7 @@ export function isDrop(x: unknown): x is Drop {
 
 /** Thrown by a stage function to say "drop this item" from deep inside helper code. */
 export class DropError extends Error {
-  constructor(readonly reason: string, readonly detail = '') {
+  constructor(readonly reason: string, readonly detail = '', readonly values?: RejectValues) {
     super(`${reason}: ${detail}`);
   }
 }
@@ -55,8 +57,9 @@ export interface ItemDrop extends Drop {
   readonly item: Traceable;
 }
 
-export function dropItem(item: Traceable, reason: string, detail = ''): ItemDrop {
-  return { drop: true, reason, detail, item: pick(item) };
+export function dropItem(item: Traceable, reason: string, detail = '', values?: RejectValues): ItemDrop {
+  const url = urlOf(item);
+  return { drop: true, reason, detail, item: url ? { ...pick(item), url } as Traceable : pick(item), ...(values ? { values } : {}) };
 }
 
 function isItemDrop(x: unknown): x is ItemDrop {
@@ -112,7 +115,7 @@ export function mapStage<I extends Traceable, O>(
       try {
         return { item, result: await fn(item, ctx) };
       } catch (err) {
-        if (err instanceof DropError) return { item, result: drop(err.reason, err.detail) };
+        if (err instanceof DropError) return { item, result: drop(err.reason, err.detail, err.values) };
         return { item, result: drop(errorReason, errorMessage(err)) };
       } finally {
         stats().busyMs += performance.now() - started;
@@ -177,7 +180,7 @@ export function expandStage<I extends Traceable, O>(
       try {
         return { item, results: [...(await fn(item, ctx))] };
       } catch (err) {
-        if (err instanceof DropError) return { item, results: [drop(err.reason, err.detail)] };
+        if (err instanceof DropError) return { item, results: [drop(err.reason, err.detail, err.values)] };
         return { item, results: [drop(errorReason, errorMessage(err))] };
       } finally {
         stats().busyMs += performance.now() - started;
@@ -313,7 +316,7 @@ export async function* readSource<O>(name: string, source: Source<O>, ctx: Stage
 
 function recordDrop(ctx: StageContext, stats: StageStats, stage: string, item: Traceable, d: Drop): void {
   stats.dropped(d.reason);
-  ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail });
+  ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail, url: urlOf(item), ...d.values });
 }
 
 /** Two stages as one (a stage made of steps with their own names, such as score then grounding). */
@@ -539,6 +542,12 @@ export async function* completionPool<I, R, O>(
 
 function pick(item: Traceable): Traceable {
   return { id: item.id, kind: item.kind, source: item.source };
+}
+
+/** The URL an item was (or was to be) fetched from, for the rejects' url and host columns. */
+function urlOf(item: Traceable): string | null {
+  const url = (item as { url?: unknown }).url;
+  return typeof url === 'string' && url.length > 0 ? url : null;
 }
 
 export function errorMessage(err: unknown): string {

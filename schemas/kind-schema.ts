@@ -14,7 +14,8 @@ export interface ColumnSpec<S> {
 }
 
 /** index.parquet is flat: one row per kept sample with a few scalar columns per kind. */
-export type IndexColumnType = 'UTF8' | 'DOUBLE' | 'INT64' | 'BOOLEAN';
+/** Integer columns use the shard's width (INT32 for Int32 fields), so joins and casts agree. */
+export type IndexColumnType = 'UTF8' | 'DOUBLE' | 'INT32' | 'INT64' | 'BOOLEAN';
 
 export interface IndexColumnSpec<S> {
   name: string;

@@ -22,7 +22,7 @@ import { OutDir, readCompletions, readUnitIndexRows, readUnitRejects, type Index
 import { finaliseOutDir, readRunInfo, type FinaliseResult } from '../../output/finalise.ts';
 import { canonicalJson } from '../../schemas/config-file.ts';
 import { RunStats } from '../../core/stats.ts';
-import type { RejectRecord } from '../../core/rejects.ts';
+import { hostOf, type RejectRecord } from '../../core/rejects.ts';
 import { TDigest } from '../../core/sketch/tdigest.ts';
 import { ArrowShardWriter, type ArrowFormat, type StagedShard } from '../../output/arrow-shard-writer.ts';
 import type { ColumnSpec, KindSchema } from '../../schemas/kind-schema.ts';
@@ -122,7 +122,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
       keep: (row) => {
         const v = valueOf(row);
         if (v === null) return { reason: 'score_missing', detail: `no ${column} for this pair` };
-        return v >= cut ? true : { reason, detail: `${column} ${v.toFixed(4)} < cut ${cut.toFixed(4)}${o.keepTop !== undefined ? ` (keep top ${o.keepTop} of ${pool.count})` : ''}` };
+        return v >= cut ? true : { reason, detail: `${column} ${v.toFixed(4)} < cut ${cut.toFixed(4)}${o.keepTop !== undefined ? ` (keep top ${o.keepTop} of ${pool.count})` : ''}`, score: v, threshold: cut };
       },
       extraColumn: external ? { name: column, values: external.scores } : null,
       maxShardBytes: output.max_shard_bytes ?? 256 * 1024 * 1024,
@@ -141,7 +141,7 @@ interface UnitFilter {
   rows: IndexRow[];
   listed: Set<string>;
   finaliseRejects: Map<string, RejectRecord>;
-  keep(row: IndexRow): true | { reason: string; detail: string };
+  keep(row: IndexRow): true | { reason: string; detail: string; score?: number; threshold?: number };
   extraColumn: { name: string; values: Map<string, number> } | null;
   maxShardBytes: number;
   rowsPerBatch: number;
@@ -174,7 +174,8 @@ async function filterUnit(c: UnitCompletion, f: UnitFilter): Promise<void> {
       continue;
     }
     filterStage.dropped(verdict.reason);
-    rejects.push({ id, kind, source: String(row.source ?? row.unit), stage: FILTER_STAGE, reason: verdict.reason, detail: verdict.detail });
+    const url = typeof row.url === 'string' ? row.url : null;
+    rejects.push({ id, kind, source: String(row.source ?? row.unit), stage: FILTER_STAGE, reason: verdict.reason, detail: verdict.detail, url, host: hostOf(url), score: verdict.score ?? null, threshold: verdict.threshold ?? null });
     stats.kind(kind).kept--;
     stats.kind(kind).dropped++;
   }

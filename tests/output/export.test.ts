@@ -32,9 +32,9 @@ after(async () => {
 });
 
 /** Every entry of a tar, in order, with its header. */
-async function readTar(file: string): Promise<{ name: string; body: Buffer; header: tar.Headers }[]> {
+async function readTar(file: string): Promise<{ name: string; body: Buffer; header: tar.Header }[]> {
   const extract = tar.extract();
-  const entries: { name: string; body: Buffer; header: tar.Headers }[] = [];
+  const entries: { name: string; body: Buffer; header: tar.Header }[] = [];
   Readable.from(await readFile(file)).pipe(extract);
   for await (const entry of extract) {
     const chunks: Buffer[] = [];

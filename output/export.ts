@@ -1,4 +1,4 @@
-// weft export OUT --format webdataset|arrow --out DIR: the rows OUT's index lists (or a SQL
+// weft export OUT --format webdataset|arrow|parquet --out DIR: the rows OUT's index lists (or a SQL
 // selection of them) in the layout another loader reads.
 //
 // webdataset (what OpenCLIP and most CLIP trainers read): tar shards `shard-%06d.tar` of at most
@@ -11,6 +11,8 @@
 // a rerun skips the shards export.json records as done.
 //
 // arrow: the selected rows as Arrow shards of N rows, the same columns and metadata as OUT's.
+// parquet: the same as Parquet files of N rows (structs as groups, lists as repeated fields,
+// media bytes as binary), with the `huggingface` and `weft` metadata as key-value metadata.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -18,6 +20,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import tar from 'tar-stream';
 import * as arrow from 'apache-arrow';
+import parquet from 'parquetjs-lite';
 import { readShards, type ShardSample } from './shard-reader.ts';
 import { readRunInfo } from './finalise.ts';
 import { fsyncDir, tempNameFor, writeJsonAtomic, TMP_SUFFIX } from './fs-atomic.ts';
@@ -25,8 +28,8 @@ import { ArrowShardWriter, type ArrowFormat } from './arrow-shard-writer.ts';
 import type { ColumnSpec, KindSchema } from '../schemas/kind-schema.ts';
 import { selectIndexRows } from './index-query.ts';
 
-export type ExportFormat = 'webdataset' | 'arrow';
-export const EXPORT_FORMATS: ExportFormat[] = ['webdataset', 'arrow'];
+export type ExportFormat = 'webdataset' | 'arrow' | 'parquet';
+export const EXPORT_FORMATS: ExportFormat[] = ['webdataset', 'arrow', 'parquet'];
 
 export interface ExportOptions {
   format: ExportFormat;
@@ -102,7 +105,12 @@ export async function exportOutDir(from: string, dir: string, o: ExportOptions):
   const samples = readShards(from, { where: params.where });
   let skip = done.reduce((a, s) => a + s.count, 0);
   let key = 0;
-  const sink = o.format === 'webdataset' ? new TarShards(dir, params.samples_per_shard, params.max_shard_bytes, done.length) : new ArrowShards(dir, params.samples_per_shard, params.arrow_format, done.length);
+  const sink: ShardSink =
+    o.format === 'webdataset'
+      ? new TarShards(dir, params.samples_per_shard, params.max_shard_bytes, done.length)
+      : o.format === 'parquet'
+        ? new ParquetShards(dir, params.samples_per_shard, done.length)
+        : new ArrowShards(dir, params.samples_per_shard, params.arrow_format, done.length);
   for await (const sample of samples) {
     const k = key++;
     if (skip > 0) {
@@ -297,4 +305,77 @@ function schemaOf(sample: ShardSample): KindSchema<Record<string, unknown>> {
 
 function metadataOf(schema: arrow.Schema): Record<string, unknown> {
   return Object.fromEntries([...schema.metadata].map(([k, v]) => [k, JSON.parse(v)]));
+}
+
+/** Parquet export: rows in files of N, nested columns as Parquet groups and repeated fields. */
+class ParquetShards implements ShardSink {
+  private writer: { w: any; tmp: string; name: string; count: number } | null = null;
+
+  constructor(private readonly dir: string, private readonly perShard: number, private next: number) {}
+
+  async add(_key: number, sample: ShardSample): Promise<ExportedShard[]> {
+    if (!this.writer) {
+      const name = `${String(sample.index.kind)}-${pad6(this.next++)}.parquet`;
+      const tmp = tempNameFor(path.join(this.dir, name));
+      const schema = new parquet.ParquetSchema(Object.fromEntries(sample.schema.fields.map((f) => [f.name, parquetField(f.type, false)])));
+      const w = await parquet.ParquetWriter.openFile(schema, tmp, { rowGroupSize: 256 });
+      for (const [k, v] of sample.schema.metadata) w.setMetadata(k, v);
+      this.writer = { w, tmp, name, count: 0 };
+    }
+    const row: Record<string, unknown> = {};
+    for (const f of sample.schema.fields) {
+      const v = parquetValue(sample.values[f.name]);
+      if (v !== undefined) row[f.name] = v;
+    }
+    await this.writer.w.appendRow(row);
+    if (++this.writer.count >= this.perShard) return [await this.close()];
+    return [];
+  }
+
+  private async close(): Promise<ExportedShard> {
+    const { w, tmp, name, count } = this.writer!;
+    this.writer = null;
+    await w.close();
+    const fh = await open(tmp, 'r');
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, path.join(this.dir, name));
+    await fsyncDir(this.dir);
+    const { bytes, sha256 } = await hashFile(path.join(this.dir, name));
+    return { name, count, bytes, sha256 };
+  }
+
+  async finish(): Promise<ExportedShard[]> {
+    return this.writer ? [await this.close()] : [];
+  }
+}
+
+/** parquetjs field for an Arrow type: optional scalars and groups, lists as repeated fields. */
+function parquetField(type: arrow.DataType, repeated: boolean): Record<string, unknown> {
+  const mode = repeated ? { repeated: true } : { optional: true };
+  if (arrow.DataType.isStruct(type)) return { ...mode, fields: Object.fromEntries(type.children.map((c) => [c.name, parquetField(c.type, false)])) };
+  if (arrow.DataType.isList(type)) {
+    if (repeated) throw new Error(`parquet export: a list of lists (${type}) has no repeated-field form`);
+    return parquetField(type.children[0].type, true);
+  }
+  const name = String(type);
+  const scalar: Record<string, string> = { Utf8: 'UTF8', Binary: 'BYTE_ARRAY', Int32: 'INT32', Int64: 'INT64', Float64: 'DOUBLE', Float32: 'FLOAT', Bool: 'BOOLEAN' };
+  if (!scalar[name]) throw new Error(`parquet export: no Parquet type for Arrow ${name}`);
+  return { ...mode, type: scalar[name], compression: 'UNCOMPRESSED' };
+}
+
+/** A plain value as parquetjs takes it: nulls left out, bytes as Buffers. */
+function parquetValue(v: unknown): unknown {
+  if (v === null || v === undefined) return undefined;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (Array.isArray(v)) return v.map(parquetValue).filter((x) => x !== undefined);
+  if (typeof v === 'object') {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      const p = parquetValue(x);
+      if (p !== undefined) o[k] = p;
+    }
+    return o;
+  }
+  return v;
 }

@@ -1,4 +1,4 @@
-// weft export OUT --format webdataset|arrow --out DIR [--where SQL]: the rows OUT's index lists
+// weft export OUT --format webdataset|arrow|parquet --out DIR [--where SQL]: the rows OUT's index lists
 // (or those where the SQL expression holds) in another loader's layout (output/export.ts).
 import type { Command } from 'commander';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { IndexQueryError } from '../../output/index-query.ts';
 export function register(program: Command): void {
   program
     .command('export')
-    .description('write the rows OUT\'s index lists (or a --where selection) as WebDataset tars (OpenCLIP) or Arrow shards')
+    .description('write the rows OUT\'s index lists (or a --where selection) as WebDataset tars (OpenCLIP), Arrow shards or Parquet files')
     .argument('<out>', 'an OUT folder made by weft run (or weft filter)')
     .requiredOption('--out <dir>', 'export folder (a rerun with the same options resumes it)')
     .option('--format <format>', `one of ${EXPORT_FORMATS.join(', ')}`, 'webdataset')

@@ -24,6 +24,8 @@ import { readShards } from '../../output/shard-reader.ts';
 import { errorMessage } from '../../core/stage.ts';
 
 export interface TrainFromShardsOptions {
+  /** OUT folders: only the index rows where this SQL expression holds. */
+  where?: string;
   /** Folds for cross-scoring (at least 2). */
   folds?: number;
   /** Scorer id written to scorer.json (names the score columns). */
@@ -122,7 +124,7 @@ export function imageFolds(pairs: TrainingPair[], folds: number, seed: number): 
 export async function trainScorerFromShards(input: string, outDir: string, o: TrainFromShardsOptions = {}): Promise<TrainFromShardsResult> {
   const folds = o.folds ?? 5;
   if (!Number.isInteger(folds) || folds < 2) throw new Error(`folds must be an integer >= 2, got ${folds}`);
-  const pairs = await readShardPairs(input);
+  const pairs = await readShardPairs(input, o.where);
   return trainScorerFromPairs(pairs, path.basename(path.resolve(input)), outDir, o);
 }
 

@@ -12,6 +12,33 @@ export interface RejectRecord {
   reason: string;
   /** Human-readable specifics: the error message, the measured value and the limit. */
   detail: string;
+  /** Typed columns where the reason has them (rejects.parquet columns of the same names). */
+  url?: string | null;
+  /** Host of `url`, lower case. */
+  host?: string | null;
+  /** Score of a pair dropped on a score rule. */
+  score?: number | null;
+  /** Measured value a quality rule dropped the item on (caption chars, skew ms, confidence...). */
+  value?: number | null;
+  /** The limit `score` or `value` was held against. */
+  threshold?: number | null;
+}
+
+/** The typed values a Drop may carry into its reject row. */
+export interface RejectValues {
+  score?: number;
+  value?: number;
+  threshold?: number;
+}
+
+/** Host of a URL for the rejects table; null when it does not parse. */
+export function hostOf(url: string | null | undefined): string | null {
+  if (!url) return null;
+  try {
+    return new URL(url).hostname.toLowerCase() || null;
+  } catch {
+    return null;
+  }
 }
 
 export class RejectLedger {
@@ -22,13 +49,19 @@ export class RejectLedger {
   /** `item` is the dropped item as the stage saw it, when the caller has it. */
   reject(row: RejectRecord, item?: unknown): void {
     if (item !== undefined) this.onItem?.(row, item);
-    this.rows.push({
+    const record: RejectRecord = {
       id: row.id,
       kind: row.kind,
       source: row.source,
       stage: row.stage,
       reason: row.reason,
       detail: row.detail.slice(0, 2000),
-    });
+    };
+    // Typed columns only where the reason has them (absent reads back as null).
+    const typed = { url: row.url ?? null, host: row.host ?? hostOf(row.url), score: finite(row.score), value: finite(row.value), threshold: finite(row.threshold) };
+    for (const [k, v] of Object.entries(typed)) if (v !== null) (record as unknown as Record<string, unknown>)[k] = v;
+    this.rows.push(record);
   }
 }
+
+const finite = (v: number | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);

@@ -2,7 +2,7 @@
 // Backpressure comes from pulling: a stage only asks upstream for the next item when its
 // consumer asks it for one, and concurrent stages keep at most `concurrency` items in flight.
 import pLimit from 'p-limit';
-import type { RejectLedger } from './rejects.ts';
+import type { RejectLedger, RejectValues } from './rejects.ts';
 import type { RunStats, StageStats } from './stats.ts';
 import type { Logger } from './logger.ts';
 
@@ -44,10 +44,12 @@ export interface Drop {
   readonly drop: true;
   readonly reason: string;
   readonly detail: string;
+  /** The measured value (or score) and the limit, as typed reject columns. */
+  readonly values?: RejectValues;
 }
 
-export function drop(reason: string, detail = ''): Drop {
-  return { drop: true, reason, detail };
+export function drop(reason: string, detail = '', values?: RejectValues): Drop {
+  return values ? { drop: true, reason, detail, values } : { drop: true, reason, detail };
 }
 
 export function isDrop(x: unknown): x is Drop {
@@ -56,7 +58,7 @@ export function isDrop(x: unknown): x is Drop {
 
 /** Thrown by a stage function to say "drop this item" from deep inside helper code. */
 export class DropError extends Error {
-  constructor(readonly reason: string, readonly detail = '') {
+  constructor(readonly reason: string, readonly detail = '', readonly values?: RejectValues) {
     super(`${reason}: ${detail}`);
   }
 }
@@ -67,10 +69,10 @@ export interface ItemDrop extends Drop {
   readonly item: Traceable;
 }
 
-/** The item is kept whole (the ledger records only its id, kind and source), so the report's
- *  dropped example can show what it held, e.g. the picture of an image without a caption. */
-export function dropItem<T extends Traceable>(item: T, reason: string, detail = ''): ItemDrop {
-  return { drop: true, reason, detail, item };
+/** The item is kept whole (the ledger records only its id, kind, source and url), so the
+ *  report's dropped example can show what it held, e.g. the picture of an image without a caption. */
+export function dropItem<T extends Traceable>(item: T, reason: string, detail = '', values?: RejectValues): ItemDrop {
+  return { drop: true, reason, detail, item, ...(values ? { values } : {}) };
 }
 
 function isItemDrop(x: unknown): x is ItemDrop {
@@ -126,7 +128,7 @@ export function mapStage<I extends Traceable, O>(
       try {
         return { item, result: await fn(item, ctx) };
       } catch (err) {
-        if (err instanceof DropError) return { item, result: drop(err.reason, err.detail) };
+        if (err instanceof DropError) return { item, result: drop(err.reason, err.detail, err.values) };
         return { item, result: drop(errorReason, errorMessage(err)) };
       } finally {
         stats().busyMs += performance.now() - started;
@@ -191,7 +193,7 @@ export function expandStage<I extends Traceable, O>(
       try {
         return { item, results: [...(await fn(item, ctx))] };
       } catch (err) {
-        if (err instanceof DropError) return { item, results: [drop(err.reason, err.detail)] };
+        if (err instanceof DropError) return { item, results: [drop(err.reason, err.detail, err.values)] };
         return { item, results: [drop(errorReason, errorMessage(err))] };
       } finally {
         stats().busyMs += performance.now() - started;
@@ -327,11 +329,11 @@ export async function* readSource<O>(name: string, source: Source<O>, ctx: Stage
 
 function recordDrop(ctx: StageContext, stats: StageStats, stage: string, item: Traceable, d: Drop): void {
   stats.dropped(d.reason);
-  ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail }, item);
+  ctx.rejects.reject({ ...pick(item), stage, reason: d.reason, detail: d.detail, url: urlOf(item), ...d.values }, item);
   for (const rider of item.riders?.items ?? []) {
     stats.in += 1;
     stats.dropped(d.reason);
-    ctx.rejects.reject({ ...pick(rider), stage, reason: d.reason, detail: `${d.detail} (${item.riders!.why})` }, rider);
+    ctx.rejects.reject({ ...pick(rider), stage, reason: d.reason, detail: `${d.detail} (${item.riders!.why})`, url: urlOf(rider), ...d.values }, rider);
   }
 }
 
@@ -558,6 +560,12 @@ export async function* completionPool<I, R, O>(
 
 function pick(item: Traceable): Traceable {
   return { id: item.id, kind: item.kind, source: item.source };
+}
+
+/** The URL an item was (or was to be) fetched from, for the rejects' url and host columns. */
+function urlOf(item: Traceable): string | null {
+  const url = (item as { url?: unknown }).url;
+  return typeof url === 'string' && url.length > 0 ? url : null;
 }
 
 export function errorMessage(err: unknown): string {

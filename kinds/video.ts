@@ -1,6 +1,7 @@
 // Video with audio, as one declared pipeline:
-//   video_source (one video per unit) -> [video_fetch] -> video_probe -> video_subtitles ->
-//   [narration_align] -> [subtitle_retime] -> video_clips -> video_decode -> av_sync -> sink.
+//   video_source (one video per unit, or a pack of source.videos_per_unit) -> [video_fetch] ->
+//   video_probe -> video_subtitles -> [narration_align] -> [subtitle_retime] -> video_clips ->
+//   video_decode -> av_sync -> sink.
 // Narration alignment uses the run's scorer (score.scorer), loaded here, so the plugin is made
 // asynchronously.
 import { execFile } from 'node:child_process';
@@ -13,7 +14,7 @@ import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { VideoSourceConfig } from '../schemas/video-config.ts';
 import { approxVideoClipBytes, videoClipSchema, type VideoClipSample } from '../schemas/video.ts';
 import type { ProbedVideo, VideoFile, VideoRef } from '../schemas/video-items.ts';
-import { listVideoUnits, readVideoUnit, type VideoUnitSpec } from '../stages/sources/video-units.ts';
+import { listVideoUnits, localVideoBytes, packVideoUnits, readVideoUnit, type VideoPackSpec, type VideoUnitSpec } from '../stages/sources/video-units.ts';
 import { listVideoUrlUnits, readVideoUrlUnit, videoUrlList, type VideoUrlUnitSpec } from '../stages/sources/video-url-units.ts';
 import type { FileFetcher } from '../stages/fetch/fetch-to-file.ts';
 import { videoFetchStage, videoFileFetcher } from '../stages/fetch/video-fetch.ts';
@@ -86,7 +87,9 @@ const localFiles: Stage<VideoRef, VideoFile> = async function* (input) {
   }
 };
 
-async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin<VideoClipSample, VideoUnitSpec | VideoUrlUnitSpec>> {
+type OneVideoSpec = VideoUnitSpec | VideoUrlUnitSpec;
+
+async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlugin<VideoClipSample, OneVideoSpec | VideoPackSpec<OneVideoSpec>>> {
   const src = config.source;
   if (src.kind !== 'video') throw new Error(`videoPlugin given source kind ${src.kind}`);
   const ffmpegBinary = resolveFfmpeg(src).ffmpeg; // a missing ffmpeg is a setup error before any unit starts
@@ -95,8 +98,18 @@ async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlu
   const fetcher = urlList ? videoFileFetcher(config.fetch, src) : null;
   return {
     kinds: [videoClipSchema],
-    listUnits: () => (urlList ? listVideoUrlUnits(urlList.file, urlList.format, src) : listVideoUnits(src, baseDir)),
-    processUnit: (unit, ctx) => videoPipeline(unit, src, ctx, { fetcher, scorer }),
+    listUnits: async () => {
+      const units: Unit<OneVideoSpec>[] = urlList ? await listVideoUrlUnits(urlList.file, urlList.format, src) : await listVideoUnits(src, baseDir);
+      return packVideoUnits(units, src.videos_per_unit, src.unit_bytes, localVideoBytes);
+    },
+    processUnit: (unit, ctx) => {
+      const spec = unit.spec;
+      if (spec.layout !== 'video_pack') return videoPipeline(unit as Unit<OneVideoSpec>, src, ctx, { fetcher, scorer });
+      // A pack: its videos one after another, each through the whole pipeline, into one unit's shards.
+      return (async function* () {
+        for (const member of (spec as VideoPackSpec<OneVideoSpec>).members) yield* videoPipeline(member, src, ctx, { fetcher, scorer });
+      })();
+    },
     ...(scorer ? { scorers: [scorer.entry()] } : {}),
     close: async () => {
       await fetcher?.close();

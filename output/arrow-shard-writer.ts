@@ -1,5 +1,6 @@
-// Consumes samples of one kind for one unit; emits Arrow IPC *stream* files (what Hugging Face
-// `datasets` memory-maps) into the unit's staging folder. Shards are capped by bytes and
+// Consumes samples of one kind for one unit; emits Arrow IPC files into the unit's staging
+// folder: the stream format by default (what Hugging Face `datasets` memory-maps), or the file
+// format (a footer, for polars scan_ipc and other random-access readers). Shards are capped by bytes and
 // batches by rows. Nothing here is visible to readers: the commit step renames the staged
 // files into shards/ only after every one of them is fsynced.
 import { createHash, type Hash } from 'node:crypto';
@@ -18,7 +19,11 @@ export interface ShardWriterOptions<S> {
   rowsPerBatch: number;
   /** Schema metadata: key -> JSON value (e.g. huggingface, weft). */
   metadata: Record<string, unknown>;
+  /** IPC stream (default) or IPC file format. */
+  format?: ArrowFormat;
 }
+
+export type ArrowFormat = 'stream' | 'file';
 
 /** A staged shard: the ShardEntry it will have once committed, and where it lies now. */
 export interface StagedShard extends ShardEntry {
@@ -34,8 +39,23 @@ export function huggingfaceMetadata(schema: KindSchema<unknown>): unknown {
   return { info: { features: Object.fromEntries(schema.columns.map((c) => [c.name, c.hf])) } };
 }
 
+/**
+ * `type` with every field inside it nullable. `datasets` keeps a feature from the `huggingface`
+ * metadata only when the Arrow field equals the one the feature generates, and every field it
+ * generates is nullable (struct children and list items included); a non-nullable field makes it
+ * fall back to a plain struct (an image comes back as {bytes, path} instead of Image()).
+ */
+export function nullableType(type: arrow.DataType): arrow.DataType {
+  if (arrow.DataType.isStruct(type)) return new arrow.Struct(type.children.map((f) => new arrow.Field(f.name, nullableType(f.type), true)));
+  if (arrow.DataType.isList(type)) {
+    const item = type.children[0];
+    return new arrow.List(new arrow.Field(item.name, nullableType(item.type), true));
+  }
+  return type;
+}
+
 export function arrowSchemaOf<S>(schema: KindSchema<S>, metadata: Record<string, unknown>): arrow.Schema {
-  const fields = schema.columns.map((c) => new arrow.Field(c.name, c.type, c.nullable ?? false));
+  const fields = schema.columns.map((c) => new arrow.Field(c.name, nullableType(c.type), true));
   const meta = new Map(Object.entries(metadata).map(([k, v]) => [k, JSON.stringify(v)]));
   return new arrow.Schema(fields, meta);
 }
@@ -89,7 +109,7 @@ export class ArrowShardWriter<S> {
   private async openNext(): Promise<void> {
     const name = shardFileName(this.opts.schema.kind, this.opts.unitId, this.seq++);
     await mkdir(this.opts.stagingDir, { recursive: true });
-    this.current = await OpenShard.create(path.join(this.opts.stagingDir, name), `shards/${name}`, this.arrowSchema);
+    this.current = await OpenShard.create(path.join(this.opts.stagingDir, name), `shards/${name}`, this.arrowSchema, this.opts.format ?? 'stream');
   }
 
   private async flushBatch(): Promise<void> {
@@ -124,7 +144,7 @@ export class ArrowShardWriter<S> {
 }
 
 export function toRecordBatch<S>(schema: KindSchema<S>, arrowSchema: arrow.Schema, rows: S[]): arrow.RecordBatch {
-  const children = schema.columns.map((c) => arrow.vectorFromArray(rows.map((r) => c.get(r)), c.type).data[0]);
+  const children = schema.columns.map((c, i) => arrow.vectorFromArray(rows.map((r) => c.get(r)), arrowSchema.fields[i].type).data[0]);
   const data = arrow.makeData({ type: new arrow.Struct(arrowSchema.fields), length: rows.length, nullCount: 0, children });
   return new arrow.RecordBatch(arrowSchema, data);
 }
@@ -152,20 +172,22 @@ class OpenShard {
   bytes = 0;
   private readonly hash: Hash = createHash('sha256');
   private readonly sink = new CaptureQueue();
-  private readonly writer = new arrow.RecordBatchStreamWriter();
+  private readonly writer: arrow.RecordBatchWriter;
 
   private constructor(
     readonly filePath: string,
     readonly entryPath: string,
     private readonly fh: FileHandle,
     schema: arrow.Schema,
+    format: ArrowFormat,
   ) {
+    this.writer = format === 'file' ? new arrow.RecordBatchFileWriter() : new arrow.RecordBatchStreamWriter();
     this.writer.reset(this.sink as unknown as arrow.AsyncByteQueue, schema);
   }
 
-  static async create(filePath: string, entryPath: string, schema: arrow.Schema): Promise<OpenShard> {
+  static async create(filePath: string, entryPath: string, schema: arrow.Schema, format: ArrowFormat): Promise<OpenShard> {
     const fh = await open(filePath, 'w');
-    const shard = new OpenShard(filePath, entryPath, fh, schema);
+    const shard = new OpenShard(filePath, entryPath, fh, schema, format);
     await shard.drain();
     return shard;
   }
@@ -177,7 +199,7 @@ class OpenShard {
   }
 
   async close(): Promise<{ bytes: number; sha256: string }> {
-    this.writer.finish(); // writes the end-of-stream marker
+    this.writer.finish(); // writes the end-of-stream marker (and, in the file format, the footer)
     await this.drain();
     await this.fh.sync();
     await this.fh.close();

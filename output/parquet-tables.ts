@@ -12,18 +12,23 @@ export interface FlatColumn {
   optional: boolean;
 }
 
-export const REJECT_COLUMNS: FlatColumn[] = ['id', 'kind', 'source', 'stage', 'reason', 'detail'].map((name) => ({
-  name,
-  type: 'UTF8' as const,
-  optional: false,
-}));
+export const REJECT_COLUMNS: FlatColumn[] = [
+  ...['id', 'kind', 'source', 'stage', 'reason', 'detail'].map((name) => ({ name, type: 'UTF8' as const, optional: false })),
+  // Typed where the reason has them (null otherwise): the item's URL and host, the score of a
+  // score drop, the measured value of a quality drop, and the limit either was held against.
+  { name: 'url', type: 'UTF8', optional: true },
+  { name: 'host', type: 'UTF8', optional: true },
+  { name: 'score', type: 'DOUBLE', optional: true },
+  { name: 'value', type: 'DOUBLE', optional: true },
+  { name: 'threshold', type: 'DOUBLE', optional: true },
+];
 
 /** index.parquet always starts with these; kinds and scorers add optional columns after them. */
 export const INDEX_BASE_COLUMNS: FlatColumn[] = [
   { name: 'id', type: 'UTF8', optional: false },
   { name: 'kind', type: 'UTF8', optional: false },
   { name: 'shard', type: 'UTF8', optional: false },
-  { name: 'row', type: 'INT64', optional: false },
+  { name: 'row', type: 'INT32', optional: false },
   { name: 'unit', type: 'UTF8', optional: false },
 ];
 
@@ -50,7 +55,7 @@ export async function writeFlatParquet(
           if (!c.optional) throw new Error(`${filePath}: required column ${c.name} missing in row ${count}`);
           continue;
         }
-        clean[c.name] = c.type === 'INT64' ? Math.round(Number(v)) : c.type === 'UTF8' ? String(v) : v;
+        clean[c.name] = c.type === 'INT64' || c.type === 'INT32' ? Math.round(Number(v)) : c.type === 'UTF8' ? String(v) : v;
       }
       await writer.appendRow(clean);
       count++;

@@ -19,7 +19,7 @@
 import type { RunInfo, IndexRow } from './out-dir.ts';
 import type { RunStats } from '../core/stats.ts';
 import type { Manifest } from '../schemas/manifest.ts';
-import type { RejectRecord } from '../core/rejects.ts';
+import { hostOf, type RejectRecord, type RejectValues } from '../core/rejects.ts';
 import type { ScoreConfig } from '../schemas/score-config.ts';
 import type { TDigest } from '../core/sketch/tdigest.ts';
 import { GROUNDING_RECALL_COLUMN, scoreColumnName, scoreStatName } from '../stages/score/score-columns.ts';
@@ -130,14 +130,14 @@ export class ScoreSelection {
       if (typeof value === 'number' && this.minPAligned !== null) {
         const p = row[this.pAlignedColumn!] as number;
         if (p < this.minPAligned) {
-          this.drop(row, CALIBRATION_STAGE, P_ALIGNED_REASON, `p_aligned ${p.toFixed(4)} < min_p_aligned ${this.minPAligned} (score ${value.toFixed(4)}; mixture means ${this.mixture!.low.mean.toFixed(3)} / ${this.mixture!.high.mean.toFixed(3)})`);
+          this.drop(row, CALIBRATION_STAGE, P_ALIGNED_REASON, `p_aligned ${p.toFixed(4)} < min_p_aligned ${this.minPAligned} (score ${value.toFixed(4)}; mixture means ${this.mixture!.low.mean.toFixed(3)} / ${this.mixture!.high.mean.toFixed(3)})`, { score: value, value: p, threshold: this.minPAligned });
           continue;
         }
         this.passed.calibration++;
       }
       if (typeof value === 'number' && this.cut !== null) {
         if (value < this.cut) {
-          this.drop(row, KEEP_TOP_STAGE, KEEP_TOP_REASON, `score ${value.toFixed(4)} < cut ${this.cut.toFixed(4)} (keep top ${this.fraction} of ${this.poolSize} scored)`);
+          this.drop(row, KEEP_TOP_STAGE, KEEP_TOP_REASON, `score ${value.toFixed(4)} < cut ${this.cut.toFixed(4)} (keep top ${this.fraction} of ${this.poolSize} scored)`, { score: value, threshold: this.cut });
           continue;
         }
         this.passed.keepTop++;
@@ -146,11 +146,12 @@ export class ScoreSelection {
     }
   }
 
-  private drop(row: IndexRow, stage: string, reason: string, detail: string): void {
+  private drop(row: IndexRow, stage: string, reason: string, detail: string, values: RejectValues): void {
     const kind = String(row.kind);
     this.droppedByKind.set(kind, (this.droppedByKind.get(kind) ?? 0) + 1);
     this.belowByStage.set(stage, (this.belowByStage.get(stage) ?? 0) + 1);
-    this.below.push({ id: String(row.id), kind, source: String(row.source ?? row.unit), stage, reason, detail });
+    const url = typeof row.url === 'string' ? row.url : null;
+    this.below.push({ id: String(row.id), kind, source: String(row.source ?? row.unit), stage, reason, detail, url, host: hostOf(url), ...values });
   }
 
   /** The reject rows of the cut (after `index` has run). */

@@ -245,6 +245,7 @@ async function runUnit(
       stagingDir: out.stagingDir(unit.id),
       maxShardBytes: config.output.max_shard_bytes,
       rowsPerBatch: config.output.rows_per_batch,
+      format: config.output.arrow_format,
       metadata: {
         huggingface: huggingfaceMetadata(schema),
         weft: {

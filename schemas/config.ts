@@ -75,6 +75,9 @@ const outputSchema = z
   .object({
     /** A shard is closed once its Arrow bytes pass this size. */
     max_shard_bytes: z.number().int().positive().default(256 * 1024 * 1024),
+    /** Arrow IPC stream (what Hugging Face `datasets` memory-maps) or IPC file (with a footer:
+     *  polars scan_ipc, pyarrow.ipc.open_file and other random-access readers). */
+    arrow_format: z.enum(['stream', 'file']).default('stream'),
     /** Rows per Arrow record batch (at most 100 for media kinds). */
     rows_per_batch: z.number().int().min(1).max(100).default(100),
     /** Kept examples per category that the report shows. */

@@ -83,8 +83,8 @@ export const imageTextSchema: KindSchema<ImageTextSample> = {
   index: [
     { name: 'source', type: 'UTF8', get: (s) => s.source },
     { name: 'sha256', type: 'UTF8', get: (s) => s.sha256 },
-    { name: 'width', type: 'INT64', get: (s) => s.width },
-    { name: 'height', type: 'INT64', get: (s) => s.height },
+    { name: 'width', type: 'INT32', get: (s) => s.width },
+    { name: 'height', type: 'INT32', get: (s) => s.height },
   ],
 };
 

@@ -5,6 +5,8 @@ import * as arrow from 'apache-arrow';
 export interface ColumnSpec<S> {
   name: string;
   type: arrow.DataType;
+  /** Whether the value may be missing. Documentation only: shards write every field (and every
+   *  field inside a struct or list) nullable, as Hugging Face `datasets` does. */
   nullable?: boolean;
   /** Hugging Face `datasets` feature for this column, e.g. { _type: 'Value', dtype: 'string' }. */
   hf: unknown;
@@ -12,7 +14,8 @@ export interface ColumnSpec<S> {
 }
 
 /** index.parquet is flat: one row per kept sample with a few scalar columns per kind. */
-export type IndexColumnType = 'UTF8' | 'DOUBLE' | 'INT64' | 'BOOLEAN';
+/** Integer columns use the shard's width (INT32 for Int32 fields), so joins and casts agree. */
+export type IndexColumnType = 'UTF8' | 'DOUBLE' | 'INT32' | 'INT64' | 'BOOLEAN';
 
 export interface IndexColumnSpec<S> {
   name: string;

@@ -131,6 +131,11 @@ export const videoSourceSchema = z
     audio_required: z.boolean().default(true),
     /** Reject videos shorter than this many seconds. */
     min_duration_s: z.number().nonnegative().default(1),
+    /** Videos per unit (and so per shard run): packing many short videos into one unit lets
+     *  shards reach output.max_shard_bytes instead of one small shard per video. */
+    videos_per_unit: z.number().int().min(1).default(1),
+    /** Local files: also close a unit once its videos' file bytes reach this (0: by count only). */
+    unit_bytes: z.number().int().nonnegative().default(0),
     /** Clips decoded at once within a video. */
     concurrency: z.number().int().min(1).max(16).default(2),
     clip: clipSchema.prefault({}),

@@ -1,5 +1,6 @@
-// weft filter OUT (--keep-top F | --threshold T) --out OUT2: re-thresholds stored scores without
-// running the model. OUT2 is a complete OUT folder: per unit of OUT, shards rewritten with only
+// weft filter OUT (--keep-top F | --threshold T | --where SQL) --out OUT2: re-thresholds stored
+// scores without running the model, and/or keeps the rows where a SQL expression over
+// index.parquet holds (DuckDB; keep_top then cuts within that selection). OUT2 is a complete OUT folder: per unit of OUT, shards rewritten with only
 // the pairs that pass (same columns and metadata), index and rejects parts (OUT's rejects, the
 // pairs OUT's own keep_top cut left out of its index, and the pairs this filter drops), and a
 // commit record; then the usual finalise builds manifest, index.parquet, rejects.parquet,
@@ -22,24 +23,28 @@ import { OutDir, readCompletions, readUnitIndexRows, readUnitRejects, type Index
 import { finaliseOutDir, readRunInfo, type FinaliseResult } from '../../output/finalise.ts';
 import { canonicalJson } from '../../schemas/config-file.ts';
 import { RunStats } from '../../core/stats.ts';
-import type { RejectRecord } from '../../core/rejects.ts';
+import { hostOf, type RejectRecord } from '../../core/rejects.ts';
 import { TDigest } from '../../core/sketch/tdigest.ts';
-import { ArrowShardWriter, type StagedShard } from '../../output/arrow-shard-writer.ts';
+import { ArrowShardWriter, type ArrowFormat, type StagedShard } from '../../output/arrow-shard-writer.ts';
 import type { ColumnSpec, KindSchema } from '../../schemas/kind-schema.ts';
 import type { Manifest } from '../../schemas/manifest.ts';
 import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from '../../output/score-filter.ts';
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
+import { IndexQueryError, selectIndexRows } from '../../output/index-query.ts';
 
 const FILTER_STAGE = 'filter';
+const WHERE_REASON = 'where_false';
 
 export interface FilterOptions {
-  /** Exactly one of keepTop and threshold. */
+  /** At most one of keepTop and threshold; at least one of them or `where`. */
   keepTop?: number;
   threshold?: number;
   /** Score column of OUT to filter on (default: the run's scorer column). */
   column?: string;
   /** Parquet file with `id` and one DOUBLE score column to filter on instead. */
   scoresFile?: string;
+  /** SQL expression over index.parquet's columns: rows where it does not hold are dropped. */
+  where?: string;
 }
 
 export function register(program: Command): void {
@@ -51,10 +56,12 @@ export function register(program: Command): void {
     .option('--keep-top <fraction>', 'keep this fraction of the pool with the highest scores (cut from a t-digest of the pool)')
     .option('--threshold <score>', 'keep pairs whose score is at or above this')
     .option('--column <name>', 'score column to filter on (default: the run\'s scorer column)')
+    .option('--where <sql>', 'keep only rows where this SQL expression over index.parquet holds, e.g. "score_weft_reference > 0.3 AND near_dup_of IS NULL"')
     .option('--scores <file>', 'Parquet file of id + score (e.g. out-of-sample scores from weft train-scorer) to filter on instead')
     .exitOverride()
-    .action(async (from: string, o: { out: string; keepTop?: string; threshold?: string; column?: string; scores?: string }) => {
-      if ((o.keepTop === undefined) === (o.threshold === undefined)) throw new UsageError('filter: give exactly one of --keep-top and --threshold');
+    .action(async (from: string, o: { out: string; keepTop?: string; threshold?: string; column?: string; scores?: string; where?: string }) => {
+      if (o.keepTop !== undefined && o.threshold !== undefined) throw new UsageError('filter: give at most one of --keep-top and --threshold');
+      if (o.keepTop === undefined && o.threshold === undefined && o.where === undefined) throw new UsageError('filter: give --keep-top, --threshold or --where');
       if (!existsSync(path.join(from, 'run.json'))) throw new UsageError(`${from} is not a weft OUT folder (no run.json)`);
       const threshold = o.threshold === undefined ? undefined : Number(o.threshold);
       if (threshold !== undefined && !Number.isFinite(threshold)) throw new UsageError(`--threshold: got ${JSON.stringify(o.threshold)}; expected a number`);
@@ -63,9 +70,11 @@ export function register(program: Command): void {
         threshold,
         column: o.column,
         scoresFile: o.scores,
+        where: o.where,
       });
       const rule = r.manifest.filters.at(-1)!;
-      process.stdout.write(`${o.out}: kept ${r.manifest.totals.kept}, dropped ${r.manifest.totals.dropped}; ${rule.column} ${rule.rule} cut ${Number(rule.threshold).toFixed(4)}\n`);
+      const what = rule.rule === 'where' ? `where ${String(rule.expression)}` : `${rule.column} ${rule.rule} cut ${Number(rule.threshold).toFixed(4)}`;
+      process.stdout.write(`${o.out}: kept ${r.manifest.totals.kept}, dropped ${r.manifest.totals.dropped}; ${what}\n`);
     });
 }
 
@@ -77,31 +86,50 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
 
   // The pool: what OUT's index lists, with the value each pair is judged on.
   const listed = new Set((await readParquet(path.join(from, 'index.parquet'))).map((r) => String(r.id)));
+  const scoring = o.keepTop !== undefined || o.threshold !== undefined;
+  let selected: Set<string> | null = null;
+  if (o.where !== undefined) {
+    try {
+      selected = new Set((await selectIndexRows(from, o.where)).rows.map((r) => String(r.id)));
+    } catch (err) {
+      if (err instanceof IndexQueryError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
   const external = o.scoresFile ? await readScoreFile(o.scoresFile) : null;
   const column = external?.column ?? o.column ?? (info.scorers[0] ? scoreColumnName(info.scorers[0].id) : null);
-  if (!column) throw new UsageError('filter: OUT has no scorer; name a --column or give --scores');
-  if (!external && !info.index_columns.some((c) => c.name === column)) throw new UsageError(`filter: OUT has no score column ${column}; its index columns: ${info.index_columns.map((c) => c.name).join(', ')}`);
+  if (scoring && !column) throw new UsageError('filter: OUT has no scorer; name a --column or give --scores');
+  if (scoring && !external && !info.index_columns.some((c) => c.name === column)) throw new UsageError(`filter: OUT has no score column ${column}; its index columns: ${info.index_columns.map((c) => c.name).join(', ')}`);
   const completions = (await readCompletions(from)).filter((c) => c.fingerprint === info.fingerprint);
   const unitRows = new Map<string, IndexRow[]>();
   const valueOf = (row: IndexRow): number | null => {
-    const v = external ? external.scores.get(String(row.id)) : row[column];
+    const v = external ? external.scores.get(String(row.id)) : row[column!];
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
   };
   const pool = new TDigest(100);
   for (const c of completions) {
     const rows = await readUnitIndexRows(from, c.unit);
     unitRows.set(c.unit, rows);
-    for (const r of rows) if (listed.has(String(r.id))) pool.add(valueOf(r) ?? NaN);
+    for (const r of rows) if (listed.has(String(r.id)) && (!selected || selected.has(String(r.id)))) pool.add(valueOf(r) ?? NaN);
   }
-  const base: FilterEntry = o.keepTop !== undefined ? keepTopEntry(column, o.keepTop, pool) : thresholdEntry(column, o.threshold!, { count: pool.count });
+  const rules: FilterEntry[] = [];
+  if (selected) {
+    const kept = [...listed].filter((id) => selected!.has(id)).length;
+    rules.push({ rule: 'where', expression: o.where, stage: FILTER_STAGE, reason: WHERE_REASON, count: listed.size, kept, dropped: listed.size - kept, materialised: true });
+  }
+  let cut = NaN;
   const reason = o.keepTop !== undefined ? KEEP_TOP_REASON : 'score_below_threshold';
-  const rule: FilterEntry = { ...base, stage: FILTER_STAGE, reason, materialised: true, ...(o.scoresFile ? { scores: path.basename(o.scoresFile) } : {}) };
-  const cut = Number(rule.threshold);
+  if (scoring) {
+    const base: FilterEntry = o.keepTop !== undefined ? keepTopEntry(column!, o.keepTop, pool) : thresholdEntry(column!, o.threshold!, { count: pool.count });
+    const rule: FilterEntry = { ...base, stage: FILTER_STAGE, reason, materialised: true, ...(o.scoresFile ? { scores: path.basename(o.scoresFile) } : {}) };
+    cut = Number(rule.threshold);
+    rules.push(rule);
+  }
 
   const carried = manifest.filters.map((f) => ({ ...f, materialised: true }));
-  const filters = [...carried, rule];
+  const filters = [...carried, ...rules];
   const fingerprint = createHash('sha256').update(canonicalJson({ from: info.fingerprint, filters })).digest('hex');
-  const extraIndex = external && !info.index_columns.some((c) => c.name === column) ? [{ name: column, type: 'DOUBLE' as const, optional: true }] : [];
+  const extraIndex = external && !info.index_columns.some((c) => c.name === column) ? [{ name: column!, type: 'DOUBLE' as const, optional: true }] : [];
   const out = await OutDir.open(to, { ...info, fingerprint, filters, index_columns: [...info.index_columns, ...extraIndex] });
 
   // Rejects of OUT made at finalise (its keep_top cut and min_p_aligned) are in rejects.parquet only.
@@ -110,7 +138,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
     if (r.stage !== 'keep_top' && r.stage !== 'calibration') continue;
     finaliseRejects.set(String(r.id), r as unknown as RejectRecord);
   }
-  const output = (info.config as { output?: { max_shard_bytes?: number; rows_per_batch?: number } }).output ?? {};
+  const output = (info.config as { output?: { max_shard_bytes?: number; rows_per_batch?: number; arrow_format?: ArrowFormat } }).output ?? {};
   for (const c of completions) {
     await filterUnit(c, {
       from,
@@ -120,13 +148,16 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
       listed,
       finaliseRejects,
       keep: (row) => {
+        if (selected && !selected.has(String(row.id))) return { reason: WHERE_REASON, detail: `not selected by --where ${o.where}` };
+        if (!scoring) return true;
         const v = valueOf(row);
         if (v === null) return { reason: 'score_missing', detail: `no ${column} for this pair` };
-        return v >= cut ? true : { reason, detail: `${column} ${v.toFixed(4)} < cut ${cut.toFixed(4)}${o.keepTop !== undefined ? ` (keep top ${o.keepTop} of ${pool.count})` : ''}` };
+        return v >= cut ? true : { reason, detail: `${column} ${v.toFixed(4)} < cut ${cut.toFixed(4)}${o.keepTop !== undefined ? ` (keep top ${o.keepTop} of ${pool.count})` : ''}`, score: v, threshold: cut };
       },
-      extraColumn: external ? { name: column, values: external.scores } : null,
+      extraColumn: external ? { name: column!, values: external.scores } : null,
       maxShardBytes: output.max_shard_bytes ?? 256 * 1024 * 1024,
       rowsPerBatch: output.rows_per_batch ?? 100,
+      format: output.arrow_format ?? 'stream',
       filters,
     });
   }
@@ -140,10 +171,11 @@ interface UnitFilter {
   rows: IndexRow[];
   listed: Set<string>;
   finaliseRejects: Map<string, RejectRecord>;
-  keep(row: IndexRow): true | { reason: string; detail: string };
+  keep(row: IndexRow): true | { reason: string; detail: string; score?: number; threshold?: number };
   extraColumn: { name: string; values: Map<string, number> } | null;
   maxShardBytes: number;
   rowsPerBatch: number;
+  format: ArrowFormat;
   filters: FilterEntry[];
 }
 
@@ -172,7 +204,8 @@ async function filterUnit(c: UnitCompletion, f: UnitFilter): Promise<void> {
       continue;
     }
     filterStage.dropped(verdict.reason);
-    rejects.push({ id, kind, source: String(row.source ?? row.unit), stage: FILTER_STAGE, reason: verdict.reason, detail: verdict.detail });
+    const url = typeof row.url === 'string' ? row.url : null;
+    rejects.push({ id, kind, source: String(row.source ?? row.unit), stage: FILTER_STAGE, reason: verdict.reason, detail: verdict.detail, url, host: hostOf(url), score: verdict.score ?? null, threshold: verdict.threshold ?? null });
     stats.kind(kind).kept--;
     stats.kind(kind).dropped++;
   }
@@ -235,7 +268,7 @@ function writerFor(kind: string, schema: arrow.Schema, unitId: string, f: UnitFi
   }
   if (meta.weft) meta.weft = { ...meta.weft, config_fingerprint: f.fingerprint, filters: f.filters };
   const kindSchema: KindSchema<Record<string, unknown>> = { kind, columns, index: [], maxRowsPerBatch: 100 };
-  return new ArrowShardWriter({ schema: kindSchema, unitId, stagingDir: f.out.stagingDir(unitId), maxShardBytes: f.maxShardBytes, rowsPerBatch: f.rowsPerBatch, metadata: meta });
+  return new ArrowShardWriter({ schema: kindSchema, unitId, stagingDir: f.out.stagingDir(unitId), maxShardBytes: f.maxShardBytes, rowsPerBatch: f.rowsPerBatch, format: f.format, metadata: meta });
 }
 
 /** Row i of a table as plain values the shard writer can build vectors from again. */

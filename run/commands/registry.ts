@@ -11,6 +11,7 @@ export type CommandModule = { register(program: Command): void };
 const COMMAND_MODULES: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['queue'], load: () => import('./queue.ts') },
   { names: ['filter'], load: () => import('./filter.ts') },
+  { names: ['export'], load: () => import('./export.ts') },
   { names: ['train-scorer'], load: () => import('./train-scorer.ts') },
   { names: ['eval-scorer'], load: () => import('./eval-scorer.ts') },
   { names: ['diff'], load: () => import('./diff.ts') },

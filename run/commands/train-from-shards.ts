@@ -15,15 +15,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as arrow from 'apache-arrow';
-import parquet from 'parquetjs-lite';
 import { PreprocessedImages, referencePreprocessing, resolveTrainingOptions, trainReferenceScorer, type ReferenceTrainingOptions, type TrainingPair } from '../../scorer/reference-trainer.ts';
 import { writeReferenceScorer } from '../../scorer/onnx/reference-model.ts';
 import { cosine, embedReadableImages, loadScorer } from '../../scorer/scorer.ts';
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
 import { writeFlatParquet } from '../../output/parquet-tables.ts';
+import { readShards } from '../../output/shard-reader.ts';
 import { errorMessage } from '../../core/stage.ts';
 
 export interface TrainFromShardsOptions {
+  /** OUT folders: only the index rows where this SQL expression holds. */
+  where?: string;
   /** Folds for cross-scoring (at least 2). */
   folds?: number;
   /** Scorer id written to scorer.json (names the score columns). */
@@ -64,22 +66,28 @@ function foldLog(log: (line: string) => void, fold: number, folds: number): (lin
 }
 
 /**
- * The image-caption pairs of `input`: an OUT folder (the pairs its index.parquet lists) or a
- * folder of / path to .arrow shards (every row). Rows need `id`, `caption` and `image.bytes`.
+ * The image-caption pairs of `input`: an OUT folder (the pairs its index.parquet lists, read
+ * through the shard reader a training loader uses, optionally a `where` selection) or a folder
+ * of / path to .arrow shards (every row). Rows need `id`, `caption` and `image.bytes`.
  */
-export async function readShardPairs(input: string): Promise<TrainingPair[]> {
+export async function readShardPairs(input: string, where?: string | null): Promise<TrainingPair[]> {
   const stat = await fs.stat(input).catch(() => null);
   if (!stat) throw new Error(`${input} does not exist`);
-  let files: string[];
-  let listed: Set<string> | null = null;
-  if (stat.isFile()) files = [input];
-  else if (await exists(path.join(input, 'manifest.json'))) {
-    const manifest = JSON.parse(await fs.readFile(path.join(input, 'manifest.json'), 'utf8')) as { shards: { path: string; kind: string }[] };
-    files = manifest.shards.filter((s) => s.kind === 'image_text').map((s) => path.join(input, s.path));
-    listed = await indexIds(path.join(input, 'index.parquet'));
-  } else files = (await fs.readdir(input)).filter((f) => f.endsWith('.arrow')).sort().map((f) => path.join(input, f));
-  if (files.length === 0) throw new Error(`${input}: no image-caption shards`);
   const pairs: TrainingPair[] = [];
+  if (stat.isDirectory() && (await exists(path.join(input, 'index.parquet')))) {
+    for await (const { index, values } of readShards(input, { where, columns: ['id', 'caption', 'image'] })) {
+      if (index.kind !== 'image_text') continue;
+      if (!('caption' in values) || !('image' in values)) throw new Error(`${index.shard}: not an image-caption shard (needs id, caption, image columns)`);
+      const bytes = (values.image as { bytes?: Uint8Array | null } | null)?.bytes;
+      if (!bytes) continue;
+      pairs.push({ id: String(index.id), image: bytes, caption: String(values.caption ?? '') });
+    }
+    if (pairs.length === 0) throw new Error(`${input}: no image-caption pairs in its index`);
+    return pairs;
+  }
+  if (where) throw new Error('a where selection needs an OUT folder (with index.parquet)');
+  const files = stat.isFile() ? [input] : (await fs.readdir(input)).filter((f) => f.endsWith('.arrow')).sort().map((f) => path.join(input, f));
+  if (files.length === 0) throw new Error(`${input}: no image-caption shards`);
   for (const file of files) {
     const table = arrow.tableFromIPC(await fs.readFile(file));
     const ids = table.getChild('id');
@@ -87,11 +95,9 @@ export async function readShardPairs(input: string): Promise<TrainingPair[]> {
     const images = table.getChild('image');
     if (!ids || !captions || !images) throw new Error(`${file}: not an image-caption shard (needs id, caption, image columns)`);
     for (let i = 0; i < table.numRows; i++) {
-      const id = String(ids.get(i));
-      if (listed && !listed.has(id)) continue;
       const bytes = images.get(i)?.bytes as Uint8Array | null | undefined;
       if (!bytes) continue;
-      pairs.push({ id, image: bytes, caption: String(captions.get(i) ?? '') });
+      pairs.push({ id: String(ids.get(i)), image: bytes, caption: String(captions.get(i) ?? '') });
     }
   }
   return pairs;
@@ -118,7 +124,7 @@ export function imageFolds(pairs: TrainingPair[], folds: number, seed: number): 
 export async function trainScorerFromShards(input: string, outDir: string, o: TrainFromShardsOptions = {}): Promise<TrainFromShardsResult> {
   const folds = o.folds ?? 5;
   if (!Number.isInteger(folds) || folds < 2) throw new Error(`folds must be an integer >= 2, got ${folds}`);
-  const pairs = await readShardPairs(input);
+  const pairs = await readShardPairs(input, o.where);
   return trainScorerFromPairs(pairs, path.basename(path.resolve(input)), outDir, o);
 }
 
@@ -212,16 +218,4 @@ ${rows.join('\n')}
 
 async function exists(file: string): Promise<boolean> {
   return fs.stat(file).then(() => true, () => false);
-}
-
-async function indexIds(file: string): Promise<Set<string>> {
-  const reader = await parquet.ParquetReader.openFile(file);
-  try {
-    const cursor = reader.getCursor(['id']);
-    const ids = new Set<string>();
-    for (let r = await cursor.next(); r; r = await cursor.next()) ids.add(String((r as { id: unknown }).id));
-    return ids;
-  } finally {
-    await reader.close();
-  }
 }

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { UsageError, positiveInt } from '../usage.ts';
+import { IndexQueryError } from '../../output/index-query.ts';
 import { trainScorerFromShards } from './train-from-shards.ts';
 
 export function register(program: Command): void {
@@ -17,18 +18,22 @@ export function register(program: Command): void {
     .option('--dim <n>', 'joint embedding size', '256')
     .option('--seed <n>', 'random seed', '1')
     .option('--id <id>', 'scorer id (names score columns)', 'weft-bootstrapped')
+    .option('--where <sql>', 'train on the index rows where this SQL expression over index.parquet holds (OUT folders)')
     .exitOverride()
-    .action(async (input: string, o: { out: string; folds: string; epochs: string; dim: string; seed: string; id: string }) => {
+    .action(async (input: string, o: { out: string; folds: string; epochs: string; dim: string; seed: string; id: string; where?: string }) => {
       if (!existsSync(input)) throw new UsageError(`${input} does not exist`);
       if (existsSync(o.out) && (await readdir(o.out)).length > 0) throw new UsageError(`${o.out} is not empty; train-scorer writes a new folder`);
       const folds = positiveInt(o.folds, '--folds');
       if (folds < 2) throw new UsageError('--folds: at least 2 (each pair is scored by a model trained without it)');
       const r = await trainScorerFromShards(input, o.out, {
         folds,
+        where: o.where,
         seed: positiveInt(o.seed, '--seed'),
         id: o.id,
         training: { epochs: positiveInt(o.epochs, '--epochs'), dim: positiveInt(o.dim, '--dim') },
         log: (line) => process.stderr.write(`[train-scorer] ${line}\n`),
+      }).catch((err) => {
+        throw err instanceof IndexQueryError ? new UsageError(err.message) : err;
       });
       process.stdout.write(`${r.scorerDir}: ${r.pairs} pairs, ${r.scores.size} scored out of sample in ${r.scoresFile} (column ${r.column})\n`);
     });

@@ -27,9 +27,9 @@ function measureClipSync(c: DecodedClip, cfg: VideoSourceConfig): { result: AvSy
 /** Keep (and whether to shift the audio) or drop, by the configured sync filters. */
 function syncVerdict(result: AvSyncResult, cfg: VideoSourceConfig): SyncVerdict {
   const where = `offset ${fmtMs(result.offsetMs)}, confidence ${result.confidence.toFixed(3)}`;
-  if (result.confidence < cfg.sync.min_confidence) return drop('low_sync_confidence', `${where} < min_confidence ${cfg.sync.min_confidence}`);
+  if (result.confidence < cfg.sync.min_confidence) return drop('low_sync_confidence', `${where} < min_confidence ${cfg.sync.min_confidence}`, { value: result.confidence, threshold: cfg.sync.min_confidence });
   if (cfg.sync.correct) return { kept: true, corrected: result.offsetMs !== 0 };
-  if (Math.abs(result.offsetMs) > cfg.sync.max_abs_offset_ms) return drop('av_offset_too_large', `${where}; |offset| > max_abs_offset_ms ${cfg.sync.max_abs_offset_ms}`);
+  if (Math.abs(result.offsetMs) > cfg.sync.max_abs_offset_ms) return drop('av_offset_too_large', `${where}; |offset| > max_abs_offset_ms ${cfg.sync.max_abs_offset_ms}`, { value: Math.abs(result.offsetMs), threshold: cfg.sync.max_abs_offset_ms });
   return { kept: true, corrected: false };
 }
 
@@ -40,7 +40,7 @@ async function syncAndAssemble(c: DecodedClip, cfg: VideoSourceConfig, opts: Cli
   if (measured) {
     const verdict = syncVerdict(measured.result, cfg);
     if (stats) await recordSyncStats(stats, c, measured.result, measured.onsets, cfg, verdict);
-    if ('drop' in verdict) throw new DropError(verdict.reason, verdict.detail);
+    if ('drop' in verdict) throw new DropError(verdict.reason, verdict.detail, verdict.values);
     if (verdict.corrected) shiftS = measured.result.offsetMs / 1000;
   }
 

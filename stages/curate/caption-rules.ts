@@ -26,10 +26,10 @@ export function normaliseCaption(s: string): string {
 export function checkCaption(caption: string, cfg: CaptionConfig): true | Drop {
   const chars = [...caption].length;
   if (chars === 0) return drop('caption_missing', 'caption is empty after normalisation');
-  if (chars < cfg.min_chars) return drop('caption_too_short', `${chars} chars < min_chars ${cfg.min_chars}`);
+  if (chars < cfg.min_chars) return drop('caption_too_short', `${chars} chars < min_chars ${cfg.min_chars}`, { value: chars, threshold: cfg.min_chars });
   const words = caption.split(' ').filter((w) => WORD.test(w)).length;
-  if (words < cfg.min_words) return drop('caption_too_few_words', `${words} words < min_words ${cfg.min_words}`);
-  if (chars > cfg.max_chars) return drop('caption_too_long', `${chars} chars > max_chars ${cfg.max_chars}`);
+  if (words < cfg.min_words) return drop('caption_too_few_words', `${words} words < min_words ${cfg.min_words}`, { value: words, threshold: cfg.min_words });
+  if (chars > cfg.max_chars) return drop('caption_too_long', `${chars} chars > max_chars ${cfg.max_chars}`, { value: chars, threshold: cfg.max_chars });
   return true;
 }
 

@@ -51,16 +51,16 @@ export interface PairMeasures {
 
 /** Keep, keep after shifting the depth back ('correct'), or drop with the reason. */
 export function judgeRgbdPair(m: PairMeasures, q: RgbdQualityConfig): 'keep' | 'correct' | Drop {
-  if (m.validRatio < q.min_valid_ratio) return drop('low_valid_depth', `valid ratio ${m.validRatio.toFixed(3)} < ${q.min_valid_ratio}`);
-  if (m.skewMs !== null && Math.abs(m.skewMs) > q.max_skew_ms) return drop('skew_too_large', `|skew| ${Math.abs(m.skewMs).toFixed(2)} ms > ${q.max_skew_ms} ms`);
+  if (m.validRatio < q.min_valid_ratio) return drop('low_valid_depth', `valid ratio ${m.validRatio.toFixed(3)} < ${q.min_valid_ratio}`, { value: m.validRatio, threshold: q.min_valid_ratio });
+  if (m.skewMs !== null && Math.abs(m.skewMs) > q.max_skew_ms) return drop('skew_too_large', `|skew| ${Math.abs(m.skewMs).toFixed(2)} ms > ${q.max_skew_ms} ms`, { value: Math.abs(m.skewMs), threshold: q.max_skew_ms });
   const r = m.registration;
   if (r.confidence < q.min_registration_confidence) {
     const why = r.edgePixels === 0 ? 'too few depth edges to measure' : `shift (${r.dx}, ${r.dy}) px`;
-    return drop('low_registration_confidence', `confidence ${r.confidence.toFixed(3)} < ${q.min_registration_confidence}; ${why}`);
+    return drop('low_registration_confidence', `confidence ${r.confidence.toFixed(3)} < ${q.min_registration_confidence}; ${why}`, { value: r.confidence, threshold: q.min_registration_confidence });
   }
   if (Math.max(Math.abs(r.dx), Math.abs(r.dy)) > q.max_registration_shift) {
     if (q.correct_shift) return 'correct';
-    return drop('misregistered', `shift (${r.dx}, ${r.dy}) px > ${q.max_registration_shift} px, confidence ${r.confidence.toFixed(3)}, residual ${r.residual.toFixed(2)} px`);
+    return drop('misregistered', `shift (${r.dx}, ${r.dy}) px > ${q.max_registration_shift} px, confidence ${r.confidence.toFixed(3)}, residual ${r.residual.toFixed(2)} px`, { value: Math.max(Math.abs(r.dx), Math.abs(r.dy)), threshold: q.max_registration_shift });
   }
   return 'keep';
 }

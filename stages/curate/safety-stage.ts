@@ -72,7 +72,7 @@ export function safetyStage<S extends ImageTextSample>(o: SafetyStageOptions): S
         const top = NSFW_CLASSES.reduce((a, c) => (s[c] > s[a] ? c : a), NSFW_CLASSES[0]);
         ctx.stats.count(NSFW_CLASS_GROUP, top);
         if (o.maxNsfw !== null && s.nsfw > o.maxNsfw) {
-          return drop('nsfw', `nsfw ${s.nsfw.toFixed(4)} > max_nsfw ${o.maxNsfw} (${NSFW_CLASSES.map((c) => `${c} ${s[c].toFixed(3)}`).join(', ')})`);
+          return drop('nsfw', `nsfw ${s.nsfw.toFixed(4)} > max_nsfw ${o.maxNsfw} (${NSFW_CLASSES.map((c) => `${c} ${s[c].toFixed(3)}`).join(', ')})`, { value: s.nsfw, threshold: o.maxNsfw });
         }
         return { ...sample, safety: s };
       });

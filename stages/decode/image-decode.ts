@@ -158,12 +158,12 @@ async function decodeChecked(bytes: Uint8Array, cfg: DecodeConfig, blurBoxes: nu
   const height = meta.autoOrient?.height ?? meta.height;
   if (!(width > 0 && height > 0)) return drop('decode_failed', `${sourceFormat} header gives size ${width}x${height}`);
   const pixels = width * height;
-  if (pixels > cfg.max_pixels) return drop('too_many_pixels', `${width}x${height} = ${pixels} pixels > max_pixels ${cfg.max_pixels}`);
+  if (pixels > cfg.max_pixels) return drop('too_many_pixels', `${width}x${height} = ${pixels} pixels > max_pixels ${cfg.max_pixels}`, { value: pixels, threshold: cfg.max_pixels });
   const shorter = Math.min(width, height);
-  if (shorter < cfg.min_side) return drop('too_small', `shorter side ${shorter} px (${width}x${height}) < min_side ${cfg.min_side}`);
+  if (shorter < cfg.min_side) return drop('too_small', `shorter side ${shorter} px (${width}x${height}) < min_side ${cfg.min_side}`, { value: shorter, threshold: cfg.min_side });
   const ratio = Math.max(width, height) / shorter;
   if (ratio > cfg.max_aspect_ratio) {
-    return drop('aspect_ratio', `aspect ratio ${ratio.toFixed(2)} (${width}x${height}) > max_aspect_ratio ${cfg.max_aspect_ratio}`);
+    return drop('aspect_ratio', `aspect ratio ${ratio.toFixed(2)} (${width}x${height}) > max_aspect_ratio ${cfg.max_aspect_ratio}`, { value: ratio, threshold: cfg.max_aspect_ratio });
   }
 
   const geometry = planGeometry(cfg, width, height);

@@ -43,7 +43,7 @@ export async function probeVideo(file: string, options: ProbeOptions): Promise<V
   if (duration === null) throw new DropError('probe_failed', `ffprobe found no duration (format ${data.format.format_name ?? 'unknown'})`);
   if (!videoStream) throw new DropError('no_video_stream', `streams: ${data.streams.map((s) => s.codec_type).join(', ') || 'none'}`);
   if (!audioStream && options.audioRequired) throw new DropError('no_audio_stream', 'the file has no audio stream and source.audio_required is true');
-  if (duration < options.minDurationS) throw new DropError('too_short', `${duration.toFixed(3)} s < min_duration_s ${options.minDurationS}`);
+  if (duration < options.minDurationS) throw new DropError('too_short', `${duration.toFixed(3)} s < min_duration_s ${options.minDurationS}`, { value: duration, threshold: options.minDurationS });
 
   const width = Number(videoStream.width ?? 0);
   const height = Number(videoStream.height ?? 0);

@@ -48,7 +48,7 @@ export function scoreStage<S extends ImageTextSample>(o: ScoreStageOptions): Sta
   const grounding = filterStage<S & ScoreFields>('grounding', async (sample, ctx) => {
     const recall = sample.groundingRecall;
     if (recall !== null && recall !== undefined && recall < minRecall!) {
-      return drop('low_grounding_recall', `grounding recall ${recall.toFixed(3)} < min_recall ${minRecall} (phrases: ${sample.phrases!.map((p) => `${p.phrase} ${p.score.toFixed(3)}`).join(', ')})`);
+      return drop('low_grounding_recall', `grounding recall ${recall.toFixed(3)} < min_recall ${minRecall} (phrases: ${sample.phrases!.map((p) => `${p.phrase} ${p.score.toFixed(3)}`).join(', ')})`, { value: recall, threshold: minRecall! });
     }
     await recordKept(ctx, sample, o);
     return true;
@@ -79,7 +79,7 @@ async function scoreBatch<S extends ImageTextSample>(batch: S[], o: ScoreStageOp
     sketch.add(value);
     histogram.add(value);
     if (o.threshold !== null && value < o.threshold) {
-      results[i] = drop('score_below_threshold', `score ${value.toFixed(4)} < threshold ${o.threshold}`);
+      results[i] = drop('score_below_threshold', `score ${value.toFixed(4)} < threshold ${o.threshold}`, { score: value, threshold: o.threshold });
       await remember(ctx, highestDroppedSet(o.column), value, sample, o);
       continue;
     }

@@ -59,3 +59,43 @@ export async function* readVideoUnit(unit: Unit<VideoUnitSpec>): AsyncGenerator<
 function toPosix(p: string): string {
   return p.split(path.sep).join('/');
 }
+
+/** A unit of several videos (source.videos_per_unit / unit_bytes), processed one after another. */
+export interface VideoPackSpec<M> {
+  layout: 'video_pack';
+  members: Unit<M>[];
+  [key: string]: unknown;
+}
+
+/**
+ * Groups consecutive units (in canonical order) into packs of at most `perUnit` videos, closing a
+ * pack early once its bytes reach `maxBytes` (0: by count only). One video per unit when
+ * perUnit is 1 and there is no byte cap: the units are returned as they are.
+ */
+export async function packVideoUnits<M>(units: Unit<M>[], perUnit: number, maxBytes: number, bytesOf: (u: Unit<M>) => Promise<number>): Promise<Unit<M | VideoPackSpec<M>>[]> {
+  if (perUnit <= 1 && maxBytes <= 0) return units;
+  const packs: Unit<VideoPackSpec<M>>[] = [];
+  let members: Unit<M>[] = [];
+  let bytes = 0;
+  const close = () => {
+    if (members.length === 0) return;
+    // Named after its first video, so ids stay sorted in the order of the videos.
+    packs.push({ id: `pack-${members[0].id}`, source: members.map((m) => m.source).join(', '), spec: { layout: 'video_pack', members } });
+    members = [];
+    bytes = 0;
+  };
+  for (const u of units) {
+    members.push(u);
+    if (maxBytes > 0) bytes += await bytesOf(u);
+    if (members.length >= perUnit || (maxBytes > 0 && bytes >= maxBytes)) close();
+  }
+  close();
+  return packs;
+}
+
+/** File size of a local video unit (0 for others, whose size is unknown before download). */
+export async function localVideoBytes(u: Unit<unknown>): Promise<number> {
+  const spec = u.spec as { layout?: string; file?: string };
+  if (spec.layout !== 'video_file' || !spec.file) return 0;
+  return (await stat(spec.file).catch(() => null))?.size ?? 0;
+}

@@ -2,7 +2,7 @@
 // index, every bad file in rejects.parquet with its reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
@@ -56,4 +56,31 @@ test('video folder through weft run: AV offsets as data, bad files as rejects', 
   assert.ok((video.match(/<image href="data:image\/jpeg;base64,/g) ?? []).length >= 4 * strips.length);
   // The caption gives the offset refined to a fraction of a frame: within half a frame (20 ms) of the -200 ms injected.
   assert.match(video, /offset -(1[89]\d|20\d|21\d|220) ms/);
+});
+
+test('videos_per_unit packs several videos into one unit and its shards; unit_bytes closes packs by file bytes; samples unchanged', async () => {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'weft-video-pack-'));
+  try {
+    await makeVideoFixtures(path.join(work, 'data'), { seed: 4, delaysMs: [120, -80], inSyncClips: 2, unrelatedClips: 0, demoVideos: 0, extras: false, clipSeconds: 3, width: 96, height: 72 });
+    const run = async (name: string, extra: string) => {
+      await writeFile(path.join(work, `${name}.yaml`), `name: pack\nsource: { kind: video, path: data, clip: { mode: fixed, length_s: 3 }${extra} }\n`);
+      const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, `${name}.yaml`)), outDir: path.join(work, name) });
+      return { manifest: await readJson(path.join(summary.outDir, 'manifest.json')), index: await parquetRows(path.join(summary.outDir, 'index.parquet')) };
+    };
+    const single = await run('single', '');
+    const packed = await run('packed', ', videos_per_unit: 3');
+    assert.equal(single.manifest.units.length, 4);
+    assert.equal(single.manifest.shards.length, 4, 'one shard per video without packing');
+    assert.equal(packed.manifest.units.length, 2, '4 videos in packs of 3');
+    assert.equal(packed.manifest.shards.length, 2);
+    const strip = (rows: Record<string, unknown>[]) => rows.map((r) => ({ id: r.id, source: r.source, av_offset_ms: r.av_offset_ms, start: r.start }));
+    assert.deepEqual(strip(packed.index), strip(single.index), 'the same clips with the same measurements');
+    assert.equal(packed.manifest.shards.reduce((a: number, s: any) => a + s.rows, 0), single.index.length);
+    // By bytes: a cap below one video's size gives one video per unit again.
+    const tiny = await run('bytes', ', videos_per_unit: 10, unit_bytes: 1');
+    assert.equal(tiny.manifest.units.length, 4);
+    assert.deepEqual(strip(tiny.index), strip(single.index));
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 });

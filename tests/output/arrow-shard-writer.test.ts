@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,4 +66,48 @@ test('abort removes staged files', async () => {
   for (let i = 0; i < 20; i++) await w.add(sample(i), 1200);
   await w.abort();
   assert.deepEqual(await readdir(dir), []);
+});
+
+test('arrow_format file: IPC file shards (magic and footer) that a footer reader reads back, same rows as the stream', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-shard-file-'));
+  try {
+    const shardsOf = async (format: 'stream' | 'file') => {
+      const w = new ArrowShardWriter<ImageTextSample>({
+        schema: imageTextSchema, unitId: `u-${format}`, stagingDir: path.join(dir, format), maxShardBytes: 30_000, rowsPerBatch: 7, format,
+        metadata: { huggingface: huggingfaceMetadata(imageTextSchema) },
+      });
+      for (let i = 0; i < 53; i++) await w.add(sample(i, 700 + (i % 5) * 90), 900);
+      return w.finish();
+    };
+    const files = await shardsOf('file');
+    const streams = await shardsOf('stream');
+    assert.ok(files.length >= 2, `several shards, got ${files.length}`);
+    const streamTables = await Promise.all(streams.map(async (s) => arrow.tableFromIPC(await readFile(s.stagedPath))));
+    const streamIds = streamTables.flatMap((t) => [...t.getChild('id')!]);
+    const fileIds: string[] = [];
+    for (const s of files) {
+      const bytes = await readFile(s.stagedPath);
+      assert.equal(bytes.byteLength, s.bytes);
+      assert.equal(createHash('sha256').update(bytes).digest('hex'), s.sha256);
+      assert.equal(bytes.subarray(0, 6).toString(), 'ARROW1');
+      assert.equal(bytes.subarray(bytes.byteLength - 6).toString(), 'ARROW1');
+      const reader = arrow.RecordBatchFileReader.from(bytes).open();
+      assert.ok(reader.isFile());
+      // The footer gives random access to any batch.
+      const last = reader.readRecordBatch(reader.numRecordBatches - 1)!;
+      assert.ok(last.numRows > 0);
+      const table = new arrow.Table(reader.readAll());
+      assert.equal(table.numRows, s.rows);
+      assert.equal(table.schema.metadata.get('huggingface'), streamTables[0].schema.metadata.get('huggingface'));
+      for (let r = 0; r < table.numRows; r++) {
+        const i = fileIds.length;
+        fileIds.push(table.getChild('id')!.get(r));
+        assert.deepEqual(table.getChild('image')!.get(r).bytes, sample(i, 700 + (i % 5) * 90).image.bytes);
+      }
+    }
+    assert.deepEqual(fileIds, streamIds);
+    assert.equal(fileIds.length, 53);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

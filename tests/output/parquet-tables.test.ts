@@ -17,7 +17,8 @@ test('flat Parquet tables read back identically with DuckDB', async () => {
   assert.deepEqual(await readdir(dir), ['rejects.parquet'], 'no temp file left');
   const back = await duckQuery(`select * from read_parquet(${sqlString(file)}) order by cast(substr(id, 4) as integer)`);
   assert.equal(back.length, 2500);
-  assert.deepEqual(back[7], rows[7]);
+  // Typed reject columns the rows do not set read back as null.
+  assert.deepEqual(back[7], { ...rows[7], url: null, host: null, score: null, value: null, threshold: null });
   const counts = await duckQuery(`select reason, count(*)::INTEGER as n from read_parquet(${sqlString(file)}) group by reason order by reason`);
   assert.deepEqual(counts, [{ reason: 'caption_too_short', n: 834 }, { reason: 'decode_failed', n: 1666 }]);
 });

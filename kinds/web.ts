@@ -1,11 +1,11 @@
 // Web-crawled image-caption data (URL lists, WebDataset tars):
-// source -> caption rules -> [fetch (once per normalised URL) -> decode/resize, back in row
+// source -> caption rules -> [caption language] -> [fetch (once per normalised URL) -> decode/resize, back in row
 // order] -> exact dedup
 // -> perceptual hash -> [score] -> sink. Consent and fetch facts become columns of the output.
 import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
-import { openRunSafety, openRunScorer, type RunSafety, type RunScorer } from './run-scorer.ts';
+import { openRunSafety, openRunScorer, runSidecars, type RunSafety, type RunScorer } from './run-scorer.ts';
 import { compose, passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { RowOrder } from '../core/row-order.ts';
 import { fetchHostsSection } from '../report/fetch-hosts-section.ts';
@@ -13,6 +13,7 @@ import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '..
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../schemas/kind-schema.ts';
 import { listWebUnits, readWebUnit, urlListFormatOfPath, type WebUnitSpec } from '../stages/sources/url-list.ts';
 import { captionRulesStage } from '../stages/curate/caption-rules.ts';
+import { captionLanguageStage, languageIdOn, languageIndexColumns } from '../stages/curate/caption-language.ts';
 import { Fetcher } from '../stages/fetch/fetcher.ts';
 import { fetchStage } from '../stages/fetch/fetch-stage.ts';
 import { sharedDownloadStage } from '../stages/curate/url-dedup.ts';
@@ -40,11 +41,11 @@ const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
   { name: 'url_sibling_of', type: 'UTF8', get: (s) => s.fetched?.urlSiblingOf ?? null },
 ];
 
-function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = [], safety: RunSafety | null = null): KindSchema<WebSample> {
+function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = [], safety: RunSafety | null = null, language = false): KindSchema<WebSample> {
   return {
     ...imageTextSchema,
     columns: [...imageTextSchema.columns, ...fetchColumns, ...optional, ...(safety?.columns ?? []), ...(withPhash ? phashColumns : []), ...(scoring?.columns ?? [])],
-    index: [...imageTextSchema.index, ...fetchIndexColumns, ...(withPhash ? phashIndexColumns : []), ...(safety?.index ?? []), ...(scoring?.index ?? [])],
+    index: [...imageTextSchema.index, ...fetchIndexColumns, ...(language ? languageIndexColumns : []), ...(withPhash ? phashIndexColumns : []), ...(safety?.index ?? []), ...(scoring?.index ?? [])],
   };
 }
 
@@ -57,7 +58,9 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
   // the caption rules would reject every row, so they do not run.
   const format = src.format === 'auto' ? urlListFormatOfPath(src.path) : src.format;
   const hasCaptions = src.caption_column !== null && format !== 'txt';
-  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null), safety);
+  const identifyLanguage = hasCaptions && languageIdOn(config.caption);
+  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null), safety, identifyLanguage);
+  const sidecars = runSidecars(config, scoring);
   return {
     kinds: [schema],
     listUnits: () => listWebUnits(src, baseDir),
@@ -75,10 +78,12 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
       const nearDedup: Stage<DecodedImageTextSample, WebDecoded> = dedup.phash ? phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }) : passThrough();
       const classify: Stage<WebDecoded, WebDecoded & SafetyFields> = safety ? safety.stage : passThrough();
       const score: Stage<WebDecoded & SafetyFields, WebSample> = scoring ? scoring.stage : passThrough();
+      const language: Stage<ImageTextRaw, ImageTextRaw> = identifyLanguage ? captionLanguageStage(config.caption) : passThrough();
       return pipe(
         readSource('source', (c) => readWebUnit(unit, src, c), ctx),
         ctx,
         captionRules,
+        language,
         fetchAndDecode,
         contentDedup,
         nearDedup,
@@ -89,6 +94,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
     approxBytes: (s) => s.image.bytes.byteLength + s.caption.length + 400,
     example: (s) => scoredExample(s),
     ...(scoring ? { scorers: [scoring.entry] } : {}),
+    ...(sidecars ? { sidecars } : {}),
     close: async () => {
       await fetcher.close();
       await safety?.close();

@@ -18,6 +18,8 @@ export interface ShardWriterOptions<S> {
   rowsPerBatch: number;
   /** Schema metadata: key -> JSON value (e.g. huggingface, weft). */
   metadata: Record<string, unknown>;
+  /** OUT subfolder the files are committed to: shards (default), or sidecars for per-unit sidecar files. */
+  folder?: string;
 }
 
 /** A staged shard: the ShardEntry it will have once committed, and where it lies now. */
@@ -89,7 +91,7 @@ export class ArrowShardWriter<S> {
   private async openNext(): Promise<void> {
     const name = shardFileName(this.opts.schema.kind, this.opts.unitId, this.seq++);
     await mkdir(this.opts.stagingDir, { recursive: true });
-    this.current = await OpenShard.create(path.join(this.opts.stagingDir, name), `shards/${name}`, this.arrowSchema);
+    this.current = await OpenShard.create(path.join(this.opts.stagingDir, name), `${this.opts.folder ?? 'shards'}/${name}`, this.arrowSchema);
   }
 
   private async flushBatch(): Promise<void> {

@@ -31,6 +31,7 @@ export async function readRunInfo(root: string): Promise<RunInfo> {
 
 function buildManifest(info: RunInfo, completions: UnitCompletion[]): Manifest {
   const shards = completions.flatMap((c) => c.shards);
+  const sidecars = completions.flatMap((c) => c.sidecars ?? []);
   return {
     schema_version: SCHEMA_VERSION,
     weft_version: WEFT_VERSION,
@@ -40,6 +41,7 @@ function buildManifest(info: RunInfo, completions: UnitCompletion[]): Manifest {
     filters: info.filters,
     units: completions.map((c) => ({ id: c.unit, source: c.source, kept: c.kept, dropped: c.dropped, committed_at: c.committed_at })),
     shards,
+    ...(sidecars.length ? { sidecars } : {}),
     totals: {
       kept: completions.reduce((a, c) => a + c.kept, 0),
       dropped: completions.reduce((a, c) => a + c.dropped, 0),

@@ -17,6 +17,7 @@ import { renderReport } from '../report/report-html.ts';
 import { kindOfRunConfig } from '../kinds/registry.ts';
 import type { KindDefinition } from '../kinds/definition.ts';
 import { ScoreSelection } from './score-filter.ts';
+import { CorpusPasses } from './corpus-passes.ts';
 
 export interface FinaliseResult {
   manifest: Manifest;
@@ -73,15 +74,19 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const selection = new ScoreSelection(info, stats);
   const manifest = await writeManifest(root, selection.infoWithFilters(info), completions);
 
+  // Corpus passes (curate.corpus) over the units' sidecars: see corpus-passes.ts.
+  const corpus = await CorpusPasses.run(root, info, completions);
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
   const marks = await runWideMarks(root, kind, info, completions);
   const footer = { weft: JSON.stringify({ schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, config_fingerprint: info.fingerprint, scorers: info.scorers }) };
   if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
   if (selection.pAlignedColumn && !indexColumns.some((c) => c.name === selection.pAlignedColumn)) indexColumns.push({ name: selection.pAlignedColumn, type: 'DOUBLE', optional: true });
+  for (const c of corpus?.columns ?? []) if (!indexColumns.some((x) => x.name === c.name)) indexColumns.push(c);
+  const selected = selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u)));
   const indexRows = await writeFlatParquet(
     path.join(root, 'index.parquet'),
     indexColumns,
-    mapRows(selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u))), (row) => {
+    mapRows(corpus ? corpus.index(selected) : selected, (row) => {
       if (!marks) return row;
       const id = String(row.id);
       const marked: IndexRow = { ...row, duplicate_of: marks.duplicateOf.get(id) ?? null };
@@ -96,7 +101,7 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
   const rejectRows = await writeFlatParquet(
     path.join(root, 'rejects.parquet'),
     REJECT_COLUMNS,
-    tap(withSelectionRejects(rowsOf<Record<string, unknown>>(completions, async (u) => (await readUnitRejects(root, u)) as unknown as Record<string, unknown>[]), selection), (r) => {
+    tap(withSelectionRejects(rowsOf<Record<string, unknown>>(completions, async (u) => (await readUnitRejects(root, u)) as unknown as Record<string, unknown>[]), selection, corpus), (r) => {
       const key = `${r.stage}\u0000${r.reason}`;
       let entry = rejectsByReason.get(key);
       if (!entry) rejectsByReason.set(key, (entry = { stage: String(r.stage), reason: String(r.reason), count: 0, examples: [] }));
@@ -106,10 +111,9 @@ export async function finaliseOutDir(root: string): Promise<FinaliseResult> {
     footer,
   );
 
-  if (selection.active) {
-    selection.applyTo(stats, manifest);
-    await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
-  }
+  if (selection.active) selection.applyTo(stats, manifest);
+  corpus?.applyTo(stats, manifest);
+  if (selection.active || corpus) await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
   const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report });
   await writeFileAtomic(path.join(root, 'report.html'), html);
@@ -125,9 +129,10 @@ async function runWideMarks(root: string, kind: KindDefinition, info: RunInfo, c
   return runWideDedupMarks(rows, dedup.phashMaxDistance);
 }
 
-async function* withSelectionRejects(rows: AsyncIterable<Record<string, unknown>>, selection: ScoreSelection): AsyncGenerator<Record<string, unknown>> {
+async function* withSelectionRejects(rows: AsyncIterable<Record<string, unknown>>, selection: ScoreSelection, corpus: CorpusPasses | null): AsyncGenerator<Record<string, unknown>> {
   yield* rows;
   yield* selection.rejects() as unknown as Record<string, unknown>[];
+  if (corpus) yield* corpus.rejects() as unknown as Record<string, unknown>[];
 }
 
 async function* mapRows<T, U>(rows: AsyncIterable<T>, f: (row: T) => U): AsyncGenerator<U> {

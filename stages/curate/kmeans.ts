@@ -122,25 +122,33 @@ export async function seededSample(source: EmbeddingSource, size: number, seed: 
   return { rows: kept.sort(byKey).slice(0, size), count };
 }
 
-/** k-means++ (D² weighting, distance 1 - cosine) over the sample, drawn with a seeded generator. */
+/** Greedy k-means++ (as scikit-learn): each step draws 2 + ln k candidates by D² weighting
+ *  (on unit vectors the squared distance is 2 (1 - cosine)) and keeps the one that lowers the total potential most; seeded draws. */
 export function kmeansPlusPlus(sample: Float32Array[], k: number, seed: number): Float32Array[] {
   if (sample.length === 0) return [];
   const rand = mulberry32(seed);
+  const trials = 2 + Math.floor(Math.log(k));
   const centroids: Float32Array[] = [Float32Array.from(sample[Math.floor(rand() * sample.length)])];
-  const d2 = sample.map((v) => (1 - dot(v, centroids[0])) ** 2);
+  let d2 = sample.map((v) => Math.max(0, 1 - dot(v, centroids[0])));
   while (centroids.length < Math.min(k, sample.length)) {
     let total = 0;
     for (const d of d2) total += d;
-    let pick: number;
-    if (total <= 0) pick = Math.floor(rand() * sample.length); // every sample sits on a centroid
-    else {
-      let r = rand() * total;
-      pick = 0;
-      while (pick < sample.length - 1 && (r -= d2[pick]) > 0) pick++;
+    let best: { pick: number; d2: number[]; potential: number } | null = null;
+    for (let t = 0; t < trials; t++) {
+      let pick: number;
+      if (total <= 0) pick = Math.floor(rand() * sample.length); // every sample sits on a centroid
+      else {
+        let r = rand() * total;
+        pick = 0;
+        while (pick < sample.length - 1 && (r -= d2[pick]) > 0) pick++;
+      }
+      const c = sample[pick];
+      const next = d2.map((d, i) => Math.min(d, Math.max(0, 1 - dot(sample[i], c))));
+      const potential = next.reduce((a, b) => a + b, 0);
+      if (!best || potential < best.potential) best = { pick, d2: next, potential };
     }
-    const c = Float32Array.from(sample[pick]);
-    centroids.push(c);
-    for (let i = 0; i < sample.length; i++) d2[i] = Math.min(d2[i], (1 - dot(sample[i], c)) ** 2);
+    centroids.push(Float32Array.from(sample[best!.pick]));
+    d2 = best!.d2;
   }
   return centroids;
 }

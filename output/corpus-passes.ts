@@ -18,7 +18,7 @@ import type { RejectRecord } from '../core/rejects.ts';
 import type { CorpusConfig } from '../schemas/curate-config.ts';
 import type { FlatColumn } from './parquet-tables.ts';
 import { CorpusSidecars } from './corpus-sidecars.ts';
-import { nearestCentroid, runKMeans, type EmbeddedRow, type KMeansPass } from '../stages/curate/kmeans.ts';
+import { cpuMsSince, nearestCentroid, runKMeans, type EmbeddedRow, type KMeansPass } from '../stages/curate/kmeans.ts';
 import { semanticDuplicates } from '../stages/curate/semantic-dedup.ts';
 import { balanceKeeps, captionNgrams, EntryCounts, EntryMatcher, parseEntryList } from '../stages/curate/concept-balance.ts';
 
@@ -61,6 +61,8 @@ export class CorpusPasses {
   private readonly passed = new Map<string, number>();
   private readonly clusterSizes = new Map<number, number>();
   private entryCount = 0;
+  /** Wall time of each pass (for `weft bench curate`; never written to the outputs). */
+  readonly timings = { seeding_ms: 0, kmeans_ms: 0, dedup_ms: 0, lloyd_ms: [] as number[], seeding_cpu_ms: 0, lloyd_cpu_ms: [] as number[], dedup_cpu_ms: 0 };
 
   private constructor(private readonly cfg: CorpusConfig, private readonly sidecars: CorpusSidecars) {}
 
@@ -73,13 +75,24 @@ export class CorpusPasses {
     if (cfg.clusters.k !== null) {
       if (!sidecars.hasEmbeddings && sidecars.units.length > 0) throw new Error('curate.corpus.clusters: the corpus sidecars hold no embeddings');
       p.columns.push(...CORPUS_INDEX_COLUMNS.clusters);
+      const started = performance.now();
+      const cpu = process.cpuUsage();
       const result = await runKMeans(sidecars, { k: cfg.clusters.k, seed: cfg.clusters.seed, iterations: cfg.clusters.iterations, tolerance: cfg.clusters.tolerance, seedSample: cfg.clusters.seed_sample });
       p.centroids = result.centroids;
       p.passes = result.passes;
+      p.timings.kmeans_ms = performance.now() - started;
+      p.timings.lloyd_ms = result.passes.map((x) => x.ms);
+      p.timings.seeding_ms = p.timings.kmeans_ms - p.timings.lloyd_ms.reduce((a, b) => a + b, 0);
+      p.timings.lloyd_cpu_ms = result.passes.map((x) => x.cpuMs);
+      p.timings.seeding_cpu_ms = cpuMsSince(cpu) - p.timings.lloyd_cpu_ms.reduce((a, b) => a + b, 0);
       for (const pass of result.passes) log(`k-means pass ${pass.pass}: moved ${pass.moved.toExponential(2)}, mean distance ${pass.meanDistance.toFixed(4)}, ${pass.ms.toFixed(0)} ms`);
       if (cfg.semantic_dedup.enabled) {
         p.columns.push(...CORPUS_INDEX_COLUMNS.semanticDedup);
+        const dedupStarted = performance.now();
+        const dedupCpu = process.cpuUsage();
         await p.semanticDedup(root);
+        p.timings.dedup_ms = performance.now() - dedupStarted;
+        p.timings.dedup_cpu_ms = cpuMsSince(dedupCpu);
       }
     }
     if (cfg.balance.enabled) {

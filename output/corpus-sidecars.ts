@@ -5,18 +5,7 @@ import path from 'node:path';
 import * as arrow from 'apache-arrow';
 import type { UnitCompletion } from './out-dir.ts';
 import { normalise, type EmbeddedRow, type EmbeddingSource } from '../stages/curate/kmeans.ts';
-
-/** float16 bits -> float32, for every one of the 65536 bit patterns. */
-const HALF = (() => {
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const s = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f;
-    const f = h & 0x3ff;
-    t[h] = e === 0 ? s * 2 ** -14 * (f / 1024) : e === 31 ? (f ? NaN : s * Infinity) : s * 2 ** (e - 15) * (1 + f / 1024);
-  }
-  return t;
-})();
+import { FLOAT16_VALUES } from '../stages/curate/corpus-sidecar.ts';
 
 export interface SidecarRow extends EmbeddedRow {
   caption: string;
@@ -72,7 +61,7 @@ export class CorpusSidecars implements EmbeddingSource {
             if (!vectors!.isValid(row)) continue;
             const start = (child!.offset + (batch.offset + i) * this.dim);
             vector = new Float32Array(this.dim);
-            for (let d = 0; d < this.dim; d++) vector[d] = HALF[halves[start + d]];
+            for (let d = 0; d < this.dim; d++) vector[d] = FLOAT16_VALUES[halves[start + d]];
             normalise(vector);
           }
           const score = scores.get(row) as number | null;

@@ -39,6 +39,8 @@ export interface KMeansPass {
   meanDistance: number;
   empty: number;
   ms: number;
+  /** CPU time of this process during the pass (wall time counts other processes' load). */
+  cpuMs: number;
 }
 
 export interface KMeansResult {
@@ -129,11 +131,14 @@ export function kmeansPlusPlus(sample: Float32Array[], k: number, seed: number):
   const rand = mulberry32(seed);
   const trials = 2 + Math.floor(Math.log(k));
   const centroids: Float32Array[] = [Float32Array.from(sample[Math.floor(rand() * sample.length)])];
-  let d2 = sample.map((v) => Math.max(0, 1 - dot(v, centroids[0])));
+  let d2 = Float64Array.from(sample, (v) => Math.max(0, 1 - dot(v, centroids[0])));
+  let trial = new Float64Array(sample.length);
+  let best = new Float64Array(sample.length);
   while (centroids.length < Math.min(k, sample.length)) {
     let total = 0;
     for (const d of d2) total += d;
-    let best: { pick: number; d2: number[]; potential: number } | null = null;
+    let bestPick = -1;
+    let bestPotential = Infinity;
     for (let t = 0; t < trials; t++) {
       let pick: number;
       if (total <= 0) pick = Math.floor(rand() * sample.length); // every sample sits on a centroid
@@ -143,12 +148,20 @@ export function kmeansPlusPlus(sample: Float32Array[], k: number, seed: number):
         while (pick < sample.length - 1 && (r -= d2[pick]) > 0) pick++;
       }
       const c = sample[pick];
-      const next = d2.map((d, i) => Math.min(d, Math.max(0, 1 - dot(sample[i], c))));
-      const potential = next.reduce((a, b) => a + b, 0);
-      if (!best || potential < best.potential) best = { pick, d2: next, potential };
+      let potential = 0;
+      for (let i = 0; i < sample.length; i++) {
+        const d = Math.min(d2[i], Math.max(0, 1 - dot(sample[i], c)));
+        trial[i] = d;
+        potential += d;
+      }
+      if (potential < bestPotential) {
+        bestPotential = potential;
+        bestPick = pick;
+        [best, trial] = [trial, best];
+      }
     }
-    centroids.push(Float32Array.from(sample[best!.pick]));
-    d2 = best!.d2;
+    centroids.push(Float32Array.from(sample[bestPick]));
+    [d2, best] = [best, d2];
   }
   return centroids;
 }
@@ -195,11 +208,17 @@ export async function runKMeans(source: EmbeddingSource, o: KMeansOptions): Prom
   if (centroids.length === 0) return { centroids, passes, count: 0 };
   for (let pass = 1; pass <= o.iterations; pass++) {
     const started = performance.now();
+    const cpu = process.cpuUsage();
     const sums = await lloydPass(source, centroids);
     const next = updateCentroids(sums, centroids);
     centroids = next.centroids;
-    passes.push({ pass, moved: next.moved, meanDistance: sums.distance / Math.max(1, sample.count), empty: next.empty, ms: performance.now() - started });
+    passes.push({ pass, moved: next.moved, meanDistance: sums.distance / Math.max(1, sample.count), empty: next.empty, ms: performance.now() - started, cpuMs: cpuMsSince(cpu) });
     if (next.moved <= o.tolerance) break;
   }
   return { centroids, passes, count: sample.count };
+}
+
+export function cpuMsSince(before: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(before);
+  return (u.user + u.system) / 1000;
 }

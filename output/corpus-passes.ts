@@ -9,7 +9,7 @@
 // The index columns are filled unit by unit as index.parquet is written: each unit's sidecar is
 // read again and its rows assigned, so what is held is the centroids, the entry counts, the
 // duplicate marks and one unit's rows.
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { IndexRow, RunInfo, UnitCompletion } from './out-dir.ts';
 import type { RunStats } from '../core/stats.ts';
@@ -104,6 +104,8 @@ export class CorpusPasses {
 
   /** Spills each sample to its cluster's file, then dedups one cluster at a time. */
   private async semanticDedup(root: string): Promise<void> {
+    // Spill folders of a finalise that was killed are removed first (one finalise at a time: the OUT lock).
+    for (const f of await readdir(root)) if (f.startsWith('.semdedup-')) await rm(path.join(root, f), { recursive: true, force: true });
     const dir = await mkdtemp(path.join(root, '.semdedup-'));
     try {
       const dim = this.sidecars.dim;

@@ -13,6 +13,7 @@ import type { SafetyFields } from '../stages/curate/safety-stage.ts';
 import { corpusEmbeddingsNeeded, corpusSidecarNeeded } from '../schemas/curate-config.ts';
 import { corpusSidecarSchema } from '../stages/curate/corpus-sidecar.ts';
 import type { KindSchema } from '../schemas/kind-schema.ts';
+import type { DecontaminatedSample } from '../stages/curate/decontaminate.ts';
 
 /** The corpus sidecar schema when curate.corpus needs one (embedding columns sized by the scorer). */
 export function runSidecars(config: LoadedConfig['config'], scoring: RunScorer | null): KindSchema<ScoredSample>[] | undefined {
@@ -96,5 +97,22 @@ export async function openRunSafety({ config }: LoadedConfig): Promise<RunSafety
     columns: safetyColumns(),
     index: safetyIndexColumns(),
     close: () => classifier.close(),
+  };
+}
+
+/** What an image kind needs for eval-set decontamination (curate.decontaminate), or null. */
+export interface RunDecontamination {
+  stage: Stage<ImageTextSample, ImageTextSample & DecontaminatedSample>;
+  index: IndexColumnSpec<DecontaminatedSample>[];
+}
+
+export async function openRunDecontamination({ config }: LoadedConfig): Promise<RunDecontamination | null> {
+  const d = config.curate.decontaminate;
+  if (d.eval_images === null) return null;
+  const { decontaminateStage, decontaminationIndexColumns, evalImageHashes } = await import('../stages/curate/decontaminate.ts');
+  const evalHashes = await evalImageHashes(d.eval_images);
+  return {
+    stage: decontaminateStage<ImageTextSample>({ evalHashes, maxDistance: d.max_distance, drop: d.drop, concurrency: config.run.concurrency }),
+    index: d.drop ? [] : decontaminationIndexColumns,
   };
 }

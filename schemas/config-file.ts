@@ -37,6 +37,11 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
     balance.entries_file = path.resolve(baseDir, balance.entries_file);
     if (!existsSync(balance.entries_file)) throw new ConfigError(`${file}: curate.corpus.balance.entries_file: got ${JSON.stringify(balance.entries_file)}; no such file`);
   }
+  const decon = config.curate.decontaminate;
+  if (decon.eval_images !== null) {
+    decon.eval_images = path.resolve(baseDir, decon.eval_images);
+    if (!existsSync(decon.eval_images)) throw new ConfigError(`${file}: curate.decontaminate.eval_images: got ${JSON.stringify(decon.eval_images)}; no such folder`);
+  }
   return { config, baseDir };
 }
 

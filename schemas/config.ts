@@ -163,6 +163,9 @@ const configObject = z
     if (corpus.semantic_dedup.enabled && corpus.clusters.k === null) {
       ctx.addIssue({ code: 'custom', path: ['curate', 'corpus', 'clusters', 'k'], message: 'semantic_dedup compares samples within clusters; set curate.corpus.clusters.k' });
     }
+    if (c.curate.decontaminate.eval_images !== null && !imageKind) {
+      ctx.addIssue({ code: 'custom', path: ['curate', 'decontaminate', 'eval_images'], message: `decontamination compares images of image_text and web sources, not ${c.source.kind}` });
+    }
     if (c.caption.languages !== null && !imageKind) {
       ctx.addIssue({ code: 'custom', path: ['caption', 'languages'], message: `caption languages apply to image_text and web sources, not ${c.source.kind}` });
     }

@@ -53,8 +53,21 @@ const balanceSchema = z
   })
   .strict();
 
+const decontaminateSchema = z
+  .object({
+    /** A folder of evaluation images; null: no decontamination. */
+    eval_images: z.string().min(1).nullable().default(null),
+    /** A sample within this many pHash bits (of 64) of an eval image is eval_contamination. */
+    max_distance: z.number().int().min(0).max(32).default(6),
+    /** Drop contaminated samples (reason eval_contamination); false marks them in the index. */
+    drop: z.boolean().default(true),
+  })
+  .strict();
+
 export const curateSchema = z
   .object({
+    /** Eval-set decontamination, per sample after decoding (image_text, web). */
+    decontaminate: decontaminateSchema.prefault({}),
     corpus: z
       .object({
         /** Store the embeddings in the sidecar even when no pass needs them. */

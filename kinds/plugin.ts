@@ -14,6 +14,9 @@ export interface SourcePlugin<S extends Traceable = Traceable, Spec = unknown> {
   /** The kind's pipeline, declared in flow order: source -> fetch -> decode -> pair -> align ->
    *  score -> curate, each step a stage of core/stage.ts. Every dropped item reaches the ledger. */
   processUnit(unit: Unit<Spec>, ctx: StageContext): AsyncIterable<S>;
+  /** Per-unit sidecar files written beside the shards (OUT/sidecars/, one row per kept sample):
+   *  the corpus sidecar of curate.corpus. Absent: none. */
+  sidecars?: KindSchema<S>[];
   /** Rough stored size of a sample, for the shard byte cap. */
   approxBytes(sample: S): number;
   /** A kept example for the report (thumbnail, caption, scores). Called for a bounded sample. */

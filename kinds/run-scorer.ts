@@ -10,6 +10,16 @@ import type { ColumnSpec, IndexColumnSpec } from '../schemas/kind-schema.ts';
 import type { ImageTextSample } from '../schemas/image-text.ts';
 import type { ScorerEntry } from '../schemas/manifest.ts';
 import type { SafetyFields } from '../stages/curate/safety-stage.ts';
+import { corpusEmbeddingsNeeded, corpusSidecarNeeded } from '../schemas/curate-config.ts';
+import { corpusSidecarSchema } from '../stages/curate/corpus-sidecar.ts';
+import type { KindSchema } from '../schemas/kind-schema.ts';
+import type { DecontaminatedSample } from '../stages/curate/decontaminate.ts';
+
+/** The corpus sidecar schema when curate.corpus needs one (embedding columns sized by the scorer). */
+export function runSidecars(config: LoadedConfig['config'], scoring: RunScorer | null): KindSchema<ScoredSample>[] | undefined {
+  if (!corpusSidecarNeeded(config.curate.corpus)) return undefined;
+  return [corpusSidecarSchema(corpusEmbeddingsNeeded(config.curate.corpus) && scoring ? scoring.scorer.dim : null)];
+}
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Where `scorer: reference` points: the reference scorer shipped with weft. */
@@ -55,7 +65,7 @@ export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<
   return {
     scorer,
     column,
-    stage: scoreStage<ImageTextSample>({ scorer, column, batchSize: s.batch_size, threshold: s.threshold, grounding, reportExamples: config.output.report_examples }),
+    stage: scoreStage<ImageTextSample>({ scorer, column, batchSize: s.batch_size, threshold: s.threshold, grounding, reportExamples: config.output.report_examples, keepEmbeddings: corpusEmbeddingsNeeded(config.curate.corpus) }),
     columns: scoreColumns(column, grounding !== null),
     index: scoreIndexColumns(column, grounding !== null),
     entry: scorer.entry(),
@@ -87,5 +97,22 @@ export async function openRunSafety({ config }: LoadedConfig): Promise<RunSafety
     columns: safetyColumns(),
     index: safetyIndexColumns(),
     close: () => classifier.close(),
+  };
+}
+
+/** What an image kind needs for eval-set decontamination (curate.decontaminate), or null. */
+export interface RunDecontamination {
+  stage: Stage<ImageTextSample, ImageTextSample & DecontaminatedSample>;
+  index: IndexColumnSpec<DecontaminatedSample>[];
+}
+
+export async function openRunDecontamination({ config }: LoadedConfig): Promise<RunDecontamination | null> {
+  const d = config.curate.decontaminate;
+  if (d.eval_images === null) return null;
+  const { decontaminateStage, decontaminationIndexColumns, evalImageHashes } = await import('../stages/curate/decontaminate.ts');
+  const evalHashes = await evalImageHashes(d.eval_images);
+  return {
+    stage: decontaminateStage<ImageTextSample>({ evalHashes, maxDistance: d.max_distance, drop: d.drop, concurrency: config.run.concurrency }),
+    index: d.drop ? [] : decontaminationIndexColumns,
   };
 }

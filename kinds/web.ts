@@ -1,11 +1,11 @@
 // Web-crawled image-caption data (URL lists, WebDataset tars):
-// source -> caption rules -> [fetch (once per normalised URL) -> decode/resize, back in row
+// source -> caption rules -> [caption language] -> [fetch (once per normalised URL) -> decode/resize, back in row
 // order] -> exact dedup
-// -> perceptual hash -> [score] -> sink. Consent and fetch facts become columns of the output.
+// -> perceptual hash -> [decontaminate] -> [safety] -> [score] -> sink. Consent and fetch facts become columns of the output.
 import * as arrow from 'apache-arrow';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { SourcePlugin } from './plugin.ts';
-import { openRunSafety, openRunScorer, type RunSafety, type RunScorer } from './run-scorer.ts';
+import { openRunDecontamination, openRunSafety, openRunScorer, runSidecars, type RunDecontamination, type RunSafety, type RunScorer } from './run-scorer.ts';
 import { compose, passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { RowOrder } from '../core/row-order.ts';
 import { fetchHostsSection } from '../report/fetch-hosts-section.ts';
@@ -13,6 +13,7 @@ import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '..
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../schemas/kind-schema.ts';
 import { listWebUnits, readWebUnit, urlListFormatOfPath, type WebUnitSpec } from '../stages/sources/url-list.ts';
 import { captionRulesStage } from '../stages/curate/caption-rules.ts';
+import { captionLanguageStage, languageIdOn, languageIndexColumns } from '../stages/curate/caption-language.ts';
 import { Fetcher } from '../stages/fetch/fetcher.ts';
 import { fetchStage } from '../stages/fetch/fetch-stage.ts';
 import { sharedDownloadStage } from '../stages/curate/url-dedup.ts';
@@ -23,9 +24,10 @@ import { scoredExample, type ScoredSample } from '../stages/score/score-columns.
 import type { KindDefinition } from './definition.ts';
 import { dropExample } from './drop-example.ts';
 import type { SafetyFields } from '../stages/curate/safety-stage.ts';
+import type { DecontaminatedSample } from '../stages/curate/decontaminate.ts';
 
 type WebDecoded = DecodedImageTextSample & Partial<PhashedSample>;
-type WebSample = ScoredSample & Partial<PhashedSample> & SafetyFields;
+type WebSample = ScoredSample & Partial<PhashedSample> & SafetyFields & DecontaminatedSample;
 
 const fetchColumns: ColumnSpec<WebSample>[] = [
   { name: 'consent', type: new arrow.Utf8(), nullable: true, hf: hf.string, get: (s) => s.fetched?.consent ?? null },
@@ -41,15 +43,15 @@ const fetchIndexColumns: IndexColumnSpec<WebSample>[] = [
   { name: 'url_sibling_of', type: 'UTF8', get: (s) => s.fetched?.urlSiblingOf ?? null },
 ];
 
-function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = [], safety: RunSafety | null = null): KindSchema<WebSample> {
+function webSchema(withPhash: boolean, scoring: RunScorer | null = null, optional: ColumnSpec<WebSample>[] = [], safety: RunSafety | null = null, language = false, decon: RunDecontamination | null = null): KindSchema<WebSample> {
   return {
     ...imageTextSchema,
     columns: [...imageTextSchema.columns, ...fetchColumns, ...optional, ...(safety?.columns ?? []), ...(withPhash ? phashColumns : []), ...(scoring?.columns ?? [])],
-    index: [...imageTextSchema.index, ...fetchIndexColumns, ...(withPhash ? phashIndexColumns : []), ...(safety?.index ?? []), ...(scoring?.index ?? [])],
+    index: [...imageTextSchema.index, ...fetchIndexColumns, ...(language ? languageIndexColumns : []), ...(decon?.index ?? []), ...(withPhash ? phashIndexColumns : []), ...(safety?.index ?? []), ...(scoring?.index ?? [])],
   };
 }
 
-function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null, safety: RunSafety | null = null): SourcePlugin<WebSample, WebUnitSpec> {
+function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null = null, safety: RunSafety | null = null, decon: RunDecontamination | null = null): SourcePlugin<WebSample, WebUnitSpec> {
   const src = config.source;
   if (src.kind !== 'web') throw new Error(`webPlugin given source kind ${src.kind}`);
   const fetcher = new Fetcher(config.fetch);
@@ -58,7 +60,9 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
   // the caption rules would reject every row, so they do not run.
   const format = src.format === 'auto' ? urlListFormatOfPath(src.path) : src.format;
   const hasCaptions = src.caption_column !== null && format !== 'txt';
-  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null), safety);
+  const identifyLanguage = hasCaptions && languageIdOn(config.caption);
+  const schema = webSchema(dedup.phash, scoring, optionalImageTextColumns(config.decode, src.bbox_column !== null), safety, identifyLanguage, decon);
+  const sidecars = runSidecars(config, scoring);
   return {
     kinds: [schema],
     listUnits: () => listWebUnits(src, baseDir),
@@ -74,15 +78,19 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
       const captionRules: Stage<ImageTextRaw, ImageTextRaw> = hasCaptions ? captionRulesStage(config.caption) : passThrough();
       const contentDedup: Stage<DecodedImageTextSample, DecodedImageTextSample> = dedup.exact ? contentDedupStage() : passThrough();
       const nearDedup: Stage<DecodedImageTextSample, WebDecoded> = dedup.phash ? phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }) : passThrough();
+      const decontaminate: Stage<WebDecoded, WebDecoded> = decon ? (decon.stage as unknown as Stage<WebDecoded, WebDecoded>) : passThrough();
       const classify: Stage<WebDecoded, WebDecoded & SafetyFields> = safety ? safety.stage : passThrough();
       const score: Stage<WebDecoded & SafetyFields, WebSample> = scoring ? scoring.stage : passThrough();
+      const language: Stage<ImageTextRaw, ImageTextRaw> = identifyLanguage ? captionLanguageStage(config.caption) : passThrough();
       return pipe(
         readSource('source', (c) => readWebUnit(unit, src, c), ctx),
         ctx,
         captionRules,
+        language,
         fetchAndDecode,
         contentDedup,
         nearDedup,
+        decontaminate,
         classify,
         score,
       );
@@ -91,6 +99,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
     example: (s) => scoredExample(s),
     dropExample: (item) => dropExample(item),
     ...(scoring ? { scorers: [scoring.entry] } : {}),
+    ...(sidecars ? { sidecars } : {}),
     close: async () => {
       await fetcher.close();
       await safety?.close();
@@ -102,7 +111,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
 /** Web image-caption data: exact dedup by sha256 and, with dedup.phash, perceptual dedup across the run at finalise. */
 export const definition: KindDefinition = {
   source: 'web',
-  createPlugin: async (loaded) => webPlugin(loaded, await openRunScorer(loaded), await openRunSafety(loaded)),
+  createPlugin: async (loaded) => webPlugin(loaded, await openRunScorer(loaded), await openRunSafety(loaded), await openRunDecontamination(loaded)),
   report: [{ id: 'hosts', title: 'Fetch hosts', render: (stats) => fetchHostsSection(stats) }],
   runWideDedup: (config) => {
     const dedup = (config as { dedup?: { phash?: boolean; phash_max_distance?: number } }).dedup;

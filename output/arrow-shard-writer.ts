@@ -21,6 +21,8 @@ export interface ShardWriterOptions<S> {
   metadata: Record<string, unknown>;
   /** IPC stream (default) or IPC file format. */
   format?: ArrowFormat;
+  /** OUT subfolder the files are committed to: shards (default), or sidecars for per-unit sidecar files. */
+  folder?: string;
 }
 
 export type ArrowFormat = 'stream' | 'file';
@@ -109,7 +111,7 @@ export class ArrowShardWriter<S> {
   private async openNext(): Promise<void> {
     const name = shardFileName(this.opts.schema.kind, this.opts.unitId, this.seq++);
     await mkdir(this.opts.stagingDir, { recursive: true });
-    this.current = await OpenShard.create(path.join(this.opts.stagingDir, name), `shards/${name}`, this.arrowSchema, this.opts.format ?? 'stream');
+    this.current = await OpenShard.create(path.join(this.opts.stagingDir, name), `${this.opts.folder ?? 'shards'}/${name}`, this.arrowSchema, this.opts.format ?? 'stream');
   }
 
   private async flushBatch(): Promise<void> {

@@ -23,6 +23,7 @@ import { readInvocations, writeInvocation, type Invocation } from './invocations
 import { kindOfRunConfig } from '../kinds/registry.ts';
 import type { KindDefinition } from '../kinds/definition.ts';
 import { ScoreSelection } from './score-filter.ts';
+import { CorpusPasses } from './corpus-passes.ts';
 
 export interface FinaliseResult {
   manifest: Manifest;
@@ -37,6 +38,7 @@ export async function readRunInfo(root: string): Promise<RunInfo> {
 
 function buildManifest(info: RunInfo, completions: UnitCompletion[]): Manifest {
   const shards = completions.flatMap((c) => c.shards);
+  const sidecars = completions.flatMap((c) => c.sidecars ?? []);
   return {
     schema_version: SCHEMA_VERSION,
     weft_version: WEFT_VERSION,
@@ -46,6 +48,7 @@ function buildManifest(info: RunInfo, completions: UnitCompletion[]): Manifest {
     filters: info.filters,
     units: completions.map((c) => ({ id: c.unit, source: c.source, kept: c.kept, dropped: c.dropped, committed_at: c.committed_at })),
     shards,
+    ...(sidecars.length ? { sidecars } : {}),
     totals: {
       kept: completions.reduce((a, c) => a + c.kept, 0),
       dropped: completions.reduce((a, c) => a + c.dropped, 0),
@@ -79,16 +82,20 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
   const selection = new ScoreSelection(info, stats);
   const manifest = await writeManifest(root, selection.infoWithFilters(info), completions);
 
+  // Corpus passes (curate.corpus) over the units' sidecars: see corpus-passes.ts.
+  const corpus = await CorpusPasses.run(root, info, completions);
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
   const marks = await runWideMarks(root, kind, info, completions);
   const duplicates = new DuplicateCollector();
   const footer = { weft: JSON.stringify({ schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, config_fingerprint: info.fingerprint, scorers: info.scorers }) };
   if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
   if (selection.pAlignedColumn && !indexColumns.some((c) => c.name === selection.pAlignedColumn)) indexColumns.push({ name: selection.pAlignedColumn, type: 'DOUBLE', optional: true });
+  for (const c of corpus?.columns ?? []) if (!indexColumns.some((x) => x.name === c.name)) indexColumns.push(c);
+  const selected = selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u)));
   const indexRows = await writeFlatParquet(
     path.join(root, 'index.parquet'),
     indexColumns,
-    tap(mapRows(selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u))), (row) => {
+    tap(mapRows(corpus ? corpus.index(selected) : selected, (row) => {
       if (!marks) return row;
       const id = String(row.id);
       const marked: IndexRow = { ...row, duplicate_of: marks.duplicateOf.get(id) ?? null };
@@ -103,7 +110,7 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
   const rejectRows = await writeFlatParquet(
     path.join(root, 'rejects.parquet'),
     REJECT_COLUMNS,
-    tap(withSelectionRejects(rowsOf<Record<string, unknown>>(completions, async (u) => (await readUnitRejects(root, u)) as unknown as Record<string, unknown>[]), selection), (r) => {
+    tap(withSelectionRejects(rowsOf<Record<string, unknown>>(completions, async (u) => (await readUnitRejects(root, u)) as unknown as Record<string, unknown>[]), selection, corpus), (r) => {
       const key = `${r.stage}\u0000${r.reason}`;
       let entry = rejectsByReason.get(key);
       if (!entry) rejectsByReason.set(key, (entry = { stage: String(r.stage), reason: String(r.reason), count: 0, examples: [] }));
@@ -116,8 +123,9 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
   if (selection.active) {
     selection.applyTo(stats, manifest);
     await sampleFinaliseDrops(root, completions, stats, selection.rejects(), reportExamplesOf(info.config));
-    await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   }
+  corpus?.applyTo(stats, manifest);
+  if (selection.active || corpus) await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
   const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report, invocations: await readInvocations(root), duplicates: await duplicates.summary(root) });
   await writeFileAtomic(path.join(root, 'report.html'), html);
@@ -178,9 +186,10 @@ async function runWideMarks(root: string, kind: KindDefinition, info: RunInfo, c
   return runWideDedupMarks(rows, dedup.phashMaxDistance);
 }
 
-async function* withSelectionRejects(rows: AsyncIterable<Record<string, unknown>>, selection: ScoreSelection): AsyncGenerator<Record<string, unknown>> {
+async function* withSelectionRejects(rows: AsyncIterable<Record<string, unknown>>, selection: ScoreSelection, corpus: CorpusPasses | null): AsyncGenerator<Record<string, unknown>> {
   yield* rows;
   yield* selection.rejects() as unknown as Record<string, unknown>[];
+  if (corpus) yield* corpus.rejects() as unknown as Record<string, unknown>[];
 }
 
 async function* mapRows<T, U>(rows: AsyncIterable<T>, f: (row: T) => U): AsyncGenerator<U> {

@@ -25,7 +25,7 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  for (const sub of ['shards', 'parts', 'completions']) await mkdir(path.join(target, sub), { recursive: true });
+  for (const sub of ['shards', 'sidecars', 'parts', 'completions']) await mkdir(path.join(target, sub), { recursive: true });
 
   const seen = new Map<string, { dir: string; c: UnitCompletion }>();
   const all: { dir: string; c: UnitCompletion }[] = [];
@@ -47,7 +47,7 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
   const indexColumns = infos.flatMap((i) => i.index_columns).filter((c, i, arr) => arr.findIndex((x) => x.name === c.name) === i);
   await writeJsonAtomic(path.join(target, 'run.json'), { ...infos[0], index_columns: indexColumns });
   for (const { dir, c } of all) {
-    for (const s of c.shards) await linkOrCopy(path.join(dir, s.path), path.join(target, s.path));
+    for (const s of [...c.shards, ...(c.sidecars ?? [])]) await linkOrCopy(path.join(dir, s.path), path.join(target, s.path));
     for (const part of ['index', 'rejects']) {
       const f = `${c.unit}.${part}.jsonl.gz`;
       await linkOrCopy(path.join(dir, 'parts', f), path.join(target, 'parts', f));

@@ -26,6 +26,8 @@ export interface UnitCompletion {
   source: string;
   fingerprint: string;
   shards: ShardEntry[];
+  /** Sidecar files of the unit (OUT/sidecars/), when the run writes them. */
+  sidecars?: ShardEntry[];
   kept: number;
   dropped: number;
   committed_at: string;
@@ -40,6 +42,8 @@ export interface RunInfo {
   filters: Record<string, unknown>[];
   /** Flat index.parquet columns beyond id/kind/shard/row/unit, from the run's kinds and scorers. */
   index_columns: FlatColumn[];
+  /** The run writes per-unit sidecar files (OUT/sidecars/). */
+  sidecars?: boolean;
 }
 
 export class FingerprintMismatchError extends Error {}
@@ -51,6 +55,9 @@ export class OutDir {
 
   get shardsDir() {
     return path.join(this.root, 'shards');
+  }
+  get sidecarsDir() {
+    return path.join(this.root, 'sidecars');
   }
   get partsDir() {
     return path.join(this.root, 'parts');
@@ -69,6 +76,7 @@ export class OutDir {
   static async open(root: string, info: RunInfo): Promise<OutDir> {
     const out = new OutDir(root, info);
     for (const d of [out.shardsDir, out.partsDir, out.completionsDir]) await mkdir(d, { recursive: true });
+    if (info.sidecars) await mkdir(out.sidecarsDir, { recursive: true });
     const runFile = path.join(root, 'run.json');
     if (existsSync(runFile)) {
       const previous = JSON.parse(await readFile(runFile, 'utf8')) as RunInfo;
@@ -105,7 +113,8 @@ export class OutDir {
     afterRename: () => void = () => undefined,
   ): Promise<void> {
     for (const s of staged) await rename(s.stagedPath, path.join(this.root, s.path));
-    if (staged.length) await fsyncDir(this.shardsDir);
+    if (staged.some((s) => s.path.startsWith('shards/'))) await fsyncDir(this.shardsDir);
+    if (staged.some((s) => s.path.startsWith('sidecars/'))) await fsyncDir(this.sidecarsDir);
     afterRename();
     await writeJsonLinesGzAtomic(path.join(this.partsDir, `${completion.unit}.index.jsonl.gz`), indexRows);
     await writeJsonLinesGzAtomic(path.join(this.partsDir, `${completion.unit}.rejects.jsonl.gz`), rejects);
@@ -116,9 +125,12 @@ export class OutDir {
 
   /** Shards, parts and temp files that no completion record owns: leftovers of a killed run. */
   private async removeStrays(): Promise<void> {
-    const owned = new Set(this.completions().flatMap((c) => c.shards.map((s) => path.basename(s.path))));
-    for (const f of await readdir(this.shardsDir)) {
-      if (!owned.has(f)) await rm(path.join(this.shardsDir, f), { force: true });
+    const owned = new Set(this.completions().flatMap((c) => [...c.shards, ...(c.sidecars ?? [])].map((s) => s.path)));
+    for (const dir of [this.shardsDir, this.sidecarsDir]) {
+      if (!existsSync(dir)) continue;
+      for (const f of await readdir(dir)) {
+        if (!owned.has(`${path.basename(dir)}/${f}`)) await rm(path.join(dir, f), { force: true });
+      }
     }
     for (const f of await readdir(this.partsDir)) {
       const unit = f.replace(/\.(index|rejects)\.jsonl\.gz$/, '');

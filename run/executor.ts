@@ -86,6 +86,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
       scorers: plugin.scorers ?? [],
       filters: [],
       index_columns: indexColumnsOf(plugin.kinds),
+      ...(plugin.sidecars?.length ? { sidecars: true } : {}),
     });
     const heldLock = lock;
     return {
@@ -220,6 +221,22 @@ async function runUnit(
   const ctx: StageContext = { config, stats, rejects, log, signal, unit: { id: unit.id, source: unit.source } };
   const schemas = new Map(plugin.kinds.map((k) => [k.kind, k]));
   const writers = new Map<string, ArrowShardWriter<Traceable>>();
+  const metadataOf = (kind: string) => ({
+    weft: { schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, kind, config_fingerprint: fingerprint, scorers: plugin.scorers ?? [] },
+  });
+  // Sidecar files (one row per kept sample, in shard order) are staged and committed with the shards.
+  const sidecars = (plugin.sidecars ?? []).map(
+    (schema) =>
+      new ArrowShardWriter<Traceable>({
+        schema,
+        unitId: unit.id,
+        stagingDir: out.stagingDir(unit.id),
+        maxShardBytes: config.output.max_shard_bytes,
+        rowsPerBatch: schema.maxRowsPerBatch,
+        metadata: { huggingface: huggingfaceMetadata(schema), ...metadataOf(schema.kind) },
+        folder: 'sidecars',
+      }),
+  );
   const indexRows: IndexRow[] = [];
   const keptExamples = (kind: string) => stats.exampleSet(`kept:${kind}`, config.output.report_examples);
   // Dropped examples: the k lowest id hashes of every (kind, stage, reason), so each reason has
@@ -266,6 +283,7 @@ async function runUnit(
     for await (const sample of plugin.processUnit(unit, ctx)) {
       const schema = schemas.get(sample.kind);
       const loc = await writerFor(sample.kind).add(sample, plugin.approxBytes(sample));
+      for (const w of sidecars) await w.add(sample, 4096);
       const row: IndexRow = { id: sample.id, kind: sample.kind, shard: loc.shard, row: loc.row, unit: unit.id };
       for (const c of schema!.index) row[c.name] = c.get(sample) ?? null;
       indexRows.push(row);
@@ -276,17 +294,19 @@ async function runUnit(
       if (++batchRows === config.output.rows_per_batch) faultPoint('batch-written');
     }
   } catch (err) {
-    for (const w of writers.values()) await w.abort();
+    for (const w of [...writers.values(), ...sidecars]) await w.abort();
     throw err;
   }
   if (signal.aborted) {
-    for (const w of writers.values()) await w.abort();
+    for (const w of [...writers.values(), ...sidecars]) await w.abort();
     await rm(out.stagingDir(unit.id), { recursive: true, force: true });
     log.warn(`interrupted: unit ${unit.id} left uncommitted; rerun to finish it`);
     return undefined;
   }
   const staged: StagedShard[] = [];
   for (const w of writers.values()) staged.push(...(await w.finish()));
+  const stagedSidecars: StagedShard[] = [];
+  for (const w of sidecars) stagedSidecars.push(...(await w.finish()));
 
   for (const r of rejects.rows) {
     stats.kind(r.kind).dropped++;
@@ -309,12 +329,13 @@ async function runUnit(
     source: unit.source,
     fingerprint,
     shards: staged.map(({ stagedPath: _staged, ...entry }) => entry),
+    ...(plugin.sidecars?.length ? { sidecars: stagedSidecars.map(({ stagedPath: _staged, ...entry }) => entry) } : {}),
     kept: indexRows.length,
     dropped: rejects.rows.length,
     committed_at: new Date().toISOString(),
     stats: stats.toJSON(),
   };
-  await out.commitUnit(completion, staged, indexRows, rejects.rows, () => faultPoint('shards-renamed'));
+  await out.commitUnit(completion, [...staged, ...stagedSidecars], indexRows, rejects.rows, () => faultPoint('shards-renamed'));
   log.debug(`committed ${unit.id}: kept ${completion.kept}, dropped ${completion.dropped}, ${staged.length} shard(s)`);
   return completion;
 }

@@ -1,5 +1,6 @@
 // Loads, validates and fingerprints a run config (YAML or JSON).
 import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -28,7 +29,20 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
   } catch (err) {
     throw new ConfigError(`config ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
   }
-  return { config: parseConfig(raw, file), baseDir: path.dirname(path.resolve(file)) };
+  const baseDir = path.dirname(path.resolve(file));
+  const config = parseConfig(raw, file);
+  // The entries list is read at finalise, which knows no config folder: resolve it here.
+  const balance = config.curate.corpus.balance;
+  if (balance.entries_file !== null) {
+    balance.entries_file = path.resolve(baseDir, balance.entries_file);
+    if (!existsSync(balance.entries_file)) throw new ConfigError(`${file}: curate.corpus.balance.entries_file: got ${JSON.stringify(balance.entries_file)}; no such file`);
+  }
+  const decon = config.curate.decontaminate;
+  if (decon.eval_images !== null) {
+    decon.eval_images = path.resolve(baseDir, decon.eval_images);
+    if (!existsSync(decon.eval_images)) throw new ConfigError(`${file}: curate.decontaminate.eval_images: got ${JSON.stringify(decon.eval_images)}; no such folder`);
+  }
+  return { config, baseDir };
 }
 
 export function parseConfig(raw: unknown, label = 'config'): WeftConfig {

@@ -7,6 +7,7 @@ import { webSourceSchema, dedupSchema } from './web-config.ts';
 import { fetchConfigSchema } from './fetch-config.ts';
 import { videoSourceSchema } from './video-config.ts';
 import { scoreSchema } from './score-config.ts';
+import { curateSchema } from './curate-config.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -68,6 +69,14 @@ export const captionSchema = z
     min_words: z.number().int().nonnegative().default(1),
     min_chars: z.number().int().nonnegative().default(1),
     max_chars: z.number().int().positive().default(2000),
+    /** Keep only captions identified (franc, ISO 639-3 codes such as eng, deu) as one of these
+     *  languages (reason `language`); null keeps every language. `lang` and `lang_confidence`
+     *  are index columns whenever this is set. */
+    /** Identify every caption's language (`lang`, `lang_confidence` index columns) without filtering. */
+    identify_language: z.boolean().default(false),
+    languages: z.array(z.string().regex(/^[a-z]{3}$/, 'an ISO 639-3 code such as eng')).min(1).nullable().default(null),
+    /** Also drop captions whose language confidence is below this (0: only the language counts). */
+    min_lang_confidence: z.number().min(0).max(1).default(0),
   })
   .strict();
 
@@ -95,9 +104,35 @@ const runSchema = z
   })
   .strict();
 
-export const configSchema = z
+/** Named presets: settings applied under the user's own (a key the config sets wins). */
+export const PRESETS: Record<string, Record<string, Record<string, unknown>>> = {
+  // DataComp's basic filter: English captions of more than 2 words and more than 5 characters,
+  // images whose shorter side is at least 200 px and whose aspect ratio is at most 3.
+  datacomp_basic: {
+    caption: { languages: ['eng'], min_words: 3, min_chars: 6 },
+    decode: { min_side: 200, max_aspect_ratio: 3 },
+  },
+};
+
+/** Puts a preset's settings under the raw config's own, section by section. */
+function applyPreset(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const r = raw as Record<string, unknown>;
+  const preset = typeof r.preset === 'string' ? PRESETS[r.preset] : undefined;
+  if (!preset) return raw;
+  const out: Record<string, unknown> = { ...r };
+  for (const [section, values] of Object.entries(preset)) {
+    const own = r[section];
+    out[section] = own && typeof own === 'object' && !Array.isArray(own) ? { ...values, ...(own as Record<string, unknown>) } : own === undefined ? values : own;
+  }
+  return out;
+}
+
+const configObject = z
   .object({
     name: z.string().default('weft'),
+    /** A named preset (datacomp_basic), applied under the config's own settings. */
+    preset: z.enum(Object.keys(PRESETS) as [string, ...string[]]).nullable().default(null),
     source: sourceSchema,
     decode: decodeSchema.prefault({}),
     caption: captionSchema.prefault({}),
@@ -110,6 +145,8 @@ export const configSchema = z
     score: scoreSchema.prefault({}),
     /** NSFW classifier over image kinds (image_text, web). */
     safety: safetySchema.prefault({}),
+    /** Corpus-level passes at finalise: clusters, semantic dedup, concept balance (image_text, web). */
+    curate: curateSchema.prefault({}),
     output: outputSchema.prefault({}),
     run: runSchema.prefault({}),
   })
@@ -118,7 +155,26 @@ export const configSchema = z
     if (c.safety.enabled && c.source.kind !== 'image_text' && c.source.kind !== 'web') {
       ctx.addIssue({ code: 'custom', path: ['safety', 'enabled'], message: `the NSFW classifier runs on image_text and web sources, not ${c.source.kind}` });
     }
+    const corpus = c.curate.corpus;
+    const imageKind = c.source.kind === 'image_text' || c.source.kind === 'web';
+    const needsEmbeddings = corpus.clusters.k !== null || corpus.semantic_dedup.enabled || corpus.store_embeddings;
+    if ((needsEmbeddings || corpus.balance.enabled) && !imageKind) {
+      ctx.addIssue({ code: 'custom', path: ['curate', 'corpus'], message: `corpus passes run on image_text and web sources, not ${c.source.kind}` });
+    } else if (needsEmbeddings && c.score.scorer === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['score', 'scorer'], message: 'curate.corpus clusters, semantic_dedup and store_embeddings need the scorer\'s embeddings; set score.scorer' });
+    }
+    if (corpus.semantic_dedup.enabled && corpus.clusters.k === null) {
+      ctx.addIssue({ code: 'custom', path: ['curate', 'corpus', 'clusters', 'k'], message: 'semantic_dedup compares samples within clusters; set curate.corpus.clusters.k' });
+    }
+    if (c.curate.decontaminate.eval_images !== null && !imageKind) {
+      ctx.addIssue({ code: 'custom', path: ['curate', 'decontaminate', 'eval_images'], message: `decontamination compares images of image_text and web sources, not ${c.source.kind}` });
+    }
+    if (c.caption.languages !== null && !imageKind) {
+      ctx.addIssue({ code: 'custom', path: ['caption', 'languages'], message: `caption languages apply to image_text and web sources, not ${c.source.kind}` });
+    }
   });
+
+export const configSchema = z.preprocess(applyPreset, configObject);
 
 export type WeftConfig = z.infer<typeof configSchema>;
 export type DecodeConfig = z.infer<typeof decodeSchema>;

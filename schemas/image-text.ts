@@ -35,6 +35,9 @@ export interface ImageTextRaw extends Traceable {
   fetched?: FetchInfo;
   /** Regions to blur before storing, as fractions [x_min, y_min, x_max, y_max] of the original. */
   blurBoxes?: number[][];
+  /** Caption language (ISO 639-3, `und` when unknown) and its confidence, when identified. */
+  lang?: string;
+  langConfidence?: number;
 }
 
 /** A decoded, resized, re-encoded sample ready for pairing checks, scoring and the sink. */
@@ -59,6 +62,9 @@ export interface ImageTextSample extends Traceable {
   originalHash?: string;
   /** Regions blurred before storing (source bbox_column). */
   blurredBoxes?: number;
+  /** Caption language and confidence (stage caption_language), carried from the raw item. */
+  lang?: string;
+  langConfidence?: number;
 }
 
 import * as arrow from 'apache-arrow';

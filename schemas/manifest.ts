@@ -37,5 +37,7 @@ export interface Manifest {
   filters: Record<string, unknown>[];
   units: UnitEntry[];
   shards: ShardEntry[];
+  /** Per-unit sidecar files (OUT/sidecars/: the corpus sidecar of curate.corpus); absent when none. */
+  sidecars?: ShardEntry[];
   totals: { kept: number; dropped: number; shards: number; bytes: number };
 }

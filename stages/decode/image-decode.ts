@@ -117,6 +117,8 @@ function toSample(item: ImageTextRaw, decoded: DecodedImage): DecodedImageTextSa
   if (item.url !== undefined) sample.url = item.url;
   if (item.extra !== undefined) sample.extra = item.extra;
   if (item.fetched !== undefined) sample.fetched = item.fetched;
+  if (item.lang !== undefined) sample.lang = item.lang;
+  if (item.langConfidence !== undefined) sample.langConfidence = item.langConfidence;
   if (decoded.pixelHash !== undefined) sample.pixelHash = decoded.pixelHash;
   if (decoded.exif !== undefined) sample.exif = decoded.exif;
   if (decoded.originalHash !== undefined) sample.originalHash = decoded.originalHash;

@@ -12,6 +12,9 @@ export interface ScoreFields {
   score?: number;
   phrases?: PhraseGrounding[];
   groundingRecall?: number | null;
+  /** Pooled, L2-normalised embeddings (only with the score stage's keepEmbeddings). */
+  imageEmbedding?: Float32Array;
+  textEmbedding?: Float32Array;
 }
 
 export type ScoredSample = ImageTextSample & ScoreFields;

@@ -7,7 +7,9 @@
 // Items are scored in batches of `batchSize`, in input order (core's batchMapStage: at most two
 // batches held, so backpressure holds). The score column is named after the
 // scorer (`score_<id>`), and the stats keep a t-digest and a histogram named `score:<column>`
-// (the keep_top cut is taken from the merged digest when the run is finalised).
+// (the keep_top cut is taken from the merged digest when the run is finalised). With
+// `keepEmbeddings` each scored sample also carries its pooled embeddings, which the kind writes
+// to the unit's corpus sidecar (corpus-sidecar.ts) so corpus passes never rerun the model.
 import { batchMapStage, compose, drop, filterStage, isDrop, type Drop, type Stage, type StageContext } from '../../core/stage.ts';
 import type { ImageTextSample } from '../../schemas/image-text.ts';
 import type { ImagePreprocessing } from '../../scorer/clip-preprocess.ts';
@@ -33,6 +35,8 @@ export interface ScoreStageOptions {
   grounding: GroundingOptions | null;
   /** Lowest-scored kept and highest-scored dropped pairs kept for the report. */
   reportExamples?: number;
+  /** Hand on the pooled image and caption embeddings (for the corpus sidecar, curate.corpus). */
+  keepEmbeddings?: boolean;
 }
 
 export function scoreStage<S extends ImageTextSample>(o: ScoreStageOptions): Stage<S, S & ScoreFields> {
@@ -72,6 +76,10 @@ async function scoreBatch<S extends ImageTextSample>(batch: S[], o: ScoreStageOp
   for (const [k, i] of readable.entries()) {
     const value = cosine(images.pooled[i]!, texts.pooled[i]);
     const sample: S & ScoreFields = { ...batch[i], score: value };
+    if (o.keepEmbeddings) {
+      sample.imageEmbedding = images.pooled[i]!;
+      sample.textEmbedding = texts.pooled[i];
+    }
     if (grounded) {
       sample.phrases = grounded[k];
       sample.groundingRecall = groundingRecall(grounded[k], o.grounding!.phraseThreshold);

@@ -150,3 +150,33 @@ test('weft filter re-thresholds stored scores into a complete, consistent OUT', 
   assert.equal(r3.manifest.filters.at(-1)!.rule, 'threshold');
   await assert.rejects(filterOutDir(out2, out3, { threshold: 0 }), /not empty/);
 });
+
+test('preset datacomp_basic: non-English, short and small-image pairs are rejected with reasons; lang is an index column', async () => {
+  const dir = path.join(root, 'langs');
+  await fs.mkdir(dir, { recursive: true });
+  const sharp = (await import('sharp')).default;
+  const pairs: [string, string, number, number][] = [
+    ['en-1', 'A red circle on a white background in the middle', 240, 240],
+    ['en-2', 'Photograph of a wooden table with two chairs', 300, 220],
+    ['de-1', 'Ein roter Kreis auf einem weißen Hintergrund in der Mitte', 240, 240],
+    ['fr-1', 'Un cercle rouge sur un fond blanc au milieu de l\'image', 240, 240],
+    ['en-short', 'red circle', 240, 240],
+    ['en-small', 'A small red circle on a white background', 120, 120],
+    ['en-wide', 'A long thin banner with a red circle on a white background', 900, 240],
+  ];
+  for (const [id, caption, w, h] of pairs) {
+    await sharp({ create: { width: w, height: h, channels: 3, background: { r: 250, g: 250, b: 250 } } }).png().toFile(path.join(dir, `${id}.png`));
+    await fs.writeFile(path.join(dir, `${id}.txt`), caption);
+  }
+  const out = path.join(root, 'langs-out');
+  await runPipeline({ loaded: { config: parseConfig({ source: { kind: 'image_text', path: dir }, preset: 'datacomp_basic', decode: { image_size: 64 } }), baseDir: root }, outDir: out });
+  const index = await parquetRows(path.join(out, 'index.parquet'));
+  assert.deepEqual(index.map((r) => [r.id, r.lang]), [['en-1', 'eng'], ['en-2', 'eng']]);
+  assert.ok(index.every((r) => typeof r.lang_confidence === 'number'));
+  const rejects = new Map((await parquetRows(path.join(out, 'rejects.parquet'))).map((r) => [r.id, `${r.stage}/${r.reason}`]));
+  assert.equal(rejects.get('de-1'), 'caption_language/language');
+  assert.equal(rejects.get('fr-1'), 'caption_language/language');
+  assert.equal(rejects.get('en-short'), 'caption/caption_too_few_words');
+  assert.match(String(rejects.get('en-small')), /decode\/.*small/);
+  assert.match(String(rejects.get('en-wide')), /decode\/.*aspect/);
+});

@@ -151,3 +151,47 @@ test('openclipart: real clip art with incidental captions, served over HTTP, thr
     await server.close();
   }
 });
+
+test('web source with caption languages and corpus passes: lang, clusters and semantic duplicates in the index', async () => {
+  const { tinyReferenceScorer } = await import('../helpers/trained-reference.ts');
+  const scorer = await tinyReferenceScorer();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'weft-web-corpus-'));
+  const corpus = await makeDemoCorpus(path.join(work, 'corpus'), { count: 24, swapFraction: 0, size: 64, seed: 5 });
+  const names = (await readdir(corpus.imagesDir)).filter((f) => /^img-\d+\.(png|jpg)$/.test(f)).sort();
+  const files: Record<string, Buffer> = {};
+  for (const f of names) files[`/${f}`] = await readFile(path.join(corpus.imagesDir, f));
+  // A near-duplicate: the first image re-encoded as JPEG, under another URL.
+  files['/copy.jpg'] = await sharp(files[`/${names[0]}`]).jpeg({ quality: 97 }).toBuffer();
+  const server = await startStaticServer({ files });
+  try {
+    const rows = names.map((f) => ({ url: `${server.base}/${f}`, caption: '', license: 'cc0' }));
+    for (const [i, r] of rows.entries()) r.caption = (await readFile(path.join(corpus.imagesDir, names[i].replace(/\.\w+$/, '.txt')), 'utf8')).trim();
+    rows.push({ url: `${server.base}/copy.jpg`, caption: rows[0].caption, license: 'cc0' });
+    rows.push({ url: `${server.base}/${names[1]}`, caption: 'Ein roter Kreis auf einem weißen Hintergrund in der Mitte des Bildes', license: 'cc0' });
+    await writeUrlList(path.join(work, 'list.parquet'), rows);
+    await writeFile(
+      path.join(work, 'c.yaml'),
+      `source: { kind: web, path: list.parquet, rows_per_unit: 10 }\nfetch: { allow_private_addresses: true, respect_robots_txt: false }\ndecode: { image_size: 64 }\n` +
+        `caption: { languages: [eng], min_lang_confidence: 0 }\nscore: { scorer: ${JSON.stringify(scorer)} }\n` +
+        `curate: { corpus: { clusters: { k: 3, seed_sample: 30 }, semantic_dedup: { enabled: true, eps: 0.05, keep: first_id } } }\n`,
+    );
+    const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, 'c.yaml')), outDir: path.join(work, 'out') });
+    const index = await parquetRows(path.join(summary.outDir, 'index.parquet'));
+    const rejects = await parquetRows(path.join(summary.outDir, 'rejects.parquet'));
+    const german = rejects.find((r) => String(r.id).endsWith(`:${rows.length - 1}`));
+    assert.equal(`${german?.stage}/${german?.reason}`, 'caption_language/language');
+    assert.ok(index.length >= 20, `kept ${index.length}`);
+    assert.ok(index.every((r) => r.lang === 'eng' && typeof r.lang_confidence === 'number'));
+    assert.ok(index.every((r) => typeof r.cluster_id === 'bigint' && typeof r.cluster_distance === 'number'));
+    const copy = index.find((r) => String(r.url).endsWith('/copy.jpg'))!;
+    const first = index.find((r) => String(r.url).endsWith(`/${names[0]}`))!;
+    assert.equal(copy.semantic_duplicate_of, first.id);
+    assert.equal(copy.cluster_id, first.cluster_id);
+    assert.ok(index.filter((r) => r.semantic_duplicate_of !== null).length <= 3, 'distinct pictures are not marked');
+    const manifest = await readJson(path.join(summary.outDir, 'manifest.json'));
+    assert.equal(manifest.sidecars.length, manifest.units.length);
+    assert.equal(manifest.sidecars.reduce((a: number, s: any) => a + s.rows, 0), index.length);
+  } finally {
+    await server.close();
+  }
+});

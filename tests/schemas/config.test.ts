@@ -70,3 +70,44 @@ test('the safety classifier is a config error on kinds without images to classif
   }
   assert.doesNotThrow(() => parseConfig({ source: { kind: 'image_text', path: 'images' }, safety: { enabled: true } }));
 });
+
+test('preset datacomp_basic sets the basic filter under the config\'s own settings', () => {
+  const c = parseConfig({ ...base, preset: 'datacomp_basic' });
+  assert.deepEqual(c.caption.languages, ['eng']);
+  assert.equal(c.caption.min_words, 3);
+  assert.equal(c.caption.min_chars, 6);
+  assert.equal(c.decode.min_side, 200);
+  assert.equal(c.decode.max_aspect_ratio, 3);
+  assert.equal(c.decode.image_size, 256, 'other keys keep their defaults');
+  const own = parseConfig({ ...base, preset: 'datacomp_basic', decode: { min_side: 64 }, caption: { languages: ['eng', 'deu'] } });
+  assert.equal(own.decode.min_side, 64);
+  assert.equal(own.decode.max_aspect_ratio, 3);
+  assert.deepEqual(own.caption.languages, ['eng', 'deu']);
+  assert.equal(own.caption.min_words, 3);
+  assert.throws(() => parseConfig({ ...base, preset: 'laion' }), /preset: got "laion"; allowed: "datacomp_basic"/);
+  assert.throws(() => parseConfig({ ...base, caption: { languages: ['english'] } }), /caption\.languages\.0/);
+});
+
+test('corpus passes are config errors without what they need', () => {
+  assert.throws(() => parseConfig({ ...base, curate: { corpus: { clusters: { k: 8 } } } }), /score\.scorer: .*need the scorer's embeddings/);
+  assert.throws(() => parseConfig({ ...base, score: { scorer: 'reference' }, curate: { corpus: { semantic_dedup: { enabled: true } } } }), /curate\.corpus\.clusters\.k: .*set curate\.corpus\.clusters\.k/);
+  assert.throws(() => parseConfig({ source: { kind: 'video', path: 'v' }, curate: { corpus: { balance: { enabled: true } } } }), /curate\.corpus: .*not video/);
+  const c = parseConfig({ ...base, curate: { corpus: { balance: { enabled: true } } } });
+  assert.equal(c.curate.corpus.balance.t, 20_000);
+  assert.equal(c.curate.corpus.clusters.k, null);
+});
+
+test('a missing balance entries file is a config error naming the key', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-config-'));
+  try {
+    const file = path.join(dir, 'c.yaml');
+    await writeFile(file, 'source: { kind: image_text, path: x }\ncurate: { corpus: { balance: { enabled: true, entries_file: nope.txt } } }\n');
+    const { loadConfigFile } = await import('../../schemas/config-file.ts');
+    await assert.rejects(loadConfigFile(file), (e: Error) => e instanceof ConfigError && /curate\.corpus\.balance\.entries_file: got ".*nope\.txt"; no such file/.test(e.message));
+    await writeFile(path.join(dir, 'nope.txt'), 'cat\n');
+    assert.equal((await loadConfigFile(file)).config.curate.corpus.balance.entries_file, path.join(dir, 'nope.txt'));
+  } finally {
+    const { rm } = await import('node:fs/promises');
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -12,8 +12,10 @@ import type { ScorerEntry } from '../schemas/manifest.ts';
 import type { SafetyFields } from '../stages/curate/safety-stage.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** Where `scorer: reference` points: the reference scorer shipped with weft. */
+/** Where `scorer: reference` points: the reference scorer shipped with weft (image tower: the frozen nsfwjs MobileNetV2). */
 export const REFERENCE_SCORER_DIR = path.join(REPO_ROOT, 'models', 'reference');
+/** Where `scorer: reference-random` points: the reference scorer on fixed random image features (no third-party weights). */
+export const REFERENCE_RANDOM_SCORER_DIR = path.join(REPO_ROOT, 'models', 'reference-random');
 
 /** What an image kind needs to score its samples: the stage, its columns, and the manifest entry. */
 export interface RunScorer {
@@ -27,7 +29,9 @@ export interface RunScorer {
 }
 
 export function scorerDir(setting: string, baseDir: string): string {
-  return setting === 'reference' ? REFERENCE_SCORER_DIR : path.resolve(baseDir, setting);
+  if (setting === 'reference') return REFERENCE_SCORER_DIR;
+  if (setting === 'reference-random') return REFERENCE_RANDOM_SCORER_DIR;
+  return path.resolve(baseDir, setting);
 }
 
 /** Loads the configured scorer, or null for `scorer: none`. */
@@ -45,7 +49,7 @@ export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<
   try {
     scorer = await loadScorer(dir, { batchSize: s.batch_size });
   } catch (err) {
-    const hint = s.scorer === 'reference' ? ' (the reference scorer is trained by scripts/train-reference-scorer.ts into models/reference)' : '';
+    const hint = s.scorer === 'reference' || s.scorer === 'reference-random' ? ` (the reference scorers are trained by scripts/train-reference-scorer.ts into models/${s.scorer})` : '';
     throw new Error(`score.scorer: ${(err as Error).message}${hint}`);
   }
   const column = scoreColumnName(scorer.id);

@@ -2,7 +2,8 @@
 //
 //   node --import tsx scripts/train-reference-scorer.ts [--out models/reference]
 //        [--corpus synthetic|openclipart|both] [--synthetic N] [--epochs N] [--seed N]
-//        [--data DIR] [--folder DIR] [--id ID] [--no-eval | --eval-only | --card-only]
+//        [--data DIR] [--folder DIR] [--id ID] [--image-tower random|backbone]
+//        [--no-eval | --eval-only | --card-only]
 //
 // Training data: the synthetic shapes corpus (scripts/make-demo-corpus.ts, clean captions, 64 px,
 // generated with --seed) and Debian's openclipart-svg rendered at 64 px, minus its held-out
@@ -15,7 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeReferenceScorer } from '../scorer/onnx/reference-model.ts';
 import { readCaptionFolder } from '../scorer/caption-folder.ts';
-import { trainReferenceScorer, type ReferenceTrainingResult, type TrainingPair } from '../scorer/reference-trainer.ts';
+import { trainReferenceScorer, type ImageTower, type ReferenceTrainingResult, type TrainingPair } from '../scorer/reference-trainer.ts';
 import { openclipartCorpus, syntheticCorpus } from '../scorer/eval/corpora.ts';
 import { bars, evaluateScorer, formatEvaluation, openclipartHeldOut, type Evaluation } from '../scorer/eval/evaluate.ts';
 
@@ -32,10 +33,11 @@ interface Args {
   evalOnly: boolean;
   /** Rewrite TRAINING.md from training.json and evaluation.json, bars recomputed. */
   cardOnly: boolean;
+  imageTower: ImageTower;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, cardOnly: false };
+  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, cardOnly: false, imageTower: 'random' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--no-eval' || flag === '--eval-only' || flag === '--card-only') {
@@ -50,6 +52,10 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--folder') a.folder = value;
     else if (flag === '--data') a.data = value;
     else if (flag === '--id') a.id = value;
+    else if (flag === '--image-tower') {
+      if (value !== 'random' && value !== 'backbone') throw new Error(`--image-tower: random or backbone, got ${value}`);
+      a.imageTower = value;
+    }
     else if (flag === '--corpus') {
       if (value !== 'synthetic' && value !== 'openclipart' && value !== 'both') throw new Error(`--corpus: synthetic, openclipart or both, got ${value}`);
       a.corpus = value;
@@ -236,7 +242,7 @@ export async function main(argv: string[]): Promise<void> {
     const started = performance.now();
     const { pairs, sources } = await trainingPairs(a);
     console.log(`training on ${pairs.length} pairs: ${sources.join('; ')}`);
-    const result = await trainReferenceScorer(pairs, { seed: a.seed, epochs: a.epochs, log: (line) => console.log(line) });
+    const result = await trainReferenceScorer(pairs, { imageTower: a.imageTower, seed: a.seed, epochs: a.epochs, log: (line) => console.log(line) });
     await writeReferenceScorer(a.out, result.weights, { id: a.id, description: 'weft reference scorer (see TRAINING.md)' });
     const w = result.weights;
     record = { sources, skipped: result.skipped.length, options: result.options, losses: result.losses, steps: result.steps, trainSeconds: (performance.now() - started) / 1000, words: w.vocab.length - 2, bigrams: w.bigrams.length, mean: w.mean, std: w.std };

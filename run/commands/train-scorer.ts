@@ -5,6 +5,10 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { UsageError, positiveInt } from '../usage.ts';
 import { trainScorerFromShards } from './train-from-shards.ts';
+import type { ImageTower } from '../../scorer/reference-trainer.ts';
+
+/** The tower of the shipped default scorer (models/reference/TRAINING.md compares the two). */
+const DEFAULT_IMAGE_TOWER: ImageTower = 'backbone';
 
 export function register(program: Command): void {
   program
@@ -17,8 +21,10 @@ export function register(program: Command): void {
     .option('--dim <n>', 'joint embedding size', '256')
     .option('--seed <n>', 'random seed', '1')
     .option('--id <id>', 'scorer id (names score columns)', 'weft-bootstrapped')
+    .option('--image-tower <tower>', `image features: backbone (the frozen nsfwjs MobileNetV2, 224 px) or random (fixed random convolutions, 64 px, no third-party weights)`, DEFAULT_IMAGE_TOWER)
     .exitOverride()
-    .action(async (input: string, o: { out: string; folds: string; epochs: string; dim: string; seed: string; id: string }) => {
+    .action(async (input: string, o: { out: string; folds: string; epochs: string; dim: string; seed: string; id: string; imageTower: string }) => {
+      if (o.imageTower !== 'backbone' && o.imageTower !== 'random') throw new UsageError(`--image-tower: backbone or random, got ${JSON.stringify(o.imageTower)}`);
       if (!existsSync(input)) throw new UsageError(`${input} does not exist`);
       if (existsSync(o.out) && (await readdir(o.out)).length > 0) throw new UsageError(`${o.out} is not empty; train-scorer writes a new folder`);
       const folds = positiveInt(o.folds, '--folds');
@@ -27,7 +33,7 @@ export function register(program: Command): void {
         folds,
         seed: positiveInt(o.seed, '--seed'),
         id: o.id,
-        training: { epochs: positiveInt(o.epochs, '--epochs'), dim: positiveInt(o.dim, '--dim') },
+        training: { imageTower: o.imageTower, epochs: positiveInt(o.epochs, '--epochs'), dim: positiveInt(o.dim, '--dim') },
         log: (line) => process.stderr.write(`[train-scorer] ${line}\n`),
       });
       process.stdout.write(`${r.scorerDir}: ${r.pairs} pairs, ${r.scores.size} scored out of sample in ${r.scoresFile} (column ${r.column})\n`);

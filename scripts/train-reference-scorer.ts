@@ -2,7 +2,7 @@
 //
 //   node --import tsx scripts/train-reference-scorer.ts [--out models/reference]
 //        [--corpus synthetic|openclipart|both] [--synthetic N] [--epochs N] [--seed N]
-//        [--data DIR] [--folder DIR] [--id ID] [--image-tower random|backbone]
+//        [--data DIR] [--folder DIR] [--id ID] [--image-tower random|backbone] [--compare DIR]
 //        [--no-eval | --eval-only | --card-only]
 //
 // Training data: the synthetic shapes corpus (scripts/make-demo-corpus.ts, clean captions, 64 px,
@@ -34,10 +34,12 @@ interface Args {
   /** Rewrite TRAINING.md from training.json and evaluation.json, bars recomputed. */
   cardOnly: boolean;
   imageTower: ImageTower;
+  /** Another scorer folder with an evaluation.json, whose bars the card shows next to this model's. */
+  compare: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, cardOnly: false, imageTower: 'random' };
+  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, cardOnly: false, imageTower: 'random', compare: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--no-eval' || flag === '--eval-only' || flag === '--card-only') {
@@ -52,6 +54,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--folder') a.folder = value;
     else if (flag === '--data') a.data = value;
     else if (flag === '--id') a.id = value;
+    else if (flag === '--compare') a.compare = value;
     else if (flag === '--image-tower') {
       if (value !== 'random' && value !== 'backbone') throw new Error(`--image-tower: random or backbone, got ${value}`);
       a.imageTower = value;
@@ -102,12 +105,27 @@ async function folderSize(dir: string): Promise<{ name: string; bytes: number }[
   return Promise.all(names.map(async (name) => ({ name, bytes: (await fs.stat(path.join(dir, name))).size })));
 }
 
-function trainingCard(a: Args, r: TrainingRecord, files: { name: string; bytes: number }[], evaluation: Evaluation | null): string {
+/** This model's bars next to those of the scorer in `other` (its evaluation.json), same held-out splits. */
+function comparison(a: Args, evaluation: Evaluation | null, other: Evaluation | null): string {
+  if (!evaluation || !other) return '';
+  const theirs = new Map(bars(other).map((b) => [`${b.corpus} ${b.metric}`, b.value]));
+  const rows = bars(evaluation).map((b) => `| ${b.corpus} | ${b.metric} | ${b.value.toFixed(3)} | ${theirs.get(`${b.corpus} ${b.metric}`)?.toFixed(3) ?? ''} | >=${b.min} |`);
+  return `
+## Side by side with ${other.scorer.id} (\`${a.compare}\`)
+Same held-out splits and seed (${evaluation.seed}); the curation-lift rows train their own models and do not depend on the scorer evaluated.
+
+| corpus | metric | ${evaluation.scorer.id} | ${other.scorer.id} | bar |
+|---|---|---|---|---|
+${rows.join('\n')}
+`;
+}
+
+function trainingCard(a: Args, r: TrainingRecord, files: { name: string; bytes: number }[], evaluation: Evaluation | null, other: Evaluation | null = null): string {
   const o = r.options;
   const pool = (k: number) => (k > 1 ? ` -> max-pool ${k}` : '');
   const grid = o.imageSize / o.pools.reduce((a, b) => a * b, 1);
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
-  const reproduce = ['node --import tsx scripts/train-reference-scorer.ts', `--corpus ${a.corpus}`, `--synthetic ${a.synthetic}`, `--epochs ${a.epochs}`, `--seed ${a.seed}`].join(' ');
+  const reproduce = ['node --import tsx scripts/train-reference-scorer.ts', `--image-tower ${o.imageTower ?? 'random'}`, `--out ${a.out}`, `--id ${a.id}`, `--corpus ${a.corpus}`, `--synthetic ${a.synthetic}`, `--epochs ${a.epochs}`, `--seed ${a.seed}`].join(' ');
   return `# ${a.id}: training card
 
 weft's reference scorer: a small image-caption dual encoder trained by weft's own code from data
@@ -121,11 +139,11 @@ ${r.sources.map((s) => `- ${s}`).join('\n')}
   default 2), and the openclipart drawings whose path hashes into the held-out split.
 
 ## Model
-- image (${o.imageSize} px, mean ${JSON.stringify(r.mean)}, std ${JSON.stringify(r.std)}):
+${o.imageTower === 'backbone' ? backboneImageLines(o) : `- image (${o.imageSize} px, mean ${JSON.stringify(r.mean)}, std ${JSON.stringify(r.std)}):
   conv 5x5, ${o.channels[0]} filters from ZCA-whitened random image patches -> ReLU${pool(o.pools[0])};
   conv 3x3, ${o.channels[1]} random filters -> ReLU${pool(o.pools[1])}; conv 3x3, ${o.channels[2]} random filters -> ReLU${pool(o.pools[2])};
   spatial pyramid ${o.pyramid.map((g) => `${g}x${g}`).join(', ')} of average-pooled regions, a learned linear projection per region to ${o.dim}-d.
-  Outputs \`image_embeds\` and \`patch_embeds\` (${grid}x${grid} grid, joint space; their mean is image_embeds).
+  Outputs \`image_embeds\` and \`patch_embeds\` (${grid}x${grid} grid, joint space; their mean is image_embeds).`}
 - text: WordLevel tokenizer.json (NFKC, lower-case, split on word boundaries; ${r.words} words seen at least
   ${o.minCount} times), context ${o.contextLength}; the mean of learned word rows and rows of known adjacent bigrams
   (${r.bigrams}; looked up in the graph by an ai.onnx.ml LabelEncoder on first * V + second).
@@ -142,7 +160,7 @@ ${r.sources.map((s) => `- ${s}`).join('\n')}
 
 ## Held-out evaluation (\`weft eval-scorer\`)
 ${evaluation ? '```\n' + formatEvaluation(evaluation) + '\n```' : 'not run yet'}
-
+${comparison(a, evaluation, other)}
 ## How to read the evaluation
 - Synthetic retrieval uses one pair per distinct scene (same objects, colours, sizes, positions):
   two renderings of one scene with paraphrased captions cannot be told apart by design.
@@ -203,6 +221,15 @@ Corpora are generated into ${a.data}/ (openclipart needs Debian's openclipart-sv
 `;
 }
 
+function backboneImageLines(o: ReferenceTrainingResult['options']): string {
+  return `- image (224 px, RGB in [0, 1]; the 64 px corpora are upscaled by the preprocessor): the frozen MobileNetV2 of the
+  npm package nsfwjs (MIT; ImageNet backbone fine-tuned on five NSFW classes), converted to ONNX by weft at first use
+  (scorer/backbone/), its last 1280-channel ReLU6 map (7x7, before pooling); spatial pyramid ${o.pyramid.map((g) => `${g}x${g}`).join(', ')}
+  of average-pooled regions, a learned linear projection per region to ${o.dim}-d. The folder holds only that projection
+  (vision_head.onnx, input feature_grid); loadScorer joins it to the backbone in the cache (scorer.json vision_backbone).
+  Outputs \`image_embeds\` and \`patch_embeds\` (7x7 grid, joint space; their mean is image_embeds).`;
+}
+
 /** AUROC | AP | R@1 of the openclipart evaluation, for the card's table of variants. */
 function shippedRow(evaluation: Evaluation | null): string {
   const c = evaluation?.openclipart;
@@ -259,7 +286,8 @@ export async function main(argv: string[]): Promise<void> {
 
 async function writeCard(a: Args, record: TrainingRecord, evaluation: Evaluation | null): Promise<void> {
   const files = (await folderSize(a.out)).filter((f) => f.name.endsWith('.onnx') || f.name.endsWith('.json')).filter((f) => f.name !== 'evaluation.json' && f.name !== 'training.json');
-  await fs.writeFile(path.join(a.out, 'TRAINING.md'), trainingCard(a, record, files, evaluation));
+  const other: Evaluation | null = a.compare ? JSON.parse(await fs.readFile(path.join(a.compare, 'evaluation.json'), 'utf8')) : null;
+  await fs.writeFile(path.join(a.out, 'TRAINING.md'), trainingCard(a, record, files, evaluation, other));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

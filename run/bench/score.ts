@@ -8,8 +8,8 @@
 //
 //   weft bench score [--n PAIRS]   (default 512 pairs of 64 px images)
 //
-// The scorer is the shipped random-feature reference scorer (models/reference-random) when it
-// exists, else a tiny one trained here. The backbone scorer (models/reference: the frozen
+// The scorer is the shipped random-feature reference scorer (models/reference) when it exists,
+// else a tiny one trained here. The backbone scorer (models/reference-backbone: the frozen
 // MobileNetV2 with a learned projection, 224 px) is measured the same way, stage against bare
 // sessions of its joined vision model and text model, on the first BACKBONE_PAIRS pairs.
 // The pretrained backbone (nsfwjs' MobileNetV2 converted to ONNX, 224 px) is measured the same
@@ -31,7 +31,7 @@ import { imagePreprocessingFrom, preprocessImage } from '../../scorer/clip-prepr
 import { TextTokenizer } from '../../scorer/clip-tokenizer.ts';
 import { scoreStage } from '../../stages/score/score-stage.ts';
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
-import { REFERENCE_RANDOM_SCORER_DIR, REFERENCE_SCORER_DIR } from '../../kinds/run-scorer.ts';
+import { REFERENCE_BACKBONE_SCORER_DIR, REFERENCE_RANDOM_SCORER_DIR } from '../../kinds/run-scorer.ts';
 import { RunStats } from '../../core/stats.ts';
 import { RejectLedger } from '../../core/rejects.ts';
 import { silentLogger } from '../../core/logger.ts';
@@ -79,7 +79,7 @@ export const bench: Bench = async ({ n, workDir, log }) => {
   const bStage = Math.max(...backboneStage);
   const bLimit = Math.max(...backboneBare);
 
-  const backboneScorer = existsSync(path.join(REFERENCE_SCORER_DIR, VISION_HEAD_FILE)) ? REFERENCE_SCORER_DIR : await tinyBackboneScorer(workDir, log);
+  const backboneScorer = existsSync(path.join(REFERENCE_BACKBONE_SCORER_DIR, VISION_HEAD_FILE)) ? REFERENCE_BACKBONE_SCORER_DIR : await tinyBackboneScorer(workDir, log);
   const lit: { stage: number; bare: number }[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     lit.push({ stage: await pipelineRate(backboneScorer, backboneSamples, threads, BACKBONE_BATCH), bare: (await bareRate(backboneScorer, backboneSamples, threads, BACKBONE_BATCH)).modelOnly });
@@ -226,7 +226,7 @@ async function tinyScorer(workDir: string, log: (l: string) => void): Promise<st
 
 /** A small backbone scorer (projection head only), when the repository's is not there. */
 async function tinyBackboneScorer(workDir: string, log: (l: string) => void): Promise<string> {
-  log(`${REFERENCE_SCORER_DIR} has no backbone scorer: training a small one for the measurement`);
+  log(`${REFERENCE_BACKBONE_SCORER_DIR} has no backbone scorer: training a small one for the measurement`);
   const corpus = await makeDemoCorpus(path.join(workDir, 'train-backbone'), { count: 64, swapFraction: 0, size: 64, seed: 4 });
   const result = await trainReferenceScorer(await readCaptionFolder(corpus.imagesDir), { imageTower: 'backbone', epochs: 5, dim: 64, batchSize: 32 });
   const dir = path.join(workDir, 'scorer-backbone');

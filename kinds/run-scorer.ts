@@ -22,8 +22,15 @@ export function runSidecars(config: LoadedConfig['config'], scoring: RunScorer |
 }
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** Where `scorer: reference` points: the reference scorer shipped with weft. */
+/**
+ * Where `scorer: reference` (the default) and `scorer: reference-random` point: the reference
+ * scorer on fixed random image features, no third-party weights. It meets more bars than the
+ * backbone one (models/reference/TRAINING.md), so it stays the default.
+ */
 export const REFERENCE_SCORER_DIR = path.join(REPO_ROOT, 'models', 'reference');
+export const REFERENCE_RANDOM_SCORER_DIR = REFERENCE_SCORER_DIR;
+/** Where `scorer: reference-backbone` points: learned image features (the frozen nsfwjs MobileNetV2) with a trained projection. */
+export const REFERENCE_BACKBONE_SCORER_DIR = path.join(REPO_ROOT, 'models', 'reference-backbone');
 
 /** What an image kind needs to score its samples: the stage, its columns, and the manifest entry. */
 export interface RunScorer {
@@ -37,7 +44,10 @@ export interface RunScorer {
 }
 
 export function scorerDir(setting: string, baseDir: string): string {
-  return setting === 'reference' ? REFERENCE_SCORER_DIR : path.resolve(baseDir, setting);
+  if (setting === 'reference') return REFERENCE_SCORER_DIR;
+  if (setting === 'reference-random') return REFERENCE_RANDOM_SCORER_DIR;
+  if (setting === 'reference-backbone') return REFERENCE_BACKBONE_SCORER_DIR;
+  return path.resolve(baseDir, setting);
 }
 
 /** Loads the configured scorer, or null for `scorer: none`. */
@@ -55,7 +65,7 @@ export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<
   try {
     scorer = await loadScorer(dir, { batchSize: s.batch_size });
   } catch (err) {
-    const hint = s.scorer === 'reference' ? ' (the reference scorer is trained by scripts/train-reference-scorer.ts into models/reference)' : '';
+    const hint = s.scorer.startsWith('reference') ? ' (the reference scorers are trained by scripts/train-reference-scorer.ts into models/)' : '';
     throw new Error(`score.scorer: ${(err as Error).message}${hint}`);
   }
   const column = scoreColumnName(scorer.id);

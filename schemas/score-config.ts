@@ -1,6 +1,7 @@
 // The `score:` section: which scorer runs, and how its scores filter the run.
-//   scorer: 'none' (no scoring), 'reference' (models/reference in the repo) or a path to a
-//           scorer folder (relative paths resolve against the config file's folder).
+//   scorer: 'none' (no scoring), 'reference' or 'reference-random' (models/reference in the repo),
+//           'reference-backbone' (models/reference-backbone) or a path to a scorer folder
+//           (relative paths resolve against the config file's folder).
 //   threshold: drop pairs whose score is below it (reason score_below_threshold).
 //   min_p_aligned: drop pairs whose calibrated probability of being aligned (p_aligned, from a
 //             two-component mixture fitted to the run's scores) is below it; applied at finalise.

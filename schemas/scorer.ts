@@ -20,6 +20,11 @@ export const scorerJsonSchema = z
     /** Model files relative to the folder, when they are not named as optimum names them. */
     vision_model: z.string().min(1).optional(),
     text_model: z.string().min(1).optional(),
+    /**
+     * A pretrained network weft derives from an installed package (scorer/backbone/): vision_model
+     * is then a head taking its `feature_grid`, and the two are joined into one model at load.
+     */
+    vision_backbone: z.string().min(1).optional(),
     /** Output names, when they differ from the CLIP export's. */
     outputs: z
       .object({

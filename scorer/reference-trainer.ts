@@ -17,6 +17,8 @@ import { AdamW, touchedRows, zerosLike, type CaptionRows, type ContrastiveParams
 import { ContrastiveStep } from './onnx/contrastive-step.ts';
 import { float16Rounded } from './onnx/graph.ts';
 import { whitenedPatchFilters, zcaWhitening } from './whitening.ts';
+import { BACKBONE_INPUT } from './backbone/nsfwjs-mobilenet.ts';
+import { BACKBONE_NAME, backboneFeatureSize, backbonePyramidFeatures } from './backbone/backbone-tower.ts';
 
 export interface TrainingPair {
   id: string;
@@ -24,7 +26,14 @@ export interface TrainingPair {
   caption: string;
 }
 
+export type ImageTower = 'random' | 'backbone';
+
 export interface ReferenceTrainingOptions {
+  /**
+   * random: the fixed random conv stack at imageSize (64 px); backbone: the frozen nsfwjs
+   * MobileNetV2 at 224 px (backbone/backbone-tower.ts), its 7x7 grid pooled into `pyramid`.
+   */
+  imageTower?: ImageTower;
   seed?: number;
   imageSize?: number;
   /** Output channels of the three conv layers. */
@@ -91,12 +100,17 @@ export class TrainingDivergedError extends Error {}
 type ResolvedOptions = Required<Omit<ReferenceTrainingOptions, 'log'>>;
 
 export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): ResolvedOptions {
+  const imageTower = options.imageTower ?? 'random';
+  const backbone = imageTower === 'backbone';
+  if (backbone && options.imageSize !== undefined && options.imageSize !== BACKBONE_INPUT) throw new Error(`the backbone image tower takes ${BACKBONE_INPUT} px images, not ${options.imageSize}`);
   return {
+    imageTower,
     seed: options.seed ?? 1,
-    imageSize: options.imageSize ?? 64,
+    imageSize: backbone ? BACKBONE_INPUT : (options.imageSize ?? 64),
     channels: options.channels ?? ([32, 64, 128] as [number, number, number]),
     pools: options.pools ?? ([2, 2, 2] as [number, number, number]),
-    pyramid: options.pyramid ?? [1, 2, 4],
+    // The backbone's 7x7 grid splits only into 1x1 and 7x7; 49 projections of 1280 channels would be 16M weights.
+    pyramid: options.pyramid ?? (backbone ? [1] : [1, 2, 4]),
     dim: options.dim ?? 256,
     epochs: options.epochs ?? 40,
     batchSize: options.batchSize ?? 256,
@@ -125,7 +139,7 @@ export interface ImageFeatures {
   skipped: ReferenceTrainingResult['skipped'];
 }
 
-export type FixedImageWeights = Pick<ReferenceScorerWeights, 'imageSize' | 'mean' | 'std' | 'convs' | 'pyramid'>;
+export type FixedImageWeights = Pick<ReferenceScorerWeights, 'imageSize' | 'mean' | 'std' | 'convs' | 'pyramid' | 'backbone'>;
 
 /**
  * Decoded, preprocessed pixels of pairs, kept across the trainings of one cross-scoring run (each
@@ -163,6 +177,13 @@ export async function computeImageFeatures(
   decoded: PreprocessedImages = new PreprocessedImages(referencePreprocessing(resolveTrainingOptions(options).imageSize)),
 ): Promise<ImageFeatures> {
   const o = resolveTrainingOptions(options);
+  if (o.imageTower === 'backbone') {
+    // Decoded 224 px pixels would be 600 kB an image; the per-image feature cache replaces them.
+    const skipped: ReferenceTrainingResult['skipped'] = [];
+    const fixed: FixedImageWeights = { imageSize: BACKBONE_INPUT, mean: [0, 0, 0], std: [1, 1, 1], convs: [], pyramid: o.pyramid, backbone: BACKBONE_NAME };
+    const { features, kept } = await backbonePyramidFeatures(pairs, o.pyramid, { threads: o.threads, log }, skipped);
+    return { fixed, features, featureSize: backboneFeatureSize(o.pyramid), kept, skipped };
+  }
   const random = seededRandom(o.seed);
   if (decoded.preprocessing.crop?.height !== o.imageSize) throw new Error(`decoded images are ${decoded.preprocessing.crop?.height} px; the model takes ${o.imageSize}`);
   const skipped: ReferenceTrainingResult['skipped'] = [];

@@ -6,12 +6,15 @@
 // An optional DIR/scorer.json gives the scorer's id, run options and other file names.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { composedVisionModel } from './backbone/backbone-tower.ts';
 import { scorerJsonSchema, type ScorerJson } from '../schemas/scorer.ts';
 
 export interface ScorerFiles {
   dir: string;
-  /** The image tower; the same file as `text` for a combined model. */
+  /** The image tower; the same file as `text` for a combined model; for a vision_backbone, the joined model in the cache. */
   vision: string;
+  /** With a vision_backbone: the head file in the folder, and the backbone's name. */
+  visionHead?: { file: string; backbone: string };
   text: string;
   tokenizer: string | null;
   tokenizerConfig: string | null;
@@ -63,10 +66,17 @@ export async function locateScorerFiles(dir: string): Promise<ScorerFiles> {
     throw new Error(`${dir} is not a scorer folder: no ${missing} (looked in the folder and its onnx/ subfolder; scorer.json may name other files)`);
   }
   for (const f of [vision, text]) if (!(await exists(f))) throw new Error(`${dir}: model file ${f} does not exist`);
+  let visionHead: ScorerFiles['visionHead'];
+  if (options.vision_backbone) {
+    if (vision === text) throw new Error(`${dir}: vision_backbone needs separate vision and text models`);
+    visionHead = { file: vision, backbone: options.vision_backbone };
+    vision = await composedVisionModel(vision, options.vision_backbone);
+  }
 
   return {
     dir,
     vision,
+    ...(visionHead ? { visionHead } : {}),
     text,
     tokenizer: await firstExisting(where('tokenizer.json')),
     tokenizerConfig: await firstExisting(where('tokenizer_config.json')),

@@ -219,7 +219,8 @@ class OnnxDualEncoder implements Scorer {
       const modelFiles: ScorerModelFile[] = combined
         ? [{ role: 'combined', path: rel(files.vision), sha256: await sha256File(files.vision) }]
         : [
-            { role: 'vision', path: rel(files.vision), sha256: await sha256File(files.vision) },
+            // A backbone scorer's vision model is built in the cache; it is named by its head and backbone.
+            { role: 'vision', path: files.visionHead ? `${rel(files.visionHead.file)}+${files.visionHead.backbone}` : rel(files.vision), sha256: await sha256File(files.vision) },
             { role: 'text', path: rel(files.text), sha256: await sha256File(files.text) },
           ];
       const modelSha256 = combined ? modelFiles[0].sha256 : sha256(modelFiles.map((f) => `${f.sha256}  ${f.path}\n`).join(''));

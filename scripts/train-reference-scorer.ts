@@ -2,11 +2,12 @@
 //
 //   node --import tsx scripts/train-reference-scorer.ts [--out models/reference]
 //        [--corpus synthetic|openclipart|both] [--synthetic N] [--epochs N] [--seed N]
-//        [--data DIR] [--folder DIR] [--id ID] [--no-eval | --eval-only | --card-only]
+//        [--data DIR] [--folder DIR] [--id ID] [--image-tower random|backbone] [--compare DIR]
+//        [--no-eval | --eval-only | --card-only]
 //
 // Training data: the synthetic shapes corpus (scripts/make-demo-corpus.ts, clean captions, 64 px,
 // generated with --seed) and Debian's openclipart-svg rendered at 64 px, minus its held-out
-// split (stages/score/eval/evaluate.ts openclipartHeldOut); or, with --folder, any folder of
+// split (scorer/eval/evaluate.ts openclipartHeldOut); or, with --folder, any folder of
 // images with sidecar .txt captions. Afterwards the folder is evaluated exactly as
 // `weft eval-scorer` does (--eval-only: only that, for a folder trained before) (held-out synthetic corpus of another seed, the openclipart held-out
 // split, curation lift) and the figures go into TRAINING.md next to the model.
@@ -15,7 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeReferenceScorer } from '../scorer/onnx/reference-model.ts';
 import { readCaptionFolder } from '../scorer/caption-folder.ts';
-import { trainReferenceScorer, type ReferenceTrainingResult, type TrainingPair } from '../scorer/reference-trainer.ts';
+import { trainReferenceScorer, type ImageTower, type ReferenceTrainingResult, type TrainingPair } from '../scorer/reference-trainer.ts';
 import { openclipartCorpus, syntheticCorpus } from '../scorer/eval/corpora.ts';
 import { bars, evaluateScorer, formatEvaluation, openclipartHeldOut, type Evaluation } from '../scorer/eval/evaluate.ts';
 
@@ -32,10 +33,13 @@ interface Args {
   evalOnly: boolean;
   /** Rewrite TRAINING.md from training.json and evaluation.json, bars recomputed. */
   cardOnly: boolean;
+  imageTower: ImageTower;
+  /** Another scorer folder with an evaluation.json, whose bars the card shows next to this model's. */
+  compare: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, cardOnly: false };
+  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, cardOnly: false, imageTower: 'random', compare: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--no-eval' || flag === '--eval-only' || flag === '--card-only') {
@@ -50,6 +54,11 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--folder') a.folder = value;
     else if (flag === '--data') a.data = value;
     else if (flag === '--id') a.id = value;
+    else if (flag === '--compare') a.compare = value;
+    else if (flag === '--image-tower') {
+      if (value !== 'random' && value !== 'backbone') throw new Error(`--image-tower: random or backbone, got ${value}`);
+      a.imageTower = value;
+    }
     else if (flag === '--corpus') {
       if (value !== 'synthetic' && value !== 'openclipart' && value !== 'both') throw new Error(`--corpus: synthetic, openclipart or both, got ${value}`);
       a.corpus = value;
@@ -78,7 +87,7 @@ async function trainingPairs(a: Args): Promise<{ pairs: TrainingPair[]; sources:
     const all = await openclipartCorpus(path.join(a.data, 'openclipart-64'), { size: 64 });
     const train = all.filter((p) => !openclipartHeldOut(p.id));
     pairs.push(...train);
-    sources.push(`openclipart-svg (Debian), rendered at 64 px on white, caption = title + description + keywords (stages/score/eval/corpora.ts withKeywords): ${train.length} pairs (${all.length - train.length} held out by path hash)`);
+    sources.push(`openclipart-svg (Debian), rendered at 64 px on white, caption = title + description + keywords (scorer/eval/corpora.ts withKeywords): ${train.length} pairs (${all.length - train.length} held out by path hash)`);
   }
   // Interleave deterministically so the first 2000 (the whitening sample) span both corpora.
   const mixed = pairs.map((p, i) => ({ p, k: hash(`${a.seed}:${i}`) })).sort((x, y) => x.k - y.k).map((x) => x.p);
@@ -96,12 +105,27 @@ async function folderSize(dir: string): Promise<{ name: string; bytes: number }[
   return Promise.all(names.map(async (name) => ({ name, bytes: (await fs.stat(path.join(dir, name))).size })));
 }
 
-function trainingCard(a: Args, r: TrainingRecord, files: { name: string; bytes: number }[], evaluation: Evaluation | null): string {
+/** This model's bars next to those of the scorer in `other` (its evaluation.json), same held-out splits. */
+function comparison(a: Args, evaluation: Evaluation | null, other: Evaluation | null): string {
+  if (!evaluation || !other) return '';
+  const theirs = new Map(bars(other).map((b) => [`${b.corpus} ${b.metric}`, b.value]));
+  const rows = bars(evaluation).map((b) => `| ${b.corpus} | ${b.metric} | ${b.value.toFixed(3)} | ${theirs.get(`${b.corpus} ${b.metric}`)?.toFixed(3) ?? ''} | >=${b.min} |`);
+  return `
+## Side by side with ${other.scorer.id} (\`${a.compare}\`)
+Same held-out splits and seed (${evaluation.seed}); the curation-lift rows train their own models and do not depend on the scorer evaluated.
+
+| corpus | metric | ${evaluation.scorer.id} | ${other.scorer.id} | bar |
+|---|---|---|---|---|
+${rows.join('\n')}
+`;
+}
+
+function trainingCard(a: Args, r: TrainingRecord, files: { name: string; bytes: number }[], evaluation: Evaluation | null, other: Evaluation | null = null): string {
   const o = r.options;
   const pool = (k: number) => (k > 1 ? ` -> max-pool ${k}` : '');
   const grid = o.imageSize / o.pools.reduce((a, b) => a * b, 1);
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
-  const reproduce = ['node --import tsx scripts/train-reference-scorer.ts', `--corpus ${a.corpus}`, `--synthetic ${a.synthetic}`, `--epochs ${a.epochs}`, `--seed ${a.seed}`].join(' ');
+  const reproduce = ['node --import tsx scripts/train-reference-scorer.ts', `--image-tower ${o.imageTower ?? 'random'}`, `--out ${a.out}`, `--id ${a.id}`, `--corpus ${a.corpus}`, `--synthetic ${a.synthetic}`, `--epochs ${a.epochs}`, `--seed ${a.seed}`].join(' ');
   return `# ${a.id}: training card
 
 weft's reference scorer: a small image-caption dual encoder trained by weft's own code from data
@@ -115,11 +139,11 @@ ${r.sources.map((s) => `- ${s}`).join('\n')}
   default 2), and the openclipart drawings whose path hashes into the held-out split.
 
 ## Model
-- image (${o.imageSize} px, mean ${JSON.stringify(r.mean)}, std ${JSON.stringify(r.std)}):
+${o.imageTower === 'backbone' ? backboneImageLines(o) : `- image (${o.imageSize} px, mean ${JSON.stringify(r.mean)}, std ${JSON.stringify(r.std)}):
   conv 5x5, ${o.channels[0]} filters from ZCA-whitened random image patches -> ReLU${pool(o.pools[0])};
   conv 3x3, ${o.channels[1]} random filters -> ReLU${pool(o.pools[1])}; conv 3x3, ${o.channels[2]} random filters -> ReLU${pool(o.pools[2])};
   spatial pyramid ${o.pyramid.map((g) => `${g}x${g}`).join(', ')} of average-pooled regions, a learned linear projection per region to ${o.dim}-d.
-  Outputs \`image_embeds\` and \`patch_embeds\` (${grid}x${grid} grid, joint space; their mean is image_embeds).
+  Outputs \`image_embeds\` and \`patch_embeds\` (${grid}x${grid} grid, joint space; their mean is image_embeds).`}
 - text: WordLevel tokenizer.json (NFKC, lower-case, split on word boundaries; ${r.words} words seen at least
   ${o.minCount} times), context ${o.contextLength}; the mean of learned word rows and rows of known adjacent bigrams
   (${r.bigrams}; looked up in the graph by an ai.onnx.ml LabelEncoder on first * V + second).
@@ -128,15 +152,15 @@ ${r.sources.map((s) => `- ${s}`).join('\n')}
 
 ## Training
 - symmetric InfoNCE, temperature ${o.temperature}; AdamW lr ${o.learningRate} (5% linear warm-up, cosine decay), weight decay ${o.weightDecay},
-  sparse updates of the word and bigram rows a batch touches; gradients written by hand (stages/score/contrastive.ts,
-  checked against finite differences; the same formulas run as an ONNX graph, stages/score/onnx/contrastive-step.ts)
+  sparse updates of the word and bigram rows a batch touches; gradients written by hand (scorer/contrastive.ts,
+  checked against finite differences; the same formulas run as an ONNX graph, scorer/onnx/contrastive-step.ts)
 - batch ${o.batchSize}, ${o.epochs} epochs, ${r.steps} steps, seed ${o.seed} (conv filters, initialisation, batch order)
 - wall time ${r.trainSeconds.toFixed(0)} s (features and training) on ${o.threads} threads
 - loss per epoch: ${r.losses.map((l) => l.toFixed(3)).join(' ')}
 
 ## Held-out evaluation (\`weft eval-scorer\`)
 ${evaluation ? '```\n' + formatEvaluation(evaluation) + '\n```' : 'not run yet'}
-
+${comparison(a, evaluation, other)}
 ## How to read the evaluation
 - Synthetic retrieval uses one pair per distinct scene (same objects, colours, sizes, positions):
   two renderings of one scene with paraphrased captions cannot be told apart by design.
@@ -149,7 +173,7 @@ ${evaluation ? '```\n' + formatEvaluation(evaluation) + '\n```' : 'not run yet'}
   were trained on hundreds of unrelated drawings, so they sit near every image and win image queries.
 - Curation lift: the noisy, curated and clean models see the same number of samples (as DataComp
   fixes compute), so the smaller curated set trains for more epochs; scores are out of sample (3 folds).
-- Bars not met by this model (one seed): openclipart random-swap AUROC and AP. The wrong captions
+${o.imageTower === 'backbone' ? backboneNotes() : `- Bars not met by this model (one seed): openclipart random-swap AUROC and AP. The wrong captions
   that score highest are short generic ones ("Save. icon", "panel. symbol") on drawings of the kind
   they name; the right captions that score lowest name a subject the 64 px random features do not
   separate (a flag without stripes, a mosquito). Variants measured on the same held-out split
@@ -185,8 +209,8 @@ ${evaluation ? '```\n' + formatEvaluation(evaluation) + '\n```' : 'not run yet'}
 - Design choices measured on the way: 128 channels in the last conv layer instead of 64 raised
   grounding from 0.47 to 0.56 (and synthetic image->text R@1 from 0.93 to 0.97); a finer 16x16
   patch grid (no last max-pool) lowered grounding to 0.30.
-- Storage: the projection and the word and bigram tables are stored as float16 and cast to float32
-  when the session loads (stages/score/onnx/graph.ts halfStoredFloatTensor), which halves the files.
+`}- Storage: the projection and the word and bigram tables are stored as float16 and cast to float32
+  when the session loads (scorer/onnx/graph.ts halfStoredFloatTensor), which halves the files.
 
 ## Reproduce
 \`\`\`sh
@@ -195,6 +219,29 @@ node bin/weft.js eval-scorer --scorer ${a.out}       # the evaluation alone
 \`\`\`
 Corpora are generated into ${a.data}/ (openclipart needs Debian's openclipart-svg package).
 `;
+}
+
+/** What the backbone model's evaluation shows, measured against the random-feature model on the same splits. */
+function backboneNotes(): string {
+  return `- This model meets fewer bars than the random-feature model (table above), so \`scorer: reference\` stays
+  the random-feature one and this one is \`scorer: reference-backbone\`. It was trained on a subset: all 6709
+  openclipart training pairs but 2000 synthetic pairs instead of 8000 (backbone features ran at 8-11 images/s on
+  shared cores). Openclipart is rendered at 64 px and upscaled to 224, so the backbone sees blurred drawings; its
+  features were fine-tuned for five NSFW classes (drawing among them), not for telling drawings apart.
+  With one pooled region (pyramid 1x1) the pooled embedding holds no position, and the patch rows are trained only
+  through their mean, likely why synthetic grounding is low. Left to try: openclipart rendered at 224 px, the full
+  8000 synthetic pairs, a 7x7 level with a shared projection trained on the patch rows (grounding), a small
+  non-linear head.
+`;
+}
+
+function backboneImageLines(o: ReferenceTrainingResult['options']): string {
+  return `- image (224 px, RGB in [0, 1]; the 64 px corpora are upscaled by the preprocessor): the frozen MobileNetV2 of the
+  npm package nsfwjs (MIT; ImageNet backbone fine-tuned on five NSFW classes), converted to ONNX by weft at first use
+  (scorer/backbone/), its last 1280-channel ReLU6 map (7x7, before pooling); spatial pyramid ${o.pyramid.map((g) => `${g}x${g}`).join(', ')}
+  of average-pooled regions, a learned linear projection per region to ${o.dim}-d. The folder holds only that projection
+  (vision_head.onnx, input feature_grid); loadScorer joins it to the backbone in the cache (scorer.json vision_backbone).
+  Outputs \`image_embeds\` and \`patch_embeds\` (7x7 grid, joint space; their mean is image_embeds).`;
 }
 
 /** AUROC | AP | R@1 of the openclipart evaluation, for the card's table of variants. */
@@ -236,7 +283,7 @@ export async function main(argv: string[]): Promise<void> {
     const started = performance.now();
     const { pairs, sources } = await trainingPairs(a);
     console.log(`training on ${pairs.length} pairs: ${sources.join('; ')}`);
-    const result = await trainReferenceScorer(pairs, { seed: a.seed, epochs: a.epochs, log: (line) => console.log(line) });
+    const result = await trainReferenceScorer(pairs, { imageTower: a.imageTower, seed: a.seed, epochs: a.epochs, log: (line) => console.log(line) });
     await writeReferenceScorer(a.out, result.weights, { id: a.id, description: 'weft reference scorer (see TRAINING.md)' });
     const w = result.weights;
     record = { sources, skipped: result.skipped.length, options: result.options, losses: result.losses, steps: result.steps, trainSeconds: (performance.now() - started) / 1000, words: w.vocab.length - 2, bigrams: w.bigrams.length, mean: w.mean, std: w.std };
@@ -253,7 +300,8 @@ export async function main(argv: string[]): Promise<void> {
 
 async function writeCard(a: Args, record: TrainingRecord, evaluation: Evaluation | null): Promise<void> {
   const files = (await folderSize(a.out)).filter((f) => f.name.endsWith('.onnx') || f.name.endsWith('.json')).filter((f) => f.name !== 'evaluation.json' && f.name !== 'training.json');
-  await fs.writeFile(path.join(a.out, 'TRAINING.md'), trainingCard(a, record, files, evaluation));
+  const other: Evaluation | null = a.compare ? JSON.parse(await fs.readFile(path.join(a.compare, 'evaluation.json'), 'utf8')) : null;
+  await fs.writeFile(path.join(a.out, 'TRAINING.md'), trainingCard(a, record, files, evaluation, other));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

@@ -8,7 +8,10 @@
 //
 //   weft bench score [--n PAIRS]   (default 512 pairs of 64 px images)
 //
-// The scorer is models/reference when it exists, else a tiny reference scorer trained here.
+// The scorer is the shipped random-feature reference scorer (models/reference) when it exists,
+// else a tiny one trained here. The backbone scorer (models/reference-backbone: the frozen
+// MobileNetV2 with a learned projection, 224 px) is measured the same way, stage against bare
+// sessions of its joined vision model and text model, on the first BACKBONE_PAIRS pairs.
 // The pretrained backbone (nsfwjs' MobileNetV2 converted to ONNX, 224 px) is measured the same
 // way: the safety stage, which runs it over every image, against a bare session of the same model
 // on the same preprocessed images (first BACKBONE_PAIRS pairs: it is ~50x the reference's cost).
@@ -20,7 +23,7 @@ import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
 import { readCaptionFolder } from '../../scorer/caption-folder.ts';
-import { writeReferenceScorer } from '../../scorer/onnx/reference-model.ts';
+import { VISION_HEAD_FILE, writeReferenceScorer } from '../../scorer/onnx/reference-model.ts';
 import { trainReferenceScorer } from '../../scorer/reference-trainer.ts';
 import { loadScorer } from '../../scorer/scorer.ts';
 import { locateScorerFiles } from '../../scorer/scorer-registry.ts';
@@ -28,7 +31,7 @@ import { imagePreprocessingFrom, preprocessImage } from '../../scorer/clip-prepr
 import { TextTokenizer } from '../../scorer/clip-tokenizer.ts';
 import { scoreStage } from '../../stages/score/score-stage.ts';
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
-import { REFERENCE_SCORER_DIR } from '../../kinds/run-scorer.ts';
+import { REFERENCE_BACKBONE_SCORER_DIR, REFERENCE_RANDOM_SCORER_DIR } from '../../kinds/run-scorer.ts';
 import { RunStats } from '../../core/stats.ts';
 import { RejectLedger } from '../../core/rejects.ts';
 import { silentLogger } from '../../core/logger.ts';
@@ -47,7 +50,7 @@ const BACKBONE_BATCH = 32;
 export const bench: Bench = async ({ n, workDir, log }) => {
   const count = n || DEFAULT_PAIRS;
   const threads = Math.min(4, os.availableParallelism());
-  const scorerDir = existsSync(path.join(REFERENCE_SCORER_DIR, 'vision_model.onnx')) ? REFERENCE_SCORER_DIR : await tinyScorer(workDir, log);
+  const scorerDir = existsSync(path.join(REFERENCE_RANDOM_SCORER_DIR, 'vision_model.onnx')) ? REFERENCE_RANDOM_SCORER_DIR : await tinyScorer(workDir, log);
   log(`scorer ${scorerDir}; ${count} pairs, batch ${BATCH}, ${threads} threads per session`);
   const corpus = await makeDemoCorpus(path.join(workDir, 'corpus'), { count, swapFraction: 0.1, size: 64, seed: 7 });
   const samples: ImageTextSample[] = (await readCaptionFolder(corpus.imagesDir))
@@ -75,12 +78,22 @@ export const bench: Bench = async ({ n, workDir, log }) => {
   }
   const bStage = Math.max(...backboneStage);
   const bLimit = Math.max(...backboneBare);
+
+  const backboneScorer = existsSync(path.join(REFERENCE_BACKBONE_SCORER_DIR, VISION_HEAD_FILE)) ? REFERENCE_BACKBONE_SCORER_DIR : await tinyBackboneScorer(workDir, log);
+  const lit: { stage: number; bare: number }[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    lit.push({ stage: await pipelineRate(backboneScorer, backboneSamples, threads, BACKBONE_BATCH), bare: (await bareRate(backboneScorer, backboneSamples, threads, BACKBONE_BATCH)).modelOnly });
+    log(`round ${round + 1}: backbone scorer ${backboneScorer}: stage ${lit.at(-1)!.stage.toFixed(1)} pairs/s, bare sessions ${lit.at(-1)!.bare.toFixed(1)} pairs/s`);
+  }
+  const litStage = Math.max(...lit.map((r) => r.stage));
+  const litLimit = Math.max(...lit.map((r) => r.bare));
   return {
     name: 'score',
     lines: [
       ratioLine(`score stage vs bare sessions (model time only), ${samples.length} pairs, batch ${BATCH}`, stage, limit, 'pairs'),
       ratioLine('score stage vs bare sessions after the same preprocessing and tokenisation', stage, sequential, 'pairs'),
       ratioLine(`backbone: safety stage vs bare MobileNetV2 session (model time only), ${backboneSamples.length} pairs, batch ${BACKBONE_BATCH}`, bStage, bLimit, 'pairs'),
+      ratioLine(`backbone scorer: score stage vs bare sessions (model time only), ${backboneSamples.length} pairs, batch ${BACKBONE_BATCH}`, litStage, litLimit, 'pairs'),
     ],
     metrics: {
       pairs: samples.length,
@@ -96,15 +109,18 @@ export const bench: Bench = async ({ n, workDir, log }) => {
       backbone_stage_pairs_per_s: round1(bStage),
       backbone_bare_pairs_per_s: round1(bLimit),
       backbone_ratio: Math.round((bStage / bLimit) * 1000) / 1000,
+      backbone_scorer_stage_pairs_per_s: round1(litStage),
+      backbone_scorer_bare_pairs_per_s: round1(litLimit),
+      backbone_scorer_ratio: Math.round((litStage / litLimit) * 1000) / 1000,
     },
   };
 };
 
-async function pipelineRate(dir: string, samples: ImageTextSample[], threads: number): Promise<number> {
-  const scorer = await loadScorer(dir, { batchSize: BATCH, threads });
+async function pipelineRate(dir: string, samples: ImageTextSample[], threads: number, batch = BATCH): Promise<number> {
+  const scorer = await loadScorer(dir, { batchSize: batch, threads });
   try {
     const ctx: StageContext = { config: {}, stats: new RunStats(), rejects: new RejectLedger(), log: silentLogger, signal: new AbortController().signal, unit: { id: 'bench', source: 'bench' } };
-    const stage = scoreStage<ImageTextSample>({ scorer, column: scoreColumnName(scorer.id), batchSize: BATCH, threshold: null, grounding: null, reportExamples: 0 });
+    const stage = scoreStage<ImageTextSample>({ scorer, column: scoreColumnName(scorer.id), batchSize: batch, threshold: null, grounding: null, reportExamples: 0 });
     const started = performance.now();
     let out = 0;
     for await (const _ of stage(fromArray(samples), ctx)) out++;
@@ -116,7 +132,8 @@ async function pipelineRate(dir: string, samples: ImageTextSample[], threads: nu
 }
 
 /** Both towers as plain InferenceSessions on this thread, inputs prepared beforehand. */
-async function bareRate(dir: string, samples: ImageTextSample[], threads: number): Promise<{ modelOnly: number; withPreprocessing: number }> {
+async function bareRate(dir: string, samples: ImageTextSample[], threads: number, batch = BATCH): Promise<{ modelOnly: number; withPreprocessing: number }> {
+  const BATCH = batch;
   const files = await locateScorerFiles(dir);
   const pre = imagePreprocessingFrom(files.preprocessor ? JSON.parse(await fs.readFile(files.preprocessor, 'utf8')) : {});
   const tokenizer = new TextTokenizer({
@@ -204,6 +221,16 @@ async function tinyScorer(workDir: string, log: (l: string) => void): Promise<st
   const result = await trainReferenceScorer(await readCaptionFolder(corpus.imagesDir), { epochs: 10, channels: [16, 32, 32], dim: 64, batchSize: 128, whiteningPatches: 4000 });
   const dir = path.join(workDir, 'scorer');
   await writeReferenceScorer(dir, result.weights, { id: 'bench-reference' });
+  return dir;
+}
+
+/** A small backbone scorer (projection head only), when the repository's is not there. */
+async function tinyBackboneScorer(workDir: string, log: (l: string) => void): Promise<string> {
+  log(`${REFERENCE_BACKBONE_SCORER_DIR} has no backbone scorer: training a small one for the measurement`);
+  const corpus = await makeDemoCorpus(path.join(workDir, 'train-backbone'), { count: 64, swapFraction: 0, size: 64, seed: 4 });
+  const result = await trainReferenceScorer(await readCaptionFolder(corpus.imagesDir), { imageTower: 'backbone', epochs: 5, dim: 64, batchSize: 32 });
+  const dir = path.join(workDir, 'scorer-backbone');
+  await writeReferenceScorer(dir, result.weights, { id: 'bench-reference-backbone' });
   return dir;
 }
 

@@ -6,6 +6,10 @@ import { readdir } from 'node:fs/promises';
 import { UsageError, positiveInt } from '../usage.ts';
 import { IndexQueryError } from '../../output/index-query.ts';
 import { trainScorerFromShards } from './train-from-shards.ts';
+import type { ImageTower } from '../../scorer/reference-trainer.ts';
+
+/** The tower of the shipped default scorer: it meets more bars (models/reference-backbone/TRAINING.md compares the two). */
+const DEFAULT_IMAGE_TOWER: ImageTower = 'random';
 
 export function register(program: Command): void {
   program
@@ -19,8 +23,10 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed', '1')
     .option('--id <id>', 'scorer id (names score columns)', 'weft-bootstrapped')
     .option('--where <sql>', 'train on the index rows where this SQL expression over index.parquet holds (OUT folders)')
+    .option('--image-tower <tower>', 'image features: random (fixed random convolutions, 64 px, no third-party weights) or backbone (the frozen nsfwjs MobileNetV2, 224 px)', DEFAULT_IMAGE_TOWER)
     .exitOverride()
-    .action(async (input: string, o: { out: string; folds: string; epochs: string; dim: string; seed: string; id: string; where?: string }) => {
+    .action(async (input: string, o: { out: string; folds: string; epochs: string; dim: string; seed: string; id: string; where?: string; imageTower: string }) => {
+      if (o.imageTower !== 'backbone' && o.imageTower !== 'random') throw new UsageError(`--image-tower: backbone or random, got ${JSON.stringify(o.imageTower)}`);
       if (!existsSync(input)) throw new UsageError(`${input} does not exist`);
       if (existsSync(o.out) && (await readdir(o.out)).length > 0) throw new UsageError(`${o.out} is not empty; train-scorer writes a new folder`);
       const folds = positiveInt(o.folds, '--folds');
@@ -30,7 +36,7 @@ export function register(program: Command): void {
         where: o.where,
         seed: positiveInt(o.seed, '--seed'),
         id: o.id,
-        training: { epochs: positiveInt(o.epochs, '--epochs'), dim: positiveInt(o.dim, '--dim') },
+        training: { imageTower: o.imageTower, epochs: positiveInt(o.epochs, '--epochs'), dim: positiveInt(o.dim, '--dim') },
         log: (line) => process.stderr.write(`[train-scorer] ${line}\n`),
       }).catch((err) => {
         throw err instanceof IndexQueryError ? new UsageError(err.message) : err;

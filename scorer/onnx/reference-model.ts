@@ -15,6 +15,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GraphBuilder, attr } from './graph.ts';
+import { BACKBONE_CHANNELS, BACKBONE_GRID } from '../backbone/nsfwjs-mobilenet.ts';
+import { BACKBONE_NAME, HEAD_INPUT } from '../backbone/backbone-tower.ts';
 
 export interface ConvLayer {
   outChannels: number;
@@ -34,6 +36,11 @@ export interface ReferenceScorerWeights {
   mean: [number, number, number];
   std: [number, number, number];
   convs: ConvLayer[];
+  /**
+   * A frozen pretrained network in place of the conv stack (backbone/backbone-tower.ts): the
+   * folder then holds only the projection (vision_head.onnx) and scorer.json names the backbone.
+   */
+  backbone?: typeof BACKBONE_NAME;
   /** Pyramid levels as grid sides, e.g. [1, 2, 4]. */
   pyramid: number[];
   dim: number;
@@ -58,7 +65,8 @@ export const PAD = '[PAD]';
 export const UNK = '[UNK]';
 
 /** Side of the final feature map. */
-function featureGrid(w: Pick<ReferenceScorerWeights, 'imageSize' | 'convs'>): number {
+function featureGrid(w: Pick<ReferenceScorerWeights, 'imageSize' | 'convs' | 'backbone'>): number {
+  if (w.backbone) return BACKBONE_GRID;
   const side = w.convs.reduce((s, c) => s / c.pool, w.imageSize);
   if (!Number.isInteger(side)) throw new Error(`image size ${w.imageSize} is not divisible by the conv pools`);
   return side;
@@ -69,7 +77,8 @@ export function regionCount(pyramid: number[]): number {
 }
 
 /** Channels of the final feature map. */
-export function featureChannels(w: Pick<ReferenceScorerWeights, 'convs'>): number {
+export function featureChannels(w: Pick<ReferenceScorerWeights, 'convs' | 'backbone'>): number {
+  if (w.backbone) return BACKBONE_CHANNELS;
   return w.convs[w.convs.length - 1].outChannels;
 }
 
@@ -121,7 +130,9 @@ function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<string, st
   const side = featureGrid(w);
   const channels = featureChannels(w);
   if (w.projection.length !== regionCount(w.pyramid) * channels * w.dim) throw new Error(`projection has ${w.projection.length} values; expected ${regionCount(w.pyramid)} regions x ${channels} channels x ${w.dim}`);
-  const features = addConvStack(g, w, addPixelsInput(g, w));
+  const features = w.backbone
+    ? g.input(HEAD_INPUT, 'float32', ['batch_size', channels, side, side])
+    : addConvStack(g, w, addPixelsInput(g, w));
   const levels = addPyramid(g, w, features);
   const bias = g.floatTensor(w.projectionBias, [w.dim]);
 
@@ -150,7 +161,7 @@ function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<string, st
   g.op('Reshape', [g.op('Add', [patches, bias]), g.int64Tensor([0, side, side, w.dim])], {}, 'patch_embeds');
   g.output('image_embeds', 'float32', ['batch_size', w.dim]);
   g.output('patch_embeds', 'float32', ['batch_size', side, side, w.dim]);
-  return g.toModel({ doc: 'weft reference scorer: image tower', metadata });
+  return g.toModel({ doc: w.backbone ? 'weft reference scorer: image projection head' : 'weft reference scorer: image tower', metadata });
 }
 
 function buildTextModel(w: ReferenceScorerWeights, metadata: Record<string, string> = {}): Uint8Array {
@@ -216,6 +227,9 @@ export function wordTokenizerFiles(vocab: string[], contextLength: number): { to
   };
 }
 
+/** The projection of a backbone scorer; loadScorer puts the backbone in front of it. */
+export const VISION_HEAD_FILE = 'vision_head.onnx';
+
 export interface ReferenceScorerMeta {
   id: string;
   description?: string;
@@ -225,7 +239,7 @@ export interface ReferenceScorerMeta {
 export async function writeReferenceScorer(dir: string, w: ReferenceScorerWeights, meta: ReferenceScorerMeta): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   const metadata = { weft_scorer_id: meta.id };
-  await fs.writeFile(path.join(dir, 'vision_model.onnx'), buildVisionModel(w, metadata));
+  await fs.writeFile(path.join(dir, w.backbone ? VISION_HEAD_FILE : 'vision_model.onnx'), buildVisionModel(w, metadata));
   await fs.writeFile(path.join(dir, 'text_model.onnx'), buildTextModel(w, metadata));
   const { tokenizer, tokenizerConfig } = wordTokenizerFiles(w.vocab, w.contextLength);
   const json = (name: string, value: unknown) => fs.writeFile(path.join(dir, name), JSON.stringify(value, null, 2) + '\n');
@@ -245,5 +259,9 @@ export async function writeReferenceScorer(dir: string, w: ReferenceScorerWeight
     image_std: w.std,
     do_convert_rgb: true,
   });
-  await json('scorer.json', { id: meta.id, ...(meta.description ? { description: meta.description } : {}) });
+  await json('scorer.json', {
+    id: meta.id,
+    ...(meta.description ? { description: meta.description } : {}),
+    ...(w.backbone ? { vision_model: VISION_HEAD_FILE, vision_backbone: w.backbone } : {}),
+  });
 }

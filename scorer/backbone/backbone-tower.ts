@@ -1,0 +1,203 @@
+// The reference scorer's learned image tower (LiT: a locked image tower): the frozen nsfwjs
+// MobileNetV2 (nsfwjs-mobilenet.ts) gives a 7x7 grid of 1280 channels at 224 px, and a learned
+// projection per pyramid region maps it into the joint space. A scorer folder holds only that
+// projection (`vision_head.onnx`, input `feature_grid`) and names the backbone in scorer.json
+// (`vision_backbone`); `composedVisionModel` joins the two into one vision model in the cache,
+// so loadScorer runs it like any other export and no backbone weights are committed.
+//
+// Training reads the backbone once per image: `backbonePyramidFeatures` caches each image's
+// pooled regions on disk, keyed by the image's sha256 and the backbone's, so later epochs, folds
+// and runs skip the network.
+import fs from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import p from 'onnx-proto';
+import { BACKBONE_CHANNELS, BACKBONE_GRID, BACKBONE_PREPROCESSOR_CONFIG, NSFWJS_SOURCE, backboneModelPath, weftCacheDir } from './nsfwjs-mobilenet.ts';
+import { OnnxEncoder, floatTensor } from '../onnx-encoder.ts';
+import { imagePreprocessingFrom, preprocessImage } from '../clip-preprocess.ts';
+import { errorMessage } from '../../core/stage.ts';
+
+const { onnx } = p;
+
+/** The name scorer.json's `vision_backbone` uses for this backbone. */
+export const BACKBONE_NAME = 'nsfwjs-mobilenet-v2';
+/** Name of the head's input: the backbone's last feature map [N, 1280, 7, 7]. */
+export const HEAD_INPUT = 'feature_grid';
+
+const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
+
+export const backbonePreprocessing = () => imagePreprocessingFrom(BACKBONE_PREPROCESSOR_CONFIG);
+
+/**
+ * The vision model of a head file with `backbone` in front of it: the backbone's `feature_grid`
+ * output feeds the head's input, and the head's names are prefixed so the two graphs cannot
+ * collide. Written once per (head, backbone) pair into the cache; returns its path.
+ */
+export async function composedVisionModel(headFile: string, backbone: string): Promise<string> {
+  if (backbone !== BACKBONE_NAME) throw new Error(`${headFile}: unknown vision_backbone ${JSON.stringify(backbone)} (known: ${BACKBONE_NAME})`);
+  const headBytes = await fs.readFile(headFile);
+  const file = path.join(weftCacheDir(), 'scorers', `vision-${sha256(headBytes).slice(0, 16)}-${NSFWJS_SOURCE.onnxSha256.slice(0, 12)}.onnx`);
+  if (existsSync(file)) return file;
+  const base = onnx.ModelProto.decode(await fs.readFile(await backboneModelPath()));
+  const head = onnx.ModelProto.decode(headBytes);
+  const hg = head.graph!;
+  if (!hg.input?.some((i) => i.name === HEAD_INPUT)) throw new Error(`${headFile}: a vision head needs the input ${HEAD_INPUT}`);
+  const outputs = new Set((hg.output ?? []).map((o) => o.name!));
+  const rename = (n: string) => (n === '' || n === HEAD_INPUT || outputs.has(n) ? n : `head/${n}`);
+  const bg = base.graph!;
+  const composed = onnx.ModelProto.create({
+    irVersion: Math.max(Number(base.irVersion), Number(head.irVersion)),
+    opsetImport: mergeOpsets([...(base.opsetImport ?? []), ...(head.opsetImport ?? [])]),
+    producerName: 'weft',
+    producerVersion: '1',
+    docString: `${head.docString ?? ''} on ${bg.name}: ${base.docString ?? ''}`,
+    metadataProps: head.metadataProps ?? [],
+    graph: {
+      name: 'vision_model',
+      node: [
+        ...(bg.node ?? []),
+        ...(hg.node ?? []).map((n) => ({ ...n, name: n.name ? `head/${n.name}` : n.name, input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename) })),
+      ],
+      initializer: [...(bg.initializer ?? []), ...(hg.initializer ?? []).map((t) => ({ ...t, name: rename(t.name!) }))],
+      input: bg.input ?? [],
+      output: hg.output ?? [],
+    },
+  });
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, onnx.ModelProto.encode(composed).finish());
+  await fs.rename(tmp, file);
+  return file;
+}
+
+function mergeOpsets(sets: { domain?: string | null; version?: number | Long | null }[]): { domain: string; version: number }[] {
+  const byDomain = new Map<string, number>();
+  for (const s of sets) byDomain.set(s.domain ?? '', Math.max(byDomain.get(s.domain ?? '') ?? 0, Number(s.version)));
+  return [...byDomain].map(([domain, version]) => ({ domain, version }));
+}
+type Long = { toNumber(): number };
+
+/** Values per image for `pyramid`: region-major (levels in order, regions row-major), channel-minor, as the head's graph flattens them. */
+export function backboneFeatureSize(pyramid: number[]): number {
+  return pyramid.reduce((n, g) => n + g * g, 0) * BACKBONE_CHANNELS;
+}
+
+/** Average-pools one image's grid [C, G, G] into the pyramid regions, region-major and channel-minor. */
+export function poolGrid(grid: Float32Array, pyramid: number[], C = BACKBONE_CHANNELS, G = BACKBONE_GRID): Float32Array {
+  const out = new Float32Array(pyramid.reduce((n, g) => n + g * g, 0) * C);
+  let region = 0;
+  for (const level of pyramid) {
+    if (G % level !== 0) throw new Error(`the ${G}x${G} backbone grid does not split into a ${level}x${level} pyramid level`);
+    const k = G / level;
+    for (let ry = 0; ry < level; ry++)
+      for (let rx = 0; rx < level; rx++, region++)
+        for (let c = 0; c < C; c++) {
+          let s = 0;
+          for (let y = ry * k; y < (ry + 1) * k; y++) for (let x = rx * k; x < (rx + 1) * k; x++) s += grid[(c * G + y) * G + x];
+          out[region * C + c] = s / (k * k);
+        }
+  }
+  return out;
+}
+
+export interface FeaturePair {
+  id: string;
+  image: Uint8Array;
+}
+
+/**
+ * Pooled backbone features of every readable pair, in input order (`kept`), from the disk cache
+ * where present; unreadable images go to `skipped`. The cache entry of an image is its raw
+ * float32 values under features/<backbone sha>-p<levels>/<image sha>.
+ */
+export async function backbonePyramidFeatures<T extends FeaturePair>(
+  pairs: T[],
+  pyramid: number[],
+  o: { threads: number; log?: (line: string) => void; batch?: number },
+  skipped: { id: string; reason: string; detail: string }[],
+): Promise<{ features: Float32Array; kept: T[]; /** Distinct images run through the backbone (not found in the cache). */ computed: number }> {
+  const F = backboneFeatureSize(pyramid);
+  const dir = path.join(weftCacheDir(), 'features', `${NSFWJS_SOURCE.onnxSha256.slice(0, 12)}-p${pyramid.join('_')}`);
+  const log = o.log ?? (() => {});
+  const rows: (Float32Array | null)[] = new Array(pairs.length).fill(null);
+  // One computation per distinct image (corpora repeat images): file -> the pairs that share it.
+  const missing = new Map<string, number[]>();
+  await Promise.all(
+    pairs.map(async (pair, i) => {
+      const sha = sha256(pair.image);
+      const file = path.join(dir, sha.slice(0, 2), `${sha}.f32`);
+      const bytes = await fs.readFile(file).catch(() => null);
+      if (bytes && bytes.length === F * 4) rows[i] = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+      else missing.set(file, [...(missing.get(file) ?? []), i]);
+    }),
+  );
+  const todo = [...missing].map(([file, at]) => ({ file, at }));
+  const unreadable = new Set<number>();
+  let computed = 0;
+  if (todo.length > 0) {
+    log(`backbone features: ${pairs.length - todo.reduce((n, t) => n + t.at.length, 0)} pairs cached, computing ${todo.length} images`);
+    const encoder = await OnnxEncoder.open(await backboneModelPath(), { threads: o.threads });
+    const preprocessing = backbonePreprocessing();
+    const plane = 3 * 224 * 224;
+    const per = BACKBONE_CHANNELS * BACKBONE_GRID * BACKBONE_GRID;
+    const batchSize = o.batch ?? 32;
+    const started = performance.now();
+    try {
+      // Decoding the next batch overlaps the current session run.
+      const decode = (from: number) =>
+        Promise.all(
+          todo.slice(from, from + batchSize).map(({ at }) =>
+            preprocessImage(pairs[at[0]].image, preprocessing).then(
+              (r) => r.data,
+              (err) => {
+                for (const i of at) {
+                  unreadable.add(i);
+                  skipped.push({ id: pairs[i].id, reason: 'image_unreadable', detail: errorMessage(err) });
+                }
+                return null;
+              },
+            ),
+          ),
+        );
+      let next = decode(0);
+      for (let from = 0; from < todo.length; from += batchSize) {
+        const pixels = await next;
+        next = decode(from + batchSize);
+        const batch = todo.slice(from, from + batchSize).filter((_, k) => pixels[k] !== null);
+        const readable = pixels.filter((x): x is Float32Array => x !== null);
+        if (readable.length === 0) continue;
+        const input = new Float32Array(readable.length * plane);
+        readable.forEach((x, k) => input.set(x, k * plane));
+        const out = await encoder.run({ pixel_values: floatTensor(input, [readable.length, 3, 224, 224]) }, ['feature_grid']);
+        const grid = out.feature_grid.data as Float32Array;
+        await Promise.all(
+          batch.map(async ({ file, at }, k) => {
+            const row = poolGrid(grid.subarray(k * per, (k + 1) * per), pyramid);
+            for (const i of at) rows[i] = row;
+            await fs.mkdir(path.dirname(file), { recursive: true });
+            // pid and position: another process may be writing the same image's entry.
+            const tmp = `${file}.${process.pid}-${from + k}.tmp`;
+            await fs.writeFile(tmp, new Uint8Array(row.buffer, row.byteOffset, row.byteLength));
+            await fs.rename(tmp, file);
+          }),
+        );
+        computed += batch.length;
+        const done = Math.min(from + batchSize, todo.length);
+        if ((from / batchSize) % 20 === 19 || done === todo.length) log(`backbone features: ${done}/${todo.length} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      }
+      await next;
+    } finally {
+      await encoder.close();
+    }
+  }
+  const kept: T[] = [];
+  const features = new Float32Array((pairs.length - unreadable.size) * F);
+  pairs.forEach((pair, i) => {
+    const row = rows[i];
+    if (!row) return;
+    features.set(row, kept.length * F);
+    kept.push(pair);
+  });
+  return { features, kept, computed };
+}

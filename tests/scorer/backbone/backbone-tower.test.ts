@@ -1,0 +1,99 @@
+// The reference scorer on the frozen nsfwjs backbone: the folder holds only the projection head,
+// loadScorer joins it to the backbone, the joined model's embeddings are the trained projection of
+// the cached backbone features, patch rows average to the pooled embedding, and the per-image
+// feature cache is used on the second pass.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { makeDemoCorpus } from '../../../corpora/demo-corpus.ts';
+import { readCaptionFolder } from '../../../scorer/caption-folder.ts';
+import { loadScorer } from '../../../scorer/scorer.ts';
+import { writeReferenceScorer, VISION_HEAD_FILE } from '../../../scorer/onnx/reference-model.ts';
+import { trainReferenceScorer, type TrainingPair } from '../../../scorer/reference-trainer.ts';
+import { backbonePyramidFeatures, poolGrid } from '../../../scorer/backbone/backbone-tower.ts';
+
+let root: string;
+let pairs: TrainingPair[];
+const savedCache = process.env.WEFT_CACHE_DIR;
+
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-backbone-tower-'));
+  // A cache of its own, so the feature-cache counts below are this test's; the backbone
+  // conversion itself is repeated into it (deterministic, checked by sha256).
+  process.env.WEFT_CACHE_DIR = path.join(root, 'cache');
+  const corpus = await makeDemoCorpus(path.join(root, 'corpus'), { count: 48, swapFraction: 0, size: 96, seed: 23 });
+  const bad = new Set(corpus.bad.map((b) => b.id));
+  pairs = (await readCaptionFolder(corpus.imagesDir)).filter((p) => !bad.has(p.id));
+});
+
+after(async () => {
+  if (savedCache === undefined) delete process.env.WEFT_CACHE_DIR;
+  else process.env.WEFT_CACHE_DIR = savedCache;
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+test('poolGrid averages each pyramid region, region-major and channel-minor', () => {
+  const C = 2;
+  const G = 2;
+  // channel 0: 1 2 / 3 4; channel 1: 10 20 / 30 40
+  const grid = Float32Array.from([1, 2, 3, 4, 10, 20, 30, 40]);
+  assert.deepEqual([...poolGrid(grid, [1, 2], C, G)], [2.5, 25, 1, 10, 2, 20, 3, 30, 4, 40]);
+  assert.throws(() => poolGrid(new Float32Array(1280 * 49), [2]), /does not split into a 2x2/);
+});
+
+test('backbone scorer: head-only folder, joined at load, embeddings equal the trained projection of the cached features', async () => {
+  const broken: TrainingPair = { id: 'broken', image: new TextEncoder().encode('not an image'), caption: 'a red circle' };
+  const skipped: { id: string; reason: string; detail: string }[] = [];
+  const first = await backbonePyramidFeatures([...pairs, broken], [1], { threads: 2 }, skipped);
+  assert.equal(first.computed, pairs.length);
+  assert.equal(first.kept.length, pairs.length);
+  assert.deepEqual(skipped.map((s) => [s.id, s.reason]), [['broken', 'image_unreadable']]);
+  const again = await backbonePyramidFeatures(pairs, [1], { threads: 2 }, []);
+  assert.equal(again.computed, 0, 'second pass reads every image from the cache');
+  assert.deepEqual(again.features, first.features);
+
+  const result = await trainReferenceScorer(pairs, { imageTower: 'backbone', dim: 32, epochs: 15, batchSize: 16, learningRate: 5e-3, threads: 2 });
+  assert.equal(result.weights.backbone, 'nsfwjs-mobilenet-v2');
+  assert.equal(result.weights.convs.length, 0);
+  assert.ok(result.losses.every(Number.isFinite));
+  assert.ok(result.losses.at(-1)! < result.losses[0], `loss ${result.losses[0]} -> ${result.losses.at(-1)}`);
+  const dir = path.join(root, 'scorer');
+  await writeReferenceScorer(dir, result.weights, { id: 'tiny-backbone' });
+  const names = await fs.readdir(dir);
+  assert.ok(names.includes(VISION_HEAD_FILE) && !names.includes('vision_model.onnx'), names.join(', '));
+  const head = await fs.stat(path.join(dir, VISION_HEAD_FILE));
+  assert.ok(head.size < 1280 * 32 * 2 + 20_000, `head is ${head.size} bytes: only the projection`);
+
+  const scorer = await loadScorer(dir);
+  try {
+    assert.equal(scorer.modelFiles[0].path, `${VISION_HEAD_FILE}+nsfwjs-mobilenet-v2`);
+    const sample = pairs.slice(0, 6);
+    const out = await scorer.embedImages(sample.map((p) => p.image));
+    const w = result.weights;
+    const F = 1280;
+    for (let i = 0; i < sample.length; i++) {
+      // The expected embedding: the cached pooled features through the trained projection.
+      const x = first.features.subarray(i * F, (i + 1) * F);
+      const e = new Float64Array(w.dim);
+      for (let d = 0; d < w.dim; d++) {
+        let s = w.projectionBias[d];
+        for (let f = 0; f < F; f++) s += x[f] * w.projection[f * w.dim + d];
+        e[d] = s;
+      }
+      const norm = Math.hypot(...e);
+      const got = out.pooled[i];
+      const cos = e.reduce((a, v, d) => a + (v / norm) * got[d], 0);
+      assert.ok(cos > 0.9999, `image ${i}: cosine ${cos} between the joined model and the projection`);
+      // Patch rows are in the joint space: their mean is the pooled (unnormalised) embedding.
+      const patches = out.patches![i];
+      assert.deepEqual(patches.grid, [7, 7]);
+      const mean = new Float64Array(w.dim);
+      for (let p = 0; p < 49; p++) for (let d = 0; d < w.dim; d++) mean[d] += patches.data[p * w.dim + d] / 49;
+      for (let d = 0; d < w.dim; d++) assert.ok(Math.abs(mean[d] - e[d]) < 1e-3 * (1 + Math.abs(e[d])), `patch mean ${mean[d]} vs ${e[d]}`);
+    }
+  } finally {
+    await scorer.close();
+  }
+});

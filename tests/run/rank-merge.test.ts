@@ -64,26 +64,3 @@ test('--rank/--world-size partitions are disjoint and merge to the single-proces
   await mergeOutDirs([...rankDirs, single], twice);
   assert.deepEqual(await parquetRows(path.join(twice, 'index.parquet')), await parquetRows(path.join(single, 'index.parquet')));
 });
-
-test('two processes cannot write the same OUT at once; a stale lock is taken over', async () => {
-  const { lockOutDir, OutLockedError } = await import('../../output/out-lock.ts');
-  const { writeFile: write } = await import('node:fs/promises');
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-lock-'));
-  const first = await lockOutDir(dir);
-  await assert.rejects(lockOutDir(dir), (e: Error) => e instanceof OutLockedError && /another weft process/.test(e.message));
-  await first.release();
-  // A lock whose process is gone (pid far above any live one) does not block.
-  await write(path.join(dir, '.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: os.hostname() }));
-  const second = await lockOutDir(dir);
-  await second.release();
-});
-
-test('a lock whose pid now belongs to another process (pid reuse) is stale', async () => {
-  const { lockOutDir } = await import('../../output/out-lock.ts');
-  const { writeFile: write } = await import('node:fs/promises');
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-lock-'));
-  // Our parent is alive, but it did not write this lock: its start time differs.
-  await write(path.join(dir, '.lock'), JSON.stringify({ pid: process.ppid, host: os.hostname(), start: '1' }));
-  const lock = await lockOutDir(dir);
-  await lock.release();
-});

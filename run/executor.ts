@@ -3,10 +3,10 @@
 // Stages never know which executor runs them.
 import { mkdir, rm } from 'node:fs/promises';
 import { lockOutDir, type OutLock } from '../output/out-lock.ts';
-import { configFingerprint, type LoadedConfig } from '../schemas/config-file.ts';
+import { ConfigError, configFingerprint, type LoadedConfig } from '../schemas/config-file.ts';
 import { createSourcePlugin } from '../kinds/registry.ts';
 import { OutDir, type IndexRow, type UnitCompletion } from '../output/out-dir.ts';
-import { partitionUnits, type Unit } from '../core/units.ts';
+import { duplicateUnitIds, partitionUnits, type Unit } from '../core/units.ts';
 import { RejectLedger } from '../core/rejects.ts';
 import { RunStats } from '../core/stats.ts';
 import { errorMessage, type StageContext, type Traceable } from '../core/stage.ts';
@@ -73,7 +73,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
   const plugin = await createSourcePlugin(loaded);
   let lock: OutLock | undefined;
   try {
-    const allUnits = await plugin.listUnits();
+    const allUnits = await plannedUnits(plugin);
     const fingerprint = configFingerprint(loaded.config, (plugin.scorers ?? []).map((s) => s.model_sha256));
     await mkdir(outDir, { recursive: true });
     lock = await lockOutDir(outDir);
@@ -293,4 +293,15 @@ function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
     for (const c of k.index) if (!cols.some((x) => x.name === c.name)) cols.push({ name: c.name, type: c.type, optional: true });
   }
   return cols;
+}
+
+/** The plugin's units, refused (config error) when two of them share an id: their commits would overwrite each other. */
+export async function plannedUnits(plugin: SourcePlugin): Promise<Unit[]> {
+  const units = await plugin.listUnits();
+  const dups = duplicateUnitIds(units);
+  if (dups.length) {
+    const [a, b] = dups[0];
+    throw new ConfigError(`two inputs map to unit id ${a.id}: ${a.source} and ${b.source}${dups.length > 1 ? ` (and ${dups.length - 1} more collisions)` : ''}; rename one of them`);
+  }
+  return units;
 }

@@ -7,7 +7,7 @@
 // its own OUT. Processing is deterministic, so both commits hold identical shards, and merge
 // keeps one of them: the merged output holds every sample exactly once.
 import { Queue, Worker, type Job } from 'bullmq';
-import { openUnitSession, totalsOf, type OutTotals } from './executor.ts';
+import { openUnitSession, plannedUnits, totalsOf, type OutTotals } from './executor.ts';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Unit } from '../core/units.ts';
@@ -53,7 +53,7 @@ export function queueNameFor(fingerprint: string, explicit?: string): string {
 export async function pushUnits(loaded: LoadedConfig, target: RedisTarget): Promise<{ queue: string; units: number; fingerprint: string }> {
   const plugin = await createSourcePlugin(loaded);
   try {
-    const units = await plugin.listUnits();
+    const units = await plannedUnits(plugin);
     const fingerprint = configFingerprint(loaded.config, (plugin.scorers ?? []).map((s) => s.model_sha256));
     const name = queueNameFor(fingerprint, target.queue);
     const queue = new Queue<UnitJob>(name, { connection: connectionOf(target.url) });

@@ -22,7 +22,7 @@ import path from 'node:path';
 import tar from 'tar-stream';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
 import { dropItem, errorMessage, type ItemDrop, type StageContext } from '../../core/stage.ts';
-import { safeIdPart, type Unit } from '../../core/units.ts';
+import { pathUnitId, type Unit } from '../../core/units.ts';
 import { extraColumnValues } from './list-file.ts';
 
 const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'];
@@ -56,13 +56,13 @@ export async function listWebDatasetUnits(absPath: string): Promise<Unit<WebData
   if (files.length === 0) throw new Error(`webdataset source ${absPath}: no .tar, .tar.gz or .tgz files in the folder`);
   return files.map((file) => {
     const spec: WebDatasetUnitSpec = { layout: 'webdataset', file };
-    return { id: safeIdPart(tarBaseName(file)), source: path.basename(file), spec: { ...spec } };
+    return { id: tarUnitId(file), source: path.basename(file), spec: { ...spec } };
   });
 }
 
-/** `shard-0001.tar.gz` -> `shard-0001`. */
-function tarBaseName(file: string): string {
-  return path.basename(file).replace(/\.(tar|tar\.gz|tgz)$/i, '');
+/** Unit id of a tar, from its exact file name (the prefix of its sample ids too): `a.tar` and `a.tgz` differ. */
+export function tarUnitId(file: string): string {
+  return pathUnitId('', path.basename(file));
 }
 
 /**
@@ -111,7 +111,7 @@ export async function* readWebDatasetUnit(unit: Unit<WebDatasetUnitSpec>, ctx: S
 
 export async function* readWebDatasetTar(file: string, ctx: StageContext, options: WebDatasetOptions = {}): AsyncGenerator<ImageTextRaw | ItemDrop> {
   const maxMemberBytes = options.maxMemberBytes ?? 64 * 1024 * 1024;
-  const name = tarBaseName(file);
+  const name = tarUnitId(file);
   const fileName = path.basename(file);
   const traced = (key: string) => ({ id: `${name}:${key}`, kind: IMAGE_TEXT, source: `${fileName}:${key}` });
   const reject = (key: string, reason: string, detail: string) => dropItem(traced(key), reason, detail);

@@ -23,6 +23,12 @@ const imageTextSource = z
     extra_columns: z.array(z.string()).default([]),
     /** A list is split into units of this many rows; a folder is split into units of this many images. */
     rows_per_unit: z.number().int().positive().default(1000),
+    /** Symlinked inputs: followed only when they resolve inside the source folder (inside_root), never, or always. */
+    follow_symlinks: z.enum(['inside_root', 'never', 'always']).default('inside_root'),
+    /** List rows may name images outside the list's folder (absolute paths, ../). */
+    allow_paths_outside_root: z.boolean().default(false),
+    /** Local files (images, captions) above this size are rejected as too_large, from stat and while reading. */
+    max_file_bytes: z.number().int().positive().default(64 * 1024 * 1024),
   })
   .strict();
 

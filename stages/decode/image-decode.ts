@@ -37,7 +37,7 @@ import type { DecodeConfig } from '../../schemas/config.ts';
 import type { ImageTextRaw, ImageTextSample } from '../../schemas/image-text.ts';
 import { drop, isDrop, mapStage, errorMessage, type Drop, type Stage } from '../../core/stage.ts';
 import { decodableBySharp, describeLeadingBytes, sniffImageFormat, type ImageFormat } from './image-sniff.ts';
-import { readFileBounded } from './bounded-read.ts';
+import { readFileBounded } from '../sources/bounded-read.ts';
 import { perceptualHashOfPixels, type PixelHashed } from './pixel-hash.ts';
 import { exifJson } from './exif.ts';
 import { blurRegions, type PixelMapping } from './blur-boxes.ts';

@@ -19,7 +19,7 @@ import { dropItem, errorMessage, type ItemDrop, type StageContext } from '../../
 import { safeIdPart, type Unit } from '../../core/units.ts';
 import { listFolderEntries, type FolderEntry } from './folder-listing.ts';
 import { checkLocalFile, type LocalReadPolicy } from './local-file-guard.ts';
-import { readFileBounded } from '../decode/bounded-read.ts';
+import { readFileBounded } from './bounded-read.ts';
 import { listBaseName, listFormatOfPath, listRows, type ListFormat } from './list-file.ts';
 
 export type ImageTextSourceConfig = Extract<SourceConfig, { kind: 'image_text' }>;

@@ -2,7 +2,7 @@
 // inside the source root (list rows may not name /etc/passwd or ../../x unless allowed),
 // symlinks followed only as configured, regular files only (a FIFO would hang the reader, a
 // device such as /dev/zero never ends), and a size cap taken from stat. The reader enforces the
-// cap again while streaming (stages/decode/bounded-read.ts): the file may change after this.
+// cap again while streaming (stages/sources/bounded-read.ts): the file may change after this.
 import { lstat, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';

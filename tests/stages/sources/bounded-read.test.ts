@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile, truncate } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { readFileBounded } from '../../../stages/decode/bounded-read.ts';
+import { readFileBounded } from '../../../stages/sources/bounded-read.ts';
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-bounded-'));
 after(() => rm(dir, { recursive: true, force: true }));

@@ -35,7 +35,7 @@ import path from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { DecodeConfig } from '../../schemas/config.ts';
 import type { ImageTextRaw, ImageTextSample } from '../../schemas/image-text.ts';
-import { drop, isDrop, mapStage, errorMessage, type Drop, type Stage } from '../../core/stage.ts';
+import { drop, isDrop, isReadFailure, mapStage, errorMessage, readFailure, type Drop, type Stage } from '../../core/stage.ts';
 import { decodableBySharp, describeLeadingBytes, sniffImageFormat, type ImageFormat } from './image-sniff.ts';
 import { readFileBounded } from '../sources/bounded-read.ts';
 import { perceptualHashOfPixels, type PixelHashed } from './pixel-hash.ts';
@@ -137,6 +137,8 @@ async function readImageBytes(item: ImageTextRaw): Promise<Uint8Array | Drop> {
     const read = await readFileBounded(item.imagePath, item.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, path.basename(item.imagePath));
     return 'bytes' in read ? read.bytes : drop(read.reason, read.detail);
   } catch (err) {
+    // Missing, unreadable, I/O error: fails the unit (retried on rerun), never a permanent reject.
+    if (isReadFailure(err)) throw readFailure(item.imagePath, err);
     return drop('read_failed', `${path.basename(item.imagePath)}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
   }
 }

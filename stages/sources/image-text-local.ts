@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceConfig } from '../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
-import { dropItem, errorMessage, type ItemDrop, type StageContext } from '../../core/stage.ts';
+import { dropItem, errorMessage, isReadFailure, readFailure, UnitFailure, type ItemDrop, type StageContext } from '../../core/stage.ts';
 import { safeIdPart, type Unit } from '../../core/units.ts';
 import { listFolderEntries, type FolderEntry } from './folder-listing.ts';
 import { checkLocalFile, type LocalReadPolicy } from './local-file-guard.ts';
@@ -68,11 +68,21 @@ export async function listImageTextUnits(src: ImageTextSourceConfig, baseDir: st
     });
   }
   let rows = 0;
-  for await (const _ of listRows(abs, format)) rows += 1;
-  const chunks = Math.ceil(rows / per);
+  let broken = false;
+  try {
+    for await (const _ of listRows(abs, format)) rows += 1;
+  } catch (err) {
+    if (!(err instanceof UnitFailure)) throw err;
+    // The whole units before the break are planned as usual and commit; the unit holding the
+    // break fails on reading with the file and offset, so the run exits 1 naming it.
+    broken = true;
+  }
+  // With a break, the last unit runs from its first row past the break (and fails there).
+  const chunks = broken ? Math.floor(rows / per) + 1 : Math.ceil(rows / per);
   const name = safeIdPart(listBaseName(abs));
   return Array.from({ length: chunks }, (_, i) => {
-    const spec: ListSpec = { layout: 'list', file: abs, format, firstRow: i * per, rowCount: Math.min(per, rows - i * per) };
+    const rowCount = broken && i === chunks - 1 ? per : Math.min(per, rows - i * per);
+    const spec: ListSpec = { layout: 'list', file: abs, format, firstRow: i * per, rowCount };
     return { id: `${name}-${pad(i, chunks)}`, source: `${src.path} rows ${spec.firstRow}-${spec.firstRow + spec.rowCount - 1}`, spec: { ...spec } };
   });
 }
@@ -117,8 +127,9 @@ async function* readFolderUnit(spec: FolderSpec, src: ImageTextSourceConfig, ctx
       }
       caption = stripBom(Buffer.from(read.bytes).toString('utf8'));
     } catch (err) {
+      if (isReadFailure(err)) throw readFailure(path.join(spec.root, entry.caption), err);
       const code = (err as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? 'caption_missing' : 'read_failed';
+      const reason = 'read_failed';
       yield dropItem(traced, reason, `cannot read ${entry.caption}: ${code ?? errorMessage(err)}`);
       continue;
     }

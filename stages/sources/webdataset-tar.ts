@@ -14,6 +14,8 @@
 //   duplicate_key      a key seen earlier in the same tar (members not contiguous)
 //   tar_corrupt        the tar stream fails (truncated, bad header): the samples not yet read
 //                      are lost; one reject names the tar and where it broke
+// A tar that cannot be opened or read (ENOENT, EACCES, EIO, EMFILE) is no reject: it fails
+// the unit (UnitFailure), which stays uncommitted and is retried on rerun.
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
@@ -21,7 +23,7 @@ import type { Readable } from 'node:stream';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
-import { dropItem, errorMessage, type ItemDrop, type StageContext } from '../../core/stage.ts';
+import { dropItem, errorMessage, isReadFailure, readFailure, type ItemDrop, type StageContext } from '../../core/stage.ts';
 import { pathUnitId, type Unit } from '../../core/units.ts';
 import { extraColumnValues } from './list-file.ts';
 
@@ -180,6 +182,8 @@ export async function* readWebDatasetTar(file: string, ctx: StageContext, option
       yield item;
     }
   } catch (err) {
+    // The tar cannot be opened or read (not: its bytes are bad): the unit fails and is retried.
+    if (isReadFailure(err)) throw readFailure(file, err);
     const where = group ? `key ${group.key}` : `after ${printableKey(lastMember)}`;
     yield reject(`${group?.key ?? '(tar)'}`, 'tar_corrupt', `${fileName} failed at ${where}: ${errorMessage(err)}`);
   } finally {

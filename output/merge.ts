@@ -7,6 +7,7 @@ import path from 'node:path';
 import { readCompletions, type RunInfo, type UnitCompletion } from './out-dir.ts';
 import { finaliseOutDir, readRunInfo, type FinaliseResult } from './finalise.ts';
 import { writeJsonAtomic } from './fs-atomic.ts';
+import { UsageError } from '../core/usage-error.ts';
 
 export async function mergeOutDirs(inputs: string[], target: string): Promise<FinaliseResult> {
   if (inputs.length === 0) throw new Error('merge needs at least one OUT folder');
@@ -20,7 +21,7 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
   if (inputs.some((d) => path.resolve(d) === targetAbs)) throw new Error('--out must differ from the folders being merged');
   try {
     const existing = await readdir(target);
-    if (existing.length > 0) throw new Error(`${target} is not empty; merge writes into a new folder`);
+    if (existing.length > 0) throw new UsageError(`${target} is not empty; merge writes into a new folder`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }

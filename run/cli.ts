@@ -44,6 +44,14 @@ function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run weft --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // Every --out is a local folder: a URL (s3://, gs://, http://) would otherwise become a
+  // local folder named `s3:` and report success.
+  program.hook('preAction', (_cmd, action) => {
+    const out = action.opts().out as unknown;
+    if (typeof out === 'string' && /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(out)) {
+      throw new UsageError(`--out ${out}: only local folders are supported (object storage such as s3:// is not); write locally and copy`);
+    }
+  });
 
   const rankOption = new Option('--rank <i>', 'this process\'s index among --world-size processes (0-based)').default('0');
   const worldOption = new Option('--world-size <n>', 'number of independent processes sharing the input; each writes its own --out, combine them with weft merge').default('1');

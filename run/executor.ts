@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { existsSync } from 'node:fs';
 // The in-process executor: lists units, keeps this rank's share, skips committed units, runs
 // each remaining unit through its source plugin into Arrow shards, and commits it atomically.
 // Stages never know which executor runs them.
@@ -73,7 +75,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
   const plugin = await createSourcePlugin(loaded);
   let lock: OutLock | undefined;
   try {
-    const allUnits = await plannedUnits(plugin);
+    const allUnits = await plannedUnits(plugin, loaded);
     const fingerprint = configFingerprint(loaded.config, (plugin.scorers ?? []).map((s) => s.model_sha256));
     await mkdir(outDir, { recursive: true });
     lock = await lockOutDir(outDir);
@@ -296,7 +298,10 @@ function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
 }
 
 /** The plugin's units, refused (config error) when two of them share an id: their commits would overwrite each other. */
-export async function plannedUnits(plugin: SourcePlugin): Promise<Unit[]> {
+export async function plannedUnits(plugin: SourcePlugin, loaded: LoadedConfig): Promise<Unit[]> {
+  // A source path that is not there is a config error (exit 2), not a failed run.
+  const sourcePath = path.resolve(loaded.baseDir, loaded.config.source.path);
+  if (!existsSync(sourcePath)) throw new ConfigError(`source.path: ${sourcePath} does not exist`);
   const units = await plugin.listUnits();
   const dups = duplicateUnitIds(units);
   if (dups.length) {

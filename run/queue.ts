@@ -14,6 +14,7 @@ import type { Unit } from '../core/units.ts';
 import { errorMessage } from '../core/stage.ts';
 import { configFingerprint } from '../schemas/config-file.ts';
 import { createSourcePlugin } from '../kinds/registry.ts';
+import { UsageError } from './usage.ts';
 
 export interface RedisTarget {
   /** redis://host:port[/db] */
@@ -32,7 +33,7 @@ function connectionOf(url: string): { host: string; port: number; db?: number; p
   try {
     u = new URL(url);
   } catch {
-    throw new Error(`--redis: ${JSON.stringify(url)} is not a URL like redis://127.0.0.1:6379`);
+    throw new UsageError(`--redis: ${JSON.stringify(url)} is not a URL like redis://127.0.0.1:6379`);
   }
   if (u.protocol !== 'redis:') throw new Error(`--redis: expected a redis:// URL, got ${url}`);
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined;
@@ -53,7 +54,7 @@ export function queueNameFor(fingerprint: string, explicit?: string): string {
 export async function pushUnits(loaded: LoadedConfig, target: RedisTarget): Promise<{ queue: string; units: number; fingerprint: string }> {
   const plugin = await createSourcePlugin(loaded);
   try {
-    const units = await plannedUnits(plugin);
+    const units = await plannedUnits(plugin, loaded);
     const fingerprint = configFingerprint(loaded.config, (plugin.scorers ?? []).map((s) => s.model_sha256));
     const name = queueNameFor(fingerprint, target.queue);
     const queue = new Queue<UnitJob>(name, { connection: connectionOf(target.url) });

@@ -74,6 +74,10 @@ export const captionSchema = z
     min_words: z.number().int().nonnegative().default(1),
     min_chars: z.number().int().nonnegative().default(1),
     max_chars: z.number().int().positive().default(2000),
+    /** Text hygiene: U+FFFD from invalid UTF-8 is counted and kept (repair) or the caption dropped (reject). */
+    invalid_utf8: z.enum(['repair', 'reject']).default('repair'),
+    /** Remove (and count) bidirectional control characters (U+202A-202E, U+2066-2069, U+200E/F, U+061C). */
+    strip_bidi_controls: z.boolean().default(true),
   })
   .strict();
 

@@ -27,22 +27,30 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
   }
   for (const sub of ['shards', 'parts', 'completions']) await mkdir(path.join(target, sub), { recursive: true });
 
-  const seen = new Map<string, { dir: string; c: UnitCompletion }>();
-  const all: { dir: string; c: UnitCompletion }[] = [];
+  // The queue executor delivers at least once, so a unit may be committed by two workers. With
+  // identical shards that is the same unit twice; with different content (a non-deterministic
+  // fetch), the earliest commit is kept (ties: the earlier input folder) and the others are
+  // recorded in superseded.json: deterministic, and nothing is dropped without a trace.
+  const byUnit = new Map<string, { dir: string; c: UnitCompletion; order: number }[]>();
+  let order = 0;
   for (const dir of inputs) {
     for (const c of await readCompletions(dir)) {
       if (c.fingerprint !== fp) continue;
-      const other = seen.get(c.unit);
-      if (other) {
-        // The queue executor delivers at least once, so a unit may be committed by two workers.
-        // Processing is deterministic: identical shards mean the same unit twice; keep one.
-        if (sameShards(other.c, c)) continue;
-        throw new Error(`unit ${c.unit} is committed in both ${other.dir} and ${dir} with different content; were the ranks run with the same --world-size and config?`);
-      }
-      seen.set(c.unit, { dir, c });
-      all.push({ dir, c });
+      byUnit.set(c.unit, [...(byUnit.get(c.unit) ?? []), { dir, c, order: order++ }]);
     }
   }
+  const all: { dir: string; c: UnitCompletion }[] = [];
+  const superseded: { unit: string; kept: { dir: string; committed_at: string }; superseded: { dir: string; committed_at: string } }[] = [];
+  for (const unit of [...byUnit.keys()].sort()) {
+    const commits = byUnit.get(unit)!.sort((a, b) => (a.c.committed_at < b.c.committed_at ? -1 : a.c.committed_at > b.c.committed_at ? 1 : a.order - b.order));
+    const keep = commits[0];
+    all.push(keep);
+    for (const other of commits.slice(1)) {
+      if (sameShards(keep.c, other.c)) continue;
+      superseded.push({ unit, kept: { dir: keep.dir, committed_at: keep.c.committed_at }, superseded: { dir: other.dir, committed_at: other.c.committed_at } });
+    }
+  }
+  if (superseded.length) await writeJsonAtomic(path.join(target, 'superseded.json'), superseded);
   // Index columns: the union, in first-seen order.
   const indexColumns = infos.flatMap((i) => i.index_columns).filter((c, i, arr) => arr.findIndex((x) => x.name === c.name) === i);
   await writeJsonAtomic(path.join(target, 'run.json'), { ...infos[0], index_columns: indexColumns });

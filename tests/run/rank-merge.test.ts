@@ -1,7 +1,8 @@
 // n independent ranks then `weft merge` must equal one process doing everything.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
@@ -63,4 +64,24 @@ test('--rank/--world-size partitions are disjoint and merge to the single-proces
   const twice = path.join(work, 'twice');
   await mergeOutDirs([...rankDirs, single], twice);
   assert.deepEqual(await parquetRows(path.join(twice, 'index.parquet')), await parquetRows(path.join(single, 'index.parquet')));
+  assert.ok(!existsSync(path.join(twice, 'superseded.json')));
+
+  // Committed twice with different content (a non-deterministic fetch): no abort; the earliest
+  // commit is kept and the other recorded as superseded. The second commit's record is altered
+  // here (later time, another shard hash) to stand for a redo that fetched other bytes.
+  const altered = path.join(work, 'altered');
+  await cp(single, altered, { recursive: true });
+  const [first] = (await readdir(path.join(altered, 'completions'))).filter((f) => f.endsWith('.json')).sort();
+  const record = await readJson(path.join(altered, 'completions', first));
+  record.committed_at = '2999-01-01T00:00:00.000Z';
+  if (record.shards[0]) record.shards[0].sha256 = 'f'.repeat(64);
+  else record.kept += 1;
+  await writeFile(path.join(altered, 'completions', first), JSON.stringify(record));
+  for (const inputs of [[single, altered], [altered, single]]) {
+    const merged2 = path.join(work, `diff-${inputs[0] === single ? 'a' : 'b'}`);
+    await mergeOutDirs(inputs, merged2);
+    const sup = await readJson(path.join(merged2, 'superseded.json'));
+    assert.deepEqual(sup.map((x: { unit: string; kept: { dir: string }; superseded: { dir: string } }) => [x.unit, x.kept.dir, x.superseded.dir]), [[record.unit, single, altered]]);
+    assert.deepEqual(await parquetRows(path.join(merged2, 'index.parquet')), await parquetRows(path.join(single, 'index.parquet')));
+  }
 });

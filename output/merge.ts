@@ -2,14 +2,14 @@
 // are named by unit, so ranks never collide; the merged outputs are rebuilt by the same
 // finalise step as a single-process run, folding unit stats in unit order, so the content
 // equals that of one process doing all units.
-import { copyFile, link, mkdir, readdir } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { readCompletions, type RunInfo, type UnitCompletion } from './out-dir.ts';
 import { finaliseOutDir, readRunInfo, type FinaliseResult } from './finalise.ts';
 import { writeJsonAtomic } from './fs-atomic.ts';
 import { UsageError } from '../core/usage-error.ts';
 
-export async function mergeOutDirs(inputs: string[], target: string): Promise<FinaliseResult> {
+export async function mergeOutDirs(inputs: string[], target: string, opts: { allowPartial?: boolean } = {}): Promise<FinaliseResult> {
   if (inputs.length === 0) throw new Error('merge needs at least one OUT folder');
   const infos: RunInfo[] = [];
   for (const d of inputs) infos.push(await readRunInfo(d));
@@ -39,6 +39,13 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
       byUnit.set(c.unit, [...(byUnit.get(c.unit) ?? []), { dir, c, order: order++ }]);
     }
   }
+  // Completeness: every unit the config plans must be committed in some part.
+  const planned = infos.every((i) => i.planned_units) ? new Set(infos.flatMap((i) => i.planned_units!)) : undefined;
+  const missing = planned ? [...planned].filter((u) => !byUnit.has(u)).sort() : [];
+  if (missing.length && !opts.allowPartial) {
+    await rm(target, { recursive: true, force: true });
+    throw new Error(`the parts miss ${missing.length} planned unit(s): ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}; rerun the rank or worker that owns them, or merge with --allow-partial`);
+  }
   const all: { dir: string; c: UnitCompletion }[] = [];
   const superseded: { unit: string; kept: { dir: string; committed_at: string }; superseded: { dir: string; committed_at: string } }[] = [];
   for (const unit of [...byUnit.keys()].sort()) {
@@ -53,7 +60,7 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
   if (superseded.length) await writeJsonAtomic(path.join(target, 'superseded.json'), superseded);
   // Index columns: the union, in first-seen order.
   const indexColumns = infos.flatMap((i) => i.index_columns).filter((c, i, arr) => arr.findIndex((x) => x.name === c.name) === i);
-  await writeJsonAtomic(path.join(target, 'run.json'), { ...infos[0], index_columns: indexColumns });
+  await writeJsonAtomic(path.join(target, 'run.json'), { ...infos[0], index_columns: indexColumns, ...(missing.length ? { partial: { missing_units: missing } } : {}) });
   for (const { dir, c } of all) {
     for (const s of c.shards) await linkOrCopy(path.join(dir, s.path), path.join(target, s.path));
     for (const part of ['index', 'rejects']) {

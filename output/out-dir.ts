@@ -40,6 +40,10 @@ export interface RunInfo {
   filters: Record<string, unknown>[];
   /** Flat index.parquet columns beyond id/kind/shard/row/unit, from the run's kinds and scorers. */
   index_columns: FlatColumn[];
+  /** Every unit id the config plans (all ranks), so merge can tell a complete set of parts. */
+  planned_units?: string[];
+  /** Set on a merged OUT built with --allow-partial: the planned units no part committed. */
+  partial?: { missing_units: string[] };
 }
 
 export class FingerprintMismatchError extends Error {}

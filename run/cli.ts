@@ -118,11 +118,12 @@ function buildProgram(): Command {
     .description('combine the OUT folders of several ranks (same config) into one OUT')
     .argument('<outs...>', 'OUT folders written by weft run --rank i --world-size n')
     .requiredOption('--out <dir>', 'merged output folder (must not exist or be empty)')
+    .option('--allow-partial', 'merge even if the parts miss planned units (listed as partial in run.json)')
     .exitOverride()
-    .action(async (outs: string[], o: { out: string }) => {
+    .action(async (outs: string[], o: { out: string; allowPartial?: boolean }) => {
       for (const d of outs) requireOutDir(d);
       const { mergeOutDirs } = await import('../output/merge.ts');
-      const r = await mergeOutDirs(outs, o.out);
+      const r = await mergeOutDirs(outs, o.out, { allowPartial: o.allowPartial });
       process.stdout.write(`merged ${outs.length} folders into ${o.out}: ${r.manifest.units.length} units, ${r.manifest.totals.kept} kept, ${r.manifest.totals.dropped} dropped, ${r.manifest.totals.shards} shards\n`);
     });
 

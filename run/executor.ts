@@ -85,6 +85,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
       scorers: plugin.scorers ?? [],
       filters: [],
       index_columns: indexColumnsOf(plugin.kinds),
+      planned_units: allUnits.map((u) => u.id).sort(),
     });
     const heldLock = lock;
     return {

@@ -66,6 +66,14 @@ test('--rank/--world-size partitions are disjoint and merge to the single-proces
   assert.deepEqual(await parquetRows(path.join(twice, 'index.parquet')), await parquetRows(path.join(single, 'index.parquet')));
   assert.ok(!existsSync(path.join(twice, 'superseded.json')));
 
+  // A missing part: merge refuses, naming the units it lacks, unless allow-partial marks the output partial.
+  const lacking = path.join(work, 'lacking');
+  await assert.rejects(mergeOutDirs(rankDirs.slice(1), lacking), (e: Error) => /the parts miss \d+ planned unit\(s\): /.test(e.message));
+  assert.ok(!existsSync(lacking), 'nothing left behind');
+  const rank0Units = (await readdir(path.join(rankDirs[0], 'completions'))).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort();
+  await mergeOutDirs(rankDirs.slice(1), lacking, { allowPartial: true });
+  assert.deepEqual((await readJson(path.join(lacking, 'run.json'))).partial, { missing_units: rank0Units });
+
   // Committed twice with different content (a non-deterministic fetch): no abort; the earliest
   // commit is kept and the other recorded as superseded. The second commit's record is altered
   // here (later time, another shard hash) to stand for a redo that fetched other bytes.

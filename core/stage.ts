@@ -63,6 +63,25 @@ export class DropError extends Error {
   }
 }
 
+/**
+ * Thrown when an input cannot be read at all (missing, no permission, I/O error, out of file
+ * handles): a fact about the file system now, not about the content, so it fails the whole unit
+ * (left uncommitted, retried on rerun) instead of becoming a permanent reject. Stages rethrow it.
+ */
+export class UnitFailure extends Error {}
+
+/** Error codes of open/read failures that say nothing about the bytes. */
+const READ_FAILURE_CODES = new Set(['ENOENT', 'EIO', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EBUSY', 'ENOTDIR', 'ESTALE', 'ETIMEDOUT']);
+
+export function isReadFailure(err: unknown): err is NodeJS.ErrnoException {
+  return typeof err === 'object' && err !== null && READ_FAILURE_CODES.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/** A UnitFailure naming the file and the code. */
+export function readFailure(file: string, err: NodeJS.ErrnoException): UnitFailure {
+  return new UnitFailure(`cannot read ${file}: ${err.code}${err.syscall ? ` (${err.syscall})` : ''}`);
+}
+
 /** A drop that names the item it drops: sources and expanding stages decide on items other
  *  than their input (a bad list row, a frame left without a partner, a skipped window). */
 export interface ItemDrop extends Drop {
@@ -128,6 +147,7 @@ export function mapStage<I extends Traceable, O>(
       try {
         return { item, result: await fn(item, ctx) };
       } catch (err) {
+        if (err instanceof UnitFailure) throw err;
         if (err instanceof DropError) return { item, result: drop(err.reason, err.detail, err.values) };
         return { item, result: drop(errorReason, errorMessage(err)) };
       } finally {
@@ -193,6 +213,7 @@ export function expandStage<I extends Traceable, O>(
       try {
         return { item, results: [...(await fn(item, ctx))] };
       } catch (err) {
+        if (err instanceof UnitFailure) throw err;
         if (err instanceof DropError) return { item, results: [drop(err.reason, err.detail, err.values)] };
         return { item, results: [drop(errorReason, errorMessage(err))] };
       } finally {
@@ -264,6 +285,7 @@ export function batchMapStage<I extends Traceable, O>(
         if (results.length !== batch.length) throw new Error(`${name}: batch function returned ${results.length} results for ${batch.length} items`);
         return results;
       } catch (err) {
+        if (err instanceof UnitFailure) throw err;
         const reason = err instanceof DropError ? err.reason : errorReason;
         const detail = err instanceof DropError ? err.detail : errorMessage(err);
         return batch.map(() => drop(reason, detail));

@@ -10,6 +10,7 @@ import type { ColumnSpec, IndexColumnSpec } from '../schemas/kind-schema.ts';
 import type { ImageTextSample } from '../schemas/image-text.ts';
 import type { ScorerEntry } from '../schemas/manifest.ts';
 import type { SafetyFields } from '../stages/curate/safety-stage.ts';
+import { UsageError } from '../core/usage-error.ts';
 import { corpusEmbeddingsNeeded, corpusSidecarNeeded } from '../schemas/curate-config.ts';
 import { corpusSidecarSchema } from '../stages/curate/corpus-sidecar.ts';
 import type { KindSchema } from '../schemas/kind-schema.ts';
@@ -66,7 +67,9 @@ export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<
     scorer = await loadScorer(dir, { batchSize: s.batch_size });
   } catch (err) {
     const hint = s.scorer.startsWith('reference') ? ' (the reference scorers are trained by scripts/train-reference-scorer.ts into models/)' : '';
-    throw new Error(`score.scorer: ${(err as Error).message}${hint}`);
+    // A missing scorer folder is a config error (exit 2); a broken model in it stays a run failure.
+    const Err = err instanceof UsageError ? UsageError : Error;
+    throw new Err(`score.scorer: ${(err as Error).message}${hint}`);
   }
   const column = scoreColumnName(scorer.id);
   const grounding = s.grounding.enabled

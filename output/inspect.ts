@@ -3,10 +3,11 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
 import type { Manifest } from '../schemas/manifest.ts';
+import { UsageError } from '../core/usage-error.ts';
 
 export async function inspectPath(p: string, rows: number): Promise<string> {
   const st = await stat(p).catch(() => null);
-  if (!st) throw new Error(`${p}: no such file or folder`);
+  if (!st) throw new UsageError(`${p}: no such file or folder`);
   if (st.isDirectory()) return inspectOutDir(p);
   return inspectShard(p, rows);
 }

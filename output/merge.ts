@@ -2,14 +2,15 @@
 // are named by unit, so ranks never collide; the merged outputs are rebuilt by the same
 // finalise step as a single-process run, folding unit stats in unit order, so the content
 // equals that of one process doing all units.
-import { copyFile, link, mkdir, readdir } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { readCompletions, type RunInfo, type UnitCompletion } from './out-dir.ts';
 import { finaliseOutDir, readRunInfo, type FinaliseResult } from './finalise.ts';
 import { copyInvocations } from './invocations.ts';
 import { writeJsonAtomic } from './fs-atomic.ts';
+import { UsageError } from '../core/usage-error.ts';
 
-export async function mergeOutDirs(inputs: string[], target: string): Promise<FinaliseResult> {
+export async function mergeOutDirs(inputs: string[], target: string, opts: { allowPartial?: boolean } = {}): Promise<FinaliseResult> {
   if (inputs.length === 0) throw new Error('merge needs at least one OUT folder');
   const infos: RunInfo[] = [];
   for (const d of inputs) infos.push(await readRunInfo(d));
@@ -21,31 +22,46 @@ export async function mergeOutDirs(inputs: string[], target: string): Promise<Fi
   if (inputs.some((d) => path.resolve(d) === targetAbs)) throw new Error('--out must differ from the folders being merged');
   try {
     const existing = await readdir(target);
-    if (existing.length > 0) throw new Error(`${target} is not empty; merge writes into a new folder`);
+    if (existing.length > 0) throw new UsageError(`${target} is not empty; merge writes into a new folder`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   for (const sub of ['shards', 'sidecars', 'parts', 'completions']) await mkdir(path.join(target, sub), { recursive: true });
 
-  const seen = new Map<string, { dir: string; c: UnitCompletion }>();
-  const all: { dir: string; c: UnitCompletion }[] = [];
+  // The queue executor delivers at least once, so a unit may be committed by two workers. With
+  // identical shards that is the same unit twice; with different content (a non-deterministic
+  // fetch), the earliest commit is kept (ties: the earlier input folder) and the others are
+  // recorded in superseded.json: deterministic, and nothing is dropped without a trace.
+  const byUnit = new Map<string, { dir: string; c: UnitCompletion; order: number }[]>();
+  let order = 0;
   for (const dir of inputs) {
     for (const c of await readCompletions(dir)) {
       if (c.fingerprint !== fp) continue;
-      const other = seen.get(c.unit);
-      if (other) {
-        // The queue executor delivers at least once, so a unit may be committed by two workers.
-        // Processing is deterministic: identical shards mean the same unit twice; keep one.
-        if (sameShards(other.c, c)) continue;
-        throw new Error(`unit ${c.unit} is committed in both ${other.dir} and ${dir} with different content; were the ranks run with the same --world-size and config?`);
-      }
-      seen.set(c.unit, { dir, c });
-      all.push({ dir, c });
+      byUnit.set(c.unit, [...(byUnit.get(c.unit) ?? []), { dir, c, order: order++ }]);
     }
   }
+  // Completeness: every unit the config plans must be committed in some part.
+  const planned = infos.every((i) => i.planned_units) ? new Set(infos.flatMap((i) => i.planned_units!)) : undefined;
+  const missing = planned ? [...planned].filter((u) => !byUnit.has(u)).sort() : [];
+  if (missing.length && !opts.allowPartial) {
+    await rm(target, { recursive: true, force: true });
+    throw new Error(`the parts miss ${missing.length} planned unit(s): ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}; rerun the rank or worker that owns them, or merge with --allow-partial`);
+  }
+  const all: { dir: string; c: UnitCompletion }[] = [];
+  const superseded: { unit: string; kept: { dir: string; committed_at: string }; superseded: { dir: string; committed_at: string } }[] = [];
+  for (const unit of [...byUnit.keys()].sort()) {
+    const commits = byUnit.get(unit)!.sort((a, b) => (a.c.committed_at < b.c.committed_at ? -1 : a.c.committed_at > b.c.committed_at ? 1 : a.order - b.order));
+    const keep = commits[0];
+    all.push(keep);
+    for (const other of commits.slice(1)) {
+      if (sameShards(keep.c, other.c)) continue;
+      superseded.push({ unit, kept: { dir: keep.dir, committed_at: keep.c.committed_at }, superseded: { dir: other.dir, committed_at: other.c.committed_at } });
+    }
+  }
+  if (superseded.length) await writeJsonAtomic(path.join(target, 'superseded.json'), superseded);
   // Index columns: the union, in first-seen order.
   const indexColumns = infos.flatMap((i) => i.index_columns).filter((c, i, arr) => arr.findIndex((x) => x.name === c.name) === i);
-  await writeJsonAtomic(path.join(target, 'run.json'), { ...infos[0], index_columns: indexColumns });
+  await writeJsonAtomic(path.join(target, 'run.json'), { ...infos[0], index_columns: indexColumns, ...(missing.length ? { partial: { missing_units: missing } } : {}) });
   for (const { dir, c } of all) {
     for (const s of [...c.shards, ...(c.sidecars ?? [])]) await linkOrCopy(path.join(dir, s.path), path.join(target, s.path));
     for (const part of ['index', 'rejects']) {

@@ -44,6 +44,10 @@ export interface RunInfo {
   index_columns: FlatColumn[];
   /** The run writes per-unit sidecar files (OUT/sidecars/). */
   sidecars?: boolean;
+  /** Every unit id the config plans (all ranks), so merge can tell a complete set of parts. */
+  planned_units?: string[];
+  /** Set on a merged OUT built with --allow-partial: the planned units no part committed. */
+  partial?: { missing_units: string[] };
 }
 
 export class FingerprintMismatchError extends Error {}

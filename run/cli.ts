@@ -44,6 +44,14 @@ function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run weft --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // Every --out is a local folder: a URL (s3://, gs://, http://) would otherwise become a
+  // local folder named `s3:` and report success.
+  program.hook('preAction', (_cmd, action) => {
+    const out = action.opts().out as unknown;
+    if (typeof out === 'string' && /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(out)) {
+      throw new UsageError(`--out ${out}: only local folders are supported (object storage such as s3:// is not); write locally and copy`);
+    }
+  });
 
   const rankOption = new Option('--rank <i>', 'this process\'s index among --world-size processes (0-based)').default('0');
   const worldOption = new Option('--world-size <n>', 'number of independent processes sharing the input; each writes its own --out, combine them with weft merge').default('1');
@@ -110,11 +118,12 @@ function buildProgram(): Command {
     .description('combine the OUT folders of several ranks (same config) into one OUT')
     .argument('<outs...>', 'OUT folders written by weft run --rank i --world-size n')
     .requiredOption('--out <dir>', 'merged output folder (must not exist or be empty)')
+    .option('--allow-partial', 'merge even if the parts miss planned units (listed as partial in run.json)')
     .exitOverride()
-    .action(async (outs: string[], o: { out: string }) => {
+    .action(async (outs: string[], o: { out: string; allowPartial?: boolean }) => {
       for (const d of outs) requireOutDir(d);
       const { mergeOutDirs } = await import('../output/merge.ts');
-      const r = await mergeOutDirs(outs, o.out);
+      const r = await mergeOutDirs(outs, o.out, { allowPartial: o.allowPartial });
       process.stdout.write(`merged ${outs.length} folders into ${o.out}: ${r.manifest.units.length} units, ${r.manifest.totals.kept} kept, ${r.manifest.totals.dropped} dropped, ${r.manifest.totals.shards} shards\n`);
     });
 

@@ -1,12 +1,14 @@
+import path from 'node:path';
+import { existsSync } from 'node:fs';
 // The in-process executor: lists units, keeps this rank's share, skips committed units, runs
 // each remaining unit through its source plugin into Arrow shards, and commits it atomically.
 // Stages never know which executor runs them.
 import { mkdir, rm } from 'node:fs/promises';
 import { lockOutDir, type OutLock } from '../output/out-lock.ts';
-import { configFingerprint, type LoadedConfig } from '../schemas/config-file.ts';
+import { ConfigError, configFingerprint, type LoadedConfig } from '../schemas/config-file.ts';
 import { createSourcePlugin } from '../kinds/registry.ts';
 import { OutDir, type IndexRow, type UnitCompletion } from '../output/out-dir.ts';
-import { partitionUnits, type Unit } from '../core/units.ts';
+import { duplicateUnitIds, partitionUnits, type Unit } from '../core/units.ts';
 import { RejectLedger, type RejectRecord } from '../core/rejects.ts';
 import { BottomK } from '../core/sketch/bottom-k.ts';
 import { droppedSetName } from '../report/example-sets.ts';
@@ -76,7 +78,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
   const plugin = await createSourcePlugin(loaded);
   let lock: OutLock | undefined;
   try {
-    const allUnits = await plugin.listUnits();
+    const allUnits = await plannedUnits(plugin, loaded);
     const fingerprint = configFingerprint(loaded.config, (plugin.scorers ?? []).map((s) => s.model_sha256));
     await mkdir(outDir, { recursive: true });
     lock = await lockOutDir(outDir);
@@ -87,6 +89,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
       filters: [],
       index_columns: indexColumnsOf(plugin.kinds),
       ...(plugin.sidecars?.length ? { sidecars: true } : {}),
+      planned_units: allUnits.map((u) => u.id).sort(),
     });
     const heldLock = lock;
     return {
@@ -352,4 +355,18 @@ function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
 export function inputPaths(config: unknown): string[] {
   const src = (config as { source?: Record<string, unknown> }).source ?? {};
   return ['path', 'list', 'urls'].flatMap((k) => (typeof src[k] === 'string' ? [src[k] as string] : []));
+}
+
+/** The plugin's units, refused (config error) when two of them share an id: their commits would overwrite each other. */
+export async function plannedUnits(plugin: SourcePlugin, loaded: LoadedConfig): Promise<Unit[]> {
+  // A source path that is not there is a config error (exit 2), not a failed run.
+  const sourcePath = path.resolve(loaded.baseDir, loaded.config.source.path);
+  if (!existsSync(sourcePath)) throw new ConfigError(`source.path: ${sourcePath} does not exist`);
+  const units = await plugin.listUnits();
+  const dups = duplicateUnitIds(units);
+  if (dups.length) {
+    const [a, b] = dups[0];
+    throw new ConfigError(`two inputs map to unit id ${a.id}: ${a.source} and ${b.source}${dups.length > 1 ? ` (and ${dups.length - 1} more collisions)` : ''}; rename one of them`);
+  }
+  return units;
 }

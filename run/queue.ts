@@ -7,7 +7,8 @@
 // its own OUT. Processing is deterministic, so both commits hold identical shards, and merge
 // keeps one of them: the merged output holds every sample exactly once.
 import { Queue, Worker, type Job } from 'bullmq';
-import { inputPaths, openUnitSession, totalsOf, type OutTotals } from './executor.ts';
+import { Redis } from 'ioredis';
+import { inputPaths, openUnitSession, plannedUnits, totalsOf, type OutTotals } from './executor.ts';
 import { portableCommand } from '../output/invocations.ts';
 import { WEFT_VERSION } from '../core/version.ts';
 import type { LoadedConfig } from '../schemas/config-file.ts';
@@ -16,6 +17,7 @@ import type { Unit } from '../core/units.ts';
 import { errorMessage } from '../core/stage.ts';
 import { configFingerprint } from '../schemas/config-file.ts';
 import { createSourcePlugin } from '../kinds/registry.ts';
+import { UsageError } from './usage.ts';
 
 export interface RedisTarget {
   /** redis://host:port[/db] */
@@ -34,9 +36,9 @@ function connectionOf(url: string): { host: string; port: number; db?: number; p
   try {
     u = new URL(url);
   } catch {
-    throw new Error(`--redis: ${JSON.stringify(url)} is not a URL like redis://127.0.0.1:6379`);
+    throw new UsageError(`--redis: ${JSON.stringify(url)} is not a URL like redis://127.0.0.1:6379`);
   }
-  if (u.protocol !== 'redis:') throw new Error(`--redis: expected a redis:// URL, got ${url}`);
+  if (u.protocol !== 'redis:') throw new UsageError(`--redis: expected a redis:// URL, got ${url}`);
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined;
   return {
     host: u.hostname || '127.0.0.1',
@@ -47,19 +49,52 @@ function connectionOf(url: string): { host: string; port: number; db?: number; p
   };
 }
 
+/** The Redis URL: --redis, else WEFT_REDIS_URL; neither is a usage error (no silent default host). */
+export function redisUrlFrom(flag: string | undefined, env = process.env): string {
+  const url = flag ?? (env.WEFT_REDIS_URL || undefined);
+  if (!url) throw new UsageError('--redis <url> is required (or set WEFT_REDIS_URL), e.g. redis://127.0.0.1:6379');
+  connectionOf(url);
+  return url;
+}
+
+/** One ping with a short timeout and no retries: an unreachable Redis is one clear error within seconds, never a hang. */
+export async function checkRedisReachable(url: string, timeoutMs = 3000): Promise<void> {
+  const client = new Redis({ ...connectionOf(url), lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  client.on('error', () => undefined);
+  try {
+    await Promise.race([
+      client.connect().then(() => client.ping()),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), timeoutMs).unref()),
+    ]);
+  } catch (err) {
+    throw new RedisUnreachableError(`cannot reach Redis at ${url}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+  } finally {
+    client.disconnect();
+  }
+}
+
+export class RedisUnreachableError extends Error {}
+
 export function queueNameFor(fingerprint: string, explicit?: string): string {
   return explicit ?? `weft-${fingerprint.slice(0, 16)}`;
 }
 
 /** Enqueues every unit of the config (idempotent: a unit already queued or done is not added twice). */
-export async function pushUnits(loaded: LoadedConfig, target: RedisTarget): Promise<{ queue: string; units: number; fingerprint: string }> {
+export async function pushUnits(loaded: LoadedConfig, target: RedisTarget): Promise<{ queue: string; units: number; added: number; fingerprint: string }> {
   const plugin = await createSourcePlugin(loaded);
+  let newUnits = 0;
   try {
-    const units = await plugin.listUnits();
+    const units = await plannedUnits(plugin, loaded);
     const fingerprint = configFingerprint(loaded.config, (plugin.scorers ?? []).map((s) => s.model_sha256));
     const name = queueNameFor(fingerprint, target.queue);
+    await checkRedisReachable(target.url);
     const queue = new Queue<UnitJob>(name, { connection: connectionOf(target.url) });
     try {
+      // Job ids are unit ids: count the ones the queue does not hold yet, then add (a job id
+      // already present, in any state, is left as it is).
+      let added = 0;
+      for (const unit of units) if (!(await queue.getJob(unit.id))) added++;
+      newUnits = added;
       await queue.addBulk(
         units.map((unit) => ({
           name: 'unit',
@@ -71,7 +106,7 @@ export async function pushUnits(loaded: LoadedConfig, target: RedisTarget): Prom
     } finally {
       await queue.close();
     }
-    return { queue: name, units: units.length, fingerprint };
+    return { queue: name, units: units.length, added: newUnits, fingerprint };
   } finally {
     await plugin.close?.();
   }
@@ -83,6 +118,29 @@ export interface QueueCounts {
   delayed: number;
   completed: number;
   failed: number;
+}
+
+/** Failed jobs (failed for good: their attempts are used up) with their last error. */
+export async function failedUnits(target: RedisTarget & { queue: string }): Promise<{ unit: string; attempts: number; error: string }[]> {
+  const queue = new Queue(target.queue, { connection: connectionOf(target.url) });
+  try {
+    const jobs = await queue.getFailed(0, -1);
+    return jobs.map((j) => ({ unit: String(j.id), attempts: j.attemptsMade, error: j.failedReason ?? '' })).sort((a, b) => (a.unit < b.unit ? -1 : 1));
+  } finally {
+    await queue.close();
+  }
+}
+
+/** Requeues every failed job with fresh attempts; the number requeued. */
+export async function retryFailed(target: RedisTarget & { queue: string }): Promise<number> {
+  const queue = new Queue(target.queue, { connection: connectionOf(target.url) });
+  try {
+    const jobs = await queue.getFailed(0, -1);
+    for (const j of jobs) await j.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    return jobs.length;
+  } finally {
+    await queue.close();
+  }
 }
 
 export async function queueCounts(target: RedisTarget & { queue: string }): Promise<QueueCounts> {
@@ -111,6 +169,8 @@ export interface WorkSummary extends OutTotals {
   outDir: string;
   queue: string;
   unitsRun: number;
+  /** Every attempt failed (those stay failed in the queue until `weft queue retry`). */
+  unitsFailedForGood: { unit: string; error: string }[];
   unitsFailed: { unit: string; error: string }[];
   aborted: boolean;
 }
@@ -118,11 +178,13 @@ export interface WorkSummary extends OutTotals {
 /** Pulls unit jobs until the queue stays empty for idleExitMs, committing each into outDir. */
 export async function workQueue(o: WorkOptions): Promise<WorkSummary> {
   const startedAt = new Date().toISOString();
+  await checkRedisReachable(o.target.url);
   const session = await openUnitSession(o.loaded, o.outDir, o.signal, o.log);
   const taken: string[] = [];
   const name = queueNameFor(session.fingerprint, o.target.queue);
   const connection = connectionOf(o.target.url);
   const failed: WorkSummary['unitsFailed'] = [];
+  const failedForGood: WorkSummary['unitsFailed'] = [];
   let unitsRun = 0;
   try {
     const worker = new Worker<UnitJob>(
@@ -146,6 +208,10 @@ export async function workQueue(o: WorkOptions): Promise<WorkSummary> {
       { connection, concurrency: 1, lockDuration: o.lockMs, stalledInterval: Math.max(500, Math.floor(o.lockMs / 2)), maxStalledCount: 5, autorun: true },
     );
     worker.on('error', (err) => o.log.warn(`queue: ${errorMessage(err)}`));
+    // A job whose attempts are used up has failed for good: the worker's exit code says so.
+    worker.on('failed', (job, err) => {
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) failedForGood.push({ unit: String(job.id), error: errorMessage(err) });
+    });
     o.log.info(`worker on queue ${name}, writing ${o.outDir}`);
     await waitUntilIdle({ ...o.target, queue: name }, o.idleExitMs, o.signal);
     await worker.close(o.signal.aborted);
@@ -165,6 +231,7 @@ export async function workQueue(o: WorkOptions): Promise<WorkSummary> {
       queue: name,
       unitsRun,
       unitsFailed: failed,
+      unitsFailedForGood: failedForGood,
       aborted: o.signal.aborted,
       ...totalsOf(final),
     };

@@ -1,5 +1,6 @@
 // Usage errors (exit 2) and the flag parsers that raise them, shared by the CLI and its commands.
-export class UsageError extends Error {}
+export { UsageError } from '../core/usage-error.ts';
+import { UsageError } from '../core/usage-error.ts';
 
 export function positiveInt(v: string, flag: string): number {
   const n = Number(v);

@@ -24,6 +24,12 @@ const imageTextSource = z
     extra_columns: z.array(z.string()).default([]),
     /** A list is split into units of this many rows; a folder is split into units of this many images. */
     rows_per_unit: z.number().int().positive().default(1000),
+    /** Symlinked inputs: followed only when they resolve inside the source folder (inside_root), never, or always. */
+    follow_symlinks: z.enum(['inside_root', 'never', 'always']).default('inside_root'),
+    /** List rows may name images outside the list's folder (absolute paths, ../). */
+    allow_paths_outside_root: z.boolean().default(false),
+    /** Local files (images, captions) above this size are rejected as too_large, from stat and while reading. */
+    max_file_bytes: z.number().int().positive().default(64 * 1024 * 1024),
   })
   .strict();
 
@@ -69,14 +75,18 @@ export const captionSchema = z
     min_words: z.number().int().nonnegative().default(1),
     min_chars: z.number().int().nonnegative().default(1),
     max_chars: z.number().int().positive().default(2000),
+    /** Identify every caption's language (`lang`, `lang_confidence` index columns) without filtering. */
+    identify_language: z.boolean().default(false),
     /** Keep only captions identified (franc, ISO 639-3 codes such as eng, deu) as one of these
      *  languages (reason `language`); null keeps every language. `lang` and `lang_confidence`
      *  are index columns whenever this is set. */
-    /** Identify every caption's language (`lang`, `lang_confidence` index columns) without filtering. */
-    identify_language: z.boolean().default(false),
     languages: z.array(z.string().regex(/^[a-z]{3}$/, 'an ISO 639-3 code such as eng')).min(1).nullable().default(null),
     /** Also drop captions whose language confidence is below this (0: only the language counts). */
     min_lang_confidence: z.number().min(0).max(1).default(0),
+    /** Text hygiene: U+FFFD from invalid UTF-8 is counted and kept (repair) or the caption dropped (reject). */
+    invalid_utf8: z.enum(['repair', 'reject']).default('repair'),
+    /** Remove (and count) bidirectional control characters (U+202A-202E, U+2066-2069, U+200E/F, U+061C). */
+    strip_bidi_controls: z.boolean().default(true),
   })
   .strict();
 

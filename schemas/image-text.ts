@@ -26,6 +26,8 @@ export interface ImageTextRaw extends Traceable {
   caption: string;
   /** Local file path of the image (folder and list sources). */
   imagePath?: string;
+  /** Read cap for imagePath (source.max_file_bytes), enforced while streaming. */
+  maxFileBytes?: number;
   /** Image bytes already in memory (tar sources, fetched URLs). */
   imageBytes?: Uint8Array;
   /** URL the image was (or will be) fetched from. */

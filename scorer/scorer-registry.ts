@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { composedVisionModel } from './backbone/backbone-tower.ts';
 import { scorerJsonSchema, type ScorerJson } from '../schemas/scorer.ts';
+import { UsageError } from '../core/usage-error.ts';
 
 export interface ScorerFiles {
   dir: string;
@@ -51,7 +52,7 @@ async function readScorerJson(dir: string): Promise<ScorerJson> {
 /** Finds the model and tokenizer/preprocessor files of the scorer in `dir`, or says what is missing. */
 export async function locateScorerFiles(dir: string): Promise<ScorerFiles> {
   const stat = await fs.stat(dir).catch(() => null);
-  if (!stat?.isDirectory()) throw new Error(`scorer folder ${dir} does not exist or is not a folder`);
+  if (!stat?.isDirectory()) throw new UsageError(`scorer folder ${dir} does not exist or is not a folder`);
   const options = await readScorerJson(dir);
   const where = (name: string) => [path.join(dir, name), path.join(dir, 'onnx', name)];
 

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Bench, BenchOptions, BenchReport } from './harness.ts';
+import { UsageError } from '../usage.ts';
 
 /** Benchmarks by name; each module exports `bench`. */
 const BENCHES: Record<string, { describe: string; load: () => Promise<Bench> }> = {};
@@ -17,7 +18,7 @@ export function benchNames(): { name: string; describe: string }[] {
 
 export async function runBench(name: string, n: number, keep: boolean, log: (l: string) => void, flags: BenchOptions['flags'] = {}): Promise<BenchReport> {
   const entry = BENCHES[name];
-  if (!entry) throw new Error(`unknown benchmark ${JSON.stringify(name)}; available: ${Object.keys(BENCHES).join(', ') || 'none'}`);
+  if (!entry) throw new UsageError(`unknown benchmark ${JSON.stringify(name)}; available: ${Object.keys(BENCHES).join(', ') || 'none'}`);
   const workDir = await mkdtemp(path.join(os.tmpdir(), `weft-bench-${name}-`));
   try {
     return await (await entry.load())({ n, workDir, log, flags });

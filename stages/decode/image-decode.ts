@@ -4,7 +4,10 @@
 // stored bytes, their sha256 and both the stored and the original size. Drops, at stage `decode`:
 //   read_failed      the file cannot be read (missing, unreadable), or there is nothing to read
 //   empty_file       zero bytes
-//   not_image        leading bytes are no known raster format (an HTML page saved as .jpg)
+//   not_image        leading bytes are no known raster format (an HTML page saved as .jpg);
+//                    the detail names what they look like, never the bytes
+//   unsupported_format  a raster format the installed sharp cannot decode (BMP, HEIC)
+//   not_regular_file, too_large   a local file that is no regular file, or above max_file_bytes
 //   too_many_pixels  width x height from the header exceeds max_pixels (decompression bombs)
 //   too_small        shorter side below min_side
 //   aspect_ratio     long/short side above max_aspect_ratio
@@ -27,14 +30,14 @@
 // Blur boxes (a URL list's bbox_column, fractions of the image after EXIF orientation) are
 // blurred in those raw pixels first (blur-boxes.ts). Optionally the original's EXIF
 // (extract_exif, exif.ts) and a hash of the original bytes (original_hash) are kept.
-import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { DecodeConfig } from '../../schemas/config.ts';
 import type { ImageTextRaw, ImageTextSample } from '../../schemas/image-text.ts';
-import { drop, isDrop, mapStage, errorMessage, type Drop, type Stage } from '../../core/stage.ts';
-import { describeLeadingBytes, sniffImageFormat, type ImageFormat } from './image-sniff.ts';
+import { drop, isDrop, isReadFailure, mapStage, errorMessage, readFailure, type Drop, type Stage } from '../../core/stage.ts';
+import { decodableBySharp, describeLeadingBytes, sniffImageFormat, type ImageFormat } from './image-sniff.ts';
+import { readFileBounded } from '../sources/bounded-read.ts';
 import { perceptualHashOfPixels, type PixelHashed } from './pixel-hash.ts';
 import { exifJson } from './exif.ts';
 import { blurRegions, type PixelMapping } from './blur-boxes.ts';
@@ -66,6 +69,9 @@ export interface DecodedImage {
 
 /** A decoded sample, with the pixel hash for the phash stage when there is one. */
 export type DecodedImageTextSample = ImageTextSample & PixelHashed;
+
+/** Cap on a local image read when the source set none (source.max_file_bytes). */
+const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
 
 /** Outputs above this many pixels are encoded straight from the decoder, never held raw. */
 const MAX_RAW_OUTPUT_PIXELS = 4 * 1024 * 1024;
@@ -130,8 +136,11 @@ async function readImageBytes(item: ImageTextRaw): Promise<Uint8Array | Drop> {
   if (item.imageBytes) return item.imageBytes;
   if (!item.imagePath) return drop('read_failed', `no image bytes and no image path${item.url ? ` (url ${item.url} was not fetched)` : ''}`);
   try {
-    return await readFile(item.imagePath);
+    const read = await readFileBounded(item.imagePath, item.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, path.basename(item.imagePath));
+    return 'bytes' in read ? read.bytes : drop(read.reason, read.detail);
   } catch (err) {
+    // Missing, unreadable, I/O error: fails the unit (retried on rerun), never a permanent reject.
+    if (isReadFailure(err)) throw readFailure(item.imagePath, err);
     return drop('read_failed', `${path.basename(item.imagePath)}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
   }
 }
@@ -148,6 +157,7 @@ async function decodeChecked(bytes: Uint8Array, cfg: DecodeConfig, blurBoxes: nu
   if (bytes.length === 0) return drop('empty_file', '0 bytes');
   const sourceFormat = sniffImageFormat(bytes);
   if (!sourceFormat) return drop('not_image', `${describeLeadingBytes(bytes)} (${bytes.length} bytes)`);
+  if (!decodableBySharp(sourceFormat, sharp.format as never)) return drop('unsupported_format', `${sourceFormat} is not decodable by the installed image library`);
 
   // The header alone gives the size: a 100000 x 100000 PNG is rejected before any pixel exists.
   let meta: Metadata;

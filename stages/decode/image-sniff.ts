@@ -22,10 +22,41 @@ export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
-/** A short description of unknown leading bytes, for a reject's detail. */
+/**
+ * Whether the installed sharp (libvips) decodes a sniffed format. Prebuilt libvips has no BMP
+ * loader (that needs ImageMagick) and its libheif reads AVIF only, not HEVC-coded HEIC.
+ */
+export function decodableBySharp(format: ImageFormat, formats: Record<string, { input: { buffer: boolean; fileSuffix?: string[] } } | undefined>): boolean {
+  switch (format) {
+    case 'bmp':
+      return Boolean(formats.magick?.input.buffer);
+    case 'avif':
+      return Boolean(formats.heif?.input.buffer && (formats.heif.input.fileSuffix ?? []).includes('.avif'));
+    case 'heif':
+      return Boolean(formats.heif?.input.buffer && (formats.heif.input.fileSuffix ?? []).some((x) => x === '.heic' || x === '.heif'));
+    default:
+      return Boolean(formats[format]?.input.buffer);
+  }
+}
+
+/**
+ * What unknown leading bytes look like, for a reject's detail: the name of a recognised
+ * non-image type, or "unrecognised header". Never the bytes themselves: a file can hold
+ * anything (a password file named x.jpg), and details end up in rejects.parquet and the report.
+ */
 export function describeLeadingBytes(bytes: Uint8Array): string {
-  const head = bytes.subarray(0, 16);
-  const hex = Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const head = Buffer.from(bytes.subarray(0, 512));
+  const text = head.toString('latin1').trimStart().toLowerCase();
+  const at = (...sig: number[]) => sig.every((b, i) => head[i] === b);
+  if (text.startsWith('<!doctype html') || text.startsWith('<html')) return 'an HTML document';
+  if (text.startsWith('<svg') || (text.startsWith('<?xml') && text.includes('<svg'))) return 'an SVG document (not a raster image)';
+  if (text.startsWith('<?xml')) return 'an XML document';
+  if (text.startsWith('%pdf-')) return 'a PDF document';
+  if (at(0x1f, 0x8b)) return 'gzip data';
+  if (at(0x50, 0x4b, 0x03, 0x04)) return 'a zip archive';
+  if (at(0x7f, 0x45, 0x4c, 0x46)) return 'an ELF executable';
+  if (text.startsWith('{') || text.startsWith('[')) return 'JSON-like text';
   const printable = head.every((b) => b === 0x09 || b === 0x0a || b === 0x0d || (b >= 0x20 && b < 0x7f));
-  return printable ? `starts with text ${JSON.stringify(Buffer.from(head).toString('latin1'))}` : `starts with bytes ${hex}`;
+  if (printable) return 'plain text';
+  return 'an unrecognised header';
 }

@@ -4,7 +4,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif']);
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif', '.heic', '.heif']);
 /** Sidecars that describe an image rather than being one (img2dataset writes x.json next to x.jpg). */
 const METADATA_EXTENSIONS = new Set(['.txt', '.json']);
 
@@ -57,7 +57,9 @@ async function walk(root: string, relDir: string): Promise<string[]> {
     if (d.name.startsWith('.')) continue;
     const rel = relDir ? `${relDir}/${d.name}` : d.name;
     if (d.isDirectory()) out.push(...(await walk(root, rel)));
-    else if (d.isFile() || d.isSymbolicLink()) out.push(rel);
+    // FIFOs, sockets and devices are listed too, so the reader rejects them (not_regular_file)
+    // instead of their vanishing from the ledger.
+    else out.push(rel);
   }
   return out;
 }

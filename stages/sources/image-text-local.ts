@@ -7,14 +7,19 @@
 //   image_missing    folder .txt without an image
 //   bad_row          list row that is not valid JSON / has the wrong field count / no image value
 //   read_failed      a sidecar caption exists but cannot be read
-import { readFile, stat } from 'node:fs/promises';
+//   path_outside_root, symlink_refused, symlink_outside_root, not_regular_file, too_large
+//                    the read policy (follow_symlinks, allow_paths_outside_root,
+//                    max_file_bytes) refuses the image or caption file: local-file-guard.ts
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceConfig } from '../../schemas/config.ts';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
-import { dropItem, errorMessage, type ItemDrop, type StageContext } from '../../core/stage.ts';
+import { dropItem, errorMessage, isReadFailure, readFailure, UnitFailure, type ItemDrop, type StageContext } from '../../core/stage.ts';
 import { safeIdPart, type Unit } from '../../core/units.ts';
 import { listFolderEntries, type FolderEntry } from './folder-listing.ts';
+import { checkLocalFile, type LocalReadPolicy } from './local-file-guard.ts';
+import { readFileBounded } from './bounded-read.ts';
 import { listBaseName, listFormatOfPath, listRows, type ListFormat } from './list-file.ts';
 
 export type ImageTextSourceConfig = Extract<SourceConfig, { kind: 'image_text' }>;
@@ -63,11 +68,21 @@ export async function listImageTextUnits(src: ImageTextSourceConfig, baseDir: st
     });
   }
   let rows = 0;
-  for await (const _ of listRows(abs, format)) rows += 1;
-  const chunks = Math.ceil(rows / per);
+  let broken = false;
+  try {
+    for await (const _ of listRows(abs, format)) rows += 1;
+  } catch (err) {
+    if (!(err instanceof UnitFailure)) throw err;
+    // The whole units before the break are planned as usual and commit; the unit holding the
+    // break fails on reading with the file and offset, so the run exits 1 naming it.
+    broken = true;
+  }
+  // With a break, the last unit runs from its first row past the break (and fails there).
+  const chunks = broken ? Math.floor(rows / per) + 1 : Math.ceil(rows / per);
   const name = safeIdPart(listBaseName(abs));
   return Array.from({ length: chunks }, (_, i) => {
-    const spec: ListSpec = { layout: 'list', file: abs, format, firstRow: i * per, rowCount: Math.min(per, rows - i * per) };
+    const rowCount = broken && i === chunks - 1 ? per : Math.min(per, rows - i * per);
+    const spec: ListSpec = { layout: 'list', file: abs, format, firstRow: i * per, rowCount };
     return { id: `${name}-${pad(i, chunks)}`, source: `${src.path} rows ${spec.firstRow}-${spec.firstRow + spec.rowCount - 1}`, spec: { ...spec } };
   });
 }
@@ -75,12 +90,17 @@ export async function listImageTextUnits(src: ImageTextSourceConfig, baseDir: st
 /** The items of one unit, in order, and a drop for each entry it cannot use (a readSource). */
 export async function* readImageTextUnit(unit: Unit<ImageTextUnitSpec>, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
   const spec = unit.spec;
-  if (spec.layout === 'folder') yield* readFolderUnit(spec, ctx);
+  if (spec.layout === 'folder') yield* readFolderUnit(spec, src, ctx);
   else if (spec.layout === 'list') yield* readListUnit(spec, src, ctx);
   else throw new Error(`unit ${unit.id} is not an image_text unit`);
 }
 
-async function* readFolderUnit(spec: FolderSpec, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
+function readPolicy(src: ImageTextSourceConfig, root: string): LocalReadPolicy {
+  return { root, followSymlinks: src.follow_symlinks, allowOutsideRoot: src.allow_paths_outside_root, maxFileBytes: src.max_file_bytes };
+}
+
+async function* readFolderUnit(spec: FolderSpec, src: ImageTextSourceConfig, ctx: StageContext): AsyncGenerator<ImageTextRaw | ItemDrop> {
+  const policy = readPolicy(src, spec.root);
   for (const entry of spec.entries) {
     if (ctx.signal.aborted) return;
     const source = entry.image ?? entry.caption!;
@@ -94,16 +114,26 @@ async function* readFolderUnit(spec: FolderSpec, ctx: StageContext): AsyncGenera
       yield dropItem({ ...traced, imagePath: path.join(spec.root, entry.image) }, 'caption_missing', `image ${entry.image} has no sidecar ${stemOf(entry.image)}.txt`);
       continue;
     }
-    let caption: string;
-    try {
-      caption = stripBom(await readFile(path.join(spec.root, entry.caption), 'utf8'));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? 'caption_missing' : 'read_failed';
-      yield dropItem({ ...traced, imagePath: path.join(spec.root, entry.image) }, reason, `cannot read ${entry.caption}: ${code ?? errorMessage(err)}`);
+    const refused = (await refusal(path.join(spec.root, entry.image), policy)) ?? (await refusal(path.join(spec.root, entry.caption), policy));
+    if (refused) {
+      yield dropItem(traced, refused.reason, refused.detail);
       continue;
     }
-    yield { ...traced, caption, imagePath: path.join(spec.root, entry.image) };
+    let caption: string;
+    try {
+      const read = await readFileBounded(path.join(spec.root, entry.caption), policy.maxFileBytes, entry.caption);
+      if (!('bytes' in read)) {
+        yield dropItem(traced, read.reason, read.detail);
+        continue;
+      }
+      caption = stripBom(Buffer.from(read.bytes).toString('utf8'));
+    } catch (err) {
+      if (isReadFailure(err)) throw readFailure(path.join(spec.root, entry.caption), err);
+      const code = (err as NodeJS.ErrnoException).code;
+      yield dropItem({ ...traced, imagePath: path.join(spec.root, entry.image) }, 'read_failed', `cannot read ${entry.caption}: ${code ?? errorMessage(err)}`);
+      continue;
+    }
+    yield { ...traced, caption, imagePath: path.join(spec.root, entry.image), maxFileBytes: policy.maxFileBytes };
   }
 }
 
@@ -111,6 +141,7 @@ async function* readListUnit(spec: ListSpec, src: ImageTextSourceConfig, ctx: St
   const name = listBaseName(spec.file);
   const fileName = path.basename(spec.file);
   const listDir = path.dirname(spec.file);
+  const policy = readPolicy(src, listDir);
   const end = spec.firstRow + spec.rowCount;
   for await (const row of listRows(spec.file, spec.format)) {
     if (row.row < spec.firstRow) continue;
@@ -131,10 +162,27 @@ async function* readListUnit(spec: ListSpec, src: ImageTextSourceConfig, ctx: St
       continue;
     }
     const item: ImageTextRaw = { ...traced, caption: String(caption), ...imageLocation(image.trim(), listDir) };
+    if (item.imagePath) {
+      const refused = await refusal(item.imagePath, policy);
+      if (refused) {
+        yield dropItem(traced, refused.reason, refused.detail);
+        continue;
+      }
+      item.maxFileBytes = policy.maxFileBytes;
+    }
     const extra = extraColumns(row.values, src.extra_columns);
     if (extra) item.extra = extra;
     yield item;
   }
+}
+
+/**
+ * A reject for what the read policy refuses; undefined when the file may be read, or when the
+ * file system could not tell (the reader then meets the same error and reports it).
+ */
+async function refusal(file: string, policy: LocalReadPolicy): Promise<{ reason: string; detail: string } | undefined> {
+  const check = await checkLocalFile(file, policy);
+  return !check.ok && 'reason' in check ? check : undefined;
 }
 
 /** A URL stays a URL for the fetch stage; a path resolves against the list's folder. */

@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import path from 'node:path';
 import { delimitedRecords } from './delimited.ts';
+import { isReadFailure, readFailure, UnitFailure } from '../../core/stage.ts';
 
 export type ListFormat = 'jsonl' | 'csv' | 'tsv';
 
@@ -48,6 +49,12 @@ async function* listTextChunks(file: string): AsyncGenerator<string> {
   stream.setEncoding('utf8');
   try {
     for await (const chunk of stream) yield chunk as string;
+  } catch (err) {
+    if (isReadFailure(err)) throw readFailure(file, err);
+    // Broken compressed data: the rows before the break were yielded; the caller's unit fails
+    // naming where, instead of the rest of the file vanishing.
+    if (stream !== raw) throw new UnitFailure(`${path.basename(file)}: gzip data broken near compressed byte ${raw.bytesRead}: ${(err as Error).message}`);
+    throw err;
   } finally {
     raw.destroy();
     stream.destroy();

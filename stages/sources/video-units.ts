@@ -2,7 +2,7 @@
 // Its source yields that video for the pipeline declared in kinds/video.ts.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { safeIdPart, type Unit } from '../../core/units.ts';
+import { pathUnitId, type Unit } from '../../core/units.ts';
 import type { VideoSourceConfig } from '../../schemas/video-config.ts';
 import { VIDEO_CLIP } from '../../schemas/video.ts';
 import type { VideoRef } from '../../schemas/video-items.ts';
@@ -25,13 +25,11 @@ export async function listVideoUnits(cfg: VideoSourceConfig, baseDir: string): P
   if (!info) throw new Error(`video source path ${root} does not exist`);
   const files = info.isDirectory() ? await findVideos(root) : [root];
   const units: Unit<VideoUnitSpec>[] = [];
-  const taken = new Set<string>();
   for (const file of files) {
     // Unit sources, sample sources and reject sources are relative, so outputs do not depend on where the data sits.
     const name = toPosix(info.isDirectory() ? path.relative(root, file) : path.basename(file));
-    let id = `video-${safeIdPart(name)}`;
-    for (let n = 2; taken.has(id); n++) id = `video-${safeIdPart(name)}-${n}`;
-    taken.add(id);
+    // From the exact relative path: stable whatever other files sit beside it.
+    const id = pathUnitId('video-', name);
     const spec: VideoUnitSpec = { layout: 'video_file', file, name };
     units.push({ id, source: name, spec });
   }

@@ -14,6 +14,8 @@
 //   duplicate_key      a key seen earlier in the same tar (members not contiguous)
 //   tar_corrupt        the tar stream fails (truncated, bad header): the samples not yet read
 //                      are lost; one reject names the tar and where it broke
+// A tar that cannot be opened or read (ENOENT, EACCES, EIO, EMFILE) is no reject: it fails
+// the unit (UnitFailure), which stays uncommitted and is retried on rerun.
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
@@ -21,8 +23,8 @@ import type { Readable } from 'node:stream';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { IMAGE_TEXT, type ImageTextRaw } from '../../schemas/image-text.ts';
-import { dropItem, errorMessage, type ItemDrop, type StageContext } from '../../core/stage.ts';
-import { safeIdPart, type Unit } from '../../core/units.ts';
+import { dropItem, errorMessage, isReadFailure, readFailure, type ItemDrop, type StageContext } from '../../core/stage.ts';
+import { pathUnitId, type Unit } from '../../core/units.ts';
 import { extraColumnValues } from './list-file.ts';
 
 const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'];
@@ -56,13 +58,13 @@ export async function listWebDatasetUnits(absPath: string): Promise<Unit<WebData
   if (files.length === 0) throw new Error(`webdataset source ${absPath}: no .tar, .tar.gz or .tgz files in the folder`);
   return files.map((file) => {
     const spec: WebDatasetUnitSpec = { layout: 'webdataset', file };
-    return { id: safeIdPart(tarBaseName(file)), source: path.basename(file), spec: { ...spec } };
+    return { id: tarUnitId(file), source: path.basename(file), spec: { ...spec } };
   });
 }
 
-/** `shard-0001.tar.gz` -> `shard-0001`. */
-function tarBaseName(file: string): string {
-  return path.basename(file).replace(/\.(tar|tar\.gz|tgz)$/i, '');
+/** Unit id of a tar, from its exact file name (the prefix of its sample ids too): `a.tar` and `a.tgz` differ. */
+export function tarUnitId(file: string): string {
+  return pathUnitId('', path.basename(file));
 }
 
 /**
@@ -111,7 +113,7 @@ export async function* readWebDatasetUnit(unit: Unit<WebDatasetUnitSpec>, ctx: S
 
 export async function* readWebDatasetTar(file: string, ctx: StageContext, options: WebDatasetOptions = {}): AsyncGenerator<ImageTextRaw | ItemDrop> {
   const maxMemberBytes = options.maxMemberBytes ?? 64 * 1024 * 1024;
-  const name = tarBaseName(file);
+  const name = tarUnitId(file);
   const fileName = path.basename(file);
   const traced = (key: string) => ({ id: `${name}:${key}`, kind: IMAGE_TEXT, source: `${fileName}:${key}` });
   const reject = (key: string, reason: string, detail: string) => dropItem(traced(key), reason, detail);
@@ -180,6 +182,8 @@ export async function* readWebDatasetTar(file: string, ctx: StageContext, option
       yield item;
     }
   } catch (err) {
+    // The tar cannot be opened or read (not: its bytes are bad): the unit fails and is retried.
+    if (isReadFailure(err)) throw readFailure(file, err);
     const where = group ? `key ${group.key}` : `after ${printableKey(lastMember)}`;
     yield reject(`${group?.key ?? '(tar)'}`, 'tar_corrupt', `${fileName} failed at ${where}: ${errorMessage(err)}`);
   } finally {

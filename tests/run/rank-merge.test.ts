@@ -1,7 +1,8 @@
 // n independent ranks then `weft merge` must equal one process doing everything.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
@@ -63,27 +64,32 @@ test('--rank/--world-size partitions are disjoint and merge to the single-proces
   const twice = path.join(work, 'twice');
   await mergeOutDirs([...rankDirs, single], twice);
   assert.deepEqual(await parquetRows(path.join(twice, 'index.parquet')), await parquetRows(path.join(single, 'index.parquet')));
-});
+  assert.ok(!existsSync(path.join(twice, 'superseded.json')));
 
-test('two processes cannot write the same OUT at once; a stale lock is taken over', async () => {
-  const { lockOutDir, OutLockedError } = await import('../../output/out-lock.ts');
-  const { writeFile: write } = await import('node:fs/promises');
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-lock-'));
-  const first = await lockOutDir(dir);
-  await assert.rejects(lockOutDir(dir), (e: Error) => e instanceof OutLockedError && /another weft process/.test(e.message));
-  await first.release();
-  // A lock whose process is gone (pid far above any live one) does not block.
-  await write(path.join(dir, '.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: os.hostname() }));
-  const second = await lockOutDir(dir);
-  await second.release();
-});
+  // A missing part: merge refuses, naming the units it lacks, unless allow-partial marks the output partial.
+  const lacking = path.join(work, 'lacking');
+  await assert.rejects(mergeOutDirs(rankDirs.slice(1), lacking), (e: Error) => /the parts miss \d+ planned unit\(s\): /.test(e.message));
+  assert.ok(!existsSync(lacking), 'nothing left behind');
+  const rank0Units = (await readdir(path.join(rankDirs[0], 'completions'))).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort();
+  await mergeOutDirs(rankDirs.slice(1), lacking, { allowPartial: true });
+  assert.deepEqual((await readJson(path.join(lacking, 'run.json'))).partial, { missing_units: rank0Units });
 
-test('a lock whose pid now belongs to another process (pid reuse) is stale', async () => {
-  const { lockOutDir } = await import('../../output/out-lock.ts');
-  const { writeFile: write } = await import('node:fs/promises');
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-lock-'));
-  // Our parent is alive, but it did not write this lock: its start time differs.
-  await write(path.join(dir, '.lock'), JSON.stringify({ pid: process.ppid, host: os.hostname(), start: '1' }));
-  const lock = await lockOutDir(dir);
-  await lock.release();
+  // Committed twice with different content (a non-deterministic fetch): no abort; the earliest
+  // commit is kept and the other recorded as superseded. The second commit's record is altered
+  // here (later time, another shard hash) to stand for a redo that fetched other bytes.
+  const altered = path.join(work, 'altered');
+  await cp(single, altered, { recursive: true });
+  const [first] = (await readdir(path.join(altered, 'completions'))).filter((f) => f.endsWith('.json')).sort();
+  const record = await readJson(path.join(altered, 'completions', first));
+  record.committed_at = '2999-01-01T00:00:00.000Z';
+  if (record.shards[0]) record.shards[0].sha256 = 'f'.repeat(64);
+  else record.kept += 1;
+  await writeFile(path.join(altered, 'completions', first), JSON.stringify(record));
+  for (const inputs of [[single, altered], [altered, single]]) {
+    const merged2 = path.join(work, `diff-${inputs[0] === single ? 'a' : 'b'}`);
+    await mergeOutDirs(inputs, merged2);
+    const sup = await readJson(path.join(merged2, 'superseded.json'));
+    assert.deepEqual(sup.map((x: { unit: string; kept: { dir: string }; superseded: { dir: string } }) => [x.unit, x.kept.dir, x.superseded.dir]), [[record.unit, single, altered]]);
+    assert.deepEqual(await parquetRows(path.join(merged2, 'index.parquet')), await parquetRows(path.join(single, 'index.parquet')));
+  }
 });

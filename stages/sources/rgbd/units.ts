@@ -6,7 +6,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { dropItem, type ItemDrop } from '../../../core/stage.ts';
-import { safeIdPart, type Unit } from '../../../core/units.ts';
+import { pathUnitId, type Unit } from '../../../core/units.ts';
 import type { RgbdSourceConfig } from '../../../schemas/rgbd-config.ts';
 import type { RgbdLayout, SequenceListing } from './frames.ts';
 import { isTumSequence, listTumSequence } from './tum.ts';
@@ -46,7 +46,7 @@ export async function listRgbdUnits(source: RgbdSourceConfig, baseDir: string): 
       const spec: RgbdUnitSpec = { layout, dir, sequence, relDir, ...extra };
       // The unit's source goes into the manifest: relative, so outputs do not depend on where the data sits.
       const samples = extra.samples?.length ? ` samples ${extra.samples[0]}..${extra.samples[extra.samples.length - 1]}` : '';
-      units.push({ id: `rgbd-${layout}-${safeIdPart(sequence)}${suffix}`, source: `${relDir || '.'}${samples}`, spec });
+      units.push({ id: `${pathUnitId(`rgbd-${layout}-`, sequence)}${suffix}`, source: `${relDir || '.'}${samples}`, spec });
     };
     if (want('tum') && isTumSequence(files)) return add('tum');
     if (want('nyu') && isNyuSequence(files)) return add('nyu');

@@ -64,3 +64,31 @@ test('the caption stage writes the normalised caption and ledgers drops', async 
   const s = ctx.stats.stage('caption');
   assert.deepEqual([s.in, s.out, s.droppedByReason], [4, 2, { caption_missing: 1, caption_too_short: 1 }]);
 });
+
+test('text hygiene: invalid UTF-8 repaired and counted, NUL and bidi controls removed and counted; configurable', async () => {
+  // Real bytes: a lone continuation byte and a truncated 3-byte sequence, decoded as the readers do.
+  const broken = Buffer.concat([Buffer.from('caf'), Buffer.from([0x80]), Buffer.from(' au lait '), Buffer.from([0xe2, 0x82])]).toString('utf8');
+  const item = (id: string, caption: string): ImageTextRaw => ({ id, kind: IMAGE_TEXT, source: `${id}.jpg`, caption });
+  const items = [
+    item('utf8', broken),
+    item('nul', 'a\u0000red\u0000 circle'),
+    item('bidi', 'price \u202e001$\u202c today \u2066x\u2069'),
+    item('clean', 'a plain caption'),
+  ];
+  const run = async (over: Partial<CaptionConfig>) => {
+    const ctx: StageContext = testContext();
+    const out: ImageTextRaw[] = [];
+    async function* input() {
+      yield* items;
+    }
+    for await (const x of captionRulesStage(cfg(over))(input(), ctx)) out.push(x);
+    return { out, ctx, counters: Object.fromEntries(ctx.stats.counters.get('caption') ?? []) };
+  };
+  const repaired = await run({});
+  assert.deepEqual(repaired.out.map((x) => x.caption), ['caf\ufffd au lait \ufffd', 'ared circle', 'price 001$ today x', 'a plain caption']);
+  assert.deepEqual(repaired.counters, { invalid_utf8_repaired: 2, nul_removed: 2, bidi_removed: 4 });
+  const strict = await run({ invalid_utf8: 'reject', strip_bidi_controls: false });
+  assert.deepEqual(strict.ctx.rejects.rows.map((r) => [r.id, r.reason]), [['utf8', 'invalid_utf8']]);
+  assert.equal(strict.out.find((x) => x.id === 'bidi')!.caption, 'price \u202e001$\u202c today \u2066x\u2069');
+  assert.equal(strict.counters.bidi_removed, undefined);
+});

@@ -107,7 +107,8 @@ const JSONL_ROWS = [
 
 test('jsonl list: row ranges, URLs, relative paths, extra columns and bad rows', async () => {
   await files(dir, { 'lists/caps.jsonl': JSONL_ROWS + '\n' });
-  const src = source({ path: 'lists/caps.jsonl', rows_per_unit: 3, extra_columns: ['license', 'score', 'meta'] });
+  // allow_paths_outside_root: row 5 names /abs/5.jpg (refused by default: local-file-guard.test.ts).
+  const src = source({ path: 'lists/caps.jsonl', rows_per_unit: 3, extra_columns: ['license', 'score', 'meta'], allow_paths_outside_root: true });
   const units = await listImageTextUnits(src, dir);
   // 7 non-blank rows in units of 3.
   assert.deepEqual(units.map((u) => u.id), ['caps-00000', 'caps-00001', 'caps-00002']);
@@ -136,8 +137,8 @@ test('jsonl list: row ranges, URLs, relative paths, extra columns and bad rows',
 
 test('gzipped lists read the same as plain ones; a middle unit reads only its rows', async () => {
   await writeFile(path.join(dir, 'lists/caps.jsonl.gz'), gzipSync(JSONL_ROWS));
-  const plain = source({ path: 'lists/caps.jsonl', rows_per_unit: 2 });
-  const gz = source({ path: 'lists/caps.jsonl.gz', rows_per_unit: 2 });
+  const plain = source({ path: 'lists/caps.jsonl', rows_per_unit: 2, allow_paths_outside_root: true });
+  const gz = source({ path: 'lists/caps.jsonl.gz', rows_per_unit: 2, allow_paths_outside_root: true });
   const gzUnits = await listImageTextUnits(gz, dir);
   assert.deepEqual(gzUnits.map((u) => u.id), ['caps-00000', 'caps-00001', 'caps-00002', 'caps-00003']);
   const a = await readAll(await listImageTextUnits(plain, dir), plain);

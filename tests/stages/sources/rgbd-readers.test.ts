@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { makeRgbdFixtures, type FixtureLayout, type FixtureTruth } from '../../../run/fixtures/rgbd-fixtures.ts';
 import { listRgbdUnits } from '../../../stages/sources/rgbd/units.ts';
+import { pathUnitId } from '../../../core/units.ts';
 import { rgbdPipeline } from '../../../kinds/rgbd.ts';
 import { decodeDepthPng } from '../../../stages/decode/depth-png.ts';
 import { rgbdSchema, type RgbdSample } from '../../../schemas/rgbd.ts';
@@ -33,7 +34,13 @@ const truePairs = (t: FixtureTruth) => t.sequences[0].frames.filter((f) => f.rgb
 
 test('auto layout finds one unit per sequence in each layout', async () => {
   const units = await listRgbdUnits(rgbdConfig('.').source, dir);
-  assert.deepEqual(units.map((u) => u.id), ['rgbd-generic-generic_seq00', 'rgbd-nyu-nyu_scene_seq00', 'rgbd-sunrgbd-sunrgbd_seq00-00000', 'rgbd-tum-tum_seq00']);
+  assert.deepEqual(units.map((u) => u.id), [
+    pathUnitId('rgbd-generic-', 'generic/seq00'),
+    pathUnitId('rgbd-nyu-', 'nyu/scene_seq00'),
+    `${pathUnitId('rgbd-sunrgbd-', 'sunrgbd/seq00')}-00000`,
+    pathUnitId('rgbd-tum-', 'tum/seq00'),
+  ]);
+  assert.deepEqual(units.map((u) => u.spec.sequence), ['generic/seq00', 'nyu/scene_seq00', 'sunrgbd/seq00', 'tum/seq00']);
   await assert.rejects(listRgbdUnits(rgbdConfig('missing').source, dir), /not a folder/);
 });
 

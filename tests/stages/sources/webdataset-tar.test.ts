@@ -12,11 +12,13 @@ import sharp from 'sharp';
 import type { ImageTextRaw } from '../../../schemas/image-text.ts';
 import { webSourceConfig } from '../../../schemas/web-config.ts';
 import { listWebUnits, readWebUnit } from '../../../stages/sources/url-list.ts';
-import { readWebDatasetTar, splitMemberName, unsafeMemberName } from '../../../stages/sources/webdataset-tar.ts';
+import { listWebDatasetUnits, readWebDatasetTar, splitMemberName, tarUnitId, unsafeMemberName } from '../../../stages/sources/webdataset-tar.ts';
 import { testContext } from '../../helpers/context.ts';
 import { readSource } from '../../../core/stage.ts';
 
 let dir: string;
+/** The unit id (and sample id prefix) of shard-000.tar. */
+const U = tarUnitId('shard-000.tar');
 let png: Buffer;
 let jpeg: Buffer;
 before(async () => {
@@ -103,10 +105,10 @@ test('samples grouped by key with .txt or .json captions; bad keys and hostile m
   assert.deepEqual(
     items.map((i) => [i.id, i.source, i.caption, i.extra]),
     [
-      ['shard-000:shard/0001', 'shard-000.tar:shard/0001', 'a blue square', undefined],
-      ['shard-000:shard/0002', 'shard-000.tar:shard/0002', 'a red square', { url: 'http://x.test/r.png', similarity: '0.31' }],
-      ['shard-000:shard/0003', 'shard-000.tar:shard/0003', 'text field caption', {}],
-      ['shard-000:shard/0010', 'shard-000.tar:shard/0010', 'ten', undefined],
+      [`${U}:shard/0001`, 'shard-000.tar:shard/0001', 'a blue square', undefined],
+      [`${U}:shard/0002`, 'shard-000.tar:shard/0002', 'a red square', { url: 'http://x.test/r.png', similarity: '0.31' }],
+      [`${U}:shard/0003`, 'shard-000.tar:shard/0003', 'text field caption', {}],
+      [`${U}:shard/0010`, 'shard-000.tar:shard/0010', 'ten', undefined],
     ],
   );
   assert.deepEqual(Buffer.from(items[1].imageBytes!), png);
@@ -114,15 +116,15 @@ test('samples grouped by key with .txt or .json captions; bad keys and hostile m
   assert.deepEqual(
     ctx.rejects.rows.map((r) => [r.id, r.stage, r.reason]),
     [
-      ['shard-000:../evil.jpg', 'source', 'unsafe_tar_member'],
-      ['shard-000:/abs/0004.jpg', 'source', 'unsafe_tar_member'],
-      ['shard-000:shard/0005.jpg', 'source', 'unsafe_tar_member'],
-      ['shard-000:shard/0006.jpg', 'source', 'unsafe_tar_member'],
-      ['shard-000:shard/0007', 'source', 'image_missing'],
-      ['shard-000:shard/0008', 'source', 'caption_missing'],
-      ['shard-000:shard/0009', 'source', 'bad_row'],
-      ['shard-000:shard/0001.cls', 'source', 'duplicate_key'],
-      ['shard-000:shard/0011', 'source', 'member_too_large'],
+      [`${U}:../evil.jpg`, 'source', 'unsafe_tar_member'],
+      [`${U}:/abs/0004.jpg`, 'source', 'unsafe_tar_member'],
+      [`${U}:shard/0005.jpg`, 'source', 'unsafe_tar_member'],
+      [`${U}:shard/0006.jpg`, 'source', 'unsafe_tar_member'],
+      [`${U}:shard/0007`, 'source', 'image_missing'],
+      [`${U}:shard/0008`, 'source', 'caption_missing'],
+      [`${U}:shard/0009`, 'source', 'bad_row'],
+      [`${U}:shard/0001.cls`, 'source', 'duplicate_key'],
+      [`${U}:shard/0011`, 'source', 'member_too_large'],
     ],
   );
   assert.match(ctx.rejects.rows[2].detail, /symlink entry -> \/etc\/passwd/);
@@ -143,11 +145,13 @@ test('a folder of shards (.tar and .tar.gz) gives one unit per shard; the web so
   await writeFile(path.join(folder, 'notes.txt'), 'not a shard');
   const src = webSourceConfig({ path: 'shards' });
   const units = await listWebUnits(src, dir);
-  assert.deepEqual(units.map((u) => [u.id, u.source]), [['00000', '00000.tar.gz'], ['00001', '00001.tar']]);
+  const [u0, u1] = [tarUnitId('00000.tar.gz'), tarUnitId('00001.tar')];
+  assert.match(u0, /^00000\.tar\.gz-[0-9a-f]{8}$/);
+  assert.deepEqual(units.map((u) => [u.id, u.source]), [[u0, '00000.tar.gz'], [u1, '00001.tar']]);
   const ctx = testContext();
   const captions: string[] = [];
   for (const unit of units) for await (const item of readSource('source', (c) => readWebUnit(unit, src, c), ctx)) captions.push(`${item.id}=${item.caption}`);
-  assert.deepEqual(captions, ['00000:k0=zero', '00001:k1=one']);
+  assert.deepEqual(captions, [`${u0}:k0=zero`, `${u1}:k1=one`]);
   // A single tar is one unit too, whatever format says.
   assert.equal((await listWebUnits(webSourceConfig({ path: 'shards/00001.tar' }), dir)).length, 1);
 });
@@ -163,9 +167,34 @@ test('a truncated tar keeps the samples before the cut and rejects once with tar
   await writeFile(file, whole.subarray(0, 512 * 4 + jpeg.length + 1000)); // inside b.jpg's data
   const { items, ctx } = await readTar(file);
   assert.deepEqual(items.map((i) => i.caption), ['first']);
-  assert.deepEqual(ctx.rejects.rows.map((r) => [r.id, r.reason]), [['cut:b', 'tar_corrupt']]);
+  assert.deepEqual(ctx.rejects.rows.map((r) => [r.id, r.reason]), [[`${tarUnitId('cut.tar')}:b`, 'tar_corrupt']]);
   await writeFile(path.join(dir, 'garbage.tar'), Buffer.alloc(2048, 0x41));
   const garbage = await readTar(path.join(dir, 'garbage.tar'));
   assert.equal(garbage.items.length, 0);
   assert.deepEqual(garbage.ctx.rejects.rows.map((r) => r.reason), ['tar_corrupt']);
+});
+
+test('tars whose names slug alike get distinct unit and sample ids (a.tar/a.tgz, "a b.tar"/a_b.tar)', async () => {
+  const folder = await mkdtemp(path.join(dir, 'collide-'));
+  const names = ['a.tar', 'a.tgz', 'a b.tar', 'a_b.tar', 'A.tar.gz'];
+  for (const name of names) {
+    const bytes = await tarBytes([
+      { name: '0001.png', data: png },
+      { name: '0001.txt', data: `from ${name}` },
+    ]);
+    await writeFile(path.join(folder, name), /gz$/i.test(name) ? gzipSync(bytes) : bytes);
+  }
+  const units = await listWebDatasetUnits(folder);
+  assert.equal(units.length, names.length);
+  assert.equal(new Set(units.map((u) => u.id)).size, names.length, units.map((u) => u.id).join(' '));
+  for (const u of units) assert.match(u.id, /^[A-Za-z0-9._-]+-[0-9a-f]{8}$/);
+  const sampleIds: string[] = [];
+  for (const u of units) {
+    const { items } = await readTar(u.spec.file);
+    assert.deepEqual(items.map((i) => i.caption), [`from ${path.basename(u.spec.file)}`]);
+    sampleIds.push(...items.map((i) => i.id));
+  }
+  assert.equal(new Set(sampleIds).size, names.length);
+  // The id depends on the file's own name only, not on what else is in the folder.
+  assert.deepEqual((await listWebDatasetUnits(path.join(folder, 'a b.tar'))).map((u) => u.id), [units.find((u) => u.source === 'a b.tar')!.id]);
 });

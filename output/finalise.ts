@@ -14,11 +14,8 @@ import type { Manifest } from '../schemas/manifest.ts';
 import { SCHEMA_VERSION } from '../schemas/config.ts';
 import { WEFT_VERSION } from '../core/version.ts';
 import { renderReport } from '../report/report-html.ts';
-import { droppedSetName } from '../report/example-sets.ts';
-import type { RejectRecord } from '../core/rejects.ts';
 import { DuplicateCollector } from './duplicate-groups.ts';
-import { picturesFromShards } from './shard-pictures.ts';
-import { BottomK } from '../core/sketch/bottom-k.ts';
+import { reportExamplesOf, sampleDroppedExamples } from './dropped-examples.ts';
 import { readInvocations, writeInvocation, type Invocation } from './invocations.ts';
 import { kindOfRunConfig } from '../kinds/registry.ts';
 import type { KindDefinition } from '../kinds/definition.ts';
@@ -122,7 +119,17 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
 
   if (selection.active) {
     selection.applyTo(stats, manifest);
-    await sampleFinaliseDrops(root, completions, stats, selection.rejects(), reportExamplesOf(info.config));
+    await sampleDroppedExamples(stats, selection.rejects(), reportExamplesOf(info.config), {
+      root,
+      // The dropped pairs are still in the shards; only the index leaves them out.
+      locate: async (wanted) => {
+        const where = new Map<string, { shard: string; row: number }>();
+        for await (const row of rowsOf(completions, (u) => readUnitIndexRows(root, u))) {
+          if (wanted.has(String(row.id))) where.set(String(row.id), { shard: String(row.shard), row: Number(row.row) });
+        }
+        return where;
+      },
+    });
   }
   corpus?.applyTo(stats, manifest);
   if (selection.active || corpus) await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
@@ -130,51 +137,6 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
   const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report, invocations: await readInvocations(root), duplicates: await duplicates.summary(root) });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };
-}
-
-/**
- * The dropped sample of the reasons decided here (min_p_aligned, keep_top): per reason the k
- * lowest id hashes, like the run-time drops, so the same for one process or many. A sample the
- * kept sample already holds moves over with its picture (and grounding boxes); the others' pictures
- * and captions are read back from their shards (the pairs are in the shards, only the index
- * leaves them out). Dropped pairs leave the kept sample.
- */
-async function sampleFinaliseDrops(root: string, completions: UnitCompletion[], stats: RunStats, dropped: readonly RejectRecord[], k: number): Promise<void> {
-  if (!dropped.length) return;
-  const chosen = new Map<string, BottomK<RejectRecord>>();
-  for (const r of dropped) {
-    const name = droppedSetName(r.kind, r.stage, r.reason);
-    let set = chosen.get(name);
-    if (!set) chosen.set(name, (set = new BottomK(k)));
-    if (set.wouldKeep(r.id)) set.add(r.id, r);
-  }
-  const byId = new Map(dropped.map((r) => [r.id, r]));
-  const sampled = new Map<string, Record<string, unknown>>();
-  for (const [name, set] of [...stats.examples]) {
-    if (!name.startsWith('kept:')) continue;
-    for (const e of set.items) if (byId.has(String(e.item.id))) sampled.set(String(e.item.id), e.item);
-    set.items = set.items.filter((e) => !byId.has(String(e.item.id)));
-  }
-  const wanted = new Set([...chosen.values()].flatMap((s) => s.items.map((e) => e.item.id)).filter((id) => !sampled.has(id)));
-  const where = new Map<string, { shard: string; row: number }>();
-  if (wanted.size) {
-    for await (const row of rowsOf(completions, (u) => readUnitIndexRows(root, u))) {
-      if (wanted.has(String(row.id))) where.set(String(row.id), { shard: String(row.shard), row: Number(row.row) });
-    }
-  }
-  const pictures = await picturesFromShards(root, where);
-  for (const [name, set] of chosen) {
-    for (const { item: r } of set.items) {
-      const base = sampled.get(r.id) ?? { ...pictures.get(r.id), id: r.id, source: r.source };
-      stats.exampleSet(name, k).add(r.id, { ...base, stage: r.stage, reason: r.reason, detail: r.detail });
-    }
-  }
-}
-
-/** output.report_examples of a run's config. */
-function reportExamplesOf(config: unknown): number {
-  const n = (config as { output?: { report_examples?: unknown } } | null)?.output?.report_examples;
-  return typeof n === 'number' && n > 0 ? n : 12;
 }
 
 /** Run-wide dedup marks, for kinds whose samples carry content hashes (the kind says). */

@@ -31,6 +31,7 @@ import type { Manifest } from '../../schemas/manifest.ts';
 import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from '../../output/score-filter.ts';
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
 import { IndexQueryError, selectIndexRows } from '../../output/index-query.ts';
+import { reportExamplesOf, sampleDroppedExamples } from '../../output/dropped-examples.ts';
 
 const FILTER_STAGE = 'filter';
 const WHERE_REASON = 'where_false';
@@ -159,6 +160,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
       rowsPerBatch: output.rows_per_batch ?? 100,
       format: output.arrow_format ?? 'stream',
       filters,
+      reportExamples: reportExamplesOf(info.config),
     });
   }
   return finaliseOutDir(to);
@@ -177,6 +179,7 @@ interface UnitFilter {
   rowsPerBatch: number;
   format: ArrowFormat;
   filters: FilterEntry[];
+  reportExamples: number;
 }
 
 async function filterUnit(c: UnitCompletion, f: UnitFilter): Promise<void> {
@@ -184,6 +187,9 @@ async function filterUnit(c: UnitCompletion, f: UnitFilter): Promise<void> {
   const rejects: RejectRecord[] = await readUnitRejects(f.from, c.unit);
   const kept = new Map<string, IndexRow>();
   const filterStage = stats.stage(FILTER_STAGE);
+  // The filter's own drops get report cards too, their pictures read from OUT's shards.
+  const filtered: RejectRecord[] = [];
+  const where = new Map<string, { shard: string; row: number }>();
   for (const row of f.rows) {
     const id = String(row.id);
     const kind = String(row.kind);
@@ -205,10 +211,15 @@ async function filterUnit(c: UnitCompletion, f: UnitFilter): Promise<void> {
     }
     filterStage.dropped(verdict.reason);
     const url = typeof row.url === 'string' ? row.url : null;
-    rejects.push({ id, kind, source: String(row.source ?? row.unit), stage: FILTER_STAGE, reason: verdict.reason, detail: verdict.detail, url, host: hostOf(url), score: verdict.score ?? null, threshold: verdict.threshold ?? null });
+    const reject: RejectRecord = { id, kind, source: String(row.source ?? row.unit), stage: FILTER_STAGE, reason: verdict.reason, detail: verdict.detail, url, host: hostOf(url), score: verdict.score ?? null, threshold: verdict.threshold ?? null };
+    rejects.push(reject);
+    filtered.push(reject);
+    where.set(id, { shard: String(row.shard), row: Number(row.row) });
     stats.kind(kind).kept--;
     stats.kind(kind).dropped++;
   }
+
+  await sampleDroppedExamples(stats, filtered, f.reportExamples, { root: f.from, locate: async (wanted) => new Map([...where].filter(([id]) => wanted.has(id))) });
 
   const staged: StagedShard[] = [];
   const indexRows: IndexRow[] = [];

@@ -46,6 +46,14 @@ test('filter --where keeps the rows the SQL selects, records the expression and 
   const shard = await readFile(path.join(to, manifest.shards[0].path));
   assert.equal(shard.subarray(0, 6).toString(), 'ARROW1', 'filtered shards keep the IPC file format');
   assert.equal(arrow.tableFromIPC(shard).numRows, manifest.shards[0].rows);
+  // The filter's own drops are sampled for the report, with pictures read from OUT's shards.
+  const stats = await readJson(path.join(to, 'stats.json'));
+  const set = stats.examples?.['dropped-reason:image_text:filter:where_false'];
+  assert.ok(set && set.items.length > 0, `example sets: ${Object.keys(stats.examples ?? {}).join(', ')}`);
+  assert.ok(set.items.length <= Math.min(12, total - expected.length));
+  for (const e of set.items) assert.ok(typeof e.item.thumb === 'string' && e.item.thumb.length > 0 && typeof e.item.caption === 'string', `card ${e.item.id} has a picture and caption`);
+  const dropped = new Set(rejects.map((r: any) => r.id));
+  for (const e of set.items) assert.ok(dropped.has(e.item.id), `${e.item.id} was dropped by the filter`);
 });
 
 test('filter --where with bad SQL is a usage error naming the problem', () => {

@@ -46,6 +46,7 @@ function buildManifest(info: RunInfo, completions: UnitCompletion[]): Manifest {
     units: completions.map((c) => ({ id: c.unit, source: c.source, kept: c.kept, dropped: c.dropped, committed_at: c.committed_at })),
     shards,
     ...(sidecars.length ? { sidecars } : {}),
+    ...(info.partial ? { partial: info.partial } : {}),
     totals: {
       kept: completions.reduce((a, c) => a + c.kept, 0),
       dropped: completions.reduce((a, c) => a + c.dropped, 0),

@@ -56,7 +56,7 @@ export function provenanceSection(m: Manifest, invocations: readonly RunInvocati
     }
   }
   if (invocations.length) {
-    const missingNamed = [...new Set(invocations.flatMap((i) => i.units_given))].filter((u) => !committed.has(u)).sort();
+    const missingNamed = [...new Set([...invocations.flatMap((i) => i.units_given), ...(m.partial?.missing_units ?? [])])].filter((u) => !committed.has(u)).sort();
     const missing = Math.max(missingNamed.length, unitsInInput - committed.size);
     if (missing > 0) {
       const listed = missingNamed.slice(0, LISTED_UNITS).map((u) => `<code>${esc(u)}</code>`).join(', ');

@@ -39,5 +39,7 @@ export interface Manifest {
   shards: ShardEntry[];
   /** Per-unit sidecar files (OUT/sidecars/: the corpus sidecar of curate.corpus); absent when none. */
   sidecars?: ShardEntry[];
+  /** Set on an OUT merged with --allow-partial: the planned units no part committed. */
+  partial?: { missing_units: string[] };
   totals: { kept: number; dropped: number; shards: number; bytes: number };
 }

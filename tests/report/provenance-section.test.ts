@@ -44,10 +44,15 @@ test('ranks merged: all present, then one missing', async () => {
   assert.equal(all['processes merged'], '2 (rank 0/2, rank 1/2)');
   assert.equal(all.units, 'all 3 units of the input are committed');
 
-  await mergeOutDirs([r0], path.join(work, 'partial'));
+  // Without --allow-partial a merge missing a planned unit is refused, naming it.
+  await assert.rejects(mergeOutDirs([r0], path.join(work, 'refused')), /miss 1 planned unit\(s\): folder-00001/);
+  await mergeOutDirs([r0], path.join(work, 'partial'), { allowPartial: true });
   const partial = facts(await readFile(path.join(work, 'partial', 'report.html'), 'utf8'));
   assert.equal(partial['ranks absent (of 2)'], '1');
-  // Rank 0 of 2 holds units 0 and 2 of the 3: one is missing, held by the absent rank.
+  // Rank 0 of 2 holds units 0 and 2 of the 3: one is missing, held by the absent rank, and named
+  // from the planned units the merge recorded.
   assert.match(partial['units missing'], /^1 of 3 units have no commit: this output is partial\./);
-  assert.match(partial['units missing'], /1 of ranks or workers that are not here/);
+  assert.match(partial['units missing'], /folder-00001/);
+  const manifest = JSON.parse(await readFile(path.join(work, 'partial', 'manifest.json'), 'utf8'));
+  assert.deepEqual(manifest.partial, { missing_units: ['folder-00001'] });
 });

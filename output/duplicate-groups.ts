@@ -22,6 +22,7 @@ export class DuplicateCollector {
   private readonly groups = new Map<string, Map<string, string[]>>();
   private readonly clusterSizes = new Map<string, Map<string, number>>();
   private readonly where = new Map<string, { shard: string; row: number }>();
+  private readonly balance = { drawn: 0, notDrawn: 0 };
 
   add(row: IndexRow): void {
     this.kept++;
@@ -41,6 +42,8 @@ export class DuplicateCollector {
       if (!m) this.clusterSizes.set(col, (m = new Map()));
       m.set(String(c), (m.get(String(c)) ?? 0) + 1);
     }
+    if (row.balance_kept === true) this.balance.drawn++;
+    else if (row.balance_kept === false) this.balance.notDrawn++;
     if (typeof row.shard === 'string' && typeof row.row === 'number') this.where.set(String(row.id), { shard: row.shard, row: row.row });
   }
 
@@ -66,6 +69,7 @@ export class DuplicateCollector {
         clusters: sizes.size,
         largest: [...sizes].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, LARGEST_CLUSTERS).map(([cluster, size]) => ({ cluster, size })),
       })),
+      ...(this.balance.drawn + this.balance.notDrawn > 0 ? { balance: { ...this.balance } } : {}),
     };
   }
 }

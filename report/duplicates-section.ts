@@ -30,6 +30,8 @@ export interface DuplicatesSummary {
   kept: number;
   marks: DuplicateMarks[];
   clusters: ClusterSummary[];
+  /** Concept balance marks (`balance_kept`), when the index has them. */
+  balance?: { drawn: number; notDrawn: number };
 }
 
 /** Drop reasons that mean "a duplicate of something else". */
@@ -63,6 +65,13 @@ export function duplicatesSection(d: DuplicatesSummary | undefined, stats: RunSt
       `<h3>Clusters <small>column <code>${esc(c.column)}</code></small></h3>`,
       `<p>${fmtInt(c.rows)} kept items in ${fmtInt(c.clusters)} clusters.</p>`,
       table(['cluster', 'items', 'share'], c.largest.map((l) => [`<code>${esc(l.cluster)}</code>`, fmtInt(l.size), fmtPct(l.size, c.rows)]), [false, true, true]),
+    );
+  }
+  if (d?.balance) {
+    const total = d.balance.drawn + d.balance.notDrawn;
+    parts.push(
+      `<h3>Concept balance <small>column <code>balance_kept</code></small></h3>`,
+      `<p>${fmtInt(d.balance.drawn)} of ${fmtInt(total)} items in the index (${fmtPct(d.balance.drawn, total)}) were drawn by the balance over their concept entries; ${fmtInt(d.balance.notDrawn)} were not (entries too frequent). The entry counts before and after are in Distributions (<code>balance:entry_count_before</code>, <code>balance:entry_count_after</code>).</p>`,
     );
   }
   if (!parts.length) return '<p class="empty">No duplicate tests ran, or nothing was found to be a duplicate.</p>';

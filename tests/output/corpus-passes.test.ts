@@ -110,6 +110,11 @@ test('one process and two ranks + merge give the same clusters, duplicate marks 
   const stats = await readJson(path.join(single, 'stats.json'));
   assert.ok(stats.histograms['balance:entry_count_before'] && stats.histograms['balance:entry_count_after']);
   assert.ok(one.some((r) => r.balance_kept === false) && one.some((r) => r.balance_kept === true));
+  // The report's Duplicates section counts the balance marks and the clusters of the index.
+  const html = await fs.readFile(path.join(single, 'report.html'), 'utf8');
+  const drawn = one.filter((r) => r.balance_kept === true).length;
+  assert.ok(html.includes(`${drawn.toLocaleString('en-US')} of ${one.length.toLocaleString('en-US')} items in the index`), 'balance counts in the report');
+  assert.match(html, /Clusters <small>column <code>cluster_id<\/code>/);
 });
 
 test('the drop filters leave marked rows out of the index and give them reject rows', async () => {

@@ -17,6 +17,7 @@ import type { RunStatsJSON } from '../core/stats.ts';
 import type { ShardEntry } from '../schemas/manifest.ts';
 import type { StagedShard } from './arrow-shard-writer.ts';
 import type { FlatColumn } from './parquet-tables.ts';
+import { SIDECAR_FOLDER } from '../stages/curate/corpus-sidecar.ts';
 import { fsyncDir, readJsonLinesGz, writeJsonAtomic, writeJsonLinesGzAtomic, TMP_SUFFIX } from './fs-atomic.ts';
 
 export type IndexRow = Record<string, string | number | boolean | null>;
@@ -61,7 +62,7 @@ export class OutDir {
     return path.join(this.root, 'shards');
   }
   get sidecarsDir() {
-    return path.join(this.root, 'sidecars');
+    return path.join(this.root, SIDECAR_FOLDER);
   }
   get partsDir() {
     return path.join(this.root, 'parts');

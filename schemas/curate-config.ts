@@ -83,9 +83,6 @@ export const curateSchema = z
 
 export type CurateConfig = z.infer<typeof curateSchema>;
 export type CorpusConfig = CurateConfig['corpus'];
-export type ClustersConfig = CorpusConfig['clusters'];
-export type SemanticDedupConfig = CorpusConfig['semantic_dedup'];
-export type BalanceConfig = CorpusConfig['balance'];
 
 /** Whether the units must write their corpus sidecar. */
 export function corpusSidecarNeeded(c: CorpusConfig): boolean {

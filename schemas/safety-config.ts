@@ -14,4 +14,3 @@ export const safetySchema = z
   .strict()
   .refine((s) => s.enabled || s.max_nsfw === null, { message: 'max_nsfw needs enabled: true' });
 
-export type SafetyConfig = z.infer<typeof safetySchema>;

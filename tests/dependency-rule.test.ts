@@ -121,3 +121,18 @@ test('stages and kinds leave the rejects ledger and the stage counters to the st
   const offenders = modules.filter((m) => /^(stages|kinds)\//.test(m) && byHand.test(readFileSync(path.join(repo, m), 'utf8')));
   assert.deepEqual(offenders, []);
 });
+
+test('no export is used nowhere: each exported name appears in its own module again or in another file', () => {
+  const everything = [...FLOORS, 'tests', 'bin'].flatMap((f) => (f === 'bin' ? [] : sourceFiles(f)));
+  const text = new Map(everything.map((f) => [f, readFileSync(path.join(repo, f), 'utf8')]));
+  const unused: string[] = [];
+  for (const m of modules.filter((x) => !x.startsWith('scripts/'))) {
+    const src = text.get(m)!;
+    for (const [, name] of src.matchAll(/^export (?:async )?(?:function\*?|const|let|class|interface|type|enum) (\w+)/gm)) {
+      const word = new RegExp(`\\b${name}\\b`, 'g');
+      if ((src.match(word) ?? []).length > 1) continue;
+      if (![...text].some(([f, t]) => f !== m && new RegExp(`\\b${name}\\b`).test(t))) unused.push(`${m}: ${name}`);
+    }
+  }
+  assert.deepEqual(unused, []);
+});

@@ -20,7 +20,7 @@ const clipSchema = z
     fade_floor: z.number().positive().max(128).default(32),
     /** Keep the frames of fades and dissolves out of scene windows (windows end where a transition starts and begin where it ends). */
     exclude_transitions: z.boolean().default(true),
-    /** No hard cut within this many seconds of the previous boundary (or of the start). */
+    /** No hard cut within this many seconds of the previous hard cut or fade (or of the start); dissolves do not count. */
     min_scene_s: z.number().nonnegative().default(1),
     /** Frames per second the scene detector looks at. */
     scene_fps: z.number().positive().max(60).default(10),

@@ -222,14 +222,18 @@ export class SceneDetector {
     return this.applyMinScene(out);
   }
 
-  /** Hard cuts closer than minSceneS to the previous boundary are dropped; transitions always stay. */
+  /**
+   * Hard cuts closer than minSceneS to the previous hard cut or fade (or the start) are dropped;
+   * transitions always stay. A dissolve does not hold off a cut after it: the histogram reads
+   * the last frames of fast motion before a cut as a dissolve, and the cut is the surer evidence.
+   */
   private applyMinScene(boundaries: SceneBoundary[]): SceneBoundary[] {
     const out: SceneBoundary[] = [];
     let lastEnd = this.times[0];
     for (const b of boundaries) {
       if (b.type === 'hard' && b.start - lastEnd < this.opts.minSceneS - 1e-9) continue;
       out.push(b);
-      lastEnd = b.end;
+      if (b.type !== 'dissolve') lastEnd = b.end;
     }
     return out;
   }

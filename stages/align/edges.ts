@@ -73,7 +73,9 @@ function blurredLuminance(rgb: Uint8Array, width: number, height: number): Float
   const out = scratchBuffer('blurOut', n, f32);
   for (let y = 0; y < height; y++) {
     const row = y * width;
-    for (let x = 0; x < width; x++) {
+    // Interior pixels need no clamping: the same sum without the index tests.
+    for (let i = row + 2, end = row + width - 2; i < end; i++) tmp[i] = (lum[i - 2] + 4 * lum[i - 1] + 6 * lum[i] + 4 * lum[i + 1] + lum[i + 2]) * 0.0625;
+    for (let x = 0; x < width; x = x === 1 && width > 4 ? width - 2 : x + 1) {
       const a = lum[row + (x > 1 ? x - 2 : 0)];
       const b = lum[row + (x > 0 ? x - 1 : 0)];
       const c = lum[row + x];
@@ -204,12 +206,16 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   const relativeJump = options.relativeJump ?? 0.04;
   const ratio = options.gradientRatio ?? 3;
   const n = width * height;
-  const inv = scratchBuffer('inverseDepth', n, f32);
-  for (let i = 0; i < n; i++) inv[i] = depth[i] === 0 ? 0 : 1 / depth[i];
-  const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(inv, width, height);
+  const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(depth, width, height);
   const edges = new Uint8Array(n);
   const orientation = new Uint8Array(n);
   const strength = new Float32Array(n);
+  // Most neighbour pairs differ by far less than relativeJump. The relative inverse-depth jump
+  // of raw depths lo < hi is (hi - lo) / hi exactly, and the float32 test below differs from it
+  // by under 1e-6; so a pair whose raw jump is below 0.9 x relativeJump can fail only, and is
+  // skipped on integers, without computing any inverse depth. Every other pair is judged by
+  // the exact test on float32 inverse depths (fround(1 / d), as a stored Float32Array holds).
+  const quick = relativeJump >= 1e-3 ? 0.9 * relativeJump : 0;
   // Neighbours (i, i + step), with i - step and i + 2 step giving the gradient on each side
   // when they are valid and inside the frame. Written out once per direction (rather than as a
   // shared helper) because this runs on every pixel of every frame.
@@ -220,14 +226,17 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   //    nearer pixel would put edges half a pixel to one side or the other).
   for (let y = 0; y < height; y++) {
     for (let x = 0, i = y * width; x + 1 < width; x++, i++) {
-      const a = inv[i];
-      const b = inv[i + 1];
-      if (a === 0 || b === 0) continue;
+      const da = depth[i];
+      const db = depth[i + 1];
+      if (da === 0 || db === 0) continue;
+      if (da > db ? da - db < quick * da : db - da < quick * db) continue;
+      const a = inverse(da);
+      const b = inverse(db);
       const jump = a > b ? a - b : b - a;
       const near = a > b ? a : b;
       if (jump <= relativeJump * near || jump <= noiseFloor) continue;
-      const before = x >= 1 ? inv[i - 1] : 0;
-      const after = x + 2 < width ? inv[i + 2] : 0;
+      const before = x >= 1 ? inverse(depth[i - 1]) : 0;
+      const after = x + 2 < width ? inverse(depth[i + 2]) : 0;
       const gBefore = before === 0 ? 0 : Math.abs(a - before);
       const gAfter = after === 0 ? 0 : Math.abs(after - b);
       if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
@@ -239,14 +248,17 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   }
   for (let y = 0; y + 1 < height; y++) {
     for (let x = 0, i = y * width; x < width; x++, i++) {
-      const a = inv[i];
-      const b = inv[i + width];
-      if (a === 0 || b === 0) continue;
+      const da = depth[i];
+      const db = depth[i + width];
+      if (da === 0 || db === 0) continue;
+      if (da > db ? da - db < quick * da : db - da < quick * db) continue;
+      const a = inverse(da);
+      const b = inverse(db);
       const jump = a > b ? a - b : b - a;
       const near = a > b ? a : b;
       if (jump <= relativeJump * near || jump <= noiseFloor) continue;
-      const before = y >= 1 ? inv[i - width] : 0;
-      const after = y + 2 < height ? inv[i + 2 * width] : 0;
+      const before = y >= 1 ? inverse(depth[i - width]) : 0;
+      const after = y + 2 < height ? inverse(depth[i + 2 * width]) : 0;
       const gBefore = before === 0 ? 0 : Math.abs(a - before);
       const gAfter = after === 0 ? 0 : Math.abs(after - b);
       if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
@@ -261,12 +273,17 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   return { width, height, edges, count, orientation, strength };
 }
 
+/** Inverse depth as float32 (0 for a missing measurement). */
+function inverse(d: number): number {
+  return d === 0 ? 0 : Math.fround(1 / d);
+}
+
 /**
  * Standard deviation of the inverse-depth noise, from the median absolute second difference
  * along rows (zero on any plane, so slopes do not count as noise; occlusions are too rare to
  * move the median).
  */
-function inverseDepthNoise(inv: Float32Array, width: number, height: number): number {
+function inverseDepthNoise(depth: Uint16Array, width: number, height: number): number {
   // At most ~4096 samples, spread over the frame: the median needs no more.
   const rowStep = Math.max(1, Math.floor(height / 32));
   const colStep = Math.max(1, Math.floor(width / 128));
@@ -275,9 +292,9 @@ function inverseDepthNoise(inv: Float32Array, width: number, height: number): nu
   for (let y = 0; y < height; y += rowStep) {
     const row = y * width;
     for (let x = 1; x + 1 < width; x += colStep) {
-      const a = inv[row + x - 1];
-      const b = inv[row + x];
-      const c = inv[row + x + 1];
+      const a = inverse(depth[row + x - 1]);
+      const b = inverse(depth[row + x]);
+      const c = inverse(depth[row + x + 1]);
       if (a === 0 || b === 0 || c === 0) continue;
       diffs[n++] = Math.abs(a - 2 * b + c);
     }

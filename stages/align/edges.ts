@@ -115,15 +115,23 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   const gxs = scratchBuffer('gx', n, f32);
   const gys = scratchBuffer('gy', n, f32);
   for (let y = 1; y < height - 1; y++) {
-    for (let x = 1, i = y * width + 1; x < width - 1; x++, i++) {
-      const a = lum[i - width - 1], b = lum[i - width], c = lum[i - width + 1];
-      const d = lum[i - 1], f = lum[i + 1];
-      const g = lum[i + width - 1], h = lum[i + width], k = lum[i + width + 1];
+    // The 3x3 window slides along the row: each step loads only its new right-hand column.
+    let i = y * width + 1;
+    let a = lum[i - width - 1], b = lum[i - width];
+    let d = lum[i - 1], e = lum[i];
+    let g = lum[i + width - 1], h = lum[i + width];
+    for (let x = 1; x < width - 1; x++, i++) {
+      const c = lum[i - width + 1];
+      const f = lum[i + 1];
+      const k = lum[i + width + 1];
       const gx = c + 2 * f + k - a - 2 * d - g;
       const gy = g + 2 * h + k - a - 2 * b - c;
       gxs[i] = gx;
       gys[i] = gy;
       mag2[i] = gx * gx + gy * gy;
+      a = b; b = c;
+      d = e; e = f;
+      g = h; h = k;
     }
   }
   // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).

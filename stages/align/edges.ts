@@ -74,7 +74,15 @@ function blurredLuminance(rgb: Uint8Array, width: number, height: number): Float
   for (let y = 0; y < height; y++) {
     const row = y * width;
     // Interior pixels need no clamping: the same sum without the index tests.
-    for (let i = row + 2, end = row + width - 2; i < end; i++) tmp[i] = (lum[i - 2] + 4 * lum[i - 1] + 6 * lum[i] + 4 * lum[i + 1] + lum[i + 2]) * 0.0625;
+    // The five taps slide along the row, one new load a pixel.
+    if (width > 4) {
+      let a = lum[row], b = lum[row + 1], c = lum[row + 2], d = lum[row + 3];
+      for (let i = row + 2, end = row + width - 2; i < end; i++) {
+        const e = lum[i + 2];
+        tmp[i] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
+        a = b; b = c; c = d; d = e;
+      }
+    }
     for (let x = 0; x < width; x = x === 1 && width > 4 ? width - 2 : x + 1) {
       const a = lum[row + (x > 1 ? x - 2 : 0)];
       const b = lum[row + (x > 0 ? x - 1 : 0)];

@@ -316,9 +316,34 @@ function inverseDepthNoise(depth: Uint16Array, width: number, height: number): n
     }
   }
   if (n === 0) return 0;
-  const sorted = diffs.subarray(0, n).sort();
   // For Gaussian noise, a - 2b + c has sigma sqrt(6) sigma_w and median |.| 0.6745 of that.
-  return sorted[n >> 1] / (0.6745 * Math.sqrt(6));
+  return kthSmallest(diffs, n, n >> 1) / (0.6745 * Math.sqrt(6));
+}
+
+/** The k-th smallest (0-based) of a[0..n), as a full sort would put at k; reorders a. Quickselect. */
+function kthSmallest(a: Float32Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k];
 }
 
 /**
@@ -327,11 +352,12 @@ function inverseDepthNoise(depth: Uint16Array, width: number, height: number): n
  * `cap` needs, by stamping a disc of radius `cap` around each edge pixel. Equals
  * Math.min(distanceTransform(map)[i], cap) exactly, and is much cheaper when edges are sparse.
  */
-export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }): Float32Array {
+export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }, into?: Float32Array): Float32Array {
   const { width, height, edges } = map;
   const orient = only?.orientation;
   const bit = only?.bit ?? 0;
-  const out = new Float32Array(width * height).fill(cap);
+  // `into` (frame-sized) saves allocating a new map per call; it is overwritten entirely.
+  const out = (into && into.length === width * height ? into : new Float32Array(width * height)).fill(cap);
   const reach = Math.ceil(cap);
   const dxs: number[] = [];
   const dys: number[] = [];

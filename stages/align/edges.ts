@@ -73,7 +73,17 @@ function blurredLuminance(rgb: Uint8Array, width: number, height: number): Float
   const out = scratchBuffer('blurOut', n, f32);
   for (let y = 0; y < height; y++) {
     const row = y * width;
-    for (let x = 0; x < width; x++) {
+    // Interior pixels need no clamping: the same sum without the index tests.
+    // The five taps slide along the row, one new load a pixel.
+    if (width > 4) {
+      let a = lum[row], b = lum[row + 1], c = lum[row + 2], d = lum[row + 3];
+      for (let i = row + 2, end = row + width - 2; i < end; i++) {
+        const e = lum[i + 2];
+        tmp[i] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
+        a = b; b = c; c = d; d = e;
+      }
+    }
+    for (let x = 0; x < width; x = x === 1 && width > 4 ? width - 2 : x + 1) {
       const a = lum[row + (x > 1 ? x - 2 : 0)];
       const b = lum[row + (x > 0 ? x - 1 : 0)];
       const c = lum[row + x];
@@ -113,15 +123,23 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   const gxs = scratchBuffer('gx', n, f32);
   const gys = scratchBuffer('gy', n, f32);
   for (let y = 1; y < height - 1; y++) {
-    for (let x = 1, i = y * width + 1; x < width - 1; x++, i++) {
-      const a = lum[i - width - 1], b = lum[i - width], c = lum[i - width + 1];
-      const d = lum[i - 1], f = lum[i + 1];
-      const g = lum[i + width - 1], h = lum[i + width], k = lum[i + width + 1];
+    // The 3x3 window slides along the row: each step loads only its new right-hand column.
+    let i = y * width + 1;
+    let a = lum[i - width - 1], b = lum[i - width];
+    let d = lum[i - 1], e = lum[i];
+    let g = lum[i + width - 1], h = lum[i + width];
+    for (let x = 1; x < width - 1; x++, i++) {
+      const c = lum[i - width + 1];
+      const f = lum[i + 1];
+      const k = lum[i + width + 1];
       const gx = c + 2 * f + k - a - 2 * d - g;
       const gy = g + 2 * h + k - a - 2 * b - c;
       gxs[i] = gx;
       gys[i] = gy;
       mag2[i] = gx * gx + gy * gy;
+      a = b; b = c;
+      d = e; e = f;
+      g = h; h = k;
     }
   }
   // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).
@@ -204,12 +222,16 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   const relativeJump = options.relativeJump ?? 0.04;
   const ratio = options.gradientRatio ?? 3;
   const n = width * height;
-  const inv = scratchBuffer('inverseDepth', n, f32);
-  for (let i = 0; i < n; i++) inv[i] = depth[i] === 0 ? 0 : 1 / depth[i];
-  const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(inv, width, height);
+  const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(depth, width, height);
   const edges = new Uint8Array(n);
   const orientation = new Uint8Array(n);
   const strength = new Float32Array(n);
+  // Most neighbour pairs differ by far less than relativeJump. The relative inverse-depth jump
+  // of raw depths lo < hi is (hi - lo) / hi exactly, and the float32 test below differs from it
+  // by under 1e-6; so a pair whose raw jump is below 0.9 x relativeJump can fail only, and is
+  // skipped on integers, without computing any inverse depth. Every other pair is judged by
+  // the exact test on float32 inverse depths (fround(1 / d), as a stored Float32Array holds).
+  const quick = relativeJump >= 1e-3 ? 0.9 * relativeJump : 0;
   // Neighbours (i, i + step), with i - step and i + 2 step giving the gradient on each side
   // when they are valid and inside the frame. Written out once per direction (rather than as a
   // shared helper) because this runs on every pixel of every frame.
@@ -220,14 +242,17 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   //    nearer pixel would put edges half a pixel to one side or the other).
   for (let y = 0; y < height; y++) {
     for (let x = 0, i = y * width; x + 1 < width; x++, i++) {
-      const a = inv[i];
-      const b = inv[i + 1];
-      if (a === 0 || b === 0) continue;
+      const da = depth[i];
+      const db = depth[i + 1];
+      if (da === 0 || db === 0) continue;
+      if (da > db ? da - db < quick * da : db - da < quick * db) continue;
+      const a = inverse(da);
+      const b = inverse(db);
       const jump = a > b ? a - b : b - a;
       const near = a > b ? a : b;
       if (jump <= relativeJump * near || jump <= noiseFloor) continue;
-      const before = x >= 1 ? inv[i - 1] : 0;
-      const after = x + 2 < width ? inv[i + 2] : 0;
+      const before = x >= 1 ? inverse(depth[i - 1]) : 0;
+      const after = x + 2 < width ? inverse(depth[i + 2]) : 0;
       const gBefore = before === 0 ? 0 : Math.abs(a - before);
       const gAfter = after === 0 ? 0 : Math.abs(after - b);
       if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
@@ -239,14 +264,17 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   }
   for (let y = 0; y + 1 < height; y++) {
     for (let x = 0, i = y * width; x < width; x++, i++) {
-      const a = inv[i];
-      const b = inv[i + width];
-      if (a === 0 || b === 0) continue;
+      const da = depth[i];
+      const db = depth[i + width];
+      if (da === 0 || db === 0) continue;
+      if (da > db ? da - db < quick * da : db - da < quick * db) continue;
+      const a = inverse(da);
+      const b = inverse(db);
       const jump = a > b ? a - b : b - a;
       const near = a > b ? a : b;
       if (jump <= relativeJump * near || jump <= noiseFloor) continue;
-      const before = y >= 1 ? inv[i - width] : 0;
-      const after = y + 2 < height ? inv[i + 2 * width] : 0;
+      const before = y >= 1 ? inverse(depth[i - width]) : 0;
+      const after = y + 2 < height ? inverse(depth[i + 2 * width]) : 0;
       const gBefore = before === 0 ? 0 : Math.abs(a - before);
       const gAfter = after === 0 ? 0 : Math.abs(after - b);
       if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
@@ -261,12 +289,17 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   return { width, height, edges, count, orientation, strength };
 }
 
+/** Inverse depth as float32 (0 for a missing measurement). */
+function inverse(d: number): number {
+  return d === 0 ? 0 : Math.fround(1 / d);
+}
+
 /**
  * Standard deviation of the inverse-depth noise, from the median absolute second difference
  * along rows (zero on any plane, so slopes do not count as noise; occlusions are too rare to
  * move the median).
  */
-function inverseDepthNoise(inv: Float32Array, width: number, height: number): number {
+function inverseDepthNoise(depth: Uint16Array, width: number, height: number): number {
   // At most ~4096 samples, spread over the frame: the median needs no more.
   const rowStep = Math.max(1, Math.floor(height / 32));
   const colStep = Math.max(1, Math.floor(width / 128));
@@ -275,17 +308,42 @@ function inverseDepthNoise(inv: Float32Array, width: number, height: number): nu
   for (let y = 0; y < height; y += rowStep) {
     const row = y * width;
     for (let x = 1; x + 1 < width; x += colStep) {
-      const a = inv[row + x - 1];
-      const b = inv[row + x];
-      const c = inv[row + x + 1];
+      const a = inverse(depth[row + x - 1]);
+      const b = inverse(depth[row + x]);
+      const c = inverse(depth[row + x + 1]);
       if (a === 0 || b === 0 || c === 0) continue;
       diffs[n++] = Math.abs(a - 2 * b + c);
     }
   }
   if (n === 0) return 0;
-  const sorted = diffs.subarray(0, n).sort();
   // For Gaussian noise, a - 2b + c has sigma sqrt(6) sigma_w and median |.| 0.6745 of that.
-  return sorted[n >> 1] / (0.6745 * Math.sqrt(6));
+  return kthSmallest(diffs, n, n >> 1) / (0.6745 * Math.sqrt(6));
+}
+
+/** The k-th smallest (0-based) of a[0..n), as a full sort would put at k; reorders a. Quickselect. */
+function kthSmallest(a: Float32Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k];
 }
 
 /**
@@ -294,11 +352,12 @@ function inverseDepthNoise(inv: Float32Array, width: number, height: number): nu
  * `cap` needs, by stamping a disc of radius `cap` around each edge pixel. Equals
  * Math.min(distanceTransform(map)[i], cap) exactly, and is much cheaper when edges are sparse.
  */
-export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }): Float32Array {
+export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }, into?: Float32Array): Float32Array {
   const { width, height, edges } = map;
   const orient = only?.orientation;
   const bit = only?.bit ?? 0;
-  const out = new Float32Array(width * height).fill(cap);
+  // `into` (frame-sized) saves allocating a new map per call; it is overwritten entirely.
+  const out = (into && into.length === width * height ? into : new Float32Array(width * height)).fill(cap);
   const reach = Math.ceil(cap);
   const dxs: number[] = [];
   const dys: number[] = [];

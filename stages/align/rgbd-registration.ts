@@ -210,6 +210,14 @@ function localMinima(costs: Float64Array, side: number): number[] {
   return out.sort((a, b) => costs[a] - costs[b]);
 }
 
+// Distance-map buffers reused from frame to frame (registration is synchronous and each worker
+// thread has its own module instance): two frame-sized maps a pair were much of the garbage.
+const distanceBuffers: Float32Array[] = [];
+function distanceBuffer(slot: number, n: number): Float32Array {
+  if (distanceBuffers[slot]?.length !== n) distanceBuffers[slot] = new Float32Array(n);
+  return distanceBuffers[slot];
+}
+
 /**
  * The chamfer search's cost: capped distance transforms to the colour edges of
  * each orientation (computed once) and the depth edge points (x, y, orientation) with weights.
@@ -227,8 +235,9 @@ class ChamferLevel {
   constructor(colour: OrientedEdgeMap, depth: DepthEdgeMap, private readonly truncate: number, maxPoints: number, border: number) {
     this.width = colour.width;
     this.height = colour.height;
-    this.distX = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_X });
-    this.distY = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y });
+    // The two maps never leave this frame's registration, so they reuse per-thread buffers.
+    this.distX = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_X }, distanceBuffer(0, colour.width * colour.height));
+    this.distY = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y }, distanceBuffer(1, colour.width * colour.height));
     // Only depth edges at least `border` (the search radius) from the frame's sides are scored,
     // so every shift scores the same points. Letting points that leave the frame drop out made
     // large shifts cheap whenever they pushed the worst-matching edges (a floor line, a shelf

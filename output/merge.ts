@@ -2,13 +2,14 @@
 // are named by unit, so ranks never collide; the merged outputs are rebuilt by the same
 // finalise step as a single-process run, folding unit stats in unit order, so the content
 // equals that of one process doing all units.
-import { copyFile, link, mkdir, readdir, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readCompletions, type RunInfo, type UnitCompletion } from './out-dir.ts';
 import { finaliseOutDir, readRunInfo, type FinaliseResult } from './finalise.ts';
 import { copyInvocations } from './invocations.ts';
 import { writeJsonAtomic } from './fs-atomic.ts';
 import { UsageError } from '../core/usage-error.ts';
+import { buildFolderAtomically } from './staged-folder.ts';
 
 export async function mergeOutDirs(inputs: string[], target: string, opts: { allowPartial?: boolean } = {}): Promise<FinaliseResult> {
   if (inputs.length === 0) throw new Error('merge needs at least one OUT folder');
@@ -26,52 +27,54 @@ export async function mergeOutDirs(inputs: string[], target: string, opts: { all
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  for (const sub of ['shards', 'sidecars', 'parts', 'completions']) await mkdir(path.join(target, sub), { recursive: true });
+  // Built in a hidden sibling and renamed into place: a kill leaves no half-merged target.
+  return buildFolderAtomically(target, async (staging) => {
+    for (const sub of ['shards', 'sidecars', 'parts', 'completions']) await mkdir(path.join(staging, sub), { recursive: true });
 
-  // The queue executor delivers at least once, so a unit may be committed by two workers. With
-  // identical shards that is the same unit twice; with different content (a non-deterministic
-  // fetch), the earliest commit is kept (ties: the earlier input folder) and the others are
-  // recorded in superseded.json: deterministic, and nothing is dropped without a trace.
-  const byUnit = new Map<string, { dir: string; c: UnitCompletion; order: number }[]>();
-  let order = 0;
-  for (const dir of inputs) {
-    for (const c of await readCompletions(dir)) {
-      if (c.fingerprint !== fp) continue;
-      byUnit.set(c.unit, [...(byUnit.get(c.unit) ?? []), { dir, c, order: order++ }]);
+    // The queue executor delivers at least once, so a unit may be committed by two workers. With
+    // identical shards that is the same unit twice; with different content (a non-deterministic
+    // fetch), the earliest commit is kept (ties: the earlier input folder) and the others are
+    // recorded in superseded.json: deterministic, and nothing is dropped without a trace.
+    const byUnit = new Map<string, { dir: string; c: UnitCompletion; order: number }[]>();
+    let order = 0;
+    for (const dir of inputs) {
+      for (const c of await readCompletions(dir)) {
+        if (c.fingerprint !== fp) continue;
+        byUnit.set(c.unit, [...(byUnit.get(c.unit) ?? []), { dir, c, order: order++ }]);
+      }
     }
-  }
-  // Completeness: every unit the config plans must be committed in some part.
-  const planned = infos.every((i) => i.planned_units) ? new Set(infos.flatMap((i) => i.planned_units!)) : undefined;
-  const missing = planned ? [...planned].filter((u) => !byUnit.has(u)).sort() : [];
-  if (missing.length && !opts.allowPartial) {
-    await rm(target, { recursive: true, force: true });
-    throw new Error(`the parts miss ${missing.length} planned unit(s): ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}; rerun the rank or worker that owns them, or merge with --allow-partial`);
-  }
-  const all: { dir: string; c: UnitCompletion }[] = [];
-  const superseded: { unit: string; kept: { dir: string; committed_at: string }; superseded: { dir: string; committed_at: string } }[] = [];
-  for (const unit of [...byUnit.keys()].sort()) {
-    const commits = byUnit.get(unit)!.sort((a, b) => (a.c.committed_at < b.c.committed_at ? -1 : a.c.committed_at > b.c.committed_at ? 1 : a.order - b.order));
-    const keep = commits[0];
-    all.push(keep);
-    for (const other of commits.slice(1)) {
-      if (sameShards(keep.c, other.c)) continue;
-      superseded.push({ unit, kept: { dir: keep.dir, committed_at: keep.c.committed_at }, superseded: { dir: other.dir, committed_at: other.c.committed_at } });
+    // Completeness: every unit the config plans must be committed in some part.
+    const planned = infos.every((i) => i.planned_units) ? new Set(infos.flatMap((i) => i.planned_units!)) : undefined;
+    const missing = planned ? [...planned].filter((u) => !byUnit.has(u)).sort() : [];
+    if (missing.length && !opts.allowPartial) {
+      throw new Error(`the parts miss ${missing.length} planned unit(s): ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}; rerun the rank or worker that owns them, or merge with --allow-partial`);
     }
-  }
-  if (superseded.length) await writeJsonAtomic(path.join(target, 'superseded.json'), superseded);
-  // Index columns: the union, in first-seen order.
-  const indexColumns = infos.flatMap((i) => i.index_columns).filter((c, i, arr) => arr.findIndex((x) => x.name === c.name) === i);
-  await writeJsonAtomic(path.join(target, 'run.json'), { ...infos[0], index_columns: indexColumns, ...(missing.length ? { partial: { missing_units: missing } } : {}) });
-  for (const { dir, c } of all) {
-    for (const s of [...c.shards, ...(c.sidecars ?? [])]) await linkOrCopy(path.join(dir, s.path), path.join(target, s.path));
-    for (const part of ['index', 'rejects']) {
-      const f = `${c.unit}.${part}.jsonl.gz`;
-      await linkOrCopy(path.join(dir, 'parts', f), path.join(target, 'parts', f));
+    const all: { dir: string; c: UnitCompletion }[] = [];
+    const superseded: { unit: string; kept: { dir: string; committed_at: string }; superseded: { dir: string; committed_at: string } }[] = [];
+    for (const unit of [...byUnit.keys()].sort()) {
+      const commits = byUnit.get(unit)!.sort((a, b) => (a.c.committed_at < b.c.committed_at ? -1 : a.c.committed_at > b.c.committed_at ? 1 : a.order - b.order));
+      const keep = commits[0];
+      all.push(keep);
+      for (const other of commits.slice(1)) {
+        if (sameShards(keep.c, other.c)) continue;
+        superseded.push({ unit, kept: { dir: keep.dir, committed_at: keep.c.committed_at }, superseded: { dir: other.dir, committed_at: other.c.committed_at } });
+      }
     }
-    await writeJsonAtomic(path.join(target, 'completions', `${c.unit}.json`), c);
-  }
-  for (const d of inputs) await copyInvocations(d, target);
-  return finaliseOutDir(target);
+    if (superseded.length) await writeJsonAtomic(path.join(staging, 'superseded.json'), superseded);
+    // Index columns: the union, in first-seen order.
+    const indexColumns = infos.flatMap((i) => i.index_columns).filter((c, i, arr) => arr.findIndex((x) => x.name === c.name) === i);
+    await writeJsonAtomic(path.join(staging, 'run.json'), { ...infos[0], index_columns: indexColumns, ...(missing.length ? { partial: { missing_units: missing } } : {}) });
+    for (const { dir, c } of all) {
+      for (const s of [...c.shards, ...(c.sidecars ?? [])]) await linkOrCopy(path.join(dir, s.path), path.join(staging, s.path));
+      for (const part of ['index', 'rejects']) {
+        const f = `${c.unit}.${part}.jsonl.gz`;
+        await linkOrCopy(path.join(dir, 'parts', f), path.join(staging, 'parts', f));
+      }
+      await writeJsonAtomic(path.join(staging, 'completions', `${c.unit}.json`), c);
+    }
+    for (const d of inputs) await copyInvocations(d, staging);
+    return finaliseOutDir(staging);
+  });
 }
 
 function sameShards(a: UnitCompletion, b: UnitCompletion): boolean {

@@ -32,6 +32,7 @@ import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from 
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
 import { IndexQueryError, selectIndexRows } from '../../output/index-query.ts';
 import { reportExamplesOf, sampleDroppedExamples } from '../../output/dropped-examples.ts';
+import { buildFolderAtomically } from '../../output/staged-folder.ts';
 
 const FILTER_STAGE = 'filter';
 const WHERE_REASON = 'where_false';
@@ -131,39 +132,42 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
   const filters = [...carried, ...rules];
   const fingerprint = createHash('sha256').update(canonicalJson({ from: info.fingerprint, filters })).digest('hex');
   const extraIndex = external && !info.index_columns.some((c) => c.name === column) ? [{ name: column!, type: 'DOUBLE' as const, optional: true }] : [];
-  const out = await OutDir.open(to, { ...info, fingerprint, filters, index_columns: [...info.index_columns, ...extraIndex] });
+  // Built in a hidden sibling and renamed into place: a kill leaves no half-filtered target.
+  return buildFolderAtomically(to, async (staging) => {
+    const out = await OutDir.open(staging, { ...info, fingerprint, filters, index_columns: [...info.index_columns, ...extraIndex] });
 
-  // Rejects of OUT made at finalise (its keep_top cut and min_p_aligned) are in rejects.parquet only.
-  const finaliseRejects = new Map<string, RejectRecord>();
-  for (const r of await readParquet(path.join(from, 'rejects.parquet'))) {
-    if (r.stage !== 'keep_top' && r.stage !== 'calibration') continue;
-    finaliseRejects.set(String(r.id), r as unknown as RejectRecord);
-  }
-  const output = (info.config as { output?: { max_shard_bytes?: number; rows_per_batch?: number; arrow_format?: ArrowFormat } }).output ?? {};
-  for (const c of completions) {
-    await filterUnit(c, {
-      from,
-      out,
-      fingerprint,
-      rows: unitRows.get(c.unit)!,
-      listed,
-      finaliseRejects,
-      keep: (row) => {
-        if (selected && !selected.has(String(row.id))) return { reason: WHERE_REASON, detail: `not selected by --where ${o.where}` };
-        if (!scoring) return true;
-        const v = valueOf(row);
-        if (v === null) return { reason: 'score_missing', detail: `no ${column} for this pair` };
-        return v >= cut ? true : { reason, detail: `${column} ${v.toFixed(4)} < cut ${cut.toFixed(4)}${o.keepTop !== undefined ? ` (keep top ${o.keepTop} of ${pool.count})` : ''}`, score: v, threshold: cut };
-      },
-      extraColumn: external ? { name: column!, values: external.scores } : null,
-      maxShardBytes: output.max_shard_bytes ?? 256 * 1024 * 1024,
-      rowsPerBatch: output.rows_per_batch ?? 100,
-      format: output.arrow_format ?? 'stream',
-      filters,
-      reportExamples: reportExamplesOf(info.config),
-    });
-  }
-  return finaliseOutDir(to);
+    // Rejects of OUT made at finalise (its keep_top cut and min_p_aligned) are in rejects.parquet only.
+    const finaliseRejects = new Map<string, RejectRecord>();
+    for (const r of await readParquet(path.join(from, 'rejects.parquet'))) {
+      if (r.stage !== 'keep_top' && r.stage !== 'calibration') continue;
+      finaliseRejects.set(String(r.id), r as unknown as RejectRecord);
+    }
+    const output = (info.config as { output?: { max_shard_bytes?: number; rows_per_batch?: number; arrow_format?: ArrowFormat } }).output ?? {};
+    for (const c of completions) {
+      await filterUnit(c, {
+        from,
+        out,
+        fingerprint,
+        rows: unitRows.get(c.unit)!,
+        listed,
+        finaliseRejects,
+        keep: (row) => {
+          if (selected && !selected.has(String(row.id))) return { reason: WHERE_REASON, detail: `not selected by --where ${o.where}` };
+          if (!scoring) return true;
+          const v = valueOf(row);
+          if (v === null) return { reason: 'score_missing', detail: `no ${column} for this pair` };
+          return v >= cut ? true : { reason, detail: `${column} ${v.toFixed(4)} < cut ${cut.toFixed(4)}${o.keepTop !== undefined ? ` (keep top ${o.keepTop} of ${pool.count})` : ''}`, score: v, threshold: cut };
+        },
+        extraColumn: external ? { name: column!, values: external.scores } : null,
+        maxShardBytes: output.max_shard_bytes ?? 256 * 1024 * 1024,
+        rowsPerBatch: output.rows_per_batch ?? 100,
+        format: output.arrow_format ?? 'stream',
+        filters,
+        reportExamples: reportExamplesOf(info.config),
+      });
+    }
+    return finaliseOutDir(staging);
+  });
 }
 
 interface UnitFilter {

@@ -1,0 +1,109 @@
+// Merge and filter outputs appear whole or not at all: `weft merge` and `weft filter` are killed
+// with SIGKILL at several moments of their work, and each rerun must give exactly the output of
+// an uninterrupted run (same shards by sha256, same index ids), with no staging folder left.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { demoRun } from '../helpers/real-runs.ts';
+import { parquetRows } from '../helpers/out-dir.ts';
+import { buildFolderAtomically, stagingFolderOf } from '../../output/staged-folder.ts';
+
+let work: string;
+let ranks: string[];
+let single: string;
+
+before(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'weft-staged-'));
+  single = await demoRun(work, { out: 'single' });
+  ranks = [await demoRun(work, { out: 'rank0', rank: 0, worldSize: 2 }), await demoRun(work, { out: 'rank1', rank: 1, worldSize: 2 })];
+});
+
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+const weft = (args: string[]) => spawnSync(process.execPath, ['bin/weft.js', ...args], { encoding: 'utf8' });
+
+/** What must match between an interrupted-then-rerun output and an uninterrupted one. */
+async function contentOf(dir: string): Promise<unknown> {
+  const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
+  const ids = (await parquetRows(path.join(dir, 'index.parquet'))).map((r) => String(r.id)).sort();
+  const rejects = (await parquetRows(path.join(dir, 'rejects.parquet'))).map((r) => `${r.id} ${r.stage} ${r.reason}`).sort();
+  return { shards: manifest.shards.map((s: { path: string; sha256: string; rows: number }) => [s.path, s.sha256, s.rows]), totals: manifest.totals, ids, rejects };
+}
+
+/**
+ * Starts the command and SIGKILLs it `ms` after its output (the target, or the staging folder it
+ * is built in) first appears, so the kill lands while the output is being written; then waits
+ * for it to end. Resolves true when the kill came before the command finished.
+ */
+function killWhileWriting(args: string[], out: string, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/weft.js', ...args], { stdio: 'ignore' });
+    let killed = false;
+    const poll = setInterval(() => {
+      if (!existsSync(out) && !existsSync(stagingFolderOf(out))) return;
+      clearInterval(poll);
+      setTimeout(() => {
+        killed = child.exitCode === null;
+        child.kill('SIGKILL');
+      }, ms);
+    }, 2);
+    child.on('exit', () => {
+      clearInterval(poll);
+      resolve(killed);
+    });
+  });
+}
+
+async function killAndRerun(name: string, args: (out: string) => string[]): Promise<void> {
+  const reference = path.join(work, `${name}-reference`);
+  const r = weft(args(reference));
+  assert.equal(r.status, 0, r.stderr);
+  const expected = await contentOf(reference);
+  // Kill moments spread over the writing of the output: copying or filtering units, finalising.
+  let interrupted = 0;
+  for (const ms of [0, 10, 30, 60, 100, 160, 250, 400]) {
+    const out = path.join(work, `${name}-killed-${ms}`);
+    if (await killWhileWriting(args(out), out, ms)) interrupted++;
+    // Either nothing is at the target, or the whole output.
+    if (existsSync(out)) assert.deepEqual(await contentOf(out), expected, `${name} killed at ${ms} ms left a target that differs`);
+    else {
+      const rerun = weft(args(out));
+      assert.equal(rerun.status, 0, `${name} rerun after a kill at ${ms} ms: ${rerun.stderr}`);
+      assert.deepEqual(await contentOf(out), expected, `${name} rerun after a kill at ${ms} ms`);
+    }
+    assert.ok(!existsSync(stagingFolderOf(out)), 'no staging folder is left after the rerun');
+  }
+  assert.ok(interrupted >= 4, `only ${interrupted} of the kills landed before the command finished`);
+}
+
+test('weft merge killed at any moment, then rerun, equals the uninterrupted merge', async () => {
+  await killAndRerun('merge', (out) => ['merge', ...ranks, '--out', out]);
+});
+
+test('weft filter killed at any moment, then rerun, equals the uninterrupted filter', async () => {
+  await killAndRerun('filter', (out) => ['filter', single, '--threshold', '0.5', '--out', out]);
+});
+
+test('a build that fails leaves neither the target nor its staging folder; an empty target folder is replaced', async () => {
+  const target = path.join(work, 'failing');
+  await assert.rejects(
+    buildFolderAtomically(target, async (staging) => {
+      await mkdir(path.join(staging, 'shards'), { recursive: true });
+      throw new Error('disk full');
+    }),
+    /disk full/,
+  );
+  assert.ok(!existsSync(target) && !existsSync(stagingFolderOf(target)));
+  const empty = path.join(work, 'empty-target');
+  await mkdir(empty);
+  await buildFolderAtomically(empty, async (staging) => {
+    await mkdir(path.join(staging, 'shards'), { recursive: true });
+  });
+  assert.deepEqual(await readdir(empty), ['shards']);
+});

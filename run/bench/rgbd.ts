@@ -5,7 +5,7 @@
 // own child process, so each peak RSS is its own.
 //
 //   weft bench rgbd [--n PAIRS]        (default 60 pairs at 640x480)
-//   node --import tsx scripts/bench/rgbd.ts --child <decode|pipeline> ...   (used by the bench)
+//   node --import tsx run/bench/rgbd.ts --child <decode|pipeline> ...   (used by the bench)
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';

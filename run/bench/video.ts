@@ -8,7 +8,7 @@
 // own memory is in its child processes and counted in neither).
 //
 //   weft bench video [--n CLIPS]        (default 24 clips of 4 s, 3 per 12 s video, 320x240)
-//   node --import tsx scripts/bench/video.ts --child <limit|pipeline> ...   (used by the bench)
+//   node --import tsx run/bench/video.ts --child <limit|pipeline> ...   (used by the bench)
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';

@@ -9,7 +9,7 @@
 //            (127.0.0.2 ... 127.0.0.33) with its own latency, polite defaults (per-host slots,
 //            adaptive rate, robots.txt): all healthy, then with 2 hosts failing (one refusing
 //            connections, one answering 503). The healthy hosts' throughput should not move.
-// Each pipeline run is a child process (scripts/bench/web.ts --child pipeline); the HTTP
+// Each pipeline run is a child process (run/bench/web.ts --child pipeline); the HTTP
 // servers run here, in the parent.
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -20,7 +20,7 @@ import { runChildMeasurement, type BenchOptions, type BenchReport, type Pipeline
 import { IMAGE_CACHE, ensureBenchImages, writeUrls } from './bench-inputs.ts';
 
 const DEFAULT_SAMPLES = 2000;
-const SCRIPT = 'scripts/bench/web.ts';
+const SCRIPT = 'run/bench/web.ts';
 const SLOW_MS = 2000;
 /** What a hanging URL costs: it times out at first_byte_timeout_ms. */
 const HANG_TIMEOUT_MS = 5000;

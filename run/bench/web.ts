@@ -7,7 +7,7 @@
 // runs here, in the parent.
 //
 //   weft bench web [--n SAMPLES]        (default 2000 JPEGs at 640x480)
-//   node --import tsx scripts/bench/web.ts --child <limit|pipeline> ...   (used by the bench)
+//   node --import tsx run/bench/web.ts --child <limit|pipeline> ...   (used by the bench)
 //
 // Politeness is switched off for the one local host (rate, per-host slots, robots.txt): the
 // benchmark measures the pipeline, not the waits a polite crawl adds on purpose.

@@ -71,3 +71,16 @@ export async function writeFlatParquet(
   await rename(tmp, filePath);
   return count;
 }
+
+/** Every row of a flat Parquet table (index.parquet, rejects.parquet, a score file), in order. */
+export async function readFlatParquet(file: string): Promise<Record<string, unknown>[]> {
+  const reader = await parquet.ParquetReader.openFile(file);
+  try {
+    const cursor = reader.getCursor();
+    const rows: Record<string, unknown>[] = [];
+    for (let r = await cursor.next(); r; r = await cursor.next()) rows.push(r as Record<string, unknown>);
+    return rows;
+  } finally {
+    await reader.close();
+  }
+}

@@ -2,27 +2,14 @@
 // scorer or config). Every id is kept or dropped (with stage and reason) in each; a sample whose
 // fate changed (kept -> dropped, dropped -> kept, another reason, only in one output) or whose
 // score moved by more than delta is a change. Read from index.parquet and rejects.parquet only.
-import parquet from 'parquetjs-lite';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { Manifest } from '../schemas/manifest.ts';
-import { writeFlatParquet, type FlatColumn } from './parquet-tables.ts';
+import { readFlatParquet, writeFlatParquet, type FlatColumn } from './parquet-tables.ts';
 import { scoreColumnName } from '../stages/score/score-columns.ts';
 import type { ChangeKind, Fate, RunDiff, SampleChange } from '../report/diff-html.ts';
 
 export type { RunDiff } from '../report/diff-html.ts';
-
-async function readRows(file: string): Promise<Record<string, unknown>[]> {
-  const reader = await parquet.ParquetReader.openFile(file);
-  try {
-    const cursor = reader.getCursor();
-    const rows: Record<string, unknown>[] = [];
-    for (let r = await cursor.next(); r; r = await cursor.next()) rows.push(r as Record<string, unknown>);
-    return rows;
-  } finally {
-    await reader.close();
-  }
-}
 
 /** The run's score column: --column, else the first scorer's `score_<id>`, else none. */
 function scoreColumnOf(m: Manifest, column?: string): string | null {
@@ -34,11 +21,11 @@ async function fatesOf(dir: string, column?: string): Promise<{ fates: Map<strin
   const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
   const scoreColumn = scoreColumnOf(manifest, column);
   const fates = new Map<string, Fate>();
-  for (const r of await readRows(path.join(dir, 'index.parquet'))) {
+  for (const r of await readFlatParquet(path.join(dir, 'index.parquet'))) {
     const s = scoreColumn ? r[scoreColumn] : null;
     fates.set(String(r.id), { kept: true, kind: String(r.kind), stage: null, reason: null, score: typeof s === 'number' && Number.isFinite(s) ? s : null });
   }
-  for (const r of await readRows(path.join(dir, 'rejects.parquet'))) {
+  for (const r of await readFlatParquet(path.join(dir, 'rejects.parquet'))) {
     fates.set(String(r.id), { kept: false, kind: String(r.kind), stage: String(r.stage), reason: String(r.reason), score: null });
   }
   return { fates, manifest, scoreColumn };

@@ -31,6 +31,7 @@ import type { Manifest } from '../../schemas/manifest.ts';
 import { KEEP_TOP_REASON, keepTopEntry, thresholdEntry, type FilterEntry } from '../../output/score-filter.ts';
 import { scoreColumnName } from '../../stages/score/score-columns.ts';
 import { IndexQueryError, selectIndexRows } from '../../output/index-query.ts';
+import { readFlatParquet } from '../../output/parquet-tables.ts';
 import { reportExamplesOf, sampleDroppedExamples } from '../../output/dropped-examples.ts';
 import { buildFolderAtomically } from '../../output/staged-folder.ts';
 
@@ -87,7 +88,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
   if (existsSync(to) && (await readdir(to)).length > 0) throw new UsageError(`${to} is not empty; filter writes into a new folder`);
 
   // The pool: what OUT's index lists, with the value each pair is judged on.
-  const listed = new Set((await readParquet(path.join(from, 'index.parquet'))).map((r) => String(r.id)));
+  const listed = new Set((await readFlatParquet(path.join(from, 'index.parquet'))).map((r) => String(r.id)));
   const scoring = o.keepTop !== undefined || o.threshold !== undefined;
   let selected: Set<string> | null = null;
   if (o.where !== undefined) {
@@ -138,7 +139,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
 
     // Rejects of OUT made at finalise (its keep_top cut and min_p_aligned) are in rejects.parquet only.
     const finaliseRejects = new Map<string, RejectRecord>();
-    for (const r of await readParquet(path.join(from, 'rejects.parquet'))) {
+    for (const r of await readFlatParquet(path.join(from, 'rejects.parquet'))) {
       if (r.stage !== 'keep_top' && r.stage !== 'calibration') continue;
       finaliseRejects.set(String(r.id), r as unknown as RejectRecord);
     }
@@ -310,22 +311,10 @@ function approxBytes(row: Record<string, unknown>): number {
   return n;
 }
 
-async function readParquet(file: string): Promise<Record<string, unknown>[]> {
-  const reader = await parquet.ParquetReader.openFile(file);
-  try {
-    const cursor = reader.getCursor();
-    const rows: Record<string, unknown>[] = [];
-    for (let r = await cursor.next(); r; r = await cursor.next()) rows.push(r as Record<string, unknown>);
-    return rows;
-  } finally {
-    await reader.close();
-  }
-}
-
 /** id -> score from a Parquet file with an `id` column and one floating-point score column. */
 async function readScoreFile(file: string): Promise<{ column: string; scores: Map<string, number> }> {
   if (!existsSync(file)) throw new UsageError(`--scores: ${file} does not exist`);
-  const rows = await readParquet(file);
+  const rows = await readFlatParquet(file);
   const reader = await parquet.ParquetReader.openFile(file);
   const fields = (reader as unknown as { schema: { fields: Record<string, { primitiveType?: string }> } }).schema.fields;
   await reader.close();

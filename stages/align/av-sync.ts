@@ -24,6 +24,7 @@
 //
 // Sign: a positive offset means the audio lags the picture (an event seen at t is heard at
 // t + offset). Shifting the audio window by +offset puts it back in sync.
+import { fft } from '../decode/fft.ts';
 
 export interface AvSyncResult {
   /** Best whole-frame shift. */
@@ -164,41 +165,6 @@ function bandEdges(sampleRate: number): number[] {
 
 const BANDS = 24;
 
-/** In-place iterative radix-2 FFT (length a power of two). */
-function fft(re: Float64Array, im: Float64Array): void {
-  const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
-    if (i < j) {
-      [re[i], re[j]] = [re[j], re[i]];
-      [im[i], im[j]] = [im[j], im[i]];
-    }
-  }
-  for (let len = 2; len <= n; len <<= 1) {
-    const angle = (-2 * Math.PI) / len;
-    const wr = Math.cos(angle);
-    const wi = Math.sin(angle);
-    for (let i = 0; i < n; i += len) {
-      let cr = 1;
-      let ci = 0;
-      for (let k = 0; k < len / 2; k++) {
-        const a = i + k;
-        const b = a + len / 2;
-        const tr = re[b] * cr - im[b] * ci;
-        const ti = re[b] * ci + im[b] * cr;
-        re[b] = re[a] - tr;
-        im[b] = im[a] - ti;
-        re[a] += tr;
-        im[a] += ti;
-        const ncr = cr * wr - ci * wi;
-        ci = cr * wi + ci * wr;
-        cr = ncr;
-      }
-    }
-  }
-}
 
 export interface AvOffsetInput {
   /** Per-frame motion energy; NaN marks frames to leave out (the first frame has no motion energy). */

@@ -11,6 +11,7 @@
 // decisions are median-smoothed, held for a hangover, gaps shorter than `min_gap_s` are closed and
 // bursts shorter than `min_speech_s` are dropped. Digital silence (below `min_energy_db` dBFS)
 // is never speech.
+import { fft } from './fft.ts';
 
 export interface VadOptions {
   /** dB the band energy must stand above the adaptive noise floor. */
@@ -170,40 +171,5 @@ export function segmentsOf(frames: VadFrames, opts: VadOptions): SpeechSegment[]
   return merged.filter((s) => s.end - s.start >= opts.min_speech_s).map((s) => ({ start: round3(Math.max(0, s.start)), end: round3(Math.min(end, s.end)) }));
 }
 
-/** In-place iterative radix-2 FFT; length a power of two. */
-function fft(re: Float64Array, im: Float64Array): void {
-  const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
-    if (i < j) {
-      [re[i], re[j]] = [re[j], re[i]];
-      [im[i], im[j]] = [im[j], im[i]];
-    }
-  }
-  for (let len = 2; len <= n; len <<= 1) {
-    const ang = (-2 * Math.PI) / len;
-    const wr = Math.cos(ang);
-    const wi = Math.sin(ang);
-    for (let i = 0; i < n; i += len) {
-      let cr = 1;
-      let ci = 0;
-      for (let k = 0; k < len / 2; k++) {
-        const a = i + k;
-        const b = a + len / 2;
-        const tr = re[b] * cr - im[b] * ci;
-        const ti = re[b] * ci + im[b] * cr;
-        re[b] = re[a] - tr;
-        im[b] = im[a] - ti;
-        re[a] += tr;
-        im[a] += ti;
-        const nr = cr * wr - ci * wi;
-        ci = cr * wi + ci * wr;
-        cr = nr;
-      }
-    }
-  }
-}
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;

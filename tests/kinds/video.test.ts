@@ -9,6 +9,7 @@ import * as arrow from 'apache-arrow';
 import { makeVideoFixtures } from '../../run/fixtures/video-fixtures.ts';
 import { loadConfigFile } from '../../schemas/config-file.ts';
 import { runPipeline } from '../../run/executor.ts';
+import { mergeOutDirs } from '../../output/merge.ts';
 import { parquetRows, readJson } from '../helpers/out-dir.ts';
 
 test('video folder through weft run: AV offsets as data, bad files as rejects', async () => {
@@ -62,9 +63,10 @@ test('videos_per_unit packs several videos into one unit and its shards; unit_by
   const work = await mkdtemp(path.join(os.tmpdir(), 'weft-video-pack-'));
   try {
     await makeVideoFixtures(path.join(work, 'data'), { seed: 4, delaysMs: [120, -80], inSyncClips: 2, unrelatedClips: 0, demoVideos: 0, extras: false, clipSeconds: 3, width: 96, height: 72 });
-    const run = async (name: string, extra: string) => {
-      await writeFile(path.join(work, `${name}.yaml`), `name: pack\nsource: { kind: video, path: data, clip: { mode: fixed, length_s: 3 }${extra} }\n`);
-      const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, `${name}.yaml`)), outDir: path.join(work, name) });
+    const run = async (name: string, extra: string, ranks: { rank?: number; worldSize?: number; config?: string } = {}) => {
+      const config = ranks.config ?? name;
+      await writeFile(path.join(work, `${config}.yaml`), `name: pack\nsource: { kind: video, path: data, clip: { mode: fixed, length_s: 3 }${extra} }\n`);
+      const summary = await runPipeline({ loaded: await loadConfigFile(path.join(work, `${config}.yaml`)), outDir: path.join(work, name), rank: ranks.rank, worldSize: ranks.worldSize });
       return { manifest: await readJson(path.join(summary.outDir, 'manifest.json')), index: await parquetRows(path.join(summary.outDir, 'index.parquet')) };
     };
     const single = await run('single', '');
@@ -76,6 +78,20 @@ test('videos_per_unit packs several videos into one unit and its shards; unit_by
     const strip = (rows: Record<string, unknown>[]) => rows.map((r) => ({ id: r.id, source: r.source, av_offset_ms: r.av_offset_ms, start: r.start }));
     assert.deepEqual(strip(packed.index), strip(single.index), 'the same clips with the same measurements');
     assert.equal(packed.manifest.shards.reduce((a: number, s: any) => a + s.rows, 0), single.index.length);
+    // Packs keep the resume and merge guarantees: a pack whose commit is gone is redone alone,
+    // to the same shard bytes; two ranks merged equal one process.
+    const shardsOf = (m: any) => m.shards.map((x: any) => [x.path, x.sha256, x.rows]);
+    await rm(path.join(work, 'packed', 'completions', `${packed.manifest.units[1].id}.json`));
+    const resumed = await run('packed', ', videos_per_unit: 3');
+    assert.deepEqual(shardsOf(resumed.manifest), shardsOf(packed.manifest), 'the redone pack wrote the same shards');
+    assert.deepEqual(strip(resumed.index), strip(packed.index));
+    const r0 = await run('rank0', ', videos_per_unit: 3', { rank: 0, worldSize: 2, config: 'ranks' });
+    const r1 = await run('rank1', ', videos_per_unit: 3', { rank: 1, worldSize: 2, config: 'ranks' });
+    assert.equal(r0.manifest.units.length + r1.manifest.units.length, 2);
+    await mergeOutDirs([path.join(work, 'rank0'), path.join(work, 'rank1')], path.join(work, 'merged'));
+    const merged = await readJson(path.join(work, 'merged', 'manifest.json'));
+    assert.deepEqual(shardsOf(merged), shardsOf(packed.manifest), 'two ranks merged: the same packed shards as one process');
+    assert.deepEqual(strip(await parquetRows(path.join(work, 'merged', 'index.parquet'))), strip(packed.index));
     // By bytes: a cap below one video's size gives one video per unit again.
     const tiny = await run('bytes', ', videos_per_unit: 10, unit_bytes: 1');
     assert.equal(tiny.manifest.units.length, 4);

@@ -10,6 +10,7 @@
 // read again and its rows assigned, so what is held is the centroids, the entry counts, the
 // duplicate marks and one unit's rows.
 import { appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { applyFinaliseCuts, type FinaliseCut } from './finalise-cuts.ts';
 import path from 'node:path';
 import type { IndexRow, RunInfo, UnitCompletion } from './out-dir.ts';
 import type { RunStats } from '../core/stats.ts';
@@ -267,23 +268,12 @@ export class CorpusPasses {
         applied_to: 'index',
       });
     }
+    const cuts: FinaliseCut[] = [];
     for (const [name, reason] of [[SEMANTIC_DEDUP_STAGE, SEMANTIC_DUPLICATE_REASON], [BALANCE_STAGE, BALANCE_REASON]]) {
       const on = name === SEMANTIC_DEDUP_STAGE ? cfg.semantic_dedup.enabled && cfg.semantic_dedup.drop : cfg.balance.enabled && cfg.balance.drop;
-      if (!on) continue;
-      const dropped = this.droppedByStage.get(name) ?? 0;
-      const passed = this.passed.get(name) ?? 0;
-      const stage = stats.stage(name);
-      stage.in = passed + dropped;
-      stage.out = passed;
-      stage.droppedByReason = dropped ? { [reason]: dropped } : {};
+      if (on) cuts.push({ stage: name, reason, passed: this.passed.get(name) ?? 0, dropped: this.droppedByStage.get(name) ?? 0 });
     }
-    for (const [kind, n] of this.droppedByKind) {
-      const k = stats.kind(kind);
-      k.kept -= n;
-      k.dropped += n;
-    }
-    manifest.totals.kept -= this.below.length;
-    manifest.totals.dropped += this.below.length;
+    applyFinaliseCuts(stats, manifest, cuts, this.droppedByKind, this.below.length);
   }
 }
 

@@ -17,6 +17,7 @@
 //     records and resume depend on them). `weft filter OUT --keep-top F --out OUT2` writes shards
 //     holding only the selection.
 import type { RunInfo, IndexRow } from './out-dir.ts';
+import { applyFinaliseCuts, type FinaliseCut } from './finalise-cuts.ts';
 import type { RunStats } from '../core/stats.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import { hostOf, type RejectRecord, type RejectValues } from '../core/rejects.ts';
@@ -166,24 +167,16 @@ export class ScoreSelection {
       [CALIBRATION_STAGE, P_ALIGNED_REASON, this.minPAligned !== null, this.passed.calibration],
       [KEEP_TOP_STAGE, KEEP_TOP_REASON, this.cut !== null, this.passed.keepTop],
     ];
+    const cuts: FinaliseCut[] = [];
     for (const [name, reason, on, passed] of stages) {
       if (!on) continue;
       const dropped = this.belowByStage.get(name) ?? 0;
-      const stage = stats.stage(name);
-      stage.in = passed + dropped;
-      stage.out = passed;
-      stage.droppedByReason = dropped ? { [reason]: dropped } : {};
+      cuts.push({ stage: name, reason, passed, dropped });
       const rule = name === KEEP_TOP_STAGE ? 'keep_top' : 'min_p_aligned';
       const entry = manifest.filters.find((f) => f.rule === rule && f.applied_to === 'index');
       if (entry) Object.assign(entry, { kept: passed, dropped });
     }
-    for (const [kind, n] of this.droppedByKind) {
-      const k = stats.kind(kind);
-      k.kept -= n;
-      k.dropped += n;
-    }
-    manifest.totals.kept -= this.below.length;
-    manifest.totals.dropped += this.below.length;
+    applyFinaliseCuts(stats, manifest, cuts, this.droppedByKind, this.below.length);
   }
 }
 

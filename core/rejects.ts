@@ -1,6 +1,8 @@
 // The rejects ledger: every item a stage drops lands here with stage, reason and detail.
 // One ledger per unit; its rows are committed with the unit's shards, so a killed run never
 // leaves a reject without its unit or a unit without its rejects.
+import { sep } from 'node:path';
+
 export interface RejectRecord {
   /** The dropped item's id, sample kind and source (see Traceable in stage.ts). */
   id: string;
@@ -43,6 +45,18 @@ export function hostOf(url: string | null | undefined): string | null {
 
 export class RejectLedger {
   readonly rows: RejectRecord[] = [];
+  /**
+   * Folders whose absolute paths are cut from details (tool messages such as ffmpeg's quote the
+   * whole input path): a reject row, rejects.parquet and the report name inputs relative to the
+   * source, and never the machine's folder layout.
+   */
+  private readonly rootPrefixes: string[];
+
+  constructor(pathRoots: string[] = []) {
+    // Longest first, so a root inside another is cut whole.
+    this.rootPrefixes = [...new Set(pathRoots.filter(Boolean).map((r) => r.replace(/[\\/]+$/, '') + sep))].sort((a, b) => b.length - a.length);
+  }
+
   /** Told of every drop with the dropped item itself (the executor samples report examples from it). */
   onItem?: (row: RejectRecord, item: unknown) => void;
 
@@ -55,12 +69,18 @@ export class RejectLedger {
       source: row.source,
       stage: row.stage,
       reason: row.reason,
-      detail: row.detail.slice(0, 2000),
+      detail: this.relativeDetail(row.detail).slice(0, 2000),
     };
     // Typed columns only where the reason has them (absent reads back as null).
     const typed = { url: row.url ?? null, host: row.host ?? hostOf(row.url), score: finite(row.score), value: finite(row.value), threshold: finite(row.threshold) };
     for (const [k, v] of Object.entries(typed)) if (v !== null) (record as unknown as Record<string, unknown>)[k] = v;
     this.rows.push(record);
+  }
+
+  private relativeDetail(detail: string): string {
+    let out = detail;
+    for (const prefix of this.rootPrefixes) out = out.split(prefix).join('');
+    return out;
   }
 }
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 // The in-process executor: lists units, keeps this rank's share, skips committed units, runs
 // each remaining unit through its source plugin into Arrow shards, and commits it atomically.
 // Stages never know which executor runs them.
@@ -220,7 +220,7 @@ async function runUnit(
   const unitStarted = performance.now();
   const { config } = loaded;
   const stats = new RunStats();
-  const rejects = new RejectLedger();
+  const rejects = new RejectLedger(detailPathRoots(loaded, out));
   const ctx: StageContext = { config, stats, rejects, log, signal, unit: { id: unit.id, source: unit.source } };
   const schemas = new Map(plugin.kinds.map((k) => [k.kind, k]));
   const writers = new Map<string, ArrowShardWriter<Traceable>>();
@@ -349,6 +349,13 @@ function indexColumnsOf(kinds: KindSchema<any>[]): FlatColumn[] {
     for (const c of k.index) if (!cols.some((x) => x.name === c.name)) cols.push({ name: c.name, type: c.type, optional: true });
   }
   return cols;
+}
+
+/** Folders cut from reject details: the source's own folder and OUT (see RejectLedger). */
+function detailPathRoots(loaded: LoadedConfig, out: OutDir): string[] {
+  const sourcePath = path.resolve(loaded.baseDir, loaded.config.source.path);
+  const sourceRoot = existsSync(sourcePath) && statSync(sourcePath).isDirectory() ? sourcePath : path.dirname(sourcePath);
+  return [sourceRoot, path.resolve(out.root)];
 }
 
 /** The config's input paths as written there (source.path, and a list file when the source has one). */

@@ -43,6 +43,9 @@ test('video folder through weft run: AV offsets as data, bad files as rejects', 
   // Outputs name videos relative to the source root: nothing depends on where the data sits.
   for (const r of [...index, ...rejects]) assert.ok(!path.isAbsolute(String(r.source)) && !String(r.source).includes(work), String(r.source));
   assert.ok(!clip.video.includes(work));
+  // Tool messages (ffprobe, ffmpeg) quote the input's absolute path; the reject details do not.
+  assert.ok(rejects.some((r) => r.reason === 'probe_failed'), 'a probe failure among the bad files');
+  for (const r of rejects) assert.ok(!String(r.detail).includes(work), `detail names no machine path: ${r.detail}`);
 
   // The report's video section: offset and confidence histograms, worst clips as filmstrips with both signals.
   const html = await readFile(path.join(summary.outDir, 'report.html'), 'utf8');

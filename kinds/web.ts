@@ -71,7 +71,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
       // the RowOrder section hands them on in row order, so dedup, marks and shards are the same
       // on every run. What waits there is bounded by reorder_buffer_bytes.
       const order = new RowOrder<DecodedImageTextSample>(config.fetch.reorder_buffer_bytes, (s) => s.image.bytes.byteLength);
-      const download = fetchStage(fetcher, config.fetch.concurrency, { completionOrder: order });
+      const download = fetchStage(fetcher, fetcher.maxInFlight, { completionOrder: order });
       const fetchOnce: Stage<ImageTextRaw, ImageTextRaw> = dedup.url ? sharedDownloadStage(download) : download;
       const decode = imageDecodeStage(config.decode, config.run.concurrency);
       const fetchAndDecode = order.section<ImageTextRaw>(compose(fetchOnce, decode));

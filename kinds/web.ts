@@ -16,6 +16,7 @@ import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { captionLanguageStage, languageIdOn, languageIndexColumns } from '../stages/curate/caption-language.ts';
 import { Fetcher } from '../stages/fetch/fetcher.ts';
 import { fetchStage } from '../stages/fetch/fetch-stage.ts';
+import { readAhead } from '../stages/fetch/read-ahead.ts';
 import { sharedDownloadStage } from '../stages/curate/url-dedup.ts';
 import { imageDecodeStage, type DecodedImageTextSample } from '../stages/decode/image-decode.ts';
 import { contentDedupStage } from '../stages/curate/content-dedup.ts';
@@ -74,7 +75,9 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
       const download = fetchStage(fetcher, fetcher.maxInFlight, { completionOrder: order });
       const fetchOnce: Stage<ImageTextRaw, ImageTextRaw> = dedup.url ? sharedDownloadStage(download) : download;
       const decode = imageDecodeStage(config.decode, config.run.concurrency);
-      const fetchAndDecode = order.section<ImageTextRaw>(compose(fetchOnce, decode));
+      // Downloads run ahead of decode by up to read_ahead_bytes of fetched rows.
+      const fetchAhead = compose(fetchOnce, readAhead<ImageTextRaw>(config.fetch.read_ahead_bytes, (item) => item.imageBytes?.byteLength ?? 0));
+      const fetchAndDecode = order.section<ImageTextRaw>(compose(fetchAhead, decode));
       const captionRules: Stage<ImageTextRaw, ImageTextRaw> = hasCaptions ? captionRulesStage(config.caption) : passThrough();
       const contentDedup: Stage<DecodedImageTextSample, DecodedImageTextSample> = dedup.exact ? contentDedupStage() : passThrough();
       const nearDedup: Stage<DecodedImageTextSample, WebDecoded> = dedup.phash ? phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }) : passThrough();

@@ -66,6 +66,9 @@ export const fetchConfigSchema = z
     /** Overdue requests to one host running on past their slots (null: as many as
      *  `per_host_concurrency`); connections to a host stay within the sum of the two. */
     per_host_overflow: z.number().int().min(0).max(256).nullable().default(null),
+    /** Fetched rows of a unit waiting for decode: the fetch stage runs ahead of decode by up
+     *  to this many bytes, so a slow URL is waited out while decode works through the queue. */
+    read_ahead_bytes: z.number().int().min(0).default(64 * 1024 * 1024),
     /** Fetched bodies held in memory waiting for an earlier row to finish (the stage's output
      *  keeps row order); past this, no new URL starts until the earliest one is done. */
     reorder_buffer_bytes: z.number().int().positive().default(256 * 1024 * 1024),

@@ -16,6 +16,7 @@ import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { captionLanguageStage, languageIdOn, languageIndexColumns } from '../stages/curate/caption-language.ts';
 import { Fetcher } from '../stages/fetch/fetcher.ts';
 import { fetchStage } from '../stages/fetch/fetch-stage.ts';
+import { readAhead } from '../stages/fetch/read-ahead.ts';
 import { sharedDownloadStage } from '../stages/curate/url-dedup.ts';
 import { imageDecodeStage, type DecodedImageTextSample } from '../stages/decode/image-decode.ts';
 import { contentDedupStage } from '../stages/curate/content-dedup.ts';
@@ -71,10 +72,12 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
       // the RowOrder section hands them on in row order, so dedup, marks and shards are the same
       // on every run. What waits there is bounded by reorder_buffer_bytes.
       const order = new RowOrder<DecodedImageTextSample>(config.fetch.reorder_buffer_bytes, (s) => s.image.bytes.byteLength);
-      const download = fetchStage(fetcher, config.fetch.concurrency, { completionOrder: order });
+      const download = fetchStage(fetcher, fetcher.maxInFlight, { completionOrder: order });
       const fetchOnce: Stage<ImageTextRaw, ImageTextRaw> = dedup.url ? sharedDownloadStage(download) : download;
       const decode = imageDecodeStage(config.decode, config.run.concurrency);
-      const fetchAndDecode = order.section<ImageTextRaw>(compose(fetchOnce, decode));
+      // Downloads run ahead of decode by up to read_ahead_bytes of fetched rows.
+      const fetchAhead = compose(fetchOnce, readAhead<ImageTextRaw>(config.fetch.read_ahead_bytes, (item) => item.imageBytes?.byteLength ?? 0));
+      const fetchAndDecode = order.section<ImageTextRaw>(compose(fetchAhead, decode));
       const captionRules: Stage<ImageTextRaw, ImageTextRaw> = hasCaptions ? captionRulesStage(config.caption) : passThrough();
       const contentDedup: Stage<DecodedImageTextSample, DecodedImageTextSample> = dedup.exact ? contentDedupStage() : passThrough();
       const nearDedup: Stage<DecodedImageTextSample, WebDecoded> = dedup.phash ? phashStage({ maxDistance: dedup.phash_max_distance, concurrency: config.run.concurrency }) : passThrough();

@@ -56,6 +56,19 @@ export const fetchConfigSchema = z
     breaker_failures: z.number().int().min(1).default(8),
     /** How long an open breaker fails requests fast before letting one probe through. */
     breaker_cooldown_ms: z.number().int().min(0).default(60_000),
+    /** A request still running max(this, 2 x the p95 of its host's recent send times) after it
+     *  was sent is overdue: it gives its host slot and global slot to a fresh request and runs on
+     *  (its timeouts unchanged) on an overflow permit, so slow responses do not idle the slots. */
+    overdue_after_ms: z.number().int().positive().default(1000),
+    /** Overdue requests running on past their slots, over all hosts (null: as many as
+     *  `concurrency`; 0: overdue requests keep their slots). */
+    overflow_concurrency: z.number().int().min(0).max(4096).nullable().default(null),
+    /** Overdue requests to one host running on past their slots (null: as many as
+     *  `per_host_concurrency`); connections to a host stay within the sum of the two. */
+    per_host_overflow: z.number().int().min(0).max(256).nullable().default(null),
+    /** Fetched rows of a unit waiting for decode: the fetch stage runs ahead of decode by up
+     *  to this many bytes, so a slow URL is waited out while decode works through the queue. */
+    read_ahead_bytes: z.number().int().min(0).default(64 * 1024 * 1024),
     /** Fetched bodies held in memory waiting for an earlier row to finish (the stage's output
      *  keeps row order); past this, no new URL starts until the earliest one is done. */
     reorder_buffer_bytes: z.number().int().positive().default(256 * 1024 * 1024),

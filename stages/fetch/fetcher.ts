@@ -37,6 +37,17 @@ export class Fetcher {
     return this.session.hostRate(host);
   }
 
+  /** Requests that ran past their host's usual time and gave their slots to fresh ones, so far. */
+  get overdueReleases(): number {
+    return this.session.overdueReleases;
+  }
+
+  /** Downloads the fetch stage should keep started at once: the global slots plus the overflow
+   *  permits, so a fresh URL is ready when an overdue request gives its slot up. */
+  get maxInFlight(): number {
+    return this.session.maxInFlight;
+  }
+
   /** Downloads one image. Never throws for a per-URL failure. */
   async fetch(rawUrl: string, signal?: AbortSignal): Promise<FetchResult> {
     const r = await this.session.get(rawUrl, this.sink, signal);

@@ -1,9 +1,11 @@
-// Per-host politeness: at most N requests in flight to a host, a token bucket spacing them at
-// the host's adaptive rate, a pause when the host sends Retry-After, and a circuit breaker that
-// stops sending to a host that keeps failing at the host level. State for a host is dropped once
+// Per-host politeness: at most N fresh requests in flight to a host (plus at most `perHostOverflow`
+// overdue ones that gave their slot up, see overflow()), a token bucket spacing them at the host's
+// adaptive rate, a pause when the host sends Retry-After, and a circuit breaker that stops sending
+// to a host that keeps failing at the host level. State for a host is dropped once
 // it is idle, so a list touching millions of hosts does not grow this map without bound.
 import { AdaptiveRate } from './adaptive-rate.ts';
 import { CircuitBreaker, type BreakerOutcome } from './circuit-breaker.ts';
+import { LatencyWindow } from './latency-window.ts';
 import { Semaphore } from './semaphore.ts';
 import { TokenBucket } from './token-bucket.ts';
 
@@ -17,6 +19,10 @@ export interface HostLimits {
   burst: number;
   breakerFailures: number;
   breakerCooldownMs: number;
+  /** Overdue requests to one host that may run on past their slot (default 0: none). */
+  perHostOverflow?: number;
+  /** A request is never overdue before this many ms (default: never overdue). */
+  overdueFloorMs?: number;
 }
 
 interface HostState {
@@ -24,6 +30,9 @@ interface HostState {
   bucket: TokenBucket;
   rate: AdaptiveRate;
   breaker: CircuitBreaker;
+  /** Overdue requests of this host that gave their slot up and still run. */
+  overflow: Semaphore;
+  latency: LatencyWindow;
   /** Admissions and slot holders not yet finished; the state must outlive them. */
   users: number;
 }
@@ -89,6 +98,37 @@ export class HostLimiter {
     };
   }
 
+  /**
+   * For a request to `host` that is overdue: a permit to keep running outside the host's slots
+   * (the caller then frees its slot for a fresh request), or null when `perHostOverflow` overdue
+   * requests of the host run already. The permit's release must be called when the request ends.
+   */
+  overflow(host: string): (() => void) | null {
+    const state = this.state(host);
+    const release = state.overflow.tryAcquire();
+    if (!release) return null;
+    state.users += 1;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      release();
+      state.users -= 1;
+      this.maybeForget(host, state);
+    };
+  }
+
+  /** A request to `host` got its response after `ms` of sending: the host's usual time learns it. */
+  recordSendTime(host: string, ms: number): void {
+    this.hosts.get(host)?.latency.add(ms);
+  }
+
+  /** Ms after sending at which a request to `host` is overdue: max(floor, 2 x the host's recent p95). */
+  overdueAfterMs(host: string): number {
+    const floor = this.limits.overdueFloorMs ?? Infinity;
+    return this.hosts.get(host)?.latency.overdueAfterMs(floor) ?? floor;
+  }
+
   /** Holds every request to `host` back for `ms` (a Retry-After from the host). */
   pause(host: string, ms: number): void {
     this.state(host).bucket.pauseUntil(this.now() + ms);
@@ -131,6 +171,8 @@ export class HostLimiter {
         bucket: new TokenBucket(l.ratePerSecond, l.burst, this.now),
         rate: new AdaptiveRate({ start: l.ratePerSecond, max: l.rateMax ?? l.ratePerSecond, adaptive: l.adaptive ?? true }, this.now),
         breaker: new CircuitBreaker(l.breakerFailures, l.breakerCooldownMs, this.now),
+        overflow: new Semaphore(l.perHostOverflow ?? 0),
+        latency: new LatencyWindow(),
         users: 0,
       };
       this.hosts.set(host, s);

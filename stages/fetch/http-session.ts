@@ -20,6 +20,14 @@
 //   total_timeout_ms       one attempt, summed over the time its hops spend sending (SendClock):
 //                          queue waits between hops do not count.
 //
+// Overdue requests (no head-of-line blocking on slots): a request still running
+// max(overdue_after_ms, 2 x the p95 of its host's recent send times) after it was sent gives its
+// host slot and global slot to a fresh request and runs on, on an overflow permit: at most
+// `overflow_concurrency` such requests over all hosts and `per_host_overflow` per host. With no
+// permit free it keeps its slots and asks again after the same time. So fresh requests to a host
+// never exceed per_host_concurrency, and connections to it never exceed per_host_concurrency +
+// per_host_overflow. Its timeouts are unchanged: an overdue request still ends at them.
+//
 // Host health: only host-level failures (refused or timed-out connects, TLS failures, 5xx) count
 // against a host's breaker; a response below 500 (other than 429) is a success; a URL's own
 // timeouts, resets, too-large or undecodable bodies say nothing about the host. 429 and 503 halve
@@ -74,6 +82,9 @@ export class HttpSession {
   private readonly pinned: PinnedLookup;
   private readonly hosts: HostLimiter;
   private readonly globalSlots: Semaphore;
+  /** Overdue requests (all hosts) running on past their slots. */
+  private readonly globalOverflow: Semaphore;
+  private overdueReleasesSoFar = 0;
   private readonly robots: RobotsCache;
   private readonly uaToken: string;
   private readonly random: () => number;
@@ -82,12 +93,14 @@ export class HttpSession {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly cfg: FetchConfig, opts: FetcherOptions = {}) {
+    const limits = overflowLimits(cfg);
     this.pinned = new PinnedLookup(opts.resolve ?? systemResolver, cfg.allow_private_addresses, cfg.allowed_address_ranges);
     this.agent = new Agent({
       connect: { timeout: cfg.connect_timeout_ms, lookup: this.pinned.lookup, autoSelectFamily: true },
       headersTimeout: cfg.first_byte_timeout_ms,
       bodyTimeout: cfg.first_byte_timeout_ms,
-      connections: cfg.per_host_concurrency,
+      // Fresh requests plus overdue ones: an overdue request keeps its connection.
+      connections: cfg.per_host_concurrency + limits.perHost,
     });
     this.hosts = new HostLimiter({
       perHostConcurrency: cfg.per_host_concurrency,
@@ -97,8 +110,11 @@ export class HttpSession {
       burst: cfg.per_host_burst,
       breakerFailures: cfg.breaker_failures,
       breakerCooldownMs: cfg.breaker_cooldown_ms,
+      perHostOverflow: limits.perHost,
+      overdueFloorMs: cfg.overdue_after_ms,
     });
     this.globalSlots = new Semaphore(cfg.concurrency);
+    this.globalOverflow = new Semaphore(limits.global);
     this.uaToken = userAgentToken(cfg.user_agent);
     this.robots = new RobotsCache(this.uaToken, (u) => this.fetchRobotsTxt(u));
     this.random = opts.random ?? Math.random;
@@ -113,6 +129,16 @@ export class HttpSession {
   /** The rate requests to `host` are spaced at now (adaptive; requests per second). */
   hostRate(host: string): number {
     return this.hosts.rateOf(host);
+  }
+
+  /** Requests that were overdue and gave their slots to fresh ones, so far. */
+  get overdueReleases(): number {
+    return this.overdueReleasesSoFar;
+  }
+
+  /** Most requests in flight at once: one per global slot plus one per overflow permit. */
+  get maxInFlight(): number {
+    return this.cfg.concurrency + overflowLimits(this.cfg).global;
   }
 
   /** GETs `rawUrl` into `sink`. Never throws for a per-URL failure. */
@@ -220,6 +246,8 @@ export class HttpSession {
     const queueLimit = AbortSignal.timeout(this.cfg.max_queue_ms);
     const queue = signal ? AbortSignal.any([signal, queueLimit]) : queueLimit;
     const releases: Array<() => void> = [];
+    let hostSlot: (() => void) | undefined;
+    let globalSlot: (() => void) | undefined;
     let waitingFor = 'its address';
     try {
       const address = await this.pinned.check(host, queue);
@@ -232,9 +260,11 @@ export class HttpSession {
         if (verdict.verdict === 'unreachable') return failed(verdict.reason, verdict.detail, host);
       }
       waitingFor = 'a host slot and rate token';
-      releases.push(await this.hosts.acquire(host, queue));
+      hostSlot = await this.hosts.acquire(host, queue);
+      releases.push(hostSlot);
       waitingFor = 'a global slot';
-      releases.push(await this.globalSlots.acquire(queue));
+      globalSlot = await this.globalSlots.acquire(queue);
+      releases.push(globalSlot);
     } catch (err) {
       for (const release of releases.reverse()) release();
       if (signal?.aborted) throw err;
@@ -242,13 +272,51 @@ export class HttpSession {
       const waited = Math.round(performance.now() - queueStarted);
       return { ...failed('queue_timeout', `${url.href.slice(0, 300)} waited ${waited} ms for ${waitingFor} (max_queue_ms ${this.cfg.max_queue_ms}); nothing was sent`, host), transient: true };
     }
+    let watch: OverdueWatch | undefined;
     try {
       const report = this.hosts.admit(host);
       if (!report) return this.breakerRefusal(host);
+      watch = this.watchOverdue(host, () => {
+        hostSlot!();
+        globalSlot!();
+      });
       return await this.sendJudged(url, host, policy, clock, trace, report, signal);
     } finally {
-      for (const release of releases.reverse()) release();
+      watch?.stop();
+      for (const release of releases.reverse()) release(); // idempotent: freed slots stay freed
     }
+  }
+
+  /**
+   * Arms the overdue timer of a request to `host` that is being sent now. When it fires and an
+   * overflow permit is free (over all hosts and for this host), `freeSlots` gives the request's
+   * slots to fresh requests and the request runs on on the permits; else it asks again after the
+   * same time. `stop()` (when the request ends) clears the timer and returns the permits.
+   */
+  private watchOverdue(host: string, freeSlots: () => void): OverdueWatch {
+    const afterMs = this.hosts.overdueAfterMs(host);
+    const permits: Array<() => void> = [];
+    let timer: NodeJS.Timeout | undefined;
+    const check = () => {
+      const global = this.globalOverflow.tryAcquire();
+      const perHost = global ? this.hosts.overflow(host) : null;
+      if (global && perHost) {
+        permits.push(global, perHost);
+        this.overdueReleasesSoFar += 1;
+        timer = undefined;
+        freeSlots();
+        return;
+      }
+      global?.();
+      timer = setTimeout(check, afterMs);
+    };
+    if (Number.isFinite(afterMs)) timer = setTimeout(check, afterMs);
+    return {
+      stop: () => {
+        if (timer) clearTimeout(timer);
+        for (const release of permits) release();
+      },
+    };
   }
 
   /** Sends one request within what is left of the attempt's send time; reports the host's health. */
@@ -275,7 +343,11 @@ export class HttpSession {
       const { reason, detail } = classifyNetworkError(err);
       return (outcome = { ...failed(reason, detail, host), transient: isTransient(reason) });
     } finally {
-      clock.spentMs += performance.now() - started;
+      const sendMs = performance.now() - started;
+      clock.spentMs += sendMs;
+      // Only answered requests say how long the host usually takes (a timeout is the limit, not a time).
+      const timedOut = outcome?.kind === 'failed' && outcome.reason === 'timeout';
+      if (seen.status > 0 && !timedOut) this.hosts.recordSendTime(host, sendMs);
       const hostFailed = outcome?.kind === 'failed' && isHostFailure(outcome.reason);
       let health: BreakerOutcome = 'neutral';
       if (hostFailed) {
@@ -369,6 +441,15 @@ export class HttpSession {
     }
     return { kind: 'done', url, status, contentType: header(res.headers, 'content-type'), body: read.value };
   }
+}
+
+interface OverdueWatch {
+  stop(): void;
+}
+
+/** The overflow permits: `null` in the config means as many as the matching slots. */
+function overflowLimits(cfg: FetchConfig): { global: number; perHost: number } {
+  return { global: cfg.overflow_concurrency ?? cfg.concurrency, perHost: cfg.per_host_overflow ?? cfg.per_host_concurrency };
 }
 
 /** Stops a body we do not want; the connection closes, no error surfaces. */

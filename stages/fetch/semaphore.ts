@@ -26,6 +26,10 @@ export class Semaphore {
         signal?.addEventListener('abort', onAbort, { once: true });
       });
     }
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
@@ -35,6 +39,18 @@ export class Semaphore {
       if (next) next();
       else this.active -= 1;
     };
+  }
+
+  /** A permit if one is free now, else null (never waits, never jumps the queue). */
+  tryAcquire(): (() => void) | null {
+    if (this.active >= this.permits || this.waiters.length > 0) return null;
+    this.active += 1;
+    return this.releaser();
+  }
+
+  /** Permits held now. */
+  get inUse(): number {
+    return this.active;
   }
 
   idle(): boolean {

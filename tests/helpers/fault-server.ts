@@ -23,6 +23,11 @@ export interface FaultServer {
   /** Requests being answered right now, and the most there ever were at once. */
   active: number;
   maxActive: number;
+  /** Requests to /held.jpg waiting for releaseHeld(), which answers them all with the JPEG. */
+  held: number;
+  releaseHeld(): void;
+  /** Called with each request as it arrives (after it is counted in hits and active). */
+  onHit: ((hit: Hit) => void) | null;
   /** Answer for /heal-later: 503 until set to true. */
   healed: boolean;
   jpeg: Buffer;
@@ -62,6 +67,13 @@ export async function startFaultServer(host = '127.0.0.1'): Promise<FaultServer>
     healed: false,
     active: 0,
     maxActive: 0,
+    get held() {
+      return heldResponses.length;
+    },
+    releaseHeld: () => {
+      for (const res of heldResponses.splice(0)) if (!res.destroyed) sendJpeg(res);
+    },
+    onHit: null,
     jpeg,
     close: async () => {
       for (const t of timers) clearTimeout(t);
@@ -69,6 +81,7 @@ export async function startFaultServer(host = '127.0.0.1'): Promise<FaultServer>
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  const heldResponses: http.ServerResponse[] = [];
   const seen = (path: string) => state.hitsOf(path).length;
   const sendJpeg = (res: http.ServerResponse, headers: http.OutgoingHttpHeaders = {}) => {
     res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length, ...headers });
@@ -88,8 +101,16 @@ export async function startFaultServer(host = '127.0.0.1'): Promise<FaultServer>
     const path = url.pathname;
     state.hits.push({ path, at: performance.now(), userAgent: req.headers['user-agent'] ?? '' });
     state.maxActive = Math.max(state.maxActive, ++state.active);
-    res.once('close', () => state.active--);
+    res.once('close', () => {
+      state.active--;
+      const i = heldResponses.indexOf(res);
+      if (i >= 0) heldResponses.splice(i, 1);
+    });
+    if (path === '/held.jpg') heldResponses.push(res);
+    state.onHit?.(state.hits[state.hits.length - 1]);
     switch (path) {
+      case '/held.jpg':
+        return; // answered by releaseHeld()
       case '/robots.txt':
         if (state.robotsTxt === null) {
           res.writeHead(404).end('no robots here');

@@ -106,11 +106,12 @@ function buildProgram(): Command {
     .command('report')
     .description('rebuild manifest.json, index.parquet, rejects.parquet, stats.json and report.html from what is committed in OUT')
     .argument('<out>', 'an OUT folder')
+    .option('--allow-partial', 'report a folder that misses planned units (marked partial in the manifest and report) instead of refusing')
     .exitOverride()
-    .action(async (out: string) => {
+    .action(async (out: string, o: { allowPartial?: boolean }) => {
       requireOutDir(out);
-      const { finaliseOutDir } = await import('../output/finalise.ts');
-      const r = await finaliseOutDir(out);
+      const { reportOutDir } = await import('../output/report-folder.ts');
+      const r = await reportOutDir(out, { allowPartial: o.allowPartial });
       process.stdout.write(`${path.join(out, 'report.html')} (${r.manifest.totals.kept} kept, ${r.manifest.totals.dropped} dropped)\n`);
     });
 

@@ -5,7 +5,7 @@ import { openRunDecontamination, openRunSafety, openRunScorer, runSidecars, type
 import { passThrough, pipe, readSource, type Stage } from '../core/stage.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw, type ImageTextSample } from '../schemas/image-text.ts';
 import type { ColumnSpec, KindSchema } from '../schemas/kind-schema.ts';
-import { listImageTextUnits, readImageTextUnit, type ImageTextUnitSpec } from '../stages/sources/image-text-local.ts';
+import { imageTextUnitFingerprints, listImageTextUnits, readImageTextUnit, type ImageTextUnitSpec } from '../stages/sources/image-text-local.ts';
 import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { captionLanguageStage, languageIdOn, languageIndexColumns } from '../stages/curate/caption-language.ts';
 import { imageDecodeStage } from '../stages/decode/image-decode.ts';
@@ -35,6 +35,7 @@ function imageTextPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer |
   return {
     kinds: [scoredImageTextSchema(scoring, optionalImageTextColumns(config.decode, false), safety, languageIdOn(config.caption), decon)],
     listUnits: () => listImageTextUnits(src, baseDir),
+    inputFingerprints: (units) => imageTextUnitFingerprints(units, src),
     processUnit: (unit, ctx) => {
       const decontaminate: Stage<ImageTextSample, ImageTextSample> = decon ? decon.stage : passThrough();
       const classify: Stage<ImageTextSample, ImageTextSample & SafetyFields> = safety ? safety.stage : passThrough();

@@ -11,6 +11,9 @@ export interface SourcePlugin<S extends Traceable = Traceable, Spec = unknown> {
   /** Sample kinds this source emits (each kind gets its own shards). */
   kinds: KindSchema<S>[];
   listUnits(): Promise<Unit<Spec>[]>;
+  /** Input fingerprint of each unit (stamps of its files, a hash of its rows): recorded in its
+   *  commit, so a rerun can tell units whose input changed since (stages/sources/unit-fingerprint.ts). */
+  inputFingerprints(units: Unit<Spec>[]): Promise<Map<string, string>>;
   /** The kind's pipeline, declared in flow order: source -> fetch -> decode -> pair -> align ->
    *  score -> curate, each step a stage of core/stage.ts. Every dropped item reaches the ledger. */
   processUnit(unit: Unit<Spec>, ctx: StageContext): AsyncIterable<S>;

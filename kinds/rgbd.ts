@@ -7,7 +7,7 @@ import type { Unit } from '../core/units.ts';
 import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { RgbdReadConfig } from '../schemas/rgbd-config.ts';
 import { rgbdSchema, type RgbdSample } from '../schemas/rgbd.ts';
-import { listedFrames, listRgbdUnits, readRgbdListing, RGBD_LIST_STAGE, type RgbdUnitSpec } from '../stages/sources/rgbd/units.ts';
+import { listedFrames, listRgbdUnits, rgbdUnitFingerprint, readRgbdListing, RGBD_LIST_STAGE, type RgbdUnitSpec } from '../stages/sources/rgbd/units.ts';
 import { rgbdPairStage } from '../stages/pair/rgbd-pairing.ts';
 import { rgbdDecodeStage } from '../stages/decode/rgbd-decode.ts';
 import { rgbdRegistrationStage } from '../stages/align/registration-stage.ts';
@@ -52,6 +52,7 @@ function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample,
   return {
     kinds: [rgbdSchema],
     listUnits: () => listRgbdUnits(src, baseDir),
+    inputFingerprints: async (units) => new Map(await Promise.all(units.map(async (u) => [u.id, await rgbdUnitFingerprint(u)] as [string, string]))),
     processUnit: (unit, ctx) => rgbdPipeline(unit, readConfig, ctx, { concurrency: config.run.concurrency, registrationPool: registrationPool() }),
     close: async () => {
       await pool?.close();

@@ -14,7 +14,7 @@ import type { LoadedConfig } from '../schemas/config-file.ts';
 import type { VideoSourceConfig } from '../schemas/video-config.ts';
 import { approxVideoClipBytes, videoClipSchema, type VideoClipSample } from '../schemas/video.ts';
 import type { ProbedVideo, VideoFile, VideoRef } from '../schemas/video-items.ts';
-import { listVideoUnits, localVideoBytes, packVideoUnits, readVideoUnit, type VideoPackSpec, type VideoUnitSpec } from '../stages/sources/video-units.ts';
+import { listVideoUnits, localVideoBytes, packVideoUnits, readVideoUnit, videoUnitFingerprint, type VideoPackSpec, type VideoUnitSpec } from '../stages/sources/video-units.ts';
 import { listVideoUrlUnits, readVideoUrlUnit, videoUrlList, type VideoUrlUnitSpec } from '../stages/sources/video-url-units.ts';
 import type { FileFetcher } from '../stages/fetch/fetch-to-file.ts';
 import { videoFetchStage, videoFileFetcher } from '../stages/fetch/video-fetch.ts';
@@ -101,6 +101,11 @@ async function videoPlugin({ config, baseDir }: LoadedConfig): Promise<SourcePlu
     listUnits: async () => {
       const units: Unit<OneVideoSpec>[] = urlList ? await listVideoUrlUnits(urlList.file, urlList.format, src) : await listVideoUnits(src, baseDir);
       return packVideoUnits(units, src.videos_per_unit, src.unit_bytes, localVideoBytes);
+    },
+    inputFingerprints: async (units) => {
+      const out = new Map<string, string>();
+      for (const u of units) out.set(u.id, await videoUnitFingerprint(u));
+      return out;
     },
     processUnit: (unit, ctx) => {
       const spec = unit.spec;

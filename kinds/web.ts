@@ -11,7 +11,7 @@ import { RowOrder } from '../core/row-order.ts';
 import { fetchHostsSection } from '../report/fetch-hosts-section.ts';
 import { imageTextSchema, optionalImageTextColumns, type ImageTextRaw } from '../schemas/image-text.ts';
 import { hf, type ColumnSpec, type IndexColumnSpec, type KindSchema } from '../schemas/kind-schema.ts';
-import { listWebUnits, readWebUnit, urlListFormatOfPath, type WebUnitSpec } from '../stages/sources/url-list.ts';
+import { listWebUnits, readWebUnit, urlListFormatOfPath, webUnitFingerprints, type WebUnitSpec } from '../stages/sources/url-list.ts';
 import { captionRulesStage } from '../stages/curate/caption-rules.ts';
 import { captionLanguageStage, languageIdOn, languageIndexColumns } from '../stages/curate/caption-language.ts';
 import { Fetcher } from '../stages/fetch/fetcher.ts';
@@ -67,6 +67,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
   return {
     kinds: [schema],
     listUnits: () => listWebUnits(src, baseDir),
+    inputFingerprints: (units) => webUnitFingerprints(units, src),
     processUnit: (unit, ctx) => {
       // Fetch and decode finish items out of order (a hanging URL holds one slot, not the unit);
       // the RowOrder section hands them on in row order, so dedup, marks and shards are the same

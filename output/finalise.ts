@@ -70,9 +70,10 @@ export async function writeManifest(root: string, info: RunInfo, completions: Un
 }
 
 /** `invocation`: the process finalising after its run records itself (ended now) for the report's provenance. */
-export async function finaliseOutDir(root: string, options: { invocation?: Omit<Invocation, 'ended_at'> } = {}): Promise<FinaliseResult> {
+/** `partial`: the output is known to miss these planned units (weft report --allow-partial): the manifest and report say so. */
+export async function finaliseOutDir(root: string, options: { invocation?: Omit<Invocation, 'ended_at'>; partial?: { missing_units: string[] } } = {}): Promise<FinaliseResult> {
   if (options.invocation) await writeInvocation(root, { ...options.invocation, ended_at: new Date().toISOString() });
-  const info = await readRunInfo(root);
+  const info = { ...(await readRunInfo(root)), ...(options.partial ? { partial: options.partial } : {}) };
   const kind = await kindOfRunConfig(info.config);
   const completions = (await readCompletions(root)).filter((c) => c.fingerprint === info.fingerprint);
   const stats = foldStats(completions);

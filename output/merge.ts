@@ -63,7 +63,7 @@ export async function mergeOutDirs(inputs: string[], target: string, opts: { all
     if (superseded.length) await writeJsonAtomic(path.join(staging, 'superseded.json'), superseded);
     // Index columns: the union, in first-seen order.
     const indexColumns = infos.flatMap((i) => i.index_columns).filter((c, i, arr) => arr.findIndex((x) => x.name === c.name) === i);
-    await writeJsonAtomic(path.join(staging, 'run.json'), { ...infos[0], index_columns: indexColumns, ...(missing.length ? { partial: { missing_units: missing } } : {}) });
+    await writeJsonAtomic(path.join(staging, 'run.json'), { ...infos[0], index_columns: indexColumns, rank: 0, world_size: 1, ...(planned ? { planned_units: [...planned].sort() } : {}), ...(missing.length ? { partial: { missing_units: missing } } : {}) });
     for (const { dir, c } of all) {
       for (const s of [...c.shards, ...(c.sidecars ?? [])]) await linkOrCopy(path.join(dir, s.path), path.join(staging, s.path));
       for (const part of ['index', 'rejects']) {

@@ -18,6 +18,7 @@ import type { ShardEntry } from '../schemas/manifest.ts';
 import type { StagedShard } from './arrow-shard-writer.ts';
 import type { FlatColumn } from './parquet-tables.ts';
 import { SIDECAR_FOLDER } from '../stages/curate/corpus-sidecar.ts';
+import { canonicalJson, differingConfigKeys } from '../schemas/config-file.ts';
 import { fsyncDir, readJsonLinesGz, writeJsonAtomic, writeJsonLinesGzAtomic, TMP_SUFFIX } from './fs-atomic.ts';
 
 export type IndexRow = Record<string, string | number | boolean | null>;
@@ -32,6 +33,9 @@ export interface UnitCompletion {
   kept: number;
   dropped: number;
   committed_at: string;
+  /** Fingerprint of the unit's input when it ran (kinds/plugin.ts inputFingerprints): a rerun
+   *  compares it with the input now. Absent on commits of merged or filtered folders. */
+  input_fingerprint?: string;
   stats: RunStatsJSON;
 }
 
@@ -47,6 +51,10 @@ export interface RunInfo {
   sidecars?: boolean;
   /** Every unit id the config plans (all ranks), so merge can tell a complete set of parts. */
   planned_units?: string[];
+  /** The rank and world size (--rank/--world-size) of the latest run into this folder: it
+   *  commits the planned units whose position in sorted order modulo world_size is rank. */
+  rank?: number;
+  world_size?: number;
   /** Set on a merged OUT built with --allow-partial: the planned units no part committed. */
   partial?: { missing_units: string[] };
 }
@@ -86,8 +94,11 @@ export class OutDir {
     if (existsSync(runFile)) {
       const previous = JSON.parse(await readFile(runFile, 'utf8')) as RunInfo;
       if (previous.fingerprint !== info.fingerprint) {
+        const keys = differingConfigKeys(previous.config, info.config);
+        if (canonicalJson(previous.scorers) !== canonicalJson(info.scorers)) keys.push('scorer models');
+        const named = keys.length ? `; keys that differ: ${keys.slice(0, 12).join(', ')}${keys.length > 12 ? `, and ${keys.length - 12} more` : ''}` : '';
         throw new FingerprintMismatchError(
-          `${root} holds output of another config (fingerprint ${previous.fingerprint.slice(0, 12)}, this run ${info.fingerprint.slice(0, 12)}); use a new --out or delete it`,
+          `${root} holds output of another config (fingerprint ${previous.fingerprint.slice(0, 12)}, this run ${info.fingerprint.slice(0, 12)}${named}); use a new --out or delete it`,
         );
       }
     } else {
@@ -99,6 +110,31 @@ export class OutDir {
     await rm(path.join(root, '.staging'), { recursive: true, force: true });
     await out.removeStrays();
     return out;
+  }
+
+  /**
+   * Records this run's info in run.json once it may proceed: its cosmetic keys (the name is the
+   * report's title), rank, world size and planned units (the input may have grown since).
+   */
+  async updateRunInfo(): Promise<void> {
+    const runFile = path.join(this.root, 'run.json');
+    const previous = JSON.parse(await readFile(runFile, 'utf8')) as RunInfo;
+    const next = { ...previous, ...this.info };
+    if (canonicalJson(previous) !== canonicalJson(next)) await writeJsonAtomic(runFile, next);
+  }
+
+  /**
+   * Undoes a unit's commit: its completion record first (the commit point), then the shards,
+   * sidecars and parts it owned. A kill in between leaves strays that the next open removes.
+   */
+  async discardUnit(unitId: string): Promise<void> {
+    const c = this.committed.get(unitId);
+    if (!c) return;
+    await rm(path.join(this.completionsDir, `${unitId}.json`), { force: true });
+    await fsyncDir(this.completionsDir);
+    this.committed.delete(unitId);
+    for (const s of [...c.shards, ...(c.sidecars ?? [])]) await rm(path.join(this.root, s.path), { force: true });
+    for (const part of ['index', 'rejects']) await rm(path.join(this.partsDir, `${unitId}.${part}.jsonl.gz`), { force: true });
   }
 
   isCommitted(unitId: string): boolean {

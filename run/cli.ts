@@ -67,8 +67,9 @@ function buildProgram(): Command {
     .addOption(worldOption)
     .addOption(logOption)
     .addOption(noProgress)
+    .option('--redo-changed', 'discard and redo committed units whose input changed since (and drop those no longer in the input) instead of refusing')
     .exitOverride()
-    .action(async (configPath: string, o: { out: string; rank: string; worldSize: string; logLevel?: string; progress: boolean }) => {
+    .action(async (configPath: string, o: { out: string; rank: string; worldSize: string; logLevel?: string; progress: boolean; redoChanged?: boolean }) => {
       checkRank(o.rank, o.worldSize);
       const loaded = await loadConfigFile(configPath);
       const summary = await runWithSignals(loaded, o);
@@ -105,11 +106,12 @@ function buildProgram(): Command {
     .command('report')
     .description('rebuild manifest.json, index.parquet, rejects.parquet, stats.json and report.html from what is committed in OUT')
     .argument('<out>', 'an OUT folder')
+    .option('--allow-partial', 'report a folder that misses planned units (marked partial in the manifest and report) instead of refusing')
     .exitOverride()
-    .action(async (out: string) => {
+    .action(async (out: string, o: { allowPartial?: boolean }) => {
       requireOutDir(out);
-      const { finaliseOutDir } = await import('../output/finalise.ts');
-      const r = await finaliseOutDir(out);
+      const { reportOutDir } = await import('../output/report-folder.ts');
+      const r = await reportOutDir(out, { allowPartial: o.allowPartial });
       process.stdout.write(`${path.join(out, 'report.html')} (${r.manifest.totals.kept} kept, ${r.manifest.totals.dropped} dropped)\n`);
     });
 
@@ -148,7 +150,7 @@ function buildProgram(): Command {
   return program;
 }
 
-type RunFlags = { out: string; rank?: string; worldSize?: string; logLevel?: string; progress: boolean };
+type RunFlags = { out: string; rank?: string; worldSize?: string; logLevel?: string; progress: boolean; redoChanged?: boolean };
 
 /** Runs with Ctrl-C handling: the first SIGINT/SIGTERM stops after in-flight items, leaving the open unit uncommitted. */
 async function runWithSignals(loaded: Awaited<ReturnType<typeof loadConfigFile>>, o: RunFlags): Promise<RunSummary> {
@@ -166,7 +168,7 @@ async function runWithSignals(loaded: Awaited<ReturnType<typeof loadConfigFile>>
   process.on('SIGTERM', onSignal);
   try {
     const { runPipeline } = await import('./executor.ts');
-    const summary = await runPipeline({ loaded, outDir: o.out, rank, worldSize, signal: controller.signal, log, progress: o.progress && level !== 'silent' });
+    const summary = await runPipeline({ loaded, outDir: o.out, rank, worldSize, redoChanged: !!o.redoChanged, signal: controller.signal, log, progress: o.progress && level !== 'silent' });
     printSummary(summary, log.info.bind(log));
     return summary;
   } finally {

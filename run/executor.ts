@@ -16,6 +16,7 @@ import { RunStats } from '../core/stats.ts';
 import { errorMessage, type StageContext, type Traceable } from '../core/stage.ts';
 import { silentLogger, type Logger } from '../core/logger.ts';
 import { Progress } from './progress.ts';
+import { inputChanges, settleInputChanges } from './input-changes.ts';
 import { faultPoint } from '../core/fault-points.ts';
 import { everythingDroppedWarning } from './drop-warning.ts';
 import { finaliseOutDir, writeManifest, type FinaliseResult } from '../output/finalise.ts';
@@ -36,6 +37,14 @@ export interface RunOptions {
   log?: Logger;
   /** Show a progress line (stderr). */
   progress?: boolean;
+  /** Discard and redo committed units whose input changed (and drop those no longer in the input) instead of refusing. */
+  redoChanged?: boolean;
+}
+
+export interface SessionOptions {
+  rank?: number;
+  worldSize?: number;
+  redoChanged?: boolean;
 }
 
 /** What an OUT folder holds once finalised (everything committed, this run and earlier ones). */
@@ -74,7 +83,7 @@ export interface UnitSession {
   close(): Promise<void>;
 }
 
-export async function openUnitSession(loaded: LoadedConfig, outDir: string, signal: AbortSignal, log: Logger): Promise<UnitSession> {
+export async function openUnitSession(loaded: LoadedConfig, outDir: string, signal: AbortSignal, log: Logger, opts: SessionOptions = {}): Promise<UnitSession> {
   const plugin = await createSourcePlugin(loaded);
   let lock: OutLock | undefined;
   try {
@@ -90,7 +99,13 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
       index_columns: indexColumnsOf(plugin.kinds),
       ...(plugin.sidecars?.length ? { sidecars: true } : {}),
       planned_units: allUnits.map((u) => u.id).sort(),
+      rank: opts.rank ?? 0,
+      world_size: opts.worldSize ?? 1,
     });
+    // Resume keyed on input: compared before any work (run/input-changes.ts).
+    const inputFingerprints = await plugin.inputFingerprints(allUnits);
+    await settleInputChanges(out, inputChanges(out, inputFingerprints, new Set(allUnits.map((u) => u.id))), !!opts.redoChanged, log);
+    await out.updateRunInfo();
     const heldLock = lock;
     return {
       plugin,
@@ -99,7 +114,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
       allUnits,
       async runUnit(unit) {
         if (out.isCommitted(unit.id) || signal.aborted) return undefined;
-        const completion = await runUnit(unit, plugin, out, loaded, fingerprint, signal, log);
+        const completion = await runUnit(unit, plugin, out, loaded, fingerprint, inputFingerprints.get(unit.id), signal, log);
         if (!completion) return undefined;
         await writeManifest(out.root, out.info, out.completions());
         faultPoint('unit-committed');
@@ -124,7 +139,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const log = opts.log ?? silentLogger;
   const signal = opts.signal ?? new AbortController().signal;
   const { config } = opts.loaded;
-  const session = await openUnitSession(opts.loaded, opts.outDir, signal, log);
+  const session = await openUnitSession(opts.loaded, opts.outDir, signal, log, opts);
   try {
     const { out, allUnits } = session;
     const units = partitionUnits(allUnits, opts.rank ?? 0, opts.worldSize ?? 1);
@@ -214,6 +229,7 @@ async function runUnit(
   out: OutDir,
   loaded: LoadedConfig,
   fingerprint: string,
+  inputFingerprint: string | undefined,
   signal: AbortSignal,
   log: Logger,
 ): Promise<UnitCompletion | undefined> {
@@ -336,6 +352,7 @@ async function runUnit(
     kept: indexRows.length,
     dropped: rejects.rows.length,
     committed_at: new Date().toISOString(),
+    ...(inputFingerprint ? { input_fingerprint: inputFingerprint } : {}),
     stats: stats.toJSON(),
   };
   await out.commitUnit(completion, [...staged, ...stagedSidecars], indexRows, rejects.rows, () => faultPoint('shards-renamed'));

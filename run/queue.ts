@@ -161,6 +161,8 @@ export interface WorkOptions {
   idleExitMs: number;
   /** How long a job stays locked without renewal before another worker may take it. */
   lockMs: number;
+  /** See RunOptions.redoChanged. */
+  redoChanged?: boolean;
   signal: AbortSignal;
   log: Logger;
 }
@@ -179,7 +181,7 @@ export interface WorkSummary extends OutTotals {
 export async function workQueue(o: WorkOptions): Promise<WorkSummary> {
   const startedAt = new Date().toISOString();
   await checkRedisReachable(o.target.url);
-  const session = await openUnitSession(o.loaded, o.outDir, o.signal, o.log);
+  const session = await openUnitSession(o.loaded, o.outDir, o.signal, o.log, { redoChanged: o.redoChanged });
   const taken: string[] = [];
   const name = queueNameFor(session.fingerprint, o.target.queue);
   const connection = connectionOf(o.target.url);

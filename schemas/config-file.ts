@@ -78,15 +78,48 @@ function valueAt(raw: unknown, p: PropertyKey[]): unknown {
 }
 
 /**
- * Hash of what determines the output: the normalised config minus run-time knobs (the `run`
- * section: concurrency and logging do not change a single byte of output), the schema
- * version, and the hashes of any models used.
+ * Keys that change no byte of the shards, index or rejects: the run's label, how many report
+ * examples to show, and the run knobs (concurrency, logging). They are left out of the
+ * fingerprint, so changing them resumes a run instead of refusing it.
+ */
+export const COSMETIC_CONFIG_KEYS = ['name', 'output.report_examples', 'run'] as const;
+
+/** The config without its cosmetic keys (a deep copy of what remains). */
+export function outputAffectingConfig(config: unknown): unknown {
+  const copy = JSON.parse(JSON.stringify(config ?? {})) as Record<string, unknown>;
+  for (const key of COSMETIC_CONFIG_KEYS) {
+    const parts = key.split('.');
+    let cur: Record<string, unknown> | undefined = copy;
+    for (const p of parts.slice(0, -1)) cur = cur && typeof cur[p] === 'object' && cur[p] !== null ? (cur[p] as Record<string, unknown>) : undefined;
+    if (cur) delete cur[parts[parts.length - 1]];
+  }
+  return copy;
+}
+
+/**
+ * Hash of what determines the output: the normalised config minus its cosmetic keys
+ * (COSMETIC_CONFIG_KEYS), the schema version, and the hashes of any models used.
  */
 export function configFingerprint(config: WeftConfig, modelHashes: string[] = []): string {
-  const { run: _run, ...outputAffecting } = config;
   return createHash('sha256')
-    .update(canonicalJson({ schema_version: SCHEMA_VERSION, config: outputAffecting, models: [...modelHashes].sort() }))
+    .update(canonicalJson({ schema_version: SCHEMA_VERSION, config: outputAffectingConfig(config), models: [...modelHashes].sort() }))
     .digest('hex');
+}
+
+/** Dotted paths of the output-affecting keys whose values differ between two configs (`decode.image_size`). */
+export function differingConfigKeys(a: unknown, b: unknown): string[] {
+  const out: string[] = [];
+  const walk = (x: unknown, y: unknown, at: string) => {
+    const isObj = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+    if (isObj(x) && isObj(y)) {
+      const keys = [...new Set([...Object.keys(x as object), ...Object.keys(y as object)])].sort();
+      for (const k of keys) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
+    } else if (canonicalJson(x) !== canonicalJson(y)) {
+      out.push(at || '(whole config)');
+    }
+  };
+  walk(outputAffectingConfig(a), outputAffectingConfig(b), '');
+  return out;
 }
 
 export function canonicalJson(v: unknown): string {

@@ -41,8 +41,9 @@ export function register(program: Command): void {
     .option('--idle-exit <seconds>', 'exit after the queue has been empty this long', '10')
     .option('--lock-ms <ms>', 'a job whose worker stops renewing its lock this long is handed to another worker', '30000')
     .option('--log-level <level>', 'debug | info | warn | error | silent')
+    .option('--redo-changed', 'discard and redo committed units of --out whose input changed since, instead of refusing')
     .exitOverride()
-    .action(async (configPath: string, o: { out: string; redis?: string; queue?: string; idleExit: string; lockMs: string; logLevel?: string }) => {
+    .action(async (configPath: string, o: { out: string; redis?: string; queue?: string; idleExit: string; lockMs: string; logLevel?: string; redoChanged?: boolean }) => {
       const { redisUrlFrom } = await queueModule();
       const url = redisUrlFrom(o.redis);
       const loaded = await loadConfigFile(configPath);
@@ -63,6 +64,7 @@ export function register(program: Command): void {
           target: { url, queue: o.queue },
           idleExitMs: positiveInt(o.idleExit, '--idle-exit') * 1000,
           lockMs: positiveInt(o.lockMs, '--lock-ms'),
+          redoChanged: !!o.redoChanged,
           signal: controller.signal,
           log,
         });

@@ -21,6 +21,7 @@ import { listFolderEntries, type FolderEntry } from './folder-listing.ts';
 import { checkLocalFile, type LocalReadPolicy } from './local-file-guard.ts';
 import { readFileBounded } from './bounded-read.ts';
 import { listBaseName, listFormatOfPath, listRows, type ListFormat } from './list-file.ts';
+import { addFileStamp, fileStampHash, rowRangeHashes, type RowRange, type UnitFingerprints } from './unit-fingerprint.ts';
 
 export type ImageTextSourceConfig = Extract<SourceConfig, { kind: 'image_text' }>;
 
@@ -85,6 +86,36 @@ export async function listImageTextUnits(src: ImageTextSourceConfig, baseDir: st
     const spec: ListSpec = { layout: 'list', file: abs, format, firstRow: i * per, rowCount };
     return { id: `${name}-${pad(i, chunks)}`, source: `${src.path} rows ${spec.firstRow}-${spec.firstRow + spec.rowCount - 1}`, spec: { ...spec } };
   });
+}
+
+/**
+ * Input fingerprints of image_text units: a folder unit by the stamps (path, size, mtime) of its
+ * images and captions; a list unit by its rows plus the stamp of each local image a row names.
+ */
+export async function imageTextUnitFingerprints(units: Unit<ImageTextUnitSpec>[], src: ImageTextSourceConfig): Promise<UnitFingerprints> {
+  const out: UnitFingerprints = new Map();
+  const lists = new Map<string, { format: ListFormat; ranges: RowRange[] }>();
+  for (const u of units) {
+    const spec = u.spec;
+    if (spec.layout === 'folder') {
+      out.set(u.id, await fileStampHash(spec.root, spec.entries.flatMap((e) => [e.image, e.caption].filter((f): f is string => f !== undefined))));
+    } else {
+      const list = lists.get(spec.file) ?? { format: spec.format, ranges: [] };
+      list.ranges.push({ id: u.id, firstRow: spec.firstRow, rowCount: spec.rowCount });
+      lists.set(spec.file, list);
+    }
+  }
+  for (const [file, { format, ranges }] of lists) {
+    const listDir = path.dirname(file);
+    const hashes = await rowRangeHashes(listRows(file, format), ranges, async (hash, row) => {
+      const image = row.values?.[src.image_column];
+      if (typeof image !== 'string' || image.trim() === '') return;
+      const where = imageLocation(image.trim(), listDir);
+      if ('imagePath' in where) await addFileStamp(hash, where.imagePath, image.trim());
+    });
+    for (const [id, h] of hashes) out.set(id, h);
+  }
+  return out;
 }
 
 /** The items of one unit, in order, and a drop for each entry it cannot use (a readSource). */

@@ -17,6 +17,7 @@ import { safeIdPart, type Unit } from '../../core/units.ts';
 import { parseBlurBoxes } from './blur-box-column.ts';
 import { extraColumnValues, isGzipPath, jsonArrayRows, listBaseName, listRows, textLineRows, type ListRow } from './list-file.ts';
 import { parquetRowCount, parquetRows } from './parquet-rows.ts';
+import { fileStampHash, rowRangeHashes, type RowRange, type UnitFingerprints } from './unit-fingerprint.ts';
 import { isTarPath, listWebDatasetUnits, readWebDatasetUnit, type WebDatasetUnitSpec } from './webdataset-tar.ts';
 
 
@@ -158,6 +159,26 @@ export async function listWebUnits(src: WebSourceConfig, baseDir: string): Promi
   }
   if (info.isDirectory()) throw new Error(`web source ${abs}: format '${format}' needs a file, not a folder`);
   return listUrlListUnits(abs, format, src);
+}
+
+/** Input fingerprints of `web` units: a URL-list unit by a hash of its rows, a tar by its stamp (path, size, mtime). */
+export async function webUnitFingerprints(units: Unit<WebUnitSpec>[], src: WebSourceConfig): Promise<UnitFingerprints> {
+  const out: UnitFingerprints = new Map();
+  const lists = new Map<string, { format: UrlListFormat; ranges: RowRange[] }>();
+  for (const u of units) {
+    const spec = u.spec;
+    if (spec.layout === 'webdataset') {
+      out.set(u.id, await fileStampHash(path.dirname(spec.file), [path.basename(spec.file)]));
+    } else {
+      const list = lists.get(spec.file) ?? { format: spec.format, ranges: [] };
+      list.ranges.push({ id: u.id, firstRow: spec.firstRow, rowCount: spec.rowCount });
+      lists.set(spec.file, list);
+    }
+  }
+  for (const [file, { format, ranges }] of lists) {
+    for (const [id, h] of await rowRangeHashes(urlListRows(file, format, src.url_column), ranges)) out.set(id, h);
+  }
+  return out;
 }
 
 /** The items of one `web` unit: URL items without bytes, or WebDataset items with bytes. */

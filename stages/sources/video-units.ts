@@ -1,11 +1,13 @@
 // Local video units: one unit is one video file under the source path (or the file itself).
 // Its source yields that video for the pipeline declared in kinds/video.ts.
+import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathUnitId, type Unit } from '../../core/units.ts';
 import type { VideoSourceConfig } from '../../schemas/video-config.ts';
 import { VIDEO_CLIP } from '../../schemas/video.ts';
 import type { VideoRef } from '../../schemas/video-items.ts';
+import { addFileStamp, valueHash } from './unit-fingerprint.ts';
 
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.flv', '.ogv', '.3gp', '.wmv']);
 
@@ -96,4 +98,27 @@ export async function localVideoBytes(u: Unit<unknown>): Promise<number> {
   const spec = u.spec as { layout?: string; file?: string };
   if (spec.layout !== 'video_file' || !spec.file) return 0;
   return (await stat(spec.file).catch(() => null))?.size ?? 0;
+}
+
+/**
+ * Input fingerprint of a video unit: a local video by the stamps (path, size, mtime) of the file
+ * and of its sidecars (files beside it named `<stem>.*`: subtitles, transcripts); a URL-list
+ * video by its row (the URL); a pack by its members'.
+ */
+export async function videoUnitFingerprint(unit: Unit<unknown>): Promise<string> {
+  const spec = unit.spec as { layout?: string; file?: string; name?: string; members?: Unit<unknown>[] };
+  if (spec.layout === 'video_pack' && spec.members) {
+    const members: string[] = [];
+    for (const m of spec.members) members.push(`${m.id}:${await videoUnitFingerprint(m)}`);
+    return valueHash(members);
+  }
+  if (spec.layout !== 'video_file' || !spec.file || !spec.name) return valueHash(spec);
+  const dir = path.dirname(spec.file);
+  const base = path.basename(spec.file);
+  const stem = base.slice(0, base.length - path.extname(base).length);
+  const siblings = (await readdir(dir).catch(() => [] as string[])).filter((f) => f !== base && f.startsWith(`${stem}.`)).sort();
+  const hash = createHash('sha256');
+  await addFileStamp(hash, spec.file, spec.name);
+  for (const f of siblings) await addFileStamp(hash, path.join(dir, f), f);
+  return hash.digest('hex');
 }

@@ -7,6 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { dropItem, type ItemDrop } from '../../../core/stage.ts';
 import { pathUnitId, type Unit } from '../../../core/units.ts';
+import { treeStampHash, valueHash } from '../unit-fingerprint.ts';
 import type { RgbdSourceConfig } from '../../../schemas/rgbd-config.ts';
 import type { RgbdLayout, SequenceListing } from './frames.ts';
 import { isTumSequence, listTumSequence } from './tum.ts';
@@ -122,3 +123,15 @@ export async function* readRgbdListing(unit: Unit<RgbdUnitSpec>): AsyncGenerator
 
 /** Frames a listing item stands for, in the `rgbd_list` counts. */
 export const listedFrames = (item: RgbdListingItem) => item.listing.rgb.length + item.listing.depth.length;
+
+/**
+ * Input fingerprint of an RGB-D unit: the stamps (path, size, mtime) of every file in its
+ * sequence folder, or in its SUN RGB-D sample folders.
+ */
+export async function rgbdUnitFingerprint(unit: Unit<RgbdUnitSpec>): Promise<string> {
+  const spec = unit.spec;
+  if (spec.layout !== 'sunrgbd') return treeStampHash(spec.dir);
+  const parts: string[] = [];
+  for (const s of spec.samples ?? []) parts.push(`${s}:${await treeStampHash(join(spec.dir, s))}`);
+  return valueHash(parts);
+}

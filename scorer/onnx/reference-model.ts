@@ -138,7 +138,9 @@ function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<string, st
 
   // image_embeds = sum over levels of pooled_level @ W_level + bias
   // patch_embeds[p] = sum over levels of level^2 * f(p) @ W_level[region of p] + bias
-  const positions = g.op('Reshape', [g.op('Transpose', [features], { perm: attr.ints([0, 2, 3, 1]) }), g.int64Tensor([0, side * side, 1, channels])]);
+  // Per level, the positions are grouped by region with one reshape/transpose, so each region's
+  // weights multiply its k*k positions in one batched MatMul (no per-position copy of the weights).
+  const nhwc = g.op('Transpose', [features], { perm: attr.ints([0, 2, 3, 1]) });
   let image = '';
   let patches = '';
   let offset = 0;
@@ -149,19 +151,32 @@ function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<string, st
     const flat = g.halfStoredFloatTensor(weights, [rows, w.dim]);
     const projected = g.op('MatMul', [levels[l], flat]);
     image = image ? g.op('Add', [image, projected]) : projected;
-
-    const k = side / level;
-    const regionOf = Array.from({ length: side * side }, (_, p) => Math.floor(Math.floor(p / side) / k) * level + Math.floor((p % side) / k));
-    const perRegion = g.op('Reshape', [flat, g.int64Tensor([level * level, channels, w.dim])]);
-    const perPosition = g.op('Mul', [g.op('Gather', [perRegion, g.int64Tensor(regionOf)], { axis: attr.int(0) }), g.floatTensor([level * level], [1])]);
-    const contribution = g.op('MatMul', [positions, perPosition]); // [N, G*G, 1, D]
-    patches = patches ? g.op('Add', [patches, contribution]) : contribution;
+    patches = patches ? g.op('Add', [patches, patchContribution(g, nhwc, flat, side, level, channels, w.dim)]) : patchContribution(g, nhwc, flat, side, level, channels, w.dim);
   });
   g.op('Add', [image, bias], {}, 'image_embeds');
   g.op('Reshape', [g.op('Add', [patches, bias]), g.int64Tensor([0, side, side, w.dim])], {}, 'patch_embeds');
   g.output('image_embeds', 'float32', ['batch_size', w.dim]);
   g.output('patch_embeds', 'float32', ['batch_size', side, side, w.dim]);
   return g.toModel({ doc: w.backbone ? 'weft reference scorer: image projection head' : 'weft reference scorer: image tower', metadata });
+}
+
+/**
+ * One pyramid level's share of every position's embedding, [N, G*G, D]: level^2 * f(p) @ W[region of p].
+ * [N, G, G, C] -> [N, L, k, L, k, C] -> regions first [N, L*L, k*k, C] -> MatMul [L*L, C, D] -> back to row-major positions.
+ */
+function patchContribution(g: GraphBuilder, nhwc: string, flat: string, side: number, level: number, channels: number, dim: number): string {
+  const k = side / level;
+  const regions = level * level;
+  if (level === 1) {
+    const positions = g.op('Reshape', [nhwc, g.int64Tensor([0, side * side, channels])]);
+    return g.op('MatMul', [positions, flat]);
+  }
+  const split = g.op('Reshape', [nhwc, g.int64Tensor([0, level, k, level, k, channels])]);
+  const byRegion = g.op('Reshape', [g.op('Transpose', [split], { perm: attr.ints([0, 1, 3, 2, 4, 5]) }), g.int64Tensor([0, regions, k * k, channels])]);
+  const perRegion = g.op('Reshape', [flat, g.int64Tensor([regions, channels, dim])]);
+  const projected = g.op('Mul', [g.op('MatMul', [byRegion, perRegion]), g.floatTensor([regions], [1])]); // [N, L*L, k*k, D]
+  const unsplit = g.op('Reshape', [projected, g.int64Tensor([0, level, level, k, k, dim])]);
+  return g.op('Reshape', [g.op('Transpose', [unsplit], { perm: attr.ints([0, 1, 3, 2, 4, 5]) }), g.int64Tensor([0, side * side, dim])]);
 }
 
 function buildTextModel(w: ReferenceScorerWeights, metadata: Record<string, string> = {}): Uint8Array {

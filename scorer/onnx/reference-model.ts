@@ -45,7 +45,12 @@ export interface ReferenceScorerWeights {
   pyramid: number[];
   dim: number;
   /**
-   * [regions * C, dim]; rows are region-major (levels in `pyramid` order, regions row-major within
+   * A non-linear image head: the pyramid projection maps to `hidden` values, then relu and this
+   * output layer (weight [hidden, dim], bias [dim]) give the embedding. Absent: the linear head.
+   */
+  head?: { hidden: number; weight: Float32Array; bias: Float32Array };
+  /**
+   * [regions * C, dim] ([regions * C, head.hidden] with a head); rows are region-major (levels in `pyramid` order, regions row-major within
    * a level) and channel-minor, matching pyramidFeatures' layout.
    */
   projection: Float32Array;
@@ -129,32 +134,47 @@ function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<string, st
   const g = new GraphBuilder('vision_model');
   const side = featureGrid(w);
   const channels = featureChannels(w);
-  if (w.projection.length !== regionCount(w.pyramid) * channels * w.dim) throw new Error(`projection has ${w.projection.length} values; expected ${regionCount(w.pyramid)} regions x ${channels} channels x ${w.dim}`);
+  // The pyramid projection's width: the joint space, or the hidden layer of a non-linear head.
+  const width = w.head ? w.head.hidden : w.dim;
+  if (w.projection.length !== regionCount(w.pyramid) * channels * width) throw new Error(`projection has ${w.projection.length} values; expected ${regionCount(w.pyramid)} regions x ${channels} channels x ${width}`);
+  if (w.head && (w.head.weight.length !== w.head.hidden * w.dim || w.head.bias.length !== w.dim)) throw new Error(`head output layer has ${w.head.weight.length} weights and ${w.head.bias.length} biases; expected ${w.head.hidden} x ${w.dim} and ${w.dim}`);
   const features = w.backbone
     ? g.input(HEAD_INPUT, 'float32', ['batch_size', channels, side, side])
     : addConvStack(g, w, addPixelsInput(g, w));
   const levels = addPyramid(g, w, features);
-  const bias = g.floatTensor(w.projectionBias, [w.dim]);
+  const bias = g.floatTensor(w.projectionBias, [width]);
 
   // image_embeds = sum over levels of pooled_level @ W_level + bias
   // patch_embeds[p] = sum over levels of level^2 * f(p) @ W_level[region of p] + bias
   // Per level, the positions are grouped by region with one reshape/transpose, so each region's
   // weights multiply its k*k positions in one batched MatMul (no per-position copy of the weights).
+  // A non-linear head then applies relu and its output layer to both (so the patch rows no longer
+  // average to image_embeds exactly).
   const nhwc = g.op('Transpose', [features], { perm: attr.ints([0, 2, 3, 1]) });
   let image = '';
   let patches = '';
   let offset = 0;
   w.pyramid.forEach((level, l) => {
     const rows = level * level * channels;
-    const weights = w.projection.subarray(offset * w.dim, (offset + rows) * w.dim);
+    const weights = w.projection.subarray(offset * width, (offset + rows) * width);
     offset += rows;
-    const flat = g.halfStoredFloatTensor(weights, [rows, w.dim]);
+    const flat = g.halfStoredFloatTensor(weights, [rows, width]);
     const projected = g.op('MatMul', [levels[l], flat]);
     image = image ? g.op('Add', [image, projected]) : projected;
-    patches = patches ? g.op('Add', [patches, patchContribution(g, nhwc, flat, side, level, channels, w.dim)]) : patchContribution(g, nhwc, flat, side, level, channels, w.dim);
+    const contribution = patchContribution(g, nhwc, flat, side, level, channels, width);
+    patches = patches ? g.op('Add', [patches, contribution]) : contribution;
   });
-  g.op('Add', [image, bias], {}, 'image_embeds');
-  g.op('Reshape', [g.op('Add', [patches, bias]), g.int64Tensor([0, side, side, w.dim])], {}, 'patch_embeds');
+  image = g.op('Add', [image, bias]);
+  patches = g.op('Add', [patches, bias]);
+  if (w.head) {
+    const weight = g.halfStoredFloatTensor(w.head.weight, [w.head.hidden, w.dim]);
+    const outBias = g.floatTensor(w.head.bias, [w.dim]);
+    const output = (x: string) => g.op('Add', [g.op('MatMul', [g.op('Relu', [x]), weight]), outBias]);
+    image = output(image);
+    patches = output(patches);
+  }
+  g.op('Identity', [image], {}, 'image_embeds');
+  g.op('Reshape', [patches, g.int64Tensor([0, side, side, w.dim])], {}, 'patch_embeds');
   g.output('image_embeds', 'float32', ['batch_size', w.dim]);
   g.output('patch_embeds', 'float32', ['batch_size', side, side, w.dim]);
   return g.toModel({ doc: w.backbone ? 'weft reference scorer: image projection head' : 'weft reference scorer: image tower', metadata });

@@ -9,9 +9,15 @@
 export interface ContrastiveParams {
   featureSize: number;
   dim: number;
-  /** [featureSize, dim] */
+  /**
+   * Width of the hidden layer of a non-linear image head, z = relu(x W1 + b1) W2 + b2; absent or 0:
+   * the linear z = x W + b. With a hidden layer, projection holds W1 [featureSize, hidden] then
+   * W2 [hidden, dim], and bias holds b1 [hidden] then b2 [dim].
+   */
+  hidden?: number;
+  /** [featureSize, dim], or W1 then W2 (see hidden) */
   projection: Float32Array;
-  /** [dim] */
+  /** [dim], or b1 then b2 */
   bias: Float32Array;
   /** [words, dim] */
   words: Float32Array;
@@ -35,6 +41,7 @@ export function zerosLike(p: ContrastiveParams): ContrastiveParams {
   return {
     featureSize: p.featureSize,
     dim: p.dim,
+    ...(p.hidden ? { hidden: p.hidden } : {}),
     projection: new Float32Array(p.projection.length),
     bias: new Float32Array(p.bias.length),
     words: new Float32Array(p.words.length),
@@ -42,18 +49,26 @@ export function zerosLike(p: ContrastiveParams): ContrastiveParams {
   };
 }
 
-/** Unnormalised image embeddings z = x W + b, [n, dim]. */
+/** Unnormalised image embeddings z = x W + b (or the hidden-layer head, see ContrastiveParams.hidden), [n, dim]. */
 export function projectImages(p: ContrastiveParams, features: Float32Array, n: number): Float32Array {
   const { featureSize: F, dim: D } = p;
+  const H = p.hidden ?? 0;
+  if (!H) return linear(features, n, F, D, p.projection, p.bias);
+  const h = linear(features, n, F, H, p.projection.subarray(0, F * H), p.bias.subarray(0, H)).map((v) => Math.max(0, v));
+  return linear(h, n, H, D, p.projection.subarray(F * H), p.bias.subarray(H));
+}
+
+/** x [n, F] times W [F, D] plus b [D]. */
+function linear(features: Float32Array, n: number, F: number, D: number, weight: Float32Array, bias: Float32Array): Float32Array {
   const z = new Float32Array(n * D);
   for (let i = 0; i < n; i++) {
     const zi = i * D;
-    for (let d = 0; d < D; d++) z[zi + d] = p.bias[d];
+    for (let d = 0; d < D; d++) z[zi + d] = bias[d];
     for (let f = 0; f < F; f++) {
       const x = features[i * F + f];
       if (x === 0) continue; // ReLU features are often exactly zero
       const wf = f * D;
-      for (let d = 0; d < D; d++) z[zi + d] += x * p.projection[wf + d];
+      for (let d = 0; d < D; d++) z[zi + d] += x * weight[wf + d];
     }
   }
   return z;
@@ -137,6 +152,7 @@ export function infoNce(p: ContrastiveParams, batch: ContrastiveBatch, temperatu
     loss -= Math.log(Math.max(colP[j * n + j], 1e-300)) / (2 * n);
   }
   if (!grads) return loss;
+  if (p.hidden) throw new Error('infoNce writes gradients of the linear head only; the hidden-layer head trains through onnx/contrastive-step.ts');
 
   // dL/dlogits = (rowP - I + colP - I) / (2n); logits = u v^T / T.
   const dLogits = new Float64Array(n * n);

@@ -42,6 +42,8 @@ export interface ReferenceTrainingOptions {
   pools?: [number, number, number];
   pyramid?: number[];
   dim?: number;
+  /** Width of a hidden relu layer in the image head (0: the linear projection). */
+  hidden?: number;
   epochs?: number;
   batchSize?: number;
   learningRate?: number;
@@ -112,6 +114,7 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
     // The backbone's 7x7 grid splits only into 1x1 and 7x7; 49 projections of 1280 channels would be 16M weights.
     pyramid: options.pyramid ?? (backbone ? [1] : [1, 2, 4]),
     dim: options.dim ?? 256,
+    hidden: options.hidden ?? 0,
     epochs: options.epochs ?? 40,
     batchSize: options.batchSize ?? 256,
     learningRate: options.learningRate ?? 2e-3,
@@ -266,18 +269,27 @@ async function fitOnce(
   const captions: CaptionRows[] = idRows.map((ids) => captionRows(ids, vocab.length, bigramIndex));
   log(`${n} pairs, ${F} image features, ${vocab.length} words, ${bigrams.length} bigrams`);
 
+  const H = o.hidden;
+  // The first layer's width: the joint space, or the hidden layer (He initialisation before the relu).
+  const width = H || o.dim;
+  const projection = H ? new Float32Array(F * H + H * o.dim) : gaussian(random, F * o.dim, 1 / Math.sqrt(F));
+  if (H) {
+    projection.set(gaussian(random, F * H, Math.sqrt(2 / F)), 0);
+    projection.set(gaussian(random, H * o.dim, 1 / Math.sqrt(H)), F * H);
+  }
   const params: ContrastiveParams = {
     featureSize: F,
     dim: o.dim,
-    projection: gaussian(random, F * o.dim, 1 / Math.sqrt(F)),
-    bias: new Float32Array(o.dim),
+    ...(H ? { hidden: H } : {}),
+    projection,
+    bias: new Float32Array(H + o.dim),
     words: gaussian(random, vocab.length * o.dim, 0.1),
     bigrams: gaussian(random, (bigrams.length + 1) * o.dim, 0.1),
   };
   const optimiser = new AdamW(params, { lr: o.learningRate, weightDecay: o.weightDecay });
   // A constant feature's row stays zero (its standardised input is zero, so it gets no gradient).
-  for (let f = 0; f < F; f++) if (!live[f]) params.projection.fill(0, f * o.dim, (f + 1) * o.dim);
-  const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads);
+  for (let f = 0; f < F; f++) if (!live[f]) params.projection.fill(0, f * width, (f + 1) * width);
+  const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads, H);
   const order = Array.from({ length: n }, (_, i) => i);
   const batchSize = Math.min(o.batchSize, n);
   const stepsPerEpoch = Math.max(1, Math.floor(n / batchSize));
@@ -313,18 +325,23 @@ async function fitOnce(
     await step.close();
   }
 
-  // Fold the feature standardisation into the projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W).
-  const projection = new Float32Array(F * o.dim);
-  const bias = Float32Array.from(params.bias);
+  // Fold the feature standardisation into the (first) projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W).
+  const folded = new Float32Array(F * width);
+  const bias = Float32Array.from(params.bias.subarray(0, width));
   for (let f = 0; f < F; f++) {
     if (!live[f]) continue;
-    for (let d = 0; d < o.dim; d++) {
-      projection[f * o.dim + d] = params.projection[f * o.dim + d] / fStd[f];
-      bias[d] -= (fMean[f] / fStd[f]) * params.projection[f * o.dim + d];
+    for (let d = 0; d < width; d++) {
+      folded[f * width + d] = params.projection[f * width + d] / fStd[f];
+      bias[d] -= (fMean[f] / fStd[f]) * params.projection[f * width + d];
     }
   }
-  assertStorable('projection', projection);
+  assertStorable('projection', folded);
   assertStorable('projection bias', bias);
+  const head = H ? { hidden: H, weight: params.projection.slice(F * H), bias: params.bias.slice(H) } : null;
+  if (head) {
+    assertStorable('head output weights', head.weight);
+    assertStorable('head output bias', head.bias);
+  }
   assertStorable('word embeddings', params.words);
   assertStorable('bigram embeddings', params.bigrams);
   // The large tables are stored as float16 (reference-model.ts); rounded here, every user of
@@ -332,8 +349,9 @@ async function fitOnce(
   const weights: ReferenceScorerWeights = {
     ...image.fixed,
     dim: o.dim,
-    projection: float16Rounded(projection),
+    projection: float16Rounded(folded),
     projectionBias: bias,
+    ...(head ? { head: { ...head, weight: float16Rounded(head.weight) } } : {}),
     vocab,
     wordEmbeddings: float16Rounded(params.words),
     bigrams,

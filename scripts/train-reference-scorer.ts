@@ -2,11 +2,11 @@
 //
 //   node --import tsx scripts/train-reference-scorer.ts [--out models/reference]
 //        [--corpus synthetic|openclipart|both] [--synthetic N] [--epochs N] [--seed N]
-//        [--data DIR] [--folder DIR] [--id ID] [--image-tower random|backbone] [--compare DIR]
-//        [--no-eval | --eval-only | --card-only]
+//        [--data DIR] [--folder DIR] [--openclipart-size PX] [--hidden N] [--id ID] [--image-tower random|backbone] [--compare DIR]
+//        [--no-eval | --eval-only | --card-only] [--no-curation]
 //
 // Training data: the synthetic shapes corpus (scripts/make-demo-corpus.ts, clean captions, 64 px,
-// generated with --seed) and Debian's openclipart-svg rendered at 64 px, minus its held-out
+// generated with --seed) and Debian's openclipart-svg rendered at the image tower's input size (64 px random, 224 backbone), minus its held-out
 // split (scorer/eval/evaluate.ts openclipartHeldOut); or, with --folder, any folder of
 // images with sidecar .txt captions. Afterwards the folder is evaluated exactly as
 // `weft eval-scorer` does (--eval-only: only that, for a folder trained before) (held-out synthetic corpus of another seed, the openclipart held-out
@@ -18,7 +18,7 @@ import { writeReferenceScorer } from '../scorer/onnx/reference-model.ts';
 import { readCaptionFolder } from '../scorer/caption-folder.ts';
 import { trainReferenceScorer, type ImageTower, type ReferenceTrainingResult, type TrainingPair } from '../scorer/reference-trainer.ts';
 import { openclipartCorpus, syntheticCorpus } from '../scorer/eval/corpora.ts';
-import { bars, evaluateScorer, formatEvaluation, openclipartHeldOut, type Evaluation } from '../scorer/eval/evaluate.ts';
+import { bars, evaluateScorer, formatEvaluation, openclipartDir, openclipartHeldOut, type Evaluation } from '../scorer/eval/evaluate.ts';
 
 interface Args {
   out: string;
@@ -31,19 +31,26 @@ interface Args {
   id: string;
   evaluate: boolean;
   evalOnly: boolean;
+  /** Run the curation-lift rows of the evaluation (they train models of their own and do not depend on this scorer). */
+  curation: boolean;
   /** Rewrite TRAINING.md from training.json and evaluation.json, bars recomputed. */
   cardOnly: boolean;
   imageTower: ImageTower;
   /** Another scorer folder with an evaluation.json, whose bars the card shows next to this model's. */
   compare: string | null;
+  /** Side the openclipart SVGs are rendered at: the image tower's input (64 random, 224 backbone) unless given. */
+  openclipartSize: number | null;
+  /** Hidden relu layer of the image head (0: linear projection). */
+  hidden: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, cardOnly: false, imageTower: 'random', compare: null };
+  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, curation: true, cardOnly: false, imageTower: 'random', compare: null, openclipartSize: null, hidden: 0 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
-    if (flag === '--no-eval' || flag === '--eval-only' || flag === '--card-only') {
+    if (flag === '--no-eval' || flag === '--eval-only' || flag === '--card-only' || flag === '--no-curation') {
       if (flag === '--no-eval') a.evaluate = false;
+      else if (flag === '--no-curation') a.curation = false;
       else if (flag === '--eval-only') a.evalOnly = true;
       else a.cardOnly = true;
       continue;
@@ -62,10 +69,14 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--corpus') {
       if (value !== 'synthetic' && value !== 'openclipart' && value !== 'both') throw new Error(`--corpus: synthetic, openclipart or both, got ${value}`);
       a.corpus = value;
-    } else if (flag === '--synthetic' || flag === '--epochs' || flag === '--seed') {
+    } else if (flag === '--openclipart-size') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 16 || n > 1024) throw new Error(`--openclipart-size needs a side in pixels (16-1024), got ${value}`);
+      a.openclipartSize = n;
+    } else if (flag === '--synthetic' || flag === '--epochs' || flag === '--seed' || flag === '--hidden') {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} needs a non-negative integer, got ${value}`);
-      a[flag.slice(2) as 'synthetic' | 'epochs' | 'seed'] = n;
+      a[flag.slice(2) as 'synthetic' | 'epochs' | 'seed' | 'hidden'] = n;
     } else throw new Error(`unknown option ${flag}`);
   }
   return a;
@@ -84,14 +95,20 @@ async function trainingPairs(a: Args): Promise<{ pairs: TrainingPair[]; sources:
     sources.push(`synthetic shapes (scripts/make-demo-corpus.ts, seed ${a.seed}, 64 px, clean captions): ${synthetic.length} pairs`);
   }
   if (a.corpus !== 'synthetic') {
-    const all = await openclipartCorpus(path.join(a.data, 'openclipart-64'), { size: 64 });
+    const size = openclipartSize(a);
+    const all = await openclipartCorpus(openclipartDir(a.data, size), { size });
     const train = all.filter((p) => !openclipartHeldOut(p.id));
     pairs.push(...train);
-    sources.push(`openclipart-svg (Debian), rendered at 64 px on white, caption = title + description + keywords (scorer/eval/corpora.ts withKeywords): ${train.length} pairs (${all.length - train.length} held out by path hash)`);
+    sources.push(`openclipart-svg (Debian), rendered at ${size} px on white, caption = title + description + keywords (scorer/eval/corpora.ts withKeywords): ${train.length} pairs (${all.length - train.length} held out by path hash)`);
   }
   // Interleave deterministically so the first 2000 (the whitening sample) span both corpora.
   const mixed = pairs.map((p, i) => ({ p, k: hash(`${a.seed}:${i}`) })).sort((x, y) => x.k - y.k).map((x) => x.p);
   return { pairs: mixed, sources };
+}
+
+/** The image tower's input side, so the backbone sees sharp 224 px drawings and the random tower its 64 px (the evaluation renders alike). */
+function openclipartSize(a: Args): number {
+  return a.openclipartSize ?? (a.imageTower === 'backbone' ? 224 : 64);
 }
 
 function hash(s: string): number {
@@ -283,7 +300,7 @@ export async function main(argv: string[]): Promise<void> {
     const started = performance.now();
     const { pairs, sources } = await trainingPairs(a);
     console.log(`training on ${pairs.length} pairs: ${sources.join('; ')}`);
-    const result = await trainReferenceScorer(pairs, { imageTower: a.imageTower, seed: a.seed, epochs: a.epochs, log: (line) => console.log(line) });
+    const result = await trainReferenceScorer(pairs, { imageTower: a.imageTower, seed: a.seed, epochs: a.epochs, hidden: a.hidden, log: (line) => console.log(line) });
     await writeReferenceScorer(a.out, result.weights, { id: a.id, description: 'weft reference scorer (see TRAINING.md)' });
     const w = result.weights;
     record = { sources, skipped: result.skipped.length, options: result.options, losses: result.losses, steps: result.steps, trainSeconds: (performance.now() - started) / 1000, words: w.vocab.length - 2, bigrams: w.bigrams.length, mean: w.mean, std: w.std };
@@ -291,7 +308,7 @@ export async function main(argv: string[]): Promise<void> {
     await writeCard(a, record, null);
   }
   if (a.evaluate && !a.folder) {
-    const evaluation = await evaluateScorer({ scorer: a.out, corpus: a.corpus, data: a.data, log: (line) => console.log(line) });
+    const evaluation = await evaluateScorer({ scorer: a.out, corpus: a.corpus, data: a.data, ...(a.curation ? {} : { curationTrain: 0 }), log: (line) => console.log(line) });
     console.log(formatEvaluation(evaluation));
     await fs.writeFile(path.join(a.out, 'evaluation.json'), `${JSON.stringify(evaluation, null, 2)}\n`);
     await writeCard(a, record, evaluation);

@@ -17,6 +17,7 @@ import { BACKBONE_CHANNELS, BACKBONE_GRID, BACKBONE_PREPROCESSOR_CONFIG, NSFWJS_
 import { OnnxEncoder, floatTensor } from '../onnx-encoder.ts';
 import { imagePreprocessingFrom, preprocessImage } from '../clip-preprocess.ts';
 import { errorMessage } from '../../core/stage.ts';
+import { toFloat16Bits } from '../onnx/graph.ts';
 
 const { onnx } = p;
 
@@ -118,21 +119,84 @@ export async function backbonePyramidFeatures<T extends FeaturePair>(
   skipped: { id: string; reason: string; detail: string }[],
 ): Promise<{ features: Float32Array; kept: T[]; /** Distinct images run through the backbone (not found in the cache). */ computed: number }> {
   const F = backboneFeatureSize(pyramid);
-  const dir = path.join(weftCacheDir(), 'features', `${NSFWJS_SOURCE.onnxSha256.slice(0, 12)}-p${pyramid.join('_')}`);
+  const layout: CacheLayout = {
+    folder: `p${pyramid.join('_')}`,
+    extension: 'f32',
+    bytes: F * 4,
+    encode: (grid) => {
+      const row = poolGrid(grid, pyramid);
+      return new Uint8Array(row.buffer, row.byteOffset, row.byteLength);
+    },
+  };
+  const { rows, kept, computed } = await cachedBackboneRows(pairs, layout, o, skipped);
+  const features = new Float32Array(kept.length * F);
+  rows.forEach((bytes, i) => features.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), i * F));
+  return { features, kept, computed };
+}
+
+/**
+ * The whole 7x7 grid of every readable pair (for heads that look at each position), stored as
+ * float16 bits [C, G, G] under features/<backbone sha>-grid/<image sha>.f16 (125 kB an image;
+ * float32 would be twice that for no measurable difference in a head trained on them).
+ */
+export async function backboneGrids<T extends FeaturePair>(
+  pairs: T[],
+  o: { threads: number; log?: (line: string) => void; batch?: number },
+  skipped: { id: string; reason: string; detail: string }[],
+): Promise<{ grids: Uint16Array[]; kept: T[]; computed: number }> {
+  const size = BACKBONE_CHANNELS * BACKBONE_GRID * BACKBONE_GRID;
+  const layout: CacheLayout = {
+    folder: 'grid',
+    extension: 'f16',
+    bytes: size * 2,
+    encode: (grid) => {
+      const bits = toFloat16Bits(grid);
+      return new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
+    },
+  };
+  const { rows, kept, computed } = await cachedBackboneRows(pairs, layout, o, skipped);
+  return { grids: rows.map((b) => new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))), kept, computed };
+}
+
+interface CacheLayout {
+  /** Cache sub-folder after the backbone's sha. */
+  folder: string;
+  extension: string;
+  /** Size of one entry; a file of another size is recomputed. */
+  bytes: number;
+  /** One image's grid [C, G, G] to the bytes stored. */
+  encode: (grid: Float32Array) => Uint8Array;
+}
+
+/** One cache entry per readable pair (in input order, `kept`), computing the missing ones through the backbone. */
+async function cachedBackboneRows<T extends FeaturePair>(
+  pairs: T[],
+  layout: CacheLayout,
+  o: { threads: number; log?: (line: string) => void; batch?: number },
+  skipped: { id: string; reason: string; detail: string }[],
+): Promise<{ rows: Uint8Array[]; kept: T[]; computed: number }> {
+  const dir = path.join(weftCacheDir(), 'features', `${NSFWJS_SOURCE.onnxSha256.slice(0, 12)}-${layout.folder}`);
   const log = o.log ?? (() => {});
-  const rows: (Float32Array | null)[] = new Array(pairs.length).fill(null);
+  const rows: (Uint8Array | null)[] = new Array(pairs.length).fill(null);
   // One computation per distinct image (corpora repeat images): file -> the pairs that share it.
   const missing = new Map<string, number[]>();
+  const files = new Map<string, Uint8Array>();
   await Promise.all(
     pairs.map(async (pair, i) => {
       const sha = sha256(pair.image);
-      const file = path.join(dir, sha.slice(0, 2), `${sha}.f32`);
+      const file = path.join(dir, sha.slice(0, 2), `${sha}.${layout.extension}`);
+      // Pairs sharing an image share its bytes.
+      const known = files.get(file);
+      if (known) return void (rows[i] = known);
       const bytes = await fs.readFile(file).catch(() => null);
-      if (bytes && bytes.length === F * 4) rows[i] = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-      else missing.set(file, [...(missing.get(file) ?? []), i]);
+      if (bytes && bytes.length === layout.bytes) {
+        files.set(file, bytes);
+        rows[i] = bytes;
+      } else missing.set(file, [...(missing.get(file) ?? []), i]);
     }),
   );
-  const todo = [...missing].map(([file, at]) => ({ file, at }));
+  for (const [file, at] of missing) if (files.has(file)) for (const i of at) rows[i] = files.get(file)!;
+  const todo = [...missing].filter(([file]) => !files.has(file)).map(([file, at]) => ({ file, at }));
   const unreadable = new Set<number>();
   let computed = 0;
   if (todo.length > 0) {
@@ -173,12 +237,12 @@ export async function backbonePyramidFeatures<T extends FeaturePair>(
         const grid = out.feature_grid.data as Float32Array;
         await Promise.all(
           batch.map(async ({ file, at }, k) => {
-            const row = poolGrid(grid.subarray(k * per, (k + 1) * per), pyramid);
-            for (const i of at) rows[i] = row;
+            const bytes = layout.encode(grid.subarray(k * per, (k + 1) * per));
+            for (const i of at) rows[i] = bytes;
             await fs.mkdir(path.dirname(file), { recursive: true });
             // pid and position: another process may be writing the same image's entry.
             const tmp = `${file}.${process.pid}-${from + k}.tmp`;
-            await fs.writeFile(tmp, new Uint8Array(row.buffer, row.byteOffset, row.byteLength));
+            await fs.writeFile(tmp, bytes);
             await fs.rename(tmp, file);
           }),
         );
@@ -192,12 +256,12 @@ export async function backbonePyramidFeatures<T extends FeaturePair>(
     }
   }
   const kept: T[] = [];
-  const features = new Float32Array((pairs.length - unreadable.size) * F);
+  const out: Uint8Array[] = [];
   pairs.forEach((pair, i) => {
     const row = rows[i];
     if (!row) return;
-    features.set(row, kept.length * F);
+    out.push(row);
     kept.push(pair);
   });
-  return { features, kept, computed };
+  return { rows: out, kept, computed };
 }

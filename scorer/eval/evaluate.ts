@@ -7,6 +7,7 @@
 // experiment trains on seed + 1000); openclipart's test split is the
 // drawings whose path hashes into it (openclipartHeldOut), which the trainer leaves out.
 import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { embedReadableImages, loadScorer, type PatchEmbeddings, type Scorer } from '../scorer.ts';
 import { seededRandom } from '../onnx/random.ts';
@@ -96,8 +97,9 @@ export async function evaluateScorer(o: EvaluationOptions): Promise<Evaluation> 
       }
     }
     if (o.corpus !== 'synthetic') {
-      log('openclipart: loading the rendered drawings');
-      const pairs = await openclipartCorpus(path.join(o.data, 'openclipart-64'), { size: 64, ...(o.openclipartCount ? { count: o.openclipartCount } : {}) });
+      const size = await openclipartRenderSize(o.scorer);
+      log(`openclipart: loading the drawings rendered at ${size} px`);
+      const pairs = await openclipartCorpus(openclipartDir(o.data, size), { size, ...(o.openclipartCount ? { count: o.openclipartCount } : {}) });
       result.openclipart = await evaluateOpenclipart(scorer, pairs, seed, log);
     }
   } finally {
@@ -106,6 +108,23 @@ export async function evaluateScorer(o: EvaluationOptions): Promise<Evaluation> 
   result.bars = bars(result);
   result.seconds = (performance.now() - started) / 1000;
   return result;
+}
+
+/**
+ * Openclipart is an SVG collection, so the drawings are rendered at the scorer's own input size
+ * (preprocessor_config.json crop size; 64 px where it names none, 224 at most): the 64 px
+ * random-feature model sees them as before, the 224 px backbone sees sharp drawings instead of
+ * 64 px renderings blown up. The held-out split is the same drawings either way.
+ */
+export async function openclipartRenderSize(scorerDir: string): Promise<number> {
+  const config = await fs.readFile(path.join(scorerDir, 'preprocessor_config.json'), 'utf8').then((t) => JSON.parse(t) as { crop_size?: { height?: number } }, () => null);
+  const size = config?.crop_size?.height;
+  return typeof size === 'number' && size > 0 ? Math.min(224, size) : 64;
+}
+
+/** Where the openclipart rendering at `size` px is cached. */
+export function openclipartDir(data: string, size: number): string {
+  return path.join(data, `openclipart-${size}`);
 }
 
 /**

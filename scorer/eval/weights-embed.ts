@@ -11,8 +11,18 @@ import { captionRows } from '../reference-trainer.ts';
 export function imageEmbeddingsFromFeatures(w: ReferenceScorerWeights, features: Float32Array, featureSize: number, rows: number[]): Float32Array[] {
   const selected = new Float32Array(rows.length * featureSize);
   rows.forEach((r, i) => selected.set(features.subarray(r * featureSize, (r + 1) * featureSize), i * featureSize));
-  const params = { featureSize, dim: w.dim, projection: w.projection, bias: w.projectionBias, words: w.wordEmbeddings, bigrams: w.bigramEmbeddings };
+  // A non-linear head's two layers, laid out as contrastive.ts expects them (W1 then W2, b1 then b2).
+  const projection = w.head ? concat(w.projection, w.head.weight) : w.projection;
+  const bias = w.head ? concat(w.projectionBias, w.head.bias) : w.projectionBias;
+  const params = { featureSize, dim: w.dim, ...(w.head ? { hidden: w.head.hidden } : {}), projection, bias, words: w.wordEmbeddings, bigrams: w.bigramEmbeddings };
   return unitRows(projectImages(params, selected, rows.length), rows.length, w.dim);
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** Unit text embeddings, tokenised by the model's own tokenizer.json. */

@@ -5,6 +5,8 @@
 //
 //   inputs:  features [n, F], projection [F, D], bias [D], text [n, D] (unnormalised caption means)
 //   outputs: loss [], grad_projection [F, D], grad_bias [D], grad_text [n, D]
+// With a hidden layer (ContrastiveParams.hidden = H), projection is W1 [F, H] and W2 [H, D]
+// flattened one after the other and bias is b1 [H] then b2 [D]; the gradients come in the same layout.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,14 +16,14 @@ import { addTextGradients, embedCaptions, type ContrastiveBatch, type Contrastiv
 
 /** Runs training steps through the step model in a worker thread. */
 export class ContrastiveStep {
-  private constructor(private readonly encoder: OnnxEncoder, private readonly featureSize: number, private readonly dim: number) {}
+  private constructor(private readonly encoder: OnnxEncoder, private readonly featureSize: number, private readonly dim: number, private readonly hidden: number) {}
 
-  static async open(featureSize: number, dim: number, temperature: number, threads = Math.min(4, os.availableParallelism())): Promise<ContrastiveStep> {
+  static async open(featureSize: number, dim: number, temperature: number, threads = Math.min(4, os.availableParallelism()), hidden = 0): Promise<ContrastiveStep> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-step-'));
     try {
       const file = path.join(dir, 'contrastive-step.onnx');
-      await fs.writeFile(file, buildContrastiveStepModel(featureSize, dim, temperature));
-      return new ContrastiveStep(await OnnxEncoder.open(file, { threads }), featureSize, dim);
+      await fs.writeFile(file, buildContrastiveStepModel(featureSize, dim, temperature, hidden));
+      return new ContrastiveStep(await OnnxEncoder.open(file, { threads }), featureSize, dim, hidden);
     } finally {
       // the session has read the file
       await fs.rm(dir, { recursive: true, force: true });
@@ -31,12 +33,13 @@ export class ContrastiveStep {
   /** infoNce(params, batch, temperature, grads) of contrastive.ts, computed by onnxruntime. */
   async run(params: ContrastiveParams, batch: ContrastiveBatch, grads: ContrastiveParams): Promise<number> {
     const n = batch.captions.length;
-    const { featureSize: F, dim: D } = this;
+    const { featureSize: F, dim: D, hidden: H } = this;
+    if ((params.hidden ?? 0) !== H) throw new Error(`step built for hidden width ${H}, parameters have ${params.hidden ?? 0}`);
     const out = await this.encoder.run(
       {
         features: floatTensor(Float32Array.from(batch.features.subarray(0, n * F)), [n, F]),
-        projection: floatTensor(Float32Array.from(params.projection), [F, D]),
-        bias: floatTensor(Float32Array.from(params.bias), [D]),
+        projection: floatTensor(Float32Array.from(params.projection), H ? [F * H + H * D] : [F, D]),
+        bias: floatTensor(Float32Array.from(params.bias), [H + D]),
         text: floatTensor(embedCaptions(params, batch.captions), [n, D]),
       },
       ['loss', 'grad_projection', 'grad_bias', 'grad_text'],
@@ -55,11 +58,13 @@ export class ContrastiveStep {
   }
 }
 
-function buildContrastiveStepModel(featureSize: number, dim: number, temperature: number): Uint8Array {
+function buildContrastiveStepModel(featureSize: number, dim: number, temperature: number, hidden: number): Uint8Array {
   const g = new GraphBuilder('contrastive_step');
+  const F = featureSize;
+  const H = hidden;
   const x = g.input('features', 'float32', ['batch', featureSize]);
-  const w = g.input('projection', 'float32', [featureSize, dim]);
-  const b = g.input('bias', 'float32', [dim]);
+  const w = g.input('projection', 'float32', H ? [F * H + H * dim] : [featureSize, dim]);
+  const b = g.input('bias', 'float32', [H + dim]);
   const t = g.input('text', 'float32', ['batch', dim]);
   const rowAxis = g.int64Tensor([1]);
   const scalar = (v: number) => g.floatTensor([v], []);
@@ -71,7 +76,15 @@ function buildContrastiveStepModel(featureSize: number, dim: number, temperature
     const norm = g.op('Max', [g.op('Sqrt', [rowSum(g.op('Mul', [v, v]))]), scalar(1e-12)]);
     return { unit: g.op('Div', [v, norm]), norm };
   };
-  const z = g.op('Add', [g.op('MatMul', [x, w]), b]);
+  const slice = (v: string, from: number, to: number, shape: number[]) => g.op('Reshape', [g.op('Slice', [v, g.int64Tensor([from]), g.int64Tensor([to]), g.int64Tensor([0])]), g.int64Tensor(shape)]);
+  // Hidden-layer head: a = x W1 + b1, h = relu(a), z = h W2 + b2.
+  const w1 = H ? slice(w, 0, F * H, [F, H]) : '';
+  const w2 = H ? slice(w, F * H, F * H + H * dim, [H, dim]) : w;
+  const b1 = H ? slice(b, 0, H, [H]) : '';
+  const b2 = H ? slice(b, H, H + dim, [dim]) : b;
+  const a = H ? g.op('Add', [g.op('MatMul', [x, w1]), b1]) : '';
+  const h = H ? g.op('Relu', [a]) : x;
+  const z = g.op('Add', [g.op('MatMul', [h, w2]), b2]);
   const img = normalise(z);
   const txt = normalise(t);
   const logits = g.op('Mul', [g.op('MatMul', [img.unit, transpose(txt.unit)]), scalar(1 / temperature)]);
@@ -100,12 +113,23 @@ function buildContrastiveStepModel(featureSize: number, dim: number, temperature
     g.op('Div', [g.op('Sub', [grad, g.op('Mul', [unit, rowSum(g.op('Mul', [unit, grad]))])]), norm], {}, out);
   const dZ = normaliseBackward(img.unit, img.norm, dU);
   normaliseBackward(txt.unit, txt.norm, dV, 'grad_text');
-  g.op('MatMul', [transpose(x), dZ], {}, 'grad_projection');
-  g.op('ReduceSum', [dZ, g.int64Tensor([0])], { keepdims: attr.int(0) }, 'grad_bias');
+  const batchSum = (v: string) => g.op('ReduceSum', [v, g.int64Tensor([0])], { keepdims: attr.int(0) });
+  if (!H) {
+    g.op('MatMul', [transpose(x), dZ], {}, 'grad_projection');
+    g.op('ReduceSum', [dZ, g.int64Tensor([0])], { keepdims: attr.int(0) }, 'grad_bias');
+  } else {
+    // dW2 = h^T dZ, db2 = sum dZ; dA = (dZ W2^T) * (a > 0); dW1 = x^T dA, db1 = sum dA
+    const dW2 = g.op('MatMul', [transpose(h), dZ]);
+    const dA = g.op('Mul', [g.op('MatMul', [dZ, transpose(w2)]), g.op('Cast', [g.op('Greater', [a, scalar(0)])], { to: attr.int(1) })]);
+    const dW1 = g.op('MatMul', [transpose(x), dA]);
+    const flat = (v: string) => g.op('Reshape', [v, g.int64Tensor([-1])]);
+    g.op('Concat', [flat(dW1), flat(dW2)], { axis: attr.int(0) }, 'grad_projection');
+    g.op('Concat', [batchSum(dA), batchSum(dZ)], { axis: attr.int(0) }, 'grad_bias');
+  }
 
   g.output('loss', 'float32', []);
-  g.output('grad_projection', 'float32', [featureSize, dim]);
-  g.output('grad_bias', 'float32', [dim]);
+  g.output('grad_projection', 'float32', H ? [F * H + H * dim] : [featureSize, dim]);
+  g.output('grad_bias', 'float32', [H + dim]);
   g.output('grad_text', 'float32', ['batch', dim]);
   return g.toModel({ doc: 'weft reference scorer: one symmetric InfoNCE step (loss and gradients)' });
 }

@@ -45,7 +45,12 @@ export interface ReferenceScorerWeights {
   pyramid: number[];
   dim: number;
   /**
-   * [regions * C, dim]; rows are region-major (levels in `pyramid` order, regions row-major within
+   * A non-linear image head: the pyramid projection maps to `hidden` values, then relu and this
+   * output layer (weight [hidden, dim], bias [dim]) give the embedding. Absent: the linear head.
+   */
+  head?: { hidden: number; weight: Float32Array; bias: Float32Array };
+  /**
+   * [regions * C, dim] ([regions * C, head.hidden] with a head); rows are region-major (levels in `pyramid` order, regions row-major within
    * a level) and channel-minor, matching pyramidFeatures' layout.
    */
   projection: Float32Array;
@@ -129,39 +134,69 @@ function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<string, st
   const g = new GraphBuilder('vision_model');
   const side = featureGrid(w);
   const channels = featureChannels(w);
-  if (w.projection.length !== regionCount(w.pyramid) * channels * w.dim) throw new Error(`projection has ${w.projection.length} values; expected ${regionCount(w.pyramid)} regions x ${channels} channels x ${w.dim}`);
+  // The pyramid projection's width: the joint space, or the hidden layer of a non-linear head.
+  const width = w.head ? w.head.hidden : w.dim;
+  if (w.projection.length !== regionCount(w.pyramid) * channels * width) throw new Error(`projection has ${w.projection.length} values; expected ${regionCount(w.pyramid)} regions x ${channels} channels x ${width}`);
+  if (w.head && (w.head.weight.length !== w.head.hidden * w.dim || w.head.bias.length !== w.dim)) throw new Error(`head output layer has ${w.head.weight.length} weights and ${w.head.bias.length} biases; expected ${w.head.hidden} x ${w.dim} and ${w.dim}`);
   const features = w.backbone
     ? g.input(HEAD_INPUT, 'float32', ['batch_size', channels, side, side])
     : addConvStack(g, w, addPixelsInput(g, w));
   const levels = addPyramid(g, w, features);
-  const bias = g.floatTensor(w.projectionBias, [w.dim]);
+  const bias = g.floatTensor(w.projectionBias, [width]);
 
   // image_embeds = sum over levels of pooled_level @ W_level + bias
   // patch_embeds[p] = sum over levels of level^2 * f(p) @ W_level[region of p] + bias
-  const positions = g.op('Reshape', [g.op('Transpose', [features], { perm: attr.ints([0, 2, 3, 1]) }), g.int64Tensor([0, side * side, 1, channels])]);
+  // Per level, the positions are grouped by region with one reshape/transpose, so each region's
+  // weights multiply its k*k positions in one batched MatMul (no per-position copy of the weights).
+  // A non-linear head then applies relu and its output layer to both (so the patch rows no longer
+  // average to image_embeds exactly).
+  const nhwc = g.op('Transpose', [features], { perm: attr.ints([0, 2, 3, 1]) });
   let image = '';
   let patches = '';
   let offset = 0;
   w.pyramid.forEach((level, l) => {
     const rows = level * level * channels;
-    const weights = w.projection.subarray(offset * w.dim, (offset + rows) * w.dim);
+    const weights = w.projection.subarray(offset * width, (offset + rows) * width);
     offset += rows;
-    const flat = g.halfStoredFloatTensor(weights, [rows, w.dim]);
+    const flat = g.halfStoredFloatTensor(weights, [rows, width]);
     const projected = g.op('MatMul', [levels[l], flat]);
     image = image ? g.op('Add', [image, projected]) : projected;
-
-    const k = side / level;
-    const regionOf = Array.from({ length: side * side }, (_, p) => Math.floor(Math.floor(p / side) / k) * level + Math.floor((p % side) / k));
-    const perRegion = g.op('Reshape', [flat, g.int64Tensor([level * level, channels, w.dim])]);
-    const perPosition = g.op('Mul', [g.op('Gather', [perRegion, g.int64Tensor(regionOf)], { axis: attr.int(0) }), g.floatTensor([level * level], [1])]);
-    const contribution = g.op('MatMul', [positions, perPosition]); // [N, G*G, 1, D]
+    const contribution = patchContribution(g, nhwc, flat, side, level, channels, width);
     patches = patches ? g.op('Add', [patches, contribution]) : contribution;
   });
-  g.op('Add', [image, bias], {}, 'image_embeds');
-  g.op('Reshape', [g.op('Add', [patches, bias]), g.int64Tensor([0, side, side, w.dim])], {}, 'patch_embeds');
+  image = g.op('Add', [image, bias]);
+  patches = g.op('Add', [patches, bias]);
+  if (w.head) {
+    const weight = g.halfStoredFloatTensor(w.head.weight, [w.head.hidden, w.dim]);
+    const outBias = g.floatTensor(w.head.bias, [w.dim]);
+    const output = (x: string) => g.op('Add', [g.op('MatMul', [g.op('Relu', [x]), weight]), outBias]);
+    image = output(image);
+    patches = output(patches);
+  }
+  g.op('Identity', [image], {}, 'image_embeds');
+  g.op('Reshape', [patches, g.int64Tensor([0, side, side, w.dim])], {}, 'patch_embeds');
   g.output('image_embeds', 'float32', ['batch_size', w.dim]);
   g.output('patch_embeds', 'float32', ['batch_size', side, side, w.dim]);
   return g.toModel({ doc: w.backbone ? 'weft reference scorer: image projection head' : 'weft reference scorer: image tower', metadata });
+}
+
+/**
+ * One pyramid level's share of every position's embedding, [N, G*G, D]: level^2 * f(p) @ W[region of p].
+ * [N, G, G, C] -> [N, L, k, L, k, C] -> regions first [N, L*L, k*k, C] -> MatMul [L*L, C, D] -> back to row-major positions.
+ */
+function patchContribution(g: GraphBuilder, nhwc: string, flat: string, side: number, level: number, channels: number, dim: number): string {
+  const k = side / level;
+  const regions = level * level;
+  if (level === 1) {
+    const positions = g.op('Reshape', [nhwc, g.int64Tensor([0, side * side, channels])]);
+    return g.op('MatMul', [positions, flat]);
+  }
+  const split = g.op('Reshape', [nhwc, g.int64Tensor([0, level, k, level, k, channels])]);
+  const byRegion = g.op('Reshape', [g.op('Transpose', [split], { perm: attr.ints([0, 1, 3, 2, 4, 5]) }), g.int64Tensor([0, regions, k * k, channels])]);
+  const perRegion = g.op('Reshape', [flat, g.int64Tensor([regions, channels, dim])]);
+  const projected = g.op('Mul', [g.op('MatMul', [byRegion, perRegion]), g.floatTensor([regions], [1])]); // [N, L*L, k*k, D]
+  const unsplit = g.op('Reshape', [projected, g.int64Tensor([0, level, level, k, k, dim])]);
+  return g.op('Reshape', [g.op('Transpose', [unsplit], { perm: attr.ints([0, 1, 3, 2, 4, 5]) }), g.int64Tensor([0, side * side, dim])]);
 }
 
 function buildTextModel(w: ReferenceScorerWeights, metadata: Record<string, string> = {}): Uint8Array {

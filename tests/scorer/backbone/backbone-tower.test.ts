@@ -13,6 +13,7 @@ import { loadScorer } from '../../../scorer/scorer.ts';
 import { writeReferenceScorer, VISION_HEAD_FILE } from '../../../scorer/onnx/reference-model.ts';
 import { trainReferenceScorer, type TrainingPair } from '../../../scorer/reference-trainer.ts';
 import { backbonePyramidFeatures, poolGrid } from '../../../scorer/backbone/backbone-tower.ts';
+import { imageEmbeddingsFromFeatures } from '../../../scorer/eval/weights-embed.ts';
 
 let root: string;
 let pairs: TrainingPair[];
@@ -93,6 +94,28 @@ test('backbone scorer: head-only folder, joined at load, embeddings equal the tr
       for (let p = 0; p < 49; p++) for (let d = 0; d < w.dim; d++) mean[d] += patches.data[p * w.dim + d] / 49;
       for (let d = 0; d < w.dim; d++) assert.ok(Math.abs(mean[d] - e[d]) < 1e-3 * (1 + Math.abs(e[d])), `patch mean ${mean[d]} vs ${e[d]}`);
     }
+  } finally {
+    await scorer.close();
+  }
+});
+
+test('backbone scorer with a hidden relu layer: the joined model gives the two-layer head of the cached features', async () => {
+  const { features, kept } = await backbonePyramidFeatures(pairs, [1], { threads: 2 }, []);
+  const result = await trainReferenceScorer(pairs, { imageTower: 'backbone', dim: 8, hidden: 16, epochs: 10, batchSize: 16, learningRate: 5e-3, threads: 2 });
+  assert.equal(result.weights.head?.hidden, 16);
+  assert.ok(result.losses.at(-1)! < result.losses[0], `loss ${result.losses[0]} -> ${result.losses.at(-1)}`);
+  const dir = path.join(root, 'scorer-hidden');
+  await writeReferenceScorer(dir, result.weights, { id: 'tiny-backbone-hidden' });
+  const scorer = await loadScorer(dir);
+  try {
+    const sample = kept.slice(0, 6);
+    const out = await scorer.embedImages(sample.map((p) => p.image));
+    const expected = imageEmbeddingsFromFeatures(result.weights, features, 1280, sample.map((_, i) => i));
+    for (let i = 0; i < sample.length; i++) {
+      const cos = expected[i].reduce((a, v, d) => a + v * out.pooled[i][d], 0);
+      assert.ok(cos > 0.9999, `image ${i}: cosine ${cos} between the joined model and relu(x W1 + b1) W2 + b2`);
+    }
+    assert.deepEqual(out.patches![0].grid, [7, 7]);
   } finally {
     await scorer.close();
   }

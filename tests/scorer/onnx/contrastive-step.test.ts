@@ -57,3 +57,37 @@ test('sparse AdamW updates the touched rows as dense AdamW does and leaves the o
       }
     }
 });
+
+test('the hidden-layer head: the ONNX step\'s gradients equal finite differences of its loss, for every weight group', async () => {
+  const random = seededRandom(11);
+  const [n, F, H, D] = [7, 5, 4, 3];
+  const params: ContrastiveParams = { featureSize: F, dim: D, hidden: H, projection: gaussian(random, F * H + H * D, 0.5), bias: gaussian(random, H + D, 0.3), words: gaussian(random, 12 * D), bigrams: gaussian(random, 5 * D) };
+  const features = gaussian(random, n * F);
+  const captions = Array.from({ length: n }, (_, i) => ({ words: [2 + (i % 10), 2 + ((i * 3) % 10)], bigrams: i % 3 === 0 ? [] : [1 + (i % 4)] }));
+  const batch = { features, captions };
+  const step = await ContrastiveStep.open(F, D, 0.1, 1, H);
+  try {
+    const grads = zerosLike(params);
+    const loss = await step.run(params, batch, grads);
+    assert.ok(Math.abs(loss - infoNce(params, batch, 0.1)) < 1e-4 * loss, 'loss equals the plain forward');
+    const eps = 1e-2;
+    let checked = 0;
+    for (const key of ['projection', 'bias', 'words'] as const)
+      for (let i = 0; i < params[key].length; i++) {
+        const saved = params[key][i];
+        params[key][i] = saved + eps;
+        const up = infoNce(params, batch, 0.1);
+        params[key][i] = saved - eps;
+        const down = infoNce(params, batch, 0.1);
+        params[key][i] = saved;
+        const numeric = (up - down) / (2 * eps);
+        // Seeded so that no pre-activation lies within eps of relu's kink, where the difference quotient would not be its derivative.
+        assert.ok(Math.abs(grads[key][i] - numeric) < 2e-3 + 2e-2 * Math.abs(numeric), `${key}[${i}]: ${grads[key][i]} vs ${numeric}`);
+        checked++;
+      }
+    assert.equal(checked, F * H + H * D + H + D + 12 * D);
+    await assert.rejects(step.run({ ...params, hidden: 0 }, batch, zerosLike(params)), /hidden width 4/);
+  } finally {
+    await step.close();
+  }
+});

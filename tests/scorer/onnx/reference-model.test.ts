@@ -123,6 +123,40 @@ test('image embedding = pyramid features x per-region projection + bias, normali
   }
 });
 
+test('each patch embedding is its own position\'s features through the projection of every region it lies in', async () => {
+  const images = await sampleImages(3, 40);
+  const { patches } = await scorer.embedImages(images);
+  // The finest "pyramid" (one region per position of the 8x8 map) is the map itself, row-major positions, channel-minor.
+  const side = 8;
+  const mapFile = path.join(root, 'feature-map.onnx');
+  await fs.writeFile(mapFile, buildFeatureModel({ ...weights, pyramid: [side] }));
+  const maps = await OnnxEncoder.open(mapFile, { threads: 1 });
+  try {
+    const pre = imagePreprocessingFrom(JSON.parse(await fs.readFile(path.join(dir, 'preprocessor_config.json'), 'utf8')));
+    const C = featureChannels(weights);
+    const D = weights.dim;
+    for (let i = 0; i < images.length; i++) {
+      const { data } = await preprocessImage(images[i], pre);
+      const map = (await maps.run({ pixel_values: floatTensor(data, [1, 3, 32, 32]) }, ['pyramid_features'])).pyramid_features.data as Float32Array;
+      for (let pos = 0; pos < side * side; pos++) {
+        const [y, x] = [Math.floor(pos / side), pos % side];
+        const expected = Float32Array.from(weights.projectionBias);
+        let firstRow = 0;
+        for (const level of weights.pyramid) {
+          const k = side / level;
+          const region = Math.floor(y / k) * level + Math.floor(x / k);
+          for (let c = 0; c < C; c++)
+            for (let d = 0; d < D; d++) expected[d] += level * level * map[pos * C + c] * weights.projection[(firstRow + region * C + c) * D + d];
+          firstRow += level * level * C;
+        }
+        assertClose(patches![i].data.subarray(pos * D, (pos + 1) * D), expected, 1e-3, `image ${i} patch (${y}, ${x})`);
+      }
+    }
+  } finally {
+    await maps.close();
+  }
+});
+
 test('text embedding = mean of known word rows and known bigram rows; unknown words and padding count for nothing', async () => {
   const row = (table: Float32Array, r: number) => table.subarray(r * weights.dim, (r + 1) * weights.dim);
   const expectFor = (words: string[], bigramRows: number[]) => {

@@ -64,41 +64,136 @@ function scratchBuffer<T extends Float32Array | Uint8Array>(name: string, n: num
 }
 const f32 = (n: number) => new Float32Array(n);
 
-/** Luminance of interleaved RGB blurred by a separable [1 4 6 4 1] / 16 kernel (sigma 1 px), edges clamped. */
-function blurredLuminance(rgb: Uint8Array, width: number, height: number): Float32Array {
+/**
+ * Where colour edges are wanted: a frame divided into square tiles, of which `need` marks those
+ * whose edges are used and `compute` those whose gradients are computed (`need` grown by one
+ * tile, so that every stage's value on a needed pixel is exact: the blur, Sobel, suppression and
+ * sub-pixel marking together read at most 7 px around it). Registration asks only for the band
+ * that depth edges can reach within the search radius; most of a textured frame lies outside it.
+ */
+export interface EdgeRegion {
+  tileSize: number;
+  cols: number;
+  rows: number;
+  need: Uint8Array;
+  compute: Uint8Array;
+}
+
+/** Tiles within Chebyshev `radius` of any of the points (x, y at stride `stride` in `xy`). */
+export function edgeRegionAround(xy: Int32Array, stride: number, width: number, height: number, radius: number, tileSize = 16): EdgeRegion {
+  const cols = Math.ceil(width / tileSize);
+  const rows = Math.ceil(height / tileSize);
+  const need = new Uint8Array(cols * rows);
+  for (let k = 0; k + 1 < xy.length; k += stride) {
+    const x = xy[k];
+    const y = xy[k + 1];
+    const tx0 = Math.max(0, Math.floor((x - radius) / tileSize));
+    const tx1 = Math.min(cols - 1, Math.floor((x + radius) / tileSize));
+    const ty0 = Math.max(0, Math.floor((y - radius) / tileSize));
+    const ty1 = Math.min(rows - 1, Math.floor((y + radius) / tileSize));
+    for (let ty = ty0; ty <= ty1; ty++) need.fill(1, ty * cols + tx0, ty * cols + tx1 + 1);
+  }
+  const compute = new Uint8Array(cols * rows);
+  for (let ty = 0; ty < rows; ty++) {
+    for (let tx = 0; tx < cols; tx++) {
+      if (!need[ty * cols + tx]) continue;
+      for (let oy = Math.max(0, ty - 1); oy <= Math.min(rows - 1, ty + 1); oy++) compute.fill(1, oy * cols + Math.max(0, tx - 1), oy * cols + Math.min(cols - 1, tx + 1) + 1);
+    }
+  }
+  return { tileSize, cols, rows, need, compute };
+}
+
+/** Share of the frame's tiles a region computes (1 without a region). */
+export function regionCoverage(region: EdgeRegion | undefined): number {
+  if (!region) return 1;
+  let c = 0;
+  for (let i = 0; i < region.compute.length; i++) c += region.compute[i];
+  return c / region.compute.length;
+}
+
+/**
+ * Per row of pixels, the [x0, x1) spans of marked tiles (flattened pairs), one list per tile
+ * row; the whole row when there is no region.
+ */
+function rowSpans(width: number, height: number, region: EdgeRegion | undefined, mask: 'need' | 'compute'): { tileSize: number; spans: Int32Array[] } {
+  if (!region) return { tileSize: height, spans: [Int32Array.of(0, width)] };
+  const { tileSize, cols, rows } = region;
+  const m = region[mask];
+  const spans: Int32Array[] = [];
+  for (let ty = 0; ty < rows; ty++) {
+    const list: number[] = [];
+    for (let tx = 0; tx < cols; tx++) {
+      if (!m[ty * cols + tx]) continue;
+      const x0 = tx * tileSize;
+      let end = tx;
+      while (end + 1 < cols && m[ty * cols + end + 1]) end++;
+      list.push(x0, Math.min(width, (end + 1) * tileSize));
+      tx = end;
+    }
+    spans.push(Int32Array.from(list));
+  }
+  return { tileSize, spans };
+}
+
+/**
+ * Luminance of interleaved RGB blurred by a separable [1 4 6 4 1] / 16 kernel (sigma 1 px), edges
+ * clamped; computed on the spans given (the rest of the buffer holds stale values).
+ */
+function blurredLuminance(rgb: Uint8Array, width: number, height: number, region: { tileSize: number; spans: Int32Array[] }): Float32Array {
   const n = width * height;
   const lum = scratchBuffer('lum', n, f32);
-  for (let i = 0, p = 0; i < n; i++, p += 3) lum[i] = 0.299 * rgb[p] + 0.587 * rgb[p + 1] + 0.114 * rgb[p + 2];
   const tmp = scratchBuffer('blurTmp', n, f32);
   const out = scratchBuffer('blurOut', n, f32);
+  const { tileSize, spans: spanRows } = region;
   for (let y = 0; y < height; y++) {
+    const spans = spanRows[Math.floor(y / tileSize)];
     const row = y * width;
-    // Interior pixels need no clamping: the same sum without the index tests.
-    // The five taps slide along the row, one new load a pixel.
-    if (width > 4) {
-      let a = lum[row], b = lum[row + 1], c = lum[row + 2], d = lum[row + 3];
-      for (let i = row + 2, end = row + width - 2; i < end; i++) {
-        const e = lum[i + 2];
-        tmp[i] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
-        a = b; b = c; c = d; d = e;
-      }
-    }
-    for (let x = 0; x < width; x = x === 1 && width > 4 ? width - 2 : x + 1) {
-      const a = lum[row + (x > 1 ? x - 2 : 0)];
-      const b = lum[row + (x > 0 ? x - 1 : 0)];
-      const c = lum[row + x];
-      const d = lum[row + (x + 1 < width ? x + 1 : width - 1)];
-      const e = lum[row + (x + 2 < width ? x + 2 : width - 1)];
-      tmp[row + x] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
+    for (let s = 0; s < spans.length; s += 2) {
+      for (let i = row + spans[s], p = 3 * i, end = row + spans[s + 1]; i < end; i++, p += 3) lum[i] = 0.299 * rgb[p] + 0.587 * rgb[p + 1] + 0.114 * rgb[p + 2];
     }
   }
   for (let y = 0; y < height; y++) {
+    const spans = spanRows[Math.floor(y / tileSize)];
+    const row = y * width;
+    for (let s = 0; s < spans.length; s += 2) {
+      const x0 = spans[s];
+      const x1 = spans[s + 1];
+      // Interior pixels need no clamping: the same sum without the index tests.
+      // The five taps slide along the row, one new load a pixel.
+      const a0 = Math.max(x0, 2);
+      const a1 = Math.min(x1, width - 2);
+      if (a1 > a0) {
+        let a = lum[row + a0 - 2], b = lum[row + a0 - 1], c = lum[row + a0], d = lum[row + a0 + 1];
+        for (let i = row + a0, end = row + a1; i < end; i++) {
+          const e = lum[i + 2];
+          tmp[i] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
+          a = b; b = c; c = d; d = e;
+        }
+      }
+      for (let x = x0; x < x1; x++) {
+        if (x >= a0 && x < a1) {
+          x = a1 - 1;
+          continue;
+        }
+        const a = lum[row + (x > 1 ? x - 2 : 0)];
+        const b = lum[row + (x > 0 ? x - 1 : 0)];
+        const c = lum[row + x];
+        const d = lum[row + (x + 1 < width ? x + 1 : width - 1)];
+        const e = lum[row + (x + 2 < width ? x + 2 : width - 1)];
+        tmp[row + x] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
+      }
+    }
+  }
+  for (let y = 0; y < height; y++) {
+    const spans = spanRows[Math.floor(y / tileSize)];
     const r0 = (y > 1 ? y - 2 : 0) * width;
     const r1 = (y > 0 ? y - 1 : 0) * width;
     const r2 = y * width;
     const r3 = (y + 1 < height ? y + 1 : height - 1) * width;
     const r4 = (y + 2 < height ? y + 2 : height - 1) * width;
-    for (let x = 0; x < width; x++) out[r2 + x] = (tmp[r0 + x] + 4 * tmp[r1 + x] + 6 * tmp[r2 + x] + 4 * tmp[r3 + x] + tmp[r4 + x]) * 0.0625;
+    for (let s = 0; s < spans.length; s += 2) {
+      for (let x = spans[s], x1 = spans[s + 1]; x < x1; x++) out[r2 + x] = (tmp[r0 + x] + 4 * tmp[r1 + x] + 6 * tmp[r2 + x] + 4 * tmp[r3 + x] + tmp[r4 + x]) * 0.0625;
+    }
   }
   return out;
 }
@@ -114,32 +209,40 @@ export interface ColourEdgeOptions {
  * Canny edges of the luminance of interleaved RGB: blur, Sobel, non-maximum suppression along
  * the gradient (quantised to 0/45/90/135 degrees), hysteresis with 8-connectivity.
  */
-export function colourEdges(rgb: Uint8Array, width: number, height: number, options: ColourEdgeOptions = {}): OrientedEdgeMap {
+export function colourEdges(rgb: Uint8Array, width: number, height: number, options: ColourEdgeOptions = {}, region?: EdgeRegion): OrientedEdgeMap {
   const high = options.highThreshold ?? 40;
   const low = options.lowThreshold ?? 0.4 * high;
-  const lum = blurredLuminance(rgb, width, height);
+  const computed = rowSpans(width, height, region, 'compute');
+  const needed = rowSpans(width, height, region, 'need');
+  const lum = blurredLuminance(rgb, width, height, computed);
   const n = width * height;
   const mag2 = scratchBuffer('mag2', n, f32);
   const gxs = scratchBuffer('gx', n, f32);
   const gys = scratchBuffer('gy', n, f32);
   for (let y = 1; y < height - 1; y++) {
-    // The 3x3 window slides along the row: each step loads only its new right-hand column.
-    let i = y * width + 1;
-    let a = lum[i - width - 1], b = lum[i - width];
-    let d = lum[i - 1], e = lum[i];
-    let g = lum[i + width - 1], h = lum[i + width];
-    for (let x = 1; x < width - 1; x++, i++) {
-      const c = lum[i - width + 1];
-      const f = lum[i + 1];
-      const k = lum[i + width + 1];
-      const gx = c + 2 * f + k - a - 2 * d - g;
-      const gy = g + 2 * h + k - a - 2 * b - c;
-      gxs[i] = gx;
-      gys[i] = gy;
-      mag2[i] = gx * gx + gy * gy;
-      a = b; b = c;
-      d = e; e = f;
-      g = h; h = k;
+    const spans = computed.spans[Math.floor(y / computed.tileSize)];
+    for (let s = 0; s < spans.length; s += 2) {
+      const x0 = Math.max(1, spans[s]);
+      const x1 = Math.min(width - 1, spans[s + 1]);
+      if (x1 <= x0) continue;
+      // The 3x3 window slides along the row: each step loads only its new right-hand column.
+      let i = y * width + x0;
+      let a = lum[i - width - 1], b = lum[i - width];
+      let d = lum[i - 1], e = lum[i];
+      let g = lum[i + width - 1], h = lum[i + width];
+      for (let x = x0; x < x1; x++, i++) {
+        const c = lum[i - width + 1];
+        const f = lum[i + 1];
+        const k = lum[i + width + 1];
+        const gx = c + 2 * f + k - a - 2 * d - g;
+        const gy = g + 2 * h + k - a - 2 * b - c;
+        gxs[i] = gx;
+        gys[i] = gy;
+        mag2[i] = gx * gx + gy * gy;
+        a = b; b = c;
+        d = e; e = f;
+        g = h; h = k;
+      }
     }
   }
   // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).
@@ -150,23 +253,27 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   const high2 = high * high;
   const stack: number[] = [];
   for (let y = 1; y < height - 1; y++) {
-    for (let x = 1, i = y * width + 1; x < width - 1; x++, i++) {
-      const m = mag2[i];
-      if (m < low2) continue;
-      const ax = Math.abs(gxs[i]);
-      const ay = Math.abs(gys[i]);
-      let step: number;
-      if (ay <= ax * tan22) step = 1;
-      else if (ax <= ay * tan22) step = width;
-      else step = gxs[i] * gys[i] > 0 ? width + 1 : width - 1;
-      // >= on one side and > on the other keeps exactly one pixel of a symmetric two-pixel ridge.
-      if (!(m >= mag2[i - step] && m > mag2[i + step])) continue;
-      // Orientation bins overlap (up to about 63 degrees either way), so diagonals carry both.
-      orientation[i] = (ax >= 0.5 * ay ? ORIENT_ACROSS_X : 0) | (ay >= 0.5 * ax ? ORIENT_ACROSS_Y : 0);
-      if (m >= high2) {
-        state[i] = 2;
-        stack.push(i);
-      } else state[i] = 1;
+    const spans = needed.spans[Math.floor(y / needed.tileSize)];
+    for (let s = 0; s < spans.length; s += 2) {
+      const x1 = Math.min(width - 1, spans[s + 1]);
+      for (let x = Math.max(1, spans[s]), i = y * width + x; x < x1; x++, i++) {
+        const m = mag2[i];
+        if (m < low2) continue;
+        const ax = Math.abs(gxs[i]);
+        const ay = Math.abs(gys[i]);
+        let step: number;
+        if (ay <= ax * tan22) step = 1;
+        else if (ax <= ay * tan22) step = width;
+        else step = gxs[i] * gys[i] > 0 ? width + 1 : width - 1;
+        // >= on one side and > on the other keeps exactly one pixel of a symmetric two-pixel ridge.
+        if (!(m >= mag2[i - step] && m > mag2[i + step])) continue;
+        // Orientation bins overlap (up to about 63 degrees either way), so diagonals carry both.
+        orientation[i] = (ax >= 0.5 * ay ? ORIENT_ACROSS_X : 0) | (ay >= 0.5 * ax ? ORIENT_ACROSS_Y : 0);
+        if (m >= high2) {
+          state[i] = 2;
+          stack.push(i);
+        } else state[i] = 1;
+      }
     }
   }
   const around = Int32Array.of(-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1);

@@ -340,55 +340,47 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   // the exact test on float32 inverse depths (fround(1 / d), as a stored Float32Array holds).
   const quick = relativeJump >= 1e-3 ? 0.9 * relativeJump : 0;
   // Neighbours (i, i + step), with i - step and i + 2 step giving the gradient on each side
-  // when they are valid and inside the frame. Written out once per direction (rather than as a
-  // shared helper) because this runs on every pixel of every frame.
+  // when they are valid and inside the frame.
   //  - A slope changes as fast on both sides as across the pair; the smaller side gradient is
   //    the test, so that a one-pixel-wide pole (a jump on each side) still counts.
   //  - The boundary lies between the two pixels; the colour detector marks a step between x and
   //    x + 1 at x + 1 (see colourEdges), so the depth edge is marked there too (marking the
   //    nearer pixel would put edges half a pixel to one side or the other).
+  const judge = (i: number, da: number, db: number, step: number, hasBefore: boolean, hasAfter: boolean, bit: number) => {
+    const a = inverse(da);
+    const b = inverse(db);
+    const jump = a > b ? a - b : b - a;
+    const near = a > b ? a : b;
+    if (jump <= relativeJump * near || jump <= noiseFloor) return;
+    const before = hasBefore ? inverse(depth[i - step]) : 0;
+    const after = hasAfter ? inverse(depth[i + 2 * step]) : 0;
+    const gBefore = before === 0 ? 0 : Math.abs(a - before);
+    const gAfter = after === 0 ? 0 : Math.abs(after - b);
+    if (jump <= ratio * Math.min(gBefore, gAfter)) return;
+    const k = i + step;
+    edges[k] = 1;
+    orientation[k] |= bit;
+    if (jump / near > strength[k]) strength[k] = jump / near;
+  };
+  // One pass over the pixels judges each pixel's pair to the right and the pair below. The
+  // quick test rejects most pairs on integers: with lo < hi it needs hi - lo < quick * hi, which
+  // is diff < quick * da and -diff < quick * db whichever of the two is larger.
   for (let y = 0; y < height; y++) {
-    for (let x = 0, i = y * width; x + 1 < width; x++, i++) {
-      const da = depth[i];
-      const db = depth[i + 1];
-      if (da === 0 || db === 0) continue;
-      if (da > db ? da - db < quick * da : db - da < quick * db) continue;
-      const a = inverse(da);
-      const b = inverse(db);
-      const jump = a > b ? a - b : b - a;
-      const near = a > b ? a : b;
-      if (jump <= relativeJump * near || jump <= noiseFloor) continue;
-      const before = x >= 1 ? inverse(depth[i - 1]) : 0;
-      const after = x + 2 < width ? inverse(depth[i + 2]) : 0;
-      const gBefore = before === 0 ? 0 : Math.abs(a - before);
-      const gAfter = after === 0 ? 0 : Math.abs(after - b);
-      if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
-      const k = i + 1;
-      edges[k] = 1;
-      orientation[k] |= ORIENT_ACROSS_X;
-      if (jump / near > strength[k]) strength[k] = jump / near;
-    }
-  }
-  for (let y = 0; y + 1 < height; y++) {
+    const hasBelow = y + 1 < height;
     for (let x = 0, i = y * width; x < width; x++, i++) {
       const da = depth[i];
-      const db = depth[i + width];
-      if (da === 0 || db === 0) continue;
-      if (da > db ? da - db < quick * da : db - da < quick * db) continue;
-      const a = inverse(da);
-      const b = inverse(db);
-      const jump = a > b ? a - b : b - a;
-      const near = a > b ? a : b;
-      if (jump <= relativeJump * near || jump <= noiseFloor) continue;
-      const before = y >= 1 ? inverse(depth[i - width]) : 0;
-      const after = y + 2 < height ? inverse(depth[i + 2 * width]) : 0;
-      const gBefore = before === 0 ? 0 : Math.abs(a - before);
-      const gAfter = after === 0 ? 0 : Math.abs(after - b);
-      if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
-      const k = i + width;
-      edges[k] = 1;
-      orientation[k] |= ORIENT_ACROSS_Y;
-      if (jump / near > strength[k]) strength[k] = jump / near;
+      if (da === 0) continue;
+      const qa = quick * da;
+      if (x + 1 < width) {
+        const db = depth[i + 1];
+        const diff = da - db;
+        if (db !== 0 && !(diff < qa && -diff < quick * db)) judge(i, da, db, 1, x >= 1, x + 2 < width, ORIENT_ACROSS_X);
+      }
+      if (hasBelow) {
+        const db = depth[i + width];
+        const diff = da - db;
+        if (db !== 0 && !(diff < qa && -diff < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
+      }
     }
   }
   let count = 0;

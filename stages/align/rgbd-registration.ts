@@ -255,15 +255,11 @@ interface ScoredPoints {
  * Small frames with too few such edges keep them all. At most `maxPoints` (an even subsample).
  */
 function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: number): ScoredPoints {
-  const { width: w, height: h } = depth;
-  const inside = (i: number) => {
-    const x = i % w;
-    const y = (i - x) / w;
-    return x >= border && y >= border && x < w - border && y < h - border;
-  };
+  const { width: w, height: h, edges } = depth;
   let usable = 0;
-  for (let i = 0; i < depth.edges.length; i++) if (depth.edges[i] && inside(i)) usable++;
-  const keep = usable >= MIN_INTERIOR_POINTS ? inside : () => true;
+  for (let y = border; y < h - border; y++) for (let i = y * w + border, end = (y + 1) * w - border; i < end; i++) usable += edges[i];
+  // Below MIN_INTERIOR_POINTS, the whole frame.
+  const margin = usable >= MIN_INTERIOR_POINTS ? border : 0;
   if (usable < MIN_INTERIOR_POINTS) usable = depth.count;
   const stride = Math.max(1, Math.ceil(usable / maxPoints));
   const n = Math.ceil(usable / stride);
@@ -271,15 +267,17 @@ function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: numbe
   const weights = new Float32Array(n);
   let seen = 0;
   let p = 0;
-  for (let i = 0; i < depth.edges.length; i++) {
-    if (!depth.edges[i] || !keep(i)) continue;
-    if (seen++ % stride !== 0) continue;
-    points[3 * p] = i % w;
-    points[3 * p + 1] = Math.floor(i / w);
-    points[3 * p + 2] = depth.orientation[i];
-    // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
-    weights[p] = Math.min(1, depth.strength[i] / 0.1);
-    p++;
+  for (let y = margin; y < h - margin; y++) {
+    for (let x = margin, i = y * w + margin; x < w - margin; x++, i++) {
+      if (!edges[i]) continue;
+      if (seen++ % stride !== 0) continue;
+      points[3 * p] = x;
+      points[3 * p + 1] = y;
+      points[3 * p + 2] = depth.orientation[i];
+      // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
+      weights[p] = Math.min(1, depth.strength[i] / 0.1);
+      p++;
+    }
   }
   // Edges running up and down fix dx; edges running across fix dy. A scene of poles has far
   // more of the first, and would leave dy to chance; so each orientation carries half the

@@ -203,6 +203,11 @@ export interface ColourEdgeOptions {
   highThreshold?: number;
   /** Sobel magnitude an edge pixel connected to a strong one needs. Default 0.4 x high. */
   lowThreshold?: number;
+  /**
+   * The returned `orientation` is a per-thread buffer that the next call overwrites (for a caller
+   * that is done with it before then, like registration: a frame-sized array less per frame).
+   */
+  scratchOrientation?: boolean;
 }
 
 /**
@@ -292,7 +297,7 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   // occlusionEdges uses too: a step between pixels x and x + 1 is marked at x + 1 whichever of
   // the two won the suppression, so colour and depth edges agree to well under a pixel.
   const edges = new Uint8Array(n);
-  const marked = new Uint8Array(n);
+  const marked = options.scratchOrientation ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
   let count = 0;
   for (let i = 0; i < n; i++) {
     if (state[i] !== 2) continue;
@@ -319,6 +324,11 @@ export interface OcclusionEdgeOptions {
   gradientRatio?: number;
   /** The jump must exceed this many standard deviations of the frame's inverse-depth noise. Default 8. */
   noiseSigmas?: number;
+  /**
+   * The returned `orientation` and `strength` are per-thread buffers that the next call
+   * overwrites (for a caller done with them by then, like registration).
+   */
+  scratchOrientation?: boolean;
 }
 
 /**
@@ -331,8 +341,8 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   const n = width * height;
   const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(depth, width, height);
   const edges = new Uint8Array(n);
-  const orientation = new Uint8Array(n);
-  const strength = new Float32Array(n);
+  const orientation = options.scratchOrientation ? scratchBuffer('depthOrientation', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
+  const strength = options.scratchOrientation ? scratchBuffer('depthStrength', n, f32).fill(0) : new Float32Array(n);
   // Most neighbour pairs differ by far less than relativeJump. The relative inverse-depth jump
   // of raw depths lo < hi is (hi - lo) / hi exactly, and the float32 test below differs from it
   // by under 1e-6; so a pair whose raw jump is below 0.9 x relativeJump can fail only, and is

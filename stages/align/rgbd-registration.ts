@@ -93,8 +93,8 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   if (!Number.isInteger(maxShift) || maxShift < 0 || maxShift > 64) throw new RangeError(`maxShift must be an integer in [0, 64], got ${maxShift}`);
   const truncate = options.truncate ?? 3;
   const minEdgePixels = options.minEdgePixels ?? 30;
-  const intensity = { highThreshold: options.intensityThreshold ?? 40 };
-  const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04 });
+  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratchOrientation: true };
+  const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratchOrientation: true });
   const nothing = (colour: OrientedEdgeMap | null): Registration => ({
     dx: 0,
     dy: 0,

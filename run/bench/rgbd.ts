@@ -29,6 +29,8 @@ interface DecodeResult {
   pairs: number;
   depth_ms: number;
   rgb_depth_ms: number;
+  /** CPU of the whole process (all threads) over the depth + colour decode. */
+  rgb_depth_cpu_ms: number;
   peak_rss_mib: number;
 }
 
@@ -78,6 +80,9 @@ export const bench: Bench = async ({ n, workDir, log }) => {
     `decode alone: depth ${depthRate.toFixed(1)} pairs/s, depth + colour ${bothRate.toFixed(1)} pairs/s (end to end with workers is ${(workersRate / bothRate).toFixed(3)} of depth + colour)`,
     `worker threads speed-up: ${(workersRate / mainRate).toFixed(2)}x (best of ${ROUNDS}: ${workersRate.toFixed(1)} vs ${mainRate.toFixed(1)} pairs/s; all rounds: workers ${allRates(withWorkerRuns)}, main thread ${allRates(mainThreadRuns)})`,
     `kept ${withWorkers.kept}, dropped ${withWorkers.dropped} (same with registration on the main thread: ${mainThread.kept === withWorkers.kept && mainThread.dropped === withWorkers.dropped})`,
+    // CPU per pair does not depend on what else the machine runs as much as pairs/s does: with
+    // every core busy, the end-to-end ratio would approach the CPU ratio.
+    `CPU per pair (all threads): depth + colour decode ${cpuPerPair(decode.rgb_depth_cpu_ms, decode.pairs)} ms; pipeline with workers ${cpuPerPair(withWorkers.cpu_ms, withWorkers.pairs)} ms (main thread ${cpuPerPair(withWorkers.cpu_by_thread?.main, withWorkers.pairs)}), on the main thread ${cpuPerPair(mainThread.cpu_ms, mainThread.pairs)} ms; CPU ratio (decode / pipeline) ${(decode.rgb_depth_cpu_ms / withWorkers.cpu_ms * withWorkers.pairs / decode.pairs).toFixed(3)} with workers, ${(decode.rgb_depth_cpu_ms / mainThread.cpu_ms * mainThread.pairs / decode.pairs).toFixed(3)} on the main thread`,
     `peak RSS: pipeline ${withWorkers.peak_rss_mib.toFixed(0)} MiB with workers (main thread; workers share the process), ${mainThread.peak_rss_mib.toFixed(0)} MiB without, decode alone ${decode.peak_rss_mib.toFixed(0)} MiB`,
   ];
   return {
@@ -93,12 +98,17 @@ export const bench: Bench = async ({ n, workDir, log }) => {
       rgb_depth_decode_pairs_per_s: bothRate,
       ratio_to_depth_decode: workersRate / depthRate,
       worker_speedup: workersRate / mainRate,
+      rgb_depth_decode_cpu_ms_per_pair: decode.rgb_depth_cpu_ms / decode.pairs,
+      pipeline_cpu_ms_per_pair: withWorkers.cpu_ms / withWorkers.pairs,
+      pipeline_main_thread_cpu_ms_per_pair: mainThread.cpu_ms / mainThread.pairs,
       pipeline_peak_rss_mib: withWorkers.peak_rss_mib,
       pipeline_main_thread_peak_rss_mib: mainThread.peak_rss_mib,
       decode_peak_rss_mib: decode.peak_rss_mib,
     },
   };
 };
+
+const cpuPerPair = (ms: number | undefined, pairs: number) => (ms === undefined ? 'n/a' : (ms / pairs).toFixed(1));
 
 // ---------------------------------------------------------------------------------------------
 // Measurement children
@@ -108,15 +118,19 @@ async function decodeChild(sequenceDir: string): Promise<void> {
   const depthFiles = await files('depth');
   const rgbFiles = await files('rgb');
   const limit = pLimit(CONCURRENCY);
+  let cpuMs = 0;
   const timed = async (work: (i: number) => Promise<unknown>) => {
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
     await Promise.all(depthFiles.map((_, i) => limit(() => work(i))));
+    const used = process.cpuUsage(cpuBefore);
+    cpuMs = (used.user + used.system) / 1000;
     return performance.now() - started;
   };
   // Files are read inside the timed work, as the pipeline reads them.
   const depth_ms = await timed(async (i) => decodeDepthPng(await readFile(depthFiles[i])));
   const rgb_depth_ms = await timed(async (i) => Promise.all([decodeDepthPng(await readFile(depthFiles[i])), decodeRgb(await readFile(rgbFiles[i]), rgbFiles[i])]));
-  reportFromChild({ pairs: depthFiles.length, depth_ms, rgb_depth_ms });
+  reportFromChild({ pairs: depthFiles.length, depth_ms, rgb_depth_ms, rgb_depth_cpu_ms: cpuMs });
 }
 
 async function pipelineChild(configPath: string, outDir: string): Promise<void> {

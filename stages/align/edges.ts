@@ -64,41 +64,136 @@ function scratchBuffer<T extends Float32Array | Uint8Array>(name: string, n: num
 }
 const f32 = (n: number) => new Float32Array(n);
 
-/** Luminance of interleaved RGB blurred by a separable [1 4 6 4 1] / 16 kernel (sigma 1 px), edges clamped. */
-function blurredLuminance(rgb: Uint8Array, width: number, height: number): Float32Array {
+/**
+ * Where colour edges are wanted: a frame divided into square tiles, of which `need` marks those
+ * whose edges are used and `compute` those whose gradients are computed (`need` grown by one
+ * tile, so that every stage's value on a needed pixel is exact: the blur, Sobel, suppression and
+ * sub-pixel marking together read at most 7 px around it). Registration asks only for the band
+ * that depth edges can reach within the search radius; most of a textured frame lies outside it.
+ */
+export interface EdgeRegion {
+  tileSize: number;
+  cols: number;
+  rows: number;
+  need: Uint8Array;
+  compute: Uint8Array;
+}
+
+/** Tiles within Chebyshev `radius` of any of the points (x, y at stride `stride` in `xy`). */
+export function edgeRegionAround(xy: Int32Array, stride: number, width: number, height: number, radius: number, tileSize = 16): EdgeRegion {
+  const cols = Math.ceil(width / tileSize);
+  const rows = Math.ceil(height / tileSize);
+  const need = new Uint8Array(cols * rows);
+  for (let k = 0; k + 1 < xy.length; k += stride) {
+    const x = xy[k];
+    const y = xy[k + 1];
+    const tx0 = Math.max(0, Math.floor((x - radius) / tileSize));
+    const tx1 = Math.min(cols - 1, Math.floor((x + radius) / tileSize));
+    const ty0 = Math.max(0, Math.floor((y - radius) / tileSize));
+    const ty1 = Math.min(rows - 1, Math.floor((y + radius) / tileSize));
+    for (let ty = ty0; ty <= ty1; ty++) need.fill(1, ty * cols + tx0, ty * cols + tx1 + 1);
+  }
+  const compute = new Uint8Array(cols * rows);
+  for (let ty = 0; ty < rows; ty++) {
+    for (let tx = 0; tx < cols; tx++) {
+      if (!need[ty * cols + tx]) continue;
+      for (let oy = Math.max(0, ty - 1); oy <= Math.min(rows - 1, ty + 1); oy++) compute.fill(1, oy * cols + Math.max(0, tx - 1), oy * cols + Math.min(cols - 1, tx + 1) + 1);
+    }
+  }
+  return { tileSize, cols, rows, need, compute };
+}
+
+/** Share of the frame's tiles a region computes (1 without a region). */
+export function regionCoverage(region: EdgeRegion | undefined): number {
+  if (!region) return 1;
+  let c = 0;
+  for (let i = 0; i < region.compute.length; i++) c += region.compute[i];
+  return c / region.compute.length;
+}
+
+/**
+ * Per row of pixels, the [x0, x1) spans of marked tiles (flattened pairs), one list per tile
+ * row; the whole row when there is no region.
+ */
+function rowSpans(width: number, height: number, region: EdgeRegion | undefined, mask: 'need' | 'compute'): { tileSize: number; spans: Int32Array[] } {
+  if (!region) return { tileSize: height, spans: [Int32Array.of(0, width)] };
+  const { tileSize, cols, rows } = region;
+  const m = region[mask];
+  const spans: Int32Array[] = [];
+  for (let ty = 0; ty < rows; ty++) {
+    const list: number[] = [];
+    for (let tx = 0; tx < cols; tx++) {
+      if (!m[ty * cols + tx]) continue;
+      const x0 = tx * tileSize;
+      let end = tx;
+      while (end + 1 < cols && m[ty * cols + end + 1]) end++;
+      list.push(x0, Math.min(width, (end + 1) * tileSize));
+      tx = end;
+    }
+    spans.push(Int32Array.from(list));
+  }
+  return { tileSize, spans };
+}
+
+/**
+ * Luminance of interleaved RGB blurred by a separable [1 4 6 4 1] / 16 kernel (sigma 1 px), edges
+ * clamped; computed on the spans given (the rest of the buffer holds stale values).
+ */
+function blurredLuminance(rgb: Uint8Array, width: number, height: number, region: { tileSize: number; spans: Int32Array[] }): Float32Array {
   const n = width * height;
   const lum = scratchBuffer('lum', n, f32);
-  for (let i = 0, p = 0; i < n; i++, p += 3) lum[i] = 0.299 * rgb[p] + 0.587 * rgb[p + 1] + 0.114 * rgb[p + 2];
   const tmp = scratchBuffer('blurTmp', n, f32);
   const out = scratchBuffer('blurOut', n, f32);
+  const { tileSize, spans: spanRows } = region;
   for (let y = 0; y < height; y++) {
+    const spans = spanRows[Math.floor(y / tileSize)];
     const row = y * width;
-    // Interior pixels need no clamping: the same sum without the index tests.
-    // The five taps slide along the row, one new load a pixel.
-    if (width > 4) {
-      let a = lum[row], b = lum[row + 1], c = lum[row + 2], d = lum[row + 3];
-      for (let i = row + 2, end = row + width - 2; i < end; i++) {
-        const e = lum[i + 2];
-        tmp[i] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
-        a = b; b = c; c = d; d = e;
-      }
-    }
-    for (let x = 0; x < width; x = x === 1 && width > 4 ? width - 2 : x + 1) {
-      const a = lum[row + (x > 1 ? x - 2 : 0)];
-      const b = lum[row + (x > 0 ? x - 1 : 0)];
-      const c = lum[row + x];
-      const d = lum[row + (x + 1 < width ? x + 1 : width - 1)];
-      const e = lum[row + (x + 2 < width ? x + 2 : width - 1)];
-      tmp[row + x] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
+    for (let s = 0; s < spans.length; s += 2) {
+      for (let i = row + spans[s], p = 3 * i, end = row + spans[s + 1]; i < end; i++, p += 3) lum[i] = 0.299 * rgb[p] + 0.587 * rgb[p + 1] + 0.114 * rgb[p + 2];
     }
   }
   for (let y = 0; y < height; y++) {
+    const spans = spanRows[Math.floor(y / tileSize)];
+    const row = y * width;
+    for (let s = 0; s < spans.length; s += 2) {
+      const x0 = spans[s];
+      const x1 = spans[s + 1];
+      // Interior pixels need no clamping: the same sum without the index tests.
+      // The five taps slide along the row, one new load a pixel.
+      const a0 = Math.max(x0, 2);
+      const a1 = Math.min(x1, width - 2);
+      if (a1 > a0) {
+        let a = lum[row + a0 - 2], b = lum[row + a0 - 1], c = lum[row + a0], d = lum[row + a0 + 1];
+        for (let i = row + a0, end = row + a1; i < end; i++) {
+          const e = lum[i + 2];
+          tmp[i] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
+          a = b; b = c; c = d; d = e;
+        }
+      }
+      for (let x = x0; x < x1; x++) {
+        if (x >= a0 && x < a1) {
+          x = a1 - 1;
+          continue;
+        }
+        const a = lum[row + (x > 1 ? x - 2 : 0)];
+        const b = lum[row + (x > 0 ? x - 1 : 0)];
+        const c = lum[row + x];
+        const d = lum[row + (x + 1 < width ? x + 1 : width - 1)];
+        const e = lum[row + (x + 2 < width ? x + 2 : width - 1)];
+        tmp[row + x] = (a + 4 * b + 6 * c + 4 * d + e) * 0.0625;
+      }
+    }
+  }
+  for (let y = 0; y < height; y++) {
+    const spans = spanRows[Math.floor(y / tileSize)];
     const r0 = (y > 1 ? y - 2 : 0) * width;
     const r1 = (y > 0 ? y - 1 : 0) * width;
     const r2 = y * width;
     const r3 = (y + 1 < height ? y + 1 : height - 1) * width;
     const r4 = (y + 2 < height ? y + 2 : height - 1) * width;
-    for (let x = 0; x < width; x++) out[r2 + x] = (tmp[r0 + x] + 4 * tmp[r1 + x] + 6 * tmp[r2 + x] + 4 * tmp[r3 + x] + tmp[r4 + x]) * 0.0625;
+    for (let s = 0; s < spans.length; s += 2) {
+      for (let x = spans[s], x1 = spans[s + 1]; x < x1; x++) out[r2 + x] = (tmp[r0 + x] + 4 * tmp[r1 + x] + 6 * tmp[r2 + x] + 4 * tmp[r3 + x] + tmp[r4 + x]) * 0.0625;
+    }
   }
   return out;
 }
@@ -108,38 +203,51 @@ export interface ColourEdgeOptions {
   highThreshold?: number;
   /** Sobel magnitude an edge pixel connected to a strong one needs. Default 0.4 x high. */
   lowThreshold?: number;
+  /**
+   * The returned `orientation` is a per-thread buffer that the next call overwrites (for a caller
+   * that is done with it before then, like registration: a frame-sized array less per frame).
+   */
+  scratchOrientation?: boolean;
 }
 
 /**
  * Canny edges of the luminance of interleaved RGB: blur, Sobel, non-maximum suppression along
  * the gradient (quantised to 0/45/90/135 degrees), hysteresis with 8-connectivity.
  */
-export function colourEdges(rgb: Uint8Array, width: number, height: number, options: ColourEdgeOptions = {}): OrientedEdgeMap {
+export function colourEdges(rgb: Uint8Array, width: number, height: number, options: ColourEdgeOptions = {}, region?: EdgeRegion): OrientedEdgeMap {
   const high = options.highThreshold ?? 40;
   const low = options.lowThreshold ?? 0.4 * high;
-  const lum = blurredLuminance(rgb, width, height);
+  const computed = rowSpans(width, height, region, 'compute');
+  const needed = rowSpans(width, height, region, 'need');
+  const lum = blurredLuminance(rgb, width, height, computed);
   const n = width * height;
   const mag2 = scratchBuffer('mag2', n, f32);
   const gxs = scratchBuffer('gx', n, f32);
   const gys = scratchBuffer('gy', n, f32);
   for (let y = 1; y < height - 1; y++) {
-    // The 3x3 window slides along the row: each step loads only its new right-hand column.
-    let i = y * width + 1;
-    let a = lum[i - width - 1], b = lum[i - width];
-    let d = lum[i - 1], e = lum[i];
-    let g = lum[i + width - 1], h = lum[i + width];
-    for (let x = 1; x < width - 1; x++, i++) {
-      const c = lum[i - width + 1];
-      const f = lum[i + 1];
-      const k = lum[i + width + 1];
-      const gx = c + 2 * f + k - a - 2 * d - g;
-      const gy = g + 2 * h + k - a - 2 * b - c;
-      gxs[i] = gx;
-      gys[i] = gy;
-      mag2[i] = gx * gx + gy * gy;
-      a = b; b = c;
-      d = e; e = f;
-      g = h; h = k;
+    const spans = computed.spans[Math.floor(y / computed.tileSize)];
+    for (let s = 0; s < spans.length; s += 2) {
+      const x0 = Math.max(1, spans[s]);
+      const x1 = Math.min(width - 1, spans[s + 1]);
+      if (x1 <= x0) continue;
+      // The 3x3 window slides along the row: each step loads only its new right-hand column.
+      let i = y * width + x0;
+      let a = lum[i - width - 1], b = lum[i - width];
+      let d = lum[i - 1], e = lum[i];
+      let g = lum[i + width - 1], h = lum[i + width];
+      for (let x = x0; x < x1; x++, i++) {
+        const c = lum[i - width + 1];
+        const f = lum[i + 1];
+        const k = lum[i + width + 1];
+        const gx = c + 2 * f + k - a - 2 * d - g;
+        const gy = g + 2 * h + k - a - 2 * b - c;
+        gxs[i] = gx;
+        gys[i] = gy;
+        mag2[i] = gx * gx + gy * gy;
+        a = b; b = c;
+        d = e; e = f;
+        g = h; h = k;
+      }
     }
   }
   // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).
@@ -150,23 +258,27 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   const high2 = high * high;
   const stack: number[] = [];
   for (let y = 1; y < height - 1; y++) {
-    for (let x = 1, i = y * width + 1; x < width - 1; x++, i++) {
-      const m = mag2[i];
-      if (m < low2) continue;
-      const ax = Math.abs(gxs[i]);
-      const ay = Math.abs(gys[i]);
-      let step: number;
-      if (ay <= ax * tan22) step = 1;
-      else if (ax <= ay * tan22) step = width;
-      else step = gxs[i] * gys[i] > 0 ? width + 1 : width - 1;
-      // >= on one side and > on the other keeps exactly one pixel of a symmetric two-pixel ridge.
-      if (!(m >= mag2[i - step] && m > mag2[i + step])) continue;
-      // Orientation bins overlap (up to about 63 degrees either way), so diagonals carry both.
-      orientation[i] = (ax >= 0.5 * ay ? ORIENT_ACROSS_X : 0) | (ay >= 0.5 * ax ? ORIENT_ACROSS_Y : 0);
-      if (m >= high2) {
-        state[i] = 2;
-        stack.push(i);
-      } else state[i] = 1;
+    const spans = needed.spans[Math.floor(y / needed.tileSize)];
+    for (let s = 0; s < spans.length; s += 2) {
+      const x1 = Math.min(width - 1, spans[s + 1]);
+      for (let x = Math.max(1, spans[s]), i = y * width + x; x < x1; x++, i++) {
+        const m = mag2[i];
+        if (m < low2) continue;
+        const ax = Math.abs(gxs[i]);
+        const ay = Math.abs(gys[i]);
+        let step: number;
+        if (ay <= ax * tan22) step = 1;
+        else if (ax <= ay * tan22) step = width;
+        else step = gxs[i] * gys[i] > 0 ? width + 1 : width - 1;
+        // >= on one side and > on the other keeps exactly one pixel of a symmetric two-pixel ridge.
+        if (!(m >= mag2[i - step] && m > mag2[i + step])) continue;
+        // Orientation bins overlap (up to about 63 degrees either way), so diagonals carry both.
+        orientation[i] = (ax >= 0.5 * ay ? ORIENT_ACROSS_X : 0) | (ay >= 0.5 * ax ? ORIENT_ACROSS_Y : 0);
+        if (m >= high2) {
+          state[i] = 2;
+          stack.push(i);
+        } else state[i] = 1;
+      }
     }
   }
   const around = Int32Array.of(-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1);
@@ -185,7 +297,7 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   // occlusionEdges uses too: a step between pixels x and x + 1 is marked at x + 1 whichever of
   // the two won the suppression, so colour and depth edges agree to well under a pixel.
   const edges = new Uint8Array(n);
-  const marked = new Uint8Array(n);
+  const marked = options.scratchOrientation ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
   let count = 0;
   for (let i = 0; i < n; i++) {
     if (state[i] !== 2) continue;
@@ -212,6 +324,11 @@ export interface OcclusionEdgeOptions {
   gradientRatio?: number;
   /** The jump must exceed this many standard deviations of the frame's inverse-depth noise. Default 8. */
   noiseSigmas?: number;
+  /**
+   * The returned `orientation` and `strength` are per-thread buffers that the next call
+   * overwrites (for a caller done with them by then, like registration).
+   */
+  scratchOrientation?: boolean;
 }
 
 /**
@@ -224,8 +341,8 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   const n = width * height;
   const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(depth, width, height);
   const edges = new Uint8Array(n);
-  const orientation = new Uint8Array(n);
-  const strength = new Float32Array(n);
+  const orientation = options.scratchOrientation ? scratchBuffer('depthOrientation', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
+  const strength = options.scratchOrientation ? scratchBuffer('depthStrength', n, f32).fill(0) : new Float32Array(n);
   // Most neighbour pairs differ by far less than relativeJump. The relative inverse-depth jump
   // of raw depths lo < hi is (hi - lo) / hi exactly, and the float32 test below differs from it
   // by under 1e-6; so a pair whose raw jump is below 0.9 x relativeJump can fail only, and is
@@ -233,55 +350,47 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   // the exact test on float32 inverse depths (fround(1 / d), as a stored Float32Array holds).
   const quick = relativeJump >= 1e-3 ? 0.9 * relativeJump : 0;
   // Neighbours (i, i + step), with i - step and i + 2 step giving the gradient on each side
-  // when they are valid and inside the frame. Written out once per direction (rather than as a
-  // shared helper) because this runs on every pixel of every frame.
+  // when they are valid and inside the frame.
   //  - A slope changes as fast on both sides as across the pair; the smaller side gradient is
   //    the test, so that a one-pixel-wide pole (a jump on each side) still counts.
   //  - The boundary lies between the two pixels; the colour detector marks a step between x and
   //    x + 1 at x + 1 (see colourEdges), so the depth edge is marked there too (marking the
   //    nearer pixel would put edges half a pixel to one side or the other).
+  const judge = (i: number, da: number, db: number, step: number, hasBefore: boolean, hasAfter: boolean, bit: number) => {
+    const a = inverse(da);
+    const b = inverse(db);
+    const jump = a > b ? a - b : b - a;
+    const near = a > b ? a : b;
+    if (jump <= relativeJump * near || jump <= noiseFloor) return;
+    const before = hasBefore ? inverse(depth[i - step]) : 0;
+    const after = hasAfter ? inverse(depth[i + 2 * step]) : 0;
+    const gBefore = before === 0 ? 0 : Math.abs(a - before);
+    const gAfter = after === 0 ? 0 : Math.abs(after - b);
+    if (jump <= ratio * Math.min(gBefore, gAfter)) return;
+    const k = i + step;
+    edges[k] = 1;
+    orientation[k] |= bit;
+    if (jump / near > strength[k]) strength[k] = jump / near;
+  };
+  // One pass over the pixels judges each pixel's pair to the right and the pair below. The
+  // quick test rejects most pairs on integers: with lo < hi it needs hi - lo < quick * hi, which
+  // is diff < quick * da and -diff < quick * db whichever of the two is larger.
   for (let y = 0; y < height; y++) {
-    for (let x = 0, i = y * width; x + 1 < width; x++, i++) {
-      const da = depth[i];
-      const db = depth[i + 1];
-      if (da === 0 || db === 0) continue;
-      if (da > db ? da - db < quick * da : db - da < quick * db) continue;
-      const a = inverse(da);
-      const b = inverse(db);
-      const jump = a > b ? a - b : b - a;
-      const near = a > b ? a : b;
-      if (jump <= relativeJump * near || jump <= noiseFloor) continue;
-      const before = x >= 1 ? inverse(depth[i - 1]) : 0;
-      const after = x + 2 < width ? inverse(depth[i + 2]) : 0;
-      const gBefore = before === 0 ? 0 : Math.abs(a - before);
-      const gAfter = after === 0 ? 0 : Math.abs(after - b);
-      if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
-      const k = i + 1;
-      edges[k] = 1;
-      orientation[k] |= ORIENT_ACROSS_X;
-      if (jump / near > strength[k]) strength[k] = jump / near;
-    }
-  }
-  for (let y = 0; y + 1 < height; y++) {
+    const hasBelow = y + 1 < height;
     for (let x = 0, i = y * width; x < width; x++, i++) {
       const da = depth[i];
-      const db = depth[i + width];
-      if (da === 0 || db === 0) continue;
-      if (da > db ? da - db < quick * da : db - da < quick * db) continue;
-      const a = inverse(da);
-      const b = inverse(db);
-      const jump = a > b ? a - b : b - a;
-      const near = a > b ? a : b;
-      if (jump <= relativeJump * near || jump <= noiseFloor) continue;
-      const before = y >= 1 ? inverse(depth[i - width]) : 0;
-      const after = y + 2 < height ? inverse(depth[i + 2 * width]) : 0;
-      const gBefore = before === 0 ? 0 : Math.abs(a - before);
-      const gAfter = after === 0 ? 0 : Math.abs(after - b);
-      if (jump <= ratio * Math.min(gBefore, gAfter)) continue;
-      const k = i + width;
-      edges[k] = 1;
-      orientation[k] |= ORIENT_ACROSS_Y;
-      if (jump / near > strength[k]) strength[k] = jump / near;
+      if (da === 0) continue;
+      const qa = quick * da;
+      if (x + 1 < width) {
+        const db = depth[i + 1];
+        const diff = da - db;
+        if (db !== 0 && !(diff < qa && -diff < quick * db)) judge(i, da, db, 1, x >= 1, x + 2 < width, ORIENT_ACROSS_X);
+      }
+      if (hasBelow) {
+        const db = depth[i + width];
+        const diff = da - db;
+        if (db !== 0 && !(diff < qa && -diff < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
+      }
     }
   }
   let count = 0;

@@ -1,8 +1,11 @@
 // A small pool of worker threads that run registerDepthToRgb. Each worker takes one pair at a
 // time; further pairs wait in a queue, so the caller bounds memory by bounding how many pairs it
 // has in flight (the registration stage passes the pool size as its concurrency).
-// Pixels are copied into fresh buffers that are transferred, not cloned: the caller keeps its
-// own frames (they are encoded and stored later) and the worker gets exclusive memory.
+// Pixels travel without copies where they can: a frame whose typed array owns its whole buffer
+// is transferred to the worker and transferred back with the reply, and the caller's RgbImage
+// and DepthMap get the returned arrays (same pixels) before the promise resolves. Until then
+// the caller must not read them. A frame that is a view into a larger buffer (a Node Buffer
+// from a pool, say) is copied into a fresh buffer instead, so nothing the caller owns is detached.
 // Idle workers are unref'd, so a pool that is never closed does not keep the process alive.
 import { Worker } from 'node:worker_threads';
 import type { RgbImage } from '../decode/rgb-image.ts';
@@ -14,6 +17,9 @@ const WORKER_URL = new URL('./registration-worker-boot.mjs', import.meta.url);
 
 interface Job {
   request: RegistrationRequest;
+  /** Where the returned pixels go back (null: a copy was sent, the caller kept its own). */
+  rgbHome: RgbImage | null;
+  depthHome: DepthMap | null;
   resolve: (r: Registration) => void;
   reject: (e: Error) => void;
 }
@@ -21,6 +27,11 @@ interface Job {
 interface Slot {
   worker: Worker;
   job: Job | null;
+}
+
+/** A plain (not shared) ArrayBuffer that this array spans exactly: safe to transfer. */
+function ownsWholeBuffer(a: Uint8Array | Uint16Array): boolean {
+  return a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 }
 
 export class RegistrationPool {
@@ -40,16 +51,18 @@ export class RegistrationPool {
       return Promise.reject(new RangeError(`rgb ${rgb.width}x${rgb.height} and depth ${depth.width}x${depth.height} differ`));
     }
     // new TypedArray(typedArray) copies into a fresh, exactly sized buffer (a Buffer's .slice would be a view).
+    const rgbMoves = ownsWholeBuffer(rgb.data);
+    const depthMoves = ownsWholeBuffer(depth.data);
     const request: RegistrationRequest = {
       id: this.nextId++,
       width: rgb.width,
       height: rgb.height,
-      rgb: new Uint8Array(rgb.data),
-      depth: new Uint16Array(depth.data),
+      rgb: rgbMoves ? rgb.data : new Uint8Array(rgb.data),
+      depth: depthMoves ? depth.data : new Uint16Array(depth.data),
       options,
     };
     return new Promise((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.queue.push({ request, rgbHome: rgbMoves ? rgb : null, depthHome: depthMoves ? depth : null, resolve, reject });
       this.dispatch();
     });
   }
@@ -90,12 +103,16 @@ export class RegistrationPool {
       slot.job = null;
       slot.worker.unref();
       if (job) {
+        // The pixels come back in every reply, error or not.
+        if (job.rgbHome) job.rgbHome.data = reply.rgb;
+        if (job.depthHome) job.depthHome.data = reply.depth;
         if ('error' in reply) job.reject(new Error(reply.error));
         else job.resolve(reply.registration);
       }
       this.dispatch();
     });
-    // A worker that dies fails only the pair it held; the next pair gets a fresh worker.
+    // A worker that dies fails only the pair it held (whose moved pixels are lost with it); the
+    // next pair gets a fresh worker.
     const retire = (err: Error) => {
       const i = this.slots.indexOf(slot);
       if (i < 0) return;

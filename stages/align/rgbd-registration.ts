@@ -23,7 +23,7 @@
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
-import { cappedDistanceTransform, colourEdges, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
+import { cappedDistanceTransform, colourEdges, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
 
 export interface RegistrationOptions {
   /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 12. */
@@ -40,6 +40,11 @@ export interface RegistrationOptions {
   minEdgePixels?: number;
   /** Return the two edge maps too (the report draws them; recomputing costs as much again). */
   keepEdges?: boolean;
+  /**
+   * Find colour edges over the whole frame, not only in the band the search can reach around
+   * the depth edges (the same estimate, at the price of the whole frame; for measurements).
+   */
+  fullFrameColour?: boolean;
 }
 
 export type Registration = Omit<RegistrationResult, 'corrected'> & {
@@ -88,13 +93,31 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   if (!Number.isInteger(maxShift) || maxShift < 0 || maxShift > 64) throw new RangeError(`maxShift must be an integer in [0, 64], got ${maxShift}`);
   const truncate = options.truncate ?? 3;
   const minEdgePixels = options.minEdgePixels ?? 30;
-  const maps = registrationEdgeMaps(rgb, depth, options);
-  const edges = options.keepEdges ? { edges: { colour: maps.colour.edges, depth: maps.depth.edges } } : {};
-  const nothing: Registration = { dx: 0, dy: 0, residual: truncate, confidence: 0, zeroGain: 0, edgePixels: 0, ...edges };
-  if (maps.depth.count < minEdgePixels || maps.colour.count === 0) return nothing;
+  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratchOrientation: true };
+  const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratchOrientation: true });
+  const nothing = (colour: OrientedEdgeMap | null): Registration => ({
+    dx: 0,
+    dy: 0,
+    residual: truncate,
+    confidence: 0,
+    zeroGain: 0,
+    edgePixels: 0,
+    ...(options.keepEdges ? { edges: { colour: (colour ?? colourEdges(rgb.data, width, height, intensity)).edges, depth: depthEdges.edges } } : {}),
+  });
+  if (depthEdges.count < minEdgePixels) return nothing(null);
+
+  // The depth edge points that will be scored, and then colour edges only where a scored point
+  // can reach one: within max_shift plus the truncation distance. A colour edge farther from
+  // every depth edge adds nothing to any cost, and finding it was most of the time on a
+  // textured frame.
+  const scored = scoredDepthPoints(depthEdges, options.maxEdgePixels ?? 3000, maxShift);
+  const region = options.fullFrameColour ? undefined : edgeRegionAround(scored.points, 3, width, height, maxShift + Math.ceil(truncate) + 2);
+  const colour = colourEdges(rgb.data, width, height, intensity, region);
+  if (colour.count === 0) return nothing(colour);
+  const edges = options.keepEdges ? { edges: { colour: colour.edges, depth: depthEdges.edges } } : {};
 
   // Full resolution: distance transforms per orientation, computed once, and the sampled points.
-  const fine = new ChamferLevel(maps.colour, maps.depth, truncate, options.maxEdgePixels ?? 3000, maxShift);
+  const fine = new ChamferLevel(colour, scored, truncate);
   const side = 2 * maxShift + 1;
   const costs = new Float64Array(side * side).fill(NaN);
   const at = (dx: number, dy: number) => {
@@ -218,6 +241,65 @@ function distanceBuffer(slot: number, n: number): Float32Array {
   return distanceBuffers[slot];
 }
 
+interface ScoredPoints {
+  /** Triples x, y, orientation bits. */
+  points: Int32Array;
+  weights: Float32Array;
+}
+
+/**
+ * The depth edge points the search scores, with their weights. Only depth edges at least
+ * `border` (the search radius) from the frame's sides are scored, so every shift scores the
+ * same points. Letting points that leave the frame drop out made large shifts cheap whenever
+ * they pushed the worst-matching edges (a floor line, a shelf near the bottom) out of view.
+ * Small frames with too few such edges keep them all. At most `maxPoints` (an even subsample).
+ */
+function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: number): ScoredPoints {
+  const { width: w, height: h, edges } = depth;
+  let usable = 0;
+  for (let y = border; y < h - border; y++) for (let i = y * w + border, end = (y + 1) * w - border; i < end; i++) usable += edges[i];
+  // Below MIN_INTERIOR_POINTS, the whole frame.
+  const margin = usable >= MIN_INTERIOR_POINTS ? border : 0;
+  if (usable < MIN_INTERIOR_POINTS) usable = depth.count;
+  const stride = Math.max(1, Math.ceil(usable / maxPoints));
+  const n = Math.ceil(usable / stride);
+  const points = new Int32Array(3 * n);
+  const weights = new Float32Array(n);
+  let seen = 0;
+  let p = 0;
+  for (let y = margin; y < h - margin; y++) {
+    for (let x = margin, i = y * w + margin; x < w - margin; x++, i++) {
+      if (!edges[i]) continue;
+      if (seen++ % stride !== 0) continue;
+      points[3 * p] = x;
+      points[3 * p + 1] = y;
+      points[3 * p + 2] = depth.orientation[i];
+      // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
+      weights[p] = Math.min(1, depth.strength[i] / 0.1);
+      p++;
+    }
+  }
+  // Edges running up and down fix dx; edges running across fix dy. A scene of poles has far
+  // more of the first, and would leave dy to chance; so each orientation carries half the
+  // total weight (edges with both bits count towards both), when both are present.
+  let wx = 0;
+  let wy = 0;
+  for (let q = 0; q < n; q++) {
+    const o = points[3 * q + 2];
+    if (o & ORIENT_ACROSS_X) wx += weights[q];
+    if (o & ORIENT_ACROSS_Y) wy += weights[q];
+  }
+  if (wx > 0 && wy > 0) {
+    const total = wx + wy;
+    for (let q = 0; q < n; q++) {
+      const o = points[3 * q + 2];
+      const scale = o === ORIENT_ACROSS_X ? total / (2 * wx) : o === ORIENT_ACROSS_Y ? total / (2 * wy) : total / (wx + wy);
+      weights[q] *= Math.min(BALANCE_LIMIT, scale);
+    }
+  }
+  return { points, weights };
+}
+
 /**
  * The chamfer search's cost: capped distance transforms to the colour edges of
  * each orientation (computed once) and the depth edge points (x, y, orientation) with weights.
@@ -232,60 +314,14 @@ class ChamferLevel {
   readonly points: Int32Array;
   private readonly weights: Float32Array;
 
-  constructor(colour: OrientedEdgeMap, depth: DepthEdgeMap, private readonly truncate: number, maxPoints: number, border: number) {
+  constructor(colour: OrientedEdgeMap, scored: ScoredPoints, private readonly truncate: number) {
     this.width = colour.width;
     this.height = colour.height;
     // The two maps never leave this frame's registration, so they reuse per-thread buffers.
     this.distX = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_X }, distanceBuffer(0, colour.width * colour.height));
     this.distY = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y }, distanceBuffer(1, colour.width * colour.height));
-    // Only depth edges at least `border` (the search radius) from the frame's sides are scored,
-    // so every shift scores the same points. Letting points that leave the frame drop out made
-    // large shifts cheap whenever they pushed the worst-matching edges (a floor line, a shelf
-    // near the bottom) out of view. Small frames with too few such edges keep them all.
-    const { width: w, height: h } = depth;
-    const inside = (i: number) => {
-      const x = i % w;
-      const y = (i - x) / w;
-      return x >= border && y >= border && x < w - border && y < h - border;
-    };
-    let usable = 0;
-    for (let i = 0; i < depth.edges.length; i++) if (depth.edges[i] && inside(i)) usable++;
-    const keep = usable >= MIN_INTERIOR_POINTS ? inside : () => true;
-    if (usable < MIN_INTERIOR_POINTS) usable = depth.count;
-    const stride = Math.max(1, Math.ceil(usable / maxPoints));
-    const n = Math.ceil(usable / stride);
-    this.points = new Int32Array(3 * n);
-    this.weights = new Float32Array(n);
-    let seen = 0;
-    let p = 0;
-    for (let i = 0; i < depth.edges.length; i++) {
-      if (!depth.edges[i] || !keep(i)) continue;
-      if (seen++ % stride !== 0) continue;
-      this.points[3 * p] = i % depth.width;
-      this.points[3 * p + 1] = Math.floor(i / depth.width);
-      this.points[3 * p + 2] = depth.orientation[i];
-      // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
-      this.weights[p] = Math.min(1, depth.strength[i] / 0.1);
-      p++;
-    }
-    // Edges running up and down fix dx; edges running across fix dy. A scene of poles has far
-    // more of the first, and would leave dy to chance; so each orientation carries half the
-    // total weight (edges with both bits count towards both), when both are present.
-    let wx = 0;
-    let wy = 0;
-    for (let q = 0; q < n; q++) {
-      const o = this.points[3 * q + 2];
-      if (o & ORIENT_ACROSS_X) wx += this.weights[q];
-      if (o & ORIENT_ACROSS_Y) wy += this.weights[q];
-    }
-    if (wx > 0 && wy > 0) {
-      const total = wx + wy;
-      for (let q = 0; q < n; q++) {
-        const o = this.points[3 * q + 2];
-        const scale = o === ORIENT_ACROSS_X ? total / (2 * wx) : o === ORIENT_ACROSS_Y ? total / (2 * wy) : total / (wx + wy);
-        this.weights[q] *= Math.min(BALANCE_LIMIT, scale);
-      }
-    }
+    this.points = scored.points;
+    this.weights = scored.weights;
   }
 
   /**

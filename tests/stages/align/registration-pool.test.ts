@@ -1,5 +1,6 @@
 // The registration worker pool gives exactly the synchronous function's results, leaves the
-// caller's frames intact (it transfers copies), and fails one pair without failing the pool.
+// caller's frames intact (moved to the worker and back, or copied), and fails one pair without
+// failing the pool.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -33,13 +34,18 @@ test('the worker pool returns the same registrations as the synchronous function
   const pool = new RegistrationPool(2);
   try {
     const options = { maxShift: 6 };
-    const before = frames.map((f) => [f.rgb.data.byteLength, f.depth.data.byteLength]);
+    const before = frames.map((f) => ({ rgb: Uint8Array.from(f.rgb.data), depth: Uint16Array.from(f.depth.data) }));
+    // One frame as a view into a larger buffer: it must be copied, never detached.
+    const big = new Uint8Array(frames[0].rgb.data.length + 16);
+    big.set(frames[0].rgb.data, 8);
+    frames[0].rgb.data = big.subarray(8, 8 + frames[0].rgb.data.length);
     const fromPool = await Promise.all(frames.map((f) => pool.register(f.rgb, f.depth, options)));
     const direct = frames.map((f) => registerDepthToRgb(f.rgb, f.depth, options));
     assert.deepEqual(fromPool, direct);
     assert.ok(direct.some((r) => r.dx !== 0 || r.dy !== 0), 'some frames carry an injected shift');
-    // The caller's pixel buffers are still attached (copies were transferred, not the originals).
-    assert.deepEqual(frames.map((f) => [f.rgb.data.byteLength, f.depth.data.byteLength]), before);
+    // The caller's frames hold the same pixels again: moved buffers came back, the view was copied.
+    assert.deepEqual(frames.map((f) => ({ rgb: Uint8Array.from(f.rgb.data), depth: Uint16Array.from(f.depth.data) })), before);
+    assert.equal(big.byteLength, frames[0].rgb.data.length + 16, 'the view\'s larger buffer was not detached');
   } finally {
     await pool.close();
   }

@@ -9,11 +9,11 @@
 //     and a shift consistent with the speech's global offset (or no
 //     speech found in the video at all)                                -> picture times, `visual`;
 //   otherwise                                                          -> not moved, `none`.
-// Records counts by evidence, the shift histogram and a per-video cue timeline example.
+// Records counts by evidence, the shift and speech-gain histograms and a per-video cue timeline example.
 // A video whose audio cannot be read is a reject `retime_failed` (for `<video>/retime`); its
 // clips are still cut, with the cues as they were.
 import { DropError, dropItem, errorMessage, expandStage, type Drop, type Stage, type StageContext } from '../../core/stage.ts';
-import { VIDEO_STATS } from '../../schemas/video.ts';
+import { RETIME_GAIN_RANGE, VIDEO_STATS } from '../../schemas/video.ts';
 import type { VideoSubtitlesConfig } from '../../schemas/video-config.ts';
 import type { ProbedVideo, RetimeEvidence, SentenceAlignment, SubtitleCue } from '../../schemas/video-items.ts';
 import { extractAudioPcm } from '../decode/audio-extract.ts';
@@ -49,7 +49,7 @@ export function retimeCues(cues: SubtitleCue[], segments: SpeechSegment[], durat
     if (speech) {
       const shift = speech.start - cue.start;
       const agree = visualShift !== null && Math.abs(visualShift - shift) <= cfg.max_jitter_s;
-      a = { ...base, alignedStart: speech.start, alignedEnd: speech.end, alignable: true, shift: round3(shift), evidence: agree ? 'both' : 'speech' };
+      a = { ...base, alignedStart: speech.start, alignedEnd: speech.end, alignable: true, shift: round3(shift), evidence: agree ? 'both' : 'speech', speechGain: speech.gain };
     } else if (visual && visualShift !== null && Math.abs(visualShift) <= cfg.max_shift_s && (segments.length === 0 || (offset !== null && Math.abs(visualShift - offset) <= cfg.max_jitter_s))) {
       a = { ...base, alignedStart: visual.alignedStart, alignedEnd: visual.alignedEnd, alignable: true, shift: round3(visualShift), evidence: 'visual' };
     } else {
@@ -86,10 +86,12 @@ export function speechRetimeStage(o: SpeechRetimeOptions): Stage<ProbedVideo, Pr
 
 function record(ctx: StageContext, video: ProbedVideo, cues: SubtitleCue[], segments: SpeechSegment[], offset: number | null): void {
   const shift = ctx.stats.histogram(VIDEO_STATS.retimeShift, ...SHIFT_RANGE);
+  const gain = ctx.stats.histogram(VIDEO_STATS.retimeGain, ...RETIME_GAIN_RANGE);
   for (const c of cues) {
     const evidence: RetimeEvidence = c.aligned!.evidence ?? 'none';
     ctx.stats.count(VIDEO_STATS.retimeEvidence, evidence);
     if (c.aligned!.alignable) shift.add(c.aligned!.shift ?? 0);
+    if (typeof c.aligned!.speechGain === 'number') gain.add(c.aligned!.speechGain);
   }
   if (segments.length === 0) ctx.stats.count(VIDEO_STATS.retimeEvidence, 'videos_without_speech');
   ctx.stats.exampleSet(VIDEO_STATS.retime, 6).add(video.id, {

@@ -25,7 +25,7 @@ export interface KindRunOptions {
   worldSize?: number;
   /** RGB-D: sequences in the capture (one unit each; default 1). Video: clips of each kind, as makeVideoFixtures takes them. */
   rgbdSequences?: number;
-  video?: { delaysMs?: number[]; inSyncClips?: number; unrelatedClips?: number };
+  video?: { delaysMs?: number[]; inSyncClips?: number; unrelatedClips?: number; clipSeconds?: number };
 }
 
 /** Runs a small fixture of `kind` under `work` and returns its OUT folder. An RGB-D or video fixture already in `work` is reused (so ranks see the same data). */
@@ -66,6 +66,6 @@ export async function runKind(kind: KindName, work: string, o: KindRunOptions = 
     if (!existsSync(path.join(work, 'rgbd-data'))) await makeRgbdFixtures(path.join(work, 'rgbd-data'), { frames: 10, sequences: o.rgbdSequences ?? 1, width: 160, height: 120, layouts: ['tum'], seed, shiftedFraction: 0.2, maxInjectedShift: 4 });
     return run(['name: rgbd', 'source: { kind: rgbd, path: rgbd-data/tum, layout: tum }', 'rgbd: { max_registration_shift: 2 }']);
   }
-  if (!existsSync(path.join(work, 'video-data'))) await makeVideoFixtures(path.join(work, 'video-data'), { seed, delaysMs: [120], inSyncClips: 1, unrelatedClips: 0, ...o.video, demoVideos: 0, extras: false, clipSeconds: 3, width: 96, height: 72 });
+  if (!existsSync(path.join(work, 'video-data'))) await makeVideoFixtures(path.join(work, 'video-data'), { seed, delaysMs: [120], inSyncClips: 1, unrelatedClips: 0, clipSeconds: 3, ...o.video, demoVideos: 0, extras: false, width: 96, height: 72 });
   return run(['name: video', 'source: { kind: video, path: video-data, clip: { mode: fixed, length_s: 3 } }']);
 }

@@ -1,8 +1,10 @@
 // The subtitle_retime stage of the video pipeline (source.subtitles.retime): the video's audio is
 // read once at 8 kHz (the speech band fits; 32 KB per second of video is held), its speech
 // segments found (decode/voice-activity.ts) and the cues aligned to them (speech-retime.ts).
-// Narration alignment by the pictures (narration-stage.ts), when it ran before, is the second
-// witness: per cue,
+// Narration alignment by the pictures (narration-stage.ts), when it ran before, takes part twice.
+// Inside the speech alignment, each cue it places with a score >= visual_min_score adds
+// subtitles.visual_weight times its agreement to the global offset's score and to the gain of
+// the speech runs near it (speech-retime.ts). Then, per cue,
 //   speech matched, pictures agree (same shift within max_jitter_s)   -> speech times, `both`;
 //   speech matched, pictures absent or disagreeing                     -> speech times, `speech`;
 //   no speech match, pictures matched with score >= visual_min_score
@@ -39,10 +41,13 @@ export async function videoSpeech(file: string, duration: number, hasAudio: bool
 
 /** Cues re-timed by the speech segments and (where present) their picture alignment. */
 export function retimeCues(cues: SubtitleCue[], segments: SpeechSegment[], duration: number, cfg: VideoSubtitlesConfig): { cues: SubtitleCue[]; offset: number | null } {
-  const { offset, matches } = retimeBySpeech(cues, segments, duration, cfg);
+  // The pictures' placement of each cue, where it is strong enough to count: inside the speech DTW's gain, and the fallback below.
+  const strong = cues.map((cue) => (cue.aligned?.alignable && cue.aligned.evidence !== 'none' && (cue.aligned.score ?? -Infinity) >= cfg.visual_min_score ? cue.aligned : null));
+  const hints = strong.map((a) => (a ? { start: a.alignedStart, end: a.alignedEnd } : null));
+  const { offset, matches } = retimeBySpeech(cues, segments, duration, cfg, hints);
   const out = cues.map((cue, i): SubtitleCue => {
     const speech = matches[i];
-    const visual = cue.aligned?.alignable && cue.aligned.evidence !== 'none' && (cue.aligned.score ?? -Infinity) >= cfg.visual_min_score ? cue.aligned : null;
+    const visual = strong[i];
     const visualShift = visual ? visual.alignedStart - cue.start : null;
     const base = { matchStart: cue.aligned?.matchStart ?? null, matchEnd: cue.aligned?.matchEnd ?? null, score: cue.aligned?.score ?? null };
     let a: SentenceAlignment;

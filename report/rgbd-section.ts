@@ -50,12 +50,14 @@ is the share of depth pixels holding a measurement.</p>
 (intensity) edges, <span class="swatch depth-edge"></span> depth edges, <span class="swatch both-edge"></span> where
 both coincide. When depth is registered, object outlines are white; a misregistered pair shows
 each outline twice, the orange one offset from the cyan one by the shift. All pairs that reached
-the quality check are counted here, kept or dropped.</p>
+the quality check are counted here, kept or dropped. The <b>weakest kept pairs</b> are the kept
+pairs with the lowest confidence, drawn the same way: if their outlines are doubled, the kept
+data holds misregistered pairs that the confidence cut let through.</p>
 </div>`;
 
 export function rgbdSection(stats: RunStatsJSON, manifest: Manifest): { html: string; claimed: ClaimedStats } | null {
   const S = RGBD_STATS;
-  const histograms = new Set([S.skewHistogram, S.validRatioHistogram].filter((n) => stats.histograms?.[n]));
+  const histograms = new Set([S.skewHistogram, S.validRatioHistogram, S.confidenceHistogram].filter((n) => stats.histograms?.[n]));
   const sketches = new Set([S.absSkewSketch, S.validRatioSketch, S.residualSketch, S.confidenceSketch].filter((n) => stats.sketches?.[n]));
   const counters = new Set([S.shiftCounts].filter((n) => stats.counters?.[n]));
   const worst = new Set([S.worstShift, S.worstResidual, S.worstConfidenceKept].filter((n) => stats.worst?.[n]));
@@ -77,8 +79,9 @@ export function rgbdSection(stats: RunStatsJSON, manifest: Manifest): { html: st
     const tolNote = t.maxShift === undefined ? '' : ` Dashed square: shifts the filter accepts (max_registration_shift ${t.maxShift} px${t.correctShift ? '; larger confident shifts were corrected' : ''}); red dots lie outside it.`;
     parts.push(`<div class="chart-block" id="rgbd-shift-scatter"><p class="muted">One circle per measured shift, area proportional to the number of pairs.${esc(tolNote)}</p>${shiftScatterChart(shifts, { tolerance: t.maxShift })}</div>`);
   } else parts.push('<p class="empty">No pair had enough depth edges to measure a shift.</p>');
-  if (stats.sketches?.[S.confidenceSketch]) parts.push(sketchBlock(S.confidenceSketch, stats.sketches[S.confidenceSketch], t.minConfidence ? [t.minConfidence] : [], 'confidence (margin of the best shift over the next basin, 0.15 = 6 standard errors)'));
   if (stats.sketches?.[S.residualSketch]) parts.push(sketchBlock(S.residualSketch, stats.sketches[S.residualSketch], [], 'residual: mean edge distance at the best shift, px'));
+
+  parts.push(confidenceBlock(stats, t));
 
   parts.push('<h3>Valid depth</h3>');
   const valid = stats.histograms?.[S.validRatioHistogram];
@@ -92,11 +95,42 @@ export function rgbdSection(stats: RunStatsJSON, manifest: Manifest): { html: st
   const described: Record<string, string> = {
     [S.worstShift]: 'largest measured shift max(|dx|, |dy|), ties by confidence; kept and dropped pairs',
     [S.worstResidual]: 'largest residual edge distance at the best shift; kept and dropped pairs',
-    [S.worstConfidenceKept]: 'lowest registration confidence among kept pairs: where the kept data is least certain',
   };
-  const picked = Object.fromEntries([...worst].map((n) => [n, stats.worst[n]]));
-  parts.push(worst.size ? worstSections(picked, { describe: (n) => described[n], showValue: false }) : '<p class="empty">No pair had enough depth edges to measure.</p>');
+  const picked = Object.fromEntries([...worst].filter((n) => n !== S.worstConfidenceKept).map((n) => [n, stats.worst[n]]));
+  parts.push(Object.keys(picked).length ? worstSections(picked, { describe: (n) => described[n], showValue: false }) : '<p class="empty">No pair had enough depth edges to measure.</p>');
   return { html: parts.join('\n'), claimed: { histograms, sketches, counters, worst } };
+}
+
+const CONFIDENCE_TITLE = 'confidence (margin of the best shift over the next basin, 0.15 = 6 standard errors)';
+
+/**
+ * Where the registration is weak: the confidence distribution (histogram with the
+ * min_registration_confidence cut, and its quantiles), then the kept pairs with the lowest
+ * confidence drawn as edge overlays, so an auditor can judge the least certain kept data.
+ */
+function confidenceBlock(stats: RunStatsJSON, t: RgbdThresholds): string {
+  const S = RGBD_STATS;
+  const cuts = t.minConfidence ? [t.minConfidence] : [];
+  const parts = ['<h3>Registration confidence</h3>'];
+  const hist = stats.histograms?.[S.confidenceHistogram];
+  if (hist) parts.push(histogramBlock(S.confidenceHistogram, hist, cuts, CONFIDENCE_TITLE));
+  if (stats.sketches?.[S.confidenceSketch]) parts.push(sketchBlock(S.confidenceSketch, stats.sketches[S.confidenceSketch], cuts, CONFIDENCE_TITLE, { lo: 0, hi: 1 }));
+  const weakest = stats.worst?.[S.worstConfidenceKept];
+  parts.push('<h3>Weakest kept pairs</h3>');
+  if (!weakest?.items.length) {
+    parts.push('<p class="empty">No pair was kept.</p>');
+    return parts.join('\n');
+  }
+  parts.push(
+    '<p class="legend"><span class="swatch rgb-edge"></span> colour edges <span class="swatch depth-edge"></span> depth edges <span class="swatch both-edge"></span> both (registered)</p>',
+  );
+  parts.push(
+    worstSections(
+      { [S.worstConfidenceKept]: weakest },
+      { describe: () => `the ${weakest.items.length} kept pairs with the lowest registration confidence, lowest first (ties by id): where the kept data is least certain`, showValue: false },
+    ),
+  );
+  return parts.join('\n');
 }
 
 /** Pairs through each RGB-D stage and what each dropped. */

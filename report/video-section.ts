@@ -11,6 +11,7 @@ import { histogramBlock } from './distribution-blocks.ts';
 import { esc, fmtInt, fmtNum, truncate } from './html-text.ts';
 import { stageFunnelTable } from './html-table.ts';
 import { safeThumb } from '../stages/decode/thumbnails.ts';
+import { syncCurveSvg } from './sync-curve.ts';
 
 interface SyncThresholds {
   maxAbsOffsetMs?: number;
@@ -26,6 +27,13 @@ function thresholdsOf(manifest: Manifest): SyncThresholds {
   return { maxAbsOffsetMs: num(sync.max_abs_offset_ms), minConfidence: num(sync.min_confidence), correct: sync.correct === true };
 }
 
+/** subtitles.visual_min_score: where a picture match starts to count as re-timing evidence. */
+function visualMinScore(manifest: Manifest): number[] {
+  const cfg = manifest.config as { source?: { subtitles?: { retime?: unknown; visual_min_score?: unknown } } } | null | undefined;
+  const sub = cfg?.source?.subtitles;
+  return sub?.retime === true && typeof sub.visual_min_score === 'number' ? [sub.visual_min_score] : [];
+}
+
 const HOW_TO_READ = `<div class="howto">
 <p><b>How to read this section.</b> Each clip's audio offset was measured from onsets: visual
 onsets (rises of motion energy, the mean change between consecutive frames; rises while outlines
@@ -39,13 +47,17 @@ visible motion, music over stills), not that it is out of sync.</p>
 <p>The <b>worst clips</b> are drawn as a filmstrip with the two signals under it:
 <span style="color:#3b6fb6">■</span> motion energy, <span style="color:#b8402f">■</span> audio onsets,
 both scaled to their own maximum. In a synced clip the peaks line up; in a delayed one the red
-peaks follow (or precede) the blue ones by the offset. Kept and dropped clips are both counted.</p>
+peaks follow (or precede) the blue ones by the offset. Under it, the <b>sync curve</b>: the onset
+correlation at every shift tried, with the chosen offset as a dashed red line. A sure estimate
+is one sharp peak under the line; a flat curve or a second peak nearly as high is why the
+confidence is low. The <b>weakest kept clips</b> are the kept clips with the lowest confidence:
+where the kept data's sync is least certain. Kept and dropped clips are both counted.</p>
 </div>`;
 
 export function videoSection(stats: RunStatsJSON, manifest: Manifest): { html: string; claimed: ClaimedStats } | null {
   const S = VIDEO_STATS;
-  const histograms = new Set([S.offsetHistogram, S.confidenceHistogram, S.narrationShift, S.retimeShift].filter((n) => stats.histograms?.[n]));
-  const worst = new Set([S.worstOffset, S.worstConfidence].filter((n) => stats.worst?.[n]));
+  const histograms = new Set([S.offsetHistogram, S.confidenceHistogram, S.narrationShift, S.narrationScore, S.retimeShift, S.retimeGain].filter((n) => stats.histograms?.[n]));
+  const worst = new Set([S.worstOffset, S.worstConfidence, S.worstConfidenceKept].filter((n) => stats.worst?.[n]));
   const narration = stats.examples?.[S.narration];
   const retime = stats.examples?.[S.retime];
   const retimeCounts = stats.counters?.[S.retimeEvidence];
@@ -60,15 +72,25 @@ export function videoSection(stats: RunStatsJSON, manifest: Manifest): { html: s
     parts.push(histogramBlock(S.offsetHistogram, offsets, cuts, `offset, ms (positive: audio late)${t.correct ? '; offsets were corrected' : ''}`));
   } else parts.push('<p class="empty">No clip was checked for sync (no audio, or sync.enabled is false).</p>');
   const confidence = stats.histograms?.[S.confidenceHistogram];
-  if (confidence) parts.push(histogramBlock(S.confidenceHistogram, confidence, t.minConfidence ? [t.minConfidence] : [], 'confidence = median − min distance'));
+  if (confidence) parts.push(histogramBlock(S.confidenceHistogram, confidence, t.minConfidence ? [t.minConfidence] : [], 'confidence: the correlation peak over the next-best one at least two frames away'));
+  const weakest = stats.worst?.[S.worstConfidenceKept];
+  if (weakest) {
+    parts.push('<h3>Weakest kept clips</h3>');
+    parts.push(
+      `<div class="examples worst" id="worst-video-lowest-av-confidence-kept"><h3>${esc(S.worstConfidenceKept)} <small>the ${weakest.items.length} kept clips with the lowest sync confidence, lowest first (ties by id), each with its sync curve</small></h3>` +
+        (weakest.items.length ? `<div class="grid">${weakest.items.map((e) => clipCard(e.item)).join('')}</div>` : '<p class="empty">No clip was kept.</p>') +
+        '</div>',
+    );
+  }
 
-  if (worst.size) {
+  const worstShown = [...worst].filter((n) => n !== S.worstConfidenceKept);
+  if (worstShown.length) {
     parts.push('<h3>Worst clips</h3>');
     const described: Record<string, string> = {
       [S.worstOffset]: 'largest |offset|, the more confident first; kept and dropped clips',
       [S.worstConfidence]: 'lowest confidence; kept and dropped clips',
     };
-    for (const name of [...worst].sort()) {
+    for (const name of worstShown.sort()) {
       const set = stats.worst[name];
       parts.push(`<div class="examples worst"><h3>${esc(name)} <small>${esc(described[name] ?? '')}</small></h3><div class="grid">${set.items.map((e) => clipCard(e.item)).join('')}</div></div>`);
     }
@@ -78,6 +100,8 @@ export function videoSection(stats: RunStatsJSON, manifest: Manifest): { html: s
     parts.push('<h3>Narration alignment</h3>');
     const shift = stats.histograms?.[S.narrationShift];
     if (shift) parts.push(histogramBlock(S.narrationShift, shift, [], 'aligned − original sentence start, s'));
+    const score = stats.histograms?.[S.narrationScore];
+    if (score) parts.push(histogramBlock(S.narrationScore, score, visualMinScore(manifest), 'narration score: mean similarity of a sentence over its matched frames (alignable sentences)'));
     parts.push(
       '<p class="legend"><span style="color:#9aa3ad">■</span> original subtitle time <span style="color:#2e8b57">■</span> aligned time <span style="color:#b8402f">■</span> not alignable (kept at its original time)</p>',
     );
@@ -104,6 +128,8 @@ function retimeBlock(stats: RunStatsJSON): string {
   if (counts.videos_without_speech) parts.push(`<p class="muted">${fmtInt(counts.videos_without_speech)} videos with subtitles had no speech found in their audio.</p>`);
   const shift = stats.histograms?.[S.retimeShift];
   if (shift) parts.push(histogramBlock(S.retimeShift, shift, [], 're-timed − original cue start, s (moved cues)'));
+  const gain = stats.histograms?.[S.retimeGain];
+  if (gain) parts.push(histogramBlock(S.retimeGain, gain, [], 'speech-match gain of cues re-timed by the speech (1: the voice starts and ends where the shifted cue does)'));
   const examples = stats.examples?.[S.retime];
   if (examples?.items.length) {
     parts.push('<p class="legend"><span style="color:#3b6fb6">■</span> speech found <span style="color:#9aa3ad">■</span> original cue time <span style="color:#2e8b57">■</span> re-timed <span style="color:#b8402f">■</span> not supported (kept at its original time)</p>');
@@ -129,12 +155,21 @@ function clipCard(e: Example): string {
   return (
     '<figure class="card" style="grid-column: span 2">' +
     filmstripSvg(e) +
+    syncCurveOf(e) +
     '<figcaption>' +
     `<p class="caption">${esc(truncate(str('caption'), 300))}</p>` +
     (e.reason !== undefined ? `<p class="verdict">${esc(str('stage'))} · <b>${esc(str('reason'))}</b></p><p class="detail">${esc(truncate(str('detail'), 300))}</p>` : `<p class="verdict">${esc(str('verdict'))}</p>`) +
     `<p class="id" title="${esc(str('source'))}">${esc(truncate(str('id'), 80))}</p>` +
     '</figcaption></figure>'
   );
+}
+
+/** The clip's correlation at every shift with the chosen offset marked, where the example recorded it. */
+function syncCurveOf(e: Example): string {
+  const fps = num(e.analysis_fps);
+  const offsetMs = num(e.offset_ms);
+  if (fps === undefined || offsetMs === undefined) return '';
+  return syncCurveSvg({ distances: numbers(e.distances), fps, offsetMs, confidence: num(e.confidence) });
 }
 
 function filmstripSvg(e: Example): string {

@@ -133,6 +133,8 @@ export const RGBD_STATS = {
   validRatioSketch: 'rgbd.valid_ratio',
   residualSketch: 'rgbd.registration_residual_px',
   confidenceSketch: 'rgbd.registration_confidence',
+  /** Histogram of registration confidence over [0, 1] (RGBD_CONFIDENCE_BINS), kept and dropped pairs. */
+  confidenceHistogram: 'rgbd.registration_confidence_histogram',
   /** Worst examples (kept and dropped) by max(|dx|, |dy|) + confidence, and by residual. */
   worstShift: 'rgbd.largest_shift',
   worstResidual: 'rgbd.highest_residual',
@@ -143,3 +145,4 @@ export const RGBD_STATS = {
 /** Bins of the two RGB-D histograms; fixed so that stats from every unit and process merge. */
 export const RGBD_SKEW_BINS = 40;
 export const RGBD_VALID_RATIO_BINS = 20;
+export const RGBD_CONFIDENCE_BINS = 20;

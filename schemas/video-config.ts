@@ -107,6 +107,8 @@ const subtitlesSchema = z
     max_jitter_s: z.number().positive().max(10).default(1),
     /** Narration alignment (pictures) counts as evidence only at this mean similarity or above. */
     visual_min_score: z.number().min(-1).max(1).default(0.2),
+    /** Weight of the pictures' agreement in the speech Drop-DTW's match gain (0: pictures only as a second witness after it). */
+    visual_weight: z.number().min(0).max(10).default(2),
     vad: vadSchema.prefault({}),
   })
   .strict();

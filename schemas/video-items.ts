@@ -46,6 +46,8 @@ export interface SentenceAlignment {
   shift?: number | null;
   /** What the re-timing rests on: the speech, the pictures, both, or nothing (not moved). */
   evidence?: RetimeEvidence | null;
+  /** Gain of the speech match the cue was re-timed to (speech-retime.ts), null without one. */
+  speechGain?: number | null;
 }
 
 export type RetimeEvidence = 'speech' | 'visual' | 'both' | 'none';

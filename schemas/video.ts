@@ -167,12 +167,18 @@ export const VIDEO_STATS = {
   /** Worst clips (kept and dropped) by |offset| (ties: the more confident first), and by lowest confidence. */
   worstOffset: 'video.largest_av_offset',
   worstConfidence: 'video.lowest_av_confidence',
+  /** Kept clips with the lowest sync confidence (ties by id), each with its correlation curve: where the kept sync is least certain. */
+  worstConfidenceKept: 'video.lowest_av_confidence_kept',
   /** Example set: per video, its sentences with original and aligned times (narration alignment). */
   narration: 'video.narration',
   /** Histogram of aligned minus original sentence start, in seconds. */
   narrationShift: 'video.narration_shift_s',
   /** Counts of re-timed cues by evidence (speech, visual, both, none), and videos without speech. */
   retimeEvidence: 'video.subtitle_retime',
+  /** Histogram of the narration score (mean similarity of a sentence over its matched frames), alignable sentences. */
+  narrationScore: 'video.narration_score',
+  /** Histogram of the speech-match gain (0..1, speech-retime.ts) of cues re-timed by the speech. */
+  retimeGain: 'video.subtitle_retime_gain',
   /** Histogram of the shift of cues re-timed by subtitles.retime, seconds. */
   retimeShift: 'video.subtitle_retime_shift_s',
   /** Example set: per video, its cues with original and re-timed times and their evidence. */
@@ -181,3 +187,7 @@ export const VIDEO_STATS = {
 
 /** Confidence histogram: the sync confidence is within [0, 1]. */
 export const AV_CONFIDENCE_RANGE: [number, number, number] = [0, 1, 20];
+/** Narration score histogram: cosine similarities, 0.05 per bin. */
+export const NARRATION_SCORE_RANGE: [number, number, number] = [-1, 1, 40];
+/** Speech-match gain histogram: a gain is at most 1. */
+export const RETIME_GAIN_RANGE: [number, number, number] = [0, 1, 20];

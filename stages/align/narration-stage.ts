@@ -1,12 +1,13 @@
 // The narration_align stage of the video pipeline: consumes the video's probe and its sidecar
 // cues, emits the video with the cues' alignment (narration-align.ts) attached. It runs once per video,
 // before the clip windows are cut, so sentence windows can use the re-timed sentences.
-// Records per video: the shift histogram (aligned - original start of alignable sentences),
+// Records per video: the shift histogram (aligned - original start of alignable sentences), the
+// score histogram (mean similarity over the matched frames),
 // alignable / not_alignable counts, and the video's sentence timeline as a report example.
 // A video whose frames cannot be read or embedded is a reject `narration_failed` (for the
 // video's narration, at stage narration_align); its clips are still cut, at the original times.
 import { DropError, dropItem, errorMessage, expandStage, type Drop, type Stage, type StageContext, type Traceable } from '../../core/stage.ts';
-import { VIDEO_STATS } from '../../schemas/video.ts';
+import { NARRATION_SCORE_RANGE, VIDEO_STATS } from '../../schemas/video.ts';
 import type { VideoNarrationConfig } from '../../schemas/video-config.ts';
 import type { ProbedVideo, SubtitleCue } from '../../schemas/video-items.ts';
 import type { Scorer } from '../../scorer/scorer.ts';
@@ -76,10 +77,12 @@ async function alignCues(video: ProbedVideo, cues: SubtitleCue[], { cfg, scorer,
 
 function record(ctx: StageContext, video: Traceable, cues: SubtitleCue[], duration: number, dropThreshold: number): void {
   const shift = ctx.stats.histogram(VIDEO_STATS.narrationShift, ...SHIFT_RANGE);
+  const score = ctx.stats.histogram(VIDEO_STATS.narrationScore, ...NARRATION_SCORE_RANGE);
   for (const c of cues) {
     const a = c.aligned!;
     ctx.stats.count('video.narration_sentences', a.alignable ? 'alignable' : 'not_alignable');
     if (a.alignable) shift.add(a.alignedStart - c.start);
+    if (a.alignable && a.score !== null) score.add(a.score);
   }
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
   ctx.stats.exampleSet(VIDEO_STATS.narration, 6).add(video.id, {

@@ -3,19 +3,32 @@
 // file plus a little per cue, so the alignment has two steps:
 //   1. Global offset: the lag (within +-max_shift_s, 20 ms steps) that puts the most cue time
 //      on speech and the least on non-speech: sum over cues of the integral of (+1 speech,
-//      -1 not) over the shifted cue.
+//      -1 not) over the shifted cue; plus, where the pictures place cues, visual_weight times
+//      the cue time times their mean agreement with the lag (globalSpeechOffset).
 //   2. Drop-DTW over the cue sequence and the segment sequence: each kept cue takes a contiguous
 //      run of segments, in order, none shared; any cue or segment may be dropped. A cue's match
 //      gains 1 - (|start jitter| + |end jitter|) / (2 * max_jitter_s) - 0.5 |ln(run / cue length)|,
 //      where jitter is the distance of the run's start/end from the cue's, after the global
-//      offset; a jitter beyond max_jitter_s, a total shift beyond max_shift_s or a gain <= 0
-//      cannot match, and the cue is dropped (not alignable, not moved).
+//      offset; a jitter beyond max_jitter_s or a total shift beyond max_shift_s cannot match.
+//      Where the pictures place the cue (narration alignment with a score of at least
+//      visual_min_score), the match also gains visual_weight / 4 * max(0, 1 - |run centre -
+//      picture centre| / max_jitter_s): among runs the speech allows, the one the pictures
+//      agree with wins, and a weak speech match the pictures confirm can still pay. A match
+//      whose total gain is <= 0 cannot be made, and the cue is dropped (not alignable, not moved).
 // A matched cue is re-timed to its run's span: the speech's own start and end.
 import type { SpeechSegment } from '../decode/voice-activity.ts';
 
 export interface RetimeOptions {
   max_shift_s: number;
   max_jitter_s: number;
+  /** Weight of the pictures' agreement in the match gain; 0 or absent: speech only. */
+  visual_weight?: number;
+}
+
+/** Where the pictures put a cue: its span after narration alignment (only strong enough matches are given). */
+export interface VisualHint {
+  start: number;
+  end: number;
 }
 
 export interface CueSpan {
@@ -30,7 +43,9 @@ export interface SpeechMatch {
   /** Matched segment indices (inclusive). */
   first: number;
   last: number;
+  /** The speech's part of the match gain, and the pictures' part (0 without a hint). */
   gain: number;
+  visualGain: number;
 }
 
 export interface SpeechRetimeResult {
@@ -40,9 +55,26 @@ export interface SpeechRetimeResult {
 }
 
 const LAG_STEP = 0.02;
+/**
+ * The share of visual_weight a single match gets. The pictures place one cue only to within a
+ * scene (its span reaches halfway into the pauses, 0.3-0.8 s off on the fixture family), so per
+ * cue they should only break near-ties between speech runs; across a file those errors average
+ * out, so the offset gets the full weight. At the full weight per match, 2 of 72 cues that the
+ * speech had right moved to a neighbouring run (docs/video.md).
+ */
+const DTW_VISUAL_SHARE = 0.25;
 
-export function globalSpeechOffset(cues: CueSpan[], segments: SpeechSegment[], duration: number, maxShift: number): number | null {
+/**
+ * The file's offset. `pictures` (optional) are the shifts the pictures give the cues they place,
+ * and `weight` their say: each lag also gains weight * (total cue time) * the mean over those
+ * cues of max(0, 1 - |lag - shift| / jitter), so where the speech alone finds no lag (speech
+ * drowned in noise) the pictures can still fix one. Without pictures it is the speech's lag.
+ */
+export function globalSpeechOffset(cues: CueSpan[], segments: SpeechSegment[], duration: number, maxShift: number, pictures: { shifts: number[]; weight: number; jitter: number } | null = null): number | null {
   if (!cues.length || !segments.length) return null;
+  const visual = pictures && pictures.weight > 0 && pictures.shifts.length ? pictures : null;
+  // Total cue time in grid cells, the unit of the speech score below.
+  const cueCells = cues.reduce((a, c) => a + (c.end - c.start), 0) / LAG_STEP;
   const pad = maxShift + 1;
   const origin = -pad;
   const cells = Math.ceil((duration + 2 * pad) / LAG_STEP) + 2;
@@ -59,6 +91,11 @@ export function globalSpeechOffset(cues: CueSpan[], segments: SpeechSegment[], d
     const lag = k * LAG_STEP;
     let score = 0;
     for (const c of cues) score += at(c.end + lag) - at(c.start + lag);
+    if (visual) {
+      let agree = 0;
+      for (const shift of visual.shifts) agree += Math.max(0, 1 - Math.abs(lag - shift) / visual.jitter);
+      score += (visual.weight * cueCells * agree) / visual.shifts.length;
+    }
     // Ties go to the smaller shift.
     score -= Math.abs(lag) * 1e-6;
     if (score > best) {
@@ -69,8 +106,16 @@ export function globalSpeechOffset(cues: CueSpan[], segments: SpeechSegment[], d
   return best > 0 ? round3(bestLag) : null;
 }
 
-export function retimeBySpeech(cues: CueSpan[], segments: SpeechSegment[], duration: number, o: RetimeOptions): SpeechRetimeResult {
-  const offset = globalSpeechOffset(cues, segments, duration, o.max_shift_s);
+export function retimeBySpeech(cues: CueSpan[], segments: SpeechSegment[], duration: number, o: RetimeOptions, visual: (VisualHint | null)[] = []): SpeechRetimeResult {
+  const weight = o.visual_weight ?? 0;
+  const gainOf = (i: number, start: number, end: number) => {
+    const speech = matchGain(cues[i], start, end, offset!, o);
+    if (speech === -1) return { speech, pictures: 0, total: -1 };
+    const pictures = weight > 0 && visual[i] ? DTW_VISUAL_SHARE * weight * visualAgreement(visual[i]!, start, end, o) : 0;
+    return { speech, pictures, total: speech + pictures };
+  };
+  const shifts = cues.flatMap((c, i) => (visual[i] ? [(visual[i]!.start + visual[i]!.end) / 2 - (c.start + c.end) / 2] : []));
+  const offset = globalSpeechOffset(cues, segments, duration, o.max_shift_s, { shifts, weight, jitter: o.max_jitter_s });
   const matches: (SpeechMatch | null)[] = cues.map(() => null);
   if (offset === null) return { offset, matches };
   const n = cues.length;
@@ -94,7 +139,7 @@ export function retimeBySpeech(cues: CueSpan[], segments: SpeechSegment[], durat
       for (let a = j - 1; a >= 0; a--) {
         // Runs longer than the cue allows cannot gain: stop once past it.
         if (segments[j - 1].end - segments[a].start > (cue.end - cue.start) * 4 + 2 * o.max_jitter_s) break;
-        const g = matchGain(cue, segments[a].start, segments[j - 1].end, offset, o);
+        const g = gainOf(i - 1, segments[a].start, segments[j - 1].end).total;
         if (g > 0 && D[(i - 1) * w + a] + g > best) {
           best = D[(i - 1) * w + a] + g;
           how = a;
@@ -113,7 +158,8 @@ export function retimeBySpeech(cues: CueSpan[], segments: SpeechSegment[], durat
     else {
       const start = segments[how].start;
       const end = segments[j - 1].end;
-      matches[i - 1] = { start, end, first: how, last: j - 1, gain: round3(matchGain(cues[i - 1], start, end, offset, o)) };
+      const g = gainOf(i - 1, start, end);
+      matches[i - 1] = { start, end, first: how, last: j - 1, gain: round3(g.speech), visualGain: round3(g.pictures) };
       i--;
       j = how;
     }
@@ -121,6 +167,13 @@ export function retimeBySpeech(cues: CueSpan[], segments: SpeechSegment[], durat
   return { offset, matches };
 }
 
+/** 1 when the run is centred where the pictures put the cue, falling to 0 at max_jitter_s away. */
+function visualAgreement(hint: VisualHint, start: number, end: number, o: RetimeOptions): number {
+  const apart = Math.abs((start + end) / 2 - (hint.start + hint.end) / 2);
+  return Math.max(0, 1 - apart / o.max_jitter_s);
+}
+
+/** The speech's gain of a match, -1 where the jitter or shift limits forbid it. */
 function matchGain(cue: CueSpan, start: number, end: number, offset: number, o: RetimeOptions): number {
   const js = Math.abs(start - (cue.start + offset));
   const je = Math.abs(end - (cue.end + offset));

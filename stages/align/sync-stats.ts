@@ -1,8 +1,9 @@
 // What the av_sync stage records for the report, for every clip it measures (kept or dropped):
 // the offset and confidence histograms, and for the clips that rank among the worst (largest
-// |offset|, lowest confidence) an example with a filmstrip of small frames and the two signals
-// the offset came from (motion energy and audio onsets), downsampled, so the report can draw
-// them under the frames. Thumbnails are made only for clips that would enter a worst set.
+// |offset|, lowest confidence, lowest confidence among kept clips) an example with a filmstrip
+// of small frames, the two signals the offset came from (motion energy and audio onsets),
+// downsampled, so the report can draw them under the frames, and the correlation distance at
+// every shift (the sync curve). Thumbnails are made only for clips that would enter a worst set.
 import type { RunStats, Example } from '../../core/stats.ts';
 import type { Drop } from '../../core/stage.ts';
 import { AV_CONFIDENCE_RANGE, VIDEO_STATS } from '../../schemas/video.ts';
@@ -34,12 +35,16 @@ export async function recordSyncStats(stats: RunStats, c: DecodedClip, result: A
   // Confidence is at most 1: halving it only orders clips with the same |offset|.
   const offsetValue = Math.abs(result.offsetFrames) + Math.min(1, result.confidence) / 2;
   const confidenceValue = 1 - result.confidence;
+  // The weakest kept clips, ranked like byConfidence (ties by id): the same ones on any split of the run.
+  const byConfidenceKept = stats.worstSet(VIDEO_STATS.worstConfidenceKept, worstK);
   const wantOffset = byOffset.wouldKeep(offsetValue, c.id);
   const wantConfidence = byConfidence.wouldKeep(confidenceValue, c.id);
-  if (!wantOffset && !wantConfidence) return;
+  const wantKept = !('drop' in verdict) && byConfidenceKept.wouldKeep(confidenceValue, c.id);
+  if (!wantOffset && !wantConfidence && !wantKept) return;
   const example = await syncExample(c, result, onsets, verdict);
   if (wantOffset) byOffset.add(offsetValue, c.id, example);
   if (wantConfidence) byConfidence.add(confidenceValue, c.id, example);
+  if (wantKept) byConfidenceKept.add(confidenceValue, c.id, example);
 }
 
 async function syncExample(c: DecodedClip, result: AvSyncResult, onsets: Float64Array, verdict: SyncVerdict): Promise<Example> {

@@ -11,7 +11,7 @@
 // pairs with an edge overlay picture.
 import { drop, mapStage, type Drop, type Stage } from '../../core/stage.ts';
 import type { RgbdQualityConfig } from '../../schemas/rgbd-config.ts';
-import { RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS, type RgbdSample } from '../../schemas/rgbd.ts';
+import { RGBD_CONFIDENCE_BINS, RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS, type RgbdSample } from '../../schemas/rgbd.ts';
 import type { Example, RunStats } from '../../core/stats.ts';
 import { registrationOverlay } from '../align/rgbd-overlay.ts';
 import { translateDepth, type Registration } from '../align/rgbd-registration.ts';
@@ -73,6 +73,8 @@ export interface RgbdQualityStageOptions {
   skewRangeMs?: number;
   /** Worst examples kept per set for the report. Default 8. */
   worstK?: number;
+  /** Lowest-confidence kept pairs kept for the report. Default 6. */
+  weakestK?: number;
 }
 
 export function rgbdQualityStage(q: RgbdQualityConfig, options: RgbdQualityStageOptions = {}): Stage<RgbdMeasured, RgbdSample> {
@@ -106,6 +108,7 @@ async function recordRgbdPair(
   stats.sketch(RGBD_STATS.validRatioSketch).add(depth.validRatio);
   stats.sketch(RGBD_STATS.residualSketch).add(r.residual);
   stats.sketch(RGBD_STATS.confidenceSketch).add(r.confidence);
+  stats.histogram(RGBD_STATS.confidenceHistogram, 0, 1, RGBD_CONFIDENCE_BINS).add(r.confidence);
   if (r.edgePixels > 0) stats.count(RGBD_STATS.shiftCounts, `${r.dx},${r.dy}`);
 
   const k = options.worstK ?? 8;
@@ -115,7 +118,8 @@ async function recordRgbdPair(
   const shiftValue = Math.max(Math.abs(r.dx), Math.abs(r.dy)) + r.confidence;
   const wantShift = r.edgePixels > 0 && byShift.wouldKeep(shiftValue, m.id);
   const wantResidual = r.edgePixels > 0 && byResidual.wouldKeep(r.residual, m.id);
-  const byConfidence = stats.worstSet(RGBD_STATS.worstConfidenceKept, k);
+  // The weakest kept pairs: lowest confidence first, ties by id, so every split of the run keeps the same ones.
+  const byConfidence = stats.worstSet(RGBD_STATS.worstConfidenceKept, options.weakestK ?? 6);
   const wantConfidence = typeof verdict === 'string' && byConfidence.wouldKeep(1 - r.confidence, m.id);
   if (!wantShift && !wantResidual && !wantConfidence) return;
   const example: Example = {

@@ -1,5 +1,6 @@
 // Small real runs of every sample kind (image-text folder, web URL list over a real HTTP server,
 // RGB-D TUM capture, video folder), for tests of what the shards and their readers look like.
+import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import parquet from 'parquetjs-lite';
@@ -17,16 +18,24 @@ export interface KindRunOptions {
   seed?: number;
   /** Extra YAML lines appended to the config (e.g. `output: { arrow_format: file }`). */
   extraYaml?: string[];
+  /** OUT folder name under `work` (default `out-<kind>`). */
+  out?: string;
+  /** Run as one rank of several (`weft run --rank/--world-size`). */
+  rank?: number;
+  worldSize?: number;
+  /** RGB-D: sequences in the capture (one unit each; default 1). Video: clips of each kind, as makeVideoFixtures takes them. */
+  rgbdSequences?: number;
+  video?: { delaysMs?: number[]; inSyncClips?: number; unrelatedClips?: number; clipSeconds?: number };
 }
 
-/** Runs a small fixture of `kind` under `work` and returns its OUT folder. */
+/** Runs a small fixture of `kind` under `work` and returns its OUT folder. An RGB-D or video fixture already in `work` is reused (so ranks see the same data). */
 export async function runKind(kind: KindName, work: string, o: KindRunOptions = {}): Promise<string> {
   const seed = o.seed ?? 3;
   const extra = o.extraYaml ?? [];
   const run = async (lines: string[]) => {
-    const config = path.join(work, `${kind}.yaml`);
+    const config = path.join(work, `${o.out ?? kind}.yaml`);
     await writeFile(config, [...lines, ...extra].join('\n') + '\n');
-    const summary = await runPipeline({ loaded: await loadConfigFile(config), outDir: path.join(work, `out-${kind}`) });
+    const summary = await runPipeline({ loaded: await loadConfigFile(config), outDir: path.join(work, o.out ?? `out-${kind}`), rank: o.rank, worldSize: o.worldSize });
     return summary.outDir;
   };
   if (kind === 'image_text') {
@@ -54,9 +63,9 @@ export async function runKind(kind: KindName, work: string, o: KindRunOptions = 
     }
   }
   if (kind === 'rgbd') {
-    await makeRgbdFixtures(path.join(work, 'rgbd-data'), { frames: 10, width: 160, height: 120, layouts: ['tum'], seed, shiftedFraction: 0.2, maxInjectedShift: 4 });
+    if (!existsSync(path.join(work, 'rgbd-data'))) await makeRgbdFixtures(path.join(work, 'rgbd-data'), { frames: 10, sequences: o.rgbdSequences ?? 1, width: 160, height: 120, layouts: ['tum'], seed, shiftedFraction: 0.2, maxInjectedShift: 4 });
     return run(['name: rgbd', 'source: { kind: rgbd, path: rgbd-data/tum, layout: tum }', 'rgbd: { max_registration_shift: 2 }']);
   }
-  await makeVideoFixtures(path.join(work, 'video-data'), { seed, delaysMs: [120], inSyncClips: 1, unrelatedClips: 0, demoVideos: 0, extras: false, clipSeconds: 3, width: 96, height: 72 });
+  if (!existsSync(path.join(work, 'video-data'))) await makeVideoFixtures(path.join(work, 'video-data'), { seed, delaysMs: [120], inSyncClips: 1, unrelatedClips: 0, clipSeconds: 3, ...o.video, demoVideos: 0, extras: false, width: 96, height: 72 });
   return run(['name: video', 'source: { kind: video, path: video-data, clip: { mode: fixed, length_s: 3 } }']);
 }

@@ -1,15 +1,23 @@
 // The report's RGB-D section, rendered from stats merged across two units the way stats.json is
 // made: skew and valid-ratio histograms with the configured cuts, the shift scatter, the worst
-// pairs with their edge overlays, and no duplicate of those stats in the generic sections.
+// pairs with their edge overlays, and no duplicate of those stats in the generic sections. Then
+// real runs (one process, and two ranks merged): the confidence histogram and the weakest kept
+// pairs, which are the lowest-confidence rows of the index and the same however the run was split.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { mergeOutDirs } from '../../output/merge.ts';
+import { readFlatParquet } from '../../output/parquet-tables.ts';
+import { runKind } from '../helpers/kind-runs.ts';
 import { renderReport } from '../../report/report-html.ts';
 import { rgbdSection } from '../../report/rgbd-section.ts';
 import { parseShiftCounts, shiftScatterChart } from '../../report/svg-charts.ts';
 import { registrationOverlay, OVERLAY_HEX } from '../../stages/align/rgbd-overlay.ts';
 import { REPORT_CSS } from '../../report/report-style.ts';
 import { RunStats } from '../../core/stats.ts';
-import { RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS } from '../../schemas/rgbd.ts';
+import { RGBD_CONFIDENCE_BINS, RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS } from '../../schemas/rgbd.ts';
 import type { Manifest } from '../../schemas/manifest.ts';
 import { assertBalanced, attributeNames, sectionById, textOf } from '../helpers/html-probe.ts';
 import { buildSampleRun, seeded } from '../helpers/report-sample-run.ts';
@@ -141,4 +149,57 @@ test('generic sections leave out what the RGB-D section shows and render other w
   assert.ok(!examples.includes('worst-rgbd-'));
   assert.match(examples, /id="worst-score-lowest"/);
   assert.match(examples, /a generic worst example/);
+});
+
+/** What the RGB-D section of a finished run shows about confidence, and what its index holds. */
+async function weakestOf(out: string) {
+  const html = await readFile(path.join(out, 'report.html'), 'utf8');
+  const stats = JSON.parse(await readFile(path.join(out, 'stats.json'), 'utf8'));
+  const index = await readFlatParquet(path.join(out, 'index.parquet'));
+  const rgbd = sectionById(html, 'rgbd');
+  const hist = rgbd.slice(rgbd.indexOf(`id="histogram-rgbd-registration-confidence-histogram"`));
+  const histSvg = hist.slice(0, hist.indexOf('</svg>'));
+  const weakest = rgbd.slice(rgbd.indexOf('id="worst-rgbd-lowest-confidence-kept"'));
+  const block = weakest.slice(0, weakest.indexOf('</div></div>') + 12);
+  const cards = [...block.matchAll(/<figure class="card">([\s\S]*?)<\/figure>/g)].map((m) => m[1]);
+  return { rgbd, stats, index, hist, histSvg, cards, ids: cards.map((c) => textOf(/<p class="id"[^>]*>([^<]*)<\/p>/.exec(c)![1])) };
+}
+
+test('real runs: the confidence histogram and the weakest kept pairs (their overlays), the same on one process and on two ranks merged', async () => {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'weft-rgbd-weakest-'));
+  try {
+    const single = await runKind('rgbd', work, { rgbdSequences: 3, out: 'single' });
+    const r0 = await runKind('rgbd', work, { rgbdSequences: 3, out: 'rank0', rank: 0, worldSize: 2 });
+    const r1 = await runKind('rgbd', work, { rgbdSequences: 3, out: 'rank1', rank: 1, worldSize: 2 });
+    const merged = path.join(work, 'merged');
+    await mergeOutDirs([r0, r1], merged);
+    const views = [await weakestOf(single), await weakestOf(merged)];
+    for (const v of views) {
+      // Every pair that reached the quality check is in the histogram, with the configured cut (default 0.15).
+      assert.equal((v.histSvg.match(/<rect class="bar"/g) ?? []).length, RGBD_CONFIDENCE_BINS);
+      assert.match(v.hist, new RegExp(`histogram, ${v.stats.stages.rgbd_quality.in} values`));
+      assert.match(v.histSvg, /threshold 0\.15/);
+      assert.match(v.rgbd, /<h3>Weakest kept pairs<\/h3>/);
+      // The weakest cards are the kept rows with the lowest reg_confidence (ties by id), each with its overlay.
+      const expected = [...v.index]
+        .sort((a, b) => Number(a.reg_confidence) - Number(b.reg_confidence) || (String(a.id) < String(b.id) ? -1 : 1))
+        .slice(0, 6)
+        .map((r) => String(r.id));
+      assert.ok(v.index.length > 6, `enough kept pairs to choose from (${v.index.length})`);
+      assert.deepEqual(v.ids, expected);
+      for (const [i, c] of v.cards.entries()) {
+        assert.ok(/<img src="data:image\/jpeg;base64,/.test(c), `card ${i} has its overlay`);
+        assert.ok(/<dt>verdict<\/dt><dd>kept/.test(c) && !c.includes('class="verdict"'), `card ${i} is a kept pair`);
+        assert.ok(/confidence \d\.\d\d/.test(c), `card ${i} says its confidence`);
+      }
+      // Dropped pairs are not among them.
+      const lowestDropped = v.stats.worst[RGBD_STATS.worstShift].items.filter((e: { item: { verdict: string } }) => e.item.verdict === 'dropped').map((e: { id: string }) => e.id);
+      for (const id of lowestDropped) assert.ok(!v.ids.includes(id));
+    }
+    assert.equal(views[0].index.length, views[1].index.length);
+    assert.deepEqual(views[1].ids, views[0].ids, 'two ranks merged show the same weakest pairs as one process');
+    assert.equal(views[1].histSvg.replace(/\s+/g, ' '), views[0].histSvg.replace(/\s+/g, ' '));
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 });

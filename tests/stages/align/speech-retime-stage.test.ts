@@ -19,7 +19,9 @@ test('speech first, pictures as the second witness; a cue neither supports is no
     { text: 'e', start: 22, end: 23, aligned: visual(20, 21, 0.1) }, // pictures too weak
   ];
   const { cues: out, offset } = retimeCues(cues, speech, 30, cfg);
-  assert.ok(offset !== null && Math.abs(offset + 2) <= 0.1, String(offset));
+  // The speech says -2 s; the pictures that count (-1.8 s and -1.9 s; cue b's +6 s is too far to agree) pull it a little.
+  assert.ok(offset !== null && Math.abs(offset + 2) <= 0.15, String(offset));
+  assert.equal(retimeCues(cues, speech, 30, { ...cfg, visual_weight: 0 }).offset, -2);
   assert.deepEqual(
     out.map((c) => [c.aligned!.evidence, c.aligned!.alignable, c.aligned!.alignedStart, c.aligned!.shift]),
     [

@@ -18,8 +18,8 @@ import type { DecontaminatedSample } from '../stages/curate/decontaminate.ts';
 
 /** The corpus sidecar schema when curate.corpus needs one (embedding columns sized by the scorer). */
 export function runSidecars(config: LoadedConfig['config'], scoring: RunScorer | null): KindSchema<ScoredSample>[] | undefined {
-  if (!corpusSidecarNeeded(config.curate.corpus)) return undefined;
-  return [corpusSidecarSchema(corpusEmbeddingsNeeded(config.curate.corpus) && scoring ? scoring.scorer.dim : null)];
+  if (!corpusSidecarNeeded(config.curate.corpus, config.curate.decontaminate)) return undefined;
+  return [corpusSidecarSchema(corpusEmbeddingsNeeded(config.curate.corpus, config.curate.decontaminate) && scoring ? scoring.scorer.dim : null)];
 }
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -78,7 +78,7 @@ export async function openRunScorer({ config, baseDir }: LoadedConfig): Promise<
   return {
     scorer,
     column,
-    stage: scoreStage<ImageTextSample>({ scorer, column, batchSize: s.batch_size, threshold: s.threshold, grounding, reportExamples: config.output.report_examples, keepEmbeddings: corpusEmbeddingsNeeded(config.curate.corpus) }),
+    stage: scoreStage<ImageTextSample>({ scorer, column, batchSize: s.batch_size, threshold: s.threshold, grounding, reportExamples: config.output.report_examples, keepEmbeddings: corpusEmbeddingsNeeded(config.curate.corpus, config.curate.decontaminate) }),
     columns: scoreColumns(column, grounding !== null),
     index: scoreIndexColumns(column, grounding !== null),
     entry: scorer.entry(),

@@ -6,6 +6,13 @@
 //                   index (stage semantic_dedup, reason semantic_duplicate)
 //   balance         MetaCLIP entries and counts (stages/curate/concept-balance.ts): balance_kept;
 //                   with drop, rows not drawn leave the index (stage balance, reason balance_not_drawn)
+//   image_cluster_filter  DataComp's image-based filter: the reference images (corpus-references.ts)
+//                   embedded, their nearest centroids are the reference clusters: reference_cluster;
+//                   with drop (default), rows outside them leave the index (stage and reason image_cluster_filter)
+//   embedding decontamination (curate.decontaminate.embedding_min_cosine): the eval images
+//                   embedded; eval_embedding_cosine (highest cosine to one), eval_embedding_match;
+//                   with drop (default), matches leave the index (stage decontaminate_embedding,
+//                   reason eval_contamination)
 // The index columns are filled unit by unit as index.parquet is written: each unit's sidecar is
 // read again and its rows assigned, so what is held is the centroids, the entry counts, the
 // duplicate marks and one unit's rows.
@@ -16,10 +23,11 @@ import type { IndexRow, RunInfo, UnitCompletion } from './out-dir.ts';
 import type { RunStats } from '../core/stats.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import type { RejectRecord } from '../core/rejects.ts';
-import type { CorpusConfig } from '../schemas/curate-config.ts';
+import { embeddingDecontamination, type CorpusConfig, type DecontaminateConfig } from '../schemas/curate-config.ts';
+import { embedImageSet, openRunScorerAgain, type ReferenceImage } from './corpus-references.ts';
 import type { FlatColumn } from './parquet-tables.ts';
 import { CorpusSidecars } from './corpus-sidecars.ts';
-import { cpuMsSince, nearestCentroid, runKMeans, type EmbeddedRow, type KMeansPass } from '../stages/curate/kmeans.ts';
+import { cpuMsSince, dot, nearestCentroid, runKMeans, type EmbeddedRow, type KMeansPass } from '../stages/curate/kmeans.ts';
 import { semanticDuplicates } from '../stages/curate/semantic-dedup.ts';
 import { balanceKeeps, captionNgrams, EntryCounts, EntryMatcher, parseEntryList } from '../stages/curate/concept-balance.ts';
 
@@ -27,6 +35,10 @@ export const SEMANTIC_DEDUP_STAGE = 'semantic_dedup';
 export const SEMANTIC_DUPLICATE_REASON = 'semantic_duplicate';
 export const BALANCE_STAGE = 'balance';
 export const BALANCE_REASON = 'balance_not_drawn';
+export const IMAGE_CLUSTER_STAGE = 'image_cluster_filter';
+export const IMAGE_CLUSTER_REASON = 'image_cluster_filter';
+export const EMBEDDING_DECONTAMINATION_STAGE = 'decontaminate_embedding';
+export const EVAL_CONTAMINATION_REASON = 'eval_contamination';
 
 export const CORPUS_INDEX_COLUMNS = {
   clusters: [
@@ -35,16 +47,24 @@ export const CORPUS_INDEX_COLUMNS = {
   ],
   semanticDedup: [{ name: 'semantic_duplicate_of', type: 'UTF8', optional: true }],
   balance: [{ name: 'balance_kept', type: 'BOOLEAN', optional: true }],
+  imageClusterFilter: [{ name: 'reference_cluster', type: 'BOOLEAN', optional: true }],
+  evalEmbedding: [
+    { name: 'eval_embedding_cosine', type: 'DOUBLE', optional: true },
+    { name: 'eval_embedding_match', type: 'UTF8', optional: true },
+  ],
 } satisfies Record<string, FlatColumn[]>;
 
-function corpusConfigOf(info: RunInfo): CorpusConfig | null {
-  return (info.config as { curate?: { corpus?: CorpusConfig } } | null)?.curate?.corpus ?? null;
+function curateConfigOf(info: RunInfo): { corpus: CorpusConfig | null; decontaminate: DecontaminateConfig | undefined } {
+  const curate = (info.config as { curate?: { corpus?: CorpusConfig; decontaminate?: DecontaminateConfig } } | null)?.curate;
+  return { corpus: curate?.corpus ?? null, decontaminate: curate?.decontaminate };
 }
 
 interface UnitLookup {
   unit: string;
   cluster: Map<string, { cluster: number; distance: number }>;
   entries: Map<string, string[]>;
+  /** Highest cosine to an eval image and that image. */
+  eval: Map<string, { cosine: number; name: string }>;
 }
 
 export class CorpusPasses {
@@ -62,17 +82,25 @@ export class CorpusPasses {
   private readonly passed = new Map<string, number>();
   private readonly clusterSizes = new Map<number, number>();
   private entryCount = 0;
+  /** Clusters that are some reference image's nearest (image_cluster_filter), and the reference count. */
+  private referenceClusters: Set<number> | null = null;
+  private referenceImages = 0;
+  private evalImages: ReferenceImage[] = [];
+  private evalMatched = 0;
+  /** Image-embedding view of the sidecars for the eval comparison (the clustered one when it is the image embedding). */
+  private imageSidecars: CorpusSidecars | null = null;
   /** Wall time of each pass (for `weft bench curate`; never written to the outputs). */
   readonly timings = { seeding_ms: 0, kmeans_ms: 0, dedup_ms: 0, lloyd_ms: [] as number[], seeding_cpu_ms: 0, lloyd_cpu_ms: [] as number[], dedup_cpu_ms: 0 };
 
-  private constructor(private readonly cfg: CorpusConfig, private readonly sidecars: CorpusSidecars) {}
+  private constructor(private readonly cfg: CorpusConfig, private readonly sidecars: CorpusSidecars, private readonly decon: DecontaminateConfig | undefined) {}
 
   /** Runs the configured passes over the sidecars; null when the run has none. */
   static async run(root: string, info: RunInfo, completions: UnitCompletion[], log: (line: string) => void = () => undefined): Promise<CorpusPasses | null> {
-    const cfg = corpusConfigOf(info);
-    if (!cfg || (cfg.clusters.k === null && !cfg.balance.enabled)) return null;
+    const { corpus: cfg, decontaminate } = curateConfigOf(info);
+    const evalEmbedding = embeddingDecontamination(decontaminate);
+    if (!cfg || (cfg.clusters.k === null && !cfg.balance.enabled && !evalEmbedding)) return null;
     const sidecars = await CorpusSidecars.open(root, completions, cfg.clusters.embedding);
-    const p = new CorpusPasses(cfg, sidecars);
+    const p = new CorpusPasses(cfg, sidecars, decontaminate);
     if (cfg.clusters.k !== null) {
       if (!sidecars.hasEmbeddings && sidecars.units.length > 0) throw new Error('curate.corpus.clusters: the corpus sidecars hold no embeddings');
       p.columns.push(...CORPUS_INDEX_COLUMNS.clusters);
@@ -96,11 +124,34 @@ export class CorpusPasses {
         p.timings.dedup_cpu_ms = cpuMsSince(dedupCpu);
       }
     }
+    if ((cfg.clusters.k !== null && cfg.image_cluster_filter.reference !== null) || evalEmbedding) await p.embedImageSets(root, info, completions, evalEmbedding);
     if (cfg.balance.enabled) {
       p.columns.push(...CORPUS_INDEX_COLUMNS.balance);
       await p.countEntries();
     }
     return p;
+  }
+
+  /** Embeds the reference images (their nearest centroids become the reference clusters) and the eval images. */
+  private async embedImageSets(root: string, info: RunInfo, completions: UnitCompletion[], evalEmbedding: boolean): Promise<void> {
+    const reference = this.cfg.clusters.k !== null ? this.cfg.image_cluster_filter.reference : null;
+    const scorer = await openRunScorerAgain(info, reference !== null ? 'curate.corpus.image_cluster_filter' : 'curate.decontaminate.embedding_min_cosine');
+    try {
+      if (reference !== null && this.centroids.length) {
+        this.columns.push(...CORPUS_INDEX_COLUMNS.imageClusterFilter);
+        const images = await embedImageSet(scorer, reference, 'curate.corpus.image_cluster_filter.reference');
+        this.referenceImages = images.length;
+        this.referenceClusters = new Set(images.map((r) => nearestCentroid(r.vector, this.centroids).cluster));
+      }
+      if (evalEmbedding) {
+        if (!this.sidecars.hasEmbeddings && this.sidecars.units.length > 0) throw new Error('curate.decontaminate.embedding_min_cosine: the corpus sidecars hold no embeddings');
+        this.columns.push(...CORPUS_INDEX_COLUMNS.evalEmbedding);
+        this.evalImages = await embedImageSet(scorer, this.decon!.eval_images!, 'curate.decontaminate.eval_images');
+        this.imageSidecars = this.cfg.clusters.embedding === 'image' ? this.sidecars : await CorpusSidecars.open(root, completions, 'image');
+      }
+    } finally {
+      await scorer.close();
+    }
   }
 
   /** Spills each sample to its cluster's file, then dedups one cluster at a time. */
@@ -131,7 +182,7 @@ export class CorpusPasses {
       for (const c of [...buffers.keys()]) await flush(c);
       for (const c of [...buffers.keys()].sort((a, b) => a - b)) {
         const members = decodeRows(await readFile(path.join(dir, `${c}.bin`)), dim);
-        for (const [dup, kept] of semanticDuplicates(members, this.cfg.semantic_dedup.eps, this.cfg.semantic_dedup.keep)) this.duplicateOf.set(dup, kept);
+        for (const [dup, kept] of semanticDuplicates(members, this.cfg.semantic_dedup.eps, this.cfg.semantic_dedup.keep, this.cfg.semantic_dedup.max_group)) this.duplicateOf.set(dup, kept);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -166,14 +217,26 @@ export class CorpusPasses {
 
   private async unitLookup(unit: string): Promise<UnitLookup> {
     if (this.lookup?.unit === unit) return this.lookup;
-    const l: UnitLookup = { unit, cluster: new Map(), entries: new Map() };
+    const l: UnitLookup = { unit, cluster: new Map(), entries: new Map(), eval: new Map() };
     const vectors = this.centroids.length > 0;
-    for await (const r of this.sidecars.sidecarRows(unit, vectors)) {
+    const evalHere = this.imageSidecars === this.sidecars && this.evalImages.length > 0;
+    for await (const r of this.sidecars.sidecarRows(unit, vectors || evalHere)) {
       if (vectors) l.cluster.set(r.id, nearestCentroid(r.vector, this.centroids));
+      if (evalHere) l.eval.set(r.id, this.nearestEvalImage(r.vector));
       if (this.matcher) l.entries.set(r.id, this.matcher.matches(r.caption));
     }
+    if (this.imageSidecars && !evalHere) for await (const r of this.imageSidecars.sidecarRows(unit, true)) l.eval.set(r.id, this.nearestEvalImage(r.vector));
     this.lookup = l;
     return l;
+  }
+
+  private nearestEvalImage(v: Float32Array): { cosine: number; name: string } {
+    let best = { cosine: -Infinity, name: '' };
+    for (const e of this.evalImages) {
+      const c = dot(v, e.vector);
+      if (c > best.cosine) best = { cosine: c, name: e.name };
+    }
+    return best;
   }
 
   /** Index rows with the corpus columns; rows a configured drop removes become reject rows. */
@@ -182,6 +245,19 @@ export class CorpusPasses {
       const l = await this.unitLookup(String(original.unit));
       const id = String(original.id);
       const row: IndexRow = { ...original };
+      if (this.evalImages.length) {
+        const minCosine = this.decon!.embedding_min_cosine!;
+        const e = l.eval.get(id);
+        const match = e && e.cosine >= minCosine ? e.name : null;
+        row.eval_embedding_cosine = e ? Math.round(e.cosine * 1e6) / 1e6 : null;
+        row.eval_embedding_match = match;
+        if (match !== null) this.evalMatched++;
+        if (match !== null && this.decon!.drop) {
+          this.drop(row, EMBEDDING_DECONTAMINATION_STAGE, EVAL_CONTAMINATION_REASON, `image embedding cosine ${e!.cosine.toFixed(4)} >= ${minCosine} to eval image ${match}`);
+          continue;
+        }
+        if (this.decon!.drop) this.pass(EMBEDDING_DECONTAMINATION_STAGE);
+      }
       if (this.centroids.length) {
         const a = l.cluster.get(id);
         row.cluster_id = a?.cluster ?? null;
@@ -196,6 +272,16 @@ export class CorpusPasses {
           continue;
         }
         if (this.cfg.semantic_dedup.drop) this.pass(SEMANTIC_DEDUP_STAGE);
+      }
+      if (this.referenceClusters) {
+        const inside = row.cluster_id === null || row.cluster_id === undefined ? null : this.referenceClusters.has(Number(row.cluster_id));
+        row.reference_cluster = inside;
+        const f = this.cfg.image_cluster_filter;
+        if (inside === false && f.drop) {
+          this.drop(row, IMAGE_CLUSTER_STAGE, IMAGE_CLUSTER_REASON, `nearest centroid ${row.cluster_id} is no reference image's (${this.referenceClusters.size} reference clusters of ${this.centroids.length})`);
+          continue;
+        }
+        if (f.drop) this.pass(IMAGE_CLUSTER_STAGE);
       }
       if (this.counts) {
         const b = this.cfg.balance;
@@ -246,7 +332,7 @@ export class CorpusPasses {
       });
     }
     if (cfg.semantic_dedup.enabled) {
-      manifest.filters.push({ rule: 'semantic_dedup', eps: cfg.semantic_dedup.eps, keep: cfg.semantic_dedup.keep, marked: this.duplicateOf.size, drop: cfg.semantic_dedup.drop, column: 'semantic_duplicate_of', stage: SEMANTIC_DEDUP_STAGE, reason: SEMANTIC_DUPLICATE_REASON, applied_to: 'index' });
+      manifest.filters.push({ rule: 'semantic_dedup', eps: cfg.semantic_dedup.eps, keep: cfg.semantic_dedup.keep, max_group: cfg.semantic_dedup.max_group, marked: this.duplicateOf.size, drop: cfg.semantic_dedup.drop, column: 'semantic_duplicate_of', stage: SEMANTIC_DEDUP_STAGE, reason: SEMANTIC_DUPLICATE_REASON, applied_to: 'index' });
     }
     if (this.counts) {
       const before = stats.histogram('balance:entry_count_before', 0, 8, 32);
@@ -268,11 +354,20 @@ export class CorpusPasses {
         applied_to: 'index',
       });
     }
-    const cuts: FinaliseCut[] = [];
-    for (const [name, reason] of [[SEMANTIC_DEDUP_STAGE, SEMANTIC_DUPLICATE_REASON], [BALANCE_STAGE, BALANCE_REASON]]) {
-      const on = name === SEMANTIC_DEDUP_STAGE ? cfg.semantic_dedup.enabled && cfg.semantic_dedup.drop : cfg.balance.enabled && cfg.balance.drop;
-      if (on) cuts.push({ stage: name, reason, passed: this.passed.get(name) ?? 0, dropped: this.droppedByStage.get(name) ?? 0 });
+    if (this.referenceClusters) {
+      manifest.filters.push({ rule: 'image_cluster_filter', reference: path.basename(cfg.image_cluster_filter.reference!), reference_images: this.referenceImages, reference_clusters: this.referenceClusters.size, clusters: this.centroids.length, drop: cfg.image_cluster_filter.drop, column: 'reference_cluster', stage: IMAGE_CLUSTER_STAGE, reason: IMAGE_CLUSTER_REASON, applied_to: 'index' });
     }
+    if (this.evalImages.length) {
+      manifest.filters.push({ rule: 'eval_embedding', eval_images: this.evalImages.length, min_cosine: this.decon!.embedding_min_cosine, matched: this.evalMatched, drop: this.decon!.drop, columns: ['eval_embedding_cosine', 'eval_embedding_match'], stage: EMBEDDING_DECONTAMINATION_STAGE, reason: EVAL_CONTAMINATION_REASON, applied_to: 'index' });
+    }
+    const cuts: FinaliseCut[] = [];
+    const stages: [string, string, boolean][] = [
+      [EMBEDDING_DECONTAMINATION_STAGE, EVAL_CONTAMINATION_REASON, this.evalImages.length > 0 && this.decon!.drop],
+      [SEMANTIC_DEDUP_STAGE, SEMANTIC_DUPLICATE_REASON, cfg.semantic_dedup.enabled && cfg.semantic_dedup.drop],
+      [IMAGE_CLUSTER_STAGE, IMAGE_CLUSTER_REASON, this.referenceClusters !== null && cfg.image_cluster_filter.drop],
+      [BALANCE_STAGE, BALANCE_REASON, cfg.balance.enabled && cfg.balance.drop],
+    ];
+    for (const [name, reason, on] of stages) if (on) cuts.push({ stage: name, reason, passed: this.passed.get(name) ?? 0, dropped: this.droppedByStage.get(name) ?? 0 });
     applyFinaliseCuts(stats, manifest, cuts, this.droppedByKind, this.below.length);
   }
 }

@@ -1,11 +1,14 @@
 // Reading an OUT folder's shards as a training loader would: the rows the index lists (or a SQL
 // selection of them), optionally shuffled through a seeded buffer, split across ranks. Both IPC
 // stream and IPC file shards are read. `weft train-scorer` and `weft export` read through this,
-// so the project consumes its shards the way a user's loader does.
+// so the project consumes its shards the way a user's loader does. readBatches groups the rows
+// into batches, optionally with at most one row per value of an index column (cluster_id:
+// false-negative-aware contrastive batches, core/distinct-batches.ts).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
 import { mulberry32 } from '../core/random.ts';
+import { DistinctGroupBatcher } from '../core/distinct-batches.ts';
 import type { IndexRow } from './out-dir.ts';
 import { selectIndexRows } from './index-query.ts';
 
@@ -74,6 +77,29 @@ export async function* readShards(out: string, o: ReadShardsOptions = {}): Async
   }
   shuffle(held, random);
   yield* held;
+}
+
+export interface ReadBatchesOptions extends ReadShardsOptions {
+  batchSize: number;
+  /** An index column (e.g. cluster_id): rows of one value go to different batches where possible; null values are distinct. */
+  distinctBy?: string;
+}
+
+/** readShards' rows in batches of batchSize (the last may be smaller). With distinctBy, a row whose
+ *  value the open batch already holds waits for a later batch (a bounded wait: see DistinctGroupBatcher). */
+export async function* readBatches(out: string, o: ReadBatchesOptions): AsyncGenerator<ShardSample[]> {
+  const column = o.distinctBy;
+  let checked = false;
+  const groupOf = (s: ShardSample): string | number | null => {
+    if (!column) return null;
+    if (!checked && !(column in s.index)) throw new Error(`readBatches distinctBy: ${out}'s index has no column ${column}`);
+    checked = true;
+    const v = s.index[column];
+    return v === null || v === undefined ? null : typeof v === 'number' || typeof v === 'string' ? v : String(v);
+  };
+  const batcher = new DistinctGroupBatcher<ShardSample>(o.batchSize, groupOf);
+  for await (const sample of readShards(out, o)) yield* batcher.push(sample);
+  yield* batcher.flush();
 }
 
 function shuffle<T>(xs: T[], random: () => number): void {

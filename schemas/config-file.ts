@@ -42,6 +42,16 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
     decon.eval_images = path.resolve(baseDir, decon.eval_images);
     if (!existsSync(decon.eval_images)) throw new ConfigError(`${file}: curate.decontaminate.eval_images: got ${JSON.stringify(decon.eval_images)}; no such folder`);
   }
+  const filter = config.curate.corpus.image_cluster_filter;
+  if (filter.reference !== null) {
+    filter.reference = path.resolve(baseDir, filter.reference);
+    if (!existsSync(filter.reference)) throw new ConfigError(`${file}: curate.corpus.image_cluster_filter.reference: got ${JSON.stringify(filter.reference)}; no such folder`);
+  }
+  // The embedding passes load the scorer again at finalise (weft merge, weft report), which
+  // knows no config folder: a scorer given as a relative path is resolved here.
+  if ((filter.reference !== null || decon.embedding_min_cosine !== null) && !['none', 'reference', 'reference-random', 'reference-backbone'].includes(config.score.scorer)) {
+    config.score.scorer = path.resolve(baseDir, config.score.scorer);
+  }
   return { config, baseDir };
 }
 

@@ -7,7 +7,7 @@ import { webSourceSchema, dedupSchema } from './web-config.ts';
 import { fetchConfigSchema } from './fetch-config.ts';
 import { videoSourceSchema } from './video-config.ts';
 import { scoreSchema } from './score-config.ts';
-import { curateSchema } from './curate-config.ts';
+import { corpusEmbeddingsNeeded, curateSchema } from './curate-config.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -167,11 +167,17 @@ const configObject = z
     }
     const corpus = c.curate.corpus;
     const imageKind = c.source.kind === 'image_text' || c.source.kind === 'web';
-    const needsEmbeddings = corpus.clusters.k !== null || corpus.semantic_dedup.enabled || corpus.store_embeddings;
+    const needsEmbeddings = corpusEmbeddingsNeeded(corpus, c.curate.decontaminate);
     if ((needsEmbeddings || corpus.balance.enabled) && !imageKind) {
       ctx.addIssue({ code: 'custom', path: ['curate', 'corpus'], message: `corpus passes run on image_text and web sources, not ${c.source.kind}` });
     } else if (needsEmbeddings && c.score.scorer === 'none') {
-      ctx.addIssue({ code: 'custom', path: ['score', 'scorer'], message: 'curate.corpus clusters, semantic_dedup and store_embeddings need the scorer\'s embeddings; set score.scorer' });
+      ctx.addIssue({ code: 'custom', path: ['score', 'scorer'], message: 'curate.corpus clusters, semantic_dedup, image_cluster_filter, store_embeddings and curate.decontaminate.embedding_min_cosine need the scorer\'s embeddings; set score.scorer' });
+    }
+    if (corpus.image_cluster_filter.reference !== null && (corpus.clusters.k === null || corpus.clusters.embedding !== 'image')) {
+      ctx.addIssue({ code: 'custom', path: ['curate', 'corpus', 'clusters'], message: 'image_cluster_filter compares image clusters; set curate.corpus.clusters.k with embedding: image' });
+    }
+    if (c.curate.decontaminate.embedding_min_cosine !== null && c.curate.decontaminate.eval_images === null) {
+      ctx.addIssue({ code: 'custom', path: ['curate', 'decontaminate', 'eval_images'], message: 'embedding_min_cosine compares samples with the eval images; set curate.decontaminate.eval_images' });
     }
     if (corpus.semantic_dedup.enabled && corpus.clusters.k === null) {
       ctx.addIssue({ code: 'custom', path: ['curate', 'corpus', 'clusters', 'k'], message: 'semantic_dedup compares samples within clusters; set curate.corpus.clusters.k' });

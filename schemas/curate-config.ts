@@ -29,6 +29,8 @@ const semanticDedupSchema = z
     eps: z.number().gt(0).lt(2).default(0.01),
     /** Which sample of a group is kept: the highest score (ties: first id), or the first id. */
     keep: z.enum(['highest_score', 'first_id']).default('highest_score'),
+    /** A cluster larger than this is split by 2-means bisection before comparing (cost per sample bounded by it). */
+    max_group: z.number().int().min(2).max(1_000_000).default(500),
     /** Also leave marked duplicates out of index.parquet (reason semantic_duplicate); marks only by default. */
     drop: z.boolean().default(false),
   })
@@ -59,7 +61,19 @@ const decontaminateSchema = z
     eval_images: z.string().min(1).nullable().default(null),
     /** A sample within this many pHash bits (of 64) of an eval image is eval_contamination. */
     max_distance: z.number().int().min(0).max(32).default(6),
+    /** Also at finalise: a sample whose image embedding (the run's scorer) has cosine >= this to
+     *  an eval image's embedding is eval_contamination; null: pHash only. */
+    embedding_min_cosine: z.number().gt(0).max(1).nullable().default(null),
     /** Drop contaminated samples (reason eval_contamination); false marks them in the index. */
+    drop: z.boolean().default(true),
+  })
+  .strict();
+
+const imageClusterFilterSchema = z
+  .object({
+    /** Reference images: a folder of images, or a weft OUT folder (its indexed images); null: off. */
+    reference: z.string().min(1).nullable().default(null),
+    /** Leave samples outside every reference image's cluster out of index.parquet (reason image_cluster_filter); false marks them. */
     drop: z.boolean().default(true),
   })
   .strict();
@@ -75,6 +89,8 @@ export const curateSchema = z
         clusters: clustersSchema.prefault({}),
         semantic_dedup: semanticDedupSchema.prefault({}),
         balance: balanceSchema.prefault({}),
+        /** DataComp's image-based filter: keep samples whose nearest centroid is a reference image's. */
+        image_cluster_filter: imageClusterFilterSchema.prefault({}),
       })
       .strict()
       .prefault({}),
@@ -83,13 +99,19 @@ export const curateSchema = z
 
 export type CurateConfig = z.infer<typeof curateSchema>;
 export type CorpusConfig = CurateConfig['corpus'];
+export type DecontaminateConfig = CurateConfig['decontaminate'];
 
 /** Whether the units must write their corpus sidecar. */
-export function corpusSidecarNeeded(c: CorpusConfig): boolean {
-  return c.store_embeddings || c.clusters.k !== null || c.semantic_dedup.enabled || c.balance.enabled;
+export function corpusSidecarNeeded(c: CorpusConfig, d?: DecontaminateConfig): boolean {
+  return corpusEmbeddingsNeeded(c, d) || c.balance.enabled;
 }
 
 /** Whether the sidecar must hold embeddings (the passes that read them, or store_embeddings). */
-export function corpusEmbeddingsNeeded(c: CorpusConfig): boolean {
-  return c.store_embeddings || c.clusters.k !== null || c.semantic_dedup.enabled;
+export function corpusEmbeddingsNeeded(c: CorpusConfig, d?: DecontaminateConfig): boolean {
+  return c.store_embeddings || c.clusters.k !== null || c.semantic_dedup.enabled || c.image_cluster_filter.reference !== null || embeddingDecontamination(d);
+}
+
+/** Whether decontamination by embedding distance runs at finalise. */
+export function embeddingDecontamination(d: DecontaminateConfig | undefined): boolean {
+  return d !== undefined && d.eval_images !== null && d.embedding_min_cosine !== null;
 }

@@ -18,12 +18,15 @@ import { ContrastiveStep } from './onnx/contrastive-step.ts';
 import { float16Rounded } from './onnx/graph.ts';
 import { whitenedPatchFilters, zcaWhitening } from './whitening.ts';
 import { BACKBONE_INPUT } from './backbone/nsfwjs-mobilenet.ts';
+import { distinctGroupBatches } from '../core/distinct-batches.ts';
 import { BACKBONE_NAME, backboneFeatureSize, backbonePyramidFeatures } from './backbone/backbone-tower.ts';
 
 export interface TrainingPair {
   id: string;
   image: Uint8Array;
   caption: string;
+  /** A group such as the pair's k-means cluster (cluster_id), for distinctGroupBatches. */
+  group?: number | null;
 }
 
 export type ImageTower = 'random' | 'backbone';
@@ -46,6 +49,9 @@ export interface ReferenceTrainingOptions {
   hidden?: number;
   epochs?: number;
   batchSize?: number;
+  /** False-negative-aware batches: at most one pair of each `group` per batch where the groups
+   *  allow (core/distinct-batches.ts), so near-identical pairs are not each other's negatives. */
+  distinctGroupBatches?: boolean;
   learningRate?: number;
   weightDecay?: number;
   /** InfoNCE temperature, clamped to [MIN_TEMPERATURE, MAX_TEMPERATURE]. */
@@ -117,6 +123,7 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
     hidden: options.hidden ?? 0,
     epochs: options.epochs ?? 40,
     batchSize: options.batchSize ?? 256,
+    distinctGroupBatches: options.distinctGroupBatches ?? false,
     learningRate: options.learningRate ?? 2e-3,
     weightDecay: options.weightDecay ?? 0.01,
     temperature: Math.min(MAX_TEMPERATURE, Math.max(MIN_TEMPERATURE, options.temperature ?? 0.07)),
@@ -289,6 +296,8 @@ async function fitOnce(
   const optimiser = new AdamW(params, { lr: o.learningRate, weightDecay: o.weightDecay });
   // A constant feature's row stays zero (its standardised input is zero, so it gets no gradient).
   for (let f = 0; f < F; f++) if (!live[f]) params.projection.fill(0, f * width, (f + 1) * width);
+  const groups = rows.map((r) => image.kept[r].group ?? null);
+  if (o.distinctGroupBatches && groups.every((g) => g === null)) throw new Error('distinctGroupBatches: no training pair has a group (cluster id)');
   const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads, H);
   const order = Array.from({ length: n }, (_, i) => i);
   const batchSize = Math.min(o.batchSize, n);
@@ -301,9 +310,12 @@ async function fitOnce(
   try {
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       shuffle(order, random);
+      // Full batches come first, so the first stepsPerEpoch of them are full.
+      const distinct = o.distinctGroupBatches ? distinctGroupBatches(order, batchSize, (i) => groups[i]) : null;
+      if (distinct && epoch === 0) log(`group-distinct batches: ${distinct.relaxed} of ${n} pairs share a group with another pair of their batch`);
       let sum = 0;
       for (let s = 0; s < stepsPerEpoch; s++) {
-        const batch = order.slice(s * batchSize, (s + 1) * batchSize);
+        const batch = distinct ? distinct.batches[s] : order.slice(s * batchSize, (s + 1) * batchSize);
         batch.forEach((r, i) => batchFeatures.set(features.subarray(r * F, (r + 1) * F), i * F));
         const batchCaptions = batch.map((r) => captions[r]);
         const touched = touchedRows(batchCaptions);

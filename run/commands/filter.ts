@@ -11,6 +11,9 @@
 // t-digest of the pool's scores, as in `weft run`. --scores FILE takes the scores from a
 // Parquet file (id + one score column, e.g. the out-of-sample scores of `weft train-scorer`)
 // instead of OUT's score column, and adds that column to OUT2's shards and index.
+// The corpus sidecars of OUT (curate.corpus: ids, captions, scores, embeddings) are carried
+// into OUT2 with the rows OUT2 keeps, so OUT2's finalise runs the corpus passes over its own
+// selection without the model.
 import type { Command } from 'commander';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
@@ -34,6 +37,8 @@ import { IndexQueryError, selectIndexRows } from '../../output/index-query.ts';
 import { readFlatParquet } from '../../output/parquet-tables.ts';
 import { reportExamplesOf, sampleDroppedExamples } from '../../output/dropped-examples.ts';
 import { buildFolderAtomically } from '../../output/staged-folder.ts';
+import { corpusSidecarSchema } from '../../stages/curate/corpus-sidecar.ts';
+import type { ScoredSample } from '../../stages/score/score-columns.ts';
 
 const FILTER_STAGE = 'filter';
 const WHERE_REASON = 'where_false';
@@ -253,17 +258,50 @@ async function filterUnit(c: UnitCompletion, f: UnitFilter): Promise<void> {
     for (const w of writers.values()) await w.abort();
     throw err;
   }
+  const sidecars = c.sidecars ? await filterSidecars(c, new Set(indexRows.map((r) => String(r.id))), f) : null;
+  staged.push(...(sidecars ?? []));
   const completion: UnitCompletion = {
     unit: c.unit,
     source: c.source,
     fingerprint: f.fingerprint,
-    shards: staged.map(({ stagedPath: _staged, ...entry }) => entry),
+    shards: staged.filter((s) => !sidecars?.includes(s)).map(({ stagedPath: _staged, ...entry }) => entry),
+    ...(sidecars ? { sidecars: sidecars.map(({ stagedPath: _staged, ...entry }) => entry) } : {}),
     kept: indexRows.length,
     dropped: rejects.length,
     committed_at: new Date().toISOString(),
     stats: stats.toJSON(),
   };
   await f.out.commitUnit(completion, staged, indexRows, rejects);
+}
+
+/** The unit's sidecar rows whose ids OUT2 keeps, rewritten with the same columns (float16 values pass through unchanged). */
+async function filterSidecars(c: UnitCompletion, keep: Set<string>, f: UnitFilter): Promise<StagedShard[]> {
+  let writer: ArrowShardWriter<ScoredSample> | null = null;
+  try {
+    for (const entry of c.sidecars!) {
+      const table = arrow.tableFromIPC(await readFile(path.join(f.from, entry.path)));
+      const image = table.getChild('image_embedding');
+      const text = table.getChild('text_embedding');
+      if (!writer) {
+        const dim = image ? (image.type as arrow.FixedSizeList).listSize : null;
+        const meta = Object.fromEntries([...table.schema.metadata].map(([k, v]) => [k, JSON.parse(v)])) as Record<string, any>;
+        if (meta.weft) meta.weft = { ...meta.weft, config_fingerprint: f.fingerprint };
+        const schema = corpusSidecarSchema(dim);
+        writer = new ArrowShardWriter<ScoredSample>({ schema, unitId: c.unit, stagingDir: f.out.stagingDir(c.unit), maxShardBytes: f.maxShardBytes, rowsPerBatch: schema.maxRowsPerBatch, metadata: meta, folder: 'sidecars' });
+      }
+      const vector = (v: Iterable<number> | null | undefined) => (v ? Float32Array.from(v) : undefined);
+      for (let i = 0; i < table.numRows; i++) {
+        const id = String(table.getChild('id')!.get(i));
+        if (!keep.has(id)) continue;
+        const sample = { id, caption: table.getChild('caption')!.get(i) ?? '', score: table.getChild('score')!.get(i), imageEmbedding: vector(image?.get(i)), textEmbedding: vector(text?.get(i)) } as unknown as ScoredSample;
+        await writer.add(sample, 200);
+      }
+    }
+    return writer ? await writer.finish() : [];
+  } catch (err) {
+    await writer?.abort();
+    throw err;
+  }
 }
 
 /** A shard writer with the source shard's columns and metadata (plus the filter rules, and an added score column). */

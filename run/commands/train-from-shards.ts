@@ -70,7 +70,7 @@ function foldLog(log: (line: string) => void, fold: number, folds: number): (lin
  * through the shard reader a training loader uses, optionally a `where` selection) or a folder
  * of / path to .arrow shards (every row). Rows need `id`, `caption` and `image.bytes`.
  */
-export async function readShardPairs(input: string, where?: string | null): Promise<TrainingPair[]> {
+export async function readShardPairs(input: string, where?: string | null, groupColumn?: string): Promise<TrainingPair[]> {
   const stat = await fs.stat(input).catch(() => null);
   if (!stat) throw new Error(`${input} does not exist`);
   const pairs: TrainingPair[] = [];
@@ -80,12 +80,18 @@ export async function readShardPairs(input: string, where?: string | null): Prom
       if (!('caption' in values) || !('image' in values)) throw new Error(`${index.shard}: not an image-caption shard (needs id, caption, image columns)`);
       const bytes = (values.image as { bytes?: Uint8Array | null } | null)?.bytes;
       if (!bytes) continue;
-      pairs.push({ id: String(index.id), image: bytes, caption: String(values.caption ?? '') });
+      const pair: TrainingPair = { id: String(index.id), image: bytes, caption: String(values.caption ?? '') };
+      if (groupColumn) {
+        if (!(groupColumn in index)) throw new Error(`${input}: its index has no ${groupColumn} column (run with curate.corpus.clusters.k)`);
+        pair.group = index[groupColumn] === null ? null : Number(index[groupColumn]);
+      }
+      pairs.push(pair);
     }
     if (pairs.length === 0) throw new Error(`${input}: no image-caption pairs in its index`);
     return pairs;
   }
   if (where) throw new Error('a where selection needs an OUT folder (with index.parquet)');
+  if (groupColumn) throw new Error(`grouped batches (${groupColumn}) need an OUT folder (with index.parquet)`);
   const files = stat.isFile() ? [input] : (await fs.readdir(input)).filter((f) => f.endsWith('.arrow')).sort().map((f) => path.join(input, f));
   if (files.length === 0) throw new Error(`${input}: no image-caption shards`);
   for (const file of files) {
@@ -124,7 +130,7 @@ export function imageFolds(pairs: TrainingPair[], folds: number, seed: number): 
 export async function trainScorerFromShards(input: string, outDir: string, o: TrainFromShardsOptions = {}): Promise<TrainFromShardsResult> {
   const folds = o.folds ?? 5;
   if (!Number.isInteger(folds) || folds < 2) throw new Error(`folds must be an integer >= 2, got ${folds}`);
-  const pairs = await readShardPairs(input, o.where);
+  const pairs = await readShardPairs(input, o.where, o.training?.distinctGroupBatches ? 'cluster_id' : undefined);
   return trainScorerFromPairs(pairs, path.basename(path.resolve(input)), outDir, o);
 }
 

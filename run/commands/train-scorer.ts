@@ -23,9 +23,10 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed', '1')
     .option('--id <id>', 'scorer id (names score columns)', 'weft-bootstrapped')
     .option('--where <sql>', 'train on the index rows where this SQL expression over index.parquet holds (OUT folders)')
+    .option('--fn-aware-batches', 'at most one pair of each k-means cluster (index column cluster_id) per batch, so near-duplicates are not each other\'s negatives (OUT folders clustered by curate.corpus.clusters)')
     .option('--image-tower <tower>', 'image features: random (fixed random convolutions, 64 px, no third-party weights) or backbone (the frozen nsfwjs MobileNetV2, 224 px)', DEFAULT_IMAGE_TOWER)
     .exitOverride()
-    .action(async (input: string, o: { out: string; folds: string; epochs: string; dim: string; seed: string; id: string; where?: string; imageTower: string }) => {
+    .action(async (input: string, o: { out: string; folds: string; epochs: string; dim: string; seed: string; id: string; where?: string; imageTower: string; fnAwareBatches?: boolean }) => {
       if (o.imageTower !== 'backbone' && o.imageTower !== 'random') throw new UsageError(`--image-tower: backbone or random, got ${JSON.stringify(o.imageTower)}`);
       if (!existsSync(input)) throw new UsageError(`${input} does not exist`);
       if (existsSync(o.out) && (await readdir(o.out)).length > 0) throw new UsageError(`${o.out} is not empty; train-scorer writes a new folder`);
@@ -36,7 +37,7 @@ export function register(program: Command): void {
         where: o.where,
         seed: positiveInt(o.seed, '--seed'),
         id: o.id,
-        training: { imageTower: o.imageTower, epochs: positiveInt(o.epochs, '--epochs'), dim: positiveInt(o.dim, '--dim') },
+        training: { imageTower: o.imageTower, epochs: positiveInt(o.epochs, '--epochs'), dim: positiveInt(o.dim, '--dim'), distinctGroupBatches: o.fnAwareBatches === true },
         log: (line) => process.stderr.write(`[train-scorer] ${line}\n`),
       }).catch((err) => {
         throw err instanceof IndexQueryError ? new UsageError(err.message) : err;

@@ -21,9 +21,14 @@ export interface EvalImageHash {
 }
 
 /** pHashes of the images in `folder` (and its subfolders), sorted by relative path. */
-export async function evalImageHashes(folder: string): Promise<EvalImageHash[]> {
+/** The image files under `folder` (recursively), as paths relative to it, sorted. */
+export async function imageFilesIn(folder: string): Promise<string[]> {
   const entries = await readdir(folder, { recursive: true, withFileTypes: true });
-  const files = entries.filter((e) => e.isFile() && IMAGE_FILE.test(e.name)).map((e) => path.relative(folder, path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).sort();
+  return entries.filter((e) => e.isFile() && IMAGE_FILE.test(e.name)).map((e) => path.relative(folder, path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).sort();
+}
+
+export async function evalImageHashes(folder: string): Promise<EvalImageHash[]> {
+  const files = await imageFilesIn(folder);
   if (files.length === 0) throw new Error(`curate.decontaminate.eval_images: no images in ${folder}`);
   const out: EvalImageHash[] = [];
   for (const name of files) {

@@ -13,6 +13,7 @@ import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
 import { parseConfig } from '../../schemas/config-file.ts';
 import { runPipeline } from '../../run/executor.ts';
 import { mergeOutDirs } from '../../output/merge.ts';
+import { filterOutDir } from '../../run/commands/filter.ts';
 import { parquetRows, readJson } from '../helpers/out-dir.ts';
 import { tinyReferenceScorer } from '../helpers/trained-reference.ts';
 
@@ -134,4 +135,35 @@ test('the drop filters leave marked rows out of the index and give them reject r
   const stats = await readJson(path.join(out, 'stats.json'));
   assert.deepEqual(stats.stages.semantic_dedup.dropped, { semantic_duplicate: dups.length });
   assert.equal(stats.stages.balance.dropped.balance_not_drawn, notDrawn.length);
+});
+
+test('weft filter carries the sidecar rows of the pairs it keeps, and the filtered OUT runs the corpus passes on them', async () => {
+  const from = path.join(root, 'single');
+  const to = path.join(root, 'filtered');
+  // Leaves out every sample whose id ends in 1, 4 or 7: a selection unrelated to the passes.
+  await filterOutDir(from, to, { where: "regexp_matches(id, '[147]$') = false" });
+  const index = await parquetRows(path.join(to, 'index.parquet'));
+  const original = await parquetRows(path.join(from, 'index.parquet'));
+  assert.ok(index.length > 0 && index.length < original.length);
+  const manifest = await readJson(path.join(to, 'manifest.json'));
+  const sidecarRows = async (dir: string, entries: { path: string }[]) => {
+    const rows = new Map<string, { caption: string; score: number | null; image: number[]; text: number[] }>();
+    for (const e of entries) {
+      const t = arrow.tableFromIPC(await fs.readFile(path.join(dir, e.path)));
+      for (let i = 0; i < t.numRows; i++) rows.set(String(t.getChild('id')!.get(i)), { caption: t.getChild('caption')!.get(i), score: t.getChild('score')!.get(i), image: [...t.getChild('image_embedding')!.get(i)!], text: [...t.getChild('text_embedding')!.get(i)!] });
+    }
+    return rows;
+  };
+  const carried = await sidecarRows(to, manifest.sidecars);
+  const before = await sidecarRows(from, (await readJson(path.join(from, 'manifest.json'))).sidecars);
+  assert.deepEqual([...carried.keys()].sort(), index.map((r) => String(r.id)).sort(), 'one sidecar row per kept pair');
+  for (const [id, row] of carried) assert.deepEqual(row, before.get(id), `${id}: the same caption, score and float16 embeddings`);
+  assert.equal(manifest.sidecars.reduce((n: number, e: { rows: number }) => n + e.rows, 0), index.length);
+  // The filtered OUT's finalise clustered and deduplicated its own selection.
+  assert.ok(index.every((r) => Number(r.cluster_id) >= 0 && Number(r.cluster_id) < 5));
+  const ids = new Set(index.map((r) => String(r.id)));
+  for (const r of index) if (r.semantic_duplicate_of !== null) assert.ok(ids.has(String(r.semantic_duplicate_of)), 'marked against a pair of the selection');
+  const pairs = DUPLICATES.filter((id) => ids.has(id) && ids.has(`zdup-${id}`));
+  assert.ok(pairs.length > 0);
+  for (const id of pairs) assert.equal(index.find((r) => r.id === `zdup-${id}`)!.semantic_duplicate_of, id);
 });

@@ -6,7 +6,11 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
-import { readShards } from '../../output/shard-reader.ts';
+import { readBatches, readShards } from '../../output/shard-reader.ts';
+import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
+import { parseConfig } from '../../schemas/config-file.ts';
+import { runPipeline } from '../../run/executor.ts';
+import { tinyReferenceScorer } from '../helpers/trained-reference.ts';
 import { duckQuery, sqlString } from '../helpers/duckdb.ts';
 import { runKind } from '../helpers/kind-runs.ts';
 import { readJson } from '../helpers/out-dir.ts';
@@ -69,4 +73,28 @@ test('a where selection, ranks that split the rows exactly, and a seeded shuffle
   assert.deepEqual([...a].sort(), [...all].sort());
   assert.notDeepEqual(a, all, 'shuffled');
   assert.notDeepEqual(a, c, 'another seed, another order');
+});
+
+test('readBatches: batches of the rows, with distinctBy cluster_id at most one row of a cluster per batch while the clusters allow', async () => {
+  const corpus = await makeDemoCorpus(path.join(work, 'clustered-corpus'), { count: 70, swapFraction: 0, size: 64, seed: 9 });
+  const out = path.join(work, 'clustered');
+  const config = parseConfig({ source: { kind: 'image_text', path: corpus.imagesDir, rows_per_unit: 25 }, decode: { image_size: 64 }, score: { scorer: await tinyReferenceScorer() }, curate: { corpus: { clusters: { k: 6, seed: 2, seed_sample: 70 } } } });
+  await runPipeline({ loaded: { config, baseDir: work }, outDir: out });
+  const all = await collect(readShards(out, { shuffleBuffer: 16, seed: 4 }));
+  const sizes = new Map<number, number>();
+  for (const s of all) sizes.set(Number(s.index.cluster_id), (sizes.get(Number(s.index.cluster_id)) ?? 0) + 1);
+  assert.ok(sizes.size > 2, `${sizes.size} clusters`);
+  for (const batchSize of [3, 5]) {
+    const plain = await collect(readBatches(out, { batchSize, shuffleBuffer: 16, seed: 4 }));
+    assert.deepEqual(plain.flat().map((s) => s.index.id), all.map((s) => s.index.id), 'without distinctBy: the reader order, cut into batches');
+    const distinct = await collect(readBatches(out, { batchSize, shuffleBuffer: 16, seed: 4, distinctBy: 'cluster_id' }));
+    assert.deepEqual(distinct.flat().map((s) => String(s.index.id)).sort(), all.map((s) => String(s.index.id)).sort(), 'every row once');
+    distinct.slice(0, -1).forEach((b) => assert.equal(b.length, batchSize));
+    const repeats = (batches: typeof distinct) => batches.reduce((n, b) => n + b.length - new Set(b.map((s) => s.index.cluster_id)).size, 0);
+    // Repeats are forced only once the rows left over come from fewer clusters than a batch holds.
+    const firstRepeat = distinct.findIndex((b) => new Set(b.map((s) => s.index.cluster_id)).size < b.length);
+    assert.ok(repeats(distinct) < repeats(plain), `${repeats(distinct)} repeats vs ${repeats(plain)} in plain batches`);
+    if (firstRepeat >= 0) assert.ok(firstRepeat > distinct.length / 3, `first batch with a repeated cluster: ${firstRepeat} of ${distinct.length}`);
+  }
+  await assert.rejects(collect(readBatches(streamOut, { batchSize: 4, distinctBy: 'cluster_id' })), /index has no column cluster_id/);
 });

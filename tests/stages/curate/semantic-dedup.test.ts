@@ -2,7 +2,7 @@
 // marked against the member the keep rule keeps; distinct members are not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { semanticDuplicates } from '../../../stages/curate/semantic-dedup.ts';
+import { semanticDuplicates, splitGroups } from '../../../stages/curate/semantic-dedup.ts';
 import { dot, normalise, type EmbeddedRow } from '../../../stages/curate/kmeans.ts';
 import { mulberry32 } from '../../../core/random.ts';
 
@@ -53,4 +53,32 @@ test('first_id keeps the first id of each group; a tight eps marks nothing among
   assert.equal(tight.size, 0, 'noisy copies are below a cosine of 1 - 1e-7');
   // Input order does not matter.
   assert.deepEqual([...semanticDuplicates([...rows].reverse(), 0.05, 'first_id')].sort(), [...marks].sort());
+});
+
+for (const [seed, originals, dupsPer, maxGroup] of [[11, 300, 1, 64], [12, 200, 3, 100], [13, 500, 2, 37]] as const) {
+  test(`a cluster above max_group is bisected into parts of at most max_group, finding the same duplicates (seed ${seed}, cap ${maxGroup})`, () => {
+    const { rows } = members(seed, originals, dupsPer, 32, 0.003);
+    const groups = splitGroups(rows, maxGroup);
+    assert.ok(groups.length > 1, 'the cluster is split');
+    for (const g of groups) assert.ok(g.length <= maxGroup, `part of ${g.length} <= ${maxGroup}`);
+    assert.deepEqual(groups.flat().map((r) => r.id).sort(), rows.map((r) => r.id).sort(), 'every member in exactly one part');
+    // Part membership does not depend on the input order.
+    const shuffled = [...rows].sort((a, b) => (a.score! < b.score! ? -1 : 1));
+    const key = (gs: EmbeddedRow[][]) => gs.map((g) => g.map((r) => r.id).sort().join(',')).sort();
+    assert.deepEqual(key(splitGroups(shuffled, maxGroup)), key(groups));
+    // Near-copies (cosine ~0.9999) fall on the same side of a 2-means boundary: the marks match the unsplit pass.
+    const whole = semanticDuplicates(rows, 0.01, 'highest_score');
+    const split = semanticDuplicates(rows, 0.01, 'highest_score', maxGroup);
+    assert.equal(whole.size, originals * dupsPer);
+    const agree = [...whole].filter(([d, k]) => split.get(d) === k).length;
+    assert.ok(agree >= 0.98 * whole.size, `${agree} of ${whole.size} marks kept under bisection`);
+    assert.ok([...split].every(([d]) => whole.has(d)), 'bisection marks nothing the unsplit pass does not');
+  });
+}
+
+test('copies of one vector above max_group stay one group (nothing to split) and all but one are marked', () => {
+  const v = normalise(Float32Array.from({ length: 16 }, (_, i) => i + 1));
+  const rows: EmbeddedRow[] = Array.from({ length: 50 }, (_, i) => ({ id: `c${String(i).padStart(2, '0')}`, score: null, vector: v }));
+  assert.equal(splitGroups(rows, 10).length, 1);
+  assert.equal(semanticDuplicates(rows, 0.01, 'first_id', 10).size, 49);
 });

@@ -14,7 +14,10 @@
 //      frames, or that brings back a frame from just before, is a flash, not a cut;
 //   3. dissolves: histograms of frames a window apart (0.6, 1.4, 2.4 s) differ twice as much
 //      across the transition as frames that far apart in the stretches around it, the frame
-//      halfway is close to a mix of the two ends, and no cut, fade or flash lies inside.
+//      halfway is close to a mix of the two ends, and no cut, fade or flash lies inside; then the
+//      span's middle frames must each be one alpha's per-pixel mix of its end frames with alpha
+//      in [0, 1] (a recolouring overshoots), and one global shift and zoom per frame step must not
+//      explain most of the change (a pan over a gradient or a zoom is a mix of its ends too).
 import type { RgbFrame } from '../decode/video-frames.ts';
 
 export type BoundaryType = 'hard' | 'fade' | 'dissolve';
@@ -140,6 +143,14 @@ export class SceneDetector {
   private readonly diffs = new Map<number, number[]>();
   private readonly luma: number[] = [];
   private readonly times: number[] = [];
+  /** Analysis frames (RGB) of the last 2 * longest window + 1 frames: a dissolve candidate's span is fitted as a mix of its ends once the frames after it are in. */
+  private readonly pixelRing: Uint8Array[] = [];
+  /** Mix fits of dissolve candidates, by window and peak frame (`w:i`). */
+  private readonly mixFits = new Map<string, MixFit>();
+  /** Per frame step k (frame k - 1 to k) inside some candidate's span: the change left after the best global shift or zoom, and without it. */
+  private readonly stepMotion = new Map<number, { still: number; moved: number }>();
+  private width = 0;
+  private height = 0;
 
   constructor(private readonly opts: SceneDetectorOptions) {
     this.windows = [...new Set(DISSOLVE_WINDOWS_S.map((s) => Math.max(2, Math.round(s * opts.fps))))];
@@ -165,24 +176,36 @@ export class SceneDetector {
     this.times.push(frame.time);
     const maxLag = this.lags[this.lags.length - 1];
     for (const lag of this.lags) {
-      const past = this.ring.length >= lag ? this.ring[this.ring.length - lag] : null;
+      // Frames and block means are compared only as far back as cuts and flashes look; the
+      // dissolve windows use histograms and the block-mean mix.
+      const near = lag <= FLASH_FRAMES + 1;
+      const past = near && this.ring.length >= lag ? this.ring[this.ring.length - lag] : null;
       this.diffs.get(lag)!.push(past ? contentDifference(past, f) : NaN);
-      const coarsePast = this.coarseRing.length >= lag ? this.coarseRing[this.coarseRing.length - lag] : null;
+      const coarsePast = near && this.coarseRing.length >= lag ? this.coarseRing[this.coarseRing.length - lag] : null;
       this.coarseDiffs.get(lag)!.push(coarsePast ? contentDifference(coarsePast, coarse) : NaN);
       const histPast = this.histRing.length >= lag ? this.histRing[this.histRing.length - lag] : null;
       this.histDiffs.get(lag)!.push(histPast ? histogramDistance(histPast, hist) : NaN);
       const half = Math.round(lag / 2);
-      const blockPast = this.blockRing.length >= lag ? this.blockRing[this.blockRing.length - lag] : null;
+      const window = this.windows.includes(lag);
+      const blockPast = window && this.blockRing.length >= lag ? this.blockRing[this.blockRing.length - lag] : null;
       const blockMid = this.blockRing.length >= half ? this.blockRing[this.blockRing.length - half] : null;
       this.mixResidual.get(lag)!.push(blockPast && blockMid && half < lag ? mixResidual(blockPast, blockMid, blocks) : NaN);
     }
+    this.width = frame.width;
+    this.height = frame.height;
+    this.pixelRing.push(frame.rgb.slice());
+    if (this.pixelRing.length > 2 * maxLag + 1) this.pixelRing.shift();
+    // The candidate peaking w frames back now has every frame its span depends on.
+    for (const w of this.windows) this.fitCandidate(w, this.times.length - 1 - w);
     this.ring.push(f);
     this.coarseRing.push(coarse);
     this.histRing.push(hist);
     this.blockRing.push(blocks);
-    if (this.ring.length > maxLag) {
+    if (this.ring.length > FLASH_FRAMES + 1) {
       this.ring.shift();
       this.coarseRing.shift();
+    }
+    if (this.histRing.length > maxLag) {
       this.histRing.shift();
       this.blockRing.shift();
     }
@@ -193,9 +216,56 @@ export class SceneDetector {
     return this.diffs.get(1)!.slice();
   }
 
+  /** The frames a window's histograms say may be a dissolve: far enough apart, and the frame halfway a mix of its ends at the block scale. */
+  private dissolveCandidate(w: number, i: number): boolean {
+    return i >= w && this.histDiffs.get(w)![i] >= DISSOLVE_MIN_DIFF && this.mixResidual.get(w)![i] <= DISSOLVE_MAX_RESIDUAL;
+  }
+
+  /** Fits the span of the candidate of window w peaking at frame i (if it is one) as a mix of its ends, while its frames are in the ring. */
+  private fitCandidate(w: number, i: number): void {
+    if (i < 0 || this.mixFits.has(`${w}:${i}`) || !this.dissolveCandidate(w, i)) return;
+    const { first, last } = this.dissolveSpan(w, i);
+    const n = this.times.length;
+    const frame = (k: number) => this.pixelRing[this.pixelRing.length - n + k];
+    if (first < n - this.pixelRing.length) return;
+    const middle: Uint8Array[] = [];
+    for (let k = first + 1; k < last; k++) middle.push(frame(k));
+    let still = 0;
+    let moved = 0;
+    for (let k = first + 1; k <= last; k++) {
+      let m = this.stepMotion.get(k);
+      if (!m) {
+        m = globalMotionResidual(frame(k - 1), frame(k), this.width, this.height);
+        this.stepMotion.set(k, m);
+      }
+      still += m.still;
+      moved += m.moved;
+    }
+    this.mixFits.set(`${w}:${i}`, { ...fitMix(frame(first), middle, frame(last)), motionExplained: still > 0 ? 1 - moved / still : 0 });
+  }
+
+  /**
+   * The span of a dissolve whose window w peaks at frame i: within the window, the frames whose
+   * histogram change stands out of the calmer stretch around it. first: the last frame before
+   * the change; last: the first after it.
+   */
+  private dissolveSpan(w: number, i: number): { first: number; last: number } {
+    const c = this.histDiffs.get(1)!;
+    let cmax = 0;
+    for (let k = i - w + 1; k <= i; k++) cmax = Math.max(cmax, c[k]);
+    const [calm] = sideMedians(c, i - w, i + 1, w);
+    const cut = Math.max(2 * calm + 0.5, 0.25 * cmax);
+    let first = i - w + 1;
+    while (first < i && c[first] < cut) first++;
+    let last = i;
+    while (last > first && c[last] < cut) last--;
+    return { first: first - 1, last };
+  }
+
   finish(): SceneBoundary[] {
     const n = this.times.length;
     if (n < 2) return [];
+    for (const w of this.windows) for (let i = Math.max(0, n - w); i < n; i++) this.fitCandidate(w, i);
     const fades = this.findFades();
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
@@ -305,8 +375,9 @@ export class SceneDetector {
   /**
    * Dissolves on the histogram series: frames w apart across the transition differ `ratio`
    * times more than frames w apart in the stretches before and after it (which motion alone
-   * does not do), by at least DISSOLVE_MIN_DIFF, and without a cut, fade or flash in between.
-   * Shorter windows are tried first, so a short dissolve gets a tight span.
+   * does not do), by at least DISSOLVE_MIN_DIFF, and without a cut, fade or flash in between;
+   * and the span's frames are a per-pixel mix of its ends that global motion does not explain
+   * (isMixOfEnds). Shorter windows are tried first, so a short dissolve gets a tight span.
    */
   private findDissolves(taken: Uint8Array): { first: number; last: number; score: number }[] {
     const c = this.histDiffs.get(1)!;
@@ -316,14 +387,12 @@ export class SceneDetector {
       const e = this.histDiffs.get(w)!;
       const candidates: { i: number; ratio: number }[] = [];
       for (let i = w; i < n; i++) {
-        const d = e[i];
-        if (!(d >= DISSOLVE_MIN_DIFF)) continue;
+        if (!this.dissolveCandidate(w, i)) continue;
         let blocked = false;
         for (let k = i - w + 1; k <= i && !blocked; k++) if (taken[k]) blocked = true;
         if (blocked) continue;
-        const around = lagMedian(e, i - w, i + w, w);
-        const ratio = d / Math.max(around, 1);
-        if (ratio >= DISSOLVE_MIN_RATIO && this.mixResidual.get(w)![i] <= DISSOLVE_MAX_RESIDUAL) candidates.push({ i, ratio });
+        const ratio = e[i] / Math.max(lagMedian(e, i - w, i + w, w), 1);
+        if (ratio >= DISSOLVE_MIN_RATIO) candidates.push({ i, ratio });
       }
       // Runs of candidates are one transition: its peak is where the window spans it best.
       for (let r = 0; r < candidates.length; ) {
@@ -332,21 +401,135 @@ export class SceneDetector {
         const peak = candidates.slice(r, q + 1).reduce((x, y) => (y.ratio > x.ratio ? y : x));
         r = q + 1;
         const i = peak.i;
-        let cmax = 0;
-        for (let k = i - w + 1; k <= i; k++) cmax = Math.max(cmax, c[k]);
-        const [calm] = sideMedians(c, i - w, i + 1, w);
-        const cut = Math.max(2 * calm + 0.5, 0.25 * cmax);
-        let first = i - w + 1;
-        while (first < i && c[first] < cut) first++;
-        let last = i;
-        while (last > first && c[last] < cut) last--;
-        const span = { first: first - 1, last, score: e[i] };
+        const span = { ...this.dissolveSpan(w, i), score: e[i] };
+        const fit = this.mixFits.get(`${w}:${i}`);
+        if (!fit || !isMixOfEnds(fit)) continue;
         if (out.some((o) => span.first <= o.last + 1 && span.last >= o.first - 1)) continue;
         out.push(span);
       }
     }
     return out;
   }
+}
+
+/** How well a span's middle frames are a per-pixel mix of its end frames. */
+export interface MixFit {
+  /** Per middle frame, the least-squares alpha of middle = (1 - alpha) * first + alpha * last. */
+  alphas: number[];
+  /** Root mean square of what is left after the mix, over that of last - first (0: a perfect mix). */
+  residual: number;
+  /** Least luma variance of a middle frame over the smaller of the ends' (a cross-fade of two textured pictures dips). */
+  varianceDip: number;
+  /** Share of the frame-to-frame change across the span that one global shift or zoom per step explains (1: all of it, a pan or zoom). */
+  motionExplained: number;
+}
+
+/** Global motions tried between two frames: shifts up to this many pixels of the half-size luma (8 of the 64 px frame), each with these zooms about the centre. */
+const MOTION_SHIFT = 4;
+const MOTION_ZOOMS = [0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.4, 1.6];
+
+/**
+ * Mean |luma difference| of two frames as they are (still) and after the best global motion
+ * of the first, a zoom about the centre and a shift (moved), on half-size luma, over the
+ * pixels that stay inside the picture (at least a third of them).
+ */
+export function globalMotionResidual(a: Uint8Array, b: Uint8Array, width: number, height: number): { still: number; moved: number } {
+  const w = Math.floor(width / 2);
+  const h = Math.floor(height / 2);
+  const la = halfLuma(a, width, w, h);
+  const lb = halfLuma(b, width, w, h);
+  const still = warpedDifference(la, lb, w, h, 1, 0, 0);
+  let moved = still;
+  for (const s of MOTION_ZOOMS) {
+    for (let dy = -MOTION_SHIFT; dy <= MOTION_SHIFT; dy++) for (let dx = -MOTION_SHIFT; dx <= MOTION_SHIFT; dx++) moved = Math.min(moved, warpedDifference(la, lb, w, h, s, dx, dy));
+  }
+  return { still, moved };
+}
+
+/** Luma of 2 x 2 pixel squares. */
+function halfLuma(rgb: Uint8Array, width: number, w: number, h: number): Float32Array {
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let sum = 0;
+      for (const [oy, ox] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
+        const i = ((2 * y + oy) * width + 2 * x + ox) * 3;
+        sum += 0.299 * rgb[i] + 0.587 * rgb[i + 1] + 0.114 * rgb[i + 2];
+      }
+      out[y * w + x] = sum / 4;
+    }
+  }
+  return out;
+}
+
+/** Mean |b(x) - a(T(x))| where T scales by 1/s about the centre and shifts by (dx, dy); Infinity when under a third of the pixels map inside. */
+function warpedDifference(a: Float32Array, b: Float32Array, width: number, height: number, s: number, dx: number, dy: number): number {
+  const cx = (width - 1) / 2;
+  const cy = (height - 1) / 2;
+  let sum = 0;
+  let count = 0;
+  for (let y = 0; y < height; y++) {
+    const sy = Math.round(cy + (y - cy) / s + dy);
+    if (sy < 0 || sy >= height) continue;
+    for (let x = 0; x < width; x++) {
+      const sx = Math.round(cx + (x - cx) / s + dx);
+      if (sx < 0 || sx >= width) continue;
+      sum += Math.abs(b[y * width + x] - a[sy * width + sx]);
+      count++;
+    }
+  }
+  return count * 3 >= width * height ? sum / count : Infinity;
+}
+
+/** Fits each middle frame as one alpha's mix of the ends, per pixel and channel. */
+export function fitMix(first: Uint8Array, middle: Uint8Array[], last: Uint8Array): Omit<MixFit, 'motionExplained'> {
+  let den = 0;
+  for (let p = 0; p < first.length; p++) den += (last[p] - first[p]) ** 2;
+  const alphas: number[] = [];
+  let residual = 0;
+  let leastVar = Infinity;
+  for (const m of middle) {
+    let num = 0;
+    for (let p = 0; p < first.length; p++) num += (m[p] - first[p]) * (last[p] - first[p]);
+    const alpha = den > 0 ? num / den : 0;
+    let r = 0;
+    for (let p = 0; p < first.length; p++) r += (m[p] - first[p] - alpha * (last[p] - first[p])) ** 2;
+    residual += r;
+    alphas.push(alpha);
+    leastVar = Math.min(leastVar, lumaVariance(m));
+  }
+  return {
+    alphas,
+    residual: den > 0 && middle.length ? Math.sqrt(residual / middle.length / den) : Infinity,
+    varianceDip: leastVar / Math.max(1, Math.min(lumaVariance(first), lumaVariance(last))),
+  };
+}
+
+function lumaVariance(rgb: Uint8Array): number {
+  let sum = 0;
+  let sq = 0;
+  const n = rgb.length / 3;
+  for (let i = 0; i < rgb.length; i += 3) {
+    const y = 0.299 * rgb[i] + 0.587 * rgb[i + 1] + 0.114 * rgb[i + 2];
+    sum += y;
+    sq += y * y;
+  }
+  return n ? sq / n - (sum / n) ** 2 : 0;
+}
+
+/** A middle frame's alpha may stray this far outside [0, 1] (noise and compression) and still lie between the ends. */
+const MIX_ALPHA_SLACK = 0.03;
+/** A span whose frame-to-frame change one global shift and zoom explains to this share is a pan or zoom, not a dissolve. */
+const MOTION_EXPLAINED_MAX = 0.6;
+
+/**
+ * Whether a fitted span is a dissolve: every middle frame lies between the ends (its alpha in
+ * [0, 1]; a recolouring runs past them), and global motion does not explain the change (a pan
+ * over a smooth gradient is a near-perfect mix of its ends, but a shifted copy explains it better).
+ */
+export function isMixOfEnds(fit: MixFit): boolean {
+  const inside = fit.alphas.every((a) => a >= -MIX_ALPHA_SLACK && a <= 1 + MIX_ALPHA_SLACK);
+  return inside && fit.motionExplained < MOTION_EXPLAINED_MAX;
 }
 
 /** One cut per frame, with the highest score any scale gave it. */

@@ -3,7 +3,7 @@
 // edits is measured in tests/run/fixtures/scene-eval.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { contentDifference, frameFeatures, SceneDetector, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
+import { contentDifference, fitMix, frameFeatures, globalMotionResidual, isMixOfEnds, SceneDetector, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
 
 const W = 32;
 const H = 24;
@@ -74,4 +74,65 @@ test('a 1.5 s dissolve is found as a dissolve overlapping it, and nothing is fou
   assert.ok(dissolves[0].start < 4.5 && dissolves[0].end > 3, JSON.stringify(b));
   // Hue jumps where the mix passes through grey can add a hard cut inside the transition, never in the shots.
   for (const x of b) assert.ok(x.start >= 2.9 && x.end <= 4.7, JSON.stringify(b));
+});
+
+// 64 x 48 pictures for the mix and motion checks (the analysis frame size).
+const W64 = 64;
+const H64 = 48;
+function render64(p: Picture): Uint8Array {
+  const rgb = new Uint8Array(W64 * H64 * 3);
+  for (let y = 0; y < H64; y++) for (let x = 0; x < W64; x++) rgb.set(p(x, y).map((v) => Math.max(0, Math.min(255, Math.round(v)))), (y * W64 + x) * 3);
+  return rgb;
+}
+/** Colour value noise on 6 px cells, drawn from a seed: pictures with no repeat a shift could match. */
+const texture = (seed: number): Picture => {
+  const cell = (i: number, j: number, c: number) => {
+    let h = Math.imul(i * 374761393 + j * 668265263 + c * 2147483647 + seed * 1274126177, 1103515245) >>> 0;
+    h = Math.imul(h ^ (h >>> 13), 1274126177) >>> 0;
+    return 40 + ((h >>> 8) % 180);
+  };
+  return (x, y) => {
+    const fx = x / 6;
+    const fy = y / 6;
+    const i = Math.floor(fx);
+    const j = Math.floor(fy);
+    const u = fx - i;
+    const v = fy - j;
+    return [0, 1, 2].map((c) => (1 - u) * (1 - v) * cell(i, j, c) + u * (1 - v) * cell(i + 1, j, c) + (1 - u) * v * cell(i, j + 1, c) + u * v * cell(i + 1, j + 1, c)) as [number, number, number];
+  };
+};
+/** A smooth colour gradient over a plane larger than the frame, seen from (ox, oy). */
+const gradient = (ox: number, oy: number): Picture => (x, y) => [120 + 100 * Math.sin((x + ox) / 40), 120 + 100 * Math.cos((y + oy) / 30), 128 + 0.8 * (x + ox - y - oy)];
+
+test('the frames of a dissolve are one alpha mix of its ends each; a pan over a gradient is explained by a shift', () => {
+  const a = texture(1);
+  const b = texture(2);
+  const ends = [render64(a), render64(b)];
+  const middle = [0.25, 0.5, 0.75].map((k) => render64(mix(a, b, k)));
+  const fit = fitMix(ends[0], middle, ends[1]);
+  assert.ok(fit.residual < 0.02, `residual ${fit.residual}`);
+  fit.alphas.forEach((alpha, i) => assert.ok(Math.abs(alpha - [0.25, 0.5, 0.75][i]) < 0.02, `alphas ${fit.alphas}`));
+  // Global motion explains little of a dissolve's change...
+  const dissolveStep = globalMotionResidual(middle[0], middle[1], W64, H64);
+  assert.ok(dissolveStep.moved > 0.6 * dissolveStep.still, JSON.stringify(dissolveStep));
+  // ...and most of a pan's, though the pan's middle frames fit a mix of its ends as well.
+  const pan = [0, 8, 16, 24].map((k) => render64(gradient(k, k / 2)));
+  const panFit = fitMix(pan[0], pan.slice(1, 3), pan[3]);
+  assert.ok(panFit.residual < 0.3, `pan residual ${panFit.residual}`);
+  const panStep = globalMotionResidual(pan[1], pan[2], W64, H64);
+  assert.ok(panStep.moved < 0.3 * panStep.still, JSON.stringify(panStep));
+  assert.equal(isMixOfEnds({ ...panFit, motionExplained: 1 - panStep.moved / panStep.still }), false);
+  assert.equal(isMixOfEnds({ ...fit, motionExplained: 1 - dissolveStep.moved / dissolveStep.still }), true);
+});
+
+test('a recolouring that turns past its end is no mix of its ends (a middle alpha over 1)', () => {
+  // The palette turns on and comes part of the way back, as a fractal zoom's colours do: a frame inside lies beyond the last.
+  const hueAt = (turn: number): Picture => (x, y) => {
+    const s = Math.sin(x / 2.5) * Math.cos(y / 3) > 0 ? 1 : 0;
+    return [0, 1, 2].map((c) => 128 + 100 * Math.cos(2 * Math.PI * (turn + c / 3 + s / 2))) as [number, number, number];
+  };
+  const frames = [0, 0.15, 0.3, 0.25].map((t) => render64(hueAt(t)));
+  const fit = fitMix(frames[0], frames.slice(1, 3), frames[3]);
+  assert.ok(fit.alphas.some((a) => a > 1.03), JSON.stringify(fit));
+  assert.equal(isMixOfEnds({ ...fit, motionExplained: 0 }), false);
 });

@@ -17,7 +17,6 @@ import { BACKBONE_CHANNELS, BACKBONE_GRID, BACKBONE_PREPROCESSOR_CONFIG, NSFWJS_
 import { OnnxEncoder, floatTensor } from '../onnx-encoder.ts';
 import { imagePreprocessingFrom, preprocessImage } from '../clip-preprocess.ts';
 import { errorMessage } from '../../core/stage.ts';
-import { toFloat16Bits } from '../onnx/graph.ts';
 
 const { onnx } = p;
 
@@ -132,30 +131,6 @@ export async function backbonePyramidFeatures<T extends FeaturePair>(
   const features = new Float32Array(kept.length * F);
   rows.forEach((bytes, i) => features.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), i * F));
   return { features, kept, computed };
-}
-
-/**
- * The whole 7x7 grid of every readable pair (for heads that look at each position), stored as
- * float16 bits [C, G, G] under features/<backbone sha>-grid/<image sha>.f16 (125 kB an image;
- * float32 would be twice that for no measurable difference in a head trained on them).
- */
-export async function backboneGrids<T extends FeaturePair>(
-  pairs: T[],
-  o: { threads: number; log?: (line: string) => void; batch?: number },
-  skipped: { id: string; reason: string; detail: string }[],
-): Promise<{ grids: Uint16Array[]; kept: T[]; computed: number }> {
-  const size = BACKBONE_CHANNELS * BACKBONE_GRID * BACKBONE_GRID;
-  const layout: CacheLayout = {
-    folder: 'grid',
-    extension: 'f16',
-    bytes: size * 2,
-    encode: (grid) => {
-      const bits = toFloat16Bits(grid);
-      return new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
-    },
-  };
-  const { rows, kept, computed } = await cachedBackboneRows(pairs, layout, o, skipped);
-  return { grids: rows.map((b) => new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))), kept, computed };
 }
 
 interface CacheLayout {

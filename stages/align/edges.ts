@@ -103,14 +103,6 @@ export function edgeRegionAround(xy: Int32Array, stride: number, width: number, 
   return { tileSize, cols, rows, need, compute };
 }
 
-/** Share of the frame's tiles a region computes (1 without a region). */
-export function regionCoverage(region: EdgeRegion | undefined): number {
-  if (!region) return 1;
-  let c = 0;
-  for (let i = 0; i < region.compute.length; i++) c += region.compute[i];
-  return c / region.compute.length;
-}
-
 /**
  * Per row of pixels, the [x0, x1) spans of marked tiles (flattened pairs), one list per tile
  * row; the whole row when there is no region.

@@ -81,5 +81,5 @@ test('an RGB-D TUM sequence runs through weft run into rgbd shards, index and re
   assert.equal((section.match(/<circle class="shift-dot/g) ?? []).length, Object.keys(stats.counters['rgbd.shift_px']).length);
   assert.match(section, /<img src="data:image\/jpeg;base64,/);
   assert.match(section, /misregistered/);
-  assert.match(section, /lowest registration confidence among kept pairs/);
+  assert.match(section, /kept pairs with the lowest registration confidence/);
 });

@@ -48,6 +48,12 @@ export class Fetcher {
     return this.session.maxInFlight;
   }
 
+  /** Requests one host may have in flight at once: its slots plus its overflow permits. The
+   *  fetch stage starts no more of a host's URLs at once than this. */
+  get maxPerHost(): number {
+    return this.session.maxPerHost;
+  }
+
   /** Downloads one image. Never throws for a per-URL failure. */
   async fetch(rawUrl: string, signal?: AbortSignal): Promise<FetchResult> {
     const r = await this.session.get(rawUrl, this.sink, signal);

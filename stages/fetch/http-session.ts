@@ -141,6 +141,11 @@ export class HttpSession {
     return this.cfg.concurrency + overflowLimits(this.cfg).global;
   }
 
+  /** Most requests to one host in flight at once: its slots plus its overflow permits. */
+  get maxPerHost(): number {
+    return this.cfg.per_host_concurrency + overflowLimits(this.cfg).perHost;
+  }
+
   /** GETs `rawUrl` into `sink`. Never throws for a per-URL failure. */
   async get<T>(rawUrl: string, sink: BodySink<T>, callerSignal?: AbortSignal): Promise<SessionResult<T>> {
     const started = performance.now();

@@ -684,6 +684,14 @@ export async function* completionPool<I, R, O>(
   let exhausted = false;
   try {
     while (true) {
+      // Finished items are handed on before anything new starts, so the gate judges new starts
+      // by the row it waits for now, not by one that has just finished.
+      while (finished.length > 0) {
+        const f = finished.shift()!;
+        if (!f.ok) throw f.error;
+        const out = settle(f.value);
+        if (out !== undefined) yield out;
+      }
       // Waiting items first (they are older than anything upstream); while the gate holds back,
       // only the item it waits for. After an abort they all start, to settle at once as aborted.
       for (let next; (running < concurrency || signal.aborted) && (next = queues.take(signal.aborted || !holding() ? undefined : awaited, signal.aborted)); ) launch(next.item, next.key);
@@ -700,13 +708,7 @@ export async function* completionPool<I, R, O>(
         if (queues.tryStart(key)) launch(next.value, key);
         else queues.wait(key, next.value, null);
       }
-      while (finished.length > 0) {
-        const f = finished.shift()!;
-        if (!f.ok) throw f.error;
-        const out = settle(f.value);
-        if (out !== undefined) yield out;
-      }
-      if (running === 0 && queues.waitingCount === 0 && (exhausted || signal.aborted)) break;
+      if (running === 0 && queues.waitingCount === 0 && finished.length === 0 && (exhausted || signal.aborted)) break;
       // Slots freed while results were handed on are refilled before waiting.
       const hold = holding();
       const canStart = running < concurrency && (queues.hasReady(hold ? awaited : undefined) || (!exhausted && !signal.aborted && !queues.full && !hold));

@@ -135,6 +135,9 @@ export interface KeyedAdmission<I> {
    *  is pulled from upstream. */
   maxWaitingBytes: number;
   sizeOf: (item: I) => number;
+  /** Called as an item starts with a function that gives its key's place back early (the item
+   *  goes on without it, e.g. a download redirected to another host); idempotent. */
+  bind?: (item: I, leave: () => void) => void;
 }
 
 /** Asked by a completion-order pool before it starts another item. */
@@ -509,6 +512,20 @@ class KeyQueues<I, T> {
     if (this.waitingOf.has(key)) this.ready.add(key);
   }
 
+  /** The function that frees the place `item` of `key` took (once, however often it is called);
+   *  the admission's bind hook gets it too, to free the place before the item finishes. */
+  leaver(key: string, item: I, wake: () => void): () => void {
+    let held = true;
+    const leave = () => {
+      if (!held) return;
+      held = false;
+      this.finished(key);
+      wake();
+    };
+    this.admission?.bind?.(item, leave);
+    return leave;
+  }
+
   /** True while waiting items fill the byte bound: pull nothing more from upstream. */
   get full(): boolean {
     return this.admission !== undefined && this.waitingBytes >= this.admission.maxWaitingBytes;
@@ -579,10 +596,11 @@ export async function* byteWindowPool<I, R, O>(
   const queues = new KeyQueues<I, Entry>(options.admission);
   const launch = (item: I, key: string, entry: Entry) => {
     running += 1;
+    const leave = queues.leaver(key, item, () => wake?.());
     const finished = () => {
       entry.done = true;
       running -= 1;
-      queues.finished(key);
+      leave();
       entry.bytes = WAITING_ENTRY_BYTES + (entry.failed ? 0 : options.sizeOf(entry.value as R));
       bufferedBytes += entry.bytes;
       wake?.();
@@ -667,10 +685,11 @@ export async function* completionPool<I, R, O>(
   const launch = (item: I, key: string) => {
     const id = options.idOf(item);
     running += 1;
+    const leave = queues.leaver(key, item, () => wake?.());
     const done = (f: { ok: true; value: R } | { ok: false; error: unknown }) => {
       finished.push(f);
       running -= 1;
-      queues.finished(key);
+      leave();
       const left = (heldIds.get(id) ?? 1) - 1;
       if (left > 0) heldIds.set(id, left);
       else heldIds.delete(id);

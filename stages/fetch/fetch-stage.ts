@@ -14,7 +14,9 @@
 // flight (per_host_concurrency + per_host_overflow); the host's other items wait, not started,
 // in a queue per host that does not count against the stage's places (bounded by
 // fetch.host_queue_bytes). So a slow or throttled host whose URLs crowd the list holds only its
-// own few places, and the other hosts' URLs keep every other place busy.
+// own few places, and the other hosts' URLs keep every other place busy. A download redirected to
+// another host gives its place back at that hop (a URL shortener's URLs are not held to its limit
+// while they download elsewhere).
 import { drop, mapStage, type Stage, type StageContext, type StartGate } from '../../core/stage.ts';
 import type { FetchInfo, ImageTextRaw } from '../../schemas/image-text.ts';
 import type { Fetcher } from './fetcher.ts';
@@ -54,6 +56,8 @@ export interface FetchStageOptions {
 export function fetchStage(fetcher: Fetcher, concurrency: number, options: FetchStageOptions = {}): Stage<ImageTextRaw, FetchedImageText> {
   return (input, ctx) => {
     const activity = new HostActivity();
+    // Per started item: gives its host's place in the stage back when a redirect leaves the host.
+    const leaveHost = new Map<ImageTextRaw, () => void>();
     const stage = mapStage<ImageTextRaw, FetchedImageText>(
       FETCH_STAGE,
       async (item, ctx) => {
@@ -63,7 +67,9 @@ export function fetchStage(fetcher: Fetcher, concurrency: number, options: Fetch
         }
         const host = hostKey(item.url);
         activity.begin(host);
-        const r = await fetcher.fetch(item.url, ctx.signal).finally(() => activity.end(host));
+        const leftHost = leaveHost.get(item);
+        leaveHost.delete(item);
+        const r = await fetcher.fetch(item.url, ctx.signal, leftHost).finally(() => activity.end(host));
         if (r.host) ctx.stats.count('fetch_host_requests', r.host, r.requests);
         if (r.consent) ctx.stats.count('fetch_consent', r.consent);
         if (!r.ok) {
@@ -96,6 +102,9 @@ export function fetchStage(fetcher: Fetcher, concurrency: number, options: Fetch
           maxWaitingBytes: options.hostQueueBytes ?? DEFAULT_HOST_QUEUE_BYTES,
           // UTF-16 strings; the fixed 1 KiB per item covers the other fields.
           sizeOf: (item) => 2 * ((item.url?.length ?? 0) + (item.caption?.length ?? 0)),
+          bind: (item, leave) => {
+            if (item.url) leaveHost.set(item, leave);
+          },
         },
       },
     );

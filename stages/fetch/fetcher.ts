@@ -54,9 +54,10 @@ export class Fetcher {
     return this.session.maxPerHost;
   }
 
-  /** Downloads one image. Never throws for a per-URL failure. */
-  async fetch(rawUrl: string, signal?: AbortSignal): Promise<FetchResult> {
-    const r = await this.session.get(rawUrl, this.sink, signal);
+  /** Downloads one image. Never throws for a per-URL failure. `leftHost` is called (at most
+   *  once) when a redirect first leads to a host other than the URL's own. */
+  async fetch(rawUrl: string, signal?: AbortSignal, leftHost?: () => void): Promise<FetchResult> {
+    const r = await this.session.get(rawUrl, this.sink, signal, leftHost);
     if (!r.ok) return r;
     const { bytes, mediaType } = r.body;
     return { ok: true, bytes, finalUrl: r.finalUrl, status: r.status, contentType: r.contentType, mediaType, consent: r.consent, attempts: r.attempts, requests: r.requests, host: r.host, ms: r.ms };

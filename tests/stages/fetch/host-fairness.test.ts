@@ -132,3 +132,66 @@ test('row order (byte window): every fast-host URL is requested while the slow h
   assert.equal(slowHitsAtRelease, PER_HOST, 'the slow host held only its own places while the fast host was served');
   assert.deepEqual(out.map((o) => o.id), list.map((x) => x.id), 'row order is kept');
 });
+
+test('a redirect to another host gives the first host\'s place back: a shortener\'s URLs download elsewhere at once, not two at a time', async () => {
+  // Every URL of 127.0.0.4 redirects to one of five held hosts (127.0.0.5-9), two URLs each:
+  // they may all be in flight at once (2 per target host), though the redirecting host has only
+  // 2 places in the stage.
+  const shortener = await startFaultServer('127.0.0.4');
+  const targets: FaultServer[] = [];
+  for (let h = 0; h < 5; h++) targets.push(await startFaultServer(`127.0.0.${5 + h}`));
+  servers.push(shortener, ...targets);
+  const list: ImageTextRaw[] = Array.from({ length: 10 }, (_, i) => ({
+    id: `r${i}`,
+    kind: IMAGE_TEXT,
+    source: 'list.csv',
+    caption: 'a red square',
+    url: `${shortener.base}/redirect-to?to=${encodeURIComponent(`${targets[i % 5].base}/held.jpg?i=${i}`)}`,
+  }));
+  const fetcher = new Fetcher(fetchConfig({
+    allow_private_addresses: true,
+    respect_robots_txt: false,
+    retries: 0,
+    concurrency: 16,
+    overflow_concurrency: 0,
+    per_host_concurrency: PER_HOST,
+    per_host_overflow: 0,
+    per_host_rate: 1e6,
+    per_host_burst: 1e6,
+    first_byte_timeout_ms: 60_000,
+    total_timeout_ms: 120_000,
+  }));
+  const held = () => targets.reduce((n, t) => n + t.held, 0);
+  let heldAtRelease = -1;
+  const releaseAll = () => {
+    for (const t of targets) releaseSlow(t);
+  };
+  for (const t of targets) {
+    t.onHit = () => {
+      setImmediate(() => {
+        if (heldAtRelease < 0 && held() === list.length) {
+          heldAtRelease = held();
+          releaseAll();
+        }
+      });
+    };
+  }
+  let fired = false;
+  const dog = setTimeout(() => {
+    fired = true;
+    releaseAll();
+  }, 30_000);
+  const out: FetchedImageText[] = [];
+  try {
+    async function* input(): AsyncGenerator<ImageTextRaw> {
+      yield* list;
+    }
+    for await (const item of fetchStage(fetcher, 16)(input(), testContext())) out.push(item);
+  } finally {
+    clearTimeout(dog);
+    await fetcher.close();
+  }
+  assert.equal(fired, false, 'the redirected downloads were held to the first host\'s two places');
+  assert.equal(heldAtRelease, list.length, 'every redirected download was in flight at once');
+  assert.deepEqual(out.map((o) => o.id), list.map((x) => x.id));
+});

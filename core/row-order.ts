@@ -7,8 +7,9 @@
 // Each item is numbered as it enters the section. An item leaves when every earlier number has
 // left or was rejected (the section's rejects pass through a ledger that notes them). Memory: what
 // waits here is bounded by `maxBytes` through the StartGate: while the waiting bytes are over it
-// and the row everyone waits for is still running in the gated stage, that stage starts nothing
-// new. (A row held elsewhere in the section is never waited on, so the gate cannot deadlock.)
+// and the row everyone waits for is still held by the gated stage (running, or waiting in its
+// per-host queue), that stage starts nothing new but that row. (A row held elsewhere in the
+// section is never waited on, so the gate cannot deadlock.)
 import type { RejectLedger, RejectRecord } from './rejects.ts';
 import type { Stage, StartGate, Traceable } from './stage.ts';
 
@@ -35,10 +36,14 @@ export class RowOrder<T extends Traceable> implements StartGate {
     private readonly sizeOf: (item: T) => number,
   ) {}
 
-  holdBack(runningIds: ReadonlyMap<string, number>): boolean {
+  holdBack(heldIds: ReadonlyMap<string, number>): boolean {
     if (this.blockedBytes < this.maxBytes) return false;
     const headId = this.idOfSeq.get(this.head);
-    return headId !== undefined && runningIds.has(headId);
+    return headId !== undefined && heldIds.has(headId);
+  }
+
+  awaits(id: string): boolean {
+    return this.idOfSeq.get(this.head) === id;
   }
 
   /** Wraps `inner` so that its output comes out in the order its input went in. */

@@ -98,7 +98,7 @@ function isItemDrop(x: unknown): x is ItemDrop {
   return isDrop(x) && typeof (x as ItemDrop).item === 'object';
 }
 
-export interface MapOptions<O = unknown> {
+export interface MapOptions<O = unknown, I = unknown> {
   /** Items processed at once; output order always equals input order. Default 1. */
   concurrency?: number;
   /** Reason code used when the function throws something other than DropError. */
@@ -117,12 +117,36 @@ export interface MapOptions<O = unknown> {
    * item the section waits for is one of this stage's own running items.
    */
   completionOrder?: StartGate;
+  /**
+   * Fair admission by key (a fetch stage: by host). At most `perKey` items of one key run at
+   * once; the others wait, not started, in a queue per key that does not count against
+   * `concurrency`, so one slow key cannot fill the stage's places and idle the other keys.
+   * Only with `reorderBufferBytes` or `completionOrder`.
+   */
+  admission?: KeyedAdmission<I>;
+}
+
+export interface KeyedAdmission<I> {
+  /** The key of an item; '' puts it under no per-key limit. */
+  keyOf: (item: I) => string;
+  /** Items of one key running at once. */
+  perKey: number;
+  /** Bytes of waiting, not yet started items (sizeOf plus 1 KiB each) past which nothing more
+   *  is pulled from upstream. */
+  maxWaitingBytes: number;
+  sizeOf: (item: I) => number;
+  /** Called as an item starts with a function that gives its key's place back early (the item
+   *  goes on without it, e.g. a download redirected to another host); idempotent. */
+  bind?: (item: I, leave: () => void) => void;
 }
 
 /** Asked by a completion-order pool before it starts another item. */
 export interface StartGate {
-  /** True to start nothing new until one of the running items (by id) finishes. */
-  holdBack(runningIds: ReadonlyMap<string, number>): boolean;
+  /** True to start nothing new until one of the held items (by id: running, or waiting in
+   *  the pool's per-key queues) finishes. */
+  holdBack(heldIds: ReadonlyMap<string, number>): boolean;
+  /** True for the item the gate waits for: it may start even while the gate holds back. */
+  awaits(id: string): boolean;
 }
 
 /**
@@ -133,7 +157,7 @@ export interface StartGate {
 export function mapStage<I extends Traceable, O>(
   name: string,
   fn: (item: I, ctx: StageContext) => Promise<O | Drop> | O | Drop,
-  options: MapOptions<O> = {},
+  options: MapOptions<O, I> = {},
 ): Stage<I, O> {
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const errorReason = options.errorReason ?? `${name}_failed`;
@@ -166,11 +190,12 @@ export function mapStage<I extends Traceable, O>(
       stats().in += 1;
       return run(item);
     };
-    if (options.completionOrder) return completionPool(input, concurrency, ctx.signal, begin, settle, { idOf: (item: I) => item.id, gate: options.completionOrder });
+    const admission = options.admission ? { admission: options.admission } : {};
+    if (options.completionOrder) return completionPool(input, concurrency, ctx.signal, begin, settle, { idOf: (item: I) => item.id, gate: options.completionOrder, ...admission });
     if (options.reorderBufferBytes !== undefined) {
       const sizeOf = options.sizeOf ?? (() => 0);
       const bytes = (r: { result: O | Drop }) => (isDrop(r.result) ? 0 : sizeOf(r.result));
-      return byteWindowPool(input, concurrency, ctx.signal, begin, settle, { maxBufferedBytes: options.reorderBufferBytes, sizeOf: bytes });
+      return byteWindowPool(input, concurrency, ctx.signal, begin, settle, { maxBufferedBytes: options.reorderBufferBytes, sizeOf: bytes, ...admission });
     }
     return orderedPool(input, concurrency, ctx.signal, begin, settle);
   };
@@ -180,7 +205,7 @@ export function mapStage<I extends Traceable, O>(
 export function filterStage<I extends Traceable>(
   name: string,
   keep: (item: I, ctx: StageContext) => Promise<true | Drop> | true | Drop,
-  options: MapOptions<I> = {},
+  options: MapOptions<I, I> = {},
 ): Stage<I, I> {
   return mapStage<I, I>(name, async (item, ctx) => {
     const verdict = await keep(item, ctx);
@@ -427,15 +452,117 @@ export async function* orderedPool<I, R, O>(
   }
 }
 
-export interface ByteWindowOptions<R> {
+export interface ByteWindowOptions<R, I = unknown> {
   /** Bytes of finished results waiting behind an unfinished earlier item before no new item starts. */
   maxBufferedBytes: number;
   /** Bytes one finished result holds. */
   sizeOf: (result: R) => number;
+  /** Fair admission by key (see MapOptions.admission). */
+  admission?: KeyedAdmission<I>;
 }
 
 /** Bookkeeping charged per waiting item on top of sizeOf (the item's own fields, the entry). */
 const WAITING_ENTRY_BYTES = 1024;
+
+/**
+ * The per-key queues of a pool with fair admission. An item whose key has `perKey` items
+ * running (or older items of the key still waiting: keys are served first in, first out) waits
+ * here, not started; when one of its key's items finishes, the key's oldest waiting item becomes
+ * ready. Without an admission every item may start at once.
+ */
+class KeyQueues<I, T> {
+  private readonly runningOf = new Map<string, number>();
+  private readonly waitingOf = new Map<string, Array<{ item: I; tag: T; seq: number; bytes: number }>>();
+  /** Keys with waiting items and a free place. */
+  private readonly ready = new Set<string>();
+  private seq = 0;
+  waitingBytes = 0;
+  waitingCount = 0;
+
+  constructor(private readonly admission: KeyedAdmission<I> | undefined) {}
+
+  keyOf(item: I): string {
+    return this.admission ? this.admission.keyOf(item) : '';
+  }
+
+  /** Takes a place of `key` for an item that starts now, or false when it must wait (then call wait()). */
+  tryStart(key: string): boolean {
+    if (key === '' || !this.admission) return true;
+    const n = this.runningOf.get(key) ?? 0;
+    if (n >= this.admission.perKey || this.waitingOf.has(key)) return false;
+    this.runningOf.set(key, n + 1);
+    return true;
+  }
+
+  wait(key: string, item: I, tag: T): void {
+    const bytes = WAITING_ENTRY_BYTES + this.admission!.sizeOf(item);
+    let queue = this.waitingOf.get(key);
+    if (!queue) this.waitingOf.set(key, (queue = []));
+    queue.push({ item, tag, seq: this.seq++, bytes });
+    this.waitingBytes += bytes;
+    this.waitingCount += 1;
+  }
+
+  /** An item of `key` finished: its place goes to the key's oldest waiting item. */
+  finished(key: string): void {
+    if (key === '' || !this.admission) return;
+    const n = (this.runningOf.get(key) ?? 1) - 1;
+    if (n > 0) this.runningOf.set(key, n);
+    else this.runningOf.delete(key);
+    if (this.waitingOf.has(key)) this.ready.add(key);
+  }
+
+  /** The function that frees the place `item` of `key` took (once, however often it is called);
+   *  the admission's bind hook gets it too, to free the place before the item finishes. */
+  leaver(key: string, item: I, wake: () => void): () => void {
+    let held = true;
+    const leave = () => {
+      if (!held) return;
+      held = false;
+      this.finished(key);
+      wake();
+    };
+    this.admission?.bind?.(item, leave);
+    return leave;
+  }
+
+  /** True while waiting items fill the byte bound: pull nothing more from upstream. */
+  get full(): boolean {
+    return this.admission !== undefined && this.waitingBytes >= this.admission.maxWaitingBytes;
+  }
+
+  /** True when take() would give an item (`only` as in take). */
+  hasReady(only?: (item: I) => boolean): boolean {
+    for (const key of this.ready) if (!only || only(this.waitingOf.get(key)![0].item)) return true;
+    return false;
+  }
+
+  /**
+   * The oldest waiting item whose key has a free place (only among those `only` accepts), its
+   * place taken; or, with `all` (the run was aborted), the oldest waiting item whatever its key.
+   */
+  take(only?: (item: I) => boolean, all = false): { key: string; item: I; tag: T } | undefined {
+    let best: string | undefined;
+    let bestSeq = Infinity;
+    for (const key of all ? this.waitingOf.keys() : this.ready) {
+      const head = this.waitingOf.get(key)![0];
+      if (head.seq < bestSeq && (!only || only(head.item))) {
+        best = key;
+        bestSeq = head.seq;
+      }
+    }
+    if (best === undefined) return undefined;
+    const queue = this.waitingOf.get(best)!;
+    const entry = queue.shift()!;
+    this.waitingBytes -= entry.bytes;
+    this.waitingCount -= 1;
+    const n = (this.runningOf.get(best) ?? 0) + 1;
+    this.runningOf.set(best, n);
+    if (queue.length === 0) this.waitingOf.delete(best);
+    if (queue.length === 0 || n >= this.admission!.perKey) this.ready.delete(best);
+    return { key: best, item: entry.item, tag: entry.tag };
+  }
+}
 
 /**
  * Like orderedPool, but without head-of-line blocking: up to `concurrency` items run at once,
@@ -443,7 +570,8 @@ const WAITING_ENTRY_BYTES = 1024;
  * Results are yielded in input order (the output is the same on every run); finished results
  * wait for the earlier ones in a buffer bounded by bytes (`maxBufferedBytes`, each result
  * charged sizeOf plus a small fixed cost), not by a count. Only when that buffer is full does
- * a slow item hold the others back. Pulling stops after an abort; what is in flight settles.
+ * a slow item hold the others back. With an admission, items of a key at its limit wait in
+ * their key's queue without taking a slot. Pulling stops after an abort; what is in flight settles.
  */
 export async function* byteWindowPool<I, R, O>(
   input: AsyncIterable<I>,
@@ -451,7 +579,7 @@ export async function* byteWindowPool<I, R, O>(
   signal: AbortSignal,
   start: (item: I) => Promise<R>,
   settle: (result: R) => O | undefined,
-  options: ByteWindowOptions<R>,
+  options: ByteWindowOptions<R, I>,
 ): AsyncGenerator<O> {
   interface Entry {
     done: boolean;
@@ -465,18 +593,39 @@ export async function* byteWindowPool<I, R, O>(
   let running = 0;
   let bufferedBytes = 0;
   let wake: (() => void) | null = null;
-  const finished = (entry: Entry) => {
-    entry.done = true;
-    running -= 1;
-    entry.bytes = WAITING_ENTRY_BYTES + (entry.failed ? 0 : options.sizeOf(entry.value as R));
-    bufferedBytes += entry.bytes;
-    wake?.();
+  const queues = new KeyQueues<I, Entry>(options.admission);
+  const launch = (item: I, key: string, entry: Entry) => {
+    running += 1;
+    const leave = queues.leaver(key, item, () => wake?.());
+    const finished = () => {
+      entry.done = true;
+      running -= 1;
+      leave();
+      entry.bytes = WAITING_ENTRY_BYTES + (entry.failed ? 0 : options.sizeOf(entry.value as R));
+      bufferedBytes += entry.bytes;
+      wake?.();
+    };
+    start(item).then(
+      (value) => {
+        entry.value = value;
+        finished();
+      },
+      (error: unknown) => {
+        entry.failed = true;
+        entry.error = error;
+        finished();
+      },
+    );
   };
+  const roomToStart = () => running < concurrency && bufferedBytes < options.maxBufferedBytes;
   const iterator = input[Symbol.asyncIterator]();
   let exhausted = false;
   try {
     while (true) {
-      while (!exhausted && running < concurrency && bufferedBytes < options.maxBufferedBytes && !signal.aborted) {
+      // Waiting items first (they are older than anything upstream); after an abort they all
+      // start, to settle at once as aborted.
+      for (let next; (roomToStart() || signal.aborted) && (next = queues.take(undefined, signal.aborted)); ) launch(next.item, next.key, next.tag);
+      while (!exhausted && roomToStart() && !queues.full && !signal.aborted) {
         const next = await iterator.next();
         if (next.done) {
           exhausted = true;
@@ -484,18 +633,9 @@ export async function* byteWindowPool<I, R, O>(
         }
         const entry: Entry = { done: false, failed: false, bytes: 0 };
         waiting.push(entry);
-        running += 1;
-        start(next.value).then(
-          (value) => {
-            entry.value = value;
-            finished(entry);
-          },
-          (error: unknown) => {
-            entry.failed = true;
-            entry.error = error;
-            finished(entry);
-          },
-        );
+        const key = queues.keyOf(next.value);
+        if (queues.tryStart(key)) launch(next.value, key, entry);
+        else queues.wait(key, next.value, entry);
       }
       while (head < waiting.length && waiting[head].done) {
         const entry = waiting[head];
@@ -510,8 +650,8 @@ export async function* byteWindowPool<I, R, O>(
         head = 0;
       }
       if (head === waiting.length && (exhausted || signal.aborted)) break;
-      const canStart = !exhausted && !signal.aborted && running < concurrency && bufferedBytes < options.maxBufferedBytes;
-      if (canStart) continue;
+      const canStart = roomToStart() && (queues.hasReady() || (!exhausted && !signal.aborted && !queues.full));
+      if (canStart || (signal.aborted && queues.waitingCount > 0)) continue;
       await new Promise<void>((resolve) => (wake = resolve));
       wake = null;
     }
@@ -524,7 +664,9 @@ export async function* byteWindowPool<I, R, O>(
  * The unordered variant: up to `concurrency` items run at once and each result is yielded as
  * soon as it is settled, in the order items finish. Row order is restored downstream (RowOrder,
  * pipeline/row-order.ts), which may hold new starts back through `gate` while the row it waits
- * for is still running here. Pulling stops after an abort; what is in flight settles.
+ * for is still held here (running, or waiting in its key's queue); the row it waits for may
+ * still start. With an admission, items of a key at its limit wait in their key's queue without
+ * taking a slot. Pulling stops after an abort; what is in flight settles.
  */
 export async function* completionPool<I, R, O>(
   input: AsyncIterable<I>,
@@ -532,46 +674,64 @@ export async function* completionPool<I, R, O>(
   signal: AbortSignal,
   start: (item: I) => Promise<R>,
   settle: (result: R) => O | undefined,
-  options: { idOf: (item: I) => string; gate?: StartGate },
+  options: { idOf: (item: I) => string; gate?: StartGate; admission?: KeyedAdmission<I> },
 ): AsyncGenerator<O> {
   const finished: Array<{ ok: true; value: R } | { ok: false; error: unknown }> = [];
-  const runningIds = new Map<string, number>();
+  /** Items pulled and not finished: running or waiting in a key queue. */
+  const heldIds = new Map<string, number>();
   let running = 0;
   let wake: (() => void) | null = null;
+  const queues = new KeyQueues<I, null>(options.admission);
+  const launch = (item: I, key: string) => {
+    const id = options.idOf(item);
+    running += 1;
+    const leave = queues.leaver(key, item, () => wake?.());
+    const done = (f: { ok: true; value: R } | { ok: false; error: unknown }) => {
+      finished.push(f);
+      running -= 1;
+      leave();
+      const left = (heldIds.get(id) ?? 1) - 1;
+      if (left > 0) heldIds.set(id, left);
+      else heldIds.delete(id);
+      wake?.();
+    };
+    start(item).then((value) => done({ ok: true, value }), (error: unknown) => done({ ok: false, error }));
+  };
+  const holding = () => running > 0 && options.gate !== undefined && options.gate.holdBack(heldIds);
+  const awaited = (item: I) => options.gate!.awaits(options.idOf(item));
   const iterator = input[Symbol.asyncIterator]();
   let exhausted = false;
   try {
     while (true) {
-      while (!exhausted && running < concurrency && !signal.aborted) {
-        if (running > 0 && options.gate?.holdBack(runningIds)) break;
-        const next = await iterator.next();
-        if (next.done) {
-          exhausted = true;
-          break;
-        }
-        const id = options.idOf(next.value);
-        runningIds.set(id, (runningIds.get(id) ?? 0) + 1);
-        running += 1;
-        const done = (f: { ok: true; value: R } | { ok: false; error: unknown }) => {
-          finished.push(f);
-          running -= 1;
-          const left = (runningIds.get(id) ?? 1) - 1;
-          if (left > 0) runningIds.set(id, left);
-          else runningIds.delete(id);
-          wake?.();
-        };
-        start(next.value).then((value) => done({ ok: true, value }), (error: unknown) => done({ ok: false, error }));
-      }
+      // Finished items are handed on before anything new starts, so the gate judges new starts
+      // by the row it waits for now, not by one that has just finished.
       while (finished.length > 0) {
         const f = finished.shift()!;
         if (!f.ok) throw f.error;
         const out = settle(f.value);
         if (out !== undefined) yield out;
       }
-      if (running === 0 && (exhausted || signal.aborted)) break;
+      // Waiting items first (they are older than anything upstream); while the gate holds back,
+      // only the item it waits for. After an abort they all start, to settle at once as aborted.
+      for (let next; (running < concurrency || signal.aborted) && (next = queues.take(signal.aborted || !holding() ? undefined : awaited, signal.aborted)); ) launch(next.item, next.key);
+      while (!exhausted && running < concurrency && !queues.full && !signal.aborted) {
+        if (holding()) break;
+        const next = await iterator.next();
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        const id = options.idOf(next.value);
+        heldIds.set(id, (heldIds.get(id) ?? 0) + 1);
+        const key = queues.keyOf(next.value);
+        if (queues.tryStart(key)) launch(next.value, key);
+        else queues.wait(key, next.value, null);
+      }
+      if (running === 0 && queues.waitingCount === 0 && finished.length === 0 && (exhausted || signal.aborted)) break;
       // Slots freed while results were handed on are refilled before waiting.
-      const canStart = !exhausted && !signal.aborted && running < concurrency && !(running > 0 && options.gate?.holdBack(runningIds));
-      if (canStart || finished.length > 0) continue;
+      const hold = holding();
+      const canStart = running < concurrency && (queues.hasReady(hold ? awaited : undefined) || (!exhausted && !signal.aborted && !queues.full && !hold));
+      if (canStart || finished.length > 0 || (signal.aborted && queues.waitingCount > 0)) continue;
       await new Promise<void>((resolve) => (wake = resolve));
       wake = null;
     }

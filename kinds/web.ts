@@ -73,7 +73,7 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
       // the RowOrder section hands them on in row order, so dedup, marks and shards are the same
       // on every run. What waits there is bounded by reorder_buffer_bytes.
       const order = new RowOrder<DecodedImageTextSample>(config.fetch.reorder_buffer_bytes, (s) => s.image.bytes.byteLength);
-      const download = fetchStage(fetcher, fetcher.maxInFlight, { completionOrder: order });
+      const download = fetchStage(fetcher, fetcher.maxInFlight, { completionOrder: order, hostQueueBytes: config.fetch.host_queue_bytes });
       const fetchOnce: Stage<ImageTextRaw, ImageTextRaw> = dedup.url ? sharedDownloadStage(download) : download;
       const decode = imageDecodeStage(config.decode, config.run.concurrency);
       // Downloads run ahead of decode by up to read_ahead_bytes of fetched rows.

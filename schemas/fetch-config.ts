@@ -69,6 +69,10 @@ export const fetchConfigSchema = z
     /** Fetched rows of a unit waiting for decode: the fetch stage runs ahead of decode by up
      *  to this many bytes, so a slow URL is waited out while decode works through the queue. */
     read_ahead_bytes: z.number().int().min(0).default(64 * 1024 * 1024),
+    /** URLs of a unit waiting, not yet started, behind their host's limit (per_host_concurrency +
+     *  per_host_overflow running): they take none of the stage's places, so one slow host cannot
+     *  idle the others. Past this many bytes (URL, caption and 1 KiB each) no more rows are read. */
+    host_queue_bytes: z.number().int().positive().default(64 * 1024 * 1024),
     /** Fetched bodies held in memory waiting for an earlier row to finish (the stage's output
      *  keeps row order); past this, no new URL starts until the earliest one is done. */
     reorder_buffer_bytes: z.number().int().positive().default(256 * 1024 * 1024),

@@ -7,8 +7,9 @@
 //            should cost about one timeout, not N x timeout / concurrency.
 //   --hosts  the N URLs spread over 32 hosts, each a server on its own loopback address
 //            (127.0.0.2 ... 127.0.0.33) with its own latency, polite defaults (per-host slots,
-//            adaptive rate, robots.txt): all healthy, then with 2 hosts failing (one refusing
-//            connections, one answering 503). The healthy hosts' throughput should not move.
+//            adaptive rate, robots.txt): all healthy, and with 2 hosts failing (one refusing
+//            connections, one answering 503), run healthy, failing, failing, healthy so that a
+//            drifting load weighs on both alike. The healthy hosts' throughput should not move.
 // Each pipeline run is a child process (run/bench/web.ts --child pipeline); the HTTP
 // servers run here, in the parent.
 import { createServer, type Server, type ServerResponse } from 'node:http';
@@ -103,11 +104,14 @@ function pickFraction(n: number, fraction: number, seed: number): Set<number> {
 // --hosts
 
 async function hosts(names: string[], workDir: string, log: (l: string) => void, lines: string[], metrics: Record<string, number>): Promise<void> {
-  // Latencies 0..21 ms, varied per host; hosts 7 and 20 fail in the second run.
+  // Latencies 0..21 ms, varied per host; hosts 7 and 20 fail in the failing runs.
   const latencyOf = (h: number) => (h * 7) % 22;
   const failing = new Map<number, 'refuse' | '503'>([[7, 'refuse'], [20, '503']]);
-  const runs: Record<string, Measured> = {};
-  for (const variant of ['healthy', 'failing'] as const) {
+  const runs: Record<'healthy' | 'failing', Measured[]> = { healthy: [], failing: [] };
+  // Healthy, failing, failing, healthy: a load that drifts during the bench (other work on the
+  // machine) weighs on both variants alike.
+  const order = ['healthy', 'failing', 'failing', 'healthy'] as const;
+  for (const [k, variant] of order.entries()) {
     const servers: ImageServer[] = [];
     try {
       for (let h = 0; h < HOSTS; h++) {
@@ -117,23 +121,27 @@ async function hosts(names: string[], workDir: string, log: (l: string) => void,
         servers.push(s);
       }
       const urls = names.map((name, i) => `${servers[i % HOSTS].base}/img/${name}`);
-      const dir = path.join(workDir, `hosts-${variant}`);
+      const dir = path.join(workDir, `hosts-${variant}-${k}`);
       await writeUrls(`${dir}.parquet`, urls);
       // Polite defaults (per-host slots, adaptive rate from 5 req/s, robots.txt, retries), a wider global pool.
       await writeFile(`${dir}.yaml`, `name: bench-hosts-${variant}\nrun: { concurrency: 4, log_level: warn }\nsource: { kind: web, path: ${path.basename(dir)}.parquet }\nfetch: { allow_private_addresses: true, concurrency: 128 }\n`);
-      log(`hosts: ${variant}: ${names.length} URLs over ${HOSTS} hosts${variant === 'failing' ? ' (host 7 refuses connections, host 20 answers 503)' : ''}`);
-      runs[variant] = await runChildMeasurement<Measured>(SCRIPT, ['--child', 'pipeline', `${dir}.yaml`, path.join(workDir, `out-hosts-${variant}`)]);
+      log(`hosts: run ${k + 1} of ${order.length}, ${variant}: ${names.length} URLs over ${HOSTS} hosts${variant === 'failing' ? ' (host 7 refuses connections, host 20 answers 503)' : ''}`);
+      runs[variant].push(await runChildMeasurement<Measured>(SCRIPT, ['--child', 'pipeline', `${dir}.yaml`, path.join(workDir, `out-hosts-${variant}-${k}`)]));
     } finally {
       await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
     }
   }
-  const keptRate = (m: Measured) => (m.kept * 1000) / m.wall_ms;
-  const urlRate = (m: Measured) => (m.samples * 1000) / m.wall_ms;
+  const sum = (ms: Measured[], f: (m: Measured) => number) => ms.reduce((t, m) => t + f(m), 0);
+  // Rates over both runs of a variant: all its rows over all its wall time.
+  const keptRate = (ms: Measured[]) => (sum(ms, (m) => m.kept) * 1000) / sum(ms, (m) => m.wall_ms);
+  const urlRate = (ms: Measured[]) => (sum(ms, (m) => m.samples) * 1000) / sum(ms, (m) => m.wall_ms);
   const { healthy, failing: withFailing } = runs;
+  const walls = (ms: Measured[]) => ms.map((m) => `${(m.wall_ms / 1000).toFixed(1)} s`).join(' and ');
   lines.push(
-    `hosts: ${names.length} URLs round-robin over ${HOSTS} hosts on 127.0.0.2-${HOSTS + 1}, latency 0-21 ms, polite defaults`,
-    `hosts: 32 healthy: kept ${healthy.kept} in ${(healthy.wall_ms / 1000).toFixed(1)} s, ${keptRate(healthy).toFixed(1)} kept/s, ${urlRate(healthy).toFixed(1)} URLs/s`,
-    `hosts: 30 healthy + 2 failing: kept ${withFailing.kept}, dropped ${withFailing.dropped} in ${(withFailing.wall_ms / 1000).toFixed(1)} s, ${keptRate(withFailing).toFixed(1)} kept/s (ratio ${(keptRate(withFailing) / keptRate(healthy)).toFixed(3)}), ${urlRate(withFailing).toFixed(1)} URLs/s (ratio ${(urlRate(withFailing) / urlRate(healthy)).toFixed(3)}); aim: within 10%`,
+    `hosts: ${names.length} URLs round-robin over ${HOSTS} hosts on 127.0.0.2-${HOSTS + 1}, latency 0-21 ms, polite defaults; runs healthy, failing, failing, healthy`,
+    `hosts: 32 healthy: kept ${healthy[0].kept} per run in ${walls(healthy)}, ${keptRate(healthy).toFixed(1)} kept/s, ${urlRate(healthy).toFixed(1)} URLs/s`,
+    `hosts: 30 healthy + 2 failing: kept ${withFailing[0].kept}, dropped ${withFailing[0].dropped} per run in ${walls(withFailing)}, ${keptRate(withFailing).toFixed(1)} kept/s (ratio ${(keptRate(withFailing) / keptRate(healthy)).toFixed(3)}), ${urlRate(withFailing).toFixed(1)} URLs/s (ratio ${(urlRate(withFailing) / urlRate(healthy)).toFixed(3)}); aim: within 10%`,
+    `hosts: URLs/s ratio per pair of neighbouring runs: ${(urlRate([withFailing[0]]) / urlRate([healthy[0]])).toFixed(3)} (runs 1-2), ${(urlRate([withFailing[1]]) / urlRate([healthy[1]])).toFixed(3)} (runs 3-4)`,
   );
   Object.assign(metrics, {
     hosts_healthy_kept_per_s: keptRate(healthy),
@@ -142,7 +150,7 @@ async function hosts(names: string[], workDir: string, log: (l: string) => void,
     hosts_healthy_urls_per_s: urlRate(healthy),
     hosts_failing_urls_per_s: urlRate(withFailing),
     hosts_urls_ratio: urlRate(withFailing) / urlRate(healthy),
-    hosts_failing_dropped: withFailing.dropped,
+    hosts_failing_dropped: withFailing[0].dropped,
   });
 }
 

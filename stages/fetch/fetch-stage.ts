@@ -9,6 +9,14 @@
 // (byteWindowPool): the output keeps row order and one slow URL does not idle the other slots.
 // With `completionOrder` they leave as they finish, and a RowOrder section further down (the
 // web pipeline puts it after decode) restores row order, so the CPU stages keep working too.
+//
+// Admission is fair per host: at most as many items of one host run as it may have requests in
+// flight (per_host_concurrency + per_host_overflow); the host's other items wait, not started,
+// in a queue per host that does not count against the stage's places (bounded by
+// fetch.host_queue_bytes). So a slow or throttled host whose URLs crowd the list holds only its
+// own few places, and the other hosts' URLs keep every other place busy. A download redirected to
+// another host gives its place back at that hop (a URL shortener's URLs are not held to its limit
+// while they download elsewhere).
 import { drop, mapStage, type Stage, type StageContext, type StartGate } from '../../core/stage.ts';
 import type { FetchInfo, ImageTextRaw } from '../../schemas/image-text.ts';
 import type { Fetcher } from './fetcher.ts';
@@ -18,6 +26,8 @@ const FETCH_STAGE = 'fetch';
 
 /** Default reorder buffer when the caller gives none (the fetch config's own default). */
 const DEFAULT_REORDER_BUFFER_BYTES = 256 * 1024 * 1024;
+/** Default bound of the per-host queues when the caller gives none (the fetch config's own default). */
+const DEFAULT_HOST_QUEUE_BYTES = 64 * 1024 * 1024;
 
 /** What the download of one item found, kept for the output and the report. */
 export type FetchedMeta = FetchInfo;
@@ -31,6 +41,8 @@ export interface FetchStageOptions {
   /** Emit items as their downloads finish, for a RowOrder section that restores row order
    *  after the stages that follow (so they too keep working while one URL hangs). */
   completionOrder?: StartGate;
+  /** Bytes of not yet started items waiting in the per-host queues (fetch.host_queue_bytes). */
+  hostQueueBytes?: number;
 }
 
 /**
@@ -39,11 +51,13 @@ export interface FetchStageOptions {
  * items and opt-outs), and per host `fetch_host_requests` (HTTP requests sent) and
  * `fetch_host_active_ms` (time the unit had a URL of that host queued or in flight): their
  * ratio is the effective request rate the host saw. `fetch_ms` is a t-digest of successful
- * download times (queue wait included).
+ * download times (the fetcher's queue wait included, the stage's per-host queue not).
  */
 export function fetchStage(fetcher: Fetcher, concurrency: number, options: FetchStageOptions = {}): Stage<ImageTextRaw, FetchedImageText> {
   return (input, ctx) => {
     const activity = new HostActivity();
+    // Per started item: gives its host's place in the stage back when a redirect leaves the host.
+    const leaveHost = new Map<ImageTextRaw, () => void>();
     const stage = mapStage<ImageTextRaw, FetchedImageText>(
       FETCH_STAGE,
       async (item, ctx) => {
@@ -53,7 +67,9 @@ export function fetchStage(fetcher: Fetcher, concurrency: number, options: Fetch
         }
         const host = hostKey(item.url);
         activity.begin(host);
-        const r = await fetcher.fetch(item.url, ctx.signal).finally(() => activity.end(host));
+        const leftHost = leaveHost.get(item);
+        leaveHost.delete(item);
+        const r = await fetcher.fetch(item.url, ctx.signal, leftHost).finally(() => activity.end(host));
         if (r.host) ctx.stats.count('fetch_host_requests', r.host, r.requests);
         if (r.consent) ctx.stats.count('fetch_consent', r.consent);
         if (!r.ok) {
@@ -80,6 +96,16 @@ export function fetchStage(fetcher: Fetcher, concurrency: number, options: Fetch
         reorderBufferBytes: options.reorderBufferBytes ?? DEFAULT_REORDER_BUFFER_BYTES,
         sizeOf: (out) => out.imageBytes?.byteLength ?? 0,
         ...(options.completionOrder ? { completionOrder: options.completionOrder } : {}),
+        admission: {
+          keyOf: (item) => (item.url ? hostKey(item.url) : ''),
+          perKey: fetcher.maxPerHost,
+          maxWaitingBytes: options.hostQueueBytes ?? DEFAULT_HOST_QUEUE_BYTES,
+          // UTF-16 strings; the fixed 1 KiB per item covers the other fields.
+          sizeOf: (item) => 2 * ((item.url?.length ?? 0) + (item.caption?.length ?? 0)),
+          bind: (item, leave) => {
+            if (item.url) leaveHost.set(item, leave);
+          },
+        },
       },
     );
     return withActivityStats(stage(input, ctx), activity, ctx);

@@ -48,9 +48,16 @@ export class Fetcher {
     return this.session.maxInFlight;
   }
 
-  /** Downloads one image. Never throws for a per-URL failure. */
-  async fetch(rawUrl: string, signal?: AbortSignal): Promise<FetchResult> {
-    const r = await this.session.get(rawUrl, this.sink, signal);
+  /** Requests one host may have in flight at once: its slots plus its overflow permits. The
+   *  fetch stage starts no more of a host's URLs at once than this. */
+  get maxPerHost(): number {
+    return this.session.maxPerHost;
+  }
+
+  /** Downloads one image. Never throws for a per-URL failure. `leftHost` is called (at most
+   *  once) when a redirect first leads to a host other than the URL's own. */
+  async fetch(rawUrl: string, signal?: AbortSignal, leftHost?: () => void): Promise<FetchResult> {
+    const r = await this.session.get(rawUrl, this.sink, signal, leftHost);
     if (!r.ok) return r;
     const { bytes, mediaType } = r.body;
     return { ok: true, bytes, finalUrl: r.finalUrl, status: r.status, contentType: r.contentType, mediaType, consent: r.consent, attempts: r.attempts, requests: r.requests, host: r.host, ms: r.ms };

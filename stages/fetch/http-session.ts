@@ -61,6 +61,8 @@ interface Policy<T> {
   maxRedirects: number;
   /** robots.txt itself: no consent checks (they would ask for it again), and a 4xx means "no rules". */
   robotsTxt: boolean;
+  /** Called when a redirect first leads off the URL's own host. */
+  leftHost?: () => void;
 }
 
 /** The time one attempt has spent sending, against total_timeout_ms. */
@@ -141,8 +143,13 @@ export class HttpSession {
     return this.cfg.concurrency + overflowLimits(this.cfg).global;
   }
 
+  /** Most requests to one host in flight at once: its slots plus its overflow permits. */
+  get maxPerHost(): number {
+    return this.cfg.per_host_concurrency + overflowLimits(this.cfg).perHost;
+  }
+
   /** GETs `rawUrl` into `sink`. Never throws for a per-URL failure. */
-  async get<T>(rawUrl: string, sink: BodySink<T>, callerSignal?: AbortSignal): Promise<SessionResult<T>> {
+  async get<T>(rawUrl: string, sink: BodySink<T>, callerSignal?: AbortSignal, leftHost?: () => void): Promise<SessionResult<T>> {
     const started = performance.now();
     const trace: Trace = { requests: 0 };
     const parsed = parseFetchUrl(rawUrl);
@@ -151,7 +158,7 @@ export class HttpSession {
     // Every wait below listens on this signal; AbortSignal.any adds no listener to the caller's
     // signal, which a whole stage's concurrent fetches share.
     const signal = callerSignal ? AbortSignal.any([callerSignal]) : undefined;
-    const { outcome, attempts } = await this.withRetries(parsed.url, { sink, maxRedirects: this.cfg.max_redirects, robotsTxt: false }, trace, signal);
+    const { outcome, attempts } = await this.withRetries(parsed.url, { sink, maxRedirects: this.cfg.max_redirects, robotsTxt: false, ...(leftHost ? { leftHost } : {}) }, trace, signal);
     const ms = performance.now() - started;
     if (outcome.kind === 'failed') {
       await sink.discard?.();
@@ -230,6 +237,7 @@ export class HttpSession {
         if (hops + 1 > policy.maxRedirects) return failed('too_many_redirects', `more than ${policy.maxRedirects} redirects, last to ${next.url.href}`, host);
         if (clock.remainingMs <= 0) return this.totalTimeout(clock, next.url);
         visited.add(next.url.href);
+        if (hostOf(next.url) !== hostOf(url)) policy.leftHost?.();
         current = next.url;
       }
     } catch (err) {

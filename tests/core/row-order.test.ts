@@ -64,3 +64,28 @@ test('RowOrder: a slow row holds only its own slot; the rows behind it wait with
   assert.ok(finishedWhileSlow >= 18, `${finishedWhileSlow} rows finished while row 3 was slow`);
   assert.ok(order.peakBlockedBytes <= budget + 4 * (1000 + 1024), `${order.peakBlockedBytes} bytes waited (budget ${budget})`);
 });
+
+test('RowOrder with per-key admission and a tight budget: row order out, no key over its limit, no stall', async () => {
+  const random = mulberry32(7);
+  const n = 400;
+  const keyOf = (r: Row) => `k${r.n % 5 === 0 ? 0 : 1 + (r.n % 3)}`; // key k0 takes every fifth row
+  const delay = Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 20 : random() * 3));
+  const budget = 6 * (1000 + 1024);
+  const order = new RowOrder<Row>(budget, (r) => r.bytes);
+  const runningOf = new Map<string, number>();
+  let maxPerKey = 0;
+  const stage = mapStage<Row, Row>('fetchish', async (r) => {
+    const k = keyOf(r);
+    runningOf.set(k, (runningOf.get(k) ?? 0) + 1);
+    maxPerKey = Math.max(maxPerKey, runningOf.get(k)!);
+    await sleep(delay[r.n]);
+    runningOf.set(k, runningOf.get(k)! - 1);
+    return r.n % 17 === 0 ? drop('odd_one') : r;
+  }, { concurrency: 8, completionOrder: order, admission: { keyOf, perKey: 2, maxWaitingBytes: 20 * 1024, sizeOf: () => 0 } });
+  const ctx = testContext();
+  const out: number[] = [];
+  for await (const r of order.section<Row>(stage)(rows(n), ctx)) out.push(r.n);
+  assert.deepEqual(out, Array.from({ length: n }, (_, i) => i).filter((i) => i % 17 !== 0));
+  assert.equal(maxPerKey, 2, 'no key ran more than its two places');
+  assert.ok(order.peakBlockedBytes <= budget + 8 * (1000 + 1024), `${order.peakBlockedBytes} bytes waited (budget ${budget})`);
+});

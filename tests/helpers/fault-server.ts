@@ -10,6 +10,8 @@ export interface Hit {
   path: string;
   at: number;
   userAgent: string;
+  /** When the exchange ended (answered, or closed by the client); undefined while open. */
+  closedAt?: number;
 }
 
 export interface FaultServer {
@@ -99,9 +101,11 @@ export async function startFaultServer(host = '127.0.0.1'): Promise<FaultServer>
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
-    state.hits.push({ path, at: performance.now(), userAgent: req.headers['user-agent'] ?? '' });
+    const hit: Hit = { path, at: performance.now(), userAgent: req.headers['user-agent'] ?? '' };
+    state.hits.push(hit);
     state.maxActive = Math.max(state.maxActive, ++state.active);
     res.once('close', () => {
+      hit.closedAt = performance.now();
       state.active--;
       const i = heldResponses.indexOf(res);
       if (i >= 0) heldResponses.splice(i, 1);

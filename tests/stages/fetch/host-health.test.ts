@@ -52,22 +52,27 @@ function assertFailed(r: FetchResult, reason: string): asserts r is FetchFailure
 }
 
 test('a queue wait far longer than total_timeout_ms on a healthy host: everything is kept, in one attempt each', async () => {
-  // One slot, 20 requests/s: the last of 24 URLs waits about a second; each request takes 40 ms.
+  // One slot and 2 requests/s: the last of 6 instant URLs waits about 2.5 s for its token, three
+  // times total_timeout_ms. Each request itself takes a few ms; the timeouts leave it 800.
   const tag = `q${Date.now()}`;
-  const results = await withFetcher({ per_host_concurrency: 1, per_host_rate: 20, per_host_burst: 1, adaptive_rate: false, total_timeout_ms: 150, first_byte_timeout_ms: 120, breaker_failures: 1 }, (f) =>
-    Promise.all(Array.from({ length: 24 }, (_, i) => f.fetch(`${server.base}/slow-headers.jpg?ms=40&${tag}=${i}`))),
+  const totalMs = 800;
+  const results = await withFetcher({ per_host_concurrency: 1, per_host_rate: 2, per_host_burst: 1, adaptive_rate: false, total_timeout_ms: totalMs, first_byte_timeout_ms: totalMs, breaker_failures: 1 }, (f) =>
+    Promise.all(Array.from({ length: 6 }, (_, i) => f.fetch(`${server.base}/ok.jpg?${tag}=${i}`))),
   );
-  assert.deepEqual(results.map(reasonOf), Array(24).fill('kept'));
+  assert.deepEqual(results.map(reasonOf), Array(6).fill('kept'));
   assert.ok(results.every((r) => r.attempts === 1 && r.requests === 1));
-  assert.ok(Math.max(...results.map((r) => r.ms)) > 600, 'the last URLs really did queue for longer than total_timeout_ms');
+  // The rate alone spaces the six requests 500 ms apart: the last waits at least 2.5 s.
+  assert.ok(Math.max(...results.map((r) => r.ms)) > 2 * totalMs, 'the last URLs really did queue for longer than total_timeout_ms');
 });
 
 test('max_queue_ms bounds the wait: queue_timeout, nothing sent, and the breaker hears nothing', async () => {
-  await withFetcher({ per_host_concurrency: 1, max_queue_ms: 100, first_byte_timeout_ms: 2000, breaker_failures: 1 }, async (f) => {
+  await withFetcher({ per_host_concurrency: 1, max_queue_ms: 100, first_byte_timeout_ms: 30_000, total_timeout_ms: 60_000, breaker_failures: 1 }, async (f) => {
     const tag = `mq${Date.now()}`;
-    const slow = f.fetch(`${server.base}/slow-headers.jpg?ms=400&${tag}`);
-    await new Promise((r) => setTimeout(r, 20));
+    // The host's one slot is held by a request the server answers only when told to.
+    const slow = f.fetch(`${server.base}/held.jpg?${tag}`);
+    while (server.held === 0) await new Promise((r) => setTimeout(r, 5));
     const queued = await Promise.all([0, 1, 2].map((i) => f.fetch(`${server.base}/queued-${tag}-${i}.jpg`)));
+    server.releaseHeld();
     for (const r of queued) {
       assertFailed(r, 'queue_timeout');
       assert.match(r.detail, /waited \d+ ms for a host slot and rate token \(max_queue_ms 100\); nothing was sent/);

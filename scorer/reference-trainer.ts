@@ -16,7 +16,8 @@ import { OnnxEncoder, floatTensor } from './onnx-encoder.ts';
 import { AdamW, touchedRows, zerosLike, type CaptionRows, type ContrastiveParams, type TouchedRows } from './contrastive.ts';
 import { ContrastiveStep } from './onnx/contrastive-step.ts';
 import { float16Rounded, fromFloat16Bits } from './onnx/graph.ts';
-import { cellsInBox, groundingLoss, type GroundingCase } from './grounding-loss.ts';
+import { cellsInBox, type GroundingCase } from './grounding-loss.ts';
+import { GroundingStep } from './onnx/grounding-step.ts';
 import { whitenedPatchFilters, zcaWhitening } from './whitening.ts';
 import { BACKBONE_CHANNELS, BACKBONE_GRID, BACKBONE_INPUT } from './backbone/nsfwjs-mobilenet.ts';
 import { distinctGroupBatches } from '../core/distinct-batches.ts';
@@ -343,6 +344,7 @@ async function fitOnce(
   const grounding = o.groundingWeight > 0 ? groundingData(image, rows, o, tokenizer, vocab.length, bigramIndex, fMean, fStd, live) : null;
   if (grounding) log(`grounding loss: ${grounding.regions.length} regions of ${grounding.pairs} pairs, weight ${o.groundingWeight}, ${o.groundingPhrases} phrases a step`);
   const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads, H);
+  const groundingStep = grounding ? await GroundingStep.open(F, o.dim, o.threads) : null;
   const order = Array.from({ length: n }, (_, i) => i);
   const batchSize = Math.min(o.batchSize, n);
   const stepsPerEpoch = Math.max(1, Math.floor(n / batchSize));
@@ -368,7 +370,7 @@ async function fitOnce(
         grads.bias.fill(0);
         clearRows(grads.words, touched.words, o.dim);
         clearRows(grads.bigrams, touched.bigrams, o.dim);
-        const loss = (await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads)) + (cases.length ? groundingLoss(params, cases, o.groundingWeight, grads) : 0);
+        const loss = (await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads)) + (groundingStep && cases.length ? await groundingStep.run(params, cases, o.groundingWeight, grads) : 0);
         if (!Number.isFinite(loss)) throw new TrainingDivergedError(`loss is ${loss} at step ${done + 1} of ${totalSteps} (epoch ${epoch + 1})`);
         sum += loss;
         clipGradientNorm(grads, touched, o.maxGradNorm);
@@ -380,6 +382,7 @@ async function fitOnce(
     }
   } finally {
     await step.close();
+    await groundingStep?.close();
   }
 
   // Fold the feature standardisation into the (first) projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W).

@@ -29,6 +29,8 @@ import type { ReferenceScorerWeights } from '../scorer/onnx/reference-model.ts';
 export const DESIGNS: Record<string, { label: string; options: ReferenceTrainingOptions }> = {
   'base-e10': { label: 'pooled 1x1 head, 10 epochs', options: { epochs: 10 } },
   'ground1-e10': { label: 'pooled head + patch-level grounding loss (weight 1), 10 epochs', options: { epochs: 10, groundingWeight: 1 } },
+  'ground3-e10': { label: 'pooled head + patch-level grounding loss (weight 3), 10 epochs', options: { epochs: 10, groundingWeight: 3 } },
+  'ground0.3-e10': { label: 'pooled head + patch-level grounding loss (weight 0.3), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 } },
   base: { label: 'pooled 1x1 head, 40 epochs (224 px + 8000 synthetic)', options: {} },
   ground1: { label: 'pooled head + patch-level grounding loss (weight 1), 40 epochs', options: { groundingWeight: 1 } },
   ground3: { label: 'pooled head + patch-level grounding loss (weight 3), 40 epochs', options: { groundingWeight: 3 } },

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { zerosLike, type ContrastiveParams } from '../../scorer/contrastive.ts';
 import { cellsInBox, groundingLoss, type GroundingCase } from '../../scorer/grounding-loss.ts';
 import { gaussian, seededRandom } from '../../scorer/onnx/random.ts';
+import { GroundingStep } from '../../scorer/onnx/grounding-step.ts';
 
 function problem(seed: number): { params: ContrastiveParams; cases: GroundingCase[] } {
   const random = seededRandom(seed);
@@ -54,6 +55,24 @@ test('grounding loss: every hand-written gradient matches central finite differe
   // Word row 0 and bigram row 0 are in no phrase.
   assert.ok(grads.words.subarray(0, 4).every((g) => g === 0) && grads.bigrams.subarray(0, 4).every((g) => g === 0));
   assert.equal(checked, 6 * 4 + 4 + 5 * 4 + 3 * 4);
+});
+
+test('the ONNX grounding step gives the loss and gradients of the JS reference', async () => {
+  const { params, cases } = problem(7);
+  // An empty phrase counts in the mean but adds nothing, in both.
+  const all = [...cases, { cells: cases[0].cells, positives: [2], phrase: { words: [], bigrams: [] } }];
+  const expected = zerosLike(params);
+  const loss = groundingLoss(params, all, 1.5, expected);
+  const got = zerosLike(params);
+  const step = await GroundingStep.open(params.featureSize, params.dim, 1);
+  try {
+    const onnxLoss = await step.run(params, all, 1.5, got);
+    assert.ok(Math.abs(onnxLoss - loss) < 1e-5 * (1 + loss), `loss ${onnxLoss} vs ${loss}`);
+  } finally {
+    await step.close();
+  }
+  for (const key of ['projection', 'bias', 'words', 'bigrams'] as const)
+    for (let i = 0; i < got[key].length; i++) assert.ok(Math.abs(got[key][i] - expected[key][i]) < 1e-5, `${key}[${i}]: ${got[key][i]} vs ${expected[key][i]}`);
 });
 
 test('grounding loss is log(cells / positives) when every cell scores alike', () => {

@@ -296,7 +296,7 @@ function designsSection(a: Args, random: Evaluation | null, designs: Record<stri
 The bars that depend on the scorer (the curation-lift rows train models of their own), same held-out
 splits and seed. Designs trained by \`scripts/lit-designs.ts\` (${path.basename(a.designs)}) on the cached backbone
 features of synthetic seed 1 (8000 pairs) and openclipart rendered at 224 px, evaluated from the weights in memory
-(same math as the exported towers); openclipart is rendered at 224 px for them and at 64 px for the random model
+(same math as the exported towers; patch rows from the float16 grids of the feature cache); openclipart is rendered at 224 px for them and at 64 px for the random model
 (the same held-out drawings). Times are under shared cores (load 9-17 on 2). Columns: ${random ? `${random.scorer.id}, ` : ''}${list.map((d, i) => `(${i + 1}) ${d.label}`).join('; ')}.
 
 | corpus | metric | ${random ? random.scorer.id : ''} | ${list.map((_, i) => `(${i + 1})`).join(' | ')} | bar |
@@ -324,8 +324,8 @@ function backboneNotes(): string {
   224 px, 8000 synthetic pairs): with one pooled region the patch rows are trained only through their mean and
   grounding stays at 0.17; the patch-level grounding loss (each synthetic object's phrase against the 49 cells,
   InfoNCE over the cells, \`--grounding-weight\`) lifts it to 0.89-0.90, past the 0.6 aim, and raises openclipart
-  swap AP (0.730 -> 0.779 at 10 epochs), but costs synthetic retrieval (image->text R@1 0.784 -> 0.621 at 10
-  epochs). No design reaches openclipart swap AUROC 0.93 / AP 0.85 or text->image R@1 0.35 together with the
+  swap AP (0.730 -> 0.779 at 10 epochs, 0.713 -> 0.761 at 40), but costs synthetic retrieval (image->text R@1
+  0.784 -> 0.621 at 10 epochs, 0.808 -> 0.666 at 40). No design reaches openclipart swap AUROC 0.93 / AP 0.85 or text->image R@1 0.35 together with the
   synthetic retrieval bars, nor the random model's 9 of 11 scorer bars.
 - Not run: the 7x7 grid head with the 8000 synthetic pairs (a projection per cell: 50 x 1280 features a pair, a
   3.8 GB feature matrix for the 14711 pairs, and 16M weights, 32 MB as float16, beyond a few MB for the folder);
@@ -399,7 +399,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function writeCard(a: Args, record: TrainingRecord, evaluation: Evaluation | null): Promise<void> {
-  const files = (await folderSize(a.out)).filter((f) => f.name.endsWith('.onnx') || f.name.endsWith('.json')).filter((f) => f.name !== 'evaluation.json' && f.name !== 'training.json');
+  const files = (await folderSize(a.out)).filter((f) => f.name.endsWith('.onnx') || f.name.endsWith('.json')).filter((f) => f.name !== 'evaluation.json' && f.name !== 'training.json' && f.name !== 'designs.json');
   const other: Evaluation | null = a.compare ? JSON.parse(await fs.readFile(path.join(a.compare, 'evaluation.json'), 'utf8')) : null;
   const designs: Record<string, DesignResult> | null = await fs.readFile(a.designs, 'utf8').then((t) => JSON.parse(t), () => null);
   const curationNotes = await fs.readFile(path.join(a.out, 'curation-lift.md'), 'utf8').catch(() => null);

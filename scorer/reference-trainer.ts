@@ -15,9 +15,11 @@ import { TextTokenizer } from './clip-tokenizer.ts';
 import { OnnxEncoder, floatTensor } from './onnx-encoder.ts';
 import { AdamW, touchedRows, zerosLike, type CaptionRows, type ContrastiveParams, type TouchedRows } from './contrastive.ts';
 import { ContrastiveStep } from './onnx/contrastive-step.ts';
-import { float16Rounded } from './onnx/graph.ts';
+import { float16Rounded, fromFloat16Bits } from './onnx/graph.ts';
+import { cellsInBox, type GroundingCase } from './grounding-loss.ts';
+import { GroundingStep } from './onnx/grounding-step.ts';
 import { whitenedPatchFilters, zcaWhitening } from './whitening.ts';
-import { BACKBONE_INPUT } from './backbone/nsfwjs-mobilenet.ts';
+import { BACKBONE_CHANNELS, BACKBONE_GRID, BACKBONE_INPUT } from './backbone/nsfwjs-mobilenet.ts';
 import { distinctGroupBatches } from '../core/distinct-batches.ts';
 import { BACKBONE_NAME, backboneFeatureSize, backbonePyramidFeatures } from './backbone/backbone-tower.ts';
 
@@ -27,6 +29,16 @@ export interface TrainingPair {
   caption: string;
   /** A group such as the pair's k-means cluster (cluster_id), for distinctGroupBatches. */
   group?: number | null;
+  /** Known regions of the image (the synthetic corpus's objects), for the grounding loss. */
+  regions?: TrainingRegion[];
+}
+
+export interface TrainingRegion {
+  /** The region's phrase ("red circle"). */
+  phrase: string;
+  /** [x0, y0, x1, y1] in pixels of a side x side image. */
+  box: [number, number, number, number];
+  side: number;
 }
 
 export type ImageTower = 'random' | 'backbone';
@@ -47,6 +59,13 @@ export interface ReferenceTrainingOptions {
   dim?: number;
   /** Width of a hidden relu layer in the image head (0: the linear projection). */
   hidden?: number;
+  /**
+   * Weight of the patch-level grounding loss (grounding-loss.ts: each region phrase against the
+   * grid cells, InfoNCE over the cells) for pairs with `regions`; 0: none. Backbone tower, linear head.
+   */
+  groundingWeight?: number;
+  /** Region phrases per step the grounding loss samples from the batch. */
+  groundingPhrases?: number;
   epochs?: number;
   batchSize?: number;
   /** False-negative-aware batches: at most one pair of each `group` per batch where the groups
@@ -121,6 +140,8 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
     pyramid: options.pyramid ?? (backbone ? [1] : [1, 2, 4]),
     dim: options.dim ?? 256,
     hidden: options.hidden ?? 0,
+    groundingWeight: options.groundingWeight ?? 0,
+    groundingPhrases: options.groundingPhrases ?? 64,
     epochs: options.epochs ?? 40,
     batchSize: options.batchSize ?? 256,
     distinctGroupBatches: options.distinctGroupBatches ?? false,
@@ -147,6 +168,8 @@ export interface ImageFeatures {
   /** The readable pairs, in input order; features row i belongs to kept[i]. */
   kept: TrainingPair[];
   skipped: ReferenceTrainingResult['skipped'];
+  /** With the grounding loss: the whole backbone grid (float16 bits, [49, 1280]) of each kept pair that has regions. */
+  grids?: (Uint16Array | null)[];
 }
 
 export type FixedImageWeights = Pick<ReferenceScorerWeights, 'imageSize' | 'mean' | 'std' | 'convs' | 'pyramid' | 'backbone'>;
@@ -191,8 +214,28 @@ export async function computeImageFeatures(
     // Decoded 224 px pixels would be 600 kB an image; the per-image feature cache replaces them.
     const skipped: ReferenceTrainingResult['skipped'] = [];
     const fixed: FixedImageWeights = { imageSize: BACKBONE_INPUT, mean: [0, 0, 0], std: [1, 1, 1], convs: [], pyramid: o.pyramid, backbone: BACKBONE_NAME };
-    const { features, kept } = await backbonePyramidFeatures(pairs, o.pyramid, { threads: o.threads, log }, skipped);
-    return { fixed, features, featureSize: backboneFeatureSize(o.pyramid), kept, skipped };
+    const F = backboneFeatureSize(o.pyramid);
+    if (o.groundingWeight <= 0) {
+      const { features, kept } = await backbonePyramidFeatures(pairs, o.pyramid, { threads: o.threads, log }, skipped);
+      return { fixed, features, featureSize: F, kept, skipped };
+    }
+    if (o.hidden) throw new Error('the grounding loss needs a linear image head (hidden 0)');
+    // Grids (125 kB an image) only for the pairs with regions; the rest pooled alone, as without the loss.
+    const withRegions = pairs.filter((p) => (p.regions?.length ?? 0) > 0);
+    const plain = pairs.filter((p) => !((p.regions?.length ?? 0) > 0));
+    const a = await backbonePyramidFeatures(withRegions, o.pyramid, { threads: o.threads, log, grids: true }, skipped);
+    const b = await backbonePyramidFeatures(plain, o.pyramid, { threads: o.threads, log }, skipped);
+    const row = new Map<TrainingPair, { from: Float32Array; at: number; grid: Uint16Array | null }>();
+    a.kept.forEach((p, i) => row.set(p, { from: a.features, at: i, grid: a.grids![i] }));
+    b.kept.forEach((p, i) => row.set(p, { from: b.features, at: i, grid: null }));
+    const kept = pairs.filter((p) => row.has(p));
+    const features = new Float32Array(kept.length * F);
+    const grids = kept.map((p, i) => {
+      const r = row.get(p)!;
+      features.set(r.from.subarray(r.at * F, (r.at + 1) * F), i * F);
+      return r.grid;
+    });
+    return { fixed, features, featureSize: F, kept, skipped, grids };
   }
   const random = seededRandom(o.seed);
   if (decoded.preprocessing.crop?.height !== o.imageSize) throw new Error(`decoded images are ${decoded.preprocessing.crop?.height} px; the model takes ${o.imageSize}`);
@@ -298,7 +341,10 @@ async function fitOnce(
   for (let f = 0; f < F; f++) if (!live[f]) params.projection.fill(0, f * width, (f + 1) * width);
   const groups = rows.map((r) => image.kept[r].group ?? null);
   if (o.distinctGroupBatches && groups.every((g) => g === null)) throw new Error('distinctGroupBatches: no training pair has a group (cluster id)');
+  const grounding = o.groundingWeight > 0 ? groundingData(image, rows, o, tokenizer, vocab.length, bigramIndex, fMean, fStd, live) : null;
+  if (grounding) log(`grounding loss: ${grounding.regions.length} regions of ${grounding.pairs} pairs, weight ${o.groundingWeight}, ${o.groundingPhrases} phrases a step`);
   const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads, H);
+  const groundingStep = grounding ? await GroundingStep.open(F, o.dim, o.threads) : null;
   const order = Array.from({ length: n }, (_, i) => i);
   const batchSize = Math.min(o.batchSize, n);
   const stepsPerEpoch = Math.max(1, Math.floor(n / batchSize));
@@ -318,12 +364,13 @@ async function fitOnce(
         const batch = distinct ? distinct.batches[s] : order.slice(s * batchSize, (s + 1) * batchSize);
         batch.forEach((r, i) => batchFeatures.set(features.subarray(r * F, (r + 1) * F), i * F));
         const batchCaptions = batch.map((r) => captions[r]);
-        const touched = touchedRows(batchCaptions);
+        const cases = grounding ? grounding.cases(batch, random) : [];
+        const touched = touchedRows([...batchCaptions, ...cases.map((c) => c.phrase)]);
         grads.projection.fill(0);
         grads.bias.fill(0);
         clearRows(grads.words, touched.words, o.dim);
         clearRows(grads.bigrams, touched.bigrams, o.dim);
-        const loss = await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads);
+        const loss = (await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads)) + (groundingStep && cases.length ? await groundingStep.run(params, cases, o.groundingWeight, grads) : 0);
         if (!Number.isFinite(loss)) throw new TrainingDivergedError(`loss is ${loss} at step ${done + 1} of ${totalSteps} (epoch ${epoch + 1})`);
         sum += loss;
         clipGradientNorm(grads, touched, o.maxGradNorm);
@@ -335,6 +382,7 @@ async function fitOnce(
     }
   } finally {
     await step.close();
+    await groundingStep?.close();
   }
 
   // Fold the feature standardisation into the (first) projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W).
@@ -581,3 +629,67 @@ function shuffle<T>(a: T[], random: () => number): void {
 
 /** Kept here for callers of the trainer; the evaluation's own definition. */
 export { retrievalRecall } from './eval/retrieval.ts';
+
+/**
+ * The grounding loss's data: the regions of the training rows with a grid (their phrases as word
+ * and bigram rows, their positive cells) and a sampler of up to `groundingPhrases` cases of a batch,
+ * cells standardised as the pooled features are (a cell's standardised features average to the pooled ones).
+ */
+function groundingData(
+  image: ImageFeatures,
+  rows: number[],
+  o: ResolvedOptions,
+  tokenizer: TextTokenizer,
+  vocabSize: number,
+  bigramIndex: Map<number, number>,
+  mean: Float64Array,
+  std: Float64Array,
+  live: Uint8Array,
+) {
+  const F = image.featureSize;
+  if (F !== BACKBONE_CHANNELS) throw new Error(`the grounding loss needs the backbone's pooled 1x1 features (pyramid [1]), got ${F} features`);
+  const half = fromFloat16Bits(Uint16Array.from({ length: 65536 }, (_, i) => i));
+  const phrases = new Map<string, CaptionRows>();
+  const regions: { row: number; phrase: CaptionRows; positives: number[] }[] = [];
+  const byRow = new Map<number, number[]>();
+  let pairs = 0;
+  rows.forEach((r, i) => {
+    const grid = image.grids?.[r];
+    const list = image.kept[r].regions ?? [];
+    if (!grid || list.length === 0) return;
+    pairs += 1;
+    for (const region of list) {
+      let phrase = phrases.get(region.phrase);
+      if (!phrase) phrases.set(region.phrase, (phrase = captionRows(knownIds(tokenizer, region.phrase, o.contextLength), vocabSize, bigramIndex)));
+      if (phrase.words.length + phrase.bigrams.length === 0) continue;
+      byRow.set(i, [...(byRow.get(i) ?? []), regions.length]);
+      regions.push({ row: r, phrase, positives: cellsInBox(region.box, region.side, BACKBONE_GRID, BACKBONE_GRID) });
+    }
+  });
+  const cells = BACKBONE_GRID * BACKBONE_GRID;
+  const standardised = (grid: Uint16Array) => {
+    const x = new Float32Array(cells * F);
+    for (let c = 0; c < cells; c++) for (let f = 0; f < F; f++) x[c * F + f] = live[f] ? (half[grid[c * F + f]] - mean[f]) / std[f] : 0;
+    return x;
+  };
+  return {
+    regions,
+    pairs,
+    /** Up to groundingPhrases regions of the batch's rows (indices into `rows`), at random. */
+    cases(batch: number[], random: () => number): GroundingCase[] {
+      const pool = batch.flatMap((i) => byRow.get(i) ?? []);
+      for (let i = pool.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [pool[i], pool[j]] = [pool[j], pool[i]];
+      }
+      const chosen = pool.slice(0, o.groundingPhrases);
+      const decoded = new Map<number, Float32Array>();
+      return chosen.map((k) => {
+        const region = regions[k];
+        let x = decoded.get(region.row);
+        if (!x) decoded.set(region.row, (x = standardised(image.grids![region.row]!)));
+        return { cells: x, positives: region.positives, phrase: region.phrase };
+      });
+    },
+  };
+}

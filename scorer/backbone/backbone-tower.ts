@@ -17,6 +17,7 @@ import { BACKBONE_CHANNELS, BACKBONE_GRID, BACKBONE_PREPROCESSOR_CONFIG, NSFWJS_
 import { OnnxEncoder, floatTensor } from '../onnx-encoder.ts';
 import { imagePreprocessingFrom, preprocessImage } from '../clip-preprocess.ts';
 import { errorMessage } from '../../core/stage.ts';
+import { toFloat16Bits } from '../onnx/graph.ts';
 
 const { onnx } = p;
 
@@ -114,24 +115,44 @@ export interface FeaturePair {
 export async function backbonePyramidFeatures<T extends FeaturePair>(
   pairs: T[],
   pyramid: number[],
-  o: { threads: number; log?: (line: string) => void; batch?: number },
+  o: { threads: number; log?: (line: string) => void; batch?: number; /** Also return each kept pair's whole grid (float16 bits, cell-major [49, 1280]). */ grids?: boolean },
   skipped: { id: string; reason: string; detail: string }[],
-): Promise<{ features: Float32Array; kept: T[]; /** Distinct images run through the backbone (not found in the cache). */ computed: number }> {
+): Promise<{ features: Float32Array; kept: T[]; /** Distinct images run through the backbone (not found in the cache). */ computed: number; grids?: Uint16Array[] }> {
   const F = backboneFeatureSize(pyramid);
-  const layout: CacheLayout = {
-    folder: `p${pyramid.join('_')}`,
-    extension: 'f32',
-    bytes: F * 4,
-    encode: (grid) => {
-      const row = poolGrid(grid, pyramid);
-      return new Uint8Array(row.buffer, row.byteOffset, row.byteLength);
+  const layouts: CacheLayout[] = [
+    {
+      folder: `p${pyramid.join('_')}`,
+      extension: 'f32',
+      bytes: F * 4,
+      encode: (grid) => {
+        const row = poolGrid(grid, pyramid);
+        return new Uint8Array(row.buffer, row.byteOffset, row.byteLength);
+      },
     },
-  };
-  const { rows, kept, computed } = await cachedBackboneRows(pairs, layout, o, skipped);
+  ];
+  // Written from the same backbone run as the pooled rows (125 kB an image, so only when asked for).
+  if (o.grids) layouts.push(GRID_LAYOUT);
+  const { rows, kept, computed } = await cachedBackboneRows(pairs, layouts, o, skipped);
   const features = new Float32Array(kept.length * F);
-  rows.forEach((bytes, i) => features.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), i * F));
-  return { features, kept, computed };
+  rows[0].forEach((bytes, i) => features.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), i * F));
+  if (!o.grids) return { features, kept, computed };
+  const grids = rows[1].map((bytes) => new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+  return { features, kept, computed, grids };
 }
+
+/** The whole 7x7 grid as float16 bits, cell-major and channel-minor ([49, 1280]), for losses on the cells. */
+const GRID_LAYOUT: CacheLayout = {
+  folder: 'grid16',
+  extension: 'f16',
+  bytes: BACKBONE_GRID * BACKBONE_GRID * BACKBONE_CHANNELS * 2,
+  encode: (grid) => {
+    const cells = BACKBONE_GRID * BACKBONE_GRID;
+    const t = new Float32Array(cells * BACKBONE_CHANNELS);
+    for (let c = 0; c < BACKBONE_CHANNELS; c++) for (let k = 0; k < cells; k++) t[k * BACKBONE_CHANNELS + c] = grid[c * cells + k];
+    const bits = toFloat16Bits(t);
+    return new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
+  },
+};
 
 interface CacheLayout {
   /** Cache sub-folder after the backbone's sha. */
@@ -143,36 +164,32 @@ interface CacheLayout {
   encode: (grid: Float32Array) => Uint8Array;
 }
 
-/** One cache entry per readable pair (in input order, `kept`), computing the missing ones through the backbone. */
+/** One cache entry per layout and readable pair (in input order, `kept`), computing the images missing in any layout through the backbone. */
 async function cachedBackboneRows<T extends FeaturePair>(
   pairs: T[],
-  layout: CacheLayout,
+  layouts: CacheLayout[],
   o: { threads: number; log?: (line: string) => void; batch?: number },
   skipped: { id: string; reason: string; detail: string }[],
-): Promise<{ rows: Uint8Array[]; kept: T[]; computed: number }> {
-  const dir = path.join(weftCacheDir(), 'features', `${NSFWJS_SOURCE.onnxSha256.slice(0, 12)}-${layout.folder}`);
+): Promise<{ rows: Uint8Array[][]; kept: T[]; computed: number }> {
+  const dirs = layouts.map((l) => path.join(weftCacheDir(), 'features', `${NSFWJS_SOURCE.onnxSha256.slice(0, 12)}-${l.folder}`));
   const log = o.log ?? (() => {});
-  const rows: (Uint8Array | null)[] = new Array(pairs.length).fill(null);
-  // One computation per distinct image (corpora repeat images): file -> the pairs that share it.
+  const rows: (Uint8Array[] | null)[] = new Array(pairs.length).fill(null);
+  // One computation per distinct image (corpora repeat images): sha -> the pairs that share it.
   const missing = new Map<string, number[]>();
-  const files = new Map<string, Uint8Array>();
-  await Promise.all(
-    pairs.map(async (pair, i) => {
-      const sha = sha256(pair.image);
-      const file = path.join(dir, sha.slice(0, 2), `${sha}.${layout.extension}`);
-      // Pairs sharing an image share its bytes.
-      const known = files.get(file);
-      if (known) return void (rows[i] = known);
-      const bytes = await fs.readFile(file).catch(() => null);
-      if (bytes && bytes.length === layout.bytes) {
-        files.set(file, bytes);
-        rows[i] = bytes;
-      } else missing.set(file, [...(missing.get(file) ?? []), i]);
-    }),
-  );
-  for (const [file, at] of missing) if (files.has(file)) for (const i of at) rows[i] = files.get(file)!;
-  const todo = [...missing].filter(([file]) => !files.has(file)).map(([file, at]) => ({ file, at }));
-  const unreadable = new Set<number>();
+  const known = new Map<string, Uint8Array[] | null>();
+  const fileOf = (sha: string, k: number) => path.join(dirs[k], sha.slice(0, 2), `${sha}.${layouts[k].extension}`);
+  const shas = pairs.map((pair) => sha256(pair.image));
+  for (let i = 0; i < pairs.length; i++) {
+    const sha = shas[i];
+    if (!known.has(sha)) {
+      const entries = await Promise.all(layouts.map((l, k) => fs.readFile(fileOf(sha, k)).then((b) => (b.length === l.bytes ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : null), () => null)));
+      known.set(sha, entries.every((e) => e !== null) ? (entries as Uint8Array[]) : null);
+    }
+    const entry = known.get(sha)!;
+    if (entry) rows[i] = entry;
+    else missing.set(sha, [...(missing.get(sha) ?? []), i]);
+  }
+  const todo = [...missing].map(([sha, at]) => ({ sha, at }));
   let computed = 0;
   if (todo.length > 0) {
     log(`backbone features: ${pairs.length - todo.reduce((n, t) => n + t.at.length, 0)} pairs cached, computing ${todo.length} images`);
@@ -190,10 +207,7 @@ async function cachedBackboneRows<T extends FeaturePair>(
             preprocessImage(pairs[at[0]].image, preprocessing).then(
               (r) => r.data,
               (err) => {
-                for (const i of at) {
-                  unreadable.add(i);
-                  skipped.push({ id: pairs[i].id, reason: 'image_unreadable', detail: errorMessage(err) });
-                }
+                for (const i of at) skipped.push({ id: pairs[i].id, reason: 'image_unreadable', detail: errorMessage(err) });
                 return null;
               },
             ),
@@ -211,14 +225,19 @@ async function cachedBackboneRows<T extends FeaturePair>(
         const out = await encoder.run({ pixel_values: floatTensor(input, [readable.length, 3, 224, 224]) }, ['feature_grid']);
         const grid = out.feature_grid.data as Float32Array;
         await Promise.all(
-          batch.map(async ({ file, at }, k) => {
-            const bytes = layout.encode(grid.subarray(k * per, (k + 1) * per));
-            for (const i of at) rows[i] = bytes;
-            await fs.mkdir(path.dirname(file), { recursive: true });
-            // pid and position: another process may be writing the same image's entry.
-            const tmp = `${file}.${process.pid}-${from + k}.tmp`;
-            await fs.writeFile(tmp, bytes);
-            await fs.rename(tmp, file);
+          batch.map(async ({ sha, at }, k) => {
+            const entry = layouts.map((l) => l.encode(grid.subarray(k * per, (k + 1) * per)));
+            for (const i of at) rows[i] = entry;
+            await Promise.all(
+              entry.map(async (bytes, j) => {
+                const file = fileOf(sha, j);
+                await fs.mkdir(path.dirname(file), { recursive: true });
+                // pid and position: another process may be writing the same image's entry.
+                const tmp = `${file}.${process.pid}-${from + k}.tmp`;
+                await fs.writeFile(tmp, bytes);
+                await fs.rename(tmp, file);
+              }),
+            );
           }),
         );
         computed += batch.length;
@@ -231,11 +250,11 @@ async function cachedBackboneRows<T extends FeaturePair>(
     }
   }
   const kept: T[] = [];
-  const out: Uint8Array[] = [];
+  const out: Uint8Array[][] = layouts.map(() => []);
   pairs.forEach((pair, i) => {
-    const row = rows[i];
-    if (!row) return;
-    out.push(row);
+    const entry = rows[i];
+    if (!entry) return;
+    entry.forEach((bytes, k) => out[k].push(bytes));
     kept.push(pair);
   });
   return { rows: out, kept, computed };

@@ -83,12 +83,10 @@ export async function evaluateScorer(o: EvaluationOptions): Promise<Evaluation> 
     if (o.corpus !== 'openclipart') {
       const n = o.n ?? 1000;
       const curationTrain = o.curationTrain ?? 4000;
-      // Slack for the scenes that repeat: the test set keeps one pair per distinct scene. The
-      // curation-lift training set is a corpus of its own, so the test set never depends on it.
-      const count = n + Math.ceil(n / 4);
-      log(`synthetic: generating ${count} held-out pairs (seed ${seed})`);
-      const test = distinctScenes(await syntheticCorpus(path.join(o.data, `synthetic-${seed}-${count}`), { count, seed })).slice(0, n);
-      result.synthetic = await evaluateSynthetic(scorer, test, seed, log);
+      // The curation-lift training set is a corpus of its own, so the test set never depends on it.
+      log(`synthetic: generating the held-out pairs (seed ${seed})`);
+      const test = await syntheticTestPairs(o.data, seed, n);
+      result.synthetic = await evaluateSynthetic(scorerEmbedder(scorer), test, seed, log);
       if (curationTrain > 0) {
         const curationSeed = seed + 1000;
         log(`synthetic: curation lift (${curationTrain} training pairs, seed ${curationSeed})`);
@@ -100,7 +98,7 @@ export async function evaluateScorer(o: EvaluationOptions): Promise<Evaluation> 
       const size = await openclipartRenderSize(o.scorer);
       log(`openclipart: loading the drawings rendered at ${size} px`);
       const pairs = await openclipartCorpus(openclipartDir(o.data, size), { size, ...(o.openclipartCount ? { count: o.openclipartCount } : {}) });
-      result.openclipart = await evaluateOpenclipart(scorer, pairs, seed, log);
+      result.openclipart = await evaluateOpenclipart(scorerEmbedder(scorer), pairs, seed, log);
     }
   } finally {
     await scorer.close();
@@ -143,10 +141,49 @@ export function distinctScenes(pairs: CorpusPair[]): CorpusPair[] {
   });
 }
 
-async function embedPairs(scorer: Scorer, pairs: CorpusPair[]): Promise<{ pairs: CorpusPair[]; images: Float32Array[]; patches: (PatchEmbeddings | null)[] }> {
-  const out = await embedReadableImages(scorer, pairs.map((p) => p.image));
-  const keep = pairs.map((_, i) => i).filter((i) => out.pooled[i] !== null);
-  return { pairs: keep.map((i) => pairs[i]), images: keep.map((i) => out.pooled[i]!), patches: keep.map((i) => out.patches?.[i] ?? null) };
+/**
+ * What the evaluation needs of a scorer: unit image embeddings (and patch rows) of the readable
+ * pairs, unit text embeddings. A loaded scorer folder gives them (scorerEmbedder); so can weights
+ * in memory with precomputed features, to compare designs without exporting each.
+ */
+export interface EvaluationEmbedder {
+  embedPairs(pairs: CorpusPair[]): Promise<{ pairs: CorpusPair[]; images: Float32Array[]; patches: (PatchEmbeddings | null)[] }>;
+  embedTexts(captions: string[]): Promise<Float32Array[]>;
+}
+
+export function scorerEmbedder(scorer: Scorer): EvaluationEmbedder {
+  return {
+    async embedPairs(pairs) {
+      const out = await embedReadableImages(scorer, pairs.map((p) => p.image));
+      const keep = pairs.map((_, i) => i).filter((i) => out.pooled[i] !== null);
+      return { pairs: keep.map((i) => pairs[i]), images: keep.map((i) => out.pooled[i]!), patches: keep.map((i) => out.patches?.[i] ?? null) };
+    },
+    embedTexts: async (captions) => (await scorer.embedTexts(captions)).pooled,
+  };
+}
+
+/**
+ * The held-out bars that depend on the scorer (all but the curation lift, which trains models of
+ * its own) for any embedder: same test pairs, swaps and edits as evaluateScorer.
+ */
+export async function evaluateEmbedder(
+  embedder: EvaluationEmbedder,
+  o: { corpus: EvaluationOptions['corpus']; data: string; seed?: number; n?: number; openclipartSize: number; log?: (line: string) => void },
+): Promise<Pick<Evaluation, 'synthetic' | 'openclipart' | 'bars'>> {
+  const seed = o.seed ?? 2;
+  const log = o.log ?? (() => {});
+  const out: Pick<Evaluation, 'synthetic' | 'openclipart' | 'bars'> = { bars: [] };
+  if (o.corpus !== 'openclipart') out.synthetic = await evaluateSynthetic(embedder, await syntheticTestPairs(o.data, seed, o.n ?? 1000), seed, log);
+  if (o.corpus !== 'synthetic') out.openclipart = await evaluateOpenclipart(embedder, await openclipartCorpus(openclipartDir(o.data, o.openclipartSize), { size: o.openclipartSize }), seed, log);
+  out.bars = bars(out);
+  return out;
+}
+
+/** The synthetic held-out pairs: a corpus of the evaluation's seed, one pair per distinct scene, the first n. */
+export async function syntheticTestPairs(data: string, seed: number, n: number): Promise<CorpusPair[]> {
+  // Slack for the scenes that repeat: the test set keeps one pair per distinct scene.
+  const count = n + Math.ceil(n / 4);
+  return distinctScenes(await syntheticCorpus(path.join(data, `synthetic-${seed}-${count}`), { count, seed })).slice(0, n);
 }
 
 function dot(a: Float32Array, b: Float32Array): number {
@@ -155,15 +192,15 @@ function dot(a: Float32Array, b: Float32Array): number {
   return s;
 }
 
-async function evaluateSynthetic(scorer: Scorer, test: CorpusPair[], seed: number, log: (line: string) => void): Promise<SyntheticEvaluation> {
-  const { pairs, images, patches } = await embedPairs(scorer, test);
+async function evaluateSynthetic(scorer: EvaluationEmbedder, test: CorpusPair[], seed: number, log: (line: string) => void): Promise<SyntheticEvaluation> {
+  const { pairs, images, patches } = await scorer.embedPairs(test);
   const captions = pairs.map((p) => p.caption);
-  const texts = (await scorer.embedTexts(captions)).pooled;
+  const texts = await scorer.embedTexts(captions);
   const retrieval = retrievalRecall(images, texts);
   log(`synthetic: retrieval over ${pairs.length} held-out pairs`);
 
   const swap = swapCaptions(captions, 0.3, seed);
-  const swapTexts = (await scorer.embedTexts(swap.captions)).pooled;
+  const swapTexts = await scorer.embedTexts(swap.captions);
   const swapResult = detection(images.map((im, i) => dot(im, swapTexts[i])), swap.swapped);
 
   // Single-attribute edits: each image with its own caption (clean) and with one edit of each kind that applies.
@@ -175,7 +212,7 @@ async function evaluateSynthetic(scorer: Scorer, test: CorpusPair[], seed: numbe
   for (const attribute of ATTRIBUTES) {
     const edits = pairs.map((p) => editAttribute(p.caption, p.objects ?? [], attribute, random));
     const rows = edits.map((e, i) => (e === null ? -1 : i)).filter((i) => i >= 0);
-    const edited = (await scorer.embedTexts(rows.map((i) => edits[i]!))).pooled;
+    const edited = await scorer.embedTexts(rows.map((i) => edits[i]!));
     const scores = [...rows.map((i) => clean[i]), ...rows.map((i, k) => dot(images[i], edited[k]))];
     const noisy = [...rows.map(() => false), ...rows.map(() => true)];
     attributes[attribute] = detection(scores, noisy);
@@ -187,7 +224,7 @@ async function evaluateSynthetic(scorer: Scorer, test: CorpusPair[], seed: numbe
   // Grounding: every object's colour-shape phrase against the image's patches.
   const cases: GroundingCase[] = [];
   const phrases = [...new Set(pairs.flatMap((p) => (p.objects ?? []).map(colourShapePhrase)))];
-  const phraseEmbeddings = new Map((await scorer.embedTexts(phrases)).pooled.map((e, i) => [phrases[i], e]));
+  const phraseEmbeddings = new Map((await scorer.embedTexts(phrases)).map((e, i) => [phrases[i], e]));
   pairs.forEach((p, i) => {
     const grid = patches[i];
     if (!grid) return;
@@ -196,18 +233,18 @@ async function evaluateSynthetic(scorer: Scorer, test: CorpusPair[], seed: numbe
   return { retrieval, swap: swapResult, attributes, grounding: groundingAccuracy(cases), curation: null };
 }
 
-async function evaluateOpenclipart(scorer: Scorer, all: CorpusPair[], seed: number, log: (line: string) => void): Promise<OpenclipartEvaluation> {
+async function evaluateOpenclipart(scorer: EvaluationEmbedder, all: CorpusPair[], seed: number, log: (line: string) => void): Promise<OpenclipartEvaluation> {
   const train = all.filter((p) => !openclipartHeldOut(p.id));
   const test = all.filter((p) => openclipartHeldOut(p.id));
   const { distinct, novel } = distinctCaptionSets(train, test);
   log(`openclipart: ${test.length} held out, ${distinct.length} with distinct captions, ${novel.length} of them novel`);
-  const { pairs, images } = await embedPairs(scorer, distinct);
+  const { pairs, images } = await scorer.embedPairs(distinct);
   const captions = pairs.map((p) => p.caption);
-  const texts = (await scorer.embedTexts(captions)).pooled;
+  const texts = await scorer.embedTexts(captions);
   const novelIds = new Set(novel.map((p) => p.id));
   const novelRows = pairs.map((p, i) => (novelIds.has(p.id) ? i : -1)).filter((i) => i >= 0);
   const swap = swapCaptions(captions, 0.3, seed);
-  const swapTexts = (await scorer.embedTexts(swap.captions)).pooled;
+  const swapTexts = await scorer.embedTexts(swap.captions);
   return {
     retrieval: retrievalRecall(images, texts),
     novel: retrievalRecall(novelRows.map((i) => images[i]), novelRows.map((i) => texts[i])),

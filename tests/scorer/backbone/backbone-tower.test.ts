@@ -14,6 +14,9 @@ import { writeReferenceScorer, VISION_HEAD_FILE } from '../../../scorer/onnx/ref
 import { trainReferenceScorer, type TrainingPair } from '../../../scorer/reference-trainer.ts';
 import { backbonePyramidFeatures, poolGrid } from '../../../scorer/backbone/backbone-tower.ts';
 import { imageEmbeddingsFromFeatures } from '../../../scorer/eval/weights-embed.ts';
+import { syntheticCorpus } from '../../../scorer/eval/corpora.ts';
+import { colourShapePhrase } from '../../../scorer/eval/grounding-eval.ts';
+import { fromFloat16Bits } from '../../../scorer/onnx/graph.ts';
 
 let root: string;
 let pairs: TrainingPair[];
@@ -119,4 +122,29 @@ test('backbone scorer with a hidden relu layer: the joined model gives the two-l
   } finally {
     await scorer.close();
   }
+});
+
+test('whole grids: cached on request from the same backbone run, their cells average to the pooled rows; the grounding loss trains on regions', async () => {
+  const corpus = await syntheticCorpus(path.join(root, 'regions'), { count: 32, seed: 31 });
+  const withRegions: TrainingPair[] = corpus.map((p) => ({ ...p, regions: (p.objects ?? []).map((o) => ({ phrase: colourShapePhrase(o), box: o.box, side: p.side ?? 64 })) }));
+  const first = await backbonePyramidFeatures(withRegions, [1], { threads: 2, grids: true }, []);
+  assert.ok(first.computed > 0);
+  assert.equal(first.grids!.length, first.kept.length);
+  const again = await backbonePyramidFeatures(withRegions, [1], { threads: 2, grids: true }, []);
+  assert.equal(again.computed, 0, 'grids and pooled rows both read from the cache');
+  for (let i = 0; i < 3; i++) {
+    const cells = fromFloat16Bits(first.grids![i]);
+    for (const c of [0, 100, 1279]) {
+      let mean = 0;
+      for (let k = 0; k < 49; k++) mean += cells[k * 1280 + c] / 49;
+      const pooled = first.features[i * 1280 + c];
+      assert.ok(Math.abs(mean - pooled) < 2e-3 * (1 + pooled), `image ${i} channel ${c}: cell mean ${mean}, pooled ${pooled}`);
+    }
+  }
+  const logs: string[] = [];
+  const result = await trainReferenceScorer(withRegions, { imageTower: 'backbone', dim: 16, epochs: 8, batchSize: 16, learningRate: 5e-3, threads: 2, groundingWeight: 1, log: (l) => logs.push(l) });
+  assert.ok(logs.some((l) => /grounding loss: \d+ regions of 32 pairs/.test(l)), logs.join('\n'));
+  assert.ok(result.losses.every(Number.isFinite));
+  assert.ok(result.losses.at(-1)! < result.losses[0], `loss ${result.losses[0]} -> ${result.losses.at(-1)}`);
+  await assert.rejects(trainReferenceScorer(withRegions, { imageTower: 'backbone', dim: 8, hidden: 8, epochs: 1, threads: 2, groundingWeight: 1 }), /linear image head/);
 });

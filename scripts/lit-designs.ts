@@ -1,0 +1,151 @@
+// Compares designs of the backbone reference scorer (LiT: the frozen nsfwjs MobileNetV2, a
+// learned head, the word + bigram text tower) on the held-out bars that depend on the scorer
+// (all of `weft eval-scorer` but the curation lift, which trains models of its own), without
+// exporting each model: the backbone's features are read from the feature cache
+// (backbone/backbone-tower.ts), the embeddings computed from the weights in memory
+// (eval/weights-embed.ts; same math as the exported towers) and fed to the same evaluation code
+// (eval/evaluate.ts evaluateEmbedder). Training data as scripts/train-reference-scorer.ts
+// --image-tower backbone: synthetic seed 1 (8000 pairs) and openclipart rendered at 224 px minus
+// its held-out split.
+//
+//   node --import tsx scripts/lit-designs.ts [--designs a,b,...] [--out models/reference-backbone/designs.json] [--data DIR] [--synthetic N]
+//
+// Each design's bars are merged into --out by name; scripts/train-reference-scorer.ts renders
+// that file as the designs table of the training cards.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { computeImageFeatures, fitReferenceScorer, resolveTrainingOptions, type ReferenceTrainingOptions, type TrainingPair } from '../scorer/reference-trainer.ts';
+import { openclipartCorpus, syntheticCorpus, type CorpusPair } from '../scorer/eval/corpora.ts';
+import { evaluateEmbedder, openclipartDir, openclipartHeldOut, type Bar, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
+import { imageEmbeddingsFromFeatures, textEmbeddingsFromWeights } from '../scorer/eval/weights-embed.ts';
+import { backbonePyramidFeatures } from '../scorer/backbone/backbone-tower.ts';
+import { BACKBONE_CHANNELS, BACKBONE_GRID } from '../scorer/backbone/nsfwjs-mobilenet.ts';
+import { fromFloat16Bits } from '../scorer/onnx/graph.ts';
+import { colourShapePhrase } from '../scorer/eval/grounding-eval.ts';
+import type { ReferenceScorerWeights } from '../scorer/onnx/reference-model.ts';
+
+/** The designs measured; options on top of { imageTower: 'backbone' }. */
+export const DESIGNS: Record<string, { label: string; options: ReferenceTrainingOptions }> = {
+  'base-e10': { label: 'pooled 1x1 head, 10 epochs', options: { epochs: 10 } },
+  'ground1-e10': { label: 'pooled head + patch-level grounding loss (weight 1), 10 epochs', options: { epochs: 10, groundingWeight: 1 } },
+  'ground3-e10': { label: 'pooled head + patch-level grounding loss (weight 3), 10 epochs', options: { epochs: 10, groundingWeight: 3 } },
+  'ground0.3-e10': { label: 'pooled head + patch-level grounding loss (weight 0.3), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 } },
+  'ground1-p16': { label: 'pooled head + grounding loss (weight 1, 16 phrases a step), 40 epochs', options: { groundingWeight: 1, groundingPhrases: 16 } },
+  'ground3-p16': { label: 'pooled head + grounding loss (weight 3, 16 phrases a step), 40 epochs', options: { groundingWeight: 3, groundingPhrases: 16 } },
+  'ground1-p16-lr5e-3': { label: 'grounding loss (weight 1, 16 phrases a step), lr 0.005, 40 epochs', options: { groundingWeight: 1, groundingPhrases: 16, learningRate: 5e-3 } },
+  base: { label: 'pooled 1x1 head, 40 epochs (224 px + 8000 synthetic)', options: {} },
+  ground1: { label: 'pooled head + patch-level grounding loss (weight 1), 40 epochs', options: { groundingWeight: 1 } },
+  ground3: { label: 'pooled head + patch-level grounding loss (weight 3), 40 epochs', options: { groundingWeight: 3 } },
+  'ground1-lr5e-3': { label: 'grounding loss (weight 1), lr 0.005, 40 epochs', options: { groundingWeight: 1, learningRate: 5e-3 } },
+  'ground1-e80': { label: 'grounding loss (weight 1), 80 epochs', options: { groundingWeight: 1, epochs: 80 } },
+  'lr5e-3': { label: 'pooled head, lr 0.005, 40 epochs', options: { learningRate: 5e-3 } },
+  e80: { label: 'pooled head, 80 epochs', options: { epochs: 80 } },
+  'e20': { label: 'pooled head, 20 epochs', options: { epochs: 20 } },
+};
+
+export interface DesignResult {
+  name: string;
+  label: string;
+  options: ReferenceTrainingOptions;
+  bars: Bar[];
+  met: number;
+  seconds: number;
+  losses: number[];
+}
+
+interface Args {
+  designs: string[];
+  out: string;
+  data: string;
+  synthetic: number;
+  threads: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { designs: ['base-e10', 'ground1-e10'], out: path.join('models', 'reference-backbone', 'designs.json'), data: path.join('.weft-tmp', 'eval-corpora'), synthetic: 8000, threads: 2 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    if (flag === '--designs') a.designs = value.split(',');
+    else if (flag === '--out') a.out = value;
+    else if (flag === '--data') a.data = value;
+    else if (flag === '--synthetic' || flag === '--threads') a[flag.slice(2) as 'synthetic' | 'threads'] = Number(value);
+    else throw new Error(`unknown option ${flag}`);
+  }
+  for (const d of a.designs) if (!DESIGNS[d]) throw new Error(`unknown design ${d} (known: ${Object.keys(DESIGNS).join(', ')})`);
+  return a;
+}
+
+/** The synthetic objects as the trainer's regions (phrase and box). */
+export function regionsOf(p: CorpusPair): TrainingPair['regions'] {
+  return (p.objects ?? []).map((o) => ({ phrase: colourShapePhrase(o), box: o.box, side: p.side ?? 64 }));
+}
+
+/** Embeddings of a design's weights from cached backbone features: pooled rows, and patch rows (x_c W + b per cell) for pairs with objects. */
+function weightsEmbedder(w: ReferenceScorerWeights, threads: number): EvaluationEmbedder {
+  const F = BACKBONE_CHANNELS;
+  const cells = BACKBONE_GRID * BACKBONE_GRID;
+  return {
+    async embedPairs(pairs) {
+      const grids = pairs.some((p) => p.objects);
+      const got = await backbonePyramidFeatures(pairs, [1], { threads, grids }, []);
+      const images = imageEmbeddingsFromFeatures(w, got.features, F, got.kept.map((_, i) => i));
+      const D = w.dim;
+      const patches = got.kept.map((_, i) => {
+        if (!got.grids) return null;
+        const x = fromFloat16Bits(got.grids[i]);
+        const data = new Float32Array(cells * D);
+        for (let c = 0; c < cells; c++) {
+          const z = c * D;
+          for (let d = 0; d < D; d++) data[z + d] = w.projectionBias[d];
+          for (let f = 0; f < F; f++) {
+            const v = x[c * F + f];
+            if (v === 0) continue;
+            const row = f * D;
+            for (let d = 0; d < D; d++) data[z + d] += v * w.projection[row + d];
+          }
+        }
+        return { grid: [BACKBONE_GRID, BACKBONE_GRID] as [number, number], dim: D, data };
+      });
+      return { pairs: got.kept, images, patches };
+    },
+    embedTexts: async (captions) => textEmbeddingsFromWeights(w, captions),
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const a = parseArgs(argv);
+  const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
+  const synthetic = (await syntheticCorpus(path.join(a.data, `synthetic-1-${a.synthetic}`), { count: a.synthetic, seed: 1 })).map((p) => ({ ...p, regions: regionsOf(p) }));
+  const openclipart = (await openclipartCorpus(openclipartDir(a.data, 224), { size: 224 })).filter((p) => !openclipartHeldOut(p.id));
+  const pairs: TrainingPair[] = [...synthetic, ...openclipart];
+  const grounding = a.designs.some((d) => (DESIGNS[d].options.groundingWeight ?? 0) > 0);
+  const image = await computeImageFeatures(pairs, { imageTower: 'backbone', threads: a.threads, ...(grounding ? { groundingWeight: 1 } : {}) }, log);
+  log(`features of ${image.kept.length} pairs (${synthetic.length} synthetic, ${openclipart.length} openclipart)`);
+  const results: Record<string, DesignResult> = JSON.parse(await fs.readFile(a.out, 'utf8').catch(() => '{}'));
+  for (const name of a.designs) {
+    const design = DESIGNS[name];
+    const started = performance.now();
+    const options = resolveTrainingOptions({ imageTower: 'backbone', threads: a.threads, ...design.options });
+    log(`design ${name}: ${design.label}`);
+    const fit = await fitReferenceScorer(image, image.kept.map((_, i) => i), options, (line) => {
+      const epoch = /^epoch (\d+)\//.exec(line);
+      if (!epoch || Number(epoch[1]) % 10 === 0 || epoch[1] === '1') log(line);
+    });
+    const evaluation = await evaluateEmbedder(weightsEmbedder(fit.weights, a.threads), { corpus: 'both', data: a.data, openclipartSize: 224 });
+    const met = evaluation.bars.filter((b) => b.pass).length;
+    results[name] = { name, label: design.label, options: design.options, bars: evaluation.bars, met, seconds: (performance.now() - started) / 1000, losses: fit.losses.map((l) => Number(l.toFixed(4))) };
+    for (const b of evaluation.bars) log(`  ${b.corpus} ${b.metric} ${b.value.toFixed(3)} (>=${b.min}) ${b.pass ? 'PASS' : 'FAIL'}`);
+    log(`design ${name}: ${met}/${evaluation.bars.length} bars in ${results[name].seconds.toFixed(0)} s`);
+    await fs.mkdir(path.dirname(a.out), { recursive: true });
+    await fs.writeFile(a.out, `${JSON.stringify(results, null, 2)}\n`);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(`lit-designs: ${(err as Error).stack ?? err}`);
+    process.exitCode = 1;
+  });
+}

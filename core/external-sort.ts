@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 
-export const DEFAULT_SPILL_RECORDS = 50_000;
+export const DEFAULT_SPILL_RECORDS = 10_000;
 /** Run files merged at once. */
 const MAX_FAN_IN = 64;
 

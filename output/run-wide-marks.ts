@@ -38,7 +38,7 @@ export interface RowMarks {
   nearDupOf?: string;
 }
 
-const DEFAULT_BLOCK_ROWS = 50_000;
+const DEFAULT_BLOCK_ROWS = 10_000;
 type Kind = 'u' | 'd' | 'n';
 type MarkRecord = [seq: number, kind: Kind, target: string];
 

@@ -29,6 +29,13 @@ export interface FinaliseResult {
   rejectRows: number;
 }
 
+/** What finalise returned for a folder finalised earlier, read back from its files (a rerun of merge or filter that finds its output done). */
+export async function readFinaliseResult(root: string, counts: { index_rows: number; reject_rows: number }): Promise<FinaliseResult> {
+  const manifest = JSON.parse(await readFile(path.join(root, 'manifest.json'), 'utf8')) as Manifest;
+  const { config_fingerprint: _fp, ...stats } = JSON.parse(await readFile(path.join(root, 'stats.json'), 'utf8')) as { config_fingerprint?: string } & Parameters<typeof RunStats.fromJSON>[0];
+  return { manifest, stats: RunStats.fromJSON(stats), indexRows: counts.index_rows, rejectRows: counts.reject_rows };
+}
+
 export async function readRunInfo(root: string): Promise<RunInfo> {
   return JSON.parse(await readFile(path.join(root, 'run.json'), 'utf8')) as RunInfo;
 }

@@ -1,9 +1,46 @@
 // Folders that appear whole or not at all. `weft merge` and `weft filter` build their output in a
 // hidden sibling and rename it into place at the end, so a kill at any moment leaves either no
 // target or the complete one; the rerun clears what a killed attempt left and starts again.
-import { readdir, rename, rm, rmdir } from 'node:fs/promises';
+// The built folder records a digest of its inputs (build.json): a rerun that finds the finished
+// folder of the same inputs at the target (the kill came after the rename) leaves it as it is.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir } from './fs-atomic.ts';
+import { fsyncDir, writeJsonAtomic } from './fs-atomic.ts';
+import { canonicalJson } from '../schemas/config-file.ts';
+
+const BUILD_RECORD = 'build.json';
+
+export interface BuildRecord {
+  /** The command that built the folder (merge, filter). */
+  command: string;
+  /** sha256 of the canonical JSON of what it was built from (buildDigest). */
+  inputs_digest: string;
+  index_rows: number;
+  reject_rows: number;
+}
+
+/** sha256 of the canonical JSON of a build's inputs. */
+export function buildDigest(inputs: unknown): string {
+  return createHash('sha256').update(canonicalJson(inputs)).digest('hex');
+}
+
+/** The build record at `folder` when it was built by `command` from inputs with this digest, else null. */
+export async function sameBuildAt(folder: string, command: string, digest: string): Promise<BuildRecord | null> {
+  const file = path.join(folder, BUILD_RECORD);
+  if (!existsSync(file)) return null;
+  try {
+    const record = JSON.parse(await readFile(file, 'utf8')) as BuildRecord;
+    return record.command === command && record.inputs_digest === digest ? record : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeBuildRecord(staging: string, record: BuildRecord): Promise<void> {
+  await writeJsonAtomic(path.join(staging, BUILD_RECORD), record);
+}
 
 /** The hidden sibling a target is built in. */
 export function stagingFolderOf(target: string): string {

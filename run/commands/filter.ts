@@ -23,7 +23,9 @@ import * as arrow from 'apache-arrow';
 import parquet from 'parquetjs-lite';
 import { UsageError, fraction } from '../usage.ts';
 import { OutDir, readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type UnitCompletion } from '../../output/out-dir.ts';
-import { finaliseOutDir, readRunInfo, type FinaliseResult } from '../../output/finalise.ts';
+import { finaliseOutDir, readFinaliseResult, readRunInfo, type FinaliseResult } from '../../output/finalise.ts';
+import { buildDigest, sameBuildAt, writeBuildRecord } from '../../output/staged-folder.ts';
+import { commitsOf } from '../../output/merge.ts';
 import { canonicalJson } from '../../schemas/config-file.ts';
 import { RunStats } from '../../core/stats.ts';
 import { hostOf, type RejectRecord } from '../../core/rejects.ts';
@@ -82,15 +84,28 @@ export function register(program: Command): void {
       });
       const rule = r.manifest.filters.at(-1)!;
       const what = rule.rule === 'where' ? `where ${String(rule.expression)}` : `${rule.column} ${rule.rule} cut ${Number(rule.threshold).toFixed(4)}`;
-      process.stdout.write(`${o.out}: kept ${r.manifest.totals.kept}, dropped ${r.manifest.totals.dropped}; ${what}\n`);
+      process.stdout.write(`${o.out}: ${r.alreadyBuilt ? 'already filtered from the same folder and options (left as it is): ' : ''}kept ${r.manifest.totals.kept}, dropped ${r.manifest.totals.dropped}; ${what}\n`);
     });
 }
 
-export async function filterOutDir(from: string, to: string, o: FilterOptions): Promise<FinaliseResult> {
+/** `alreadyBuilt`: `to` already held the finished result of the same folder and options; nothing was written. */
+export async function filterOutDir(from: string, to: string, o: FilterOptions): Promise<FinaliseResult & { alreadyBuilt?: boolean }> {
   const info = await readRunInfo(from);
   const manifest = JSON.parse(await readFile(path.join(from, 'manifest.json'), 'utf8')) as Manifest;
   if (path.resolve(from) === path.resolve(to)) throw new UsageError('--out must differ from the folder being filtered');
-  if (existsSync(to) && (await readdir(to)).length > 0) throw new UsageError(`${to} is not empty; filter writes into a new folder`);
+  // What the filtered folder is made of: a rerun that finds the finished result of the same
+  // folder and options at the target (a kill after the rename) leaves it as it is.
+  const digest = buildDigest({
+    from: path.resolve(from),
+    fingerprint: info.fingerprint,
+    commits: commitsOf(await readCompletions(from)),
+    options: { ...o, scoresFile: o.scoresFile && existsSync(o.scoresFile) ? createHash('sha256').update(await readFile(o.scoresFile)).digest('hex') : (o.scoresFile ?? null) },
+  });
+  if (existsSync(to) && (await readdir(to)).length > 0) {
+    const done = await sameBuildAt(to, 'filter', digest);
+    if (done) return { ...(await readFinaliseResult(to, done)), alreadyBuilt: true };
+    throw new UsageError(`${to} is not empty; filter writes into a new folder`);
+  }
 
   // The pool: what OUT's index lists, with the value each pair is judged on.
   const listed = new Set((await readFlatParquet(path.join(from, 'index.parquet'))).map((r) => String(r.id)));
@@ -172,7 +187,9 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
         reportExamples: reportExamplesOf(info.config),
       });
     }
-    return finaliseOutDir(staging);
+    const result = await finaliseOutDir(staging);
+    await writeBuildRecord(staging, { command: 'filter', inputs_digest: digest, index_rows: result.indexRows, reject_rows: result.rejectRows });
+    return result;
   });
 }
 

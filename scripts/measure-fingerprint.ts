@@ -1,10 +1,12 @@
 // Start-up cost of resume keyed on input: on a folder of N image + caption pairs (default 10k),
 // the time `weft run` spends listing the units (plannedUnits) and the time it spends
 // fingerprinting their input (plugin.inputFingerprints: one stat per file, no read), each the
-// median of 5 repetitions with a warm file-system cache, in the same process.
+// median of 5 repetitions with a warm file-system cache, in the same process, beside the floor:
+// one synchronous stat per file and nothing else.
 //
 //   node --import tsx scripts/measure-fingerprint.ts [--n PAIRS]
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -35,6 +37,8 @@ try {
   const plugin = await createSourcePlugin(loaded);
   const listing: number[] = [];
   const fingerprinting: number[] = [];
+  const statFloor: number[] = [];
+  const files = (await readdir(images)).map((f) => path.join(images, f));
   let units = 0;
   for (let r = 0; r < REPS; r++) {
     let t = performance.now();
@@ -44,12 +48,17 @@ try {
     const fps = await plugin.inputFingerprints(planned);
     fingerprinting.push(performance.now() - t);
     units = fps.size;
+    // The floor: one synchronous stat per file and nothing else.
+    t = performance.now();
+    for (const f of files) statSync(f, { bigint: true });
+    statFloor.push(performance.now() - t);
   }
   await plugin.close?.();
   const l = median(listing);
   const f = median(fingerprinting);
-  process.stdout.write(`${pairs} pairs (${2 * pairs} files), ${units} units: listing ${l.toFixed(0)} ms, fingerprinting ${f.toFixed(0)} ms (${((f * 1000) / (2 * pairs)).toFixed(1)} us per file), ratio ${(f / l).toFixed(2)}\n`);
-  process.stdout.write(JSON.stringify({ pairs, files: 2 * pairs, units, listing_ms: l, fingerprint_ms: f, ratio: f / l, listing_runs_ms: listing, fingerprint_runs_ms: fingerprinting }) + '\n');
+  const floor = median(statFloor);
+  process.stdout.write(`${pairs} pairs (${2 * pairs} files), ${units} units: listing ${l.toFixed(0)} ms, fingerprinting ${f.toFixed(0)} ms (${((f * 1000) / (2 * pairs)).toFixed(1)} us per file), ratio ${(f / l).toFixed(2)}; one stat per file alone ${floor.toFixed(0)} ms\n`);
+  process.stdout.write(JSON.stringify({ pairs, files: 2 * pairs, units, listing_ms: l, fingerprint_ms: f, ratio: f / l, stat_floor_ms: floor, listing_runs_ms: listing, fingerprint_runs_ms: fingerprinting }) + '\n');
 } finally {
   await rm(work, { recursive: true, force: true });
 }

@@ -4,6 +4,7 @@
 // equals that of one process doing all units.
 import { copyFile, link, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { readCompletions, type RunInfo, type UnitCompletion } from './out-dir.ts';
 import { finaliseOutDir, readFinaliseResult, readRunInfo, type FinaliseResult } from './finalise.ts';
 import { copyInvocations } from './invocations.ts';
@@ -25,16 +26,14 @@ export async function mergeOutDirs(inputs: string[], target: string, opts: { all
   // What the merge is made of: a rerun that finds the finished merge of the same parts at the
   // target (a kill after the rename) leaves it as it is.
   const digest = buildDigest({ inputs: await Promise.all(inputs.map(async (d) => ({ dir: path.resolve(d), fingerprint: fp, commits: commitsOf(await readCompletions(d)) }))), allowPartial: !!opts.allowPartial });
-  try {
-    const existing = await readdir(target);
-    const done = existing.length > 0 ? await sameBuildAt(target, 'merge', digest) : null;
+  const finished = async (): Promise<FinaliseResult & { alreadyBuilt?: boolean }> => {
+    const done = await sameBuildAt(target, 'merge', digest);
     if (done) return { ...(await readFinaliseResult(target, done)), alreadyBuilt: true };
-    if (existing.length > 0) throw new UsageError(`${target} is not empty; merge writes into a new folder`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+    throw new UsageError(`${target} is not empty; merge writes into a new folder`);
+  };
+  if (existsSync(target) && (await readdir(target)).length > 0) return finished();
   // Built in a hidden sibling and renamed into place: a kill leaves no half-merged target.
-  return buildFolderAtomically(target, async (staging) => {
+  return buildFolderAtomically<FinaliseResult & { alreadyBuilt?: boolean }>(target, async (staging) => {
     for (const sub of ['shards', 'sidecars', 'parts', 'completions']) await mkdir(path.join(staging, sub), { recursive: true });
 
     // The queue executor delivers at least once, so a unit may be committed by two workers. With
@@ -82,7 +81,7 @@ export async function mergeOutDirs(inputs: string[], target: string, opts: { all
     const result = await finaliseOutDir(staging);
     await writeBuildRecord(staging, { command: 'merge', inputs_digest: digest, index_rows: result.indexRows, reject_rows: result.rejectRows });
     return result;
-  });
+  }, finished);
 }
 
 function sameShards(a: UnitCompletion, b: UnitCompletion): boolean {

@@ -5,10 +5,11 @@
 // folder of the same inputs at the target (the kill came after the rename) leaves it as it is.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, writeJsonAtomic } from './fs-atomic.ts';
 import { canonicalJson } from '../schemas/config-file.ts';
+import { lockOutDir, type OutLock } from './out-lock.ts';
 
 const BUILD_RECORD = 'build.json';
 
@@ -48,27 +49,54 @@ export function stagingFolderOf(target: string): string {
   return path.join(path.dirname(abs), `.${path.basename(abs)}.weft-staging`);
 }
 
+/** The sibling folder whose lock (output/out-lock.ts) admits one builder of a target at a time. */
+function lockFolderOf(target: string): string {
+  const abs = path.resolve(target);
+  return path.join(path.dirname(abs), `.${path.basename(abs)}.weft-lock`);
+}
+
 /**
  * Runs `build` on a fresh staging folder, then moves it to `target` (which must be absent or an
- * empty folder). A failed build removes its staging folder; nothing is left at `target`.
+ * empty folder). A failed build removes its staging folder; nothing is left at `target`. One
+ * builder per target at a time: a second one started meanwhile fails with OutLockedError (exit 1)
+ * and touches nothing. `whenNotEmpty`, called under that lock when the target holds files, gives
+ * the result to return instead (the finished output of the same inputs) or throws.
  */
-export async function buildFolderAtomically<T>(target: string, build: (staging: string) => Promise<T>): Promise<T> {
-  const staging = stagingFolderOf(target);
-  await rm(staging, { recursive: true, force: true });
-  let result: T;
+export async function buildFolderAtomically<T>(target: string, build: (staging: string) => Promise<T>, whenNotEmpty?: () => Promise<T>): Promise<T> {
+  const lockDir = lockFolderOf(target);
+  let lock: OutLock | undefined;
+  for (let attempt = 0; !lock; attempt++) {
+    await mkdir(lockDir, { recursive: true });
+    try {
+      lock = await lockOutDir(lockDir);
+    } catch (err) {
+      // The previous builder removed the lock folder between our mkdir and our lock: again.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+    }
+  }
   try {
-    result = await build(staging);
-  } catch (err) {
+    const abs = path.resolve(target);
+    if (whenNotEmpty && existsSync(abs) && (await readdir(abs)).length > 0) return await whenNotEmpty();
+    const staging = stagingFolderOf(target);
     await rm(staging, { recursive: true, force: true });
-    throw err;
+    let result: T;
+    try {
+      result = await build(staging);
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      throw err;
+    }
+    try {
+      if ((await readdir(abs)).length === 0) await rmdir(abs);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await rename(staging, abs);
+    await fsyncDir(path.dirname(abs));
+    return result;
+  } finally {
+    await lock.release();
+    // Gone unless another builder is locking it right now (then it stays for that one).
+    await rmdir(lockDir).catch(() => undefined);
   }
-  const abs = path.resolve(target);
-  try {
-    if ((await readdir(abs)).length === 0) await rmdir(abs);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await rename(staging, abs);
-  await fsyncDir(path.dirname(abs));
-  return result;
 }

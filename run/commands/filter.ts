@@ -101,11 +101,12 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
     commits: commitsOf(await readCompletions(from)),
     options: { ...o, scoresFile: o.scoresFile && existsSync(o.scoresFile) ? createHash('sha256').update(await readFile(o.scoresFile)).digest('hex') : (o.scoresFile ?? null) },
   });
-  if (existsSync(to) && (await readdir(to)).length > 0) {
+  const finished = async (): Promise<FinaliseResult & { alreadyBuilt?: boolean }> => {
     const done = await sameBuildAt(to, 'filter', digest);
     if (done) return { ...(await readFinaliseResult(to, done)), alreadyBuilt: true };
     throw new UsageError(`${to} is not empty; filter writes into a new folder`);
-  }
+  };
+  if (existsSync(to) && (await readdir(to)).length > 0) return finished();
 
   // The pool: what OUT's index lists, with the value each pair is judged on.
   const listed = new Set((await readFlatParquet(path.join(from, 'index.parquet'))).map((r) => String(r.id)));
@@ -154,7 +155,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
   const fingerprint = createHash('sha256').update(canonicalJson({ from: info.fingerprint, filters })).digest('hex');
   const extraIndex = external && !info.index_columns.some((c) => c.name === column) ? [{ name: column!, type: 'DOUBLE' as const, optional: true }] : [];
   // Built in a hidden sibling and renamed into place: a kill leaves no half-filtered target.
-  return buildFolderAtomically(to, async (staging) => {
+  return buildFolderAtomically<FinaliseResult & { alreadyBuilt?: boolean }>(to, async (staging) => {
     const out = await OutDir.open(staging, { ...info, fingerprint, filters, index_columns: [...info.index_columns, ...extraIndex] });
 
     // Rejects of OUT made at finalise (its keep_top cut and min_p_aligned) are in rejects.parquet only.
@@ -190,7 +191,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
     const result = await finaliseOutDir(staging);
     await writeBuildRecord(staging, { command: 'filter', inputs_digest: digest, index_rows: result.indexRows, reject_rows: result.rejectRows });
     return result;
-  });
+  }, finished);
 }
 
 interface UnitFilter {

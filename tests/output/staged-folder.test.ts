@@ -104,6 +104,26 @@ test('weft filter killed at any moment, then rerun, equals the uninterrupted fil
   assert.equal(other.status, 2, other.stderr);
 });
 
+test('merges started at the same instant into one target: one builds, the others are refused (exit 1) or find it built (exit 0), never a mixed target', async () => {
+  const expected = await contentOf(path.join(work, 'merge-reference'));
+  for (let trial = 0; trial < 3; trial++) {
+    const out = path.join(work, `merge-race-${trial}`);
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ['bin/weft.js', 'merge', ...ranks, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('exit', (code) => resolve({ code, stderr }));
+      })),
+    );
+    assert.ok(results.some((r) => r.code === 0), JSON.stringify(results));
+    for (const r of results) if (r.code !== 0) assert.match(r.stderr, /being written by another weft process/, `exit ${r.code}: ${r.stderr}`);
+    assert.deepEqual(await contentOf(out), expected);
+    const left = (await readdir(work)).filter((f) => f.startsWith(`.merge-race-${trial}.`));
+    assert.deepEqual(left, [], 'no staging or lock folder is left');
+  }
+});
+
 test('a build that fails leaves neither the target nor its staging folder; an empty target folder is replaced', async () => {
   const target = path.join(work, 'failing');
   await assert.rejects(

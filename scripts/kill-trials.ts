@@ -136,7 +136,7 @@ async function main(): Promise<void> {
       merge: { args: (out) => ['merge', dir('rank0'), dir('rank1'), '--out', out], compareShards: true },
       filter: { args: (out) => ['filter', dir('reference'), '--threshold', '0.5', '--out', out], compareShards: true },
     };
-    const summary: Record<string, { trials: number; landed: number; failures: string[]; reference_ms: number }> = {};
+    const summary: Record<string, { trials: number; kills: number; landed: number; failures: string[]; reference_ms: number }> = {};
     for (const name of only) {
       const c = commands[name];
       if (!c) throw new Error(`unknown command ${name}`);
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       const uninterrupted = name === 'run' ? { status: 0, ms: ref.ms, stderr: '' } : weftSync(c.args(reference));
       if (uninterrupted.status !== 0) throw new Error(`${name}: the uninterrupted command failed: ${uninterrupted.stderr}`);
       const want = await contentOf(name === 'run' ? dir('reference') : reference);
-      const s = (summary[name] = { trials: 0, landed: 0, failures: [] as string[], reference_ms: Math.round(uninterrupted.ms) });
+      const s = (summary[name] = { trials: 0, kills: 0, landed: 0, failures: [] as string[], reference_ms: Math.round(uninterrupted.ms) });
       for (let t = 0; t < trials; t++) {
         const out = dir(`${name}-trial-${t}`);
         // One or two kills in a row, each at a uniform moment of the uninterrupted command's time (Node start-up included).
@@ -153,6 +153,7 @@ async function main(): Promise<void> {
         for (let k = 0; k < kills; k++) {
           const ms = Math.round(rand() * uninterrupted.ms * 1.05);
           moments.push(ms);
+          s.kills++;
           if (await killAfter(c.args(out), ms)) s.landed++;
         }
         s.trials++;
@@ -172,7 +173,7 @@ async function main(): Promise<void> {
       }
     }
     for (const [name, s] of Object.entries(summary)) {
-      process.stdout.write(`${name}: ${s.trials} trials, ${s.landed} kills landed before the command ended (uninterrupted ${s.reference_ms} ms), ${s.failures.length} failures\n`);
+      process.stdout.write(`${name}: ${s.trials} trials, ${s.kills} kills of which ${s.landed} landed before the command ended (uninterrupted ${s.reference_ms} ms), ${s.failures.length} failures\n`);
       for (const f of s.failures) process.stdout.write(`  ${f}\n`);
     }
     process.stdout.write(JSON.stringify({ seed, summary }) + '\n');

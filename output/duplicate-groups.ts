@@ -40,8 +40,11 @@ export class DuplicateCollector {
   private readonly clusterSizes = new Map<string, Map<string, number>>();
   private readonly balance = { drawn: 0, notDrawn: 0 };
 
-  /** `spillDir`: scratch folder for the sorted leader runs; removed by `summary`. */
-  constructor(private readonly spillDir: string) {}
+  /** `spillDir`: scratch folder for the sorted leader runs; removed by `summary`. `spillRecords`: leaders per run. */
+  constructor(
+    private readonly spillDir: string,
+    private readonly spillRecords?: number,
+  ) {}
 
   async add(row: IndexRow): Promise<void> {
     this.kept++;
@@ -49,7 +52,7 @@ export class DuplicateCollector {
       const leader = row[col];
       if (typeof leader !== 'string' || !leader) continue;
       let g = this.groups.get(col);
-      if (!g) this.groups.set(col, (g = { marked: 0, leaders: new ExternalSorter<string>(path.join(this.spillDir, col), (a, b) => (a < b ? -1 : a > b ? 1 : 0)), examples: new Map() }));
+      if (!g) this.groups.set(col, (g = { marked: 0, leaders: new ExternalSorter<string>(path.join(this.spillDir, col), (a, b) => (a < b ? -1 : a > b ? 1 : 0), this.spillRecords), examples: new Map() }));
       g.marked++;
       await g.leaders.add(leader);
       const held = g.examples.get(leader);

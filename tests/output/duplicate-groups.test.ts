@@ -47,20 +47,20 @@ test('duplicate groups: counts, group numbers and example groups equal those of 
     { name: 'near_dup_of', type: 'UTF8', optional: true },
   ], rows);
   for (const spillRecords of [undefined, 50]) {
-  const spill = path.join(work, `spill-${spillRecords}`);
-  const collector = new DuplicateCollector(spill, spillRecords);
-  for (const r of rows) await collector.add(r);
-  const summary = await collector.summary(work);
-  assert.equal(summary.kept, rows.length);
-  for (const col of ['url_sibling_of', 'duplicate_of', 'near_dup_of']) {
-    const groups = new Map<string, string[]>();
-    for (const r of rows) if (typeof r[col] === 'string') groups.set(r[col] as string, [...(groups.get(r[col] as string) ?? []), String(r.id)]);
-    const examples = [...groups].sort((a, b) => (BottomK.priority(a[0]) < BottomK.priority(b[0]) ? -1 : 1)).slice(0, 4).map(([leader, members]) => [leader, ...members.slice(0, 3)]);
-    const got = summary.marks.find((m) => m.column === col)!;
-    assert.equal(got.marked, [...groups.values()].reduce((a, m) => a + m.length, 0), `${col} marked`);
-    assert.equal(got.groups, groups.size, `${col} groups`);
-    assert.deepEqual(got.examples.map((g) => g.map((x) => x.id)), examples, `${col} examples`);
-  }
-  assert.deepEqual(await readdir(spill).catch(() => []), [], 'the spilled leaders are removed');
+    const spill = path.join(work, `spill-${spillRecords}`);
+    const collector = new DuplicateCollector(spill, spillRecords);
+    for (const r of rows) await collector.add(r);
+    const summary = await collector.summary(work);
+    assert.equal(summary.kept, rows.length);
+    for (const col of ['url_sibling_of', 'duplicate_of', 'near_dup_of']) {
+      const groups = new Map<string, string[]>();
+      for (const r of rows) if (typeof r[col] === 'string') groups.set(r[col] as string, [...(groups.get(r[col] as string) ?? []), String(r.id)]);
+      const examples = [...groups].sort((a, b) => (BottomK.priority(a[0]) < BottomK.priority(b[0]) ? -1 : 1)).slice(0, 4).map(([leader, members]) => [leader, ...members.slice(0, 3)]);
+      const got = summary.marks.find((m) => m.column === col)!;
+      assert.equal(got.marked, [...groups.values()].reduce((a, m) => a + m.length, 0), `${col} marked`);
+      assert.equal(got.groups, groups.size, `${col} groups`);
+      assert.deepEqual(got.examples.map((g) => g.map((x) => x.id)), examples, `${col} examples`);
+    }
+    assert.deepEqual(await readdir(spill).catch(() => []), [], 'the spilled leaders are removed');
   }
 });

@@ -1,18 +1,19 @@
-// Kill -9 trials of `weft run`, `weft merge` and `weft filter`: each trial starts the real CLI
+// Kill -9 trials of `weft run`, `weft merge`, `weft filter` and `weft report`: each trial starts the real CLI
 // (node bin/weft.js), SIGKILLs it at a random moment (seeded) of its work, once or twice in a
 // row, reruns it to the end and compares the output with the uninterrupted one:
 //   run     sample ids in the shards (none lost, none twice), index ids, reject rows, totals
 //   merge,  the same, plus every shard path and sha256 equal to the uninterrupted output's
-//   filter
+//   filter,
+//   report
 // and for all: every shard's bytes match the sha256 the manifest records, no temporary or
 // staging files remain. Prints per command the trials, how many kills landed before the
 // command finished, and the failures with what differed.
 //
-//   node --import tsx scripts/kill-trials.ts [--trials N] [--seed S] [--only run,merge,filter] [--keep]
+//   node --import tsx scripts/kill-trials.ts [--trials N] [--seed S] [--only run,merge,filter,report] [--keep]
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +32,7 @@ function arg(name: string, fallback: string): string {
 }
 const trials = Number(arg('trials', '20'));
 const seed = Number(arg('seed', '1'));
-const only = arg('only', 'run,merge,filter').split(',');
+const only = arg('only', 'run,merge,filter,report').split(',');
 const keep = process.argv.includes('--keep');
 
 function weftSync(args: string[]): { status: number | null; stderr: string; ms: number } {
@@ -131,8 +132,10 @@ async function main(): Promise<void> {
       const part = weftSync(runArgs(dir(`rank${r}`), ['--rank', String(r), '--world-size', '2']));
       if (part.status !== 0) throw new Error(`rank ${r} failed: ${part.stderr}`);
     }
-    const commands: Record<string, { args: (out: string) => string[]; compareShards: boolean }> = {
+    const commands: Record<string, { args: (out: string) => string[]; compareShards: boolean; prepare?: (out: string) => Promise<void> }> = {
       run: { args: (out) => runArgs(out), compareShards: false },
+      // weft report rebuilds the derived files of a finished OUT in place (a copy per trial).
+      report: { args: (out) => ['report', out], compareShards: true, prepare: (out) => cp(dir('reference'), out, { recursive: true }) },
       merge: { args: (out) => ['merge', dir('rank0'), dir('rank1'), '--out', out], compareShards: true },
       filter: { args: (out) => ['filter', dir('reference'), '--threshold', '0.5', '--out', out], compareShards: true },
     };
@@ -141,12 +144,14 @@ async function main(): Promise<void> {
       const c = commands[name];
       if (!c) throw new Error(`unknown command ${name}`);
       const reference = dir(`${name}-reference`);
+      await c.prepare?.(reference);
       const uninterrupted = name === 'run' ? { status: 0, ms: ref.ms, stderr: '' } : weftSync(c.args(reference));
       if (uninterrupted.status !== 0) throw new Error(`${name}: the uninterrupted command failed: ${uninterrupted.stderr}`);
       const want = await contentOf(name === 'run' ? dir('reference') : reference);
       const s = (summary[name] = { trials: 0, kills: 0, landed: 0, failures: [] as string[], reference_ms: Math.round(uninterrupted.ms) });
       for (let t = 0; t < trials; t++) {
         const out = dir(`${name}-trial-${t}`);
+        await c.prepare?.(out);
         // One or two kills in a row, each at a uniform moment of the uninterrupted command's time (Node start-up included).
         const kills = rand() < 0.3 ? 2 : 1;
         const moments: number[] = [];

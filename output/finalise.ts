@@ -80,6 +80,7 @@ export async function writeManifest(root: string, info: RunInfo, completions: Un
 /** `partial`: the output is known to miss these planned units (weft report --allow-partial): the manifest and report say so. */
 /** `dedupSpill`: spill threshold and block size of the run-wide dedup pass (tests force several runs with small ones). */
 export async function finaliseOutDir(root: string, options: { invocation?: Omit<Invocation, 'ended_at'>; partial?: { missing_units: string[] }; dedupSpill?: Omit<StreamingMarksOptions, 'dir'> } = {}): Promise<FinaliseResult> {
+  await removeDeadTempFiles(root);
   if (options.invocation) await writeInvocation(root, { ...options.invocation, ended_at: new Date().toISOString() });
   const info = { ...(await readRunInfo(root)), ...(options.partial ? { partial: options.partial } : {}) };
   const kind = await kindOfRunConfig(info.config);
@@ -157,6 +158,30 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
   const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report, invocations: await readInvocations(root), duplicates: duplicatesSummary });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };
+}
+
+/**
+ * Temporary files of the derived outputs (`.index.parquet.<pid>-<n>.tmp`, ...) and invocation
+ * records that a killed finalise left (a `weft report` killed mid-write; `weft run` also clears
+ * them when it opens OUT). Only those of processes no longer running are removed.
+ */
+async function removeDeadTempFiles(root: string): Promise<void> {
+  for (const dir of [root, path.join(root, 'invocations')]) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const f of names) {
+      const m = /^\..+\.(\d+)-\d+\.tmp$/.exec(f);
+      if (m && Number(m[1]) !== process.pid && !pidRuns(Number(m[1]))) await rm(path.join(dir, f), { force: true });
+    }
+  }
+}
+
+function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Scratch folders of finalise in OUT (sorted runs of the dedup marks and duplicate groups); a killed finalise's are removed by the next. */

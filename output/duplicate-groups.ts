@@ -1,8 +1,17 @@
 // Collects, while finalise writes index.parquet, the duplicate marks and clusters of the kept
 // rows for the report's Duplicates section, and reads the pictures of a few groups back from
 // their shards. Groups are chosen by a hash of the first item's id, so the same for any split.
+// Memory is bounded whatever the number of rows: per mark column a count, the few example groups
+// (a streaming bottom-k of leaders: a leader among the final k smallest hashes is among the
+// smallest at every step, so it is held from its first member on), and the leaders spilled to
+// sorted runs for the number of groups; shard and row of the examples are read back from
+// index.parquet once it is written.
 import { BottomK } from '../core/sketch/bottom-k.ts';
 import { picturesFromShards } from './shard-pictures.ts';
+import { streamFlatParquet } from './parquet-tables.ts';
+import { ExternalSorter } from '../core/external-sort.ts';
+import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import type { IndexRow } from './out-dir.ts';
 import type { DuplicatesSummary } from '../report/duplicates-section.ts';
 
@@ -17,23 +26,48 @@ const EXAMPLE_GROUPS = 4;
 const MEMBERS_SHOWN = 3;
 const LARGEST_CLUSTERS = 10;
 
+interface MarkGroups {
+  marked: number;
+  /** Every leader, spilled and sorted for the number of distinct ones. */
+  leaders: ExternalSorter<string>;
+  /** The example groups: leaders with the EXAMPLE_GROUPS smallest priorities, and their first members. */
+  examples: Map<string, { priority: string; members: string[] }>;
+}
+
 export class DuplicateCollector {
   private kept = 0;
-  private readonly groups = new Map<string, Map<string, string[]>>();
+  private readonly groups = new Map<string, MarkGroups>();
   private readonly clusterSizes = new Map<string, Map<string, number>>();
-  private readonly where = new Map<string, { shard: string; row: number }>();
   private readonly balance = { drawn: 0, notDrawn: 0 };
 
-  add(row: IndexRow): void {
+  /** `spillDir`: scratch folder for the sorted leader runs; removed by `summary`. `spillRecords`: leaders per run. */
+  constructor(
+    private readonly spillDir: string,
+    private readonly spillRecords?: number,
+  ) {}
+
+  async add(row: IndexRow): Promise<void> {
     this.kept++;
     for (const [col] of MARKS) {
       const leader = row[col];
       if (typeof leader !== 'string' || !leader) continue;
       let g = this.groups.get(col);
-      if (!g) this.groups.set(col, (g = new Map()));
-      const members = g.get(leader) ?? [];
-      members.push(String(row.id));
-      g.set(leader, members);
+      if (!g) this.groups.set(col, (g = { marked: 0, leaders: new ExternalSorter<string>(path.join(this.spillDir, col), (a, b) => (a < b ? -1 : a > b ? 1 : 0), this.spillRecords), examples: new Map() }));
+      g.marked++;
+      await g.leaders.add(leader);
+      const held = g.examples.get(leader);
+      if (held) {
+        if (held.members.length < MEMBERS_SHOWN) held.members.push(String(row.id));
+        continue;
+      }
+      const priority = BottomK.priority(leader);
+      let worst: [string, string] | null = null;
+      for (const [l, e] of g.examples) if (!worst || e.priority > worst[1]) worst = [l, e.priority];
+      if (g.examples.size < EXAMPLE_GROUPS) g.examples.set(leader, { priority, members: [String(row.id)] });
+      else if (worst && priority < worst[1]) {
+        g.examples.delete(worst[0]);
+        g.examples.set(leader, { priority, members: [String(row.id)] });
+      }
     }
     for (const col of CLUSTERS) {
       const c = row[col];
@@ -44,21 +78,32 @@ export class DuplicateCollector {
     }
     if (row.balance_kept === true) this.balance.drawn++;
     else if (row.balance_kept === false) this.balance.notDrawn++;
-    if (typeof row.shard === 'string' && typeof row.row === 'number') this.where.set(String(row.id), { shard: row.shard, row: row.row });
   }
 
-  /** The summary, with pictures of the example groups read from the shards under `root`. */
+  /** The summary, with pictures of the example groups read from the shards under `root` (after index.parquet is written). */
   async summary(root: string): Promise<DuplicatesSummary> {
     const chosen: { col: string; title: string; marked: number; groups: number; ids: string[][] }[] = [];
-    for (const [col, title] of MARKS) {
-      const g = this.groups.get(col);
-      if (!g) continue;
-      const pick = new BottomK<string[]>(EXAMPLE_GROUPS);
-      for (const [leader, members] of g) pick.add(leader, [leader, ...members.slice(0, MEMBERS_SHOWN)]);
-      chosen.push({ col, title, marked: [...g.values()].reduce((a, m) => a + m.length, 0), groups: g.size, ids: pick.items.map((e) => e.item) });
+    try {
+      for (const [col, title] of MARKS) {
+        const g = this.groups.get(col);
+        if (!g) continue;
+        let groups = 0;
+        let last: string | null = null;
+        for await (const l of g.leaders.sorted()) if (l !== last) (groups++, (last = l));
+        const ids = [...g.examples].sort((a, b) => (a[1].priority < b[1].priority ? -1 : a[1].priority > b[1].priority ? 1 : 0)).map(([leader, e]) => [leader, ...e.members]);
+        chosen.push({ col, title, marked: g.marked, groups, ids });
+      }
+    } finally {
+      await rm(this.spillDir, { recursive: true, force: true });
     }
+    const ids = new Set(chosen.flatMap((c) => c.ids.flat()));
     const wanted = new Map<string, { shard: string; row: number }>();
-    for (const id of chosen.flatMap((c) => c.ids.flat())) if (this.where.has(id)) wanted.set(id, this.where.get(id)!);
+    if (ids.size) {
+      for await (const r of streamFlatParquet(path.join(root, 'index.parquet'), ['id', 'shard', 'row'])) {
+        const id = String(r.id);
+        if (ids.has(id) && typeof r.shard === 'string' && r.row !== undefined && r.row !== null) wanted.set(id, { shard: r.shard, row: Number(r.row) });
+      }
+    }
     const pictures = await picturesFromShards(root, wanted);
     return {
       kept: this.kept,

@@ -3,10 +3,10 @@
 // `weft report`, `weft merge` and the end of `weft run` all call the same function, and the
 // result depends only on the set of committed units (folded in unit order), not on how many
 // processes made them.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type RunInfo, type UnitCompletion } from './out-dir.ts';
-import { runWideDedupMarks, type DedupRow, type RunWideMarks } from '../stages/curate/run-wide-dedup.ts';
+import { streamRunWideMarks, type StreamedMarks, type StreamingMarksOptions } from './run-wide-marks.ts';
 import { RunStats } from '../core/stats.ts';
 import { writeJsonAtomic, writeFileAtomic } from './fs-atomic.ts';
 import { INDEX_BASE_COLUMNS, REJECT_COLUMNS, writeFlatParquet } from './parquet-tables.ts';
@@ -27,6 +27,13 @@ export interface FinaliseResult {
   stats: RunStats;
   indexRows: number;
   rejectRows: number;
+}
+
+/** What finalise returned for a folder finalised earlier, read back from its files (a rerun of merge or filter that finds its output done). */
+export async function readFinaliseResult(root: string, counts: { index_rows: number; reject_rows: number }): Promise<FinaliseResult> {
+  const manifest = JSON.parse(await readFile(path.join(root, 'manifest.json'), 'utf8')) as Manifest;
+  const { config_fingerprint: _fp, ...stats } = JSON.parse(await readFile(path.join(root, 'stats.json'), 'utf8')) as { config_fingerprint?: string } & Parameters<typeof RunStats.fromJSON>[0];
+  return { manifest, stats: RunStats.fromJSON(stats), indexRows: counts.index_rows, rejectRows: counts.reject_rows };
 }
 
 export async function readRunInfo(root: string): Promise<RunInfo> {
@@ -71,7 +78,9 @@ export async function writeManifest(root: string, info: RunInfo, completions: Un
 
 /** `invocation`: the process finalising after its run records itself (ended now) for the report's provenance. */
 /** `partial`: the output is known to miss these planned units (weft report --allow-partial): the manifest and report say so. */
-export async function finaliseOutDir(root: string, options: { invocation?: Omit<Invocation, 'ended_at'>; partial?: { missing_units: string[] } } = {}): Promise<FinaliseResult> {
+/** `dedupSpill`: spill threshold and block size of the run-wide dedup pass (tests force several runs with small ones). */
+export async function finaliseOutDir(root: string, options: { invocation?: Omit<Invocation, 'ended_at'>; partial?: { missing_units: string[] }; dedupSpill?: Omit<StreamingMarksOptions, 'dir'> } = {}): Promise<FinaliseResult> {
+  await removeDeadTempFiles(root);
   if (options.invocation) await writeInvocation(root, { ...options.invocation, ended_at: new Date().toISOString() });
   const info = { ...(await readRunInfo(root)), ...(options.partial ? { partial: options.partial } : {}) };
   const kind = await kindOfRunConfig(info.config);
@@ -83,27 +92,37 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
 
   // Corpus passes (curate.corpus) over the units' sidecars: see corpus-passes.ts.
   const corpus = await CorpusPasses.run(root, info, completions);
+  for (const f of await readdir(root)) if (f.startsWith(SPILL_PREFIX)) await rm(path.join(root, f), { recursive: true, force: true });
+  let indexRows = 0;
+  let duplicatesSummary: Awaited<ReturnType<DuplicateCollector['summary']>>;
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
-  const marks = await runWideMarks(root, kind, info, completions);
-  const duplicates = new DuplicateCollector();
+  const marks = await runWideMarks(root, kind, info, completions, options.dedupSpill);
   const footer = { weft: JSON.stringify({ schema_version: SCHEMA_VERSION, weft_version: WEFT_VERSION, config_fingerprint: info.fingerprint, scorers: info.scorers }) };
-  if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
-  if (selection.pAlignedColumn && !indexColumns.some((c) => c.name === selection.pAlignedColumn)) indexColumns.push({ name: selection.pAlignedColumn, type: 'DOUBLE', optional: true });
-  for (const c of corpus?.columns ?? []) if (!indexColumns.some((x) => x.name === c.name)) indexColumns.push(c);
-  const selected = selection.index(rowsOf(completions, (u) => readUnitIndexRows(root, u)));
-  const indexRows = await writeFlatParquet(
-    path.join(root, 'index.parquet'),
-    indexColumns,
-    tap(mapRows(corpus ? corpus.index(selected) : selected, (row) => {
-      if (!marks) return row;
-      const id = String(row.id);
-      const marked: IndexRow = { ...row, duplicate_of: marks.duplicateOf.get(id) ?? null };
-      if ('near_dup_of' in row) marked.near_dup_of = marks.nearDupOf.get(id) ?? null;
-      if ('url_sibling_of' in row) marked.url_sibling_of = marks.urlSiblingOf.get(id) ?? null;
-      return marked;
-    }), (row) => duplicates.add(row)),
-    footer,
-  );
+  try {
+    const duplicates = new DuplicateCollector(path.join(root, `${SPILL_PREFIX}groups-${process.pid}`));
+    if (marks && !indexColumns.some((c) => c.name === 'duplicate_of')) indexColumns.push({ name: 'duplicate_of', type: 'UTF8', optional: true });
+    if (selection.pAlignedColumn && !indexColumns.some((c) => c.name === selection.pAlignedColumn)) indexColumns.push({ name: selection.pAlignedColumn, type: 'DOUBLE', optional: true });
+    for (const c of corpus?.columns ?? []) if (!indexColumns.some((x) => x.name === c.name)) indexColumns.push(c);
+    // Rows carry their canonical number (SEQ) through the score and corpus passes, which drop
+    // rows but keep the order, so the marks, sorted by that number, are read in step.
+    const selected = selection.index(numbered(rowsOf(completions, (u) => readUnitIndexRows(root, u))));
+    indexRows = await writeFlatParquet(
+      path.join(root, 'index.parquet'),
+      indexColumns,
+      tap(mapRowsAsync(corpus ? corpus.index(selected) : selected, async ({ [SEQ]: seq, ...row }) => {
+        if (!marks) return row;
+        const m = await marks.at(Number(seq));
+        const marked: IndexRow = { ...row, duplicate_of: m.duplicateOf ?? null };
+        if ('near_dup_of' in row) marked.near_dup_of = m.nearDupOf ?? null;
+        if ('url_sibling_of' in row) marked.url_sibling_of = m.urlSiblingOf ?? null;
+        return marked;
+      }), (row) => duplicates.add(row)),
+      footer,
+    );
+    duplicatesSummary = await duplicates.summary(root);
+  } finally {
+    await marks?.close();
+  }
 
   const rejectsByReason = new Map<string, { stage: string; reason: string; count: number; examples: { id: string; source: string; detail: string }[] }>();
   const rejectRows = await writeFlatParquet(
@@ -136,18 +155,55 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
   corpus?.applyTo(stats, manifest);
   if (selection.active || corpus) await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
-  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report, invocations: await readInvocations(root), duplicates: await duplicates.summary(root) });
+  const html = renderReport({ manifest, stats: stats.toJSON(), rejectsByReason: [...rejectsByReason.values()], sections: kind.report, invocations: await readInvocations(root), duplicates: duplicatesSummary });
   await writeFileAtomic(path.join(root, 'report.html'), html);
   return { manifest, stats, indexRows, rejectRows };
 }
 
-/** Run-wide dedup marks, for kinds whose samples carry content hashes (the kind says). */
-async function runWideMarks(root: string, kind: KindDefinition, info: RunInfo, completions: UnitCompletion[]): Promise<RunWideMarks | null> {
+/**
+ * Temporary files of the derived outputs (`.index.parquet.<pid>-<n>.tmp`, ...) and invocation
+ * records that a killed finalise left (a `weft report` killed mid-write; `weft run` also clears
+ * them when it opens OUT). Only those of processes no longer running are removed.
+ */
+async function removeDeadTempFiles(root: string): Promise<void> {
+  for (const dir of [root, path.join(root, 'invocations')]) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const f of names) {
+      const m = /^\..+\.(\d+)-\d+\.tmp$/.exec(f);
+      if (m && Number(m[1]) !== process.pid && !pidRuns(Number(m[1]))) await rm(path.join(dir, f), { force: true });
+    }
+  }
+}
+
+function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Scratch folders of finalise in OUT (sorted runs of the dedup marks and duplicate groups); a killed finalise's are removed by the next. */
+const SPILL_PREFIX = '.finalise-spill-';
+/** The canonical row number, carried through the index passes (never a column). */
+const SEQ = '\u0000seq';
+
+/** Run-wide dedup marks, for kinds whose samples carry content hashes (the kind says), computed in bounded memory (run-wide-marks.ts). */
+async function runWideMarks(root: string, kind: KindDefinition, info: RunInfo, completions: UnitCompletion[], spill: Omit<StreamingMarksOptions, 'dir'> = {}): Promise<StreamedMarks | null> {
   const dedup = kind.runWideDedup(info.config);
   if (!dedup) return null;
-  const rows: DedupRow[] = [];
-  for await (const r of rowsOf(completions, (u) => readUnitIndexRows(root, u))) rows.push({ id: String(r.id), sha256: r.sha256, url: r.url, phash: r.phash });
-  return runWideDedupMarks(rows, dedup.phashMaxDistance);
+  const rows = mapRows(rowsOf(completions, (u) => readUnitIndexRows(root, u)), (r) => ({ id: String(r.id), sha256: r.sha256, url: r.url, phash: r.phash }));
+  return streamRunWideMarks(rows, dedup.phashMaxDistance, { ...spill, dir: path.join(root, `${SPILL_PREFIX}marks-${process.pid}`) });
+}
+
+async function* numbered(rows: AsyncIterable<IndexRow>): AsyncGenerator<IndexRow> {
+  let seq = 0;
+  for await (const r of rows) yield { ...r, [SEQ]: seq++ };
+}
+
+async function* mapRowsAsync<T, U>(rows: AsyncIterable<T>, f: (row: T) => Promise<U>): AsyncGenerator<U> {
+  for await (const r of rows) yield await f(r);
 }
 
 async function* withSelectionRejects(rows: AsyncIterable<Record<string, unknown>>, selection: ScoreSelection, corpus: CorpusPasses | null): AsyncGenerator<Record<string, unknown>> {
@@ -164,9 +220,9 @@ async function* rowsOf<T>(completions: UnitCompletion[], read: (unit: string) =>
   for (const c of completions) yield* await read(c.unit);
 }
 
-async function* tap<T>(rows: AsyncIterable<T>, f: (row: T) => void): AsyncGenerator<T> {
+async function* tap<T>(rows: AsyncIterable<T>, f: (row: T) => void | Promise<void>): AsyncGenerator<T> {
   for await (const r of rows) {
-    f(r);
+    await f(r);
     yield r;
   }
 }

@@ -4,14 +4,16 @@
 // equals that of one process doing all units.
 import { copyFile, link, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { readCompletions, type RunInfo, type UnitCompletion } from './out-dir.ts';
-import { finaliseOutDir, readRunInfo, type FinaliseResult } from './finalise.ts';
+import { finaliseOutDir, readFinaliseResult, readRunInfo, type FinaliseResult } from './finalise.ts';
 import { copyInvocations } from './invocations.ts';
 import { writeJsonAtomic } from './fs-atomic.ts';
 import { UsageError } from '../core/usage-error.ts';
-import { buildFolderAtomically } from './staged-folder.ts';
+import { buildDigest, buildFolderAtomically, sameBuildAt, writeBuildRecord } from './staged-folder.ts';
 
-export async function mergeOutDirs(inputs: string[], target: string, opts: { allowPartial?: boolean } = {}): Promise<FinaliseResult> {
+/** `alreadyBuilt`: the target already held the finished merge of the same parts; nothing was written. */
+export async function mergeOutDirs(inputs: string[], target: string, opts: { allowPartial?: boolean } = {}): Promise<FinaliseResult & { alreadyBuilt?: boolean }> {
   if (inputs.length === 0) throw new Error('merge needs at least one OUT folder');
   const infos: RunInfo[] = [];
   for (const d of inputs) infos.push(await readRunInfo(d));
@@ -21,14 +23,17 @@ export async function mergeOutDirs(inputs: string[], target: string, opts: { all
   });
   const targetAbs = path.resolve(target);
   if (inputs.some((d) => path.resolve(d) === targetAbs)) throw new Error('--out must differ from the folders being merged');
-  try {
-    const existing = await readdir(target);
-    if (existing.length > 0) throw new UsageError(`${target} is not empty; merge writes into a new folder`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  // What the merge is made of: a rerun that finds the finished merge of the same parts at the
+  // target (a kill after the rename) leaves it as it is.
+  const digest = buildDigest({ inputs: await Promise.all(inputs.map(async (d) => ({ dir: path.resolve(d), fingerprint: fp, commits: commitsOf(await readCompletions(d)) }))), allowPartial: !!opts.allowPartial });
+  const finished = async (): Promise<FinaliseResult & { alreadyBuilt?: boolean }> => {
+    const done = await sameBuildAt(target, 'merge', digest);
+    if (done) return { ...(await readFinaliseResult(target, done)), alreadyBuilt: true };
+    throw new UsageError(`${target} is not empty; merge writes into a new folder`);
+  };
+  if (existsSync(target) && (await readdir(target)).length > 0) return finished();
   // Built in a hidden sibling and renamed into place: a kill leaves no half-merged target.
-  return buildFolderAtomically(target, async (staging) => {
+  return buildFolderAtomically<FinaliseResult & { alreadyBuilt?: boolean }>(target, async (staging) => {
     for (const sub of ['shards', 'sidecars', 'parts', 'completions']) await mkdir(path.join(staging, sub), { recursive: true });
 
     // The queue executor delivers at least once, so a unit may be committed by two workers. With
@@ -73,8 +78,10 @@ export async function mergeOutDirs(inputs: string[], target: string, opts: { all
       await writeJsonAtomic(path.join(staging, 'completions', `${c.unit}.json`), c);
     }
     for (const d of inputs) await copyInvocations(d, staging);
-    return finaliseOutDir(staging);
-  });
+    const result = await finaliseOutDir(staging);
+    await writeBuildRecord(staging, { command: 'merge', inputs_digest: digest, index_rows: result.indexRows, reject_rows: result.rejectRows });
+    return result;
+  }, finished);
 }
 
 function sameShards(a: UnitCompletion, b: UnitCompletion): boolean {
@@ -88,4 +95,9 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
   } catch {
     await copyFile(from, to);
   }
+}
+
+/** The commits of a folder as a build input: unit, config, commit time and shard checksums. */
+export function commitsOf(completions: UnitCompletion[]): unknown[] {
+  return completions.map((c) => [c.unit, c.fingerprint, c.committed_at, [...c.shards, ...(c.sidecars ?? [])].map((s) => s.sha256)]);
 }

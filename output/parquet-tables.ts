@@ -84,3 +84,14 @@ export async function readFlatParquet(file: string): Promise<Record<string, unkn
     await reader.close();
   }
 }
+
+/** The rows of a flat Parquet table, only the named columns, one row group in memory at a time. */
+export async function* streamFlatParquet(file: string, columns: string[]): AsyncGenerator<Record<string, unknown>> {
+  const reader = await parquet.ParquetReader.openFile(file);
+  try {
+    const cursor = reader.getCursor(columns);
+    for (let r = await cursor.next(); r; r = await cursor.next()) yield r as Record<string, unknown>;
+  } finally {
+    await reader.close();
+  }
+}

@@ -126,7 +126,7 @@ function buildProgram(): Command {
       for (const d of outs) requireOutDir(d);
       const { mergeOutDirs } = await import('../output/merge.ts');
       const r = await mergeOutDirs(outs, o.out, { allowPartial: o.allowPartial });
-      process.stdout.write(`merged ${outs.length} folders into ${o.out}: ${r.manifest.units.length} units, ${r.manifest.totals.kept} kept, ${r.manifest.totals.dropped} dropped, ${r.manifest.totals.shards} shards\n`);
+      process.stdout.write(`${r.alreadyBuilt ? `${o.out} already holds the merge of these folders (left as it is): ` : `merged ${outs.length} folders into ${o.out}: `}${r.manifest.units.length} units, ${r.manifest.totals.kept} kept, ${r.manifest.totals.dropped} dropped, ${r.manifest.totals.shards} shards\n`);
     });
 
   registerAllBenches();

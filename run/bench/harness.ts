@@ -35,9 +35,10 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
  * Runs `node --import tsx <script> <args>` and parses the last stdout line as JSON. The child
  * reports its own peak RSS (process.resourceUsage().maxRSS) alongside its figures.
  */
-export function runChildMeasurement<T>(script: string, args: string[]): Promise<T> {
+/** `nodeArgs`: options for the child's node (e.g. a heap cap). */
+export function runChildMeasurement<T>(script: string, args: string[], nodeArgs: string[] = []): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(repoRoot, script), ...args], {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.resolve(repoRoot, script), ...args], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'inherit'],
     });

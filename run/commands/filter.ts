@@ -23,7 +23,9 @@ import * as arrow from 'apache-arrow';
 import parquet from 'parquetjs-lite';
 import { UsageError, fraction } from '../usage.ts';
 import { OutDir, readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type UnitCompletion } from '../../output/out-dir.ts';
-import { finaliseOutDir, readRunInfo, type FinaliseResult } from '../../output/finalise.ts';
+import { finaliseOutDir, readFinaliseResult, readRunInfo, type FinaliseResult } from '../../output/finalise.ts';
+import { buildDigest, sameBuildAt, writeBuildRecord } from '../../output/staged-folder.ts';
+import { commitsOf } from '../../output/merge.ts';
 import { canonicalJson } from '../../schemas/config-file.ts';
 import { RunStats } from '../../core/stats.ts';
 import { hostOf, type RejectRecord } from '../../core/rejects.ts';
@@ -82,15 +84,29 @@ export function register(program: Command): void {
       });
       const rule = r.manifest.filters.at(-1)!;
       const what = rule.rule === 'where' ? `where ${String(rule.expression)}` : `${rule.column} ${rule.rule} cut ${Number(rule.threshold).toFixed(4)}`;
-      process.stdout.write(`${o.out}: kept ${r.manifest.totals.kept}, dropped ${r.manifest.totals.dropped}; ${what}\n`);
+      process.stdout.write(`${o.out}: ${r.alreadyBuilt ? 'already filtered from the same folder and options (left as it is): ' : ''}kept ${r.manifest.totals.kept}, dropped ${r.manifest.totals.dropped}; ${what}\n`);
     });
 }
 
-export async function filterOutDir(from: string, to: string, o: FilterOptions): Promise<FinaliseResult> {
+/** `alreadyBuilt`: `to` already held the finished result of the same folder and options; nothing was written. */
+export async function filterOutDir(from: string, to: string, o: FilterOptions): Promise<FinaliseResult & { alreadyBuilt?: boolean }> {
   const info = await readRunInfo(from);
   const manifest = JSON.parse(await readFile(path.join(from, 'manifest.json'), 'utf8')) as Manifest;
   if (path.resolve(from) === path.resolve(to)) throw new UsageError('--out must differ from the folder being filtered');
-  if (existsSync(to) && (await readdir(to)).length > 0) throw new UsageError(`${to} is not empty; filter writes into a new folder`);
+  // What the filtered folder is made of: a rerun that finds the finished result of the same
+  // folder and options at the target (a kill after the rename) leaves it as it is.
+  const digest = buildDigest({
+    from: path.resolve(from),
+    fingerprint: info.fingerprint,
+    commits: commitsOf(await readCompletions(from)),
+    options: { ...o, scoresFile: o.scoresFile && existsSync(o.scoresFile) ? createHash('sha256').update(await readFile(o.scoresFile)).digest('hex') : (o.scoresFile ?? null) },
+  });
+  const finished = async (): Promise<FinaliseResult & { alreadyBuilt?: boolean }> => {
+    const done = await sameBuildAt(to, 'filter', digest);
+    if (done) return { ...(await readFinaliseResult(to, done)), alreadyBuilt: true };
+    throw new UsageError(`${to} is not empty; filter writes into a new folder`);
+  };
+  if (existsSync(to) && (await readdir(to)).length > 0) return finished();
 
   // The pool: what OUT's index lists, with the value each pair is judged on.
   const listed = new Set((await readFlatParquet(path.join(from, 'index.parquet'))).map((r) => String(r.id)));
@@ -139,7 +155,7 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
   const fingerprint = createHash('sha256').update(canonicalJson({ from: info.fingerprint, filters })).digest('hex');
   const extraIndex = external && !info.index_columns.some((c) => c.name === column) ? [{ name: column!, type: 'DOUBLE' as const, optional: true }] : [];
   // Built in a hidden sibling and renamed into place: a kill leaves no half-filtered target.
-  return buildFolderAtomically(to, async (staging) => {
+  return buildFolderAtomically<FinaliseResult & { alreadyBuilt?: boolean }>(to, async (staging) => {
     const out = await OutDir.open(staging, { ...info, fingerprint, filters, index_columns: [...info.index_columns, ...extraIndex] });
 
     // Rejects of OUT made at finalise (its keep_top cut and min_p_aligned) are in rejects.parquet only.
@@ -172,8 +188,10 @@ export async function filterOutDir(from: string, to: string, o: FilterOptions): 
         reportExamples: reportExamplesOf(info.config),
       });
     }
-    return finaliseOutDir(staging);
-  });
+    const result = await finaliseOutDir(staging);
+    await writeBuildRecord(staging, { command: 'filter', inputs_digest: digest, index_rows: result.indexRows, reject_rows: result.rejectRows });
+    return result;
+  }, finished);
 }
 
 interface UnitFilter {

@@ -61,8 +61,9 @@ export interface ContentRow {
 /**
  * The final pass over all units: rows in canonical order (unit id, then row within unit) ->
  * duplicate id -> id of the first row with the same bytes. Rows absent from the map are kept.
- * Memory: one entry per distinct sha256 (about 150 bytes), so 10 million images fit in ~1.5 GB;
- * beyond that, sort index.parquet by sha256 (DuckDB) and compare neighbours instead.
+ * Memory: one entry per distinct sha256 (about 150 bytes). Finalise does not use this: it
+ * computes the same marks from sorted runs on disk (output/run-wide-marks.ts); this is the
+ * in-memory reference those are tested against.
  */
 export function findContentDuplicates(rows: Iterable<ContentRow>): Map<string, string> {
   const index = new ContentIndex();

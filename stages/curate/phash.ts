@@ -47,6 +47,13 @@ export class NearDuplicateIndex {
    * hash becomes a root under `id`.
    */
   matchOrAdd(id: string, hash: bigint): NearMatch | undefined {
+    const match = this.match(hash);
+    if (!match) this.add(id, hash);
+    return match;
+  }
+
+  /** The nearest root within maxDistance (earliest on ties), or undefined; adds nothing. */
+  match(hash: bigint): NearMatch | undefined {
     let best: { position: number; distance: number } | undefined;
     const checked = new Set<number>();
     for (let b = 0; b < this.bands.length; b++) {
@@ -58,7 +65,11 @@ export class NearDuplicateIndex {
         if (!best || distance < best.distance || (distance === best.distance && position < best.position)) best = { position, distance };
       }
     }
-    if (best) return { id: this.roots[best.position].id, distance: best.distance };
+    return best ? { id: this.roots[best.position].id, distance: best.distance } : undefined;
+  }
+
+  /** Makes the hash a root under `id` (later than every root so far). */
+  add(id: string, hash: bigint): void {
     const position = this.roots.length;
     this.roots.push({ id, hash });
     for (let b = 0; b < this.bands.length; b++) {
@@ -67,7 +78,21 @@ export class NearDuplicateIndex {
       if (list) list.push(position);
       else this.buckets[b].set(value, [position]);
     }
-    return undefined;
+  }
+
+  /** Positions of the roots that share a band with the hash and lie within maxDistance, with their distances. */
+  within(hash: bigint): { position: number; id: string; distance: number }[] {
+    const out: { position: number; id: string; distance: number }[] = [];
+    const checked = new Set<number>();
+    for (let b = 0; b < this.bands.length; b++) {
+      for (const position of this.buckets[b].get(this.bandValue(hash, b)) ?? []) {
+        if (checked.has(position)) continue;
+        checked.add(position);
+        const distance = hammingDistance(hash, this.roots[position].hash);
+        if (distance <= this.maxDistance) out.push({ position, id: this.roots[position].id, distance });
+      }
+    }
+    return out;
   }
 
   private bandValue(hash: bigint, band: number): bigint {

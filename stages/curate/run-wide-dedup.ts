@@ -10,6 +10,9 @@
 //                   near_dup_of keeps or drops all captions of one image together
 // Shards are never rewritten: training jobs filter on these index.parquet columns. The marks
 // depend only on the committed units in unit order, so one process and a merge of many agree.
+// This module computes them in memory (maps over every row); finalise computes exactly the same
+// marks in bounded memory from external-sorted runs on disk (output/run-wide-marks.ts), and the
+// tests compare the two.
 import { findContentDuplicates } from './content-dedup.ts';
 import { markNearDuplicates } from './phash.ts';
 import { normaliseUrl } from './url-dedup.ts';

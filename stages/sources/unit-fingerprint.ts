@@ -4,17 +4,23 @@
 // no read); list units by a hash of their rows, so rows appended to a list change only the
 // units that hold new rows.
 import { createHash, type Hash } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ListRow } from './list-file.ts';
 
 /** Unit id -> fingerprint (hex). */
 export type UnitFingerprints = Map<string, string>;
 
-/** Adds one file's (relative path, size, mtime_ns) to a hash; a file that cannot be stat'ed adds its error code. */
+/**
+ * Adds one file's (relative path, size, mtime_ns) to a hash; a file that cannot be stat'ed adds its error code.
+ * The stat is synchronous: start-up fingerprints every input file, and on a warm cache a
+ * synchronous stat costs a few microseconds where an awaited one costs ~90 (10k pairs: 1.8 s
+ * fingerprinting vs 70 ms listing before; scripts/measure-fingerprint.ts).
+ */
 export async function addFileStamp(hash: Hash, abs: string, rel: string): Promise<void> {
   try {
-    const s = await stat(abs, { bigint: true });
+    const s = statSync(abs, { bigint: true });
     hash.update(`${rel}\u0000${s.size}\u0000${s.mtimeNs}\u0000${s.isFile() ? 'f' : 'o'}\n`);
   } catch (err) {
     hash.update(`${rel}\u0000!${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);

@@ -104,3 +104,40 @@ test('a folder whose lock a live process holds: report exits 2 and leaves the fo
   await rm(path.join(out, 'release'));
   assert.equal(weftCli('report', out).code, 0);
 });
+
+test('weft report SIGKILLed while writing, then rerun: the derived files equal the first report and no temporary file is left', async () => {
+  const out = path.join(work, 'killed-report');
+  const r = weftCli('run', config, '--out', out, '--no-progress', '--log-level', 'error');
+  assert.equal(r.code, 0, r.stderr);
+  const { readdir } = await import('node:fs/promises');
+  const files = ['manifest.json', 'index.parquet', 'rejects.parquet'];
+  const before = await Promise.all(files.map((f) => readFile(path.join(out, f))));
+  // Kill as soon as a temporary file of a derived output appears, so the kill lands mid-write.
+  let killedWithTemp = 0;
+  for (let trial = 0; trial < 3; trial++) {
+    await new Promise<void>((resolve) => {
+      const child = spawn(process.execPath, [weft, 'report', out], { stdio: 'ignore' });
+      const poll = setInterval(async () => {
+        const names = await readdir(out).catch(() => [] as string[]);
+        if (names.some((f) => f.endsWith('.tmp'))) {
+          clearInterval(poll);
+          if (child.exitCode === null) {
+            child.kill('SIGKILL');
+            killedWithTemp++;
+          }
+        }
+      }, 1);
+      child.on('exit', () => {
+        clearInterval(poll);
+        resolve();
+      });
+    });
+  }
+  assert.ok(killedWithTemp >= 1, 'a kill landed while a temporary file existed');
+  const rerun = weftCli('report', out);
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.deepEqual((await readdir(out)).filter((f) => f.endsWith('.tmp') || f.startsWith('.finalise-spill-')), [], 'no temporary file is left');
+  const after = await Promise.all(files.map((f) => readFile(path.join(out, f))));
+  assert.deepEqual(JSON.parse(after[0].toString()).shards, JSON.parse(before[0].toString()).shards);
+  assert.ok(after[1].equals(before[1]) && after[2].equals(before[2]), 'index and rejects are byte-identical');
+});

@@ -68,3 +68,19 @@ test('merge into a non-empty folder exits 2; a good run exits 0; a failed unit e
   assert.equal(failed.code, 1, failed.stderr);
   assert.match(failed.stderr, /gone\.png: ENOENT/);
 });
+
+test('two inputs on one unit id are a config error at planning time naming both files (exit 2), nothing written', async () => {
+  // Two tar names that slug alike and whose sha256 share the first 8 hex digits (found by search),
+  // so pathUnitId gives both the same id: the planning-time check must catch it.
+  const names = ['c__ __ ___  _    __ _.tar', 'c ____    _ ______  _.tar'];
+  const tars = path.join(work, 'colliding-tars');
+  await mkdir(tars, { recursive: true });
+  for (const n of names) await writeFile(path.join(tars, n), '');
+  await writeFile(path.join(work, 'collide.yaml'), 'name: collide\nsource: { kind: web, path: colliding-tars }\n');
+  const out = path.join(work, 'o-collide');
+  const r = weftCmd('run', path.join(work, 'collide.yaml'), '--out', out, '--no-progress');
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /two inputs map to unit id c_+\.tar-82c25616/);
+  for (const n of names) assert.ok(r.stderr.includes(n), `names ${n}: ${r.stderr}`);
+  assert.ok(!existsSync(path.join(out, 'completions')), 'nothing committed');
+});

@@ -1,0 +1,237 @@
+// Run-wide dedup marks (stages/curate/run-wide-dedup.ts says what they mean) in bounded memory,
+// for finalise: the same marks as runWideDedupMarks, computed from sorted runs on disk instead
+// of maps over every index row. Rows are numbered in canonical order (seq) as they stream by.
+//   url_sibling_of  (normalised URL, seq, id) records, external-sorted: the first of each key
+//                   is the leader, the others its siblings.
+//   duplicate_of    (sha256, seq, id, URL key) records, external-sorted: the first of each
+//                   sha256 is kept, a later one with another URL key points at it.
+//   near_dup_of     needs the roots of every earlier row, in seq order. Rows are taken in
+//                   blocks of `blockRows`: a block's rows are indexed by pHash band in memory and
+//                   the roots of earlier blocks stream past them from a file, giving each row
+//                   its nearest earlier-block root; then the block is marked in seq order
+//                   against its own roots, the nearer (earlier on ties) winning. Exact, like the
+//                   in-memory pass; memory is one block, time grows as rows^2 / blockRows reads
+//                   of the roots file (200k rows: 4 blocks).
+// URL siblings take their leader's near mark: they are resolved after the pass, joining
+// (leader seq, seq) records sorted by leader seq with the near marks in seq order.
+// All marks end in one sorted run keyed by seq, which finalise reads in step with the rows.
+import path from 'node:path';
+import { rm } from 'node:fs/promises';
+import { compareTuples, DEFAULT_SPILL_RECORDS, ExternalSorter, SpillFile } from '../core/external-sort.ts';
+import { normaliseUrl } from '../stages/curate/url-dedup.ts';
+import { NearDuplicateIndex } from '../stages/curate/phash.ts';
+import { parsePhash } from '../stages/decode/pixel-hash.ts';
+import type { DedupRow } from '../stages/curate/run-wide-dedup.ts';
+
+export interface StreamingMarksOptions {
+  /** Scratch folder for the sorted runs; removed by `close`. */
+  dir: string;
+  /** Records held in memory per sorter before a run is written. */
+  spillRecords?: number;
+  /** Rows of one near-duplicate block. */
+  blockRows?: number;
+}
+
+export interface RowMarks {
+  urlSiblingOf?: string;
+  duplicateOf?: string;
+  nearDupOf?: string;
+}
+
+const DEFAULT_BLOCK_ROWS = 10_000;
+type Kind = 'u' | 'd' | 'n';
+type MarkRecord = [seq: number, kind: Kind, target: string];
+
+/** The marks of rows by seq, read in increasing seq order. */
+export class StreamedMarks {
+  private pending: MarkRecord | null = null;
+  private done = false;
+
+  constructor(
+    private readonly records: AsyncIterator<MarkRecord>,
+    private readonly dir: string,
+  ) {}
+
+  /** Marks of the row numbered `seq`; calls must come in increasing seq order. */
+  async at(seq: number): Promise<RowMarks> {
+    const marks: RowMarks = {};
+    for (;;) {
+      if (!this.pending && !this.done) {
+        const n = await this.records.next();
+        if (n.done) this.done = true;
+        else this.pending = n.value;
+      }
+      if (!this.pending || this.pending[0] > seq) return marks;
+      const [s, kind, target] = this.pending;
+      this.pending = null;
+      if (s < seq) continue;
+      if (kind === 'u') marks.urlSiblingOf = target;
+      else if (kind === 'd') marks.duplicateOf = target;
+      else marks.nearDupOf = target;
+    }
+  }
+
+  /** Every mark as maps by row id (for tests comparing with the in-memory pass). */
+  static async toMaps(marks: StreamedMarks, ids: string[]): Promise<{ urlSiblingOf: Map<string, string>; duplicateOf: Map<string, string>; nearDupOf: Map<string, string> }> {
+    const out = { urlSiblingOf: new Map<string, string>(), duplicateOf: new Map<string, string>(), nearDupOf: new Map<string, string>() };
+    for (const [seq, id] of ids.entries()) {
+      const m = await marks.at(seq);
+      if (m.urlSiblingOf !== undefined) out.urlSiblingOf.set(id, m.urlSiblingOf);
+      if (m.duplicateOf !== undefined) out.duplicateOf.set(id, m.duplicateOf);
+      if (m.nearDupOf !== undefined) out.nearDupOf.set(id, m.nearDupOf);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.records.return?.();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Computes the marks of `rows` (canonical order) on disk under options.dir. */
+export async function streamRunWideMarks(rows: AsyncIterable<DedupRow>, phashMaxDistance: number | null, options: StreamingMarksOptions): Promise<StreamedMarks> {
+  const spill = options.spillRecords ?? DEFAULT_SPILL_RECORDS;
+  const blockRows = options.blockRows ?? DEFAULT_BLOCK_ROWS;
+  const dir = options.dir;
+  await rm(dir, { recursive: true, force: true });
+  const sorter = <T extends (string | number | null)[]>(name: string) => new ExternalSorter<T>(path.join(dir, name), (a, b) => compareTuples(a as (string | number)[], b as (string | number)[]), spill);
+
+  // Pass 1: number the rows, spill the keys.
+  const byUrl = sorter<[string, number, string]>('url');
+  const bySha = sorter<[string, number, string, string | null]>('sha');
+  const phashRows = new SpillFile<[number, string, string]>(path.join(dir, 'phash.jsonl'));
+  let seq = 0;
+  for await (const r of rows) {
+    const id = r.id;
+    if (typeof r.url === 'string') await byUrl.add([normaliseUrl(r.url) ?? r.url, seq, id]);
+    if (typeof r.sha256 === 'string') {
+      const url = typeof r.url === 'string' && r.url ? r.url : null;
+      await bySha.add([r.sha256, seq, id, url === null ? null : (normaliseUrl(url) ?? url)]);
+    }
+    if (phashMaxDistance !== null && typeof r.phash === 'string') await phashRows.append([seq, id, r.phash]);
+    seq++;
+  }
+
+  const marks = sorter<MarkRecord>('marks');
+  // URL siblings: (seq, leader seq) in seq order, for the near pass.
+  const siblings = sorter<[number, number]>('siblings');
+  let leader: { key: string; id: string; seq: number } | null = null;
+  for await (const [key, s, id] of byUrl.sorted()) {
+    if (leader && leader.key === key) {
+      await marks.add([s, 'u', leader.id]);
+      await siblings.add([s, leader.seq]);
+    } else leader = { key, id, seq: s };
+  }
+  // Content duplicates: seqs in seq order, for the near pass (they are not near-matched).
+  const duplicates = sorter<[number]>('duplicates');
+  let first: { sha: string; id: string; urlKey: string | null } | null = null;
+  for await (const [sha, s, id, urlKey] of bySha.sorted()) {
+    if (!first || first.sha !== sha) {
+      first = { sha, id, urlKey };
+      continue;
+    }
+    if (urlKey !== null && urlKey === first.urlKey) continue; // a caption sibling
+    await marks.add([s, 'd', first.id]);
+    await duplicates.add([s]);
+  }
+
+  if (phashMaxDistance !== null) await nearPass(dir, phashRows, siblings, duplicates, marks, phashMaxDistance, blockRows, sorter);
+  await phashRows.remove();
+  return new StreamedMarks(marks.sorted()[Symbol.asyncIterator](), dir);
+}
+
+async function nearPass(
+  dir: string,
+  phashRows: SpillFile<[number, string, string]>,
+  siblings: ExternalSorter<[number, number]>,
+  duplicates: ExternalSorter<[number]>,
+  marks: ExternalSorter<MarkRecord>,
+  maxDistance: number,
+  blockRows: number,
+  sorter: <T extends (string | number | null)[]>(name: string) => ExternalSorter<T>,
+): Promise<void> {
+  const roots = new SpillFile<[number, string, string]>(path.join(dir, 'roots.jsonl'));
+  const nearMarks = new SpillFile<[number, string]>(path.join(dir, 'near.jsonl'));
+  const deferred = sorter<[number, number]>('deferred');
+  const sib = cursor(siblings.sorted());
+  const dup = cursor(duplicates.sorted());
+  let block: { seq: number; id: string; hash: bigint }[] = [];
+
+  const markBlock = async () => {
+    if (!block.length) return;
+    // Nearest root of the earlier blocks for each row of this block (earliest on ties: the
+    // roots file is in seq order and only a strictly nearer root replaces the best).
+    const query = new NearDuplicateIndex(maxDistance);
+    for (const row of block) query.add(row.id, row.hash);
+    const earlier: ({ id: string; distance: number } | undefined)[] = new Array(block.length);
+    for await (const [, id, hex] of roots.read()) {
+      for (const hit of query.within(parsePhash(hex))) {
+        const best = earlier[hit.position];
+        if (!best || hit.distance < best.distance) earlier[hit.position] = { id, distance: hit.distance };
+      }
+    }
+    const own = new NearDuplicateIndex(maxDistance);
+    for (const [i, row] of block.entries()) {
+      const before = earlier[i];
+      const here = own.match(row.hash);
+      // An earlier block's root precedes every root of this block, so it wins ties.
+      const match = before && (!here || before.distance <= here.distance) ? before : here;
+      if (match) {
+        await marks.add([row.seq, 'n', match.id]);
+        await nearMarks.append([row.seq, match.id]);
+      } else {
+        own.add(row.id, row.hash);
+        await roots.append([row.seq, row.id, row.hash.toString(16).padStart(16, '0')]);
+      }
+    }
+    block = [];
+  };
+
+  for await (const [seq, id, hex] of phashRows.read()) {
+    if ((await dup.skipTo(seq)) === seq) continue;
+    if ((await sib.skipTo(seq)) === seq) {
+      // Takes its leader's mark, resolved once every near mark is known.
+      await deferred.add([sib.value![1], seq]);
+      continue;
+    }
+    block.push({ seq, id, hash: parsePhash(hex) });
+    if (block.length >= blockRows) await markBlock();
+  }
+  await markBlock();
+  await sib.close();
+  await dup.close();
+
+  // Siblings: (leader seq, seq) in leader order joined with the near marks in seq order.
+  const near = cursor(nearMarks.read());
+  for await (const [leaderSeq, seq] of deferred.sorted()) {
+    if ((await near.skipTo(leaderSeq)) === leaderSeq) await marks.add([seq, 'n', near.value![1]]);
+  }
+  await near.close();
+  await roots.remove();
+  await nearMarks.remove();
+}
+
+/** Steps through records whose first field is an increasing seq. */
+function cursor<T extends [number, ...unknown[]]>(records: AsyncIterable<T>) {
+  const it = records[Symbol.asyncIterator]();
+  let done = false;
+  const c = {
+    value: undefined as T | undefined,
+    /** Advances to the first record with seq >= `seq`; its seq, or undefined at the end. */
+    async skipTo(seq: number): Promise<number | undefined> {
+      while (!done && (c.value === undefined || c.value[0] < seq)) {
+        const n = await it.next();
+        if (n.done) {
+          done = true;
+          c.value = undefined;
+        } else c.value = n.value;
+      }
+      return c.value?.[0];
+    },
+    async close(): Promise<void> {
+      await it.return?.();
+    },
+  };
+  return c;
+}

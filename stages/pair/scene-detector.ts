@@ -235,6 +235,13 @@ export class SceneDetector {
     if (first < n - this.pixelRing.length) return;
     const middle: Uint8Array[] = [];
     for (let k = first + 1; k < last; k++) middle.push(frame(k));
+    const mix = fitMix(frame(first), middle, frame(last));
+    // The global-motion search is most of the detector's compute: it is only run for spans whose
+    // frames lie between their ends (isMixOfEnds rejects the rest whatever the motion).
+    if (!alphasInside(mix.alphas)) {
+      this.mixFits.set(`${w}:${i}`, { ...mix, motionExplained: NaN });
+      return;
+    }
     let still = 0;
     let moved = 0;
     for (let k = first + 1; k <= last; k++) {
@@ -246,7 +253,7 @@ export class SceneDetector {
       still += m.still;
       moved += m.moved;
     }
-    this.mixFits.set(`${w}:${i}`, { ...fitMix(frame(first), middle, frame(last)), motionExplained: still > 0 ? 1 - moved / still : 0 });
+    this.mixFits.set(`${w}:${i}`, { ...mix, motionExplained: still > 0 ? 1 - moved / still : 0 });
   }
 
   /**
@@ -590,8 +597,11 @@ const MOTION_EXPLAINED_MAX = 0.6;
  * over a smooth gradient is a near-perfect mix of its ends, but a shifted copy explains it better).
  */
 export function isMixOfEnds(fit: MixFit): boolean {
-  const inside = fit.alphas.every((a) => a >= -MIX_ALPHA_SLACK && a <= 1 + MIX_ALPHA_SLACK);
-  return inside && fit.motionExplained < MOTION_EXPLAINED_MAX;
+  return alphasInside(fit.alphas) && fit.motionExplained < MOTION_EXPLAINED_MAX;
+}
+
+function alphasInside(alphas: number[]): boolean {
+  return alphas.every((a) => a >= -MIX_ALPHA_SLACK && a <= 1 + MIX_ALPHA_SLACK);
 }
 
 /** One cut per frame, with the highest score any scale gave it. */

@@ -61,6 +61,11 @@ const DISSOLVE_MIN_DIFF = 25;
 const DISSOLVE_MIN_RATIO = 2;
 /** The frame halfway through a dissolve is a mix of the pictures at its ends; what is left of it after the best mix, over their difference. */
 const DISSOLVE_MAX_RESIDUAL = 0.6;
+/** A dissolve candidate of at most this many frame steps whose largest step carries this share of the span's change is a hard cut. */
+const STEP_SPAN = 3;
+const STEP_SHARE = 0.6;
+/** ... or, when the change is spread by motion on one side, it is the ratio times the calm side's mean and this much over the busy side's largest. */
+const STEP_PEAK = 1.2;
 /** Chroma (max - min of RGB) at which hue counts fully; brightness at which saturation does. */
 const FULL_HUE_CHROMA = 48;
 const SAT_DARK = 24;
@@ -230,6 +235,13 @@ export class SceneDetector {
     if (first < n - this.pixelRing.length) return;
     const middle: Uint8Array[] = [];
     for (let k = first + 1; k < last; k++) middle.push(frame(k));
+    const mix = fitMix(frame(first), middle, frame(last));
+    // The global-motion search is most of the detector's compute: it is only run for spans whose
+    // frames lie between their ends (isMixOfEnds rejects the rest whatever the motion).
+    if (!alphasInside(mix.alphas)) {
+      this.mixFits.set(`${w}:${i}`, { ...mix, motionExplained: NaN });
+      return;
+    }
     let still = 0;
     let moved = 0;
     for (let k = first + 1; k <= last; k++) {
@@ -241,7 +253,7 @@ export class SceneDetector {
       still += m.still;
       moved += m.moved;
     }
-    this.mixFits.set(`${w}:${i}`, { ...fitMix(frame(first), middle, frame(last)), motionExplained: still > 0 ? 1 - moved / still : 0 });
+    this.mixFits.set(`${w}:${i}`, { ...mix, motionExplained: still > 0 ? 1 - moved / still : 0 });
   }
 
   /**
@@ -277,10 +289,17 @@ export class SceneDetector {
     // Flash frames belong to no dissolve either.
     for (const i of flashes) taken[i] = 1;
     for (const h of strong) taken[h.index] = 1;
-    const dissolves = this.findDissolves(taken).filter((d) => d.last - d.first > 1);
+    const dissolves: { first: number; last: number; score: number }[] = [];
+    const steps: { index: number; score: number }[] = [];
+    for (const d of this.findDissolves(taken)) {
+      if (d.last - d.first <= 1) continue;
+      const step = this.steppedChange(d.first, d.last);
+      if (step) steps.push(step);
+      else dissolves.push(d);
+    }
     const inTransition = inFade.slice();
     for (const d of dissolves) for (let i = d.first; i <= d.last; i++) inTransition[i] = 1;
-    const hard = mergeCuts([strong, this.hardCutsOn(this.histDiffs, inTransition, flashes)]);
+    const hard = mergeCuts([strong, steps, this.hardCutsOn(this.histDiffs, inTransition, flashes)]);
     const t = (i: number) => this.times[Math.max(0, Math.min(n - 1, i))];
     const out: SceneBoundary[] = [
       ...fades.map((f) => ({ type: 'fade' as const, start: t(f.first), end: t(f.last), score: f.score })),
@@ -293,6 +312,46 @@ export class SceneDetector {
   }
 
   /**
+   * A short candidate span (at most STEP_SPAN frame steps) whose change is mostly one frame
+   * step is a hard cut on that frame that the adaptive score missed (fast motion around it
+   * raises the neighbours' mean): a dissolve spreads its change over the steps.
+   */
+  private steppedChange(first: number, last: number): { index: number; score: number } | null {
+    if (last - first > STEP_SPAN) return null;
+    const c = this.diffs.get(1)!;
+    let sum = 0;
+    let top = first + 1;
+    for (let k = first + 1; k <= last; k++) {
+      sum += c[k];
+      if (c[k] > c[top]) top = k;
+    }
+    if (!(sum > 0) || c[top] < this.opts.threshold) return null;
+    if (c[top] < STEP_SHARE * sum) {
+      // A cut from a still shot into a fast one (or back): the jump stands far out of the calm
+      // side and is still the largest change on the busy side.
+      const side = (from: number, to: number) => {
+        const xs: number[] = [];
+        for (let k = from; k <= to; k++) if (k >= 1 && k < c.length && !Number.isNaN(c[k])) xs.push(c[k]);
+        return xs;
+      };
+      const left = side(top - ADAPTIVE_WINDOW, top - 1);
+      const right = side(top + 1, top + ADAPTIVE_WINDOW);
+      if (!left.length || !right.length) return null;
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const [calm, busy] = mean(left) <= mean(right) ? [left, right] : [right, left];
+      if (c[top] < this.opts.ratio * Math.max(mean(calm), 1) || c[top] < STEP_PEAK * Math.max(...busy)) return null;
+    }
+    let around = 0;
+    let count = 0;
+    for (let k = top - ADAPTIVE_WINDOW; k <= top + ADAPTIVE_WINDOW; k++) {
+      if (k === top || k < 1 || k >= c.length || Number.isNaN(c[k])) continue;
+      around += c[k];
+      count++;
+    }
+    return { index: top, score: c[top] / Math.max(count ? around / count : 0, 1) };
+  }
+
+  /**
    * Hard cuts closer than minSceneS to the previous hard cut or fade (or the start) are dropped;
    * transitions always stay. A dissolve does not hold off a cut after it: the histogram reads
    * the last frames of fast motion before a cut as a dissolve, and the cut is the surer evidence.
@@ -300,8 +359,18 @@ export class SceneDetector {
   private applyMinScene(boundaries: SceneBoundary[]): SceneBoundary[] {
     const out: SceneBoundary[] = [];
     let lastEnd = this.times[0];
-    for (const b of boundaries) {
+    for (let b of boundaries) {
       if (b.type === 'hard' && b.start - lastEnd < this.opts.minSceneS - 1e-9) continue;
+      // A dissolve needs a shot before it: one starting within minSceneS of the video's start
+      // from a dark frame is a fade in from black (the fade rule wants a brighter level after
+      // it), and from a picture the first shot settling (a cellular automaton's first
+      // generations), not an edit.
+      if (b.type === 'dissolve' && b.start - this.times[0] < this.opts.minSceneS - 1e-9) {
+        const first = this.times.indexOf(b.start);
+        const last = this.times.indexOf(b.end);
+        if (!(this.luma[first] < this.opts.fadeFloor)) continue;
+        b = { ...b, type: 'fade', score: 1 - this.luma[first] / Math.max(this.luma[last], 1) };
+      }
       out.push(b);
       if (b.type !== 'dissolve') lastEnd = b.end;
     }
@@ -528,8 +597,11 @@ const MOTION_EXPLAINED_MAX = 0.6;
  * over a smooth gradient is a near-perfect mix of its ends, but a shifted copy explains it better).
  */
 export function isMixOfEnds(fit: MixFit): boolean {
-  const inside = fit.alphas.every((a) => a >= -MIX_ALPHA_SLACK && a <= 1 + MIX_ALPHA_SLACK);
-  return inside && fit.motionExplained < MOTION_EXPLAINED_MAX;
+  return alphasInside(fit.alphas) && fit.motionExplained < MOTION_EXPLAINED_MAX;
+}
+
+function alphasInside(alphas: number[]): boolean {
+  return alphas.every((a) => a >= -MIX_ALPHA_SLACK && a <= 1 + MIX_ALPHA_SLACK);
 }
 
 /** One cut per frame, with the highest score any scale gave it. */

@@ -54,18 +54,11 @@ export class NearDuplicateIndex {
 
   /** The nearest root within maxDistance (earliest on ties), or undefined; adds nothing. */
   match(hash: bigint): NearMatch | undefined {
-    let best: { position: number; distance: number } | undefined;
-    const checked = new Set<number>();
-    for (let b = 0; b < this.bands.length; b++) {
-      for (const position of this.buckets[b].get(this.bandValue(hash, b)) ?? []) {
-        if (checked.has(position)) continue;
-        checked.add(position);
-        const distance = hammingDistance(hash, this.roots[position].hash);
-        if (distance > this.maxDistance) continue;
-        if (!best || distance < best.distance || (distance === best.distance && position < best.position)) best = { position, distance };
-      }
+    let best: { position: number; id: string; distance: number } | undefined;
+    for (const root of this.within(hash)) {
+      if (!best || root.distance < best.distance || (root.distance === best.distance && root.position < best.position)) best = root;
     }
-    return best ? { id: this.roots[best.position].id, distance: best.distance } : undefined;
+    return best ? { id: best.id, distance: best.distance } : undefined;
   }
 
   /** Makes the hash a root under `id` (later than every root so far). */

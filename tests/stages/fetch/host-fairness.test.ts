@@ -38,14 +38,14 @@ async function twoHosts(): Promise<{ slow: FaultServer; fast: FaultServer; list:
   return { slow, fast, list };
 }
 
-function fairFetcher(): Fetcher {
+function fairFetcher(concurrency = 8): Fetcher {
   // 8 places in the stage, 2 per host, no overflow: without fair admission 6 of them fill with
   // slow URLs waiting for a host slot, and the 2 held requests take the other two.
   return new Fetcher(fetchConfig({
     allow_private_addresses: true,
     respect_robots_txt: false,
     retries: 0,
-    concurrency: 8,
+    concurrency,
     overflow_concurrency: 0,
     per_host_concurrency: PER_HOST,
     per_host_overflow: 0,
@@ -148,19 +148,7 @@ test('a redirect to another host gives the first host\'s place back: a shortener
     caption: 'a red square',
     url: `${shortener.base}/redirect-to?to=${encodeURIComponent(`${targets[i % 5].base}/held.jpg?i=${i}`)}`,
   }));
-  const fetcher = new Fetcher(fetchConfig({
-    allow_private_addresses: true,
-    respect_robots_txt: false,
-    retries: 0,
-    concurrency: 16,
-    overflow_concurrency: 0,
-    per_host_concurrency: PER_HOST,
-    per_host_overflow: 0,
-    per_host_rate: 1e6,
-    per_host_burst: 1e6,
-    first_byte_timeout_ms: 60_000,
-    total_timeout_ms: 120_000,
-  }));
+  const fetcher = fairFetcher(16);
   const held = () => targets.reduce((n, t) => n + t.held, 0);
   let heldAtRelease = -1;
   const releaseAll = () => {

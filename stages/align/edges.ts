@@ -1,9 +1,12 @@
 // Edge maps and their distance transform, the raw material of the RGB-D registration check.
 //
-// Colour edges (colourEdges): Canny's detector on luminance: a binomial blur (sigma about 1 px,
-// so the edge sits where the depth sensor's one-pixel-sharp silhouette would), Sobel gradient,
-// non-maximum suppression to one-pixel-wide edges, and hysteresis (weak edge pixels are kept
-// only when connected to strong ones, so texture noise does not scatter edges everywhere).
+// Colour edges (colourEdges): Canny's detector: a binomial blur (sigma about 1 px, so the edge
+// sits where the depth sensor's one-pixel-sharp silhouette would), Sobel gradient, non-maximum
+// suppression to one-pixel-wide edges, and hysteresis (weak edge pixels are kept only when
+// connected to strong ones, so texture noise does not scatter edges everywhere). The gradient
+// is that of luminance, or per pixel the strongest of the R, G and B gradients (registration's
+// choice: an object whose colour has about the luminance of the wall behind it has an outline
+// in colour only).
 //
 // Depth edges (occlusionEdges): occlusion boundaries only. A depth camera sees a jump in depth
 // wherever a nearer surface hides a farther one, and that is where the colour image has an
@@ -17,7 +20,9 @@
 // Both maps record each edge's orientation (ORIENT_ACROSS_X: the intensity or depth changes
 // along x, so the edge runs up and down; ORIENT_ACROSS_Y: it runs left to right; diagonal edges
 // carry both), so that the chamfer cost can match each depth edge only against colour edges
-// that run the same way.
+// that run the same way. Colour edges also record their gradient direction in 8 bins of 22.5
+// degrees (`bins`), and depthEdgeNormalBin gives a depth edge's direction from the line its
+// neighbouring edge pixels form, for a finer match.
 
 export interface EdgeMap {
   width: number;
@@ -541,11 +546,21 @@ function kthSmallest(a: Float32Array, n: number, k: number): number {
  * Math.min(distanceTransform(map)[i], cap) exactly, and is much cheaper when edges are sparse.
  */
 export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }, into?: Float32Array): Float32Array {
+  return cappedDistanceTransforms(map, cap, [only ?? null], [into])[0];
+}
+
+/**
+ * Several capped distance transforms of one edge map at once, one per selection (null: every
+ * edge pixel; else those whose orientation has the bit), each as cappedDistanceTransform would
+ * give it. The frame is scanned for edge pixels once, not once per map.
+ */
+export function cappedDistanceTransforms(map: EdgeMap, cap: number, selections: ({ orientation: Uint8Array; bit: number } | null)[], into: (Float32Array | undefined)[] = []): Float32Array[] {
   const { width, height, edges } = map;
-  const orient = only?.orientation;
-  const bit = only?.bit ?? 0;
-  // `into` (frame-sized) saves allocating a new map per call; it is overwritten entirely.
-  const out = (into && into.length === width * height ? into : new Float32Array(width * height)).fill(cap);
+  const n = width * height;
+  let count = 0;
+  for (let i = 0; i < n; i++) count += edges[i] ? 1 : 0;
+  const pixels = new Int32Array(count);
+  for (let i = 0, p = 0; i < n; i++) if (edges[i]) pixels[p++] = i;
   const reach = Math.ceil(cap);
   const dxs: number[] = [];
   const dys: number[] = [];
@@ -565,9 +580,17 @@ export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orie
   const offY = Int32Array.from(dys);
   const offI = Int32Array.from(dxs.map((dx, k) => dys[k] * width + dx));
   const offD = Float32Array.from(ds);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0, i = y * width; x < width; x++, i++) {
-      if (!edges[i] || (orient && !(orient[i] & bit))) continue;
+  return selections.map((only, s) => {
+    const orient = only?.orientation;
+    const bit = only?.bit ?? 0;
+    // `into` (frame-sized) saves allocating a new map per call; it is overwritten entirely.
+    const target = into[s];
+    const out = (target && target.length === n ? target : new Float32Array(n)).fill(cap);
+    for (let p = 0; p < count; p++) {
+      const i = pixels[p];
+      if (orient && !(orient[i] & bit)) continue;
+      const y = Math.floor(i / width);
+      const x = i - y * width;
       if (x >= reach && y >= reach && x + reach < width && y + reach < height) {
         for (let k = 0; k < m; k++) {
           const t = i + offI[k];
@@ -583,8 +606,8 @@ export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orie
         if (offD[k] < out[t]) out[t] = offD[k];
       }
     }
-  }
-  return out;
+    return out;
+  });
 }
 
 /**

@@ -1,7 +1,9 @@
 // Fine-grained RGB-D pairing: is each depth pixel over the colour pixel it belongs to?
 // Occlusion boundaries in depth should sit on object outlines in colour (edges.ts finds both).
 // For a shift (dx, dy) we move the depth edge pixels back by it and take the mean distance from
-// each to the nearest colour edge running the same way, truncated (a depth edge with no colour
+// each to the nearest colour edge running the same way (its gradient direction within about 34
+// degrees of the depth edge's normal, taken from the line the neighbouring depth edge pixels
+// form; by axis alone where they form none), truncated (a depth edge with no colour
 // counterpart, same colour on both sides, costs the same at every shift instead of dominating)
 // and weighted by the size of the depth jump: the chamfer cost. Colour edges with no depth
 // counterpart (texture) cost nothing, since distances run from depth edges to colour edges.
@@ -23,7 +25,7 @@
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
-import { cappedDistanceTransform, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
+import { cappedDistanceTransforms, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
 
 export interface RegistrationOptions {
   /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 12. */
@@ -336,16 +338,29 @@ class ChamferLevel {
     this.width = colour.width;
     this.height = colour.height;
     this.bins = scored.bins;
-    this.distBins = [];
-    if (scored.bins) {
-      const used = new Set(scored.bins);
-      for (let b = 0; b < ORIENT_BINS; b++) {
-        this.distBins.push(used.has(b) ? cappedDistanceTransform(colour, truncate, { orientation: colour.bins, bit: 1 << b }, distanceBuffer(2 + b, colour.width * colour.height)) : new Float32Array(0));
-      }
+    // The maps never leave this frame's registration, so they reuse per-thread buffers: one per
+    // orientation bin that some point uses, and the two axis maps for the points without a bin.
+    const n = colour.width * colour.height;
+    const used = new Set(scored.bins ?? []);
+    const axisNeeded = !scored.bins || scored.bins.some((b) => b < 0);
+    const selections: ({ orientation: Uint8Array; bit: number } | null)[] = [];
+    const buffers: Float32Array[] = [];
+    const wanted: number[] = [];
+    for (let b = 0; b < ORIENT_BINS; b++) {
+      if (!used.has(b)) continue;
+      selections.push({ orientation: colour.bins, bit: 1 << b });
+      buffers.push(distanceBuffer(2 + b, n));
+      wanted.push(b);
     }
-    // The two maps never leave this frame's registration, so they reuse per-thread buffers.
-    this.distX = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_X }, distanceBuffer(0, colour.width * colour.height));
-    this.distY = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y }, distanceBuffer(1, colour.width * colour.height));
+    if (axisNeeded) {
+      selections.push({ orientation: colour.orientation, bit: ORIENT_ACROSS_X }, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y });
+      buffers.push(distanceBuffer(0, n), distanceBuffer(1, n));
+    }
+    const maps = cappedDistanceTransforms(colour, truncate, selections, buffers);
+    this.distBins = Array.from({ length: ORIENT_BINS }, () => new Float32Array(0));
+    wanted.forEach((b, k) => (this.distBins[b] = maps[k]));
+    this.distX = axisNeeded ? maps[wanted.length] : new Float32Array(0);
+    this.distY = axisNeeded ? maps[wanted.length + 1] : new Float32Array(0);
     this.points = scored.points;
     this.weights = scored.weights;
   }

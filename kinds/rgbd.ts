@@ -19,6 +19,8 @@ import type { RgbImage } from '../stages/decode/rgb-image.ts';
 import type { DepthMap } from '../stages/decode/depth-png.ts';
 import { dropExample } from './drop-example.ts';
 import type { SourcePlugin } from './plugin.ts';
+import type { Example } from '../core/stats.ts';
+import { BottomK } from '../core/sketch/bottom-k.ts';
 import type { KindDefinition } from './definition.ts';
 import { rgbdSection } from '../report/rgbd-section.ts';
 
@@ -41,7 +43,47 @@ export function rgbdPipeline(unit: Unit<RgbdUnitSpec>, cfg: RgbdReadConfig, ctx:
   );
 }
 
+/**
+ * Kept-example thumbnails of one unit, made when its pipeline ends, for the samples that are then
+ * the report's examples: the k lowest id hashes, the executor's rule, mirrored here. Made as each
+ * sample entered the set, most were pushed out again (about 28 thumbnails for 12 shown, each a
+ * PNG decode, on 45 kept pairs). Only the samples in the set are held, so at most k.
+ */
+class PendingThumbs {
+  private readonly chosen: BottomK<RgbdSample>;
+  private readonly examples = new Map<string, Example>();
+
+  constructor(k: number) {
+    this.chosen = new BottomK<RgbdSample>(k);
+  }
+
+  saw(sample: RgbdSample): void {
+    if (this.chosen.wouldKeep(sample.id)) this.chosen.add(sample.id, sample);
+  }
+
+  attach(id: string, example: Example): void {
+    this.examples.set(id, example);
+    const held = new Set(this.chosen.items.map((e) => e.item.id));
+    for (const k of this.examples.keys()) if (!held.has(k)) this.examples.delete(k);
+  }
+
+  async draw(): Promise<void> {
+    for (const { item } of this.chosen.items) {
+      const example = this.examples.get(item.id);
+      if (!example) continue;
+      try {
+        example.thumb = await makeThumbnail(item.rgb.bytes);
+      } catch {
+        // no thumbnail; the card keeps its caption
+      }
+    }
+    this.examples.clear();
+  }
+}
+
 function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample, RgbdUnitSpec> {
+  // The unit a sample came from, while the executor holds that sample (see PendingThumbs).
+  const unitOf = new Map<string, PendingThumbs>();
   const src = config.source;
   if (src.kind !== 'rgbd') throw new Error(`rgbdPlugin given source kind ${src.kind}`);
   const readConfig = { source: src, rgbd: config.rgbd };
@@ -53,7 +95,20 @@ function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample,
     kinds: [rgbdSchema],
     listUnits: () => listRgbdUnits(src, baseDir),
     inputFingerprints: async (units) => new Map(await Promise.all(units.map(async (u) => [u.id, await rgbdUnitFingerprint(u)] as [string, string]))),
-    processUnit: (unit, ctx) => rgbdPipeline(unit, readConfig, ctx, { concurrency: config.run.concurrency, registrationPool: registrationPool() }),
+    processUnit: async function* (unit, ctx) {
+      const thumbs = new PendingThumbs(config.output.report_examples);
+      for await (const sample of rgbdPipeline(unit, readConfig, ctx, { concurrency: config.run.concurrency, registrationPool: registrationPool() })) {
+        thumbs.saw(sample);
+        // The executor asks for the sample's example while it holds the sample, before the next.
+        unitOf.set(sample.id, thumbs);
+        try {
+          yield sample;
+        } finally {
+          unitOf.delete(sample.id);
+        }
+      }
+      await thumbs.draw();
+    },
     close: async () => {
       await pool?.close();
       pool = null;
@@ -62,12 +117,18 @@ function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample,
     // The registration overlay (depth edges over colour) where the pair got that far.
     dropExample: (item) =>
       dropExample(item, async (m) => (m.rgbImage && m.depthMap ? registrationOverlay(m.rgbImage as RgbImage, m.depthMap as DepthMap, { edges: (m.registration as { edges?: never } | undefined)?.edges }) : undefined)),
-    example: async (sample) => ({
-      id: sample.id,
-      source: sample.source,
-      caption: `skew ${sample.skewMs?.toFixed(1) ?? 'n/a'} ms, shift (${sample.registration.dx}, ${sample.registration.dy}), valid ${(sample.validRatio * 100).toFixed(0)}%`,
-      thumb: await makeThumbnail(sample.rgb.bytes),
-    }),
+    example: async (sample) => {
+      const example: Example = {
+        id: sample.id,
+        source: sample.source,
+        caption: `skew ${sample.skewMs?.toFixed(1) ?? 'n/a'} ms, shift (${sample.registration.dx}, ${sample.registration.dy}), valid ${(sample.validRatio * 100).toFixed(0)}%`,
+        thumb: undefined,
+      };
+      const pending = unitOf.get(sample.id);
+      if (pending) pending.attach(sample.id, example);
+      else example.thumb = await makeThumbnail(sample.rgb.bytes);
+      return example;
+    },
   };
 }
 

@@ -1,9 +1,12 @@
 // Edge maps and their distance transform, the raw material of the RGB-D registration check.
 //
-// Colour edges (colourEdges): Canny's detector on luminance: a binomial blur (sigma about 1 px,
-// so the edge sits where the depth sensor's one-pixel-sharp silhouette would), Sobel gradient,
-// non-maximum suppression to one-pixel-wide edges, and hysteresis (weak edge pixels are kept
-// only when connected to strong ones, so texture noise does not scatter edges everywhere).
+// Colour edges (colourEdges): Canny's detector: a binomial blur (sigma about 1 px, so the edge
+// sits where the depth sensor's one-pixel-sharp silhouette would), Sobel gradient, non-maximum
+// suppression to one-pixel-wide edges, and hysteresis (weak edge pixels are kept only when
+// connected to strong ones, so texture noise does not scatter edges everywhere). The gradient
+// is that of luminance, or per pixel the strongest of the R, G and B gradients (registration's
+// choice: an object whose colour has about the luminance of the wall behind it has an outline
+// in colour only).
 //
 // Depth edges (occlusionEdges): occlusion boundaries only. A depth camera sees a jump in depth
 // wherever a nearer surface hides a farther one, and that is where the colour image has an
@@ -17,7 +20,9 @@
 // Both maps record each edge's orientation (ORIENT_ACROSS_X: the intensity or depth changes
 // along x, so the edge runs up and down; ORIENT_ACROSS_Y: it runs left to right; diagonal edges
 // carry both), so that the chamfer cost can match each depth edge only against colour edges
-// that run the same way.
+// that run the same way. Colour edges also record their gradient direction in 8 bins of 22.5
+// degrees (`bins`), and depthEdgeNormalBin gives a depth edge's direction from the line its
+// neighbouring edge pixels form, for a finer match.
 
 export interface EdgeMap {
   width: number;
@@ -35,6 +40,25 @@ export const ORIENT_ACROSS_Y = 2;
 export interface OrientedEdgeMap extends EdgeMap {
   /** Per pixel, ORIENT_* bits (0 where there is no edge). */
   orientation: Uint8Array;
+}
+
+/** Number of orientation bins of the gradient direction (mod 180 degrees): 22.5 degrees each. */
+export const ORIENT_BINS = 8;
+
+/** The bin (0..ORIENT_BINS-1) whose centre is nearest to a gradient direction, in radians (any). */
+function orientationBin(angle: number): number {
+  const t = angle / Math.PI;
+  const b = Math.round((t - Math.floor(t)) * ORIENT_BINS);
+  return b === ORIENT_BINS ? 0 : b;
+}
+
+export interface ColourEdgeMap extends OrientedEdgeMap {
+  /**
+   * Per pixel, one bit per orientation bin (bit b: the gradient direction lies within one bin
+   * width, 22.5 degrees, of bin b's centre b x 22.5 degrees; so each edge pixel has two bits, or
+   * three when it lies on a centre). 0 where there is no edge.
+   */
+  bins: Uint8Array;
 }
 
 export interface DepthEdgeMap extends OrientedEdgeMap {
@@ -131,7 +155,7 @@ function rowSpans(width: number, height: number, region: EdgeRegion | undefined,
  * Luminance of interleaved RGB blurred by a separable [1 4 6 4 1] / 16 kernel (sigma 1 px), edges
  * clamped; computed on the spans given (the rest of the buffer holds stale values).
  */
-function blurredLuminance(rgb: Uint8Array, width: number, height: number, region: { tileSize: number; spans: Int32Array[] }): Float32Array {
+function blurredLuminance(rgb: Uint8Array, width: number, height: number, region: { tileSize: number; spans: Int32Array[] }, channel = -1): Float32Array {
   const n = width * height;
   const lum = scratchBuffer('lum', n, f32);
   const tmp = scratchBuffer('blurTmp', n, f32);
@@ -141,7 +165,8 @@ function blurredLuminance(rgb: Uint8Array, width: number, height: number, region
     const spans = spanRows[Math.floor(y / tileSize)];
     const row = y * width;
     for (let s = 0; s < spans.length; s += 2) {
-      for (let i = row + spans[s], p = 3 * i, end = row + spans[s + 1]; i < end; i++, p += 3) lum[i] = 0.299 * rgb[p] + 0.587 * rgb[p + 1] + 0.114 * rgb[p + 2];
+      if (channel < 0) for (let i = row + spans[s], p = 3 * i, end = row + spans[s + 1]; i < end; i++, p += 3) lum[i] = 0.299 * rgb[p] + 0.587 * rgb[p + 1] + 0.114 * rgb[p + 2];
+      else for (let i = row + spans[s], p = 3 * i + channel, end = row + spans[s + 1]; i < end; i++, p += 3) lum[i] = rgb[p];
     }
   }
   for (let y = 0; y < height; y++) {
@@ -195,6 +220,8 @@ export interface ColourEdgeOptions {
   highThreshold?: number;
   /** Sobel magnitude an edge pixel connected to a strong one needs. Default 0.4 x high. */
   lowThreshold?: number;
+  /** 'luma' (default): edges of the luminance; 'rgb': of the strongest of R, G and B per pixel. */
+  channels?: 'luma' | 'rgb';
   /**
    * The returned `orientation` is a per-thread buffer that the next call overwrites (for a caller
    * that is done with it before then, like registration: a frame-sized array less per frame).
@@ -206,39 +233,48 @@ export interface ColourEdgeOptions {
  * Canny edges of the luminance of interleaved RGB: blur, Sobel, non-maximum suppression along
  * the gradient (quantised to 0/45/90/135 degrees), hysteresis with 8-connectivity.
  */
-export function colourEdges(rgb: Uint8Array, width: number, height: number, options: ColourEdgeOptions = {}, region?: EdgeRegion): OrientedEdgeMap {
+export function colourEdges(rgb: Uint8Array, width: number, height: number, options: ColourEdgeOptions = {}, region?: EdgeRegion): ColourEdgeMap {
   const high = options.highThreshold ?? 40;
   const low = options.lowThreshold ?? 0.4 * high;
   const computed = rowSpans(width, height, region, 'compute');
   const needed = rowSpans(width, height, region, 'need');
-  const lum = blurredLuminance(rgb, width, height, computed);
   const n = width * height;
   const mag2 = scratchBuffer('mag2', n, f32);
   const gxs = scratchBuffer('gx', n, f32);
   const gys = scratchBuffer('gy', n, f32);
-  for (let y = 1; y < height - 1; y++) {
-    const spans = computed.spans[Math.floor(y / computed.tileSize)];
-    for (let s = 0; s < spans.length; s += 2) {
-      const x0 = Math.max(1, spans[s]);
-      const x1 = Math.min(width - 1, spans[s + 1]);
-      if (x1 <= x0) continue;
-      // The 3x3 window slides along the row: each step loads only its new right-hand column.
-      let i = y * width + x0;
-      let a = lum[i - width - 1], b = lum[i - width];
-      let d = lum[i - 1], e = lum[i];
-      let g = lum[i + width - 1], h = lum[i + width];
-      for (let x = x0; x < x1; x++, i++) {
-        const c = lum[i - width + 1];
-        const f = lum[i + 1];
-        const k = lum[i + width + 1];
-        const gx = c + 2 * f + k - a - 2 * d - g;
-        const gy = g + 2 * h + k - a - 2 * b - c;
-        gxs[i] = gx;
-        gys[i] = gy;
-        mag2[i] = gx * gx + gy * gy;
-        a = b; b = c;
-        d = e; e = f;
-        g = h; h = k;
+  // Luminance, or each of R, G and B keeping per pixel the channel whose gradient is strongest
+  // (an outline between two colours of about the same luminance has an edge only in colour).
+  const channels = options.channels === 'rgb' ? [0, 1, 2] : [-1];
+  for (const channel of channels) {
+    const lum = blurredLuminance(rgb, width, height, computed, channel);
+    const first = channel <= 0;
+    for (let y = 1; y < height - 1; y++) {
+      const spans = computed.spans[Math.floor(y / computed.tileSize)];
+      for (let s = 0; s < spans.length; s += 2) {
+        const x0 = Math.max(1, spans[s]);
+        const x1 = Math.min(width - 1, spans[s + 1]);
+        if (x1 <= x0) continue;
+        // The 3x3 window slides along the row: each step loads only its new right-hand column.
+        let i = y * width + x0;
+        let a = lum[i - width - 1], b = lum[i - width];
+        let d = lum[i - 1], e = lum[i];
+        let g = lum[i + width - 1], h = lum[i + width];
+        for (let x = x0; x < x1; x++, i++) {
+          const c = lum[i - width + 1];
+          const f = lum[i + 1];
+          const k = lum[i + width + 1];
+          const gx = c + 2 * f + k - a - 2 * d - g;
+          const gy = g + 2 * h + k - a - 2 * b - c;
+          const m = gx * gx + gy * gy;
+          if (first || m > mag2[i]) {
+            gxs[i] = gx;
+            gys[i] = gy;
+            mag2[i] = m;
+          }
+          a = b; b = c;
+          d = e; e = f;
+          g = h; h = k;
+        }
       }
     }
   }
@@ -290,6 +326,7 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   // the two won the suppression, so colour and depth edges agree to well under a pixel.
   const edges = new Uint8Array(n);
   const marked = options.scratchOrientation ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
+  const bins = options.scratchOrientation ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
   let count = 0;
   for (let i = 0; i < n; i++) {
     if (state[i] !== 2) continue;
@@ -301,12 +338,67 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
     const offset = curvature < 0 ? (m0 - m2) / (2 * curvature) : 0;
     const k = offset > 0 ? i + s : i;
     marked[k] |= orientation[i];
+    bins[k] |= binMask(Math.atan2(gys[i], gxs[i]));
     if (!edges[k]) {
       edges[k] = 1;
       count++;
     }
   }
-  return { width, height, edges, count, orientation: marked };
+  return { width, height, edges, count, orientation: marked, bins };
+}
+
+/** The bins within one bin width of a gradient direction (radians): the two it lies between. */
+function binMask(angle: number): number {
+  let t = (angle / Math.PI) * ORIENT_BINS;
+  t -= ORIENT_BINS * Math.floor(t / ORIENT_BINS);
+  const lo = Math.floor(t);
+  let mask = (1 << (lo % ORIENT_BINS)) | (1 << ((lo + 1) % ORIENT_BINS));
+  if (t - lo < 1e-6) mask |= 1 << ((lo + ORIENT_BINS - 1) % ORIENT_BINS);
+  return mask;
+}
+
+/**
+ * The bin of the normal of the depth edge line through pixel (x, y), from the principal axis of
+ * the depth edge pixels within `radius` (Chebyshev); -1 where they do not form a line (fewer
+ * than 3, or spread about as much across as along: a corner, a blob).
+ */
+export function depthEdgeNormalBin(edges: Uint8Array, width: number, height: number, x: number, y: number, radius = 3): number {
+  let n = 0;
+  let sx = 0;
+  let sy = 0;
+  let sxx = 0;
+  let syy = 0;
+  let sxy = 0;
+  const y0 = Math.max(0, y - radius);
+  const y1 = Math.min(height - 1, y + radius);
+  const x0 = Math.max(0, x - radius);
+  const x1 = Math.min(width - 1, x + radius);
+  for (let yy = y0; yy <= y1; yy++) {
+    for (let xx = x0, i = yy * width + x0; xx <= x1; xx++, i++) {
+      if (!edges[i]) continue;
+      const dx = xx - x;
+      const dy = yy - y;
+      n++;
+      sx += dx;
+      sy += dy;
+      sxx += dx * dx;
+      syy += dy * dy;
+      sxy += dx * dy;
+    }
+  }
+  if (n < 3) return -1;
+  const mx = sx / n;
+  const my = sy / n;
+  const cxx = sxx / n - mx * mx;
+  const cyy = syy / n - my * my;
+  const cxy = sxy / n - mx * my;
+  const half = (cxx - cyy) / 2;
+  const root = Math.sqrt(half * half + cxy * cxy);
+  const l1 = (cxx + cyy) / 2 + root;
+  const l2 = (cxx + cyy) / 2 - root;
+  if (l1 <= 0 || l2 > 0.3 * l1) return -1;
+  // The line runs at 0.5 atan2(2 cxy, cxx - cyy); its normal a quarter turn on.
+  return orientationBin(0.5 * Math.atan2(2 * cxy, cxx - cyy) + Math.PI / 2);
 }
 
 export interface OcclusionEdgeOptions {
@@ -454,11 +546,21 @@ function kthSmallest(a: Float32Array, n: number, k: number): number {
  * Math.min(distanceTransform(map)[i], cap) exactly, and is much cheaper when edges are sparse.
  */
 export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }, into?: Float32Array): Float32Array {
+  return cappedDistanceTransforms(map, cap, [only ?? null], [into])[0];
+}
+
+/**
+ * Several capped distance transforms of one edge map at once, one per selection (null: every
+ * edge pixel; else those whose orientation has the bit), each as cappedDistanceTransform would
+ * give it. The frame is scanned for edge pixels once, not once per map.
+ */
+export function cappedDistanceTransforms(map: EdgeMap, cap: number, selections: ({ orientation: Uint8Array; bit: number } | null)[], into: (Float32Array | undefined)[] = []): Float32Array[] {
   const { width, height, edges } = map;
-  const orient = only?.orientation;
-  const bit = only?.bit ?? 0;
-  // `into` (frame-sized) saves allocating a new map per call; it is overwritten entirely.
-  const out = (into && into.length === width * height ? into : new Float32Array(width * height)).fill(cap);
+  const n = width * height;
+  let count = 0;
+  for (let i = 0; i < n; i++) count += edges[i] ? 1 : 0;
+  const pixels = new Int32Array(count);
+  for (let i = 0, p = 0; i < n; i++) if (edges[i]) pixels[p++] = i;
   const reach = Math.ceil(cap);
   const dxs: number[] = [];
   const dys: number[] = [];
@@ -478,9 +580,17 @@ export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orie
   const offY = Int32Array.from(dys);
   const offI = Int32Array.from(dxs.map((dx, k) => dys[k] * width + dx));
   const offD = Float32Array.from(ds);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0, i = y * width; x < width; x++, i++) {
-      if (!edges[i] || (orient && !(orient[i] & bit))) continue;
+  return selections.map((only, s) => {
+    const orient = only?.orientation;
+    const bit = only?.bit ?? 0;
+    // `into` (frame-sized) saves allocating a new map per call; it is overwritten entirely.
+    const target = into[s];
+    const out = (target && target.length === n ? target : new Float32Array(n)).fill(cap);
+    for (let p = 0; p < count; p++) {
+      const i = pixels[p];
+      if (orient && !(orient[i] & bit)) continue;
+      const y = Math.floor(i / width);
+      const x = i - y * width;
       if (x >= reach && y >= reach && x + reach < width && y + reach < height) {
         for (let k = 0; k < m; k++) {
           const t = i + offI[k];
@@ -496,8 +606,8 @@ export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orie
         if (offD[k] < out[t]) out[t] = offD[k];
       }
     }
-  }
-  return out;
+    return out;
+  });
 }
 
 /**

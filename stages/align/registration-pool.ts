@@ -7,13 +7,52 @@
 // the caller must not read them. A frame that is a view into a larger buffer (a Node Buffer
 // from a pool, say) is copied into a fresh buffer instead, so nothing the caller owns is detached.
 // Idle workers are unref'd, so a pool that is never closed does not keep the process alive.
+//
+// Workers start from plain JavaScript: the worker's TypeScript (registration-worker.ts and what it
+// imports) is bundled once per process into one CommonJS script by the esbuild that tsx runs on,
+// and each worker evaluates that script. Loading tsx in each worker instead cost 250-350 ms of
+// CPU per worker. Where esbuild cannot be loaded, workers fall back to registering tsx
+// (registration-worker-boot.mjs).
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
 import type { Registration, RegistrationOptions } from './rgbd-registration.ts';
 import type { RegistrationReply, RegistrationRequest } from './registration-worker.ts';
 
-const WORKER_URL = new URL('./registration-worker-boot.mjs', import.meta.url);
+const BOOT_URL = new URL('./registration-worker-boot.mjs', import.meta.url);
+const WORKER_SOURCE_URL = new URL('./registration-worker.ts', import.meta.url);
+
+/** The part of esbuild's API used here. */
+interface EsbuildSync {
+  buildSync(options: Record<string, unknown>): { outputFiles: { text: string }[] };
+}
+
+let bundle: string | null | undefined;
+
+/** The worker's code as one CommonJS script, built on first use; null if esbuild is not there. */
+function workerBundle(): string | null {
+  if (bundle !== undefined) return bundle;
+  try {
+    // esbuild as tsx resolves it (tsx's own dependency), not as a dependency of weft.
+    const fromTsx = createRequire(createRequire(import.meta.url).resolve('tsx/package.json'));
+    const esbuild = fromTsx('esbuild') as EsbuildSync;
+    const out = esbuild.buildSync({
+      entryPoints: [fileURLToPath(WORKER_SOURCE_URL)],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      write: false,
+      logLevel: 'silent',
+    });
+    bundle = out.outputFiles[0].text;
+  } catch {
+    bundle = null;
+  }
+  return bundle;
+}
 
 interface Job {
   request: RegistrationRequest;
@@ -40,8 +79,12 @@ export class RegistrationPool {
   private nextId = 0;
   private closed = false;
 
+  /** How the workers load their code: 'bundle' (plain JavaScript) or 'tsx' (the fallback). */
+  readonly boot: 'bundle' | 'tsx';
+
   constructor(readonly size: number) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`registration pool size must be a positive integer, got ${size}`);
+    this.boot = workerBundle() === null ? 'tsx' : 'bundle';
   }
 
   /** Measure the registration of one pair in a worker; same result as registerDepthToRgb. */
@@ -96,7 +139,8 @@ export class RegistrationPool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(WORKER_URL), job: null };
+    const code = workerBundle();
+    const slot: Slot = { worker: code === null ? new Worker(BOOT_URL) : new Worker(code, { eval: true }), job: null };
     slot.worker.unref(); // idle until dispatch gives it a pair
     slot.worker.on('message', (reply: RegistrationReply) => {
       const job = slot.job;

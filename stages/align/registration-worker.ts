@@ -1,5 +1,5 @@
 // Worker thread body for the RGB-D registration check: edge detection and the chamfer search are
-// pure JS and cost about 8 ms of CPU per 640x480 pair, so they run off the main event loop.
+// pure JS and cost about 25-30 ms of CPU per 640x480 pair on a loaded machine (docs/rgbd.md), so they run off the main event loop.
 // Message in:  { id, width, height, rgb: Uint8Array, depth: Uint16Array, options }
 // Message out: { id, registration, rgb, depth } | { id, error, rgb, depth }; the pixels go back to
 // the pool, transferred, so that a frame moved here (not copied) returns to its owner.

@@ -45,10 +45,13 @@ export async function overlayPixels(rgb: RgbImage, depth: DepthMap, options: Ove
   // Edges are found at full resolution (as the registration sees them) and then marked on the
   // thumbnail pixel they fall in, so a one-pixel edge stays a visible line after downscaling.
   const marks = new Uint8Array(tw * th);
+  // The thumbnail column of each frame column, worked out once instead of once a pixel.
+  const column = new Int32Array(width);
+  for (let x = 0; x < width; x++) column[x] = Math.min(tw - 1, Math.floor(x * scale));
   const mark = (edges: Uint8Array, bit: number) => {
-    for (let y = 0; y < height; y++) {
-      const ty = Math.min(th - 1, Math.floor(y * scale));
-      for (let x = 0; x < width; x++) if (edges[y * width + x]) marks[ty * tw + Math.min(tw - 1, Math.floor(x * scale))] |= bit;
+    for (let y = 0, i = 0; y < height; y++) {
+      const row = Math.min(th - 1, Math.floor(y * scale)) * tw;
+      for (let x = 0; x < width; x++, i++) if (edges[i] !== 0) marks[row + column[x]] |= bit;
     }
   };
   const edges = options.edges ?? (({ colour, depth: d }) => ({ colour: colour.edges, depth: d.edges }))(registrationEdgeMaps(rgb, depth, options));
@@ -63,8 +66,25 @@ export async function overlayPixels(rgb: RgbImage, depth: DepthMap, options: Ove
   return { width: tw, height: th, data };
 }
 
+/**
+ * Pictures already drawn from a registration's edge maps, so a pair that is both a worst example
+ * and a dropped one (the report shows it in both places) is drawn once.
+ */
+const drawn = new WeakMap<RegistrationEdges, { rgb: RgbImage; depth: DepthMap; maxSide: number | undefined; uri: Promise<string> }>();
+
 /** The overlay as a JPEG data URI (4:4:4 chroma, so the thin coloured lines stay crisp). */
-export async function registrationOverlay(rgb: RgbImage, depth: DepthMap, options: OverlayOptions = {}): Promise<string> {
+export function registrationOverlay(rgb: RgbImage, depth: DepthMap, options: OverlayOptions = {}): Promise<string> {
+  const edges = options.edges;
+  if (!edges) return drawOverlay(rgb, depth, options);
+  const known = drawn.get(edges);
+  if (known && known.rgb === rgb && known.depth === depth && known.maxSide === options.maxSide) return known.uri;
+  const uri = drawOverlay(rgb, depth, options);
+  drawn.set(edges, { rgb, depth, maxSide: options.maxSide, uri });
+  uri.catch(() => drawn.delete(edges));
+  return uri;
+}
+
+async function drawOverlay(rgb: RgbImage, depth: DepthMap, options: OverlayOptions): Promise<string> {
   const px = await overlayPixels(rgb, depth, options);
   const jpeg = await sharp(px.data, { raw: { width: px.width, height: px.height, channels: 3 } })
     .jpeg({ quality: 82, chromaSubsampling: '4:4:4' })

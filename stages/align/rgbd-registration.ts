@@ -1,7 +1,9 @@
 // Fine-grained RGB-D pairing: is each depth pixel over the colour pixel it belongs to?
 // Occlusion boundaries in depth should sit on object outlines in colour (edges.ts finds both).
 // For a shift (dx, dy) we move the depth edge pixels back by it and take the mean distance from
-// each to the nearest colour edge running the same way, truncated (a depth edge with no colour
+// each to the nearest colour edge running the same way (its gradient direction within about 34
+// degrees of the depth edge's normal, taken from the line the neighbouring depth edge pixels
+// form; by axis alone where they form none), truncated (a depth edge with no colour
 // counterpart, same colour on both sides, costs the same at every shift instead of dominating)
 // and weighted by the size of the depth jump: the chamfer cost. Colour edges with no depth
 // counterpart (texture) cost nothing, since distances run from depth edges to colour edges.
@@ -23,7 +25,7 @@
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
-import { cappedDistanceTransform, colourEdges, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
+import { cappedDistanceTransforms, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
 
 export interface RegistrationOptions {
   /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 12. */
@@ -45,6 +47,13 @@ export interface RegistrationOptions {
    * the depth edges (the same estimate, at the price of the whole frame; for measurements).
    */
   fullFrameColour?: boolean;
+  /**
+   * Match each depth edge only against colour edges within about 34 degrees of its direction
+   * (default true); false: only by axis (up and down, across, or both), as earlier versions did.
+   */
+  fineOrientation?: boolean;
+  /** Colour edges of the strongest of R, G and B (default true); false: of the luminance. */
+  rgbChannels?: boolean;
 }
 
 export type Registration = Omit<RegistrationResult, 'corrected'> & {
@@ -64,10 +73,10 @@ export interface RegistrationEdges {
 }
 
 /** The two edge maps registration compares (exposed for the report's overlay). */
-export function registrationEdgeMaps(rgb: RgbImage, depth: DepthMap, options: Pick<RegistrationOptions, 'intensityThreshold' | 'relativeJump'> = {}): { colour: OrientedEdgeMap; depth: DepthEdgeMap } {
+export function registrationEdgeMaps(rgb: RgbImage, depth: DepthMap, options: Pick<RegistrationOptions, 'intensityThreshold' | 'relativeJump' | 'rgbChannels'> = {}): { colour: OrientedEdgeMap; depth: DepthEdgeMap } {
   const { width, height } = rgb;
   return {
-    colour: colourEdges(rgb.data, width, height, { highThreshold: options.intensityThreshold ?? 40 }),
+    colour: colourEdges(rgb.data, width, height, { highThreshold: options.intensityThreshold ?? 40, channels: options.rgbChannels === false ? 'luma' : 'rgb' }),
     depth: occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04 }),
   };
 }
@@ -93,7 +102,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   if (!Number.isInteger(maxShift) || maxShift < 0 || maxShift > 64) throw new RangeError(`maxShift must be an integer in [0, 64], got ${maxShift}`);
   const truncate = options.truncate ?? 3;
   const minEdgePixels = options.minEdgePixels ?? 30;
-  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratchOrientation: true };
+  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratchOrientation: true, channels: options.rgbChannels === false ? ('luma' as const) : ('rgb' as const) };
   const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratchOrientation: true });
   const nothing = (colour: OrientedEdgeMap | null): Registration => ({
     dx: 0,
@@ -110,7 +119,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   // can reach one: within max_shift plus the truncation distance. A colour edge farther from
   // every depth edge adds nothing to any cost, and finding it was most of the time on a
   // textured frame.
-  const scored = scoredDepthPoints(depthEdges, options.maxEdgePixels ?? 3000, maxShift);
+  const scored = scoredDepthPoints(depthEdges, options.maxEdgePixels ?? 3000, maxShift, options.fineOrientation ?? true);
   const region = options.fullFrameColour ? undefined : edgeRegionAround(scored.points, 3, width, height, maxShift + Math.ceil(truncate) + 2);
   const colour = colourEdges(rgb.data, width, height, intensity, region);
   if (colour.count === 0) return nothing(colour);
@@ -162,7 +171,10 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const bestCost = costs[best];
   const second = secondBasin(costs, side, maxShift, bx, by);
   const inliers = fine.inlierShare(bx, by, 1.5);
-  const margin = Number.isFinite(second) && second > 0 ? Math.max(0, second - bestCost) / second : 1;
+  // A second basin as deep as the best, even at cost 0 (edges that all run one way, matched
+  // exactly all along a valley), leaves no margin; only when nothing that far was scored is the
+  // margin taken as whole.
+  const margin = !Number.isFinite(second) ? 1 : second > 0 ? Math.max(0, second - bestCost) / second : 0;
   return {
     dx: bx,
     dy: by,
@@ -245,6 +257,8 @@ interface ScoredPoints {
   /** Triples x, y, orientation bits. */
   points: Int32Array;
   weights: Float32Array;
+  /** Per point, the bin of its normal (-1: not a line, match by orientation bits); null: bits only. */
+  bins: Int8Array | null;
 }
 
 /**
@@ -254,7 +268,7 @@ interface ScoredPoints {
  * they pushed the worst-matching edges (a floor line, a shelf near the bottom) out of view.
  * Small frames with too few such edges keep them all. At most `maxPoints` (an even subsample).
  */
-function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: number): ScoredPoints {
+function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: number, fine: boolean): ScoredPoints {
   const { width: w, height: h, edges } = depth;
   let usable = 0;
   for (let y = border; y < h - border; y++) for (let i = y * w + border, end = (y + 1) * w - border; i < end; i++) usable += edges[i];
@@ -265,6 +279,7 @@ function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: numbe
   const n = Math.ceil(usable / stride);
   const points = new Int32Array(3 * n);
   const weights = new Float32Array(n);
+  const bins = fine ? new Int8Array(n) : null;
   let seen = 0;
   let p = 0;
   for (let y = margin; y < h - margin; y++) {
@@ -274,6 +289,7 @@ function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: numbe
       points[3 * p] = x;
       points[3 * p + 1] = y;
       points[3 * p + 2] = depth.orientation[i];
+      if (bins) bins[p] = depthEdgeNormalBin(edges, w, h, x, y);
       // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
       weights[p] = Math.min(1, depth.strength[i] / 0.1);
       p++;
@@ -297,7 +313,7 @@ function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: numbe
       weights[q] *= Math.min(BALANCE_LIMIT, scale);
     }
   }
-  return { points, weights };
+  return { points, weights, bins };
 }
 
 /**
@@ -314,12 +330,37 @@ class ChamferLevel {
   readonly points: Int32Array;
   private readonly weights: Float32Array;
 
-  constructor(colour: OrientedEdgeMap, scored: ScoredPoints, private readonly truncate: number) {
+  /** Per orientation bin, distance to colour edges of that bin (with fine orientation). */
+  private readonly distBins: Float32Array[];
+  private readonly bins: Int8Array | null;
+
+  constructor(colour: ColourEdgeMap, scored: ScoredPoints, private readonly truncate: number) {
     this.width = colour.width;
     this.height = colour.height;
-    // The two maps never leave this frame's registration, so they reuse per-thread buffers.
-    this.distX = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_X }, distanceBuffer(0, colour.width * colour.height));
-    this.distY = cappedDistanceTransform(colour, truncate, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y }, distanceBuffer(1, colour.width * colour.height));
+    this.bins = scored.bins;
+    // The maps never leave this frame's registration, so they reuse per-thread buffers: one per
+    // orientation bin that some point uses, and the two axis maps for the points without a bin.
+    const n = colour.width * colour.height;
+    const used = new Set(scored.bins ?? []);
+    const axisNeeded = !scored.bins || scored.bins.some((b) => b < 0);
+    const selections: ({ orientation: Uint8Array; bit: number } | null)[] = [];
+    const buffers: Float32Array[] = [];
+    const wanted: number[] = [];
+    for (let b = 0; b < ORIENT_BINS; b++) {
+      if (!used.has(b)) continue;
+      selections.push({ orientation: colour.bins, bit: 1 << b });
+      buffers.push(distanceBuffer(2 + b, n));
+      wanted.push(b);
+    }
+    if (axisNeeded) {
+      selections.push({ orientation: colour.orientation, bit: ORIENT_ACROSS_X }, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y });
+      buffers.push(distanceBuffer(0, n), distanceBuffer(1, n));
+    }
+    const maps = cappedDistanceTransforms(colour, truncate, selections, buffers);
+    this.distBins = Array.from({ length: ORIENT_BINS }, () => new Float32Array(0));
+    wanted.forEach((b, k) => (this.distBins[b] = maps[k]));
+    this.distX = axisNeeded ? maps[wanted.length] : new Float32Array(0);
+    this.distY = axisNeeded ? maps[wanted.length + 1] : new Float32Array(0);
     this.points = scored.points;
     this.weights = scored.weights;
   }
@@ -330,7 +371,7 @@ class ChamferLevel {
    * leave, the shift scores `truncate`.
    */
   cost(dx: number, dy: number, stride = 1): number {
-    const { width, height, points, weights, distX, distY, truncate } = this;
+    const { width, height, points, weights, distX, distY, truncate, bins, distBins } = this;
     let sum = 0;
     let wsum = 0;
     let n = 0;
@@ -342,7 +383,8 @@ class ChamferLevel {
       if (x < 0 || y < 0 || x >= width || y >= height) continue;
       const i = y * width + x;
       const o = points[k + 2];
-      const d = o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
+      const b = bins ? bins[p] : -1;
+      const d = b >= 0 ? distBins[b][i] : o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
       const w = weights[p];
       sum += w * d;
       wsum += w;
@@ -353,16 +395,17 @@ class ChamferLevel {
 
   /** Share of the (in-frame) depth edge points within `radius` of a matching colour edge at this shift. */
   inlierShare(dx: number, dy: number, radius: number): number {
-    const { width, height, points, distX, distY } = this;
+    const { width, height, points, distX, distY, bins, distBins } = this;
     let hit = 0;
     let n = 0;
-    for (let k = 0; k < points.length; k += 3) {
+    for (let k = 0, p = 0; k < points.length; k += 3, p++) {
       const x = points[k] - dx;
       const y = points[k + 1] - dy;
       if (x < 0 || y < 0 || x >= width || y >= height) continue;
       const i = y * width + x;
       const o = points[k + 2];
-      const d = o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
+      const b = bins ? bins[p] : -1;
+      const d = b >= 0 ? distBins[b][i] : o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
       if (d <= radius) hit++;
       n++;
     }

@@ -13,6 +13,7 @@ import { drop, mapStage, type Drop, type Stage } from '../../core/stage.ts';
 import type { RgbdQualityConfig } from '../../schemas/rgbd-config.ts';
 import { RGBD_CONFIDENCE_BINS, RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS, type RgbdSample } from '../../schemas/rgbd.ts';
 import type { Example, RunStats } from '../../core/stats.ts';
+import type { TopK } from '../../core/sketch/top-k.ts';
 import { registrationOverlay } from '../align/rgbd-overlay.ts';
 import { translateDepth, type Registration } from '../align/rgbd-registration.ts';
 import type { RgbdMeasured } from '../align/registration-stage.ts';
@@ -78,26 +79,64 @@ export interface RgbdQualityStageOptions {
 }
 
 export function rgbdQualityStage(q: RgbdQualityConfig, options: RgbdQualityStageOptions = {}): Stage<RgbdMeasured, RgbdSample> {
-  return mapStage(RGBD_QUALITY_STAGE, async (m, ctx) => {
-    const stats = depthStats(m.depthMap, m.depthScale);
-    const skewMs = m.skew === null ? null : m.skew * 1000;
-    const verdict = judgeRgbdPair({ skewMs, registration: m.registration, validRatio: stats.validRatio }, q);
-    // Recorded for kept and dropped pairs alike, before a drop, so the report shows both.
-    await recordRgbdPair(ctx.stats, m, skewMs, stats, verdict, options);
-    if (typeof verdict !== 'string') return verdict;
-    return toSample(m, skewMs, stats, verdict === 'correct');
-  });
+  return async function* (input, ctx) {
+    const overlays = new PendingOverlays();
+    yield* mapStage<RgbdMeasured, RgbdSample>(RGBD_QUALITY_STAGE, async (m, c) => {
+      const stats = depthStats(m.depthMap, m.depthScale);
+      const skewMs = m.skew === null ? null : m.skew * 1000;
+      const verdict = judgeRgbdPair({ skewMs, registration: m.registration, validRatio: stats.validRatio }, q);
+      // Recorded for kept and dropped pairs alike, before a drop, so the report shows both.
+      recordRgbdPair(c.stats, m, skewMs, stats, verdict, overlays, options);
+      if (typeof verdict !== 'string') return verdict;
+      return toSample(m, skewMs, stats, verdict === 'correct');
+    })(input, ctx);
+    // Once every pair has been seen: only the pairs still in a worst set get their picture
+    // (report work, after the stage's last item, so not in its busy time).
+    await overlays.draw();
+  };
+}
+
+/**
+ * Overlay pictures of the worst-set examples, drawn when the stage has seen every pair rather
+ * than when a pair enters a set: early pairs enter every set and most are pushed out again, so
+ * drawing on entry drew about four times as many pictures as the report shows (48 for 60
+ * pairs). A pair's frames are held only while it is in some set, so at most the sets' sizes.
+ */
+class PendingOverlays {
+  private readonly pending = new Map<string, { m: RgbdMeasured; example: Example }>();
+  private readonly sets = new Set<TopK<Example>>();
+
+  add(m: RgbdMeasured, example: Example, sets: TopK<Example>[]): void {
+    for (const s of sets) this.sets.add(s);
+    this.pending.set(m.id, { m, example });
+    // Let go of the frames of pairs that no set holds any more.
+    const held = new Set<string>();
+    for (const s of this.sets) for (const e of s.items) held.add(e.id);
+    for (const id of this.pending.keys()) if (!held.has(id)) this.pending.delete(id);
+  }
+
+  async draw(): Promise<void> {
+    for (const { m, example } of this.pending.values()) {
+      try {
+        example.thumb = await registrationOverlay(m.rgbImage, m.depthMap, { edges: m.registration.edges });
+      } catch {
+        // no picture; the card still shows the figures
+      }
+    }
+    this.pending.clear();
+  }
 }
 
 /** What the report's RGB-D section reads: histograms, shift counts, sketches and worst examples. */
-async function recordRgbdPair(
+function recordRgbdPair(
   stats: RunStats,
   m: RgbdMeasured,
   skewMs: number | null,
   depth: DepthStats,
   verdict: 'keep' | 'correct' | Drop,
+  overlays: PendingOverlays,
   options: RgbdQualityStageOptions = {},
-): Promise<void> {
+): void {
   const r = m.registration;
   const skewRange = options.skewRangeMs ?? 20;
   if (skewMs !== null) {
@@ -126,7 +165,8 @@ async function recordRgbdPair(
     id: m.id,
     source: m.source,
     caption: `shift (${r.dx}, ${r.dy}) px, confidence ${r.confidence.toFixed(2)}`,
-    thumb: await registrationOverlay(m.rgbImage, m.depthMap, { edges: r.edges }),
+    // Drawn once the stage has seen every pair (PendingOverlays); here so the key keeps its place.
+    thumb: undefined,
     residual_px: Number(r.residual.toFixed(3)),
     valid_ratio: Number(depth.validRatio.toFixed(3)),
     ...(skewMs === null ? {} : { skew_ms: Number(skewMs.toFixed(2)) }),
@@ -137,6 +177,7 @@ async function recordRgbdPair(
   if (wantShift) byShift.add(shiftValue, m.id, example);
   if (wantResidual) byResidual.add(r.residual, m.id, example);
   if (wantConfidence) byConfidence.add(1 - r.confidence, m.id, example);
+  overlays.add(m, example, [byShift, byResidual, byConfidence]);
 }
 
 async function toSample(m: RgbdMeasured, skewMs: number | null, measuredStats: DepthStats, correct: boolean): Promise<RgbdSample> {

@@ -31,10 +31,13 @@ export async function decodeDepthPng(bytes: Uint8Array): Promise<DepthMap> {
       .toColourspace('grey16')
       .raw({ depth: 'ushort' })
       .toBuffer({ resolveWithObject: true });
-    const values = new Uint16Array(info.width * info.height);
-    // sharp's raw output is in host byte order; copy out of the (maybe unaligned) Buffer.
-    const view = new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + values.length * 2));
-    values.set(view);
+    // sharp's raw output is in host byte order, in a Buffer of its own: the samples are read in
+    // place when it is 2-byte aligned (it always was in practice), and copied once otherwise.
+    const n = info.width * info.height;
+    if (data.byteLength < 2 * n) throw new Error(`raw output holds ${data.byteLength} bytes, expected ${2 * n}`);
+    if (data.byteOffset % 2 === 0) return { width: info.width, height: info.height, data: new Uint16Array(data.buffer, data.byteOffset, n) };
+    const values = new Uint16Array(n);
+    new Uint8Array(values.buffer).set(data.subarray(0, 2 * n));
     return { width: info.width, height: info.height, data: values };
   } catch (err) {
     throw new DropError('decode_failed', `depth: ${(err as Error).message}`);

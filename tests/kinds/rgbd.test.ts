@@ -71,6 +71,15 @@ test('an RGB-D TUM sequence runs through weft run into rgbd shards, index and re
   const unsure = stats.worst['rgbd.lowest_confidence_kept'].items;
   assert.ok(unsure.length > 0);
   for (const e of unsure) assert.match(e.item.verdict, /^kept/);
+  for (const e of unsure) assert.match(e.item.thumb, /^data:image\/jpeg;base64,/);
+  // Pictures are made at the end of the unit, for the examples the report shows: every kept
+  // example and every dropped pair that reached registration has one.
+  const keptExamples = stats.examples['kept:rgbd'].items;
+  assert.ok(keptExamples.length > 0);
+  for (const e of keptExamples) assert.match(e.item.thumb, /^data:image\/jpeg;base64,/);
+  const droppedMisregistered = Object.entries(stats.examples).filter(([name]) => name.includes('misregistered')).flatMap(([, set]: [string, any]) => set.items);
+  assert.ok(droppedMisregistered.length > 0, Object.keys(stats.examples).join(', '));
+  for (const e of droppedMisregistered) assert.match(e.item.thumb, /^data:image\/jpeg;base64,/);
   const unsureConfidences = unsure.map((e: any) => Number(/confidence (\d\.\d+)/.exec(e.item.caption)![1]));
   // Captions round to 2 decimals; the set's lowest is the lowest of all kept rows.
   assert.ok(Math.abs(Math.min(...unsureConfidences) - Math.min(...index.map((r) => Number(r.reg_confidence)))) <= 0.005, unsureConfidences.join(','));

@@ -16,13 +16,12 @@ test('shifted frames are measured within ±1 px, unshifted ones are never misreg
   const s = summarise(outcomes);
   const misses = outcomes.filter((o) => o.error > 1).map((o) => `${JSON.stringify(o.params.shift)} -> (${o.dx}, ${o.dy}) conf ${o.confidence.toFixed(2)}`);
   assert.ok(s.shifted >= 15 && s.unshifted >= 5, JSON.stringify(s));
-  // The aims are 95 % within ±1 px and 90 % of wrong estimates flagged. On the hold-out seeds
-  // of docs/rgbd.md the flagging aim holds and accuracy is 90 to 96 %; the misses are frames
-  // with few depth edges running across that a textured background matches a few pixels off.
-  // This slice (36 small frames) holds 20/23 and 2/3: the bars are what it holds today, so a
-  // regression fails; the aims stay in docs/rgbd.md.
-  assert.ok(s.shiftedWithin1 / s.shifted >= 0.85, `shifted within ±1 px: ${s.shiftedWithin1}/${s.shifted}; misses ${misses.join(', ')}`);
+  // The aims are 95 % within ±1 px and 90 % of wrong estimates flagged; docs/rgbd.md measures
+  // them on the full family (97 to 100 % within ±1 px per seed set, every wrong estimate
+  // flagged). This slice (36 small frames) holds 22/23 and 1/1 today: a regression to the
+  // former luminance-only, axis-only matching (20/23, 2/3 flagged) fails.
+  assert.ok(s.shiftedWithin1 / s.shifted >= 0.9, `shifted within ±1 px: ${s.shiftedWithin1}/${s.shifted}; misses ${misses.join(', ')}`);
   assert.equal(s.unshiftedMisregistered, 0);
-  if (s.offByMoreThan1 > 0) assert.ok(s.offFlagged / s.offByMoreThan1 >= 0.6, `flagged ${s.offFlagged}/${s.offByMoreThan1}: ${misses.join(', ')}`);
+  if (s.offByMoreThan1 > 0) assert.ok(s.offFlagged / s.offByMoreThan1 >= 0.9, `flagged ${s.offFlagged}/${s.offByMoreThan1}: ${misses.join(', ')}`);
   console.log(`registration family 320x240: ${s.shiftedWithin1}/${s.shifted} shifted within ±1 px, ${s.unshiftedMisregistered}/${s.unshifted} unshifted misregistered, ${s.offFlagged}/${s.offByMoreThan1} wrong flagged, ${s.rightFlagged}/${s.right} right flagged, ${s.msMean.toFixed(1)} ms/frame`);
 });

@@ -32,6 +32,8 @@ async function fixtureFrames(): Promise<{ rgb: RgbImage; depth: DepthMap }[]> {
 test('the worker pool returns the same registrations as the synchronous function, in parallel', async () => {
   const frames = await fixtureFrames();
   const pool = new RegistrationPool(2);
+  // The workers run a plain JavaScript bundle of their code, not TypeScript through tsx.
+  assert.equal(pool.boot, 'bundle');
   try {
     const options = { maxShift: 6 };
     const before = frames.map((f) => ({ rgb: Uint8Array.from(f.rgb.data), depth: Uint16Array.from(f.depth.data) }));

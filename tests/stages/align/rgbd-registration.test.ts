@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeRgbdFixtures, mulberry32, type FixtureTruth } from '../../../run/fixtures/rgbd-fixtures.ts';
-import { cappedDistanceTransform, distanceTransform, type EdgeMap } from '../../../stages/align/edges.ts';
+import { cappedDistanceTransform, colourEdges, depthEdgeNormalBin, distanceTransform, type EdgeMap } from '../../../stages/align/edges.ts';
 import { registerDepthToRgb, translateDepth, type Registration } from '../../../stages/align/rgbd-registration.ts';
 import { decodeDepthPng } from '../../../stages/decode/depth-png.ts';
 import { decodeRgb } from '../../../stages/decode/rgb-image.ts';
@@ -143,4 +143,63 @@ test('colour edges found only in the band the search reaches give the estimates 
   }
   assert.ok(sameShift >= cases.length - 1, `${sameShift}/${cases.length} same shift`);
   assert.ok(sameConfidence >= cases.length - 3, `${sameConfidence}/${cases.length} same confidence`);
+});
+
+/** A w x h scene: a near rectangle (depth 1000 mm) in front of a wall (3000 mm), coloured `fg` on `bg`. */
+function rectangleScene(w: number, h: number, rect: [number, number, number, number], fg: [number, number, number], bg: [number, number, number]) {
+  const rgb = new Uint8Array(w * h * 3);
+  const depth = new Uint16Array(w * h);
+  const [x0, y0, x1, y1] = rect;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const inside = x >= x0 && x < x1 && y >= y0 && y < y1;
+      const c = inside ? fg : bg;
+      rgb.set(c, 3 * (y * w + x));
+      depth[y * w + x] = inside ? 1000 : 3000;
+    }
+  }
+  return { rgb: { width: w, height: h, data: rgb }, depth: { width: w, height: h, data: depth } };
+}
+
+test('an outline between two colours of the same luminance is a colour edge, and registration finds the shift on it', () => {
+  // Luma 0.299 R + 0.587 G + 0.114 B: (0, 100, 0) and (196, 0, 0) both about 58.6.
+  const { rgb, depth } = rectangleScene(160, 120, [50, 35, 110, 85], [0, 100, 0], [196, 0, 0]);
+  const luma = colourEdges(rgb.data, 160, 120, { channels: 'luma' });
+  const colour = colourEdges(rgb.data, 160, 120, { channels: 'rgb' });
+  assert.equal(luma.count, 0, 'no luminance edge');
+  assert.ok(colour.count >= 200, `colour edges ${colour.count}`);
+  const r = registerDepthToRgb(rgb, translateDepth(depth, 4, -3));
+  assert.deepEqual([r.dx, r.dy], [4, -3]);
+  assert.ok(r.confidence >= 0.15, JSON.stringify(r));
+  // With luminance edges only there is nothing to match: no confidence.
+  assert.equal(registerDepthToRgb(rgb, translateDepth(depth, 4, -3), { rgbChannels: false }).confidence, 0);
+});
+
+test('a depth edge line gets the orientation bin of its normal', () => {
+  const w = 41;
+  const line = (angleDeg: number) => {
+    const edges = new Uint8Array(w * w);
+    const t = (angleDeg * Math.PI) / 180;
+    for (let k = -15; k <= 15; k++) edges[Math.round(20 + k * Math.sin(t)) * w + Math.round(20 + k * Math.cos(t))] = 1;
+    return depthEdgeNormalBin(edges, w, w, 20, 20);
+  };
+  // A line at angle a (x right, y down) has its normal at a + 90 degrees: bin (a + 90) / 22.5 mod 8.
+  assert.equal(line(0), 4); // a horizontal line: the depth changes along y
+  assert.equal(line(90), 0); // a vertical line: it changes along x
+  assert.equal(line(45), 6);
+  assert.equal(line(135), 2);
+  assert.equal(line(22.5), 5);
+  // A lone pixel forms no line.
+  const lone = new Uint8Array(w * w);
+  lone[20 * w + 20] = 1;
+  assert.equal(depthEdgeNormalBin(lone, w, w, 20, 20), -1);
+});
+
+test('edges that all run one way, matched exactly all along, leave the shift along them unknown: confidence 0', () => {
+  // A tall bar crossing the whole frame: only vertical depth edges, so dy is free.
+  const { rgb, depth } = rectangleScene(160, 120, [60, 0, 90, 120], [230, 230, 230], [20, 20, 20]);
+  const r = registerDepthToRgb(rgb, translateDepth(depth, 3, 0));
+  assert.equal(r.dx, 3);
+  assert.equal(r.margin, 0);
+  assert.equal(r.confidence, 0);
 });

@@ -7,7 +7,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 
 export const DEFAULT_SPILL_RECORDS = 10_000;
@@ -123,7 +122,7 @@ export class ExternalSorter<T> {
         if (!n.done) push([JSON.parse(n.value) as T, i]);
       }
     } finally {
-      for (const r of readers) await r.return?.();
+      for (const r of readers) await r.return?.(undefined);
     }
   }
 
@@ -152,8 +151,26 @@ async function writeLines<T>(file: string, records: AsyncIterable<T>): Promise<v
   await once(out, 'finish');
 }
 
-function lines(file: string): AsyncIterable<string> {
-  return createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+/** Bytes read at once per open file: a merge holds one chunk per run file (up to MAX_FAN_IN). */
+const READ_CHUNK = 16 * 1024;
+
+/**
+ * The lines of a file, one chunk in memory at a time. (readline's async iterator queues up to
+ * 1024 lines per file ahead of the reader, and a merge keeps one reader per run file.)
+ */
+async function* lines(file: string): AsyncGenerator<string> {
+  const input = createReadStream(file, { encoding: 'utf8', highWaterMark: READ_CHUNK });
+  let rest = '';
+  try {
+    for await (const chunk of input as AsyncIterable<string>) {
+      const parts = (rest + chunk).split('\n');
+      rest = parts.pop()!;
+      yield* parts;
+    }
+    if (rest) yield rest;
+  } finally {
+    input.destroy();
+  }
 }
 
 /** Compares tuples of strings and numbers element by element (strings by UTF-16 code units). */

@@ -23,6 +23,7 @@ import type { IndexRow, RunInfo, UnitCompletion } from './out-dir.ts';
 import type { RunStats } from '../core/stats.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import type { RejectRecord } from '../core/rejects.ts';
+import { SpillFile } from '../core/external-sort.ts';
 import { embeddingDecontamination, type CorpusConfig, type DecontaminateConfig } from '../schemas/curate-config.ts';
 import { embedImageSet, openRunScorerAgain, type ReferenceImage } from './corpus-references.ts';
 import type { FlatColumn } from './parquet-tables.ts';
@@ -76,7 +77,8 @@ export class CorpusPasses {
   private matcher: EntryMatcher | null = null;
   private readonly after = new EntryCounts();
   private lookup: UnitLookup | null = null;
-  private readonly below: RejectRecord[] = [];
+  /** The passes' reject rows, spilled to a file as the index streams (see rejectsTo). */
+  private below: SpillFile<RejectRecord> | null = null;
   private readonly droppedByStage = new Map<string, number>();
   private readonly droppedByKind = new Map<string, number>();
   private readonly passed = new Map<string, number>();
@@ -253,7 +255,7 @@ export class CorpusPasses {
         row.eval_embedding_match = match;
         if (match !== null) this.evalMatched++;
         if (match !== null && this.decon!.drop) {
-          this.drop(row, EMBEDDING_DECONTAMINATION_STAGE, EVAL_CONTAMINATION_REASON, `image embedding cosine ${e!.cosine.toFixed(4)} >= ${minCosine} to eval image ${match}`);
+          await this.drop(row, EMBEDDING_DECONTAMINATION_STAGE, EVAL_CONTAMINATION_REASON, `image embedding cosine ${e!.cosine.toFixed(4)} >= ${minCosine} to eval image ${match}`);
           continue;
         }
         if (this.decon!.drop) this.pass(EMBEDDING_DECONTAMINATION_STAGE);
@@ -268,7 +270,7 @@ export class CorpusPasses {
         const of = this.duplicateOf.get(id) ?? null;
         row.semantic_duplicate_of = of;
         if (of !== null && this.cfg.semantic_dedup.drop) {
-          this.drop(row, SEMANTIC_DEDUP_STAGE, SEMANTIC_DUPLICATE_REASON, `cosine to ${of} > 1 - eps (eps ${this.cfg.semantic_dedup.eps}) in cluster ${row.cluster_id}`);
+          await this.drop(row, SEMANTIC_DEDUP_STAGE, SEMANTIC_DUPLICATE_REASON, `cosine to ${of} > 1 - eps (eps ${this.cfg.semantic_dedup.eps}) in cluster ${row.cluster_id}`);
           continue;
         }
         if (this.cfg.semantic_dedup.drop) this.pass(SEMANTIC_DEDUP_STAGE);
@@ -278,7 +280,7 @@ export class CorpusPasses {
         row.reference_cluster = inside;
         const f = this.cfg.image_cluster_filter;
         if (inside === false && f.drop) {
-          this.drop(row, IMAGE_CLUSTER_STAGE, IMAGE_CLUSTER_REASON, `nearest centroid ${row.cluster_id} is no reference image's (${this.referenceClusters.size} reference clusters of ${this.centroids.length})`);
+          await this.drop(row, IMAGE_CLUSTER_STAGE, IMAGE_CLUSTER_REASON, `nearest centroid ${row.cluster_id} is no reference image's (${this.referenceClusters.size} reference clusters of ${this.centroids.length})`);
           continue;
         }
         if (f.drop) this.pass(IMAGE_CLUSTER_STAGE);
@@ -290,7 +292,7 @@ export class CorpusPasses {
         row.balance_kept = kept;
         if (kept) for (const e of entries) this.after.add(e);
         if (!kept && b.drop) {
-          this.drop(row, BALANCE_STAGE, BALANCE_REASON, entries.length ? `not drawn for any of ${entries.length} entries (${entries.slice(0, 3).map((e) => `${e}: ${this.counts!.get(e)}`).join(', ')}; t ${b.t})` : 'matches no metadata entry');
+          await this.drop(row, BALANCE_STAGE, BALANCE_REASON, entries.length ? `not drawn for any of ${entries.length} entries (${entries.slice(0, 3).map((e) => `${e}: ${this.counts!.get(e)}`).join(', ')}; t ${b.t})` : 'matches no metadata entry');
           continue;
         }
         if (b.drop) this.pass(BALANCE_STAGE);
@@ -303,15 +305,21 @@ export class CorpusPasses {
     this.passed.set(stage, (this.passed.get(stage) ?? 0) + 1);
   }
 
-  private drop(row: IndexRow, stage: string, reason: string, detail: string): void {
+  /** Where the passes' reject rows go (a file appended while `index` runs and read back by `rejects`); call before `index`. */
+  rejectsTo(file: string): void {
+    this.below = new SpillFile<RejectRecord>(file);
+  }
+
+  private async drop(row: IndexRow, stage: string, reason: string, detail: string): Promise<void> {
+    if (!this.below) throw new Error('CorpusPasses: rejectsTo() before index()');
     const kind = String(row.kind);
     this.droppedByKind.set(kind, (this.droppedByKind.get(kind) ?? 0) + 1);
     this.droppedByStage.set(stage, (this.droppedByStage.get(stage) ?? 0) + 1);
-    this.below.push({ id: String(row.id), kind, source: String(row.source ?? row.unit), stage, reason, detail });
+    await this.below.append({ id: String(row.id), kind, source: String(row.source ?? row.unit), stage, reason, detail });
   }
 
-  rejects(): RejectRecord[] {
-    return this.below;
+  async *rejects(): AsyncGenerator<RejectRecord> {
+    if (this.below) yield* this.below.read();
   }
 
   /** After `index`: stats (cluster sizes, entry-count distributions, drop stages) and manifest entries. */
@@ -368,7 +376,7 @@ export class CorpusPasses {
       [BALANCE_STAGE, BALANCE_REASON, cfg.balance.enabled && cfg.balance.drop],
     ];
     for (const [name, reason, on] of stages) if (on) cuts.push({ stage: name, reason, passed: this.passed.get(name) ?? 0, dropped: this.droppedByStage.get(name) ?? 0 });
-    applyFinaliseCuts(stats, manifest, cuts, this.droppedByKind, this.below.length);
+    applyFinaliseCuts(stats, manifest, cuts, this.droppedByKind, this.below?.length ?? 0);
   }
 }
 

@@ -18,21 +18,24 @@ export interface ShardLocator {
  * holds moves over with its picture (and grounding boxes) and leaves the kept sample; the others'
  * pictures and captions are read back from their shards.
  */
-export async function sampleDroppedExamples(stats: RunStats, dropped: readonly RejectRecord[], k: number, shards: ShardLocator): Promise<void> {
-  if (!dropped.length) return;
+export async function sampleDroppedExamples(stats: RunStats, dropped: Iterable<RejectRecord> | AsyncIterable<RejectRecord>, k: number, shards: ShardLocator): Promise<void> {
+  // One pass over the dropped rows (a file at finalise), holding only the kept sample's ids and the bottom-k.
+  const keptIds = new Set<string>();
+  for (const [name, set] of stats.examples) if (name.startsWith('kept:')) for (const e of set.items) keptIds.add(String(e.item.id));
+  const droppedKept = new Set<string>();
   const chosen = new Map<string, BottomK<RejectRecord>>();
-  for (const r of dropped) {
+  for await (const r of dropped) {
+    if (keptIds.has(r.id)) droppedKept.add(r.id);
     const name = droppedSetName(r.kind, r.stage, r.reason);
     let set = chosen.get(name);
     if (!set) chosen.set(name, (set = new BottomK(k)));
     if (set.wouldKeep(r.id)) set.add(r.id, r);
   }
-  const byId = new Map(dropped.map((r) => [r.id, r]));
   const sampled = new Map<string, Record<string, unknown>>();
   for (const [name, set] of [...stats.examples]) {
     if (!name.startsWith('kept:')) continue;
-    for (const e of set.items) if (byId.has(String(e.item.id))) sampled.set(String(e.item.id), e.item);
-    set.items = set.items.filter((e) => !byId.has(String(e.item.id)));
+    for (const e of set.items) if (droppedKept.has(String(e.item.id))) sampled.set(String(e.item.id), e.item);
+    set.items = set.items.filter((e) => !droppedKept.has(String(e.item.id)));
   }
   const wanted = new Set([...chosen.values()].flatMap((s) => s.items.map((e) => e.item.id)).filter((id) => !sampled.has(id)));
   const pictures = wanted.size ? await picturesFromShards(shards.root, await shards.locate(wanted)) : new Map();

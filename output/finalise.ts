@@ -93,6 +93,10 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
   // Corpus passes (curate.corpus) over the units' sidecars: see corpus-passes.ts.
   const corpus = await CorpusPasses.run(root, info, completions);
   for (const f of await readdir(root)) if (f.startsWith(SPILL_PREFIX)) await rm(path.join(root, f), { recursive: true, force: true });
+  // The finalise-time cuts' reject rows wait on disk for rejects.parquet, not in memory.
+  const cutsDir = path.join(root, `${SPILL_PREFIX}cuts-${process.pid}`);
+  selection.rejectsTo(path.join(cutsDir, 'score.jsonl'));
+  corpus?.rejectsTo(path.join(cutsDir, 'corpus.jsonl'));
   let indexRows = 0;
   let duplicatesSummary: Awaited<ReturnType<DuplicateCollector['summary']>>;
   const indexColumns = [...INDEX_BASE_COLUMNS, ...info.index_columns.filter((c) => !INDEX_BASE_COLUMNS.some((b) => b.name === c.name))];
@@ -152,6 +156,7 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
       },
     });
   }
+  await rm(cutsDir, { recursive: true, force: true });
   corpus?.applyTo(stats, manifest);
   if (selection.active || corpus) await writeJsonAtomic(path.join(root, 'manifest.json'), manifest);
   await writeJsonAtomic(path.join(root, 'stats.json'), { config_fingerprint: info.fingerprint, ...stats.toJSON() });
@@ -208,8 +213,8 @@ async function* mapRowsAsync<T, U>(rows: AsyncIterable<T>, f: (row: T) => Promis
 
 async function* withSelectionRejects(rows: AsyncIterable<Record<string, unknown>>, selection: ScoreSelection, corpus: CorpusPasses | null): AsyncGenerator<Record<string, unknown>> {
   yield* rows;
-  yield* selection.rejects() as unknown as Record<string, unknown>[];
-  if (corpus) yield* corpus.rejects() as unknown as Record<string, unknown>[];
+  yield* selection.rejects() as AsyncIterable<unknown> as AsyncIterable<Record<string, unknown>>;
+  if (corpus) yield* corpus.rejects() as AsyncIterable<unknown> as AsyncIterable<Record<string, unknown>>;
 }
 
 async function* mapRows<T, U>(rows: AsyncIterable<T>, f: (row: T) => U): AsyncGenerator<U> {

@@ -21,6 +21,7 @@ import { applyFinaliseCuts, type FinaliseCut } from './finalise-cuts.ts';
 import type { RunStats } from '../core/stats.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import { hostOf, type RejectRecord, type RejectValues } from '../core/rejects.ts';
+import { SpillFile } from '../core/external-sort.ts';
 import type { ScoreConfig } from '../schemas/score-config.ts';
 import type { TDigest } from '../core/sketch/tdigest.ts';
 import { GROUNDING_RECALL_COLUMN, scoreColumnName, scoreStatName } from '../stages/score/score-columns.ts';
@@ -67,7 +68,8 @@ export class ScoreSelection {
   readonly mixture: ScoreMixture | null = null;
   readonly pAlignedColumn: string | null = null;
   private readonly minPAligned: number | null = null;
-  private readonly below: RejectRecord[] = [];
+  /** The cut's reject rows, spilled to a file as the index streams (see rejectsTo). */
+  private below: SpillFile<RejectRecord> | null = null;
   private readonly belowByStage = new Map<string, number>();
   private passed = { keepTop: 0, calibration: 0 };
   private readonly droppedByKind = new Map<string, number>();
@@ -131,14 +133,14 @@ export class ScoreSelection {
       if (typeof value === 'number' && this.minPAligned !== null) {
         const p = row[this.pAlignedColumn!] as number;
         if (p < this.minPAligned) {
-          this.drop(row, CALIBRATION_STAGE, P_ALIGNED_REASON, `p_aligned ${p.toFixed(4)} < min_p_aligned ${this.minPAligned} (score ${value.toFixed(4)}; mixture means ${this.mixture!.low.mean.toFixed(3)} / ${this.mixture!.high.mean.toFixed(3)})`, { score: value, value: p, threshold: this.minPAligned });
+          await this.drop(row, CALIBRATION_STAGE, P_ALIGNED_REASON, `p_aligned ${p.toFixed(4)} < min_p_aligned ${this.minPAligned} (score ${value.toFixed(4)}; mixture means ${this.mixture!.low.mean.toFixed(3)} / ${this.mixture!.high.mean.toFixed(3)})`, { score: value, value: p, threshold: this.minPAligned });
           continue;
         }
         this.passed.calibration++;
       }
       if (typeof value === 'number' && this.cut !== null) {
         if (value < this.cut) {
-          this.drop(row, KEEP_TOP_STAGE, KEEP_TOP_REASON, `score ${value.toFixed(4)} < cut ${this.cut.toFixed(4)} (keep top ${this.fraction} of ${this.poolSize} scored)`, { score: value, threshold: this.cut });
+          await this.drop(row, KEEP_TOP_STAGE, KEEP_TOP_REASON, `score ${value.toFixed(4)} < cut ${this.cut.toFixed(4)} (keep top ${this.fraction} of ${this.poolSize} scored)`, { score: value, threshold: this.cut });
           continue;
         }
         this.passed.keepTop++;
@@ -147,17 +149,23 @@ export class ScoreSelection {
     }
   }
 
-  private drop(row: IndexRow, stage: string, reason: string, detail: string, values: RejectValues): void {
+  /** Where the cut's reject rows go (a file appended while `index` runs and read back by `rejects`); call before `index`. */
+  rejectsTo(file: string): void {
+    this.below = new SpillFile<RejectRecord>(file);
+  }
+
+  private async drop(row: IndexRow, stage: string, reason: string, detail: string, values: RejectValues): Promise<void> {
+    if (!this.below) throw new Error('ScoreSelection: rejectsTo() before index()');
     const kind = String(row.kind);
     this.droppedByKind.set(kind, (this.droppedByKind.get(kind) ?? 0) + 1);
     this.belowByStage.set(stage, (this.belowByStage.get(stage) ?? 0) + 1);
     const url = typeof row.url === 'string' ? row.url : null;
-    this.below.push({ id: String(row.id), kind, source: String(row.source ?? row.unit), stage, reason, detail, url, host: hostOf(url), ...values });
+    await this.below.append({ id: String(row.id), kind, source: String(row.source ?? row.unit), stage, reason, detail, url, host: hostOf(url), ...values });
   }
 
   /** The reject rows of the cut (after `index` has run). */
-  rejects(): RejectRecord[] {
-    return this.below;
+  async *rejects(): AsyncGenerator<RejectRecord> {
+    if (this.below) yield* this.below.read();
   }
 
   /** Adds the calibration and keep_top stages to the stats and moves cut pairs from kept to dropped. */
@@ -176,7 +184,7 @@ export class ScoreSelection {
       const entry = manifest.filters.find((f) => f.rule === rule && f.applied_to === 'index');
       if (entry) Object.assign(entry, { kept: passed, dropped });
     }
-    applyFinaliseCuts(stats, manifest, cuts, this.droppedByKind, this.below.length);
+    applyFinaliseCuts(stats, manifest, cuts, this.droppedByKind, this.below?.length ?? 0);
   }
 }
 

@@ -25,6 +25,8 @@ export interface KindRunOptions {
   worldSize?: number;
   /** RGB-D: sequences in the capture (one unit each; default 1). Video: clips of each kind, as makeVideoFixtures takes them. */
   rgbdSequences?: number;
+  /** RGB-D: the `rgbd:` block's settings (default `max_registration_shift: 2`). */
+  rgbdSettings?: string;
   video?: { delaysMs?: number[]; inSyncClips?: number; unrelatedClips?: number; clipSeconds?: number };
 }
 
@@ -64,7 +66,7 @@ export async function runKind(kind: KindName, work: string, o: KindRunOptions = 
   }
   if (kind === 'rgbd') {
     if (!existsSync(path.join(work, 'rgbd-data'))) await makeRgbdFixtures(path.join(work, 'rgbd-data'), { frames: 10, sequences: o.rgbdSequences ?? 1, width: 160, height: 120, layouts: ['tum'], seed, shiftedFraction: 0.2, maxInjectedShift: 4 });
-    return run(['name: rgbd', 'source: { kind: rgbd, path: rgbd-data/tum, layout: tum }', 'rgbd: { max_registration_shift: 2 }']);
+    return run(['name: rgbd', 'source: { kind: rgbd, path: rgbd-data/tum, layout: tum }', `rgbd: { ${o.rgbdSettings ?? 'max_registration_shift: 2'} }`]);
   }
   if (!existsSync(path.join(work, 'video-data'))) await makeVideoFixtures(path.join(work, 'video-data'), { seed, delaysMs: [120], inSyncClips: 1, unrelatedClips: 0, clipSeconds: 3, ...o.video, demoVideos: 0, extras: false, width: 96, height: 72 });
   return run(['name: video', 'source: { kind: video, path: video-data, clip: { mode: fixed, length_s: 3 } }']);

@@ -9,8 +9,8 @@
 // Idle workers are unref'd, so a pool that is never closed does not keep the process alive.
 //
 // Workers start from plain JavaScript: the worker's TypeScript (registration-worker.ts and what it
-// imports) is bundled once per process into one CommonJS script by the esbuild that tsx runs on,
-// and each worker evaluates that script. Loading tsx in each worker instead cost 250-350 ms of
+// imports) is bundled once per process into one CommonJS script by esbuild, and each worker
+// evaluates that script. Loading tsx in each worker instead cost 250-350 ms of
 // CPU per worker. Where esbuild cannot be loaded, workers fall back to registering tsx
 // (registration-worker-boot.mjs).
 import { createRequire } from 'node:module';
@@ -35,9 +35,7 @@ let bundle: string | null | undefined;
 function workerBundle(): string | null {
   if (bundle !== undefined) return bundle;
   try {
-    // esbuild as tsx resolves it (tsx's own dependency), not as a dependency of weft.
-    const fromTsx = createRequire(createRequire(import.meta.url).resolve('tsx/package.json'));
-    const esbuild = fromTsx('esbuild') as EsbuildSync;
+    const esbuild = createRequire(import.meta.url)('esbuild') as EsbuildSync;
     const out = esbuild.buildSync({
       entryPoints: [fileURLToPath(WORKER_SOURCE_URL)],
       bundle: true,

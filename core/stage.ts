@@ -16,6 +16,13 @@ export interface StageContext {
   readonly signal: AbortSignal;
   /** The unit being processed (one input shard). */
   readonly unit: { id: string; source: string };
+  /**
+   * Called by a stage once everything still to come of the unit is work already started that
+   * waits outside this process (the fetch stage: the unit's last downloads are in flight). The
+   * executor may then start its next unit (run/unit-pool.ts). Idempotent; absent where the
+   * executor does not overlap units.
+   */
+  readonly unitTail?: () => void;
 }
 
 export type Stage<I, O> = (input: AsyncIterable<I>, ctx: StageContext) => AsyncIterable<O>;

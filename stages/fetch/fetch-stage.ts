@@ -17,6 +17,11 @@
 // own few places, and the other hosts' URLs keep every other place busy. A download redirected to
 // another host gives its place back at that hop (a URL shortener's URLs are not held to its limit
 // while they download elsewhere).
+//
+// Once the unit's input has ended and every item of it has started, what is left of the unit
+// here is requests in flight: the stage says so (ctx.unitTail), and the executor starts its next
+// unit then instead of waiting for the last of them (a hanging URL among the last rows would
+// otherwise hold the unit's place for a whole timeout).
 import { drop, mapStage, type Stage, type StageContext, type StartGate } from '../../core/stage.ts';
 import type { FetchInfo, ImageTextRaw } from '../../schemas/image-text.ts';
 import type { Fetcher } from './fetcher.ts';
@@ -56,11 +61,13 @@ export interface FetchStageOptions {
 export function fetchStage(fetcher: Fetcher, concurrency: number, options: FetchStageOptions = {}): Stage<ImageTextRaw, FetchedImageText> {
   return (input, ctx) => {
     const activity = new HostActivity();
+    const tail = new TailWatch(ctx.unitTail);
     // Per started item: gives its host's place in the stage back when a redirect leaves the host.
     const leaveHost = new Map<ImageTextRaw, () => void>();
     const stage = mapStage<ImageTextRaw, FetchedImageText>(
       FETCH_STAGE,
       async (item, ctx) => {
+        tail.started();
         if (item.url === undefined || item.url === '') {
           if (item.imageBytes || item.imagePath) return item;
           return drop('bad_url', 'item has neither a URL nor an image');
@@ -108,7 +115,7 @@ export function fetchStage(fetcher: Fetcher, concurrency: number, options: Fetch
         },
       },
     );
-    return withActivityStats(stage(input, ctx), activity, ctx);
+    return withActivityStats(stage(tail.watch(input), ctx), activity, ctx);
   };
 }
 
@@ -126,6 +133,33 @@ function hostKey(url: string): string {
     return hostOf(new URL(url));
   } catch {
     return '';
+  }
+}
+
+/** Tells `onTail` once the input has ended and every item pulled from it has started. */
+class TailWatch {
+  private pulled = 0;
+  private begun = 0;
+  private ended = false;
+
+  constructor(private readonly onTail: (() => void) | undefined) {}
+
+  async *watch<T>(input: AsyncIterable<T>): AsyncGenerator<T> {
+    for await (const item of input) {
+      this.pulled++;
+      yield item;
+    }
+    this.ended = true;
+    this.check();
+  }
+
+  started(): void {
+    this.begun++;
+    this.check();
+  }
+
+  private check(): void {
+    if (this.ended && this.begun >= this.pulled) this.onTail?.();
   }
 }
 

@@ -120,7 +120,6 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
         const completion = await runUnit(unit, plugin, out, loaded, fingerprint, inputFingerprints.get(unit.id), signal, log, onTail);
         if (!completion) return undefined;
         await writeManifest(out.root, out.info, out.completions());
-        if (process.env.WEFT_UNIT_TRACE) process.stderr.write(`TRACE ${(performance.now()/1000).toFixed(2)} ${unit.id} manifest\n`);
         faultPoint('unit-committed');
         return completion;
       },
@@ -161,7 +160,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     let done = units.length - todo.length;
     progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
     // Units run unit_concurrency at a time, and one more starts as soon as a unit reaches its
-    // tail (its last downloads in flight, or its last row out and only its commit left), with up
+    // tail (it waits only on its last downloads, or its last row is out and only its commit is
+    // left), with up
     // to unit_concurrency units in their tail at once (run/unit-pool.ts). Each unit commits on its
     // own; outputs are folded in unit order, so the result does not depend on which unit finished first.
     const places = config.run.unit_concurrency;
@@ -237,11 +237,10 @@ async function runUnit(
   onTail: () => void = () => undefined,
 ): Promise<UnitCompletion | undefined> {
   const unitStarted = performance.now();
-  const TR = (e: string) => process.env.WEFT_UNIT_TRACE && process.stderr.write(`TRACE ${(performance.now()/1000).toFixed(2)} ${unit.id} ${e}\n`);
   const { config } = loaded;
   const stats = new RunStats();
   const rejects = new RejectLedger(detailPathRoots(loaded, out));
-  const ctx: StageContext = { config, stats, rejects, log, signal, unit: { id: unit.id, source: unit.source }, unitTail: () => { TR('tail-signal'); onTail(); } };
+  const ctx: StageContext = { config, stats, rejects, log, signal, unit: { id: unit.id, source: unit.source }, unitTail: onTail };
   const schemas = new Map(plugin.kinds.map((k) => [k.kind, k]));
   const writers = new Map<string, ArrowShardWriter<Traceable>>();
   const metadataOf = (kind: string) => ({
@@ -273,8 +272,6 @@ async function runUnit(
     if (set.wouldKeep(row.id)) set.add(row.id, { row, item });
   };
   faultPoint('unit-start');
-  TR('start');
-  let firstRow = true;
 
   const writerFor = (kind: string): ArrowShardWriter<Traceable> => {
     let w = writers.get(kind);
@@ -306,7 +303,6 @@ async function runUnit(
   try {
     let batchRows = 0;
     for await (const sample of plugin.processUnit(unit, ctx)) {
-      if (firstRow) { firstRow = false; TR('first-row'); }
       const schema = schemas.get(sample.kind);
       const loc = await writerFor(sample.kind).add(sample, plugin.approxBytes(sample));
       for (const w of sidecars) await w.add(sample, 4096);
@@ -329,13 +325,11 @@ async function runUnit(
     log.warn(`interrupted: unit ${unit.id} left uncommitted; rerun to finish it`);
     return undefined;
   }
-  TR('last-row');
   // Only finishing is left (shards flushed and hashed, example pictures, the commit): the next
   // unit may start meanwhile.
   onTail();
   const staged: StagedShard[] = [];
   for (const w of writers.values()) staged.push(...(await w.finish()));
-  TR('writers-finished');
   const stagedSidecars: StagedShard[] = [];
   for (const w of sidecars) stagedSidecars.push(...(await w.finish()));
 
@@ -351,7 +345,6 @@ async function runUnit(
       stats.exampleSet(name, config.output.report_examples).add(row.id, { ...picture, id: row.id, source: row.source, stage: row.stage, reason: row.reason, detail: row.detail });
     }
   }
-  TR('examples-done');
   for (const k of stats.kinds.values()) k.seen = k.kept + k.dropped;
   stats.units = 1;
   stats.wallMs = performance.now() - unitStarted;
@@ -369,7 +362,6 @@ async function runUnit(
     stats: stats.toJSON(),
   };
   await out.commitUnit(completion, [...staged, ...stagedSidecars], indexRows, rejects.rows, () => faultPoint('shards-renamed'));
-  TR('committed');
   log.debug(`committed ${unit.id}: kept ${completion.kept}, dropped ${completion.dropped}, ${staged.length} shard(s)`);
   return completion;
 }

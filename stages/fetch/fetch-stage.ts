@@ -19,9 +19,8 @@
 // while they download elsewhere).
 //
 // Once the unit's input has ended and every item of it has started, what is left of the unit
-// here is requests in flight: the stage says so (ctx.unitTail), and the executor starts its next
-// unit then instead of waiting for the last of them (a hanging URL among the last rows would
-// otherwise hold the unit's place for a whole timeout).
+// here is requests in flight: the stage says so (onAllStarted; the web pipeline then lets the
+// executor start its next unit once decode has caught up, see download-tail.ts).
 import { drop, mapStage, type Stage, type StageContext, type StartGate } from '../../core/stage.ts';
 import type { FetchInfo, ImageTextRaw } from '../../schemas/image-text.ts';
 import type { Fetcher } from './fetcher.ts';
@@ -48,6 +47,8 @@ export interface FetchStageOptions {
   completionOrder?: StartGate;
   /** Bytes of not yet started items waiting in the per-host queues (fetch.host_queue_bytes). */
   hostQueueBytes?: number;
+  /** Called once the input has ended and every item of it has started (what is left is in flight). */
+  onAllStarted?: () => void;
 }
 
 /**
@@ -61,7 +62,7 @@ export interface FetchStageOptions {
 export function fetchStage(fetcher: Fetcher, concurrency: number, options: FetchStageOptions = {}): Stage<ImageTextRaw, FetchedImageText> {
   return (input, ctx) => {
     const activity = new HostActivity();
-    const tail = new TailWatch(ctx.unitTail);
+    const tail = new AllStartedWatch(options.onAllStarted);
     // Per started item: gives its host's place in the stage back when a redirect leaves the host.
     const leaveHost = new Map<ImageTextRaw, () => void>();
     const stage = mapStage<ImageTextRaw, FetchedImageText>(
@@ -136,13 +137,13 @@ function hostKey(url: string): string {
   }
 }
 
-/** Tells `onTail` once the input has ended and every item pulled from it has started. */
-class TailWatch {
+/** Tells `onAllStarted` once the input has ended and every item pulled from it has started. */
+class AllStartedWatch {
   private pulled = 0;
   private begun = 0;
   private ended = false;
 
-  constructor(private readonly onTail: (() => void) | undefined) {}
+  constructor(private onAllStarted: (() => void) | undefined) {}
 
   async *watch<T>(input: AsyncIterable<T>): AsyncGenerator<T> {
     for await (const item of input) {
@@ -159,7 +160,11 @@ class TailWatch {
   }
 
   private check(): void {
-    if (this.ended && this.begun >= this.pulled) this.onTail?.();
+    if (this.ended && this.begun >= this.pulled && this.onAllStarted) {
+      const call = this.onAllStarted;
+      this.onAllStarted = undefined;
+      call();
+    }
   }
 }
 

@@ -161,9 +161,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
     // Units run unit_concurrency at a time, and one more starts as soon as a unit reaches its
     // tail (it waits only on its last downloads, or its last row is out and only its commit is
-    // left), with up
-    // to unit_concurrency units in their tail at once (run/unit-pool.ts). Each unit commits on its
-    // own; outputs are folded in unit order, so the result does not depend on which unit finished first.
+    // left), with up to unit_concurrency units in their tail at once (run/unit-pool.ts). Each unit
+    // commits on its own; outputs are folded in unit order, so the result does not depend on
+    // which unit finished first.
     const places = config.run.unit_concurrency;
     await runUnitPool(todo, { places, maxTails: places, signal }, async (unit, leaveEarly) => {
       try {

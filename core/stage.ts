@@ -17,10 +17,10 @@ export interface StageContext {
   /** The unit being processed (one input shard). */
   readonly unit: { id: string; source: string };
   /**
-   * Called by a stage once everything still to come of the unit is work already started that
-   * waits outside this process (the fetch stage: the unit's last downloads are in flight). The
-   * executor may then start its next unit (run/unit-pool.ts). Idempotent; absent where the
-   * executor does not overlap units.
+   * Called once the unit waits only on work outside this process (the web pipeline: every row
+   * is downloading and decode has caught up, stages/fetch/download-tail.ts). The executor may
+   * then start its next unit (run/unit-pool.ts). Idempotent; absent where the executor does not
+   * overlap units.
    */
   readonly unitTail?: () => void;
 }

@@ -2,9 +2,8 @@
 // early, at its tail (`leaveEarly`): when it waits only on work outside this process (the web
 // pipeline says so once every row is downloading and decode has caught up), or, at the latest,
 // when its last row is out and only its finishing remains (shards flushed, hashed, renamed, the
-// commit). The next unit starts then, so
-// neither a URL hanging among a unit's last rows nor a slow commit leaves a place idle until it
-// is over. At most `maxTails` units are in their tail at once; beyond that a place waits for a
+// commit). The next unit starts then, so neither a URL hanging among a unit's last rows nor a
+// slow commit leaves a place idle until it is over. At most `maxTails` units are in their tail at once; beyond that a place waits for a
 // tail to end, which bounds what the tails hold (their in-flight rows, reorder and shard buffers).
 //
 // Each unit still commits on its own, atomically, whatever the order they end in; an abort

@@ -16,6 +16,13 @@ export interface StageContext {
   readonly signal: AbortSignal;
   /** The unit being processed (one input shard). */
   readonly unit: { id: string; source: string };
+  /**
+   * Called once the unit waits only on work outside this process (the web pipeline: every row
+   * is downloading and decode has caught up, stages/fetch/download-tail.ts). The executor may
+   * then start its next unit (run/unit-pool.ts). Idempotent; absent where the executor does not
+   * overlap units.
+   */
+  readonly unitTail?: () => void;
 }
 
 export type Stage<I, O> = (input: AsyncIterable<I>, ctx: StageContext) => AsyncIterable<O>;

@@ -17,6 +17,7 @@ import { captionLanguageStage, languageIdOn, languageIndexColumns } from '../sta
 import { Fetcher } from '../stages/fetch/fetcher.ts';
 import { fetchStage } from '../stages/fetch/fetch-stage.ts';
 import { readAhead } from '../stages/fetch/read-ahead.ts';
+import { DownloadTail } from '../stages/fetch/download-tail.ts';
 import { sharedDownloadStage } from '../stages/curate/url-dedup.ts';
 import { imageDecodeStage, type DecodedImageTextSample } from '../stages/decode/image-decode.ts';
 import { contentDedupStage } from '../stages/curate/content-dedup.ts';
@@ -73,11 +74,14 @@ function webPlugin({ config, baseDir }: LoadedConfig, scoring: RunScorer | null 
       // the RowOrder section hands them on in row order, so dedup, marks and shards are the same
       // on every run. What waits there is bounded by reorder_buffer_bytes.
       const order = new RowOrder<DecodedImageTextSample>(config.fetch.reorder_buffer_bytes, (s) => s.image.bytes.byteLength);
-      const download = fetchStage(fetcher, fetcher.maxInFlight, { completionOrder: order, hostQueueBytes: config.fetch.host_queue_bytes });
+      // Once every row is downloading and decode has caught up, the unit waits only on the
+      // network, and the executor may start the next unit (download-tail.ts).
+      const tail = new DownloadTail(ctx.unitTail);
+      const download = fetchStage(fetcher, fetcher.maxInFlight, { completionOrder: order, hostQueueBytes: config.fetch.host_queue_bytes, onAllStarted: () => tail.everyRowStarted() });
       const fetchOnce: Stage<ImageTextRaw, ImageTextRaw> = dedup.url ? sharedDownloadStage(download) : download;
       const decode = imageDecodeStage(config.decode, config.run.concurrency);
       // Downloads run ahead of decode by up to read_ahead_bytes of fetched rows.
-      const fetchAhead = compose(fetchOnce, readAhead<ImageTextRaw>(config.fetch.read_ahead_bytes, (item) => item.imageBytes?.byteLength ?? 0));
+      const fetchAhead = compose(fetchOnce, readAhead<ImageTextRaw>(config.fetch.read_ahead_bytes, (item) => item.imageBytes?.byteLength ?? 0, { onWaiting: (waiting) => tail.decodeWaits(waiting) }));
       const fetchAndDecode = order.section<ImageTextRaw>(compose(fetchAhead, decode));
       const captionRules: Stage<ImageTextRaw, ImageTextRaw> = hasCaptions ? captionRulesStage(config.caption) : passThrough();
       const contentDedup: Stage<DecodedImageTextSample, DecodedImageTextSample> = dedup.exact ? contentDedupStage() : passThrough();

@@ -16,6 +16,7 @@ import { RunStats } from '../core/stats.ts';
 import { errorMessage, type StageContext, type Traceable } from '../core/stage.ts';
 import { silentLogger, type Logger } from '../core/logger.ts';
 import { Progress } from './progress.ts';
+import { runUnitPool } from './unit-pool.ts';
 import { inputChanges, settleInputChanges } from './input-changes.ts';
 import { faultPoint } from '../core/fault-points.ts';
 import { everythingDroppedWarning } from './drop-warning.ts';
@@ -76,8 +77,10 @@ export interface UnitSession {
   readonly out: OutDir;
   readonly fingerprint: string;
   readonly allUnits: Unit[];
-  /** Runs and commits one unit (skipped, returning undefined, if already committed or aborted). */
-  runUnit(unit: Unit): Promise<UnitCompletion | undefined>;
+  /** Runs and commits one unit (skipped, returning undefined, if already committed or aborted).
+   *  `onTail` is called once the unit is in its tail (see run/unit-pool.ts): at the latest when
+   *  its last row is out, before its shards are finished and committed. */
+  runUnit(unit: Unit, onTail?: () => void): Promise<UnitCompletion | undefined>;
   /** Rebuilds manifest, index, rejects, stats and report from what is committed; `invocation` records this process. */
   finish(invocation?: Omit<Invocation, 'ended_at'>): Promise<FinaliseResult>;
   close(): Promise<void>;
@@ -112,9 +115,9 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
       out,
       fingerprint,
       allUnits,
-      async runUnit(unit) {
+      async runUnit(unit, onTail) {
         if (out.isCommitted(unit.id) || signal.aborted) return undefined;
-        const completion = await runUnit(unit, plugin, out, loaded, fingerprint, inputFingerprints.get(unit.id), signal, log);
+        const completion = await runUnit(unit, plugin, out, loaded, fingerprint, inputFingerprints.get(unit.id), signal, log, onTail);
         if (!completion) return undefined;
         await writeManifest(out.root, out.info, out.completions());
         faultPoint('unit-committed');
@@ -156,30 +159,29 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     let unitsRun = 0;
     let done = units.length - todo.length;
     progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
-    // Units run a few at a time so one unit's tail (its slowest downloads, its commit) overlaps
-    // the next one's start. Each unit commits on its own; outputs are folded in unit order, so
-    // the result does not depend on which unit finished first.
-    const queue = [...todo];
-    const worker = async () => {
-      while (queue.length > 0 && !signal.aborted) {
-        const unit = queue.shift()!;
-        try {
-          const completion = await session.runUnit(unit);
-          if (!completion) return; // aborted mid-unit: left uncommitted, redone on rerun
-          unitsRun++;
-          totals.kept += completion.kept;
-          totals.dropped += completion.dropped;
-        } catch (err) {
-          // A unit that cannot be read at all (e.g. its list file vanished) fails alone; it stays
-          // uncommitted so a rerun retries it, and the run's exit code says so.
-          failed.push({ unit: unit.id, error: errorMessage(err) });
-          log.error(`unit ${unit.id} (${unit.source}) failed: ${errorMessage(err)}`);
-        }
-        done++;
-        progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals });
+    // Units run unit_concurrency at a time, and one more starts as soon as a unit reaches its
+    // tail (it waits only on its last downloads, or its last row is out and only its commit is
+    // left), with up to unit_concurrency units in their tail at once (run/unit-pool.ts). Each unit
+    // commits on its own; outputs are folded in unit order, so the result does not depend on
+    // which unit finished first.
+    const places = config.run.unit_concurrency;
+    await runUnitPool(todo, { places, maxTails: places, signal }, async (unit, leaveEarly) => {
+      try {
+        const completion = await session.runUnit(unit, leaveEarly);
+        if (!completion) return false; // aborted mid-unit: left uncommitted, redone on rerun
+        unitsRun++;
+        totals.kept += completion.kept;
+        totals.dropped += completion.dropped;
+      } catch (err) {
+        // A unit that cannot be read at all (e.g. its list file vanished) fails alone; it stays
+        // uncommitted so a rerun retries it, and the run's exit code says so.
+        failed.push({ unit: unit.id, error: errorMessage(err) });
+        log.error(`unit ${unit.id} (${unit.source}) failed: ${errorMessage(err)}`);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(config.run.unit_concurrency, Math.max(1, todo.length)) }, worker));
+      done++;
+      progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals });
+      return true;
+    });
     progress?.update({ unitsDone: done, unitsTotal: units.length, ...totals }, true);
     progress?.done();
 
@@ -232,12 +234,13 @@ async function runUnit(
   inputFingerprint: string | undefined,
   signal: AbortSignal,
   log: Logger,
+  onTail: () => void = () => undefined,
 ): Promise<UnitCompletion | undefined> {
   const unitStarted = performance.now();
   const { config } = loaded;
   const stats = new RunStats();
   const rejects = new RejectLedger(detailPathRoots(loaded, out));
-  const ctx: StageContext = { config, stats, rejects, log, signal, unit: { id: unit.id, source: unit.source } };
+  const ctx: StageContext = { config, stats, rejects, log, signal, unit: { id: unit.id, source: unit.source }, unitTail: onTail };
   const schemas = new Map(plugin.kinds.map((k) => [k.kind, k]));
   const writers = new Map<string, ArrowShardWriter<Traceable>>();
   const metadataOf = (kind: string) => ({
@@ -322,6 +325,9 @@ async function runUnit(
     log.warn(`interrupted: unit ${unit.id} left uncommitted; rerun to finish it`);
     return undefined;
   }
+  // Only finishing is left (shards flushed and hashed, example pictures, the commit): the next
+  // unit may start meanwhile.
+  onTail();
   const staged: StagedShard[] = [];
   for (const w of writers.values()) staged.push(...(await w.finish()));
   const stagedSidecars: StagedShard[] = [];

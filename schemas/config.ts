@@ -108,7 +108,8 @@ const runSchema = z
   .object({
     /** Items decoded at once within a unit. */
     concurrency: z.number().int().min(1).max(256).default(4),
-    /** Units processed at once by one process (each commits on its own). */
+    /** Units processed at once by one process (each commits on its own); as many more may be in
+     *  their tail, waiting only on their last downloads or their commit (run/unit-pool.ts). */
     unit_concurrency: z.number().int().min(1).max(64).default(2),
     log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   })

@@ -17,6 +17,10 @@
 // own few places, and the other hosts' URLs keep every other place busy. A download redirected to
 // another host gives its place back at that hop (a URL shortener's URLs are not held to its limit
 // while they download elsewhere).
+//
+// Once the unit's input has ended and every item of it has started, what is left of the unit
+// here is requests in flight: the stage says so (onAllStarted; the web pipeline then lets the
+// executor start its next unit once decode has caught up, see download-tail.ts).
 import { drop, mapStage, type Stage, type StageContext, type StartGate } from '../../core/stage.ts';
 import type { FetchInfo, ImageTextRaw } from '../../schemas/image-text.ts';
 import type { Fetcher } from './fetcher.ts';
@@ -43,6 +47,8 @@ export interface FetchStageOptions {
   completionOrder?: StartGate;
   /** Bytes of not yet started items waiting in the per-host queues (fetch.host_queue_bytes). */
   hostQueueBytes?: number;
+  /** Called once the input has ended and every item of it has started (what is left is in flight). */
+  onAllStarted?: () => void;
 }
 
 /**
@@ -56,11 +62,13 @@ export interface FetchStageOptions {
 export function fetchStage(fetcher: Fetcher, concurrency: number, options: FetchStageOptions = {}): Stage<ImageTextRaw, FetchedImageText> {
   return (input, ctx) => {
     const activity = new HostActivity();
+    const tail = new AllStartedWatch(options.onAllStarted);
     // Per started item: gives its host's place in the stage back when a redirect leaves the host.
     const leaveHost = new Map<ImageTextRaw, () => void>();
     const stage = mapStage<ImageTextRaw, FetchedImageText>(
       FETCH_STAGE,
       async (item, ctx) => {
+        tail.started();
         if (item.url === undefined || item.url === '') {
           if (item.imageBytes || item.imagePath) return item;
           return drop('bad_url', 'item has neither a URL nor an image');
@@ -108,7 +116,7 @@ export function fetchStage(fetcher: Fetcher, concurrency: number, options: Fetch
         },
       },
     );
-    return withActivityStats(stage(input, ctx), activity, ctx);
+    return withActivityStats(stage(tail.watch(input), ctx), activity, ctx);
   };
 }
 
@@ -126,6 +134,37 @@ function hostKey(url: string): string {
     return hostOf(new URL(url));
   } catch {
     return '';
+  }
+}
+
+/** Tells `onAllStarted` once the input has ended and every item pulled from it has started. */
+class AllStartedWatch {
+  private pulled = 0;
+  private begun = 0;
+  private ended = false;
+
+  constructor(private onAllStarted: (() => void) | undefined) {}
+
+  async *watch<T>(input: AsyncIterable<T>): AsyncGenerator<T> {
+    for await (const item of input) {
+      this.pulled++;
+      yield item;
+    }
+    this.ended = true;
+    this.check();
+  }
+
+  started(): void {
+    this.begun++;
+    this.check();
+  }
+
+  private check(): void {
+    if (this.ended && this.begun >= this.pulled && this.onAllStarted) {
+      const call = this.onAllStarted;
+      this.onAllStarted = undefined;
+      call();
+    }
   }
 }
 

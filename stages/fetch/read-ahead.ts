@@ -9,11 +9,18 @@ import type { Stage } from '../../core/stage.ts';
 /** Bookkeeping charged per queued item on top of sizeOf (its fields, the entry). */
 const QUEUED_ENTRY_BYTES = 1024;
 
-export function readAhead<T>(maxBytes: number, sizeOf: (item: T) => number): Stage<T, T> {
-  return (input) => pumped(input, maxBytes, sizeOf);
+export interface ReadAheadOptions {
+  /** Called with true when the stage after this one asks for an item and the queue is empty
+   *  (it has caught up with the downloads and waits on them), with false when the next item
+   *  arrives for it. Not called once the input has ended. */
+  onWaiting?: (waiting: boolean) => void;
 }
 
-async function* pumped<T>(input: AsyncIterable<T>, maxBytes: number, sizeOf: (item: T) => number): AsyncGenerator<T> {
+export function readAhead<T>(maxBytes: number, sizeOf: (item: T) => number, options: ReadAheadOptions = {}): Stage<T, T> {
+  return (input) => pumped(input, maxBytes, sizeOf, options);
+}
+
+async function* pumped<T>(input: AsyncIterable<T>, maxBytes: number, sizeOf: (item: T) => number, options: ReadAheadOptions): AsyncGenerator<T> {
   const iterator = input[Symbol.asyncIterator]();
   const queue: Array<{ item: T; bytes: number }> = [];
   let head = 0;
@@ -67,7 +74,9 @@ async function* pumped<T>(input: AsyncIterable<T>, maxBytes: number, sizeOf: (it
       }
       if (failure) throw failure.error;
       if (ended) break;
+      options.onWaiting?.(true);
       await new Promise<void>((resolve) => (wakeConsumer = resolve));
+      if (!ended) options.onWaiting?.(false);
     }
   } finally {
     // The consumer stopped early (or the input failed): stop pulling, then close the input.

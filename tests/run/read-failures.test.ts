@@ -93,11 +93,15 @@ test('a tar that cannot be opened is a UnitFailure, not tar_corrupt', async () =
   assert.deepEqual(ctx.rejects.rows, []);
 });
 
-test('an input without read permission (EACCES) fails its unit, named; with the permission back the rerun gives the uninterrupted output', async () => {
+test('an input without read permission (EACCES) fails its unit, named; with the permission back the rerun gives the uninterrupted output', async (t) => {
   // Root reads through chmod 000, so as root the run is started as an unprivileged user, in a
   // folder that user can reach, with every other file readable.
   const asRoot = process.getuid?.() === 0;
   const user = asRoot ? { uid: 65534, gid: 65534 } : {};
+  if (asRoot && spawnSync(process.execPath, [weft, '--version'], { ...user, env: { ...process.env, HOME: os.tmpdir() } }).status !== 0) {
+    t.skip('the checkout is not readable by the unprivileged user 65534');
+    return;
+  }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-eacces-'));
   try {
     await chmod(dir, 0o777);

@@ -5,7 +5,7 @@
 // processes made them.
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { readCompletions, readUnitIndexRows, readUnitRejects, type IndexRow, type RunInfo, type UnitCompletion } from './out-dir.ts';
+import { readCompletions, streamUnitIndexRows, streamUnitRejects, type IndexRow, type RunInfo, type UnitCompletion } from './out-dir.ts';
 import { streamRunWideMarks, type StreamedMarks, type StreamingMarksOptions } from './run-wide-marks.ts';
 import { RunStats } from '../core/stats.ts';
 import { writeJsonAtomic, writeFileAtomic } from './fs-atomic.ts';
@@ -109,17 +109,20 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
     for (const c of corpus?.columns ?? []) if (!indexColumns.some((x) => x.name === c.name)) indexColumns.push(c);
     // Rows carry their canonical number (SEQ) through the score and corpus passes, which drop
     // rows but keep the order, so the marks, sorted by that number, are read in step.
-    const selected = selection.index(numbered(rowsOf(completions, (u) => readUnitIndexRows(root, u))));
+    const selected = selection.index(numbered(rowsOf(completions, (u) => streamUnitIndexRows(root, u))));
     indexRows = await writeFlatParquet(
       path.join(root, 'index.parquet'),
       indexColumns,
-      tap(mapRowsAsync(corpus ? corpus.index(selected) : selected, async ({ [SEQ]: seq, ...row }) => {
+      // Marked in place: each row object is this pass's own (parsed from its unit's file), and
+      // the SEQ key is no column, so index.parquet and the duplicate groups never see it. (A
+      // copy per row here was garbage enough to count in the peak RSS at 200k rows.)
+      tap(mapRowsAsync(corpus ? corpus.index(selected) : selected, async (row) => {
         if (!marks) return row;
-        const m = await marks.at(Number(seq));
-        const marked: IndexRow = { ...row, duplicate_of: m.duplicateOf ?? null };
-        if ('near_dup_of' in row) marked.near_dup_of = m.nearDupOf ?? null;
-        if ('url_sibling_of' in row) marked.url_sibling_of = m.urlSiblingOf ?? null;
-        return marked;
+        const m = await marks.at(Number(row[SEQ]));
+        row.duplicate_of = m.duplicateOf ?? null;
+        if ('near_dup_of' in row) row.near_dup_of = m.nearDupOf ?? null;
+        if ('url_sibling_of' in row) row.url_sibling_of = m.urlSiblingOf ?? null;
+        return row;
       }), (row) => duplicates.add(row)),
       footer,
     );
@@ -132,7 +135,7 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
   const rejectRows = await writeFlatParquet(
     path.join(root, 'rejects.parquet'),
     REJECT_COLUMNS,
-    tap(withSelectionRejects(rowsOf<Record<string, unknown>>(completions, async (u) => (await readUnitRejects(root, u)) as unknown as Record<string, unknown>[]), selection, corpus), (r) => {
+    tap(withSelectionRejects(rowsOf(completions, (u) => streamUnitRejects(root, u) as AsyncIterable<unknown> as AsyncIterable<Record<string, unknown>>), selection, corpus), (r) => {
       const key = `${r.stage}\u0000${r.reason}`;
       let entry = rejectsByReason.get(key);
       if (!entry) rejectsByReason.set(key, (entry = { stage: String(r.stage), reason: String(r.reason), count: 0, examples: [] }));
@@ -149,7 +152,7 @@ export async function finaliseOutDir(root: string, options: { invocation?: Omit<
       // The dropped pairs are still in the shards; only the index leaves them out.
       locate: async (wanted) => {
         const where = new Map<string, { shard: string; row: number }>();
-        for await (const row of rowsOf(completions, (u) => readUnitIndexRows(root, u))) {
+        for await (const row of rowsOf(completions, (u) => streamUnitIndexRows(root, u))) {
           if (wanted.has(String(row.id))) where.set(String(row.id), { shard: String(row.shard), row: Number(row.row) });
         }
         return where;
@@ -198,13 +201,16 @@ const SEQ = '\u0000seq';
 async function runWideMarks(root: string, kind: KindDefinition, info: RunInfo, completions: UnitCompletion[], spill: Omit<StreamingMarksOptions, 'dir'> = {}): Promise<StreamedMarks | null> {
   const dedup = kind.runWideDedup(info.config);
   if (!dedup) return null;
-  const rows = mapRows(rowsOf(completions, (u) => readUnitIndexRows(root, u)), (r) => ({ id: String(r.id), sha256: r.sha256, url: r.url, phash: r.phash }));
+  const rows = mapRows(rowsOf(completions, (u) => streamUnitIndexRows(root, u)), (r) => ({ id: String(r.id), sha256: r.sha256, url: r.url, phash: r.phash }));
   return streamRunWideMarks(rows, dedup.phashMaxDistance, { ...spill, dir: path.join(root, `${SPILL_PREFIX}marks-${process.pid}`) });
 }
 
 async function* numbered(rows: AsyncIterable<IndexRow>): AsyncGenerator<IndexRow> {
   let seq = 0;
-  for await (const r of rows) yield { ...r, [SEQ]: seq++ };
+  for await (const r of rows) {
+    r[SEQ] = seq++;
+    yield r;
+  }
 }
 
 async function* mapRowsAsync<T, U>(rows: AsyncIterable<T>, f: (row: T) => Promise<U>): AsyncGenerator<U> {
@@ -221,8 +227,8 @@ async function* mapRows<T, U>(rows: AsyncIterable<T>, f: (row: T) => U): AsyncGe
   for await (const r of rows) yield f(r);
 }
 
-async function* rowsOf<T>(completions: UnitCompletion[], read: (unit: string) => Promise<T[]>): AsyncGenerator<T> {
-  for (const c of completions) yield* await read(c.unit);
+async function* rowsOf<T>(completions: UnitCompletion[], read: (unit: string) => AsyncIterable<T>): AsyncGenerator<T> {
+  for (const c of completions) yield* read(c.unit);
 }
 
 async function* tap<T>(rows: AsyncIterable<T>, f: (row: T) => void | Promise<void>): AsyncGenerator<T> {

@@ -19,7 +19,7 @@ import type { StagedShard } from './arrow-shard-writer.ts';
 import type { FlatColumn } from './parquet-tables.ts';
 import { SIDECAR_FOLDER } from '../stages/curate/corpus-sidecar.ts';
 import { canonicalJson, differingConfigKeys } from '../schemas/config-file.ts';
-import { fsyncDir, readJsonLinesGz, writeJsonAtomic, writeJsonLinesGzAtomic, TMP_SUFFIX } from './fs-atomic.ts';
+import { fsyncDir, readJsonLinesGz, streamJsonLinesGz, writeJsonAtomic, writeJsonLinesGzAtomic, TMP_SUFFIX } from './fs-atomic.ts';
 
 export type IndexRow = Record<string, string | number | boolean | null>;
 
@@ -198,6 +198,15 @@ export async function readCompletions(root: string): Promise<UnitCompletion[]> {
 
 export async function readUnitIndexRows(root: string, unit: string): Promise<IndexRow[]> {
   return readJsonLinesGz<IndexRow>(path.join(root, 'parts', `${unit}.index.jsonl.gz`));
+}
+
+/** The unit's index rows one by one, without holding the unit in memory (finalise's passes). */
+export function streamUnitIndexRows(root: string, unit: string): AsyncGenerator<IndexRow> {
+  return streamJsonLinesGz<IndexRow>(path.join(root, 'parts', `${unit}.index.jsonl.gz`));
+}
+
+export function streamUnitRejects(root: string, unit: string): AsyncGenerator<RejectRecord> {
+  return streamJsonLinesGz<RejectRecord>(path.join(root, 'parts', `${unit}.rejects.jsonl.gz`));
 }
 
 export async function readUnitRejects(root: string, unit: string): Promise<RejectRecord[]> {

@@ -6,12 +6,14 @@
 //   duplicate_of    (sha256, seq, id, URL key) records, external-sorted: the first of each
 //                   sha256 is kept, a later one with another URL key points at it.
 //   near_dup_of     needs the roots of every earlier row, in seq order. Rows are taken in
-//                   blocks of `blockRows`: a block's rows are indexed by pHash band in memory and
-//                   the roots of earlier blocks stream past them from a file, giving each row
+//                   blocks of `blockRows`: a block's hashes are indexed by pHash band in typed
+//                   arrays (stages/curate/packed-near-index.ts) and the roots of earlier blocks
+//                   stream past them from a binary file (near-roots-file.ts), giving each row
 //                   its nearest earlier-block root; then the block is marked in seq order
 //                   against its own roots, the nearer (earlier on ties) winning. Exact, like the
-//                   in-memory pass; memory is one block, time grows as rows^2 / blockRows reads
-//                   of the roots file (200k rows: 4 blocks).
+//                   in-memory pass; memory is one block of typed arrays, and the scans parse
+//                   nothing and leave no garbage per root; time grows as rows^2 / blockRows
+//                   root records read (200k rows: 20 blocks).
 // URL siblings take their leader's near mark: they are resolved after the pass, joining
 // (leader seq, seq) records sorted by leader seq with the near marks in seq order.
 // All marks end in one sorted run keyed by seq, which finalise reads in step with the rows.
@@ -19,8 +21,9 @@ import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { compareTuples, DEFAULT_SPILL_RECORDS, ExternalSorter, SpillFile } from '../core/external-sort.ts';
 import { normaliseUrl } from '../stages/curate/url-dedup.ts';
-import { NearDuplicateIndex } from '../stages/curate/phash.ts';
-import { parsePhash } from '../stages/decode/pixel-hash.ts';
+import { PackedNearIndex } from '../stages/curate/packed-near-index.ts';
+import { phashWords } from '../stages/decode/pixel-hash.ts';
+import { NearRootsFile } from './near-roots-file.ts';
 import type { DedupRow } from '../stages/curate/run-wide-dedup.ts';
 
 export interface StreamingMarksOptions {
@@ -151,54 +154,85 @@ async function nearPass(
   blockRows: number,
   sorter: <T extends (string | number | null)[]>(name: string) => ExternalSorter<T>,
 ): Promise<void> {
-  const roots = new SpillFile<[number, string, string]>(path.join(dir, 'roots.jsonl'));
+  const roots = await NearRootsFile.create(path.join(dir, 'roots.bin'), path.join(dir, 'root-ids.bin'));
   const nearMarks = new SpillFile<[number, string]>(path.join(dir, 'near.jsonl'));
   const deferred = sorter<[number, number]>('deferred');
   const sib = cursor(siblings.sorted());
   const dup = cursor(duplicates.sorted());
-  let block: { seq: number; id: string; hash: bigint }[] = [];
-
-  const markBlock = async () => {
-    if (!block.length) return;
-    // Nearest root of the earlier blocks for each row of this block (earliest on ties: the
-    // roots file is in seq order and only a strictly nearer root replaces the best).
-    const query = new NearDuplicateIndex(maxDistance);
-    for (const row of block) query.add(row.id, row.hash);
-    const earlier: ({ id: string; distance: number } | undefined)[] = new Array(block.length);
-    for await (const [, id, hex] of roots.read()) {
-      for (const hit of query.within(parsePhash(hex))) {
-        const best = earlier[hit.position];
-        if (!best || hit.distance < best.distance) earlier[hit.position] = { id, distance: hit.distance };
-      }
+  // One block: its rows, the block indexed for the scan of earlier roots (`query`), and the
+  // block's own roots so far (`own`, positions -> block row). Reused from block to block.
+  const seqs = new Float64Array(blockRows);
+  const his = new Uint32Array(blockRows);
+  const los = new Uint32Array(blockRows);
+  let ids: string[] = [];
+  const query = new PackedNearIndex(maxDistance, blockRows);
+  const own = new PackedNearIndex(maxDistance, blockRows);
+  const ownRow = new Int32Array(blockRows);
+  // Per block row, the nearest root of the earlier blocks: distance (NONE: no root within
+  // reach) and where its id lies in the roots file.
+  const NONE = 255;
+  const bestDistance = new Uint8Array(blockRows);
+  const bestIdOffset = new Float64Array(blockRows);
+  const bestIdLength = new Uint32Array(blockRows);
+  let rootIdOffset = 0;
+  let rootIdLength = 0;
+  const nearer = (p: number, distance: number) => {
+    // The roots come in seq order and only a strictly nearer one replaces the best: earliest on ties.
+    if (distance < bestDistance[p]) {
+      bestDistance[p] = distance;
+      bestIdOffset[p] = rootIdOffset;
+      bestIdLength[p] = rootIdLength;
     }
-    const own = new NearDuplicateIndex(maxDistance);
-    for (const [i, row] of block.entries()) {
-      const before = earlier[i];
-      const here = own.match(row.hash);
-      // An earlier block's root precedes every root of this block, so it wins ties.
-      const match = before && (!here || before.distance <= here.distance) ? before : here;
-      if (match) {
-        await marks.add([row.seq, 'n', match.id]);
-        await nearMarks.append([row.seq, match.id]);
-      } else {
-        own.add(row.id, row.hash);
-        await roots.append([row.seq, row.id, row.hash.toString(16).padStart(16, '0')]);
-      }
-    }
-    block = [];
   };
 
-  for await (const [seq, id, hex] of phashRows.read()) {
-    if ((await dup.skipTo(seq)) === seq) continue;
-    if ((await sib.skipTo(seq)) === seq) {
-      // Takes its leader's mark, resolved once every near mark is known.
-      await deferred.add([sib.value![1], seq]);
-      continue;
+  const markBlock = async () => {
+    const n = ids.length;
+    if (!n) return;
+    query.clear();
+    for (let i = 0; i < n; i++) query.add(his[i], los[i]);
+    bestDistance.fill(NONE, 0, n);
+    await roots.scan((hi, lo, idOffset, idLength) => {
+      rootIdOffset = idOffset;
+      rootIdLength = idLength;
+      query.forEachWithin(hi, lo, nearer);
+    });
+    own.clear();
+    for (let i = 0; i < n; i++) {
+      const here = own.nearest(his[i], los[i]);
+      // An earlier block's root precedes every root of this block, so it wins ties.
+      let target: string | null = null;
+      if (bestDistance[i] !== NONE && (here < 0 || bestDistance[i] <= own.lastDistance)) target = await roots.id(bestIdOffset[i], bestIdLength[i]);
+      else if (here >= 0) target = ids[ownRow[here]];
+      if (target !== null) {
+        await marks.add([seqs[i], 'n', target]);
+        await nearMarks.append([seqs[i], target]);
+      } else {
+        ownRow[own.add(his[i], los[i])] = i;
+        await roots.append(his[i], los[i], ids[i]);
+      }
     }
-    block.push({ seq, id, hash: parsePhash(hex) });
-    if (block.length >= blockRows) await markBlock();
+    ids = [];
+  };
+
+  try {
+    for await (const [seq, id, hex] of phashRows.read()) {
+      if ((await dup.skipTo(seq)) === seq) continue;
+      if ((await sib.skipTo(seq)) === seq) {
+        // Takes its leader's mark, resolved once every near mark is known.
+        await deferred.add([sib.value![1], seq]);
+        continue;
+      }
+      const { hi, lo } = phashWords(hex);
+      seqs[ids.length] = seq;
+      his[ids.length] = hi;
+      los[ids.length] = lo;
+      ids.push(id);
+      if (ids.length >= blockRows) await markBlock();
+    }
+    await markBlock();
+  } finally {
+    await roots.remove();
   }
-  await markBlock();
   await sib.close();
   await dup.close();
 
@@ -208,7 +242,6 @@ async function nearPass(
     if ((await near.skipTo(leaderSeq)) === leaderSeq) await marks.add([seq, 'n', near.value![1]]);
   }
   await near.close();
-  await roots.remove();
   await nearMarks.remove();
 }
 

@@ -182,8 +182,18 @@ export function phashHex(hash: bigint): string {
 }
 
 export function parsePhash(hex: string): bigint {
-  if (!/^[0-9a-f]{16}$/i.test(hex)) throw new Error(`not a 64-bit hex pHash: ${JSON.stringify(hex.slice(0, 40))}`);
+  checkPhashHex(hex);
   return BigInt(`0x${hex}`);
+}
+
+/** The high and low 32 bits of a hex pHash, without a BigInt (for passes over many hashes). */
+export function phashWords(hex: string): { hi: number; lo: number } {
+  checkPhashHex(hex);
+  return { hi: parseInt(hex.slice(0, 8), 16), lo: parseInt(hex.slice(8), 16) };
+}
+
+function checkPhashHex(hex: string): void {
+  if (!/^[0-9a-f]{16}$/i.test(hex)) throw new Error(`not a 64-bit hex pHash: ${JSON.stringify(hex.slice(0, 40))}`);
 }
 
 export function hammingDistance(a: bigint, b: bigint): number {
@@ -191,7 +201,7 @@ export function hammingDistance(a: bigint, b: bigint): number {
   return popcount32(Number(x & 0xffffffffn)) + popcount32(Number(x >> 32n));
 }
 
-function popcount32(n: number): number {
+export function popcount32(n: number): number {
   n = n - ((n >>> 1) & 0x55555555);
   n = (n & 0x33333333) + ((n >>> 2) & 0x33333333);
   return (((n + (n >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;

@@ -2,6 +2,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
+import { createHash } from 'node:crypto';
 import { duckQuery, sqlString } from './duckdb.ts';
 
 /** Every sample id in every shard file under OUT/shards (duplicates kept, so callers can detect them). */
@@ -42,4 +43,25 @@ export async function listFiles(dir: string): Promise<string[]> {
 
 export async function readJson<T = any>(file: string): Promise<T> {
   return JSON.parse(await readFile(file, 'utf8')) as T;
+}
+
+/**
+ * What a finished OUT holds, to compare a resumed run with an uninterrupted one: every shard
+ * (path, sha256, rows; the bytes are checked against the manifest's sha256), the index and
+ * reject rows sorted by id, and the manifest's totals.
+ */
+export async function outputContent(out: string): Promise<{ shards: [string, string, number][]; index: Record<string, unknown>[]; rejects: Record<string, unknown>[]; totals: unknown }> {
+  const manifest = await readJson<{ shards: { path: string; sha256: string; rows: number }[]; totals: unknown }>(path.join(out, 'manifest.json'));
+  const shards: [string, string, number][] = [];
+  for (const s of manifest.shards) {
+    const sha = createHash('sha256').update(await readFile(path.join(out, s.path))).digest('hex');
+    if (sha !== s.sha256) throw new Error(`${s.path}: sha256 ${sha}, the manifest records ${s.sha256}`);
+    shards.push([s.path, s.sha256, s.rows]);
+  }
+  return {
+    shards: shards.sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    index: await parquetRows(path.join(out, 'index.parquet')),
+    rejects: await parquetRows(path.join(out, 'rejects.parquet'), 'id, stage, reason'),
+    totals: manifest.totals,
+  };
 }

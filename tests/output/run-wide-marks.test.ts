@@ -43,7 +43,7 @@ function syntheticRows(count: number, seed: number): DedupRow[] {
     for (let f = 0; f < flips; f++) h ^= 1n << BigInt(Math.floor(rand() * 64));
     const u = Math.floor(rand() * 300);
     rows.push({
-      id: `u${String(Math.floor(i / 97)).padStart(3, '0')}:${i % 97}`,
+      id: `u${String(Math.floor(i / 97)).padStart(3, '0')}:${i % 97}${i % 5 ? '' : 'é\u{1F600}\ud800'}`,
       url: rand() < 0.1 ? undefined : rand() < 0.05 ? '' : `http://${u % 2 ? 'Example.com' : 'example.com'}/p/${u}.jpg`,
       sha256: rand() < 0.05 ? null : `sha-${Math.floor(rand() * 600)}`,
       phash: rand() < 0.05 ? undefined : hex(h),
@@ -82,10 +82,10 @@ test('the external sorter gives the in-memory order, ties in insertion order, wh
 
 test('streamed marks equal the in-memory marks on collision-dense rows, with several sorted runs and blocks', async () => {
   const rows = syntheticRows(1500, 17);
-  for (const distance of [4, 0, 10, null]) {
+  for (const distance of [4, 0, 1, 10, 32, null]) {
     const memory = runWideDedupMarks(rows, distance);
     assert.ok(memory.urlSiblingOf.size > 50 && memory.duplicateOf.size > 50, 'the rows have URL siblings and content duplicates');
-    if (distance !== null && distance > 0) assert.ok(memory.nearDupOf.size > 50, `the rows have near duplicates at distance ${distance}`);
+    if (distance !== null && distance > 0) assert.ok(memory.nearDupOf.size > 20, `the rows have near duplicates at distance ${distance}`);
     for (const [spill, block] of [[undefined, undefined], [7, 5], [64, 333], [2, 1]] as const) {
       const got = await streamed(rows, distance, spill, block);
       const what = `distance ${distance}, spill ${spill}, block ${block}`;

@@ -25,7 +25,7 @@
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
-import { cappedDistanceTransforms, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
+import { cappedDistanceCodes, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type EdgeRegion, type OrientedEdgeMap } from './edges.ts';
 
 export interface RegistrationOptions {
   /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 12. */
@@ -126,7 +126,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const edges = options.keepEdges ? { edges: { colour: colour.edges, depth: depthEdges.edges } } : {};
 
   // Full resolution: distance transforms per orientation, computed once, and the sampled points.
-  const fine = new ChamferLevel(colour, scored, truncate);
+  const fine = new ChamferLevel(colour, scored, truncate, region);
   const side = 2 * maxShift + 1;
   const costs = new Float64Array(side * side).fill(NaN);
   const at = (dx: number, dy: number) => {
@@ -245,14 +245,6 @@ function localMinima(costs: Float64Array, side: number): number[] {
   return out.sort((a, b) => costs[a] - costs[b]);
 }
 
-// Distance-map buffers reused from frame to frame (registration is synchronous and each worker
-// thread has its own module instance): two frame-sized maps a pair were much of the garbage.
-const distanceBuffers: Float32Array[] = [];
-function distanceBuffer(slot: number, n: number): Float32Array {
-  if (distanceBuffers[slot]?.length !== n) distanceBuffers[slot] = new Float32Array(n);
-  return distanceBuffers[slot];
-}
-
 interface ScoredPoints {
   /** Triples x, y, orientation bits. */
   points: Int32Array;
@@ -317,52 +309,62 @@ function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: numbe
 }
 
 /**
- * The chamfer search's cost: capped distance transforms to the colour edges of
- * each orientation (computed once) and the depth edge points (x, y, orientation) with weights.
+ * The chamfer search's cost: capped distances to the colour edges of each selection a depth
+ * point matches against (an orientation bin, or an axis for points whose edge forms no line),
+ * computed once per frame as interleaved codes, and the depth edge points with their weights.
  */
 class ChamferLevel {
   readonly width: number;
   readonly height: number;
-  /** Distance to colour edges running up and down, and to those running left to right. */
-  private readonly distX: Float32Array;
-  private readonly distY: Float32Array;
   /** Triples x, y, orientation bits. */
   readonly points: Int32Array;
   private readonly weights: Float32Array;
+  private readonly codes: Uint8Array;
+  private readonly distance: Float64Array;
+  /** Per point: its pixel's index in `codes` (pixel x slots), and the one or two slots it reads (the nearer counts). */
+  private readonly base: Int32Array;
+  private readonly slotA: Uint8Array;
+  private readonly slotB: Uint8Array;
 
-  /** Per orientation bin, distance to colour edges of that bin (with fine orientation). */
-  private readonly distBins: Float32Array[];
-  private readonly bins: Int8Array | null;
-
-  constructor(colour: ColourEdgeMap, scored: ScoredPoints, private readonly truncate: number) {
-    this.width = colour.width;
-    this.height = colour.height;
-    this.bins = scored.bins;
-    // The maps never leave this frame's registration, so they reuse per-thread buffers: one per
-    // orientation bin that some point uses, and the two axis maps for the points without a bin.
-    const n = colour.width * colour.height;
-    const used = new Set(scored.bins ?? []);
-    const axisNeeded = !scored.bins || scored.bins.some((b) => b < 0);
-    const selections: ({ orientation: Uint8Array; bit: number } | null)[] = [];
-    const buffers: Float32Array[] = [];
-    const wanted: number[] = [];
-    for (let b = 0; b < ORIENT_BINS; b++) {
-      if (!used.has(b)) continue;
-      selections.push({ orientation: colour.bins, bit: 1 << b });
-      buffers.push(distanceBuffer(2 + b, n));
-      wanted.push(b);
-    }
-    if (axisNeeded) {
-      selections.push({ orientation: colour.orientation, bit: ORIENT_ACROSS_X }, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y });
-      buffers.push(distanceBuffer(0, n), distanceBuffer(1, n));
-    }
-    const maps = cappedDistanceTransforms(colour, truncate, selections, buffers);
-    this.distBins = Array.from({ length: ORIENT_BINS }, () => new Float32Array(0));
-    wanted.forEach((b, k) => (this.distBins[b] = maps[k]));
-    this.distX = axisNeeded ? maps[wanted.length] : new Float32Array(0);
-    this.distY = axisNeeded ? maps[wanted.length + 1] : new Float32Array(0);
+  constructor(colour: ColourEdgeMap, scored: ScoredPoints, private readonly truncate: number, region: EdgeRegion | undefined) {
+    const { width, height } = colour;
+    this.width = width;
+    this.height = height;
     this.points = scored.points;
     this.weights = scored.weights;
+    const count = scored.points.length / 3;
+    // Selections: each orientation bin some point uses, then the two axes where points without
+    // a bin need them (a point with both axis bits takes the nearer of the two).
+    const slotOf = new Int8Array(ORIENT_BINS + 2).fill(-1);
+    let slots = 0;
+    const need = (k: number) => (slotOf[k] < 0 ? (slotOf[k] = slots++) : slotOf[k]);
+    this.slotA = new Uint8Array(count);
+    this.slotB = new Uint8Array(count);
+    this.base = new Int32Array(count);
+    for (let p = 0; p < count; p++) {
+      const b = scored.bins ? scored.bins[p] : -1;
+      const o = scored.points[3 * p + 2];
+      if (b >= 0) this.slotA[p] = this.slotB[p] = need(b);
+      else {
+        this.slotA[p] = need(o & ORIENT_ACROSS_X ? ORIENT_BINS : ORIENT_BINS + 1);
+        this.slotB[p] = need(o & ORIENT_ACROSS_Y ? ORIENT_BINS + 1 : ORIENT_BINS);
+      }
+    }
+    for (let p = 0; p < count; p++) this.base[p] = (scored.points[3 * p + 1] * width + scored.points[3 * p]) * slots;
+    const binBits = new Uint16Array(256);
+    for (let mask = 0; mask < 256; mask++) {
+      for (let b = 0; b < ORIENT_BINS; b++) if (mask & (1 << b) && slotOf[b] >= 0) binBits[mask] |= 1 << slotOf[b];
+    }
+    const xBit = slotOf[ORIENT_BINS] >= 0 ? 1 << slotOf[ORIENT_BINS] : 0;
+    const yBit = slotOf[ORIENT_BINS + 1] >= 0 ? 1 << slotOf[ORIENT_BINS + 1] : 0;
+    const selections = new Uint16Array(colour.pixels.length);
+    colour.pixels.forEach((i, q) => {
+      const o = colour.orientation[i];
+      selections[q] = binBits[colour.bins[i]] | (o & ORIENT_ACROSS_X ? xBit : 0) | (o & ORIENT_ACROSS_Y ? yBit : 0);
+    });
+    const d = cappedDistanceCodes(width, height, colour.pixels, selections, Math.max(1, slots), truncate, region);
+    this.codes = d.codes;
+    this.distance = d.distance;
   }
 
   /**
@@ -371,7 +373,8 @@ class ChamferLevel {
    * leave, the shift scores `truncate`.
    */
   cost(dx: number, dy: number, stride = 1): number {
-    const { width, height, points, weights, distX, distY, truncate, bins, distBins } = this;
+    const { width, height, points, weights, truncate, codes, distance, base, slotA, slotB } = this;
+    const shift = (dy * width + dx) * (codes.length / (width * height));
     let sum = 0;
     let wsum = 0;
     let n = 0;
@@ -381,12 +384,11 @@ class ChamferLevel {
       const x = points[k] - dx;
       const y = points[k + 1] - dy;
       if (x < 0 || y < 0 || x >= width || y >= height) continue;
-      const i = y * width + x;
-      const o = points[k + 2];
-      const b = bins ? bins[p] : -1;
-      const d = b >= 0 ? distBins[b][i] : o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
+      const at = base[p] - shift;
+      const a = codes[at + slotA[p]];
+      const b = codes[at + slotB[p]];
       const w = weights[p];
-      sum += w * d;
+      sum += w * distance[a < b ? a : b];
       wsum += w;
       n++;
     }
@@ -395,18 +397,18 @@ class ChamferLevel {
 
   /** Share of the (in-frame) depth edge points within `radius` of a matching colour edge at this shift. */
   inlierShare(dx: number, dy: number, radius: number): number {
-    const { width, height, points, distX, distY, bins, distBins } = this;
+    const { width, height, points, codes, distance, base, slotA, slotB } = this;
+    const shift = (dy * width + dx) * (codes.length / (width * height));
     let hit = 0;
     let n = 0;
     for (let k = 0, p = 0; k < points.length; k += 3, p++) {
       const x = points[k] - dx;
       const y = points[k + 1] - dy;
       if (x < 0 || y < 0 || x >= width || y >= height) continue;
-      const i = y * width + x;
-      const o = points[k + 2];
-      const b = bins ? bins[p] : -1;
-      const d = b >= 0 ? distBins[b][i] : o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
-      if (d <= radius) hit++;
+      const at = base[p] - shift;
+      const a = codes[at + slotA[p]];
+      const b = codes[at + slotB[p]];
+      if (distance[a < b ? a : b] <= radius) hit++;
       n++;
     }
     return n ? hit / n : 0;

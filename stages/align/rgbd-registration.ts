@@ -129,10 +129,13 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const fine = new ChamferLevel(colour, scored, truncate, region);
   const side = 2 * maxShift + 1;
   const costs = new Float64Array(side * side).fill(NaN);
-  const at = (dx: number, dy: number) => {
-    const k = (dy + maxShift) * side + (dx + maxShift);
-    if (Number.isNaN(costs[k])) costs[k] = fine.cost(dx, dy);
-    return costs[k];
+  const inGrid = (dx: number, dy: number) => Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift;
+  /** Scores, with every point, the shifts of the list not scored yet. */
+  const scoreAll = (shifts: [number, number][]) => {
+    const todo = shifts.filter(([dx, dy]) => inGrid(dx, dy) && Number.isNaN(costs[(dy + maxShift) * side + dx + maxShift]));
+    const unique = [...new Map(todo.map((s) => [`${s[0]},${s[1]}`, s])).values()];
+    const got = fine.costsAt(unique);
+    unique.forEach(([dx, dy], q) => (costs[(dy + maxShift) * side + dx + maxShift] = got[q]));
   };
 
   // Every shift is scored on an even sample of the points (the cost is a mean, so a sample of
@@ -140,16 +143,16 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   // the best few local minima of that grid, and zero, are then scored with every point.
   // (A pooled half-resolution grid was cheaper still, but its 2 px steps missed narrow basins.)
   const sampleStride = Math.max(1, Math.ceil(fine.points.length / 3 / SAMPLE_POINTS));
-  const sampled = new Float64Array(side * side);
-  for (let dy = -maxShift; dy <= maxShift; dy++) for (let dx = -maxShift; dx <= maxShift; dx++) sampled[(dy + maxShift) * side + dx + maxShift] = fine.cost(dx, dy, sampleStride);
+  const sampled = fine.gridCosts(maxShift, sampleStride);
   const candidates = sampleStride === 1 ? [] : localMinima(sampled, side).slice(0, GRID_CANDIDATES);
   if (sampleStride === 1) costs.set(sampled);
   // Zero shift is always scored: it is the answer for most pairs, and zero_gain needs it.
-  for (const c of [...candidates.map((k) => [(k % side) - maxShift, Math.floor(k / side) - maxShift]), [0, 0]]) {
-    for (let dy = c[1] - REFINE_RADIUS; dy <= c[1] + REFINE_RADIUS; dy++) {
-      for (let dx = c[0] - REFINE_RADIUS; dx <= c[0] + REFINE_RADIUS; dx++) if (Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift) at(dx, dy);
-    }
-  }
+  const window = (cx: number, cy: number, r: number) => {
+    const out: [number, number][] = [];
+    for (let dy = cy - r; dy <= cy + r; dy++) for (let dx = cx - r; dx <= cx + r; dx++) out.push([dx, dy]);
+    return out;
+  };
+  scoreAll([...candidates.map((k) => [(k % side) - maxShift, Math.floor(k / side) - maxShift]), [0, 0]].flatMap(([cx, cy]) => window(cx, cy, REFINE_RADIUS)));
 
   // Best shift; ties (within float noise) go to the smaller shift, so a flat cost says "aligned".
   let best = -1;
@@ -165,9 +168,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const bx = (best % side) - maxShift;
   const by = Math.floor(best / side) - maxShift;
   // Make sure the best shift's own neighbourhood is scored, so its basin is known around it.
-  for (let dy = by - BASIN_SEPARATION; dy <= by + BASIN_SEPARATION; dy++) {
-    for (let dx = bx - BASIN_SEPARATION; dx <= bx + BASIN_SEPARATION; dx++) if (Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift) at(dx, dy);
-  }
+  scoreAll(window(bx, by, BASIN_SEPARATION));
   const bestCost = costs[best];
   const second = secondBasin(costs, side, maxShift, bx, by);
   const inliers = fine.inlierShare(bx, by, 1.5);
@@ -182,7 +183,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
     confidence: calibratedConfidence(margin, inliers, fine.points.length / 3),
     margin,
     support: inliers,
-    zeroGain: at(0, 0) - bestCost,
+    zeroGain: costs[maxShift * side + maxShift] - bestCost,
     edgePixels: fine.points.length / 3,
     ...edges,
   };
@@ -369,30 +370,85 @@ class ChamferLevel {
 
   /**
    * Weighted mean truncated distance of the depth edge points moved by (-dx, -dy) to colour
-   * edges of their orientation. Points that leave the frame are not scored; if more than half
-   * leave, the shift scores `truncate`.
+   * edges of their orientation, for every shift within maxShift, scoring every `stride`-th
+   * point; indexed (dy + maxShift) x side + dx + maxShift. Points that leave the frame are not
+   * scored; a shift that more than half leave scores `truncate`. The loop runs point by point
+   * over all shifts, so that one point's reads stay in a small window of the code array; each
+   * shift's sum still adds the points up in their order, so the costs are those of a
+   * shift-by-shift loop, bit for bit.
    */
-  cost(dx: number, dy: number, stride = 1): number {
-    const { width, height, points, weights, truncate, codes, distance, base, slotA, slotB } = this;
-    const shift = (dy * width + dx) * (codes.length / (width * height));
-    let sum = 0;
-    let wsum = 0;
-    let n = 0;
+  gridCosts(maxShift: number, stride = 1): Float64Array {
+    const { width, height, points, weights, codes, distance, base, slotA, slotB } = this;
+    const slots = codes.length / (width * height);
+    const side = 2 * maxShift + 1;
+    const sum = new Float64Array(side * side);
+    const wsum = new Float64Array(side * side);
+    const n = new Int32Array(side * side);
     const count = points.length / 3;
-    const total = Math.ceil(count / stride);
     for (let k = 0, p = 0; p < count; k += 3 * stride, p += stride) {
-      const x = points[k] - dx;
-      const y = points[k + 1] - dy;
-      if (x < 0 || y < 0 || x >= width || y >= height) continue;
-      const at = base[p] - shift;
-      const a = codes[at + slotA[p]];
-      const b = codes[at + slotB[p]];
+      const x = points[k];
+      const y = points[k + 1];
       const w = weights[p];
-      sum += w * distance[a < b ? a : b];
-      wsum += w;
-      n++;
+      const sa = slotA[p];
+      const sb = slotB[p];
+      // Shifts that keep the point in the frame: 0 <= x - dx < width, 0 <= y - dy < height.
+      const dx0 = Math.max(-maxShift, x - width + 1);
+      const dx1 = Math.min(maxShift, x);
+      const dy0 = Math.max(-maxShift, y - height + 1);
+      const dy1 = Math.min(maxShift, y);
+      for (let dy = dy0; dy <= dy1; dy++) {
+        const row = (dy + maxShift) * side + maxShift;
+        const rowAt = base[p] - dy * width * slots;
+        for (let dx = dx0; dx <= dx1; dx++) {
+          const at = rowAt - dx * slots;
+          const a = codes[at + sa];
+          const b = codes[at + sb];
+          const g = row + dx;
+          sum[g] += w * distance[a < b ? a : b];
+          wsum[g] += w;
+          n[g]++;
+        }
+      }
     }
-    return n * 2 >= total && wsum > 0 ? sum / wsum : truncate;
+    const total = Math.ceil(count / stride);
+    const out = new Float64Array(side * side);
+    for (let g = 0; g < out.length; g++) out[g] = n[g] * 2 >= total && wsum[g] > 0 ? sum[g] / wsum[g] : this.truncate;
+    return out;
+  }
+
+  /** As gridCosts with stride 1, for the listed shifts only. */
+  costsAt(shifts: [number, number][]): Float64Array {
+    const { width, height, points, weights, codes, distance, base, slotA, slotB } = this;
+    const slots = codes.length / (width * height);
+    const m = shifts.length;
+    const dxs = Int32Array.from(shifts, (s) => s[0]);
+    const dys = Int32Array.from(shifts, (s) => s[1]);
+    const offsets = Int32Array.from(shifts, ([dx, dy]) => (dy * width + dx) * slots);
+    const sum = new Float64Array(m);
+    const wsum = new Float64Array(m);
+    const n = new Int32Array(m);
+    const count = points.length / 3;
+    for (let k = 0, p = 0; p < count; k += 3, p++) {
+      const x = points[k];
+      const y = points[k + 1];
+      const w = weights[p];
+      const sa = slotA[p];
+      const sb = slotB[p];
+      for (let q = 0; q < m; q++) {
+        const tx = x - dxs[q];
+        const ty = y - dys[q];
+        if (tx < 0 || ty < 0 || tx >= width || ty >= height) continue;
+        const at = base[p] - offsets[q];
+        const a = codes[at + sa];
+        const b = codes[at + sb];
+        sum[q] += w * distance[a < b ? a : b];
+        wsum[q] += w;
+        n[q]++;
+      }
+    }
+    const out = new Float64Array(m);
+    for (let q = 0; q < m; q++) out[q] = n[q] * 2 >= count && wsum[q] > 0 ? sum[q] / wsum[q] : this.truncate;
+    return out;
   }
 
   /** Share of the (in-frame) depth edge points within `radius` of a matching colour edge at this shift. */

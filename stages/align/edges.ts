@@ -66,6 +66,8 @@ export interface ColourEdgeMap extends OrientedEdgeMap {
 export interface DepthEdgeMap extends OrientedEdgeMap {
   /** Per edge pixel, the jump relative to the nearer inverse depth (0 elsewhere). */
   strength: Float32Array;
+  /** Index of every edge pixel, ascending. */
+  pixels: Int32Array;
 }
 
 /** Rec. 601 luma of interleaved 8-bit RGB. */
@@ -119,6 +121,8 @@ export function edgeRegionAround(xy: Int32Array, stride: number, width: number, 
   const cols = Math.ceil(width / tileSize);
   const rows = Math.ceil(height / tileSize);
   const need = new Uint8Array(cols * rows);
+  // Neighbouring points along an edge mostly reach the same tiles: a box already marked is skipped.
+  let last = -1;
   for (let k = 0; k + 1 < xy.length; k += stride) {
     const x = xy[k];
     const y = xy[k + 1];
@@ -126,6 +130,9 @@ export function edgeRegionAround(xy: Int32Array, stride: number, width: number, 
     const tx1 = Math.min(cols - 1, Math.floor((x + radius) / tileSize));
     const ty0 = Math.max(0, Math.floor((y - radius) / tileSize));
     const ty1 = Math.min(rows - 1, Math.floor((y + radius) / tileSize));
+    const box = ((ty0 * rows + ty1) * cols + tx0) * cols + tx1;
+    if (box === last) continue;
+    last = box;
     for (let ty = ty0; ty <= ty1; ty++) need.fill(1, ty * cols + tx0, ty * cols + tx1 + 1);
   }
   const grow = Math.ceil(GRADIENT_REACH / tileSize);
@@ -376,8 +383,9 @@ export interface ColourEdgeOptions {
   /** 'luma' (default): edges of the luminance; 'rgb': of the strongest of R, G and B per pixel. */
   channels?: 'luma' | 'rgb';
   /**
-   * The returned `orientation` is a per-thread buffer that the next call overwrites (for a caller
-   * that is done with it before then, like registration: a frame-sized array less per frame).
+   * The returned `orientation` and `bins` are per-thread buffers that the next call overwrites,
+   * meaningful at edge pixels only (for a caller that is done with them before then and reads
+   * them there, like registration: two frame-sized arrays less per frame).
    */
   scratchOrientation?: boolean;
 }
@@ -401,7 +409,8 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   else lumaGradient(rgb, width, height, computed, gxs, gys, mag2);
   // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).
   const state = scratchBuffer('state', n, (k) => new Uint8Array(k)).fill(0);
-  const orientation = scratchBuffer('orientation', n, (k) => new Uint8Array(k)).fill(0);
+  // Set on every pixel that suppression keeps, and read only there.
+  const orientation = scratchBuffer('orientation', n, (k) => new Uint8Array(k));
   const tan22 = 0.41421356;
   const low2 = low * low;
   const high2 = high * high;
@@ -447,8 +456,9 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   // occlusionEdges uses too: a step between pixels x and x + 1 is marked at x + 1 whichever of
   // the two won the suppression, so colour and depth edges agree to well under a pixel.
   const edges = new Uint8Array(n);
-  const marked = options.scratchOrientation ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
-  const bins = options.scratchOrientation ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
+  // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge.
+  const marked = options.scratchOrientation ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const bins = options.scratchOrientation ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
   const pixels: number[] = [];
   for (let q = 0; q < strong.length; q++) {
     const i = strong[q];
@@ -459,11 +469,15 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
     const curvature = m0 - 2 * m1 + m2;
     const offset = curvature < 0 ? (m0 - m2) / (2 * curvature) : 0;
     const k = offset > 0 ? i + s : i;
-    marked[k] |= orientation[i];
-    bins[k] |= binMask(Math.atan2(gys[i], gxs[i]));
+    const mask = binMask(Math.atan2(gys[i], gxs[i]));
     if (!edges[k]) {
       edges[k] = 1;
+      marked[k] = orientation[i];
+      bins[k] = mask;
       pixels.push(k);
+    } else {
+      marked[k] |= orientation[i];
+      bins[k] |= mask;
     }
   }
   return { width, height, edges, count: pixels.length, orientation: marked, bins, pixels: Int32Array.from(pixels) };
@@ -532,7 +546,8 @@ export interface OcclusionEdgeOptions {
   noiseSigmas?: number;
   /**
    * The returned `orientation` and `strength` are per-thread buffers that the next call
-   * overwrites (for a caller done with them by then, like registration).
+   * overwrites, meaningful at edge pixels only (for a caller done with them by then that reads
+   * them there, like registration).
    */
   scratchOrientation?: boolean;
 }
@@ -547,8 +562,11 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   const n = width * height;
   const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(depth, width, height);
   const edges = new Uint8Array(n);
-  const orientation = options.scratchOrientation ? scratchBuffer('depthOrientation', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
-  const strength = options.scratchOrientation ? scratchBuffer('depthStrength', n, f32).fill(0) : new Float32Array(n);
+  // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge, and
+  // only edge pixels' entries are meaningful.
+  const orientation = options.scratchOrientation ? scratchBuffer('depthOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const strength = options.scratchOrientation ? scratchBuffer('depthStrength', n, f32) : new Float32Array(n);
+  const pixels: number[] = [];
   // Most neighbour pairs differ by far less than relativeJump. The relative inverse-depth jump
   // of raw depths lo < hi is (hi - lo) / hi exactly, and the float32 test below differs from it
   // by under 1e-6; so a pair whose raw jump is below 0.9 x relativeJump can fail only, and is
@@ -574,34 +592,44 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
     const gAfter = after === 0 ? 0 : Math.abs(after - b);
     if (jump <= ratio * Math.min(gBefore, gAfter)) return;
     const k = i + step;
-    edges[k] = 1;
+    if (!edges[k]) {
+      edges[k] = 1;
+      orientation[k] = bit;
+      strength[k] = jump / near;
+      pixels.push(k);
+      return;
+    }
     orientation[k] |= bit;
     if (jump / near > strength[k]) strength[k] = jump / near;
   };
   // One pass over the pixels judges each pixel's pair to the right and the pair below. The
   // quick test rejects most pairs on integers: with lo < hi it needs hi - lo < quick * hi, which
   // is diff < quick * da and -diff < quick * db whichever of the two is larger.
+  // The last column has no right-hand pair and the last row no pair below: the inner loop runs
+  // to width - 1 and the last column is judged after it, so the loop tests no bounds.
   for (let y = 0; y < height; y++) {
     const hasBelow = y + 1 < height;
-    for (let x = 0, i = y * width; x < width; x++, i++) {
+    const row = y * width;
+    for (let x = 0, i = row; x + 1 < width; x++, i++) {
       const da = depth[i];
       if (da === 0) continue;
       const qa = quick * da;
-      if (x + 1 < width) {
-        const db = depth[i + 1];
-        const diff = da - db;
-        if (db !== 0 && !(diff < qa && -diff < quick * db)) judge(i, da, db, 1, x >= 1, x + 2 < width, ORIENT_ACROSS_X);
-      }
-      if (hasBelow) {
-        const db = depth[i + width];
-        const diff = da - db;
-        if (db !== 0 && !(diff < qa && -diff < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
-      }
+      const dr = depth[i + 1];
+      const diffR = da - dr;
+      if (dr !== 0 && !(diffR < qa && -diffR < quick * dr)) judge(i, da, dr, 1, x >= 1, x + 2 < width, ORIENT_ACROSS_X);
+      if (!hasBelow) continue;
+      const db = depth[i + width];
+      const diffB = da - db;
+      if (db !== 0 && !(diffB < qa && -diffB < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
     }
+    const i = row + width - 1;
+    const da = depth[i];
+    if (!hasBelow || da === 0) continue;
+    const db = depth[i + width];
+    const diffB = da - db;
+    if (db !== 0 && !(diffB < quick * da && -diffB < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
   }
-  let count = 0;
-  for (let i = 0; i < n; i++) count += edges[i];
-  return { width, height, edges, count, orientation, strength };
+  return { width, height, edges, count: pixels.length, orientation, strength, pixels: Int32Array.from(pixels).sort() };
 }
 
 /** Inverse depth as float32 (0 for a missing measurement). */

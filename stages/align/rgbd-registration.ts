@@ -262,12 +262,17 @@ interface ScoredPoints {
  * Small frames with too few such edges keep them all. At most `maxPoints` (an even subsample).
  */
 function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: number, fine: boolean): ScoredPoints {
-  const { width: w, height: h, edges } = depth;
+  const { width: w, height: h, edges, pixels } = depth;
+  const interior = (i: number) => {
+    const y = Math.floor(i / w);
+    const x = i - y * w;
+    return x >= border && x < w - border && y >= border && y < h - border;
+  };
   let usable = 0;
-  for (let y = border; y < h - border; y++) for (let i = y * w + border, end = (y + 1) * w - border; i < end; i++) usable += edges[i];
+  for (let q = 0; q < pixels.length; q++) if (interior(pixels[q])) usable++;
   // Below MIN_INTERIOR_POINTS, the whole frame.
-  const margin = usable >= MIN_INTERIOR_POINTS ? border : 0;
-  if (usable < MIN_INTERIOR_POINTS) usable = depth.count;
+  const whole = usable < MIN_INTERIOR_POINTS;
+  if (whole) usable = pixels.length;
   const stride = Math.max(1, Math.ceil(usable / maxPoints));
   const n = Math.ceil(usable / stride);
   const points = new Int32Array(3 * n);
@@ -275,18 +280,20 @@ function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: numbe
   const bins = fine ? new Int8Array(n) : null;
   let seen = 0;
   let p = 0;
-  for (let y = margin; y < h - margin; y++) {
-    for (let x = margin, i = y * w + margin; x < w - margin; x++, i++) {
-      if (!edges[i]) continue;
-      if (seen++ % stride !== 0) continue;
-      points[3 * p] = x;
-      points[3 * p + 1] = y;
-      points[3 * p + 2] = depth.orientation[i];
-      if (bins) bins[p] = depthEdgeNormalBin(edges, w, h, x, y);
-      // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
-      weights[p] = Math.min(1, depth.strength[i] / 0.1);
-      p++;
-    }
+  // The edge pixels are listed in raster order, so the subsample is an even one along rows.
+  for (let q = 0; q < pixels.length; q++) {
+    const i = pixels[q];
+    if (!whole && !interior(i)) continue;
+    if (seen++ % stride !== 0) continue;
+    const y = Math.floor(i / w);
+    const x = i - y * w;
+    points[3 * p] = x;
+    points[3 * p + 1] = y;
+    points[3 * p + 2] = depth.orientation[i];
+    if (bins) bins[p] = depthEdgeNormalBin(edges, w, h, x, y);
+    // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
+    weights[p] = Math.min(1, depth.strength[i] / 0.1);
+    p++;
   }
   // Edges running up and down fix dx; edges running across fix dy. A scene of poles has far
   // more of the first, and would leave dy to chance; so each orientation carries half the

@@ -120,8 +120,10 @@ const GRADIENT_REACH = 4;
 export function edgeRegionAround(xy: Int32Array, stride: number, width: number, height: number, radius: number, tileSize = 4): EdgeRegion {
   const cols = Math.ceil(width / tileSize);
   const rows = Math.ceil(height / tileSize);
-  const need = new Uint8Array(cols * rows);
-  // Neighbouring points along an edge mostly reach the same tiles: a box already marked is skipped.
+  // Each point's box of tiles, added row by row to a difference array (+1 where a box starts,
+  // -1 past its end) and summed along each row. Neighbouring points along an edge mostly reach
+  // the same tiles: a box already added is skipped.
+  const starts = new Int32Array(rows * (cols + 1));
   let last = -1;
   for (let k = 0; k + 1 < xy.length; k += stride) {
     const x = xy[k];
@@ -133,14 +135,36 @@ export function edgeRegionAround(xy: Int32Array, stride: number, width: number, 
     const box = ((ty0 * rows + ty1) * cols + tx0) * cols + tx1;
     if (box === last) continue;
     last = box;
-    for (let ty = ty0; ty <= ty1; ty++) need.fill(1, ty * cols + tx0, ty * cols + tx1 + 1);
+    for (let ty = ty0; ty <= ty1; ty++) {
+      starts[ty * (cols + 1) + tx0]++;
+      starts[ty * (cols + 1) + tx1 + 1]--;
+    }
   }
-  const grow = Math.ceil(GRADIENT_REACH / tileSize);
-  const compute = new Uint8Array(cols * rows);
+  const need = new Uint8Array(cols * rows);
   for (let ty = 0; ty < rows; ty++) {
-    for (let tx = 0; tx < cols; tx++) {
-      if (!need[ty * cols + tx]) continue;
-      for (let oy = Math.max(0, ty - grow); oy <= Math.min(rows - 1, ty + grow); oy++) compute.fill(1, oy * cols + Math.max(0, tx - grow), oy * cols + Math.min(cols - 1, tx + grow) + 1);
+    for (let tx = 0, open = 0; tx < cols; tx++) {
+      open += starts[ty * (cols + 1) + tx];
+      need[ty * cols + tx] = open > 0 ? 1 : 0;
+    }
+  }
+  // compute: need grown by `grow` tiles, along rows and then down columns (a square grown).
+  const grow = Math.ceil(GRADIENT_REACH / tileSize);
+  const across = new Uint8Array(cols * rows);
+  for (let ty = 0; ty < rows; ty++) {
+    let nearest = -Infinity; // last needed tile at or left of tx + grow
+    for (let tx = 0; tx < cols + grow; tx++) {
+      if (tx < cols && need[ty * cols + tx]) nearest = tx;
+      const at = tx - grow;
+      if (at >= 0 && at - nearest <= grow) across[ty * cols + at] = 1;
+    }
+  }
+  const compute = new Uint8Array(cols * rows);
+  for (let tx = 0; tx < cols; tx++) {
+    let nearest = -Infinity;
+    for (let ty = 0; ty < rows + grow; ty++) {
+      if (ty < rows && across[ty * cols + tx]) nearest = ty;
+      const at = ty - grow;
+      if (at >= 0 && at - nearest <= grow) compute[at * cols + tx] = 1;
     }
   }
   return { tileSize, cols, rows, need, compute };
@@ -605,22 +629,26 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   // One pass over the pixels judges each pixel's pair to the right and the pair below. The
   // quick test rejects most pairs on integers: with lo < hi it needs hi - lo < quick * hi, which
   // is diff < quick * da and -diff < quick * db whichever of the two is larger.
+  // Before even that, an integer test skips the pairs whose difference is below da / 2^shift,
+  // with 2^-shift <= quick: then hi - lo < lo / 2^shift <= hi / 2^shift <= quick x hi whichever of
+  // the two da is, so the pair fails. |diff| < q is one unsigned comparison, (diff + q) >>> 0 < 2q.
   // The last column has no right-hand pair and the last row no pair below: the inner loop runs
   // to width - 1 and the last column is judged after it, so the loop tests no bounds.
+  const shift = quick >= 2 ** -15 ? Math.ceil(-Math.log2(quick)) : 31;
   for (let y = 0; y < height; y++) {
     const hasBelow = y + 1 < height;
     const row = y * width;
     for (let x = 0, i = row; x + 1 < width; x++, i++) {
       const da = depth[i];
       if (da === 0) continue;
-      const qa = quick * da;
+      const q = da >> shift;
       const dr = depth[i + 1];
       const diffR = da - dr;
-      if (dr !== 0 && !(diffR < qa && -diffR < quick * dr)) judge(i, da, dr, 1, x >= 1, x + 2 < width, ORIENT_ACROSS_X);
+      if ((diffR + q) >>> 0 >= 2 * q && dr !== 0 && !(diffR < quick * da && -diffR < quick * dr)) judge(i, da, dr, 1, x >= 1, x + 2 < width, ORIENT_ACROSS_X);
       if (!hasBelow) continue;
       const db = depth[i + width];
       const diffB = da - db;
-      if (db !== 0 && !(diffB < qa && -diffB < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
+      if ((diffB + q) >>> 0 >= 2 * q && db !== 0 && !(diffB < quick * da && -diffB < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
     }
     const i = row + width - 1;
     const da = depth[i];

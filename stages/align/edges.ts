@@ -91,6 +91,18 @@ function scratchBuffer<T extends Float32Array | Uint16Array | Uint8Array>(name: 
   return a;
 }
 const f32 = (n: number) => new Float32Array(n);
+
+// Per-thread 0/1 edge maps, and the pixels the last call set in each: the next call clears just
+// those instead of the whole frame.
+const flagsSet = new Map<string, Int32Array>();
+function clearedFlags(name: string, n: number): Uint8Array {
+  const fresh = !scratch.has(name) || scratch.get(name)!.length !== n;
+  const flags = scratchBuffer(name, n, (k) => new Uint8Array(k)) as Uint8Array;
+  const set = flagsSet.get(name);
+  if (!fresh && set) for (let q = 0; q < set.length; q++) flags[set[q]] = 0;
+  flagsSet.delete(name);
+  return flags;
+}
 const u16 = (n: number) => new Uint16Array(n);
 
 /**
@@ -407,11 +419,12 @@ export interface ColourEdgeOptions {
   /** 'luma' (default): edges of the luminance; 'rgb': of the strongest of R, G and B per pixel. */
   channels?: 'luma' | 'rgb';
   /**
-   * The returned `orientation` and `bins` are per-thread buffers that the next call overwrites,
-   * meaningful at edge pixels only (for a caller that is done with them before then and reads
-   * them there, like registration: two frame-sized arrays less per frame).
+   * The returned `edges`, `orientation` and `bins` are per-thread buffers that the next call
+   * overwrites, `orientation` and `bins` meaningful at edge pixels only (for a caller that is done
+   * with them before then and reads them there, like registration: three frame-sized arrays less
+   * to allocate and collect per frame; `pixels` stays the caller's).
    */
-  scratchOrientation?: boolean;
+  scratch?: boolean;
 }
 
 /**
@@ -479,10 +492,10 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   // gradient axis (the peak of a parabola through the magnitudes either side), the convention
   // occlusionEdges uses too: a step between pixels x and x + 1 is marked at x + 1 whichever of
   // the two won the suppression, so colour and depth edges agree to well under a pixel.
-  const edges = new Uint8Array(n);
+  const edges = options.scratch ? clearedFlags('colourEdges', n) : new Uint8Array(n);
   // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge.
-  const marked = options.scratchOrientation ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
-  const bins = options.scratchOrientation ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const marked = options.scratch ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const bins = options.scratch ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
   const pixels: number[] = [];
   for (let q = 0; q < strong.length; q++) {
     const i = strong[q];
@@ -504,7 +517,9 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
       bins[k] |= mask;
     }
   }
-  return { width, height, edges, count: pixels.length, orientation: marked, bins, pixels: Int32Array.from(pixels) };
+  const list = Int32Array.from(pixels);
+  if (options.scratch) flagsSet.set('colourEdges', list.slice()); // a copy: the caller may transfer `pixels` away
+  return { width, height, edges, count: list.length, orientation: marked, bins, pixels: list };
 }
 
 /** The bins within one bin width of a gradient direction (radians): the two it lies between. */
@@ -569,11 +584,11 @@ export interface OcclusionEdgeOptions {
   /** The jump must exceed this many standard deviations of the frame's inverse-depth noise. Default 8. */
   noiseSigmas?: number;
   /**
-   * The returned `orientation` and `strength` are per-thread buffers that the next call
-   * overwrites, meaningful at edge pixels only (for a caller done with them by then that reads
-   * them there, like registration).
+   * The returned `edges`, `orientation` and `strength` are per-thread buffers that the next call
+   * overwrites, `orientation` and `strength` meaningful at edge pixels only (for a caller done
+   * with them by then that reads them there, like registration; `pixels` stays the caller's).
    */
-  scratchOrientation?: boolean;
+  scratch?: boolean;
 }
 
 /**
@@ -585,11 +600,11 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   const ratio = options.gradientRatio ?? 3;
   const n = width * height;
   const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(depth, width, height);
-  const edges = new Uint8Array(n);
+  const edges = options.scratch ? clearedFlags('depthEdges', n) : new Uint8Array(n);
   // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge, and
   // only edge pixels' entries are meaningful.
-  const orientation = options.scratchOrientation ? scratchBuffer('depthOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
-  const strength = options.scratchOrientation ? scratchBuffer('depthStrength', n, f32) : new Float32Array(n);
+  const orientation = options.scratch ? scratchBuffer('depthOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const strength = options.scratch ? scratchBuffer('depthStrength', n, f32) : new Float32Array(n);
   const pixels: number[] = [];
   // Most neighbour pairs differ by far less than relativeJump. The relative inverse-depth jump
   // of raw depths lo < hi is (hi - lo) / hi exactly, and the float32 test below differs from it
@@ -657,7 +672,9 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
     const diffB = da - db;
     if (db !== 0 && !(diffB < quick * da && -diffB < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
   }
-  return { width, height, edges, count: pixels.length, orientation, strength, pixels: Int32Array.from(pixels).sort() };
+  const list = Int32Array.from(pixels).sort();
+  if (options.scratch) flagsSet.set('depthEdges', list.slice()); // a copy: the caller may transfer `pixels` away
+  return { width, height, edges, count: list.length, orientation, strength, pixels: list };
 }
 
 /** Inverse depth as float32 (0 for a missing measurement). */

@@ -25,7 +25,7 @@
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
-import { cappedDistanceCodes, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type EdgeRegion, type OrientedEdgeMap } from './edges.ts';
+import { cappedDistanceCodes, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type EdgeRegion } from './edges.ts';
 
 export interface RegistrationOptions {
   /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 12. */
@@ -63,17 +63,18 @@ export type Registration = Omit<RegistrationResult, 'corrected'> & {
   margin?: number;
   /** Share of depth edge pixels within 1.5 px of a matching colour edge at the best shift. */
   support?: number;
-  /** With keepEdges: colour and depth edge maps (1 = edge, row-major, frame size). */
+  /** With keepEdges: the colour and depth edge pixels. */
   edges?: RegistrationEdges;
 };
 
+/** Edge pixels as row-major indices (y x width + x), ascending for depth, in no order for colour. */
 export interface RegistrationEdges {
-  colour: Uint8Array;
-  depth: Uint8Array;
+  colour: Int32Array;
+  depth: Int32Array;
 }
 
 /** The two edge maps registration compares (exposed for the report's overlay). */
-export function registrationEdgeMaps(rgb: RgbImage, depth: DepthMap, options: Pick<RegistrationOptions, 'intensityThreshold' | 'relativeJump' | 'rgbChannels'> = {}): { colour: OrientedEdgeMap; depth: DepthEdgeMap } {
+export function registrationEdgeMaps(rgb: RgbImage, depth: DepthMap, options: Pick<RegistrationOptions, 'intensityThreshold' | 'relativeJump' | 'rgbChannels'> = {}): { colour: ColourEdgeMap; depth: DepthEdgeMap } {
   const { width, height } = rgb;
   return {
     colour: colourEdges(rgb.data, width, height, { highThreshold: options.intensityThreshold ?? 40, channels: options.rgbChannels === false ? 'luma' : 'rgb' }),
@@ -102,16 +103,16 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   if (!Number.isInteger(maxShift) || maxShift < 0 || maxShift > 64) throw new RangeError(`maxShift must be an integer in [0, 64], got ${maxShift}`);
   const truncate = options.truncate ?? 3;
   const minEdgePixels = options.minEdgePixels ?? 30;
-  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratchOrientation: true, channels: options.rgbChannels === false ? ('luma' as const) : ('rgb' as const) };
-  const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratchOrientation: true });
-  const nothing = (colour: OrientedEdgeMap | null): Registration => ({
+  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratch: true, channels: options.rgbChannels === false ? ('luma' as const) : ('rgb' as const) };
+  const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratch: true });
+  const nothing = (colour: ColourEdgeMap | null): Registration => ({
     dx: 0,
     dy: 0,
     residual: truncate,
     confidence: 0,
     zeroGain: 0,
     edgePixels: 0,
-    ...(options.keepEdges ? { edges: { colour: (colour ?? colourEdges(rgb.data, width, height, intensity)).edges, depth: depthEdges.edges } } : {}),
+    ...(options.keepEdges ? { edges: { colour: (colour ?? colourEdges(rgb.data, width, height, intensity)).pixels, depth: depthEdges.pixels } } : {}),
   });
   if (depthEdges.count < minEdgePixels) return nothing(null);
 
@@ -123,7 +124,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const region = options.fullFrameColour ? undefined : edgeRegionAround(scored.points, 3, width, height, maxShift + Math.ceil(truncate) + 2);
   const colour = colourEdges(rgb.data, width, height, intensity, region);
   if (colour.count === 0) return nothing(colour);
-  const edges = options.keepEdges ? { edges: { colour: colour.edges, depth: depthEdges.edges } } : {};
+  const edges = options.keepEdges ? { edges: { colour: colour.pixels, depth: depthEdges.pixels } } : {};
 
   // Full resolution: distance transforms per orientation, computed once, and the sampled points.
   const fine = new ChamferLevel(colour, scored, truncate, region);

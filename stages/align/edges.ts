@@ -92,6 +92,33 @@ function scratchBuffer<T extends Float32Array | Uint16Array | Uint8Array>(name: 
 }
 const f32 = (n: number) => new Float32Array(n);
 
+/** A growable list of pixel indices, kept from call to call so that its memory is reused. */
+class PixelList {
+  data = new Int32Array(4096);
+  length = 0;
+  reset(): this {
+    this.length = 0;
+    return this;
+  }
+  push(i: number): void {
+    if (this.length === this.data.length) {
+      const grown = new Int32Array(2 * this.data.length);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.length++] = i;
+  }
+  /** The entries, as an array of their own. */
+  copy(): Int32Array {
+    return this.data.slice(0, this.length);
+  }
+}
+// Per-thread lists (nothing here is re-entrant): strong colour edge pixels, and the colour and
+// depth edge pixels of the map being built.
+const strongPixels = new PixelList();
+const colourPixels = new PixelList();
+const depthPixels = new PixelList();
+
 // Per-thread 0/1 edge maps, and the pixels the last call set in each: the next call clears just
 // those instead of the whole frame.
 const flagsSet = new Map<string, Int32Array>();
@@ -452,7 +479,7 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   const low2 = low * low;
   const high2 = high * high;
   // Strong pixels, in the order found; hysteresis appends the weak ones it reaches.
-  const strong: number[] = [];
+  const strong = strongPixels.reset();
   for (let y = 1; y < height - 1; y++) {
     const spans = needed.spans[Math.floor(y / needed.tileSize)];
     for (let s = 0; s < spans.length; s += 2) {
@@ -479,7 +506,7 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   }
   const around = Int32Array.of(-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1);
   for (let q = 0; q < strong.length; q++) {
-    const i = strong[q];
+    const i = strong.data[q];
     for (let o = 0; o < 8; o++) {
       const j = i + around[o];
       if (state[j] === 1) {
@@ -496,9 +523,9 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge.
   const marked = options.scratch ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
   const bins = options.scratch ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
-  const pixels: number[] = [];
+  const pixels = colourPixels.reset();
   for (let q = 0; q < strong.length; q++) {
-    const i = strong[q];
+    const i = strong.data[q];
     const s = Math.abs(gxs[i]) >= Math.abs(gys[i]) ? 1 : width;
     const m0 = Math.sqrt(mag2[i - s]);
     const m1 = Math.sqrt(mag2[i]);
@@ -517,7 +544,7 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
       bins[k] |= mask;
     }
   }
-  const list = Int32Array.from(pixels);
+  const list = pixels.copy();
   if (options.scratch) flagsSet.set('colourEdges', list.slice()); // a copy: the caller may transfer `pixels` away
   return { width, height, edges, count: list.length, orientation: marked, bins, pixels: list };
 }
@@ -605,7 +632,7 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   // only edge pixels' entries are meaningful.
   const orientation = options.scratch ? scratchBuffer('depthOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
   const strength = options.scratch ? scratchBuffer('depthStrength', n, f32) : new Float32Array(n);
-  const pixels: number[] = [];
+  const pixels = depthPixels.reset();
   // Most neighbour pairs differ by far less than relativeJump. The relative inverse-depth jump
   // of raw depths lo < hi is (hi - lo) / hi exactly, and the float32 test below differs from it
   // by under 1e-6; so a pair whose raw jump is below 0.9 x relativeJump can fail only, and is
@@ -672,7 +699,7 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
     const diffB = da - db;
     if (db !== 0 && !(diffB < quick * da && -diffB < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
   }
-  const list = Int32Array.from(pixels).sort();
+  const list = pixels.copy().sort();
   if (options.scratch) flagsSet.set('depthEdges', list.slice()); // a copy: the caller may transfer `pixels` away
   return { width, height, edges, count: list.length, orientation, strength, pixels: list };
 }

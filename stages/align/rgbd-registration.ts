@@ -393,7 +393,41 @@ class ChamferLevel {
     const wsum = new Float64Array(side * side);
     const n = new Int32Array(side * side);
     const count = points.length / 3;
-    for (let k = 0, p = 0; p < count; k += 3 * stride, p += stride) {
+    // Usually every point stays in the frame at every shift (points lie at least maxShift from
+    // the sides); then the weight sums and counts are the same for all shifts, summed once in
+    // the same order, and the inner loop adds distances only.
+    let everywhere = true;
+    for (let k = 0; k < points.length && everywhere; k += 3 * stride) {
+      everywhere = points[k] >= maxShift && points[k] + maxShift < width && points[k + 1] >= maxShift && points[k + 1] + maxShift < height;
+    }
+    if (everywhere) {
+      let w0 = 0;
+      let n0 = 0;
+      const rowStep = width * slots;
+      for (let p = 0; p < count; p += stride) {
+        const w = weights[p];
+        w0 += w;
+        n0++;
+        const sa = slotA[p];
+        const sb = slotB[p];
+        // Shift (dx, dy) reads base - (dy x width + dx) x slots: the first grid entry, (-maxShift,
+        // -maxShift), reads farthest on, and each step along the grid reads one pixel back.
+        let at = base[p] + maxShift * rowStep + maxShift * slots;
+        for (let row = 0; row < side * side; row += side, at -= rowStep) {
+          if (sa === sb) {
+            for (let gx = 0, t = at + sa; gx < side; gx++, t -= slots) sum[row + gx] += w * distance[codes[t]];
+          } else {
+            for (let gx = 0, t = at; gx < side; gx++, t -= slots) {
+              const a = codes[t + sa];
+              const b = codes[t + sb];
+              sum[row + gx] += w * distance[a < b ? a : b];
+            }
+          }
+        }
+      }
+      wsum.fill(w0);
+      n.fill(n0);
+    } else for (let k = 0, p = 0; p < count; k += 3 * stride, p += stride) {
       const x = points[k];
       const y = points[k + 1];
       const w = weights[p];

@@ -59,11 +59,15 @@ export interface ColourEdgeMap extends OrientedEdgeMap {
    * three when it lies on a centre). 0 where there is no edge.
    */
   bins: Uint8Array;
+  /** Index of every edge pixel, in no particular order (so that callers need not scan the frame). */
+  pixels: Int32Array;
 }
 
 export interface DepthEdgeMap extends OrientedEdgeMap {
   /** Per edge pixel, the jump relative to the nearer inverse depth (0 elsewhere). */
   strength: Float32Array;
+  /** Index of every edge pixel, ascending. */
+  pixels: Int32Array;
 }
 
 /** Rec. 601 luma of interleaved 8-bit RGB. */
@@ -77,8 +81,8 @@ export function luminance(rgb: Uint8Array, width: number, height: number): Float
 // instance, and nothing here is re-entrant): allocating ~10 MB per 640x480 frame made the
 // garbage collector a large share of the registration cost. Only interior pixels are ever
 // written to the Sobel buffers, so their one-pixel border stays 0 across reuse.
-const scratch = new Map<string, Float32Array | Uint8Array>();
-function scratchBuffer<T extends Float32Array | Uint8Array>(name: string, n: number, make: (n: number) => T): T {
+const scratch = new Map<string, Float32Array | Uint16Array | Uint8Array>();
+function scratchBuffer<T extends Float32Array | Uint16Array | Uint8Array>(name: string, n: number, make: (n: number) => T): T {
   let a = scratch.get(name) as T | undefined;
   if (!a || a.length !== n) {
     a = make(n);
@@ -88,12 +92,53 @@ function scratchBuffer<T extends Float32Array | Uint8Array>(name: string, n: num
 }
 const f32 = (n: number) => new Float32Array(n);
 
+/** A growable list of pixel indices, kept from call to call so that its memory is reused. */
+class PixelList {
+  data = new Int32Array(4096);
+  length = 0;
+  reset(): this {
+    this.length = 0;
+    return this;
+  }
+  push(i: number): void {
+    if (this.length === this.data.length) {
+      const grown = new Int32Array(2 * this.data.length);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.length++] = i;
+  }
+  /** The entries, as an array of their own. */
+  copy(): Int32Array {
+    return this.data.slice(0, this.length);
+  }
+}
+// Per-thread lists (nothing here is re-entrant): strong colour edge pixels, and the colour and
+// depth edge pixels of the map being built.
+const strongPixels = new PixelList();
+const colourPixels = new PixelList();
+const depthPixels = new PixelList();
+
+// Per-thread 0/1 edge maps, and the pixels the last call set in each: the next call clears just
+// those instead of the whole frame.
+const flagsSet = new Map<string, Int32Array>();
+function clearedFlags(name: string, n: number): Uint8Array {
+  const fresh = !scratch.has(name) || scratch.get(name)!.length !== n;
+  const flags = scratchBuffer(name, n, (k) => new Uint8Array(k)) as Uint8Array;
+  const set = flagsSet.get(name);
+  if (!fresh && set) for (let q = 0; q < set.length; q++) flags[set[q]] = 0;
+  flagsSet.delete(name);
+  return flags;
+}
+const u16 = (n: number) => new Uint16Array(n);
+
 /**
  * Where colour edges are wanted: a frame divided into square tiles, of which `need` marks those
- * whose edges are used and `compute` those whose gradients are computed (`need` grown by one
- * tile, so that every stage's value on a needed pixel is exact: the blur, Sobel, suppression and
- * sub-pixel marking together read at most 7 px around it). Registration asks only for the band
- * that depth edges can reach within the search radius; most of a textured frame lies outside it.
+ * whose edges are used and `compute` those whose gradients are computed (`need` grown by
+ * GRADIENT_REACH, so that every stage's value on a needed pixel is exact). Registration asks only
+ * for the band that depth edges can reach within the search radius; most of a textured frame
+ * lies outside it. Small tiles keep the band close to that reach (4 px tiles: a fifth of a
+ * 640x480 room scene is computed, against a third with 16 px tiles).
  */
 export interface EdgeRegion {
   tileSize: number;
@@ -103,11 +148,22 @@ export interface EdgeRegion {
   compute: Uint8Array;
 }
 
+/**
+ * How far (px, Chebyshev) the value of a needed pixel reaches into the frame: suppression and
+ * sub-pixel marking read the gradient 1 px around it, Sobel the blur 1 px further, and the
+ * vertical blur the horizontal one 2 px further still.
+ */
+const GRADIENT_REACH = 4;
+
 /** Tiles within Chebyshev `radius` of any of the points (x, y at stride `stride` in `xy`). */
-export function edgeRegionAround(xy: Int32Array, stride: number, width: number, height: number, radius: number, tileSize = 16): EdgeRegion {
+export function edgeRegionAround(xy: Int32Array, stride: number, width: number, height: number, radius: number, tileSize = 4): EdgeRegion {
   const cols = Math.ceil(width / tileSize);
   const rows = Math.ceil(height / tileSize);
-  const need = new Uint8Array(cols * rows);
+  // Each point's box of tiles, added row by row to a difference array (+1 where a box starts,
+  // -1 past its end) and summed along each row. Neighbouring points along an edge mostly reach
+  // the same tiles: a box already added is skipped.
+  const starts = new Int32Array(rows * (cols + 1));
+  let last = -1;
   for (let k = 0; k + 1 < xy.length; k += stride) {
     const x = xy[k];
     const y = xy[k + 1];
@@ -115,13 +171,39 @@ export function edgeRegionAround(xy: Int32Array, stride: number, width: number, 
     const tx1 = Math.min(cols - 1, Math.floor((x + radius) / tileSize));
     const ty0 = Math.max(0, Math.floor((y - radius) / tileSize));
     const ty1 = Math.min(rows - 1, Math.floor((y + radius) / tileSize));
-    for (let ty = ty0; ty <= ty1; ty++) need.fill(1, ty * cols + tx0, ty * cols + tx1 + 1);
+    const box = ((ty0 * rows + ty1) * cols + tx0) * cols + tx1;
+    if (box === last) continue;
+    last = box;
+    for (let ty = ty0; ty <= ty1; ty++) {
+      starts[ty * (cols + 1) + tx0]++;
+      starts[ty * (cols + 1) + tx1 + 1]--;
+    }
+  }
+  const need = new Uint8Array(cols * rows);
+  for (let ty = 0; ty < rows; ty++) {
+    for (let tx = 0, open = 0; tx < cols; tx++) {
+      open += starts[ty * (cols + 1) + tx];
+      need[ty * cols + tx] = open > 0 ? 1 : 0;
+    }
+  }
+  // compute: need grown by `grow` tiles, along rows and then down columns (a square grown).
+  const grow = Math.ceil(GRADIENT_REACH / tileSize);
+  const across = new Uint8Array(cols * rows);
+  for (let ty = 0; ty < rows; ty++) {
+    let nearest = -Infinity; // last needed tile at or left of tx + grow
+    for (let tx = 0; tx < cols + grow; tx++) {
+      if (tx < cols && need[ty * cols + tx]) nearest = tx;
+      const at = tx - grow;
+      if (at >= 0 && at - nearest <= grow) across[ty * cols + at] = 1;
+    }
   }
   const compute = new Uint8Array(cols * rows);
-  for (let ty = 0; ty < rows; ty++) {
-    for (let tx = 0; tx < cols; tx++) {
-      if (!need[ty * cols + tx]) continue;
-      for (let oy = Math.max(0, ty - 1); oy <= Math.min(rows - 1, ty + 1); oy++) compute.fill(1, oy * cols + Math.max(0, tx - 1), oy * cols + Math.min(cols - 1, tx + 1) + 1);
+  for (let tx = 0; tx < cols; tx++) {
+    let nearest = -Infinity;
+    for (let ty = 0; ty < rows + grow; ty++) {
+      if (ty < rows && across[ty * cols + tx]) nearest = ty;
+      const at = ty - grow;
+      if (at >= 0 && at - nearest <= grow) compute[at * cols + tx] = 1;
     }
   }
   return { tileSize, cols, rows, need, compute };
@@ -155,7 +237,7 @@ function rowSpans(width: number, height: number, region: EdgeRegion | undefined,
  * Luminance of interleaved RGB blurred by a separable [1 4 6 4 1] / 16 kernel (sigma 1 px), edges
  * clamped; computed on the spans given (the rest of the buffer holds stale values).
  */
-function blurredLuminance(rgb: Uint8Array, width: number, height: number, region: { tileSize: number; spans: Int32Array[] }, channel = -1): Float32Array {
+function blurredLuminance(rgb: Uint8Array, width: number, height: number, region: { tileSize: number; spans: Int32Array[] }): Float32Array {
   const n = width * height;
   const lum = scratchBuffer('lum', n, f32);
   const tmp = scratchBuffer('blurTmp', n, f32);
@@ -165,8 +247,7 @@ function blurredLuminance(rgb: Uint8Array, width: number, height: number, region
     const spans = spanRows[Math.floor(y / tileSize)];
     const row = y * width;
     for (let s = 0; s < spans.length; s += 2) {
-      if (channel < 0) for (let i = row + spans[s], p = 3 * i, end = row + spans[s + 1]; i < end; i++, p += 3) lum[i] = 0.299 * rgb[p] + 0.587 * rgb[p + 1] + 0.114 * rgb[p + 2];
-      else for (let i = row + spans[s], p = 3 * i + channel, end = row + spans[s + 1]; i < end; i++, p += 3) lum[i] = rgb[p];
+      for (let i = row + spans[s], p = 3 * i, end = row + spans[s + 1]; i < end; i++, p += 3) lum[i] = 0.299 * rgb[p] + 0.587 * rgb[p + 1] + 0.114 * rgb[p + 2];
     }
   }
   for (let y = 0; y < height; y++) {
@@ -215,6 +296,148 @@ function blurredLuminance(rgb: Uint8Array, width: number, height: number, region
   return out;
 }
 
+type Spans = { tileSize: number; spans: Int32Array[] };
+
+/** Sobel gradient (gx, gy and gx² + gy², float32) of the blurred luminance, on the spans given. */
+function lumaGradient(rgb: Uint8Array, width: number, height: number, computed: Spans, gxs: Float32Array, gys: Float32Array, mag2: Float32Array): void {
+  const lum = blurredLuminance(rgb, width, height, computed);
+  for (let y = 1; y < height - 1; y++) {
+    const spans = computed.spans[Math.floor(y / computed.tileSize)];
+    for (let s = 0; s < spans.length; s += 2) {
+      const x0 = Math.max(1, spans[s]);
+      const x1 = Math.min(width - 1, spans[s + 1]);
+      if (x1 <= x0) continue;
+      // The 3x3 window slides along the row: each step loads only its new right-hand column.
+      let i = y * width + x0;
+      let a = lum[i - width - 1], b = lum[i - width];
+      let d = lum[i - 1], e = lum[i];
+      let g = lum[i + width - 1], h = lum[i + width];
+      for (let x = x0; x < x1; x++, i++) {
+        const c = lum[i - width + 1];
+        const f = lum[i + 1];
+        const k = lum[i + width + 1];
+        const gx = c + 2 * f + k - a - 2 * d - g;
+        const gy = g + 2 * h + k - a - 2 * b - c;
+        gxs[i] = gx;
+        gys[i] = gy;
+        mag2[i] = gx * gx + gy * gy;
+        a = b; b = c;
+        d = e; e = f;
+        g = h; h = k;
+      }
+    }
+  }
+}
+
+/**
+ * Per pixel, the Sobel gradient of whichever of R, G and B has the strongest one after the
+ * [1 4 6 4 1] / 16 blur (ties: R, then G), on the spans given. The three channels are blurred
+ * together, interleaved as they are stored, in integers: the horizontal pass sums to at most
+ * 16 x 255 and the vertical to 256 x 255, so both fit 16 bits, and every value is exactly 256
+ * times what the float32 blur of one channel gives. gx and gy are stored divided by 256 and the
+ * squared magnitude by 65536 (powers of two, so exact), and channels are compared as the
+ * channel-by-channel float32 version compared them: the results are that version's, bit for bit.
+ */
+function strongestChannelGradient(rgb: Uint8Array, width: number, height: number, computed: Spans, gxs: Float32Array, gys: Float32Array, mag2: Float32Array): void {
+  const n3 = 3 * width * height;
+  const across = scratchBuffer('blurAcross', n3, u16);
+  const both = scratchBuffer('blurBoth', n3, u16);
+  const { tileSize, spans: spanRows } = computed;
+  const w3 = 3 * width;
+  // Along rows: interior pixels in one flat run over the interleaved samples (neighbours 3 apart),
+  // the two pixels at each side with clamping.
+  for (let y = 0; y < height; y++) {
+    const spans = spanRows[Math.floor(y / tileSize)];
+    const row = y * width;
+    for (let s = 0; s < spans.length; s += 2) {
+      const x0 = spans[s];
+      const x1 = spans[s + 1];
+      const a0 = Math.max(x0, 2);
+      const a1 = Math.min(x1, width - 2);
+      for (let j = 3 * (row + a0), end = 3 * (row + a1); j < end; j++) across[j] = rgb[j - 6] + 4 * (rgb[j - 3] + rgb[j + 3]) + 6 * rgb[j] + rgb[j + 6];
+      for (let x = x0; x < x1; x++) {
+        if (x >= a0 && x < a1) {
+          x = a1 - 1;
+          continue;
+        }
+        const pa = 3 * (row + (x > 1 ? x - 2 : 0));
+        const pb = 3 * (row + (x > 0 ? x - 1 : 0));
+        const pc = 3 * (row + x);
+        const pd = 3 * (row + (x + 1 < width ? x + 1 : width - 1));
+        const pe = 3 * (row + (x + 2 < width ? x + 2 : width - 1));
+        for (let c = 0; c < 3; c++) across[pc + c] = rgb[pa + c] + 4 * (rgb[pb + c] + rgb[pd + c]) + 6 * rgb[pc + c] + rgb[pe + c];
+      }
+    }
+  }
+  // Down columns, rows clamped at the top and bottom.
+  for (let y = 0; y < height; y++) {
+    const spans = spanRows[Math.floor(y / tileSize)];
+    const o0 = ((y > 1 ? y - 2 : 0) - y) * w3;
+    const o1 = ((y > 0 ? y - 1 : 0) - y) * w3;
+    const o3 = ((y + 1 < height ? y + 1 : height - 1) - y) * w3;
+    const o4 = ((y + 2 < height ? y + 2 : height - 1) - y) * w3;
+    for (let s = 0; s < spans.length; s += 2) {
+      for (let j = 3 * (y * width + spans[s]), end = 3 * (y * width + spans[s + 1]); j < end; j++) {
+        both[j] = across[j + o0] + 4 * (across[j + o1] + across[j + o3]) + 6 * across[j] + across[j + o4];
+      }
+    }
+  }
+  // Sobel, separably: per column the vertical smoothing [1 2 1] (sv) and difference [-1 0 1]
+  // (dv); gx is sv's difference across the pixel and gy dv's smoothing. The window slides along
+  // the row, so each step loads only the new right-hand column of each channel.
+  const SCALE = 1 / 256;
+  const SCALE2 = 1 / 65536;
+  for (let y = 1; y < height - 1; y++) {
+    const spans = spanRows[Math.floor(y / tileSize)];
+    for (let s = 0; s < spans.length; s += 2) {
+      const x0 = Math.max(1, spans[s]);
+      const x1 = Math.min(width - 1, spans[s + 1]);
+      if (x1 <= x0) continue;
+      let i = y * width + x0;
+      let j = 3 * (i - 1);
+      // Columns x - 1 and x of each channel.
+      let svR0 = both[j - w3] + 2 * both[j] + both[j + w3], dvR0 = both[j + w3] - both[j - w3];
+      let svG0 = both[j + 1 - w3] + 2 * both[j + 1] + both[j + 1 + w3], dvG0 = both[j + 1 + w3] - both[j + 1 - w3];
+      let svB0 = both[j + 2 - w3] + 2 * both[j + 2] + both[j + 2 + w3], dvB0 = both[j + 2 + w3] - both[j + 2 - w3];
+      j += 3;
+      let svR1 = both[j - w3] + 2 * both[j] + both[j + w3], dvR1 = both[j + w3] - both[j - w3];
+      let svG1 = both[j + 1 - w3] + 2 * both[j + 1] + both[j + 1 + w3], dvG1 = both[j + 1 + w3] - both[j + 1 - w3];
+      let svB1 = both[j + 2 - w3] + 2 * both[j + 2] + both[j + 2 + w3], dvB1 = both[j + 2 + w3] - both[j + 2 - w3];
+      for (let x = x0; x < x1; x++, i++) {
+        j += 3;
+        const svR2 = both[j - w3] + 2 * both[j] + both[j + w3], dvR2 = both[j + w3] - both[j - w3];
+        const svG2 = both[j + 1 - w3] + 2 * both[j + 1] + both[j + 1 + w3], dvG2 = both[j + 1 + w3] - both[j + 1 - w3];
+        const svB2 = both[j + 2 - w3] + 2 * both[j + 2] + both[j + 2 + w3], dvB2 = both[j + 2 + w3] - both[j + 2 - w3];
+        let gx = svR2 - svR0;
+        let gy = dvR0 + 2 * dvR1 + dvR2;
+        let best = Math.fround((gx * gx + gy * gy) * SCALE2);
+        const gxG = svG2 - svG0;
+        const gyG = dvG0 + 2 * dvG1 + dvG2;
+        const mG = (gxG * gxG + gyG * gyG) * SCALE2;
+        if (mG > best) {
+          best = Math.fround(mG);
+          gx = gxG;
+          gy = gyG;
+        }
+        const gxB = svB2 - svB0;
+        const gyB = dvB0 + 2 * dvB1 + dvB2;
+        const mB = (gxB * gxB + gyB * gyB) * SCALE2;
+        if (mB > best) {
+          best = mB;
+          gx = gxB;
+          gy = gyB;
+        }
+        gxs[i] = gx * SCALE;
+        gys[i] = gy * SCALE;
+        mag2[i] = best;
+        svR0 = svR1; svR1 = svR2; dvR0 = dvR1; dvR1 = dvR2;
+        svG0 = svG1; svG1 = svG2; dvG0 = dvG1; dvG1 = dvG2;
+        svB0 = svB1; svB1 = svB2; dvB0 = dvB1; dvB1 = dvB2;
+      }
+    }
+  }
+}
+
 export interface ColourEdgeOptions {
   /** Sobel magnitude (after the blur) that starts an edge; a 255-level step scores about 640. Default 40. */
   highThreshold?: number;
@@ -223,10 +446,12 @@ export interface ColourEdgeOptions {
   /** 'luma' (default): edges of the luminance; 'rgb': of the strongest of R, G and B per pixel. */
   channels?: 'luma' | 'rgb';
   /**
-   * The returned `orientation` is a per-thread buffer that the next call overwrites (for a caller
-   * that is done with it before then, like registration: a frame-sized array less per frame).
+   * The returned `edges`, `orientation` and `bins` are per-thread buffers that the next call
+   * overwrites, `orientation` and `bins` meaningful at edge pixels only (for a caller that is done
+   * with them before then and reads them there, like registration: three frame-sized arrays less
+   * to allocate and collect per frame; `pixels` stays the caller's).
    */
-  scratchOrientation?: boolean;
+  scratch?: boolean;
 }
 
 /**
@@ -242,49 +467,19 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   const mag2 = scratchBuffer('mag2', n, f32);
   const gxs = scratchBuffer('gx', n, f32);
   const gys = scratchBuffer('gy', n, f32);
-  // Luminance, or each of R, G and B keeping per pixel the channel whose gradient is strongest
-  // (an outline between two colours of about the same luminance has an edge only in colour).
-  const channels = options.channels === 'rgb' ? [0, 1, 2] : [-1];
-  for (const channel of channels) {
-    const lum = blurredLuminance(rgb, width, height, computed, channel);
-    const first = channel <= 0;
-    for (let y = 1; y < height - 1; y++) {
-      const spans = computed.spans[Math.floor(y / computed.tileSize)];
-      for (let s = 0; s < spans.length; s += 2) {
-        const x0 = Math.max(1, spans[s]);
-        const x1 = Math.min(width - 1, spans[s + 1]);
-        if (x1 <= x0) continue;
-        // The 3x3 window slides along the row: each step loads only its new right-hand column.
-        let i = y * width + x0;
-        let a = lum[i - width - 1], b = lum[i - width];
-        let d = lum[i - 1], e = lum[i];
-        let g = lum[i + width - 1], h = lum[i + width];
-        for (let x = x0; x < x1; x++, i++) {
-          const c = lum[i - width + 1];
-          const f = lum[i + 1];
-          const k = lum[i + width + 1];
-          const gx = c + 2 * f + k - a - 2 * d - g;
-          const gy = g + 2 * h + k - a - 2 * b - c;
-          const m = gx * gx + gy * gy;
-          if (first || m > mag2[i]) {
-            gxs[i] = gx;
-            gys[i] = gy;
-            mag2[i] = m;
-          }
-          a = b; b = c;
-          d = e; e = f;
-          g = h; h = k;
-        }
-      }
-    }
-  }
+  // Luminance, or per pixel the strongest of the R, G and B gradients (an outline between two
+  // colours of about the same luminance has an edge only in colour).
+  if (options.channels === 'rgb') strongestChannelGradient(rgb, width, height, computed, gxs, gys, mag2);
+  else lumaGradient(rgb, width, height, computed, gxs, gys, mag2);
   // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).
   const state = scratchBuffer('state', n, (k) => new Uint8Array(k)).fill(0);
-  const orientation = scratchBuffer('orientation', n, (k) => new Uint8Array(k)).fill(0);
+  // Set on every pixel that suppression keeps, and read only there.
+  const orientation = scratchBuffer('orientation', n, (k) => new Uint8Array(k));
   const tan22 = 0.41421356;
   const low2 = low * low;
   const high2 = high * high;
-  const stack: number[] = [];
+  // Strong pixels, in the order found; hysteresis appends the weak ones it reaches.
+  const strong = strongPixels.reset();
   for (let y = 1; y < height - 1; y++) {
     const spans = needed.spans[Math.floor(y / needed.tileSize)];
     for (let s = 0; s < spans.length; s += 2) {
@@ -304,19 +499,19 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
         orientation[i] = (ax >= 0.5 * ay ? ORIENT_ACROSS_X : 0) | (ay >= 0.5 * ax ? ORIENT_ACROSS_Y : 0);
         if (m >= high2) {
           state[i] = 2;
-          stack.push(i);
+          strong.push(i);
         } else state[i] = 1;
       }
     }
   }
   const around = Int32Array.of(-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1);
-  while (stack.length > 0) {
-    const i = stack.pop()!;
+  for (let q = 0; q < strong.length; q++) {
+    const i = strong.data[q];
     for (let o = 0; o < 8; o++) {
       const j = i + around[o];
       if (state[j] === 1) {
         state[j] = 2;
-        stack.push(j);
+        strong.push(j);
       }
     }
   }
@@ -324,12 +519,13 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   // gradient axis (the peak of a parabola through the magnitudes either side), the convention
   // occlusionEdges uses too: a step between pixels x and x + 1 is marked at x + 1 whichever of
   // the two won the suppression, so colour and depth edges agree to well under a pixel.
-  const edges = new Uint8Array(n);
-  const marked = options.scratchOrientation ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
-  const bins = options.scratchOrientation ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    if (state[i] !== 2) continue;
+  const edges = options.scratch ? clearedFlags('colourEdges', n) : new Uint8Array(n);
+  // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge.
+  const marked = options.scratch ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const bins = options.scratch ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const pixels = colourPixels.reset();
+  for (let q = 0; q < strong.length; q++) {
+    const i = strong.data[q];
     const s = Math.abs(gxs[i]) >= Math.abs(gys[i]) ? 1 : width;
     const m0 = Math.sqrt(mag2[i - s]);
     const m1 = Math.sqrt(mag2[i]);
@@ -337,14 +533,20 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
     const curvature = m0 - 2 * m1 + m2;
     const offset = curvature < 0 ? (m0 - m2) / (2 * curvature) : 0;
     const k = offset > 0 ? i + s : i;
-    marked[k] |= orientation[i];
-    bins[k] |= binMask(Math.atan2(gys[i], gxs[i]));
+    const mask = binMask(Math.atan2(gys[i], gxs[i]));
     if (!edges[k]) {
       edges[k] = 1;
-      count++;
+      marked[k] = orientation[i];
+      bins[k] = mask;
+      pixels.push(k);
+    } else {
+      marked[k] |= orientation[i];
+      bins[k] |= mask;
     }
   }
-  return { width, height, edges, count, orientation: marked, bins };
+  const list = pixels.copy();
+  if (options.scratch) flagsSet.set('colourEdges', list.slice()); // a copy: the caller may transfer `pixels` away
+  return { width, height, edges, count: list.length, orientation: marked, bins, pixels: list };
 }
 
 /** The bins within one bin width of a gradient direction (radians): the two it lies between. */
@@ -409,10 +611,11 @@ export interface OcclusionEdgeOptions {
   /** The jump must exceed this many standard deviations of the frame's inverse-depth noise. Default 8. */
   noiseSigmas?: number;
   /**
-   * The returned `orientation` and `strength` are per-thread buffers that the next call
-   * overwrites (for a caller done with them by then, like registration).
+   * The returned `edges`, `orientation` and `strength` are per-thread buffers that the next call
+   * overwrites, `orientation` and `strength` meaningful at edge pixels only (for a caller done
+   * with them by then that reads them there, like registration; `pixels` stays the caller's).
    */
-  scratchOrientation?: boolean;
+  scratch?: boolean;
 }
 
 /**
@@ -424,9 +627,12 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   const ratio = options.gradientRatio ?? 3;
   const n = width * height;
   const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(depth, width, height);
-  const edges = new Uint8Array(n);
-  const orientation = options.scratchOrientation ? scratchBuffer('depthOrientation', n, (k) => new Uint8Array(k)).fill(0) : new Uint8Array(n);
-  const strength = options.scratchOrientation ? scratchBuffer('depthStrength', n, f32).fill(0) : new Float32Array(n);
+  const edges = options.scratch ? clearedFlags('depthEdges', n) : new Uint8Array(n);
+  // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge, and
+  // only edge pixels' entries are meaningful.
+  const orientation = options.scratch ? scratchBuffer('depthOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const strength = options.scratch ? scratchBuffer('depthStrength', n, f32) : new Float32Array(n);
+  const pixels = depthPixels.reset();
   // Most neighbour pairs differ by far less than relativeJump. The relative inverse-depth jump
   // of raw depths lo < hi is (hi - lo) / hi exactly, and the float32 test below differs from it
   // by under 1e-6; so a pair whose raw jump is below 0.9 x relativeJump can fail only, and is
@@ -452,34 +658,50 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
     const gAfter = after === 0 ? 0 : Math.abs(after - b);
     if (jump <= ratio * Math.min(gBefore, gAfter)) return;
     const k = i + step;
-    edges[k] = 1;
+    if (!edges[k]) {
+      edges[k] = 1;
+      orientation[k] = bit;
+      strength[k] = jump / near;
+      pixels.push(k);
+      return;
+    }
     orientation[k] |= bit;
     if (jump / near > strength[k]) strength[k] = jump / near;
   };
   // One pass over the pixels judges each pixel's pair to the right and the pair below. The
   // quick test rejects most pairs on integers: with lo < hi it needs hi - lo < quick * hi, which
   // is diff < quick * da and -diff < quick * db whichever of the two is larger.
+  // Before even that, an integer test skips the pairs whose difference is below da / 2^shift,
+  // with 2^-shift <= quick: then hi - lo < lo / 2^shift <= hi / 2^shift <= quick x hi whichever of
+  // the two da is, so the pair fails. |diff| < q is one unsigned comparison, (diff + q) >>> 0 < 2q.
+  // The last column has no right-hand pair and the last row no pair below: the inner loop runs
+  // to width - 1 and the last column is judged after it, so the loop tests no bounds.
+  const shift = quick >= 2 ** -15 ? Math.ceil(-Math.log2(quick)) : 31;
   for (let y = 0; y < height; y++) {
     const hasBelow = y + 1 < height;
-    for (let x = 0, i = y * width; x < width; x++, i++) {
+    const row = y * width;
+    for (let x = 0, i = row; x + 1 < width; x++, i++) {
       const da = depth[i];
       if (da === 0) continue;
-      const qa = quick * da;
-      if (x + 1 < width) {
-        const db = depth[i + 1];
-        const diff = da - db;
-        if (db !== 0 && !(diff < qa && -diff < quick * db)) judge(i, da, db, 1, x >= 1, x + 2 < width, ORIENT_ACROSS_X);
-      }
-      if (hasBelow) {
-        const db = depth[i + width];
-        const diff = da - db;
-        if (db !== 0 && !(diff < qa && -diff < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
-      }
+      const q = da >> shift;
+      const dr = depth[i + 1];
+      const diffR = da - dr;
+      if ((diffR + q) >>> 0 >= 2 * q && dr !== 0 && !(diffR < quick * da && -diffR < quick * dr)) judge(i, da, dr, 1, x >= 1, x + 2 < width, ORIENT_ACROSS_X);
+      if (!hasBelow) continue;
+      const db = depth[i + width];
+      const diffB = da - db;
+      if ((diffB + q) >>> 0 >= 2 * q && db !== 0 && !(diffB < quick * da && -diffB < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
     }
+    const i = row + width - 1;
+    const da = depth[i];
+    if (!hasBelow || da === 0) continue;
+    const db = depth[i + width];
+    const diffB = da - db;
+    if (db !== 0 && !(diffB < quick * da && -diffB < quick * db)) judge(i, da, db, width, y >= 1, y + 2 < height, ORIENT_ACROSS_Y);
   }
-  let count = 0;
-  for (let i = 0; i < n; i++) count += edges[i];
-  return { width, height, edges, count, orientation, strength };
+  const list = pixels.copy().sort();
+  if (options.scratch) flagsSet.set('depthEdges', list.slice()); // a copy: the caller may transfer `pixels` away
+  return { width, height, edges, count: list.length, orientation, strength, pixels: list };
 }
 
 /** Inverse depth as float32 (0 for a missing measurement). */
@@ -541,60 +763,93 @@ function kthSmallest(a: Float32Array, n: number, k: number): number {
 
 /**
  * min(distance to the nearest edge pixel, cap) for every pixel (with `only`, the nearest edge
- * pixel whose orientation has that bit): what a chamfer cost truncated at
- * `cap` needs, by stamping a disc of radius `cap` around each edge pixel. Equals
- * Math.min(distanceTransform(map)[i], cap) exactly, and is much cheaper when edges are sparse.
+ * pixel whose orientation has that bit): what a chamfer cost truncated at `cap` needs. Equals
+ * Math.min(distanceTransform(map)[i], cap) exactly (see cappedDistanceCodes).
  */
-export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }, into?: Float32Array): Float32Array {
-  return cappedDistanceTransforms(map, cap, [only ?? null], [into])[0];
+export function cappedDistanceTransform(map: EdgeMap, cap: number, only?: { orientation: Uint8Array; bit: number }): Float32Array {
+  const { width, height, edges } = map;
+  const list: number[] = [];
+  for (let i = 0; i < edges.length; i++) if (edges[i] && (!only || only.orientation[i] & only.bit)) list.push(i);
+  const pixels = Int32Array.from(list);
+  const { codes, distance } = cappedDistanceCodes(width, height, pixels, new Uint16Array(pixels.length).fill(1), 1, cap);
+  const out = new Float32Array(width * height);
+  for (let i = 0; i < out.length; i++) out[i] = distance[codes[i]];
+  return out;
+}
+
+/** The code of "cap or farther" in DistanceCodes. */
+export const FAR_CODE = 255;
+
+export interface DistanceCodes {
+  /** Selections per pixel: codes[i * slots + s] is pixel i's code for selection s. */
+  slots: number;
+  /** Squared distance to the nearest edge pixel of the selection (an integer below cap²), or FAR_CODE. */
+  codes: Uint8Array;
+  /**
+   * The distance each code stands for: float32 sqrt of the squared distance (as a float32
+   * distance map holds it), and cap for FAR_CODE. Codes order as distances do, so the nearer of
+   * two codes is the smaller.
+   */
+  distance: Float64Array;
 }
 
 /**
- * Several capped distance transforms of one edge map at once, one per selection (null: every
- * edge pixel; else those whose orientation has the bit), each as cappedDistanceTransform would
- * give it. The frame is scanned for edge pixels once, not once per map.
+ * min(distance to the nearest edge pixel of a selection, cap) for every pixel, for several
+ * selections of edge pixels at once: `pixels` lists the edge pixels and bit s of
+ * `selections[q]` says whether pixels[q] belongs to selection s (at most 16). Built by stamping
+ * a disc of radius cap around each edge pixel, which costs far less than a full transform when
+ * edges are sparse. Codes are one byte and interleaved per pixel, so that the selections of a
+ * pixel share a cache line and the whole is a quarter of float32 maps.
+ * With `region`, only its `need` tiles are filled and exact (elsewhere codes are stale, left
+ * from an earlier frame, and must not be read), and the array is a per-thread buffer that the
+ * next call with a region overwrites. cap must lie in (0, 15].
  */
-export function cappedDistanceTransforms(map: EdgeMap, cap: number, selections: ({ orientation: Uint8Array; bit: number } | null)[], into: (Float32Array | undefined)[] = []): Float32Array[] {
-  const { width, height, edges } = map;
+export function cappedDistanceCodes(width: number, height: number, pixels: Int32Array, selections: Uint16Array, slots: number, cap: number, region?: EdgeRegion): DistanceCodes {
+  if (!(cap > 0 && cap <= 15)) throw new RangeError(`distance cap must lie in (0, 15], got ${cap}`);
+  if (!Number.isInteger(slots) || slots < 1 || slots > 16) throw new RangeError(`selections per pixel must be 1 to 16, got ${slots}`);
   const n = width * height;
-  let count = 0;
-  for (let i = 0; i < n; i++) count += edges[i] ? 1 : 0;
-  const pixels = new Int32Array(count);
-  for (let i = 0, p = 0; i < n; i++) if (edges[i]) pixels[p++] = i;
+  const codes = region ? scratchBuffer('distanceCodes', n * slots, (k) => new Uint8Array(k)) : new Uint8Array(n * slots);
+  if (region) {
+    const { tileSize, spans: spanRows } = rowSpans(width, height, region, 'need');
+    for (let y = 0; y < height; y++) {
+      const spans = spanRows[Math.floor(y / tileSize)];
+      for (let s = 0; s < spans.length; s += 2) codes.fill(FAR_CODE, (y * width + spans[s]) * slots, (y * width + spans[s + 1]) * slots);
+    }
+  } else codes.fill(FAR_CODE);
   const reach = Math.ceil(cap);
   const dxs: number[] = [];
   const dys: number[] = [];
-  const ds: number[] = [];
+  const d2s: number[] = [];
   for (let dy = -reach; dy <= reach; dy++) {
     for (let dx = -reach; dx <= reach; dx++) {
-      const d = Math.fround(Math.sqrt(dx * dx + dy * dy));
-      if (d < cap) {
+      // The same test a float32 distance map would make.
+      if (Math.fround(Math.sqrt(dx * dx + dy * dy)) < cap) {
         dxs.push(dx);
         dys.push(dy);
-        ds.push(d);
+        d2s.push(dx * dx + dy * dy);
       }
     }
   }
-  const m = ds.length;
+  const distance = new Float64Array(FAR_CODE + 1).fill(cap);
+  for (const d2 of d2s) distance[d2] = Math.fround(Math.sqrt(d2));
+  const m = d2s.length;
   const offX = Int32Array.from(dxs);
   const offY = Int32Array.from(dys);
-  const offI = Int32Array.from(dxs.map((dx, k) => dys[k] * width + dx));
-  const offD = Float32Array.from(ds);
-  return selections.map((only, s) => {
-    const orient = only?.orientation;
-    const bit = only?.bit ?? 0;
-    // `into` (frame-sized) saves allocating a new map per call; it is overwritten entirely.
-    const target = into[s];
-    const out = (target && target.length === n ? target : new Float32Array(n)).fill(cap);
-    for (let p = 0; p < count; p++) {
-      const i = pixels[p];
-      if (orient && !(orient[i] & bit)) continue;
-      const y = Math.floor(i / width);
-      const x = i - y * width;
-      if (x >= reach && y >= reach && x + reach < width && y + reach < height) {
+  const offD = Uint8Array.from(d2s);
+  // Offsets in the interleaved array, for edge pixels whose disc lies inside the frame.
+  const offI = Int32Array.from(dxs.map((dx, k) => (dys[k] * width + dx) * slots));
+  for (let q = 0; q < pixels.length; q++) {
+    const i = pixels[q];
+    const y = Math.floor(i / width);
+    const x = i - y * width;
+    const inside = x >= reach && y >= reach && x + reach < width && y + reach < height;
+    for (let bits = selections[q]; bits !== 0; bits &= bits - 1) {
+      const slot = 31 - Math.clz32(bits & -bits);
+      const at = i * slots + slot;
+      if (inside) {
         for (let k = 0; k < m; k++) {
-          const t = i + offI[k];
-          if (offD[k] < out[t]) out[t] = offD[k];
+          const t = at + offI[k];
+          if (offD[k] < codes[t]) codes[t] = offD[k];
         }
         continue;
       }
@@ -602,12 +857,12 @@ export function cappedDistanceTransforms(map: EdgeMap, cap: number, selections: 
         const tx = x + offX[k];
         const ty = y + offY[k];
         if (tx < 0 || ty < 0 || tx >= width || ty >= height) continue;
-        const t = ty * width + tx;
-        if (offD[k] < out[t]) out[t] = offD[k];
+        const t = (ty * width + tx) * slots + slot;
+        if (offD[k] < codes[t]) codes[t] = offD[k];
       }
     }
-    return out;
-  });
+  }
+  return { slots, codes, distance };
 }
 
 /**

@@ -1,5 +1,6 @@
 // Worker thread body for the RGB-D registration check: edge detection and the chamfer search are
-// pure JS and cost about 25-30 ms of CPU per 640x480 pair on a loaded machine (docs/rgbd.md), so they run off the main event loop.
+// pure JS and cost about as much CPU per 640x480 pair as decoding the pair (docs/rgbd.md), so
+// they run off the main event loop.
 // Message in:  { id, width, height, rgb: Uint8Array, depth: Uint16Array, options }
 // Message out: { id, registration, rgb, depth } | { id, error, rgb, depth }; the pixels go back to
 // the pool, transferred, so that a frame moved here (not copied) returns to its owner.
@@ -23,7 +24,7 @@ parentPort!.on('message', (req: RegistrationRequest) => {
   try {
     const { width, height } = req;
     const registration = registerDepthToRgb({ width, height, data: req.rgb }, { width, height, data: req.depth }, req.options);
-    // Edge maps are fresh arrays made here: hand their memory over instead of copying it.
+    // Edge pixel lists are fresh arrays made here: hand their memory over instead of copying it.
     if (registration.edges) transfer.push(registration.edges.colour.buffer as ArrayBuffer, registration.edges.depth.buffer as ArrayBuffer);
     reply = { id: req.id, registration, rgb: req.rgb, depth: req.depth };
   } catch (err) {

@@ -26,7 +26,7 @@ export interface OverlayOptions {
   /** Same meaning as in RegistrationOptions; defaults match it. */
   intensityThreshold?: number;
   relativeJump?: number;
-  /** Edge maps the registration already found (registration's keepEdges); computed here otherwise. */
+  /** Edge pixels the registration already found (registration's keepEdges); found here otherwise. */
   edges?: RegistrationEdges;
 }
 
@@ -48,14 +48,18 @@ export async function overlayPixels(rgb: RgbImage, depth: DepthMap, options: Ove
   // The thumbnail column of each frame column, worked out once instead of once a pixel.
   const column = new Int32Array(width);
   for (let x = 0; x < width; x++) column[x] = Math.min(tw - 1, Math.floor(x * scale));
-  const mark = (edges: Uint8Array, bit: number) => {
-    for (let y = 0, i = 0; y < height; y++) {
-      const row = Math.min(th - 1, Math.floor(y * scale)) * tw;
-      for (let x = 0; x < width; x++, i++) if (edges[i] !== 0) marks[row + column[x]] |= bit;
+  const rowStart = new Int32Array(height);
+  for (let y = 0; y < height; y++) rowStart[y] = Math.min(th - 1, Math.floor(y * scale)) * tw;
+  const n = width * height;
+  const mark = (pixels: Int32Array, bit: number) => {
+    for (let q = 0; q < pixels.length; q++) {
+      const i = pixels[q];
+      if (!(i >= 0 && i < n)) throw new RangeError(`edge pixel ${i} lies outside the ${width}x${height} frame`);
+      const y = Math.floor(i / width);
+      marks[rowStart[y] + column[i - y * width]] |= bit;
     }
   };
-  const edges = options.edges ?? (({ colour, depth: d }) => ({ colour: colour.edges, depth: d.edges }))(registrationEdgeMaps(rgb, depth, options));
-  if (edges.colour.length !== width * height || edges.depth.length !== width * height) throw new RangeError('edge maps do not match the frame size');
+  const edges = options.edges ?? (({ colour, depth: d }) => ({ colour: colour.pixels, depth: d.pixels }))(registrationEdgeMaps(rgb, depth, options));
   mark(edges.colour, 1);
   mark(edges.depth, 2);
   for (let i = 0; i < marks.length; i++) {

@@ -25,7 +25,7 @@
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
-import { cappedDistanceTransforms, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type OrientedEdgeMap } from './edges.ts';
+import { cappedDistanceCodes, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type EdgeRegion } from './edges.ts';
 
 export interface RegistrationOptions {
   /** Shifts in [-maxShift, maxShift] on both axes are tried. Default 12. */
@@ -63,17 +63,18 @@ export type Registration = Omit<RegistrationResult, 'corrected'> & {
   margin?: number;
   /** Share of depth edge pixels within 1.5 px of a matching colour edge at the best shift. */
   support?: number;
-  /** With keepEdges: colour and depth edge maps (1 = edge, row-major, frame size). */
+  /** With keepEdges: the colour and depth edge pixels. */
   edges?: RegistrationEdges;
 };
 
+/** Edge pixels as row-major indices (y x width + x), ascending for depth, in no order for colour. */
 export interface RegistrationEdges {
-  colour: Uint8Array;
-  depth: Uint8Array;
+  colour: Int32Array;
+  depth: Int32Array;
 }
 
 /** The two edge maps registration compares (exposed for the report's overlay). */
-export function registrationEdgeMaps(rgb: RgbImage, depth: DepthMap, options: Pick<RegistrationOptions, 'intensityThreshold' | 'relativeJump' | 'rgbChannels'> = {}): { colour: OrientedEdgeMap; depth: DepthEdgeMap } {
+export function registrationEdgeMaps(rgb: RgbImage, depth: DepthMap, options: Pick<RegistrationOptions, 'intensityThreshold' | 'relativeJump' | 'rgbChannels'> = {}): { colour: ColourEdgeMap; depth: DepthEdgeMap } {
   const { width, height } = rgb;
   return {
     colour: colourEdges(rgb.data, width, height, { highThreshold: options.intensityThreshold ?? 40, channels: options.rgbChannels === false ? 'luma' : 'rgb' }),
@@ -102,16 +103,16 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   if (!Number.isInteger(maxShift) || maxShift < 0 || maxShift > 64) throw new RangeError(`maxShift must be an integer in [0, 64], got ${maxShift}`);
   const truncate = options.truncate ?? 3;
   const minEdgePixels = options.minEdgePixels ?? 30;
-  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratchOrientation: true, channels: options.rgbChannels === false ? ('luma' as const) : ('rgb' as const) };
-  const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratchOrientation: true });
-  const nothing = (colour: OrientedEdgeMap | null): Registration => ({
+  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratch: true, channels: options.rgbChannels === false ? ('luma' as const) : ('rgb' as const) };
+  const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratch: true });
+  const nothing = (colour: ColourEdgeMap | null): Registration => ({
     dx: 0,
     dy: 0,
     residual: truncate,
     confidence: 0,
     zeroGain: 0,
     edgePixels: 0,
-    ...(options.keepEdges ? { edges: { colour: (colour ?? colourEdges(rgb.data, width, height, intensity)).edges, depth: depthEdges.edges } } : {}),
+    ...(options.keepEdges ? { edges: { colour: (colour ?? colourEdges(rgb.data, width, height, intensity)).pixels, depth: depthEdges.pixels } } : {}),
   });
   if (depthEdges.count < minEdgePixels) return nothing(null);
 
@@ -123,16 +124,19 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const region = options.fullFrameColour ? undefined : edgeRegionAround(scored.points, 3, width, height, maxShift + Math.ceil(truncate) + 2);
   const colour = colourEdges(rgb.data, width, height, intensity, region);
   if (colour.count === 0) return nothing(colour);
-  const edges = options.keepEdges ? { edges: { colour: colour.edges, depth: depthEdges.edges } } : {};
+  const edges = options.keepEdges ? { edges: { colour: colour.pixels, depth: depthEdges.pixels } } : {};
 
   // Full resolution: distance transforms per orientation, computed once, and the sampled points.
-  const fine = new ChamferLevel(colour, scored, truncate);
+  const fine = new ChamferLevel(colour, scored, truncate, region);
   const side = 2 * maxShift + 1;
   const costs = new Float64Array(side * side).fill(NaN);
-  const at = (dx: number, dy: number) => {
-    const k = (dy + maxShift) * side + (dx + maxShift);
-    if (Number.isNaN(costs[k])) costs[k] = fine.cost(dx, dy);
-    return costs[k];
+  const inGrid = (dx: number, dy: number) => Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift;
+  /** Scores, with every point, the shifts of the list not scored yet. */
+  const scoreAll = (shifts: [number, number][]) => {
+    const todo = shifts.filter(([dx, dy]) => inGrid(dx, dy) && Number.isNaN(costs[(dy + maxShift) * side + dx + maxShift]));
+    const unique = [...new Map(todo.map((s) => [`${s[0]},${s[1]}`, s])).values()];
+    const got = fine.costsAt(unique);
+    unique.forEach(([dx, dy], q) => (costs[(dy + maxShift) * side + dx + maxShift] = got[q]));
   };
 
   // Every shift is scored on an even sample of the points (the cost is a mean, so a sample of
@@ -140,16 +144,16 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   // the best few local minima of that grid, and zero, are then scored with every point.
   // (A pooled half-resolution grid was cheaper still, but its 2 px steps missed narrow basins.)
   const sampleStride = Math.max(1, Math.ceil(fine.points.length / 3 / SAMPLE_POINTS));
-  const sampled = new Float64Array(side * side);
-  for (let dy = -maxShift; dy <= maxShift; dy++) for (let dx = -maxShift; dx <= maxShift; dx++) sampled[(dy + maxShift) * side + dx + maxShift] = fine.cost(dx, dy, sampleStride);
+  const sampled = fine.gridCosts(maxShift, sampleStride);
   const candidates = sampleStride === 1 ? [] : localMinima(sampled, side).slice(0, GRID_CANDIDATES);
   if (sampleStride === 1) costs.set(sampled);
   // Zero shift is always scored: it is the answer for most pairs, and zero_gain needs it.
-  for (const c of [...candidates.map((k) => [(k % side) - maxShift, Math.floor(k / side) - maxShift]), [0, 0]]) {
-    for (let dy = c[1] - REFINE_RADIUS; dy <= c[1] + REFINE_RADIUS; dy++) {
-      for (let dx = c[0] - REFINE_RADIUS; dx <= c[0] + REFINE_RADIUS; dx++) if (Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift) at(dx, dy);
-    }
-  }
+  const window = (cx: number, cy: number, r: number) => {
+    const out: [number, number][] = [];
+    for (let dy = cy - r; dy <= cy + r; dy++) for (let dx = cx - r; dx <= cx + r; dx++) out.push([dx, dy]);
+    return out;
+  };
+  scoreAll([...candidates.map((k) => [(k % side) - maxShift, Math.floor(k / side) - maxShift]), [0, 0]].flatMap(([cx, cy]) => window(cx, cy, REFINE_RADIUS)));
 
   // Best shift; ties (within float noise) go to the smaller shift, so a flat cost says "aligned".
   let best = -1;
@@ -165,9 +169,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const bx = (best % side) - maxShift;
   const by = Math.floor(best / side) - maxShift;
   // Make sure the best shift's own neighbourhood is scored, so its basin is known around it.
-  for (let dy = by - BASIN_SEPARATION; dy <= by + BASIN_SEPARATION; dy++) {
-    for (let dx = bx - BASIN_SEPARATION; dx <= bx + BASIN_SEPARATION; dx++) if (Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift) at(dx, dy);
-  }
+  scoreAll(window(bx, by, BASIN_SEPARATION));
   const bestCost = costs[best];
   const second = secondBasin(costs, side, maxShift, bx, by);
   const inliers = fine.inlierShare(bx, by, 1.5);
@@ -182,7 +184,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
     confidence: calibratedConfidence(margin, inliers, fine.points.length / 3),
     margin,
     support: inliers,
-    zeroGain: at(0, 0) - bestCost,
+    zeroGain: costs[maxShift * side + maxShift] - bestCost,
     edgePixels: fine.points.length / 3,
     ...edges,
   };
@@ -245,14 +247,6 @@ function localMinima(costs: Float64Array, side: number): number[] {
   return out.sort((a, b) => costs[a] - costs[b]);
 }
 
-// Distance-map buffers reused from frame to frame (registration is synchronous and each worker
-// thread has its own module instance): two frame-sized maps a pair were much of the garbage.
-const distanceBuffers: Float32Array[] = [];
-function distanceBuffer(slot: number, n: number): Float32Array {
-  if (distanceBuffers[slot]?.length !== n) distanceBuffers[slot] = new Float32Array(n);
-  return distanceBuffers[slot];
-}
-
 interface ScoredPoints {
   /** Triples x, y, orientation bits. */
   points: Int32Array;
@@ -269,12 +263,17 @@ interface ScoredPoints {
  * Small frames with too few such edges keep them all. At most `maxPoints` (an even subsample).
  */
 function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: number, fine: boolean): ScoredPoints {
-  const { width: w, height: h, edges } = depth;
+  const { width: w, height: h, edges, pixels } = depth;
+  const interior = (i: number) => {
+    const y = Math.floor(i / w);
+    const x = i - y * w;
+    return x >= border && x < w - border && y >= border && y < h - border;
+  };
   let usable = 0;
-  for (let y = border; y < h - border; y++) for (let i = y * w + border, end = (y + 1) * w - border; i < end; i++) usable += edges[i];
+  for (let q = 0; q < pixels.length; q++) if (interior(pixels[q])) usable++;
   // Below MIN_INTERIOR_POINTS, the whole frame.
-  const margin = usable >= MIN_INTERIOR_POINTS ? border : 0;
-  if (usable < MIN_INTERIOR_POINTS) usable = depth.count;
+  const whole = usable < MIN_INTERIOR_POINTS;
+  if (whole) usable = pixels.length;
   const stride = Math.max(1, Math.ceil(usable / maxPoints));
   const n = Math.ceil(usable / stride);
   const points = new Int32Array(3 * n);
@@ -282,18 +281,20 @@ function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: numbe
   const bins = fine ? new Int8Array(n) : null;
   let seen = 0;
   let p = 0;
-  for (let y = margin; y < h - margin; y++) {
-    for (let x = margin, i = y * w + margin; x < w - margin; x++, i++) {
-      if (!edges[i]) continue;
-      if (seen++ % stride !== 0) continue;
-      points[3 * p] = x;
-      points[3 * p + 1] = y;
-      points[3 * p + 2] = depth.orientation[i];
-      if (bins) bins[p] = depthEdgeNormalBin(edges, w, h, x, y);
-      // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
-      weights[p] = Math.min(1, depth.strength[i] / 0.1);
-      p++;
-    }
+  // The edge pixels are listed in raster order, so the subsample is an even one along rows.
+  for (let q = 0; q < pixels.length; q++) {
+    const i = pixels[q];
+    if (!whole && !interior(i)) continue;
+    if (seen++ % stride !== 0) continue;
+    const y = Math.floor(i / w);
+    const x = i - y * w;
+    points[3 * p] = x;
+    points[3 * p + 1] = y;
+    points[3 * p + 2] = depth.orientation[i];
+    if (bins) bins[p] = depthEdgeNormalBin(edges, w, h, x, y);
+    // Weight by the jump: a 4 % step weighs 0.4, a 10 % step or more weighs 1.
+    weights[p] = Math.min(1, depth.strength[i] / 0.1);
+    p++;
   }
   // Edges running up and down fix dx; edges running across fix dy. A scene of poles has far
   // more of the first, and would leave dy to chance; so each orientation carries half the
@@ -317,96 +318,195 @@ function scoredDepthPoints(depth: DepthEdgeMap, maxPoints: number, border: numbe
 }
 
 /**
- * The chamfer search's cost: capped distance transforms to the colour edges of
- * each orientation (computed once) and the depth edge points (x, y, orientation) with weights.
+ * The chamfer search's cost: capped distances to the colour edges of each selection a depth
+ * point matches against (an orientation bin, or an axis for points whose edge forms no line),
+ * computed once per frame as interleaved codes, and the depth edge points with their weights.
  */
 class ChamferLevel {
   readonly width: number;
   readonly height: number;
-  /** Distance to colour edges running up and down, and to those running left to right. */
-  private readonly distX: Float32Array;
-  private readonly distY: Float32Array;
   /** Triples x, y, orientation bits. */
   readonly points: Int32Array;
   private readonly weights: Float32Array;
+  private readonly codes: Uint8Array;
+  private readonly distance: Float64Array;
+  /** Per point: its pixel's index in `codes` (pixel x slots), and the one or two slots it reads (the nearer counts). */
+  private readonly base: Int32Array;
+  private readonly slotA: Uint8Array;
+  private readonly slotB: Uint8Array;
 
-  /** Per orientation bin, distance to colour edges of that bin (with fine orientation). */
-  private readonly distBins: Float32Array[];
-  private readonly bins: Int8Array | null;
-
-  constructor(colour: ColourEdgeMap, scored: ScoredPoints, private readonly truncate: number) {
-    this.width = colour.width;
-    this.height = colour.height;
-    this.bins = scored.bins;
-    // The maps never leave this frame's registration, so they reuse per-thread buffers: one per
-    // orientation bin that some point uses, and the two axis maps for the points without a bin.
-    const n = colour.width * colour.height;
-    const used = new Set(scored.bins ?? []);
-    const axisNeeded = !scored.bins || scored.bins.some((b) => b < 0);
-    const selections: ({ orientation: Uint8Array; bit: number } | null)[] = [];
-    const buffers: Float32Array[] = [];
-    const wanted: number[] = [];
-    for (let b = 0; b < ORIENT_BINS; b++) {
-      if (!used.has(b)) continue;
-      selections.push({ orientation: colour.bins, bit: 1 << b });
-      buffers.push(distanceBuffer(2 + b, n));
-      wanted.push(b);
-    }
-    if (axisNeeded) {
-      selections.push({ orientation: colour.orientation, bit: ORIENT_ACROSS_X }, { orientation: colour.orientation, bit: ORIENT_ACROSS_Y });
-      buffers.push(distanceBuffer(0, n), distanceBuffer(1, n));
-    }
-    const maps = cappedDistanceTransforms(colour, truncate, selections, buffers);
-    this.distBins = Array.from({ length: ORIENT_BINS }, () => new Float32Array(0));
-    wanted.forEach((b, k) => (this.distBins[b] = maps[k]));
-    this.distX = axisNeeded ? maps[wanted.length] : new Float32Array(0);
-    this.distY = axisNeeded ? maps[wanted.length + 1] : new Float32Array(0);
+  constructor(colour: ColourEdgeMap, scored: ScoredPoints, private readonly truncate: number, region: EdgeRegion | undefined) {
+    const { width, height } = colour;
+    this.width = width;
+    this.height = height;
     this.points = scored.points;
     this.weights = scored.weights;
+    const count = scored.points.length / 3;
+    // Selections: each orientation bin some point uses, then the two axes where points without
+    // a bin need them (a point with both axis bits takes the nearer of the two).
+    const slotOf = new Int8Array(ORIENT_BINS + 2).fill(-1);
+    let slots = 0;
+    const need = (k: number) => (slotOf[k] < 0 ? (slotOf[k] = slots++) : slotOf[k]);
+    this.slotA = new Uint8Array(count);
+    this.slotB = new Uint8Array(count);
+    this.base = new Int32Array(count);
+    for (let p = 0; p < count; p++) {
+      const b = scored.bins ? scored.bins[p] : -1;
+      const o = scored.points[3 * p + 2];
+      if (b >= 0) this.slotA[p] = this.slotB[p] = need(b);
+      else {
+        this.slotA[p] = need(o & ORIENT_ACROSS_X ? ORIENT_BINS : ORIENT_BINS + 1);
+        this.slotB[p] = need(o & ORIENT_ACROSS_Y ? ORIENT_BINS + 1 : ORIENT_BINS);
+      }
+    }
+    for (let p = 0; p < count; p++) this.base[p] = (scored.points[3 * p + 1] * width + scored.points[3 * p]) * slots;
+    const binBits = new Uint16Array(256);
+    for (let mask = 0; mask < 256; mask++) {
+      for (let b = 0; b < ORIENT_BINS; b++) if (mask & (1 << b) && slotOf[b] >= 0) binBits[mask] |= 1 << slotOf[b];
+    }
+    const xBit = slotOf[ORIENT_BINS] >= 0 ? 1 << slotOf[ORIENT_BINS] : 0;
+    const yBit = slotOf[ORIENT_BINS + 1] >= 0 ? 1 << slotOf[ORIENT_BINS + 1] : 0;
+    const selections = new Uint16Array(colour.pixels.length);
+    colour.pixels.forEach((i, q) => {
+      const o = colour.orientation[i];
+      selections[q] = binBits[colour.bins[i]] | (o & ORIENT_ACROSS_X ? xBit : 0) | (o & ORIENT_ACROSS_Y ? yBit : 0);
+    });
+    const d = cappedDistanceCodes(width, height, colour.pixels, selections, Math.max(1, slots), truncate, region);
+    this.codes = d.codes;
+    this.distance = d.distance;
   }
 
   /**
    * Weighted mean truncated distance of the depth edge points moved by (-dx, -dy) to colour
-   * edges of their orientation. Points that leave the frame are not scored; if more than half
-   * leave, the shift scores `truncate`.
+   * edges of their orientation, for every shift within maxShift, scoring every `stride`-th
+   * point; indexed (dy + maxShift) x side + dx + maxShift. Points that leave the frame are not
+   * scored; a shift that more than half leave scores `truncate`. The loop runs point by point
+   * over all shifts, so that one point's reads stay in a small window of the code array; each
+   * shift's sum still adds the points up in their order, so the costs are those of a
+   * shift-by-shift loop, bit for bit.
    */
-  cost(dx: number, dy: number, stride = 1): number {
-    const { width, height, points, weights, distX, distY, truncate, bins, distBins } = this;
-    let sum = 0;
-    let wsum = 0;
-    let n = 0;
+  gridCosts(maxShift: number, stride = 1): Float64Array {
+    const { width, height, points, weights, codes, distance, base, slotA, slotB } = this;
+    const slots = codes.length / (width * height);
+    const side = 2 * maxShift + 1;
+    const sum = new Float64Array(side * side);
+    const wsum = new Float64Array(side * side);
+    const n = new Int32Array(side * side);
     const count = points.length / 3;
-    const total = Math.ceil(count / stride);
-    for (let k = 0, p = 0; p < count; k += 3 * stride, p += stride) {
-      const x = points[k] - dx;
-      const y = points[k + 1] - dy;
-      if (x < 0 || y < 0 || x >= width || y >= height) continue;
-      const i = y * width + x;
-      const o = points[k + 2];
-      const b = bins ? bins[p] : -1;
-      const d = b >= 0 ? distBins[b][i] : o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
-      const w = weights[p];
-      sum += w * d;
-      wsum += w;
-      n++;
+    // Usually every point stays in the frame at every shift (points lie at least maxShift from
+    // the sides); then the weight sums and counts are the same for all shifts, summed once in
+    // the same order, and the inner loop adds distances only.
+    let everywhere = true;
+    for (let k = 0; k < points.length && everywhere; k += 3 * stride) {
+      everywhere = points[k] >= maxShift && points[k] + maxShift < width && points[k + 1] >= maxShift && points[k + 1] + maxShift < height;
     }
-    return n * 2 >= total && wsum > 0 ? sum / wsum : truncate;
+    if (everywhere) {
+      let w0 = 0;
+      let n0 = 0;
+      const rowStep = width * slots;
+      for (let p = 0; p < count; p += stride) {
+        const w = weights[p];
+        w0 += w;
+        n0++;
+        const sa = slotA[p];
+        const sb = slotB[p];
+        // Shift (dx, dy) reads base - (dy x width + dx) x slots: the first grid entry, (-maxShift,
+        // -maxShift), reads farthest on, and each step along the grid reads one pixel back.
+        let at = base[p] + maxShift * rowStep + maxShift * slots;
+        for (let row = 0; row < side * side; row += side, at -= rowStep) {
+          if (sa === sb) {
+            for (let gx = 0, t = at + sa; gx < side; gx++, t -= slots) sum[row + gx] += w * distance[codes[t]];
+          } else {
+            for (let gx = 0, t = at; gx < side; gx++, t -= slots) {
+              const a = codes[t + sa];
+              const b = codes[t + sb];
+              sum[row + gx] += w * distance[a < b ? a : b];
+            }
+          }
+        }
+      }
+      wsum.fill(w0);
+      n.fill(n0);
+    } else for (let k = 0, p = 0; p < count; k += 3 * stride, p += stride) {
+      const x = points[k];
+      const y = points[k + 1];
+      const w = weights[p];
+      const sa = slotA[p];
+      const sb = slotB[p];
+      // Shifts that keep the point in the frame: 0 <= x - dx < width, 0 <= y - dy < height.
+      const dx0 = Math.max(-maxShift, x - width + 1);
+      const dx1 = Math.min(maxShift, x);
+      const dy0 = Math.max(-maxShift, y - height + 1);
+      const dy1 = Math.min(maxShift, y);
+      for (let dy = dy0; dy <= dy1; dy++) {
+        const row = (dy + maxShift) * side + maxShift;
+        const rowAt = base[p] - dy * width * slots;
+        for (let dx = dx0; dx <= dx1; dx++) {
+          const at = rowAt - dx * slots;
+          const a = codes[at + sa];
+          const b = codes[at + sb];
+          const g = row + dx;
+          sum[g] += w * distance[a < b ? a : b];
+          wsum[g] += w;
+          n[g]++;
+        }
+      }
+    }
+    const total = Math.ceil(count / stride);
+    const out = new Float64Array(side * side);
+    for (let g = 0; g < out.length; g++) out[g] = n[g] * 2 >= total && wsum[g] > 0 ? sum[g] / wsum[g] : this.truncate;
+    return out;
+  }
+
+  /** As gridCosts with stride 1, for the listed shifts only. */
+  costsAt(shifts: [number, number][]): Float64Array {
+    const { width, height, points, weights, codes, distance, base, slotA, slotB } = this;
+    const slots = codes.length / (width * height);
+    const m = shifts.length;
+    const dxs = Int32Array.from(shifts, (s) => s[0]);
+    const dys = Int32Array.from(shifts, (s) => s[1]);
+    const offsets = Int32Array.from(shifts, ([dx, dy]) => (dy * width + dx) * slots);
+    const sum = new Float64Array(m);
+    const wsum = new Float64Array(m);
+    const n = new Int32Array(m);
+    const count = points.length / 3;
+    for (let k = 0, p = 0; p < count; k += 3, p++) {
+      const x = points[k];
+      const y = points[k + 1];
+      const w = weights[p];
+      const sa = slotA[p];
+      const sb = slotB[p];
+      for (let q = 0; q < m; q++) {
+        const tx = x - dxs[q];
+        const ty = y - dys[q];
+        if (tx < 0 || ty < 0 || tx >= width || ty >= height) continue;
+        const at = base[p] - offsets[q];
+        const a = codes[at + sa];
+        const b = codes[at + sb];
+        sum[q] += w * distance[a < b ? a : b];
+        wsum[q] += w;
+        n[q]++;
+      }
+    }
+    const out = new Float64Array(m);
+    for (let q = 0; q < m; q++) out[q] = n[q] * 2 >= count && wsum[q] > 0 ? sum[q] / wsum[q] : this.truncate;
+    return out;
   }
 
   /** Share of the (in-frame) depth edge points within `radius` of a matching colour edge at this shift. */
   inlierShare(dx: number, dy: number, radius: number): number {
-    const { width, height, points, distX, distY, bins, distBins } = this;
+    const { width, height, points, codes, distance, base, slotA, slotB } = this;
+    const shift = (dy * width + dx) * (codes.length / (width * height));
     let hit = 0;
     let n = 0;
     for (let k = 0, p = 0; k < points.length; k += 3, p++) {
       const x = points[k] - dx;
       const y = points[k + 1] - dy;
       if (x < 0 || y < 0 || x >= width || y >= height) continue;
-      const i = y * width + x;
-      const o = points[k + 2];
-      const b = bins ? bins[p] : -1;
-      const d = b >= 0 ? distBins[b][i] : o === ORIENT_ACROSS_X ? distX[i] : o === ORIENT_ACROSS_Y ? distY[i] : Math.min(distX[i], distY[i]);
-      if (d <= radius) hit++;
+      const at = base[p] - shift;
+      const a = codes[at + slotA[p]];
+      const b = codes[at + slotB[p]];
+      if (distance[a < b ? a : b] <= radius) hit++;
       n++;
     }
     return n ? hit / n : 0;

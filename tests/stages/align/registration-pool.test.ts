@@ -35,7 +35,9 @@ test('the worker pool returns the same registrations as the synchronous function
   // The workers run a plain JavaScript bundle of their code, not TypeScript through tsx.
   assert.equal(pool.boot, 'bundle');
   try {
-    const options = { maxShift: 6 };
+    // With the edge pixels, which the workers hand back by transfer: a worker's next pair must
+    // not see the last pair's edges (its per-thread edge maps are cleared by their pixel lists).
+    const options = { maxShift: 6, keepEdges: true };
     const before = frames.map((f) => ({ rgb: Uint8Array.from(f.rgb.data), depth: Uint16Array.from(f.depth.data) }));
     // One frame as a view into a larger buffer: it must be copied, never detached.
     const big = new Uint8Array(frames[0].rgb.data.length + 16);
@@ -45,6 +47,7 @@ test('the worker pool returns the same registrations as the synchronous function
     const direct = frames.map((f) => registerDepthToRgb(f.rgb, f.depth, options));
     assert.deepEqual(fromPool, direct);
     assert.ok(direct.some((r) => r.dx !== 0 || r.dy !== 0), 'some frames carry an injected shift');
+    assert.ok(fromPool.every((r) => r.edges && r.edges.colour.length > 0 && r.edges.depth.length > 0));
     // The caller's frames hold the same pixels again: moved buffers came back, the view was copied.
     assert.deepEqual(frames.map((f) => ({ rgb: Uint8Array.from(f.rgb.data), depth: Uint16Array.from(f.depth.data) })), before);
     assert.equal(big.byteLength, frames[0].rgb.data.length + 16, 'the view\'s larger buffer was not detached');

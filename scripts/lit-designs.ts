@@ -19,7 +19,8 @@ import { computeImageFeatures, fitReferenceScorer, resolveTrainingOptions, type 
 import { openclipartCorpus, syntheticCorpus, type CorpusPair } from '../scorer/eval/corpora.ts';
 import { evaluateEmbedder, openclipartDir, openclipartHeldOut, type Bar, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
 import { imageEmbeddingsFromFeatures, textEmbeddingsFromWeights } from '../scorer/eval/weights-embed.ts';
-import { backbonePyramidFeatures } from '../scorer/backbone/backbone-tower.ts';
+import { backboneFeatureSize, backbonePyramidFeatures } from '../scorer/backbone/backbone-tower.ts';
+import { pyramidWindow } from '../scorer/pyramid-window.ts';
 import { BACKBONE_CHANNELS, BACKBONE_GRID } from '../scorer/backbone/nsfwjs-mobilenet.ts';
 import { fromFloat16Bits } from '../scorer/onnx/graph.ts';
 import { colourShapePhrase } from '../scorer/eval/grounding-eval.ts';
@@ -42,6 +43,17 @@ export const DESIGNS: Record<string, { label: string; options: ReferenceTraining
   'lr5e-3': { label: 'pooled head, lr 0.005, 40 epochs', options: { learningRate: 5e-3 } },
   e80: { label: 'pooled head, 80 epochs', options: { epochs: 80 } },
   'e20': { label: 'pooled head, 20 epochs', options: { epochs: 20 } },
+  'lr7e-4-e10': { label: 'pooled head, lr 0.0007 (3x lower), 10 epochs', options: { epochs: 10, learningRate: 7e-4 } },
+  'lr6e-3-e10': { label: 'pooled head, lr 0.006 (3x higher), 10 epochs', options: { epochs: 10, learningRate: 6e-3 } },
+  't0.03-e10': { label: 'pooled head, temperature 0.03, 10 epochs', options: { epochs: 10, temperature: 0.03 } },
+  't0.15-e10': { label: 'pooled head, temperature 0.15, 10 epochs', options: { epochs: 10, temperature: 0.15 } },
+  'b1024-e10': { label: 'pooled head, batch 1024 (lr 0.004), 10 epochs', options: { epochs: 10, batchSize: 1024, learningRate: 4e-3 } },
+  'ground0.1-e10': { label: 'pooled head + grounding loss (weight 0.1), 10 epochs', options: { epochs: 10, groundingWeight: 0.1 } },
+  'ground1-late-e10': { label: 'pooled head + grounding loss (weight 1) in the last 30% of epochs only, 10 epochs', options: { epochs: 10, groundingWeight: 1, groundingStart: 0.7 } },
+  'p12-e10': { label: 'pyramid 1x1 + 2x2 (overlapping 4x4 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 2] } },
+  'domain-e10': { label: 'pooled head, batches of one corpus each (harder in-batch negatives), 10 epochs', options: { epochs: 10, domainBatches: true } },
+  'p13-domain-e10': { label: 'pyramid 1x1 + 3x3, batches of one corpus each, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true } },
+  'p13-e10': { label: 'pyramid 1x1 + 3x3 (overlapping 3x3 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 3] } },
 };
 
 export interface DesignResult {
@@ -82,31 +94,48 @@ export function regionsOf(p: CorpusPair): TrainingPair['regions'] {
   return (p.objects ?? []).map((o) => ({ phrase: colourShapePhrase(o), box: o.box, side: p.side ?? 64 }));
 }
 
-/** Embeddings of a design's weights from cached backbone features: pooled rows, and patch rows (x_c W + b per cell) for pairs with objects. */
+/**
+ * Embeddings of a design's weights from cached backbone features: pooled rows, and patch rows for
+ * pairs with objects, each cell's features through the projection of every pyramid window it lies
+ * in, (G / k)^2 * x_c W[window] summed, plus the bias (the exported head's patch_embeds).
+ */
 function weightsEmbedder(w: ReferenceScorerWeights, threads: number): EvaluationEmbedder {
-  const F = BACKBONE_CHANNELS;
-  const cells = BACKBONE_GRID * BACKBONE_GRID;
+  const C = BACKBONE_CHANNELS;
+  const G = BACKBONE_GRID;
+  const cells = G * G;
   return {
     async embedPairs(pairs) {
       const grids = pairs.some((p) => p.objects);
-      const got = await backbonePyramidFeatures(pairs, [1], { threads, grids }, []);
-      const images = imageEmbeddingsFromFeatures(w, got.features, F, got.kept.map((_, i) => i));
+      const got = await backbonePyramidFeatures(pairs, w.pyramid, { threads, grids }, []);
+      const images = imageEmbeddingsFromFeatures(w, got.features, backboneFeatureSize(w.pyramid), got.kept.map((_, i) => i));
       const D = w.dim;
       const patches = got.kept.map((_, i) => {
         if (!got.grids) return null;
         const x = fromFloat16Bits(got.grids[i]);
         const data = new Float32Array(cells * D);
-        for (let c = 0; c < cells; c++) {
-          const z = c * D;
-          for (let d = 0; d < D; d++) data[z + d] = w.projectionBias[d];
-          for (let f = 0; f < F; f++) {
-            const v = x[c * F + f];
-            if (v === 0) continue;
-            const row = f * D;
-            for (let d = 0; d < D; d++) data[z + d] += v * w.projection[row + d];
-          }
+        for (let c = 0; c < cells; c++) data.set(w.projectionBias, c * D);
+        let firstRow = 0;
+        for (const level of w.pyramid) {
+          const { kernel: k, stride } = pyramidWindow(G, level);
+          const scale = (G * G) / (k * k);
+          for (let ry = 0; ry < level; ry++)
+            for (let rx = 0; rx < level; rx++) {
+              const rows = firstRow + (ry * level + rx) * C;
+              for (let y = ry * stride; y < ry * stride + k; y++)
+                for (let xx = rx * stride; xx < rx * stride + k; xx++) {
+                  const c = y * G + xx;
+                  const z = c * D;
+                  for (let f = 0; f < C; f++) {
+                    const v = x[c * C + f] * scale;
+                    if (v === 0) continue;
+                    const row = (rows + f) * D;
+                    for (let d = 0; d < D; d++) data[z + d] += v * w.projection[row + d];
+                  }
+                }
+            }
+          firstRow += level * level * C;
         }
-        return { grid: [BACKBONE_GRID, BACKBONE_GRID] as [number, number], dim: D, data };
+        return { grid: [G, G] as [number, number], dim: D, data };
       });
       return { pairs: got.kept, images, patches };
     },
@@ -119,13 +148,23 @@ export async function main(argv: string[]): Promise<void> {
   const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
   const synthetic = (await syntheticCorpus(path.join(a.data, `synthetic-1-${a.synthetic}`), { count: a.synthetic, seed: 1 })).map((p) => ({ ...p, regions: regionsOf(p) }));
   const openclipart = (await openclipartCorpus(openclipartDir(a.data, 224), { size: 224 })).filter((p) => !openclipartHeldOut(p.id));
-  const pairs: TrainingPair[] = [...synthetic, ...openclipart];
-  const grounding = a.designs.some((d) => (DESIGNS[d].options.groundingWeight ?? 0) > 0);
-  const image = await computeImageFeatures(pairs, { imageTower: 'backbone', threads: a.threads, ...(grounding ? { groundingWeight: 1 } : {}) }, log);
-  log(`features of ${image.kept.length} pairs (${synthetic.length} synthetic, ${openclipart.length} openclipart)`);
+  const pairs: TrainingPair[] = [...synthetic.map((p) => ({ ...p, domain: 'synthetic' })), ...openclipart.map((p) => ({ ...p, domain: 'openclipart' }))];
   const results: Record<string, DesignResult> = JSON.parse(await fs.readFile(a.out, 'utf8').catch(() => '{}'));
+  // One feature matrix at a time: designs sharing a pyramid share it.
+  let image: Awaited<ReturnType<typeof computeImageFeatures>> | null = null;
+  let imageKey = '';
   for (const name of a.designs) {
     const design = DESIGNS[name];
+    const pyramid = design.options.pyramid ?? [1];
+    const grounding = (design.options.groundingWeight ?? 0) > 0;
+    const key = `${pyramid.join('_')}${grounding ? '+grids' : ''}`;
+    if (key !== imageKey) {
+      image = null;
+      image = await computeImageFeatures(pairs, { imageTower: 'backbone', threads: a.threads, pyramid, ...(grounding ? { groundingWeight: 1 } : {}) }, log);
+      imageKey = key;
+      log(`features [${pyramid}] of ${image.kept.length} pairs (${synthetic.length} synthetic, ${openclipart.length} openclipart)`);
+    }
+    if (!image) throw new Error('no features');
     const started = performance.now();
     const options = resolveTrainingOptions({ imageTower: 'backbone', threads: a.threads, ...design.options });
     log(`design ${name}: ${design.label}`);

@@ -9,9 +9,12 @@
 // its held-out split.
 //
 //   node --import tsx scripts/lit-designs.ts [--designs a,b,...] [--out models/reference-backbone/designs.json] [--data DIR] [--synthetic N]
+//        [--export DIR --id ID]
 //
 // Each design's bars are merged into --out by name; scripts/train-reference-scorer.ts renders
-// that file as the designs table of the training cards.
+// that file as the designs table of the training cards. --export writes the (one) design's model
+// as a scorer folder with its training.json, for `scripts/train-reference-scorer.ts --out DIR
+// --eval-only` to evaluate through the exported files and write the card.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,7 +27,8 @@ import { pyramidWindow } from '../scorer/pyramid-window.ts';
 import { BACKBONE_CHANNELS, BACKBONE_GRID } from '../scorer/backbone/nsfwjs-mobilenet.ts';
 import { fromFloat16Bits } from '../scorer/onnx/graph.ts';
 import { colourShapePhrase } from '../scorer/eval/grounding-eval.ts';
-import type { ReferenceScorerWeights } from '../scorer/onnx/reference-model.ts';
+import { writeReferenceScorer, type ReferenceScorerWeights } from '../scorer/onnx/reference-model.ts';
+import type { TrainingRecord } from './train-reference-scorer.ts';
 
 /** The designs measured; options on top of { imageTower: 'backbone' }. */
 export const DESIGNS: Record<string, { label: string; options: ReferenceTrainingOptions }> = {
@@ -53,6 +57,8 @@ export const DESIGNS: Record<string, { label: string; options: ReferenceTraining
   'p12-e10': { label: 'pyramid 1x1 + 2x2 (overlapping 4x4 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 2] } },
   'domain-e10': { label: 'pooled head, batches of one corpus each (harder in-batch negatives), 10 epochs', options: { epochs: 10, domainBatches: true } },
   'p13-domain-e10': { label: 'pyramid 1x1 + 3x3, batches of one corpus each, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true } },
+  'p13-ground1-late-e10': { label: 'pyramid 1x1 + 3x3, grounding loss (weight 1) in the last 30% of epochs, 10 epochs', options: { epochs: 10, pyramid: [1, 3], groundingWeight: 1, groundingStart: 0.7 } },
+  'p13-domain-ground1-late-e10': { label: 'pyramid 1x1 + 3x3, one-corpus batches, grounding loss (weight 1) in the last 30% of epochs, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true, groundingWeight: 1, groundingStart: 0.7 } },
   'p13-e10': { label: 'pyramid 1x1 + 3x3 (overlapping 3x3 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 3] } },
 };
 
@@ -67,6 +73,8 @@ export interface DesignResult {
 }
 
 interface Args {
+  export: string | null;
+  id: string;
   designs: string[];
   out: string;
   data: string;
@@ -75,16 +83,19 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { designs: ['base-e10', 'ground1-e10'], out: path.join('models', 'reference-backbone', 'designs.json'), data: path.join('.weft-tmp', 'eval-corpora'), synthetic: 8000, threads: 2 };
+  const a: Args = { export: null, id: 'weft-reference-backbone', designs: ['base-e10', 'ground1-e10'], out: path.join('models', 'reference-backbone', 'designs.json'), data: path.join('.weft-tmp', 'eval-corpora'), synthetic: 8000, threads: 2 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--designs') a.designs = value.split(',');
     else if (flag === '--out') a.out = value;
     else if (flag === '--data') a.data = value;
+    else if (flag === '--export') a.export = value;
+    else if (flag === '--id') a.id = value;
     else if (flag === '--synthetic' || flag === '--threads') a[flag.slice(2) as 'synthetic' | 'threads'] = Number(value);
     else throw new Error(`unknown option ${flag}`);
   }
+  if (a.export && a.designs.length !== 1) throw new Error('--export writes one design: give one in --designs');
   for (const d of a.designs) if (!DESIGNS[d]) throw new Error(`unknown design ${d} (known: ${Object.keys(DESIGNS).join(', ')})`);
   return a;
 }
@@ -172,6 +183,28 @@ export async function main(argv: string[]): Promise<void> {
       const epoch = /^epoch (\d+)\//.exec(line);
       if (!epoch || Number(epoch[1]) % 10 === 0 || epoch[1] === '1') log(line);
     });
+    if (a.export) {
+      await writeReferenceScorer(a.export, fit.weights, { id: a.id, description: 'weft reference scorer (see TRAINING.md)' });
+      const w = fit.weights;
+      const record: TrainingRecord = {
+        sources: [
+          `synthetic shapes (scripts/make-demo-corpus.ts, seed 1, 64 px, clean captions): ${synthetic.length} pairs`,
+          `openclipart-svg (Debian), rendered at 224 px on white, caption = title + description + keywords (scorer/eval/corpora.ts withKeywords): ${openclipart.length} pairs (held-out split left out by path hash)`,
+          `trained by scripts/lit-designs.ts --designs ${name} (${design.label})`,
+        ],
+        skipped: image.skipped.length,
+        options,
+        losses: fit.losses,
+        steps: fit.steps,
+        trainSeconds: (performance.now() - started) / 1000,
+        words: w.vocab.length - 2,
+        bigrams: w.bigrams.length,
+        mean: w.mean,
+        std: w.std,
+      };
+      await fs.writeFile(path.join(a.export, 'training.json'), `${JSON.stringify(record, null, 2)}\n`);
+      log(`exported ${name} to ${a.export}`);
+    }
     const evaluation = await evaluateEmbedder(weightsEmbedder(fit.weights, a.threads), { corpus: 'both', data: a.data, openclipartSize: 224 });
     const met = evaluation.bars.filter((b) => b.pass).length;
     results[name] = { name, label: design.label, options: design.options, bars: evaluation.bars, met, seconds: (performance.now() - started) / 1000, losses: fit.losses.map((l) => Number(l.toFixed(4))) };

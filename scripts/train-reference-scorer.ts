@@ -358,7 +358,7 @@ function shippedRow(evaluation: Evaluation | null): string {
 }
 
 /** What the card needs of a training run; saved as training.json so the card can be rewritten after a later evaluation. */
-interface TrainingRecord {
+export interface TrainingRecord {
   sources: string[];
   skipped: number;
   options: ReferenceTrainingResult['options'];

@@ -18,9 +18,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { computeImageFeatures, fitReferenceScorer, resolveTrainingOptions, type ReferenceTrainingOptions, type TrainingPair } from '../scorer/reference-trainer.ts';
+import { computeImageFeatures, fitReferenceScorer, resolveTrainingOptions, type TrainingPair } from '../scorer/reference-trainer.ts';
 import { openclipartCorpus, syntheticCorpus, type CorpusPair } from '../scorer/eval/corpora.ts';
-import { evaluateEmbedder, openclipartDir, openclipartHeldOut, type Bar, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
+import { evaluateEmbedder, openclipartDir, openclipartHeldOut, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
 import { imageEmbeddingsFromFeatures, textEmbeddingsFromWeights } from '../scorer/eval/weights-embed.ts';
 import { backboneFeatureSize, backbonePyramidFeatures } from '../scorer/backbone/backbone-tower.ts';
 import { pyramidWindow } from '../scorer/pyramid-window.ts';
@@ -28,49 +28,7 @@ import { BACKBONE_CHANNELS, BACKBONE_GRID } from '../scorer/backbone/nsfwjs-mobi
 import { fromFloat16Bits } from '../scorer/onnx/graph.ts';
 import { colourShapePhrase } from '../scorer/eval/grounding-eval.ts';
 import { writeReferenceScorer, type ReferenceScorerWeights } from '../scorer/onnx/reference-model.ts';
-import type { TrainingRecord } from './train-reference-scorer.ts';
-
-/** The designs measured; options on top of { imageTower: 'backbone' }. */
-export const DESIGNS: Record<string, { label: string; options: ReferenceTrainingOptions }> = {
-  'base-e10': { label: 'pooled 1x1 head, 10 epochs', options: { epochs: 10 } },
-  'ground1-e10': { label: 'pooled head + patch-level grounding loss (weight 1), 10 epochs', options: { epochs: 10, groundingWeight: 1 } },
-  'ground3-e10': { label: 'pooled head + patch-level grounding loss (weight 3), 10 epochs', options: { epochs: 10, groundingWeight: 3 } },
-  'ground0.3-e10': { label: 'pooled head + patch-level grounding loss (weight 0.3), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 } },
-  'ground1-p16': { label: 'pooled head + grounding loss (weight 1, 16 phrases a step), 40 epochs', options: { groundingWeight: 1, groundingPhrases: 16 } },
-  'ground3-p16': { label: 'pooled head + grounding loss (weight 3, 16 phrases a step), 40 epochs', options: { groundingWeight: 3, groundingPhrases: 16 } },
-  'ground1-p16-lr5e-3': { label: 'grounding loss (weight 1, 16 phrases a step), lr 0.005, 40 epochs', options: { groundingWeight: 1, groundingPhrases: 16, learningRate: 5e-3 } },
-  base: { label: 'pooled 1x1 head, 40 epochs (224 px + 8000 synthetic)', options: {} },
-  ground1: { label: 'pooled head + patch-level grounding loss (weight 1), 40 epochs', options: { groundingWeight: 1 } },
-  ground3: { label: 'pooled head + patch-level grounding loss (weight 3), 40 epochs', options: { groundingWeight: 3 } },
-  'ground1-lr5e-3': { label: 'grounding loss (weight 1), lr 0.005, 40 epochs', options: { groundingWeight: 1, learningRate: 5e-3 } },
-  'ground1-e80': { label: 'grounding loss (weight 1), 80 epochs', options: { groundingWeight: 1, epochs: 80 } },
-  'lr5e-3': { label: 'pooled head, lr 0.005, 40 epochs', options: { learningRate: 5e-3 } },
-  e80: { label: 'pooled head, 80 epochs', options: { epochs: 80 } },
-  'e20': { label: 'pooled head, 20 epochs', options: { epochs: 20 } },
-  'lr7e-4-e10': { label: 'pooled head, lr 0.0007 (3x lower), 10 epochs', options: { epochs: 10, learningRate: 7e-4 } },
-  'lr6e-3-e10': { label: 'pooled head, lr 0.006 (3x higher), 10 epochs', options: { epochs: 10, learningRate: 6e-3 } },
-  't0.03-e10': { label: 'pooled head, temperature 0.03, 10 epochs', options: { epochs: 10, temperature: 0.03 } },
-  't0.15-e10': { label: 'pooled head, temperature 0.15, 10 epochs', options: { epochs: 10, temperature: 0.15 } },
-  'b1024-e10': { label: 'pooled head, batch 1024 (lr 0.004), 10 epochs', options: { epochs: 10, batchSize: 1024, learningRate: 4e-3 } },
-  'ground0.1-e10': { label: 'pooled head + grounding loss (weight 0.1), 10 epochs', options: { epochs: 10, groundingWeight: 0.1 } },
-  'ground1-late-e10': { label: 'pooled head + grounding loss (weight 1) in the last 30% of epochs only, 10 epochs', options: { epochs: 10, groundingWeight: 1, groundingStart: 0.7 } },
-  'p12-e10': { label: 'pyramid 1x1 + 2x2 (overlapping 4x4 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 2] } },
-  'domain-e10': { label: 'pooled head, batches of one corpus each (harder in-batch negatives), 10 epochs', options: { epochs: 10, domainBatches: true } },
-  'p13-domain-e10': { label: 'pyramid 1x1 + 3x3, batches of one corpus each, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true } },
-  'p13-ground1-late-e10': { label: 'pyramid 1x1 + 3x3, grounding loss (weight 1) in the last 30% of epochs, 10 epochs', options: { epochs: 10, pyramid: [1, 3], groundingWeight: 1, groundingStart: 0.7 } },
-  'p13-domain-ground1-late-e10': { label: 'pyramid 1x1 + 3x3, one-corpus batches, grounding loss (weight 1) in the last 30% of epochs, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true, groundingWeight: 1, groundingStart: 0.7 } },
-  'p13-e10': { label: 'pyramid 1x1 + 3x3 (overlapping 3x3 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 3] } },
-};
-
-export interface DesignResult {
-  name: string;
-  label: string;
-  options: ReferenceTrainingOptions;
-  bars: Bar[];
-  met: number;
-  seconds: number;
-  losses: number[];
-}
+import { DESIGNS, type DesignResult, type TrainingRecord } from './reference-designs.ts';
 
 interface Args {
   export: string | null;

@@ -24,7 +24,7 @@ import { readCaptionFolder } from '../scorer/caption-folder.ts';
 import { trainReferenceScorer, type ImageTower, type ReferenceTrainingResult, type TrainingPair } from '../scorer/reference-trainer.ts';
 import { openclipartCorpus, syntheticCorpus } from '../scorer/eval/corpora.ts';
 import { colourShapePhrase } from '../scorer/eval/grounding-eval.ts';
-import { DESIGNS, type DesignResult } from './lit-designs.ts';
+import { DESIGNS, type DesignResult, type TrainingRecord } from './reference-designs.ts';
 import { bars, evaluateScorer, formatEvaluation, openclipartDir, openclipartHeldOut, type Evaluation } from '../scorer/eval/evaluate.ts';
 
 interface Args {
@@ -370,18 +370,6 @@ function shippedRow(evaluation: Evaluation | null): string {
 }
 
 /** What the card needs of a training run; saved as training.json so the card can be rewritten after a later evaluation. */
-export interface TrainingRecord {
-  sources: string[];
-  skipped: number;
-  options: ReferenceTrainingResult['options'];
-  losses: number[];
-  steps: number;
-  trainSeconds: number;
-  words: number;
-  bigrams: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-}
 
 export async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);

@@ -27,6 +27,7 @@ export const DESIGNS: Record<string, { label: string; options: ReferenceTraining
   't0.15-e10': { label: 'pooled head, temperature 0.15, 10 epochs', options: { epochs: 10, temperature: 0.15 } },
   'b1024-e10': { label: 'pooled head, batch 1024 (lr 0.004), 10 epochs', options: { epochs: 10, batchSize: 1024, learningRate: 4e-3 } },
   'ground0.1-e10': { label: 'pooled head + grounding loss (weight 0.1), 10 epochs', options: { epochs: 10, groundingWeight: 0.1 } },
+  'ground0.1-lr6e-3-e10': { label: 'pooled head + grounding loss (weight 0.1), lr 0.006, 10 epochs', options: { epochs: 10, groundingWeight: 0.1, learningRate: 6e-3 } },
   'ground1-late-e10': { label: 'pooled head + grounding loss (weight 1) in the last 30% of epochs only, 10 epochs', options: { epochs: 10, groundingWeight: 1, groundingStart: 0.7 } },
   'p12-e10': { label: 'pyramid 1x1 + 2x2 (overlapping 4x4 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 2] } },
   'domain-e10': { label: 'pooled head, batches of one corpus each (harder in-batch negatives), 10 epochs', options: { epochs: 10, domainBatches: true } },

@@ -340,7 +340,8 @@ function backboneNotes(): string {
   head misses: a 1x1 + 3x3 pyramid of overlapping windows (12800 features, a 6.5 MB head) moves synthetic
   image->text R@1 only from 0.784 to 0.804, and without the grounding loss its patch rows ground worse (0.046). A
   lower grounding weight (0.3: grounding 0.882, swap AUROC 0.891 / AP 0.781, the best in the table above, below the earlier 7x7 head's 0.905 / 0.831; synthetic
-  image->text R@1 0.697; 0.1: grounding 0.866, AUROC 0.886 / AP 0.766, R@1 0.750, 5 of 11 bars) or the loss only in the last 30% of the epochs (grounding 0.821, R@1 0.668, AUROC 0.875)
+  image->text R@1 0.697; 0.1: grounding 0.866, AUROC 0.886 / AP 0.766, R@1 0.750, 5 of 11 bars, and at lr 0.006 openclipart
+  R@1 0.340, still 5) or the loss only in the last 30% of the epochs (grounding 0.821, R@1 0.668, AUROC 0.875)
   keeps grounding above the bar but does not give back the synthetic retrieval the loss costs (table above). The synthetic images are 64 px, so the backbone
   sees them upscaled 3.5x; rendering the synthetic corpora at 224 px (as openclipart already is) is not measured.
 - Defined in \`scripts/lit-designs.ts\` but not run (each 1x1 + 3x3 design takes about 10 min at 10 epochs on

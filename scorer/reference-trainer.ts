@@ -29,6 +29,8 @@ export interface TrainingPair {
   caption: string;
   /** A group such as the pair's k-means cluster (cluster_id), for distinctGroupBatches. */
   group?: number | null;
+  /** The corpus or source the pair comes from, for domainBatches. */
+  domain?: string;
   /** Known regions of the image (the synthetic corpus's objects), for the grounding loss. */
   regions?: TrainingRegion[];
 }
@@ -66,11 +68,19 @@ export interface ReferenceTrainingOptions {
   groundingWeight?: number;
   /** Region phrases per step the grounding loss samples from the batch. */
   groundingPhrases?: number;
+  /** Fraction of the epochs trained before the grounding loss is switched on (0: from the start). */
+  groundingStart?: number;
   epochs?: number;
   batchSize?: number;
   /** False-negative-aware batches: at most one pair of each `group` per batch where the groups
    *  allow (core/distinct-batches.ts), so near-identical pairs are not each other's negatives. */
   distinctGroupBatches?: boolean;
+  /**
+   * Batches of one `domain` each where it has a full batch of pairs (the rest pooled into mixed
+   * batches): a pair's in-batch negatives are then captions of its own corpus, not the easy ones
+   * of another (synthetic shapes against clip art).
+   */
+  domainBatches?: boolean;
   learningRate?: number;
   weightDecay?: number;
   /** InfoNCE temperature, clamped to [MIN_TEMPERATURE, MAX_TEMPERATURE]. */
@@ -136,15 +146,17 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
     imageSize: backbone ? BACKBONE_INPUT : (options.imageSize ?? 64),
     channels: options.channels ?? ([32, 64, 128] as [number, number, number]),
     pools: options.pools ?? ([2, 2, 2] as [number, number, number]),
-    // The backbone's 7x7 grid splits only into 1x1 and 7x7; 49 projections of 1280 channels would be 16M weights.
+    // Finer levels of the 7x7 grid overlap (pyramid-window.ts); each region costs 1280 x dim weights.
     pyramid: options.pyramid ?? (backbone ? [1] : [1, 2, 4]),
     dim: options.dim ?? 256,
     hidden: options.hidden ?? 0,
     groundingWeight: options.groundingWeight ?? 0,
     groundingPhrases: options.groundingPhrases ?? 64,
+    groundingStart: options.groundingStart ?? 0,
     epochs: options.epochs ?? 40,
     batchSize: options.batchSize ?? 256,
     distinctGroupBatches: options.distinctGroupBatches ?? false,
+    domainBatches: options.domainBatches ?? false,
     learningRate: options.learningRate ?? 2e-3,
     weightDecay: options.weightDecay ?? 0.01,
     temperature: Math.min(MAX_TEMPERATURE, Math.max(MIN_TEMPERATURE, options.temperature ?? 0.07)),
@@ -344,10 +356,14 @@ async function fitOnce(
   const grounding = o.groundingWeight > 0 ? groundingData(image, rows, o, tokenizer, vocab.length, bigramIndex, fMean, fStd, live) : null;
   if (grounding) log(`grounding loss: ${grounding.regions.length} regions of ${grounding.pairs} pairs, weight ${o.groundingWeight}, ${o.groundingPhrases} phrases a step`);
   const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads, H);
-  const groundingStep = grounding ? await GroundingStep.open(F, o.dim, o.threads) : null;
+  // The grounding loss trains the pooled 1x1 level's rows (the first BACKBONE_CHANNELS), which every cell sees.
+  const groundingStep = grounding ? await GroundingStep.open(BACKBONE_CHANNELS, o.dim, o.threads) : null;
+  const pooledRows = (p: ContrastiveParams): ContrastiveParams => (F === BACKBONE_CHANNELS ? p : { ...p, featureSize: BACKBONE_CHANNELS, projection: p.projection.subarray(0, BACKBONE_CHANNELS * o.dim) });
   const order = Array.from({ length: n }, (_, i) => i);
   const batchSize = Math.min(o.batchSize, n);
-  const stepsPerEpoch = Math.max(1, Math.floor(n / batchSize));
+  if (o.distinctGroupBatches && o.domainBatches) throw new Error('distinctGroupBatches and domainBatches do not combine');
+  const domains = rows.map((r) => image.kept[r].domain ?? '');
+  const stepsPerEpoch = o.domainBatches ? domainBatchList(order, batchSize, domains).length : Math.max(1, Math.floor(n / batchSize));
   const totalSteps = stepsPerEpoch * o.epochs;
   const losses: number[] = [];
   const grads = zerosLike(params);
@@ -357,20 +373,20 @@ async function fitOnce(
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       shuffle(order, random);
       // Full batches come first, so the first stepsPerEpoch of them are full.
-      const distinct = o.distinctGroupBatches ? distinctGroupBatches(order, batchSize, (i) => groups[i]) : null;
-      if (distinct && epoch === 0) log(`group-distinct batches: ${distinct.relaxed} of ${n} pairs share a group with another pair of their batch`);
+      const distinct = o.distinctGroupBatches ? distinctGroupBatches(order, batchSize, (i) => groups[i]) : o.domainBatches ? { batches: domainBatchList(order, batchSize, domains), relaxed: 0 } : null;
+      if (distinct && o.distinctGroupBatches && epoch === 0) log(`group-distinct batches: ${distinct.relaxed} of ${n} pairs share a group with another pair of their batch`);
       let sum = 0;
       for (let s = 0; s < stepsPerEpoch; s++) {
         const batch = distinct ? distinct.batches[s] : order.slice(s * batchSize, (s + 1) * batchSize);
         batch.forEach((r, i) => batchFeatures.set(features.subarray(r * F, (r + 1) * F), i * F));
         const batchCaptions = batch.map((r) => captions[r]);
-        const cases = grounding ? grounding.cases(batch, random) : [];
+        const cases = grounding && epoch >= Math.floor(o.groundingStart * o.epochs) ? grounding.cases(batch, random) : [];
         const touched = touchedRows([...batchCaptions, ...cases.map((c) => c.phrase)]);
         grads.projection.fill(0);
         grads.bias.fill(0);
         clearRows(grads.words, touched.words, o.dim);
         clearRows(grads.bigrams, touched.bigrams, o.dim);
-        const loss = (await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads)) + (groundingStep && cases.length ? await groundingStep.run(params, cases, o.groundingWeight, grads) : 0);
+        const loss = (await step.run(params, { features: batchFeatures, captions: batchCaptions }, grads)) + (groundingStep && cases.length ? await groundingStep.run(pooledRows(params), cases, o.groundingWeight, pooledRows(grads)) : 0);
         if (!Number.isFinite(loss)) throw new TrainingDivergedError(`loss is ${loss} at step ${done + 1} of ${totalSteps} (epoch ${epoch + 1})`);
         sum += loss;
         clipGradientNorm(grads, touched, o.maxGradNorm);
@@ -620,6 +636,33 @@ export function captionRows(ids: number[], vocabSize: number, bigramIndex: Map<n
   return { words, bigrams };
 }
 
+/**
+ * Full batches of `order` (already shuffled) whose pairs share a domain, then mixed batches of
+ * the remainders, in an order that interleaves the domains' batches by position in `order`.
+ * A domain with no full batch of its own only appears in the mixed ones; at least one batch.
+ */
+export function domainBatchList(order: number[], batchSize: number, domains: string[]): number[][] {
+  const byDomain = new Map<string, number[]>();
+  for (const i of order) {
+    const list = byDomain.get(domains[i]);
+    if (list) list.push(i);
+    else byDomain.set(domains[i], [i]);
+  }
+  const batches: number[][] = [];
+  const rest: number[] = [];
+  for (const list of byDomain.values()) {
+    const full = Math.floor(list.length / batchSize);
+    for (let b = 0; b < full; b++) batches.push(list.slice(b * batchSize, (b + 1) * batchSize));
+    rest.push(...list.slice(full * batchSize));
+  }
+  const position = new Map(order.map((i, k) => [i, k]));
+  rest.sort((a, b) => position.get(a)! - position.get(b)!);
+  for (let b = 0; b + batchSize <= rest.length; b += batchSize) batches.push(rest.slice(b, b + batchSize));
+  if (batches.length === 0) batches.push(order.slice(0, batchSize));
+  // Interleave: by the position in `order` of each batch's first pair.
+  return batches.sort((a, b) => position.get(a[0])! - position.get(b[0])!);
+}
+
 function shuffle<T>(a: T[], random: () => number): void {
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -646,8 +689,8 @@ function groundingData(
   std: Float64Array,
   live: Uint8Array,
 ) {
-  const F = image.featureSize;
-  if (F !== BACKBONE_CHANNELS) throw new Error(`the grounding loss needs the backbone's pooled 1x1 features (pyramid [1]), got ${F} features`);
+  const F = BACKBONE_CHANNELS;
+  if (o.pyramid[0] !== 1) throw new Error(`the grounding loss needs the backbone's pooled 1x1 level first in the pyramid, got [${o.pyramid}]`);
   const half = fromFloat16Bits(Uint16Array.from({ length: 65536 }, (_, i) => i));
   const phrases = new Map<string, CaptionRows>();
   const regions: { row: number; phrase: CaptionRows; positives: number[] }[] = [];

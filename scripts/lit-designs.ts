@@ -9,52 +9,30 @@
 // its held-out split.
 //
 //   node --import tsx scripts/lit-designs.ts [--designs a,b,...] [--out models/reference-backbone/designs.json] [--data DIR] [--synthetic N]
+//        [--export DIR --id ID]
 //
 // Each design's bars are merged into --out by name; scripts/train-reference-scorer.ts renders
-// that file as the designs table of the training cards.
+// that file as the designs table of the training cards. --export writes the (one) design's model
+// as a scorer folder with its training.json, for `scripts/train-reference-scorer.ts --out DIR
+// --eval-only` to evaluate through the exported files and write the card.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { computeImageFeatures, fitReferenceScorer, resolveTrainingOptions, type ReferenceTrainingOptions, type TrainingPair } from '../scorer/reference-trainer.ts';
+import { computeImageFeatures, fitReferenceScorer, resolveTrainingOptions, type TrainingPair } from '../scorer/reference-trainer.ts';
 import { openclipartCorpus, syntheticCorpus, type CorpusPair } from '../scorer/eval/corpora.ts';
-import { evaluateEmbedder, openclipartDir, openclipartHeldOut, type Bar, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
+import { evaluateEmbedder, openclipartDir, openclipartHeldOut, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
 import { imageEmbeddingsFromFeatures, textEmbeddingsFromWeights } from '../scorer/eval/weights-embed.ts';
-import { backbonePyramidFeatures } from '../scorer/backbone/backbone-tower.ts';
+import { backboneFeatureSize, backbonePyramidFeatures } from '../scorer/backbone/backbone-tower.ts';
+import { pyramidWindow } from '../scorer/pyramid-window.ts';
 import { BACKBONE_CHANNELS, BACKBONE_GRID } from '../scorer/backbone/nsfwjs-mobilenet.ts';
 import { fromFloat16Bits } from '../scorer/onnx/graph.ts';
 import { colourShapePhrase } from '../scorer/eval/grounding-eval.ts';
-import type { ReferenceScorerWeights } from '../scorer/onnx/reference-model.ts';
-
-/** The designs measured; options on top of { imageTower: 'backbone' }. */
-export const DESIGNS: Record<string, { label: string; options: ReferenceTrainingOptions }> = {
-  'base-e10': { label: 'pooled 1x1 head, 10 epochs', options: { epochs: 10 } },
-  'ground1-e10': { label: 'pooled head + patch-level grounding loss (weight 1), 10 epochs', options: { epochs: 10, groundingWeight: 1 } },
-  'ground3-e10': { label: 'pooled head + patch-level grounding loss (weight 3), 10 epochs', options: { epochs: 10, groundingWeight: 3 } },
-  'ground0.3-e10': { label: 'pooled head + patch-level grounding loss (weight 0.3), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 } },
-  'ground1-p16': { label: 'pooled head + grounding loss (weight 1, 16 phrases a step), 40 epochs', options: { groundingWeight: 1, groundingPhrases: 16 } },
-  'ground3-p16': { label: 'pooled head + grounding loss (weight 3, 16 phrases a step), 40 epochs', options: { groundingWeight: 3, groundingPhrases: 16 } },
-  'ground1-p16-lr5e-3': { label: 'grounding loss (weight 1, 16 phrases a step), lr 0.005, 40 epochs', options: { groundingWeight: 1, groundingPhrases: 16, learningRate: 5e-3 } },
-  base: { label: 'pooled 1x1 head, 40 epochs (224 px + 8000 synthetic)', options: {} },
-  ground1: { label: 'pooled head + patch-level grounding loss (weight 1), 40 epochs', options: { groundingWeight: 1 } },
-  ground3: { label: 'pooled head + patch-level grounding loss (weight 3), 40 epochs', options: { groundingWeight: 3 } },
-  'ground1-lr5e-3': { label: 'grounding loss (weight 1), lr 0.005, 40 epochs', options: { groundingWeight: 1, learningRate: 5e-3 } },
-  'ground1-e80': { label: 'grounding loss (weight 1), 80 epochs', options: { groundingWeight: 1, epochs: 80 } },
-  'lr5e-3': { label: 'pooled head, lr 0.005, 40 epochs', options: { learningRate: 5e-3 } },
-  e80: { label: 'pooled head, 80 epochs', options: { epochs: 80 } },
-  'e20': { label: 'pooled head, 20 epochs', options: { epochs: 20 } },
-};
-
-export interface DesignResult {
-  name: string;
-  label: string;
-  options: ReferenceTrainingOptions;
-  bars: Bar[];
-  met: number;
-  seconds: number;
-  losses: number[];
-}
+import { writeReferenceScorer, type ReferenceScorerWeights } from '../scorer/onnx/reference-model.ts';
+import { DESIGNS, type DesignResult, type TrainingRecord } from './reference-designs.ts';
 
 interface Args {
+  export: string | null;
+  id: string;
   designs: string[];
   out: string;
   data: string;
@@ -63,16 +41,19 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { designs: ['base-e10', 'ground1-e10'], out: path.join('models', 'reference-backbone', 'designs.json'), data: path.join('.weft-tmp', 'eval-corpora'), synthetic: 8000, threads: 2 };
+  const a: Args = { export: null, id: 'weft-reference-backbone', designs: ['base-e10', 'ground1-e10'], out: path.join('models', 'reference-backbone', 'designs.json'), data: path.join('.weft-tmp', 'eval-corpora'), synthetic: 8000, threads: 2 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--designs') a.designs = value.split(',');
     else if (flag === '--out') a.out = value;
     else if (flag === '--data') a.data = value;
+    else if (flag === '--export') a.export = value;
+    else if (flag === '--id') a.id = value;
     else if (flag === '--synthetic' || flag === '--threads') a[flag.slice(2) as 'synthetic' | 'threads'] = Number(value);
     else throw new Error(`unknown option ${flag}`);
   }
+  if (a.export && a.designs.length !== 1) throw new Error('--export writes one design: give one in --designs');
   for (const d of a.designs) if (!DESIGNS[d]) throw new Error(`unknown design ${d} (known: ${Object.keys(DESIGNS).join(', ')})`);
   return a;
 }
@@ -82,31 +63,48 @@ export function regionsOf(p: CorpusPair): TrainingPair['regions'] {
   return (p.objects ?? []).map((o) => ({ phrase: colourShapePhrase(o), box: o.box, side: p.side ?? 64 }));
 }
 
-/** Embeddings of a design's weights from cached backbone features: pooled rows, and patch rows (x_c W + b per cell) for pairs with objects. */
+/**
+ * Embeddings of a design's weights from cached backbone features: pooled rows, and patch rows for
+ * pairs with objects, each cell's features through the projection of every pyramid window it lies
+ * in, (G / k)^2 * x_c W[window] summed, plus the bias (the exported head's patch_embeds).
+ */
 function weightsEmbedder(w: ReferenceScorerWeights, threads: number): EvaluationEmbedder {
-  const F = BACKBONE_CHANNELS;
-  const cells = BACKBONE_GRID * BACKBONE_GRID;
+  const C = BACKBONE_CHANNELS;
+  const G = BACKBONE_GRID;
+  const cells = G * G;
   return {
     async embedPairs(pairs) {
       const grids = pairs.some((p) => p.objects);
-      const got = await backbonePyramidFeatures(pairs, [1], { threads, grids }, []);
-      const images = imageEmbeddingsFromFeatures(w, got.features, F, got.kept.map((_, i) => i));
+      const got = await backbonePyramidFeatures(pairs, w.pyramid, { threads, grids }, []);
+      const images = imageEmbeddingsFromFeatures(w, got.features, backboneFeatureSize(w.pyramid), got.kept.map((_, i) => i));
       const D = w.dim;
       const patches = got.kept.map((_, i) => {
         if (!got.grids) return null;
         const x = fromFloat16Bits(got.grids[i]);
         const data = new Float32Array(cells * D);
-        for (let c = 0; c < cells; c++) {
-          const z = c * D;
-          for (let d = 0; d < D; d++) data[z + d] = w.projectionBias[d];
-          for (let f = 0; f < F; f++) {
-            const v = x[c * F + f];
-            if (v === 0) continue;
-            const row = f * D;
-            for (let d = 0; d < D; d++) data[z + d] += v * w.projection[row + d];
-          }
+        for (let c = 0; c < cells; c++) data.set(w.projectionBias, c * D);
+        let firstRow = 0;
+        for (const level of w.pyramid) {
+          const { kernel: k, stride } = pyramidWindow(G, level);
+          const scale = (G * G) / (k * k);
+          for (let ry = 0; ry < level; ry++)
+            for (let rx = 0; rx < level; rx++) {
+              const rows = firstRow + (ry * level + rx) * C;
+              for (let y = ry * stride; y < ry * stride + k; y++)
+                for (let xx = rx * stride; xx < rx * stride + k; xx++) {
+                  const c = y * G + xx;
+                  const z = c * D;
+                  for (let f = 0; f < C; f++) {
+                    const v = x[c * C + f] * scale;
+                    if (v === 0) continue;
+                    const row = (rows + f) * D;
+                    for (let d = 0; d < D; d++) data[z + d] += v * w.projection[row + d];
+                  }
+                }
+            }
+          firstRow += level * level * C;
         }
-        return { grid: [BACKBONE_GRID, BACKBONE_GRID] as [number, number], dim: D, data };
+        return { grid: [G, G] as [number, number], dim: D, data };
       });
       return { pairs: got.kept, images, patches };
     },
@@ -119,13 +117,23 @@ export async function main(argv: string[]): Promise<void> {
   const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
   const synthetic = (await syntheticCorpus(path.join(a.data, `synthetic-1-${a.synthetic}`), { count: a.synthetic, seed: 1 })).map((p) => ({ ...p, regions: regionsOf(p) }));
   const openclipart = (await openclipartCorpus(openclipartDir(a.data, 224), { size: 224 })).filter((p) => !openclipartHeldOut(p.id));
-  const pairs: TrainingPair[] = [...synthetic, ...openclipart];
-  const grounding = a.designs.some((d) => (DESIGNS[d].options.groundingWeight ?? 0) > 0);
-  const image = await computeImageFeatures(pairs, { imageTower: 'backbone', threads: a.threads, ...(grounding ? { groundingWeight: 1 } : {}) }, log);
-  log(`features of ${image.kept.length} pairs (${synthetic.length} synthetic, ${openclipart.length} openclipart)`);
+  const pairs: TrainingPair[] = [...synthetic.map((p) => ({ ...p, domain: 'synthetic' })), ...openclipart.map((p) => ({ ...p, domain: 'openclipart' }))];
   const results: Record<string, DesignResult> = JSON.parse(await fs.readFile(a.out, 'utf8').catch(() => '{}'));
+  // One feature matrix at a time: designs sharing a pyramid share it.
+  let image: Awaited<ReturnType<typeof computeImageFeatures>> | null = null;
+  let imageKey = '';
   for (const name of a.designs) {
     const design = DESIGNS[name];
+    const pyramid = design.options.pyramid ?? [1];
+    const grounding = (design.options.groundingWeight ?? 0) > 0;
+    const key = `${pyramid.join('_')}${grounding ? '+grids' : ''}`;
+    if (key !== imageKey) {
+      image = null;
+      image = await computeImageFeatures(pairs, { imageTower: 'backbone', threads: a.threads, pyramid, ...(grounding ? { groundingWeight: 1 } : {}) }, log);
+      imageKey = key;
+      log(`features [${pyramid}] of ${image.kept.length} pairs (${synthetic.length} synthetic, ${openclipart.length} openclipart)`);
+    }
+    if (!image) throw new Error('no features');
     const started = performance.now();
     const options = resolveTrainingOptions({ imageTower: 'backbone', threads: a.threads, ...design.options });
     log(`design ${name}: ${design.label}`);
@@ -133,6 +141,28 @@ export async function main(argv: string[]): Promise<void> {
       const epoch = /^epoch (\d+)\//.exec(line);
       if (!epoch || Number(epoch[1]) % 10 === 0 || epoch[1] === '1') log(line);
     });
+    if (a.export) {
+      await writeReferenceScorer(a.export, fit.weights, { id: a.id, description: 'weft reference scorer (see TRAINING.md)' });
+      const w = fit.weights;
+      const record: TrainingRecord = {
+        sources: [
+          `synthetic shapes (scripts/make-demo-corpus.ts, seed 1, 64 px, clean captions): ${synthetic.length} pairs`,
+          `openclipart-svg (Debian), rendered at 224 px on white, caption = title + description + keywords (scorer/eval/corpora.ts withKeywords): ${openclipart.length} pairs (held-out split left out by path hash)`,
+          `trained by scripts/lit-designs.ts --designs ${name} (${design.label})`,
+        ],
+        skipped: image.skipped.length,
+        options,
+        losses: fit.losses,
+        steps: fit.steps,
+        trainSeconds: (performance.now() - started) / 1000,
+        words: w.vocab.length - 2,
+        bigrams: w.bigrams.length,
+        mean: w.mean,
+        std: w.std,
+      };
+      await fs.writeFile(path.join(a.export, 'training.json'), `${JSON.stringify(record, null, 2)}\n`);
+      log(`exported ${name} to ${a.export}`);
+    }
     const evaluation = await evaluateEmbedder(weightsEmbedder(fit.weights, a.threads), { corpus: 'both', data: a.data, openclipartSize: 224 });
     const met = evaluation.bars.filter((b) => b.pass).length;
     results[name] = { name, label: design.label, options: design.options, bars: evaluation.bars, met, seconds: (performance.now() - started) / 1000, losses: fit.losses.map((l) => Number(l.toFixed(4))) };

@@ -18,6 +18,7 @@ import { OnnxEncoder, floatTensor } from '../onnx-encoder.ts';
 import { imagePreprocessingFrom, preprocessImage } from '../clip-preprocess.ts';
 import { errorMessage } from '../../core/stage.ts';
 import { toFloat16Bits } from '../onnx/graph.ts';
+import { pyramidWindow } from '../pyramid-window.ts';
 
 const { onnx } = p;
 
@@ -89,13 +90,12 @@ export function poolGrid(grid: Float32Array, pyramid: number[], C = BACKBONE_CHA
   const out = new Float32Array(pyramid.reduce((n, g) => n + g * g, 0) * C);
   let region = 0;
   for (const level of pyramid) {
-    if (G % level !== 0) throw new Error(`the ${G}x${G} backbone grid does not split into a ${level}x${level} pyramid level`);
-    const k = G / level;
+    const { kernel: k, stride } = pyramidWindow(G, level);
     for (let ry = 0; ry < level; ry++)
       for (let rx = 0; rx < level; rx++, region++)
         for (let c = 0; c < C; c++) {
           let s = 0;
-          for (let y = ry * k; y < (ry + 1) * k; y++) for (let x = rx * k; x < (rx + 1) * k; x++) s += grid[(c * G + y) * G + x];
+          for (let y = ry * stride; y < ry * stride + k; y++) for (let x = rx * stride; x < rx * stride + k; x++) s += grid[(c * G + y) * G + x];
           out[region * C + c] = s / (k * k);
         }
   }

@@ -15,6 +15,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GraphBuilder, attr } from './graph.ts';
+import { pyramidWindow, type PyramidWindow } from '../pyramid-window.ts';
 import { BACKBONE_CHANNELS, BACKBONE_GRID } from '../backbone/nsfwjs-mobilenet.ts';
 import { BACKBONE_NAME, HEAD_INPUT } from '../backbone/backbone-tower.ts';
 
@@ -106,9 +107,8 @@ function addPyramid(g: GraphBuilder, w: ReferenceScorerWeights, features: string
   const side = featureGrid(w);
   const channels = featureChannels(w);
   return w.pyramid.map((level) => {
-    if (side % level !== 0) throw new Error(`feature map ${side}x${side} does not split into a ${level}x${level} pyramid level`);
-    const k = side / level;
-    const pooled = g.op('AveragePool', [features], { kernel_shape: attr.ints([k, k]), strides: attr.ints([k, k]) });
+    const { kernel: k, stride } = pyramidWindow(side, level);
+    const pooled = g.op('AveragePool', [features], { kernel_shape: attr.ints([k, k]), strides: attr.ints([stride, stride]) });
     const nhwc = g.op('Transpose', [pooled], { perm: attr.ints([0, 2, 3, 1]) });
     return g.op('Reshape', [nhwc, g.int64Tensor([0, level * level * channels])]);
   });
@@ -185,6 +185,8 @@ function buildVisionModel(w: ReferenceScorerWeights, metadata: Record<string, st
  * [N, G, G, C] -> [N, L, k, L, k, C] -> regions first [N, L*L, k*k, C] -> MatMul [L*L, C, D] -> back to row-major positions.
  */
 function patchContribution(g: GraphBuilder, nhwc: string, flat: string, side: number, level: number, channels: number, dim: number): string {
+  const window = pyramidWindow(side, level);
+  if (!window.tiles) return overlappingPatchContribution(g, nhwc, flat, side, level, channels, dim, window);
   const k = side / level;
   const regions = level * level;
   if (level === 1) {
@@ -197,6 +199,29 @@ function patchContribution(g: GraphBuilder, nhwc: string, flat: string, side: nu
   const projected = g.op('Mul', [g.op('MatMul', [byRegion, perRegion]), g.floatTensor([regions], [1])]); // [N, L*L, k*k, D]
   const unsplit = g.op('Reshape', [projected, g.int64Tensor([0, level, level, k, k, dim])]);
   return g.op('Reshape', [g.op('Transpose', [unsplit], { perm: attr.ints([0, 1, 3, 2, 4, 5]) }), g.int64Tensor([0, side * side, dim])]);
+}
+
+/**
+ * The same for a level of overlapping windows: a position in several windows gets each one's
+ * weights, (G / k)^2 * f(p) @ sum over windows r containing p of W[r], so the rows still average
+ * to the level's share of image_embeds. Per window: slice its k x k positions, project them with
+ * its weights, pad back to the G x G map.
+ */
+function overlappingPatchContribution(g: GraphBuilder, nhwc: string, flat: string, side: number, level: number, channels: number, dim: number, w: PyramidWindow): string {
+  const perRegion = g.op('Reshape', [flat, g.int64Tensor([level * level, channels, dim])]);
+  let sum = '';
+  for (let ry = 0; ry < level; ry++)
+    for (let rx = 0; rx < level; rx++) {
+      const [y, x, r] = [ry * w.stride, rx * w.stride, ry * level + rx];
+      const positions = g.op('Slice', [nhwc, g.int64Tensor([y, x]), g.int64Tensor([y + w.kernel, x + w.kernel]), g.int64Tensor([1, 2])]);
+      const weights = g.op('Squeeze', [g.op('Slice', [perRegion, g.int64Tensor([r]), g.int64Tensor([r + 1]), g.int64Tensor([0])]), g.int64Tensor([0])]);
+      const projected = g.op('MatMul', [positions, weights]); // [N, k, k, D]
+      const pads = g.int64Tensor([0, y, x, 0, 0, side - y - w.kernel, side - x - w.kernel, 0]);
+      const placed = g.op('Pad', [projected, pads]);
+      sum = sum ? g.op('Add', [sum, placed]) : placed;
+    }
+  const scaled = g.op('Mul', [sum, g.floatTensor([(side * side) / (w.kernel * w.kernel)], [1])]);
+  return g.op('Reshape', [scaled, g.int64Tensor([0, side * side, dim])]);
 }
 
 function buildTextModel(w: ReferenceScorerWeights, metadata: Record<string, string> = {}): Uint8Array {

@@ -7,11 +7,22 @@ import path from 'node:path';
 import { makeDemoCorpus } from '../../corpora/demo-corpus.ts';
 import { readCaptionFolder } from '../../scorer/caption-folder.ts';
 import { writeReferenceScorer } from '../../scorer/onnx/reference-model.ts';
-import { buildVocab, retrievalRecall, trainReferenceScorer } from '../../scorer/reference-trainer.ts';
+import { buildVocab, domainBatchList, retrievalRecall, trainReferenceScorer } from '../../scorer/reference-trainer.ts';
 import { embedReadableImages, loadScorer } from '../../scorer/scorer.ts';
 
 test('vocabulary: [PAD], [UNK], then words seen often enough, most frequent first', () => {
   assert.deepEqual(buildVocab(['A red circle.', 'a RED square', 'a blue star'], 2), ['[PAD]', '[UNK]', 'a', 'red']);
+});
+
+test('domain batches: full batches of one domain each, remainders pooled into mixed ones, interleaved by position', () => {
+  // 0-9 domain a, 10-15 domain b, 16-17 domain c (too few for a batch of its own).
+  const domains = Array.from({ length: 18 }, (_, i) => (i < 10 ? 'a' : i < 16 ? 'b' : 'c'));
+  const order = [0, 10, 1, 11, 2, 16, 3, 12, 4, 13, 5, 17, 6, 14, 7, 15, 8, 9];
+  const batches = domainBatchList(order, 3, domains);
+  assert.deepEqual(batches, [[0, 1, 2], [10, 11, 12], [16, 17, 9], [3, 4, 5], [13, 14, 15], [6, 7, 8]]);
+  for (const b of batches.filter((b) => !b.includes(16))) assert.equal(new Set(b.map((i) => domains[i])).size, 1, `batch ${b}`);
+  // Fewer pairs than one batch: one batch of them all.
+  assert.deepEqual(domainBatchList([2, 0, 1], 4, ['a', 'b', 'a']), [[2, 0, 1]]);
 });
 
 test('a short training run learns the synthetic pairs and exports a scorer that reproduces it', async (t) => {

@@ -44,7 +44,12 @@ test('poolGrid averages each pyramid region, region-major and channel-minor', ()
   // channel 0: 1 2 / 3 4; channel 1: 10 20 / 30 40
   const grid = Float32Array.from([1, 2, 3, 4, 10, 20, 30, 40]);
   assert.deepEqual([...poolGrid(grid, [1, 2], C, G)], [2.5, 25, 1, 10, 2, 20, 3, 30, 4, 40]);
-  assert.throws(() => poolGrid(new Float32Array(1280 * 49), [2]), /does not split into a 2x2/);
+  // A level that does not divide the grid: equal windows that overlap (3x3 into 2x2: windows of 2 at 0 and 1).
+  assert.deepEqual([...poolGrid(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]), [2], 1, 3)], [3, 4, 6, 7]);
+  // The backbone's 7x7 into 3x3: windows of 3 at 0, 2 and 4.
+  const ramp = Float32Array.from({ length: 49 }, (_, i) => i % 7);
+  assert.deepEqual([...poolGrid(ramp, [3], 1, 7)], [1, 3, 5, 1, 3, 5, 1, 3, 5]);
+  assert.throws(() => poolGrid(new Float32Array(1280 * 49), [4]), /does not split into a 4x4/);
 });
 
 test('backbone scorer: head-only folder, joined at load, embeddings equal the trained projection of the cached features', async () => {
@@ -124,6 +129,27 @@ test('backbone scorer with a hidden relu layer: the joined model gives the two-l
   }
 });
 
+test('backbone scorer with overlapping 3x3 windows of the grid: the joined model gives the projection of the cached [1, 3] pyramid rows', async () => {
+  const { features, kept } = await backbonePyramidFeatures(pairs, [1, 3], { threads: 2 }, []);
+  assert.equal(features.length, kept.length * 10 * 1280);
+  const result = await trainReferenceScorer(pairs, { imageTower: 'backbone', pyramid: [1, 3], dim: 8, epochs: 6, batchSize: 16, learningRate: 5e-3, threads: 2 });
+  assert.ok(result.losses.at(-1)! < result.losses[0], `loss ${result.losses[0]} -> ${result.losses.at(-1)}`);
+  const dir = path.join(root, 'scorer-p13');
+  await writeReferenceScorer(dir, result.weights, { id: 'tiny-backbone-p13' });
+  const scorer = await loadScorer(dir);
+  try {
+    const sample = kept.slice(0, 6);
+    const out = await scorer.embedImages(sample.map((p) => p.image));
+    const expected = imageEmbeddingsFromFeatures(result.weights, features, 10 * 1280, sample.map((_, i) => i));
+    for (let i = 0; i < sample.length; i++) {
+      const cos = expected[i].reduce((a, v, d) => a + v * out.pooled[i][d], 0);
+      assert.ok(cos > 0.9999, `image ${i}: cosine ${cos} between the joined model and the [1, 3] pyramid projection`);
+    }
+  } finally {
+    await scorer.close();
+  }
+});
+
 test('whole grids: cached on request from the same backbone run, their cells average to the pooled rows; the grounding loss trains on regions', async () => {
   const corpus = await syntheticCorpus(path.join(root, 'regions'), { count: 32, seed: 31 });
   const withRegions: TrainingPair[] = corpus.map((p) => ({ ...p, regions: (p.objects ?? []).map((o) => ({ phrase: colourShapePhrase(o), box: o.box, side: p.side ?? 64 })) }));
@@ -147,4 +173,10 @@ test('whole grids: cached on request from the same backbone run, their cells ave
   assert.ok(result.losses.every(Number.isFinite));
   assert.ok(result.losses.at(-1)! < result.losses[0], `loss ${result.losses[0]} -> ${result.losses.at(-1)}`);
   await assert.rejects(trainReferenceScorer(withRegions, { imageTower: 'backbone', dim: 8, hidden: 8, epochs: 1, threads: 2, groundingWeight: 1 }), /linear image head/);
+  // With a 3x3 level after the pooled one (the loss trains the pooled rows), switched on for the second half of the epochs only.
+  const late = await trainReferenceScorer(withRegions, { imageTower: 'backbone', pyramid: [1, 3], dim: 16, epochs: 8, batchSize: 16, learningRate: 5e-3, threads: 2, groundingWeight: 1, groundingStart: 0.5 });
+  assert.ok(late.losses.every(Number.isFinite));
+  // The grounding loss adds to the epoch losses from epoch 5 on.
+  assert.ok(late.losses[4] > late.losses[3], `losses ${late.losses.map((l) => l.toFixed(3))}`);
+  await assert.rejects(trainReferenceScorer(withRegions, { imageTower: 'backbone', pyramid: [3], dim: 8, epochs: 1, threads: 2, groundingWeight: 1 }), /pooled 1x1 level first/);
 });

@@ -1,0 +1,61 @@
+// The designs of the backbone reference scorer that scripts/lit-designs.ts compares, the shape of
+// their results in designs.json, and the training record scripts/train-reference-scorer.ts keeps
+// (training.json), shared by the two scripts.
+import type { ReferenceTrainingOptions, ReferenceTrainingResult } from '../scorer/reference-trainer.ts';
+import type { Bar } from '../scorer/eval/evaluate.ts';
+
+/** The designs measured; options on top of { imageTower: 'backbone' }. */
+export const DESIGNS: Record<string, { label: string; options: ReferenceTrainingOptions }> = {
+  'base-e10': { label: 'pooled 1x1 head, 10 epochs', options: { epochs: 10 } },
+  'ground1-e10': { label: 'pooled head + patch-level grounding loss (weight 1), 10 epochs', options: { epochs: 10, groundingWeight: 1 } },
+  'ground3-e10': { label: 'pooled head + patch-level grounding loss (weight 3), 10 epochs', options: { epochs: 10, groundingWeight: 3 } },
+  'ground0.3-e10': { label: 'pooled head + patch-level grounding loss (weight 0.3), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 } },
+  'ground1-p16': { label: 'pooled head + grounding loss (weight 1, 16 phrases a step), 40 epochs', options: { groundingWeight: 1, groundingPhrases: 16 } },
+  'ground3-p16': { label: 'pooled head + grounding loss (weight 3, 16 phrases a step), 40 epochs', options: { groundingWeight: 3, groundingPhrases: 16 } },
+  'ground1-p16-lr5e-3': { label: 'grounding loss (weight 1, 16 phrases a step), lr 0.005, 40 epochs', options: { groundingWeight: 1, groundingPhrases: 16, learningRate: 5e-3 } },
+  base: { label: 'pooled 1x1 head, 40 epochs (224 px + 8000 synthetic)', options: {} },
+  ground1: { label: 'pooled head + patch-level grounding loss (weight 1), 40 epochs', options: { groundingWeight: 1 } },
+  ground3: { label: 'pooled head + patch-level grounding loss (weight 3), 40 epochs', options: { groundingWeight: 3 } },
+  'ground1-lr5e-3': { label: 'grounding loss (weight 1), lr 0.005, 40 epochs', options: { groundingWeight: 1, learningRate: 5e-3 } },
+  'ground1-e80': { label: 'grounding loss (weight 1), 80 epochs', options: { groundingWeight: 1, epochs: 80 } },
+  'lr5e-3': { label: 'pooled head, lr 0.005, 40 epochs', options: { learningRate: 5e-3 } },
+  e80: { label: 'pooled head, 80 epochs', options: { epochs: 80 } },
+  'e20': { label: 'pooled head, 20 epochs', options: { epochs: 20 } },
+  'lr7e-4-e10': { label: 'pooled head, lr 0.0007 (3x lower), 10 epochs', options: { epochs: 10, learningRate: 7e-4 } },
+  'lr6e-3-e10': { label: 'pooled head, lr 0.006 (3x higher), 10 epochs', options: { epochs: 10, learningRate: 6e-3 } },
+  't0.03-e10': { label: 'pooled head, temperature 0.03, 10 epochs', options: { epochs: 10, temperature: 0.03 } },
+  't0.15-e10': { label: 'pooled head, temperature 0.15, 10 epochs', options: { epochs: 10, temperature: 0.15 } },
+  'b1024-e10': { label: 'pooled head, batch 1024 (lr 0.004), 10 epochs', options: { epochs: 10, batchSize: 1024, learningRate: 4e-3 } },
+  'ground0.1-e10': { label: 'pooled head + grounding loss (weight 0.1), 10 epochs', options: { epochs: 10, groundingWeight: 0.1 } },
+  'ground0.1-lr6e-3-e10': { label: 'pooled head + grounding loss (weight 0.1), lr 0.006, 10 epochs', options: { epochs: 10, groundingWeight: 0.1, learningRate: 6e-3 } },
+  'ground1-late-e10': { label: 'pooled head + grounding loss (weight 1) in the last 30% of epochs only, 10 epochs', options: { epochs: 10, groundingWeight: 1, groundingStart: 0.7 } },
+  'p12-e10': { label: 'pyramid 1x1 + 2x2 (overlapping 4x4 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 2] } },
+  'domain-e10': { label: 'pooled head, batches of one corpus each (harder in-batch negatives), 10 epochs', options: { epochs: 10, domainBatches: true } },
+  'p13-domain-e10': { label: 'pyramid 1x1 + 3x3, batches of one corpus each, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true } },
+  'p13-ground1-late-e10': { label: 'pyramid 1x1 + 3x3, grounding loss (weight 1) in the last 30% of epochs, 10 epochs', options: { epochs: 10, pyramid: [1, 3], groundingWeight: 1, groundingStart: 0.7 } },
+  'p13-domain-ground1-late-e10': { label: 'pyramid 1x1 + 3x3, one-corpus batches, grounding loss (weight 1) in the last 30% of epochs, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true, groundingWeight: 1, groundingStart: 0.7 } },
+  'p13-e10': { label: 'pyramid 1x1 + 3x3 (overlapping 3x3 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 3] } },
+};
+
+export interface DesignResult {
+  name: string;
+  label: string;
+  options: ReferenceTrainingOptions;
+  bars: Bar[];
+  met: number;
+  seconds: number;
+  losses: number[];
+}
+
+export interface TrainingRecord {
+  sources: string[];
+  skipped: number;
+  options: ReferenceTrainingResult['options'];
+  losses: number[];
+  steps: number;
+  trainSeconds: number;
+  words: number;
+  bigrams: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}

@@ -38,8 +38,8 @@ export interface VideoPassRequest {
   /** Rate of the motion signal (>= stored.fps); null: no motion signal. */
   analysisFps: number | null;
   audio: { sampleRate: number; streamDurationS?: number | null } | null;
-  /** The scene detector's frames, handed to onFrame in order as ffmpeg writes them. */
-  scene: { fps: number; width: number; height: number; onFrame: (frame: RgbFrame) => void };
+  /** The scene detector's frames, handed to onFrame in order as ffmpeg writes them; null: none (the pass alone, as the bench measures it). */
+  scene: { fps: number; width: number; height: number; onFrame: (frame: RgbFrame) => void } | null;
   /** Folder for the spool files (removed with it by the caller). */
   spoolDir: string;
   /** Names the spool files apart from other videos' in the same folder. */
@@ -168,7 +168,8 @@ export async function decodeVideoOnce(req: VideoPassRequest): Promise<DecodedVid
   const grey = req.analysisFps === null ? null : outputSize(stored.width, stored.height, Math.max(stored.width, stored.height) / 2);
 
   // The scene branch is the filter chain (and output options) of streamRgbFrames, so the detector sees the frames it would from its own decode.
-  const graph = `[0:v:0]split=2[scn][pic];[scn]fps=${scene.fps},scale=${scene.width}:${scene.height}:flags=area,setsar=1[scene];${clipFilterGraph('[pic]', { analysisFps, stored, grey, leadS: 0, durationS: req.durationS })}`;
+  const clips = clipFilterGraph(scene ? '[pic]' : '[0:v:0]', { analysisFps, stored, grey, leadS: 0, durationS: req.durationS });
+  const graph = scene ? `[0:v:0]split=2[scn][pic];[scn]fps=${scene.fps},scale=${scene.width}:${scene.height}:flags=area,setsar=1[scene];${clips}` : clips;
   const args = ['-v', 'error', '-i', req.file, '-filter_complex', graph];
   args.push('-map', '[stored]', '-vsync', 'passthrough', '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1');
 
@@ -186,20 +187,22 @@ export async function decodeVideoOnce(req: VideoPassRequest): Promise<DecodedVid
   const signals = grey ? greySignals(grey, analysisFrames) : null;
   sideOutputs.push(signals ? signals.sink : () => undefined);
   if (signals) args.push('-map', '[grey]', '-vsync', 'passthrough', '-f', 'rawvideo', 'pipe:4');
-  const sceneExpected = framesInWindow(req.durationS, scene.fps);
+  const sceneExpected = scene ? framesInWindow(req.durationS, scene.fps) : 0;
   let sceneFrames = 0;
   // Thrown inside a pipe's data handler it would escape: kept, and thrown once the pass ends.
   let sceneError: unknown = null;
-  sideOutputs.push(rawFrameSink(scene.width, scene.height, (rgb) => {
-    if (sceneError !== null || sceneFrames >= sceneExpected + 5) return;
-    try {
-      scene.onFrame({ index: sceneFrames, time: sceneFrames / scene.fps, width: scene.width, height: scene.height, rgb });
-    } catch (err) {
-      sceneError = err;
-    }
-    sceneFrames += 1;
-  }));
-  args.push('-map', '[scene]', '-t', req.durationS.toFixed(6), '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:5');
+  if (scene) {
+    sideOutputs.push(rawFrameSink(scene.width, scene.height, (rgb) => {
+      if (sceneError !== null || sceneFrames >= sceneExpected + 5) return;
+      try {
+        scene.onFrame({ index: sceneFrames, time: sceneFrames / scene.fps, width: scene.width, height: scene.height, rgb });
+      } catch (err) {
+        sceneError = err;
+      }
+      sceneFrames += 1;
+    }));
+    args.push('-map', '[scene]', '-t', req.durationS.toFixed(6), '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:5');
+  }
 
   const jpegFile = `${base}.jpegs`;
   const jpegOut = createWriteStream(jpegFile);

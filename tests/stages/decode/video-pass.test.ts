@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveFfmpeg } from '../../../stages/decode/ffmpeg-path.ts';
 import { runFfmpeg } from '../../../stages/decode/ffmpeg-run.ts';
-import { outputSize, streamRgbFrames } from '../../../stages/decode/video-frames.ts';
+import { outputSize, streamRgbFrames, type RgbFrame } from '../../../stages/decode/video-frames.ts';
 import { openClipMedia } from '../../../stages/decode/clip-media.ts';
 import { decodeVideoOnce, type VideoPassRequest } from '../../../stages/decode/video-pass.ts';
 import { DropError } from '../../../core/stage.ts';
@@ -46,7 +46,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function passRequest(file: string, durationS: number, scene: { width: number; height: number }, onFrame: VideoPassRequest['scene']['onFrame'], over: Partial<VideoPassRequest> = {}): VideoPassRequest {
+function passRequest(file: string, durationS: number, scene: { width: number; height: number }, onFrame: (frame: RgbFrame) => void, over: Partial<VideoPassRequest> = {}): VideoPassRequest {
   return {
     ffmpegPath: ffmpeg,
     file,

@@ -65,7 +65,7 @@ export async function* videoPipeline(unit: Unit<VideoUnitSpec | VideoUrlUnitSpec
       subtitlesStage(),
       narration,
       retime,
-      clipWindowsStage(cfg, ffmpeg),
+      clipWindowsStage(cfg, ffmpeg, { scratchDir }),
       videoDecodeStage(cfg, { ffmpegPath: ffmpeg }),
       avSyncStage(cfg, { ffmpegPath: ffmpeg }),
     );

@@ -1,6 +1,8 @@
 // The video_decode stage: ClipCandidate -> DecodedClip. One ffmpeg process (clip-media.ts)
 // gives the frames on the stored grid (JPEG-encoded here), the motion signal at the analysis
-// rate, and the window's audio padded by vshift frames each side for the sync search.
+// rate, and the window's audio padded by vshift frames each side for the sync search. A
+// candidate that carries its video's shared decode (scenes mode, video-pass.ts) is cut from it
+// instead, with no ffmpeg run of its own.
 // Drops: `decode_failed`.
 import path from 'node:path';
 import { mapStage, DropError, type Stage } from '../../core/stage.ts';
@@ -9,6 +11,7 @@ import type { VideoFrame } from '../../schemas/video.ts';
 import type { ClipCandidate, VideoProbe } from '../../schemas/video-items.ts';
 import { encodeJpeg, outputSize } from './video-frames.ts';
 import { openClipMedia } from './clip-media.ts';
+import type { DecodedVideo } from './video-pass.ts';
 
 const VIDEO_DECODE_STAGE = 'video_decode';
 
@@ -22,7 +25,7 @@ export interface DecodedClip extends ClipCandidate {
   motion: Float64Array;
   /** Structure energy per analysis frame (outlines; see structureEnergy), same length as motion. */
   structure: Float64Array;
-  /** Audio from (start - lead / analysisFps) to (end + vshift / analysisFps); null without an audio stream. */
+  /** Audio from (first frame - lead / analysisFps) to (end + vshift / analysisFps), where the first frame is at start (at most one analysis frame after it when cut from a shared decode); null without an audio stream. */
   audio: { pcm: Float32Array; sampleRate: number; leadFrames: number } | null;
 }
 
@@ -35,8 +38,20 @@ export function syncs(cfg: VideoSourceConfig, probe: VideoProbe): boolean {
   return cfg.sync.enabled && probe.audio !== null;
 }
 
-export function videoDecodeStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Stage<ClipCandidate, DecodedClip> {
-  return mapStage(VIDEO_DECODE_STAGE, (c, ctx) => decodeClip(c, cfg, opts, ctx.signal), { concurrency: cfg.concurrency, errorReason: 'decode_failed' });
+export function videoDecodeStage(cfg: VideoSourceConfig, opts: ClipStageOptions): Stage<ClipCandidate & { decoded?: DecodedVideo }, DecodedClip> {
+  return mapStage(
+    VIDEO_DECODE_STAGE,
+    ({ decoded, ...c }: ClipCandidate & { decoded?: DecodedVideo }, ctx) => (decoded ? cutClip(c, decoded, cfg) : decodeClip(c, cfg, opts, ctx.signal)),
+    { concurrency: cfg.concurrency, errorReason: 'decode_failed' },
+  );
+}
+
+/** The clip from its video's shared decode. */
+async function cutClip(c: ClipCandidate, decoded: DecodedVideo, cfg: VideoSourceConfig): Promise<DecodedClip> {
+  const { width, height } = outputSize(c.probe.video.displayWidth, c.probe.video.displayHeight, cfg.frames.max_side);
+  const pad = c.probe.audio && syncs(cfg, c.probe) ? cfg.sync.vshift : 0;
+  const slice = await decoded.slice({ start: c.start, end: c.end, leadFrames: pad, trailFrames: pad, name: mediaBaseName(c.video) });
+  return { ...c, ...slice, width, height };
 }
 
 async function decodeClip(c: ClipCandidate, cfg: VideoSourceConfig, opts: ClipStageOptions, signal?: AbortSignal): Promise<DecodedClip> {

@@ -50,7 +50,7 @@ export interface ClipMedia {
 }
 
 /** Indices of the analysis frames nearest to the stored grid: round(j * analysis / stored). */
-function storedFrameIndices(analysisFrames: number, analysisFps: number, storedFps: number): number[] {
+export function storedFrameIndices(analysisFrames: number, analysisFps: number, storedFps: number): number[] {
   const out: number[] = [];
   for (let j = 0; ; j++) {
     const n = Math.round((j * analysisFps) / storedFps);
@@ -67,12 +67,7 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
   const indices = req.analysisFps === null ? null : storedFrameIndices(analysisFrames, analysisFps, stored.fps);
   const grey = req.analysisFps === null ? null : outputSize(stored.width, stored.height, Math.max(stored.width, stored.height) / 2);
 
-  const picture = `[0:v:0]fps=${analysisFps},scale=${stored.width}:${stored.height}:flags=area,setsar=1,trim=start=${leadS.toFixed(6)}:duration=${req.durationS.toFixed(6)},setpts=PTS-STARTPTS`;
-  // n is stored when it is the nearest analysis frame to its own grid point (see storedFrameIndices).
-  const r = `${analysisFps}/${stored.fps}`;
-  const graph = grey
-    ? `${picture},split=2[s][a];[s]select='eq(n\\,round(round(n/(${r}))*(${r})))'[stored];[a]scale=${grey.width}:${grey.height}:flags=area,format=gray[grey]`
-    : `${picture}[stored]`;
+  const graph = clipFilterGraph('[0:v:0]', { analysisFps, stored, grey, leadS, durationS: req.durationS });
   const args = ['-v', 'error', ...inputSeekArgs(req.startS - leadS), '-i', req.file, '-filter_complex', graph];
   args.push('-map', '[stored]', '-vsync', 'passthrough', '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1');
 
@@ -88,32 +83,11 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
   });
   if (audioReq) args.push(...audioOutputArgs(audioReq, 'pipe:3'));
 
-  const motion: number[] = [];
-  const structure: number[] = [];
-  if (grey) {
-    const frameBytes = grey.width * grey.height;
-    let pending = Buffer.alloc(frameBytes);
-    let filled = 0;
-    let previous: Float32Array | null = null;
-    sideOutputs.push((chunk) => {
-      for (let offset = 0; offset < chunk.length; ) {
-        const take = Math.min(frameBytes - filled, chunk.length - offset);
-        chunk.copy(pending, filled, offset, offset + take);
-        filled += take;
-        offset += take;
-        if (filled < frameBytes) continue;
-        filled = 0;
-        if (motion.length >= analysisFrames) continue; // frames past the window's length (rounding at its end)
-        const current = Float32Array.from(pending);
-        motion.push(previous ? motionEnergy(previous, current) : NaN);
-        structure.push(structureEnergy(current, grey.width, grey.height));
-        previous = current;
-        pending = Buffer.alloc(frameBytes);
-      }
-    });
+  const signals = grey ? greySignals(grey, analysisFrames) : null;
+  if (signals) {
+    sideOutputs.push(signals.sink);
     args.push('-map', '[grey]', '-vsync', 'passthrough', '-f', 'rawvideo', 'pipe:4');
   }
-
   let done = false;
   const frameReq = {
     ffmpegPath: req.ffmpegPath,
@@ -133,8 +107,8 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
       count += 1;
       yield frame;
     }
-    if (grey && motion.length < analysisFrames - 2) {
-      throw new DropError('decode_failed', `video gave ${motion.length} of ${analysisFrames} analysis frames for the ${req.durationS.toFixed(2)} s window at ${req.startS.toFixed(2)} s`);
+    if (signals && signals.motion.length < analysisFrames - 2) {
+      throw new DropError('decode_failed', `video gave ${signals.motion.length} of ${analysisFrames} analysis frames for the ${req.durationS.toFixed(2)} s window at ${req.startS.toFixed(2)} s`);
     }
     done = true;
   }
@@ -145,11 +119,11 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
     frames: frames(),
     structure: () => {
       ready('structure');
-      return Float64Array.from(structure);
+      return Float64Array.from(signals?.structure ?? []);
     },
     motion: () => {
       ready('motion');
-      return Float64Array.from(motion);
+      return Float64Array.from(signals?.motion ?? []);
     },
     audio: () => {
       ready('audio');
@@ -160,3 +134,44 @@ export function openClipMedia(req: ClipMediaRequest): ClipMedia {
   };
 }
 
+
+/**
+ * The picture part of a clip's filtergraph from `input`: the analysis rate, the stored size,
+ * trimmed to the window, split into [stored] (the analysis frames nearest to the stored grid)
+ * and [grey] (half size, grey) when there is a motion signal, else [stored] alone.
+ */
+export function clipFilterGraph(input: string, g: { analysisFps: number; stored: { fps: number; width: number; height: number }; grey: { width: number; height: number } | null; leadS: number; durationS: number }): string {
+  const picture = `${input}fps=${g.analysisFps},scale=${g.stored.width}:${g.stored.height}:flags=area,setsar=1,trim=start=${g.leadS.toFixed(6)}:duration=${g.durationS.toFixed(6)},setpts=PTS-STARTPTS`;
+  // n is stored when it is the nearest analysis frame to its own grid point (see storedFrameIndices).
+  const r = `${g.analysisFps}/${g.stored.fps}`;
+  return g.grey
+    ? `${picture},split=2[s][a];[s]select='eq(n\\,round(round(n/(${r}))*(${r})))'[stored];[a]scale=${g.grey.width}:${g.grey.height}:flags=area,format=gray[grey]`
+    : `${picture}[stored]`;
+}
+
+/** A side-output sink turning grey analysis frames into motion and structure energy as they arrive (only the previous frame is kept); frames past `maxFrames` are ignored. */
+export function greySignals(grey: { width: number; height: number }, maxFrames: number): { sink: (chunk: Buffer) => void; motion: number[]; structure: number[] } {
+  const motion: number[] = [];
+  const structure: number[] = [];
+  const frameBytes = grey.width * grey.height;
+  let pending = Buffer.alloc(frameBytes);
+  let filled = 0;
+  let previous: Float32Array | null = null;
+  const sink = (chunk: Buffer) => {
+    for (let offset = 0; offset < chunk.length; ) {
+      const take = Math.min(frameBytes - filled, chunk.length - offset);
+      chunk.copy(pending, filled, offset, offset + take);
+      filled += take;
+      offset += take;
+      if (filled < frameBytes) continue;
+      filled = 0;
+      if (motion.length >= maxFrames) continue; // frames past the window's length (rounding at its end)
+      const current = Float32Array.from(pending);
+      motion.push(previous ? motionEnergy(previous, current) : NaN);
+      structure.push(structureEnergy(current, grey.width, grey.height));
+      previous = current;
+      pending = Buffer.alloc(frameBytes);
+    }
+  };
+  return { sink, motion, structure };
+}

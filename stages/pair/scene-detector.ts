@@ -7,7 +7,9 @@
 // and a colour histogram (blind to where things are, so motion hardly moves it).
 // `finish()` decides on the whole series:
 //   1. fades: the mean luma dips under `fadeFloor` with a ramp down and/or up around the dip
-//      (or the dip touches the start or end of the video); the ramps are the span;
+//      (or the dip touches the start or end of the video), and the darkest frame is black or the
+//      picture dimmed (its contrast falls with its brightness; a flat dark field is no fade); the
+//      ramps are the span;
 //   2. hard cuts, on any scale: a frame's difference to the previous one is `ratio` times the
 //      mean of its two neighbours on each side (PySceneDetect's AdaptiveDetector, so sustained
 //      motion does not cut) and at least `threshold`; a jump that comes back within a few
@@ -66,6 +68,9 @@ const STEP_SPAN = 3;
 const STEP_SHARE = 0.6;
 /** ... or, when the change is spread by motion on one side, it is the ratio times the calm side's mean and this much over the busy side's largest. */
 const STEP_PEAK = 1.2;
+/** A fade's darkest frame is black (mean luma at most this share of fadeFloor), or keeps at least this share of the contrast its dimming would leave. */
+const FADE_BLACK = 0.6;
+const FADE_MIN_CONTRAST = 0.3;
 /** Chroma (max - min of RGB) at which hue counts fully; brightness at which saturation does. */
 const FULL_HUE_CHROMA = 48;
 const SAT_DARK = 24;
@@ -80,10 +85,11 @@ interface FrameFeatures {
   satWeight: Uint8Array;
 }
 
-export function frameFeatures(rgb: Uint8Array): FrameFeatures & { meanLuma: number } {
+export function frameFeatures(rgb: Uint8Array): FrameFeatures & { meanLuma: number; lumaSd: number } {
   const n = rgb.length / 3;
-  const f = { hue: new Uint8Array(n), sat: new Uint8Array(n), val: new Uint8Array(n), hueWeight: new Uint8Array(n), satWeight: new Uint8Array(n), meanLuma: 0 };
+  const f = { hue: new Uint8Array(n), sat: new Uint8Array(n), val: new Uint8Array(n), hueWeight: new Uint8Array(n), satWeight: new Uint8Array(n), meanLuma: 0, lumaSd: 0 };
   let luma = 0;
+  let lumaSq = 0;
   for (let p = 0, i = 0; p < n; p++, i += 3) {
     const r = rgb[i];
     const g = rgb[i + 1];
@@ -104,9 +110,12 @@ export function frameFeatures(rgb: Uint8Array): FrameFeatures & { meanLuma: numb
     const bright = Math.min(1, Math.max(0, (max - SAT_DARK) / (SAT_FULL - SAT_DARK)));
     f.hueWeight[p] = Math.round(255 * Math.min(bright, delta / FULL_HUE_CHROMA));
     f.satWeight[p] = Math.round(255 * bright);
-    luma += 0.299 * r + 0.587 * g + 0.114 * b;
+    const y = 0.299 * r + 0.587 * g + 0.114 * b;
+    luma += y;
+    lumaSq += y * y;
   }
   f.meanLuma = n ? luma / n : 0;
+  f.lumaSd = n ? Math.sqrt(Math.max(0, lumaSq / n - f.meanLuma ** 2)) : 0;
   return f;
 }
 
@@ -147,6 +156,8 @@ export class SceneDetector {
   /** diffs[lag][i]: difference between frame i - lag and frame i (NaN before the start). */
   private readonly diffs = new Map<number, number[]>();
   private readonly luma: number[] = [];
+  /** Standard deviation of each frame's luma: a fade scales it down with the brightness. */
+  private readonly lumaSd: number[] = [];
   private readonly times: number[] = [];
   /** Analysis frames (RGB) of the last 2 * longest window + 1 frames: a dissolve candidate's span is fitted as a mix of its ends once the frames after it are in. */
   private readonly pixelRing: Uint8Array[] = [];
@@ -178,6 +189,7 @@ export class SceneDetector {
     const coarse = frameFeatures(blocks);
     const hist = colourHistogram(f);
     this.luma.push(f.meanLuma);
+    this.lumaSd.push(f.lumaSd);
     this.times.push(frame.time);
     const maxLag = this.lags[this.lags.length - 1];
     for (const lag of this.lags) {
@@ -407,11 +419,27 @@ export class SceneDetector {
       const ramped = (rampDown > 0 || atStart) && (rampUp > 0 || atEnd) && (rampDown > 0 || rampUp > 0);
       const level = levels.length ? Math.min(...levels) : 0;
       if (ramped && !(atStart && atEnd) && level >= 2 * floor) {
+        if (!this.dimmedOrBlack(i + m.slice(i, j + 1).indexOf(darkest), [first < i ? first : null, last > j ? last : null])) {
+          i = j + 1;
+          continue;
+        }
         out.push({ first: atStart && rampDown === 0 ? 0 : first, last: atEnd && rampUp === 0 ? n - 1 : last, score: 1 - darkest / Math.max(level, 1) });
       }
       i = j + 1;
     }
     return out;
+  }
+
+  /**
+   * Whether the darkest frame of a dip is black, or the picture at a level frame around it dimmed
+   * (a fade scales brightness and contrast alike). A flat dark field just under the floor, as a
+   * pan into a dark region gives, keeps neither the picture's contrast nor goes black.
+   */
+  private dimmedOrBlack(darkest: number, levelFrames: (number | null)[]): boolean {
+    const floor = this.opts.fadeFloor;
+    const dark = this.luma[darkest];
+    if (dark <= FADE_BLACK * floor) return true;
+    return levelFrames.some((k) => k !== null && this.lumaSd[darkest] / Math.max(this.lumaSd[k], 1) >= FADE_MIN_CONTRAST * (dark / Math.max(this.luma[k], 1)));
   }
 
   /** Cuts on one scale; jumps that are flashes go into `flashes` (as their frame indices). */

@@ -7,8 +7,10 @@ import { DropError, dropItem, errorMessage, expandStage, type Drop, type Stage, 
 import type { VideoSourceConfig } from '../../schemas/video-config.ts';
 import type { ClipBound, ClipCandidate, ProbedVideo, SubtitleCue } from '../../schemas/video-items.ts';
 import { cueTimes, cuesInWindow } from '../decode/subtitles.ts';
-import { outputSize, streamRgbFrames } from '../decode/video-frames.ts';
-import { detectScenes, type SceneBoundary, type SceneDetectorOptions } from './scene-detector.ts';
+import { outputSize } from '../decode/video-frames.ts';
+import { decodeVideoOnce, type DecodedVideo } from '../decode/video-pass.ts';
+import { syncs } from '../decode/clip-decode.ts';
+import { SceneDetector, type SceneBoundary, type SceneDetectorOptions } from './scene-detector.ts';
 
 const VIDEO_CLIPS_STAGE = 'video_clips';
 
@@ -129,16 +131,26 @@ function keepOrSkip(out: Windows, start: number, end: number, opts: SplitOptions
   else if (length >= opts.negligibleS) out.skipped.push({ start, end, reason: 'clip_too_short', detail: `${length.toFixed(3)} s < min_clip_s ${opts.minClipS}` });
 }
 
+/** A clip window; in scenes mode with the video's shared decode, which video_decode cuts the clip from instead of decoding it again. */
+export type WindowCandidate = ClipCandidate & { decoded?: DecodedVideo };
+
+export interface ClipWindowsOptions {
+  /** A folder for the shared decode's spool files (scenes mode), removed by the caller with the unit. */
+  scratchDir: () => Promise<string>;
+}
+
 /**
  * The video_clips stage: a probed video -> its clip windows by `clip.mode`, as candidates for
  * video_decode. Drops single windows (`clip_too_short`, `subtitle_out_of_range`, named
  * `<unit>/skipped-NNNN`) or the whole video (`no_subtitles` in sentence mode without cues,
- * `decode_failed` when scene detection cannot read it).
+ * `decode_failed` when scene detection cannot read it). In scenes mode the video is decoded
+ * once here (video-pass.ts) for the detector and the clips together.
  */
-export function clipWindowsStage(cfg: VideoSourceConfig, ffmpegPath: string): Stage<ProbedVideo, ClipCandidate> {
-  return expandStage<ProbedVideo, ClipCandidate>(VIDEO_CLIPS_STAGE, async (video, ctx): Promise<(ClipCandidate | Drop)[]> => {
-    const windows = await clipWindows(video, cfg, ffmpegPath, ctx);
-    const out: (ClipCandidate | Drop)[] = windows.windows.map((w, i) => ({
+export function clipWindowsStage(cfg: VideoSourceConfig, ffmpegPath: string, opts: ClipWindowsOptions): Stage<ProbedVideo, WindowCandidate> {
+  let videos = 0;
+  return expandStage<ProbedVideo, WindowCandidate>(VIDEO_CLIPS_STAGE, async (video, ctx): Promise<(WindowCandidate | Drop)[]> => {
+    const { windows, decoded } = await clipWindows(video, cfg, ffmpegPath, ctx, opts.scratchDir, `video-${videos++}`);
+    const out: (WindowCandidate | Drop)[] = windows.windows.map((w, i) => ({
       id: `${video.id}/clip-${String(i).padStart(4, '0')}`,
       kind: video.kind,
       source: video.source,
@@ -152,6 +164,7 @@ export function clipWindowsStage(cfg: VideoSourceConfig, ffmpegPath: string): St
       cues: w.sentence ? [w.sentence] : video.cues ? cuesInWindow(video.cues, w.start, w.end) : [],
       cutIn: w.cutIn ?? NO_BOUND,
       cutOut: w.cutOut ?? NO_BOUND,
+      ...(decoded ? { decoded } : {}),
     }));
     windows.skipped.forEach((w, i) => {
       const item = { id: `${video.id}/skipped-${String(i).padStart(4, '0')}`, kind: video.kind, source: video.source };
@@ -165,23 +178,36 @@ export function sceneDetectorOptions(c: VideoSourceConfig['clip']): SceneDetecto
   return { fps: c.scene_fps, threshold: c.scene_threshold, ratio: c.scene_ratio, fadeFloor: c.fade_floor, minSceneS: c.min_scene_s };
 }
 
-/** The video's windows by the configured mode; throws a DropError for the whole video when it has none to offer. */
-async function clipWindows(video: ProbedVideo, cfg: VideoSourceConfig, ffmpegPath: string, ctx: StageContext): Promise<Windows> {
+/** The video's windows by the configured mode (and in scenes mode its shared decode); throws a DropError for the whole video when it has none to offer. */
+async function clipWindows(video: ProbedVideo, cfg: VideoSourceConfig, ffmpegPath: string, ctx: StageContext, spoolDir: () => Promise<string>, spoolName: string): Promise<{ windows: Windows; decoded?: DecodedVideo }> {
   const { probe, cues } = video;
   const c = cfg.clip;
   const split = { minClipS: c.min_clip_s, negligibleS: 1 / probe.video.fps };
   switch (c.mode) {
     case 'fixed':
-      return fixedWindows(probe.duration, c.length_s, c.stride_s, split);
+      return { windows: fixedWindows(probe.duration, c.length_s, c.stride_s, split) };
     case 'sentences':
       if (!cues || cues.length === 0) throw new DropError('no_subtitles', 'clip.mode is sentences and the video has no readable sidecar subtitles');
-      return sentenceWindows(cues, probe.duration, c.min_sentence_s);
+      return { windows: sentenceWindows(cues, probe.duration, c.min_sentence_s) };
     case 'scenes': {
       const size = outputSize(probe.video.displayWidth, probe.video.displayHeight, SCENE_FRAME_SIDE);
       try {
-        const frames = streamRgbFrames({ ffmpegPath, file: probe.path, startS: 0, durationS: probe.duration, fps: c.scene_fps, ...size, signal: ctx.signal });
-        const boundaries = await detectScenes(frames, sceneDetectorOptions(c));
-        return sceneWindows(boundaries, probe.duration, c.length_s, { ...split, excludeTransitions: c.exclude_transitions });
+        const detector = new SceneDetector(sceneDetectorOptions(c));
+        const sync = syncs(cfg, probe);
+        const decoded = await decodeVideoOnce({
+          ffmpegPath,
+          file: probe.path,
+          durationS: probe.duration,
+          stored: { fps: cfg.frames.fps, ...outputSize(probe.video.displayWidth, probe.video.displayHeight, cfg.frames.max_side), jpegQuality: cfg.frames.jpeg_quality },
+          analysisFps: sync ? Math.max(cfg.sync.fps, cfg.frames.fps) : null,
+          audio: probe.audio ? { sampleRate: cfg.audio.sample_rate, streamDurationS: probe.audio.duration ?? probe.duration } : null,
+          scene: { fps: c.scene_fps, ...size, onFrame: (frame) => detector.push(frame) },
+          spoolDir: await spoolDir(),
+          spoolName,
+          signal: ctx.signal,
+        });
+        const windows = sceneWindows(detector.finish(), probe.duration, c.length_s, { ...split, excludeTransitions: c.exclude_transitions });
+        return { windows, decoded };
       } catch (err) {
         if (ctx.signal.aborted) throw err;
         const [reason, detail] = err instanceof DropError ? [err.reason, err.detail] : ['decode_failed', errorMessage(err)];

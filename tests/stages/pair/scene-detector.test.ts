@@ -136,3 +136,21 @@ test('a recolouring that turns past its end is no mix of its ends (a middle alph
   assert.ok(fit.alphas.some((a) => a > 1.03), JSON.stringify(fit));
   assert.equal(isMixOfEnds({ ...fit, motionExplained: 0 }), false);
 });
+
+test('a dip to a flat dark field is no fade; the same dip as the picture dimmed, not to black, is one', () => {
+  // Luma of scene(0) is about 80-100: both dips bottom out at a mean luma near 26, under the floor (32) but not black.
+  const dip = (bottom: (k: number) => Picture) => {
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 30; i++) frames.push(render(scene(0)));
+    for (let i = 1; i <= 5; i++) frames.push(render(bottom(i / 5)));
+    for (let i = 0; i < 3; i++) frames.push(render(bottom(1)));
+    for (let i = 5; i >= 1; i--) frames.push(render(bottom(i / 5)));
+    for (let i = 0; i < 30; i++) frames.push(render(scene(0)));
+    return detect(frames);
+  };
+  const flat: Picture = () => [26, 26, 26];
+  const toFlat = dip((k) => mix(scene(0), flat, k));
+  assert.ok(!toFlat.some((b) => b.type === 'fade'), JSON.stringify(toFlat));
+  const dimmed = dip((k) => dim(scene(0), 1 - 0.72 * k));
+  assert.deepEqual(dimmed.map((b) => b.type), ['fade'], JSON.stringify(dimmed));
+});

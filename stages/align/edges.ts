@@ -867,12 +867,20 @@ export function cappedDistanceCodes(width: number, height: number, pixels: Int32
   }
   const distance = new Float64Array(FAR_CODE + 1).fill(cap);
   for (const d2 of d2s) distance[d2] = Math.fround(Math.sqrt(d2));
-  const m = d2s.length;
   const offX = Int32Array.from(dxs);
   const offY = Int32Array.from(dys);
   const offD = Uint8Array.from(d2s);
   // Offsets in the interleaved array, for edge pixels whose disc lies inside the frame.
   const offI = Int32Array.from(dxs.map((dx, k) => (dys[k] * width + dx) * slots));
+  // The stamping loop is a function of its own: V8 compiles it once instead of recompiling the
+  // whole of this function for each of its loops.
+  stampDistanceDiscs(width, height, pixels, selections, slots, reach, offX, offY, offD, offI, codes);
+  return { slots, codes, distance };
+}
+
+/** Per edge pixel and selected slot, the smallest squared distance code over its disc of offsets. */
+function stampDistanceDiscs(width: number, height: number, pixels: Int32Array, selections: Uint16Array, slots: number, reach: number, offX: Int32Array, offY: Int32Array, offD: Uint8Array, offI: Int32Array, codes: Uint8Array): void {
+  const m = offD.length;
   for (let q = 0; q < pixels.length; q++) {
     const i = pixels[q];
     const y = Math.floor(i / width);
@@ -897,7 +905,6 @@ export function cappedDistanceCodes(width: number, height: number, pixels: Int32
       }
     }
   }
-  return { slots, codes, distance };
 }
 
 /**

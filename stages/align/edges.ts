@@ -338,12 +338,21 @@ function lumaGradient(rgb: Uint8Array, width: number, height: number, computed: 
  * squared magnitude by 65536 (powers of two, so exact), and channels are compared as the
  * channel-by-channel float32 version compared them: the results are that version's, bit for bit.
  */
+// The three passes are separate functions, not one: V8 optimises each loop on its own, and one
+// function holding all three was compiled again and again (on-stack replacement per loop, then
+// the whole), at up to 230 ms of compile time a compile, more than a pair's registration.
 function strongestChannelGradient(rgb: Uint8Array, width: number, height: number, computed: Spans, gxs: Float32Array, gys: Float32Array, mag2: Float32Array): void {
   const n3 = 3 * width * height;
   const across = scratchBuffer('blurAcross', n3, u16);
   const both = scratchBuffer('blurBoth', n3, u16);
+  blurRowsRgb(rgb, width, height, computed, across);
+  blurColumnsRgb(across, width, height, computed, both);
+  sobelStrongestChannel(both, width, height, computed, gxs, gys, mag2);
+}
+
+/** [1 4 6 4 1] along rows of interleaved RGB (x 16), inside the computed spans. */
+function blurRowsRgb(rgb: Uint8Array, width: number, height: number, computed: Spans, across: Uint16Array): void {
   const { tileSize, spans: spanRows } = computed;
-  const w3 = 3 * width;
   // Along rows: interior pixels in one flat run over the interleaved samples (neighbours 3 apart),
   // the two pixels at each side with clamping.
   for (let y = 0; y < height; y++) {
@@ -369,7 +378,12 @@ function strongestChannelGradient(rgb: Uint8Array, width: number, height: number
       }
     }
   }
-  // Down columns, rows clamped at the top and bottom.
+}
+
+/** [1 4 6 4 1] down columns (x 16 again), rows clamped at the top and bottom. */
+function blurColumnsRgb(across: Uint16Array, width: number, height: number, computed: Spans, both: Uint16Array): void {
+  const { tileSize, spans: spanRows } = computed;
+  const w3 = 3 * width;
   for (let y = 0; y < height; y++) {
     const spans = spanRows[Math.floor(y / tileSize)];
     const o0 = ((y > 1 ? y - 2 : 0) - y) * w3;
@@ -382,6 +396,12 @@ function strongestChannelGradient(rgb: Uint8Array, width: number, height: number
       }
     }
   }
+}
+
+/** Sobel of each of R, G and B; per pixel the gradient of the channel with the largest magnitude. */
+function sobelStrongestChannel(both: Uint16Array, width: number, height: number, computed: Spans, gxs: Float32Array, gys: Float32Array, mag2: Float32Array): void {
+  const { tileSize, spans: spanRows } = computed;
+  const w3 = 3 * width;
   // Sobel, separably: per column the vertical smoothing [1 2 1] (sv) and difference [-1 0 1]
   // (dv); gx is sv's difference across the pixel and gy dv's smoothing. The window slides along
   // the row, so each step loads only the new right-hand column of each channel.
@@ -475,11 +495,18 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   const state = scratchBuffer('state', n, (k) => new Uint8Array(k)).fill(0);
   // Set on every pixel that suppression keeps, and read only there.
   const orientation = scratchBuffer('orientation', n, (k) => new Uint8Array(k));
-  const tan22 = 0.41421356;
-  const low2 = low * low;
-  const high2 = high * high;
   // Strong pixels, in the order found; hysteresis appends the weak ones it reaches.
   const strong = strongPixels.reset();
+  // Suppression, hysteresis and marking are separate functions so that V8 compiles each loop
+  // once, on its own, instead of recompiling one large function per loop it reaches.
+  suppressNonMaxima(width, height, needed, mag2, gxs, gys, low * low, high * high, state, orientation, strong);
+  growHysteresis(width, state, strong);
+  return markSubPixelEdges(width, height, mag2, gxs, gys, orientation, strong, options.scratch === true);
+}
+
+/** Non-maximum suppression along the quantised gradient: ridge pixels get state 2 (strong, listed) or 1 (weak). */
+function suppressNonMaxima(width: number, height: number, needed: Spans, mag2: Float32Array, gxs: Float32Array, gys: Float32Array, low2: number, high2: number, state: Uint8Array, orientation: Uint8Array, strong: PixelList): void {
+  const tan22 = 0.41421356;
   for (let y = 1; y < height - 1; y++) {
     const spans = needed.spans[Math.floor(y / needed.tileSize)];
     for (let s = 0; s < spans.length; s += 2) {
@@ -504,6 +531,10 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
       }
     }
   }
+}
+
+/** Hysteresis with 8-connectivity: weak pixels touching a strong one become strong, appended to the list. */
+function growHysteresis(width: number, state: Uint8Array, strong: PixelList): void {
   const around = Int32Array.of(-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1);
   for (let q = 0; q < strong.length; q++) {
     const i = strong.data[q];
@@ -519,10 +550,14 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   // gradient axis (the peak of a parabola through the magnitudes either side), the convention
   // occlusionEdges uses too: a step between pixels x and x + 1 is marked at x + 1 whichever of
   // the two won the suppression, so colour and depth edges agree to well under a pixel.
-  const edges = options.scratch ? clearedFlags('colourEdges', n) : new Uint8Array(n);
+}
+
+function markSubPixelEdges(width: number, height: number, mag2: Float32Array, gxs: Float32Array, gys: Float32Array, orientation: Uint8Array, strong: PixelList, scratch: boolean): ColourEdgeMap {
+  const n = width * height;
+  const edges = scratch ? clearedFlags('colourEdges', n) : new Uint8Array(n);
   // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge.
-  const marked = options.scratch ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
-  const bins = options.scratch ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const marked = scratch ? scratchBuffer('markedOrientation', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
+  const bins = scratch ? scratchBuffer('markedBins', n, (k) => new Uint8Array(k)) : new Uint8Array(n);
   const pixels = colourPixels.reset();
   for (let q = 0; q < strong.length; q++) {
     const i = strong.data[q];
@@ -545,7 +580,7 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
     }
   }
   const list = pixels.copy();
-  if (options.scratch) flagsSet.set('colourEdges', list.slice()); // a copy: the caller may transfer `pixels` away
+  if (scratch) flagsSet.set('colourEdges', list.slice()); // a copy: the caller may transfer `pixels` away
   return { width, height, edges, count: list.length, orientation: marked, bins, pixels: list };
 }
 
@@ -832,12 +867,20 @@ export function cappedDistanceCodes(width: number, height: number, pixels: Int32
   }
   const distance = new Float64Array(FAR_CODE + 1).fill(cap);
   for (const d2 of d2s) distance[d2] = Math.fround(Math.sqrt(d2));
-  const m = d2s.length;
   const offX = Int32Array.from(dxs);
   const offY = Int32Array.from(dys);
   const offD = Uint8Array.from(d2s);
   // Offsets in the interleaved array, for edge pixels whose disc lies inside the frame.
   const offI = Int32Array.from(dxs.map((dx, k) => (dys[k] * width + dx) * slots));
+  // The stamping loop is a function of its own: V8 compiles it once instead of recompiling the
+  // whole of this function for each of its loops.
+  stampDistanceDiscs(width, height, pixels, selections, slots, reach, offX, offY, offD, offI, codes);
+  return { slots, codes, distance };
+}
+
+/** Per edge pixel and selected slot, the smallest squared distance code over its disc of offsets. */
+function stampDistanceDiscs(width: number, height: number, pixels: Int32Array, selections: Uint16Array, slots: number, reach: number, offX: Int32Array, offY: Int32Array, offD: Uint8Array, offI: Int32Array, codes: Uint8Array): void {
+  const m = offD.length;
   for (let q = 0; q < pixels.length; q++) {
     const i = pixels[q];
     const y = Math.floor(i / width);
@@ -862,7 +905,6 @@ export function cappedDistanceCodes(width: number, height: number, pixels: Int32
       }
     }
   }
-  return { slots, codes, distance };
 }
 
 /**

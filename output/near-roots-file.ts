@@ -3,7 +3,8 @@
 // file and the ids in another (UTF-16, so any string comes back exactly). Every block of rows
 // scans all earlier roots, so a scan reads the records in chunks into one reused buffer and
 // parses nothing; an id is read back by its offset only for the roots a row ends up pointing at.
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 
 /** hi u32, lo u32, id length u32, id offset f64. */
 const RECORD_BYTES = 20;
@@ -27,6 +28,8 @@ export class NearRootsFile {
   ) {}
 
   static async create(recordsPath: string, idsPath: string): Promise<NearRootsFile> {
+    // The spill folder exists only once something spilled: a run with no rows has none yet.
+    await mkdir(path.dirname(recordsPath), { recursive: true });
     const records = await open(recordsPath, 'w+');
     const ids = await open(idsPath, 'w+').catch(async (err) => {
       await records.close();

@@ -39,6 +39,8 @@ const WRITE_BATCH_ROWS = 512;
 const MAX_ROW_JSON_BYTES = 1 << 20;
 const DUCK_TYPES: Record<IndexColumnType, string> = { UTF8: 'VARCHAR', DOUBLE: 'DOUBLE', INT32: 'INTEGER', INT64: 'BIGINT', BOOLEAN: 'BOOLEAN' };
 
+/** A lone surrogate becomes U+FFFD, as UTF-8 encoding did before; DuckDB's JSON reader rejects it. */
+const wellFormed = (s: string): string => (s as unknown as { toWellFormed(): string }).toWellFormed();
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const sqlName = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
@@ -82,7 +84,7 @@ export async function writeFlatParquet(
             if (!c.optional) throw new Error(`${filePath}: required column ${c.name} missing in row ${count}`);
             continue;
           }
-          clean[c.name] = c.type === 'INT64' || c.type === 'INT32' ? Math.round(Number(v)) : c.type === 'UTF8' ? String(v) : c.type === 'BOOLEAN' ? Boolean(v) : v;
+          clean[c.name] = c.type === 'INT64' || c.type === 'INT32' ? Math.round(Number(v)) : c.type === 'UTF8' ? wellFormed(String(v)) : c.type === 'BOOLEAN' ? Boolean(v) : v;
         }
         batch.push(JSON.stringify(clean));
         count++;

@@ -1,6 +1,7 @@
 // index.parquet and rejects.parquet: flat tables (no nested columns, so every Parquet reader
-// agrees on them). Written to a temporary name, fsynced, then renamed into place.
-import { open, rename, rm } from 'node:fs/promises';
+// agrees on them).
+import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { DuckDBInstance } from '@duckdb/node-api';
 import parquet from 'parquetjs-lite';
 import type { IndexColumnType } from '../schemas/kind-schema.ts';
 import { tempNameFor } from './fs-atomic.ts';
@@ -33,8 +34,23 @@ export const INDEX_BASE_COLUMNS: FlatColumn[] = [
 ];
 
 const ROW_GROUP_ROWS = 8192;
-const PAGE_ROWS = 512;
+/** Rows of JSON text gathered before one write to the rows file. */
+const WRITE_BATCH_ROWS = 512;
+const MAX_ROW_JSON_BYTES = 1 << 20;
+const DUCK_TYPES: Record<IndexColumnType, string> = { UTF8: 'VARCHAR', DOUBLE: 'DOUBLE', INT32: 'INTEGER', INT64: 'BIGINT', BOOLEAN: 'BOOLEAN' };
 
+/** A lone surrogate becomes U+FFFD, as UTF-8 encoding did before; DuckDB's JSON reader rejects it. */
+const wellFormed = (s: string): string => (s as unknown as { toWellFormed(): string }).toWellFormed();
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const sqlName = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/**
+ * Writes the rows as a flat Parquet table (every column OPTIONAL; a required column missing in a
+ * row is an error here). The rows go to a temporary JSON-lines file and DuckDB (one thread, a
+ * small memory limit) converts it with COPY: parquetjs-lite's writer shredded every row into
+ * objects, arrays and Sets per column, garbage enough to set finalise's peak RSS at 200k rows,
+ * whereas a line of text per row dies young. Written to a temporary name, fsynced, renamed.
+ */
 export async function writeFlatParquet(
   filePath: string,
   columns: FlatColumn[],
@@ -42,40 +58,83 @@ export async function writeFlatParquet(
   /** Key-value metadata stored in the file footer (e.g. the config fingerprint). */
   metadata: Record<string, string> = {},
 ): Promise<number> {
-  const schema = new parquet.ParquetSchema(
-    Object.fromEntries(columns.map((c) => [c.name, { type: c.type, optional: c.optional, compression: 'GZIP' }])),
-  );
   const tmp = tempNameFor(filePath);
-  // Pages of PAGE_ROWS: parquetjs-lite holds a Buffer per value until its page is encoded, and
-  // with its default page (8192 rows) those lived long enough to be promoted to V8's old
-  // generation: about 2 KiB of garbage there per index row, which set finalise's peak RSS.
-  const writer = await parquet.ParquetWriter.openFile(schema, tmp, { rowGroupSize: ROW_GROUP_ROWS, pageSize: PAGE_ROWS });
-  for (const [k, v] of Object.entries(metadata)) writer.setMetadata(k, v);
+  // One rows file per ROW_GROUP_ROWS rows: DuckDB's JSON reader buffers up to 32 MiB of a file,
+  // so files of bounded size keep its memory flat in the number of rows.
+  const rowFiles: string[] = [];
   let count = 0;
   try {
-    for await (const row of rows) {
-      const clean: Record<string, unknown> = {};
-      for (const c of columns) {
-        const v = row[c.name];
-        if (v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))) {
-          if (!c.optional) throw new Error(`${filePath}: required column ${c.name} missing in row ${count}`);
-          continue;
-        }
-        clean[c.name] = c.type === 'INT64' || c.type === 'INT32' ? Math.round(Number(v)) : c.type === 'UTF8' ? String(v) : v;
+    let out: FileHandle | null = null;
+    let batch: string[] = [];
+    const flush = async () => {
+      if (!batch.length) return;
+      if (!out) {
+        rowFiles.push(tempNameFor(`${filePath}.rows`));
+        out = await open(rowFiles[rowFiles.length - 1], 'w');
       }
-      await writer.appendRow(clean);
-      count++;
+      await out.write(`${batch.join('\n')}\n`);
+      batch = [];
+    };
+    try {
+      for await (const row of rows) {
+        const clean: Record<string, unknown> = {};
+        for (const c of columns) {
+          const v = row[c.name];
+          if (v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))) {
+            if (!c.optional) throw new Error(`${filePath}: required column ${c.name} missing in row ${count}`);
+            continue;
+          }
+          clean[c.name] = c.type === 'INT64' || c.type === 'INT32' ? Math.round(Number(v)) : c.type === 'UTF8' ? wellFormed(String(v)) : c.type === 'BOOLEAN' ? Boolean(v) : v;
+        }
+        batch.push(JSON.stringify(clean));
+        count++;
+        if (batch.length === WRITE_BATCH_ROWS) await flush();
+        if (count % ROW_GROUP_ROWS === 0 && out) {
+          await flush();
+          await (out as FileHandle).close();
+          out = null;
+        }
+      }
+      await flush();
+    } finally {
+      await (out as FileHandle | null)?.close();
     }
-    await writer.close();
+    if (!rowFiles.length) {
+      rowFiles.push(tempNameFor(`${filePath}.rows`));
+      await writeFile(rowFiles[0], '');
+    }
+    await copyJsonLinesToParquet(rowFiles, tmp, columns, metadata);
+    const fh = await open(tmp, 'r+');
+    await fh.sync();
+    await fh.close();
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    for (const f of rowFiles) await rm(f, { force: true });
   }
-  const fh = await open(tmp, 'r+');
-  await fh.sync();
-  await fh.close();
   await rename(tmp, filePath);
   return count;
+}
+
+async function copyJsonLinesToParquet(rowFiles: string[], target: string, columns: FlatColumn[], metadata: Record<string, string>): Promise<void> {
+  // One thread keeps the row order (and the bytes) the same on every rerun; the memory limit
+  // bounds what DuckDB buffers, whatever the number of rows.
+  const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: '64MB', preserve_insertion_order: 'true' });
+  const conn = await instance.connect();
+  try {
+    const types = columns.map((c) => `${sqlString(c.name)}: ${sqlString(DUCK_TYPES[c.type])}`).join(', ');
+    const names = columns.map((c) => sqlName(c.name)).join(', ');
+    const kv = Object.entries(metadata).map(([k, v]) => `${sqlName(k)}: ${sqlString(v)}`).join(', ');
+    // PARQUET_VERSION V1: plain and plain-dictionary pages, which every reader here (parquetjs-lite too) decodes.
+    await conn.run(
+      `COPY (SELECT ${names} FROM read_json([${rowFiles.map(sqlString).join(', ')}], format = 'newline_delimited', maximum_object_size = ${MAX_ROW_JSON_BYTES}, columns = {${types}})) ` +
+        `TO ${sqlString(target)} (FORMAT parquet, COMPRESSION gzip, ROW_GROUP_SIZE ${ROW_GROUP_ROWS}, PARQUET_VERSION V1${kv ? `, KV_METADATA {${kv}}` : ''})`,
+    );
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
 }
 
 /** Every row of a flat Parquet table (index.parquet, rejects.parquet, a score file), in order. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFlatParquet, REJECT_COLUMNS, INDEX_BASE_COLUMNS } from '../../output/parquet-tables.ts';
+import { readFlatParquet, writeFlatParquet, REJECT_COLUMNS, INDEX_BASE_COLUMNS } from '../../output/parquet-tables.ts';
 import { duckQuery, sqlString } from '../helpers/duckdb.ts';
 
 test('flat Parquet tables read back identically with DuckDB', async () => {
@@ -43,4 +43,30 @@ test('an empty table is still a valid Parquet file', async () => {
   await writeFlatParquet(file, REJECT_COLUMNS, []);
   const back = await duckQuery(`select count(*)::INTEGER as n from read_parquet(${sqlString(file)})`);
   assert.deepEqual(back, [{ n: 0 }]);
+});
+
+test('strings keep NULs, newlines, quotes and non-BMP characters; a lone surrogate becomes U+FFFD', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-pq-'));
+  const file = path.join(dir, 'index.parquet');
+  const cols = [...INDEX_BASE_COLUMNS, { name: 'caption', type: 'UTF8' as const, optional: true }, { name: 'big', type: 'INT64' as const, optional: true }];
+  const base = { kind: 'k', shard: 'shards/x.arrow', unit: 'u' };
+  const captions = ['nul\u0000inside', 'new\nline\t"quoted" \\ back', 'emoji \u{1F600} ✓', 'lone \ud800 high'];
+  await writeFlatParquet(file, cols, captions.map((caption, i) => ({ ...base, id: `r${i}`, row: i, caption, big: 2 ** 53 - 1 - i })), { weft: '{"k":"v"}' });
+  const back = await duckQuery(`select caption, big::DOUBLE as big from read_parquet(${sqlString(file)}) order by "row"`);
+  assert.deepEqual(back.map((r) => r.caption), [...captions.slice(0, 3), 'lone \ufffd high']);
+  assert.deepEqual(back.map((r) => r.big), captions.map((_, i) => 2 ** 53 - 1 - i));
+  const kv = await duckQuery(`select decode(value) as v from parquet_kv_metadata(${sqlString(file)}) where decode(key) = 'weft'`);
+  assert.deepEqual(kv, [{ v: '{"k":"v"}' }]);
+  assert.deepEqual(await readdir(dir), ['index.parquet'], 'no rows file left');
+});
+
+test('a table of several row groups reads back in order with the in-process reader too', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-pq-'));
+  const file = path.join(dir, 'index.parquet');
+  const rows = Array.from({ length: 20_000 }, (_, i) => ({ id: `id-${i}`, kind: 'k', shard: `shards/${i % 7}.arrow`, row: i, unit: 'u' }));
+  assert.equal(await writeFlatParquet(file, INDEX_BASE_COLUMNS, rows), rows.length);
+  const groups = await duckQuery(`select count(distinct row_group_id)::INTEGER as n from parquet_metadata(${sqlString(file)})`);
+  assert.deepEqual(groups, [{ n: 3 }]);
+  assert.deepEqual(await readFlatParquet(file), rows);
+  assert.deepEqual(await readdir(dir), ['index.parquet'], 'no rows file left');
 });

@@ -23,6 +23,9 @@ import { videoSourceSchema } from '../../schemas/video-config.ts';
 import { resolveFfmpeg } from '../../stages/decode/ffmpeg-path.ts';
 import { runFfmpeg, inputSeekArgs } from '../../stages/decode/ffmpeg-run.ts';
 import { outputSize } from '../../stages/decode/video-frames.ts';
+import type { SceneDetector } from '../../stages/pair/scene-detector.ts';
+import type { VideoSourceConfig } from '../../schemas/video-config.ts';
+import type { VideoProbe } from '../../schemas/video-items.ts';
 import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';
 
 const DEFAULT_CLIPS = 24;
@@ -207,59 +210,31 @@ async function limitChild(configPath: string): Promise<void> {
   reportFromChild({ clips, frames, wall_ms: performance.now() - started, cpu_ms: cpuWithChildrenMs() });
 }
 
-/** Scene detection over each whole video, as clip.mode scenes runs it, the same number of videos at once as clips. */
-async function scenesChild(configPath: string): Promise<void> {
-  const loaded = await loadConfigFile(configPath);
-  const src = loaded.config.source;
-  if (src.kind !== 'video') throw new Error('video bench config must have source.kind video');
-  const { listVideoUnits } = await import('../../stages/sources/video-units.ts');
-  const { probeVideo } = await import('../../stages/decode/video-probe.ts');
-  const { streamRgbFrames } = await import('../../stages/decode/video-frames.ts');
-  const { SceneDetector } = await import('../../stages/pair/scene-detector.ts');
-  const { SCENE_FRAME_SIDE, sceneDetectorOptions } = await import('../../stages/pair/video-clips.ts');
-  const { ffmpeg, ffprobe } = resolveFfmpeg(src);
-  const limit = pLimit(src.concurrency);
-  let videos = 0;
-  let frames = 0;
-  let boundaries = 0;
-  let detectorMs = 0;
-  const started = performance.now();
-  await Promise.all(
-    (await listVideoUnits(src, loaded.baseDir)).map((unit) =>
-      limit(async () => {
-        const probe = await probeVideo(unit.spec.file as string, { ffprobePath: ffprobe, audioRequired: false, minDurationS: 0 });
-        const size = outputSize(probe.video.displayWidth, probe.video.displayHeight, SCENE_FRAME_SIDE);
-        const detector = new SceneDetector(sceneDetectorOptions(src.clip));
-        for await (const frame of streamRgbFrames({ ffmpegPath: ffmpeg, file: probe.path, startS: 0, durationS: probe.duration, fps: src.clip.scene_fps, ...size })) {
-          const t0 = performance.now();
-          detector.push(frame);
-          detectorMs += performance.now() - t0;
-          frames += 1;
-        }
-        const t0 = performance.now();
-        boundaries += detector.finish().length;
-        detectorMs += performance.now() - t0;
-        videos += 1;
-      }),
-    ),
-  );
-  reportFromChild({ videos, frames, boundaries, wall_ms: performance.now() - started, detector_ms: detectorMs, cpu_ms: cpuWithChildrenMs() });
+type SceneFrame = Parameters<SceneDetector['push']>[0];
+
+interface SceneVideo {
+  src: VideoSourceConfig;
+  ffmpeg: string;
+  probe: VideoProbe;
+  index: number;
+  /** Where the decode hands each scene frame; null when the variant runs no detector. */
+  onFrame: ((frame: SceneFrame) => void) | null;
 }
 
-/** Scenes mode's shared decode over each whole video (frames JPEG-spooled, signals, audio), with the detector on its scene frames ('scenes') or without them ('bare'). */
-async function sharedChild(configPath: string, spoolDir: string, variant: string): Promise<void> {
+/**
+ * Scene detection over every whole video of the bench config, `source.concurrency` videos at
+ * once as clips are: `decode` feeds one probed video's scene frames to `onFrame`. The
+ * detector's own compute is timed around its calls.
+ */
+async function sceneDetectionChild(configPath: string, withDetector: boolean, decode: (video: SceneVideo) => Promise<void>): Promise<void> {
   const loaded = await loadConfigFile(configPath);
   const src = loaded.config.source;
   if (src.kind !== 'video') throw new Error('video bench config must have source.kind video');
-  const { mkdir } = await import('node:fs/promises');
   const { listVideoUnits } = await import('../../stages/sources/video-units.ts');
   const { probeVideo } = await import('../../stages/decode/video-probe.ts');
-  const { decodeVideoOnce } = await import('../../stages/decode/video-pass.ts');
-  const { syncs } = await import('../../stages/decode/clip-decode.ts');
   const { SceneDetector } = await import('../../stages/pair/scene-detector.ts');
-  const { SCENE_FRAME_SIDE, sceneDetectorOptions } = await import('../../stages/pair/video-clips.ts');
+  const { sceneDetectorOptions } = await import('../../stages/pair/video-clips.ts');
   const { ffmpeg, ffprobe } = resolveFfmpeg(src);
-  await mkdir(spoolDir, { recursive: true });
   const limit = pLimit(src.concurrency);
   let videos = 0;
   let frames = 0;
@@ -267,27 +242,19 @@ async function sharedChild(configPath: string, spoolDir: string, variant: string
   let detectorMs = 0;
   const started = performance.now();
   await Promise.all(
-    (await listVideoUnits(src, loaded.baseDir)).map((unit, i) =>
+    (await listVideoUnits(src, loaded.baseDir)).map((unit, index) =>
       limit(async () => {
         const probe = await probeVideo(unit.spec.file as string, { ffprobePath: ffprobe, audioRequired: false, minDurationS: 0 });
-        const detector = variant === 'scenes' ? new SceneDetector(sceneDetectorOptions(src.clip)) : null;
-        const onFrame = (frame: Parameters<InstanceType<typeof SceneDetector>['push']>[0]) => {
-          const t0 = performance.now();
-          detector!.push(frame);
-          detectorMs += performance.now() - t0;
-          frames += 1;
-        };
-        await decodeVideoOnce({
-          ffmpegPath: ffmpeg,
-          file: probe.path,
-          durationS: probe.duration,
-          stored: { fps: src.frames.fps, ...outputSize(probe.video.displayWidth, probe.video.displayHeight, src.frames.max_side), jpegQuality: src.frames.jpeg_quality },
-          analysisFps: syncs(src, probe) ? Math.max(src.sync.fps, src.frames.fps) : null,
-          audio: probe.audio ? { sampleRate: src.audio.sample_rate, streamDurationS: probe.audio.duration ?? probe.duration } : null,
-          scene: detector ? { fps: src.clip.scene_fps, ...outputSize(probe.video.displayWidth, probe.video.displayHeight, SCENE_FRAME_SIDE), onFrame } : null,
-          spoolDir,
-          spoolName: `video-${i}`,
-        });
+        const detector = withDetector ? new SceneDetector(sceneDetectorOptions(src.clip)) : null;
+        const onFrame = detector
+          ? (frame: SceneFrame) => {
+              const t0 = performance.now();
+              detector.push(frame);
+              detectorMs += performance.now() - t0;
+              frames += 1;
+            }
+          : null;
+        await decode({ src, ffmpeg, probe, index, onFrame });
         if (detector) {
           const t0 = performance.now();
           boundaries += detector.finish().length;
@@ -298,6 +265,38 @@ async function sharedChild(configPath: string, spoolDir: string, variant: string
     ),
   );
   reportFromChild({ videos, frames, boundaries, wall_ms: performance.now() - started, detector_ms: detectorMs, cpu_ms: cpuWithChildrenMs() });
+}
+
+/** Scene detection on a decode of its own: the whole video at scene_fps and 64 px from ffmpeg. */
+async function scenesChild(configPath: string): Promise<void> {
+  const { streamRgbFrames } = await import('../../stages/decode/video-frames.ts');
+  const { SCENE_FRAME_SIDE } = await import('../../stages/pair/video-clips.ts');
+  await sceneDetectionChild(configPath, true, async ({ src, ffmpeg, probe, onFrame }) => {
+    const size = outputSize(probe.video.displayWidth, probe.video.displayHeight, SCENE_FRAME_SIDE);
+    for await (const frame of streamRgbFrames({ ffmpegPath: ffmpeg, file: probe.path, startS: 0, durationS: probe.duration, fps: src.clip.scene_fps, ...size })) onFrame!(frame);
+  });
+}
+
+/** Scenes mode's shared decode over each whole video (frames JPEG-spooled, signals, audio), with the detector on its scene frames ('scenes') or without them ('bare'). */
+async function sharedChild(configPath: string, spoolDir: string, variant: string): Promise<void> {
+  const { mkdir } = await import('node:fs/promises');
+  const { decodeVideoOnce } = await import('../../stages/decode/video-pass.ts');
+  const { syncs } = await import('../../stages/decode/clip-decode.ts');
+  const { SCENE_FRAME_SIDE } = await import('../../stages/pair/video-clips.ts');
+  await mkdir(spoolDir, { recursive: true });
+  await sceneDetectionChild(configPath, variant === 'scenes', async ({ src, ffmpeg, probe, index, onFrame }) => {
+    await decodeVideoOnce({
+      ffmpegPath: ffmpeg,
+      file: probe.path,
+      durationS: probe.duration,
+      stored: { fps: src.frames.fps, ...outputSize(probe.video.displayWidth, probe.video.displayHeight, src.frames.max_side), jpegQuality: src.frames.jpeg_quality },
+      analysisFps: syncs(src, probe) ? Math.max(src.sync.fps, src.frames.fps) : null,
+      audio: probe.audio ? { sampleRate: src.audio.sample_rate, streamDurationS: probe.audio.duration ?? probe.duration } : null,
+      scene: onFrame ? { fps: src.clip.scene_fps, ...outputSize(probe.video.displayWidth, probe.video.displayHeight, SCENE_FRAME_SIDE), onFrame } : null,
+      spoolDir,
+      spoolName: `video-${index}`,
+    });
+  });
 }
 
 async function pipelineChild(configPath: string, outDir: string): Promise<void> {

@@ -49,16 +49,8 @@ interface ScenesResult {
   peak_rss_mib: number;
 }
 
-/** The shared decode of scenes mode over each whole video (video-pass.ts), with or without the scene detector on it. */
-interface SharedResult {
-  videos: number;
-  frames: number;
-  boundaries: number;
-  wall_ms: number;
-  detector_ms: number;
-  cpu_ms: number;
-  peak_rss_mib: number;
-}
+/** The shared decode of scenes mode over each whole video (video-pass.ts), with or without the scene detector on it: the same fields. */
+type SharedResult = ScenesResult;
 
 interface LimitResult {
   clips: number;

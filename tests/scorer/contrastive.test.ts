@@ -2,19 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdamW, infoNce, projectImages, zerosLike, type ContrastiveBatch, type ContrastiveParams } from '../../scorer/contrastive.ts';
 import { gaussian, seededRandom } from '../../scorer/onnx/random.ts';
+import { randomContrastiveParams } from '../helpers/contrastive-params.ts';
 
 function smallProblem(seed: number, n = 6): { params: ContrastiveParams; batch: ContrastiveBatch } {
   const random = seededRandom(seed);
   const F = 7;
   const D = 5;
-  const params: ContrastiveParams = {
-    featureSize: F,
-    dim: D,
-    projection: gaussian(random, F * D, 0.5),
-    bias: gaussian(random, D, 0.2),
-    words: gaussian(random, 6 * D),
-    bigrams: gaussian(random, 4 * D),
-  };
+  const params = randomContrastiveParams(random, { featureSize: F, dim: D, wordRows: 6, bigramRows: 4, projectionStd: 0.5, biasStd: 0.2 });
   // ReLU-like features: some exact zeros.
   const features = gaussian(random, n * F).map((x) => Math.max(0, x));
   const captions = Array.from({ length: n }, (_, i) => ({

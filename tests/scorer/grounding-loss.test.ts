@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { zerosLike, type ContrastiveParams } from '../../scorer/contrastive.ts';
 import { cellsInBox, groundingLoss, type GroundingCase } from '../../scorer/grounding-loss.ts';
 import { gaussian, seededRandom } from '../../scorer/onnx/random.ts';
+import { randomContrastiveParams } from '../helpers/contrastive-params.ts';
 import { GroundingStep } from '../../scorer/onnx/grounding-step.ts';
 
 function problem(seed: number): { params: ContrastiveParams; cases: GroundingCase[] } {
@@ -13,14 +14,7 @@ function problem(seed: number): { params: ContrastiveParams; cases: GroundingCas
   const F = 6;
   const D = 4;
   const cells = 9;
-  const params: ContrastiveParams = {
-    featureSize: F,
-    dim: D,
-    projection: gaussian(random, F * D, 0.5),
-    bias: gaussian(random, D, 0.2),
-    words: gaussian(random, 5 * D),
-    bigrams: gaussian(random, 3 * D),
-  };
+  const params = randomContrastiveParams(random, { featureSize: F, dim: D, wordRows: 5, bigramRows: 3, projectionStd: 0.5, biasStd: 0.2 });
   const cases: GroundingCase[] = [
     { cells: gaussian(random, cells * F), positives: [0, 1, 3], phrase: { words: [1, 2], bigrams: [1] } },
     { cells: gaussian(random, cells * F), positives: [8], phrase: { words: [3, 2], bigrams: [] } },

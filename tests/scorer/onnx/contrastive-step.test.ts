@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { AdamW, infoNce, touchedRows, zerosLike, type ContrastiveParams } from '../../../scorer/contrastive.ts';
 import { ContrastiveStep } from '../../../scorer/onnx/contrastive-step.ts';
 import { gaussian, seededRandom } from '../../../scorer/onnx/random.ts';
+import { randomContrastiveParams } from '../../helpers/contrastive-params.ts';
 
 function problem(seed: number, n: number, F: number, D: number): { params: ContrastiveParams; features: Float32Array; captions: { words: number[]; bigrams: number[] }[] } {
   const random = seededRandom(seed);
-  const params: ContrastiveParams = { featureSize: F, dim: D, projection: gaussian(random, F * D, 0.3), bias: gaussian(random, D, 0.1), words: gaussian(random, 12 * D), bigrams: gaussian(random, 5 * D) };
+  const params = randomContrastiveParams(random, { featureSize: F, dim: D, wordRows: 12, bigramRows: 5, projectionStd: 0.3, biasStd: 0.1 });
   const features = gaussian(random, n * F);
   const captions = Array.from({ length: n }, (_, i) => ({ words: [2 + (i % 10), 2 + ((i * 3) % 10)], bigrams: i % 4 === 0 ? [] : [1 + (i % 4)] }));
   return { params, features, captions };

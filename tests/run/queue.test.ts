@@ -1,5 +1,5 @@
 // The Redis work queue with real worker processes: one is SIGKILLed right after committing a
-// unit (before acknowledging it), the other finishes the queue; the merge of their OUT folders
+// unit (before acknowledging it), the other then finishes the queue; the merge of their OUT folders
 // equals a single-process run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,10 +59,12 @@ test('queue workers: a worker killed after a commit loses nothing; merge holds e
     assert.equal(counts.waiting, (await readJson(path.join(reference, 'manifest.json'))).units.length);
 
     const common = ['--queue', queueName, '--lock-ms', '2000', '--idle-exit', '3', '--log-level', 'warn'];
-    const a = weftChild(['queue', 'work', config, '--out', path.join(work, 'worker-a'), ...common], { WEFT_KILL_AT: 'unit-committed:1' });
-    const b = weftChild(['queue', 'work', config, '--out', path.join(work, 'worker-b'), ...common]);
-    const [ra, rb] = await Promise.all([a, b]);
-    assert.equal(ra.signal, 'SIGKILL', 'worker a died right after its first commit');
+    // Worker a runs alone until it dies, so it always gets a unit to commit (started together, a
+    // loaded machine could let b drain the queue first); b then takes a's unacknowledged unit once
+    // its lock lapses, and everything else.
+    const ra = await weftChild(['queue', 'work', config, '--out', path.join(work, 'worker-a'), ...common], { WEFT_KILL_AT: 'unit-committed:1' });
+    assert.equal(ra.signal, 'SIGKILL', `worker a died right after its first commit\n${ra.stderr}`);
+    const rb = await weftChild(['queue', 'work', config, '--out', path.join(work, 'worker-b'), ...common]);
     assert.equal(rb.code, 0, rb.stderr);
     const done = await queue.getJobCounts('completed', 'failed', 'waiting', 'active');
     assert.equal(done.failed, 0);

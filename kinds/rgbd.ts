@@ -11,7 +11,7 @@ import { listedFrames, listRgbdUnits, rgbdUnitFingerprint, readRgbdListing, RGBD
 import { rgbdPairStage } from '../stages/pair/rgbd-pairing.ts';
 import { rgbdDecodeStage } from '../stages/decode/rgbd-decode.ts';
 import { rgbdRegistrationStage } from '../stages/align/registration-stage.ts';
-import { RegistrationPool } from '../stages/align/registration-pool.ts';
+import { defaultRegistrationWorkers, RegistrationPool } from '../stages/align/registration-pool.ts';
 import { rgbdQualityStage } from '../stages/curate/rgbd-quality.ts';
 import { makeThumbnail } from '../stages/decode/thumbnails.ts';
 import { registrationOverlay } from '../stages/align/rgbd-overlay.ts';
@@ -87,7 +87,7 @@ function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample,
   const src = config.source;
   if (src.kind !== 'rgbd') throw new Error(`rgbdPlugin given source kind ${src.kind}`);
   const readConfig = { source: src, rgbd: config.rgbd };
-  const workers = src.registration_workers ?? Math.min(config.run.concurrency, availableParallelism());
+  const workers = src.registration_workers ?? defaultRegistrationWorkers(config.run.concurrency, availableParallelism());
   // Created on first use, so listing units (or a run with nothing to do) starts no threads.
   let pool: RegistrationPool | null = null;
   const registrationPool = () => (workers > 0 ? (pool ??= new RegistrationPool(workers).warm()) : null);

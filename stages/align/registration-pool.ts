@@ -52,6 +52,16 @@ function workerBundle(): string | null {
   return bundle;
 }
 
+/**
+ * Registration worker threads to start by default: one core is left to the main thread and the
+ * decode (sharp's threads), so `cpus - 1`, at most `concurrency` (the pairs in flight); 0 (the
+ * main thread) on one CPU. On 2 CPUs a pool of 2 ran at 0.71-0.79x the main thread's speed
+ * (docs/rgbd.md): every worker warms up its own JIT, and two workers leave no core for the rest.
+ */
+export function defaultRegistrationWorkers(concurrency: number, cpus: number): number {
+  return Math.max(0, Math.min(concurrency, cpus - 1));
+}
+
 interface Job {
   request: RegistrationRequest;
   /** Where the returned pixels go back (null: a copy was sent, the caller kept its own). */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeRgbdFixtures } from '../../../run/fixtures/rgbd-fixtures.ts';
 import { registerDepthToRgb } from '../../../stages/align/rgbd-registration.ts';
-import { RegistrationPool } from '../../../stages/align/registration-pool.ts';
+import { defaultRegistrationWorkers, RegistrationPool } from '../../../stages/align/registration-pool.ts';
 import { decodeDepthPng, type DepthMap } from '../../../stages/decode/depth-png.ts';
 import { decodeRgb, type RgbImage } from '../../../stages/decode/rgb-image.ts';
 
@@ -71,4 +71,12 @@ test('a bad pair fails alone; a closed pool refuses work', async () => {
   }
   await assert.rejects(pool.register(frame.rgb, frame.depth), /closed/);
   assert.throws(() => new RegistrationPool(0), RangeError);
+});
+
+test('the default pool leaves one CPU to the main thread and the decode, and never exceeds the pairs in flight', () => {
+  assert.equal(defaultRegistrationWorkers(4, 1), 0); // one CPU: the main thread registers
+  assert.equal(defaultRegistrationWorkers(4, 2), 1);
+  assert.equal(defaultRegistrationWorkers(4, 3), 2);
+  assert.equal(defaultRegistrationWorkers(4, 16), 4);
+  assert.equal(defaultRegistrationWorkers(1, 16), 1);
 });

@@ -1,8 +1,9 @@
 // weft bench rgbd: RGB-D pairs per second end to end (list, pair, decode, registration, quality,
 // shards, report) against decoding the same 16-bit depth PNGs alone with sharp, measured in the
 // same run on the same files. The pipeline runs with the default pool of registration workers
-// (one fewer than the CPUs), with the registration on the main thread (registration_workers: 0),
-// and with one worker per CPU, to show what the worker threads buy. Each measurement runs in its
+// (two fewer than the CPUs: none on 2 CPUs), with the registration on the main thread
+// (registration_workers: 0) unless that is the default, and with one worker per CPU, to show
+// what the worker threads buy. Each measurement runs in its
 // own child process, so each peak RSS is its own.
 //
 //   weft bench rgbd [--n PAIRS]        (default 60 pairs at 640x480)
@@ -57,45 +58,43 @@ export const bench: Bench = async ({ n, workDir, log }) => {
     return runChildMeasurement<PipelineResult>(SCRIPT, ['--child', 'pipeline', config, path.join(workDir, `out-${label}-${round}`)]);
   };
   // Best of ROUNDS, alternating the variants, so a burst of load from other processes on a
-  // shared machine does not decide the comparison. The default pool leaves a core to the main
-  // thread and the decode; one worker per CPU (capped at the pairs in flight) is what the
-  // default was before, measured for comparison.
+  // shared machine does not decide the comparison. The variants: the default (no
+  // registration_workers given: a pool of defaultRegistrationWorkers, none on 2 CPUs), the main
+  // thread when that is not the default, and one worker per CPU (capped at the pairs in flight,
+  // the default before) when that differs from both.
   const cpus = availableParallelism();
-  const workerCount = defaultRegistrationWorkers(CONCURRENCY, cpus);
-  const perCpuCount = Math.min(CONCURRENCY, cpus);
-  const withWorkerRuns: PipelineResult[] = [];
-  const mainThreadRuns: PipelineResult[] = [];
-  const perCpuRuns: PipelineResult[] = [];
+  const defaultWorkers = defaultRegistrationWorkers(CONCURRENCY, cpus);
+  const perCpuWorkers = Math.min(CONCURRENCY, cpus);
+  const variants: { label: string; workers: number | null; runs: PipelineResult[] }[] = [{ label: 'default', workers: null, runs: [] }];
+  if (defaultWorkers > 0) variants.push({ label: 'on-main-thread', workers: 0, runs: [] });
+  if (perCpuWorkers !== defaultWorkers) variants.push({ label: `in-${perCpuWorkers}-workers`, workers: perCpuWorkers, runs: [] });
   for (let round = 1; round <= ROUNDS; round++) {
-    withWorkerRuns.push(await pipelineRun('default', null, round));
-    mainThreadRuns.push(await pipelineRun('on-main-thread', 0, round));
-    if (perCpuCount !== workerCount && perCpuCount > 0) perCpuRuns.push(await pipelineRun(`in-${perCpuCount}-workers`, perCpuCount, round));
+    for (const v of variants) v.runs.push(await pipelineRun(v.label, v.workers, round));
   }
   const fastest = (runs: PipelineResult[]) => runs.reduce((a, b) => (b.wall_ms < a.wall_ms ? b : a));
-  const withWorkers = fastest(withWorkerRuns);
-  const mainThread = fastest(mainThreadRuns);
-  const perCpu = perCpuRuns.length > 0 ? fastest(perCpuRuns) : null;
-  const allRates = (runs: PipelineResult[]) => runs.map((r) => ((r.pairs * 1000) / r.wall_ms).toFixed(1)).join(', ');
-
   const rate = (count: number, ms: number) => (count * 1000) / ms;
   const depthRate = rate(decode.pairs, decode.depth_ms);
   const bothRate = rate(decode.pairs, decode.rgb_depth_ms);
-  const workersRate = rate(withWorkers.pairs, withWorkers.wall_ms);
-  const mainRate = rate(mainThread.pairs, mainThread.wall_ms);
-  const perCpuRate = perCpu ? rate(perCpu.pairs, perCpu.wall_ms) : null;
-  const defaultLabel = workerCount === 0 ? 'on the main thread (the default here)' : `in ${workerCount} worker thread${workerCount === 1 ? '' : 's'} (the default)`;
+  const measured = variants.map((v) => {
+    const best = fastest(v.runs);
+    const workers = v.workers ?? defaultWorkers;
+    const what = workers === 0 ? 'on the main thread' : `in ${workers} worker thread${workers === 1 ? '' : 's'}`;
+    return { ...v, best, workers, name: v.workers === null ? `${what} (the default)` : what, rate: rate(best.pairs, best.wall_ms) };
+  });
+  const byDefault = measured[0];
+  const mainThread = measured.find((m) => m.workers === 0)!;
+  const perCpu = measured.find((m) => m.label === `in-${perCpuWorkers}-workers`) ?? null;
+  const allRates = (runs: PipelineResult[]) => runs.map((r) => rate(r.pairs, r.wall_ms).toFixed(1)).join(', ');
   const lines = [
     `rgbd: ${pairs} pairs at ${WIDTH}x${HEIGHT}, ${cpus} CPUs, run.concurrency ${CONCURRENCY}`,
-    ratioLine(`end to end, registration ${defaultLabel} vs 16-bit depth PNG decode alone`, workersRate, depthRate, 'pairs'),
-    ratioLine('end to end, registration on the main thread vs 16-bit depth PNG decode alone', mainRate, depthRate, 'pairs'),
-    ...(perCpu && perCpuRate !== null ? [ratioLine(`end to end, registration in ${perCpuCount} worker threads (one per CPU) vs 16-bit depth PNG decode alone`, perCpuRate, depthRate, 'pairs')] : []),
-    `decode alone: depth ${depthRate.toFixed(1)} pairs/s, depth + colour ${bothRate.toFixed(1)} pairs/s; end to end of depth + colour: default ${(workersRate / bothRate).toFixed(3)}, main thread ${(mainRate / bothRate).toFixed(3)}${perCpuRate !== null ? `, ${perCpuCount} workers ${(perCpuRate / bothRate).toFixed(3)}` : ''} (the aim is 0.5)`,
-    `worker threads speed-up: ${(workersRate / mainRate).toFixed(2)}x default vs main thread${perCpuRate !== null ? `, ${(perCpuRate / mainRate).toFixed(2)}x with ${perCpuCount} workers` : ''} (best of ${ROUNDS}; all rounds: default ${allRates(withWorkerRuns)}, main thread ${allRates(mainThreadRuns)}${perCpuRuns.length ? `, ${perCpuCount} workers ${allRates(perCpuRuns)}` : ''})`,
-    `kept ${withWorkers.kept}, dropped ${withWorkers.dropped} (same in every variant: ${[mainThread, ...(perCpu ? [perCpu] : [])].every((r) => r.kept === withWorkers.kept && r.dropped === withWorkers.dropped)})`,
+    ...measured.map((m) => ratioLine(`end to end, registration ${m.name} vs 16-bit depth PNG decode alone`, m.rate, depthRate, 'pairs')),
+    `decode alone: depth ${depthRate.toFixed(1)} pairs/s, depth + colour ${bothRate.toFixed(1)} pairs/s; end to end of depth + colour (the aim is 0.5): ${measured.map((m) => `${m.name} ${(m.rate / bothRate).toFixed(3)}`).join(', ')}`,
+    `worker threads vs the main thread: ${measured.filter((m) => m.workers > 0).map((m) => `${m.workers} workers ${(m.rate / mainThread.rate).toFixed(2)}x`).join(', ') || 'no pool here'} (best of ${ROUNDS}; all rounds, pairs/s: ${measured.map((m) => `${m.name} ${allRates(m.runs)}`).join('; ')})`,
+    `kept ${byDefault.best.kept}, dropped ${byDefault.best.dropped} (same in every variant: ${measured.every((m) => m.best.kept === byDefault.best.kept && m.best.dropped === byDefault.best.dropped)})`,
     // CPU per pair does not depend on what else the machine runs as much as pairs/s does: with
     // every core busy, the end-to-end ratio would approach the CPU ratio.
-    `CPU per pair (all threads): depth + colour decode ${cpuPerPair(decode.rgb_depth_cpu_ms, decode.pairs)} ms; pipeline default ${cpuPerPair(withWorkers.cpu_ms, withWorkers.pairs)} ms (main thread ${cpuPerPair(withWorkers.cpu_by_thread?.main, withWorkers.pairs)}), on the main thread ${cpuPerPair(mainThread.cpu_ms, mainThread.pairs)} ms${perCpu ? `, ${perCpuCount} workers ${cpuPerPair(perCpu.cpu_ms, perCpu.pairs)} ms` : ''}; CPU ratio (decode / pipeline) ${(decode.rgb_depth_cpu_ms / withWorkers.cpu_ms * withWorkers.pairs / decode.pairs).toFixed(3)} default, ${(decode.rgb_depth_cpu_ms / mainThread.cpu_ms * mainThread.pairs / decode.pairs).toFixed(3)} on the main thread`,
-    `peak RSS: pipeline ${withWorkers.peak_rss_mib.toFixed(0)} MiB default (workers share the process), ${mainThread.peak_rss_mib.toFixed(0)} MiB on the main thread${perCpu ? `, ${perCpu.peak_rss_mib.toFixed(0)} MiB with ${perCpuCount} workers` : ''}, decode alone ${decode.peak_rss_mib.toFixed(0)} MiB`,
+    `CPU per pair (all threads): depth + colour decode ${cpuPerPair(decode.rgb_depth_cpu_ms, decode.pairs)} ms; ${measured.map((m) => `registration ${m.name} ${cpuPerPair(m.best.cpu_ms, m.best.pairs)} ms (main thread ${cpuPerPair(m.best.cpu_by_thread?.main, m.best.pairs)})`).join(', ')}; CPU ratio (decode / pipeline) ${((decode.rgb_depth_cpu_ms / decode.pairs) / (byDefault.best.cpu_ms / byDefault.best.pairs)).toFixed(3)} by default`,
+    `peak RSS: ${measured.map((m) => `registration ${m.name} ${m.best.peak_rss_mib.toFixed(0)} MiB`).join(', ')} (workers share the process), decode alone ${decode.peak_rss_mib.toFixed(0)} MiB`,
   ];
   return {
     name: 'rgbd',
@@ -103,22 +102,27 @@ export const bench: Bench = async ({ n, workDir, log }) => {
     metrics: {
       pairs,
       cpus,
-      registration_workers: workerCount,
-      pipeline_pairs_per_s: workersRate,
-      pipeline_main_thread_pairs_per_s: mainRate,
+      registration_workers: defaultWorkers,
+      pipeline_pairs_per_s: byDefault.rate,
+      pipeline_main_thread_pairs_per_s: mainThread.rate,
       depth_decode_pairs_per_s: depthRate,
       rgb_depth_decode_pairs_per_s: bothRate,
-      ratio_to_depth_decode: workersRate / depthRate,
-      ratio_to_rgb_depth_decode: workersRate / bothRate,
-      main_thread_ratio_to_rgb_depth_decode: mainRate / bothRate,
-      worker_speedup: workersRate / mainRate,
+      ratio_to_depth_decode: byDefault.rate / depthRate,
+      ratio_to_rgb_depth_decode: byDefault.rate / bothRate,
+      main_thread_ratio_to_rgb_depth_decode: mainThread.rate / bothRate,
       rgb_depth_decode_cpu_ms_per_pair: decode.rgb_depth_cpu_ms / decode.pairs,
-      pipeline_cpu_ms_per_pair: withWorkers.cpu_ms / withWorkers.pairs,
-      pipeline_main_thread_cpu_ms_per_pair: mainThread.cpu_ms / mainThread.pairs,
-      pipeline_peak_rss_mib: withWorkers.peak_rss_mib,
-      pipeline_main_thread_peak_rss_mib: mainThread.peak_rss_mib,
-      ...(perCpu && perCpuRate !== null
-        ? { per_cpu_workers: perCpuCount, pipeline_per_cpu_workers_pairs_per_s: perCpuRate, pipeline_per_cpu_workers_cpu_ms_per_pair: perCpu.cpu_ms / perCpu.pairs, pipeline_per_cpu_workers_peak_rss_mib: perCpu.peak_rss_mib }
+      pipeline_cpu_ms_per_pair: byDefault.best.cpu_ms / byDefault.best.pairs,
+      pipeline_main_thread_cpu_ms_per_pair: mainThread.best.cpu_ms / mainThread.best.pairs,
+      pipeline_peak_rss_mib: byDefault.best.peak_rss_mib,
+      pipeline_main_thread_peak_rss_mib: mainThread.best.peak_rss_mib,
+      ...(perCpu
+        ? {
+            per_cpu_workers: perCpuWorkers,
+            per_cpu_workers_speedup: perCpu.rate / mainThread.rate,
+            pipeline_per_cpu_workers_pairs_per_s: perCpu.rate,
+            pipeline_per_cpu_workers_cpu_ms_per_pair: perCpu.best.cpu_ms / perCpu.best.pairs,
+            pipeline_per_cpu_workers_peak_rss_mib: perCpu.best.peak_rss_mib,
+          }
         : {}),
       decode_peak_rss_mib: decode.peak_rss_mib,
     },

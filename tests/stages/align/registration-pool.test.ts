@@ -73,10 +73,11 @@ test('a bad pair fails alone; a closed pool refuses work', async () => {
   assert.throws(() => new RegistrationPool(0), RangeError);
 });
 
-test('the default pool leaves one CPU to the main thread and the decode, and never exceeds the pairs in flight', () => {
-  assert.equal(defaultRegistrationWorkers(4, 1), 0); // one CPU: the main thread registers
-  assert.equal(defaultRegistrationWorkers(4, 2), 1);
-  assert.equal(defaultRegistrationWorkers(4, 3), 2);
+test('the default pool leaves a CPU to the main thread and one to the decode, and never exceeds the pairs in flight', () => {
+  assert.equal(defaultRegistrationWorkers(4, 1), 0); // the main thread registers
+  assert.equal(defaultRegistrationWorkers(4, 2), 0);
+  assert.equal(defaultRegistrationWorkers(4, 3), 1);
+  assert.equal(defaultRegistrationWorkers(4, 4), 2);
   assert.equal(defaultRegistrationWorkers(4, 16), 4);
   assert.equal(defaultRegistrationWorkers(1, 16), 1);
 });

@@ -1,8 +1,8 @@
 // weft bench rgbd: RGB-D pairs per second end to end (list, pair, decode, registration, quality,
 // shards, report) against decoding the same 16-bit depth PNGs alone with sharp, measured in the
-// same run on the same files. The pipeline runs with the default pool of registration workers
-// (two fewer than the CPUs: none on 2 CPUs), with the registration on the main thread
-// (registration_workers: 0) unless that is the default, and with one worker per CPU, to show
+// same run on the same files. The pipeline runs three ways: with the default registration (on 2
+// CPUs the main thread, handing over to workers after a run's first 200 pairs), on the main
+// thread (registration_workers: 0), and with one worker per CPU from the first pair, to show
 // what the worker threads buy. Each measurement runs in its
 // own child process, so each peak RSS is its own.
 //
@@ -16,7 +16,7 @@ import pLimit from 'p-limit';
 import { makeRgbdFixtures } from '../fixtures/rgbd-fixtures.ts';
 import { decodeDepthPng } from '../../stages/decode/depth-png.ts';
 import { decodeRgb } from '../../stages/decode/rgb-image.ts';
-import { defaultRegistrationWorkers } from '../../stages/align/registration-pool.ts';
+import { defaultRegistration } from '../../stages/align/registration-handover.ts';
 import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';
 
 const DEFAULT_PAIRS = 60;
@@ -58,16 +58,17 @@ export const bench: Bench = async ({ n, workDir, log }) => {
     return runChildMeasurement<PipelineResult>(SCRIPT, ['--child', 'pipeline', config, path.join(workDir, `out-${label}-${round}`)]);
   };
   // Best of ROUNDS, alternating the variants, so a burst of load from other processes on a
-  // shared machine does not decide the comparison. The variants: the default (no
-  // registration_workers given: a pool of defaultRegistrationWorkers, none on 2 CPUs), the main
-  // thread when that is not the default, and one worker per CPU (capped at the pairs in flight,
-  // the default before) when that differs from both.
+  // shared machine does not decide the comparison.
   const cpus = availableParallelism();
-  const defaultWorkers = defaultRegistrationWorkers(CONCURRENCY, cpus);
+  const plan = defaultRegistration(CONCURRENCY, cpus);
   const perCpuWorkers = Math.min(CONCURRENCY, cpus);
-  const variants: { label: string; workers: number | null; runs: PipelineResult[] }[] = [{ label: 'default', workers: null, runs: [] }];
-  if (defaultWorkers > 0) variants.push({ label: 'on-main-thread', workers: 0, runs: [] });
-  if (perCpuWorkers !== defaultWorkers) variants.push({ label: `in-${perCpuWorkers}-workers`, workers: perCpuWorkers, runs: [] });
+  const defaultName =
+    plan.workers === 0 ? 'by default (main thread)' : plan.mainThreadPairs === 0 ? `by default (${plan.workers} workers)` : `by default (main thread, ${plan.workers} workers after ${plan.mainThreadPairs} pairs)`;
+  const variants = [
+    { label: 'default', workers: null as number | null, name: defaultName, runs: [] as PipelineResult[] },
+    { label: 'on-main-thread', workers: 0, name: 'on the main thread', runs: [] as PipelineResult[] },
+    { label: `in-${perCpuWorkers}-workers`, workers: perCpuWorkers, name: `in ${perCpuWorkers} worker thread${perCpuWorkers === 1 ? '' : 's'}`, runs: [] as PipelineResult[] },
+  ];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const v of variants) v.runs.push(await pipelineRun(v.label, v.workers, round));
   }
@@ -77,19 +78,15 @@ export const bench: Bench = async ({ n, workDir, log }) => {
   const bothRate = rate(decode.pairs, decode.rgb_depth_ms);
   const measured = variants.map((v) => {
     const best = fastest(v.runs);
-    const workers = v.workers ?? defaultWorkers;
-    const what = workers === 0 ? 'on the main thread' : `in ${workers} worker thread${workers === 1 ? '' : 's'}`;
-    return { ...v, best, workers, name: v.workers === null ? `${what} (the default)` : what, rate: rate(best.pairs, best.wall_ms) };
+    return { ...v, best, rate: rate(best.pairs, best.wall_ms) };
   });
-  const byDefault = measured[0];
-  const mainThread = measured.find((m) => m.workers === 0)!;
-  const perCpu = measured.find((m) => m.label === `in-${perCpuWorkers}-workers`) ?? null;
+  const [byDefault, mainThread, perCpu] = measured;
   const allRates = (runs: PipelineResult[]) => runs.map((r) => rate(r.pairs, r.wall_ms).toFixed(1)).join(', ');
   const lines = [
     `rgbd: ${pairs} pairs at ${WIDTH}x${HEIGHT}, ${cpus} CPUs, run.concurrency ${CONCURRENCY}`,
     ...measured.map((m) => ratioLine(`end to end, registration ${m.name} vs 16-bit depth PNG decode alone`, m.rate, depthRate, 'pairs')),
     `decode alone: depth ${depthRate.toFixed(1)} pairs/s, depth + colour ${bothRate.toFixed(1)} pairs/s; end to end of depth + colour (the aim is 0.5): ${measured.map((m) => `${m.name} ${(m.rate / bothRate).toFixed(3)}`).join(', ')}`,
-    `worker threads vs the main thread: ${measured.filter((m) => m.workers > 0).map((m) => `${m.workers} workers ${(m.rate / mainThread.rate).toFixed(2)}x`).join(', ') || 'no pool here'} (best of ${ROUNDS}; all rounds, pairs/s: ${measured.map((m) => `${m.name} ${allRates(m.runs)}`).join('; ')})`,
+    `vs the main thread: default ${(byDefault.rate / mainThread.rate).toFixed(2)}x, ${perCpu.name} ${(perCpu.rate / mainThread.rate).toFixed(2)}x (best of ${ROUNDS}; all rounds, pairs/s: ${measured.map((m) => `${m.name} ${allRates(m.runs)}`).join('; ')})`,
     `kept ${byDefault.best.kept}, dropped ${byDefault.best.dropped} (same in every variant: ${measured.every((m) => m.best.kept === byDefault.best.kept && m.best.dropped === byDefault.best.dropped)})`,
     // CPU per pair does not depend on what else the machine runs as much as pairs/s does: with
     // every core busy, the end-to-end ratio would approach the CPU ratio.
@@ -102,7 +99,8 @@ export const bench: Bench = async ({ n, workDir, log }) => {
     metrics: {
       pairs,
       cpus,
-      registration_workers: defaultWorkers,
+      registration_workers: plan.workers,
+      registration_main_thread_pairs: plan.mainThreadPairs,
       pipeline_pairs_per_s: byDefault.rate,
       pipeline_main_thread_pairs_per_s: mainThread.rate,
       depth_decode_pairs_per_s: depthRate,
@@ -115,15 +113,11 @@ export const bench: Bench = async ({ n, workDir, log }) => {
       pipeline_main_thread_cpu_ms_per_pair: mainThread.best.cpu_ms / mainThread.best.pairs,
       pipeline_peak_rss_mib: byDefault.best.peak_rss_mib,
       pipeline_main_thread_peak_rss_mib: mainThread.best.peak_rss_mib,
-      ...(perCpu
-        ? {
-            per_cpu_workers: perCpuWorkers,
-            per_cpu_workers_speedup: perCpu.rate / mainThread.rate,
-            pipeline_per_cpu_workers_pairs_per_s: perCpu.rate,
-            pipeline_per_cpu_workers_cpu_ms_per_pair: perCpu.best.cpu_ms / perCpu.best.pairs,
-            pipeline_per_cpu_workers_peak_rss_mib: perCpu.best.peak_rss_mib,
-          }
-        : {}),
+      per_cpu_workers: perCpuWorkers,
+      per_cpu_workers_speedup: perCpu.rate / mainThread.rate,
+      pipeline_per_cpu_workers_pairs_per_s: perCpu.rate,
+      pipeline_per_cpu_workers_cpu_ms_per_pair: perCpu.best.cpu_ms / perCpu.best.pairs,
+      pipeline_per_cpu_workers_peak_rss_mib: perCpu.best.peak_rss_mib,
       decode_peak_rss_mib: decode.peak_rss_mib,
     },
   };

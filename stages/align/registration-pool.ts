@@ -52,18 +52,6 @@ function workerBundle(): string | null {
   return bundle;
 }
 
-/**
- * Registration worker threads to start by default: the workers pay only on cores that the main
- * thread (plumbing, quality, shards) and the decode (libuv's pool and libvips' threads) leave
- * free, about one each at this pipeline's rates, so `cpus - 2`, at most `concurrency` (the pairs
- * in flight); 0 (the main thread) on 2 CPUs or fewer. On 2 CPUs a pool of 2 ran at 0.63-0.79x
- * the main thread's speed, and a pool of 1 used 1-14 % more CPU than the main thread
- * (docs/rgbd.md): each worker warms up its own JIT, and the pool bundles its code first.
- */
-export function defaultRegistrationWorkers(concurrency: number, cpus: number): number {
-  return Math.max(0, Math.min(concurrency, cpus - 2));
-}
-
 interface Job {
   request: RegistrationRequest;
   /** Where the returned pixels go back (null: a copy was sent, the caller kept its own). */

@@ -11,7 +11,7 @@ import { listedFrames, listRgbdUnits, rgbdUnitFingerprint, readRgbdListing, RGBD
 import { rgbdPairStage } from '../stages/pair/rgbd-pairing.ts';
 import { rgbdDecodeStage } from '../stages/decode/rgbd-decode.ts';
 import { rgbdRegistrationStage } from '../stages/align/registration-stage.ts';
-import { RegistrationPool } from '../stages/align/registration-pool.ts';
+import { defaultRegistration, HandOverRegistrar, type Registrar } from '../stages/align/registration-handover.ts';
 import { rgbdQualityStage } from '../stages/curate/rgbd-quality.ts';
 import { makeThumbnail } from '../stages/decode/thumbnails.ts';
 import { registrationOverlay } from '../stages/align/rgbd-overlay.ts';
@@ -27,8 +27,8 @@ import { rgbdSection } from '../report/rgbd-section.ts';
 export interface RgbdPipelineOptions {
   /** Pairs decoded at once. Default 2. */
   concurrency?: number;
-  /** Worker threads for the registration check; without one it runs on this thread. */
-  registrationPool?: RegistrationPool | null;
+  /** Where the registration check runs (worker threads, or handing over to them); without one, on this thread. */
+  registrar?: Registrar | null;
 }
 
 /** The RGB-D pipeline over one unit, in flow order. */
@@ -38,7 +38,7 @@ export function rgbdPipeline(unit: Unit<RgbdUnitSpec>, cfg: RgbdReadConfig, ctx:
     ctx,
     rgbdPairStage(cfg),
     rgbdDecodeStage(cfg.source, options.concurrency ?? 2),
-    rgbdRegistrationStage({ maxShift: cfg.source.max_shift, keepEdges: true }, options.registrationPool ?? null),
+    rgbdRegistrationStage({ maxShift: cfg.source.max_shift, keepEdges: true }, options.registrar ?? null),
     rgbdQualityStage(cfg.rgbd, { skewRangeMs: cfg.source.max_difference * 1000 }),
   );
 }
@@ -87,17 +87,19 @@ function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample,
   const src = config.source;
   if (src.kind !== 'rgbd') throw new Error(`rgbdPlugin given source kind ${src.kind}`);
   const readConfig = { source: src, rgbd: config.rgbd };
-  const workers = src.registration_workers ?? Math.min(config.run.concurrency, availableParallelism());
-  // Created on first use, so listing units (or a run with nothing to do) starts no threads.
-  let pool: RegistrationPool | null = null;
-  const registrationPool = () => (workers > 0 ? (pool ??= new RegistrationPool(workers).warm()) : null);
+  // A given registration_workers starts its pool with the first pair; the default depends on the
+  // CPUs (defaultRegistration). One registrar for the whole run, so that the pairs counted toward
+  // a hand-over are the run's, not a unit's. Its pool starts on first use, so listing units (or a
+  // run with nothing to do) starts no threads.
+  const plan = src.registration_workers !== undefined ? { workers: src.registration_workers, mainThreadPairs: 0 } : defaultRegistration(config.run.concurrency, availableParallelism());
+  const registrar = plan.workers > 0 ? new HandOverRegistrar(plan.workers, plan.mainThreadPairs) : null;
   return {
     kinds: [rgbdSchema],
     listUnits: () => listRgbdUnits(src, baseDir),
     inputFingerprints: async (units) => new Map(await Promise.all(units.map(async (u) => [u.id, await rgbdUnitFingerprint(u)] as [string, string]))),
     processUnit: async function* (unit, ctx) {
       const thumbs = new PendingThumbs(config.output.report_examples);
-      for await (const sample of rgbdPipeline(unit, readConfig, ctx, { concurrency: config.run.concurrency, registrationPool: registrationPool() })) {
+      for await (const sample of rgbdPipeline(unit, readConfig, ctx, { concurrency: config.run.concurrency, registrar })) {
         thumbs.saw(sample);
         // The executor asks for the sample's example while it holds the sample, before the next.
         unitOf.set(sample.id, thumbs);
@@ -110,8 +112,7 @@ function rgbdPlugin({ config, baseDir }: LoadedConfig): SourcePlugin<RgbdSample,
       await thumbs.draw();
     },
     close: async () => {
-      await pool?.close();
-      pool = null;
+      await registrar?.close();
     },
     approxBytes: (s) => s.rgb.bytes.byteLength + s.depth.bytes.byteLength + 400,
     // The registration overlay (depth edges over colour) where the pair got that far.

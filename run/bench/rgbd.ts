@@ -1,7 +1,9 @@
 // weft bench rgbd: RGB-D pairs per second end to end (list, pair, decode, registration, quality,
 // shards, report) against decoding the same 16-bit depth PNGs alone with sharp, measured in the
-// same run on the same files. Also runs the pipeline with the registration on the main thread
-// (registration_workers: 0) to show what the worker threads buy. Each measurement runs in its
+// same run on the same files. The pipeline runs three ways: with the default registration (on 2
+// CPUs the main thread, handing over to workers after a run's first 200 pairs), on the main
+// thread (registration_workers: 0), and with one worker per CPU from the first pair, to show
+// what the worker threads buy. Each measurement runs in its
 // own child process, so each peak RSS is its own.
 //
 //   weft bench rgbd [--n PAIRS]        (default 60 pairs at 640x480)
@@ -14,6 +16,7 @@ import pLimit from 'p-limit';
 import { makeRgbdFixtures } from '../fixtures/rgbd-fixtures.ts';
 import { decodeDepthPng } from '../../stages/decode/depth-png.ts';
 import { decodeRgb } from '../../stages/decode/rgb-image.ts';
+import { defaultRegistration } from '../../stages/align/registration-handover.ts';
 import { measurePipeline, ratioLine, reportFromChild, runChildMeasurement, type Bench, type PipelineMeasurement } from './harness.ts';
 
 const DEFAULT_PAIRS = 60;
@@ -54,55 +57,67 @@ export const bench: Bench = async ({ n, workDir, log }) => {
     log(`pipeline, registration ${label}, round ${round}`);
     return runChildMeasurement<PipelineResult>(SCRIPT, ['--child', 'pipeline', config, path.join(workDir, `out-${label}-${round}`)]);
   };
-  // Best of ROUNDS, alternating the two variants, so a burst of load from other processes on a
+  // Best of ROUNDS, alternating the variants, so a burst of load from other processes on a
   // shared machine does not decide the comparison.
-  const workerCount = Math.min(CONCURRENCY, availableParallelism());
-  const withWorkerRuns: PipelineResult[] = [];
-  const mainThreadRuns: PipelineResult[] = [];
+  const cpus = availableParallelism();
+  const plan = defaultRegistration(CONCURRENCY, cpus);
+  const perCpuWorkers = Math.min(CONCURRENCY, cpus);
+  const defaultName =
+    plan.workers === 0 ? 'by default (main thread)' : plan.mainThreadPairs === 0 ? `by default (${plan.workers} workers)` : `by default (main thread, ${plan.workers} workers after ${plan.mainThreadPairs} pairs)`;
+  const variants = [
+    { label: 'default', workers: null as number | null, name: defaultName, runs: [] as PipelineResult[] },
+    { label: 'on-main-thread', workers: 0, name: 'on the main thread', runs: [] as PipelineResult[] },
+    { label: `in-${perCpuWorkers}-workers`, workers: perCpuWorkers, name: `in ${perCpuWorkers} worker thread${perCpuWorkers === 1 ? '' : 's'}`, runs: [] as PipelineResult[] },
+  ];
   for (let round = 1; round <= ROUNDS; round++) {
-    withWorkerRuns.push(await pipelineRun('in-workers', null, round));
-    mainThreadRuns.push(await pipelineRun('on-main-thread', 0, round));
+    for (const v of variants) v.runs.push(await pipelineRun(v.label, v.workers, round));
   }
   const fastest = (runs: PipelineResult[]) => runs.reduce((a, b) => (b.wall_ms < a.wall_ms ? b : a));
-  const withWorkers = fastest(withWorkerRuns);
-  const mainThread = fastest(mainThreadRuns);
-  const allRates = (runs: PipelineResult[]) => runs.map((r) => ((r.pairs * 1000) / r.wall_ms).toFixed(1)).join(', ');
-
   const rate = (count: number, ms: number) => (count * 1000) / ms;
   const depthRate = rate(decode.pairs, decode.depth_ms);
   const bothRate = rate(decode.pairs, decode.rgb_depth_ms);
-  const workersRate = rate(withWorkers.pairs, withWorkers.wall_ms);
-  const mainRate = rate(mainThread.pairs, mainThread.wall_ms);
+  const measured = variants.map((v) => {
+    const best = fastest(v.runs);
+    return { ...v, best, rate: rate(best.pairs, best.wall_ms) };
+  });
+  const [byDefault, mainThread, perCpu] = measured;
+  const allRates = (runs: PipelineResult[]) => runs.map((r) => rate(r.pairs, r.wall_ms).toFixed(1)).join(', ');
   const lines = [
-    `rgbd: ${pairs} pairs at ${WIDTH}x${HEIGHT}, ${availableParallelism()} CPUs, run.concurrency ${CONCURRENCY}`,
-    ratioLine(`end to end, registration in ${workerCount} worker threads vs 16-bit depth PNG decode alone`, workersRate, depthRate, 'pairs'),
-    ratioLine('end to end, registration on the main thread vs 16-bit depth PNG decode alone', mainRate, depthRate, 'pairs'),
-    `decode alone: depth ${depthRate.toFixed(1)} pairs/s, depth + colour ${bothRate.toFixed(1)} pairs/s (end to end with workers is ${(workersRate / bothRate).toFixed(3)} of depth + colour)`,
-    `worker threads speed-up: ${(workersRate / mainRate).toFixed(2)}x (best of ${ROUNDS}: ${workersRate.toFixed(1)} vs ${mainRate.toFixed(1)} pairs/s; all rounds: workers ${allRates(withWorkerRuns)}, main thread ${allRates(mainThreadRuns)})`,
-    `kept ${withWorkers.kept}, dropped ${withWorkers.dropped} (same with registration on the main thread: ${mainThread.kept === withWorkers.kept && mainThread.dropped === withWorkers.dropped})`,
+    `rgbd: ${pairs} pairs at ${WIDTH}x${HEIGHT}, ${cpus} CPUs, run.concurrency ${CONCURRENCY}`,
+    ...measured.map((m) => ratioLine(`end to end, registration ${m.name} vs 16-bit depth PNG decode alone`, m.rate, depthRate, 'pairs')),
+    `decode alone: depth ${depthRate.toFixed(1)} pairs/s, depth + colour ${bothRate.toFixed(1)} pairs/s; end to end of depth + colour (the aim is 0.5): ${measured.map((m) => `${m.name} ${(m.rate / bothRate).toFixed(3)}`).join(', ')}`,
+    `vs the main thread: default ${(byDefault.rate / mainThread.rate).toFixed(2)}x, ${perCpu.name} ${(perCpu.rate / mainThread.rate).toFixed(2)}x (best of ${ROUNDS}; all rounds, pairs/s: ${measured.map((m) => `${m.name} ${allRates(m.runs)}`).join('; ')})`,
+    `kept ${byDefault.best.kept}, dropped ${byDefault.best.dropped} (same in every variant: ${measured.every((m) => m.best.kept === byDefault.best.kept && m.best.dropped === byDefault.best.dropped)})`,
     // CPU per pair does not depend on what else the machine runs as much as pairs/s does: with
     // every core busy, the end-to-end ratio would approach the CPU ratio.
-    `CPU per pair (all threads): depth + colour decode ${cpuPerPair(decode.rgb_depth_cpu_ms, decode.pairs)} ms; pipeline with workers ${cpuPerPair(withWorkers.cpu_ms, withWorkers.pairs)} ms (main thread ${cpuPerPair(withWorkers.cpu_by_thread?.main, withWorkers.pairs)}), on the main thread ${cpuPerPair(mainThread.cpu_ms, mainThread.pairs)} ms; CPU ratio (decode / pipeline) ${(decode.rgb_depth_cpu_ms / withWorkers.cpu_ms * withWorkers.pairs / decode.pairs).toFixed(3)} with workers, ${(decode.rgb_depth_cpu_ms / mainThread.cpu_ms * mainThread.pairs / decode.pairs).toFixed(3)} on the main thread`,
-    `peak RSS: pipeline ${withWorkers.peak_rss_mib.toFixed(0)} MiB with workers (main thread; workers share the process), ${mainThread.peak_rss_mib.toFixed(0)} MiB without, decode alone ${decode.peak_rss_mib.toFixed(0)} MiB`,
+    `CPU per pair (all threads): depth + colour decode ${cpuPerPair(decode.rgb_depth_cpu_ms, decode.pairs)} ms; ${measured.map((m) => `registration ${m.name} ${cpuPerPair(m.best.cpu_ms, m.best.pairs)} ms (main thread ${cpuPerPair(m.best.cpu_by_thread?.main, m.best.pairs)})`).join(', ')}; CPU ratio (decode / pipeline) ${((decode.rgb_depth_cpu_ms / decode.pairs) / (byDefault.best.cpu_ms / byDefault.best.pairs)).toFixed(3)} by default`,
+    `peak RSS: ${measured.map((m) => `registration ${m.name} ${m.best.peak_rss_mib.toFixed(0)} MiB`).join(', ')} (workers share the process), decode alone ${decode.peak_rss_mib.toFixed(0)} MiB`,
   ];
   return {
     name: 'rgbd',
     lines,
     metrics: {
       pairs,
-      cpus: availableParallelism(),
-      registration_workers: workerCount,
-      pipeline_pairs_per_s: workersRate,
-      pipeline_main_thread_pairs_per_s: mainRate,
+      cpus,
+      registration_workers: plan.workers,
+      registration_main_thread_pairs: plan.mainThreadPairs,
+      pipeline_pairs_per_s: byDefault.rate,
+      pipeline_main_thread_pairs_per_s: mainThread.rate,
       depth_decode_pairs_per_s: depthRate,
       rgb_depth_decode_pairs_per_s: bothRate,
-      ratio_to_depth_decode: workersRate / depthRate,
-      worker_speedup: workersRate / mainRate,
+      ratio_to_depth_decode: byDefault.rate / depthRate,
+      ratio_to_rgb_depth_decode: byDefault.rate / bothRate,
+      main_thread_ratio_to_rgb_depth_decode: mainThread.rate / bothRate,
       rgb_depth_decode_cpu_ms_per_pair: decode.rgb_depth_cpu_ms / decode.pairs,
-      pipeline_cpu_ms_per_pair: withWorkers.cpu_ms / withWorkers.pairs,
-      pipeline_main_thread_cpu_ms_per_pair: mainThread.cpu_ms / mainThread.pairs,
-      pipeline_peak_rss_mib: withWorkers.peak_rss_mib,
-      pipeline_main_thread_peak_rss_mib: mainThread.peak_rss_mib,
+      pipeline_cpu_ms_per_pair: byDefault.best.cpu_ms / byDefault.best.pairs,
+      pipeline_main_thread_cpu_ms_per_pair: mainThread.best.cpu_ms / mainThread.best.pairs,
+      pipeline_peak_rss_mib: byDefault.best.peak_rss_mib,
+      pipeline_main_thread_peak_rss_mib: mainThread.best.peak_rss_mib,
+      per_cpu_workers: perCpuWorkers,
+      per_cpu_workers_speedup: perCpu.rate / mainThread.rate,
+      pipeline_per_cpu_workers_pairs_per_s: perCpu.rate,
+      pipeline_per_cpu_workers_cpu_ms_per_pair: perCpu.best.cpu_ms / perCpu.best.pairs,
+      pipeline_per_cpu_workers_peak_rss_mib: perCpu.best.peak_rss_mib,
       decode_peak_rss_mib: decode.peak_rss_mib,
     },
   };

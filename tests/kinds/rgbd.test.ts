@@ -92,3 +92,20 @@ test('an RGB-D TUM sequence runs through weft run into rgbd shards, index and re
   assert.match(section, /misregistered/);
   assert.match(section, /kept pairs with the lowest registration confidence/);
 });
+
+test('registration in worker threads and on the main thread give the same index and rejects', async () => {
+  // The default pool depends on the CPU count (none on 2 CPUs), so both paths are run explicitly.
+  const work = await mkdtemp(path.join(os.tmpdir(), 'weft-rgbd-workers-'));
+  await makeRgbdFixtures(path.join(work, 'data'), { frames: 10, width: 160, height: 120, layouts: ['tum'], seed: 9, shiftedFraction: 0.4, maxInjectedShift: 5 });
+  const runWith = async (workers: number) => {
+    const configPath = path.join(work, `rgbd-${workers}.yaml`);
+    await writeFile(configPath, `name: rgbd-workers\nsource: { kind: rgbd, path: data/tum, layout: tum, registration_workers: ${workers} }\n`);
+    const summary = await runPipeline({ loaded: await loadConfigFile(configPath), outDir: path.join(work, `out-${workers}`) });
+    return { index: await parquetRows(path.join(summary.outDir, 'index.parquet')), rejects: await parquetRows(path.join(summary.outDir, 'rejects.parquet')) };
+  };
+  const inWorkers = await runWith(2);
+  const onMain = await runWith(0);
+  assert.ok(inWorkers.index.length > 0 && inWorkers.rejects.length > 0, 'the capture has kept and dropped pairs');
+  assert.deepEqual(inWorkers.index, onMain.index);
+  assert.deepEqual(inWorkers.rejects, onMain.rejects);
+});

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { makeRgbdFixtures } from '../../../run/fixtures/rgbd-fixtures.ts';
 import { registerDepthToRgb } from '../../../stages/align/rgbd-registration.ts';
 import { RegistrationPool } from '../../../stages/align/registration-pool.ts';
+import { defaultRegistration, HANDOVER_PAIRS_NO_SPARE_CORE, HandOverRegistrar } from '../../../stages/align/registration-handover.ts';
 import { decodeDepthPng, type DepthMap } from '../../../stages/decode/depth-png.ts';
 import { decodeRgb, type RgbImage } from '../../../stages/decode/rgb-image.ts';
 
@@ -71,4 +72,35 @@ test('a bad pair fails alone; a closed pool refuses work', async () => {
   }
   await assert.rejects(pool.register(frame.rgb, frame.depth), /closed/);
   assert.throws(() => new RegistrationPool(0), RangeError);
+});
+
+test('a hand-over registrar registers the first pairs here, then in its pool, with the same results', async () => {
+  const frames = await fixtureFrames();
+  const options = { maxShift: 6, keepEdges: true };
+  const expected = frames.map(({ rgb, depth }) => registerDepthToRgb(rgb, depth, options));
+  const registrar = new HandOverRegistrar(2, 3);
+  try {
+    const got = [];
+    for (const [i, { rgb, depth }] of frames.entries()) {
+      const result = registrar.register(rgb, depth, options);
+      // The first three come back at once, measured on this thread; the rest are promises.
+      assert.equal(result instanceof Promise, i >= 3, `pair ${i}`);
+      got.push(await result);
+    }
+    assert.ok(registrar.poolStarted);
+    assert.deepEqual(got, expected);
+  } finally {
+    await registrar.close();
+  }
+  const mainOnly = new HandOverRegistrar(0, 0);
+  assert.ok(!(mainOnly.register(frames[0].rgb, frames[0].depth, options) instanceof Promise));
+  assert.ok(!mainOnly.poolStarted);
+});
+
+test('by default the pool starts at once where cores are spare, after a run\'s first pairs on 2 CPUs, never on 1', () => {
+  assert.deepEqual(defaultRegistration(4, 1), { workers: 0, mainThreadPairs: Infinity });
+  assert.deepEqual(defaultRegistration(4, 2), { workers: 2, mainThreadPairs: HANDOVER_PAIRS_NO_SPARE_CORE });
+  assert.deepEqual(defaultRegistration(4, 4), { workers: 4, mainThreadPairs: 0 });
+  assert.deepEqual(defaultRegistration(4, 16), { workers: 4, mainThreadPairs: 0 });
+  assert.deepEqual(defaultRegistration(1, 16), { workers: 1, mainThreadPairs: 0 });
 });

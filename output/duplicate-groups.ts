@@ -9,7 +9,7 @@
 import { BottomK } from '../core/sketch/bottom-k.ts';
 import { picturesFromShards } from './shard-pictures.ts';
 import { streamFlatParquet } from './parquet-tables.ts';
-import { ExternalSorter } from '../core/external-sort.ts';
+import { PackedSorter } from '../core/packed-sort.ts';
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { IndexRow } from './out-dir.ts';
@@ -22,6 +22,8 @@ const MARKS: [string, string][] = [
   ['semantic_duplicate_of', 'Semantic duplicates (embeddings closer than the threshold)'],
 ];
 const CLUSTERS = ['cluster_id'];
+/** A spilled leader id (packed: no string object held per buffered leader). */
+const LEADER_RECORD = ['str'] as const;
 const EXAMPLE_GROUPS = 4;
 const MEMBERS_SHOWN = 3;
 const LARGEST_CLUSTERS = 10;
@@ -29,7 +31,7 @@ const LARGEST_CLUSTERS = 10;
 interface MarkGroups {
   marked: number;
   /** Every leader, spilled and sorted for the number of distinct ones. */
-  leaders: ExternalSorter<string>;
+  leaders: PackedSorter<typeof LEADER_RECORD>;
   /** The example groups: leaders with the EXAMPLE_GROUPS smallest priorities, and their first members. */
   examples: Map<string, { priority: string; members: string[] }>;
 }
@@ -52,9 +54,9 @@ export class DuplicateCollector {
       const leader = row[col];
       if (typeof leader !== 'string' || !leader) continue;
       let g = this.groups.get(col);
-      if (!g) this.groups.set(col, (g = { marked: 0, leaders: new ExternalSorter<string>(path.join(this.spillDir, col), (a, b) => (a < b ? -1 : a > b ? 1 : 0), this.spillRecords), examples: new Map() }));
+      if (!g) this.groups.set(col, (g = { marked: 0, leaders: new PackedSorter(path.join(this.spillDir, col), LEADER_RECORD, this.spillRecords), examples: new Map() }));
       g.marked++;
-      await g.leaders.add(leader);
+      await g.leaders.add([leader]);
       const held = g.examples.get(leader);
       if (held) {
         if (held.members.length < MEMBERS_SHOWN) held.members.push(String(row.id));
@@ -89,7 +91,7 @@ export class DuplicateCollector {
         if (!g) continue;
         let groups = 0;
         let last: string | null = null;
-        for await (const l of g.leaders.sorted()) if (l !== last) (groups++, (last = l));
+        for await (const [l] of g.leaders.sorted()) if (l !== last) (groups++, (last = l));
         const ids = [...g.examples].sort((a, b) => (a[1].priority < b[1].priority ? -1 : a[1].priority > b[1].priority ? 1 : 0)).map(([leader, e]) => [leader, ...e.members]);
         chosen.push({ col, title, marked: g.marked, groups, ids });
       }

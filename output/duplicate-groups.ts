@@ -7,9 +7,9 @@
 // sorted runs for the number of groups; shard and row of the examples are read back from
 // index.parquet once it is written.
 import { BottomK } from '../core/sketch/bottom-k.ts';
+import { ExternalSorter } from '../core/external-sort.ts';
 import { picturesFromShards } from './shard-pictures.ts';
 import { streamFlatParquet } from './parquet-tables.ts';
-import { PackedSorter } from '../core/packed-sort.ts';
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { IndexRow } from './out-dir.ts';
@@ -31,7 +31,7 @@ const LARGEST_CLUSTERS = 10;
 interface MarkGroups {
   marked: number;
   /** Every leader, spilled and sorted for the number of distinct ones. */
-  leaders: PackedSorter<typeof LEADER_RECORD>;
+  leaders: ExternalSorter<typeof LEADER_RECORD>;
   /** The example groups: leaders with the EXAMPLE_GROUPS smallest priorities, and their first members. */
   examples: Map<string, { priority: string; members: string[] }>;
 }
@@ -54,7 +54,7 @@ export class DuplicateCollector {
       const leader = row[col];
       if (typeof leader !== 'string' || !leader) continue;
       let g = this.groups.get(col);
-      if (!g) this.groups.set(col, (g = { marked: 0, leaders: new PackedSorter(path.join(this.spillDir, col), LEADER_RECORD, this.spillRecords), examples: new Map() }));
+      if (!g) this.groups.set(col, (g = { marked: 0, leaders: new ExternalSorter(path.join(this.spillDir, col), LEADER_RECORD, this.spillRecords), examples: new Map() }));
       g.marked++;
       await g.leaders.add([leader]);
       const held = g.examples.get(leader);

@@ -19,8 +19,7 @@
 // All marks end in one sorted run keyed by seq, which finalise reads in step with the rows.
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
-import { DEFAULT_SPILL_RECORDS, SpillFile } from '../core/external-sort.ts';
-import { PackedSorter } from '../core/packed-sort.ts';
+import { DEFAULT_SPILL_RECORDS, ExternalSorter, SpillFile } from '../core/external-sort.ts';
 import type { FieldType } from '../core/packed-records.ts';
 import { normaliseUrl } from '../stages/curate/url-dedup.ts';
 import { PackedNearIndex } from '../stages/curate/packed-near-index.ts';
@@ -57,7 +56,7 @@ const MARK_RECORD = ['num', 'str', 'str'] as const;
 /** (seq, other seq) */
 const SEQ_PAIR = ['num', 'num'] as const;
 const SEQ_ONLY = ['num'] as const;
-type Sorters = <S extends readonly FieldType[]>(name: string, fields: S) => PackedSorter<S>;
+type Sorters = <S extends readonly FieldType[]>(name: string, fields: S) => ExternalSorter<S>;
 
 /** The marks of rows by seq, read in increasing seq order. */
 export class StreamedMarks {
@@ -113,7 +112,7 @@ export async function streamRunWideMarks(rows: AsyncIterable<DedupRow>, phashMax
   const dir = options.dir;
   await rm(dir, { recursive: true, force: true });
   // Packed records, not arrays: a sorter's buffered records are no objects for V8 to promote.
-  const sorter: Sorters = (name, fields) => new PackedSorter(path.join(dir, name), fields, spill);
+  const sorter: Sorters = (name, fields) => new ExternalSorter(path.join(dir, name), fields, spill);
 
   // Pass 1: number the rows, spill the keys.
   const byUrl = sorter('url', URL_RECORD);
@@ -162,9 +161,9 @@ export async function streamRunWideMarks(rows: AsyncIterable<DedupRow>, phashMax
 async function nearPass(
   dir: string,
   phashRows: SpillFile<[number, string, string]>,
-  siblings: PackedSorter<typeof SEQ_PAIR>,
-  duplicates: PackedSorter<typeof SEQ_ONLY>,
-  marks: PackedSorter<typeof MARK_RECORD>,
+  siblings: ExternalSorter<typeof SEQ_PAIR>,
+  duplicates: ExternalSorter<typeof SEQ_ONLY>,
+  marks: ExternalSorter<typeof MARK_RECORD>,
   maxDistance: number,
   blockRows: number,
   sorter: Sorters,

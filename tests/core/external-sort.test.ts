@@ -1,5 +1,5 @@
 // Packed records (core/packed-records.ts) come back exactly and compare as compareTuples does;
-// the packed external sorter (core/packed-sort.ts) gives the in-memory stable order whatever its
+// the external sorter (core/external-sort.ts) gives the in-memory stable order whatever its
 // spill thresholds, through real run files, multi-level merges and records longer than its
 // read and write chunks.
 import { after, before, test } from 'node:test';
@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { compareTuples } from '../../core/external-sort.ts';
+import { compareTuples, ExternalSorter } from '../../core/external-sort.ts';
 import { RecordCodec } from '../../core/packed-records.ts';
-import { PackedSorter } from '../../core/packed-sort.ts';
 import { mulberry32 } from '../../core/random.ts';
 
 let work: string;
@@ -82,7 +81,7 @@ test('packed records compare as compareTuples: code-unit order, shorter first, n
   assert.equal(nullable.compare(enc(null), 0, enc(null), 0), 0);
 });
 
-test('the packed sorter gives the in-memory stable order whatever the spill thresholds', async () => {
+test('the external sorter gives the in-memory stable order whatever the spill thresholds', async () => {
   const rand = mulberry32(11);
   // Keys from a small pool (many ties), awkward strings among them, payloads that tell ties apart.
   const pool = [...AWKWARD, ...Array.from({ length: 40 }, (_, i) => `k${i}`)];
@@ -96,7 +95,7 @@ test('the packed sorter gives the in-memory stable order whatever the spill thre
     [100_000, 64 * 1024 * 1024], // everything in one arena, nothing on disk
   ] as const) {
     const dir = path.join(work, `sorter-${spillRecords}-${spillBytes}`);
-    const sorter = new PackedSorter(dir, ['str', 'num', 'num', 'str', 'str?'] as const, spillRecords, spillBytes);
+    const sorter = new ExternalSorter(dir, ['str', 'num', 'num', 'str', 'str?'] as const, spillRecords, spillBytes);
     // The insertion number breaks ties in the sorter; dropped again before comparing.
     for (const [i, r] of records.entries()) await sorter.add([r[0], r[1], i, r[2], r[3]]);
     const runs = sorter.spilledRuns;
@@ -112,8 +111,8 @@ test('the packed sorter gives the in-memory stable order whatever the spill thre
   }
 });
 
-test('the packed sorter keeps equal records in insertion order (stable) without a tie-breaking field', async () => {
-  const sorter = new PackedSorter(path.join(work, 'stable'), ['str'] as const, 3);
+test('the external sorter keeps equal records in insertion order (stable) without a tie-breaking field', async () => {
+  const sorter = new ExternalSorter(path.join(work, 'stable'), ['str'] as const, 3);
   const keys = ['b', 'a', '', 'b', '\ud800', 'a', '', '\u{1F600}'];
   for (const k of keys) await sorter.add([k]);
   const got: string[] = [];

@@ -5,11 +5,11 @@
 // (a streaming bottom-k of leaders: a leader among the final k smallest hashes is among the
 // smallest at every step, so it is held from its first member on), and the leaders spilled to
 // sorted runs for the number of groups; shard and row of the examples are read back from
-// index.parquet once it is written.
+// index.parquet once it is written (a DuckDB query for those ids only).
 import { BottomK } from '../core/sketch/bottom-k.ts';
 import { ExternalSorter } from '../core/external-sort.ts';
 import { picturesFromShards } from './shard-pictures.ts';
-import { streamFlatParquet } from './parquet-tables.ts';
+import { selectFlatParquetRowsById } from './parquet-tables.ts';
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { IndexRow } from './out-dir.ts';
@@ -100,11 +100,11 @@ export class DuplicateCollector {
     }
     const ids = new Set(chosen.flatMap((c) => c.ids.flat()));
     const wanted = new Map<string, { shard: string; row: number }>();
-    if (ids.size) {
-      for await (const r of streamFlatParquet(path.join(root, 'index.parquet'), ['id', 'shard', 'row'])) {
-        const id = String(r.id);
-        if (ids.has(id) && typeof r.shard === 'string' && r.row !== undefined && r.row !== null) wanted.set(id, { shard: r.shard, row: Number(r.row) });
-      }
+    // index.parquet holds ids made well-formed (parquet-tables.ts): an id with a lone surrogate is never found there.
+    const findable = [...ids].filter((id) => (id as unknown as { isWellFormed(): boolean }).isWellFormed());
+    for (const r of await selectFlatParquetRowsById(path.join(root, 'index.parquet'), ['id', 'shard', 'row'], findable)) {
+      const id = String(r.id);
+      if (typeof r.shard === 'string' && r.row !== undefined && r.row !== null) wanted.set(id, { shard: r.shard, row: Number(r.row) });
     }
     const pictures = await picturesFromShards(root, wanted);
     return {

@@ -5,11 +5,11 @@
 // (a streaming bottom-k of leaders: a leader among the final k smallest hashes is among the
 // smallest at every step, so it is held from its first member on), and the leaders spilled to
 // sorted runs for the number of groups; shard and row of the examples are read back from
-// index.parquet once it is written.
+// index.parquet once it is written (a DuckDB query for those ids only).
 import { BottomK } from '../core/sketch/bottom-k.ts';
-import { picturesFromShards } from './shard-pictures.ts';
-import { streamFlatParquet } from './parquet-tables.ts';
 import { ExternalSorter } from '../core/external-sort.ts';
+import { picturesFromShards } from './shard-pictures.ts';
+import { selectFlatParquetRowsById } from './parquet-tables.ts';
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { IndexRow } from './out-dir.ts';
@@ -22,6 +22,8 @@ const MARKS: [string, string][] = [
   ['semantic_duplicate_of', 'Semantic duplicates (embeddings closer than the threshold)'],
 ];
 const CLUSTERS = ['cluster_id'];
+/** A spilled leader id (packed: no string object held per buffered leader). */
+const LEADER_RECORD = ['str'] as const;
 const EXAMPLE_GROUPS = 4;
 const MEMBERS_SHOWN = 3;
 const LARGEST_CLUSTERS = 10;
@@ -29,7 +31,7 @@ const LARGEST_CLUSTERS = 10;
 interface MarkGroups {
   marked: number;
   /** Every leader, spilled and sorted for the number of distinct ones. */
-  leaders: ExternalSorter<string>;
+  leaders: ExternalSorter<typeof LEADER_RECORD>;
   /** The example groups: leaders with the EXAMPLE_GROUPS smallest priorities, and their first members. */
   examples: Map<string, { priority: string; members: string[] }>;
 }
@@ -52,9 +54,9 @@ export class DuplicateCollector {
       const leader = row[col];
       if (typeof leader !== 'string' || !leader) continue;
       let g = this.groups.get(col);
-      if (!g) this.groups.set(col, (g = { marked: 0, leaders: new ExternalSorter<string>(path.join(this.spillDir, col), (a, b) => (a < b ? -1 : a > b ? 1 : 0), this.spillRecords), examples: new Map() }));
+      if (!g) this.groups.set(col, (g = { marked: 0, leaders: new ExternalSorter(path.join(this.spillDir, col), LEADER_RECORD, this.spillRecords), examples: new Map() }));
       g.marked++;
-      await g.leaders.add(leader);
+      await g.leaders.add([leader]);
       const held = g.examples.get(leader);
       if (held) {
         if (held.members.length < MEMBERS_SHOWN) held.members.push(String(row.id));
@@ -89,7 +91,7 @@ export class DuplicateCollector {
         if (!g) continue;
         let groups = 0;
         let last: string | null = null;
-        for await (const l of g.leaders.sorted()) if (l !== last) (groups++, (last = l));
+        for await (const [l] of g.leaders.sorted()) if (l !== last) (groups++, (last = l));
         const ids = [...g.examples].sort((a, b) => (a[1].priority < b[1].priority ? -1 : a[1].priority > b[1].priority ? 1 : 0)).map(([leader, e]) => [leader, ...e.members]);
         chosen.push({ col, title, marked: g.marked, groups, ids });
       }
@@ -98,11 +100,11 @@ export class DuplicateCollector {
     }
     const ids = new Set(chosen.flatMap((c) => c.ids.flat()));
     const wanted = new Map<string, { shard: string; row: number }>();
-    if (ids.size) {
-      for await (const r of streamFlatParquet(path.join(root, 'index.parquet'), ['id', 'shard', 'row'])) {
-        const id = String(r.id);
-        if (ids.has(id) && typeof r.shard === 'string' && r.row !== undefined && r.row !== null) wanted.set(id, { shard: r.shard, row: Number(r.row) });
-      }
+    // index.parquet holds ids made well-formed (parquet-tables.ts): an id with a lone surrogate is never found there.
+    const findable = [...ids].filter((id) => (id as unknown as { isWellFormed(): boolean }).isWellFormed());
+    for (const r of await selectFlatParquetRowsById(path.join(root, 'index.parquet'), ['id', 'shard', 'row'], findable)) {
+      const id = String(r.id);
+      if (typeof r.shard === 'string' && r.row !== undefined && r.row !== null) wanted.set(id, { shard: r.shard, row: Number(r.row) });
     }
     const pictures = await picturesFromShards(root, wanted);
     return {

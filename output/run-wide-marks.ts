@@ -19,7 +19,8 @@
 // All marks end in one sorted run keyed by seq, which finalise reads in step with the rows.
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
-import { compareTuples, DEFAULT_SPILL_RECORDS, ExternalSorter, SpillFile } from '../core/external-sort.ts';
+import { DEFAULT_SPILL_RECORDS, ExternalSorter, SpillFile } from '../core/external-sort.ts';
+import type { FieldType } from '../core/packed-records.ts';
 import { normaliseUrl } from '../stages/curate/url-dedup.ts';
 import { PackedNearIndex } from '../stages/curate/packed-near-index.ts';
 import { phashWords } from '../stages/decode/pixel-hash.ts';
@@ -42,8 +43,20 @@ export interface RowMarks {
 }
 
 const DEFAULT_BLOCK_ROWS = 10_000;
-type Kind = 'u' | 'd' | 'n';
-type MarkRecord = [seq: number, kind: Kind, target: string];
+/** kind: 'u' (URL sibling), 'd' (content duplicate) or 'n' (near duplicate). */
+type MarkRecord = [seq: number, kind: string, target: string];
+
+// Field layouts of the sorted records.
+/** (normalised URL, seq, id) */
+const URL_RECORD = ['str', 'num', 'str'] as const;
+/** (sha256, seq, id, URL key or null) */
+const SHA_RECORD = ['str', 'num', 'str', 'str?'] as const;
+/** (seq, kind, target id) */
+const MARK_RECORD = ['num', 'str', 'str'] as const;
+/** (seq, other seq) */
+const SEQ_PAIR = ['num', 'num'] as const;
+const SEQ_ONLY = ['num'] as const;
+type Sorters = <S extends readonly FieldType[]>(name: string, fields: S) => ExternalSorter<S>;
 
 /** The marks of rows by seq, read in increasing seq order. */
 export class StreamedMarks {
@@ -98,11 +111,12 @@ export async function streamRunWideMarks(rows: AsyncIterable<DedupRow>, phashMax
   const blockRows = options.blockRows ?? DEFAULT_BLOCK_ROWS;
   const dir = options.dir;
   await rm(dir, { recursive: true, force: true });
-  const sorter = <T extends (string | number | null)[]>(name: string) => new ExternalSorter<T>(path.join(dir, name), (a, b) => compareTuples(a as (string | number)[], b as (string | number)[]), spill);
+  // Packed records, not arrays: a sorter's buffered records are no objects for V8 to promote.
+  const sorter: Sorters = (name, fields) => new ExternalSorter(path.join(dir, name), fields, spill);
 
   // Pass 1: number the rows, spill the keys.
-  const byUrl = sorter<[string, number, string]>('url');
-  const bySha = sorter<[string, number, string, string | null]>('sha');
+  const byUrl = sorter('url', URL_RECORD);
+  const bySha = sorter('sha', SHA_RECORD);
   const phashRows = new SpillFile<[number, string, string]>(path.join(dir, 'phash.jsonl'));
   let seq = 0;
   for await (const r of rows) {
@@ -116,9 +130,9 @@ export async function streamRunWideMarks(rows: AsyncIterable<DedupRow>, phashMax
     seq++;
   }
 
-  const marks = sorter<MarkRecord>('marks');
+  const marks = sorter('marks', MARK_RECORD);
   // URL siblings: (seq, leader seq) in seq order, for the near pass.
-  const siblings = sorter<[number, number]>('siblings');
+  const siblings = sorter('siblings', SEQ_PAIR);
   let leader: { key: string; id: string; seq: number } | null = null;
   for await (const [key, s, id] of byUrl.sorted()) {
     if (leader && leader.key === key) {
@@ -127,7 +141,7 @@ export async function streamRunWideMarks(rows: AsyncIterable<DedupRow>, phashMax
     } else leader = { key, id, seq: s };
   }
   // Content duplicates: seqs in seq order, for the near pass (they are not near-matched).
-  const duplicates = sorter<[number]>('duplicates');
+  const duplicates = sorter('duplicates', SEQ_ONLY);
   let first: { sha: string; id: string; urlKey: string | null } | null = null;
   for await (const [sha, s, id, urlKey] of bySha.sorted()) {
     if (!first || first.sha !== sha) {
@@ -147,16 +161,16 @@ export async function streamRunWideMarks(rows: AsyncIterable<DedupRow>, phashMax
 async function nearPass(
   dir: string,
   phashRows: SpillFile<[number, string, string]>,
-  siblings: ExternalSorter<[number, number]>,
-  duplicates: ExternalSorter<[number]>,
-  marks: ExternalSorter<MarkRecord>,
+  siblings: ExternalSorter<typeof SEQ_PAIR>,
+  duplicates: ExternalSorter<typeof SEQ_ONLY>,
+  marks: ExternalSorter<typeof MARK_RECORD>,
   maxDistance: number,
   blockRows: number,
-  sorter: <T extends (string | number | null)[]>(name: string) => ExternalSorter<T>,
+  sorter: Sorters,
 ): Promise<void> {
   const roots = await NearRootsFile.create(path.join(dir, 'roots.bin'), path.join(dir, 'root-ids.bin'));
   const nearMarks = new SpillFile<[number, string]>(path.join(dir, 'near.jsonl'));
-  const deferred = sorter<[number, number]>('deferred');
+  const deferred = sorter('deferred', SEQ_PAIR);
   const sib = cursor(siblings.sorted());
   const dup = cursor(duplicates.sorted());
   // One block: its rows, the block indexed for the scan of earlier roots (`query`), and the

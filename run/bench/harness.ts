@@ -57,9 +57,15 @@ export function runChildMeasurement<T>(script: string, args: string[], nodeArgs:
   });
 }
 
-/** For measurement children: print the result with this process's peak RSS in MiB. */
-export function reportFromChild(result: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify({ ...result, peak_rss_mib: process.resourceUsage().maxRSS / 1024 }) + '\n');
+/** This process's peak RSS so far, MiB. */
+export function peakRssMib(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/** For measurement children: print the result with this process's peak RSS in MiB (`peakMib`:
+ *  one taken earlier, when the child checks its output after the measured work). */
+export function reportFromChild(result: Record<string, unknown>, peakMib: number = peakRssMib()): void {
+  process.stdout.write(JSON.stringify({ ...result, peak_rss_mib: peakMib }) + '\n');
 }
 
 export function ratioLine(what: string, pipelineRate: number, limitRate: number, unit: string): string {

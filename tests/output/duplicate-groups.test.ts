@@ -7,7 +7,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DuplicateCollector } from '../../output/duplicate-groups.ts';
-import { writeFlatParquet } from '../../output/parquet-tables.ts';
+import { selectFlatParquetRowsById, writeFlatParquet } from '../../output/parquet-tables.ts';
 import { BottomK } from '../../core/sketch/bottom-k.ts';
 import { mulberry32 } from '../../core/random.ts';
 import type { IndexRow } from '../../output/out-dir.ts';
@@ -46,6 +46,12 @@ test('duplicate groups: counts, group numbers and example groups equal those of 
     { name: 'duplicate_of', type: 'UTF8', optional: true },
     { name: 'near_dup_of', type: 'UTF8', optional: true },
   ], rows);
+  // The examples' shard and row are read back for these ids only, in file order; an id not in the table gives nothing.
+  const picked = ['s5999', 's0', 's1000', "it's", 'missing', 's17'];
+  assert.deepEqual(
+    await selectFlatParquetRowsById(path.join(work, 'index.parquet'), ['id', 'shard', 'row'], picked),
+    rows.filter((r) => picked.includes(String(r.id))).map((r) => ({ id: r.id, shard: r.shard, row: r.row })),
+  );
   for (const spillRecords of [undefined, 50]) {
     const spill = path.join(work, `spill-${spillRecords}`);
     const collector = new DuplicateCollector(spill, spillRecords);

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ExternalSorter, compareTuples } from '../../core/external-sort.ts';
 import { mulberry32 } from '../../core/random.ts';
 import { runWideDedupMarks, type DedupRow } from '../../stages/curate/run-wide-dedup.ts';
 import { StreamedMarks, streamRunWideMarks } from '../../output/run-wide-marks.ts';
@@ -63,22 +62,6 @@ async function streamed(rows: DedupRow[], distance: number | null, spillRecords?
 }
 
 const sortedEntries = (m: Map<string, string>) => [...m].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-
-test('the external sorter gives the in-memory order, ties in insertion order, whatever the spill threshold', async () => {
-  const rand = mulberry32(3);
-  const records = Array.from({ length: 1000 }, (_, i) => [`k${Math.floor(rand() * 50)}`, i] as [string, number]);
-  const expected = [...records].sort((a, b) => compareTuples([a[0]], [b[0]]));
-  for (const spill of [1, 7, 100, 5000]) {
-    const sorter = new ExternalSorter<[string, number]>(path.join(work, `sorter-${spill}`), (a, b) => compareTuples([a[0]], [b[0]]), spill);
-    for (const r of records) await sorter.add(r);
-    const runs = sorter.spilledRuns;
-    const got: [string, number][] = [];
-    for await (const r of sorter.sorted()) got.push(r);
-    assert.deepEqual(got, expected, `spill ${spill}`);
-    if (spill < 1000) assert.ok(runs >= Math.floor(1000 / spill), `spill ${spill}: ${runs} runs`);
-    assert.deepEqual(await readdir(path.join(work, `sorter-${spill}`)).catch(() => []), [], 'run files are removed');
-  }
-});
 
 test('streamed marks equal the in-memory marks on collision-dense rows, with several sorted runs and blocks', async () => {
   const rows = syntheticRows(1500, 17);

@@ -31,7 +31,7 @@ export interface BoundaryModel {
   dissolve: ClassifierWeights;
 }
 
-export function loadBoundaryModel(file = new URL('./scene-boundary-model.json', import.meta.url)): BoundaryModel {
+export function loadBoundaryModel(file: string | URL = new URL('./scene-boundary-model.json', import.meta.url)): BoundaryModel {
   return JSON.parse(readFileSync(file, 'utf8')) as BoundaryModel;
 }
 

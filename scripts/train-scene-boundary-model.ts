@@ -1,12 +1,17 @@
 // Trains the learned scene-boundary classifier on the fixture family's tuning seeds and writes
 // stages/pair/scene-boundary-model.json (run/fixtures/scene-boundary-training.ts labels the
-// candidates). The held-out seeds (21, 22, 41-45, 61-65) must never be passed here.
-//   node --import tsx scripts/train-scene-boundary-model.ts --cache DIR [--seeds 1-20,51-55] [--videos 12] [--hidden 8] [--out FILE]
-import { writeFile } from 'node:fs/promises';
+// candidates). Each classifier's acceptance threshold is chosen on out-of-fold predictions (5
+// folds of whole videos), as the threshold with the least misses + FALSE_COST x false accepts;
+// the shipped weights are then fitted on all the candidates. The held-out seeds (21, 22, 41-45,
+// 61-65) are refused.
+//   node --import tsx scripts/train-scene-boundary-model.ts --cache DIR [--seeds 1-20,51-55] [--videos 12]
+//     [--hidden 8] [--false-cost 2] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { videoSourceSchema } from '../schemas/video-config.ts';
 import { resolveFfmpeg } from '../stages/decode/ffmpeg-path.ts';
-import { predict, trainClassifier, type BoundaryModel, type ClassifierWeights } from '../stages/pair/scene-boundary-model.ts';
+import { predict, trainClassifier, type BoundaryModel, type ClassifierWeights, type TrainOptions } from '../stages/pair/scene-boundary-model.ts';
 import { DISSOLVE_FEATURES, HARD_FEATURES } from '../stages/pair/scene-detector.ts';
 import { rulesDetectorOptions } from '../stages/pair/video-clips.ts';
 import { detectorsOn, labelDissolves, labelHard, type Labelled } from '../run/fixtures/scene-boundary-training.ts';
@@ -14,8 +19,7 @@ import { parseSeeds } from '../run/fixtures/scene-eval.ts';
 import { cachedSceneFamily } from '../run/fixtures/scene-frame-cache.ts';
 
 const HELD_OUT = new Set([21, 22, 41, 42, 43, 44, 45, 61, 62, 63, 64, 65]);
-/** A false candidate accepted costs this many missed true ones when the threshold is chosen. */
-const FALSE_COST = 2;
+const FOLDS = 5;
 
 const argv = process.argv.slice(2);
 const arg = (name: string) => {
@@ -29,34 +33,58 @@ const seeds = parseSeeds(seedSpec);
 const held = seeds.filter((s) => HELD_OUT.has(s));
 if (held.length) throw new Error(`seeds ${held.join(',')} are held out for evaluation`);
 const videosPerSeed = Number(arg('--videos') ?? 12);
-const hiddenUnits = Number(arg('--hidden') ?? 8);
+const falseCost = Number(arg('--false-cost') ?? 2);
+const dataFile = arg('--data');
 const outFile = arg('--out') ?? fileURLToPath(new URL('../stages/pair/scene-boundary-model.json', import.meta.url));
+const train: TrainOptions = { hiddenUnits: Number(arg('--hidden') ?? 8), epochs: 2000, learningRate: 0.01, l2: 1e-3, seed: 1 };
 
+function chooseThreshold(name: string, features: string[], data: Labelled): number {
+  const oof = new Array<number>(data.y.length);
+  for (let f = 0; f < FOLDS; f++) {
+    const inFold = data.video.map((v) => v % FOLDS === f);
+    const w = trainClassifier(features, data.x.filter((_, k) => !inFold[k]), data.y.filter((_, k) => !inFold[k]), train);
+    data.x.forEach((x, k) => inFold[k] && (oof[k] = predict(w, x)));
+  }
+  let best = { threshold: 0.5, cost: Infinity, tp: 0, fp: 0 };
+  for (let t = 0.05; t < 0.96; t += 0.05) {
+    let cost = 0;
+    let tp = 0;
+    let fp = 0;
+    oof.forEach((q, k) => {
+      if (data.y[k]) q >= t ? tp++ : (cost += 1);
+      else if (q >= t) (fp++, (cost += falseCost));
+    });
+    if (cost < best.cost) best = { threshold: Number(t.toFixed(2)), cost, tp, fp };
+  }
+  const positives = data.y.filter(Boolean).length;
+  console.log(`${name}: ${data.y.length} candidates, ${positives} true; out-of-fold at threshold ${best.threshold}: ${best.tp}/${positives} true and ${best.fp}/${data.y.length - positives} false accepted`);
+  return best.threshold;
+}
+
+function fit(name: string, features: string[], data: Labelled): ClassifierWeights {
+  const threshold = chooseThreshold(name, features, data);
+  return { ...trainClassifier(features, data.x, data.y, train), threshold };
+}
+
+interface Dump {
+  hard: Labelled;
+  /** Dissolve candidates depend on the hard-cut classifier accepted before them: valid only with these weights. */
+  hardWeights: ClassifierWeights;
+  dissolve: Labelled;
+}
+
+const stored: Dump | null = dataFile && (await access(dataFile).then(() => true, () => false)) ? JSON.parse(await readFile(dataFile, 'utf8')) : null;
 const { ffmpeg } = resolveFfmpeg({});
 const clip = videoSourceSchema.parse({ kind: 'video', path: '.' }).clip;
 const opts = rulesDetectorOptions(clip);
-const videos = (await Promise.all(seeds.map((s) => cachedSceneFamily(ffmpeg, cache, s, videosPerSeed, clip.scene_fps)))).flat();
+let pushed: ReturnType<typeof detectorsOn> | null = null;
+const detectors = async () => (pushed ??= detectorsOn((await Promise.all(seeds.map((s) => cachedSceneFamily(ffmpeg, cache, s, videosPerSeed, clip.scene_fps)))).flat(), opts));
 
-function fit(features: string[], data: Labelled): ClassifierWeights {
-  const w = trainClassifier(features, data.x, data.y, { hiddenUnits, epochs: 2000, learningRate: 0.01, l2: 1e-3, seed: 1 });
-  // The threshold that costs least on the training candidates: misses + FALSE_COST x false accepts.
-  const p = data.x.map((x) => predict(w, x));
-  let best = { threshold: 0.5, cost: Infinity };
-  for (let t = 0.05; t < 0.96; t += 0.05) {
-    let cost = 0;
-    p.forEach((q, k) => (cost += data.y[k] ? (q < t ? 1 : 0) : q >= t ? FALSE_COST : 0));
-    if (cost < best.cost) best = { threshold: Number(t.toFixed(2)), cost };
-  }
-  const positives = data.y.filter(Boolean).length;
-  const tp = p.filter((q, k) => data.y[k] && q >= best.threshold).length;
-  const fp = p.filter((q, k) => !data.y[k] && q >= best.threshold).length;
-  console.log(`${features === HARD_FEATURES ? 'hard' : 'dissolve'}: ${data.y.length} candidates, ${positives} true; threshold ${best.threshold}: ${tp}/${positives} true and ${fp}/${data.y.length - positives} false accepted`);
-  return { ...w, threshold: best.threshold };
-}
-
-const pushed = detectorsOn(videos, opts);
-const hard = fit(HARD_FEATURES, labelHard(pushed, clip.scene_fps));
-const dissolve = fit(DISSOLVE_FEATURES, labelDissolves(pushed, clip.scene_fps, (c) => predict(hard, c.features) >= hard.threshold));
-const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec}, ${videosPerSeed} videos each; ${hiddenUnits} hidden units`, hard, dissolve };
+const hardData = stored?.hard ?? labelHard(await detectors(), clip.scene_fps);
+const hard = fit('hard', HARD_FEATURES, hardData);
+const dissolveData = stored && isDeepStrictEqual(stored.hardWeights, hard) ? stored.dissolve : labelDissolves(await detectors(), clip.scene_fps, (c) => predict(hard, c.features) >= hard.threshold);
+const dissolve = fit('dissolve', DISSOLVE_FEATURES, dissolveData);
+if (dataFile) await writeFile(dataFile, JSON.stringify({ hard: hardData, hardWeights: hard, dissolve: dissolveData } satisfies Dump));
+const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec}, ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}`, hard, dissolve };
 await writeFile(outFile, JSON.stringify(model, null, 1) + '\n');
 console.log(`wrote ${outFile}`);

@@ -5,7 +5,7 @@
 // the shipped weights are then fitted on all the candidates. The held-out seeds (21, 22, 41-45,
 // 61-65) are refused.
 //   node --import tsx scripts/train-scene-boundary-model.ts --cache DIR [--seeds 1-20,51-55] [--videos 12]
-//     [--hidden 8] [--false-cost 2] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
+//     [--hard-seeds SPEC] [--hidden 8] [--false-cost 2] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,10 @@ const cache = arg('--cache');
 if (!cache) throw new Error('--cache DIR is required');
 const seedSpec = arg('--seeds') ?? '1-20,51-55';
 const seeds = parseSeeds(seedSpec);
-const held = seeds.filter((s) => HELD_OUT.has(s));
+// The hard-cut classifier may learn from fewer seeds than the dissolve classifier (its candidates need no new seeds to stay valid).
+const hardSeedSpec = arg('--hard-seeds') ?? seedSpec;
+const hardSeeds = parseSeeds(hardSeedSpec);
+const held = [...seeds, ...hardSeeds].filter((s) => HELD_OUT.has(s));
 if (held.length) throw new Error(`seeds ${held.join(',')} are held out for evaluation`);
 const videosPerSeed = Number(arg('--videos') ?? 12);
 const falseCost = Number(arg('--false-cost') ?? 2);
@@ -66,25 +69,45 @@ function fit(name: string, features: string[], data: Labelled): ClassifierWeight
   return { ...trainClassifier(features, data.x, data.y, train), threshold };
 }
 
+/** Labelled candidates per seed; dissolve candidates depend on the hard-cut classifier accepted before them, so they hold only with `hardWeights`. */
 interface Dump {
-  hard: Labelled;
-  /** Dissolve candidates depend on the hard-cut classifier accepted before them: valid only with these weights. */
-  hardWeights: ClassifierWeights;
-  dissolve: Labelled;
+  hardWeights: ClassifierWeights | null;
+  seeds: Record<string, { hard?: Labelled; dissolve?: Labelled }>;
 }
 
-const stored: Dump | null = dataFile && (await access(dataFile).then(() => true, () => false)) ? JSON.parse(await readFile(dataFile, 'utf8')) : null;
+const dump: Dump = dataFile && (await access(dataFile).then(() => true, () => false)) ? JSON.parse(await readFile(dataFile, 'utf8')) : { hardWeights: null, seeds: {} };
 const { ffmpeg } = resolveFfmpeg({});
 const clip = videoSourceSchema.parse({ kind: 'video', path: '.' }).clip;
 const opts = rulesDetectorOptions(clip);
-let pushed: ReturnType<typeof detectorsOn> | null = null;
-const detectors = async () => (pushed ??= detectorsOn((await Promise.all(seeds.map((s) => cachedSceneFamily(ffmpeg, cache, s, videosPerSeed, clip.scene_fps)))).flat(), opts));
+const pushedBySeed = new Map<number, ReturnType<typeof detectorsOn>>();
+const detectors = async (seed: number) => {
+  let p = pushedBySeed.get(seed);
+  if (!p) pushedBySeed.set(seed, (p = detectorsOn(await cachedSceneFamily(ffmpeg, cache, seed, videosPerSeed, clip.scene_fps), opts)));
+  return p;
+};
+/** Candidates of several seeds as one set, with video numbers running on across seeds. */
+const joined = (parts: Labelled[]): Labelled => {
+  const out: Labelled = { x: [], y: [], video: [] };
+  let offset = 0;
+  for (const d of parts) {
+    out.x.push(...d.x);
+    out.y.push(...d.y);
+    out.video.push(...d.video.map((v) => v + offset));
+    offset += videosPerSeed;
+  }
+  return out;
+};
+const entry = (seed: number) => (dump.seeds[seed] ??= {});
 
-const hardData = stored?.hard ?? labelHard(await detectors(), clip.scene_fps);
-const hard = fit('hard', HARD_FEATURES, hardData);
-const dissolveData = stored && isDeepStrictEqual(stored.hardWeights, hard) ? stored.dissolve : labelDissolves(await detectors(), clip.scene_fps, (c) => predict(hard, c.features) >= hard.threshold);
-const dissolve = fit('dissolve', DISSOLVE_FEATURES, dissolveData);
-if (dataFile) await writeFile(dataFile, JSON.stringify({ hard: hardData, hardWeights: hard, dissolve: dissolveData } satisfies Dump));
-const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec}, ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}`, hard, dissolve };
+const hardParts: Labelled[] = [];
+for (const seed of hardSeeds) hardParts.push((entry(seed).hard ??= labelHard(await detectors(seed), clip.scene_fps)));
+const hard = fit('hard', HARD_FEATURES, joined(hardParts));
+if (!isDeepStrictEqual(dump.hardWeights, hard)) for (const e of Object.values(dump.seeds)) delete e.dissolve;
+dump.hardWeights = hard;
+const dissolveParts: Labelled[] = [];
+for (const seed of seeds) dissolveParts.push((entry(seed).dissolve ??= labelDissolves(await detectors(seed), clip.scene_fps, (c) => predict(hard, c.features) >= hard.threshold)));
+const dissolve = fit('dissolve', DISSOLVE_FEATURES, joined(dissolveParts));
+if (dataFile) await writeFile(dataFile, JSON.stringify(dump));
+const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec} (hard cuts: ${hardSeedSpec}), ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}`, hard, dissolve };
 await writeFile(outFile, JSON.stringify(model, null, 1) + '\n');
 console.log(`wrote ${outFile}`);

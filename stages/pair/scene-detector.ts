@@ -20,7 +20,10 @@
 //      span's middle frames must each be one alpha's per-pixel mix of its end frames with alpha
 //      in [0, 1] (a recolouring overshoots), and one global shift and zoom per frame step must not
 //      explain most of the change (a pan over a gradient or a zoom is a mix of its ends too).
+// With `model` (scene-boundary-model.ts), steps 2 and 3 take looser candidates and a small
+// learned classifier accepts or rejects each from the same signals as features; fades keep step 1.
 import type { RgbFrame } from '../decode/video-frames.ts';
+import { predict, type BoundaryModel } from './scene-boundary-model.ts';
 
 export type BoundaryType = 'hard' | 'fade' | 'dissolve';
 
@@ -46,7 +49,35 @@ export interface SceneDetectorOptions {
   fadeFloor: number;
   /** No hard cut within this many seconds of the previous boundary (or the start). */
   minSceneS: number;
+  /** When given, hard-cut and dissolve candidates (found with looser gates than the rules') are
+   *  accepted or rejected by this learned classifier instead of the hand rules; fades keep their rule. */
+  model?: BoundaryModel;
 }
+
+/** A possible hard cut on frame `index` and its features (HARD_FEATURES). */
+export interface HardCandidate {
+  index: number;
+  score: number;
+  /** The rule that would mark it a flash on some scale. */
+  flash: boolean;
+  features: number[];
+}
+
+/** A possible dissolve over frames [first, last] and its features (DISSOLVE_FEATURES); `step`: the hard cut it is when its change is one frame step. */
+export interface DissolveCandidate {
+  first: number;
+  last: number;
+  score: number;
+  step: { index: number; score: number } | null;
+  features: number[];
+}
+
+export const HARD_FEATURES = ['log_diff', 'log_ratio', 'log_diff_blocks', 'log_ratio_blocks', 'log_diff_hist', 'log_ratio_hist', 'flash', 'flash_blocks', 'across_over_step', 'log_peak', 'luma_before', 'luma_after', 'luma_change', 'fade_near', 'early'];
+export const DISSOLVE_FEATURES = ['log_hist_distance', 'log_ratio', 'halfway_residual', 'mix_residual', 'alpha_outside', 'motion_explained', 'motion_unknown', 'log_variance_dip', 'span_s', 'window_s', 'alpha_monotone', 'alpha_off_line', 'log_calm', 'log_busy', 'log_inside', 'min_luma', 'step_share', 'one_step'];
+/** The candidate gates of the learned path: shares of the rules' threshold and ratio (hard cuts), and the dissolve ratio. */
+const LOOSE_THRESHOLD = 0.5;
+const LOOSE_RATIO = 0.6;
+const LOOSE_DISSOLVE_RATIO = 1.3;
 
 /** Neighbours on each side of the adaptive score (PySceneDetect's window_width). */
 const ADAPTIVE_WINDOW = 2;
@@ -293,6 +324,7 @@ export class SceneDetector {
     const fades = this.findFades();
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
+    if (this.opts.model) return this.finishLearned(this.opts.model, fades, inFade);
     const flashes = new Set<number>();
     // Cuts seen by the frames or their block means first; the histogram's own cuts are weaker
     // evidence (mixed colours of a dissolve move it in jumps), so they count outside dissolves only.
@@ -321,6 +353,155 @@ export class SceneDetector {
     ];
     out.sort((a, b) => a.start - b.start);
     return this.applyMinScene(out);
+  }
+
+  /**
+   * Candidates for the learned classifier (also what scripts/train-scene-boundary-model.ts
+   * labels): hard-cut candidates, and dissolve candidates given which hard cuts were accepted
+   * (`acceptHard`; the hand rules' strong cuts when absent). Call after the last push.
+   */
+  candidates(acceptHard?: (c: HardCandidate) => boolean): { hard: HardCandidate[]; dissolves: DissolveCandidate[]; times: number[] } {
+    const n = this.times.length;
+    for (const w of this.windows) for (let i = Math.max(0, n - w); i < n; i++) this.fitCandidate(w, i);
+    const fades = this.findFades();
+    const inFade = new Uint8Array(n);
+    for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
+    const hard = this.hardCandidates(inFade, fades);
+    const taken = inFade.slice();
+    if (acceptHard) {
+      for (const c of hard) if (c.flash || acceptHard(c)) taken[c.index] = 1;
+    } else {
+      const flashes = new Set<number>();
+      for (const h of mergeCuts([this.hardCutsOn(this.diffs, inFade, flashes), this.hardCutsOn(this.coarseDiffs, inFade, flashes)])) taken[h.index] = 1;
+      for (const i of flashes) taken[i] = 1;
+    }
+    return { hard, dissolves: this.dissolveCandidates(taken), times: this.times.slice() };
+  }
+
+  /** finish() with the learned classifier deciding on hard-cut and dissolve candidates. */
+  private finishLearned(model: BoundaryModel, fades: { first: number; last: number; score: number }[], inFade: Uint8Array): SceneBoundary[] {
+    const n = this.times.length;
+    const candidates = this.hardCandidates(inFade, fades);
+    const hard = candidates.filter((c) => !c.flash && predict(model.hard, c.features) >= model.hard.threshold);
+    // Flash frames belong to no dissolve, as in the rules.
+    const taken = inFade.slice();
+    for (const c of candidates) if (c.flash) taken[c.index] = 1;
+    for (const c of hard) taken[c.index] = 1;
+    const dissolves: { first: number; last: number; score: number }[] = [];
+    const steps: { index: number; score: number }[] = [];
+    for (const d of this.dissolveCandidates(taken)) {
+      if (predict(model.dissolve, d.features) < model.dissolve.threshold) continue;
+      if ([...dissolves, ...steps.map((s) => ({ first: s.index - 1, last: s.index }))].some((o) => d.first <= o.last + 1 && d.last >= o.first - 1)) continue;
+      if (d.step) steps.push(d.step);
+      else dissolves.push(d);
+    }
+    const cuts = mergeCuts([hard, steps]);
+    const t = (i: number) => this.times[Math.max(0, Math.min(n - 1, i))];
+    const out: SceneBoundary[] = [
+      ...fades.map((f) => ({ type: 'fade' as const, start: t(f.first), end: t(f.last), score: f.score })),
+      ...cuts.map((h) => ({ type: 'hard' as const, start: t(h.index), end: t(h.index), score: h.score })),
+      ...dissolves.map((d) => ({ type: 'dissolve' as const, start: t(d.first), end: t(d.last), score: d.score })),
+    ];
+    out.sort((a, b) => a.start - b.start);
+    return this.applyMinScene(out);
+  }
+
+  /** Every frame outside fades whose change stands out on some scale at LOOSE_THRESHOLD and LOOSE_RATIO of the rules' gates. */
+  private hardCandidates(inFade: Uint8Array, fades: { first: number; last: number }[]): HardCandidate[] {
+    const scales = [this.diffs, this.coarseDiffs, this.histDiffs];
+    const n = this.times.length;
+    const out: HardCandidate[] = [];
+    const lg = (x: number) => Math.log1p(Number.isFinite(x) ? Math.max(0, x) : 0);
+    for (let i = 1; i < n; i++) {
+      if (inFade[i] || inFade[i - 1]) continue;
+      const per = scales.map((d) => ({ diff: d.get(1)![i], ratio: adaptiveRatio(d.get(1)!, i) }));
+      if (!per.some((x) => x.diff >= LOOSE_THRESHOLD * this.opts.threshold && x.ratio >= LOOSE_RATIO * this.opts.ratio)) continue;
+      const c = this.diffs.get(1)!;
+      const flashFine = flashAt(this.diffs, i, n);
+      const flashBlocks = flashAt(this.coarseDiffs, i, n);
+      const across = i + 1 < n ? this.diffs.get(2)![i + 1] : c[i];
+      let neighbours = 0;
+      for (let k = i - ADAPTIVE_WINDOW; k <= i + ADAPTIVE_WINDOW; k++) if (k !== i && k >= 1 && k < n && !Number.isNaN(c[k])) neighbours = Math.max(neighbours, c[k]);
+      let fadeGap = 10;
+      for (const f of fades) fadeGap = Math.min(fadeGap, Math.max(0, f.first - i, i - f.last));
+      const before = this.luma[i - 1];
+      const after = this.luma[i];
+      out.push({
+        index: i,
+        score: Math.max(...per.slice(0, 2).map((x) => x.ratio)),
+        flash: flashFine || flashBlocks,
+        features: finite([
+          lg(per[0].diff), Math.log(per[0].ratio), lg(per[1].diff), Math.log(per[1].ratio), lg(per[2].diff), Math.log(per[2].ratio),
+          flashFine ? 1 : 0, flashBlocks ? 1 : 0,
+          Math.min(3, (Number.isFinite(across) ? across : c[i]) / Math.max(c[i], 1)), Math.log(Math.max(c[i], 1) / Math.max(neighbours, 1)),
+          before / 255, after / 255, Math.abs(after - before) / 255, fadeGap / 10, Math.min(1, this.times[i] - this.times[0]),
+        ]),
+      });
+    }
+    return out;
+  }
+
+  /** Dissolve candidates (findDissolves' runs and peaks, with the looser LOOSE_DISSOLVE_RATIO and the mix test as features) that no taken frame blocks. */
+  private dissolveCandidates(taken: Uint8Array): DissolveCandidate[] {
+    const c = this.histDiffs.get(1)!;
+    const fine = this.diffs.get(1)!;
+    const n = c.length;
+    const out: DissolveCandidate[] = [];
+    for (const w of this.windows) {
+      const e = this.histDiffs.get(w)!;
+      const candidates: { i: number; ratio: number }[] = [];
+      for (let i = w; i < n; i++) {
+        if (!this.dissolveCandidate(w, i)) continue;
+        let blocked = false;
+        for (let k = i - w + 1; k <= i && !blocked; k++) if (taken[k]) blocked = true;
+        if (blocked) continue;
+        const ratio = e[i] / Math.max(lagMedian(e, i - w, i + w, w), 1);
+        if (ratio >= LOOSE_DISSOLVE_RATIO) candidates.push({ i, ratio });
+      }
+      for (let r = 0; r < candidates.length; ) {
+        let q = r;
+        while (q + 1 < candidates.length && candidates[q + 1].i === candidates[q].i + 1) q++;
+        const peak = candidates.slice(r, q + 1).reduce((x, y) => (y.ratio > x.ratio ? y : x));
+        r = q + 1;
+        const i = peak.i;
+        const { first, last } = this.dissolveSpan(w, i);
+        const fit = this.mixFits.get(`${w}:${i}`);
+        if (!fit || last - first <= 1) continue;
+        const alphas = fit.alphas;
+        const outside = alphas.reduce((a, x) => Math.max(a, -x, x - 1), 0);
+        let rising = 0;
+        for (let k = 1; k < alphas.length; k++) if (alphas[k] >= alphas[k - 1] - MIX_ALPHA_SLACK) rising++;
+        const offLine = alphas.reduce((a, x, k) => Math.max(a, Math.abs(x - (k + 1) / (alphas.length + 1))), 0);
+        const [calm, busy] = sideMedians(c, first, last + 1, w);
+        const inside: number[] = [];
+        for (let k = first + 1; k <= last; k++) inside.push(c[k]);
+        inside.sort((a, b) => a - b);
+        let stepSum = 0;
+        let stepTop = 0;
+        let minLuma = Infinity;
+        for (let k = first + 1; k <= last; k++) {
+          stepSum += fine[k];
+          stepTop = Math.max(stepTop, fine[k]);
+        }
+        for (let k = first; k <= last; k++) minLuma = Math.min(minLuma, this.luma[k]);
+        const step = this.steppedChange(first, last);
+        out.push({
+          first,
+          last,
+          score: e[i],
+          step,
+          features: finite([
+            Math.log1p(e[i]), Math.log(peak.ratio), Math.min(2, this.mixResidual.get(w)![i]), Math.min(3, fit.residual), Math.min(1, outside),
+            Number.isNaN(fit.motionExplained) ? 0 : fit.motionExplained, Number.isNaN(fit.motionExplained) ? 1 : 0,
+            Math.log(Math.max(1e-3, Math.min(100, fit.varianceDip))), (last - first) / this.opts.fps, w / this.opts.fps,
+            alphas.length > 1 ? rising / (alphas.length - 1) : 1, Math.min(1, offLine),
+            Math.log1p(calm), Math.log1p(busy), Math.log1p(inside[Math.floor(inside.length / 2)] ?? 0), minLuma / 255,
+            stepSum > 0 ? stepTop / stepSum : 0, step ? 1 : 0,
+          ]),
+        });
+      }
+    }
+    return out;
   }
 
   /**
@@ -630,6 +811,23 @@ export function isMixOfEnds(fit: MixFit): boolean {
 
 function alphasInside(alphas: number[]): boolean {
   return alphas.every((a) => a >= -MIX_ALPHA_SLACK && a <= 1 + MIX_ALPHA_SLACK);
+}
+
+/** Features the classifier can take: logs of zero ratios floored, undefined differences (the first frames) as 0. */
+function finite(xs: number[]): number[] {
+  return xs.map((x) => (Number.isFinite(x) ? x : Number.isNaN(x) ? 0 : Math.sign(x) * 5));
+}
+
+/** c[i] over the mean of its ADAPTIVE_WINDOW neighbours on each side (floored at 1). */
+function adaptiveRatio(c: number[], i: number): number {
+  let sum = 0;
+  let count = 0;
+  for (let k = i - ADAPTIVE_WINDOW; k <= i + ADAPTIVE_WINDOW; k++) {
+    if (k === i || k < 1 || k >= c.length || Number.isNaN(c[k])) continue;
+    sum += c[k];
+    count++;
+  }
+  return (Number.isFinite(c[i]) ? Math.max(c[i], 0) : 0) / Math.max(count ? sum / count : 0, 1);
 }
 
 /** One cut per frame, with the highest score any scale gave it. */

@@ -10,6 +10,7 @@ import { cueTimes, cuesInWindow } from '../decode/subtitles.ts';
 import { outputSize } from '../decode/video-frames.ts';
 import { decodeVideoOnce, type DecodedVideo } from '../decode/video-pass.ts';
 import { syncs } from '../decode/clip-decode.ts';
+import { shippedBoundaryModel } from './scene-boundary-model.ts';
 import { SceneDetector, type SceneBoundary, type SceneDetectorOptions } from './scene-detector.ts';
 
 const VIDEO_CLIPS_STAGE = 'video_clips';
@@ -174,7 +175,13 @@ export function clipWindowsStage(cfg: VideoSourceConfig, ffmpegPath: string, opt
   });
 }
 
+/** The detector the configuration asks for: the learned boundary classifier (`clip.scene_detector: learned`) or the hand rules. */
 export function sceneDetectorOptions(c: VideoSourceConfig['clip']): SceneDetectorOptions {
+  const rules = rulesDetectorOptions(c);
+  return c.scene_detector === 'learned' ? { ...rules, model: shippedBoundaryModel() } : rules;
+}
+
+export function rulesDetectorOptions(c: VideoSourceConfig['clip']): SceneDetectorOptions {
   return { fps: c.scene_fps, threshold: c.scene_threshold, ratio: c.scene_ratio, fadeFloor: c.fade_floor, minSceneS: c.min_scene_s };
 }
 

@@ -176,6 +176,15 @@ test('scene mode cuts at the shot changes and honours the minimum scene length',
   assert.ok((scores[0][1] ?? 0) >= 3 && scores[0][1] === scores[1][0]);
 });
 
+test('scene mode with the learned boundary classifier cuts at the same shot changes', async () => {
+  const { samples } = await run(config({ path: 'scenes', clip: { mode: 'scenes', length_s: 10, min_scene_s: 1, scene_detector: 'learned' }, sync: { enabled: false } }));
+  const scenes = truth.scenes!;
+  const cuts = [...samples.values()].slice(0, -1).map((s) => s.end);
+  assert.equal(cuts.length, scenes.cuts_s.length, JSON.stringify(cuts));
+  cuts.forEach((t, i) => assert.ok(Math.abs(t - scenes.cuts_s[i]) <= 1 / 10 + 1e-9, `${t} vs ${scenes.cuts_s[i]}`));
+  assert.deepEqual([...samples.values()].map((s) => [s.cutInType, s.cutOutType]), [['none', 'hard'], ['hard', 'hard'], ['hard', 'none']]);
+});
+
 test('sentence mode makes one clip per cue from .vtt and transcript json sidecars, keeping the original times', async () => {
   const { samples, ctx } = await run(config({ path: 'demo', clip: { mode: 'sentences', min_sentence_s: 2 }, frames: { fps: 1 }, sync: { enabled: false } }));
   assert.deepEqual(ctx.rejects.rows, []);

@@ -3,6 +3,7 @@
 // edits is measured in tests/run/fixtures/scene-eval.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { shippedBoundaryModel, type BoundaryModel } from '../../../stages/pair/scene-boundary-model.ts';
 import { contentDifference, fitMix, frameFeatures, globalMotionResidual, isMixOfEnds, SceneDetector, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
 
 const W = 32;
@@ -23,8 +24,8 @@ const scene = (tint: number, shift = 0): Picture => (x, y) => {
   return palettes[tint % palettes.length][s];
 };
 
-function detect(frames: Uint8Array[]): SceneBoundary[] {
-  const d = new SceneDetector({ fps: FPS, threshold: 12, ratio: 3, fadeFloor: 32, minSceneS: 0.5 });
+function detect(frames: Uint8Array[], model?: BoundaryModel): SceneBoundary[] {
+  const d = new SceneDetector({ fps: FPS, threshold: 12, ratio: 3, fadeFloor: 32, minSceneS: 0.5, model });
   frames.forEach((rgb, index) => d.push({ index, time: index / FPS, width: W, height: H, rgb }));
   return d.finish();
 }
@@ -74,6 +75,21 @@ test('a 1.5 s dissolve is found as a dissolve overlapping it, and nothing is fou
   assert.ok(dissolves[0].start < 4.5 && dissolves[0].end > 3, JSON.stringify(b));
   // Hue jumps where the mix passes through grey can add a hard cut inside the transition, never in the shots.
   for (const x of b) assert.ok(x.start >= 2.9 && x.end <= 4.7, JSON.stringify(b));
+});
+
+test('the learned classifier keeps the cut and the dissolve and takes nothing in fast motion or at a flash', () => {
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < 40; i++) frames.push(render(scene(0, i * 3)));
+  for (let i = 0; i < 30; i++) frames.push(render(i === 12 ? () => [255, 255, 255] : scene(1, i * 3)));
+  for (let i = 1; i <= 15; i++) frames.push(render(mix(scene(1, 87), scene(2), i / 16)));
+  for (let i = 0; i < 30; i++) frames.push(render(scene(2)));
+  const b = detect(frames, shippedBoundaryModel());
+  const hard = b.filter((x) => x.type === 'hard');
+  const dissolves = b.filter((x) => x.type === 'dissolve');
+  assert.ok(hard.some((x) => x.start === 4), JSON.stringify(b));
+  assert.equal(dissolves.length, 1, JSON.stringify(b));
+  assert.ok(dissolves[0].start < 8.5 && dissolves[0].end > 7, JSON.stringify(b));
+  for (const x of b) assert.ok(x.start === 4 || (x.start >= 6.9 && x.end <= 8.7), JSON.stringify(b));
 });
 
 // 64 x 48 pictures for the mix and motion checks (the analysis frame size).

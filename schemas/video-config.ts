@@ -23,7 +23,7 @@ const clipSchema = z
     /** No hard cut within this many seconds of the previous hard cut or fade (or of the start); dissolves do not count. */
     min_scene_s: z.number().nonnegative().default(1),
     /** Who decides on hard-cut and dissolve candidates: the hand rules, or the small learned classifier (stages/pair/scene-boundary-model.json); fades follow their rule in both. */
-    scene_detector: z.enum(['rules', 'learned']).default('rules'),
+    scene_detector: z.enum(['rules', 'learned']).default('learned'),
     /** Frames per second the scene detector looks at. */
     scene_fps: z.number().positive().max(60).default(10),
     /** Sentence windows shorter than this are widened around their centre (as HowTo100M loaders do). */

@@ -44,6 +44,7 @@ export const DESIGNS: Record<string, LitDesign> = {
   'p13-domain-ground1-late-e10': { label: 'pyramid 1x1 + 3x3, one-corpus batches, grounding loss (weight 1) in the last 30% of epochs, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true, groundingWeight: 1, groundingStart: 0.7 } },
   's224-ground0.1-e10': { label: 'synthetic corpora rendered at 224 px, grounding loss (weight 0.1), 10 epochs', options: { epochs: 10, groundingWeight: 0.1 }, syntheticSize: 224 },
   's224-e10': { label: 'synthetic corpora rendered at 224 px, pooled head, 10 epochs', options: { epochs: 10 }, syntheticSize: 224 },
+  's224-white0.1-e10': { label: 'synthetic at 224 px, pooled head on whitened features (shrinkage 0.1), 10 epochs', options: { epochs: 10, whitenFeatures: 0.1 }, syntheticSize: 224 },
   'p13-e10': { label: 'pyramid 1x1 + 3x3 (overlapping 3x3 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 3] } },
 };
 

@@ -303,7 +303,8 @@ The bars that depend on the scorer (the curation-lift rows train models of their
 splits and seed. Designs trained by \`scripts/lit-designs.ts\` (${path.basename(a.designs)}) on the cached backbone
 features of synthetic seed 1 (8000 pairs) and openclipart rendered at 224 px, evaluated from the weights in memory
 (same math as the exported towers; patch rows from the float16 grids of the feature cache); openclipart is rendered at 224 px for them and at 64 px for the random model
-(the same held-out drawings). Times are under shared cores (load 9-17 on 2). Columns: ${random ? `${random.scorer.id}, ` : ''}${list.map((d, i) => `(${i + 1}) ${d.label}`).join('; ')}.
+(the same held-out drawings). The synthetic corpora, training and held-out (the same scenes), are rendered at 64 px
+(upscaled 3.5x by the backbone's preprocessor) unless the design says 224 px. Times are under shared cores (load 9-19 on 2). Columns: ${random ? `${random.scorer.id}, ` : ''}${list.map((d, i) => `(${i + 1}) ${d.label}`).join('; ')}.
 
 | corpus | metric | ${random ? random.scorer.id : ''} | ${list.map((_, i) => `(${i + 1})`).join(' | ')} | bar |
 |---|---|---|${list.map(() => '---|').join('')}---|

@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { syntheticCorpus } from '../../../scorer/eval/corpora.ts';
+import { syntheticDir, syntheticTestPairs } from '../../../scorer/eval/evaluate.ts';
 import { computeImageFeatures, fitReferenceScorer, resolveTrainingOptions, standardise } from '../../../scorer/reference-trainer.ts';
 import { choleskyWhitening } from '../../../scorer/whitening.ts';
 import { writeReferenceScorer } from '../../../scorer/onnx/reference-model.ts';
@@ -80,5 +81,28 @@ test('whitened features fold into the exported projection: at learning rate 0 it
 
   function resolveAndFitWithGrounding() {
     resolveTrainingOptions({ whitenFeatures: 0.1, groundingWeight: 1 });
+  }
+});
+
+test('synthetic held-out pairs at another render size: the same scenes and captions, boxes scaled, cached apart', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-eval-size-'));
+  try {
+    const small = await syntheticTestPairs(root, 7, 6);
+    const large = await syntheticTestPairs(root, 7, 6, 224);
+    assert.notEqual(syntheticDir(root, 7, 8), syntheticDir(root, 7, 8, 224));
+    assert.equal(large.length, small.length);
+    const scale = 224 / 64;
+    small.forEach((p, i) => {
+      const q = large[i];
+      assert.equal(q.caption, p.caption);
+      assert.equal(p.side, 64);
+      assert.equal(q.side, 224);
+      assert.deepEqual(q.objects!.map((o) => `${o.size} ${o.colour} ${o.shape} ${o.position}`), p.objects!.map((o) => `${o.size} ${o.colour} ${o.shape} ${o.position}`));
+      // Boxes are whole pixels at each size: the same relative box within a pixel or two of the larger side.
+      q.objects!.forEach((o, k) => o.box.forEach((v, j) => assert.ok(Math.abs(v - p.objects![k].box[j] * scale) <= 2 * scale, `box ${i}.${k}[${j}]: ${v} vs ${p.objects![k].box[j]} x ${scale}`)));
+      assert.notDeepEqual(q.image, p.image);
+    });
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
   }
 });

@@ -18,7 +18,7 @@ import { ContrastiveStep } from './onnx/contrastive-step.ts';
 import { float16Rounded, fromFloat16Bits } from './onnx/graph.ts';
 import { cellsInBox, type GroundingCase } from './grounding-loss.ts';
 import { GroundingStep } from './onnx/grounding-step.ts';
-import { whitenedPatchFilters, zcaWhitening } from './whitening.ts';
+import { choleskyWhitening, whitenRows, whitenedPatchFilters, zcaWhitening } from './whitening.ts';
 import { BACKBONE_CHANNELS, BACKBONE_GRID, BACKBONE_INPUT } from './backbone/nsfwjs-mobilenet.ts';
 import { distinctGroupBatches } from '../core/distinct-batches.ts';
 import { BACKBONE_NAME, backboneFeatureSize, backbonePyramidFeatures } from './backbone/backbone-tower.ts';
@@ -96,6 +96,12 @@ export interface ReferenceTrainingOptions {
   contextLength?: number;
   /** Patches sampled for the whitening statistics. */
   whiteningPatches?: number;
+  /**
+   * Whitening of the standardised image features before the learned projection (whitening.ts
+   * choleskyWhitening), with this shrinkage towards the identity; 0: standardisation alone. Folded
+   * into the exported projection. Not with the grounding loss, which reads the cells standardised.
+   */
+  whitenFeatures?: number;
   threads?: number;
   log?: (line: string) => void;
 }
@@ -140,6 +146,7 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
   const imageTower = options.imageTower ?? 'random';
   const backbone = imageTower === 'backbone';
   if (backbone && options.imageSize !== undefined && options.imageSize !== BACKBONE_INPUT) throw new Error(`the backbone image tower takes ${BACKBONE_INPUT} px images, not ${options.imageSize}`);
+  if ((options.whitenFeatures ?? 0) > 0 && (options.groundingWeight ?? 0) > 0) throw new Error('whitenFeatures does not combine with the grounding loss (its cells are standardised, not whitened)');
   return {
     imageTower,
     seed: options.seed ?? 1,
@@ -166,6 +173,7 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
     minCount: options.minCount ?? 2,
     contextLength: options.contextLength ?? 32,
     whiteningPatches: options.whiteningPatches ?? 20000,
+    whitenFeatures: options.whitenFeatures ?? 0,
     threads: options.threads ?? Math.min(4, os.availableParallelism()),
   };
 }
@@ -319,6 +327,8 @@ async function fitOnce(
   const features = new Float32Array(n * F);
   rows.forEach((r, i) => features.set(image.features.subarray(r * F, (r + 1) * F), i * F));
   const { mean: fMean, std: fStd, live } = standardise(features, n, F);
+  const whitening = o.whitenFeatures > 0 ? choleskyWhitening(features, n, F, o.whitenFeatures) : null;
+  if (whitening) whitenRows(features, n, F, whitening);
 
   // Words and bigrams, tokenised exactly as the exported tokenizer will.
   const texts = rows.map((r) => image.kept[r].caption);
@@ -401,6 +411,18 @@ async function fitOnce(
     await groundingStep?.close();
   }
 
+  // Fold the whitening first: (s Z) W = s (Z W), Z upper triangular.
+  if (whitening) {
+    const w = params.projection.subarray(0, F * width);
+    const zw = new Float64Array(F * width);
+    for (let j = 0; j < F; j++)
+      for (let k = j; k < F; k++) {
+        const z = whitening[j * F + k];
+        if (z === 0) continue;
+        for (let d = 0; d < width; d++) zw[j * width + d] += z * w[k * width + d];
+      }
+    w.set(zw);
+  }
   // Fold the feature standardisation into the (first) projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W).
   const folded = new Float32Array(F * width);
   const bias = Float32Array.from(params.bias.subarray(0, width));

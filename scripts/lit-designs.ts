@@ -20,7 +20,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { computeImageFeatures, fitReferenceScorer, resolveTrainingOptions, type TrainingPair } from '../scorer/reference-trainer.ts';
 import { openclipartCorpus, syntheticCorpus, type CorpusPair } from '../scorer/eval/corpora.ts';
-import { evaluateEmbedder, openclipartDir, openclipartHeldOut, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
+import { evaluateEmbedder, openclipartDir, openclipartHeldOut, syntheticDir, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
 import { imageEmbeddingsFromFeatures, textEmbeddingsFromWeights } from '../scorer/eval/weights-embed.ts';
 import { backboneFeatureSize, backbonePyramidFeatures } from '../scorer/backbone/backbone-tower.ts';
 import { pyramidWindow } from '../scorer/pyramid-window.ts';
@@ -115,9 +115,16 @@ function weightsEmbedder(w: ReferenceScorerWeights, threads: number): Evaluation
 export async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
   const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
-  const synthetic = (await syntheticCorpus(path.join(a.data, `synthetic-1-${a.synthetic}`), { count: a.synthetic, seed: 1 })).map((p) => ({ ...p, regions: regionsOf(p) }));
   const openclipart = (await openclipartCorpus(openclipartDir(a.data, 224), { size: 224 })).filter((p) => !openclipartHeldOut(p.id));
-  const pairs: TrainingPair[] = [...synthetic.map((p) => ({ ...p, domain: 'synthetic' })), ...openclipart.map((p) => ({ ...p, domain: 'openclipart' }))];
+  // The training pairs of each synthetic render size, read when a design first asks for it.
+  const corpora = new Map<number, { synthetic: CorpusPair[]; pairs: TrainingPair[] }>();
+  const corpusAt = async (size: number) => {
+    if (!corpora.has(size)) {
+      const synthetic = (await syntheticCorpus(syntheticDir(a.data, 1, a.synthetic, size), { count: a.synthetic, seed: 1, size })).map((p) => ({ ...p, regions: regionsOf(p) }));
+      corpora.set(size, { synthetic, pairs: [...synthetic.map((p) => ({ ...p, domain: 'synthetic' })), ...openclipart.map((p) => ({ ...p, domain: 'openclipart' }))] });
+    }
+    return corpora.get(size)!;
+  };
   const results: Record<string, DesignResult> = JSON.parse(await fs.readFile(a.out, 'utf8').catch(() => '{}'));
   // One feature matrix at a time: designs sharing a pyramid share it.
   let image: Awaited<ReturnType<typeof computeImageFeatures>> | null = null;
@@ -126,7 +133,9 @@ export async function main(argv: string[]): Promise<void> {
     const design = DESIGNS[name];
     const pyramid = design.options.pyramid ?? [1];
     const grounding = (design.options.groundingWeight ?? 0) > 0;
-    const key = `${pyramid.join('_')}${grounding ? '+grids' : ''}`;
+    const syntheticSize = design.syntheticSize ?? 64;
+    const { synthetic, pairs } = await corpusAt(syntheticSize);
+    const key = `${pyramid.join('_')}${grounding ? '+grids' : ''}@${syntheticSize}`;
     if (key !== imageKey) {
       image = null;
       image = await computeImageFeatures(pairs, { imageTower: 'backbone', threads: a.threads, pyramid, ...(grounding ? { groundingWeight: 1 } : {}) }, log);
@@ -146,7 +155,7 @@ export async function main(argv: string[]): Promise<void> {
       const w = fit.weights;
       const record: TrainingRecord = {
         sources: [
-          `synthetic shapes (scripts/make-demo-corpus.ts, seed 1, 64 px, clean captions): ${synthetic.length} pairs`,
+          `synthetic shapes (scripts/make-demo-corpus.ts, seed 1, ${syntheticSize} px, clean captions): ${synthetic.length} pairs`,
           `openclipart-svg (Debian), rendered at 224 px on white, caption = title + description + keywords (scorer/eval/corpora.ts withKeywords): ${openclipart.length} pairs (held-out split left out by path hash)`,
           `trained by scripts/lit-designs.ts --designs ${name} (${design.label})`,
         ],
@@ -163,9 +172,9 @@ export async function main(argv: string[]): Promise<void> {
       await fs.writeFile(path.join(a.export, 'training.json'), `${JSON.stringify(record, null, 2)}\n`);
       log(`exported ${name} to ${a.export}`);
     }
-    const evaluation = await evaluateEmbedder(weightsEmbedder(fit.weights, a.threads), { corpus: 'both', data: a.data, openclipartSize: 224 });
+    const evaluation = await evaluateEmbedder(weightsEmbedder(fit.weights, a.threads), { corpus: 'both', data: a.data, openclipartSize: 224, syntheticSize });
     const met = evaluation.bars.filter((b) => b.pass).length;
-    results[name] = { name, label: design.label, options: design.options, bars: evaluation.bars, met, seconds: (performance.now() - started) / 1000, losses: fit.losses.map((l) => Number(l.toFixed(4))) };
+    results[name] = { name, label: design.label, options: design.options, ...(design.syntheticSize ? { syntheticSize: design.syntheticSize } : {}), bars: evaluation.bars, met, seconds: (performance.now() - started) / 1000, losses: fit.losses.map((l) => Number(l.toFixed(4))) };
     for (const b of evaluation.bars) log(`  ${b.corpus} ${b.metric} ${b.value.toFixed(3)} (>=${b.min}) ${b.pass ? 'PASS' : 'FAIL'}`);
     log(`design ${name}: ${met}/${evaluation.bars.length} bars in ${results[name].seconds.toFixed(0)} s`);
     await fs.mkdir(path.dirname(a.out), { recursive: true });

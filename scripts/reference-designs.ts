@@ -4,8 +4,16 @@
 import type { ReferenceTrainingOptions, ReferenceTrainingResult } from '../scorer/reference-trainer.ts';
 import type { Bar } from '../scorer/eval/evaluate.ts';
 
-/** The designs measured; options on top of { imageTower: 'backbone' }. */
-export const DESIGNS: Record<string, { label: string; options: ReferenceTrainingOptions }> = {
+export interface LitDesign {
+  label: string;
+  /** Training options on top of { imageTower: 'backbone' }. */
+  options: ReferenceTrainingOptions;
+  /** Render size of the synthetic corpora, training and held-out (default 64, upscaled by the backbone's preprocessing to 224). */
+  syntheticSize?: number;
+}
+
+/** The designs measured. */
+export const DESIGNS: Record<string, LitDesign> = {
   'base-e10': { label: 'pooled 1x1 head, 10 epochs', options: { epochs: 10 } },
   'ground1-e10': { label: 'pooled head + patch-level grounding loss (weight 1), 10 epochs', options: { epochs: 10, groundingWeight: 1 } },
   'ground3-e10': { label: 'pooled head + patch-level grounding loss (weight 3), 10 epochs', options: { epochs: 10, groundingWeight: 3 } },
@@ -34,6 +42,12 @@ export const DESIGNS: Record<string, { label: string; options: ReferenceTraining
   'p13-domain-e10': { label: 'pyramid 1x1 + 3x3, batches of one corpus each, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true } },
   'p13-ground1-late-e10': { label: 'pyramid 1x1 + 3x3, grounding loss (weight 1) in the last 30% of epochs, 10 epochs', options: { epochs: 10, pyramid: [1, 3], groundingWeight: 1, groundingStart: 0.7 } },
   'p13-domain-ground1-late-e10': { label: 'pyramid 1x1 + 3x3, one-corpus batches, grounding loss (weight 1) in the last 30% of epochs, 10 epochs', options: { epochs: 10, pyramid: [1, 3], domainBatches: true, groundingWeight: 1, groundingStart: 0.7 } },
+  's224-ground0.1-e10': { label: 'synthetic corpora rendered at 224 px, grounding loss (weight 0.1), 10 epochs', options: { epochs: 10, groundingWeight: 0.1 }, syntheticSize: 224 },
+  's224-e10': { label: 'synthetic corpora rendered at 224 px, pooled head, 10 epochs', options: { epochs: 10 }, syntheticSize: 224 },
+  's224-white0.1-e10': { label: 'synthetic at 224 px, pooled head on whitened features (shrinkage 0.1), 10 epochs', options: { epochs: 10, whitenFeatures: 0.1 }, syntheticSize: 224 },
+  's224-p12-ground0.1': { label: 'synthetic at 224 px, pyramid 1x1 + 2x2, grounding loss (weight 0.1), 40 epochs', options: { pyramid: [1, 2], groundingWeight: 0.1 }, syntheticSize: 224 },
+  'p12-ground0.1-e10': { label: 'pyramid 1x1 + 2x2 (overlapping 4x4 windows of the 7x7 grid), grounding loss (weight 0.1), 10 epochs', options: { epochs: 10, pyramid: [1, 2], groundingWeight: 0.1 } },
+  'p12-ground0.1': { label: 'pyramid 1x1 + 2x2, grounding loss (weight 0.1), 40 epochs', options: { pyramid: [1, 2], groundingWeight: 0.1 } },
   'p13-e10': { label: 'pyramid 1x1 + 3x3 (overlapping 3x3 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 3] } },
 };
 
@@ -41,6 +55,7 @@ export interface DesignResult {
   name: string;
   label: string;
   options: ReferenceTrainingOptions;
+  syntheticSize?: number;
   bars: Bar[];
   met: number;
   seconds: number;

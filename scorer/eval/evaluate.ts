@@ -168,22 +168,31 @@ export function scorerEmbedder(scorer: Scorer): EvaluationEmbedder {
  */
 export async function evaluateEmbedder(
   embedder: EvaluationEmbedder,
-  o: { corpus: EvaluationOptions['corpus']; data: string; seed?: number; n?: number; openclipartSize: number; log?: (line: string) => void },
+  o: { corpus: EvaluationOptions['corpus']; data: string; seed?: number; n?: number; openclipartSize: number; /** Render size of the synthetic test pairs (default 64). */ syntheticSize?: number; log?: (line: string) => void },
 ): Promise<Pick<Evaluation, 'synthetic' | 'openclipart' | 'bars'>> {
   const seed = o.seed ?? 2;
   const log = o.log ?? (() => {});
   const out: Pick<Evaluation, 'synthetic' | 'openclipart' | 'bars'> = { bars: [] };
-  if (o.corpus !== 'openclipart') out.synthetic = await evaluateSynthetic(embedder, await syntheticTestPairs(o.data, seed, o.n ?? 1000), seed, log);
+  if (o.corpus !== 'openclipart') out.synthetic = await evaluateSynthetic(embedder, await syntheticTestPairs(o.data, seed, o.n ?? 1000, o.syntheticSize), seed, log);
   if (o.corpus !== 'synthetic') out.openclipart = await evaluateOpenclipart(embedder, await openclipartCorpus(openclipartDir(o.data, o.openclipartSize), { size: o.openclipartSize }), seed, log);
   out.bars = bars(out);
   return out;
 }
 
-/** The synthetic held-out pairs: a corpus of the evaluation's seed, one pair per distinct scene, the first n. */
-export async function syntheticTestPairs(data: string, seed: number, n: number): Promise<CorpusPair[]> {
+/**
+ * Where the synthetic corpus of `seed` and `count` pairs rendered at `size` px is cached. The
+ * scenes depend on the seed alone: another size renders the same objects, captions and relative
+ * boxes at that resolution.
+ */
+export function syntheticDir(data: string, seed: number, count: number, size = 64): string {
+  return path.join(data, `synthetic-${seed}-${count}${size === 64 ? '' : `-${size}px`}`);
+}
+
+/** The synthetic held-out pairs: a corpus of the evaluation's seed (rendered at `size` px), one pair per distinct scene, the first n. */
+export async function syntheticTestPairs(data: string, seed: number, n: number, size = 64): Promise<CorpusPair[]> {
   // Slack for the scenes that repeat: the test set keeps one pair per distinct scene.
   const count = n + Math.ceil(n / 4);
-  return distinctScenes(await syntheticCorpus(path.join(data, `synthetic-${seed}-${count}`), { count, seed })).slice(0, n);
+  return distinctScenes(await syntheticCorpus(syntheticDir(data, seed, count, size), { count, seed, size })).slice(0, n);
 }
 
 function dot(a: Float32Array, b: Float32Array): number {

@@ -216,9 +216,32 @@ class OpenShard {
   private async drain(): Promise<void> {
     const chunks = this.sink.take();
     if (chunks.length === 0) return;
-    const joined = Buffer.concat(chunks); // one write per batch instead of one per buffer
-    this.hash.update(joined);
-    this.bytes += joined.byteLength;
-    await this.fh.write(joined);
+    // One gathered write per batch instead of one per buffer, without joining them first: a
+    // joined copy of a batch of media rows (about 50 MB at 100 RGB-D pairs) was the largest
+    // allocation of a run, and its peak RSS.
+    for (const c of chunks) {
+      this.hash.update(c);
+      this.bytes += c.byteLength;
+    }
+    await writeAll(this.fh, chunks);
+  }
+}
+
+/** Writes every chunk in order, in as few calls as the OS takes (writev may write part of them). */
+async function writeAll(fh: FileHandle, chunks: Uint8Array[]): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    const total = rest.reduce((n, c) => n + c.byteLength, 0);
+    let { bytesWritten } = await fh.writev(rest);
+    if (bytesWritten >= total) return;
+    const left: Uint8Array[] = [];
+    for (const c of rest) {
+      if (bytesWritten >= c.byteLength) bytesWritten -= c.byteLength;
+      else {
+        left.push(bytesWritten > 0 ? c.subarray(bytesWritten) : c);
+        bytesWritten = 0;
+      }
+    }
+    rest = left;
   }
 }

@@ -60,6 +60,24 @@ test('writes Arrow IPC stream shards capped by bytes, batches capped by rows, wi
   }
 });
 
+test('batches are capped by bytes as well as rows, and the rows read back in order, whole', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-shard-'));
+  // Rows of 100 kB with a 1 MB batch cap: 10 rows a batch, well under the 100-row cap.
+  const w = new ArrowShardWriter<ImageTextSample>({ schema: imageTextSchema, unitId: 'u', stagingDir: dir, maxShardBytes: 2 ** 30, rowsPerBatch: 100, maxBatchBytes: 1_000_000, metadata: {} });
+  for (let i = 0; i < 35; i++) await w.add(sample(i, 100_000), 100_200);
+  const [shard, ...more] = await w.finish();
+  assert.equal(more.length, 0);
+  const table = new arrow.Table(arrow.RecordBatchReader.from(await readFile(shard.stagedPath)).readAll());
+  assert.deepEqual(table.batches.map((b) => b.numRows), [10, 10, 10, 5]);
+  assert.equal(shard.bytes, (await readFile(shard.stagedPath)).byteLength);
+  for (let i = 0; i < 35; i++) {
+    const image = (table.get(i)!.image as any).bytes as Uint8Array;
+    assert.equal(table.get(i)!.id, `s${i}`);
+    assert.equal(image.byteLength, 100_000);
+    assert.ok(image.every((b) => b === i % 251));
+  }
+});
+
 test('abort removes staged files', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-shard-'));
   const w = new ArrowShardWriter<ImageTextSample>({ schema: imageTextSchema, unitId: 'u', stagingDir: dir, maxShardBytes: 5000, rowsPerBatch: 2, metadata: {} });

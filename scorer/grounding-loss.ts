@@ -10,6 +10,7 @@
 // hand, as in contrastive.ts; tests/scorer/grounding-loss.test.ts checks them against finite
 // differences.
 import type { CaptionRows, ContrastiveParams } from './contrastive.ts';
+import { pyramidWindow } from './pyramid-window.ts';
 
 export interface GroundingCase {
   /** Standardised cell features, cell-major [cells, featureSize]. */
@@ -108,4 +109,45 @@ export function cellsInBox(box: [number, number, number, number], side: number, 
   const cx = Math.min(cols - 1, Math.max(0, Math.floor((((x0 + x1) / 2) * cols) / side)));
   const cy = Math.min(rows - 1, Math.max(0, Math.floor((((y0 + y1) / 2) * rows) / side)));
   return [cy * cols + cx];
+}
+
+/**
+ * The cells of one image as rows of the whole pyramid feature vector [side * side, C * regions],
+ * standardised with the pooled features' statistics (`mean`, `std`, `live` of every pyramid
+ * feature), so the grounding loss trains every level's projection rows, not only the 1x1 level's:
+ *   e_c[window r, f] = (scale * [c in r] * x_c[f] - mean[r, f]) / std[r, f],  scale = side^2 / k^2,
+ * k the window side (pyramid-window.ts). e_c . W is then the cell's patch embedding as the exported
+ * head computes it (patch_embeds: (G / k)^2 * x_c W[window] summed over the windows holding c),
+ * up to a term that is the same for every cell and cancels in the softmax over the cells; and the
+ * cells average to the pooled standardised features. A dead feature (live 0) stays 0.
+ * `grid` is raw and cell-major [side * side, C].
+ */
+export function pyramidCells(grid: Float32Array, side: number, channels: number, pyramid: number[], mean: ArrayLike<number>, std: ArrayLike<number>, live: ArrayLike<number>): Float32Array {
+  const C = channels;
+  const cells = side * side;
+  const F = pyramid.reduce((n, level) => n + level * level, 0) * C;
+  if (grid.length !== cells * C) throw new Error(`grid has ${grid.length} values; expected ${side} x ${side} x ${C}`);
+  if (mean.length !== F || std.length !== F || live.length !== F) throw new Error(`statistics of ${mean.length} features; the pyramid [${pyramid}] has ${F}`);
+  const out = new Float32Array(cells * F);
+  let first = 0;
+  for (const level of pyramid) {
+    const { kernel: k, stride } = pyramidWindow(side, level);
+    const scale = cells / (k * k);
+    for (let ry = 0; ry < level; ry++)
+      for (let rx = 0; rx < level; rx++) {
+        const offset = first + (ry * level + rx) * C;
+        for (let y = 0; y < side; y++)
+          for (let x = 0; x < side; x++) {
+            const c = y * side + x;
+            const inside = y >= ry * stride && y < ry * stride + k && x >= rx * stride && x < rx * stride + k;
+            for (let f = 0; f < C; f++) {
+              const j = offset + f;
+              if (!live[j]) continue;
+              out[c * F + j] = ((inside ? scale * grid[c * C + f] : 0) - mean[j]) / std[j];
+            }
+          }
+      }
+    first += level * level * C;
+  }
+  return out;
 }

@@ -16,7 +16,7 @@ import { OnnxEncoder, floatTensor } from './onnx-encoder.ts';
 import { AdamW, touchedRows, zerosLike, type CaptionRows, type ContrastiveParams, type TouchedRows } from './contrastive.ts';
 import { ContrastiveStep } from './onnx/contrastive-step.ts';
 import { float16Rounded, fromFloat16Bits } from './onnx/graph.ts';
-import { cellsInBox, type GroundingCase } from './grounding-loss.ts';
+import { cellsInBox, pyramidCells, type GroundingCase } from './grounding-loss.ts';
 import { GroundingStep } from './onnx/grounding-step.ts';
 import { choleskyWhitening, whitenRows, whitenedPatchFilters, zcaWhitening } from './whitening.ts';
 import { BACKBONE_CHANNELS, BACKBONE_GRID, BACKBONE_INPUT } from './backbone/nsfwjs-mobilenet.ts';
@@ -70,6 +70,13 @@ export interface ReferenceTrainingOptions {
   groundingPhrases?: number;
   /** Fraction of the epochs trained before the grounding loss is switched on (0: from the start). */
   groundingStart?: number;
+  /**
+   * Which projection rows the grounding loss trains. pooled: the 1x1 level's, which every cell
+   * sees; all: every pyramid level's, each cell through the windows that hold it, as the exported
+   * patch_embeds are (grounding-loss.ts pyramidCells), so finer levels cannot pull the patch rows
+   * away from the phrases.
+   */
+  groundingLevels?: 'pooled' | 'all';
   epochs?: number;
   batchSize?: number;
   /** False-negative-aware batches: at most one pair of each `group` per batch where the groups
@@ -160,6 +167,7 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
     groundingWeight: options.groundingWeight ?? 0,
     groundingPhrases: options.groundingPhrases ?? 64,
     groundingStart: options.groundingStart ?? 0,
+    groundingLevels: options.groundingLevels ?? 'pooled',
     epochs: options.epochs ?? 40,
     batchSize: options.batchSize ?? 256,
     distinctGroupBatches: options.distinctGroupBatches ?? false,
@@ -366,9 +374,11 @@ async function fitOnce(
   const grounding = o.groundingWeight > 0 ? groundingData(image, rows, o, tokenizer, vocab.length, bigramIndex, fMean, fStd, live) : null;
   if (grounding) log(`grounding loss: ${grounding.regions.length} regions of ${grounding.pairs} pairs, weight ${o.groundingWeight}, ${o.groundingPhrases} phrases a step`);
   const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads, H);
-  // The grounding loss trains the pooled 1x1 level's rows (the first BACKBONE_CHANNELS), which every cell sees.
-  const groundingStep = grounding ? await GroundingStep.open(BACKBONE_CHANNELS, o.dim, o.threads) : null;
-  const pooledRows = (p: ContrastiveParams): ContrastiveParams => (F === BACKBONE_CHANNELS ? p : { ...p, featureSize: BACKBONE_CHANNELS, projection: p.projection.subarray(0, BACKBONE_CHANNELS * o.dim) });
+  // The grounding loss trains the pooled 1x1 level's rows (the first BACKBONE_CHANNELS), which
+  // every cell sees, or with groundingLevels 'all' every level's (its cells are then whole pyramid rows).
+  const groundedRows = o.groundingLevels === 'all' ? F : BACKBONE_CHANNELS;
+  const groundingStep = grounding ? await GroundingStep.open(groundedRows, o.dim, o.threads) : null;
+  const pooledRows = (p: ContrastiveParams): ContrastiveParams => (F === groundedRows ? p : { ...p, featureSize: groundedRows, projection: p.projection.subarray(0, groundedRows * o.dim) });
   const order = Array.from({ length: n }, (_, i) => i);
   const batchSize = Math.min(o.batchSize, n);
   if (o.distinctGroupBatches && o.domainBatches) throw new Error('distinctGroupBatches and domainBatches do not combine');
@@ -698,7 +708,8 @@ export { retrievalRecall } from './eval/retrieval.ts';
 /**
  * The grounding loss's data: the regions of the training rows with a grid (their phrases as word
  * and bigram rows, their positive cells) and a sampler of up to `groundingPhrases` cases of a batch,
- * cells standardised as the pooled features are (a cell's standardised features average to the pooled ones).
+ * cells standardised as the pooled features are (a cell's standardised features average to the pooled ones):
+ * the 1x1 level's features, or with groundingLevels 'all' the whole pyramid row of each cell (pyramidCells).
  */
 function groundingData(
   image: ImageFeatures,
@@ -731,12 +742,10 @@ function groundingData(
       regions.push({ row: r, phrase, positives: cellsInBox(region.box, region.side, BACKBONE_GRID, BACKBONE_GRID) });
     }
   });
-  const cells = BACKBONE_GRID * BACKBONE_GRID;
-  const standardised = (grid: Uint16Array) => {
-    const x = new Float32Array(cells * F);
-    for (let c = 0; c < cells; c++) for (let f = 0; f < F; f++) x[c * F + f] = live[f] ? (half[grid[c * F + f]] - mean[f]) / std[f] : 0;
-    return x;
-  };
+  // The 1x1 level's rows alone (its statistics are the first F), or every level's.
+  const levels = o.groundingLevels === 'all' ? o.pyramid : [1];
+  const rowsOf = levels === o.pyramid ? mean.length : F;
+  const standardised = (grid: Uint16Array) => pyramidCells(Float32Array.from(grid, (h) => half[h]), BACKBONE_GRID, F, levels, mean.subarray(0, rowsOf), std.subarray(0, rowsOf), live.subarray(0, rowsOf));
   return {
     regions,
     pairs,

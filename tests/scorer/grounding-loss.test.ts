@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { zerosLike, type ContrastiveParams } from '../../scorer/contrastive.ts';
-import { cellsInBox, groundingLoss, type GroundingCase } from '../../scorer/grounding-loss.ts';
+import { cellsInBox, groundingLoss, pyramidCells, type GroundingCase } from '../../scorer/grounding-loss.ts';
+import { poolGrid } from '../../scorer/backbone/backbone-tower.ts';
 import { gaussian, seededRandom } from '../../scorer/onnx/random.ts';
 import { randomContrastiveParams } from '../helpers/contrastive-params.ts';
 import { GroundingStep } from '../../scorer/onnx/grounding-step.ts';
@@ -120,4 +121,101 @@ test('descending the grounding loss moves each phrase to a cell of its box', () 
   const after = groundingLoss(params, cases, 1);
   assert.ok(after < before / 4, `loss ${before} -> ${after}`);
   assert.deepEqual(cases.map(best), cases.map((k) => k.positives[0]));
+});
+
+/** A 7x7 grid of C channels (cell-major), standardisation statistics of its [1, 2] pyramid with one dead feature. */
+function pyramidProblem(seed: number, C: number) {
+  const random = seededRandom(seed);
+  const grid = Float32Array.from(gaussian(random, 49 * C), (v) => Math.max(0, v) + 0.1);
+  const F = 5 * C;
+  const mean = Float64Array.from({ length: F }, () => random());
+  const std = Float64Array.from({ length: F }, () => 0.5 + random());
+  const live = new Uint8Array(F).fill(1);
+  live[C + 1] = 0;
+  return { random, grid, F, mean, std, live };
+}
+
+test('pyramidCells: the 1x1 level is the cells standardised; the cells average to the standardised pooled pyramid features', () => {
+  const C = 3;
+  const { grid, F, mean, std, live } = pyramidProblem(5, C);
+  const single = pyramidCells(grid, 7, C, [1], mean.subarray(0, C), std.subarray(0, C), live.subarray(0, C));
+  for (let c = 0; c < 49; c++) for (let f = 0; f < C; f++) assert.ok(Math.abs(single[c * C + f] - (grid[c * C + f] - mean[f]) / std[f]) < 1e-6);
+  const cells = pyramidCells(grid, 7, C, [1, 2], mean, std, live);
+  // poolGrid (the pooled rows training reads) takes the grid channel-major.
+  const channelMajor = new Float32Array(49 * C);
+  for (let c = 0; c < 49; c++) for (let f = 0; f < C; f++) channelMajor[f * 49 + c] = grid[c * C + f];
+  const pooled = poolGrid(channelMajor, [1, 2], C, 7);
+  for (let j = 0; j < F; j++) {
+    let average = 0;
+    for (let c = 0; c < 49; c++) average += cells[c * F + j] / 49;
+    const expected = live[j] ? (pooled[j] - mean[j]) / std[j] : 0;
+    assert.ok(Math.abs(average - expected) < 1e-5, `feature ${j}: cells average ${average}, pooled ${expected}`);
+  }
+  // A cell outside a window carries only that window's constant -mean / std (cell 0 is in the first 2x2 window only).
+  assert.ok(Math.abs(cells[0 * F + 2 * C] - -mean[2 * C] / std[2 * C]) < 1e-6);
+  assert.throws(() => pyramidCells(grid, 7, C, [1, 2], mean.subarray(0, C), std, live), /pyramid \[1,2\] has 15/);
+});
+
+test("grounding loss on whole pyramid rows: every level's gradient matches finite differences; a cell's row through W is its patch_embeds row", async () => {
+  const C = 3;
+  const D = 4;
+  const { random, grid, F, mean, std, live } = pyramidProblem(11, C);
+  const params = randomContrastiveParams(random, { featureSize: F, dim: D, wordRows: 4, bigramRows: 2, projectionStd: 0.5, biasStd: 0.2 });
+  const second = pyramidProblem(12, C).grid;
+  const cases: GroundingCase[] = [
+    // Cell 0 lies in the first 2x2 window only, cell 48 in the last only, cell 24 (the centre) in all four.
+    { cells: pyramidCells(grid, 7, C, [1, 2], mean, std, live), positives: [0, 1, 7], phrase: { words: [1, 2], bigrams: [1] } },
+    { cells: pyramidCells(second, 7, C, [1, 2], mean, std, live), positives: [24], phrase: { words: [3], bigrams: [] } },
+    { cells: pyramidCells(second, 7, C, [1, 2], mean, std, live), positives: [48, 47], phrase: { words: [2, 3], bigrams: [] } },
+  ];
+  const grads = zerosLike(params);
+  groundingLoss(params, cases, 1.5, grads);
+  const h = 1e-3;
+  for (let i = 0; i < params.projection.length; i++) {
+    const saved = params.projection[i];
+    params.projection[i] = saved + h;
+    const up = groundingLoss(params, cases, 1.5);
+    params.projection[i] = saved - h;
+    const down = groundingLoss(params, cases, 1.5);
+    params.projection[i] = saved;
+    const numeric = (up - down) / (2 * h);
+    const analytic = grads.projection[i];
+    const scale = Math.max(1e-3, Math.abs(numeric), Math.abs(analytic));
+    assert.ok(Math.abs(numeric - analytic) / scale < 2e-2, `projection[${i}]: analytic ${analytic}, numeric ${numeric}`);
+  }
+  // Each 2x2 window's rows get a gradient (the whole point), the dead feature's row none.
+  for (let r = 1; r < 5; r++) assert.ok(grads.projection.subarray(r * C * D, (r + 1) * C * D).some((g) => Math.abs(g) > 1e-4), `window ${r - 1}'s rows get no gradient`);
+  assert.ok(grads.projection.subarray((C + 1) * D, (C + 2) * D).every((g) => g === 0));
+  // The ONNX step on the whole rows agrees with the JS loss.
+  const got = zerosLike(params);
+  const step = await GroundingStep.open(F, D, 1);
+  try {
+    const loss = await step.run(params, cases, 1.5, got);
+    assert.ok(Math.abs(loss - groundingLoss(params, cases, 1.5)) < 1e-5 * (1 + loss));
+  } finally {
+    await step.close();
+  }
+  for (let i = 0; i < got.projection.length; i++) assert.ok(Math.abs(got.projection[i] - grads.projection[i]) < 1e-5, `projection[${i}]: ${got.projection[i]} vs ${grads.projection[i]}`);
+  // e_c W + b with the standardisation folded (W / std, b - (mean / std) W) is the export's patch row:
+  // sum over the windows holding c of (49 / k^2) x_c W_window / std, plus the folded bias.
+  const cells = cases[0].cells;
+  const foldedBias = Array.from({ length: D }, (_, d) => params.bias[d]);
+  for (let j = 0; j < F; j++) if (live[j]) for (let d = 0; d < D; d++) foldedBias[d] -= (mean[j] / std[j]) * params.projection[j * D + d];
+  const windows = [{ y: 0, x: 0, k: 7, row: 0 }, { y: 0, x: 0, k: 4, row: 1 }, { y: 0, x: 3, k: 4, row: 2 }, { y: 3, x: 0, k: 4, row: 3 }, { y: 3, x: 3, k: 4, row: 4 }];
+  for (const c of [0, 3, 24, 48]) {
+    const [y, x] = [Math.floor(c / 7), c % 7];
+    const patch = [...foldedBias];
+    for (const w of windows) {
+      if (y < w.y || y >= w.y + w.k || x < w.x || x >= w.x + w.k) continue;
+      for (let f = 0; f < C; f++) {
+        const j = w.row * C + f;
+        if (live[j]) for (let d = 0; d < D; d++) patch[d] += ((49 / (w.k * w.k)) * grid[c * C + f] * params.projection[j * D + d]) / std[j];
+      }
+    }
+    for (let d = 0; d < D; d++) {
+      let z = params.bias[d];
+      for (let j = 0; j < F; j++) z += cells[c * F + j] * params.projection[j * D + d];
+      assert.ok(Math.abs(z - patch[d]) < 1e-4, `cell ${c} dim ${d}: ${z} vs patch row ${patch[d]}`);
+    }
+  }
 });

@@ -179,4 +179,9 @@ test('whole grids: cached on request from the same backbone run, their cells ave
   // The grounding loss adds to the epoch losses from epoch 5 on.
   assert.ok(late.losses[4] > late.losses[3], `losses ${late.losses.map((l) => l.toFixed(3))}`);
   await assert.rejects(trainReferenceScorer(withRegions, { imageTower: 'backbone', pyramid: [3], dim: 8, epochs: 1, threads: 2, groundingWeight: 1 }), /pooled 1x1 level first/);
+  // On every level's rows (groundingLevels 'all'): a 2x2 level of overlapping windows, its cells whole pyramid rows.
+  const all = await trainReferenceScorer(withRegions, { imageTower: 'backbone', pyramid: [1, 2], dim: 16, epochs: 8, batchSize: 16, learningRate: 5e-3, threads: 2, groundingWeight: 1, groundingLevels: 'all' });
+  assert.ok(all.losses.every(Number.isFinite));
+  assert.ok(all.losses.at(-1)! < all.losses[0], `loss ${all.losses[0]} -> ${all.losses.at(-1)}`);
+  assert.equal(all.options.groundingLevels, 'all');
 });

@@ -194,6 +194,8 @@ export class SceneDetector {
   private readonly pixelRing: Uint8Array[] = [];
   /** Mix fits of dissolve candidates, by window and peak frame (`w:i`). */
   private readonly mixFits = new Map<string, MixFit>();
+  /** Structure features of fitted spans, by first and last frame (`first:last`). */
+  private readonly spanStructure = new Map<string, Pick<MixFit, 'orientationSimilarity' | 'endMotionOverMix'>>();
   /** Per frame step k (frame k - 1 to k) inside some candidate's span: the change left after the best global shift or zoom, and without it. */
   private readonly stepMotion = new Map<number, { still: number; moved: number }>();
   private width = 0;
@@ -279,16 +281,23 @@ export class SceneDetector {
     const middle: Uint8Array[] = [];
     for (let k = first + 1; k < last; k++) middle.push(frame(k));
     const fitted = fitMix(frame(first), middle, frame(last));
-    const mix = { ...fitted, orientationSimilarity: orientationSimilarity(frame(first), frame(last), this.width, this.height), endMotionOverMix: NaN };
+    const inside = alphasInside(fitted.alphas);
+    // Windows and peaks next to each other often share a span: its structure features (two global-motion searches) are computed once.
+    let structure = this.spanStructure.get(`${first}:${last}`);
+    if (!structure) {
+      const m = Math.floor(middle.length / 2);
+      structure = {
+        orientationSimilarity: orientationSimilarity(frame(first), frame(last), this.width, this.height),
+        endMotionOverMix: inside && middle.length ? endMotionOverMix(frame(first), middle[m], frame(last), fitted.alphas[m], this.width, this.height) : NaN,
+      };
+      this.spanStructure.set(`${first}:${last}`, structure);
+    }
+    const mix = { ...fitted, ...structure };
     // The global-motion search is most of the detector's compute: it is only run for spans whose
     // frames lie between their ends (isMixOfEnds rejects the rest whatever the motion).
-    if (!alphasInside(mix.alphas)) {
+    if (!inside) {
       this.mixFits.set(`${w}:${i}`, { ...mix, motionExplained: NaN });
       return;
-    }
-    if (middle.length) {
-      const m = Math.floor(middle.length / 2);
-      mix.endMotionOverMix = endMotionOverMix(frame(first), middle[m], frame(last), fitted.alphas[m], this.width, this.height);
     }
     let still = 0;
     let moved = 0;

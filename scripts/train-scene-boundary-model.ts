@@ -5,7 +5,7 @@
 // the shipped weights are then fitted on all the candidates. The held-out seeds (21, 22, 41-45,
 // 61-65) are refused.
 //   node --import tsx scripts/train-scene-boundary-model.ts --cache DIR [--seeds 1-20,51-55] [--videos 12]
-//     [--hard-seeds SPEC] [--hidden 8] [--false-cost 2] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
+//     [--hard-seeds SPEC] [--hidden 8] [--false-cost 2] [--dissolve-false-cost N (default: --false-cost)] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -37,11 +37,13 @@ const held = [...seeds, ...hardSeeds].filter((s) => HELD_OUT.has(s));
 if (held.length) throw new Error(`seeds ${held.join(',')} are held out for evaluation`);
 const videosPerSeed = Number(arg('--videos') ?? 12);
 const falseCost = Number(arg('--false-cost') ?? 2);
+// The dissolve classifier's false accepts may cost more than the hard-cut one's: the remaining false boundaries are dissolves.
+const dissolveFalseCost = Number(arg('--dissolve-false-cost') ?? falseCost);
 const dataFile = arg('--data');
 const outFile = arg('--out') ?? fileURLToPath(new URL('../stages/pair/scene-boundary-model.json', import.meta.url));
 const train: TrainOptions = { hiddenUnits: Number(arg('--hidden') ?? 8), epochs: 2000, learningRate: 0.01, l2: 1e-3, seed: 1 };
 
-function chooseThreshold(name: string, features: string[], data: Labelled): number {
+function chooseThreshold(name: string, features: string[], data: Labelled, falseCost: number): number {
   const oof = new Array<number>(data.y.length);
   for (let f = 0; f < FOLDS; f++) {
     const inFold = data.video.map((v) => v % FOLDS === f);
@@ -64,8 +66,8 @@ function chooseThreshold(name: string, features: string[], data: Labelled): numb
   return best.threshold;
 }
 
-function fit(name: string, features: string[], data: Labelled): ClassifierWeights {
-  const threshold = chooseThreshold(name, features, data);
+function fit(name: string, features: string[], data: Labelled, falseCost: number): ClassifierWeights {
+  const threshold = chooseThreshold(name, features, data, falseCost);
   return { ...trainClassifier(features, data.x, data.y, train), threshold };
 }
 
@@ -101,13 +103,13 @@ const entry = (seed: number) => (dump.seeds[seed] ??= {});
 
 const hardParts: Labelled[] = [];
 for (const seed of hardSeeds) hardParts.push((entry(seed).hard ??= labelHard(await detectors(seed), clip.scene_fps)));
-const hard = fit('hard', HARD_FEATURES, joined(hardParts));
+const hard = fit('hard', HARD_FEATURES, joined(hardParts), falseCost);
 if (!isDeepStrictEqual(dump.hardWeights, hard)) for (const e of Object.values(dump.seeds)) delete e.dissolve;
 dump.hardWeights = hard;
 const dissolveParts: Labelled[] = [];
 for (const seed of seeds) dissolveParts.push((entry(seed).dissolve ??= labelDissolves(await detectors(seed), clip.scene_fps, (c) => predict(hard, c.features) >= hard.threshold)));
-const dissolve = fit('dissolve', DISSOLVE_FEATURES, joined(dissolveParts));
+const dissolve = fit('dissolve', DISSOLVE_FEATURES, joined(dissolveParts), dissolveFalseCost);
 if (dataFile) await writeFile(dataFile, JSON.stringify(dump));
-const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec} (hard cuts: ${hardSeedSpec}), ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}`, hard, dissolve };
+const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec} (hard cuts: ${hardSeedSpec}), ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}${dissolveFalseCost !== falseCost ? ` (dissolves ${dissolveFalseCost})` : ''}`, hard, dissolve };
 await writeFile(outFile, JSON.stringify(model, null, 1) + '\n');
 console.log(`wrote ${outFile}`);

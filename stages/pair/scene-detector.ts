@@ -73,7 +73,7 @@ export interface DissolveCandidate {
 }
 
 export const HARD_FEATURES = ['log_diff', 'log_ratio', 'log_diff_blocks', 'log_ratio_blocks', 'log_diff_hist', 'log_ratio_hist', 'flash', 'flash_blocks', 'across_over_step', 'log_peak', 'luma_before', 'luma_after', 'luma_change', 'fade_near', 'early'];
-export const DISSOLVE_FEATURES = ['log_hist_distance', 'log_ratio', 'halfway_residual', 'mix_residual', 'alpha_outside', 'motion_explained', 'motion_unknown', 'log_variance_dip', 'span_s', 'window_s', 'alpha_monotone', 'alpha_off_line', 'log_calm', 'log_busy', 'log_inside', 'min_luma', 'step_share', 'one_step'];
+export const DISSOLVE_FEATURES = ['log_hist_distance', 'log_ratio', 'halfway_residual', 'mix_residual', 'alpha_outside', 'motion_explained', 'motion_unknown', 'log_variance_dip', 'span_s', 'window_s', 'alpha_monotone', 'alpha_off_line', 'log_calm', 'log_busy', 'log_inside', 'min_luma', 'step_share', 'one_step', 'orientation_similarity', 'log_end_motion_over_mix'];
 /** The candidate gates of the learned path: shares of the rules' threshold and ratio (hard cuts), and the dissolve ratio. */
 const LOOSE_THRESHOLD = 0.5;
 const LOOSE_RATIO = 0.6;
@@ -194,6 +194,8 @@ export class SceneDetector {
   private readonly pixelRing: Uint8Array[] = [];
   /** Mix fits of dissolve candidates, by window and peak frame (`w:i`). */
   private readonly mixFits = new Map<string, MixFit>();
+  /** Structure features of fitted spans, by first and last frame (`first:last`). */
+  private readonly spanStructure = new Map<string, Pick<MixFit, 'orientationSimilarity' | 'endMotionOverMix'>>();
   /** Per frame step k (frame k - 1 to k) inside some candidate's span: the change left after the best global shift or zoom, and without it. */
   private readonly stepMotion = new Map<number, { still: number; moved: number }>();
   private width = 0;
@@ -278,10 +280,22 @@ export class SceneDetector {
     if (first < n - this.pixelRing.length) return;
     const middle: Uint8Array[] = [];
     for (let k = first + 1; k < last; k++) middle.push(frame(k));
-    const mix = fitMix(frame(first), middle, frame(last));
+    const fitted = fitMix(frame(first), middle, frame(last));
+    const inside = alphasInside(fitted.alphas);
+    // Windows and peaks next to each other often share a span: its structure features (two global-motion searches) are computed once.
+    let structure = this.spanStructure.get(`${first}:${last}`);
+    if (!structure) {
+      const m = Math.floor(middle.length / 2);
+      structure = {
+        orientationSimilarity: orientationSimilarity(frame(first), frame(last), this.width, this.height),
+        endMotionOverMix: inside && middle.length ? endMotionOverMix(frame(first), middle[m], frame(last), fitted.alphas[m], this.width, this.height) : NaN,
+      };
+      this.spanStructure.set(`${first}:${last}`, structure);
+    }
+    const mix = { ...fitted, ...structure };
     // The global-motion search is most of the detector's compute: it is only run for spans whose
     // frames lie between their ends (isMixOfEnds rejects the rest whatever the motion).
-    if (!alphasInside(mix.alphas)) {
+    if (!inside) {
       this.mixFits.set(`${w}:${i}`, { ...mix, motionExplained: NaN });
       return;
     }
@@ -497,6 +511,7 @@ export class SceneDetector {
             alphas.length > 1 ? rising / (alphas.length - 1) : 1, Math.min(1, offLine),
             Math.log1p(calm), Math.log1p(busy), Math.log1p(inside[Math.floor(inside.length / 2)] ?? 0), minLuma / 255,
             stepSum > 0 ? stepTop / stepSum : 0, step ? 1 : 0,
+            fit.orientationSimilarity, Number.isNaN(fit.endMotionOverMix) ? 0 : Math.max(-3, Math.min(3, fit.endMotionOverMix)),
           ]),
         });
       }
@@ -700,6 +715,65 @@ export interface MixFit {
   varianceDip: number;
   /** Share of the frame-to-frame change across the span that one global shift or zoom per step explains (1: all of it, a pan or zoom). */
   motionExplained: number;
+  /** Histogram intersection (0-1) of the ends' gradient-orientation histograms: a zoom into a self-similar picture keeps its structure, two shots rarely share it. */
+  orientationSimilarity: number;
+  /** log of (the middle frame's luma difference to the best global motion of the nearer-matching end + 1) over (its difference to the mix + 1): > 0 the mix explains it better (a dissolve), < 0 a moved end does (a zoom or pan). NaN when not fitted. */
+  endMotionOverMix: number;
+}
+
+const ORIENTATION_BINS = 12;
+
+/** Gradient-orientation histogram (orientation mod 180 degrees, weighted by gradient magnitude, summing to 1) of a frame's luma. */
+function orientationHistogram(rgb: Uint8Array, width: number, height: number): Float64Array {
+  const luma = new Float32Array(width * height);
+  for (let p = 0, i = 0; p < luma.length; p++, i += 3) luma[p] = 0.299 * rgb[i] + 0.587 * rgb[i + 1] + 0.114 * rgb[i + 2];
+  const hist = new Float64Array(ORIENTATION_BINS);
+  let total = 0;
+  for (let y = 1; y < height - 1; y++) {
+    for (let x = 1; x < width - 1; x++) {
+      const gx = luma[y * width + x + 1] - luma[y * width + x - 1];
+      const gy = luma[(y + 1) * width + x] - luma[(y - 1) * width + x];
+      const mag = Math.hypot(gx, gy);
+      if (mag < 4) continue;
+      let a = Math.atan2(gy, gx);
+      if (a < 0) a += Math.PI;
+      hist[Math.min(ORIENTATION_BINS - 1, Math.floor((a / Math.PI) * ORIENTATION_BINS))] += mag;
+      total += mag;
+    }
+  }
+  if (total > 0) for (let b = 0; b < ORIENTATION_BINS; b++) hist[b] /= total;
+  return hist;
+}
+
+export function orientationSimilarity(a: Uint8Array, b: Uint8Array, width: number, height: number): number {
+  const ha = orientationHistogram(a, width, height);
+  const hb = orientationHistogram(b, width, height);
+  let s = 0;
+  for (let k = 0; k < ORIENTATION_BINS; k++) s += Math.min(ha[k], hb[k]);
+  return s;
+}
+
+/** See MixFit.endMotionOverMix: whether the middle frame is better a moved copy of one end or a mix of both. */
+export function endMotionOverMix(first: Uint8Array, middle: Uint8Array, last: Uint8Array, alpha: number, width: number, height: number): number {
+  const w = Math.floor(width / 2);
+  const h = Math.floor(height / 2);
+  const lf = halfLuma(first, width, w, h);
+  const lm = halfLuma(middle, width, w, h);
+  const ll = halfLuma(last, width, w, h);
+  const a = Math.max(0, Math.min(1, alpha));
+  let mixed = 0;
+  for (let p = 0; p < lm.length; p++) mixed += Math.abs(lm[p] - ((1 - a) * lf[p] + a * ll[p]));
+  mixed /= Math.max(1, lm.length);
+  const moved = Math.min(bestMotion(lf, lm, w, h), bestMotion(ll, lm, w, h));
+  return Math.log((moved + 1) / (mixed + 1));
+}
+
+function bestMotion(la: Float32Array, lb: Float32Array, w: number, h: number): number {
+  let moved = Infinity;
+  for (const s of MOTION_ZOOMS) {
+    for (let dy = -MOTION_SHIFT; dy <= MOTION_SHIFT; dy++) for (let dx = -MOTION_SHIFT; dx <= MOTION_SHIFT; dx++) moved = Math.min(moved, warpedDifference(la, lb, w, h, s, dx, dy));
+  }
+  return moved;
 }
 
 /** Global motions tried between two frames: shifts up to this many pixels of the half-size luma (8 of the 64 px frame), each with these zooms about the centre. */
@@ -760,7 +834,7 @@ function warpedDifference(a: Float32Array, b: Float32Array, width: number, heigh
 }
 
 /** Fits each middle frame as one alpha's mix of the ends, per pixel and channel. */
-export function fitMix(first: Uint8Array, middle: Uint8Array[], last: Uint8Array): Omit<MixFit, 'motionExplained'> {
+export function fitMix(first: Uint8Array, middle: Uint8Array[], last: Uint8Array): Omit<MixFit, 'motionExplained' | 'orientationSimilarity' | 'endMotionOverMix'> {
   let den = 0;
   for (let p = 0; p < first.length; p++) den += (last[p] - first[p]) ** 2;
   const alphas: number[] = [];
@@ -805,7 +879,7 @@ const MOTION_EXPLAINED_MAX = 0.6;
  * [0, 1]; a recolouring runs past them), and global motion does not explain the change (a pan
  * over a smooth gradient is a near-perfect mix of its ends, but a shifted copy explains it better).
  */
-export function isMixOfEnds(fit: MixFit): boolean {
+export function isMixOfEnds(fit: Pick<MixFit, 'alphas' | 'motionExplained'>): boolean {
   return alphasInside(fit.alphas) && fit.motionExplained < MOTION_EXPLAINED_MAX;
 }
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { shippedBoundaryModel, type BoundaryModel } from '../../../stages/pair/scene-boundary-model.ts';
-import { contentDifference, fitMix, frameFeatures, globalMotionResidual, isMixOfEnds, SceneDetector, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
+import { contentDifference, endMotionOverMix, fitMix, frameFeatures, globalMotionResidual, isMixOfEnds, orientationSimilarity, SceneDetector, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
 
 const W = 32;
 const H = 24;
@@ -139,6 +139,20 @@ test('the frames of a dissolve are one alpha mix of its ends each; a pan over a 
   assert.ok(panStep.moved < 0.3 * panStep.still, JSON.stringify(panStep));
   assert.equal(isMixOfEnds({ ...panFit, motionExplained: 1 - panStep.moved / panStep.still }), false);
   assert.equal(isMixOfEnds({ ...fit, motionExplained: 1 - dissolveStep.moved / dissolveStep.still }), true);
+});
+
+test("the middle frame of a zoom is a moved copy of an end, the middle of a dissolve is a mix of both; a zoom keeps the edges' orientations, another shot does not", () => {
+  const a = texture(1);
+  const b = texture(2);
+  const zoom = (p: Picture, s: number): Picture => (x, y) => p((W64 - 1) / 2 + (x - (W64 - 1) / 2) / s, (H64 - 1) / 2 + (y - (H64 - 1) / 2) / s);
+  const [z0, z1, z2] = [1, 1.25, 1.5625].map((s) => render64(zoom(a, s)));
+  assert.ok(endMotionOverMix(z0, z1, z2, 0.5, W64, H64) < 0, 'a zoom is explained by moving an end');
+  assert.ok(endMotionOverMix(render64(a), render64(mix(a, b, 0.5)), render64(b), 0.5, W64, H64) > 0.5, 'a dissolve is explained by the mix');
+  // Stripes at one slant, zoomed, against stripes at another.
+  const stripes = (angle: number): Picture => (x, y) => (Math.sin((x * Math.cos(angle) + y * Math.sin(angle)) / 2) > 0 ? [220, 200, 60] : [30, 40, 120]);
+  const zoomed = orientationSimilarity(render64(stripes(0.3)), render64(zoom(stripes(0.3), 1.4)), W64, H64);
+  const other = orientationSimilarity(render64(stripes(0.3)), render64(stripes(1.6)), W64, H64);
+  assert.ok(zoomed > 0.7 && other < 0.3, `zoomed ${zoomed}, other shot ${other}`);
 });
 
 test('a recolouring that turns past its end is no mix of its ends (a middle alpha over 1)', () => {

@@ -3,13 +3,10 @@
 import { videoSourceSchema } from '../schemas/video-config.ts';
 import { resolveFfmpeg } from '../stages/decode/ffmpeg-path.ts';
 import { cachedSceneFamily } from '../run/fixtures/scene-frame-cache.ts';
-import { parseSeeds } from '../run/fixtures/scene-eval.ts';
+import { flagValue, parseSeeds } from '../run/fixtures/scene-eval.ts';
 
 const argv = process.argv.slice(2);
-const arg = (name: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+const arg = (name: string) => flagValue(argv, name);
 const cache = arg('--cache');
 if (!cache) throw new Error('--cache DIR is required');
 const { ffmpeg } = resolveFfmpeg({});

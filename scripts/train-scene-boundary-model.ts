@@ -15,17 +15,14 @@ import { predict, trainClassifier, type BoundaryModel, type ClassifierWeights, t
 import { DISSOLVE_FEATURES, HARD_FEATURES } from '../stages/pair/scene-detector.ts';
 import { rulesDetectorOptions } from '../stages/pair/video-clips.ts';
 import { detectorsOn, labelDissolves, labelHard, type Labelled } from '../run/fixtures/scene-boundary-training.ts';
-import { parseSeeds } from '../run/fixtures/scene-eval.ts';
+import { flagValue, parseSeeds } from '../run/fixtures/scene-eval.ts';
 import { cachedSceneFamily } from '../run/fixtures/scene-frame-cache.ts';
 
 const HELD_OUT = new Set([21, 22, 41, 42, 43, 44, 45, 61, 62, 63, 64, 65]);
 const FOLDS = 5;
 
 const argv = process.argv.slice(2);
-const arg = (name: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+const arg = (name: string) => flagValue(argv, name);
 const cache = arg('--cache');
 if (!cache) throw new Error('--cache DIR is required');
 const seedSpec = arg('--seeds') ?? '1-20,51-55';

@@ -6,9 +6,7 @@
 // Training is plain full-batch gradient descent (Adam) from a seeded start: the same data give
 // the same weights.
 import { readFileSync } from 'node:fs';
-import { mulberry32 } from '../../corpora/demo-corpus.ts';
-
-export type CandidateKind = 'hard' | 'dissolve';
+import { mulberry32 } from '../../core/random.ts';
 
 export interface ClassifierWeights {
   features: string[];

@@ -455,28 +455,40 @@ export class SceneDetector {
     return out;
   }
 
+  /**
+   * Frames i where window w's histogram distance is a dissolve candidate standing `minRatio`
+   * times over its surroundings with no taken frame inside the window; a run of such frames is
+   * one transition, and its peak (where the window spans it best) stands for it.
+   */
+  private dissolvePeaks(w: number, taken: Uint8Array, minRatio: number): { i: number; ratio: number }[] {
+    const e = this.histDiffs.get(w)!;
+    const candidates: { i: number; ratio: number }[] = [];
+    for (let i = w; i < e.length; i++) {
+      if (!this.dissolveCandidate(w, i)) continue;
+      let blocked = false;
+      for (let k = i - w + 1; k <= i && !blocked; k++) if (taken[k]) blocked = true;
+      if (blocked) continue;
+      const ratio = e[i] / Math.max(lagMedian(e, i - w, i + w, w), 1);
+      if (ratio >= minRatio) candidates.push({ i, ratio });
+    }
+    const peaks: { i: number; ratio: number }[] = [];
+    for (let r = 0; r < candidates.length; ) {
+      let q = r;
+      while (q + 1 < candidates.length && candidates[q + 1].i === candidates[q].i + 1) q++;
+      peaks.push(candidates.slice(r, q + 1).reduce((x, y) => (y.ratio > x.ratio ? y : x)));
+      r = q + 1;
+    }
+    return peaks;
+  }
+
   /** Dissolve candidates (findDissolves' runs and peaks, with the looser LOOSE_DISSOLVE_RATIO and the mix test as features) that no taken frame blocks. */
   private dissolveCandidates(taken: Uint8Array): DissolveCandidate[] {
     const c = this.histDiffs.get(1)!;
     const fine = this.diffs.get(1)!;
-    const n = c.length;
     const out: DissolveCandidate[] = [];
     for (const w of this.windows) {
       const e = this.histDiffs.get(w)!;
-      const candidates: { i: number; ratio: number }[] = [];
-      for (let i = w; i < n; i++) {
-        if (!this.dissolveCandidate(w, i)) continue;
-        let blocked = false;
-        for (let k = i - w + 1; k <= i && !blocked; k++) if (taken[k]) blocked = true;
-        if (blocked) continue;
-        const ratio = e[i] / Math.max(lagMedian(e, i - w, i + w, w), 1);
-        if (ratio >= LOOSE_DISSOLVE_RATIO) candidates.push({ i, ratio });
-      }
-      for (let r = 0; r < candidates.length; ) {
-        let q = r;
-        while (q + 1 < candidates.length && candidates[q + 1].i === candidates[q].i + 1) q++;
-        const peak = candidates.slice(r, q + 1).reduce((x, y) => (y.ratio > x.ratio ? y : x));
-        r = q + 1;
+      for (const peak of this.dissolvePeaks(w, taken, LOOSE_DISSOLVE_RATIO)) {
         const i = peak.i;
         const { first, last } = this.dissolveSpan(w, i);
         const fit = this.mixFits.get(`${w}:${i}`);
@@ -673,27 +685,10 @@ export class SceneDetector {
    * (isMixOfEnds). Shorter windows are tried first, so a short dissolve gets a tight span.
    */
   private findDissolves(taken: Uint8Array): { first: number; last: number; score: number }[] {
-    const c = this.histDiffs.get(1)!;
-    const n = c.length;
     const out: { first: number; last: number; score: number }[] = [];
     for (const w of this.windows) {
       const e = this.histDiffs.get(w)!;
-      const candidates: { i: number; ratio: number }[] = [];
-      for (let i = w; i < n; i++) {
-        if (!this.dissolveCandidate(w, i)) continue;
-        let blocked = false;
-        for (let k = i - w + 1; k <= i && !blocked; k++) if (taken[k]) blocked = true;
-        if (blocked) continue;
-        const ratio = e[i] / Math.max(lagMedian(e, i - w, i + w, w), 1);
-        if (ratio >= DISSOLVE_MIN_RATIO) candidates.push({ i, ratio });
-      }
-      // Runs of candidates are one transition: its peak is where the window spans it best.
-      for (let r = 0; r < candidates.length; ) {
-        let q = r;
-        while (q + 1 < candidates.length && candidates[q + 1].i === candidates[q].i + 1) q++;
-        const peak = candidates.slice(r, q + 1).reduce((x, y) => (y.ratio > x.ratio ? y : x));
-        r = q + 1;
-        const i = peak.i;
+      for (const { i } of this.dissolvePeaks(w, taken, DISSOLVE_MIN_RATIO)) {
         const span = { ...this.dissolveSpan(w, i), score: e[i] };
         const fit = this.mixFits.get(`${w}:${i}`);
         if (!fit || !isMixOfEnds(fit)) continue;

@@ -49,20 +49,31 @@ export interface Whitening {
   matrix: Float64Array;
 }
 
-/** ZCA from `count` patch rows of `size` values: W = U diag(1 / sqrt(lambda + epsilon)) U^T. */
-export function zcaWhitening(patches: Float32Array, count: number, size: number, epsilon = 0.01): Whitening {
+/** Mean and (population) covariance [size, size] of `count` rows of `size` values, one centred row at a time. */
+function meanAndCovariance(rows: Float32Array, count: number, size: number): { mean: Float64Array; cov: Float64Array } {
   const mean = new Float64Array(size);
-  for (let i = 0; i < count; i++) for (let j = 0; j < size; j++) mean[j] += patches[i * size + j] / count;
+  for (let i = 0; i < count; i++) for (let j = 0; j < size; j++) mean[j] += rows[i * size + j] / count;
   const cov = new Float64Array(size * size);
   const centred = new Float64Array(size);
   for (let i = 0; i < count; i++) {
-    for (let j = 0; j < size; j++) centred[j] = patches[i * size + j] - mean[j];
+    for (let j = 0; j < size; j++) centred[j] = rows[i * size + j] - mean[j];
     for (let j = 0; j < size; j++) {
       const cj = centred[j];
-      for (let k = j; k < size; k++) cov[j * size + k] += (cj * centred[k]) / count;
+      if (cj === 0) continue;
+      const base = j * size;
+      for (let k = j; k < size; k++) cov[base + k] += cj * centred[k];
     }
   }
-  for (let j = 0; j < size; j++) for (let k = 0; k < j; k++) cov[j * size + k] = cov[k * size + j];
+  for (let j = 0; j < size; j++) {
+    for (let k = j; k < size; k++) cov[j * size + k] /= count;
+    for (let k = 0; k < j; k++) cov[j * size + k] = cov[k * size + j];
+  }
+  return { mean, cov };
+}
+
+/** ZCA from `count` patch rows of `size` values: W = U diag(1 / sqrt(lambda + epsilon)) U^T. */
+export function zcaWhitening(patches: Float32Array, count: number, size: number, epsilon = 0.01): Whitening {
+  const { mean, cov } = meanAndCovariance(patches, count, size);
   const { values, vectors } = symmetricEigen(cov, size);
   const matrix = new Float64Array(size * size);
   for (let e = 0; e < size; e++) {
@@ -110,24 +121,9 @@ export function whitenedPatchFilters(w: Whitening, chosen: Float32Array, count: 
  */
 export function choleskyWhitening(x: Float32Array, n: number, F: number, shrinkage: number): Float64Array {
   if (!(shrinkage > 0 && shrinkage <= 1)) throw new Error(`whitening shrinkage must be in (0, 1], got ${shrinkage}`);
-  const mean = new Float64Array(F);
-  for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) mean[f] += x[i * F + f] / n;
-  // Upper triangle of the covariance, one centred row at a time.
-  const cov = new Float64Array(F * F);
-  const row = new Float64Array(F);
-  for (let i = 0; i < n; i++) {
-    for (let f = 0; f < F; f++) row[f] = x[i * F + f] - mean[f];
-    for (let j = 0; j < F; j++) {
-      const rj = row[j];
-      if (rj === 0) continue;
-      const base = j * F;
-      for (let k = j; k < F; k++) cov[base + k] += rj * row[k];
-    }
-  }
-  for (let j = 0; j < F; j++) {
-    for (let k = j; k < F; k++) cov[j * F + k] = (1 - shrinkage) * (cov[j * F + k] / n) + (j === k ? shrinkage : 0);
-    for (let k = 0; k < j; k++) cov[j * F + k] = cov[k * F + j];
-  }
+  const { cov } = meanAndCovariance(x, n, F);
+  for (let j = 0; j < F * F; j++) cov[j] *= 1 - shrinkage;
+  for (let j = 0; j < F; j++) cov[j * F + j] += shrinkage;
   // Cholesky, C' = L L^T (L lower, in place of the lower triangle).
   const L = new Float64Array(F * F);
   for (let j = 0; j < F; j++) {

@@ -357,12 +357,17 @@ export class SceneDetector {
     }
     const inTransition = inFade.slice();
     for (const d of dissolves) for (let i = d.first; i <= d.last; i++) inTransition[i] = 1;
-    const hard = mergeCuts([strong, steps, this.hardCutsOn(this.histDiffs, inTransition, flashes)]);
+    // (A change within one frame that no hard-cut scale took is a flicker or motion, not a dissolve: dropped above.)
+    return this.boundaries(fades, mergeCuts([strong, steps, this.hardCutsOn(this.histDiffs, inTransition, flashes)]), dissolves);
+  }
+
+  /** Fades, hard cuts and dissolves (frame indices) as boundaries in time order, min_scene_s applied. */
+  private boundaries(fades: { first: number; last: number; score: number }[], hard: { index: number; score: number }[], dissolves: { first: number; last: number; score: number }[]): SceneBoundary[] {
+    const n = this.times.length;
     const t = (i: number) => this.times[Math.max(0, Math.min(n - 1, i))];
     const out: SceneBoundary[] = [
       ...fades.map((f) => ({ type: 'fade' as const, start: t(f.first), end: t(f.last), score: f.score })),
       ...hard.map((h) => ({ type: 'hard' as const, start: t(h.index), end: t(h.index), score: h.score })),
-      // (A change within one frame that no hard-cut scale took is a flicker or motion, not a dissolve: dropped above.)
       ...dissolves.map((d) => ({ type: 'dissolve' as const, start: t(d.first), end: t(d.last), score: d.score })),
     ];
     out.sort((a, b) => a.start - b.start);
@@ -394,7 +399,6 @@ export class SceneDetector {
 
   /** finish() with the learned classifier deciding on hard-cut and dissolve candidates. */
   private finishLearned(model: BoundaryModel, fades: { first: number; last: number; score: number }[], inFade: Uint8Array): SceneBoundary[] {
-    const n = this.times.length;
     const candidates = this.hardCandidates(inFade, fades);
     const hard = candidates.filter((c) => !c.flash && predict(model.hard, c.features) >= model.hard.threshold);
     // Flash frames belong to no dissolve, as in the rules.
@@ -409,15 +413,7 @@ export class SceneDetector {
       if (d.step) steps.push(d.step);
       else dissolves.push(d);
     }
-    const cuts = mergeCuts([hard, steps]);
-    const t = (i: number) => this.times[Math.max(0, Math.min(n - 1, i))];
-    const out: SceneBoundary[] = [
-      ...fades.map((f) => ({ type: 'fade' as const, start: t(f.first), end: t(f.last), score: f.score })),
-      ...cuts.map((h) => ({ type: 'hard' as const, start: t(h.index), end: t(h.index), score: h.score })),
-      ...dissolves.map((d) => ({ type: 'dissolve' as const, start: t(d.first), end: t(d.last), score: d.score })),
-    ];
-    out.sort((a, b) => a.start - b.start);
-    return this.applyMinScene(out);
+    return this.boundaries(fades, mergeCuts([hard, steps]), dissolves);
   }
 
   /** Every frame outside fades whose change stands out on some scale at LOOSE_THRESHOLD and LOOSE_RATIO of the rules' gates. */

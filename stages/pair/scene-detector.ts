@@ -557,14 +557,7 @@ export class SceneDetector {
       const [calm, busy] = mean(left) <= mean(right) ? [left, right] : [right, left];
       if (c[top] < this.opts.ratio * Math.max(mean(calm), 1) || c[top] < STEP_PEAK * Math.max(...busy)) return null;
     }
-    let around = 0;
-    let count = 0;
-    for (let k = top - ADAPTIVE_WINDOW; k <= top + ADAPTIVE_WINDOW; k++) {
-      if (k === top || k < 1 || k >= c.length || Number.isNaN(c[k])) continue;
-      around += c[k];
-      count++;
-    }
-    return { index: top, score: c[top] / Math.max(count ? around / count : 0, 1) };
+    return { index: top, score: adaptiveRatio(c, top) };
   }
 
   /**

@@ -149,7 +149,13 @@ test('Retry-After within the cap is waited for and the URL retried; the host is 
 test('the adaptive rate climbs on success towards per_host_rate_max and halves on 429', async () => {
   const span = async (adaptive: boolean) => {
     const tag = `ar${adaptive}${Date.now()}`;
-    return withFetcher({ per_host_rate: 20, per_host_rate_max: 80, per_host_burst: 1, adaptive_rate: adaptive }, async (f) => {
+    // A host with nothing in flight may forget a raised rate (it is earned again quickly). A slow
+    // request holds the host in use until the rates are read, so a loaded machine, where the last
+    // response lands after the bucket refilled, reads the same as a quiet one.
+    const holdTimeoutMs = 60_000;
+    return withFetcher({ per_host_rate: 20, per_host_rate_max: 80, per_host_burst: 1, adaptive_rate: adaptive, first_byte_timeout_ms: holdTimeoutMs, total_timeout_ms: holdTimeoutMs }, async (f) => {
+      const hold = new AbortController();
+      const holding = f.fetch(`${server.base}/slow-headers.jpg?ms=${holdTimeoutMs}&${tag}`, hold.signal);
       const results = await Promise.all(Array.from({ length: 30 }, (_, i) => f.fetch(`${server.base}/${tag}-${i}.jpg`)));
       assert.ok(results.every((r) => r.ok));
       const times = server.hits.filter((h) => h.path.startsWith(`/${tag}-`)).map((h) => h.at);
@@ -159,6 +165,8 @@ test('the adaptive rate climbs on success towards per_host_rate_max and halves o
         await f.fetch(`${server.base}/always-429.jpg?after=0&${tag}`);
         rateAfter429 = f.hostRate('127.0.0.1');
       }
+      hold.abort();
+      await holding;
       return { span: Math.max(...times) - Math.min(...times), rateAfter, rateAfter429 };
     });
   };

@@ -9,7 +9,7 @@
 //   weft bench rgbd [--n PAIRS]        (default 60 pairs at 640x480)
 //   node --import tsx run/bench/rgbd.ts --child <decode|pipeline> ...   (used by the bench)
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
@@ -41,6 +41,8 @@ type PipelineResult = PipelineMeasurement & { pairs: number };
 
 export const bench: Bench = async ({ n, workDir, log }) => {
   const pairs = n || DEFAULT_PAIRS;
+  // Other processes on the machine move pairs/s far more than CPU per pair: the load goes with the figures.
+  const loadAtStart = loadavg()[0];
   const dataDir = path.join(workDir, 'data');
   log(`rendering ${pairs} RGB-D frames at ${WIDTH}x${HEIGHT} (TUM layout, 30% with an injected shift)`);
   // No dropped frames: every rendered frame becomes a pair, so all measurements see the same files.
@@ -81,9 +83,10 @@ export const bench: Bench = async ({ n, workDir, log }) => {
     return { ...v, best, rate: rate(best.pairs, best.wall_ms) };
   });
   const [byDefault, mainThread, perCpu] = measured;
+  const loadAtEnd = loadavg()[0];
   const allRates = (runs: PipelineResult[]) => runs.map((r) => rate(r.pairs, r.wall_ms).toFixed(1)).join(', ');
   const lines = [
-    `rgbd: ${pairs} pairs at ${WIDTH}x${HEIGHT}, ${cpus} CPUs, run.concurrency ${CONCURRENCY}`,
+    `rgbd: ${pairs} pairs at ${WIDTH}x${HEIGHT}, ${cpus} CPUs, run.concurrency ${CONCURRENCY}, load average (1 min) ${loadAtStart.toFixed(1)} at the start, ${loadAtEnd.toFixed(1)} at the end`,
     ...measured.map((m) => ratioLine(`end to end, registration ${m.name} vs 16-bit depth PNG decode alone`, m.rate, depthRate, 'pairs')),
     `decode alone: depth ${depthRate.toFixed(1)} pairs/s, depth + colour ${bothRate.toFixed(1)} pairs/s; end to end of depth + colour (the aim is 0.5): ${measured.map((m) => `${m.name} ${(m.rate / bothRate).toFixed(3)}`).join(', ')}`,
     `vs the main thread: default ${(byDefault.rate / mainThread.rate).toFixed(2)}x, ${perCpu.name} ${(perCpu.rate / mainThread.rate).toFixed(2)}x (best of ${ROUNDS}; all rounds, pairs/s: ${measured.map((m) => `${m.name} ${allRates(m.runs)}`).join('; ')})`,
@@ -119,6 +122,8 @@ export const bench: Bench = async ({ n, workDir, log }) => {
       pipeline_per_cpu_workers_cpu_ms_per_pair: perCpu.best.cpu_ms / perCpu.best.pairs,
       pipeline_per_cpu_workers_peak_rss_mib: perCpu.best.peak_rss_mib,
       decode_peak_rss_mib: decode.peak_rss_mib,
+      load_average_start: loadAtStart,
+      load_average_end: loadAtEnd,
     },
   };
 };

@@ -190,7 +190,7 @@ export class SceneDetector {
   /** Standard deviation of each frame's luma: a fade scales it down with the brightness. */
   private readonly lumaSd: number[] = [];
   private readonly times: number[] = [];
-  /** Analysis frames (RGB) of the last 2 * longest window + 1 frames: a dissolve candidate's span is fitted as a mix of its ends once the frames after it are in. */
+  /** Analysis frames (RGB) of the last 3 * longest window + 1 frames: a dissolve candidate's span is fitted as a mix of its ends once the stretch after it (which its ratio to its surroundings needs) is in. */
   private readonly pixelRing: Uint8Array[] = [];
   /** Mix fits of dissolve candidates, by window and peak frame (`w:i`). */
   private readonly mixFits = new Map<string, MixFit>();
@@ -244,9 +244,10 @@ export class SceneDetector {
     this.width = frame.width;
     this.height = frame.height;
     this.pixelRing.push(frame.rgb.slice());
-    if (this.pixelRing.length > 2 * maxLag + 1) this.pixelRing.shift();
-    // The candidate peaking w frames back now has every frame its span depends on.
-    for (const w of this.windows) this.fitCandidate(w, this.times.length - 1 - w);
+    if (this.pixelRing.length > 3 * maxLag + 1) this.pixelRing.shift();
+    // The candidate peaking 2w frames back now has its span's frames and the stretches around it
+    // that its ratio to its surroundings reads.
+    for (const w of this.windows) this.fitCandidate(w, this.times.length - 1 - 2 * w);
     this.ring.push(f);
     this.coarseRing.push(coarse);
     this.histRing.push(hist);
@@ -271,9 +272,22 @@ export class SceneDetector {
     return i >= w && this.histDiffs.get(w)![i] >= DISSOLVE_MIN_DIFF && this.mixResidual.get(w)![i] <= DISSOLVE_MAX_RESIDUAL;
   }
 
-  /** Fits the span of the candidate of window w peaking at frame i (if it is one) as a mix of its ends, while its frames are in the ring. */
+  /** Window w's histogram distance at frame i over its median in the stretches w frames before and after. */
+  private dissolveRatio(w: number, i: number): number {
+    const e = this.histDiffs.get(w)!;
+    return e[i] / Math.max(lagMedian(e, i - w, i + w, w), 1);
+  }
+
+  /**
+   * Fits the span of the candidate of window w peaking at frame i (if it is one) as a mix of its
+   * ends, while its frames are in the ring. Only candidates whose ratio to their surroundings
+   * can reach a classifier or a rule (LOOSE_DISSOLVE_RATIO) are fitted: the mix fit and the
+   * global-motion searches are most of the detector's compute, and sustained motion changes the
+   * histogram at a steady pace, so most of its windows stop here.
+   */
   private fitCandidate(w: number, i: number): void {
     if (i < 0 || this.mixFits.has(`${w}:${i}`) || !this.dissolveCandidate(w, i)) return;
+    if (this.dissolveRatio(w, i) < Math.min(LOOSE_DISSOLVE_RATIO, DISSOLVE_MIN_RATIO)) return;
     const { first, last } = this.dissolveSpan(w, i);
     const n = this.times.length;
     const frame = (k: number) => this.pixelRing[this.pixelRing.length - n + k];
@@ -334,7 +348,7 @@ export class SceneDetector {
   finish(): SceneBoundary[] {
     const n = this.times.length;
     if (n < 2) return [];
-    for (const w of this.windows) for (let i = Math.max(0, n - w); i < n; i++) this.fitCandidate(w, i);
+    for (const w of this.windows) for (let i = Math.max(0, n - 2 * w); i < n; i++) this.fitCandidate(w, i);
     const fades = this.findFades();
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
@@ -381,7 +395,7 @@ export class SceneDetector {
    */
   candidates(acceptHard?: (c: HardCandidate) => boolean): { hard: HardCandidate[]; dissolves: DissolveCandidate[]; times: number[] } {
     const n = this.times.length;
-    for (const w of this.windows) for (let i = Math.max(0, n - w); i < n; i++) this.fitCandidate(w, i);
+    for (const w of this.windows) for (let i = Math.max(0, n - 2 * w); i < n; i++) this.fitCandidate(w, i);
     const fades = this.findFades();
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
@@ -464,7 +478,7 @@ export class SceneDetector {
       let blocked = false;
       for (let k = i - w + 1; k <= i && !blocked; k++) if (taken[k]) blocked = true;
       if (blocked) continue;
-      const ratio = e[i] / Math.max(lagMedian(e, i - w, i + w, w), 1);
+      const ratio = this.dissolveRatio(w, i);
       if (ratio >= minRatio) candidates.push({ i, ratio });
     }
     const peaks: { i: number; ratio: number }[] = [];

@@ -3,9 +3,9 @@
 // candidates). Each classifier's acceptance threshold is chosen on out-of-fold predictions (5
 // folds of whole videos), as the threshold with the least misses + FALSE_COST x false accepts;
 // the shipped weights are then fitted on all the candidates. The held-out seeds (edited family
-// 21, 22, 41-45, 61-65; wide family 71-75) are refused.
+// 21, 22, 41-45, 61-65; wide family 71-80) are refused.
 //   node --import tsx scripts/train-scene-boundary-model.ts --cache DIR [--seeds 1-20,51-55] [--videos 12]
-//     [--hard-seeds SPEC] [--wide-seeds SPEC (wide-family seeds, for both classifiers)] [--hidden 8] [--false-cost 2]
+//     [--hard-seeds SPEC] [--wide-seeds SPEC (wide-family seeds)] [--wide-hard-seeds SPEC|none (default: --wide-seeds)] [--hidden 8] [--false-cost 2]
 //     [--dissolve-false-cost N (default: --false-cost)] [--dissolve-features a,b,... (default: all the detector computes)] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
@@ -21,7 +21,7 @@ import { cachedSceneFamily } from '../run/fixtures/scene-frame-cache.ts';
 import type { SceneFamily } from '../run/fixtures/scene-fixtures.ts';
 
 const HELD_OUT = new Set([21, 22, 41, 42, 43, 44, 45, 61, 62, 63, 64, 65]);
-const WIDE_HELD_OUT = new Set([71, 72, 73, 74, 75]);
+const WIDE_HELD_OUT = new Set([71, 72, 73, 74, 75, 76, 77, 78, 79, 80]);
 const FOLDS = 5;
 
 const argv = process.argv.slice(2);
@@ -35,9 +35,12 @@ const hardSeedSpec = arg('--hard-seeds') ?? seedSpec;
 const hardSeeds = parseSeeds(hardSeedSpec);
 const wideSeedSpec = arg('--wide-seeds');
 const wideSeeds = wideSeedSpec ? parseSeeds(wideSeedSpec) : [];
+// The hard-cut classifier may keep to the edited family while the dissolve classifier learns from both.
+const wideHardSpec = arg('--wide-hard-seeds') ?? wideSeedSpec;
+const wideHardSeeds = wideHardSpec && wideHardSpec !== 'none' ? parseSeeds(wideHardSpec) : [];
 const held = [...seeds, ...hardSeeds].filter((s) => HELD_OUT.has(s));
 if (held.length) throw new Error(`seeds ${held.join(',')} are held out for evaluation`);
-const wideHeld = wideSeeds.filter((s) => WIDE_HELD_OUT.has(s));
+const wideHeld = [...wideSeeds, ...wideHardSeeds].filter((s) => WIDE_HELD_OUT.has(s));
 if (wideHeld.length) throw new Error(`wide-family seeds ${wideHeld.join(',')} are held out for evaluation`);
 const videosPerSeed = Number(arg('--videos') ?? 12);
 const falseCost = Number(arg('--false-cost') ?? 2);
@@ -103,7 +106,7 @@ const detectors = async (s: FamilySeed) => {
   return p;
 };
 const edited = (xs: number[]): FamilySeed[] => xs.map((seed) => ({ family: 'edited', seed }));
-const wide: FamilySeed[] = wideSeeds.map((seed) => ({ family: 'wide', seed }));
+const wideOf = (xs: number[]): FamilySeed[] => xs.map((seed) => ({ family: 'wide', seed }));
 /** Candidates of several seeds as one set, with video numbers running on across seeds. */
 const joined = (parts: Labelled[]): Labelled => {
   const out: Labelled = { x: [], y: [], video: [] };
@@ -119,15 +122,15 @@ const joined = (parts: Labelled[]): Labelled => {
 const entry = (s: FamilySeed) => (dump.seeds[key(s)] ??= {});
 
 const hardParts: Labelled[] = [];
-for (const s of [...edited(hardSeeds), ...wide]) hardParts.push((entry(s).hard ??= labelHard(await detectors(s), clip.scene_fps)));
+for (const s of [...edited(hardSeeds), ...wideOf(wideHardSeeds)]) hardParts.push((entry(s).hard ??= labelHard(await detectors(s), clip.scene_fps)));
 const hard = fit('hard', HARD_FEATURES, joined(hardParts), falseCost);
 if (!isDeepStrictEqual(dump.hardWeights, hard)) for (const e of Object.values(dump.seeds)) delete e.dissolve;
 dump.hardWeights = hard;
 const dissolveParts: Labelled[] = [];
-for (const s of [...edited(seeds), ...wide]) dissolveParts.push((entry(s).dissolve ??= labelDissolves(await detectors(s), clip.scene_fps, (c) => predict(hard, selectFeatures(hard, HARD_FEATURES, c.features)) >= hard.threshold)));
+for (const s of [...edited(seeds), ...wideOf(wideSeeds)]) dissolveParts.push((entry(s).dissolve ??= labelDissolves(await detectors(s), clip.scene_fps, (c) => predict(hard, selectFeatures(hard, HARD_FEATURES, c.features)) >= hard.threshold)));
 const dissolveFeatures = arg('--dissolve-features')?.split(',') ?? DISSOLVE_FEATURES;
 const dissolve = fit('dissolve', dissolveFeatures, restricted(joined(dissolveParts), DISSOLVE_FEATURES, dissolveFeatures), dissolveFalseCost);
 if (dataFile) await writeFile(dataFile, JSON.stringify(dump));
-const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec} (hard cuts: ${hardSeedSpec})${wideSeedSpec ? `, wide family seeds ${wideSeedSpec}` : ''}, ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}${dissolveFalseCost !== falseCost ? ` (dissolves ${dissolveFalseCost})` : ''}`, hard, dissolve };
+const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec} (hard cuts: ${hardSeedSpec})${wideSeedSpec ? `, wide family seeds ${wideSeedSpec}${wideHardSpec !== wideSeedSpec ? ` (hard cuts: ${wideHardSpec})` : ''}` : ''}, ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}${dissolveFalseCost !== falseCost ? ` (dissolves ${dissolveFalseCost})` : ''}`, hard, dissolve };
 await writeFile(outFile, JSON.stringify(model, null, 1) + '\n');
 console.log(`wrote ${outFile}`);

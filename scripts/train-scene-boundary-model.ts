@@ -2,23 +2,26 @@
 // stages/pair/scene-boundary-model.json (run/fixtures/scene-boundary-training.ts labels the
 // candidates). Each classifier's acceptance threshold is chosen on out-of-fold predictions (5
 // folds of whole videos), as the threshold with the least misses + FALSE_COST x false accepts;
-// the shipped weights are then fitted on all the candidates. The held-out seeds (21, 22, 41-45,
-// 61-65) are refused.
+// the shipped weights are then fitted on all the candidates. The held-out seeds (edited family
+// 21, 22, 41-45, 61-65; wide family 71-80) are refused.
 //   node --import tsx scripts/train-scene-boundary-model.ts --cache DIR [--seeds 1-20,51-55] [--videos 12]
-//     [--hard-seeds SPEC] [--hidden 8] [--false-cost 2] [--dissolve-false-cost N (default: --false-cost)] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
+//     [--hard-seeds SPEC] [--wide-seeds SPEC (wide-family seeds)] [--wide-hard-seeds SPEC|none (default: --wide-seeds)] [--hidden 8] [--false-cost 2]
+//     [--dissolve-false-cost N (default: --false-cost)] [--dissolve-features a,b,... (default: all the detector computes)] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { videoSourceSchema } from '../schemas/video-config.ts';
 import { resolveFfmpeg } from '../stages/decode/ffmpeg-path.ts';
-import { predict, trainClassifier, type BoundaryModel, type ClassifierWeights, type TrainOptions } from '../stages/pair/scene-boundary-model.ts';
+import { predict, selectFeatures, trainClassifier, type BoundaryModel, type ClassifierWeights, type TrainOptions } from '../stages/pair/scene-boundary-model.ts';
 import { DISSOLVE_FEATURES, HARD_FEATURES } from '../stages/pair/scene-detector.ts';
 import { rulesDetectorOptions } from '../stages/pair/video-clips.ts';
 import { detectorsOn, labelDissolves, labelHard, type Labelled } from '../run/fixtures/scene-boundary-training.ts';
 import { flagValue, parseSeeds } from '../run/fixtures/scene-eval.ts';
 import { cachedSceneFamily } from '../run/fixtures/scene-frame-cache.ts';
+import type { SceneFamily } from '../run/fixtures/scene-fixtures.ts';
 
 const HELD_OUT = new Set([21, 22, 41, 42, 43, 44, 45, 61, 62, 63, 64, 65]);
+const WIDE_HELD_OUT = new Set([71, 72, 73, 74, 75, 76, 77, 78, 79, 80]);
 const FOLDS = 5;
 
 const argv = process.argv.slice(2);
@@ -30,8 +33,15 @@ const seeds = parseSeeds(seedSpec);
 // The hard-cut classifier may learn from fewer seeds than the dissolve classifier (its candidates need no new seeds to stay valid).
 const hardSeedSpec = arg('--hard-seeds') ?? seedSpec;
 const hardSeeds = parseSeeds(hardSeedSpec);
+const wideSeedSpec = arg('--wide-seeds');
+const wideSeeds = wideSeedSpec ? parseSeeds(wideSeedSpec) : [];
+// The hard-cut classifier may keep to the edited family while the dissolve classifier learns from both.
+const wideHardSpec = arg('--wide-hard-seeds') ?? wideSeedSpec;
+const wideHardSeeds = wideHardSpec && wideHardSpec !== 'none' ? parseSeeds(wideHardSpec) : [];
 const held = [...seeds, ...hardSeeds].filter((s) => HELD_OUT.has(s));
 if (held.length) throw new Error(`seeds ${held.join(',')} are held out for evaluation`);
+const wideHeld = [...wideSeeds, ...wideHardSeeds].filter((s) => WIDE_HELD_OUT.has(s));
+if (wideHeld.length) throw new Error(`wide-family seeds ${wideHeld.join(',')} are held out for evaluation`);
 const videosPerSeed = Number(arg('--videos') ?? 12);
 const falseCost = Number(arg('--false-cost') ?? 2);
 // The dissolve classifier's false accepts may cost more than the hard-cut one's: the remaining false boundaries are dissolves.
@@ -39,6 +49,12 @@ const dissolveFalseCost = Number(arg('--dissolve-false-cost') ?? falseCost);
 const dataFile = arg('--data');
 const outFile = arg('--out') ?? fileURLToPath(new URL('../stages/pair/scene-boundary-model.json', import.meta.url));
 const train: TrainOptions = { hiddenUnits: Number(arg('--hidden') ?? 8), epochs: 2000, learningRate: 0.01, l2: 1e-3, seed: 1 };
+
+/** Candidates with only the named features of their full vectors (in the order of `all`). */
+function restricted(data: Labelled, all: readonly string[], features: string[]): Labelled {
+  const pick = { features } as ClassifierWeights;
+  return { ...data, x: data.x.map((x) => selectFeatures(pick, all, x)) };
+}
 
 function chooseThreshold(name: string, features: string[], data: Labelled, falseCost: number): number {
   const oof = new Array<number>(data.y.length);
@@ -78,12 +94,19 @@ const dump: Dump = dataFile && (await access(dataFile).then(() => true, () => fa
 const { ffmpeg } = resolveFfmpeg({});
 const clip = videoSourceSchema.parse({ kind: 'video', path: '.' }).clip;
 const opts = rulesDetectorOptions(clip);
-const pushedBySeed = new Map<number, ReturnType<typeof detectorsOn>>();
-const detectors = async (seed: number) => {
-  let p = pushedBySeed.get(seed);
-  if (!p) pushedBySeed.set(seed, (p = detectorsOn(await cachedSceneFamily(ffmpeg, cache, seed, videosPerSeed, clip.scene_fps), opts)));
+interface FamilySeed {
+  family: SceneFamily;
+  seed: number;
+}
+const key = ({ family, seed }: FamilySeed) => (family === 'wide' ? `wide-${seed}` : String(seed));
+const pushedBySeed = new Map<string, ReturnType<typeof detectorsOn>>();
+const detectors = async (s: FamilySeed) => {
+  let p = pushedBySeed.get(key(s));
+  if (!p) pushedBySeed.set(key(s), (p = detectorsOn(await cachedSceneFamily(ffmpeg, cache, s.seed, videosPerSeed, clip.scene_fps, 2, s.family), opts)));
   return p;
 };
+const edited = (xs: number[]): FamilySeed[] => xs.map((seed) => ({ family: 'edited', seed }));
+const wideOf = (xs: number[]): FamilySeed[] => xs.map((seed) => ({ family: 'wide', seed }));
 /** Candidates of several seeds as one set, with video numbers running on across seeds. */
 const joined = (parts: Labelled[]): Labelled => {
   const out: Labelled = { x: [], y: [], video: [] };
@@ -96,17 +119,18 @@ const joined = (parts: Labelled[]): Labelled => {
   }
   return out;
 };
-const entry = (seed: number) => (dump.seeds[seed] ??= {});
+const entry = (s: FamilySeed) => (dump.seeds[key(s)] ??= {});
 
 const hardParts: Labelled[] = [];
-for (const seed of hardSeeds) hardParts.push((entry(seed).hard ??= labelHard(await detectors(seed), clip.scene_fps)));
+for (const s of [...edited(hardSeeds), ...wideOf(wideHardSeeds)]) hardParts.push((entry(s).hard ??= labelHard(await detectors(s), clip.scene_fps)));
 const hard = fit('hard', HARD_FEATURES, joined(hardParts), falseCost);
 if (!isDeepStrictEqual(dump.hardWeights, hard)) for (const e of Object.values(dump.seeds)) delete e.dissolve;
 dump.hardWeights = hard;
 const dissolveParts: Labelled[] = [];
-for (const seed of seeds) dissolveParts.push((entry(seed).dissolve ??= labelDissolves(await detectors(seed), clip.scene_fps, (c) => predict(hard, c.features) >= hard.threshold)));
-const dissolve = fit('dissolve', DISSOLVE_FEATURES, joined(dissolveParts), dissolveFalseCost);
+for (const s of [...edited(seeds), ...wideOf(wideSeeds)]) dissolveParts.push((entry(s).dissolve ??= labelDissolves(await detectors(s), clip.scene_fps, (c) => predict(hard, selectFeatures(hard, HARD_FEATURES, c.features)) >= hard.threshold)));
+const dissolveFeatures = arg('--dissolve-features')?.split(',') ?? DISSOLVE_FEATURES;
+const dissolve = fit('dissolve', dissolveFeatures, restricted(joined(dissolveParts), DISSOLVE_FEATURES, dissolveFeatures), dissolveFalseCost);
 if (dataFile) await writeFile(dataFile, JSON.stringify(dump));
-const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec} (hard cuts: ${hardSeedSpec}), ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}${dissolveFalseCost !== falseCost ? ` (dissolves ${dissolveFalseCost})` : ''}`, hard, dissolve };
+const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec} (hard cuts: ${hardSeedSpec})${wideSeedSpec ? `, wide family seeds ${wideSeedSpec}${wideHardSpec !== wideSeedSpec ? ` (hard cuts: ${wideHardSpec})` : ''}` : ''}, ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}${dissolveFalseCost !== falseCost ? ` (dissolves ${dissolveFalseCost})` : ''}`, hard, dissolve };
 await writeFile(outFile, JSON.stringify(model, null, 1) + '\n');
 console.log(`wrote ${outFile}`);

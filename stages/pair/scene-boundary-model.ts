@@ -40,6 +40,18 @@ export function shippedBoundaryModel(): BoundaryModel {
   return shipped;
 }
 
+/**
+ * The classifier's input from a candidate's full feature vector (`x`, in the order of `all`):
+ * the features it was trained on, by name, so a model may use a subset of what the detector computes.
+ */
+export function selectFeatures(w: ClassifierWeights, all: readonly string[], x: number[]): number[] {
+  return w.features.map((name) => {
+    const k = all.indexOf(name);
+    if (k < 0) throw new Error(`the scene-boundary model wants feature ${name}, which the detector does not compute`);
+    return x[k];
+  });
+}
+
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-Math.max(-40, Math.min(40, z))));
 
 export function predict(w: ClassifierWeights, x: number[]): number {

@@ -23,7 +23,7 @@
 // With `model` (scene-boundary-model.ts), steps 2 and 3 take looser candidates and a small
 // learned classifier accepts or rejects each from the same signals as features; fades keep step 1.
 import type { RgbFrame } from '../decode/video-frames.ts';
-import { predict, type BoundaryModel } from './scene-boundary-model.ts';
+import { predict, selectFeatures, type BoundaryModel } from './scene-boundary-model.ts';
 
 export type BoundaryType = 'hard' | 'fade' | 'dissolve';
 
@@ -73,7 +73,7 @@ export interface DissolveCandidate {
 }
 
 export const HARD_FEATURES = ['log_diff', 'log_ratio', 'log_diff_blocks', 'log_ratio_blocks', 'log_diff_hist', 'log_ratio_hist', 'flash', 'flash_blocks', 'across_over_step', 'log_peak', 'luma_before', 'luma_after', 'luma_change', 'fade_near', 'early'];
-export const DISSOLVE_FEATURES = ['log_hist_distance', 'log_ratio', 'halfway_residual', 'mix_residual', 'alpha_outside', 'motion_explained', 'motion_unknown', 'log_variance_dip', 'span_s', 'window_s', 'alpha_monotone', 'alpha_off_line', 'log_calm', 'log_busy', 'log_inside', 'min_luma', 'step_share', 'one_step', 'orientation_similarity', 'log_end_motion_over_mix'];
+export const DISSOLVE_FEATURES = ['log_hist_distance', 'log_ratio', 'halfway_residual', 'mix_residual', 'alpha_outside', 'motion_explained', 'motion_unknown', 'log_variance_dip', 'span_s', 'window_s', 'alpha_monotone', 'alpha_off_line', 'log_calm', 'log_busy', 'log_inside', 'min_luma', 'step_share', 'one_step', 'orientation_similarity', 'log_end_motion_over_mix', 'straightness', 'straightness_blocks'];
 /** The candidate gates of the learned path: shares of the rules' threshold and ratio (hard cuts), and the dissolve ratio. */
 const LOOSE_THRESHOLD = 0.5;
 const LOOSE_RATIO = 0.6;
@@ -190,12 +190,12 @@ export class SceneDetector {
   /** Standard deviation of each frame's luma: a fade scales it down with the brightness. */
   private readonly lumaSd: number[] = [];
   private readonly times: number[] = [];
-  /** Analysis frames (RGB) of the last 2 * longest window + 1 frames: a dissolve candidate's span is fitted as a mix of its ends once the frames after it are in. */
+  /** Analysis frames (RGB) of the last 3 * longest window + 1 frames: a dissolve candidate's span is fitted as a mix of its ends once the stretch after it (which its ratio to its surroundings needs) is in. */
   private readonly pixelRing: Uint8Array[] = [];
   /** Mix fits of dissolve candidates, by window and peak frame (`w:i`). */
   private readonly mixFits = new Map<string, MixFit>();
   /** Structure features of fitted spans, by first and last frame (`first:last`). */
-  private readonly spanStructure = new Map<string, Pick<MixFit, 'orientationSimilarity' | 'endMotionOverMix'>>();
+  private readonly spanStructure = new Map<string, Pick<MixFit, 'orientationSimilarity' | 'endMotionOverMix' | 'straightness' | 'straightnessBlocks'>>();
   /** Per frame step k (frame k - 1 to k) inside some candidate's span: the change left after the best global shift or zoom, and without it. */
   private readonly stepMotion = new Map<number, { still: number; moved: number }>();
   private width = 0;
@@ -244,9 +244,10 @@ export class SceneDetector {
     this.width = frame.width;
     this.height = frame.height;
     this.pixelRing.push(frame.rgb.slice());
-    if (this.pixelRing.length > 2 * maxLag + 1) this.pixelRing.shift();
-    // The candidate peaking w frames back now has every frame its span depends on.
-    for (const w of this.windows) this.fitCandidate(w, this.times.length - 1 - w);
+    if (this.pixelRing.length > 3 * maxLag + 1) this.pixelRing.shift();
+    // The candidate peaking 2w frames back now has its span's frames and the stretches around it
+    // that its ratio to its surroundings reads.
+    for (const w of this.windows) this.fitCandidate(w, this.times.length - 1 - 2 * w);
     this.ring.push(f);
     this.coarseRing.push(coarse);
     this.histRing.push(hist);
@@ -271,9 +272,22 @@ export class SceneDetector {
     return i >= w && this.histDiffs.get(w)![i] >= DISSOLVE_MIN_DIFF && this.mixResidual.get(w)![i] <= DISSOLVE_MAX_RESIDUAL;
   }
 
-  /** Fits the span of the candidate of window w peaking at frame i (if it is one) as a mix of its ends, while its frames are in the ring. */
+  /** Window w's histogram distance at frame i over its median in the stretches w frames before and after. */
+  private dissolveRatio(w: number, i: number): number {
+    const e = this.histDiffs.get(w)!;
+    return e[i] / Math.max(lagMedian(e, i - w, i + w, w), 1);
+  }
+
+  /**
+   * Fits the span of the candidate of window w peaking at frame i (if it is one) as a mix of its
+   * ends, while its frames are in the ring. Only candidates whose ratio to their surroundings
+   * can reach a classifier or a rule (LOOSE_DISSOLVE_RATIO) are fitted: the mix fit and the
+   * global-motion searches are most of the detector's compute, and sustained motion changes the
+   * histogram at a steady pace, so most of its windows stop here.
+   */
   private fitCandidate(w: number, i: number): void {
     if (i < 0 || this.mixFits.has(`${w}:${i}`) || !this.dissolveCandidate(w, i)) return;
+    if (this.dissolveRatio(w, i) < Math.min(LOOSE_DISSOLVE_RATIO, DISSOLVE_MIN_RATIO)) return;
     const { first, last } = this.dissolveSpan(w, i);
     const n = this.times.length;
     const frame = (k: number) => this.pixelRing[this.pixelRing.length - n + k];
@@ -286,7 +300,10 @@ export class SceneDetector {
     let structure = this.spanStructure.get(`${first}:${last}`);
     if (!structure) {
       const m = Math.floor(middle.length / 2);
+      const span = [frame(first), ...middle, frame(last)];
       structure = {
+        straightness: straightness(span),
+        straightnessBlocks: straightness(span.map((f) => blockMeans(f, this.width, this.height, BLOCK))),
         orientationSimilarity: orientationSimilarity(frame(first), frame(last), this.width, this.height),
         endMotionOverMix: inside && middle.length ? endMotionOverMix(frame(first), middle[m], frame(last), fitted.alphas[m], this.width, this.height) : NaN,
       };
@@ -334,7 +351,7 @@ export class SceneDetector {
   finish(): SceneBoundary[] {
     const n = this.times.length;
     if (n < 2) return [];
-    for (const w of this.windows) for (let i = Math.max(0, n - w); i < n; i++) this.fitCandidate(w, i);
+    for (const w of this.windows) for (let i = Math.max(0, n - 2 * w); i < n; i++) this.fitCandidate(w, i);
     const fades = this.findFades();
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
@@ -381,7 +398,7 @@ export class SceneDetector {
    */
   candidates(acceptHard?: (c: HardCandidate) => boolean): { hard: HardCandidate[]; dissolves: DissolveCandidate[]; times: number[] } {
     const n = this.times.length;
-    for (const w of this.windows) for (let i = Math.max(0, n - w); i < n; i++) this.fitCandidate(w, i);
+    for (const w of this.windows) for (let i = Math.max(0, n - 2 * w); i < n; i++) this.fitCandidate(w, i);
     const fades = this.findFades();
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
@@ -400,7 +417,7 @@ export class SceneDetector {
   /** finish() with the learned classifier deciding on hard-cut and dissolve candidates. */
   private finishLearned(model: BoundaryModel, fades: { first: number; last: number; score: number }[], inFade: Uint8Array): SceneBoundary[] {
     const candidates = this.hardCandidates(inFade, fades);
-    const hard = candidates.filter((c) => !c.flash && predict(model.hard, c.features) >= model.hard.threshold);
+    const hard = candidates.filter((c) => !c.flash && predict(model.hard, selectFeatures(model.hard, HARD_FEATURES, c.features)) >= model.hard.threshold);
     // Flash frames belong to no dissolve, as in the rules.
     const taken = inFade.slice();
     for (const c of candidates) if (c.flash) taken[c.index] = 1;
@@ -408,7 +425,7 @@ export class SceneDetector {
     const dissolves: { first: number; last: number; score: number }[] = [];
     const steps: { index: number; score: number }[] = [];
     for (const d of this.dissolveCandidates(taken)) {
-      if (predict(model.dissolve, d.features) < model.dissolve.threshold) continue;
+      if (predict(model.dissolve, selectFeatures(model.dissolve, DISSOLVE_FEATURES, d.features)) < model.dissolve.threshold) continue;
       if ([...dissolves, ...steps.map((s) => ({ first: s.index - 1, last: s.index }))].some((o) => d.first <= o.last + 1 && d.last >= o.first - 1)) continue;
       if (d.step) steps.push(d.step);
       else dissolves.push(d);
@@ -464,7 +481,7 @@ export class SceneDetector {
       let blocked = false;
       for (let k = i - w + 1; k <= i && !blocked; k++) if (taken[k]) blocked = true;
       if (blocked) continue;
-      const ratio = e[i] / Math.max(lagMedian(e, i - w, i + w, w), 1);
+      const ratio = this.dissolveRatio(w, i);
       if (ratio >= minRatio) candidates.push({ i, ratio });
     }
     const peaks: { i: number; ratio: number }[] = [];
@@ -520,6 +537,7 @@ export class SceneDetector {
             Math.log1p(calm), Math.log1p(busy), Math.log1p(inside[Math.floor(inside.length / 2)] ?? 0), minLuma / 255,
             stepSum > 0 ? stepTop / stepSum : 0, step ? 1 : 0,
             fit.orientationSimilarity, Number.isNaN(fit.endMotionOverMix) ? 0 : Math.max(-3, Math.min(3, fit.endMotionOverMix)),
+            fit.straightness, fit.straightnessBlocks,
           ]),
         });
       }
@@ -701,6 +719,10 @@ export interface MixFit {
   motionExplained: number;
   /** Histogram intersection (0-1) of the ends' gradient-orientation histograms: a zoom into a self-similar picture keeps its structure, two shots rarely share it. */
   orientationSimilarity: number;
+  /** Per pixel and channel, |last - first| over the path its value takes through the span's frames, summed over pixels (1: every value moves one way, as in a cross or pixel dissolve; motion sends values back and forth). */
+  straightness: number;
+  /** The same on BLOCK px block means, where noise and fine moving texture average out. */
+  straightnessBlocks: number;
   /** log of (the middle frame's luma difference to the best global motion of the nearer-matching end + 1) over (its difference to the mix + 1): > 0 the mix explains it better (a dissolve), < 0 a moved end does (a zoom or pan). NaN when not fitted. */
   endMotionOverMix: number;
 }
@@ -818,7 +840,22 @@ function warpedDifference(a: Float32Array, b: Float32Array, width: number, heigh
 }
 
 /** Fits each middle frame as one alpha's mix of the ends, per pixel and channel. */
-export function fitMix(first: Uint8Array, middle: Uint8Array[], last: Uint8Array): Omit<MixFit, 'motionExplained' | 'orientationSimilarity' | 'endMotionOverMix'> {
+/** See MixFit.straightness: frames are the span's, first to last. */
+export function straightness(frames: Uint8Array[]): number {
+  const a = frames[0];
+  const b = frames[frames.length - 1];
+  let direct = 0;
+  for (let p = 0; p < a.length; p++) direct += Math.abs(b[p] - a[p]);
+  let path = 0;
+  for (let k = 1; k < frames.length; k++) {
+    const x = frames[k - 1];
+    const y = frames[k];
+    for (let p = 0; p < a.length; p++) path += Math.abs(y[p] - x[p]);
+  }
+  return path > 0 ? direct / path : 1;
+}
+
+export function fitMix(first: Uint8Array, middle: Uint8Array[], last: Uint8Array): Omit<MixFit, 'motionExplained' | 'orientationSimilarity' | 'endMotionOverMix' | 'straightness' | 'straightnessBlocks'> {
   let den = 0;
   for (let p = 0; p < first.length; p++) den += (last[p] - first[p]) ** 2;
   const alphas: number[] = [];

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mulberry32 } from '../../../corpora/demo-corpus.ts';
-import { predict, shippedBoundaryModel, trainClassifier } from '../../../stages/pair/scene-boundary-model.ts';
+import { predict, selectFeatures, shippedBoundaryModel, trainClassifier } from '../../../stages/pair/scene-boundary-model.ts';
 import { DISSOLVE_FEATURES, HARD_FEATURES } from '../../../stages/pair/scene-detector.ts';
 
 /** Points in two features; the class is whether x0 * x1 > 0 (no straight line separates it), plus a useless third feature. */
@@ -50,12 +50,24 @@ test('training is deterministic: the same data and seed give the same weights', 
 
 test('the shipped model takes the features the detector computes', () => {
   const m = shippedBoundaryModel();
-  assert.deepEqual(m.hard.features, HARD_FEATURES);
-  assert.deepEqual(m.dissolve.features, DISSOLVE_FEATURES);
+  // A model may take a subset of what the detector computes, by name (selectFeatures).
+  for (const name of m.hard.features) assert.ok(HARD_FEATURES.includes(name), name);
+  for (const name of m.dissolve.features) assert.ok(DISSOLVE_FEATURES.includes(name), name);
   for (const w of [m.hard, m.dissolve]) {
     assert.equal(w.mean.length, w.features.length);
     assert.ok(w.threshold > 0 && w.threshold < 1);
     const p = predict(w, w.mean);
     assert.ok(p >= 0 && p <= 1);
   }
+});
+
+test('a model trained on a subset of the features takes them by name from the full vector', () => {
+  const d = xorData(300, 5);
+  const o = { hiddenUnits: 4, epochs: 400, learningRate: 0.02, l2: 1e-3, seed: 3 };
+  // Trained on features b and a (in that order); the full vector holds a, b, c.
+  const w = trainClassifier(['b', 'a'], d.x.map((x) => [x[1], x[0]]), d.y, o);
+  const all = ['a', 'b', 'c'];
+  assert.deepEqual(selectFeatures(w, all, [1, 2, 3]), [2, 1]);
+  assert.ok(d.x.filter((x, k) => (predict(w, selectFeatures(w, all, x)) >= 0.5 ? 1 : 0) === d.y[k]).length / d.x.length >= 0.9);
+  assert.throws(() => selectFeatures({ ...w, features: ['a', 'z'] }, all, [1, 2, 3]), /feature z/);
 });

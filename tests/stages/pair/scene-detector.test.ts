@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { shippedBoundaryModel, type BoundaryModel } from '../../../stages/pair/scene-boundary-model.ts';
-import { contentDifference, endMotionOverMix, fitMix, frameFeatures, globalMotionResidual, isMixOfEnds, orientationSimilarity, SceneDetector, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
+import { contentDifference, endMotionOverMix, fitMix, frameFeatures, globalMotionResidual, isMixOfEnds, orientationSimilarity, SceneDetector, straightness, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
 
 const W = 32;
 const H = 24;
@@ -153,6 +153,15 @@ test("the middle frame of a zoom is a moved copy of an end, the middle of a diss
   const zoomed = orientationSimilarity(render64(stripes(0.3)), render64(zoom(stripes(0.3), 1.4)), W64, H64);
   const other = orientationSimilarity(render64(stripes(0.3)), render64(stripes(1.6)), W64, H64);
   assert.ok(zoomed > 0.7 && other < 0.3, `zoomed ${zoomed}, other shot ${other}`);
+});
+
+test('every value of a dissolve moves one way (straightness 1); a pan over a texture sends values back and forth', () => {
+  const a = texture(1);
+  const b = texture(2);
+  const dissolve = [0, 0.25, 0.5, 0.75, 1].map((k) => render64(mix(a, b, k)));
+  assert.ok(straightness(dissolve) > 0.98, `dissolve ${straightness(dissolve)}`);
+  const pan = [0, 3, 6, 9, 12].map((k) => render64((x, y) => a(x + k, y)));
+  assert.ok(straightness(pan) < 0.6, `pan ${straightness(pan)}`);
 });
 
 test('a recolouring that turns past its end is no mix of its ends (a middle alpha over 1)', () => {

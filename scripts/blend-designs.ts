@@ -5,8 +5,11 @@
 // edits read it like any embedding. Grounding reads the patch grid of one scorer (`--patches`),
 // zero in the other half, so its best patch is that scorer's.
 //
-//   node --import tsx scripts/blend-designs.ts --a models/reference --b DIR [--weights 0.3,0.5] [--patches a|b] [--calibrate] [--mirror-a] [--mirror-b] [--out FILE] [--data DIR]
+//   node --import tsx scripts/blend-designs.ts --a models/reference --b DIR --name NAME --label TEXT [--weights 0.3,0.5] [--patches a|b]
+//        [--calibrate] [--mirror-a] [--mirror-b] [--out models/reference-backbone/blends.json] [--data DIR]
 //
+// Each run's bars are merged into --out under NAME; scripts/train-reference-scorer.ts renders
+// that file as the blends table of the training cards.
 // Each scorer sees openclipart rendered at its own input size (the same held-out drawings, matched
 // by id). --mirror-a / --mirror-b: that scorer embeds each image and its mirror image and averages
 // them (test-time augmentation of the frozen features; w 0 or 1 measures one scorer alone with it);
@@ -20,8 +23,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadScorer, type PatchEmbeddings, type Scorer } from '../scorer/scorer.ts';
 import { openclipartCorpus, syntheticCorpus, type CorpusPair } from '../scorer/eval/corpora.ts';
-import { evaluateEmbedder, openclipartDir, openclipartHeldOut, openclipartRenderSize, scorerEmbedder, syntheticDir, type Bar, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
+import { evaluateEmbedder, openclipartDir, openclipartHeldOut, openclipartRenderSize, scorerEmbedder, syntheticDir, type EvaluationEmbedder } from '../scorer/eval/evaluate.ts';
 import { seededRandom } from '../scorer/onnx/random.ts';
+import type { BlendResult } from './reference-designs.ts';
 import sharp from 'sharp';
 
 interface Args {
@@ -32,12 +36,14 @@ interface Args {
   calibrate: boolean;
   /** Also embed each image mirrored and average (test-time augmentation), per scorer. */
   mirror: { a: boolean; b: boolean };
-  out: string | null;
+  name: string;
+  label: string;
+  out: string;
   data: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const o: Args = { a: path.join('models', 'reference'), b: '', weights: [0.5], patches: 'b', calibrate: false, mirror: { a: false, b: false }, out: null, data: path.join('.weft-tmp', 'eval-corpora') };
+  const o: Args = { a: path.join('models', 'reference'), b: '', weights: [0.5], patches: 'b', calibrate: false, mirror: { a: false, b: false }, name: '', label: '', out: path.join('models', 'reference-backbone', 'blends.json'), data: path.join('.weft-tmp', 'eval-corpora') };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--calibrate' || flag === '--mirror-a' || flag === '--mirror-b') {
@@ -47,7 +53,7 @@ function parseArgs(argv: string[]): Args {
     }
     const value = argv[++i];
     if (value === undefined) throw new Error(`${flag} needs a value`);
-    if (flag === '--a' || flag === '--b' || flag === '--out' || flag === '--data') o[flag.slice(2) as 'a' | 'b' | 'out' | 'data'] = value;
+    if (flag === '--a' || flag === '--b' || flag === '--out' || flag === '--data' || flag === '--name' || flag === '--label') o[flag.slice(2) as 'a' | 'b' | 'out' | 'data' | 'name' | 'label'] = value;
     else if (flag === '--weights') o.weights = value.split(',').map(Number);
     else if (flag === '--patches') {
       if (value !== 'a' && value !== 'b') throw new Error('--patches is a or b');
@@ -55,6 +61,7 @@ function parseArgs(argv: string[]): Args {
     } else throw new Error(`unknown option ${flag}`);
   }
   if (!o.b) throw new Error('--b DIR (the second scorer folder) is required');
+  if (!o.name || !o.label) throw new Error('--name and --label say what the blend is in the card');
   if (o.weights.some((w) => !(w >= 0 && w <= 1))) throw new Error('--weights are in [0, 1]');
   return o;
 }
@@ -175,7 +182,7 @@ export async function main(argv: string[]): Promise<void> {
   const [scorerA, scorerB] = [await loadScorer(o.a, { threads: 2 }), await loadScorer(o.b, { threads: 2 })];
   const a = new MemoEmbedder(scorerA, imagesA, o.mirror.a);
   const b = new MemoEmbedder(scorerB, imagesB, o.mirror.b);
-  const results: { weight: number; label: string; bars: Bar[]; met: number }[] = [];
+  const results: BlendResult['results'] = [];
   try {
     const weights = o.weights.map((w) => ({ weight: w, label: `w ${w}` }));
     if (o.calibrate) {
@@ -202,7 +209,10 @@ export async function main(argv: string[]): Promise<void> {
     await scorerA.close();
     await scorerB.close();
   }
-  if (o.out) await fs.writeFile(o.out, `${JSON.stringify({ a: o.a, b: o.b, patches: o.patches, mirror: o.mirror, results }, null, 2)}\n`);
+  const all: Record<string, BlendResult> = JSON.parse(await fs.readFile(o.out, 'utf8').catch(() => '{}'));
+  all[o.name] = { name: o.name, label: o.label, a: path.basename(o.a), b: path.basename(o.b), patches: o.patches, mirror: o.mirror, results };
+  await fs.mkdir(path.dirname(o.out), { recursive: true });
+  await fs.writeFile(o.out, `${JSON.stringify(all, null, 2)}\n`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

@@ -64,6 +64,18 @@ export interface DesignResult {
   losses: number[];
 }
 
+/** One run of scripts/blend-designs.ts: two scorer folders' cosines blended at each weight w (of the first). */
+export interface BlendResult {
+  name: string;
+  label: string;
+  a: string;
+  b: string;
+  /** Whose patch grid the grounding bar reads. */
+  patches: 'a' | 'b';
+  mirror: { a: boolean; b: boolean };
+  results: { weight: number; label: string; bars: Bar[]; met: number }[];
+}
+
 export interface TrainingRecord {
   sources: string[];
   skipped: number;

@@ -3,7 +3,7 @@
 //   node --import tsx scripts/train-reference-scorer.ts [--out models/reference]
 //        [--corpus synthetic|openclipart|both] [--synthetic N] [--epochs N] [--seed N]
 //        [--data DIR] [--folder DIR] [--openclipart-size PX] [--hidden N] [--id ID] [--image-tower random|backbone] [--compare DIR]
-//        [--no-eval | --eval-only | --card-only] [--no-curation] [--grounding-weight W] [--designs FILE] [--design NAME]
+//        [--no-eval | --eval-only | --card-only] [--no-curation] [--grounding-weight W] [--designs FILE] [--blends FILE] [--design NAME]
 //
 // Training data: the synthetic shapes corpus (scripts/make-demo-corpus.ts, clean captions, 64 px,
 // generated with --seed) and Debian's openclipart-svg rendered at the image tower's input size (64 px random, 224 backbone), minus its held-out
@@ -14,8 +14,9 @@
 //
 // The card is generated whole; what it shows beyond this run comes from files it reads each time:
 // the backbone designs compared by scripts/lit-designs.ts (--designs, default
-// models/reference-backbone/designs.json) and, verbatim, a curation-lift.md in the model folder
-// (scripts/measure-curation.ts's results), so regenerating the card keeps both.
+// models/reference-backbone/designs.json), the blends of scripts/blend-designs.ts (--blends, default
+// models/reference-backbone/blends.json) and, verbatim, a curation-lift.md in the model folder
+// (scripts/measure-curation.ts's results), so regenerating the card keeps them.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,7 +25,7 @@ import { readCaptionFolder } from '../scorer/caption-folder.ts';
 import { trainReferenceScorer, type ImageTower, type ReferenceTrainingResult, type TrainingPair } from '../scorer/reference-trainer.ts';
 import { openclipartCorpus, syntheticCorpus } from '../scorer/eval/corpora.ts';
 import { colourShapePhrase } from '../scorer/eval/grounding-eval.ts';
-import { DESIGNS, type DesignResult, type TrainingRecord } from './reference-designs.ts';
+import { DESIGNS, type BlendResult, type DesignResult, type TrainingRecord } from './reference-designs.ts';
 import { bars, evaluateScorer, formatEvaluation, openclipartDir, openclipartHeldOut, type Evaluation } from '../scorer/eval/evaluate.ts';
 
 interface Args {
@@ -53,12 +54,14 @@ interface Args {
   groundingWeight: number;
   /** The backbone designs' bars (scripts/lit-designs.ts), shown in the card when the file exists. */
   designs: string;
+  /** Blends of the random-feature and a backbone model (scripts/blend-designs.ts), shown in the card when the file exists. */
+  blends: string;
   /** A design of scripts/lit-designs.ts whose trainer options (pyramid, batches, grounding loss, epochs) override the flags'. */
   design: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, curation: true, cardOnly: false, imageTower: 'random', compare: null, openclipartSize: null, hidden: 0, groundingWeight: 0, designs: path.join('models', 'reference-backbone', 'designs.json'), design: null };
+  const a: Args = { out: path.join('models', 'reference'), corpus: 'both', folder: null, synthetic: 8000, epochs: 40, seed: 1, data: path.join('.weft-tmp', 'eval-corpora'), id: 'weft-reference', evaluate: true, evalOnly: false, curation: true, cardOnly: false, imageTower: 'random', compare: null, openclipartSize: null, hidden: 0, groundingWeight: 0, designs: path.join('models', 'reference-backbone', 'designs.json'), blends: path.join('models', 'reference-backbone', 'blends.json'), design: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--no-eval' || flag === '--eval-only' || flag === '--card-only' || flag === '--no-curation') {
@@ -76,6 +79,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--id') a.id = value;
     else if (flag === '--compare') a.compare = value;
     else if (flag === '--designs') a.designs = value;
+    else if (flag === '--blends') a.blends = value;
     else if (flag === '--design') {
       if (!DESIGNS[value]) throw new Error(`--design: unknown design ${value} (known: ${Object.keys(DESIGNS).join(', ')})`);
       a.design = value;
@@ -161,7 +165,7 @@ ${rows.join('\n')}
 `;
 }
 
-function trainingCard(a: Args, r: TrainingRecord, files: { name: string; bytes: number }[], evaluation: Evaluation | null, other: Evaluation | null, designs: Record<string, DesignResult> | null, curationNotes: string | null): string {
+function trainingCard(a: Args, r: TrainingRecord, files: { name: string; bytes: number }[], evaluation: Evaluation | null, other: Evaluation | null, designs: Record<string, DesignResult> | null, blends: Record<string, BlendResult> | null, curationNotes: string | null): string {
   const o = r.options;
   const pool = (k: number) => (k > 1 ? ` -> max-pool ${k}` : '');
   const grid = o.imageSize / o.pools.reduce((a, b) => a * b, 1);
@@ -213,7 +217,7 @@ ${o.imageTower === 'backbone' ? backboneImageLines(o) : `- image (${o.imageSize}
 
 ## Held-out evaluation (\`weft eval-scorer\`)
 ${evaluation ? '```\n' + formatEvaluation(evaluation) + '\n```' : 'not run yet'}
-${comparison(a, evaluation, other)}${designsSection(a, o.imageTower === 'backbone' ? other : evaluation, designs)}
+${comparison(a, evaluation, other)}${designsSection(a, o.imageTower === 'backbone' ? other : evaluation, designs)}${blendsSection(blends)}
 ## How to read the evaluation
 - Synthetic retrieval uses one pair per distinct scene (same objects, colours, sizes, positions):
   two renderings of one scene with paraphrased captions cannot be told apart by design.
@@ -317,6 +321,42 @@ Earlier designs (exported and run through \`weft eval-scorer\`; the figures reco
 | design | bars met (of ${list[0].bars.length}) | openclipart swap AUROC | AP |
 |---|---|---|---|
 ${EARLIER_DESIGNS.map((d) => `| ${d.label} | ${d.met} | ${f(d.auroc)} | ${f(d.ap)} |`).join('\n')}
+`;
+}
+
+/** "blend label (mirror): (b1) w 1, (b2) w 0; next blend: ..." for the columns, numbered across blends. */
+function legend(columns: { blend: BlendResult; r: BlendResult['results'][number] }[]): string {
+  const parts: string[] = [];
+  columns.forEach((c, i) => {
+    const mirrored = [c.blend.mirror.a ? 'the random' : '', c.blend.mirror.b ? 'the backbone' : ''].filter(Boolean);
+    const mirror = mirrored.length ? `, mirror test-time augmentation of ${mirrored.join(' and ')} model's images (openclipart)` : '';
+    const head = i === 0 || columns[i - 1].blend !== c.blend ? `${parts.length ? '; ' : ''}${c.blend.label}${mirror}: ` : ', ';
+    parts.push(`${head}(b${i + 1}) ${c.r.label}`);
+  });
+  return parts.join('');
+}
+
+/** The blends' bars (scripts/blend-designs.ts's blends.json): one column per blend and weight. */
+function blendsSection(blends: Record<string, BlendResult> | null): string {
+  const columns = Object.values(blends ?? {}).flatMap((b) => b.results.map((r) => ({ blend: b, r })));
+  if (columns.length === 0) return '';
+  const key = (b: { corpus: string; metric: string }) => `${b.corpus} ${b.metric}`;
+  const first = columns[0].r.bars;
+  const rows = first.map((b) => `| ${b.corpus} | ${b.metric} | ${columns.map((c) => c.r.bars.find((x) => key(x) === key(b))?.value.toFixed(3) ?? '').join(' | ')} | >=${b.min} |`);
+  return `
+## Blends of the random-feature model and a backbone model
+Scored as w cos(random) + (1 - w) cos(backbone): the cosine of the two unit embeddings joined as
+[sqrt(w) a, sqrt(1 - w) b], so retrieval, swap detection and the edits read it like one embedding; the
+grounding row reads the backbone model's patch grid (w 1 is the random model alone, whose own grid gives
+the 0.574 above). Measured by \`scripts/blend-designs.ts\` through the two exported folders, on the same
+held-out splits and seed, each model seeing openclipart at its own render size. The calibrated weight equalises
+the two models' spread of mismatched-pair cosines on training-split pairs (1000 openclipart, 500 synthetic);
+the other weights are a sweep read on the held-out data, not a choice. Columns: ${legend(columns)}.
+
+| corpus | metric | ${columns.map((_, i) => `(b${i + 1})`).join(' | ')} | bar |
+|---|---|${columns.map(() => '---|').join('')}---|
+${rows.join('\n')}
+| | bars met | ${columns.map((c) => `${c.r.met}/${c.r.bars.length}`).join(' | ')} | |
 `;
 }
 
@@ -430,8 +470,9 @@ async function writeCard(a: Args, record: TrainingRecord, evaluation: Evaluation
   const files = (await folderSize(a.out)).filter((f) => f.name.endsWith('.onnx') || f.name.endsWith('.json')).filter((f) => f.name !== 'evaluation.json' && f.name !== 'training.json' && f.name !== 'designs.json');
   const other: Evaluation | null = a.compare ? JSON.parse(await fs.readFile(path.join(a.compare, 'evaluation.json'), 'utf8')) : null;
   const designs: Record<string, DesignResult> | null = await fs.readFile(a.designs, 'utf8').then((t) => JSON.parse(t), () => null);
+  const blends: Record<string, BlendResult> | null = await fs.readFile(a.blends, 'utf8').then((t) => JSON.parse(t), () => null);
   const curationNotes = await fs.readFile(path.join(a.out, 'curation-lift.md'), 'utf8').catch(() => null);
-  await fs.writeFile(path.join(a.out, 'TRAINING.md'), trainingCard(a, record, files, evaluation, other, designs, curationNotes));
+  await fs.writeFile(path.join(a.out, 'TRAINING.md'), trainingCard(a, record, files, evaluation, other, designs, blends, curationNotes));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

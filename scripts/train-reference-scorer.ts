@@ -406,7 +406,9 @@ function backboneNotes(): string {
   text->image R@1 0.340 -> 0.316 (below the 0.35 bar again) and synthetic image->text R@1 0.781 -> 0.707, 5 of 11 bars.
   At 40 epochs (\`p12-ground0.1-all\`): grounding 0.911, openclipart text->image R@1 0.362 (past the 0.35 bar) and synthetic image->text R@1 0.793, but swap AUROC / AP fall to 0.860 / 0.734 (from 0.881 / 0.756 at 10 epochs): 6 of 11 bars, the most of any backbone design, still below the random model's 9 (55 min on the shared cores).
 - A 1x1 + 3x3 pyramid with the grounding loss (weight 1) in the last 30% of 10 epochs (\`p13-ground1-late-e10\`):
-  grounding 0.068 (the loss reaches only the pooled rows), swap AUROC / AP 0.879 / 0.699, 4 of 11 bars.
+  grounding 0.068 (the loss reaches only the pooled rows), swap AUROC / AP 0.879 / 0.699, 4 of 11 bars. With batches of
+  one corpus each, without the loss (\`p13-domain-e10\`: grounding 0.052, AUROC / AP 0.880 / 0.679) or with it late
+  (\`p13-domain-ground1-late-e10\`: 0.076, 0.881 / 0.685), also 4 of 11.
 - Blends of this kind of model with the random-feature one (table "Blends" above, \`scripts/blend-designs.ts\`): the
   weight-0.3 grounding design blended at a weight calibrated on training-split pairs (0.485) meets 9 of 11 bars, as
   many as the random model, with swap AUROC 0.893 / AP 0.786 (random 0.851 / 0.704, the backbone design alone
@@ -414,8 +416,7 @@ function backboneNotes(): string {
   synthetic image->text R@1 (0.896). Mirror test-time augmentation of the backbone features (openclipart only: the
   synthetic captions name left and right) lifts the design alone to 0.897 / 0.807 and the blend to 0.895 / 0.803;
   mirroring the random model's images hurts it (0.845 / 0.691). No blend meets more bars than the random model.
-- Defined in \`scripts/lit-designs.ts\` but not run (each 1x1 + 3x3 design takes about 20 min at 10 epochs on
-  the shared cores, load 10-17): the 2x2 pyramid without the grounding loss, the 3x3 pyramid with one-corpus batches, and with the late grounding loss.
+- Defined in \`scripts/lit-designs.ts\` but not run: the 2x2 pyramid without the grounding loss.
 - Not run: the 7x7 grid head with the 8000 synthetic pairs (a projection per cell: 50 x 1280 features a pair, a
   3.8 GB feature matrix for the 14711 pairs, and 16M weights, 32 MB as float16, beyond a few MB for the folder);
   attention pooling of the grid driven by the text embedding (the image embedding would depend on the caption,

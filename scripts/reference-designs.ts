@@ -48,6 +48,7 @@ export const DESIGNS: Record<string, LitDesign> = {
   's224-p12-ground0.1': { label: 'synthetic at 224 px, pyramid 1x1 + 2x2, grounding loss (weight 0.1), 40 epochs', options: { pyramid: [1, 2], groundingWeight: 0.1 }, syntheticSize: 224 },
   'p12-ground0.1-e10': { label: 'pyramid 1x1 + 2x2 (overlapping 4x4 windows of the 7x7 grid), grounding loss (weight 0.1), 10 epochs', options: { epochs: 10, pyramid: [1, 2], groundingWeight: 0.1 } },
   'p12-ground0.1-all-e10': { label: 'pyramid 1x1 + 2x2, grounding loss (weight 0.1) on every level\'s rows (each cell through its windows), 10 epochs', options: { epochs: 10, pyramid: [1, 2], groundingWeight: 0.1, groundingLevels: 'all' } },
+  'p12-ground0.1-all': { label: 'pyramid 1x1 + 2x2, grounding loss (weight 0.1) on every level\'s rows, 40 epochs', options: { pyramid: [1, 2], groundingWeight: 0.1, groundingLevels: 'all' } },
   'p12-ground0.1': { label: 'pyramid 1x1 + 2x2, grounding loss (weight 0.1), 40 epochs', options: { pyramid: [1, 2], groundingWeight: 0.1 } },
   'p13-e10': { label: 'pyramid 1x1 + 3x3 (overlapping 3x3 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 3] } },
 };
@@ -61,6 +62,18 @@ export interface DesignResult {
   met: number;
   seconds: number;
   losses: number[];
+}
+
+/** One run of scripts/blend-designs.ts: two scorer folders' cosines blended at each weight w (of the first). */
+export interface BlendResult {
+  name: string;
+  label: string;
+  a: string;
+  b: string;
+  /** Whose patch grid the grounding bar reads. */
+  patches: 'a' | 'b';
+  mirror: { a: boolean; b: boolean };
+  results: { weight: number; label: string; bars: Bar[]; met: number }[];
 }
 
 export interface TrainingRecord {

@@ -119,25 +119,33 @@ export async function backbonePyramidFeatures<T extends FeaturePair>(
   skipped: { id: string; reason: string; detail: string }[],
 ): Promise<{ features: Float32Array; kept: T[]; /** Distinct images run through the backbone (not found in the cache). */ computed: number; grids?: Uint16Array[] }> {
   const F = backboneFeatureSize(pyramid);
-  const layouts: CacheLayout[] = [
-    {
-      folder: `p${pyramid.join('_')}`,
-      extension: 'f32',
-      bytes: F * 4,
-      encode: (grid) => {
-        const row = poolGrid(grid, pyramid);
-        return new Uint8Array(row.buffer, row.byteOffset, row.byteLength);
-      },
-    },
-  ];
+  const layouts: CacheLayout[] = [pooledLayout(pyramid)];
   // Written from the same backbone run as the pooled rows (125 kB an image, so only when asked for).
   if (o.grids) layouts.push(GRID_LAYOUT);
-  const { rows, kept, computed } = await cachedBackboneRows(pairs, layouts, o, skipped);
+  // The backbone run is the cost: the other designs' pyramids (a few tens of kB an image) are
+  // cached from it too, so a later design with another pyramid reads them instead of rerunning it.
+  const also = CACHED_PYRAMIDS.filter((q) => q.join('_') !== pyramid.join('_')).map(pooledLayout);
+  const { rows, kept, computed } = await cachedBackboneRows(pairs, layouts, o, skipped, also);
   const features = new Float32Array(kept.length * F);
   rows[0].forEach((bytes, i) => features.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), i * F));
   if (!o.grids) return { features, kept, computed };
   const grids = rows[1].map((bytes) => new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
   return { features, kept, computed, grids };
+}
+
+/** Pyramids whose pooled rows every backbone run caches (the designs of scripts/reference-designs.ts). */
+const CACHED_PYRAMIDS = [[1], [1, 2], [1, 3]];
+
+function pooledLayout(pyramid: number[]): CacheLayout {
+  return {
+    folder: `p${pyramid.join('_')}`,
+    extension: 'f32',
+    bytes: backboneFeatureSize(pyramid) * 4,
+    encode: (grid) => {
+      const row = poolGrid(grid, pyramid);
+      return new Uint8Array(row.buffer, row.byteOffset, row.byteLength);
+    },
+  };
 }
 
 /** The whole 7x7 grid as float16 bits, cell-major and channel-minor ([49, 1280]), for losses on the cells. */
@@ -164,13 +172,18 @@ interface CacheLayout {
   encode: (grid: Float32Array) => Uint8Array;
 }
 
-/** One cache entry per layout and readable pair (in input order, `kept`), computing the images missing in any layout through the backbone. */
+/**
+ * One cache entry per layout and readable pair (in input order, `kept`), computing the images
+ * missing in any layout through the backbone; `also`: layouts written from those runs but not read.
+ */
 async function cachedBackboneRows<T extends FeaturePair>(
   pairs: T[],
-  layouts: CacheLayout[],
+  wanted: CacheLayout[],
   o: { threads: number; log?: (line: string) => void; batch?: number },
   skipped: { id: string; reason: string; detail: string }[],
+  also: CacheLayout[] = [],
 ): Promise<{ rows: Uint8Array[][]; kept: T[]; computed: number }> {
+  const layouts = [...wanted, ...also];
   const dirs = layouts.map((l) => path.join(weftCacheDir(), 'features', `${NSFWJS_SOURCE.onnxSha256.slice(0, 12)}-${l.folder}`));
   const log = o.log ?? (() => {});
   const rows: (Uint8Array[] | null)[] = new Array(pairs.length).fill(null);
@@ -182,7 +195,7 @@ async function cachedBackboneRows<T extends FeaturePair>(
   for (let i = 0; i < pairs.length; i++) {
     const sha = shas[i];
     if (!known.has(sha)) {
-      const entries = await Promise.all(layouts.map((l, k) => fs.readFile(fileOf(sha, k)).then((b) => (b.length === l.bytes ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : null), () => null)));
+      const entries = await Promise.all(wanted.map((l, k) => fs.readFile(fileOf(sha, k)).then((b) => (b.length === l.bytes ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : null), () => null)));
       known.set(sha, entries.every((e) => e !== null) ? (entries as Uint8Array[]) : null);
     }
     const entry = known.get(sha)!;
@@ -227,7 +240,7 @@ async function cachedBackboneRows<T extends FeaturePair>(
         await Promise.all(
           batch.map(async ({ sha, at }, k) => {
             const entry = layouts.map((l) => l.encode(grid.subarray(k * per, (k + 1) * per)));
-            for (const i of at) rows[i] = entry;
+            for (const i of at) rows[i] = entry.slice(0, wanted.length);
             await Promise.all(
               entry.map(async (bytes, j) => {
                 const file = fileOf(sha, j);
@@ -250,7 +263,7 @@ async function cachedBackboneRows<T extends FeaturePair>(
     }
   }
   const kept: T[] = [];
-  const out: Uint8Array[][] = layouts.map(() => []);
+  const out: Uint8Array[][] = wanted.map(() => []);
   pairs.forEach((pair, i) => {
     const entry = rows[i];
     if (!entry) return;

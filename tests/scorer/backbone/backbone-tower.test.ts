@@ -62,6 +62,12 @@ test('backbone scorer: head-only folder, joined at load, embeddings equal the tr
   const again = await backbonePyramidFeatures(pairs, [1], { threads: 2 }, []);
   assert.equal(again.computed, 0, 'second pass reads every image from the cache');
   assert.deepEqual(again.features, first.features);
+  // The other designs' pyramids were cached from the same backbone run.
+  const otherPyramid = await backbonePyramidFeatures(pairs, [1, 2], { threads: 2 }, []);
+  assert.equal(otherPyramid.computed, 0, 'the [1, 2] rows come from the cache the [1] pass wrote');
+  assert.equal(otherPyramid.features.length, pairs.length * 5 * 1280);
+  for (let i = 0; i < pairs.length; i++)
+    for (let c = 0; c < 1280; c += 97) assert.ok(Math.abs(otherPyramid.features[i * 5 * 1280 + c] - first.features[i * 1280 + c]) < 1e-6, 'the 1x1 level of [1, 2] is the [1] row');
 
   const result = await trainReferenceScorer(pairs, { imageTower: 'backbone', dim: 32, epochs: 15, batchSize: 16, learningRate: 5e-3, threads: 2 });
   assert.equal(result.weights.backbone, 'nsfwjs-mobilenet-v2');

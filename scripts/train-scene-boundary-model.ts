@@ -52,8 +52,7 @@ const train: TrainOptions = { hiddenUnits: Number(arg('--hidden') ?? 8), epochs:
 
 /** Candidates with only the named features of their full vectors (in the order of `all`). */
 function restricted(data: Labelled, all: readonly string[], features: string[]): Labelled {
-  const pick = { features } as ClassifierWeights;
-  return { ...data, x: data.x.map((x) => selectFeatures(pick, all, x)) };
+  return { ...data, x: data.x.map((x) => selectFeatures(features, all, x)) };
 }
 
 function chooseThreshold(name: string, features: string[], data: Labelled, falseCost: number): number {
@@ -127,7 +126,7 @@ const hard = fit('hard', HARD_FEATURES, joined(hardParts), falseCost);
 if (!isDeepStrictEqual(dump.hardWeights, hard)) for (const e of Object.values(dump.seeds)) delete e.dissolve;
 dump.hardWeights = hard;
 const dissolveParts: Labelled[] = [];
-for (const s of [...edited(seeds), ...wideOf(wideSeeds)]) dissolveParts.push((entry(s).dissolve ??= labelDissolves(await detectors(s), clip.scene_fps, (c) => predict(hard, selectFeatures(hard, HARD_FEATURES, c.features)) >= hard.threshold)));
+for (const s of [...edited(seeds), ...wideOf(wideSeeds)]) dissolveParts.push((entry(s).dissolve ??= labelDissolves(await detectors(s), clip.scene_fps, (c) => predict(hard, selectFeatures(hard.features, HARD_FEATURES, c.features)) >= hard.threshold)));
 const dissolveFeatures = arg('--dissolve-features')?.split(',') ?? DISSOLVE_FEATURES;
 const dissolve = fit('dissolve', dissolveFeatures, restricted(joined(dissolveParts), DISSOLVE_FEATURES, dissolveFeatures), dissolveFalseCost);
 if (dataFile) await writeFile(dataFile, JSON.stringify(dump));

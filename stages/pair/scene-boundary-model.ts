@@ -41,11 +41,11 @@ export function shippedBoundaryModel(): BoundaryModel {
 }
 
 /**
- * The classifier's input from a candidate's full feature vector (`x`, in the order of `all`):
- * the features it was trained on, by name, so a model may use a subset of what the detector computes.
+ * A classifier's input from a candidate's full feature vector (`x`, in the order of `all`):
+ * the features it was trained on (`wanted`), by name, so a model may use a subset of what the detector computes.
  */
-export function selectFeatures(w: ClassifierWeights, all: readonly string[], x: number[]): number[] {
-  return w.features.map((name) => {
+export function selectFeatures(wanted: readonly string[], all: readonly string[], x: number[]): number[] {
+  return wanted.map((name) => {
     const k = all.indexOf(name);
     if (k < 0) throw new Error(`the scene-boundary model wants feature ${name}, which the detector does not compute`);
     return x[k];

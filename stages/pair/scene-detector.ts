@@ -417,7 +417,7 @@ export class SceneDetector {
   /** finish() with the learned classifier deciding on hard-cut and dissolve candidates. */
   private finishLearned(model: BoundaryModel, fades: { first: number; last: number; score: number }[], inFade: Uint8Array): SceneBoundary[] {
     const candidates = this.hardCandidates(inFade, fades);
-    const hard = candidates.filter((c) => !c.flash && predict(model.hard, selectFeatures(model.hard, HARD_FEATURES, c.features)) >= model.hard.threshold);
+    const hard = candidates.filter((c) => !c.flash && predict(model.hard, selectFeatures(model.hard.features, HARD_FEATURES, c.features)) >= model.hard.threshold);
     // Flash frames belong to no dissolve, as in the rules.
     const taken = inFade.slice();
     for (const c of candidates) if (c.flash) taken[c.index] = 1;
@@ -425,7 +425,7 @@ export class SceneDetector {
     const dissolves: { first: number; last: number; score: number }[] = [];
     const steps: { index: number; score: number }[] = [];
     for (const d of this.dissolveCandidates(taken)) {
-      if (predict(model.dissolve, selectFeatures(model.dissolve, DISSOLVE_FEATURES, d.features)) < model.dissolve.threshold) continue;
+      if (predict(model.dissolve, selectFeatures(model.dissolve.features, DISSOLVE_FEATURES, d.features)) < model.dissolve.threshold) continue;
       if ([...dissolves, ...steps.map((s) => ({ first: s.index - 1, last: s.index }))].some((o) => d.first <= o.last + 1 && d.last >= o.first - 1)) continue;
       if (d.step) steps.push(d.step);
       else dissolves.push(d);
@@ -839,7 +839,6 @@ function warpedDifference(a: Float32Array, b: Float32Array, width: number, heigh
   return count * 3 >= width * height ? sum / count : Infinity;
 }
 
-/** Fits each middle frame as one alpha's mix of the ends, per pixel and channel. */
 /** See MixFit.straightness: frames are the span's, first to last. */
 export function straightness(frames: Uint8Array[]): number {
   const a = frames[0];
@@ -855,6 +854,7 @@ export function straightness(frames: Uint8Array[]): number {
   return path > 0 ? direct / path : 1;
 }
 
+/** Fits each middle frame as one alpha's mix of the ends, per pixel and channel. */
 export function fitMix(first: Uint8Array, middle: Uint8Array[], last: Uint8Array): Omit<MixFit, 'motionExplained' | 'orientationSimilarity' | 'endMotionOverMix' | 'straightness' | 'straightnessBlocks'> {
   let den = 0;
   for (let p = 0; p < first.length; p++) den += (last[p] - first[p]) ** 2;

@@ -23,6 +23,11 @@
 // that run the same way. Colour edges also record their gradient direction in 8 bins of 22.5
 // degrees (`bins`), and depthEdgeNormalBin gives a depth edge's direction from the line its
 // neighbouring edge pixels form, for a finer match.
+//
+// The strongest-channel gradient (blur and Sobel, most of the colour detector's time) runs as a
+// WebAssembly SIMD kernel where it can (simd/kernels.ts), with the same values as the
+// JavaScript here, which stays as the reference and the fallback.
+import { simdKernels } from './simd/kernels.ts';
 
 export interface EdgeMap {
   width: number;
@@ -472,6 +477,11 @@ export interface ColourEdgeOptions {
    * to allocate and collect per frame; `pixels` stays the caller's).
    */
   scratch?: boolean;
+  /**
+   * The strongest-channel gradient by the WebAssembly SIMD kernel ('simd', the default where it
+   * runs) or in JavaScript ('js'); both give the same edges (for tests and measurements).
+   */
+  kernels?: 'simd' | 'js';
 }
 
 /**
@@ -484,13 +494,19 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   const computed = rowSpans(width, height, region, 'compute');
   const needed = rowSpans(width, height, region, 'need');
   const n = width * height;
-  const mag2 = scratchBuffer('mag2', n, f32);
-  const gxs = scratchBuffer('gx', n, f32);
-  const gys = scratchBuffer('gy', n, f32);
   // Luminance, or per pixel the strongest of the R, G and B gradients (an outline between two
   // colours of about the same luminance has an edge only in colour).
-  if (options.channels === 'rgb') strongestChannelGradient(rgb, width, height, computed, gxs, gys, mag2);
-  else lumaGradient(rgb, width, height, computed, gxs, gys, mag2);
+  let gxs: Float32Array, gys: Float32Array, mag2: Float32Array;
+  const kernels = options.channels === 'rgb' && options.kernels !== 'js' ? simdKernels() : null;
+  if (kernels) {
+    ({ gx: gxs, gy: gys, mag2 } = kernels.strongestChannelGradient(rgb, width, height, computed));
+  } else {
+    mag2 = scratchBuffer('mag2', n, f32);
+    gxs = scratchBuffer('gx', n, f32);
+    gys = scratchBuffer('gy', n, f32);
+    if (options.channels === 'rgb') strongestChannelGradient(rgb, width, height, computed, gxs, gys, mag2);
+    else lumaGradient(rgb, width, height, computed, gxs, gys, mag2);
+  }
   // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).
   const state = scratchBuffer('state', n, (k) => new Uint8Array(k)).fill(0);
   // Set on every pixel that suppression keeps, and read only there.

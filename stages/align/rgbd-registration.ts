@@ -54,6 +54,8 @@ export interface RegistrationOptions {
   fineOrientation?: boolean;
   /** Colour edges of the strongest of R, G and B (default true); false: of the luminance. */
   rgbChannels?: boolean;
+  /** The colour gradient by the WebAssembly SIMD kernel (default, where it runs) or in JavaScript: the same estimates (edges.ts). */
+  kernels?: 'simd' | 'js';
 }
 
 export type Registration = Omit<RegistrationResult, 'corrected'> & {
@@ -103,7 +105,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   if (!Number.isInteger(maxShift) || maxShift < 0 || maxShift > 64) throw new RangeError(`maxShift must be an integer in [0, 64], got ${maxShift}`);
   const truncate = options.truncate ?? 3;
   const minEdgePixels = options.minEdgePixels ?? 30;
-  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratch: true, channels: options.rgbChannels === false ? ('luma' as const) : ('rgb' as const) };
+  const intensity = { highThreshold: options.intensityThreshold ?? 40, scratch: true, channels: options.rgbChannels === false ? ('luma' as const) : ('rgb' as const), kernels: options.kernels };
   const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratch: true });
   const nothing = (colour: ColourEdgeMap | null): Registration => ({
     dx: 0,

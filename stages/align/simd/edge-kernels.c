@@ -1,0 +1,159 @@
+// Edge kernels of the RGB-D registration check, compiled to WebAssembly with 128-bit SIMD
+// (scripts/build-simd-kernels.sh writes edge-kernels-wasm.ts from this file). Each function gives
+// exactly what its JavaScript counterpart in ../edges.ts gives, bit for bit: the blur is in
+// integers, and the Sobel magnitudes are compared in doubles against float32-rounded bests
+// where the JavaScript compares them so (tests/stages/rgbd/simd-kernels.test.ts checks both
+// paths against each other). The frame-sized buffers live in the module's memory, which the
+// caller lays out (simd-kernels.ts).
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+// [1 4 6 4 1] of five vectors of eight 16-bit lanes. Lanes wrap modulo 2^16, which is exact here:
+// every result is below 2^16 (rows of 8-bit samples sum to at most 16 x 255, columns of those to
+// 256 x 255).
+static inline v128_t taps5(v128_t a, v128_t b, v128_t c, v128_t d, v128_t e) {
+  return wasm_i16x8_add(wasm_i16x8_add(a, e), wasm_i16x8_add(wasm_i16x8_shl(wasm_i16x8_add(b, d), 2), wasm_i16x8_mul(c, wasm_i16x8_splat(6))));
+}
+
+// Which pixels to compute: per tile row (rows y with y / tile_size equal), [x0, x1) spans,
+// flattened; tile row t's spans are spans[2 * span_start[t] ..] up to span_start[t + 1] spans.
+typedef struct {
+  const int32_t* span_start;
+  const int32_t* spans;
+  int tile_size;
+} Region;
+
+#define FOR_SPANS(r, y, x0, x1) \
+  for (int _s = (r)->span_start[(y) / (r)->tile_size], _e = (r)->span_start[(y) / (r)->tile_size + 1], x0, x1; \
+       _s < _e && ((x0 = (r)->spans[2 * _s]), (x1 = (r)->spans[2 * _s + 1]), 1); _s++)
+
+// [1 4 6 4 1] along rows of interleaved RGB (x 16), the two pixels at each side clamped.
+static void blur_rows(const uint8_t* rgb, uint16_t* across, int width, int height, const Region* r) {
+  for (int y = 0; y < height; y++) {
+    const int row = y * width;
+    FOR_SPANS(r, y, x0, x1) {
+      const int a0 = x0 > 2 ? x0 : 2;
+      const int a1 = x1 < width - 2 ? x1 : width - 2;
+      int j = 3 * (row + a0);
+      const int end = 3 * (row + a1);
+      for (; j + 8 <= end; j += 8) {
+        wasm_v128_store(across + j, taps5(wasm_u16x8_load8x8(rgb + j - 6), wasm_u16x8_load8x8(rgb + j - 3), wasm_u16x8_load8x8(rgb + j), wasm_u16x8_load8x8(rgb + j + 3), wasm_u16x8_load8x8(rgb + j + 6)));
+      }
+      for (; j < end; j++) across[j] = rgb[j - 6] + 4 * (rgb[j - 3] + rgb[j + 3]) + 6 * rgb[j] + rgb[j + 6];
+      for (int x = x0; x < x1; x++) {
+        if (x >= a0 && x < a1) {
+          x = a1 - 1;
+          continue;
+        }
+        const int pa = 3 * (row + (x > 1 ? x - 2 : 0)), pb = 3 * (row + (x > 0 ? x - 1 : 0)), pc = 3 * (row + x);
+        const int pd = 3 * (row + (x + 1 < width ? x + 1 : width - 1)), pe = 3 * (row + (x + 2 < width ? x + 2 : width - 1));
+        for (int c = 0; c < 3; c++) across[pc + c] = rgb[pa + c] + 4 * (rgb[pb + c] + rgb[pd + c]) + 6 * rgb[pc + c] + rgb[pe + c];
+      }
+    }
+  }
+}
+
+// [1 4 6 4 1] down columns (x 16 again, so 256 x the float blur: at most 65280), rows clamped.
+static void blur_cols(const uint16_t* across, uint16_t* both, int width, int height, const Region* r) {
+  const int w3 = 3 * width;
+  for (int y = 0; y < height; y++) {
+    const uint16_t* r0 = across + (y > 1 ? y - 2 : 0) * w3;
+    const uint16_t* r1 = across + (y > 0 ? y - 1 : 0) * w3;
+    const uint16_t* r2 = across + y * w3;
+    const uint16_t* r3 = across + (y + 1 < height ? y + 1 : height - 1) * w3;
+    const uint16_t* r4 = across + (y + 2 < height ? y + 2 : height - 1) * w3;
+    uint16_t* out = both + y * w3;
+    FOR_SPANS(r, y, x0, x1) {
+      int j = 3 * x0;
+      const int end = 3 * x1;
+      for (; j + 8 <= end; j += 8) wasm_v128_store(out + j, taps5(wasm_v128_load(r0 + j), wasm_v128_load(r1 + j), wasm_v128_load(r2 + j), wasm_v128_load(r3 + j), wasm_v128_load(r4 + j)));
+      for (; j < end; j++) out[j] = r0[j] + 4 * (r1[j] + r3[j]) + 6 * r2[j] + r4[j];
+    }
+  }
+}
+
+// Sobel of each channel, per interleaved sample: sv = [1 2 1] down the column, dv = [-1 0 1];
+// gx = sv(right) - sv(left), gy = dv(left) + 2 dv + dv(right), all integers (|gx|, |gy| < 2^20).
+// Then per pixel the strongest channel, compared exactly as the JavaScript version compares
+// them: in doubles, against float32-rounded bests.
+static void sobel_strongest(const uint16_t* both, int width, int height, const Region* r, int32_t* sv, int32_t* dv, int32_t* gx, int32_t* gy, float* gxs, float* gys, float* mag2) {
+  const int w3 = 3 * width;
+  const double SCALE = 1.0 / 256, SCALE2 = 1.0 / 65536;
+  for (int y = 1; y < height - 1; y++) {
+    FOR_SPANS(r, y, s0, s1) {
+      const int x0 = s0 > 1 ? s0 : 1;
+      const int x1 = s1 < width - 1 ? s1 : width - 1;
+      if (x1 <= x0) continue;
+      // Samples of pixels x0 - 1 .. x1, relative to k0.
+      const int k0 = 3 * (y * width + x0 - 1), n = 3 * (x1 - x0 + 2);
+      const uint16_t* up = both + k0 - w3;
+      const uint16_t* mid = both + k0;
+      const uint16_t* dn = both + k0 + w3;
+      int k = 0;
+      for (; k + 8 <= n; k += 8) {
+        const v128_t u = wasm_v128_load(up + k), m = wasm_v128_load(mid + k), d = wasm_v128_load(dn + k);
+        const v128_t uL = wasm_u32x4_extend_low_u16x8(u), uH = wasm_u32x4_extend_high_u16x8(u);
+        const v128_t mL = wasm_u32x4_extend_low_u16x8(m), mH = wasm_u32x4_extend_high_u16x8(m);
+        const v128_t dL = wasm_u32x4_extend_low_u16x8(d), dH = wasm_u32x4_extend_high_u16x8(d);
+        wasm_v128_store(sv + k, wasm_i32x4_add(wasm_i32x4_add(uL, dL), wasm_i32x4_shl(mL, 1)));
+        wasm_v128_store(sv + k + 4, wasm_i32x4_add(wasm_i32x4_add(uH, dH), wasm_i32x4_shl(mH, 1)));
+        wasm_v128_store(dv + k, wasm_i32x4_sub(dL, uL));
+        wasm_v128_store(dv + k + 4, wasm_i32x4_sub(dH, uH));
+      }
+      for (; k < n; k++) {
+        sv[k] = up[k] + 2 * mid[k] + dn[k];
+        dv[k] = dn[k] - up[k];
+      }
+      // gx, gy for the samples of pixels x0 .. x1 - 1 (sample k + 3 of the rows above).
+      const int m = 3 * (x1 - x0);
+      k = 0;
+      for (; k + 4 <= m; k += 4) {
+        const v128_t left = wasm_v128_load(sv + k), right = wasm_v128_load(sv + k + 6);
+        wasm_v128_store(gx + k, wasm_i32x4_sub(right, left));
+        const v128_t dl = wasm_v128_load(dv + k), dc = wasm_v128_load(dv + k + 3), dr = wasm_v128_load(dv + k + 6);
+        wasm_v128_store(gy + k, wasm_i32x4_add(wasm_i32x4_add(dl, dr), wasm_i32x4_shl(dc, 1)));
+      }
+      for (; k < m; k++) {
+        gx[k] = sv[k + 6] - sv[k];
+        gy[k] = dv[k] + 2 * dv[k + 3] + dv[k + 6];
+      }
+      float* ox = gxs + y * width + x0;
+      float* oy = gys + y * width + x0;
+      float* om = mag2 + y * width + x0;
+      for (int p = 0, q = 0; p < x1 - x0; p++, q += 3) {
+        double bx = gx[q], by = gy[q];
+        double best = (float)((bx * bx + by * by) * SCALE2);
+        const double gxG = gx[q + 1], gyG = gy[q + 1];
+        const double mG = (gxG * gxG + gyG * gyG) * SCALE2;
+        if (mG > best) {
+          best = (float)mG;
+          bx = gxG;
+          by = gyG;
+        }
+        const double gxB = gx[q + 2], gyB = gy[q + 2];
+        const double mB = (gxB * gxB + gyB * gyB) * SCALE2;
+        if (mB > best) {
+          best = mB;
+          bx = gxB;
+          by = gyB;
+        }
+        ox[p] = (float)(bx * SCALE);
+        oy[p] = (float)(by * SCALE);
+        om[p] = (float)best;
+      }
+    }
+  }
+}
+
+// The strongest-channel gradient on the region: the blur, then per interior pixel the Sobel
+// gradient (gx and gy / 256, squared magnitude / 65536) of the strongest of R, G and B. `rows`
+// is scratch for four rows of 32-bit samples. The one-pixel border of the outputs is not written.
+void strongest_channel_gradient(const uint8_t* rgb, uint16_t* across, uint16_t* both, int width, int height,
+                                const int32_t* span_start, const int32_t* spans, int tile_size,
+                                int32_t* rows, float* gxs, float* gys, float* mag2) {
+  const Region r = {span_start, spans, tile_size};
+  const int stride = 3 * width + 16;
+  blur_rows(rgb, across, width, height, &r);
+  blur_cols(across, both, width, height, &r);
+  sobel_strongest(both, width, height, &r, rows, rows + stride, rows + 2 * stride, rows + 3 * stride, gxs, gys, mag2);
+}

@@ -1,0 +1,120 @@
+// The registration's WebAssembly edge kernels (edge-kernels.c), one instance per thread. A
+// kernel works on buffers in the module's memory: the caller copies its frame in, and reads the
+// results through views into that memory, valid until the next call on this thread (they are
+// the per-frame scratch buffers of ../edges.ts, only living here). Where WebAssembly SIMD is
+// not available, simdKernels() returns null and the JavaScript versions run instead.
+import { EDGE_KERNELS_WASM_BASE64 } from './edge-kernels-wasm.ts';
+
+interface KernelExports {
+  strongest_channel_gradient(rgb: number, across: number, both: number, width: number, height: number, spanStart: number, spans: number, tileSize: number, rows: number, gx: number, gy: number, mag2: number): void;
+}
+
+/** The module's own stack and data sit below this; frame buffers start here. */
+const RESERVED_BYTES = 2 * 65536;
+const PAGE_BYTES = 65536;
+
+/** Where to compute: per tile row (rows y with the same y / tileSize), [x0, x1) spans, flattened (edges.ts's rowSpans). */
+export interface ComputeSpans {
+  tileSize: number;
+  spans: Int32Array[];
+}
+
+/** Per-pixel results of the strongest-channel gradient: views into the module's memory. */
+export interface GradientViews {
+  gx: Float32Array;
+  gy: Float32Array;
+  mag2: Float32Array;
+}
+
+export class EdgeKernels {
+  private readonly memory = new WebAssembly.Memory({ initial: RESERVED_BYTES / PAGE_BYTES });
+  private readonly exports: KernelExports;
+  private layoutFor = '';
+  private offsets = { rgb: 0, across: 0, both: 0, spanStart: 0, spans: 0, rows: 0, gx: 0, gy: 0, mag2: 0 };
+  private views: Views | null = null;
+
+  constructor(module: WebAssembly.Module) {
+    this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
+  }
+
+  /**
+   * Per interior pixel of the spans, the Sobel gradient of the strongest of R, G and B after the
+   * [1 4 6 4 1] blur: what edges.ts's strongestChannelGradient gives, with the same stale values
+   * outside the region as anything there may hold (only the region's inner part is ever read).
+   * The border pixels of the views stay 0.
+   */
+  strongestChannelGradient(rgb: Uint8Array, width: number, height: number, computed: ComputeSpans): GradientViews {
+    const v = this.layout(width, height);
+    v.rgb.set(rgb.subarray(0, 3 * width * height));
+    let k = 0;
+    computed.spans.forEach((list, t) => {
+      v.spanStart[t] = k / 2;
+      v.spans.set(list, k);
+      k += list.length;
+    });
+    v.spanStart[computed.spans.length] = k / 2;
+    const o = this.offsets;
+    this.exports.strongest_channel_gradient(o.rgb, o.across, o.both, width, height, o.spanStart, o.spans, computed.tileSize, o.rows, o.gx, o.gy, o.mag2);
+    return { gx: v.gx, gy: v.gy, mag2: v.mag2 };
+  }
+
+  /** Buffers for a frame size: laid out once per size, the memory grown (never shrunk) to fit. */
+  private layout(width: number, height: number): Views {
+    const key = `${width}x${height}`;
+    if (this.views && this.layoutFor === key) return this.views;
+    const n = width * height;
+    const align = (k: number) => Math.ceil(k / 16) * 16;
+    let at = RESERVED_BYTES;
+    const take = (bytes: number) => {
+      const start = at;
+      at = align(at + bytes);
+      return start;
+    };
+    // Spans: a tile row holds at most ceil(width / 2) of them (they are disjoint, with gaps), and there are at most height tile rows.
+    const spanInts = 2 * Math.ceil(width / 2) * height + 2;
+    this.offsets = {
+      rgb: take(3 * n),
+      across: take(6 * n),
+      both: take(6 * n),
+      spanStart: take(4 * (height + 2)),
+      spans: take(4 * spanInts),
+      rows: take(4 * 4 * (3 * width + 16)),
+      gx: take(4 * n),
+      gy: take(4 * n),
+      mag2: take(4 * n),
+    };
+    const pages = Math.ceil(at / PAGE_BYTES) - this.memory.buffer.byteLength / PAGE_BYTES;
+    if (pages > 0) this.memory.grow(pages);
+    const buf = this.memory.buffer;
+    const o = this.offsets;
+    this.views = {
+      rgb: new Uint8Array(buf, o.rgb, 3 * n),
+      spanStart: new Int32Array(buf, o.spanStart, height + 2),
+      spans: new Int32Array(buf, o.spans, spanInts),
+      gx: new Float32Array(buf, o.gx, n),
+      gy: new Float32Array(buf, o.gy, n),
+      mag2: new Float32Array(buf, o.mag2, n),
+    };
+    // A new layout leaves stale values where the old one had other buffers: the outputs' border is never written, so clear it.
+    this.views.gx.fill(0);
+    this.views.gy.fill(0);
+    this.views.mag2.fill(0);
+    this.layoutFor = key;
+    return this.views;
+  }
+}
+
+type Views = GradientViews & { rgb: Uint8Array; spanStart: Int32Array; spans: Int32Array };
+
+let kernels: EdgeKernels | null | undefined;
+
+/** This thread's kernels, compiled on first use; null where WebAssembly SIMD cannot run. */
+export function simdKernels(): EdgeKernels | null {
+  if (kernels !== undefined) return kernels;
+  try {
+    kernels = new EdgeKernels(new WebAssembly.Module(Buffer.from(EDGE_KERNELS_WASM_BASE64, 'base64')));
+  } catch {
+    kernels = null;
+  }
+  return kernels;
+}

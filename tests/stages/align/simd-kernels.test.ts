@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { colourEdges, edgeRegionAround } from '../../../stages/align/edges.ts';
+import { registerDepthToRgb } from '../../../stages/align/rgbd-registration.ts';
+import { simdKernels } from '../../../stages/align/simd/kernels.ts';
+import { registrationFamily, renderRegistrationCase } from '../../../run/fixtures/registration-fixtures.ts';
+import { mulberry32 } from '../../../run/fixtures/rgbd-fixtures.ts';
+
+const sameArray = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => Object.is(v, b[i]));
+
+test('the WebAssembly SIMD kernels load here (Node 20 runs WebAssembly SIMD)', () => {
+  assert.ok(simdKernels(), 'simdKernels() returned null: the JavaScript fallback would run');
+});
+
+test('colour edges by the SIMD kernel equal the JavaScript ones bit for bit, on family frames, noise and odd sizes', () => {
+  // Registration family frames (slanted planes, checkerboards, thin objects, noise) at several
+  // sizes, plus uniform noise at sizes whose rows are not a multiple of the SIMD width.
+  const frames = registrationFamily({ seeds: [91, 92], casesPerSeed: 4, sizes: [[320, 240], [424, 318], [640, 480]] }).map((p) => renderRegistrationCase(p).rgb);
+  for (const [width, height, seed] of [[97, 61, 1], [5, 5, 2], [3, 3, 3], [641, 7, 4]]) {
+    const rnd = mulberry32(seed);
+    frames.push({ width, height, data: Uint8Array.from({ length: 3 * width * height }, () => Math.floor(rnd() * 256)) });
+  }
+  for (const f of frames) {
+    const simd = colourEdges(f.data, f.width, f.height, { channels: 'rgb', kernels: 'simd' });
+    const js = colourEdges(f.data, f.width, f.height, { channels: 'rgb', kernels: 'js' });
+    const at = `${f.width}x${f.height}`;
+    assert.equal(simd.count, js.count, at);
+    assert.ok(sameArray(simd.edges, js.edges), `${at}: edge maps differ`);
+    assert.ok(sameArray([...simd.pixels].sort((a, b) => a - b), [...js.pixels].sort((a, b) => a - b)), `${at}: edge pixels differ`);
+    const at2 = (m: Uint8Array, px: Int32Array) => Array.from(px, (i) => m[i]);
+    assert.ok(sameArray(at2(simd.orientation, simd.pixels), at2(js.orientation, simd.pixels)), `${at}: orientations differ`);
+    assert.ok(sameArray(at2(simd.bins, simd.pixels), at2(js.bins, simd.pixels)), `${at}: orientation bins differ`);
+  }
+});
+
+test('registration with the SIMD kernel gives the JavaScript estimates exactly, with and without a colour region', () => {
+  const cases = registrationFamily({ seeds: [93, 94], casesPerSeed: 6, sizes: [[320, 240], [640, 480]] });
+  for (const params of cases) {
+    const c = renderRegistrationCase(params);
+    for (const fullFrameColour of [false, true]) {
+      const simd = registerDepthToRgb(c.rgb, c.depth, { maxShift: 12, fullFrameColour, keepEdges: true, kernels: 'simd' });
+      const js = registerDepthToRgb(c.rgb, c.depth, { maxShift: 12, fullFrameColour, keepEdges: true, kernels: 'js' });
+      assert.deepEqual(simd, js, JSON.stringify(params));
+    }
+  }
+});
+
+test('a region around a few points: the SIMD kernel gives the JavaScript edges there', () => {
+  const c = renderRegistrationCase(registrationFamily({ seeds: [95], casesPerSeed: 1, sizes: [[424, 318]] })[0]);
+  const { width, height, data } = c.rgb;
+  const points = Int32Array.of(40, 40, 0, 200, 150, 0, 400, 300, 0);
+  const region = edgeRegionAround(points, 3, width, height, 17);
+  const simd = colourEdges(data, width, height, { channels: 'rgb', kernels: 'simd' }, region);
+  const js = colourEdges(data, width, height, { channels: 'rgb', kernels: 'js' }, region);
+  assert.ok(js.count > 0);
+  assert.ok(sameArray([...simd.pixels].sort((a, b) => a - b), [...js.pixels].sort((a, b) => a - b)));
+});
+
+test('the shipped WebAssembly is what scripts/build-simd-kernels.sh builds from edge-kernels.c (where clang is installed)', async (t) => {
+  try {
+    execFileSync('clang', ['--version'], { stdio: 'ignore' });
+    execFileSync('wasm-ld', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return t.skip('clang or wasm-ld is not installed (Debian: apt-get install clang lld)');
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'weft-simd-build-'));
+  try {
+    const out = join(dir, 'edge-kernels-wasm.ts');
+    execFileSync('bash', ['scripts/build-simd-kernels.sh', out], { stdio: 'ignore' });
+    const shipped = await readFile(new URL('../../../stages/align/simd/edge-kernels-wasm.ts', import.meta.url), 'utf8');
+    const base64 = (s: string) => s.match(/'([A-Za-z0-9+/=]+)'/)?.[1];
+    assert.equal(base64(await readFile(out, 'utf8')), base64(shipped), 'rebuild differs: run scripts/build-simd-kernels.sh and commit the result');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

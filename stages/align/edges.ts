@@ -667,6 +667,8 @@ export interface OcclusionEdgeOptions {
    * with them by then that reads them there, like registration; `pixels` stays the caller's).
    */
   scratch?: boolean;
+  /** By the WebAssembly kernel ('simd', the default where it runs) or in JavaScript ('js'): the same edges. */
+  kernels?: 'simd' | 'js';
 }
 
 /**
@@ -728,6 +730,19 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   // The last column has no right-hand pair and the last row no pair below: the inner loop runs
   // to width - 1 and the last column is judged after it, so the loop tests no bounds.
   const shift = quick >= 2 ** -15 ? Math.ceil(-Math.log2(quick)) : 31;
+  const kernels = options.kernels !== 'js' ? simdKernels() : null;
+  if (kernels) {
+    const found = kernels.occlusionEdges(depth, width, height, { relativeJump, gradientRatio: ratio, noiseFloor, quick, shift });
+    const list = found.pixels.sort();
+    if (options.scratch) return { width, height, edges: found.edges, count: list.length, orientation: found.orientation, strength: found.strength, pixels: list };
+    // Arrays of the caller's own, 0 away from the edges as below.
+    for (const k of list) {
+      edges[k] = 1;
+      orientation[k] = found.orientation[k];
+      strength[k] = found.strength[k];
+    }
+    return { width, height, edges, count: list.length, orientation, strength, pixels: list.slice() };
+  }
   for (let y = 0; y < height; y++) {
     const hasBelow = y + 1 < height;
     const row = y * width;

@@ -106,7 +106,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const truncate = options.truncate ?? 3;
   const minEdgePixels = options.minEdgePixels ?? 30;
   const intensity = { highThreshold: options.intensityThreshold ?? 40, scratch: true, channels: options.rgbChannels === false ? ('luma' as const) : ('rgb' as const), kernels: options.kernels };
-  const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratch: true });
+  const depthEdges = occlusionEdges(depth.data, width, height, { relativeJump: options.relativeJump ?? 0.04, scratch: true, kernels: options.kernels });
   const nothing = (colour: ColourEdgeMap | null): Registration => ({
     dx: 0,
     dy: 0,

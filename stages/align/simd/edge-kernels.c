@@ -157,3 +157,70 @@ void strongest_channel_gradient(const uint8_t* rgb, uint16_t* across, uint16_t* 
   blur_cols(across, both, width, height, &r);
   sobel_strongest(both, width, height, &r, rows, rows + stride, rows + 2 * stride, rows + 3 * stride, gxs, gys, mag2);
 }
+
+// Occlusion edges of a depth map (edges.ts's occlusionEdges, whose comments give the rule):
+// every pixel's pair to the right and the pair below, rejected on integers where the jump is
+// surely too small, judged on float32 inverse depths otherwise. `edges` must be all 0 on entry;
+// the edge pixels are listed in `pixels` in the order found. Returns their number.
+static inline double inverse_depth(int d) { return d == 0 ? 0.0 : (double)(float)(1.0 / d); }
+
+typedef struct {
+  const uint16_t* depth;
+  double relative_jump, ratio, noise_floor;
+  uint8_t* edges;
+  uint8_t* orientation;
+  float* strength;
+  int32_t* pixels;
+  int count;
+} DepthEdges;
+
+static void judge(DepthEdges* e, int i, int da, int db, int step, int has_before, int has_after, int bit) {
+  const double a = inverse_depth(da), b = inverse_depth(db);
+  const double jump = a > b ? a - b : b - a;
+  const double near = a > b ? a : b;
+  if (jump <= e->relative_jump * near || jump <= e->noise_floor) return;
+  const double before = has_before ? inverse_depth(e->depth[i - step]) : 0;
+  const double after = has_after ? inverse_depth(e->depth[i + 2 * step]) : 0;
+  const double g_before = before == 0 ? 0 : (a - before < 0 ? before - a : a - before);
+  const double g_after = after == 0 ? 0 : (after - b < 0 ? b - after : after - b);
+  if (jump <= e->ratio * (g_before < g_after ? g_before : g_after)) return;
+  const int k = i + step;
+  const double rel = jump / near;
+  if (!e->edges[k]) {
+    e->edges[k] = 1;
+    e->orientation[k] = bit;
+    e->strength[k] = (float)rel;
+    e->pixels[e->count++] = k;
+    return;
+  }
+  e->orientation[k] |= bit;
+  if (rel > e->strength[k]) e->strength[k] = (float)rel;
+}
+
+int occlusion_edges(const uint16_t* depth, int width, int height, double relative_jump, double ratio, double noise_floor,
+                    double quick, int shift, uint8_t* edges, uint8_t* orientation, float* strength, int32_t* pixels) {
+  DepthEdges e = {depth, relative_jump, ratio, noise_floor, edges, orientation, strength, pixels, 0};
+  for (int y = 0; y < height; y++) {
+    const int has_below = y + 1 < height;
+    const int row = y * width;
+    for (int x = 0, i = row; x + 1 < width; x++, i++) {
+      const int da = depth[i];
+      if (da == 0) continue;
+      const int q = da >> shift;
+      const int dr = depth[i + 1];
+      const int diff_r = da - dr;
+      if ((uint32_t)(diff_r + q) >= (uint32_t)(2 * q) && dr != 0 && !(diff_r < quick * da && -diff_r < quick * dr)) judge(&e, i, da, dr, 1, x >= 1, x + 2 < width, 1);
+      if (!has_below) continue;
+      const int db = depth[i + width];
+      const int diff_b = da - db;
+      if ((uint32_t)(diff_b + q) >= (uint32_t)(2 * q) && db != 0 && !(diff_b < quick * da && -diff_b < quick * db)) judge(&e, i, da, db, width, y >= 1, y + 2 < height, 2);
+    }
+    const int i = row + width - 1;
+    const int da = depth[i];
+    if (!has_below || da == 0) continue;
+    const int db = depth[i + width];
+    const int diff_b = da - db;
+    if (db != 0 && !(diff_b < quick * da && -diff_b < quick * db)) judge(&e, i, da, db, width, y >= 1, y + 2 < height, 2);
+  }
+  return e.count;
+}

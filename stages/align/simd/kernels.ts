@@ -6,6 +6,7 @@
 import { EDGE_KERNELS_WASM_BASE64 } from './edge-kernels-wasm.ts';
 
 interface KernelExports {
+  occlusion_edges(depth: number, width: number, height: number, relativeJump: number, ratio: number, noiseFloor: number, quick: number, shift: number, edges: number, orientation: number, strength: number, pixels: number): number;
   strongest_channel_gradient(rgb: number, across: number, both: number, width: number, height: number, spanStart: number, spans: number, tileSize: number, rows: number, gx: number, gy: number, mag2: number): void;
 }
 
@@ -19,6 +20,24 @@ export interface ComputeSpans {
   spans: Int32Array[];
 }
 
+/** The parameters of edges.ts's occlusion test, as occlusionEdges derives them. */
+export interface OcclusionTest {
+  relativeJump: number;
+  gradientRatio: number;
+  noiseFloor: number;
+  /** The integer pre-test's threshold and shift (see occlusionEdges). */
+  quick: number;
+  shift: number;
+}
+
+/** Occlusion edges: views into the module's memory, and the edge pixels in the order found (a copy). */
+export interface OcclusionViews {
+  edges: Uint8Array;
+  orientation: Uint8Array;
+  strength: Float32Array;
+  pixels: Int32Array;
+}
+
 /** Per-pixel results of the strongest-channel gradient: views into the module's memory. */
 export interface GradientViews {
   gx: Float32Array;
@@ -30,7 +49,7 @@ export class EdgeKernels {
   private readonly memory = new WebAssembly.Memory({ initial: RESERVED_BYTES / PAGE_BYTES });
   private readonly exports: KernelExports;
   private layoutFor = '';
-  private offsets = { rgb: 0, across: 0, both: 0, spanStart: 0, spans: 0, rows: 0, gx: 0, gy: 0, mag2: 0 };
+  private offsets = { rgb: 0, across: 0, both: 0, spanStart: 0, spans: 0, rows: 0, gx: 0, gy: 0, mag2: 0, depth: 0, depthEdges: 0, depthOrientation: 0, depthStrength: 0, depthPixels: 0 };
   private views: Views | null = null;
 
   constructor(module: WebAssembly.Module) {
@@ -58,6 +77,16 @@ export class EdgeKernels {
     return { gx: v.gx, gy: v.gy, mag2: v.mag2 };
   }
 
+  /** edges.ts's occlusionEdges rule over the whole depth map; orientation and strength are meaningful at edge pixels only. */
+  occlusionEdges(depth: Uint16Array, width: number, height: number, t: OcclusionTest): OcclusionViews {
+    const v = this.layout(width, height);
+    v.depth.set(depth.subarray(0, width * height));
+    v.depthEdges.fill(0);
+    const o = this.offsets;
+    const count = this.exports.occlusion_edges(o.depth, width, height, t.relativeJump, t.gradientRatio, t.noiseFloor, t.quick, t.shift, o.depthEdges, o.depthOrientation, o.depthStrength, o.depthPixels);
+    return { edges: v.depthEdges, orientation: v.depthOrientation, strength: v.depthStrength, pixels: v.depthPixels.slice(0, count) };
+  }
+
   /** Buffers for a frame size: laid out once per size, the memory grown (never shrunk) to fit. */
   private layout(width: number, height: number): Views {
     const key = `${width}x${height}`;
@@ -82,6 +111,11 @@ export class EdgeKernels {
       gx: take(4 * n),
       gy: take(4 * n),
       mag2: take(4 * n),
+      depth: take(2 * n),
+      depthEdges: take(n),
+      depthOrientation: take(n),
+      depthStrength: take(4 * n),
+      depthPixels: take(4 * n),
     };
     const pages = Math.ceil(at / PAGE_BYTES) - this.memory.buffer.byteLength / PAGE_BYTES;
     if (pages > 0) this.memory.grow(pages);
@@ -94,6 +128,11 @@ export class EdgeKernels {
       gx: new Float32Array(buf, o.gx, n),
       gy: new Float32Array(buf, o.gy, n),
       mag2: new Float32Array(buf, o.mag2, n),
+      depth: new Uint16Array(buf, o.depth, n),
+      depthEdges: new Uint8Array(buf, o.depthEdges, n),
+      depthOrientation: new Uint8Array(buf, o.depthOrientation, n),
+      depthStrength: new Float32Array(buf, o.depthStrength, n),
+      depthPixels: new Int32Array(buf, o.depthPixels, n),
     };
     // A new layout leaves stale values where the old one had other buffers: the outputs' border is never written, so clear it.
     this.views.gx.fill(0);
@@ -104,7 +143,16 @@ export class EdgeKernels {
   }
 }
 
-type Views = GradientViews & { rgb: Uint8Array; spanStart: Int32Array; spans: Int32Array };
+type Views = GradientViews & {
+  rgb: Uint8Array;
+  spanStart: Int32Array;
+  spans: Int32Array;
+  depth: Uint16Array;
+  depthEdges: Uint8Array;
+  depthOrientation: Uint8Array;
+  depthStrength: Float32Array;
+  depthPixels: Int32Array;
+};
 
 let kernels: EdgeKernels | null | undefined;
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { colourEdges, edgeRegionAround } from '../../../stages/align/edges.ts';
+import { colourEdges, edgeRegionAround, occlusionEdges } from '../../../stages/align/edges.ts';
 import { registerDepthToRgb } from '../../../stages/align/rgbd-registration.ts';
 import { simdKernels } from '../../../stages/align/simd/kernels.ts';
 import { registrationFamily, renderRegistrationCase } from '../../../run/fixtures/registration-fixtures.ts';
@@ -35,6 +35,37 @@ test('colour edges by the SIMD kernel equal the JavaScript ones bit for bit, on 
     assert.ok(sameArray(at2(simd.orientation, simd.pixels), at2(js.orientation, simd.pixels)), `${at}: orientations differ`);
     assert.ok(sameArray(at2(simd.bins, simd.pixels), at2(js.bins, simd.pixels)), `${at}: orientation bins differ`);
   }
+});
+
+test('occlusion edges by the kernel equal the JavaScript ones bit for bit: family depth maps, holes, noise, odd sizes', () => {
+  const maps = registrationFamily({ seeds: [96, 97], casesPerSeed: 4, sizes: [[320, 240], [424, 318], [640, 480]] }).map((p) => renderRegistrationCase(p).depth);
+  for (const [width, height, seed] of [[97, 61, 5], [1, 9, 6], [9, 1, 7], [2, 2, 8], [333, 17, 9]]) {
+    const rnd = mulberry32(seed);
+    // Random depths with a fifth missing, and steps between plateaus.
+    maps.push({ width, height, data: Uint16Array.from({ length: width * height }, (_, i) => (rnd() < 0.2 ? 0 : 500 + ((i % width) > width / 2 ? 2000 : 0) + Math.floor(rnd() * 40))) });
+  }
+  let found = 0;
+  for (const m of maps) {
+    for (const scratch of [false, true]) {
+      for (const relativeJump of [0.04, 0.0005, 0]) {
+        const simd = occlusionEdges(m.data, m.width, m.height, { relativeJump, scratch, kernels: 'simd' });
+        const simdCopy = { edges: simd.edges.slice(), orientation: Array.from(simd.pixels, (k) => simd.orientation[k]), strength: Array.from(simd.pixels, (k) => simd.strength[k]), pixels: simd.pixels.slice() };
+        const js = occlusionEdges(m.data, m.width, m.height, { relativeJump, scratch, kernels: 'js' });
+        const at = `${m.width}x${m.height}, jump ${relativeJump}, scratch ${scratch}`;
+        assert.equal(simd.count, js.count, at);
+        found += js.count;
+        assert.ok(sameArray(simdCopy.pixels, js.pixels), `${at}: pixels differ`);
+        assert.ok(sameArray(simdCopy.edges, js.edges), `${at}: edge maps differ`);
+        assert.ok(sameArray(simdCopy.orientation, Array.from(js.pixels, (k) => js.orientation[k])), `${at}: orientations differ`);
+        assert.ok(sameArray(simdCopy.strength, Array.from(js.pixels, (k) => js.strength[k])), `${at}: strengths differ`);
+        if (!scratch) {
+          assert.ok(sameArray(simd.orientation, js.orientation), `${at}: orientation off the edges differs`);
+          assert.ok(sameArray(simd.strength, js.strength), `${at}: strength off the edges differs`);
+        }
+      }
+    }
+  }
+  assert.ok(found > 10_000, `only ${found} edge pixels: the comparison would say little`);
 });
 
 test('registration with the SIMD kernel gives the JavaScript estimates exactly, with and without a colour region', () => {

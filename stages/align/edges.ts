@@ -870,18 +870,10 @@ export interface DistanceCodes {
  * from an earlier frame, and must not be read), and the array is a per-thread buffer that the
  * next call with a region overwrites. cap must lie in (0, 15].
  */
-export function cappedDistanceCodes(width: number, height: number, pixels: Int32Array, selections: Uint16Array, slots: number, cap: number, region?: EdgeRegion): DistanceCodes {
+export function cappedDistanceCodes(width: number, height: number, pixels: Int32Array, selections: Uint16Array, slots: number, cap: number, region?: EdgeRegion, kernels: 'simd' | 'js' = 'simd'): DistanceCodes {
   if (!(cap > 0 && cap <= 15)) throw new RangeError(`distance cap must lie in (0, 15], got ${cap}`);
   if (!Number.isInteger(slots) || slots < 1 || slots > 16) throw new RangeError(`selections per pixel must be 1 to 16, got ${slots}`);
   const n = width * height;
-  const codes = region ? scratchBuffer('distanceCodes', n * slots, (k) => new Uint8Array(k)) : new Uint8Array(n * slots);
-  if (region) {
-    const { tileSize, spans: spanRows } = rowSpans(width, height, region, 'need');
-    for (let y = 0; y < height; y++) {
-      const spans = spanRows[Math.floor(y / tileSize)];
-      for (let s = 0; s < spans.length; s += 2) codes.fill(FAR_CODE, (y * width + spans[s]) * slots, (y * width + spans[s + 1]) * slots);
-    }
-  } else codes.fill(FAR_CODE);
   const reach = Math.ceil(cap);
   const dxs: number[] = [];
   const dys: number[] = [];
@@ -903,6 +895,19 @@ export function cappedDistanceCodes(width: number, height: number, pixels: Int32
   const offD = Uint8Array.from(d2s);
   // Offsets in the interleaved array, for edge pixels whose disc lies inside the frame.
   const offI = Int32Array.from(dxs.map((dx, k) => (dys[k] * width + dx) * slots));
+  const simd = kernels === 'simd' ? simdKernels() : null;
+  if (simd) {
+    const stamped = simd.distanceCodes(width, height, pixels, selections, slots, { offX, offY, offD, offI, reach }, region ? rowSpans(width, height, region, 'need') : null);
+    return { slots, codes: region ? stamped : stamped.slice(), distance };
+  }
+  const codes = region ? scratchBuffer('distanceCodes', n * slots, (k) => new Uint8Array(k)) : new Uint8Array(n * slots);
+  if (region) {
+    const { tileSize, spans: spanRows } = rowSpans(width, height, region, 'need');
+    for (let y = 0; y < height; y++) {
+      const spans = spanRows[Math.floor(y / tileSize)];
+      for (let s = 0; s < spans.length; s += 2) codes.fill(FAR_CODE, (y * width + spans[s]) * slots, (y * width + spans[s + 1]) * slots);
+    }
+  } else codes.fill(FAR_CODE);
   // The stamping loop is a function of its own: V8 compiles it once instead of recompiling the
   // whole of this function for each of its loops.
   stampDistanceDiscs(width, height, pixels, selections, slots, reach, offX, offY, offD, offI, codes);

@@ -25,6 +25,7 @@
 import type { RegistrationResult } from '../../schemas/rgbd.ts';
 import type { RgbImage } from '../decode/rgb-image.ts';
 import type { DepthMap } from '../decode/depth-png.ts';
+import { simdKernels, type ChamferInput, type EdgeKernels } from './simd/kernels.ts';
 import { cappedDistanceCodes, colourEdges, depthEdgeNormalBin, edgeRegionAround, occlusionEdges, ORIENT_ACROSS_X, ORIENT_ACROSS_Y, ORIENT_BINS, type ColourEdgeMap, type DepthEdgeMap, type EdgeRegion } from './edges.ts';
 
 export interface RegistrationOptions {
@@ -129,7 +130,7 @@ export function registerDepthToRgb(rgb: RgbImage, depth: DepthMap, options: Regi
   const edges = options.keepEdges ? { edges: { colour: colour.pixels, depth: depthEdges.pixels } } : {};
 
   // Full resolution: distance transforms per orientation, computed once, and the sampled points.
-  const fine = new ChamferLevel(colour, scored, truncate, region);
+  const fine = new ChamferLevel(colour, scored, truncate, region, options.kernels);
   const side = 2 * maxShift + 1;
   const costs = new Float64Array(side * side).fill(NaN);
   const inGrid = (dx: number, dy: number) => Math.abs(dx) <= maxShift && Math.abs(dy) <= maxShift;
@@ -336,8 +337,10 @@ class ChamferLevel {
   private readonly base: Int32Array;
   private readonly slotA: Uint8Array;
   private readonly slotB: Uint8Array;
+  /** The WebAssembly cost kernels, where they run (the same costs as the loops below). */
+  private readonly simd: EdgeKernels | null;
 
-  constructor(colour: ColourEdgeMap, scored: ScoredPoints, private readonly truncate: number, region: EdgeRegion | undefined) {
+  constructor(colour: ColourEdgeMap, scored: ScoredPoints, private readonly truncate: number, region: EdgeRegion | undefined, kernels: 'simd' | 'js' = 'simd') {
     const { width, height } = colour;
     this.width = width;
     this.height = height;
@@ -373,9 +376,15 @@ class ChamferLevel {
       const o = colour.orientation[i];
       selections[q] = binBits[colour.bins[i]] | (o & ORIENT_ACROSS_X ? xBit : 0) | (o & ORIENT_ACROSS_Y ? yBit : 0);
     });
-    const d = cappedDistanceCodes(width, height, colour.pixels, selections, Math.max(1, slots), truncate, region);
+    const d = cappedDistanceCodes(width, height, colour.pixels, selections, Math.max(1, slots), truncate, region, kernels);
     this.codes = d.codes;
     this.distance = d.distance;
+    this.simd = kernels === 'simd' ? simdKernels() : null;
+  }
+
+  /** This level as the WebAssembly cost kernels take it. */
+  private get chamferInput(): ChamferInput {
+    return { width: this.width, height: this.height, points: this.points, weights: this.weights, base: this.base, slotA: this.slotA, slotB: this.slotB, codes: this.codes, slots: this.codes.length / (this.width * this.height), distance: this.distance, truncate: this.truncate };
   }
 
   /**
@@ -388,6 +397,7 @@ class ChamferLevel {
    * shift-by-shift loop, bit for bit.
    */
   gridCosts(maxShift: number, stride = 1): Float64Array {
+    if (this.simd) return this.simd.chamferCosts(this.chamferInput, { grid: { maxShift, stride } });
     const { width, height, points, weights, codes, distance, base, slotA, slotB } = this;
     const slots = codes.length / (width * height);
     const side = 2 * maxShift + 1;
@@ -462,6 +472,7 @@ class ChamferLevel {
 
   /** As gridCosts with stride 1, for the listed shifts only. */
   costsAt(shifts: [number, number][]): Float64Array {
+    if (this.simd) return this.simd.chamferCosts(this.chamferInput, { dxs: Int32Array.from(shifts, (s) => s[0]), dys: Int32Array.from(shifts, (s) => s[1]) });
     const { width, height, points, weights, codes, distance, base, slotA, slotB } = this;
     const slots = codes.length / (width * height);
     const m = shifts.length;

@@ -224,3 +224,138 @@ int occlusion_edges(const uint16_t* depth, int width, int height, double relativ
   }
   return e.count;
 }
+
+// Capped distance codes (edges.ts's cappedDistanceCodes): FAR (255) over the region's needed
+// spans, or the whole frame when tile_size is 0, then a disc of squared-distance codes stamped
+// around every edge pixel for each selection it belongs to.
+void distance_codes(int width, int height, const int32_t* pixels, int npix, const uint16_t* selections, int slots, int reach,
+                    const int32_t* off_x, const int32_t* off_y, const uint8_t* off_d, const int32_t* off_i, int m, uint8_t* codes,
+                    const int32_t* span_start, const int32_t* spans, int tile_size) {
+  if (tile_size == 0) {
+    __builtin_memset(codes, 255, (unsigned)(width * height * slots));
+  } else {
+    const Region r = {span_start, spans, tile_size};
+    for (int y = 0; y < height; y++) {
+      FOR_SPANS(&r, y, x0, x1) __builtin_memset(codes + (y * width + x0) * slots, 255, (unsigned)((x1 - x0) * slots));
+    }
+  }
+  for (int q = 0; q < npix; q++) {
+    const int i = pixels[q];
+    const int y = i / width;
+    const int x = i - y * width;
+    const int inside = x >= reach && y >= reach && x + reach < width && y + reach < height;
+    for (unsigned bits = selections[q]; bits != 0; bits &= bits - 1) {
+      const int slot = __builtin_ctz(bits);
+      const int at = i * slots + slot;
+      if (inside) {
+        for (int k = 0; k < m; k++) {
+          const int t = at + off_i[k];
+          if (off_d[k] < codes[t]) codes[t] = off_d[k];
+        }
+        continue;
+      }
+      for (int k = 0; k < m; k++) {
+        const int tx = x + off_x[k], ty = y + off_y[k];
+        if (tx < 0 || ty < 0 || tx >= width || ty >= height) continue;
+        const int t = (ty * width + tx) * slots + slot;
+        if (off_d[k] < codes[t]) codes[t] = off_d[k];
+      }
+    }
+  }
+}
+
+// The chamfer costs of ChamferLevel (rgbd-registration.ts): per shift, the weighted mean
+// distance of the depth edge points moved back by it, each shift's sum adding the points in
+// their order, so the costs are the JavaScript ones bit for bit. `sum`, `wsum` and `n` are
+// scratch of `cells` entries.
+typedef struct {
+  const int32_t* points;  // x, y, orientation triples
+  const float* weights;
+  const int32_t* base;
+  const uint8_t* slot_a;
+  const uint8_t* slot_b;
+  const uint8_t* codes;
+  const double* distance;
+  int count, slots, width, height;
+  double truncate;
+} Chamfer;
+
+static inline double code_distance(const Chamfer* c, int at, int p) {
+  const uint8_t a = c->codes[at + c->slot_a[p]], b = c->codes[at + c->slot_b[p]];
+  return c->distance[a < b ? a : b];
+}
+
+void grid_costs(const int32_t* points, const float* weights, const int32_t* base, const uint8_t* slot_a, const uint8_t* slot_b,
+                const uint8_t* codes, const double* distance, int count, int slots, int width, int height, double truncate,
+                int max_shift, int stride, double* sum, double* wsum, int32_t* n, double* out) {
+  const Chamfer c = {points, weights, base, slot_a, slot_b, codes, distance, count, slots, width, height, truncate};
+  const int side = 2 * max_shift + 1, cells = side * side;
+  for (int g = 0; g < cells; g++) { sum[g] = 0; wsum[g] = 0; n[g] = 0; }
+  int everywhere = 1;
+  for (int k = 0; k < 3 * count && everywhere; k += 3 * stride) {
+    everywhere = points[k] >= max_shift && points[k] + max_shift < width && points[k + 1] >= max_shift && points[k + 1] + max_shift < height;
+  }
+  if (everywhere) {
+    double w0 = 0;
+    int n0 = 0;
+    const int row_step = width * slots;
+    for (int p = 0; p < count; p += stride) {
+      const double w = weights[p];
+      w0 += w;
+      n0++;
+      const int sa = slot_a[p], sb = slot_b[p];
+      int at = base[p] + max_shift * row_step + max_shift * slots;
+      for (int row = 0; row < cells; row += side, at -= row_step) {
+        if (sa == sb) {
+          for (int gx = 0, t = at + sa; gx < side; gx++, t -= slots) sum[row + gx] += w * distance[codes[t]];
+        } else {
+          for (int gx = 0, t = at; gx < side; gx++, t -= slots) {
+            const uint8_t a = codes[t + sa], b = codes[t + sb];
+            sum[row + gx] += w * distance[a < b ? a : b];
+          }
+        }
+      }
+    }
+    for (int g = 0; g < cells; g++) { wsum[g] = w0; n[g] = n0; }
+  } else {
+    for (int k = 0, p = 0; p < count; k += 3 * stride, p += stride) {
+      const int x = points[k], y = points[k + 1];
+      const double w = weights[p];
+      const int dx0 = -max_shift > x - width + 1 ? -max_shift : x - width + 1;
+      const int dx1 = max_shift < x ? max_shift : x;
+      const int dy0 = -max_shift > y - height + 1 ? -max_shift : y - height + 1;
+      const int dy1 = max_shift < y ? max_shift : y;
+      for (int dy = dy0; dy <= dy1; dy++) {
+        const int row = (dy + max_shift) * side + max_shift;
+        const int row_at = base[p] - dy * width * slots;
+        for (int dx = dx0; dx <= dx1; dx++) {
+          const int g = row + dx;
+          sum[g] += w * code_distance(&c, row_at - dx * slots, p);
+          wsum[g] += w;
+          n[g]++;
+        }
+      }
+    }
+  }
+  const int total = (count + stride - 1) / stride;
+  for (int g = 0; g < cells; g++) out[g] = n[g] * 2 >= total && wsum[g] > 0 ? sum[g] / wsum[g] : truncate;
+}
+
+void costs_at(const int32_t* points, const float* weights, const int32_t* base, const uint8_t* slot_a, const uint8_t* slot_b,
+              const uint8_t* codes, const double* distance, int count, int slots, int width, int height, double truncate,
+              const int32_t* dxs, const int32_t* dys, int m, double* sum, double* wsum, int32_t* n, double* out) {
+  const Chamfer c = {points, weights, base, slot_a, slot_b, codes, distance, count, slots, width, height, truncate};
+  for (int q = 0; q < m; q++) { sum[q] = 0; wsum[q] = 0; n[q] = 0; }
+  for (int k = 0, p = 0; p < count; k += 3, p++) {
+    const int x = points[k], y = points[k + 1];
+    const double w = weights[p];
+    for (int q = 0; q < m; q++) {
+      const int tx = x - dxs[q], ty = y - dys[q];
+      if (tx < 0 || ty < 0 || tx >= width || ty >= height) continue;
+      sum[q] += w * code_distance(&c, base[p] - (dys[q] * width + dxs[q]) * slots, p);
+      wsum[q] += w;
+      n[q]++;
+    }
+  }
+  for (int q = 0; q < m; q++) out[q] = n[q] * 2 >= count && wsum[q] > 0 ? sum[q] / wsum[q] : truncate;
+}

@@ -6,6 +6,9 @@
 import { EDGE_KERNELS_WASM_BASE64 } from './edge-kernels-wasm.ts';
 
 interface KernelExports {
+  distance_codes(width: number, height: number, pixels: number, npix: number, selections: number, slots: number, reach: number, offX: number, offY: number, offD: number, offI: number, m: number, codes: number, spanStart: number, spans: number, tileSize: number): void;
+  grid_costs(points: number, weights: number, base: number, slotA: number, slotB: number, codes: number, distance: number, count: number, slots: number, width: number, height: number, truncate: number, maxShift: number, stride: number, sum: number, wsum: number, n: number, out: number): void;
+  costs_at(points: number, weights: number, base: number, slotA: number, slotB: number, codes: number, distance: number, count: number, slots: number, width: number, height: number, truncate: number, dxs: number, dys: number, m: number, sum: number, wsum: number, n: number, out: number): void;
   occlusion_edges(depth: number, width: number, height: number, relativeJump: number, ratio: number, noiseFloor: number, quick: number, shift: number, edges: number, orientation: number, strength: number, pixels: number): number;
   strongest_channel_gradient(rgb: number, across: number, both: number, width: number, height: number, spanStart: number, spans: number, tileSize: number, rows: number, gx: number, gy: number, mag2: number): void;
 }
@@ -49,7 +52,9 @@ export class EdgeKernels {
   private readonly memory = new WebAssembly.Memory({ initial: RESERVED_BYTES / PAGE_BYTES });
   private readonly exports: KernelExports;
   private layoutFor = '';
-  private offsets = { rgb: 0, across: 0, both: 0, spanStart: 0, spans: 0, rows: 0, gx: 0, gy: 0, mag2: 0, depth: 0, depthEdges: 0, depthOrientation: 0, depthStrength: 0, depthPixels: 0 };
+  private offsets = { rgb: 0, across: 0, both: 0, spanStart: 0, spans: 0, rows: 0, gx: 0, gy: 0, mag2: 0, depth: 0, depthEdges: 0, depthOrientation: 0, depthStrength: 0, depthPixels: 0, codes: 0 };
+  private frameEnd = RESERVED_BYTES;
+  private arenaEnd = RESERVED_BYTES;
   private views: Views | null = null;
 
   constructor(module: WebAssembly.Module) {
@@ -65,13 +70,7 @@ export class EdgeKernels {
   strongestChannelGradient(rgb: Uint8Array, width: number, height: number, computed: ComputeSpans): GradientViews {
     const v = this.layout(width, height);
     v.rgb.set(rgb.subarray(0, 3 * width * height));
-    let k = 0;
-    computed.spans.forEach((list, t) => {
-      v.spanStart[t] = k / 2;
-      v.spans.set(list, k);
-      k += list.length;
-    });
-    v.spanStart[computed.spans.length] = k / 2;
+    this.loadSpans(v, computed);
     const o = this.offsets;
     this.exports.strongest_channel_gradient(o.rgb, o.across, o.both, width, height, o.spanStart, o.spans, computed.tileSize, o.rows, o.gx, o.gy, o.mag2);
     return { gx: v.gx, gy: v.gy, mag2: v.mag2 };
@@ -85,6 +84,99 @@ export class EdgeKernels {
     const o = this.offsets;
     const count = this.exports.occlusion_edges(o.depth, width, height, t.relativeJump, t.gradientRatio, t.noiseFloor, t.quick, t.shift, o.depthEdges, o.depthOrientation, o.depthStrength, o.depthPixels);
     return { edges: v.depthEdges, orientation: v.depthOrientation, strength: v.depthStrength, pixels: v.depthPixels.slice(0, count) };
+  }
+
+  /**
+   * edges.ts's cappedDistanceCodes stamping into this thread's code buffer (a view returned,
+   * overwritten by the next call); with `need`, only its spans are filled, as there.
+   */
+  distanceCodes(width: number, height: number, pixels: Int32Array, selections: Uint16Array, slots: number, disc: { offX: Int32Array; offY: Int32Array; offD: Uint8Array; offI: Int32Array; reach: number }, need: ComputeSpans | null): Uint8Array {
+    const v = this.layout(width, height);
+    const arena = this.arena();
+    const px = arena.i32(pixels);
+    const sel = arena.u16(selections);
+    const offX = arena.i32(disc.offX);
+    const offY = arena.i32(disc.offY);
+    const offD = arena.u8(disc.offD);
+    const offI = arena.i32(disc.offI);
+    if (need) this.loadSpans(v, need);
+    const o = this.offsets;
+    this.exports.distance_codes(width, height, px, pixels.length, sel, slots, disc.reach, offX, offY, offD, offI, disc.offD.length, o.codes, o.spanStart, o.spans, need ? need.tileSize : 0);
+    return new Uint8Array(this.memory.buffer, o.codes, width * height * slots);
+  }
+
+  /** Whether `codes` is this thread's code buffer (what distanceCodes returned), not a copy. */
+  holdsCodes(codes: Uint8Array): boolean {
+    return codes.buffer === this.memory.buffer && codes.byteOffset === this.offsets.codes;
+  }
+
+  /**
+   * ChamferLevel's costs (rgbd-registration.ts): for every shift within maxShift (`grid`), or
+   * for the listed ones; the same sums in the same order, so the same costs bit for bit.
+   */
+  chamferCosts(c: ChamferInput, shifts: { grid: { maxShift: number; stride: number } } | { dxs: Int32Array; dys: Int32Array }): Float64Array {
+    const v = this.layout(c.width, c.height);
+    if (!this.holdsCodes(c.codes)) v.codes.set(c.codes);
+    const arena = this.arena();
+    const points = arena.i32(c.points);
+    const weights = arena.f32(c.weights);
+    const base = arena.i32(c.base);
+    const slotA = arena.u8(c.slotA);
+    const slotB = arena.u8(c.slotB);
+    const distance = arena.f64(c.distance);
+    const count = c.points.length / 3;
+    const cells = 'grid' in shifts ? (2 * shifts.grid.maxShift + 1) ** 2 : shifts.dxs.length;
+    const sum = arena.reserve(8 * cells);
+    const wsum = arena.reserve(8 * cells);
+    const n = arena.reserve(4 * cells);
+    const out = arena.reserve(8 * cells);
+    const o = this.offsets;
+    if ('grid' in shifts) {
+      this.exports.grid_costs(points, weights, base, slotA, slotB, o.codes, distance, count, c.slots, c.width, c.height, c.truncate, shifts.grid.maxShift, shifts.grid.stride, sum, wsum, n, out);
+    } else {
+      const dxs = arena.i32(shifts.dxs);
+      const dys = arena.i32(shifts.dys);
+      this.exports.costs_at(points, weights, base, slotA, slotB, o.codes, distance, count, c.slots, c.width, c.height, c.truncate, dxs, dys, cells, sum, wsum, n, out);
+    }
+    return new Float64Array(this.memory.buffer, out, cells).slice();
+  }
+
+  private loadSpans(v: Views, computed: ComputeSpans): void {
+    let k = 0;
+    computed.spans.forEach((list, t) => {
+      v.spanStart[t] = k / 2;
+      v.spans.set(list, k);
+      k += list.length;
+    });
+    v.spanStart[computed.spans.length] = k / 2;
+  }
+
+  /**
+   * Per-call arrays (a call's inputs and results, dead once it returns) go after the frame
+   * buffers, in space laid out with them: the memory never grows between layouts, since growing
+   * it would detach every view handed out for the current frame.
+   */
+  private arena() {
+    let at = this.frameEnd;
+    const reserve = (bytes: number) => {
+      const start = Math.ceil(at / 16) * 16;
+      at = start + bytes;
+      if (at > this.arenaEnd) throw new RangeError(`edge kernels: ${at - this.frameEnd} bytes of call arrays exceed the ${this.arenaEnd - this.frameEnd} laid out`);
+      return start;
+    };
+    const put = <T extends ArrayLike<number>>(make: (buf: ArrayBuffer, at: number, n: number) => { set(a: T): void }, bytesPer: number) => (a: T) => {
+      const start = reserve(bytesPer * a.length);
+      make(this.memory.buffer, start, a.length).set(a);
+      return start;
+    };
+    return {
+      reserve,
+      i32: put<Int32Array>((b, s, n) => new Int32Array(b, s, n), 4),
+      u16: put<Uint16Array>((b, s, n) => new Uint16Array(b, s, n), 2),
+      u8: put<Uint8Array>((b, s, n) => new Uint8Array(b, s, n), 1),
+      f32: put<Float32Array>((b, s, n) => new Float32Array(b, s, n), 4),
+      f64: put<Float64Array>((b, s, n) => new Float64Array(b, s, n), 8),
+    };
   }
 
   /** Buffers for a frame size: laid out once per size, the memory grown (never shrunk) to fit. */
@@ -116,7 +208,17 @@ export class EdgeKernels {
       depthOrientation: take(n),
       depthStrength: take(4 * n),
       depthPixels: take(4 * n),
+      // Distance codes: at most 16 selections a pixel.
+      codes: take(16 * n),
     };
+    this.frameEnd = at;
+    // The largest call: distance codes (every pixel an edge: pixel list and selections, the disc
+    // offsets for cap 15), or chamfer costs (every pixel a point: triples, weight, base, two
+    // slots; the distance table; four arrays per shift for max_shift 64).
+    const disc = 31 * 31 * 13;
+    const cells = 129 * 129 * (8 + 8 + 4 + 8 + 8);
+    take(Math.max(6 * n + disc, 22 * n + 256 * 8 + cells) + 16 * 16);
+    this.arenaEnd = at;
     const pages = Math.ceil(at / PAGE_BYTES) - this.memory.buffer.byteLength / PAGE_BYTES;
     if (pages > 0) this.memory.grow(pages);
     const buf = this.memory.buffer;
@@ -133,6 +235,7 @@ export class EdgeKernels {
       depthOrientation: new Uint8Array(buf, o.depthOrientation, n),
       depthStrength: new Float32Array(buf, o.depthStrength, n),
       depthPixels: new Int32Array(buf, o.depthPixels, n),
+      codes: new Uint8Array(buf, o.codes, 16 * n),
     };
     // A new layout leaves stale values where the old one had other buffers: the outputs' border is never written, so clear it.
     this.views.gx.fill(0);
@@ -152,7 +255,25 @@ type Views = GradientViews & {
   depthOrientation: Uint8Array;
   depthStrength: Float32Array;
   depthPixels: Int32Array;
+  codes: Uint8Array;
 };
+
+/** What ChamferLevel scores with: its points and their weights and code slots, and the distance codes. */
+export interface ChamferInput {
+  width: number;
+  height: number;
+  /** x, y, orientation triples. */
+  points: Int32Array;
+  weights: Float32Array;
+  /** Per point, its pixel's index in `codes` (pixel x slots). */
+  base: Int32Array;
+  slotA: Uint8Array;
+  slotB: Uint8Array;
+  codes: Uint8Array;
+  slots: number;
+  distance: Float64Array;
+  truncate: number;
+}
 
 let kernels: EdgeKernels | null | undefined;
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { colourEdges, edgeRegionAround, occlusionEdges } from '../../../stages/align/edges.ts';
+import { cappedDistanceCodes, colourEdges, edgeRegionAround, occlusionEdges } from '../../../stages/align/edges.ts';
 import { registerDepthToRgb } from '../../../stages/align/rgbd-registration.ts';
 import { simdKernels } from '../../../stages/align/simd/kernels.ts';
 import { registrationFamily, renderRegistrationCase } from '../../../run/fixtures/registration-fixtures.ts';
@@ -66,6 +66,37 @@ test('occlusion edges by the kernel equal the JavaScript ones bit for bit: famil
     }
   }
   assert.ok(found > 10_000, `only ${found} edge pixels: the comparison would say little`);
+});
+
+test('distance codes by the kernel equal the JavaScript ones: several selections, caps, frame sides, with and without a region', () => {
+  const rnd = mulberry32(12);
+  for (const [width, height] of [[120, 90], [37, 23], [640, 48]]) {
+    const n = width * height;
+    const pixels = Int32Array.from({ length: Math.floor(n / 40) }, () => Math.floor(rnd() * n));
+    for (const slots of [1, 3, 10]) {
+      const selections = Uint16Array.from(pixels, () => 1 + Math.floor(rnd() * ((1 << slots) - 1)));
+      for (const cap of [3, 1.5, 15]) {
+        const region = edgeRegionAround(Int32Array.of(10, 10, 0, width - 5, height - 3, 0), 3, width, height, 9);
+        for (const r of [undefined, region]) {
+          const js = cappedDistanceCodes(width, height, pixels, selections, slots, cap, r, 'js');
+          const jsCodes = js.codes.slice();
+          const simd = cappedDistanceCodes(width, height, pixels, selections, slots, cap, r, 'simd');
+          assert.ok(sameArray(simd.distance, js.distance));
+          const at = `${width}x${height}, ${slots} slots, cap ${cap}, region ${!!r}`;
+          if (!r) assert.ok(sameArray(simd.codes, jsCodes), `${at}: codes differ`);
+          else {
+            // Only the needed tiles are filled (and may be read).
+            let compared = 0;
+            for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+              if (!region.need[Math.floor(y / region.tileSize) * region.cols + Math.floor(x / region.tileSize)]) continue;
+              for (let q = 0; q < slots; q++, compared++) assert.equal(simd.codes[(y * width + x) * slots + q], jsCodes[(y * width + x) * slots + q], `${at} at (${x}, ${y}) slot ${q}`);
+            }
+            assert.ok(compared > 0);
+          }
+        }
+      }
+    }
+  }
 });
 
 test('registration with the SIMD kernel gives the JavaScript estimates exactly, with and without a colour region', () => {

@@ -19,6 +19,7 @@ import { translateDepth, type Registration } from '../align/rgbd-registration.ts
 import type { RgbdMeasured } from '../align/registration-stage.ts';
 import { encodeDepthPng, type DepthMap } from '../decode/depth-png.ts';
 import { encodeRgbPng, isNetpbmPath } from '../decode/rgb-image.ts';
+import { simdKernels } from '../align/simd/kernels.ts';
 
 const RGBD_QUALITY_STAGE = 'rgbd_quality';
 
@@ -30,7 +31,12 @@ export interface DepthStats {
   maxM: number;
 }
 
-export function depthStats(depth: DepthMap, depthScale: number): DepthStats {
+export function depthStats(depth: DepthMap, depthScale: number, kernels: 'simd' | 'js' = 'simd'): DepthStats {
+  const simd = kernels === 'simd' ? simdKernels() : null;
+  if (simd) {
+    const { valid, min, max } = simd.depthStats(depth.data, depth.width, depth.height);
+    return valid === 0 ? { validRatio: 0, minM: 0, maxM: 0 } : { validRatio: valid / depth.data.length, minM: min / depthScale, maxM: max / depthScale };
+  }
   let valid = 0;
   let min = Infinity;
   let max = 0;

@@ -359,3 +359,42 @@ void costs_at(const int32_t* points, const float* weights, const int32_t* base, 
   }
   for (int q = 0; q < m; q++) out[q] = n[q] * 2 >= count && wsum[q] > 0 ? sum[q] / wsum[q] : truncate;
 }
+
+// Valid (non-zero) depth pixels, and the smallest and largest valid value (rgbd-quality.ts's
+// depthStats): out[0] = count, out[1] = min (65535 when none), out[2] = max (0 when none).
+void depth_stats(const uint16_t* depth, int n, uint32_t* out) {
+  v128_t count = wasm_i32x4_splat(0), lo = wasm_i16x8_splat(-1), hi = wasm_i16x8_splat(0);
+  const v128_t zero = wasm_i16x8_splat(0), ones = wasm_i16x8_splat(-1);
+  int i = 0;
+  // Counts per lane stay below 2^16 in blocks of 65535 vectors, then go into 32-bit lanes.
+  while (i + 8 <= n) {
+    v128_t block = wasm_i16x8_splat(0);
+    for (int k = 0; k < 65535 && i + 8 <= n; k++, i += 8) {
+      const v128_t d = wasm_v128_load(depth + i);
+      const v128_t missing = wasm_i16x8_eq(d, zero);
+      block = wasm_i16x8_sub(block, wasm_v128_xor(missing, ones));  // +1 where valid
+      lo = wasm_u16x8_min(lo, wasm_v128_or(d, missing));             // a missing pixel reads 65535
+      hi = wasm_u16x8_max(hi, d);
+    }
+    count = wasm_i32x4_add(count, wasm_i32x4_add(wasm_u32x4_extend_low_u16x8(block), wasm_u32x4_extend_high_u16x8(block)));
+  }
+  uint32_t c = wasm_i32x4_extract_lane(count, 0) + wasm_i32x4_extract_lane(count, 1) + wasm_i32x4_extract_lane(count, 2) + wasm_i32x4_extract_lane(count, 3);
+  uint32_t mn = 65535, mx = 0;
+  uint16_t los[8], his[8];
+  wasm_v128_store(los, lo);
+  wasm_v128_store(his, hi);
+  for (int l = 0; l < 8; l++) {
+    if (los[l] < mn) mn = los[l];
+    if (his[l] > mx) mx = his[l];
+  }
+  for (; i < n; i++) {
+    const uint32_t d = depth[i];
+    if (d == 0) continue;
+    c++;
+    if (d < mn) mn = d;
+    if (d > mx) mx = d;
+  }
+  out[0] = c;
+  out[1] = mn;
+  out[2] = mx;
+}

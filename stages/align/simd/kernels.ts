@@ -6,6 +6,7 @@
 import { EDGE_KERNELS_WASM_BASE64 } from './edge-kernels-wasm.ts';
 
 interface KernelExports {
+  depth_stats(depth: number, n: number, out: number): void;
   distance_codes(width: number, height: number, pixels: number, npix: number, selections: number, slots: number, reach: number, offX: number, offY: number, offD: number, offI: number, m: number, codes: number, spanStart: number, spans: number, tileSize: number): void;
   grid_costs(points: number, weights: number, base: number, slotA: number, slotB: number, codes: number, distance: number, count: number, slots: number, width: number, height: number, truncate: number, maxShift: number, stride: number, sum: number, wsum: number, n: number, out: number): void;
   costs_at(points: number, weights: number, base: number, slotA: number, slotB: number, codes: number, distance: number, count: number, slots: number, width: number, height: number, truncate: number, dxs: number, dys: number, m: number, sum: number, wsum: number, n: number, out: number): void;
@@ -177,6 +178,17 @@ export class EdgeKernels {
       f32: put<Float32Array>((b, s, n) => new Float32Array(b, s, n), 4),
       f64: put<Float64Array>((b, s, n) => new Float64Array(b, s, n), 8),
     };
+  }
+
+  /** Valid (non-zero) pixels of a depth map, and the smallest and largest valid value (0 and 0 when none is valid). */
+  depthStats(depth: Uint16Array, width: number, height: number): { valid: number; min: number; max: number } {
+    const v = this.layout(width, height);
+    const n = width * height;
+    v.depth.set(depth.subarray(0, n));
+    const out = this.arena().reserve(12);
+    this.exports.depth_stats(this.offsets.depth, n, out);
+    const [valid, min, max] = new Uint32Array(this.memory.buffer, out, 3);
+    return valid === 0 ? { valid: 0, min: 0, max: 0 } : { valid, min, max };
   }
 
   /** Buffers for a frame size: laid out once per size, the memory grown (never shrunk) to fit. */

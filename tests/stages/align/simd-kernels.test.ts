@@ -9,6 +9,7 @@ import { registerDepthToRgb } from '../../../stages/align/rgbd-registration.ts';
 import { simdKernels } from '../../../stages/align/simd/kernels.ts';
 import { registrationFamily, renderRegistrationCase } from '../../../run/fixtures/registration-fixtures.ts';
 import { mulberry32 } from '../../../run/fixtures/rgbd-fixtures.ts';
+import { depthStats } from '../../../stages/curate/rgbd-quality.ts';
 
 const sameArray = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => Object.is(v, b[i]));
 
@@ -97,6 +98,21 @@ test('distance codes by the kernel equal the JavaScript ones: several selections
       }
     }
   }
+});
+
+test('depth statistics by the kernel equal the JavaScript loop: holes, extremes, sizes off the vector width', () => {
+  const rnd = mulberry32(13);
+  const maps: { width: number; height: number; data: Uint16Array }[] = [];
+  for (const [width, height] of [[640, 480], [7, 3], [1, 1], [9, 9], [333, 5]]) {
+    const n = width * height;
+    maps.push({ width, height, data: Uint16Array.from({ length: n }, () => (rnd() < 0.3 ? 0 : 1 + Math.floor(rnd() * 65535))) });
+    maps.push({ width, height, data: new Uint16Array(n) });
+    maps.push({ width, height, data: new Uint16Array(n).fill(65535) });
+    const one = new Uint16Array(n);
+    one[n - 1] = 1234;
+    maps.push({ width, height, data: one });
+  }
+  for (const m of maps) assert.deepEqual(depthStats(m, 1000, 'simd'), depthStats(m, 1000, 'js'), `${m.width}x${m.height}`);
 });
 
 test('registration with the SIMD kernel gives the JavaScript estimates exactly, with and without a colour region', () => {

@@ -220,6 +220,15 @@ export function edgeRegionAround(xy: Int32Array, stride: number, width: number, 
  */
 function rowSpans(width: number, height: number, region: EdgeRegion | undefined, mask: 'need' | 'compute'): { tileSize: number; spans: Int32Array[] } {
   if (!region) return { tileSize: height, spans: [Int32Array.of(0, width)] };
+  // A frame's registration asks for the same region's spans three times (gradient, suppression, distance codes).
+  let cached = spansOf.get(region);
+  if (!cached) spansOf.set(region, (cached = {}));
+  return (cached[mask] ??= regionRowSpans(width, region, mask));
+}
+
+const spansOf = new WeakMap<EdgeRegion, { need?: Spans; compute?: Spans }>();
+
+function regionRowSpans(width: number, region: EdgeRegion, mask: 'need' | 'compute'): Spans {
   const { tileSize, cols, rows } = region;
   const m = region[mask];
   const spans: Int32Array[] = [];

@@ -2,6 +2,7 @@
 //   rgbd_list (source: the unit's listing) -> rgbd_pair -> rgbd_decode -> rgbd_registration
 //   (worker threads) -> rgbd_quality -> sink.
 import { availableParallelism } from 'node:os';
+import pLimit from 'p-limit';
 import { pipe, readSource, type StageContext } from '../core/stage.ts';
 import type { Unit } from '../core/units.ts';
 import type { LoadedConfig } from '../schemas/config-file.ts';
@@ -68,15 +69,21 @@ class PendingThumbs {
   }
 
   async draw(): Promise<void> {
-    for (const { item } of this.chosen.items) {
-      const example = this.examples.get(item.id);
-      if (!example) continue;
-      try {
-        example.thumb = await makeThumbnail(item.rgb.bytes);
-      } catch {
-        // no thumbnail; the card keeps its caption
-      }
-    }
+    // Two at a time, as the quality stage draws its overlays: decoding and encoding run off-thread.
+    const limit = pLimit(2);
+    await Promise.all(
+      this.chosen.items.map(({ item }) =>
+        limit(async () => {
+          const example = this.examples.get(item.id);
+          if (!example) return;
+          try {
+            example.thumb = await makeThumbnail(item.rgb.bytes);
+          } catch {
+            // no thumbnail; the card keeps its caption
+          }
+        }),
+      ),
+    );
     this.examples.clear();
   }
 }

@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 // each remaining unit through its source plugin into Arrow shards, and commits it atomically.
 // Stages never know which executor runs them.
 import { mkdir, rm } from 'node:fs/promises';
+import pLimit from 'p-limit';
 import { lockOutDir, type OutLock } from '../output/out-lock.ts';
 import { ConfigError, configFingerprint, type LoadedConfig } from '../schemas/config-file.ts';
 import { createSourcePlugin } from '../kinds/registry.ts';
@@ -339,11 +340,13 @@ async function runUnit(
     const name = droppedSetName(r.kind, r.stage, r.reason);
     if (!dropCandidates.has(name)) stats.exampleSet(name, config.output.report_examples).add(r.id, { id: r.id, source: r.source, stage: r.stage, reason: r.reason, detail: r.detail });
   }
+  // Pictures two at a time (their decoding and encoding run off-thread), added in the sets' order.
+  const drawLimit = pLimit(2);
   for (const [name, set] of dropCandidates) {
-    for (const { item: { row, item } } of set.items) {
-      const picture = plugin.dropExample ? await plugin.dropExample(item).catch(() => ({})) : {};
-      stats.exampleSet(name, config.output.report_examples).add(row.id, { ...picture, id: row.id, source: row.source, stage: row.stage, reason: row.reason, detail: row.detail });
-    }
+    const pictures = await Promise.all(set.items.map(({ item: { item } }) => drawLimit(() => (plugin.dropExample ? plugin.dropExample(item).catch(() => ({})) : {}))));
+    set.items.forEach(({ item: { row } }, k) => {
+      stats.exampleSet(name, config.output.report_examples).add(row.id, { ...pictures[k], id: row.id, source: row.source, stage: row.stage, reason: row.reason, detail: row.detail });
+    });
   }
   for (const k of stats.kinds.values()) k.seen = k.kept + k.dropped;
   stats.units = 1;

@@ -9,6 +9,7 @@
 // Every pair that reaches this stage, kept or dropped, is recorded for the report's RGB-D
 // section (RGBD_STATS): skew and valid-ratio histograms, shift counts, sketches, and the worst
 // pairs with an edge overlay picture.
+import pLimit from 'p-limit';
 import { drop, mapStage, type Drop, type Stage } from '../../core/stage.ts';
 import type { RgbdQualityConfig } from '../../schemas/rgbd-config.ts';
 import { RGBD_CONFIDENCE_BINS, RGBD_SKEW_BINS, RGBD_STATS, RGBD_VALID_RATIO_BINS, type RgbdSample } from '../../schemas/rgbd.ts';
@@ -122,13 +123,19 @@ class PendingOverlays {
   }
 
   async draw(): Promise<void> {
-    for (const { m, example } of this.pending.values()) {
-      try {
-        example.thumb = await registrationOverlay(m.rgbImage, m.depthMap, { edges: m.registration.edges });
-      } catch {
-        // no picture; the card still shows the figures
-      }
-    }
+    // Two at a time: one picture's pixels are drawn here while the last one is encoded off-thread.
+    const limit = pLimit(2);
+    await Promise.all(
+      [...this.pending.values()].map(({ m, example }) =>
+        limit(async () => {
+          try {
+            example.thumb = await registrationOverlay(m.rgbImage, m.depthMap, { edges: m.registration.edges });
+          } catch {
+            // no picture; the card still shows the figures
+          }
+        }),
+      ),
+    );
     this.pending.clear();
   }
 }

@@ -516,6 +516,10 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
     if (options.channels === 'rgb') strongestChannelGradient(rgb, width, height, computed, gxs, gys, mag2);
     else lumaGradient(rgb, width, height, computed, gxs, gys, mag2);
   }
+  if (kernels) {
+    const { orientation, strong } = kernels.suppressAndGrow(width, height, needed, low * low, high * high);
+    return markSubPixelEdges(width, height, mag2, gxs, gys, orientation, strong, options.scratch === true);
+  }
   // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).
   const state = scratchBuffer('state', n, (k) => new Uint8Array(k)).fill(0);
   // Set on every pixel that suppression keeps, and read only there.
@@ -577,7 +581,7 @@ function growHysteresis(width: number, state: Uint8Array, strong: PixelList): vo
   // the two won the suppression, so colour and depth edges agree to well under a pixel.
 }
 
-function markSubPixelEdges(width: number, height: number, mag2: Float32Array, gxs: Float32Array, gys: Float32Array, orientation: Uint8Array, strong: PixelList, scratch: boolean): ColourEdgeMap {
+function markSubPixelEdges(width: number, height: number, mag2: Float32Array, gxs: Float32Array, gys: Float32Array, orientation: Uint8Array, strong: { data: Int32Array; length: number }, scratch: boolean): ColourEdgeMap {
   const n = width * height;
   const edges = scratch ? clearedFlags('colourEdges', n) : new Uint8Array(n);
   // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge.

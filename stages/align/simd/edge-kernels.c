@@ -398,3 +398,49 @@ void depth_stats(const uint16_t* depth, int n, uint32_t* out) {
   out[1] = mn;
   out[2] = mx;
 }
+
+// Canny's non-maximum suppression along the quantised gradient over the region's needed spans,
+// then hysteresis with 8-connectivity (edges.ts's suppressNonMaxima and growHysteresis, in the
+// same order): ridge pixels get their orientation bits, strong ones are listed in `strong`,
+// and weak ones touching a listed pixel are appended. `state` must be all 0 on entry. Returns
+// the length of the list.
+int suppress_and_grow(int width, int height, const int32_t* span_start, const int32_t* spans, int tile_size,
+                      const float* mag2, const float* gxs, const float* gys, double low2, double high2,
+                      uint8_t* state, uint8_t* orientation, int32_t* strong) {
+  const Region r = {span_start, spans, tile_size};
+  const double tan22 = 0.41421356;
+  int count = 0;
+  for (int y = 1; y < height - 1; y++) {
+    FOR_SPANS(&r, y, s0, s1) {
+      const int x1 = width - 1 < s1 ? width - 1 : s1;
+      for (int x = s0 > 1 ? s0 : 1, i = y * width + x; x < x1; x++, i++) {
+        const double m = mag2[i];
+        if (m < low2) continue;
+        const double gx = gxs[i], gy = gys[i];
+        const double ax = gx < 0 ? -gx : gx, ay = gy < 0 ? -gy : gy;
+        int step;
+        if (ay <= ax * tan22) step = 1;
+        else if (ax <= ay * tan22) step = width;
+        else step = gx * gy > 0 ? width + 1 : width - 1;
+        if (!(m >= mag2[i - step] && m > mag2[i + step])) continue;
+        orientation[i] = (ax >= 0.5 * ay ? 1 : 0) | (ay >= 0.5 * ax ? 2 : 0);
+        if (m >= high2) {
+          state[i] = 2;
+          strong[count++] = i;
+        } else state[i] = 1;
+      }
+    }
+  }
+  const int around[8] = {-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1};
+  for (int q = 0; q < count; q++) {
+    const int i = strong[q];
+    for (int o = 0; o < 8; o++) {
+      const int j = i + around[o];
+      if (state[j] == 1) {
+        state[j] = 2;
+        strong[count++] = j;
+      }
+    }
+  }
+  return count;
+}

@@ -6,6 +6,7 @@
 import { EDGE_KERNELS_WASM_BASE64 } from './edge-kernels-wasm.ts';
 
 interface KernelExports {
+  suppress_and_grow(width: number, height: number, spanStart: number, spans: number, tileSize: number, mag2: number, gx: number, gy: number, low2: number, high2: number, state: number, orientation: number, strong: number): number;
   depth_stats(depth: number, n: number, out: number): void;
   distance_codes(width: number, height: number, pixels: number, npix: number, selections: number, slots: number, reach: number, offX: number, offY: number, offD: number, offI: number, m: number, codes: number, spanStart: number, spans: number, tileSize: number): void;
   grid_costs(points: number, weights: number, base: number, slotA: number, slotB: number, codes: number, distance: number, count: number, slots: number, width: number, height: number, truncate: number, maxShift: number, stride: number, sum: number, wsum: number, n: number, out: number): void;
@@ -53,7 +54,7 @@ export class EdgeKernels {
   private readonly memory = new WebAssembly.Memory({ initial: RESERVED_BYTES / PAGE_BYTES });
   private readonly exports: KernelExports;
   private layoutFor = '';
-  private offsets = { rgb: 0, across: 0, both: 0, spanStart: 0, spans: 0, rows: 0, gx: 0, gy: 0, mag2: 0, depth: 0, depthEdges: 0, depthOrientation: 0, depthStrength: 0, depthPixels: 0, codes: 0 };
+  private offsets = { rgb: 0, across: 0, both: 0, spanStart: 0, spans: 0, rows: 0, gx: 0, gy: 0, mag2: 0, depth: 0, depthEdges: 0, depthOrientation: 0, depthStrength: 0, depthPixels: 0, state: 0, orientation: 0, strong: 0, codes: 0 };
   private frameEnd = RESERVED_BYTES;
   private arenaEnd = RESERVED_BYTES;
   private views: Views | null = null;
@@ -180,6 +181,20 @@ export class EdgeKernels {
     };
   }
 
+  /**
+   * Non-maximum suppression and hysteresis (edges.ts's suppressNonMaxima and growHysteresis) on
+   * the gradient the last strongestChannelGradient call left here, over the needed spans:
+   * per kept pixel its orientation bits, and the strong pixels (hysteresis's included) in order.
+   */
+  suppressAndGrow(width: number, height: number, needed: ComputeSpans, low2: number, high2: number): { orientation: Uint8Array; strong: { data: Int32Array; length: number } } {
+    const v = this.layout(width, height);
+    this.loadSpans(v, needed);
+    v.state.fill(0);
+    const o = this.offsets;
+    const length = this.exports.suppress_and_grow(width, height, o.spanStart, o.spans, needed.tileSize, o.mag2, o.gx, o.gy, low2, high2, o.state, o.orientation, o.strong);
+    return { orientation: v.orientation, strong: { data: v.strong, length } };
+  }
+
   /** Valid (non-zero) pixels of a depth map, and the smallest and largest valid value (0 and 0 when none is valid). */
   depthStats(depth: Uint16Array, width: number, height: number): { valid: number; min: number; max: number } {
     const v = this.layout(width, height);
@@ -220,6 +235,9 @@ export class EdgeKernels {
       depthOrientation: take(n),
       depthStrength: take(4 * n),
       depthPixels: take(4 * n),
+      state: take(n),
+      orientation: take(n),
+      strong: take(4 * n),
       // Distance codes: at most 16 selections a pixel.
       codes: take(16 * n),
     };
@@ -247,6 +265,9 @@ export class EdgeKernels {
       depthOrientation: new Uint8Array(buf, o.depthOrientation, n),
       depthStrength: new Float32Array(buf, o.depthStrength, n),
       depthPixels: new Int32Array(buf, o.depthPixels, n),
+      state: new Uint8Array(buf, o.state, n),
+      orientation: new Uint8Array(buf, o.orientation, n),
+      strong: new Int32Array(buf, o.strong, n),
       codes: new Uint8Array(buf, o.codes, 16 * n),
     };
     // A new layout leaves stale values where the old one had other buffers: the outputs' border is never written, so clear it.
@@ -267,6 +288,9 @@ type Views = GradientViews & {
   depthOrientation: Uint8Array;
   depthStrength: Float32Array;
   depthPixels: Int32Array;
+  state: Uint8Array;
+  orientation: Uint8Array;
+  strong: Int32Array;
   codes: Uint8Array;
 };
 

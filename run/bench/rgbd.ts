@@ -1,7 +1,7 @@
 // weft bench rgbd: RGB-D pairs per second end to end (list, pair, decode, registration, quality,
 // shards, report) against decoding the same 16-bit depth PNGs alone with sharp, measured in the
 // same run on the same files. The pipeline runs three ways: with the default registration (on 2
-// CPUs the main thread, handing over to workers after a run's first 200 pairs), on the main
+// CPUs the main thread, handing over to workers after a run's first 100 pairs), on the main
 // thread (registration_workers: 0), and with one worker per CPU from the first pair, to show
 // what the worker threads buy. Each measurement runs in its
 // own child process, so each peak RSS is its own.

@@ -17,8 +17,12 @@ export interface Registrar {
   close(): Promise<void>;
 }
 
-/** Pairs registered on this thread before a pool takes over on 2 CPUs (see defaultRegistration). */
-export const HANDOVER_PAIRS_NO_SPARE_CORE = 200;
+/**
+ * Pairs registered on this thread before a pool takes over on 2 CPUs (see defaultRegistration):
+ * where a run of that many pairs took as long with the pool from the first pair as on this
+ * thread alone (docs/rgbd.md), so that renting cost what buying would have.
+ */
+export const HANDOVER_PAIRS_NO_SPARE_CORE = 100;
 
 /**
  * The default for a machine with `cpus` CPUs: one worker per CPU at most `concurrency`, started

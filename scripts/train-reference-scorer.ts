@@ -208,7 +208,7 @@ ${o.imageTower === 'backbone' ? backboneImageLines(o) : `- image (${o.imageSize}
 - files: ${files.map((f) => `${f.name} ${mb(f.bytes)}`).join(', ')}; total ${mb(files.reduce((s, f) => s + f.bytes, 0))}
 
 ## Training
-- symmetric InfoNCE, temperature ${o.temperature}; AdamW lr ${o.learningRate} (5% linear warm-up, cosine decay), weight decay ${o.weightDecay},
+- symmetric InfoNCE, temperature ${o.temperature}${o.margin ? `, margin ${o.margin} on the true pairs` : ''}${o.hardness ? `, hard-negative weights exp(${o.hardness} logit)` : ''}; AdamW lr ${o.learningRate} (5% linear warm-up, cosine decay), weight decay ${o.weightDecay},
   sparse updates of the word and bigram rows a batch touches; gradients written by hand (scorer/contrastive.ts,
   checked against finite differences; the same formulas run as an ONNX graph, scorer/onnx/contrastive-step.ts)
 - batch ${o.batchSize}, ${o.epochs} epochs, ${r.steps} steps, seed ${o.seed} (conv filters, initialisation, batch order)

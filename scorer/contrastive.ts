@@ -1,7 +1,8 @@
 // Training math of the reference scorer's learned parts, with gradients written by hand:
 //   image: z = x W + b (x: fixed pyramid features), u = z / |z|
 //   text:  t = mean of word rows and bigram rows,        v = t / |t|
-//   loss:  symmetric InfoNCE over the batch, logits = u v^T / temperature
+//   loss:  symmetric InfoNCE over the batch, logits = (u v^T - margin I) / temperature, with
+//          optional hard-negative weights (InfoNceShape)
 // plus AdamW. tests/stages/score/contrastive.test.ts checks every gradient against finite
 // differences. This is the reference definition; the trainer runs the same formulas as an ONNX
 // graph (onnx/contrastive-step.ts), which is about 20x faster than these plain loops.
@@ -114,12 +115,55 @@ function normaliseBackward(unit: Float64Array, norms: Float64Array, grad: Float6
 }
 
 /**
+ * How the InfoNCE of a batch departs from the plain one (both 0: plain).
+ * - margin: subtracted from each true pair's cosine before the temperature (additive margin, as
+ *   in CosFace / AM-softmax), so a true pair must beat its negatives by that much cosine.
+ * - hardness: each negative of a softmax (a row: one image against the batch's other captions; a
+ *   column: one caption against the other images) is weighted by exp(hardness * logit), the weights
+ *   normalised to mean 1 over that softmax's negatives and held constant in the gradient (hard
+ *   negative weighting, after Robinson et al. 2021), so the negatives nearest the pair count most.
+ *   Written as logits: a negative's logit gains (1 + hardness) * logit - log mean_k exp(hardness *
+ *   logit_k); the gradient is then (softmax of those logits - I), as for the plain loss.
+ */
+export interface InfoNceShape {
+  margin?: number;
+  hardness?: number;
+}
+
+/**
+ * The logits a softmax of InfoNCE reads, with hard-negative weighting (InfoNceShape.hardness) of
+ * the negatives of row i (rows = true) or column i: base logits in `logits` [n, n], written to `out`.
+ */
+function hardLogits(logits: Float64Array, n: number, hardness: number, rows: boolean, out: Float64Array): void {
+  const at = (i: number, j: number) => (rows ? i * n + j : j * n + i);
+  for (let i = 0; i < n; i++) {
+    if (hardness === 0 || n < 2) {
+      for (let j = 0; j < n; j++) out[at(i, j)] = logits[at(i, j)];
+      continue;
+    }
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) if (j !== i) max = Math.max(max, hardness * logits[at(i, j)]);
+    let sum = 0;
+    for (let j = 0; j < n; j++) if (j !== i) sum += Math.exp(hardness * logits[at(i, j)] - max);
+    const logMean = Math.log(sum / (n - 1)) + max;
+    for (let j = 0; j < n; j++) {
+      const l = logits[at(i, j)];
+      out[at(i, j)] = j === i ? l : l + hardness * l - logMean;
+    }
+  }
+}
+
+/**
  * Symmetric InfoNCE loss of a batch; when `grads` is given, adds the loss gradient into it.
  * Pair i is (features row i, caption i); every other caption in the batch is a negative.
+ * `shape` adds a margin or hard-negative weights (InfoNceShape); with hardness the gradient holds
+ * the weights constant, so it is not the derivative of the returned loss in them.
  */
-export function infoNce(p: ContrastiveParams, batch: ContrastiveBatch, temperature: number, grads?: ContrastiveParams): number {
+export function infoNce(p: ContrastiveParams, batch: ContrastiveBatch, temperature: number, grads?: ContrastiveParams, shape: InfoNceShape = {}): number {
   const n = batch.captions.length;
   const { featureSize: F, dim: D } = p;
+  const margin = shape.margin ?? 0;
+  const hardness = shape.hardness ?? 0;
   const img = normaliseRows(projectImages(p, batch.features, n), n, D);
   const txt = normaliseRows(embedCaptions(p, batch.captions), n, D);
 
@@ -128,8 +172,12 @@ export function infoNce(p: ContrastiveParams, batch: ContrastiveBatch, temperatu
     for (let j = 0; j < n; j++) {
       let s = 0;
       for (let d = 0; d < D; d++) s += img.unit[i * D + d] * txt.unit[j * D + d];
-      logits[i * n + j] = s / temperature;
+      logits[i * n + j] = (i === j ? s - margin : s) / temperature;
     }
+  const rowLogits = new Float64Array(n * n);
+  const colLogits = new Float64Array(n * n);
+  hardLogits(logits, n, hardness, true, rowLogits);
+  hardLogits(logits, n, hardness, false, colLogits);
 
   // Row softmax (image -> texts) and column softmax (text -> images).
   const rowP = new Float64Array(n * n);
@@ -137,24 +185,24 @@ export function infoNce(p: ContrastiveParams, batch: ContrastiveBatch, temperatu
   let loss = 0;
   for (let i = 0; i < n; i++) {
     let max = -Infinity;
-    for (let j = 0; j < n; j++) max = Math.max(max, logits[i * n + j]);
+    for (let j = 0; j < n; j++) max = Math.max(max, rowLogits[i * n + j]);
     let sum = 0;
-    for (let j = 0; j < n; j++) sum += (rowP[i * n + j] = Math.exp(logits[i * n + j] - max));
+    for (let j = 0; j < n; j++) sum += (rowP[i * n + j] = Math.exp(rowLogits[i * n + j] - max));
     for (let j = 0; j < n; j++) rowP[i * n + j] /= sum;
     loss -= Math.log(Math.max(rowP[i * n + i], 1e-300)) / (2 * n);
   }
   for (let j = 0; j < n; j++) {
     let max = -Infinity;
-    for (let i = 0; i < n; i++) max = Math.max(max, logits[i * n + j]);
+    for (let i = 0; i < n; i++) max = Math.max(max, colLogits[i * n + j]);
     let sum = 0;
-    for (let i = 0; i < n; i++) sum += (colP[i * n + j] = Math.exp(logits[i * n + j] - max));
+    for (let i = 0; i < n; i++) sum += (colP[i * n + j] = Math.exp(colLogits[i * n + j] - max));
     for (let i = 0; i < n; i++) colP[i * n + j] /= sum;
     loss -= Math.log(Math.max(colP[j * n + j], 1e-300)) / (2 * n);
   }
   if (!grads) return loss;
   if (p.hidden) throw new Error('infoNce writes gradients of the linear head only; the hidden-layer head trains through onnx/contrastive-step.ts');
 
-  // dL/dlogits = (rowP - I + colP - I) / (2n); logits = u v^T / T.
+  // dL/dlogits = (rowP - I + colP - I) / (2n); logits = (u v^T - margin I) / T.
   const dLogits = new Float64Array(n * n);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < n; j++) dLogits[i * n + j] = (rowP[i * n + j] + colP[i * n + j] - (i === j ? 2 : 0)) / (2 * n) / temperature;

@@ -92,6 +92,10 @@ export interface ReferenceTrainingOptions {
   weightDecay?: number;
   /** InfoNCE temperature, clamped to [MIN_TEMPERATURE, MAX_TEMPERATURE]. */
   temperature?: number;
+  /** Additive margin on the true pairs' cosines in InfoNCE (contrastive.ts InfoNceShape); 0: none. */
+  margin?: number;
+  /** Hard-negative weighting of InfoNCE's negatives, exp(hardness * logit) (contrastive.ts InfoNceShape); 0: none. */
+  hardness?: number;
   /** Global L2 norm the gradient of one step is clipped to. */
   maxGradNorm?: number;
   /** Fraction of the steps spent in linear warm-up before the cosine decay. */
@@ -175,6 +179,8 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
     learningRate: options.learningRate ?? 2e-3,
     weightDecay: options.weightDecay ?? 0.01,
     temperature: Math.min(MAX_TEMPERATURE, Math.max(MIN_TEMPERATURE, options.temperature ?? 0.07)),
+    margin: options.margin ?? 0,
+    hardness: options.hardness ?? 0,
     maxGradNorm: options.maxGradNorm ?? 5,
     warmupFraction: options.warmupFraction ?? 0.05,
     retries: options.retries ?? 3,
@@ -373,7 +379,7 @@ async function fitOnce(
   if (o.distinctGroupBatches && groups.every((g) => g === null)) throw new Error('distinctGroupBatches: no training pair has a group (cluster id)');
   const grounding = o.groundingWeight > 0 ? groundingData(image, rows, o, tokenizer, vocab.length, bigramIndex, fMean, fStd, live) : null;
   if (grounding) log(`grounding loss: ${grounding.regions.length} regions of ${grounding.pairs} pairs, weight ${o.groundingWeight}, ${o.groundingPhrases} phrases a step`);
-  const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads, H);
+  const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads, H, { margin: o.margin, hardness: o.hardness });
   // The grounding loss trains the pooled 1x1 level's rows (the first BACKBONE_CHANNELS), which
   // every cell sees, or with groundingLevels 'all' every level's (its cells are then whole pyramid rows).
   const groundedRows = o.groundingLevels === 'all' ? F : BACKBONE_CHANNELS;

@@ -51,6 +51,12 @@ export const DESIGNS: Record<string, LitDesign> = {
   'p12-ground0.1-all': { label: 'pyramid 1x1 + 2x2, grounding loss (weight 0.1) on every level\'s rows, 40 epochs', options: { pyramid: [1, 2], groundingWeight: 0.1, groundingLevels: 'all' } },
   'p12-ground0.1': { label: 'pyramid 1x1 + 2x2, grounding loss (weight 0.1), 40 epochs', options: { pyramid: [1, 2], groundingWeight: 0.1 } },
   'p13-e10': { label: 'pyramid 1x1 + 3x3 (overlapping 3x3 windows of the 7x7 grid), 10 epochs', options: { epochs: 10, pyramid: [1, 3] } },
+  // InfoNCE's shape (contrastive.ts InfoNceShape) on the grounding-weight-0.3 design, the best swap AUROC / AP so far.
+  'ground0.3-margin0.1-e10': { label: 'grounding loss (weight 0.3), InfoNCE margin 0.1 on the true pairs, 10 epochs', options: { epochs: 10, groundingWeight: 0.3, margin: 0.1 } },
+  'ground0.3-margin0.2-e10': { label: 'grounding loss (weight 0.3), InfoNCE margin 0.2, 10 epochs', options: { epochs: 10, groundingWeight: 0.3, margin: 0.2 } },
+  'ground0.3-hard0.5-e10': { label: 'grounding loss (weight 0.3), hard-negative weights exp(0.5 logit), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, hardness: 0.5 } },
+  'ground0.3-hard1-e10': { label: 'grounding loss (weight 0.3), hard-negative weights exp(logit), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, hardness: 1 } },
+  'ground0.3-margin0.1-hard0.5-e10': { label: 'grounding loss (weight 0.3), margin 0.1 and hard-negative weights exp(0.5 logit), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, margin: 0.1, hardness: 0.5 } },
 };
 
 export interface DesignResult {

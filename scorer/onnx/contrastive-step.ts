@@ -4,6 +4,7 @@
 // infoNce in contrastive.ts, spelled as graph ops; tests check the two agree.
 //
 //   inputs:  features [n, F], projection [F, D], bias [D], text [n, D] (unnormalised caption means)
+//   built with: temperature, and optionally a margin and hard-negative weights (InfoNceShape)
 //   outputs: loss [], grad_projection [F, D], grad_bias [D], grad_text [n, D]
 // With a hidden layer (ContrastiveParams.hidden = H), projection is W1 [F, H] and W2 [H, D]
 // flattened one after the other and bias is b1 [H] then b2 [D]; the gradients come in the same layout.
@@ -12,17 +13,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { GraphBuilder, attr } from './graph.ts';
 import { OnnxEncoder, floatTensor } from '../onnx-encoder.ts';
-import { addTextGradients, embedCaptions, type ContrastiveBatch, type ContrastiveParams } from '../contrastive.ts';
+import { addTextGradients, embedCaptions, type ContrastiveBatch, type ContrastiveParams, type InfoNceShape } from '../contrastive.ts';
 
 /** Runs training steps through the step model in a worker thread. */
 export class ContrastiveStep {
   private constructor(private readonly encoder: OnnxEncoder, private readonly featureSize: number, private readonly dim: number, private readonly hidden: number) {}
 
-  static async open(featureSize: number, dim: number, temperature: number, threads = Math.min(4, os.availableParallelism()), hidden = 0): Promise<ContrastiveStep> {
+  static async open(featureSize: number, dim: number, temperature: number, threads = Math.min(4, os.availableParallelism()), hidden = 0, shape: InfoNceShape = {}): Promise<ContrastiveStep> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-step-'));
     try {
       const file = path.join(dir, 'contrastive-step.onnx');
-      await fs.writeFile(file, buildContrastiveStepModel(featureSize, dim, temperature, hidden));
+      await fs.writeFile(file, buildContrastiveStepModel(featureSize, dim, temperature, hidden, shape));
       return new ContrastiveStep(await OnnxEncoder.open(file, { threads }), featureSize, dim, hidden);
     } finally {
       // the session has read the file
@@ -30,7 +31,7 @@ export class ContrastiveStep {
     }
   }
 
-  /** infoNce(params, batch, temperature, grads) of contrastive.ts, computed by onnxruntime. */
+  /** infoNce(params, batch, temperature, grads, shape) of contrastive.ts, computed by onnxruntime. */
   async run(params: ContrastiveParams, batch: ContrastiveBatch, grads: ContrastiveParams): Promise<number> {
     const n = batch.captions.length;
     const { featureSize: F, dim: D, hidden: H } = this;
@@ -58,7 +59,7 @@ export class ContrastiveStep {
   }
 }
 
-function buildContrastiveStepModel(featureSize: number, dim: number, temperature: number, hidden: number): Uint8Array {
+function buildContrastiveStepModel(featureSize: number, dim: number, temperature: number, hidden: number, shape: InfoNceShape): Uint8Array {
   const g = new GraphBuilder('contrastive_step');
   const F = featureSize;
   const H = hidden;
@@ -87,24 +88,45 @@ function buildContrastiveStepModel(featureSize: number, dim: number, temperature
   const z = g.op('Add', [g.op('MatMul', [h, w2]), b2]);
   const img = normalise(z);
   const txt = normalise(t);
-  const logits = g.op('Mul', [g.op('MatMul', [img.unit, transpose(txt.unit)]), scalar(1 / temperature)]);
+  const cosines = g.op('MatMul', [img.unit, transpose(txt.unit)]);
+  const eye = g.op('EyeLike', [cosines]);
+  const margin = shape.margin ?? 0;
+  const hardness = shape.hardness ?? 0;
+  // logits = (u v^T - margin I) / T
+  const logits = g.op('Mul', [margin ? g.op('Sub', [cosines, g.op('Mul', [eye, scalar(margin)])]) : cosines, scalar(1 / temperature)]);
+  const twoN = g.op('Mul', [g.op('ReduceSum', [eye], { keepdims: attr.int(0) }), scalar(2)]);
+  // Hard-negative weights (contrastive.ts hardLogits): a negative of the softmax along `axis` gains
+  // hardness * logit - log mean exp(hardness * logit) over that softmax's negatives (max over the
+  // negatives subtracted, so the sum is at least 1 when there are any).
+  const offDiagonal = g.op('Sub', [scalar(1), eye]);
+  const hardLogits = (axis: number) => {
+    if (!hardness) return logits;
+    const axes = g.int64Tensor([axis]);
+    const scaled = g.op('Mul', [logits, scalar(hardness)]);
+    // the true pair pushed out of the max and the sum (its exp of a huge negative is 0)
+    const masked = g.op('Sub', [scaled, g.op('Mul', [eye, scalar(1e30)])]);
+    const max = g.op('ReduceMax', [masked], { axes: attr.ints([axis]), keepdims: attr.int(1) });
+    const sum = g.op('ReduceSum', [g.op('Mul', [g.op('Exp', [g.op('Sub', [masked, max])]), offDiagonal]), axes], { keepdims: attr.int(1) });
+    const negatives = g.op('Max', [g.op('Sub', [g.op('Div', [twoN, scalar(2)]), scalar(1)]), scalar(1)]);
+    const logMean = g.op('Add', [g.op('Log', [g.op('Max', [g.op('Div', [sum, negatives]), scalar(1e-30)])]), max]);
+    return g.op('Add', [logits, g.op('Mul', [g.op('Sub', [scaled, logMean]), offDiagonal])]);
+  };
 
   // loss = -(sum_i log rowP[i,i] + sum_j log colP[j,j]) / 2n
-  const eye = g.op('EyeLike', [logits]);
   // log softmax as x - max - log(sum(exp(x - max))): every exp is of a value <= 0, so nothing
   // overflows however large the logits get.
   const logSoftmax = (axis: number) => {
     const axes = g.int64Tensor([axis]);
-    const shifted = g.op('Sub', [logits, g.op('ReduceMax', [logits], { axes: attr.ints([axis]), keepdims: attr.int(1) })]);
+    const x = hardLogits(axis);
+    const shifted = g.op('Sub', [x, g.op('ReduceMax', [x], { axes: attr.ints([axis]), keepdims: attr.int(1) })]);
     return g.op('Sub', [shifted, g.op('Log', [g.op('ReduceSum', [g.op('Exp', [shifted]), axes], { keepdims: attr.int(1) })])]);
   };
   const logRow = logSoftmax(1);
   const logCol = logSoftmax(0);
-  const twoN = g.op('Mul', [g.op('ReduceSum', [eye], { keepdims: attr.int(0) }), scalar(2)]);
   const diagonal = g.op('ReduceSum', [g.op('Mul', [g.op('Add', [logRow, logCol]), eye])], { keepdims: attr.int(0) });
   g.op('Neg', [g.op('Div', [diagonal, twoN])], {}, 'loss');
 
-  // dL/dlogits = (rowP + colP - 2I) / 2n, and logits = u v^T / T
+  // dL/dlogits = (rowP + colP - 2I) / 2n (the hard-negative weights held constant), and logits = (u v^T - margin I) / T
   const dLogits = g.op('Div', [g.op('Sub', [g.op('Add', [g.op('Exp', [logRow]), g.op('Exp', [logCol])]), g.op('Mul', [eye, scalar(2)])]), g.op('Mul', [twoN, scalar(temperature)])]);
   const dU = g.op('MatMul', [dLogits, txt.unit]);
   const dV = g.op('MatMul', [transpose(dLogits), img.unit]);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdamW, infoNce, projectImages, zerosLike, type ContrastiveBatch, type ContrastiveParams } from '../../scorer/contrastive.ts';
+import { AdamW, infoNce, projectImages, zerosLike, type ContrastiveBatch, type ContrastiveParams, type InfoNceShape } from '../../scorer/contrastive.ts';
 import { gaussian, seededRandom } from '../../scorer/onnx/random.ts';
 import { randomContrastiveParams } from '../helpers/contrastive-params.ts';
 
@@ -18,11 +18,11 @@ function smallProblem(seed: number, n = 6): { params: ContrastiveParams; batch: 
   return { params, batch: { features, captions } };
 }
 
-test('every hand-written gradient matches central finite differences', () => {
+function checkFiniteDifferences(shape: InfoNceShape): void {
   const { params, batch } = smallProblem(11);
   const temperature = 0.5; // a larger temperature keeps the finite differences well conditioned
   const grads = zerosLike(params);
-  infoNce(params, batch, temperature, grads);
+  infoNce(params, batch, temperature, grads, shape);
   const h = 1e-3;
   let checked = 0;
   for (const key of ['projection', 'bias', 'words', 'bigrams'] as const) {
@@ -30,9 +30,9 @@ test('every hand-written gradient matches central finite differences', () => {
     for (let i = 0; i < w.length; i++) {
       const saved = w[i];
       w[i] = saved + h;
-      const up = infoNce(params, batch, temperature);
+      const up = infoNce(params, batch, temperature, undefined, shape);
       w[i] = saved - h;
-      const down = infoNce(params, batch, temperature);
+      const down = infoNce(params, batch, temperature, undefined, shape);
       w[i] = saved;
       const numeric = (up - down) / (2 * h);
       const analytic = grads[key][i];
@@ -44,6 +44,25 @@ test('every hand-written gradient matches central finite differences', () => {
   // Rows that no caption uses get no gradient (bigram row 0 means "no bigram").
   assert.ok(grads.bigrams.subarray(0, 5).every((g) => g === 0));
   assert.equal(checked, 7 * 5 + 5 + 6 * 5 + 4 * 5);
+}
+
+test('every hand-written gradient matches central finite differences', () => checkFiniteDifferences({}));
+
+test('with a margin on the true pairs, every gradient still matches finite differences', () => checkFiniteDifferences({ margin: 0.3 }));
+
+test('a margin and hard-negative weights raise the loss; at 0 they are the plain loss', () => {
+  const { params, batch } = smallProblem(4, 8);
+  const plain = infoNce(params, batch, 0.2);
+  assert.equal(infoNce(params, batch, 0.2, undefined, { margin: 0, hardness: 0 }), plain);
+  // A margin lowers each true pair's logit; weights exp(hardness * logit) of mean 1 put more weight
+  // on the larger exp(logit) terms of each softmax's sum (Chebyshev's sum inequality).
+  const margins = [0.1, 0.3].map((margin) => infoNce(params, batch, 0.2, undefined, { margin }));
+  const hard = [0.5, 1, 2].map((hardness) => infoNce(params, batch, 0.2, undefined, { hardness }));
+  assert.ok(plain < margins[0] && margins[0] < margins[1], `margins: ${plain} ${margins}`);
+  assert.ok(plain < hard[0] && hard[0] < hard[1] && hard[1] < hard[2], `hardness: ${plain} ${hard}`);
+  // One pair has no negatives: nothing to weight.
+  const one = { features: batch.features.subarray(0, 7), captions: batch.captions.slice(0, 1) };
+  assert.equal(infoNce(params, one, 0.2, undefined, { hardness: 1 }), infoNce(params, one, 0.2));
 });
 
 test('the loss is log(n) when nothing is learned and falls when the pairs are learned', () => {

@@ -2,7 +2,7 @@
 // infoNce of contrastive.ts computes; sparse AdamW touches only the rows a batch used.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdamW, infoNce, touchedRows, zerosLike, type ContrastiveParams } from '../../../scorer/contrastive.ts';
+import { AdamW, infoNce, touchedRows, zerosLike, type ContrastiveParams, type InfoNceShape } from '../../../scorer/contrastive.ts';
 import { ContrastiveStep } from '../../../scorer/onnx/contrastive-step.ts';
 import { gaussian, seededRandom } from '../../../scorer/onnx/random.ts';
 import { randomContrastiveParams } from '../../helpers/contrastive-params.ts';
@@ -15,17 +15,17 @@ function problem(seed: number, n: number, F: number, D: number): { params: Contr
   return { params, features, captions };
 }
 
-test('the ONNX step gives the loss and gradients of infoNce', async () => {
+async function checkStep(shape: InfoNceShape, sizes: number[]): Promise<void> {
   const { params, features, captions } = problem(7, 9, 11, 6);
-  const step = await ContrastiveStep.open(11, 6, 0.07, 1);
+  const step = await ContrastiveStep.open(11, 6, 0.07, 1, 0, shape);
   try {
-    for (const n of [9, 4]) {
+    for (const n of sizes) {
       const batch = { features: features.subarray(0, n * 11), captions: captions.slice(0, n) };
       const expected = zerosLike(params);
-      const loss = infoNce(params, batch, 0.07, expected);
+      const loss = infoNce(params, batch, 0.07, expected, shape);
       const got = zerosLike(params);
       const onnxLoss = await step.run(params, batch, got);
-      assert.ok(Math.abs(onnxLoss - loss) < 1e-4 * Math.max(1, loss), `n=${n}: loss ${onnxLoss} vs ${loss}`);
+      assert.ok(Number.isFinite(onnxLoss) && Math.abs(onnxLoss - loss) < 1e-4 * Math.max(1, loss), `n=${n}: loss ${onnxLoss} vs ${loss}`);
       for (const key of ['projection', 'bias', 'words', 'bigrams'] as const) {
         const scale = Math.max(...expected[key].map(Math.abs), 1e-6);
         for (let i = 0; i < expected[key].length; i++) assert.ok(Math.abs(got[key][i] - expected[key][i]) < 1e-4 * scale, `n=${n} ${key}[${i}]: ${got[key][i]} vs ${expected[key][i]}`);
@@ -34,6 +34,14 @@ test('the ONNX step gives the loss and gradients of infoNce', async () => {
   } finally {
     await step.close();
   }
+}
+
+test('the ONNX step gives the loss and gradients of infoNce', () => checkStep({}, [9, 4]));
+
+test('with a margin and hard-negative weights, the ONNX step gives the loss and gradients of infoNce', async () => {
+  await checkStep({ margin: 0.2 }, [9, 4]);
+  await checkStep({ hardness: 0.5 }, [9, 4, 2, 1]);
+  await checkStep({ margin: 0.1, hardness: 2 }, [9, 4]);
 });
 
 test('sparse AdamW updates the touched rows as dense AdamW does and leaves the others alone', () => {

@@ -21,7 +21,9 @@
 //      in [0, 1] (a recolouring overshoots), and one global shift and zoom per frame step must not
 //      explain most of the change (a pan over a gradient or a zoom is a mix of its ends too).
 // With `model` (scene-boundary-model.ts), steps 2 and 3 take looser candidates and a small
-// learned classifier accepts or rejects each from the same signals as features; fades keep step 1.
+// learned classifier accepts or rejects each from the same signals as features, and for hard-cut
+// candidates also from their frames' difference after the best global shift (a shaken or panned
+// frame matches its neighbour once shifted, a cut does not); fades keep step 1.
 import type { RgbFrame } from '../decode/video-frames.ts';
 import { predict, selectFeatures, type BoundaryModel } from './scene-boundary-model.ts';
 

@@ -6,7 +6,8 @@
 // 21, 22, 41-45, 61-65; wide family 71-80) are refused.
 //   node --import tsx scripts/train-scene-boundary-model.ts --cache DIR [--seeds 1-20,51-55] [--videos 12]
 //     [--hard-seeds SPEC] [--wide-seeds SPEC (wide-family seeds)] [--wide-hard-seeds SPEC|none (default: --wide-seeds)] [--hidden 8] [--false-cost 2]
-//     [--dissolve-false-cost N (default: --false-cost)] [--dissolve-features a,b,... (default: all the detector computes)] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
+//     [--dissolve-false-cost N (default: --false-cost)] [--dissolve-features a,b,... (default: all the detector computes)] [--hard-features a,b,... (default: all)]
+//     [--hard-positive-weight W (default 1: a true cut's loss over a false one's)] [--data FILE (labelled candidates, written once, reused)] [--out FILE]
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -55,11 +56,11 @@ function restricted(data: Labelled, all: readonly string[], features: string[]):
   return { ...data, x: data.x.map((x) => selectFeatures(features, all, x)) };
 }
 
-function chooseThreshold(name: string, features: string[], data: Labelled, falseCost: number): number {
+function chooseThreshold(name: string, features: string[], data: Labelled, falseCost: number, o: TrainOptions): number {
   const oof = new Array<number>(data.y.length);
   for (let f = 0; f < FOLDS; f++) {
     const inFold = data.video.map((v) => v % FOLDS === f);
-    const w = trainClassifier(features, data.x.filter((_, k) => !inFold[k]), data.y.filter((_, k) => !inFold[k]), train);
+    const w = trainClassifier(features, data.x.filter((_, k) => !inFold[k]), data.y.filter((_, k) => !inFold[k]), o);
     data.x.forEach((x, k) => inFold[k] && (oof[k] = predict(w, x)));
   }
   let best = { threshold: 0.5, cost: Infinity, tp: 0, fp: 0 };
@@ -78,9 +79,11 @@ function chooseThreshold(name: string, features: string[], data: Labelled, false
   return best.threshold;
 }
 
-function fit(name: string, features: string[], data: Labelled, falseCost: number): ClassifierWeights {
-  const threshold = chooseThreshold(name, features, data, falseCost);
-  return { ...trainClassifier(features, data.x, data.y, train), threshold };
+function fit(name: string, features: string[], data: Labelled, falseCost: number, positiveWeight = 1): ClassifierWeights {
+  // The default leaves positiveWeight out, so the weights of a run without it stay as they were.
+  const o: TrainOptions = positiveWeight === 1 ? train : { ...train, positiveWeight };
+  const threshold = chooseThreshold(name, features, data, falseCost, o);
+  return { ...trainClassifier(features, data.x, data.y, o), threshold };
 }
 
 /** Labelled candidates per seed; dissolve candidates depend on the hard-cut classifier accepted before them, so they hold only with `hardWeights`. */
@@ -122,7 +125,9 @@ const entry = (s: FamilySeed) => (dump.seeds[key(s)] ??= {});
 
 const hardParts: Labelled[] = [];
 for (const s of [...edited(hardSeeds), ...wideOf(wideHardSeeds)]) hardParts.push((entry(s).hard ??= labelHard(await detectors(s), clip.scene_fps)));
-const hard = fit('hard', HARD_FEATURES, joined(hardParts), falseCost);
+const hardFeatures = arg('--hard-features')?.split(',') ?? HARD_FEATURES;
+const hardPositiveWeight = Number(arg('--hard-positive-weight') ?? 1);
+const hard = fit('hard', hardFeatures, restricted(joined(hardParts), HARD_FEATURES, hardFeatures), falseCost, hardPositiveWeight);
 if (!isDeepStrictEqual(dump.hardWeights, hard)) for (const e of Object.values(dump.seeds)) delete e.dissolve;
 dump.hardWeights = hard;
 const dissolveParts: Labelled[] = [];
@@ -130,6 +135,6 @@ for (const s of [...edited(seeds), ...wideOf(wideSeeds)]) dissolveParts.push((en
 const dissolveFeatures = arg('--dissolve-features')?.split(',') ?? DISSOLVE_FEATURES;
 const dissolve = fit('dissolve', dissolveFeatures, restricted(joined(dissolveParts), DISSOLVE_FEATURES, dissolveFeatures), dissolveFalseCost);
 if (dataFile) await writeFile(dataFile, JSON.stringify(dump));
-const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec} (hard cuts: ${hardSeedSpec})${wideSeedSpec ? `, wide family seeds ${wideSeedSpec}${wideHardSpec !== wideSeedSpec ? ` (hard cuts: ${wideHardSpec})` : ''}` : ''}, ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}${dissolveFalseCost !== falseCost ? ` (dissolves ${dissolveFalseCost})` : ''}`, hard, dissolve };
+const model: BoundaryModel = { trainedOn: `scene family seeds ${seedSpec} (hard cuts: ${hardSeedSpec}${hardPositiveWeight !== 1 ? `, true cuts weighted ${hardPositiveWeight}` : ''})${wideSeedSpec ? `, wide family seeds ${wideSeedSpec}${wideHardSpec !== wideSeedSpec ? ` (hard cuts: ${wideHardSpec})` : ''}` : ''}, ${videosPerSeed} videos each; ${train.hiddenUnits} hidden units; thresholds out-of-fold, false cost ${falseCost}${dissolveFalseCost !== falseCost ? ` (dissolves ${dissolveFalseCost})` : ''}`, hard, dissolve };
 await writeFile(outFile, JSON.stringify(model, null, 1) + '\n');
 console.log(`wrote ${outFile}`);

@@ -21,7 +21,9 @@
 //      in [0, 1] (a recolouring overshoots), and one global shift and zoom per frame step must not
 //      explain most of the change (a pan over a gradient or a zoom is a mix of its ends too).
 // With `model` (scene-boundary-model.ts), steps 2 and 3 take looser candidates and a small
-// learned classifier accepts or rejects each from the same signals as features; fades keep step 1.
+// learned classifier accepts or rejects each from the same signals as features, and for hard-cut
+// candidates also from their frames' difference after the best global shift (a shaken or panned
+// frame matches its neighbour once shifted, a cut does not); fades keep step 1.
 import type { RgbFrame } from '../decode/video-frames.ts';
 import { predict, selectFeatures, type BoundaryModel } from './scene-boundary-model.ts';
 
@@ -72,7 +74,7 @@ export interface DissolveCandidate {
   features: number[];
 }
 
-export const HARD_FEATURES = ['log_diff', 'log_ratio', 'log_diff_blocks', 'log_ratio_blocks', 'log_diff_hist', 'log_ratio_hist', 'flash', 'flash_blocks', 'across_over_step', 'log_peak', 'luma_before', 'luma_after', 'luma_change', 'fade_near', 'early'];
+export const HARD_FEATURES = ['log_diff', 'log_ratio', 'log_diff_blocks', 'log_ratio_blocks', 'log_diff_hist', 'log_ratio_hist', 'flash', 'flash_blocks', 'across_over_step', 'log_peak', 'luma_before', 'luma_after', 'luma_change', 'fade_near', 'early', 'log_shifted', 'shifted_share', 'log_ratio_shifted', 'flash_shifted'];
 export const DISSOLVE_FEATURES = ['log_hist_distance', 'log_ratio', 'halfway_residual', 'mix_residual', 'alpha_outside', 'motion_explained', 'motion_unknown', 'log_variance_dip', 'span_s', 'window_s', 'alpha_monotone', 'alpha_off_line', 'log_calm', 'log_busy', 'log_inside', 'min_luma', 'step_share', 'one_step', 'orientation_similarity', 'log_end_motion_over_mix', 'straightness', 'straightness_blocks'];
 /** The candidate gates of the learned path: shares of the rules' threshold and ratio (hard cuts), and the dissolve ratio. */
 const LOOSE_THRESHOLD = 0.5;
@@ -196,6 +198,10 @@ export class SceneDetector {
   private readonly mixFits = new Map<string, MixFit>();
   /** Structure features of fitted spans, by first and last frame (`first:last`). */
   private readonly spanStructure = new Map<string, Pick<MixFit, 'orientationSimilarity' | 'endMotionOverMix' | 'straightness' | 'straightnessBlocks'>>();
+  /** Per pair of frames `a:b` around a hard-cut candidate: their luma difference after the best global shift (shiftResidual), and without it. */
+  private readonly shifted = new Map<string, { still: number; moved: number }>();
+  /** Frames whose hard-cut candidacy was checked for the shift search (shiftCandidate). */
+  private readonly shiftChecked = new Set<number>();
   /** Per frame step k (frame k - 1 to k) inside some candidate's span: the change left after the best global shift or zoom, and without it. */
   private readonly stepMotion = new Map<number, { still: number; moved: number }>();
   private width = 0;
@@ -248,6 +254,8 @@ export class SceneDetector {
     // The candidate peaking 2w frames back now has its span's frames and the stretches around it
     // that its ratio to its surroundings reads.
     for (const w of this.windows) this.fitCandidate(w, this.times.length - 1 - 2 * w);
+    // The frame FLASH_FRAMES back now has the neighbours its adaptive ratio and flash tests read.
+    this.shiftCandidate(this.times.length - 1 - FLASH_FRAMES);
     this.ring.push(f);
     this.coarseRing.push(coarse);
     this.histRing.push(hist);
@@ -260,6 +268,57 @@ export class SceneDetector {
       this.histRing.shift();
       this.blockRing.shift();
     }
+  }
+
+  /** Whether frame i passes the learned path's loose hard-cut gate on some scale (hardCandidates; fades aside). */
+  private looseHard(i: number): boolean {
+    return [this.diffs, this.coarseDiffs, this.histDiffs].some((d) => d.get(1)![i] >= LOOSE_THRESHOLD * this.opts.threshold && adaptiveRatio(d.get(1)!, i) >= LOOSE_RATIO * this.opts.ratio);
+  }
+
+  /**
+   * For a hard-cut candidate at frame i, while the frames around it are in the ring: the luma
+   * difference left after the best global shift for its step, its neighbours' steps, and the
+   * frame before it against the frames after (and the frame after it against those before), so
+   * that a shaken or panned frame, which matches its neighbour once shifted, and a flash in a
+   * moving shot, after which the shifted picture comes back, can be told from a cut.
+   */
+  private shiftCandidate(i: number): void {
+    if (i < 1 || this.shiftChecked.has(i)) return;
+    this.shiftChecked.add(i);
+    if (!this.looseHard(i)) return;
+    const n = this.times.length;
+    const oldest = n - this.pixelRing.length;
+    for (const [a, b] of shiftPairs(i, n)) {
+      const key = `${a}:${b}`;
+      if (a < oldest || this.shifted.has(key)) continue;
+      this.shifted.set(key, shiftResidual(this.pixelRing[a - oldest], this.pixelRing[b - oldest], this.width, this.height));
+    }
+  }
+
+  /** The shift features of hard-cut candidate i (see shiftCandidate): log_shifted, shifted_share, log_ratio_shifted, flash_shifted. */
+  private shiftFeatures(i: number): number[] {
+    const get = (a: number, b: number) => this.shifted.get(`${a}:${b}`);
+    const step = get(i - 1, i);
+    if (!step) return [NaN, NaN, NaN, NaN];
+    let sum = 0;
+    let count = 0;
+    for (let k = i - ADAPTIVE_WINDOW; k <= i + ADAPTIVE_WINDOW; k++) {
+      const m = k === i ? undefined : get(k - 1, k);
+      if (m) (sum += m.moved), count++;
+    }
+    let back = Infinity;
+    for (let j = 1; j <= FLASH_FRAMES; j++) {
+      const after = get(i - 1, i + j);
+      const before = get(i - 1 - j, i);
+      if (after) back = Math.min(back, after.moved);
+      if (before) back = Math.min(back, before.moved);
+    }
+    return [
+      Math.log1p(step.moved),
+      step.still > 0 ? step.moved / step.still : 1,
+      Math.log(Math.max(step.moved, 1) / Math.max(count ? sum / count : 0, 1)),
+      Number.isFinite(back) ? Math.min(3, back / Math.max(step.moved, 1)) : 3,
+    ];
   }
 
   /** Per-frame difference to the previous frame (for reports and tuning). */
@@ -351,7 +410,7 @@ export class SceneDetector {
   finish(): SceneBoundary[] {
     const n = this.times.length;
     if (n < 2) return [];
-    for (const w of this.windows) for (let i = Math.max(0, n - 2 * w); i < n; i++) this.fitCandidate(w, i);
+    this.fitTail();
     const fades = this.findFades();
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
@@ -378,6 +437,13 @@ export class SceneDetector {
     return this.boundaries(fades, mergeCuts([strong, steps, this.hardCutsOn(this.histDiffs, inTransition, flashes)]), dissolves);
   }
 
+  /** The candidates of the last frames, which no later push fits: dissolve spans and hard-cut shift searches. */
+  private fitTail(): void {
+    const n = this.times.length;
+    for (const w of this.windows) for (let i = Math.max(0, n - 2 * w); i < n; i++) this.fitCandidate(w, i);
+    for (let i = Math.max(1, n - 1 - FLASH_FRAMES); i < n; i++) this.shiftCandidate(i);
+  }
+
   /** Fades, hard cuts and dissolves (frame indices) as boundaries in time order, min_scene_s applied. */
   private boundaries(fades: { first: number; last: number; score: number }[], hard: { index: number; score: number }[], dissolves: { first: number; last: number; score: number }[]): SceneBoundary[] {
     const n = this.times.length;
@@ -398,7 +464,7 @@ export class SceneDetector {
    */
   candidates(acceptHard?: (c: HardCandidate) => boolean): { hard: HardCandidate[]; dissolves: DissolveCandidate[]; times: number[] } {
     const n = this.times.length;
-    for (const w of this.windows) for (let i = Math.max(0, n - 2 * w); i < n; i++) this.fitCandidate(w, i);
+    this.fitTail();
     const fades = this.findFades();
     const inFade = new Uint8Array(n);
     for (const f of fades) for (let i = f.first; i <= f.last; i++) inFade[i] = 1;
@@ -462,6 +528,7 @@ export class SceneDetector {
           flashFine ? 1 : 0, flashBlocks ? 1 : 0,
           Math.min(3, (Number.isFinite(across) ? across : c[i]) / Math.max(c[i], 1)), Math.log(Math.max(c[i], 1) / Math.max(neighbours, 1)),
           before / 255, after / 255, Math.abs(after - before) / 255, fadeGap / 10, Math.min(1, this.times[i] - this.times[0]),
+          ...this.shiftFeatures(i),
         ]),
       });
     }
@@ -802,6 +869,59 @@ export function globalMotionResidual(a: Uint8Array, b: Uint8Array, width: number
     for (let dy = -MOTION_SHIFT; dy <= MOTION_SHIFT; dy++) for (let dx = -MOTION_SHIFT; dx <= MOTION_SHIFT; dx++) moved = Math.min(moved, warpedDifference(la, lb, w, h, s, dx, dy));
   }
   return { still, moved };
+}
+
+/** The frame pairs a hard-cut candidate at i reads (shiftCandidate): its step, its neighbours' steps, and across it up to FLASH_FRAMES frames. */
+function shiftPairs(i: number, n: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let k = i - ADAPTIVE_WINDOW; k <= i + ADAPTIVE_WINDOW; k++) if (k >= 1 && k < n) out.push([k - 1, k]);
+  for (let j = 1; j <= FLASH_FRAMES; j++) {
+    if (i + j < n) out.push([i - 1, i + j]);
+    if (i - 1 - j >= 0) out.push([i - 1 - j, i]);
+  }
+  return out;
+}
+
+/**
+ * Mean |luma difference| of two frames as they are (still) and after the best global shift of
+ * the first (moved; no zoom), on half-size luma over the pixels that stay inside: searched on
+ * quarter-size luma up to a quarter of the frame each way (a hand-held shake moves that far
+ * between analysis frames), then refined on the half-size luma by one pixel.
+ */
+export function shiftResidual(a: Uint8Array, b: Uint8Array, width: number, height: number): { still: number; moved: number } {
+  const w = Math.floor(width / 2);
+  const h = Math.floor(height / 2);
+  const la = halfLuma(a, width, w, h);
+  const lb = halfLuma(b, width, w, h);
+  const still = warpedDifference(la, lb, w, h, 1, 0, 0);
+  const qw = Math.floor(w / 2);
+  const qh = Math.floor(h / 2);
+  const qa = halveLuma(la, w, qw, qh);
+  const qb = halveLuma(lb, w, qw, qh);
+  const rx = Math.max(1, Math.round(qw / 4));
+  const ry = Math.max(1, Math.round(qh / 4));
+  let best = { d: Infinity, dx: 0, dy: 0 };
+  for (let dy = -ry; dy <= ry; dy++) {
+    for (let dx = -rx; dx <= rx; dx++) {
+      const d = warpedDifference(qa, qb, qw, qh, 1, dx, dy);
+      if (d < best.d) best = { d, dx, dy };
+    }
+  }
+  let moved = still;
+  for (let oy = -1; oy <= 1; oy++) for (let ox = -1; ox <= 1; ox++) moved = Math.min(moved, warpedDifference(la, lb, w, h, 1, 2 * best.dx + ox, 2 * best.dy + oy));
+  return { still, moved };
+}
+
+/** Means of 2 x 2 squares of a luma plane of width `width`. */
+function halveLuma(l: Float32Array, width: number, w: number, h: number): Float32Array {
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = 2 * y * width + 2 * x;
+      out[y * w + x] = (l[i] + l[i + 1] + l[i + width] + l[i + width + 1]) / 4;
+    }
+  }
+  return out;
 }
 
 /** Luma of 2 x 2 pixel squares. */

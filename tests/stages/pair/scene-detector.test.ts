@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { shippedBoundaryModel, type BoundaryModel } from '../../../stages/pair/scene-boundary-model.ts';
-import { contentDifference, endMotionOverMix, fitMix, frameFeatures, globalMotionResidual, isMixOfEnds, orientationSimilarity, SceneDetector, straightness, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
+import { contentDifference, endMotionOverMix, fitMix, frameFeatures, globalMotionResidual, isMixOfEnds, orientationSimilarity, SceneDetector, shiftResidual, straightness, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
 
 const W = 32;
 const H = 24;
@@ -162,6 +162,19 @@ test('every value of a dissolve moves one way (straightness 1); a pan over a tex
   assert.ok(straightness(dissolve) > 0.98, `dissolve ${straightness(dissolve)}`);
   const pan = [0, 3, 6, 9, 12].map((k) => render64((x, y) => a(x + k, y)));
   assert.ok(straightness(pan) < 0.6, `pan ${straightness(pan)}`);
+});
+
+test('a shaken frame matches its neighbour once shifted, as far as a quarter of the frame; a cut to another picture does not', () => {
+  const a = texture(1);
+  const b = texture(2);
+  const base = render64(a);
+  // Even shifts land on the half-size grid the search runs on; odd ones fall between its pixels.
+  for (const [dx, dy, share] of [[4, -2, 0.1], [-12, 6, 0.1], [14, 10, 0.1], [3, -5, 0.4]]) {
+    const shaken = shiftResidual(base, render64((x, y) => a(x + dx, y + dy)), W64, H64);
+    assert.ok(shaken.still > 10 && shaken.moved < share * shaken.still, `shift ${dx},${dy}: ${JSON.stringify(shaken)}`);
+  }
+  const cut = shiftResidual(base, render64(b), W64, H64);
+  assert.ok(cut.moved > 0.6 * cut.still, `cut ${JSON.stringify(cut)}`);
 });
 
 test('a recolouring that turns past its end is no mix of its ends (a middle alpha over 1)', () => {

@@ -24,9 +24,10 @@
 // degrees (`bins`), and depthEdgeNormalBin gives a depth edge's direction from the line its
 // neighbouring edge pixels form, for a finer match.
 //
-// The strongest-channel gradient (blur and Sobel, most of the colour detector's time) runs as a
-// WebAssembly SIMD kernel where it can (simd/kernels.ts), with the same values as the
-// JavaScript here, which stays as the reference and the fallback.
+// The per-pixel work (the strongest-channel gradient, suppression and hysteresis, occlusion
+// edges, distance codes) runs as WebAssembly SIMD kernels where they can (simd/kernels.ts), with
+// the same values as the JavaScript here, which stays as the reference (`kernels: 'js'`) and
+// the fallback; the chamfer costs in rgbd-registration.ts likewise.
 import { simdKernels } from './simd/kernels.ts';
 
 export interface EdgeMap {

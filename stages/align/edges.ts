@@ -28,7 +28,7 @@
 // edges, distance codes) runs as WebAssembly SIMD kernels where they can (simd/kernels.ts), with
 // the same values as the JavaScript here, which stays as the reference (`kernels: 'js'`) and
 // the fallback; the chamfer costs in rgbd-registration.ts likewise.
-import { simdKernels } from './simd/kernels.ts';
+import { simdKernels, type ComputeSpans } from './simd/kernels.ts';
 
 export interface EdgeMap {
   width: number;
@@ -219,7 +219,7 @@ export function edgeRegionAround(xy: Int32Array, stride: number, width: number, 
  * Per row of pixels, the [x0, x1) spans of marked tiles (flattened pairs), one list per tile
  * row; the whole row when there is no region.
  */
-function rowSpans(width: number, height: number, region: EdgeRegion | undefined, mask: 'need' | 'compute'): { tileSize: number; spans: Int32Array[] } {
+function rowSpans(width: number, height: number, region: EdgeRegion | undefined, mask: 'need' | 'compute'): Spans {
   if (!region) return { tileSize: height, spans: [Int32Array.of(0, width)] };
   // A frame's registration asks for the same region's spans three times (gradient, suppression, distance codes).
   let cached = spansOf.get(region);
@@ -252,7 +252,7 @@ function regionRowSpans(width: number, region: EdgeRegion, mask: 'need' | 'compu
  * Luminance of interleaved RGB blurred by a separable [1 4 6 4 1] / 16 kernel (sigma 1 px), edges
  * clamped; computed on the spans given (the rest of the buffer holds stale values).
  */
-function blurredLuminance(rgb: Uint8Array, width: number, height: number, region: { tileSize: number; spans: Int32Array[] }): Float32Array {
+function blurredLuminance(rgb: Uint8Array, width: number, height: number, region: Spans): Float32Array {
   const n = width * height;
   const lum = scratchBuffer('lum', n, f32);
   const tmp = scratchBuffer('blurTmp', n, f32);
@@ -311,7 +311,7 @@ function blurredLuminance(rgb: Uint8Array, width: number, height: number, region
   return out;
 }
 
-type Spans = { tileSize: number; spans: Int32Array[] };
+type Spans = ComputeSpans;
 
 /** Sobel gradient (gx, gy and gx² + gy², float32) of the blurred luminance, on the spans given. */
 function lumaGradient(rgb: Uint8Array, width: number, height: number, computed: Spans, gxs: Float32Array, gys: Float32Array, mag2: Float32Array): void {
@@ -506,21 +506,17 @@ export function colourEdges(rgb: Uint8Array, width: number, height: number, opti
   const n = width * height;
   // Luminance, or per pixel the strongest of the R, G and B gradients (an outline between two
   // colours of about the same luminance has an edge only in colour).
-  let gxs: Float32Array, gys: Float32Array, mag2: Float32Array;
   const kernels = options.channels === 'rgb' && options.kernels !== 'js' ? simdKernels() : null;
   if (kernels) {
-    ({ gx: gxs, gy: gys, mag2 } = kernels.strongestChannelGradient(rgb, width, height, computed));
-  } else {
-    mag2 = scratchBuffer('mag2', n, f32);
-    gxs = scratchBuffer('gx', n, f32);
-    gys = scratchBuffer('gy', n, f32);
-    if (options.channels === 'rgb') strongestChannelGradient(rgb, width, height, computed, gxs, gys, mag2);
-    else lumaGradient(rgb, width, height, computed, gxs, gys, mag2);
-  }
-  if (kernels) {
+    const { gx, gy, mag2 } = kernels.strongestChannelGradient(rgb, width, height, computed);
     const { orientation, strong } = kernels.suppressAndGrow(width, height, needed, low * low, high * high);
-    return markSubPixelEdges(width, height, mag2, gxs, gys, orientation, strong, options.scratch === true);
+    return markSubPixelEdges(width, height, mag2, gx, gy, orientation, strong, options.scratch === true);
   }
+  const mag2 = scratchBuffer('mag2', n, f32);
+  const gxs = scratchBuffer('gx', n, f32);
+  const gys = scratchBuffer('gy', n, f32);
+  if (options.channels === 'rgb') strongestChannelGradient(rgb, width, height, computed, gxs, gys, mag2);
+  else lumaGradient(rgb, width, height, computed, gxs, gys, mag2);
   // 2 = strong, 1 = weak candidate (a ridge pixel between the thresholds).
   const state = scratchBuffer('state', n, (k) => new Uint8Array(k)).fill(0);
   // Set on every pixel that suppression keeps, and read only there.
@@ -694,6 +690,25 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   const ratio = options.gradientRatio ?? 3;
   const n = width * height;
   const noiseFloor = (options.noiseSigmas ?? 8) * inverseDepthNoise(depth, width, height);
+  // The integer pre-test's threshold and shift (explained at the loop below).
+  const quick = relativeJump >= 1e-3 ? 0.9 * relativeJump : 0;
+  const shift = quick >= 2 ** -15 ? Math.ceil(-Math.log2(quick)) : 31;
+  const kernels = options.kernels !== 'js' ? simdKernels() : null;
+  if (kernels) {
+    const found = kernels.occlusionEdges(depth, width, height, { relativeJump, gradientRatio: ratio, noiseFloor, quick, shift });
+    const list = found.pixels.sort();
+    if (options.scratch) return { width, height, edges: found.edges, count: list.length, orientation: found.orientation, strength: found.strength, pixels: list };
+    // Arrays of the caller's own, 0 away from the edges as below.
+    const edges = new Uint8Array(n);
+    const orientation = new Uint8Array(n);
+    const strength = new Float32Array(n);
+    for (const k of list) {
+      edges[k] = 1;
+      orientation[k] = found.orientation[k];
+      strength[k] = found.strength[k];
+    }
+    return { width, height, edges, count: list.length, orientation, strength, pixels: list.slice() };
+  }
   const edges = options.scratch ? clearedFlags('depthEdges', n) : new Uint8Array(n);
   // Scratch buffers are not cleared: a pixel's entries are set when it first becomes an edge, and
   // only edge pixels' entries are meaningful.
@@ -705,7 +720,6 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   // by under 1e-6; so a pair whose raw jump is below 0.9 x relativeJump can fail only, and is
   // skipped on integers, without computing any inverse depth. Every other pair is judged by
   // the exact test on float32 inverse depths (fround(1 / d), as a stored Float32Array holds).
-  const quick = relativeJump >= 1e-3 ? 0.9 * relativeJump : 0;
   // Neighbours (i, i + step), with i - step and i + 2 step giving the gradient on each side
   // when they are valid and inside the frame.
   //  - A slope changes as fast on both sides as across the pair; the smaller side gradient is
@@ -743,20 +757,6 @@ export function occlusionEdges(depth: Uint16Array, width: number, height: number
   // the two da is, so the pair fails. |diff| < q is one unsigned comparison, (diff + q) >>> 0 < 2q.
   // The last column has no right-hand pair and the last row no pair below: the inner loop runs
   // to width - 1 and the last column is judged after it, so the loop tests no bounds.
-  const shift = quick >= 2 ** -15 ? Math.ceil(-Math.log2(quick)) : 31;
-  const kernels = options.kernels !== 'js' ? simdKernels() : null;
-  if (kernels) {
-    const found = kernels.occlusionEdges(depth, width, height, { relativeJump, gradientRatio: ratio, noiseFloor, quick, shift });
-    const list = found.pixels.sort();
-    if (options.scratch) return { width, height, edges: found.edges, count: list.length, orientation: found.orientation, strength: found.strength, pixels: list };
-    // Arrays of the caller's own, 0 away from the edges as below.
-    for (const k of list) {
-      edges[k] = 1;
-      orientation[k] = found.orientation[k];
-      strength[k] = found.strength[k];
-    }
-    return { width, height, edges, count: list.length, orientation, strength, pixels: list.slice() };
-  }
   for (let y = 0; y < height; y++) {
     const hasBelow = y + 1 < height;
     const row = y * width;

@@ -859,16 +859,18 @@ const MOTION_ZOOMS = [0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.4, 1.6];
  * pixels that stay inside the picture (at least a third of them).
  */
 export function globalMotionResidual(a: Uint8Array, b: Uint8Array, width: number, height: number): { still: number; moved: number } {
+  const { w, h, la, lb, still } = halfLumaPair(a, b, width, height);
+  // bestMotion tries zoom 1 and shift 0 too, so moved is never above still.
+  return { still, moved: bestMotion(la, lb, w, h) };
+}
+
+/** Both frames as half-size luma, and their mean |difference| as they are. */
+function halfLumaPair(a: Uint8Array, b: Uint8Array, width: number, height: number): { w: number; h: number; la: Float32Array; lb: Float32Array; still: number } {
   const w = Math.floor(width / 2);
   const h = Math.floor(height / 2);
   const la = halfLuma(a, width, w, h);
   const lb = halfLuma(b, width, w, h);
-  const still = warpedDifference(la, lb, w, h, 1, 0, 0);
-  let moved = still;
-  for (const s of MOTION_ZOOMS) {
-    for (let dy = -MOTION_SHIFT; dy <= MOTION_SHIFT; dy++) for (let dx = -MOTION_SHIFT; dx <= MOTION_SHIFT; dx++) moved = Math.min(moved, warpedDifference(la, lb, w, h, s, dx, dy));
-  }
-  return { still, moved };
+  return { w, h, la, lb, still: warpedDifference(la, lb, w, h, 1, 0, 0) };
 }
 
 /** The frame pairs a hard-cut candidate at i reads (shiftCandidate): its step, its neighbours' steps, and across it up to FLASH_FRAMES frames. */
@@ -889,11 +891,7 @@ function shiftPairs(i: number, n: number): [number, number][] {
  * between analysis frames), then refined on the half-size luma by one pixel.
  */
 export function shiftResidual(a: Uint8Array, b: Uint8Array, width: number, height: number): { still: number; moved: number } {
-  const w = Math.floor(width / 2);
-  const h = Math.floor(height / 2);
-  const la = halfLuma(a, width, w, h);
-  const lb = halfLuma(b, width, w, h);
-  const still = warpedDifference(la, lb, w, h, 1, 0, 0);
+  const { w, h, la, lb, still } = halfLumaPair(a, b, width, height);
   const qw = Math.floor(w / 2);
   const qh = Math.floor(h / 2);
   const qa = halveLuma(la, w, qw, qh);

@@ -29,6 +29,7 @@ import type { KindSchema } from '../schemas/kind-schema.ts';
 import type { FlatColumn } from '../output/parquet-tables.ts';
 import { SCHEMA_VERSION } from '../schemas/config.ts';
 import { WEFT_VERSION } from '../core/version.ts';
+import { useRunHeapGrowth } from '../core/heap-growth.ts';
 
 export interface RunOptions {
   loaded: LoadedConfig;
@@ -140,6 +141,7 @@ export async function openUnitSession(loaded: LoadedConfig, outDir: string, sign
 export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const started = performance.now();
   const startedAt = new Date().toISOString();
+  useRunHeapGrowth();
   const log = opts.log ?? silentLogger;
   const signal = opts.signal ?? new AbortController().signal;
   const { config } = opts.loaded;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { loadConfigFile } from '../../schemas/config-file.ts';
 import { runPipeline } from '../executor.ts';
 
@@ -84,17 +85,27 @@ export interface PipelineMeasurement {
   /** Busy time and items in, per stage, from the run's stats.json. */
   busy_ms: Record<string, number>;
   stage_in: Record<string, number>;
+  /** Full (mark-compact) collections of the main thread's heap during the run. */
+  full_gcs: number;
   peak_rss_mib: number;
 }
 
 /** Runs the pipeline on a config in this (child) process and measures it; the caller reports. */
 export async function measurePipeline(configPath: string, outDir: string): Promise<Omit<PipelineMeasurement, 'peak_rss_mib'>> {
   const loaded = await loadConfigFile(configPath);
+  let fullGcs = 0;
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (((e as unknown as { detail?: { kind?: number } }).detail)?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) fullGcs++;
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const cpuBefore = process.cpuUsage();
   const threadsBefore = threadCpuMs();
   const started = performance.now();
   const summary = await runPipeline({ loaded, outDir });
   const wall_ms = performance.now() - started;
+  // Entries are delivered asynchronously: let the last ones arrive before counting.
+  await new Promise((resolve) => setImmediate(resolve));
+  gcObserver.disconnect();
   const used = process.cpuUsage(cpuBefore);
   const byThread = threadCpuSince(threadsBefore, (used.user + used.system) / 1000);
   const stats = JSON.parse(await readFile(path.join(outDir, 'stats.json'), 'utf8')) as { stages: Record<string, { in: number; busy_ms: number }> };
@@ -107,6 +118,7 @@ export async function measurePipeline(configPath: string, outDir: string): Promi
     ...(byThread ? { cpu_by_thread: byThread } : {}),
     busy_ms: Object.fromEntries(stages.map(([name, st]) => [name, st.busy_ms])),
     stage_in: Object.fromEntries(stages.map(([name, st]) => [name, st.in])),
+    full_gcs: fullGcs,
   };
 }
 

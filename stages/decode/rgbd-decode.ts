@@ -45,8 +45,9 @@ export function rgbdDecodeStage(source: RgbdSourceConfig, concurrency = 2): Stag
 
 async function decodeRgbdPair(c: RgbdPairCandidate, source: RgbdSourceConfig): Promise<RgbdDecoded> {
   const [rgbBytes, depthBytes] = await Promise.all([readOrDrop(c.rgbFrame, 'rgb_missing'), readOrDrop(c.depthFrame, 'depth_missing')]);
-  const rgbImage = await decodeRgb(rgbBytes, c.rgbFrame.path);
-  const { depthMap, depthScale, depthPngBytes } = await decodeDepth(depthBytes, c.depthEncoding, c.layout, source);
+  // The two decodes run at once (each on its own libuv thread): a pair's latency is the slower
+  // decode, not their sum, so the stage keeps both CPUs busy with fewer pairs in flight.
+  const [rgbImage, { depthMap, depthScale, depthPngBytes }] = await Promise.all([decodeRgb(rgbBytes, c.rgbFrame.path), decodeDepth(depthBytes, c.depthEncoding, c.layout, source)]);
   if (rgbImage.width !== depthMap.width || rgbImage.height !== depthMap.height) {
     throw new DropError('size_mismatch', `rgb ${rgbImage.width}x${rgbImage.height}, depth ${depthMap.width}x${depthMap.height}`);
   }

@@ -9,7 +9,7 @@
 // cost: at most three times the live heap more, and only while the live heap is small. Past
 // LARGE_LIVE_HEAP_BYTES (a run that holds a lot, e.g. a big dedup index) V8's own dynamic factor
 // is restored, so a large heap is never allowed to quadruple.
-import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import v8 from 'node:v8';
 
 /** Heap growth factor - 1, in percent, while the live heap is small (V8's flag; 0 = V8's own). */
@@ -19,6 +19,11 @@ export const LARGE_LIVE_HEAP_BYTES = 256 * 1024 * 1024;
 
 let observer: PerformanceObserver | null = null;
 let widened = false;
+
+/** True for a `gc` performance entry of a full (mark-compact) collection. */
+export function isFullCollection(entry: PerformanceEntry): boolean {
+  return (entry as unknown as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR;
+}
 
 function setGrowingPercent(percent: number): void {
   v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
@@ -33,7 +38,7 @@ export function useRunHeapGrowth(): void {
   if (observer || process.env.WEFT_V8_HEAP_GROWTH === 'default') return;
   setGrowingPercent(SMALL_HEAP_GROWING_PERCENT);
   observer = new PerformanceObserver((list) => {
-    if (!list.getEntries().some((e) => ((e as unknown as { detail?: { kind?: number } }).detail)?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)) return;
+    if (!list.getEntries().some(isFullCollection)) return;
     const large = v8.getHeapStatistics().used_heap_size > LARGE_LIVE_HEAP_BYTES;
     if (large === widened) setGrowingPercent(large ? 0 : SMALL_HEAP_GROWING_PERCENT);
   });

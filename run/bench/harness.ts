@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
-import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { isFullCollection } from '../../core/heap-growth.ts';
 import { loadConfigFile } from '../../schemas/config-file.ts';
 import { runPipeline } from '../executor.ts';
 
@@ -95,7 +96,7 @@ export async function measurePipeline(configPath: string, outDir: string): Promi
   const loaded = await loadConfigFile(configPath);
   let fullGcs = 0;
   const gcObserver = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if (((e as unknown as { detail?: { kind?: number } }).detail)?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) fullGcs++;
+    for (const e of list.getEntries()) if (isFullCollection(e)) fullGcs++;
   });
   gcObserver.observe({ entryTypes: ['gc'] });
   const cpuBefore = process.cpuUsage();

@@ -46,8 +46,13 @@ export function rgbdDecodeStage(source: RgbdSourceConfig, concurrency = 2): Stag
 async function decodeRgbdPair(c: RgbdPairCandidate, source: RgbdSourceConfig): Promise<RgbdDecoded> {
   const [rgbBytes, depthBytes] = await Promise.all([readOrDrop(c.rgbFrame, 'rgb_missing'), readOrDrop(c.depthFrame, 'depth_missing')]);
   // The two decodes run at once (each on its own libuv thread): a pair's latency is the slower
-  // decode, not their sum, so the stage keeps both CPUs busy with fewer pairs in flight.
-  const [rgbImage, { depthMap, depthScale, depthPngBytes }] = await Promise.all([decodeRgb(rgbBytes, c.rgbFrame.path), decodeDepth(depthBytes, c.depthEncoding, c.layout, source)]);
+  // decode, not their sum. Where both fail, the colour frame's reason is the one recorded, as
+  // when they ran one after the other, whichever failed first.
+  const [rgb, depth] = await Promise.allSettled([decodeRgb(rgbBytes, c.rgbFrame.path), decodeDepth(depthBytes, c.depthEncoding, c.layout, source)]);
+  if (rgb.status === 'rejected') throw rgb.reason;
+  if (depth.status === 'rejected') throw depth.reason;
+  const rgbImage = rgb.value;
+  const { depthMap, depthScale, depthPngBytes } = depth.value;
   if (rgbImage.width !== depthMap.width || rgbImage.height !== depthMap.height) {
     throw new DropError('size_mismatch', `rgb ${rgbImage.width}x${rgbImage.height}, depth ${depthMap.width}x${depthMap.height}`);
   }

@@ -35,7 +35,12 @@ test('TUM: each broken frame or list line ends as a reject with its reason; the 
   const seq = join(dir, 'tum', 'seq00');
   const frames = truth.tum!.sequences[0].frames;
   const file = (i: number, half: 'rgb' | 'depth') => join(seq, frames[i][half]!);
-  await writeFile(file(1, 'rgb'), 'this is not a png');
+  // Both halves of pair 1 are bad: the colour frame's reason is the one recorded. Its PNG is cut
+  // short, which fails only once decoding reaches the cut, while the depth's 8-bit check fails
+  // on the header, sooner: a first-to-fail rule would record depth_not_16bit.
+  const png1 = await readFile(file(1, 'rgb'));
+  await writeFile(file(1, 'rgb'), png1.subarray(0, png1.length - 16));
+  await writeFile(file(1, 'depth'), await sharp(Buffer.alloc(W * H, 40), { raw: { width: W, height: H, channels: 1 } }).png().toBuffer());
   await writeFile(file(2, 'depth'), await sharp(Buffer.alloc(W * H, 40), { raw: { width: W, height: H, channels: 1 } }).png().toBuffer());
   await writeFile(file(3, 'depth'), await encodeDepthPng({ width: W / 2, height: H / 2, data: new Uint16Array((W * H) / 4).fill(5000) }));
   await unlink(file(4, 'depth'));
@@ -54,7 +59,7 @@ test('TUM: each broken frame or list line ends as a reject with its reason; the 
     assert.equal(r.kind, 'rgbd');
     if (detail) assert.match(r.detail, detail, name);
   };
-  expectReject(frames[1].rgb!, 'rgbd_decode', 'decode_failed');
+  expectReject(frames[1].rgb!, 'rgbd_decode', 'decode_failed', /^rgb: /);
   expectReject(frames[2].rgb!, 'rgbd_decode', 'depth_not_16bit', /uchar/);
   expectReject(frames[3].rgb!, 'rgbd_decode', 'size_mismatch', /rgb 96x72, depth 48x36/);
   expectReject(frames[4].rgb!, 'rgbd_decode', 'depth_missing', /does not exist/);

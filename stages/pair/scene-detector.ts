@@ -23,7 +23,9 @@
 // With `model` (scene-boundary-model.ts), steps 2 and 3 take looser candidates and a small
 // learned classifier accepts or rejects each from the same signals as features, and for hard-cut
 // candidates also from their frames' difference after the best global shift (a shaken or panned
-// frame matches its neighbour once shifted, a cut does not); fades keep step 1.
+// frame matches its neighbour once shifted, a cut does not); a candidate whose colour histogram
+// jumps and comes back within a few frames is a flash there too (a coloured or half-frame flash
+// in a fast pan, zoom or rotation, whose pixels move on); fades keep step 1.
 import type { RgbFrame } from '../decode/video-frames.ts';
 import { predict, selectFeatures, type BoundaryModel } from './scene-boundary-model.ts';
 
@@ -513,6 +515,8 @@ export class SceneDetector {
       const c = this.diffs.get(1)!;
       const flashFine = flashAt(this.diffs, i, n);
       const flashBlocks = flashAt(this.coarseDiffs, i, n);
+      // A jump of the colours that comes back (a coloured or half-frame flash in a zoom or rotation, which moves the pixels on).
+      const flashHist = this.histDiffs.get(1)![i] >= this.opts.threshold && flashAt(this.histDiffs, i, n);
       const across = i + 1 < n ? this.diffs.get(2)![i + 1] : c[i];
       let neighbours = 0;
       for (let k = i - ADAPTIVE_WINDOW; k <= i + ADAPTIVE_WINDOW; k++) if (k !== i && k >= 1 && k < n && !Number.isNaN(c[k])) neighbours = Math.max(neighbours, c[k]);
@@ -523,7 +527,7 @@ export class SceneDetector {
       out.push({
         index: i,
         score: Math.max(...per.slice(0, 2).map((x) => x.ratio)),
-        flash: flashFine || flashBlocks,
+        flash: flashFine || flashBlocks || flashHist,
         features: finite([
           lg(per[0].diff), Math.log(per[0].ratio), lg(per[1].diff), Math.log(per[1].ratio), lg(per[2].diff), Math.log(per[2].ratio),
           flashFine ? 1 : 0, flashBlocks ? 1 : 0,

@@ -23,7 +23,9 @@
 // With `model` (scene-boundary-model.ts), steps 2 and 3 take looser candidates and a small
 // learned classifier accepts or rejects each from the same signals as features, and for hard-cut
 // candidates also from their frames' difference after the best global shift (a shaken or panned
-// frame matches its neighbour once shifted, a cut does not); fades keep step 1.
+// frame matches its neighbour once shifted, a cut does not); a candidate whose colour histogram
+// jumps and comes back within a few frames is a flash there too (a coloured or half-frame flash
+// in a fast pan, zoom or rotation, whose pixels move on); fades keep step 1.
 import type { RgbFrame } from '../decode/video-frames.ts';
 import { predict, selectFeatures, type BoundaryModel } from './scene-boundary-model.ts';
 
@@ -74,8 +76,8 @@ export interface DissolveCandidate {
   features: number[];
 }
 
-export const HARD_FEATURES = ['log_diff', 'log_ratio', 'log_diff_blocks', 'log_ratio_blocks', 'log_diff_hist', 'log_ratio_hist', 'flash', 'flash_blocks', 'across_over_step', 'log_peak', 'luma_before', 'luma_after', 'luma_change', 'fade_near', 'early', 'log_shifted', 'shifted_share', 'log_ratio_shifted', 'flash_shifted'];
-export const DISSOLVE_FEATURES = ['log_hist_distance', 'log_ratio', 'halfway_residual', 'mix_residual', 'alpha_outside', 'motion_explained', 'motion_unknown', 'log_variance_dip', 'span_s', 'window_s', 'alpha_monotone', 'alpha_off_line', 'log_calm', 'log_busy', 'log_inside', 'min_luma', 'step_share', 'one_step', 'orientation_similarity', 'log_end_motion_over_mix', 'straightness', 'straightness_blocks'];
+export const HARD_FEATURES = ['log_diff', 'log_ratio', 'log_diff_blocks', 'log_ratio_blocks', 'log_diff_hist', 'log_ratio_hist', 'flash', 'flash_blocks', 'across_over_step', 'log_peak', 'luma_before', 'luma_after', 'luma_change', 'fade_near', 'early', 'log_shifted', 'shifted_share', 'log_ratio_shifted', 'flash_shifted', 'flash_hist'];
+export const DISSOLVE_FEATURES = ['log_hist_distance', 'log_ratio', 'halfway_residual', 'mix_residual', 'alpha_outside', 'motion_explained', 'motion_unknown', 'log_variance_dip', 'span_s', 'window_s', 'alpha_monotone', 'alpha_off_line', 'log_calm', 'log_busy', 'log_inside', 'min_luma', 'step_share', 'one_step', 'orientation_similarity', 'log_end_motion_over_mix', 'straightness', 'straightness_blocks', 'step_spread', 'step_along_ends'];
 /** The candidate gates of the learned path: shares of the rules' threshold and ratio (hard cuts), and the dissolve ratio. */
 const LOOSE_THRESHOLD = 0.5;
 const LOOSE_RATIO = 0.6;
@@ -197,7 +199,7 @@ export class SceneDetector {
   /** Mix fits of dissolve candidates, by window and peak frame (`w:i`). */
   private readonly mixFits = new Map<string, MixFit>();
   /** Structure features of fitted spans, by first and last frame (`first:last`). */
-  private readonly spanStructure = new Map<string, Pick<MixFit, 'orientationSimilarity' | 'endMotionOverMix' | 'straightness' | 'straightnessBlocks'>>();
+  private readonly spanStructure = new Map<string, Pick<MixFit, 'orientationSimilarity' | 'endMotionOverMix' | 'straightness' | 'straightnessBlocks' | 'stepSpread' | 'stepAlongEnds'>>();
   /** Per pair of frames `a:b` around a hard-cut candidate: their luma difference after the best global shift (shiftResidual), and without it. */
   private readonly shifted = new Map<string, { still: number; moved: number }>();
   /** Frames whose hard-cut candidacy was checked for the shift search (shiftCandidate). */
@@ -363,6 +365,7 @@ export class SceneDetector {
       structure = {
         straightness: straightness(span),
         straightnessBlocks: straightness(span.map((f) => blockMeans(f, this.width, this.height, BLOCK))),
+        ...stepShape(span),
         orientationSimilarity: orientationSimilarity(frame(first), frame(last), this.width, this.height),
         endMotionOverMix: inside && middle.length ? endMotionOverMix(frame(first), middle[m], frame(last), fitted.alphas[m], this.width, this.height) : NaN,
       };
@@ -512,6 +515,8 @@ export class SceneDetector {
       const c = this.diffs.get(1)!;
       const flashFine = flashAt(this.diffs, i, n);
       const flashBlocks = flashAt(this.coarseDiffs, i, n);
+      // A jump of the colours that comes back (a coloured or half-frame flash in a zoom or rotation, which moves the pixels on).
+      const flashHist = this.histDiffs.get(1)![i] >= this.opts.threshold && flashAt(this.histDiffs, i, n);
       const across = i + 1 < n ? this.diffs.get(2)![i + 1] : c[i];
       let neighbours = 0;
       for (let k = i - ADAPTIVE_WINDOW; k <= i + ADAPTIVE_WINDOW; k++) if (k !== i && k >= 1 && k < n && !Number.isNaN(c[k])) neighbours = Math.max(neighbours, c[k]);
@@ -522,13 +527,14 @@ export class SceneDetector {
       out.push({
         index: i,
         score: Math.max(...per.slice(0, 2).map((x) => x.ratio)),
-        flash: flashFine || flashBlocks,
+        flash: flashFine || flashBlocks || flashHist,
         features: finite([
           lg(per[0].diff), Math.log(per[0].ratio), lg(per[1].diff), Math.log(per[1].ratio), lg(per[2].diff), Math.log(per[2].ratio),
           flashFine ? 1 : 0, flashBlocks ? 1 : 0,
           Math.min(3, (Number.isFinite(across) ? across : c[i]) / Math.max(c[i], 1)), Math.log(Math.max(c[i], 1) / Math.max(neighbours, 1)),
           before / 255, after / 255, Math.abs(after - before) / 255, fadeGap / 10, Math.min(1, this.times[i] - this.times[0]),
           ...this.shiftFeatures(i),
+          histFlash(this.histDiffs, i, n),
         ]),
       });
     }
@@ -605,6 +611,7 @@ export class SceneDetector {
             stepSum > 0 ? stepTop / stepSum : 0, step ? 1 : 0,
             fit.orientationSimilarity, Number.isNaN(fit.endMotionOverMix) ? 0 : Math.max(-3, Math.min(3, fit.endMotionOverMix)),
             fit.straightness, fit.straightnessBlocks,
+            fit.stepSpread, fit.stepAlongEnds,
           ]),
         });
       }
@@ -790,6 +797,10 @@ export interface MixFit {
   straightness: number;
   /** The same on BLOCK px block means, where noise and fine moving texture average out. */
   straightnessBlocks: number;
+  /** Of the span's largest frame step: the median per-pixel |luma change| over the mean (a dissolve changes every pixel that differs between the shots, motion only the edges it moves). */
+  stepSpread: number;
+  /** Correlation over pixels of that step's luma change with last - first (a dissolve steps every pixel towards the far end; motion does not). */
+  stepAlongEnds: number;
   /** log of (the middle frame's luma difference to the best global motion of the nearer-matching end + 1) over (its difference to the mix + 1): > 0 the mix explains it better (a dissolve), < 0 a moved end does (a zoom or pan). NaN when not fitted. */
   endMotionOverMix: number;
 }
@@ -972,8 +983,47 @@ export function straightness(frames: Uint8Array[]): number {
   return path > 0 ? direct / path : 1;
 }
 
+/** See MixFit.stepSpread and MixFit.stepAlongEnds; frames are the span's, first to last. */
+export function stepShape(frames: Uint8Array[]): { stepSpread: number; stepAlongEnds: number } {
+  const luma = frames.map((f) => {
+    const l = new Float32Array(f.length / 3);
+    for (let p = 0, i = 0; p < l.length; p++, i += 3) l[p] = 0.299 * f[i] + 0.587 * f[i + 1] + 0.114 * f[i + 2];
+    return l;
+  });
+  const n = luma[0].length;
+  let top = 1;
+  let topSum = -1;
+  for (let k = 1; k < luma.length; k++) {
+    let sum = 0;
+    for (let p = 0; p < n; p++) sum += Math.abs(luma[k][p] - luma[k - 1][p]);
+    if (sum > topSum) (topSum = sum), (top = k);
+  }
+  const step = new Float32Array(n);
+  for (let p = 0; p < n; p++) step[p] = luma[top][p] - luma[top - 1][p];
+  const sorted = Float32Array.from(step, Math.abs).sort();
+  const mean = topSum / Math.max(1, n);
+  const ends = luma[luma.length - 1];
+  const first = luma[0];
+  let sx = 0;
+  let sy = 0;
+  for (let p = 0; p < n; p++) (sx += step[p]), (sy += ends[p] - first[p]);
+  const mx = sx / Math.max(1, n);
+  const my = sy / Math.max(1, n);
+  let xy = 0;
+  let xx = 0;
+  let yy = 0;
+  for (let p = 0; p < n; p++) {
+    const x = step[p] - mx;
+    const y = ends[p] - first[p] - my;
+    xy += x * y;
+    xx += x * x;
+    yy += y * y;
+  }
+  return { stepSpread: mean > 0 ? sorted[Math.floor(n / 2)] / mean : 0, stepAlongEnds: xx > 0 && yy > 0 ? xy / Math.sqrt(xx * yy) : 0 };
+}
+
 /** Fits each middle frame as one alpha's mix of the ends, per pixel and channel. */
-export function fitMix(first: Uint8Array, middle: Uint8Array[], last: Uint8Array): Omit<MixFit, 'motionExplained' | 'orientationSimilarity' | 'endMotionOverMix' | 'straightness' | 'straightnessBlocks'> {
+export function fitMix(first: Uint8Array, middle: Uint8Array[], last: Uint8Array): Omit<MixFit, 'motionExplained' | 'orientationSimilarity' | 'endMotionOverMix' | 'straightness' | 'straightnessBlocks' | 'stepSpread' | 'stepAlongEnds'> {
   let den = 0;
   for (let p = 0; p < first.length; p++) den += (last[p] - first[p]) ** 2;
   const alphas: number[] = [];
@@ -1088,6 +1138,25 @@ function flashAt(diffs: Map<number, number[]>, i: number, n: number): boolean {
     if (back < FLASH_RETURN * jump) return true;
   }
   return false;
+}
+
+/**
+ * How far the colours from before frame i's jump come back within FLASH_FRAMES frames (the
+ * histogram of frame i - 1 against those after i, and of frames before i - 1 against i), over
+ * the jump itself (capped at 3): a flash, coloured or over half the frame, returns to the colours
+ * it left while a zoom or rotation goes on moving the pixels, which the histogram is blind to;
+ * a cut does not return.
+ */
+function histFlash(hist: Map<number, number[]>, i: number, n: number): number {
+  const jump = Math.max(hist.get(1)![i], 1);
+  let back = Infinity;
+  for (let j = 1; j <= FLASH_FRAMES; j++) {
+    const after = i + j < n ? hist.get(j + 1)![i + j] : NaN;
+    const before = i - 1 - j >= 0 ? hist.get(j + 1)![i] : NaN;
+    if (!Number.isNaN(after)) back = Math.min(back, after);
+    if (!Number.isNaN(before)) back = Math.min(back, before);
+  }
+  return Number.isFinite(back) ? Math.min(3, back / jump) : 3;
 }
 
 /** |mid - (b + alpha (a - b))| / |a - b| (L1 over blocks and channels) with the least-squares alpha in [0, 1]. */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { shippedBoundaryModel, type BoundaryModel } from '../../../stages/pair/scene-boundary-model.ts';
-import { contentDifference, endMotionOverMix, fitMix, frameFeatures, globalMotionResidual, isMixOfEnds, orientationSimilarity, SceneDetector, shiftResidual, straightness, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
+import { contentDifference, endMotionOverMix, fitMix, frameFeatures, globalMotionResidual, HARD_FEATURES, isMixOfEnds, orientationSimilarity, SceneDetector, shiftResidual, stepShape, straightness, type SceneBoundary } from '../../../stages/pair/scene-detector.ts';
 
 const W = 32;
 const H = 24;
@@ -117,6 +117,8 @@ const texture = (seed: number): Picture => {
     return [0, 1, 2].map((c) => (1 - u) * (1 - v) * cell(i, j, c) + u * (1 - v) * cell(i + 1, j, c) + (1 - u) * v * cell(i, j + 1, c) + u * v * cell(i + 1, j + 1, c)) as [number, number, number];
   };
 };
+/** The picture zoomed by s about the frame's centre. */
+const zoomed = (p: Picture, s: number): Picture => (x, y) => p((W64 - 1) / 2 + (x - (W64 - 1) / 2) / s, (H64 - 1) / 2 + (y - (H64 - 1) / 2) / s);
 /** A smooth colour gradient over a plane larger than the frame, seen from (ox, oy). */
 const gradient = (ox: number, oy: number): Picture => (x, y) => [120 + 100 * Math.sin((x + ox) / 40), 120 + 100 * Math.cos((y + oy) / 30), 128 + 0.8 * (x + ox - y - oy)];
 
@@ -162,6 +164,37 @@ test('every value of a dissolve moves one way (straightness 1); a pan over a tex
   assert.ok(straightness(dissolve) > 0.98, `dissolve ${straightness(dissolve)}`);
   const pan = [0, 3, 6, 9, 12].map((k) => render64((x, y) => a(x + k, y)));
   assert.ok(straightness(pan) < 0.6, `pan ${straightness(pan)}`);
+});
+
+test("a dissolve's largest step moves every pixel towards the far end; a pan's and a zoom's do not", () => {
+  const a = texture(1);
+  const b = texture(2);
+  const dissolve = stepShape([0, 0.25, 0.5, 0.75, 1].map((k) => render64(mix(a, b, k))));
+  const pan = stepShape([0, 3, 6, 9, 12].map((k) => render64((x, y) => a(x + k, y))));
+  const zoom = stepShape([1, 1.1, 1.21, 1.33, 1.46].map((s) => render64(zoomed(a, s))));
+  assert.ok(dissolve.stepAlongEnds > 0.95 && dissolve.stepSpread > 0.8, `dissolve ${JSON.stringify(dissolve)}`);
+  assert.ok(pan.stepAlongEnds < 0.5 && zoom.stepAlongEnds < 0.7, `pan ${JSON.stringify(pan)}, zoom ${JSON.stringify(zoom)}`);
+});
+
+test("a coloured flash over half of a fast pan brings the shot's colours back: a flash by the histogram, where the pixel tests miss it; a cut is none", () => {
+  const a = texture(1);
+  const b = texture(2);
+  const frames: Uint8Array[] = [];
+  for (let k = 0; k < 40; k++) {
+    const shot: Picture = k < 25 ? (x, y) => a(x + 9 * k, y + 2 * k) : (x, y) => b(x + 9 * k, y);
+    frames.push(render64(k === 10 ? (x, y) => (y < H64 / 2 ? [60, 200, 255] : shot(x, y)) : shot));
+  }
+  const detector = new SceneDetector({ fps: FPS, threshold: 12, ratio: 3, fadeFloor: 32, minSceneS: 0.6 });
+  frames.forEach((rgb, index) => detector.push({ index, time: index / FPS, width: W64, height: H64, rgb }));
+  const at = new Map(detector.candidates().hard.map((c) => [c.index, c]));
+  const feature = (i: number, name: string) => at.get(i)!.features[HARD_FEATURES.indexOf(name)];
+  const seen = JSON.stringify([...at.values()].map((c) => [c.index, c.flash, feature(c.index, 'flash_hist')]));
+  // The flash's frame and the frame after it, when the shot comes back: the pixels have moved on, the colours have not.
+  for (const i of [10, 11]) {
+    assert.ok(feature(i, 'flash') === 0 && feature(i, 'flash_blocks') === 0, seen);
+    assert.ok(at.get(i)!.flash && feature(i, 'flash_hist') < 0.35, seen);
+  }
+  assert.ok(!at.get(25)!.flash && feature(25, 'flash_hist') > 0.7, seen);
 });
 
 test('a shaken frame matches its neighbour once shifted, as far as a quarter of the frame; a cut to another picture does not', () => {

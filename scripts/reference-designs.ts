@@ -57,6 +57,11 @@ export const DESIGNS: Record<string, LitDesign> = {
   'ground0.3-hard0.5-e10': { label: 'grounding loss (weight 0.3), hard-negative weights exp(0.5 logit), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, hardness: 0.5 } },
   'ground0.3-hard1-e10': { label: 'grounding loss (weight 0.3), hard-negative weights exp(logit), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, hardness: 1 } },
   'ground0.3-margin0.1-hard0.5-e10': { label: 'grounding loss (weight 0.3), margin 0.1 and hard-negative weights exp(0.5 logit), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, margin: 0.1, hardness: 0.5 } },
+  // Hashed character n-gram rows in the text tower (char-ngrams.ts), on the same design: unseen
+  // words and other forms of known ones share rows with the training captions.
+  'ground0.3-ngram35-e10': { label: 'grounding loss (weight 0.3), text tower + hashed character 3-5-grams of every word (65536 rows), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, charNgrams: { buckets: 65536, min: 3, max: 5, words: 'all' } } },
+  'ground0.3-ngram35-unk-e10': { label: 'grounding loss (weight 0.3), text tower + hashed character 3-5-grams of unknown words only (65536 rows), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, charNgrams: { buckets: 65536, min: 3, max: 5, words: 'unknown' } } },
+  'ground0.3-ngram3-e10': { label: 'grounding loss (weight 0.3), text tower + hashed character trigrams of every word (16384 rows), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, charNgrams: { buckets: 16384, min: 3, max: 3, words: 'all' } } },
 };
 
 export interface DesignResult {

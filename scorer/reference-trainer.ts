@@ -212,6 +212,12 @@ export interface ImageFeatures {
   skipped: ReferenceTrainingResult['skipped'];
   /** With the grounding loss: the whole backbone grid (float16 bits, [49, 1280]) of each kept pair that has regions. */
   grids?: (Uint16Array | null)[];
+  /**
+   * Features of augmented views of the images (image-views.ts), each [kept.length, featureSize],
+   * raw; a pair without views repeats its own row. Each epoch trains every pair on one of its rows
+   * (the image or a view) drawn at random; the standardisation is the image rows'.
+   */
+  views?: Float32Array[];
 }
 
 export type FixedImageWeights = Pick<ReferenceScorerWeights, 'imageSize' | 'mean' | 'std' | 'convs' | 'pyramid' | 'backbone'>;
@@ -351,6 +357,17 @@ async function fitOnce(
   const { mean: fMean, std: fStd, live } = standardise(features, n, F);
   const whitening = o.whitenFeatures > 0 ? choleskyWhitening(features, n, F, o.whitenFeatures) : null;
   if (whitening) whitenRows(features, n, F, whitening);
+  const views = (image.views ?? []).map((v) => {
+    const x = new Float32Array(n * F);
+    rows.forEach((r, i) => x.set(v.subarray(r * F, (r + 1) * F), i * F));
+    for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) x[i * F + f] = live[f] ? (x[i * F + f] - fMean[f]) / fStd[f] : 0;
+    if (whitening) whitenRows(x, n, F, whitening);
+    return x;
+  });
+  const sources = [features, ...views];
+  // Its own stream, so the batches are those of the same fit without views.
+  const viewRandom = seededRandom(o.seed * 7919 + 29);
+  const viewOf = new Uint8Array(n);
 
   // Words and bigrams, tokenised exactly as the exported tokenizer will.
   const texts = rows.map((r) => image.kept[r].caption);
@@ -409,13 +426,14 @@ async function fitOnce(
   try {
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       shuffle(order, random);
+      if (views.length) for (let i = 0; i < n; i++) viewOf[i] = Math.floor(viewRandom() * sources.length);
       // Full batches come first, so the first stepsPerEpoch of them are full.
       const distinct = o.distinctGroupBatches ? distinctGroupBatches(order, batchSize, (i) => groups[i]) : o.domainBatches ? { batches: domainBatchList(order, batchSize, domains), relaxed: 0 } : null;
       if (distinct && o.distinctGroupBatches && epoch === 0) log(`group-distinct batches: ${distinct.relaxed} of ${n} pairs share a group with another pair of their batch`);
       let sum = 0;
       for (let s = 0; s < stepsPerEpoch; s++) {
         const batch = distinct ? distinct.batches[s] : order.slice(s * batchSize, (s + 1) * batchSize);
-        batch.forEach((r, i) => batchFeatures.set(features.subarray(r * F, (r + 1) * F), i * F));
+        batch.forEach((r, i) => batchFeatures.set(sources[viewOf[r]].subarray(r * F, (r + 1) * F), i * F));
         const batchCaptions = batch.map((r) => captions[r]);
         const cases = grounding && epoch >= Math.floor(o.groundingStart * o.epochs) ? grounding.cases(batch, random) : [];
         const touched = touchedRows([...batchCaptions, ...cases.map((c) => c.phrase)]);

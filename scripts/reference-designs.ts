@@ -68,6 +68,8 @@ export const DESIGNS: Record<string, LitDesign> = {
   // Augmented views of the openclipart training images through the frozen backbone (image-views.ts).
   'ground0.3-views2-e10': { label: 'grounding loss (weight 0.3), 2 augmented views of each openclipart drawing (crop side 0.7-1, mirrored half the time), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 }, views: { count: 2, minScale: 0.7, flip: 0.5 } },
   'ground0.3-views2-margin0.1-e10': { label: 'grounding loss (weight 0.3), InfoNCE margin 0.1, 2 augmented views of each openclipart drawing (crop side 0.7-1, mirrored half the time), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, margin: 0.1 }, views: { count: 2, minScale: 0.7, flip: 0.5 } },
+  'ground0.3-views2-e20': { label: 'grounding loss (weight 0.3), 2 augmented views of each openclipart drawing (crop side 0.7-1, mirrored half the time), 20 epochs', options: { epochs: 20, groundingWeight: 0.3 }, views: { count: 2, minScale: 0.7, flip: 0.5 } },
+  'ground0.3-mirror-margin0.1-e10': { label: 'grounding loss (weight 0.3), InfoNCE margin 0.1, each openclipart drawing also mirrored (1 view, no crop), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, margin: 0.1 }, views: { count: 1, minScale: 1, flip: 1 } },
   'ground0.3-mirror-e10': { label: 'grounding loss (weight 0.3), each openclipart drawing also mirrored (1 view, no crop), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 }, views: { count: 1, minScale: 1, flip: 1 } },
   'ground0.3-views4-e10': { label: 'grounding loss (weight 0.3), 4 augmented views of each openclipart drawing (crop side 0.7-1, mirrored half the time), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 }, views: { count: 4, minScale: 0.7, flip: 0.5 } },
 };

@@ -22,6 +22,7 @@ import { choleskyWhitening, whitenRows, whitenedPatchFilters, zcaWhitening } fro
 import { BACKBONE_CHANNELS, BACKBONE_GRID, BACKBONE_INPUT } from './backbone/nsfwjs-mobilenet.ts';
 import { distinctGroupBatches } from '../core/distinct-batches.ts';
 import { BACKBONE_NAME, backboneFeatureSize, backbonePyramidFeatures } from './backbone/backbone-tower.ts';
+import { charNgramBuckets, type CharNgramOptions } from './char-ngrams.ts';
 
 export interface TrainingPair {
   id: string;
@@ -105,6 +106,12 @@ export interface ReferenceTrainingOptions {
   /** Words and bigrams seen fewer times than this stay unknown. */
   minCount?: number;
   contextLength?: number;
+  /**
+   * Hashed character n-gram rows (char-ngrams.ts) averaged into each caption's text embedding
+   * alongside its word and bigram rows; null: none. Measured in memory by scripts/lit-designs.ts:
+   * the exported text tower has no n-gram lookup, so such weights cannot be written as a scorer folder.
+   */
+  charNgrams?: CharNgramOptions | null;
   /** Patches sampled for the whitening statistics. */
   whiteningPatches?: number;
   /**
@@ -186,6 +193,7 @@ export function resolveTrainingOptions(options: ReferenceTrainingOptions = {}): 
     retries: options.retries ?? 3,
     minCount: options.minCount ?? 2,
     contextLength: options.contextLength ?? 32,
+    charNgrams: options.charNgrams ?? null,
     whiteningPatches: options.whiteningPatches ?? 20000,
     whitenFeatures: options.whitenFeatures ?? 0,
     threads: options.threads ?? Math.min(4, os.availableParallelism()),
@@ -204,6 +212,12 @@ export interface ImageFeatures {
   skipped: ReferenceTrainingResult['skipped'];
   /** With the grounding loss: the whole backbone grid (float16 bits, [49, 1280]) of each kept pair that has regions. */
   grids?: (Uint16Array | null)[];
+  /**
+   * Features of augmented views of the images (image-views.ts), each [kept.length, featureSize],
+   * raw; a pair without views repeats its own row. Each epoch trains every pair on one of its rows
+   * (the image or a view) drawn at random; the standardisation is the image rows'.
+   */
+  views?: Float32Array[];
 }
 
 export type FixedImageWeights = Pick<ReferenceScorerWeights, 'imageSize' | 'mean' | 'std' | 'convs' | 'pyramid' | 'backbone'>;
@@ -343,6 +357,17 @@ async function fitOnce(
   const { mean: fMean, std: fStd, live } = standardise(features, n, F);
   const whitening = o.whitenFeatures > 0 ? choleskyWhitening(features, n, F, o.whitenFeatures) : null;
   if (whitening) whitenRows(features, n, F, whitening);
+  const views = (image.views ?? []).map((v) => {
+    const x = new Float32Array(n * F);
+    rows.forEach((r, i) => x.set(v.subarray(r * F, (r + 1) * F), i * F));
+    for (let i = 0; i < n; i++) for (let f = 0; f < F; f++) x[i * F + f] = live[f] ? (x[i * F + f] - fMean[f]) / fStd[f] : 0;
+    if (whitening) whitenRows(x, n, F, whitening);
+    return x;
+  });
+  const sources = [features, ...views];
+  // Its own stream, so the batches are those of the same fit without views.
+  const viewRandom = seededRandom(o.seed * 7919 + 29);
+  const viewOf = new Uint8Array(n);
 
   // Words and bigrams, tokenised exactly as the exported tokenizer will.
   const texts = rows.map((r) => image.kept[r].caption);
@@ -352,8 +377,10 @@ async function fitOnce(
   const idRows = texts.map((c) => knownIds(tokenizer, c, o.contextLength));
   const bigrams = buildBigrams(idRows, vocab.length, o.minCount);
   const bigramIndex = new Map(bigrams.map(([a, b], i) => [a * vocab.length + b, i + 1]));
-  const captions: CaptionRows[] = idRows.map((ids) => captionRows(ids, vocab.length, bigramIndex));
-  log(`${n} pairs, ${F} image features, ${vocab.length} words, ${bigrams.length} bigrams`);
+  const ngrams = o.charNgrams ? { options: o.charNgrams, known: new Set(vocab), offset: bigrams.length + 1 } : null;
+  const textRows = (text: string, ids: number[]) => withCharNgrams(captionRows(ids, vocab.length, bigramIndex), text, o.contextLength, ngrams);
+  const captions: CaptionRows[] = idRows.map((ids, i) => textRows(texts[i], ids));
+  log(`${n} pairs, ${F} image features, ${vocab.length} words, ${bigrams.length} bigrams${ngrams ? `, ${ngrams.options.buckets} character n-gram rows` : ''}`);
 
   const H = o.hidden;
   // The first layer's width: the joint space, or the hidden layer (He initialisation before the relu).
@@ -370,14 +397,15 @@ async function fitOnce(
     projection,
     bias: new Float32Array(H + o.dim),
     words: gaussian(random, vocab.length * o.dim, 0.1),
-    bigrams: gaussian(random, (bigrams.length + 1) * o.dim, 0.1),
+    // The n-gram rows follow the bigram rows in one table, so the step, the optimiser and the clipping treat them alike.
+    bigrams: gaussian(random, (bigrams.length + 1 + (ngrams?.options.buckets ?? 0)) * o.dim, 0.1),
   };
   const optimiser = new AdamW(params, { lr: o.learningRate, weightDecay: o.weightDecay });
   // A constant feature's row stays zero (its standardised input is zero, so it gets no gradient).
   for (let f = 0; f < F; f++) if (!live[f]) params.projection.fill(0, f * width, (f + 1) * width);
   const groups = rows.map((r) => image.kept[r].group ?? null);
   if (o.distinctGroupBatches && groups.every((g) => g === null)) throw new Error('distinctGroupBatches: no training pair has a group (cluster id)');
-  const grounding = o.groundingWeight > 0 ? groundingData(image, rows, o, tokenizer, vocab.length, bigramIndex, fMean, fStd, live) : null;
+  const grounding = o.groundingWeight > 0 ? groundingData(image, rows, o, (phrase) => textRows(phrase, knownIds(tokenizer, phrase, o.contextLength)), fMean, fStd, live) : null;
   if (grounding) log(`grounding loss: ${grounding.regions.length} regions of ${grounding.pairs} pairs, weight ${o.groundingWeight}, ${o.groundingPhrases} phrases a step`);
   const step = await ContrastiveStep.open(F, o.dim, o.temperature, o.threads, H, { margin: o.margin, hardness: o.hardness });
   // The grounding loss trains the pooled 1x1 level's rows (the first BACKBONE_CHANNELS), which
@@ -398,13 +426,14 @@ async function fitOnce(
   try {
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       shuffle(order, random);
+      if (views.length) for (let i = 0; i < n; i++) viewOf[i] = Math.floor(viewRandom() * sources.length);
       // Full batches come first, so the first stepsPerEpoch of them are full.
       const distinct = o.distinctGroupBatches ? distinctGroupBatches(order, batchSize, (i) => groups[i]) : o.domainBatches ? { batches: domainBatchList(order, batchSize, domains), relaxed: 0 } : null;
       if (distinct && o.distinctGroupBatches && epoch === 0) log(`group-distinct batches: ${distinct.relaxed} of ${n} pairs share a group with another pair of their batch`);
       let sum = 0;
       for (let s = 0; s < stepsPerEpoch; s++) {
         const batch = distinct ? distinct.batches[s] : order.slice(s * batchSize, (s + 1) * batchSize);
-        batch.forEach((r, i) => batchFeatures.set(features.subarray(r * F, (r + 1) * F), i * F));
+        batch.forEach((r, i) => batchFeatures.set(sources[viewOf[r]].subarray(r * F, (r + 1) * F), i * F));
         const batchCaptions = batch.map((r) => captions[r]);
         const cases = grounding && epoch >= Math.floor(o.groundingStart * o.epochs) ? grounding.cases(batch, random) : [];
         const touched = touchedRows([...batchCaptions, ...cases.map((c) => c.phrase)]);
@@ -460,6 +489,7 @@ async function fitOnce(
   assertStorable('bigram embeddings', params.bigrams);
   // The large tables are stored as float16 (reference-model.ts); rounded here, every user of
   // these weights (export, the evaluation's in-process embeddings) sees the same values.
+  const bigramValues = (bigrams.length + 1) * o.dim;
   const weights: ReferenceScorerWeights = {
     ...image.fixed,
     dim: o.dim,
@@ -469,7 +499,8 @@ async function fitOnce(
     vocab,
     wordEmbeddings: float16Rounded(params.words),
     bigrams,
-    bigramEmbeddings: float16Rounded(params.bigrams),
+    bigramEmbeddings: float16Rounded(params.bigrams.slice(0, bigramValues)),
+    ...(ngrams ? { charNgrams: ngrams.options, ngramEmbeddings: float16Rounded(params.bigrams.slice(bigramValues)) } : {}),
     contextLength: o.contextLength,
   };
   return { weights, losses, steps: done };
@@ -675,6 +706,16 @@ export function captionRows(ids: number[], vocabSize: number, bigramIndex: Map<n
 }
 
 /**
+ * A caption's rows plus its character n-gram rows (char-ngrams.ts) where the model has them: the
+ * n-grams of its first `contextLength` words, as rows `offset` + bucket of the bigram table.
+ */
+export function withCharNgrams(rows: CaptionRows, caption: string, contextLength: number, ngrams: { options: CharNgramOptions; known: Set<string>; offset: number } | null): CaptionRows {
+  if (!ngrams) return rows;
+  const buckets = charNgramBuckets(words(caption).slice(0, contextLength), ngrams.options, (w) => ngrams.known.has(w));
+  return { words: rows.words, bigrams: [...rows.bigrams, ...buckets.map((b) => ngrams.offset + b)] };
+}
+
+/**
  * Full batches of `order` (already shuffled) whose pairs share a domain, then mixed batches of
  * the remainders, in an order that interleaves the domains' batches by position in `order`.
  * A domain with no full batch of its own only appears in the mixed ones; at least one batch.
@@ -721,9 +762,8 @@ function groundingData(
   image: ImageFeatures,
   rows: number[],
   o: ResolvedOptions,
-  tokenizer: TextTokenizer,
-  vocabSize: number,
-  bigramIndex: Map<number, number>,
+  /** A phrase's rows, as the text tower averages them. */
+  textRows: (phrase: string) => CaptionRows,
   mean: Float64Array,
   std: Float64Array,
   live: Uint8Array,
@@ -742,7 +782,7 @@ function groundingData(
     pairs += 1;
     for (const region of list) {
       let phrase = phrases.get(region.phrase);
-      if (!phrase) phrases.set(region.phrase, (phrase = captionRows(knownIds(tokenizer, region.phrase, o.contextLength), vocabSize, bigramIndex)));
+      if (!phrase) phrases.set(region.phrase, (phrase = textRows(region.phrase)));
       if (phrase.words.length + phrase.bigrams.length === 0) continue;
       byRow.set(i, [...(byRow.get(i) ?? []), regions.length]);
       regions.push({ row: r, phrase, positives: cellsInBox(region.box, region.side, BACKBONE_GRID, BACKBONE_GRID) });

@@ -28,6 +28,7 @@ import { BACKBONE_CHANNELS, BACKBONE_GRID } from '../scorer/backbone/nsfwjs-mobi
 import { fromFloat16Bits } from '../scorer/onnx/graph.ts';
 import { colourShapePhrase } from '../scorer/eval/grounding-eval.ts';
 import { writeReferenceScorer, type ReferenceScorerWeights } from '../scorer/onnx/reference-model.ts';
+import { imageView, type ViewOptions } from '../scorer/image-views.ts';
 import { DESIGNS, type DesignResult, type TrainingRecord } from './reference-designs.ts';
 
 interface Args {
@@ -56,6 +57,28 @@ function parseArgs(argv: string[]): Args {
   if (a.export && a.designs.length !== 1) throw new Error('--export writes one design: give one in --designs');
   for (const d of a.designs) if (!DESIGNS[d]) throw new Error(`unknown design ${d} (known: ${Object.keys(DESIGNS).join(', ')})`);
   return a;
+}
+
+/**
+ * Pooled features of `o.count` augmented views of the openclipart training images (image-views.ts),
+ * one matrix per view in the rows of `image.features`; the synthetic pairs repeat their own rows
+ * (their captions name positions and their regions boxes, which a crop or a mirror would break).
+ */
+async function viewFeatures(image: Awaited<ReturnType<typeof computeImageFeatures>>, pyramid: number[], o: ViewOptions, threads: number, log: (line: string) => void): Promise<Float32Array[]> {
+  const F = image.featureSize;
+  const at = image.kept.map((p, i) => (p.domain === 'openclipart' ? i : -1)).filter((i) => i >= 0);
+  const out: Float32Array[] = [];
+  for (let k = 0; k < o.count; k++) {
+    const views = await Promise.all(at.map(async (i) => ({ id: image.kept[i].id, image: await imageView(image.kept[i].image, k, o) })));
+    const skipped: { id: string; reason: string; detail: string }[] = [];
+    const got = await backbonePyramidFeatures(views, pyramid, { threads, log }, skipped);
+    if (skipped.length) throw new Error(`view ${k}: ${skipped.length} views unreadable (${skipped[0].detail})`);
+    const x = Float32Array.from(image.features);
+    at.forEach((i, j) => x.set(got.features.subarray(j * F, (j + 1) * F), i * F));
+    out.push(x);
+    log(`view ${k + 1}/${o.count} of ${at.length} openclipart images`);
+  }
+  return out;
 }
 
 /** The synthetic objects as the trainer's regions (phrase and box). */
@@ -135,12 +158,13 @@ export async function main(argv: string[]): Promise<void> {
     const grounding = (design.options.groundingWeight ?? 0) > 0;
     const syntheticSize = design.syntheticSize ?? 64;
     const { synthetic, pairs } = await corpusAt(syntheticSize);
-    const key = `${pyramid.join('_')}${grounding ? '+grids' : ''}@${syntheticSize}`;
+    const key = `${pyramid.join('_')}${grounding ? '+grids' : ''}@${syntheticSize}${design.views ? `+views${JSON.stringify(design.views)}` : ''}`;
     if (key !== imageKey) {
       image = null;
       image = await computeImageFeatures(pairs, { imageTower: 'backbone', threads: a.threads, pyramid, ...(grounding ? { groundingWeight: 1 } : {}) }, log);
+      if (design.views) image.views = await viewFeatures(image, pyramid, design.views, a.threads, log);
       imageKey = key;
-      log(`features [${pyramid}] of ${image.kept.length} pairs (${synthetic.length} synthetic, ${openclipart.length} openclipart)`);
+      log(`features [${pyramid}] of ${image.kept.length} pairs (${synthetic.length} synthetic, ${openclipart.length} openclipart)${design.views ? `, ${design.views.count} views of the openclipart images` : ''}`);
     }
     if (!image) throw new Error('no features');
     const started = performance.now();
@@ -174,7 +198,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     const evaluation = await evaluateEmbedder(weightsEmbedder(fit.weights, a.threads), { corpus: 'both', data: a.data, openclipartSize: 224, syntheticSize });
     const met = evaluation.bars.filter((b) => b.pass).length;
-    results[name] = { name, label: design.label, options: design.options, ...(design.syntheticSize ? { syntheticSize: design.syntheticSize } : {}), bars: evaluation.bars, met, seconds: (performance.now() - started) / 1000, losses: fit.losses.map((l) => Number(l.toFixed(4))) };
+    results[name] = { name, label: design.label, options: design.options, ...(design.syntheticSize ? { syntheticSize: design.syntheticSize } : {}), ...(design.views ? { views: design.views } : {}), bars: evaluation.bars, met, seconds: (performance.now() - started) / 1000, losses: fit.losses.map((l) => Number(l.toFixed(4))) };
     for (const b of evaluation.bars) log(`  ${b.corpus} ${b.metric} ${b.value.toFixed(3)} (>=${b.min}) ${b.pass ? 'PASS' : 'FAIL'}`);
     log(`design ${name}: ${met}/${evaluation.bars.length} bars in ${results[name].seconds.toFixed(0)} s`);
     await fs.mkdir(path.dirname(a.out), { recursive: true });

@@ -3,6 +3,7 @@
 // (training.json), shared by the two scripts.
 import type { ReferenceTrainingOptions, ReferenceTrainingResult } from '../scorer/reference-trainer.ts';
 import type { Bar } from '../scorer/eval/evaluate.ts';
+import type { ViewOptions } from '../scorer/image-views.ts';
 
 export interface LitDesign {
   label: string;
@@ -10,6 +11,8 @@ export interface LitDesign {
   options: ReferenceTrainingOptions;
   /** Render size of the synthetic corpora, training and held-out (default 64, upscaled by the backbone's preprocessing to 224). */
   syntheticSize?: number;
+  /** Augmented views of the openclipart training images (image-views.ts), one drawn per pair and epoch. */
+  views?: ViewOptions;
 }
 
 /** The designs measured. */
@@ -57,6 +60,18 @@ export const DESIGNS: Record<string, LitDesign> = {
   'ground0.3-hard0.5-e10': { label: 'grounding loss (weight 0.3), hard-negative weights exp(0.5 logit), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, hardness: 0.5 } },
   'ground0.3-hard1-e10': { label: 'grounding loss (weight 0.3), hard-negative weights exp(logit), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, hardness: 1 } },
   'ground0.3-margin0.1-hard0.5-e10': { label: 'grounding loss (weight 0.3), margin 0.1 and hard-negative weights exp(0.5 logit), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, margin: 0.1, hardness: 0.5 } },
+  // Hashed character n-gram rows in the text tower (char-ngrams.ts), on the same design: unseen
+  // words and other forms of known ones share rows with the training captions.
+  'ground0.3-ngram35-e10': { label: 'grounding loss (weight 0.3), text tower + hashed character 3-5-grams of every word (65536 rows), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, charNgrams: { buckets: 65536, min: 3, max: 5, words: 'all' } } },
+  'ground0.3-ngram35-unk-e10': { label: 'grounding loss (weight 0.3), text tower + hashed character 3-5-grams of unknown words only (65536 rows), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, charNgrams: { buckets: 65536, min: 3, max: 5, words: 'unknown' } } },
+  'ground0.3-ngram3-e10': { label: 'grounding loss (weight 0.3), text tower + hashed character trigrams of every word (16384 rows), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, charNgrams: { buckets: 16384, min: 3, max: 3, words: 'all' } } },
+  // Augmented views of the openclipart training images through the frozen backbone (image-views.ts).
+  'ground0.3-views2-e10': { label: 'grounding loss (weight 0.3), 2 augmented views of each openclipart drawing (crop side 0.7-1, mirrored half the time), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 }, views: { count: 2, minScale: 0.7, flip: 0.5 } },
+  'ground0.3-views2-margin0.1-e10': { label: 'grounding loss (weight 0.3), InfoNCE margin 0.1, 2 augmented views of each openclipart drawing (crop side 0.7-1, mirrored half the time), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, margin: 0.1 }, views: { count: 2, minScale: 0.7, flip: 0.5 } },
+  'ground0.3-views2-e20': { label: 'grounding loss (weight 0.3), 2 augmented views of each openclipart drawing (crop side 0.7-1, mirrored half the time), 20 epochs', options: { epochs: 20, groundingWeight: 0.3 }, views: { count: 2, minScale: 0.7, flip: 0.5 } },
+  'ground0.3-mirror-margin0.1-e10': { label: 'grounding loss (weight 0.3), InfoNCE margin 0.1, each openclipart drawing also mirrored (1 view, no crop), 10 epochs', options: { epochs: 10, groundingWeight: 0.3, margin: 0.1 }, views: { count: 1, minScale: 1, flip: 1 } },
+  'ground0.3-mirror-e10': { label: 'grounding loss (weight 0.3), each openclipart drawing also mirrored (1 view, no crop), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 }, views: { count: 1, minScale: 1, flip: 1 } },
+  'ground0.3-views4-e10': { label: 'grounding loss (weight 0.3), 4 augmented views of each openclipart drawing (crop side 0.7-1, mirrored half the time), 10 epochs', options: { epochs: 10, groundingWeight: 0.3 }, views: { count: 4, minScale: 0.7, flip: 0.5 } },
 };
 
 export interface DesignResult {
@@ -64,6 +79,7 @@ export interface DesignResult {
   label: string;
   options: ReferenceTrainingOptions;
   syntheticSize?: number;
+  views?: ViewOptions;
   bars: Bar[];
   met: number;
   seconds: number;

@@ -308,7 +308,7 @@ splits and seed. Designs trained by \`scripts/lit-designs.ts\` (${path.basename(
 features of synthetic seed 1 (8000 pairs) and openclipart rendered at 224 px, evaluated from the weights in memory
 (same math as the exported towers; patch rows from the float16 grids of the feature cache); openclipart is rendered at 224 px for them and at 64 px for the random model
 (the same held-out drawings). The synthetic corpora, training and held-out (the same scenes), are rendered at 64 px
-(upscaled 3.5x by the backbone's preprocessor) unless the design says 224 px. Times are under shared cores (load 3-23 on 2). Columns: ${random ? `${random.scorer.id}, ` : ''}${list.map((d, i) => `(${i + 1}) ${d.label}`).join('; ')}.
+(upscaled 3.5x by the backbone's preprocessor) unless the design says 224 px.${subwordNote(list)}${viewsNote(list)} Times are under shared cores (load 3-23 on 2). Columns: ${random ? `${random.scorer.id}, ` : ''}${list.map((d, i) => `(${i + 1}) ${d.label}`).join('; ')}.
 
 | corpus | metric | ${random ? random.scorer.id : ''} | ${list.map((_, i) => `(${i + 1})`).join(' | ')} | bar |
 |---|---|---|${list.map(() => '---|').join('')}---|
@@ -322,6 +322,18 @@ Earlier designs (exported and run through \`weft eval-scorer\`; the figures reco
 |---|---|---|---|
 ${EARLIER_DESIGNS.map((d) => `| ${d.label} | ${d.met} | ${f(d.auroc)} | ${f(d.ap)} |`).join('\n')}
 `;
+}
+
+/** What the character n-gram designs are, where the table lists any. */
+function subwordNote(list: DesignResult[]): string {
+  if (!list.some((d) => d.options.charNgrams)) return '';
+  return ' Character n-gram designs add hashed rows of each word\'s n-grams (scorer/char-ngrams.ts) to the word and bigram rows the text tower averages; the exported text graph has no n-gram lookup, so they are measured in memory only.';
+}
+
+/** What the augmented-view designs are, where the table lists any. */
+function viewsNote(list: DesignResult[]): string {
+  if (!list.some((d) => d.views)) return '';
+  return ' Augmented-view designs run crops and mirror images of each openclipart training drawing (scorer/image-views.ts) through the backbone once; each epoch trains a pair on its image or one of its views, drawn at random (held-out images are not augmented).';
 }
 
 /** "blend label (mirror): (b1) w 1, (b2) w 0; next blend: ..." for the columns, numbered across blends. */

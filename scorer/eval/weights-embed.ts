@@ -5,7 +5,7 @@
 import { TextTokenizer } from '../clip-tokenizer.ts';
 import { embedCaptions, projectImages } from '../contrastive.ts';
 import { wordTokenizerFiles, type ReferenceScorerWeights } from '../onnx/reference-model.ts';
-import { captionRows } from '../reference-trainer.ts';
+import { captionRows, withCharNgrams } from '../reference-trainer.ts';
 
 /** Unit image embeddings of feature rows `rows` of `features` ([*, featureSize]). */
 export function imageEmbeddingsFromFeatures(w: ReferenceScorerWeights, features: Float32Array, featureSize: number, rows: number[]): Float32Array[] {
@@ -31,8 +31,11 @@ export function textEmbeddingsFromWeights(w: ReferenceScorerWeights, captions: s
   const tokenizer = new TextTokenizer({ tokenizer: files.tokenizer, config: files.tokenizerConfig });
   const V = w.vocab.length;
   const bigramIndex = new Map(w.bigrams.map(([a, b], i) => [a * V + b, i + 1]));
-  const rows = captions.map((c) => captionRows(tokenizer.encodeOne(c).slice(0, w.contextLength), V, bigramIndex));
-  const params = { featureSize: 0, dim: w.dim, projection: new Float32Array(0), bias: new Float32Array(0), words: w.wordEmbeddings, bigrams: w.bigramEmbeddings };
+  // Character n-gram rows follow the bigram rows, as in training (reference-trainer.ts withCharNgrams).
+  const ngrams = w.charNgrams && w.ngramEmbeddings ? { options: w.charNgrams, known: new Set(w.vocab), offset: w.bigrams.length + 1 } : null;
+  const rows = captions.map((c) => withCharNgrams(captionRows(tokenizer.encodeOne(c).slice(0, w.contextLength), V, bigramIndex), c, w.contextLength, ngrams));
+  const bigrams = ngrams ? concat(w.bigramEmbeddings, w.ngramEmbeddings!) : w.bigramEmbeddings;
+  const params = { featureSize: 0, dim: w.dim, projection: new Float32Array(0), bias: new Float32Array(0), words: w.wordEmbeddings, bigrams };
   return unitRows(embedCaptions(params, rows), captions.length, w.dim);
 }
 

@@ -18,6 +18,7 @@ import { GraphBuilder, attr } from './graph.ts';
 import { pyramidWindow, type PyramidWindow } from '../pyramid-window.ts';
 import { BACKBONE_CHANNELS, BACKBONE_GRID } from '../backbone/nsfwjs-mobilenet.ts';
 import { BACKBONE_NAME, HEAD_INPUT } from '../backbone/backbone-tower.ts';
+import type { CharNgramOptions } from '../char-ngrams.ts';
 
 export interface ConvLayer {
   outChannels: number;
@@ -64,6 +65,13 @@ export interface ReferenceScorerWeights {
   bigrams: Array<[number, number]>;
   /** [bigrams.length + 1, dim]; row 0 stands for "no known bigram" and is never used. */
   bigramEmbeddings: Float32Array;
+  /**
+   * Hashed character n-gram rows (char-ngrams.ts), [charNgrams.buckets, dim], averaged with the
+   * word and bigram rows. Only in memory (scripts/lit-designs.ts): the text graph has no n-gram
+   * lookup, so writeReferenceScorer refuses such weights.
+   */
+  charNgrams?: CharNgramOptions;
+  ngramEmbeddings?: Float32Array;
   contextLength: number;
 }
 
@@ -297,6 +305,7 @@ export interface ReferenceScorerMeta {
 
 /** Writes a complete scorer folder: both towers, tokenizer files, preprocessor config and scorer.json. */
 export async function writeReferenceScorer(dir: string, w: ReferenceScorerWeights, meta: ReferenceScorerMeta): Promise<void> {
+  if (w.charNgrams) throw new Error('weights with character n-gram rows cannot be exported: the text graph has no n-gram lookup');
   await fs.mkdir(dir, { recursive: true });
   const metadata = { weft_scorer_id: meta.id };
   await fs.writeFile(path.join(dir, w.backbone ? VISION_HEAD_FILE : 'vision_model.onnx'), buildVisionModel(w, metadata));

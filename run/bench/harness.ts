@@ -104,11 +104,11 @@ export async function measurePipeline(configPath: string, outDir: string): Promi
   const started = performance.now();
   const summary = await runPipeline({ loaded, outDir });
   const wall_ms = performance.now() - started;
+  const used = process.cpuUsage(cpuBefore);
+  const byThread = threadCpuSince(threadsBefore, (used.user + used.system) / 1000);
   // Entries are delivered asynchronously: let the last ones arrive before counting.
   await new Promise((resolve) => setImmediate(resolve));
   gcObserver.disconnect();
-  const used = process.cpuUsage(cpuBefore);
-  const byThread = threadCpuSince(threadsBefore, (used.user + used.system) / 1000);
   const stats = JSON.parse(await readFile(path.join(outDir, 'stats.json'), 'utf8')) as { stages: Record<string, { in: number; busy_ms: number }> };
   const stages = Object.entries(stats.stages);
   return {

@@ -807,10 +807,16 @@ export interface MixFit {
 
 const ORIENTATION_BINS = 12;
 
+/** Rec. 601 luma of interleaved RGB, one float per pixel. */
+function lumaPlane(rgb: Uint8Array): Float32Array {
+  const luma = new Float32Array(rgb.length / 3);
+  for (let p = 0, i = 0; p < luma.length; p++, i += 3) luma[p] = 0.299 * rgb[i] + 0.587 * rgb[i + 1] + 0.114 * rgb[i + 2];
+  return luma;
+}
+
 /** Gradient-orientation histogram (orientation mod 180 degrees, weighted by gradient magnitude, summing to 1) of a frame's luma. */
 function orientationHistogram(rgb: Uint8Array, width: number, height: number): Float64Array {
-  const luma = new Float32Array(width * height);
-  for (let p = 0, i = 0; p < luma.length; p++, i += 3) luma[p] = 0.299 * rgb[i] + 0.587 * rgb[i + 1] + 0.114 * rgb[i + 2];
+  const luma = lumaPlane(rgb);
   const hist = new Float64Array(ORIENTATION_BINS);
   let total = 0;
   for (let y = 1; y < height - 1; y++) {
@@ -985,11 +991,7 @@ export function straightness(frames: Uint8Array[]): number {
 
 /** See MixFit.stepSpread and MixFit.stepAlongEnds; frames are the span's, first to last. */
 export function stepShape(frames: Uint8Array[]): { stepSpread: number; stepAlongEnds: number } {
-  const luma = frames.map((f) => {
-    const l = new Float32Array(f.length / 3);
-    for (let p = 0, i = 0; p < l.length; p++, i += 3) l[p] = 0.299 * f[i] + 0.587 * f[i + 1] + 0.114 * f[i + 2];
-    return l;
-  });
+  const luma = frames.map(lumaPlane);
   const n = luma[0].length;
   let top = 1;
   let topSum = -1;
